@@ -1,0 +1,691 @@
+package pkcs11
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/asn1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/secret"
+)
+
+// DER-encoded named-curve OIDs for CKA_EC_PARAMS.
+var (
+	oidP256 = []byte{0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07}
+	oidP384 = []byte{0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22}
+)
+
+// usageAttrs sets every usage flag explicitly from the role, so that a
+// module default can never add a usage.
+func usageAttrs(u keys.Usage, private bool) []*p11.Attribute {
+	a := []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_SIGN, u&(keys.UsageCMAC|keys.UsageSign) != 0),
+		p11.NewAttribute(p11.CKA_DECRYPT, u&keys.UsageDecrypt != 0),
+		p11.NewAttribute(p11.CKA_UNWRAP, u&keys.UsageUnwrap != 0),
+		p11.NewAttribute(p11.CKA_DERIVE, false),
+	}
+	if !private {
+		a = append(a,
+			p11.NewAttribute(p11.CKA_VERIFY, u&keys.UsageVerify != 0),
+			p11.NewAttribute(p11.CKA_ENCRYPT, u&keys.UsageEncrypt != 0),
+			p11.NewAttribute(p11.CKA_WRAP, u&keys.UsageWrap != 0),
+		)
+	}
+	return a
+}
+
+// allowedMechanisms is the CKA_ALLOWED_MECHANISMS list of a role and
+// algorithm: a second fence, enforced by the token, behind the usage flags.
+func allowedMechanisms(role keys.Role, alg keys.Algorithm) []uint {
+	switch role {
+	case keys.RoleDiversifyMaster, keys.RoleMAC:
+		if alg.AES() {
+			return []uint{p11.CKM_AES_CMAC}
+		}
+		return []uint{p11.CKM_DES3_CMAC}
+	case keys.RoleWrap:
+		return []uint{p11.CKM_AES_KEY_WRAP, p11.CKM_AES_KEY_WRAP_PAD}
+	case keys.RoleSessionSeal:
+		return []uint{p11.CKM_AES_GCM}
+	case keys.RoleSign, keys.RoleCA, keys.RoleAudit:
+		if alg == keys.RSA3072 {
+			return []uint{p11.CKM_RSA_PKCS, p11.CKM_RSA_PKCS_PSS}
+		}
+		return []uint{p11.CKM_ECDSA}
+	}
+	return nil
+}
+
+// ulongs encodes a CK_ULONG array in the platform's layout.
+func ulongs(v []uint) []byte {
+	b := make([]byte, 0, 8*len(v))
+	for _, x := range v {
+		b = binary.NativeEndian.AppendUint64(b, uint64(x))
+	}
+	return b
+}
+
+func keyTypeOf(alg keys.Algorithm) (keyType uint, genMech uint) {
+	switch alg {
+	case keys.AES128, keys.AES192, keys.AES256:
+		return p11.CKK_AES, p11.CKM_AES_KEY_GEN
+	case keys.TDEA2:
+		return p11.CKK_DES2, p11.CKM_DES2_KEY_GEN
+	case keys.TDEA3:
+		return p11.CKK_DES3, p11.CKM_DES3_KEY_GEN
+	case keys.ECP256, keys.ECP384:
+		return p11.CKK_EC, p11.CKM_EC_KEY_PAIR_GEN
+	case keys.RSA3072:
+		return p11.CKK_RSA, p11.CKM_RSA_PKCS_KEY_PAIR_GEN
+	}
+	return 0, 0
+}
+
+// secretTemplate is the fixed template of a token secret key. Security
+// attributes are set here, never taken from a caller.
+func secretTemplate(ref keys.Ref, role keys.Role, alg keys.Algorithm) []*p11.Attribute {
+	kt, _ := keyTypeOf(alg)
+	id := keys.MakeID(ref, role)
+	t := []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
+		p11.NewAttribute(p11.CKA_TOKEN, true),
+		p11.NewAttribute(p11.CKA_PRIVATE, true),
+		p11.NewAttribute(p11.CKA_SENSITIVE, true),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+		p11.NewAttribute(p11.CKA_MODIFIABLE, false),
+		p11.NewAttribute(p11.CKA_LABEL, ref.Label()),
+		p11.NewAttribute(p11.CKA_ID, id[:]),
+		p11.NewAttribute(p11.CKA_ALLOWED_MECHANISMS, ulongs(allowedMechanisms(role, alg))),
+	}
+	if alg.AES() {
+		t = append(t, p11.NewAttribute(p11.CKA_VALUE_LEN, alg.KeyLen()))
+	}
+	return append(t, usageAttrs(role.Usage(), false)...)
+}
+
+// GenerateRequest asks for a new key version generated inside the token.
+type GenerateRequest struct {
+	Ref       keys.Ref
+	Role      keys.Role
+	Algorithm keys.Algorithm
+}
+
+func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm) (*conn, error) {
+	if !ref.Valid() {
+		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: invalid key reference")
+	}
+	if !alg.Fits(role) {
+		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: a %s key cannot have role %s", alg, role)
+	}
+	c, err := s.live()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if _, ok := c.index[ref]; ok {
+		return nil, &keys.Error{Kind: keys.KindExists, Key: ref, Msg: "pkcs11: key " + ref.String() + " already exists"}
+	}
+	for _, r := range c.refused {
+		if r.Label == ref.Label() {
+			return nil, &keys.Error{Kind: keys.KindExists, Key: ref, Msg: "pkcs11: a refused object with label " + ref.Label() + " is in the token"}
+		}
+	}
+	return c, nil
+}
+
+// Generate creates a key inside the token with its role's template and
+// returns it after reading its attributes back: a key the token did not
+// make sensitive, non-extractable and local is destroyed and refused.
+func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, error) {
+	if _, err := s.checkNew(req.Ref, req.Role, req.Algorithm); err != nil {
+		return keys.Key{}, err
+	}
+	kt, mech := keyTypeOf(req.Algorithm)
+	e, err := call(ctx, s, "generate", req.Ref, func(c *conn, sh p11.SessionHandle) (*entry, error) {
+		var handles []p11.ObjectHandle
+		if req.Algorithm.Symmetric() {
+			h, err := s.mod.GenerateKey(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, secretTemplate(req.Ref, req.Role, req.Algorithm))
+			if err != nil {
+				return nil, err
+			}
+			handles = []p11.ObjectHandle{h}
+		} else {
+			pub, priv := pairTemplates(req.Ref, req.Role, req.Algorithm, kt)
+			hpub, hpriv, err := s.mod.GenerateKeyPair(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, pub, priv)
+			if err != nil {
+				return nil, err
+			}
+			handles = []p11.ObjectHandle{hpriv, hpub}
+		}
+		e, err := s.load(sh, handles[0], req.Ref.Label())
+		if err == nil && e.key.Origin != keys.OriginGenerated {
+			err = errors.New("the token did not mark the key as generated inside it (CKA_LOCAL)")
+		}
+		if err == nil && len(handles) == 2 {
+			e.pub, err = s.publicKey(sh, handles[1], req.Algorithm)
+		}
+		if err == nil {
+			err = s.fillCMACKCV(sh, e)
+		}
+		if err != nil {
+			for _, h := range handles {
+				_ = s.mod.DestroyObject(sh, h)
+			}
+			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: generated key refused", Err: err}
+		}
+		return e, nil
+	}, nil)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return s.add(e)
+}
+
+func pairTemplates(ref keys.Ref, role keys.Role, alg keys.Algorithm, kt uint) (pub, priv []*p11.Attribute) {
+	id := keys.MakeID(ref, role)
+	pub = []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PUBLIC_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
+		p11.NewAttribute(p11.CKA_TOKEN, true),
+		p11.NewAttribute(p11.CKA_VERIFY, true),
+		p11.NewAttribute(p11.CKA_ENCRYPT, false),
+		p11.NewAttribute(p11.CKA_WRAP, false),
+		p11.NewAttribute(p11.CKA_DERIVE, false),
+		p11.NewAttribute(p11.CKA_MODIFIABLE, false),
+		p11.NewAttribute(p11.CKA_LABEL, ref.Label()),
+		p11.NewAttribute(p11.CKA_ID, id[:]),
+	}
+	priv = []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
+		p11.NewAttribute(p11.CKA_TOKEN, true),
+		p11.NewAttribute(p11.CKA_PRIVATE, true),
+		p11.NewAttribute(p11.CKA_SENSITIVE, true),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+		p11.NewAttribute(p11.CKA_MODIFIABLE, false),
+		p11.NewAttribute(p11.CKA_LABEL, ref.Label()),
+		p11.NewAttribute(p11.CKA_ID, id[:]),
+		p11.NewAttribute(p11.CKA_ALLOWED_MECHANISMS, ulongs(allowedMechanisms(role, alg))),
+	}
+	priv = append(priv, usageAttrs(role.Usage(), true)...)
+	switch alg {
+	case keys.ECP256:
+		pub = append(pub, p11.NewAttribute(p11.CKA_EC_PARAMS, oidP256))
+	case keys.ECP384:
+		pub = append(pub, p11.NewAttribute(p11.CKA_EC_PARAMS, oidP384))
+	case keys.RSA3072:
+		pub = append(pub,
+			p11.NewAttribute(p11.CKA_MODULUS_BITS, 3072),
+			p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}))
+	}
+	return pub, priv
+}
+
+// Component is one clear key component with its check value.
+type Component struct {
+	Value secret.Bytes
+	// KCV is the component's check value; it must match.
+	KCV []byte
+}
+
+// ImportRequest asks to import a key from two or three clear components.
+type ImportRequest struct {
+	Ref        keys.Ref
+	Role       keys.Role
+	Algorithm  keys.Algorithm
+	Components []Component
+	// KCVMethod is how the component and key check values are computed.
+	KCVMethod kcv.Method
+	// KCV, when set, is the expected check value of the combined key.
+	KCV []byte
+}
+
+// ImportComponents combines clear key components (XOR) and creates the key
+// in the token as a sensitive, non-extractable object with its role's
+// usage. Each component is checked against its KCV first, and the combined
+// key against the request's KCV when one is given.
+//
+// The combined key exists in samd's memory for this call and is wiped
+// before it returns. The components are the caller's to wipe.
+//
+// For tokens that can combine components themselves, the officer ceremony
+// avoids this path; it is what the tests and `samd dev` use to load
+// published test keys.
+func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.Key, error) {
+	if !req.Algorithm.Symmetric() {
+		return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: only secret keys are imported from components")
+	}
+	if _, err := s.checkNew(req.Ref, req.Role, req.Algorithm); err != nil {
+		return keys.Key{}, err
+	}
+	if n := len(req.Components); n < 1 || n > 3 {
+		return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: a key is imported from one to three components, not %d", n)
+	}
+	combined := make([]byte, req.Algorithm.KeyLen())
+	defer clear(combined)
+	for i, comp := range req.Components {
+		if comp.Value.Len() != len(combined) {
+			return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: component %d is %d bytes; %s needs %d", i+1, comp.Value.Len(), req.Algorithm, len(combined))
+		}
+		got, err := kcv.Compute(req.Algorithm, comp.Value, req.KCVMethod)
+		if err != nil {
+			return keys.Key{}, keys.Wrap(keys.KindInvalidInput, err, "pkcs11: component %d", i+1)
+		}
+		if !bytes.Equal(got, req.Components[i].KCV) {
+			return keys.Key{}, keys.Errorf(keys.KindCheckFailed, "pkcs11: component %d does not match its check value", i+1)
+		}
+		for j, b := range comp.Value.Reveal() {
+			combined[j] ^= b
+		}
+	}
+	value := secret.New(combined)
+	if len(req.KCV) > 0 {
+		got, err := kcv.Compute(req.Algorithm, value, req.KCVMethod)
+		if err != nil {
+			return keys.Key{}, err
+		}
+		if !bytes.Equal(got, req.KCV) {
+			return keys.Key{}, keys.Errorf(keys.KindCheckFailed, "pkcs11: the combined key does not match the expected check value")
+		}
+	}
+	e, err := call(ctx, s, "import", req.Ref, func(c *conn, sh p11.SessionHandle) (*entry, error) {
+		t := append(secretTemplate(req.Ref, req.Role, req.Algorithm), p11.NewAttribute(p11.CKA_VALUE, value.Reveal()))
+		if req.Algorithm.AES() {
+			// CKA_VALUE_LEN may not be given with CKA_VALUE on C_CreateObject.
+			t = slices.DeleteFunc(t, func(a *p11.Attribute) bool { return a.Type == p11.CKA_VALUE_LEN })
+		}
+		h, err := s.mod.CreateObject(sh, t)
+		clear(t[len(t)-1].Value) // the template's copy of the key
+		if err != nil {
+			return nil, err
+		}
+		e, err := s.load(sh, h, req.Ref.Label())
+		if err == nil {
+			err = s.fillCMACKCV(sh, e)
+		}
+		if err != nil {
+			_ = s.mod.DestroyObject(sh, h)
+			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: imported key refused", Err: err}
+		}
+		return e, nil
+	}, nil)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return s.add(e)
+}
+
+// add puts a loaded entry into the index of the current connection.
+func (s *Store) add(e *entry) (keys.Key, error) {
+	c, err := s.live()
+	if err != nil {
+		return keys.Key{}, err
+	}
+	c.mu.Lock()
+	c.index[e.key.Ref] = e
+	c.mu.Unlock()
+	return e.key, nil
+}
+
+// fillCMACKCV computes, once, the CMAC check value of a key that may
+// compute CMACs, so that responses can echo it without a further HSM call.
+func (s *Store) fillCMACKCV(sh p11.SessionHandle, e *entry) error {
+	if !e.key.Role.Allows(keys.UsageCMAC) {
+		return nil
+	}
+	mac, err := s.cmacOn(sh, e, make([]byte, e.key.Algorithm.BlockSize()))
+	if err != nil {
+		return err
+	}
+	e.key.CMACKCV = mac[:keys.KCVLen]
+	return nil
+}
+
+// index scans the token once and loads every samd key in it.
+func (s *Store) index(c *conn) error {
+	sh := c.login
+	if err := s.mod.FindObjectsInit(sh, nil); err != nil {
+		return wrapErr("C_FindObjectsInit", keys.Ref{}, err)
+	}
+	var all []p11.ObjectHandle
+	for {
+		hs, _, err := s.mod.FindObjects(sh, 256)
+		if err != nil {
+			_ = s.mod.FindObjectsFinal(sh)
+			return wrapErr("C_FindObjects", keys.Ref{}, err)
+		}
+		all = append(all, hs...)
+		if len(hs) == 0 {
+			break
+		}
+	}
+	if err := s.mod.FindObjectsFinal(sh); err != nil {
+		return wrapErr("C_FindObjectsFinal", keys.Ref{}, err)
+	}
+	c.index = make(map[keys.Ref]*entry)
+	pubs := make(map[string]p11.ObjectHandle)
+	var keyHandles []p11.ObjectHandle
+	for _, h := range all {
+		attrs, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_CLASS, nil), p11.NewAttribute(p11.CKA_LABEL, nil), p11.NewAttribute(p11.CKA_ID, nil),
+		})
+		if err != nil {
+			if classify(err) == classBroken {
+				return wrapErr("C_GetAttributeValue", keys.Ref{}, err)
+			}
+			continue
+		}
+		if !strings.HasPrefix(string(attrs[1].Value), "samd:") {
+			continue
+		}
+		switch ulong(attrs[0].Value) {
+		case p11.CKO_PUBLIC_KEY:
+			pubs[string(attrs[2].Value)] = h
+		case p11.CKO_SECRET_KEY, p11.CKO_PRIVATE_KEY:
+			keyHandles = append(keyHandles, h)
+		}
+	}
+	for _, h := range keyHandles {
+		lab, _ := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_LABEL, nil)})
+		label := string(lab[0].Value)
+		e, err := s.load(sh, h, label)
+		if err == nil && !e.key.Algorithm.Symmetric() {
+			id := keys.MakeID(e.key.Ref, e.key.Role)
+			ph, ok := pubs[string(id[:])]
+			if !ok {
+				err = errors.New("no public key object with the same CKA_ID")
+			} else {
+				e.pub, err = s.publicKey(sh, ph, e.key.Algorithm)
+			}
+		}
+		if err != nil {
+			if classify(err) == classBroken {
+				return wrapErr("load", keys.Ref{}, err)
+			}
+			c.refused = append(c.refused, Refusal{Label: label, Reason: err.Error()})
+			s.log.Warn("pkcs11: refusing key", "label", label, "reason", err.Error())
+			continue
+		}
+		if _, dup := c.index[e.key.Ref]; dup {
+			c.refused = append(c.refused, Refusal{Label: label, Reason: "two objects with the same label"})
+			delete(c.index, e.key.Ref)
+			continue
+		}
+		c.index[e.key.Ref] = e
+	}
+	for _, e := range c.index {
+		if err := s.fillCMACKCV(sh, e); err != nil {
+			return wrapErr("CMAC check value", e.key.Ref, err)
+		}
+	}
+	return nil
+}
+
+func ulong(b []byte) uint {
+	switch len(b) {
+	case 8:
+		return uint(binary.NativeEndian.Uint64(b))
+	case 4:
+		return uint(binary.NativeEndian.Uint32(b))
+	}
+	return ^uint(0)
+}
+
+func boolean(b []byte) bool { return len(b) == 1 && b[0] != 0 }
+
+// load reads a private or secret key's attributes and checks them against
+// the rules for its role. It returns the entry or the reason for refusal.
+func (s *Store) load(sh p11.SessionHandle, h p11.ObjectHandle, label string) (*entry, error) {
+	ref, err := keys.ParseLabel(label)
+	if err != nil {
+		return nil, err
+	}
+	base, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, nil),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, nil),
+		p11.NewAttribute(p11.CKA_ID, nil),
+		p11.NewAttribute(p11.CKA_SENSITIVE, nil),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, nil),
+		p11.NewAttribute(p11.CKA_LOCAL, nil),
+		p11.NewAttribute(p11.CKA_ALWAYS_SENSITIVE, nil),
+		p11.NewAttribute(p11.CKA_NEVER_EXTRACTABLE, nil),
+		p11.NewAttribute(p11.CKA_SIGN, nil),
+		p11.NewAttribute(p11.CKA_DECRYPT, nil),
+		p11.NewAttribute(p11.CKA_UNWRAP, nil),
+		p11.NewAttribute(p11.CKA_DERIVE, nil),
+	})
+	if err != nil {
+		return nil, err
+	}
+	class, kt, id := ulong(base[0].Value), ulong(base[1].Value), base[2].Value
+	if len(id) != keys.IDLen {
+		return nil, errors.New("CKA_ID is not a samd key id")
+	}
+	role := keys.Role(id[1])
+	if want := keys.MakeID(ref, role); !bytes.Equal(id, want[:]) {
+		return nil, errors.New("CKA_ID does not match the label and role")
+	}
+	if !boolean(base[3].Value) || boolean(base[4].Value) {
+		return nil, errors.New("key is not sensitive and non-extractable")
+	}
+	origin := keys.OriginImported
+	if boolean(base[5].Value) {
+		origin = keys.OriginGenerated
+		if !boolean(base[6].Value) || !boolean(base[7].Value) {
+			return nil, errors.New("generated key was not always sensitive and never extractable")
+		}
+	}
+	var u keys.Usage
+	if boolean(base[8].Value) {
+		if class == p11.CKO_SECRET_KEY {
+			u |= keys.UsageCMAC
+		} else {
+			u |= keys.UsageSign
+		}
+	}
+	if boolean(base[9].Value) {
+		u |= keys.UsageDecrypt
+	}
+	if boolean(base[10].Value) {
+		u |= keys.UsageUnwrap
+	}
+	if boolean(base[11].Value) {
+		return nil, errors.New("key may derive other keys")
+	}
+	var alg keys.Algorithm
+	var checkValue []byte
+	switch class {
+	case p11.CKO_SECRET_KEY:
+		more, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_VERIFY, nil),
+			p11.NewAttribute(p11.CKA_ENCRYPT, nil),
+			p11.NewAttribute(p11.CKA_WRAP, nil),
+			p11.NewAttribute(p11.CKA_CHECK_VALUE, nil),
+		})
+		if err != nil {
+			return nil, err
+		}
+		var n uint
+		if kt == p11.CKK_AES {
+			vl, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE_LEN, nil)})
+			if err != nil {
+				return nil, err
+			}
+			n = ulong(vl[0].Value)
+		}
+		if boolean(more[0].Value) {
+			u |= keys.UsageVerify
+		}
+		if boolean(more[1].Value) {
+			u |= keys.UsageEncrypt
+		}
+		if boolean(more[2].Value) {
+			u |= keys.UsageWrap
+		}
+		switch {
+		case kt == p11.CKK_AES && n == 16:
+			alg = keys.AES128
+		case kt == p11.CKK_AES && n == 24:
+			alg = keys.AES192
+		case kt == p11.CKK_AES && n == 32:
+			alg = keys.AES256
+		case kt == p11.CKK_DES2:
+			alg = keys.TDEA2
+		case kt == p11.CKK_DES3:
+			alg = keys.TDEA3
+		}
+		if len(more[3].Value) >= keys.KCVLen {
+			checkValue = more[3].Value[:keys.KCVLen]
+		}
+	case p11.CKO_PRIVATE_KEY:
+		switch kt {
+		case p11.CKK_EC:
+			// The curve is read from the public key; assume P-256 or P-384
+			// here and confirm there.
+			alg = keys.ECP256
+			if role == keys.RoleUnknown {
+				break
+			}
+			params, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_EC_PARAMS, nil)})
+			if err == nil && bytes.Equal(params[0].Value, oidP384) {
+				alg = keys.ECP384
+			}
+		case p11.CKK_RSA:
+			mod, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_MODULUS, nil)})
+			if err != nil {
+				return nil, err
+			}
+			if new(big.Int).SetBytes(mod[0].Value).BitLen() == 3072 {
+				alg = keys.RSA3072
+			}
+		}
+	default:
+		return nil, errors.New("not a secret or private key")
+	}
+	if alg == keys.AlgUnknown {
+		return nil, errors.New("unsupported key type or size")
+	}
+	if !alg.Fits(role) {
+		return nil, fmt.Errorf("a %s key cannot have role %s", alg, role)
+	}
+	if u != role.Usage() {
+		return nil, fmt.Errorf("usage flags do not match role %s exactly", role)
+	}
+	return &entry{
+		key:    keys.Key{Ref: ref, Role: role, Algorithm: alg, Origin: origin, KCV: checkValue},
+		handle: h,
+	}, nil
+}
+
+// publicKey reads the public half of a key pair.
+func (s *Store) publicKey(sh p11.SessionHandle, h p11.ObjectHandle, alg keys.Algorithm) (any, error) {
+	switch alg {
+	case keys.ECP256, keys.ECP384:
+		a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_EC_PARAMS, nil), p11.NewAttribute(p11.CKA_EC_POINT, nil),
+		})
+		if err != nil {
+			return nil, err
+		}
+		curve := elliptic.P256()
+		if bytes.Equal(a[0].Value, oidP384) {
+			curve = elliptic.P384()
+		} else if !bytes.Equal(a[0].Value, oidP256) {
+			return nil, errors.New("unsupported curve")
+		}
+		if (curve == elliptic.P384()) != (alg == keys.ECP384) {
+			return nil, errors.New("public and private key curves differ")
+		}
+		var point []byte
+		if _, err := asn1.Unmarshal(a[1].Value, &point); err != nil {
+			point = a[1].Value // some modules return the raw point
+		}
+		pub, err := ecdsa.ParseUncompressedPublicKey(curve, point)
+		if err != nil {
+			return nil, err
+		}
+		return pub, nil
+	case keys.RSA3072:
+		a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_MODULUS, nil), p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, nil),
+		})
+		if err != nil {
+			return nil, err
+		}
+		e := new(big.Int).SetBytes(a[1].Value)
+		if !e.IsInt64() || e.Int64() > 1<<31 {
+			return nil, errors.New("public exponent out of range")
+		}
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(a[0].Value), E: int(e.Int64())}, nil
+	}
+	return nil, errors.New("not a key pair algorithm")
+}
+
+// Key returns the key with the given reference.
+func (s *Store) Key(ref keys.Ref) (keys.Key, error) {
+	e, _, err := s.entry(ref)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return e.key, nil
+}
+
+// Keys lists every key the store may use, sorted by name and version.
+func (s *Store) Keys() ([]keys.Key, error) {
+	c, err := s.live()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]keys.Key, 0, len(c.index))
+	for _, e := range c.index {
+		out = append(out, e.key)
+	}
+	slices.SortFunc(out, func(a, b keys.Key) int {
+		if n := strings.Compare(a.Ref.Name.String(), b.Ref.Name.String()); n != 0 {
+			return n
+		}
+		return int(a.Ref.Version) - int(b.Ref.Version)
+	})
+	return out, nil
+}
+
+// Refused lists the samd-labelled objects the store found and refused.
+func (s *Store) Refused() []Refusal {
+	c := s.cur.Load()
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.refused)
+}
+
+func (s *Store) entry(ref keys.Ref) (*entry, *conn, error) {
+	c, err := s.live()
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.RLock()
+	e, ok := c.index[ref]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, nil, &keys.Error{Kind: keys.KindNotFound, Key: ref, Msg: "pkcs11: no key " + ref.String()}
+	}
+	return e, c, nil
+}

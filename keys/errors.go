@@ -12,25 +12,33 @@ type Kind uint8
 
 // Kinds.
 const (
-	KindInternal     Kind = iota // a bug or an unclassified failure
-	KindInvalidInput             // the request was malformed
-	KindNotFound                 // no such key
-	KindWrongRole                // the key exists but may not do this
-	KindExists                   // a key with this reference already exists
-	KindUnavailable              // the HSM cannot be reached now; retry later
-	KindPINRefused               // the token refused the PIN; logins stopped
-	KindCheckFailed              // a key check value or known answer did not match
+	KindInternal        Kind = iota // a bug or an unclassified failure
+	KindInvalidInput                // the request was malformed
+	KindNotFound                    // no such key
+	KindWrongRole                   // the key exists but may not do this
+	KindExists                      // a key with this reference already exists
+	KindUnavailable                 // the HSM cannot be reached now; retry later
+	KindPINRefused                  // the token refused the PIN; logins stopped
+	KindCheckFailed                 // a key check value or known answer did not match
+	KindUnauthenticated             // the caller presented no valid identity
+	KindDenied                      // the caller may not do this
+	KindLimit                       // a limit was reached (rate, size, usage count)
+	KindRetired                     // the key version is retired or outside its validity
 )
 
 var kindNames = [...]string{
-	KindInternal:     "internal",
-	KindInvalidInput: "invalid-input",
-	KindNotFound:     "not-found",
-	KindWrongRole:    "wrong-role",
-	KindExists:       "exists",
-	KindUnavailable:  "hsm-unavailable",
-	KindPINRefused:   "pin-refused",
-	KindCheckFailed:  "check-failed",
+	KindInternal:        "internal",
+	KindInvalidInput:    "invalid-input",
+	KindNotFound:        "not-found",
+	KindWrongRole:       "wrong-role",
+	KindExists:          "exists",
+	KindUnavailable:     "hsm-unavailable",
+	KindPINRefused:      "pin-refused",
+	KindCheckFailed:     "check-failed",
+	KindUnauthenticated: "unauthenticated",
+	KindDenied:          "denied",
+	KindLimit:           "limit-reached",
+	KindRetired:         "key-retired",
 }
 
 func (k Kind) String() string {

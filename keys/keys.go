@@ -344,3 +344,23 @@ func (k Key) Check(u Usage) error {
 	}
 	return nil
 }
+
+// WrapMechanism selects a key-wrap algorithm. The zero value is invalid.
+type WrapMechanism uint8
+
+// Wrap mechanisms.
+const (
+	WrapUnknown WrapMechanism = iota
+	WrapKW                    // AES key wrap, RFC 3394
+	WrapKWP                   // AES key wrap with padding, RFC 5649
+)
+
+func (m WrapMechanism) String() string {
+	switch m {
+	case WrapKW:
+		return "AES-KW"
+	case WrapKWP:
+		return "AES-KWP"
+	}
+	return "unknown"
+}

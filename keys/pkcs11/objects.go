@@ -16,8 +16,8 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
-	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
 

@@ -57,21 +57,11 @@ func (s *Store) CMAC(ctx context.Context, k keys.Key, msg []byte) ([]byte, error
 	}, func(b []byte) { clear(b) })
 }
 
-// WrapMechanism selects the key-wrap algorithm.
-type WrapMechanism uint8
-
-// Wrap mechanisms.
-const (
-	WrapUnknown WrapMechanism = iota
-	WrapKW                    // AES key wrap, RFC 3394 (CKM_AES_KEY_WRAP)
-	WrapKWP                   // AES key wrap with padding, RFC 5649 (CKM_AES_KEY_WRAP_PAD)
-)
-
 // WrapSecret wraps a secret held in samd's memory (a diversified key) under
 // the key-encryption key kek, inside the token: the value becomes a
 // short-lived session object, is wrapped, and the object is destroyed in
 // the same call. The key's role must grant keys.UsageWrap.
-func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, value secret.Bytes, mech WrapMechanism) ([]byte, error) {
+func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, value secret.Bytes, mech keys.WrapMechanism) ([]byte, error) {
 	e, err := s.lookup(kek, keys.UsageWrap)
 	if err != nil {
 		return nil, err
@@ -81,9 +71,9 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 	}
 	var m uint
 	switch mech {
-	case WrapKW:
+	case keys.WrapKW:
 		m = p11.CKM_AES_KEY_WRAP
-	case WrapKWP:
+	case keys.WrapKWP:
 		m = p11.CKM_AES_KEY_WRAP_PAD
 	default:
 		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: unknown wrap mechanism")

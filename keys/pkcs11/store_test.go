@@ -20,9 +20,9 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
-	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm"
 )
@@ -297,9 +297,9 @@ func TestWrapVectors(t *testing.T) {
 			if !bytes.Equal(k.KCV, aesKCV(t, kek)) {
 				t.Errorf("token check value %X, want %X", k.KCV, aesKCV(t, kek))
 			}
-			mech := pkcs11.WrapKW
+			mech := keys.WrapKW
 			if v.Mechanism == "KWP" {
-				mech = pkcs11.WrapKWP
+				mech = keys.WrapKWP
 			}
 			got, err := s.WrapSecret(ctx, k, dataAlg, secret.Copy(data), mech)
 			if err != nil {
@@ -369,7 +369,7 @@ func TestWrongRole(t *testing.T) {
 	if _, err := s.CMAC(ctx, kek, make([]byte, 16)); keys.KindOf(err) != keys.KindWrongRole {
 		t.Errorf("CMAC with a wrap key: %v", err)
 	}
-	if _, err := s.WrapSecret(ctx, master, keys.AES128, secret.Copy(make([]byte, 16)), pkcs11.WrapKW); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.WrapSecret(ctx, master, keys.AES128, secret.Copy(make([]byte, 16)), keys.WrapKW); keys.KindOf(err) != keys.KindWrongRole {
 		t.Errorf("wrap with a master key: %v", err)
 	}
 	if _, err := s.Signer(master); keys.KindOf(err) != keys.KindWrongRole {
@@ -377,7 +377,7 @@ func TestWrongRole(t *testing.T) {
 	}
 	lie := master
 	lie.Role = keys.RoleWrap
-	if _, err := s.WrapSecret(ctx, lie, keys.AES128, secret.Copy(make([]byte, 16)), pkcs11.WrapKW); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.WrapSecret(ctx, lie, keys.AES128, secret.Copy(make([]byte, 16)), keys.WrapKW); keys.KindOf(err) != keys.KindWrongRole {
 		t.Errorf("wrap with a master key claimed to be a wrap key: %v", err)
 	}
 	missing := master

@@ -1,0 +1,205 @@
+// Package audit defines samd's audit record, the hash chain that links the
+// records, and the sinks that store them.
+//
+// Every request produces one record, whether it was allowed, denied or
+// failed: who called (from the client certificate), what they asked for,
+// which keys it touched, the outcome with its stable code, and how long it
+// took. Inputs are recorded as sizes and SHA-256 digests, never their
+// contents; no key, PIN, session secret or wrapped blob is ever a field.
+//
+// # Chain
+//
+// Records are numbered from 1 and chained: each record's Hash is
+// SHA-256(Prev ‖ canonical JSON of the record with Hash empty), and Prev is
+// the Hash of the record before it. Deleting, reordering or editing any
+// record breaks the chain at that record, which [Verify] names.
+//
+// # Failure
+//
+// Audit fails closed: a record that cannot be written fails the request it
+// records.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Outcome is the result of a request.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeOK     Outcome = "ok"
+	OutcomeDenied Outcome = "denied"
+	OutcomeError  Outcome = "error"
+)
+
+// Caller identifies who made a request.
+type Caller struct {
+	Role     string `json:"role"`
+	Operator string `json:"operator"`
+	Device   string `json:"device"`
+	Serial   string `json:"cert_serial,omitempty"`
+}
+
+// Input describes a request input by size and digest.
+type Input struct {
+	Name   string `json:"name"`
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Record is one audit record. Field names are stable: they are the schema.
+type Record struct {
+	Seq        uint64    `json:"seq"`
+	Time       time.Time `json:"time"`
+	RequestID  string    `json:"request_id"`
+	Caller     *Caller   `json:"caller,omitempty"`
+	Method     string    `json:"method"`
+	Keys       []string  `json:"keys,omitempty"`
+	Inputs     []Input   `json:"inputs,omitempty"`
+	Outcome    Outcome   `json:"outcome"`
+	Code       string    `json:"code,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	DurationUS int64     `json:"duration_us"`
+	Prev       string    `json:"prev"`
+	Hash       string    `json:"hash"`
+}
+
+// Digest describes an input for the record.
+func Digest(name string, b []byte) Input {
+	h := sha256.Sum256(b)
+	return Input{Name: name, Size: len(b), SHA256: hex.EncodeToString(h[:])}
+}
+
+// Sink stores records. Append assigns Seq, Prev and Hash, and returns only
+// once the record is written.
+type Sink interface {
+	Append(ctx context.Context, r *Record) error
+}
+
+// seal computes r.Hash from r.Prev and the rest of the record.
+func seal(r *Record) error {
+	r.Hash = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	h.Write([]byte(r.Prev))
+	h.Write(b)
+	r.Hash = hex.EncodeToString(h.Sum(nil))
+	return nil
+}
+
+// BrokenError names the first record at which a chain fails to verify.
+type BrokenError struct {
+	Seq    uint64 // the record's own sequence number as stored
+	Line   int    // its position in the log, from 1
+	Reason string
+}
+
+func (e *BrokenError) Error() string {
+	return "audit: chain broken at line " + itoa(e.Line) + " (seq " + itoa(int(e.Seq)) + "): " + e.Reason
+}
+
+func itoa(n int) string {
+	return string(appendInt(nil, n))
+}
+
+func appendInt(b []byte, n int) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, buf[i:]...)
+}
+
+// Verify checks a sequence of records: numbering from 1 without gaps, each
+// Prev equal to the previous Hash, and each Hash correct.
+func Verify(records []Record) error {
+	prev := ""
+	for i := range records {
+		r := records[i]
+		if r.Seq != uint64(i+1) {
+			return &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "sequence number out of order (a record was deleted, inserted or moved)"}
+		}
+		if r.Prev != prev {
+			return &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "does not link to the record before it"}
+		}
+		want := r.Hash
+		if err := seal(&r); err != nil {
+			return err
+		}
+		if r.Hash != want {
+			return &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "content does not match its hash (edited)"}
+		}
+		prev = want
+	}
+	return nil
+}
+
+// ErrClosed is returned by a closed sink.
+var ErrClosed = errors.New("audit: sink closed")
+
+// Note collects, during one request, the key references and input digests
+// that its audit record will carry. The server puts one into each
+// request's context; handlers add to it. It is safe for concurrent use.
+type Note struct {
+	mu     sync.Mutex
+	keys   []string
+	inputs []Input
+}
+
+type noteKey struct{}
+
+// WithNote returns a context carrying n.
+func WithNote(ctx context.Context, n *Note) context.Context {
+	return context.WithValue(ctx, noteKey{}, n)
+}
+
+// NoteFrom returns the context's note, or a note that is discarded.
+func NoteFrom(ctx context.Context) *Note {
+	if n, ok := ctx.Value(noteKey{}).(*Note); ok {
+		return n
+	}
+	return &Note{}
+}
+
+// Key records a key reference the request used or named.
+func (n *Note) Key(ref string) {
+	n.mu.Lock()
+	n.keys = append(n.keys, ref)
+	n.mu.Unlock()
+}
+
+// Input records an input's digest.
+func (n *Note) Input(in Input) {
+	n.mu.Lock()
+	n.inputs = append(n.inputs, in)
+	n.mu.Unlock()
+}
+
+// Fill copies the note into a record.
+func (n *Note) Fill(r *Record) {
+	n.mu.Lock()
+	r.Keys = append(r.Keys, n.keys...)
+	r.Inputs = append(r.Inputs, n.inputs...)
+	n.mu.Unlock()
+}

@@ -1,0 +1,101 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/samd-io/samd/audit"
+)
+
+func writeLog(t *testing.T, n int) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		r := &audit.Record{Time: time.Now(), RequestID: "r", Method: "/m", Outcome: audit.OutcomeOK, Caller: &audit.Caller{Role: "terminal", Operator: "op", Device: "d"}}
+		if i%2 == 1 {
+			r.Outcome, r.Code = audit.OutcomeDenied, "denied"
+		}
+		if err := s.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, b
+}
+
+func lines(b []byte) [][]byte {
+	return bytes.SplitAfter(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+}
+
+func TestChain(t *testing.T) {
+	path, b := writeLog(t, 5)
+	recs, err := audit.ReadFile(path)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("read %d records: %v", len(recs), err)
+	}
+	if err := audit.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening continues the chain.
+	s, err := audit.OpenFile(path, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m", Outcome: audit.OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	recs, _ = audit.ReadFile(path)
+	if len(recs) != 6 || audit.Verify(recs) != nil || recs[5].Seq != 6 {
+		t.Fatalf("after reopen: %d records, %v", len(recs), audit.Verify(recs))
+	}
+	_ = b
+}
+
+func TestTamper(t *testing.T) {
+	_, b := writeLog(t, 5)
+	ls := lines(b)
+	cases := map[string]struct {
+		log  [][]byte
+		line int
+	}{
+		"fail/delete-3": {[][]byte{ls[0], ls[1], ls[3], ls[4]}, 3},
+		"fail/swap-2-3": {[][]byte{ls[0], ls[2], ls[1], ls[3], ls[4]}, 2},
+		"fail/edit-4":   {[][]byte{ls[0], ls[1], ls[2], bytes.Replace(ls[3], []byte(`"denied"`), []byte(`"ok"`), 1), ls[4]}, 4},
+		"fail/delete-1": {ls[1:], 1},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			recs, err := audit.Read(bytes.NewReader(bytes.Join(c.log, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = audit.Verify(recs)
+			var be *audit.BrokenError
+			if !errors.As(err, &be) || be.Line != c.line {
+				t.Fatalf("got %v, want broken at line %d", err, c.line)
+			}
+		})
+	}
+	// A tampered log is not continued.
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	os.WriteFile(path, bytes.Join([][]byte{ls[0], ls[2]}, nil), 0o600)
+	if _, err := audit.OpenFile(path, 0); err == nil {
+		t.Fatal("opened a broken log")
+	}
+}

@@ -1,0 +1,268 @@
+// Package config reads samd's one YAML configuration file.
+//
+// Unknown fields are rejected, every value is validated before samd
+// starts (`samd config check` runs the same validation), and relative
+// paths are resolved against the file's directory. The file holds
+// references to secrets (a PIN file, an environment variable name), never
+// secret values: a `pin-value` in the PKCS#11 URI is refused.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Listen is the terminal listener's address, host:port.
+	Listen string `yaml:"listen"`
+	// DataDir holds samd's state (audit log, later the state store).
+	DataDir string `yaml:"data_dir"`
+	TLS     TLS    `yaml:"tls"`
+	HSM     HSM    `yaml:"hsm"`
+	Audit   Audit  `yaml:"audit"`
+	Log     Log    `yaml:"log"`
+	// RequestTimeout bounds every request (default 5s).
+	RequestTimeout Duration `yaml:"request_timeout"`
+}
+
+// TLS names the server's certificate and the scheme CA bundle that client
+// certificates must chain to.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// HSM configures the PKCS#11 token.
+type HSM struct {
+	// URI selects module and token, RFC 7512:
+	//   pkcs11:token=samd;serial=1234?module-path=/usr/lib/softhsm/libsofthsm2.so
+	URI string `yaml:"uri"`
+	// Exactly one PIN source: a file (first line), an environment
+	// variable, or a prompt on the terminal.
+	PINFile   string `yaml:"pin_file"`
+	PINEnv    string `yaml:"pin_env"`
+	PINPrompt bool   `yaml:"pin_prompt"`
+	// Env is set in samd's environment before the module loads, e.g.
+	// SOFTHSM2_CONF.
+	Env map[string]string `yaml:"env"`
+	// Sessions is the request session pool size (default 8).
+	Sessions int `yaml:"sessions"`
+	// CallTimeout bounds every PKCS#11 call (default 2s).
+	CallTimeout Duration `yaml:"call_timeout"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// File is the JSON-lines audit log (default <data_dir>/audit.jsonl).
+	File string `yaml:"file"`
+	// SyncInterval is how often the log is fsynced; 0 syncs every record.
+	SyncInterval Duration `yaml:"sync_interval"`
+}
+
+// Log configures process logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error (default info)
+	Format string `yaml:"format"` // json or text (default json)
+}
+
+// Duration is a time.Duration written as "2s", "500ms".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 2s or 500ms", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Load reads, decodes and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.resolve(filepath.Dir(path))
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a config, rejecting unknown fields. It does not validate.
+func Parse(b []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.DataDir)
+	abs(&c.TLS.CertFile)
+	abs(&c.TLS.KeyFile)
+	abs(&c.TLS.ClientCAFile)
+	abs(&c.HSM.PINFile)
+	abs(&c.Audit.File)
+	if c.Audit.File == "" && c.DataDir != "" {
+		c.Audit.File = filepath.Join(c.DataDir, "audit.jsonl")
+	}
+}
+
+// Validate checks every field and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "required")
+	}
+	for field, p := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile} {
+		if p == "" {
+			bad(field, "required")
+		}
+	}
+	if _, err := ParsePKCS11URI(c.HSM.URI); err != nil {
+		bad("hsm.uri", "%v", err)
+	}
+	n := 0
+	for _, set := range []bool{c.HSM.PINFile != "", c.HSM.PINEnv != "", c.HSM.PINPrompt} {
+		if set {
+			n++
+		}
+	}
+	if u, err := ParsePKCS11URI(c.HSM.URI); err == nil && u.PINSource != "" {
+		n++
+	}
+	if n != 1 {
+		bad("hsm", "set exactly one PIN source (pin_file, pin_env, pin_prompt or pin-source in the URI), not %d", n)
+	}
+	if c.HSM.Sessions < 0 || c.HSM.Sessions > 1024 {
+		bad("hsm.sessions", "must be 0..1024")
+	}
+	if c.HSM.CallTimeout < 0 || c.RequestTimeout < 0 || c.Audit.SyncInterval < 0 {
+		bad("timeouts", "must not be negative")
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		bad("log.format", "want json or text")
+	}
+	return errors.Join(errs...)
+}
+
+// PKCS11URI is the part of an RFC 7512 URI that samd uses.
+type PKCS11URI struct {
+	Token      string // token label
+	Serial     string // token serial number
+	ModulePath string
+	// PINSource is a path to a file holding the PIN (pin-source).
+	PINSource string
+}
+
+// ParsePKCS11URI parses an RFC 7512 PKCS#11 URI. Slot ids are refused
+// (tokens renumber slots), and so is pin-value: the PIN never sits in
+// configuration.
+func ParsePKCS11URI(s string) (PKCS11URI, error) {
+	rest, ok := strings.CutPrefix(s, "pkcs11:")
+	if !ok {
+		return PKCS11URI{}, errors.New(`not a PKCS#11 URI (want "pkcs11:token=...?module-path=...")`)
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	var u PKCS11URI
+	for _, attr := range strings.Split(path, ";") {
+		if attr == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(attr, "=")
+		if !ok {
+			return PKCS11URI{}, fmt.Errorf("path attribute %q has no value", attr)
+		}
+		val, err := url.PathUnescape(v)
+		if err != nil {
+			return PKCS11URI{}, fmt.Errorf("attribute %s: %v", k, err)
+		}
+		switch k {
+		case "token":
+			u.Token = val
+		case "serial":
+			u.Serial = val
+		case "manufacturer", "model", "library-manufacturer", "library-description", "library-version":
+			// Accepted and ignored: label or serial select the token.
+		case "slot-id", "slot-description", "slot-manufacturer":
+			return PKCS11URI{}, fmt.Errorf("%s is not accepted: select the token by token= or serial=, since slot numbers change", k)
+		default:
+			return PKCS11URI{}, fmt.Errorf("unsupported path attribute %q", k)
+		}
+	}
+	if query != "" {
+		for _, attr := range strings.Split(query, "&") {
+			k, v, ok := strings.Cut(attr, "=")
+			if !ok {
+				return PKCS11URI{}, fmt.Errorf("query attribute %q has no value", attr)
+			}
+			val, err := url.QueryUnescape(v)
+			if err != nil {
+				return PKCS11URI{}, fmt.Errorf("attribute %s: %v", k, err)
+			}
+			switch k {
+			case "module-path":
+				u.ModulePath = val
+			case "pin-source":
+				u.PINSource = strings.TrimPrefix(val, "file:")
+			case "pin-value":
+				return PKCS11URI{}, errors.New("pin-value is not accepted: the PIN never sits in configuration; use pin-source, pin_file or pin_env")
+			default:
+				return PKCS11URI{}, fmt.Errorf("unsupported query attribute %q", k)
+			}
+		}
+	}
+	if u.Token == "" && u.Serial == "" {
+		return PKCS11URI{}, errors.New("select the token with token=<label> or serial=<serial>")
+	}
+	if u.ModulePath == "" {
+		return PKCS11URI{}, errors.New("module-path is required")
+	}
+	return u, nil
+}

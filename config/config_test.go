@@ -1,0 +1,74 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/samd-io/samd/config"
+)
+
+const good = `
+listen: 127.0.0.1:7443
+data_dir: data
+tls:
+  cert_file: pki/server.crt
+  key_file: pki/server.key
+  client_ca_file: pki/ca.crt
+hsm:
+  uri: "pkcs11:token=samd-dev?module-path=/usr/lib/softhsm/libsofthsm2.so"
+  pin_file: pin
+  call_timeout: 2s
+log:
+  level: info
+`
+
+func write(t *testing.T, s string) string {
+	p := filepath.Join(t.TempDir(), "samd.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	p := write(t, good)
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(p)
+	if c.HSM.PINFile != filepath.Join(dir, "pin") || c.Audit.File != filepath.Join(dir, "data", "audit.jsonl") {
+		t.Errorf("paths not resolved: %+v", c)
+	}
+}
+
+func TestReject(t *testing.T) {
+	for name, c := range map[string]struct{ yaml, want string }{
+		"fail/unknown-field": {good + "color: blue\n", "field color not found"},
+		"fail/pin-value":     {strings.Replace(good, `module-path=`, `pin-value=1234&module-path=`, 1), "pin-value is not accepted"},
+		"fail/slot-id":       {strings.Replace(good, `token=samd-dev`, `slot-id=1`, 1), "slot numbers change"},
+		"fail/two-pins":      {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
+		"fail/listen":        {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
+		"fail/duration":      {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
+		"fail/no-module":     {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(write(t, c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error about %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestPKCS11URI(t *testing.T) {
+	u, err := config.ParsePKCS11URI("pkcs11:token=My%20Token;serial=42?module-path=/m.so&pin-source=file:/etc/pin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Token != "My Token" || u.Serial != "42" || u.ModulePath != "/m.so" || u.PINSource != "/etc/pin" {
+		t.Fatalf("%+v", u)
+	}
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
+)
+
+// diversification adapts the DiversificationService to the authority. It
+// parses and validates wire input, calls the domain, and formats the
+// result; nothing else.
+type diversification struct {
+	auth *authority.Authority
+}
+
+// decodeHex parses a hex field, naming it in the error.
+func decodeHex(field, s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, keys.Errorf(keys.KindInvalidInput, "%s: not a hex string", field)
+	}
+	return b, nil
+}
+
+func encodeHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+
+func parseRef(field string, r *samdv1.KeyRef) (keys.Ref, error) {
+	if r == nil {
+		return keys.Ref{}, keys.Errorf(keys.KindInvalidInput, "%s: missing", field)
+	}
+	ref, err := keys.NewRef(r.GetName(), int(r.GetVersion()))
+	if err != nil {
+		return keys.Ref{}, keys.Wrap(keys.KindInvalidInput, err, "%s", field)
+	}
+	return ref, nil
+}
+
+func parseInput(in *samdv1.DiversificationInput) (derive.Input, error) {
+	if in == nil {
+		return derive.Input{}, keys.Errorf(keys.KindInvalidInput, "input: missing")
+	}
+	uid, err := decodeHex("input.uid", in.GetUid())
+	if err != nil {
+		return derive.Input{}, err
+	}
+	aid, err := decodeHex("input.aid", in.GetAid())
+	if err != nil {
+		return derive.Input{}, err
+	}
+	sys, err := decodeHex("input.system_identifier", in.GetSystemIdentifier())
+	if err != nil {
+		return derive.Input{}, err
+	}
+	return derive.NewInput(uid, aid, sys)
+}
+
+func parseKCVMethod(m samdv1.KCVMethod) (kcv.Method, error) {
+	switch m {
+	case samdv1.KCVMethod_KCV_METHOD_UNSPECIFIED:
+		return kcv.MethodUnknown, nil
+	case samdv1.KCVMethod_KCV_METHOD_ENCRYPT_ZERO:
+		return kcv.EncryptZero, nil
+	case samdv1.KCVMethod_KCV_METHOD_CMAC_ZERO:
+		return kcv.CMACZero, nil
+	}
+	return kcv.MethodUnknown, keys.Errorf(keys.KindInvalidInput, "kcv_method: unknown value %d", m)
+}
+
+func wireKCVMethod(m kcv.Method) samdv1.KCVMethod {
+	switch m {
+	case kcv.EncryptZero:
+		return samdv1.KCVMethod_KCV_METHOD_ENCRYPT_ZERO
+	case kcv.CMACZero:
+		return samdv1.KCVMethod_KCV_METHOD_CMAC_ZERO
+	}
+	return samdv1.KCVMethod_KCV_METHOD_UNSPECIFIED
+}
+
+func wireKeyInfo(k authority.KeyInfo) *samdv1.KeyInfo {
+	return &samdv1.KeyInfo{
+		Name: k.Ref.Name.String(), Version: uint32(k.Ref.Version), Algorithm: k.Algorithm.String(),
+		Kcv: encodeHex(k.KCV), KcvMethod: wireKCVMethod(k.KCVMethod),
+	}
+}
+
+func (d *diversification) DiversifiedKeyCheckValue(ctx context.Context, req *connect.Request[samdv1.DiversifiedKeyCheckValueRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValueResponse], error) {
+	note := audit.NoteFrom(ctx)
+	m := req.Msg
+	ref, err := parseRef("master_key", m.GetMasterKey())
+	if err != nil {
+		return nil, err
+	}
+	note.Key(ref.String())
+	in, err := parseInput(m.GetInput())
+	if err != nil {
+		return nil, err
+	}
+	note.Input(audit.Digest("input", in.Bytes()))
+	method, err := parseKCVMethod(m.GetKcvMethod())
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.auth.DiversifiedKCV(ctx, principal(ctx), authority.DiversifyRequest{Master: ref, Input: in, KCVMethod: method})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.DiversifiedKeyCheckValueResponse{
+		Kcv: encodeHex(res.KCV), KcvMethod: wireKCVMethod(res.KCVMethod), Algorithm: res.Algorithm.String(),
+		MasterKey: wireKeyInfo(res.Master),
+	}), nil
+}
+
+func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect.Request[samdv1.ExportDiversifiedKeyRequest]) (*connect.Response[samdv1.ExportDiversifiedKeyResponse], error) {
+	note := audit.NoteFrom(ctx)
+	m := req.Msg
+	ref, err := parseRef("master_key", m.GetMasterKey())
+	if err != nil {
+		return nil, err
+	}
+	note.Key(ref.String())
+	kek, err := parseRef("transport_key", m.GetTransportKey())
+	if err != nil {
+		return nil, err
+	}
+	note.Key(kek.String())
+	in, err := parseInput(m.GetInput())
+	if err != nil {
+		return nil, err
+	}
+	note.Input(audit.Digest("input", in.Bytes()))
+	method, err := parseKCVMethod(m.GetKcvMethod())
+	if err != nil {
+		return nil, err
+	}
+	var mech keys.WrapMechanism
+	switch m.GetMechanism() {
+	case samdv1.WrapMechanism_WRAP_MECHANISM_UNSPECIFIED:
+	case samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW:
+		mech = keys.WrapKW
+	case samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP:
+		mech = keys.WrapKWP
+	default:
+		return nil, keys.Errorf(keys.KindInvalidInput, "mechanism: unknown value %d", m.GetMechanism())
+	}
+	var ver *uint8
+	if m.DesKeyVersion != nil {
+		if m.GetDesKeyVersion() > 255 {
+			return nil, keys.Errorf(keys.KindInvalidInput, "des_key_version: must be 0..255")
+		}
+		v := uint8(m.GetDesKeyVersion())
+		ver = &v
+	}
+	res, err := d.auth.ExportDiversifiedKey(ctx, principal(ctx), authority.ExportRequest{
+		Master: ref, Input: in, Transport: kek, Mechanism: mech, DESKeyVersion: ver, KCVMethod: method,
+	})
+	if err != nil {
+		return nil, err
+	}
+	wm := samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP
+	if res.Mechanism == keys.WrapKW {
+		wm = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW
+	}
+	return connect.NewResponse(&samdv1.ExportDiversifiedKeyResponse{
+		WrappedKey: encodeHex(res.Wrapped), Mechanism: wm, Kcv: encodeHex(res.KCV), KcvMethod: wireKCVMethod(res.KCVMethod),
+		Algorithm: res.Algorithm.String(), MasterKey: wireKeyInfo(res.Master), TransportKey: wireKeyInfo(res.Transport),
+	}), nil
+}

@@ -1,0 +1,396 @@
+// Package server is samd's transport: gRPC, gRPC-Web and JSON over HTTP
+// (Connect protocol) from one handler, on TLS 1.3 with client certificates
+// only.
+//
+// Every request passes one chain, in this order:
+//
+//  1. mTLS: the handshake verifies the client certificate against the
+//     scheme CA; the certificate names the caller (package identity).
+//  2. Authorisation: a deny-by-default table keyed by the full method name
+//     lists the roles that may call it. New refuses to start when the table
+//     and the registered methods differ, so no method ships unguarded.
+//  3. Deadline: every request runs under the configured timeout.
+//  4. Audit: one record per request, allowed, denied or failed, written
+//     before the response leaves; if it cannot be written, the request fails.
+//  5. Errors: each error kind maps to one status code and a stable code
+//     (the Samd-Error-Code header and the message prefix); internal details
+//     stay in the log.
+//
+// Service adapters (diversify.go) only translate between the wire and the
+// authority package.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+)
+
+// Config configures a Server.
+type Config struct {
+	Authority *authority.Authority
+	Audit     audit.Sink
+	// Ready reports whether samd can serve (the HSM is connected).
+	Ready func() error
+	// RequestTimeout bounds every request; 0 means 5s.
+	RequestTimeout time.Duration
+	// MaxRequestBytes bounds a request message; 0 means 1 MiB.
+	MaxRequestBytes int
+	Logger          *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Access is the deny-by-default authorisation table: for each full method
+// name, the roles that may call it. A method absent from the table cannot
+// be called by anyone, and New refuses to start if a registered method is
+// absent or an entry names no registered method.
+var Access = map[string][]identity.Role{
+	samdv1connect.DiversificationServiceDiversifiedKeyCheckValueProcedure: {identity.RoleTerminal, identity.RolePersonalisation},
+	samdv1connect.DiversificationServiceExportDiversifiedKeyProcedure:     {identity.RolePersonalisation},
+
+	healthCheckProcedure: allRoles,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      allRoles,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": allRoles,
+}
+
+var allRoles = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
+
+// Server is samd's request handler.
+type Server struct {
+	cfg     Config
+	handler http.Handler
+	access  map[string][]identity.Role
+}
+
+// New builds the handler and checks the authorisation table against the
+// methods it registers.
+func New(cfg Config) (*Server, error) {
+	if cfg.Authority == nil || cfg.Audit == nil || cfg.Ready == nil {
+		return nil, errors.New("server: Authority, Audit and Ready are required")
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, access: Access}
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(&interceptor{s: s}),
+		connect.WithReadMaxBytes(cfg.MaxRequestBytes),
+	}
+
+	mux := http.NewServeMux()
+	var registered []string
+	register := func(path string, h http.Handler, procedures ...string) {
+		mux.Handle(path, h)
+		registered = append(registered, procedures...)
+	}
+	path, h := samdv1connect.NewDiversificationServiceHandler(&diversification{auth: cfg.Authority}, opts...)
+	register(path, h, procedures(samdv1connect.DiversificationServiceName)...)
+
+	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
+
+	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, healthpb.Health_ServiceDesc.ServiceName)
+	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
+	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+	path, h = grpcreflect.NewHandlerV1Alpha(reflector, opts...)
+	register(path, h, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+
+	if err := checkTable(s.access, registered); err != nil {
+		return nil, err
+	}
+	s.handler = s.identify(mux)
+	return s, nil
+}
+
+// procedures lists the full method names of a service in samd's API.
+func procedures(service string) []string {
+	sd := samdv1.File_samd_v1_samd_proto.Services().ByName(protoName(service))
+	var out []string
+	for i := 0; i < sd.Methods().Len(); i++ {
+		out = append(out, "/"+service+"/"+string(sd.Methods().Get(i).Name()))
+	}
+	return out
+}
+
+// checkTable fails when the table and the registered methods differ.
+func checkTable(table map[string][]identity.Role, registered []string) error {
+	var missing, stale []string
+	for _, p := range registered {
+		if len(table[p]) == 0 {
+			missing = append(missing, p)
+		}
+	}
+	for p := range table {
+		if !slices.Contains(registered, p) {
+			stale = append(stale, p)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing) > 0 || len(stale) > 0 {
+		return fmt.Errorf("server: authorisation table does not match the registered methods: unguarded %v, unknown %v", missing, stale)
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler (for tests and custom listeners).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLSConfig builds the server's TLS configuration: TLS 1.3 only, a client
+// certificate required and verified against the scheme CA bundle.
+func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: certificate: %w", err)
+	}
+	pem, err := os.ReadFile(clientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("server: client CA file %s holds no certificate", clientCAFile)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}, nil
+}
+
+// NewHTTPServer returns an http.Server for the handler with conservative
+// timeouts, serving HTTP/1.1 and HTTP/2 over tlsConf.
+func (s *Server) NewHTTPServer(tlsConf *tls.Config) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	return &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         tlsConf,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve serves TLS on ln until the server is shut down.
+func Serve(srv *http.Server, ln net.Listener) error {
+	err := srv.Serve(tls.NewListener(ln, srv.TLSConfig))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+type principalKey struct{}
+
+type authResult struct {
+	p   identity.Principal
+	err error
+}
+
+// identify reads the caller from the verified client certificate and puts
+// it into the request context; it also audits requests that never reach a
+// method (unknown paths, undecodable bodies).
+func (s *Server) identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res authResult
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+			res.err = keys.Errorf(keys.KindUnauthenticated, "no verified client certificate")
+		} else if p, err := identity.FromCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
+			res.err = keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
+		} else {
+			res.p = p
+		}
+		id := newRequestID()
+		w.Header().Set(RequestIDHeader, id)
+		st := &requestState{id: id, start: s.cfg.Now(), note: &audit.Note{}}
+		ctx := context.WithValue(r.Context(), principalKey{}, res)
+		ctx = context.WithValue(ctx, stateKey{}, st)
+		ctx = audit.WithNote(ctx, st.note)
+		next.ServeHTTP(w, r.WithContext(ctx))
+		if !st.audited {
+			// The request never reached a method handler's interceptor.
+			rec := s.record(st, r.URL.Path, res)
+			rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, keys.KindInvalidInput.String(), "malformed request or unknown method"
+			if _, known := s.access[r.URL.Path]; !known {
+				rec.Outcome, rec.Code, rec.Reason = audit.OutcomeDenied, keys.KindNotFound.String(), "unknown method"
+			}
+			if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
+				s.cfg.Logger.Error("audit write failed", "request_id", id, "err", err)
+			}
+		}
+	})
+}
+
+type stateKey struct{}
+
+// requestState follows one request from the HTTP layer to the interceptor.
+type requestState struct {
+	id      string
+	start   time.Time
+	note    *audit.Note
+	audited bool
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// principal returns the authenticated caller of a request that passed the
+// interceptor.
+func principal(ctx context.Context) identity.Principal {
+	res, _ := ctx.Value(principalKey{}).(authResult)
+	return res.p
+}
+
+func (s *Server) record(st *requestState, method string, res authResult) *audit.Record {
+	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method}
+	if res.err == nil {
+		rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
+	}
+	st.note.Fill(rec)
+	rec.DurationUS = s.cfg.Now().Sub(st.start).Microseconds()
+	return rec
+}
+
+// interceptor applies authorisation, the deadline, audit and error mapping
+// to every method.
+type interceptor struct{ s *Server }
+
+var _ connect.Interceptor = (*interceptor)(nil)
+
+// authorize decides whether the caller may call the method.
+func (s *Server) authorize(ctx context.Context, procedure string) (authResult, error) {
+	res, _ := ctx.Value(principalKey{}).(authResult)
+	if res.err != nil {
+		return res, res.err
+	}
+	if !slices.Contains(s.access[procedure], res.p.Role) {
+		return res, keys.Errorf(keys.KindDenied, "role %s may not call %s", res.p.Role, procedure)
+	}
+	return res, nil
+}
+
+// finish writes the audit record and maps the error. A record that cannot
+// be written fails the request.
+func (s *Server) finish(ctx context.Context, procedure string, res authResult, err error) error {
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	if st == nil {
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+	st.audited = true
+	rec := s.record(st, procedure, res)
+	var out *connect.Error
+	if err != nil {
+		var k keys.Kind
+		out, k = toConnect(err)
+		rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, k.String(), err.Error()
+		if k == keys.KindDenied || k == keys.KindUnauthenticated {
+			rec.Outcome = audit.OutcomeDenied
+		}
+		if k == keys.KindInternal || k == keys.KindUnavailable || k == keys.KindPINRefused {
+			s.cfg.Logger.Error("request failed", "request_id", st.id, "method", procedure, "code", k.String(), "err", err)
+		}
+	} else {
+		rec.Outcome = audit.OutcomeOK
+	}
+	if aerr := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
+		s.cfg.Logger.Error("audit write failed; failing the request", "request_id", st.id, "err", aerr)
+		ce, _ := toConnect(keys.Wrap(keys.KindInternal, aerr, "audit"))
+		return ce
+	}
+	if out != nil {
+		out.Meta().Set(RequestIDHeader, st.id)
+		return out
+	}
+	return nil
+}
+
+func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		proc := req.Spec().Procedure
+		res, err := i.s.authorize(ctx, proc)
+		var resp connect.AnyResponse
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, i.s.cfg.RequestTimeout)
+			resp, err = next(cctx, req)
+			cancel()
+		}
+		if ferr := i.s.finish(ctx, proc, res, err); ferr != nil {
+			return nil, ferr
+		}
+		return resp, nil
+	}
+}
+
+func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		proc := conn.Spec().Procedure
+		res, err := i.s.authorize(ctx, proc)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, i.s.cfg.RequestTimeout)
+			err = next(cctx, conn)
+			cancel()
+		}
+		return i.s.finish(ctx, proc, res, err)
+	}
+}
+
+const healthCheckProcedure = "/grpc.health.v1.Health/Check"
+
+// healthCheck implements grpc.health.v1.Health/Check: SERVING when the HSM
+// is connected, for the server ("") and for each samd service.
+func (s *Server) healthCheck(_ context.Context, req *connect.Request[healthpb.HealthCheckRequest]) (*connect.Response[healthpb.HealthCheckResponse], error) {
+	switch req.Msg.GetService() {
+	case "", samdv1connect.DiversificationServiceName:
+	default:
+		return nil, keys.Errorf(keys.KindNotFound, "unknown service %q", req.Msg.GetService())
+	}
+	status := healthpb.HealthCheckResponse_SERVING
+	if s.cfg.Ready() != nil {
+		status = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	return connect.NewResponse(&healthpb.HealthCheckResponse{Status: status}), nil
+}

@@ -18,10 +18,10 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
-	"github.com/samd-io/samd/test/softhsm"
+	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
-func TestMain(m *testing.M) { softhsm.Main(m, "samd-derive") }
+func TestMain(m *testing.M) { softhsmtest.Main(m, "samd-derive") }
 
 // vector is one entry of testdata/an10922.json.
 type vector struct {
@@ -103,7 +103,7 @@ var (
 
 func openStore(t *testing.T) *pkcs11.Store {
 	t.Helper()
-	tok := softhsm.Require(t)
+	tok := softhsmtest.Require(t)
 	storeOnce.Do(func() {
 		store, storeErr = pkcs11.Open(context.Background(), pkcs11.Config{
 			ModulePath: tok.Module, TokenLabel: tok.Label, PIN: secret.Copy(tok.PIN), CallTimeout: 5 * time.Second,

@@ -12,7 +12,7 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
-	"github.com/samd-io/samd/test/softhsm"
+	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
 func unhex(t *testing.T, s string) []byte {
@@ -61,7 +61,7 @@ func TestPublished(t *testing.T) {
 // them with OpenSSL, an implementation that is not ours.
 func TestAgainstOpenSSL(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		if softhsm.Required() {
+		if softhsmtest.Required() {
 			t.Fatal("openssl is required in CI")
 		}
 		t.Skip("openssl not installed")

@@ -25,9 +25,10 @@ import (
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm"
+	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
-func TestMain(m *testing.M) { softhsm.Main(m, "samd-keys", "samd-wrongpin") }
+func TestMain(m *testing.M) { softhsmtest.Main(m, "samd-keys", "samd-wrongpin") }
 
 var (
 	storeOnce sync.Once
@@ -38,7 +39,7 @@ var (
 // open returns the test binary's one Store (one C_Initialize per process).
 func open(t *testing.T) (*pkcs11.Store, *softhsm.Token) {
 	t.Helper()
-	tok := softhsm.Require(t)
+	tok := softhsmtest.Require(t)
 	storeOnce.Do(func() {
 		shared, sharedErr = pkcs11.Open(context.Background(), pkcs11.Config{
 			ModulePath:        tok.Module,
@@ -526,5 +527,12 @@ func TestWrongPIN(t *testing.T) {
 	_, err = pkcs11.Open(context.Background(), pkcs11.Config{ModulePath: tok.Module, TokenLabel: "no-such-token", PIN: secret.Copy(tok.PIN)})
 	if keys.KindOf(err) != keys.KindUnavailable {
 		t.Fatalf("missing token: got %v", err)
+	}
+}
+
+func TestSelfTest(t *testing.T) {
+	s, _ := open(t)
+	if err := s.SelfTest(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

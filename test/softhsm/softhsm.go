@@ -1,28 +1,23 @@
-// Package softhsm makes throwaway SoftHSM2 tokens for samd's tests, with
-// mktoken.sh beside this file.
+// Package softhsm makes throwaway SoftHSM2 tokens, for samd's tests and for
+// `samd dev`, by running mktoken.sh (embedded in this package) in a
+// directory of their own. It never touches a system-wide token.
 //
-// A PKCS#11 module is initialised once per process and reads SOFTHSM2_CONF
-// then, so a test binary makes its tokens once, in TestMain, before anything
-// loads the module:
-//
-//	var hsm = softhsm.Main(m, "samd-test")
-//
-// Tests then call hsm.Require(t). Where SoftHSM2 cannot be set up, tests
-// skip on a developer's machine but fail in CI (when CI or
-// SAMD_REQUIRE_SOFTHSM is set): CI must never pass by skipping.
+// A PKCS#11 module reads SOFTHSM2_CONF once, when a process initialises
+// it, so Make sets that variable for the calling process.
 package softhsm
 
 import (
 	"bufio"
 	"bytes"
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"testing"
 )
+
+//go:embed mktoken.sh
+var script []byte
 
 // Token is a throwaway token.
 type Token struct {
@@ -37,22 +32,12 @@ type Token struct {
 	Extra []string
 }
 
-// Env is the result of setting up SoftHSM2 for a test binary.
-type Env struct {
-	Token *Token
-	Err   error
-}
-
-// Script is the path of mktoken.sh.
-func Script() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "mktoken.sh")
-}
-
 // Make creates a token labelled label in dir (and further tokens labelled
 // extra, with the same PIN), and sets SOFTHSM2_CONF for this process.
 func Make(dir, label string, extra ...string) (*Token, error) {
-	out, err := exec.Command("bash", Script(), dir, label).Output()
+	cmd := exec.Command("bash", "-s", "--", dir, label)
+	cmd.Stdin = bytes.NewReader(script)
+	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if ok := asExit(err, &ee); ok {
@@ -94,42 +79,3 @@ func asExit(err error, ee **exec.ExitError) bool {
 	}
 	return ok
 }
-
-// Main sets up a token for a test binary, runs its tests and removes the
-// token. Use it from TestMain.
-func Main(m *testing.M, label string, extra ...string) {
-	dir, err := os.MkdirTemp("", "samd-softhsm-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tok, err := Make(dir, label, extra...)
-	env = Env{Token: tok, Err: err}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-var env Env
-
-// Require returns the token made by Main. Without one it skips the test, or
-// fails it when CI or SAMD_REQUIRE_SOFTHSM is set.
-func Require(t testing.TB) *Token {
-	t.Helper()
-	if env.Token != nil {
-		return env.Token
-	}
-	why := "softhsm.Main was not called from TestMain"
-	if env.Err != nil {
-		why = env.Err.Error()
-	}
-	if Required() {
-		t.Fatalf("SoftHSM2 is required here but unavailable: %s", why)
-	}
-	t.Skipf("SoftHSM2 unavailable: %s", why)
-	return nil
-}
-
-// Required reports whether tests must not skip for want of SoftHSM2,
-// OpenSSL or PostgreSQL.
-func Required() bool { return os.Getenv("CI") != "" || os.Getenv("SAMD_REQUIRE_SOFTHSM") != "" }

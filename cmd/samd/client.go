@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/server"
+)
+
+const clientUsage = `usage: samd client [flags] COMMAND [command flags]
+
+Connection flags:
+  --addr HOST:PORT     samd address (default 127.0.0.1:7443)
+  --dev DIR            use the CA and client certificates that "samd dev" made in DIR
+  --as ROLE            with --dev: terminal (default), personalisation, officer,
+                       back-office, clearing-house
+  --ca FILE --cert FILE --key FILE
+                       or name the scheme CA and the client certificate and key
+  --protocol P         grpc (default), json (Connect JSON over HTTP) or grpcweb
+  --json               print the response (or the error) as JSON
+  --timeout D          request timeout (default 10s)
+
+Commands:
+  kcv      check value of an AN10922-diversified key
+           --key NAME:vN --uid HEX [--aid HEX] [--sysid HEX | --sysid-ascii TEXT]
+           [--kcv-method cmac-zero|encrypt-zero]
+  export   diversified key wrapped under a transport key (personalisation)
+           the kcv flags, plus --transport NAME:vN [--mech kw|kwp] [--des-version N]
+  health   grpc.health.v1 check
+`
+
+type clientOptions struct {
+	addr, dev, as, ca, cert, key, protocol string
+	timeout                                time.Duration
+}
+
+type client struct {
+	div     samdv1connect.DiversificationServiceClient
+	health  *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
+	timeout time.Duration
+}
+
+func newClient(o clientOptions) (*client, error) {
+	if o.addr == "" {
+		o.addr = "127.0.0.1:7443"
+	}
+	if o.timeout == 0 {
+		o.timeout = 10 * time.Second
+	}
+	if o.dev != "" {
+		if o.as == "" {
+			o.as = "terminal"
+		}
+		if _, ok := devIdentities[o.as]; !ok {
+			return nil, fmt.Errorf("--as %q: not a development identity", o.as)
+		}
+		pki := filepath.Join(o.dev, "pki")
+		o.ca, o.cert, o.key = filepath.Join(pki, "ca.crt"), filepath.Join(pki, o.as+".crt"), filepath.Join(pki, o.as+".key")
+	}
+	if o.ca == "" || o.cert == "" || o.key == "" {
+		return nil, errors.New("name the certificates with --dev DIR, or --ca, --cert and --key")
+	}
+	cert, err := tls.LoadX509KeyPair(o.cert, o.key)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(o.ca)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%s holds no certificate", o.ca)
+	}
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		ForceAttemptHTTP2: true,
+	}
+	hc := &http.Client{Transport: tr}
+	base := "https://" + o.addr
+	var opts []connect.ClientOption
+	switch o.protocol {
+	case "", "grpc":
+		opts = append(opts, connect.WithGRPC())
+	case "json":
+		opts = append(opts, connect.WithProtoJSON())
+	case "grpcweb":
+		opts = append(opts, connect.WithGRPCWeb())
+	default:
+		return nil, fmt.Errorf("--protocol %q: want grpc, json or grpcweb", o.protocol)
+	}
+	return &client{
+		div:     samdv1connect.NewDiversificationServiceClient(hc, base, opts...),
+		health:  connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
+		timeout: o.timeout,
+	}, nil
+}
+
+type kcvArgs struct {
+	key, uid, aid, sysid, method string
+}
+
+func parseKeyRef(s string) (*samdv1.KeyRef, error) {
+	name, v, ok := strings.Cut(s, ":v")
+	if !ok {
+		return nil, fmt.Errorf("key %q: want NAME:vN, e.g. desfire/dev/app-master-aes128:v1", s)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: bad version", s)
+	}
+	return &samdv1.KeyRef{Name: name, Version: uint32(n)}, nil
+}
+
+func wireMethod(s string) (samdv1.KCVMethod, error) {
+	switch s {
+	case "":
+		return samdv1.KCVMethod_KCV_METHOD_UNSPECIFIED, nil
+	case "cmac-zero":
+		return samdv1.KCVMethod_KCV_METHOD_CMAC_ZERO, nil
+	case "encrypt-zero":
+		return samdv1.KCVMethod_KCV_METHOD_ENCRYPT_ZERO, nil
+	}
+	return 0, fmt.Errorf("--kcv-method %q: want cmac-zero or encrypt-zero", s)
+}
+
+func (c *client) kcv(ctx context.Context, a kcvArgs) (*samdv1.DiversifiedKeyCheckValueResponse, error) {
+	ref, err := parseKeyRef(a.key)
+	if err != nil {
+		return nil, err
+	}
+	m, err := wireMethod(a.method)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.div.DiversifiedKeyCheckValue(ctx, connect.NewRequest(&samdv1.DiversifiedKeyCheckValueRequest{
+		MasterKey: ref, Input: &samdv1.DiversificationInput{Uid: a.uid, Aid: a.aid, SystemIdentifier: a.sysid}, KcvMethod: m,
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+func cmdClient(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, clientUsage) }
+	var o clientOptions
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:7443", "")
+	fs.StringVar(&o.dev, "dev", "", "")
+	fs.StringVar(&o.as, "as", "", "")
+	fs.StringVar(&o.ca, "ca", "", "")
+	fs.StringVar(&o.cert, "cert", "", "")
+	fs.StringVar(&o.key, "key", "", "")
+	fs.StringVar(&o.protocol, "protocol", "grpc", "")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "")
+	asJSON := fs.Bool("json", false, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no command")
+	}
+	c, err := newClient(o)
+	if err != nil {
+		return err
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	sub := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	sub.Usage = func() { fmt.Fprint(os.Stderr, clientUsage) }
+	var a kcvArgs
+	var sysASCII, transport, mech string
+	desVersion := -1
+	if cmd == "kcv" || cmd == "export" {
+		sub.StringVar(&a.key, "key", "", "")
+		sub.StringVar(&a.uid, "uid", "", "")
+		sub.StringVar(&a.aid, "aid", "", "")
+		sub.StringVar(&a.sysid, "sysid", "", "")
+		sub.StringVar(&sysASCII, "sysid-ascii", "", "")
+		sub.StringVar(&a.method, "kcv-method", "", "")
+	}
+	if cmd == "export" {
+		sub.StringVar(&transport, "transport", "", "")
+		sub.StringVar(&mech, "mech", "kwp", "")
+		sub.IntVar(&desVersion, "des-version", -1, "")
+	}
+	if err := sub.Parse(rest); err != nil {
+		return err
+	}
+	if sysASCII != "" {
+		if a.sysid != "" {
+			return errors.New("give --sysid or --sysid-ascii, not both")
+		}
+		a.sysid = hex.EncodeToString([]byte(sysASCII))
+	}
+	ctx := context.Background()
+	var msg proto.Message
+	switch cmd {
+	case "kcv":
+		msg, err = c.kcv(ctx, a)
+	case "export":
+		msg, err = c.export(ctx, a, transport, mech, desVersion)
+	case "health":
+		cctx, cancel := context.WithTimeout(ctx, c.timeout)
+		var res *connect.Response[healthpb.HealthCheckResponse]
+		res, err = c.health.CallUnary(cctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
+		cancel()
+		if err == nil {
+			msg = res.Msg
+		}
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	if err != nil {
+		return printError(out, err, *asJSON)
+	}
+	return printResponse(out, msg, *asJSON)
+}
+
+func (c *client) export(ctx context.Context, a kcvArgs, transport, mech string, desVersion int) (*samdv1.ExportDiversifiedKeyResponse, error) {
+	ref, err := parseKeyRef(a.key)
+	if err != nil {
+		return nil, err
+	}
+	kek, err := parseKeyRef(transport)
+	if err != nil {
+		return nil, fmt.Errorf("--transport: %w", err)
+	}
+	m, err := wireMethod(a.method)
+	if err != nil {
+		return nil, err
+	}
+	req := &samdv1.ExportDiversifiedKeyRequest{
+		MasterKey: ref, TransportKey: kek, KcvMethod: m,
+		Input: &samdv1.DiversificationInput{Uid: a.uid, Aid: a.aid, SystemIdentifier: a.sysid},
+	}
+	switch mech {
+	case "kw":
+		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW
+	case "kwp":
+		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP
+	default:
+		return nil, fmt.Errorf("--mech %q: want kw or kwp", mech)
+	}
+	if desVersion >= 0 {
+		v := uint32(desVersion)
+		req.DesKeyVersion = &v
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.div.ExportDiversifiedKey(ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}
+
+var jsonOut = protojson.MarshalOptions{UseProtoNames: true, Multiline: true, Indent: "  "}
+
+func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
+	if asJSON {
+		b, err := jsonOut.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	switch r := m.(type) {
+	case *samdv1.DiversifiedKeyCheckValueResponse:
+		fmt.Fprintf(w, "kcv        %s (%s, %s key)\n", r.GetKcv(), methodName(r.GetKcvMethod()), r.GetAlgorithm())
+		printKeyInfo(w, "master key", r.GetMasterKey())
+	case *samdv1.ExportDiversifiedKeyResponse:
+		fmt.Fprintf(w, "wrapped    %s (%s)\n", r.GetWrappedKey(), strings.TrimPrefix(r.GetMechanism().String(), "WRAP_MECHANISM_"))
+		fmt.Fprintf(w, "kcv        %s (%s, %s key)\n", r.GetKcv(), methodName(r.GetKcvMethod()), r.GetAlgorithm())
+		printKeyInfo(w, "master key", r.GetMasterKey())
+		printKeyInfo(w, "transport", r.GetTransportKey())
+	case *healthpb.HealthCheckResponse:
+		fmt.Fprintln(w, r.GetStatus().String())
+	}
+	return nil
+}
+
+func methodName(m samdv1.KCVMethod) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(m.String(), "KCV_METHOD_")), "_", "-")
+}
+
+func printKeyInfo(w io.Writer, label string, k *samdv1.KeyInfo) {
+	fmt.Fprintf(w, "%-10s %s:v%d %s KCV %s (%s)\n", label, k.GetName(), k.GetVersion(), k.GetAlgorithm(), k.GetKcv(), methodName(k.GetKcvMethod()))
+}
+
+// printError prints a samd error with its stable code and request id, and
+// returns an error so the command exits non-zero.
+func printError(w io.Writer, err error, asJSON bool) error {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	code := ce.Meta().Get(server.ErrorCodeHeader)
+	rid := ce.Meta().Get(server.RequestIDHeader)
+	if asJSON {
+		fmt.Fprintf(w, "{\n  \"error\": {\n    \"code\": %q,\n    \"status\": %q,\n    \"message\": %q,\n    \"request_id\": %q\n  }\n}\n", code, ce.Code().String(), ce.Message(), rid)
+	}
+	return fmt.Errorf("%s (status %s, request %s)", ce.Message(), ce.Code(), rid)
+}

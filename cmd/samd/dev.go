@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/softhsm"
+)
+
+// The published test keys that `samd dev` imports, so that a newcomer can
+// check samd's output against NXP AN10922 and RFC 3394. They are test keys:
+// their names say so, and nothing but `samd dev` loads them.
+var devTestKeys = []struct {
+	name string
+	role keys.Role
+	alg  keys.Algorithm
+	key  string
+}{
+	{"an10922/test/example-aes128", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes192", keys.RoleDiversifyMaster, keys.AES192, "00112233445566778899AABBCCDDEEFF0102030405060708"},
+	{"an10922/test/example-aes256", keys.RoleDiversifyMaster, keys.AES256, "00112233445566778899AABBCCDDEEFF0102030405060708090A0B0C0D0E0F00"},
+	{"an10922/test/example-2tdea", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-3tdea", keys.RoleDiversifyMaster, keys.TDEA3, "00112233445566778899AABBCCDDEEFF0102030405060708"},
+	{"transport/test/rfc3394-kek", keys.RoleWrap, keys.AES128, "000102030405060708090A0B0C0D0E0F"},
+}
+
+// devGenerated are demo keys generated inside the token.
+var devGenerated = []struct {
+	name string
+	role keys.Role
+	alg  keys.Algorithm
+}{
+	{"desfire/dev/app-master-aes128", keys.RoleDiversifyMaster, keys.AES128},
+	{"desfire/dev/app-master-aes192", keys.RoleDiversifyMaster, keys.AES192},
+	{"desfire/dev/app-master-aes256", keys.RoleDiversifyMaster, keys.AES256},
+	{"desfire/dev/app-master-2tdea", keys.RoleDiversifyMaster, keys.TDEA2},
+	{"desfire/dev/app-master-3tdea", keys.RoleDiversifyMaster, keys.TDEA3},
+	{"transport/dev/perso-kek", keys.RoleWrap, keys.AES256},
+}
+
+// The development identities.
+var devIdentities = map[string]identity.Principal{
+	"terminal":        {Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"},
+	"personalisation": {Role: identity.RolePersonalisation, Operator: "dev-operator", Device: "dev-perso-1"},
+	"officer":         {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-1"},
+	"back-office":     {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
+	"clearing-house":  {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
+}
+
+func cmdDev(args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dir := fs.String("dir", ".samd-dev", "data directory (made once, reused after)")
+	listen := fs.String("listen", "127.0.0.1:7443", "listen address (loopback)")
+	demo := fs.Bool("demo", true, "call samd once with the AN10922 example after it starts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfgPath := filepath.Join(abs, "samd.yaml")
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "samd dev: setting up %s (SoftHSM2 token, development PKI, demo keys)\n", abs)
+		if err := setupDev(abs, *listen); err != nil {
+			return fmt.Errorf("dev setup: %w", err)
+		}
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	cfg.Listen = *listen
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log, func(addr string) {
+		printDevHelp(os.Stdout, abs, addr)
+		if *demo {
+			if err := devDemo(os.Stdout, abs, addr); err != nil {
+				fmt.Fprintln(os.Stdout, "demo call failed:", err)
+			}
+		}
+	})
+}
+
+// setupDev makes the token, keys, PKI and configuration in dir.
+func setupDev(dir, listen string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o700); err != nil {
+		return err
+	}
+	tok, err := softhsm.Make(filepath.Join(dir, "softhsm"), "samd-dev")
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	store, err := pkcs11.Open(ctx, pkcs11.Config{ModulePath: tok.Module, TokenLabel: tok.Label, PIN: secret.Copy(tok.PIN), CallTimeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	for _, k := range devTestKeys {
+		raw, _ := hex.DecodeString(k.key)
+		ref, err := keys.NewRef(k.name, 1)
+		if err != nil {
+			return err
+		}
+		check, err := kcv.Compute(k.alg, secret.Copy(raw), kcv.EncryptZero)
+		if err != nil {
+			return err
+		}
+		if _, err := store.ImportComponents(ctx, pkcs11.ImportRequest{
+			Ref: ref, Role: k.role, Algorithm: k.alg, KCVMethod: kcv.EncryptZero,
+			Components: []pkcs11.Component{{Value: secret.New(raw), KCV: check}},
+		}); err != nil {
+			return fmt.Errorf("import %s: %w", k.name, err)
+		}
+	}
+	for _, k := range devGenerated {
+		ref, err := keys.NewRef(k.name, 1)
+		if err != nil {
+			return err
+		}
+		if _, err := store.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: k.role, Algorithm: k.alg}); err != nil {
+			return fmt.Errorf("generate %s: %w", k.name, err)
+		}
+	}
+	caRef, _ := keys.NewRef("pki/dev/scheme-ca", 1)
+	caKey, err := store.Generate(ctx, pkcs11.GenerateRequest{Ref: caRef, Role: keys.RoleCA, Algorithm: keys.ECP256})
+	if err != nil {
+		return err
+	}
+	signer, err := store.Signer(caKey)
+	if err != nil {
+		return err
+	}
+	pki, err := newDevPKI(filepath.Join(dir, "pki"), signer, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := pki.server(); err != nil {
+		return err
+	}
+	for name, who := range devIdentities {
+		if err := pki.client(name, who); err != nil {
+			return err
+		}
+	}
+	cfg := config.Config{
+		Listen:  listen,
+		DataDir: "data",
+		TLS:     config.TLS{CertFile: "pki/server.crt", KeyFile: "pki/server.key", ClientCAFile: "pki/ca.crt"},
+		HSM: config.HSM{
+			URI:     "pkcs11:token=" + tok.Label + "?module-path=" + tok.Module,
+			PINFile: "softhsm/pin",
+			Env:     map[string]string{"SOFTHSM2_CONF": tok.Conf},
+		},
+		Log: config.Log{Level: "info", Format: "text"},
+	}
+	b, err := yaml.Marshal(&cfg)
+	if err != nil {
+		return err
+	}
+	header := "# samd development configuration, written by `samd dev`. Not for production:\n# the token is SoftHSM2 and some keys are published test keys.\n"
+	return os.WriteFile(filepath.Join(dir, "samd.yaml"), append([]byte(header), b...), 0o600)
+}
+
+func printDevHelp(w io.Writer, dir, addr string) {
+	rel := dir
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(r, "..") {
+			rel = r
+		}
+	}
+	fmt.Fprintf(w, `
+samd is serving on %s (mTLS, TLS 1.3; gRPC, gRPC-Web and JSON).
+Development data: %s  (token, PKI in pki/, audit log in data/audit.jsonl)
+
+Try, in another shell (identities: --as terminal | personalisation | officer):
+  samd client --dev %s --addr %s kcv --key an10922/test/example-aes128:v1 \
+      --uid 04782E21801D80 --aid 3042F5 --sysid-ascii "NXP Abu"
+  samd client --dev %s --addr %s --as personalisation --json export \
+      --key an10922/test/example-aes128:v1 --transport transport/test/rfc3394-kek:v1 --mech kw \
+      --uid 04782E21801D80 --aid 3042F5 --sysid-ascii "NXP Abu"
+  samd client --dev %s --addr %s health
+
+Demo keys: desfire/dev/app-master-{aes128,aes192,aes256,2tdea,3tdea}:v1 (generated in the token),
+an10922/test/example-{aes128,aes192,aes256,2tdea,3tdea}:v1 (NXP AN10922's published example keys),
+transport/test/rfc3394-kek:v1 (RFC 3394's test KEK), transport/dev/perso-kek:v1.
+`, addr, rel, rel, addr, rel, addr, rel, addr)
+}
+
+// devDemo calls samd once over mTLS as the terminal with NXP's AN10922
+// example and shows the answer beside the published key's check value.
+func devDemo(w io.Writer, dir, addr string) error {
+	c, err := newClient(clientOptions{addr: addr, dev: dir, as: "terminal"})
+	if err != nil {
+		return err
+	}
+	res, err := c.kcv(context.Background(), kcvArgs{key: "an10922/test/example-aes128:v1", uid: "04782E21801D80", aid: "3042F5", sysid: hex.EncodeToString([]byte("NXP Abu"))})
+	if err != nil {
+		return err
+	}
+	published, _ := hex.DecodeString("A8DD63A3B89D54B37CA802473FDA9175")
+	want, err := kcv.Compute(keys.AES128, secret.Copy(published), kcv.CMACZero)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, `
+Demo: AN10922 AES-128 example through samd (terminal identity, mTLS):
+  input      UID 04782E21801D80, AID 3042F5, system identifier "NXP Abu"
+  samd KCV   %s (%s) of the diversified key; master key %s v%d KCV %s
+  published  diversified key A8DD63A3B89D54B37CA802473FDA9175 (AN10922 §2.2.1) has KCV %X
+`, res.GetKcv(), methodName(res.GetKcvMethod()),
+		res.GetMasterKey().GetName(), res.GetMasterKey().GetVersion(), res.GetMasterKey().GetKcv(), want)
+	if !strings.EqualFold(res.GetKcv(), hex.EncodeToString(want)) {
+		return errors.New("the KCV does not match the published example")
+	}
+	fmt.Fprintln(w, "  match      yes")
+	return nil
+}

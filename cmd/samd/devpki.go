@@ -1,0 +1,113 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/samd-io/samd/identity"
+)
+
+// devPKI issues the development scheme CA (its key in the token) and the
+// server and client certificates that `samd dev` writes. The proper PKI,
+// with profiles, enrolment and CRLs, is the pki package's job; this is just
+// enough to run samd on a laptop.
+type devPKI struct {
+	dir    string
+	ca     *x509.Certificate
+	signer crypto.Signer
+	now    time.Time
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err)
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
+}
+
+// newDevPKI makes the self-signed scheme CA certificate for a token key.
+func newDevPKI(dir string, signer crypto.Signer, now time.Time) (*devPKI, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "samd development scheme CA", Organization: []string{"samd dev (not for production)"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(5, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePEM(filepath.Join(dir, "ca.crt"), "CERTIFICATE", der, 0o644); err != nil {
+		return nil, err
+	}
+	return &devPKI{dir: dir, ca: ca, signer: signer, now: now}, nil
+}
+
+// issue makes a key pair in a file and a certificate for it.
+func (p *devPKI) issue(name string, tmpl *x509.Certificate) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore = p.now.Add(-time.Hour)
+	tmpl.NotAfter = p.now.AddDate(1, 0, 0)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.signer)
+	if err != nil {
+		return err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(filepath.Join(p.dir, name+".key"), "PRIVATE KEY", kder, 0o600); err != nil {
+		return err
+	}
+	return writePEM(filepath.Join(p.dir, name+".crt"), "CERTIFICATE", der, 0o644)
+}
+
+func (p *devPKI) server() error {
+	return p.issue("server", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "samd dev server"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+}
+
+func (p *devPKI) client(name string, who identity.Principal) error {
+	u, err := url.Parse(who.URI().String())
+	if err != nil {
+		return err
+	}
+	return p.issue(name, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: who.String()},
+		URIs:        []*url.URL{u},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}

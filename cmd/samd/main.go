@@ -1,0 +1,55 @@
+// Command samd is the software SAM daemon and its tools.
+//
+//	samd serve --config FILE     serve terminals over mTLS
+//	samd dev [--dir DIR]         make a development token, PKI and keys, then serve
+//	samd client ...              call every API method; --json for scripts
+//	samd config check FILE       validate a configuration file
+//
+// This package is the composition root: it wires the key store, the
+// authority, the audit log and the server together, and runs the startup
+// known-answer tests. It holds no logic of its own.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `samd: software SAM and HSM bridge for transit ticketing
+
+usage:
+  samd serve --config FILE       serve over mTLS with the configured HSM
+  samd dev [--dir DIR] [--listen ADDR]
+                                 make (once) a SoftHSM2 token, a development PKI
+                                 and demo keys in DIR, then serve on 127.0.0.1
+  samd client [flags] COMMAND    call samd (kcv, export, health); samd client -h
+  samd config check FILE         validate a configuration file
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = cmdServe(os.Args[2:])
+	case "dev":
+		err = cmdDev(os.Args[2:])
+	case "client":
+		err = cmdClient(os.Args[2:], os.Stdout)
+	case "config":
+		err = cmdConfig(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "samd: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "samd:", err)
+		os.Exit(1)
+	}
+}

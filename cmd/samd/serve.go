@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/server"
+)
+
+func cmdServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "/etc/samd/samd.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, newLogger(cfg.Log), nil)
+}
+
+func cmdConfig(args []string) error {
+	if len(args) != 2 || args[0] != "check" {
+		return errors.New("usage: samd config check FILE")
+	}
+	if _, err := config.Load(args[1]); err != nil {
+		return err
+	}
+	fmt.Println("ok:", args[1])
+	return nil
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// readPIN reads the PIN from its one configured source. A failure is
+// fatal: samd never falls back to an empty PIN, which would spend the
+// token's retry counter.
+func readPIN(h config.HSM, uri config.PKCS11URI) (secret.Bytes, error) {
+	file := h.PINFile
+	if uri.PINSource != "" {
+		file = uri.PINSource
+	}
+	var pin []byte
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return secret.Bytes{}, fmt.Errorf("PIN file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		pin = []byte(strings.TrimRight(line, "\r"))
+		clear(b)
+	case h.PINEnv != "":
+		v, ok := os.LookupEnv(h.PINEnv)
+		if !ok {
+			return secret.Bytes{}, fmt.Errorf("PIN variable %s is not set", h.PINEnv)
+		}
+		pin = []byte(v)
+		// Remove it from the environment so that child processes and
+		// /proc/self/environ no longer carry it.
+		os.Unsetenv(h.PINEnv)
+	case h.PINPrompt:
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return secret.Bytes{}, errors.New("pin_prompt needs a terminal on standard input")
+		}
+		fmt.Fprint(os.Stderr, "HSM user PIN: ")
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return secret.Bytes{}, err
+		}
+		pin = b
+	}
+	if len(pin) == 0 {
+		return secret.Bytes{}, errors.New("the PIN is empty")
+	}
+	return secret.New(pin), nil
+}
+
+// openStore opens the configured token and runs the startup known-answer
+// tests through it.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pkcs11.Store, error) {
+	for k, v := range cfg.HSM.Env {
+		os.Setenv(k, v)
+	}
+	uri, err := config.ParsePKCS11URI(cfg.HSM.URI)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := readPIN(cfg.HSM, uri)
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := pkcs11.Open(octx, pkcs11.Config{
+		ModulePath: uri.ModulePath, TokenLabel: uri.Token, TokenSerial: uri.Serial, PIN: pin,
+		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), Logger: log,
+	})
+	if err != nil {
+		pin.Wipe()
+		return nil, err
+	}
+	if err := selfTest(octx, store); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("startup self-test failed, refusing to serve: %w", err)
+	}
+	for _, r := range store.Refused() {
+		log.Warn("key refused", "label", r.Label, "reason", r.Reason)
+	}
+	return store, nil
+}
+
+// serve runs samd until ctx ends. onReady, if set, is called with the
+// listening address once samd accepts connections.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady func(addr string)) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	sink, err := audit.OpenFile(cfg.Audit.File, time.Duration(cfg.Audit.SyncInterval))
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	srv, err := server.New(server.Config{
+		Authority:      authority.New(store),
+		Audit:          sink,
+		Ready:          store.Ready,
+		RequestTimeout: time.Duration(cfg.RequestTimeout),
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	tlsConf, err := server.TLSConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := srv.NewHTTPServer(tlsConf)
+	errc := make(chan error, 1)
+	go func() { errc <- server.Serve(hs, ln) }()
+	log.Info("samd serving", "addr", ln.Addr().String())
+	if onReady != nil {
+		onReady(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("samd shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return <-errc
+}

@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+)
+
+// memSink keeps records in memory, or fails every write when broken is set
+// (to test that audit fails closed).
+type memSink struct {
+	mu     sync.Mutex
+	recs   []audit.Record
+	broken bool
+}
+
+func (m *memSink) Append(_ context.Context, r *audit.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.broken {
+		return errors.New("disk full")
+	}
+	m.recs = append(m.recs, *r)
+	return nil
+}
+
+func newTestServer(t *testing.T, sink *memSink) *Server {
+	t.Helper()
+	s, err := New(Config{Authority: authority.New(nil), Audit: sink, Ready: func() error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCheckTable(t *testing.T) {
+	reg := []string{"/a/X", "/a/Y"}
+	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles, "/a/Y": allRoles}, reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles}, reg); err == nil {
+		t.Error("an unguarded method was accepted")
+	}
+	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles, "/a/Y": {}}, reg); err == nil {
+		t.Error("a method with no roles was accepted")
+	}
+	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles, "/a/Y": allRoles, "/a/Z": allRoles}, reg); err == nil {
+		t.Error("a table entry for an unknown method was accepted")
+	}
+}
+
+// request builds a Connect JSON request, as if over mTLS with a
+// certificate naming who (nil: no certificate).
+func request(path, body string, who *identity.Principal) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	if who != nil {
+		u, _ := url.Parse(who.URI().String())
+		cert := &x509.Certificate{URIs: []*url.URL{u}, SerialNumber: big.NewInt(7)}
+		r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{cert}}}
+	}
+	return r
+}
+
+func TestRequestsAreAudited(t *testing.T) {
+	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "dev"}
+	for _, c := range []struct {
+		name    string
+		path    string
+		who     *identity.Principal
+		status  int
+		outcome audit.Outcome
+		code    string
+		caller  bool
+	}{
+		{"ok/health", healthCheckProcedure, &term, 200, audit.OutcomeOK, "", true},
+		{"fail/no-certificate", healthCheckProcedure, nil, 401, audit.OutcomeDenied, "unauthenticated", false},
+		{"fail/unknown-path", "/samd.v1.Nothing/Call", &term, 404, audit.OutcomeDenied, "not-found", true},
+		{"fail/role", "/samd.v1.DiversificationService/ExportDiversifiedKey", &term, 403, audit.OutcomeDenied, "denied", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sink := &memSink{}
+			s := newTestServer(t, sink)
+			w := httptest.NewRecorder()
+			s.Handler().ServeHTTP(w, request(c.path, "{}", c.who))
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if len(sink.recs) != 1 {
+				t.Fatalf("%d audit records, want 1", len(sink.recs))
+			}
+			r := sink.recs[0]
+			if r.Outcome != c.outcome || r.Code != c.code || (r.Caller != nil) != c.caller || r.Method != c.path || r.RequestID != w.Header().Get(RequestIDHeader) {
+				t.Fatalf("record %+v", r)
+			}
+			if c.code != "" {
+				var body struct{ Code, Message string }
+				json.Unmarshal(w.Body.Bytes(), &body)
+				if c.status != 404 && !strings.HasPrefix(body.Message, c.code+":") {
+					t.Errorf("message %q lacks the stable code", body.Message)
+				}
+			}
+		})
+	}
+}
+
+// TestAuditFailsClosed: when the audit record cannot be written, the
+// request fails and the answer is withheld.
+func TestAuditFailsClosed(t *testing.T) {
+	sink := &memSink{broken: true}
+	s := newTestServer(t, sink)
+	w := httptest.NewRecorder()
+	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "dev"}
+	s.Handler().ServeHTTP(w, request(healthCheckProcedure, "{}", &term))
+	if w.Code != 500 || strings.Contains(w.Body.String(), "SERVING") {
+		t.Fatalf("status %d body %s", w.Code, w.Body)
+	}
+}
+
+func TestErrorMapping(t *testing.T) {
+	for k := keys.KindInternal; k <= keys.KindRetired; k++ {
+		if _, ok := codes[k]; !ok {
+			t.Errorf("kind %v has no status code", k)
+		}
+	}
+	ce, k := toConnect(keys.Wrap(keys.KindUnavailable, errors.New("CKR_DEVICE_REMOVED at slot 3"), "pkcs11: CMAC"))
+	if k != keys.KindUnavailable || ce.Message() != "hsm-unavailable: HSM unavailable" || ce.Meta().Get(ErrorCodeHeader) != "hsm-unavailable" {
+		t.Errorf("unavailable: %v %v", ce, k)
+	}
+	ce, _ = toConnect(errors.New("some bug with details"))
+	if strings.Contains(ce.Message(), "details") {
+		t.Errorf("internal detail leaked: %q", ce.Message())
+	}
+	ce, _ = toConnect(keys.Errorf(keys.KindInvalidInput, "input.uid: not a hex string"))
+	if ce.Message() != "invalid-input: input.uid: not a hex string" {
+		t.Errorf("invalid input: %q", ce.Message())
+	}
+}

@@ -256,7 +256,6 @@ func TestGRPC(t *testing.T) {
 	}
 }
 
-
 // opensslCMACKCV computes the first three bytes of the AES-CMAC of a zero
 // block under key with OpenSSL.
 func opensslCMACKCV(t *testing.T, key string) string {

@@ -1,0 +1,33 @@
+# samd: build, test, run.
+GO ?= go
+TESTFLAGS ?=
+
+.PHONY: all build test deps dev vet proto clean
+
+all: build
+
+build:
+	$(GO) build -o bin/samd ./cmd/samd
+
+# deps installs what the tests need (SoftHSM2, OpenSSL) when missing.
+deps:
+	@bash test/setup.sh
+
+# test runs every test, with SoftHSM2 and OpenSSL required: a test that
+# would skip for want of them fails instead.
+test: deps
+	SAMD_REQUIRE_SOFTHSM=1 $(GO) test -count=1 $(TESTFLAGS) ./...
+
+dev:
+	$(GO) run ./cmd/samd dev
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# proto regenerates api/ (needs protoc; see api/generate.sh).
+proto:
+	api/generate.sh
+
+clean:
+	rm -rf bin .samd-dev

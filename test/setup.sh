@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what samd's tests need when it is missing: SoftHSM2 (the test
+# token) and OpenSSL (the independent verifier). Debian packages; needs
+# root for apt-get.
+set -euo pipefail
+need=()
+command -v softhsm2-util >/dev/null || need+=(softhsm2)
+command -v openssl >/dev/null || need+=(openssl)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq "${need[@]}" >&2
+fi

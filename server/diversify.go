@@ -92,20 +92,27 @@ func wireKeyInfo(k authority.KeyInfo) *samdv1.KeyInfo {
 	}
 }
 
-func (d *diversification) DiversifiedKeyCheckValue(ctx context.Context, req *connect.Request[samdv1.DiversifiedKeyCheckValueRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValueResponse], error) {
-	note := audit.NoteFrom(ctx)
-	m := req.Msg
-	ref, err := parseRef("master_key", m.GetMasterKey())
+// parseDiversify parses the fields both diversification methods share and
+// notes the key and input for the audit record.
+func parseDiversify(ctx context.Context, master *samdv1.KeyRef, input *samdv1.DiversificationInput, m samdv1.KCVMethod) (keys.Ref, derive.Input, kcv.Method, error) {
+	ref, err := parseRef("master_key", master)
 	if err != nil {
-		return nil, err
+		return keys.Ref{}, derive.Input{}, 0, err
 	}
+	note := audit.NoteFrom(ctx)
 	note.Key(ref.String())
-	in, err := parseInput(m.GetInput())
+	in, err := parseInput(input)
 	if err != nil {
-		return nil, err
+		return keys.Ref{}, derive.Input{}, 0, err
 	}
 	note.Input(audit.Digest("input", in.Bytes()))
-	method, err := parseKCVMethod(m.GetKcvMethod())
+	method, err := parseKCVMethod(m)
+	return ref, in, method, err
+}
+
+func (d *diversification) DiversifiedKeyCheckValue(ctx context.Context, req *connect.Request[samdv1.DiversifiedKeyCheckValueRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValueResponse], error) {
+	m := req.Msg
+	ref, in, method, err := parseDiversify(ctx, m.GetMasterKey(), m.GetInput(), m.GetKcvMethod())
 	if err != nil {
 		return nil, err
 	}
@@ -120,27 +127,16 @@ func (d *diversification) DiversifiedKeyCheckValue(ctx context.Context, req *con
 }
 
 func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect.Request[samdv1.ExportDiversifiedKeyRequest]) (*connect.Response[samdv1.ExportDiversifiedKeyResponse], error) {
-	note := audit.NoteFrom(ctx)
 	m := req.Msg
-	ref, err := parseRef("master_key", m.GetMasterKey())
+	ref, in, method, err := parseDiversify(ctx, m.GetMasterKey(), m.GetInput(), m.GetKcvMethod())
 	if err != nil {
 		return nil, err
 	}
-	note.Key(ref.String())
 	kek, err := parseRef("transport_key", m.GetTransportKey())
 	if err != nil {
 		return nil, err
 	}
-	note.Key(kek.String())
-	in, err := parseInput(m.GetInput())
-	if err != nil {
-		return nil, err
-	}
-	note.Input(audit.Digest("input", in.Bytes()))
-	method, err := parseKCVMethod(m.GetKcvMethod())
-	if err != nil {
-		return nil, err
-	}
+	audit.NoteFrom(ctx).Key(kek.String())
 	var mech keys.WrapMechanism
 	switch m.GetMechanism() {
 	case samdv1.WrapMechanism_WRAP_MECHANISM_UNSPECIFIED:

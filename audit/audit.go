@@ -62,6 +62,7 @@ type Record struct {
 	RequestID  string    `json:"request_id"`
 	Caller     *Caller   `json:"caller,omitempty"`
 	Method     string    `json:"method"`
+	Policy     string    `json:"policy,omitempty"`
 	Keys       []string  `json:"keys,omitempty"`
 	Inputs     []Input   `json:"inputs,omitempty"`
 	Outcome    Outcome   `json:"outcome"`

@@ -1,23 +1,41 @@
-// Package authority is samd's domain service: every operation a caller can
-// ask for is performed here, after the server has authenticated the caller
-// and checked the method against its deny-by-default table.
+// Package authority is samd's domain service: every operation is
+// authorised, performed, recorded in state and audited through it
+// (DESIGN.md §3).
 //
-// An operation resolves the keys it names, checks their roles, runs the
-// crypto core against the key store, and returns only what the caller may
-// see: check values, wrapped keys, cryptograms. Diversified keys exist in
-// memory only inside one operation and are wiped before it returns.
+// # The request path
 //
-// Authority holds no request state and is safe for concurrent use.
+// The server authenticates the caller and asks [Authority.Decide], once per
+// request and before any key is touched, for a decision on (caller,
+// operation, keys, product owner, amount, time) under the active policy.
+// Decide returns a policies.Grant — the constraints the operation must
+// apply — or a denial naming the rule. Each operation method takes that
+// Grant and applies it: key usage counters are taken durably before the key
+// is used, value is taken from the device's allowance atomically and
+// durably before the answer.
+//
+// Diversified keys exist in memory only inside one operation and are wiped
+// before it returns.
+//
+// Authority is safe for concurrent use. A policy reload swaps the compiled
+// engine atomically: requests in flight finish under the engine they were
+// decided with.
 package authority
 
 import (
 	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/state"
 )
 
 // KeyStore is what the authority needs from a key store.
@@ -29,160 +47,86 @@ type KeyStore interface {
 	WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, value secret.Bytes, mech keys.WrapMechanism) ([]byte, error)
 }
 
+// Config configures an Authority.
+type Config struct {
+	Keys  KeyStore
+	State state.Store
+	// Policy is the initial compiled policy; nil denies everything.
+	Policy *policies.Engine
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Authority performs operations for authenticated callers.
 type Authority struct {
-	keys KeyStore
+	keys   KeyStore
+	state  state.Store
+	now    func() time.Time
+	policy atomic.Pointer[policies.Engine]
+
+	ratesMu sync.Mutex
+	rates   map[string]*rate.Limiter // per device, by "<operator>/<device>"
 }
 
-// New returns an Authority over a key store.
-func New(ks KeyStore) *Authority { return &Authority{keys: ks} }
-
-// KeyInfo identifies a key in a response: never key material.
-type KeyInfo struct {
-	Ref       keys.Ref
-	Algorithm keys.Algorithm
-	KCV       []byte
-	KCVMethod kcv.Method
-}
-
-// info describes k with a check value of the preferred method when the
-// token has one, else of the other method.
-func info(k keys.Key, prefer kcv.Method) KeyInfo {
-	ki := KeyInfo{Ref: k.Ref, Algorithm: k.Algorithm}
-	switch {
-	case prefer == kcv.CMACZero && k.CMACKCV != nil:
-		ki.KCV, ki.KCVMethod = k.CMACKCV, kcv.CMACZero
-	case k.KCV != nil:
-		ki.KCV, ki.KCVMethod = k.KCV, kcv.EncryptZero
-	case k.CMACKCV != nil:
-		ki.KCV, ki.KCVMethod = k.CMACKCV, kcv.CMACZero
+// New returns an Authority.
+func New(cfg Config) *Authority {
+	a := &Authority{keys: cfg.Keys, state: cfg.State, now: cfg.Now, rates: map[string]*rate.Limiter{}}
+	if a.now == nil {
+		a.now = time.Now
 	}
-	return ki
+	a.policy.Store(cfg.Policy)
+	return a
 }
 
-// DefaultKCVMethod is the check-value method used when a request names
-// none: CMAC for AES keys (ANSI X9.24-1:2017), encrypt-zero for TDEA.
-func DefaultKCVMethod(alg keys.Algorithm) kcv.Method {
-	if alg.AES() {
-		return kcv.CMACZero
-	}
-	return kcv.EncryptZero
-}
+// Policy returns the active policy engine (nil if none).
+func (a *Authority) Policy() *policies.Engine { return a.policy.Load() }
 
-// DiversifyRequest asks for the check value of a diversified key.
-type DiversifyRequest struct {
-	Master    keys.Ref
-	Input     derive.Input
-	KCVMethod kcv.Method // MethodUnknown: DefaultKCVMethod
-}
+// SetPolicy replaces the active policy. Callers compile first: an engine
+// exists only if its documents were valid.
+func (a *Authority) SetPolicy(e *policies.Engine) { a.policy.Store(e) }
 
-// DiversifyResult is the check value of a diversified key.
-type DiversifyResult struct {
-	KCV       []byte
-	KCVMethod kcv.Method
-	Algorithm keys.Algorithm
-	Master    KeyInfo
-}
-
-// diversify resolves the master key and derives the card key. The caller
-// wipes the key.
-func (a *Authority) diversify(ctx context.Context, ref keys.Ref, in derive.Input) (keys.Key, secret.Bytes, error) {
-	master, err := a.keys.Key(ref)
+// Decide decides a request under the active policy and the caller's rate
+// limit. req.Caller, Operation and Time are filled in here.
+func (a *Authority) Decide(p identity.Principal, op policies.Operation, req policies.Request) (policies.Grant, error) {
+	req.Caller, req.Operation, req.Time = p, op, a.now()
+	g, err := a.policy.Load().Decide(req)
 	if err != nil {
-		return keys.Key{}, secret.Bytes{}, err
+		return g, err
 	}
-	if err := master.Check(keys.UsageCMAC); err != nil {
-		return keys.Key{}, secret.Bytes{}, err
+	if g.Rate != nil && !a.limiter(p, g.Rate).Allow() {
+		return g, keys.Errorf(keys.KindLimit, "rate: device %s is over %.0f requests per second", p.Device, g.Rate.PerSecond)
 	}
-	key, err := derive.Diversify(ctx, a.keys, master, in)
-	return master, key, err
+	return g, nil
 }
 
-// DiversifiedKCV derives the card key for the input and returns its check
-// value. The key itself is wiped before this returns.
-func (a *Authority) DiversifiedKCV(ctx context.Context, _ identity.Principal, req DiversifyRequest) (DiversifyResult, error) {
-	master, key, err := a.diversify(ctx, req.Master, req.Input)
-	if err != nil {
-		return DiversifyResult{}, err
+func deviceID(p identity.Principal) string { return p.Operator + "/" + p.Device }
+
+func (a *Authority) limiter(p identity.Principal, r *policies.Rate) *rate.Limiter {
+	a.ratesMu.Lock()
+	defer a.ratesMu.Unlock()
+	id := deviceID(p)
+	l, ok := a.rates[id]
+	if !ok || l.Limit() != rate.Limit(r.PerSecond) || l.Burst() != r.Burst {
+		l = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
+		a.rates[id] = l
 	}
-	defer key.Wipe()
-	m := req.KCVMethod
-	if m == kcv.MethodUnknown {
-		m = DefaultKCVMethod(master.Algorithm)
-	}
-	v, err := kcv.Compute(master.Algorithm, key, m)
-	if err != nil {
-		return DiversifyResult{}, err
-	}
-	return DiversifyResult{KCV: v, KCVMethod: m, Algorithm: master.Algorithm, Master: info(master, m)}, nil
+	return l
 }
 
-// ExportRequest asks for a diversified key wrapped under a transport key.
-type ExportRequest struct {
-	Master    keys.Ref
-	Input     derive.Input
-	Transport keys.Ref
-	Mechanism keys.WrapMechanism // WrapUnknown: WrapKWP
-	// DESKeyVersion, when set, is written into a TDEA key's parity bits
-	// (derive.SetDESKeyVersion) before wrapping.
-	DESKeyVersion *uint8
-	KCVMethod     kcv.Method
-}
-
-// ExportResult is a wrapped diversified key and what identifies it.
-type ExportResult struct {
-	Wrapped   []byte
-	Mechanism keys.WrapMechanism
-	KCV       []byte
-	KCVMethod kcv.Method
-	Algorithm keys.Algorithm
-	Master    KeyInfo
-	Transport KeyInfo
-}
-
-// ExportDiversifiedKey derives the card key and returns it wrapped under
-// the transport key, inside the token. Only personalisation callers may
-// export; the server's method table says so too, and this check keeps the
-// rule if the table is ever wrong.
-func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Principal, req ExportRequest) (ExportResult, error) {
-	if p.Role != identity.RolePersonalisation {
-		return ExportResult{}, keys.Errorf(keys.KindDenied, "authority: only personalisation may export keys")
-	}
-	if req.Mechanism == keys.WrapUnknown {
-		req.Mechanism = keys.WrapKWP
-	}
-	kek, err := a.keys.Key(req.Transport)
-	if err != nil {
-		return ExportResult{}, err
-	}
-	if err := kek.Check(keys.UsageWrap); err != nil {
-		return ExportResult{}, err
-	}
-	master, key, err := a.diversify(ctx, req.Master, req.Input)
-	if err != nil {
-		return ExportResult{}, err
-	}
-	defer key.Wipe()
-	if req.DESKeyVersion != nil {
-		if !master.Algorithm.TDEA() {
-			return ExportResult{}, keys.Errorf(keys.KindInvalidInput, "authority: a DES key version applies only to 2TDEA and 3TDEA keys")
+// useKeys takes one use of each key that has a usage limit, durably,
+// before the key is used.
+func (a *Authority) useKeys(ctx context.Context, g policies.Grant, refs ...keys.Ref) error {
+	for _, r := range refs {
+		limit, ok := g.KeyLimits[r]
+		if !ok {
+			continue
 		}
-		derive.SetDESKeyVersion(key.Reveal(), *req.DESKeyVersion)
+		if a.state == nil {
+			return errors.New("authority: a key usage limit needs a state store")
+		}
+		if _, err := a.state.UseKey(ctx, r.String(), limit); err != nil {
+			return err
+		}
 	}
-	m := req.KCVMethod
-	if m == kcv.MethodUnknown {
-		m = DefaultKCVMethod(master.Algorithm)
-	}
-	v, err := kcv.Compute(master.Algorithm, key, m)
-	if err != nil {
-		return ExportResult{}, err
-	}
-	wrapped, err := a.keys.WrapSecret(ctx, kek, master.Algorithm, key, req.Mechanism)
-	if err != nil {
-		return ExportResult{}, err
-	}
-	return ExportResult{
-		Wrapped: wrapped, Mechanism: req.Mechanism, KCV: v, KCVMethod: m, Algorithm: master.Algorithm,
-		Master: info(master, m), Transport: info(kek, kcv.EncryptZero),
-	}, nil
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
@@ -91,7 +92,8 @@ func TestDiversifyAndExport(t *testing.T) {
 	importKey(t, s, "an10922/test/aes128", keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
 	importKey(t, s, "an10922/test/2tdea", keys.RoleDiversifyMaster, keys.TDEA2, unhex("00112233445566778899AABBCCDDEEFF"))
 	importKey(t, s, "transport/test/kek", keys.RoleWrap, keys.AES128, unhex("000102030405060708090A0B0C0D0E0F"))
-	a := authority.New(s)
+	a := authority.New(authority.Config{Keys: s})
+	var g policies.Grant
 	ref := func(n string) keys.Ref { r, _ := keys.NewRef(n, 1); return r }
 	in := func(sys string) derive.Input {
 		i, err := derive.NewInput(unhex("04782E21801D80"), unhex("3042F5"), []byte(sys))
@@ -103,7 +105,7 @@ func TestDiversifyAndExport(t *testing.T) {
 	perso := identity.Principal{Role: identity.RolePersonalisation, Operator: "op", Device: "p"}
 	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "t"}
 
-	res, err := a.DiversifiedKCV(ctx, term, authority.DiversifyRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), KCVMethod: kcv.EncryptZero})
+	res, err := a.DiversifiedKCV(ctx, term, g, authority.DiversifyRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), KCVMethod: kcv.EncryptZero})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestDiversifyAndExport(t *testing.T) {
 		t.Fatalf("KCV result %+v, want KCV %X", res, z[:3])
 	}
 
-	exp, err := a.ExportDiversifiedKey(ctx, perso, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("transport/test/kek"), Mechanism: keys.WrapKW})
+	exp, err := a.ExportDiversifiedKey(ctx, perso, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("transport/test/kek"), Mechanism: keys.WrapKW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func TestDiversifyAndExport(t *testing.T) {
 	// 2TDEA with the DESFire key version 0x55 (AN10922 §2.4.1's master
 	// key version), as public implementations restore it.
 	v := uint8(0x55)
-	exp, err = a.ExportDiversifiedKey(ctx, perso, authority.ExportRequest{Master: ref("an10922/test/2tdea"), Input: in("NXP A"), Transport: ref("transport/test/kek"), Mechanism: keys.WrapKW, DESKeyVersion: &v})
+	exp, err = a.ExportDiversifiedKey(ctx, perso, g, authority.ExportRequest{Master: ref("an10922/test/2tdea"), Input: in("NXP A"), Transport: ref("transport/test/kek"), Mechanism: keys.WrapKW, DESKeyVersion: &v})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,13 +135,13 @@ func TestDiversifyAndExport(t *testing.T) {
 		t.Fatalf("unwrapped 2TDEA %X", got)
 	}
 
-	if _, err := a.ExportDiversifiedKey(ctx, term, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("transport/test/kek")}); keys.KindOf(err) != keys.KindDenied {
+	if _, err := a.ExportDiversifiedKey(ctx, term, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("transport/test/kek")}); keys.KindOf(err) != keys.KindDenied {
 		t.Errorf("terminal export: %v", err)
 	}
-	if _, err := a.ExportDiversifiedKey(ctx, perso, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("an10922/test/2tdea")}); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := a.ExportDiversifiedKey(ctx, perso, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("an10922/test/2tdea")}); keys.KindOf(err) != keys.KindWrongRole {
 		t.Errorf("export under a master key: %v", err)
 	}
-	if _, err := a.DiversifiedKCV(ctx, term, authority.DiversifyRequest{Master: ref("transport/test/kek"), Input: in("NXP Abu")}); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := a.DiversifiedKCV(ctx, term, g, authority.DiversifyRequest{Master: ref("transport/test/kek"), Input: in("NXP Abu")}); keys.KindOf(err) != keys.KindWrongRole {
 		t.Errorf("diversify from a wrap key: %v", err)
 	}
 }

@@ -31,6 +31,9 @@ type Config struct {
 	HSM     HSM    `yaml:"hsm"`
 	Audit   Audit  `yaml:"audit"`
 	Log     Log    `yaml:"log"`
+	// PoliciesDir holds the authority policy documents (*.yaml).
+	PoliciesDir string `yaml:"policies_dir"`
+	State       State  `yaml:"state"`
 	// RequestTimeout bounds every request (default 5s).
 	RequestTimeout Duration `yaml:"request_timeout"`
 }
@@ -68,6 +71,12 @@ type Audit struct {
 	File string `yaml:"file"`
 	// SyncInterval is how often the log is fsynced; 0 syncs every record.
 	SyncInterval Duration `yaml:"sync_interval"`
+}
+
+// State configures the durable state store.
+type State struct {
+	// SQLite is the database file (default <data_dir>/state.db).
+	SQLite string `yaml:"sqlite"`
 }
 
 // Log configures process logs.
@@ -136,8 +145,13 @@ func (c *Config) resolve(dir string) {
 	abs(&c.TLS.ClientCAFile)
 	abs(&c.HSM.PINFile)
 	abs(&c.Audit.File)
+	abs(&c.PoliciesDir)
+	abs(&c.State.SQLite)
 	if c.Audit.File == "" && c.DataDir != "" {
 		c.Audit.File = filepath.Join(c.DataDir, "audit.jsonl")
+	}
+	if c.State.SQLite == "" && c.DataDir != "" {
+		c.State.SQLite = filepath.Join(c.DataDir, "state.db")
 	}
 }
 
@@ -152,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "required")
+	}
+	if c.PoliciesDir == "" {
+		bad("policies_dir", "required: samd denies everything without policies")
 	}
 	for field, p := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile} {
 		if p == "" {

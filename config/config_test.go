@@ -12,6 +12,7 @@ import (
 const good = `
 listen: 127.0.0.1:7443
 data_dir: data
+policies_dir: policies
 tls:
   cert_file: pki/server.crt
   key_file: pki/server.key

@@ -13,6 +13,7 @@ import (
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
 )
 
 // diversification adapts the DiversificationService to the authority. It
@@ -93,19 +94,17 @@ func wireKeyInfo(k authority.KeyInfo) *samdv1.KeyInfo {
 }
 
 // parseDiversify parses the fields both diversification methods share and
-// notes the key and input for the audit record.
+// notes the input for the audit record (the interceptor notes the keys).
 func parseDiversify(ctx context.Context, master *samdv1.KeyRef, input *samdv1.DiversificationInput, m samdv1.KCVMethod) (keys.Ref, derive.Input, kcv.Method, error) {
 	ref, err := parseRef("master_key", master)
 	if err != nil {
 		return keys.Ref{}, derive.Input{}, 0, err
 	}
-	note := audit.NoteFrom(ctx)
-	note.Key(ref.String())
 	in, err := parseInput(input)
 	if err != nil {
 		return keys.Ref{}, derive.Input{}, 0, err
 	}
-	note.Input(audit.Digest("input", in.Bytes()))
+	audit.NoteFrom(ctx).Input(audit.Digest("input", in.Bytes()))
 	method, err := parseKCVMethod(m)
 	return ref, in, method, err
 }
@@ -116,7 +115,7 @@ func (d *diversification) DiversifiedKeyCheckValue(ctx context.Context, req *con
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.auth.DiversifiedKCV(ctx, principal(ctx), authority.DiversifyRequest{Master: ref, Input: in, KCVMethod: method})
+	res, err := d.auth.DiversifiedKCV(ctx, principal(ctx), grant(ctx), authority.DiversifyRequest{Master: ref, Input: in, KCVMethod: method})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +135,6 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 	if err != nil {
 		return nil, err
 	}
-	audit.NoteFrom(ctx).Key(kek.String())
 	var mech keys.WrapMechanism
 	switch m.GetMechanism() {
 	case samdv1.WrapMechanism_WRAP_MECHANISM_UNSPECIFIED:
@@ -155,7 +153,7 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 		v := uint8(m.GetDesKeyVersion())
 		ver = &v
 	}
-	res, err := d.auth.ExportDiversifiedKey(ctx, principal(ctx), authority.ExportRequest{
+	res, err := d.auth.ExportDiversifiedKey(ctx, principal(ctx), grant(ctx), authority.ExportRequest{
 		Master: ref, Input: in, Transport: kek, Mechanism: mech, DESKeyVersion: ver, KCVMethod: method,
 	})
 	if err != nil {
@@ -169,4 +167,28 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 		WrappedKey: encodeHex(res.Wrapped), Mechanism: wm, Kcv: encodeHex(res.KCV), KcvMethod: wireKCVMethod(res.KCVMethod),
 		Algorithm: res.Algorithm.String(), MasterKey: wireKeyInfo(res.Master), TransportKey: wireKeyInfo(res.Transport),
 	}), nil
+}
+
+// diversifySubject gives the policy the keys a diversification names.
+func diversifySubject(msg any) (policies.Request, error) {
+	var refs []*samdv1.KeyRef
+	switch m := msg.(type) {
+	case *samdv1.DiversifiedKeyCheckValueRequest:
+		refs = []*samdv1.KeyRef{m.GetMasterKey()}
+	case *samdv1.ExportDiversifiedKeyRequest:
+		refs = []*samdv1.KeyRef{m.GetMasterKey(), m.GetTransportKey()}
+	}
+	var req policies.Request
+	for i, r := range refs {
+		field := "master_key"
+		if i == 1 {
+			field = "transport_key"
+		}
+		ref, err := parseRef(field, r)
+		if err != nil {
+			return req, err
+		}
+		req.Keys = append(req.Keys, ref)
+	}
+	return req, nil
 }

@@ -34,6 +34,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -46,6 +47,7 @@ import (
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
 )
 
 // Config configures a Server.
@@ -54,6 +56,9 @@ type Config struct {
 	Audit     audit.Sink
 	// Ready reports whether samd can serve (the HSM is connected).
 	Ready func() error
+	// ReloadPolicies re-reads and activates the policy documents; nil
+	// makes the admin method fail.
+	ReloadPolicies func() (*policies.Engine, error)
 	// RequestTimeout bounds every request; 0 means 5s.
 	RequestTimeout time.Duration
 	// MaxRequestBytes bounds a request message; 0 means 1 MiB.
@@ -63,26 +68,54 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Access is the deny-by-default authorisation table: for each full method
-// name, the roles that may call it. A method absent from the table cannot
-// be called by anyone, and New refuses to start if a registered method is
-// absent or an entry names no registered method.
-var Access = map[string][]identity.Role{
-	samdv1connect.DiversificationServiceDiversifiedKeyCheckValueProcedure: {identity.RoleTerminal, identity.RolePersonalisation},
-	samdv1connect.DiversificationServiceExportDiversifiedKeyProcedure:     {identity.RolePersonalisation},
-
-	healthCheckProcedure: allRoles,
-	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      allRoles,
-	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": allRoles,
+// method is one entry of the authorisation table.
+type method struct {
+	// roles may call the method at all; the policy then decides.
+	roles []identity.Role
+	// op is the policy operation; "" for methods outside policy (health,
+	// reflection), which any authenticated caller in roles may call.
+	op policies.Operation
+	// subject extracts from the request what the policy decides on (keys,
+	// product owner, amount). nil: nothing but caller and operation.
+	subject func(msg any) (policies.Request, error)
 }
 
-var allRoles = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
+// Access is the deny-by-default authorisation table, keyed by full method
+// name. A method absent from it cannot be called, and New refuses to start
+// if a registered method is absent or an entry names no registered method.
+// Every method with an operation is decided by the policy engine here, in
+// the interceptor, before its handler runs.
+var Access = map[string]method{
+	samdv1connect.DiversificationServiceDiversifiedKeyCheckValueProcedure: {
+		roles: []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}, op: policies.OpDiversifyKCV, subject: diversifySubject},
+	samdv1connect.DiversificationServiceExportDiversifiedKeyProcedure: {
+		roles: []identity.Role{identity.RolePersonalisation}, op: policies.OpDiversifyExport, subject: diversifySubject},
+	samdv1connect.ValueServiceAuthorizeValueProcedure: {
+		roles: []identity.Role{identity.RoleTerminal}, op: policies.OpValueAuthorize, subject: valueSubject},
+	samdv1connect.ValueServiceCancelValueProcedure: {
+		roles: []identity.Role{identity.RoleTerminal}, op: policies.OpValueCancel},
+	samdv1connect.ValueServiceVerifyValueAuthorizationProcedure: {
+		roles: []identity.Role{identity.RoleBackOffice, identity.RoleClearingHouse}, op: policies.OpValueVerify, subject: verifySubject},
+	samdv1connect.AdminServiceGetAllowanceProcedure:   {roles: officers, op: policies.OpAllowanceRead},
+	samdv1connect.AdminServiceTopUpAllowanceProcedure: {roles: officers, op: policies.OpAllowanceTopUp},
+	samdv1connect.AdminServiceResetAllowanceProcedure: {roles: officers, op: policies.OpAllowanceReset},
+	samdv1connect.AdminServiceReloadPoliciesProcedure: {roles: officers, op: policies.OpPolicyReload},
+
+	healthCheckProcedure: {roles: allRoles},
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {roles: allRoles},
+}
+
+var (
+	allRoles = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
+	officers = []identity.Role{identity.RoleOfficer}
+)
 
 // Server is samd's request handler.
 type Server struct {
 	cfg     Config
 	handler http.Handler
-	access  map[string][]identity.Role
+	access  map[string]method
 }
 
 // New builds the handler and checks the authorisation table against the
@@ -117,10 +150,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	path, h := samdv1connect.NewDiversificationServiceHandler(&diversification{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.DiversificationServiceName)...)
+	path, h = samdv1connect.NewValueServiceHandler(&valueService{auth: cfg.Authority}, opts...)
+	register(path, h, procedures(samdv1connect.ValueServiceName)...)
+	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies}, opts...)
+	register(path, h, procedures(samdv1connect.AdminServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
 
-	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, healthpb.Health_ServiceDesc.ServiceName)
+	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName,
+		samdv1connect.AdminServiceName, healthpb.Health_ServiceDesc.ServiceName)
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
 	path, h = grpcreflect.NewHandlerV1Alpha(reflector, opts...)
@@ -144,10 +182,10 @@ func procedures(service string) []string {
 }
 
 // checkTable fails when the table and the registered methods differ.
-func checkTable(table map[string][]identity.Role, registered []string) error {
+func checkTable(table map[string]method, registered []string) error {
 	var missing, stale []string
 	for _, p := range registered {
-		if len(table[p]) == 0 {
+		if len(table[p].roles) == 0 {
 			missing = append(missing, p)
 		}
 	}
@@ -266,6 +304,7 @@ type requestState struct {
 	start   time.Time
 	note    *audit.Note
 	audited bool
+	policy  string // policy version(s) the request was decided under
 }
 
 func newRequestID() string {
@@ -282,7 +321,7 @@ func principal(ctx context.Context) identity.Principal {
 }
 
 func (s *Server) record(st *requestState, method string, res authResult) *audit.Record {
-	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method}
+	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method, Policy: st.policy}
 	if res.err == nil {
 		rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
 	}
@@ -297,16 +336,47 @@ type interceptor struct{ s *Server }
 
 var _ connect.Interceptor = (*interceptor)(nil)
 
-// authorize decides whether the caller may call the method.
-func (s *Server) authorize(ctx context.Context, procedure string) (authResult, error) {
+// authorize decides whether the caller may call the method with this
+// request: the method table first, then the policy engine. It returns the
+// grant the operation must apply.
+func (s *Server) authorize(ctx context.Context, procedure string, msg any) (authResult, policies.Grant, error) {
 	res, _ := ctx.Value(principalKey{}).(authResult)
 	if res.err != nil {
-		return res, res.err
+		return res, policies.Grant{}, res.err
 	}
-	if !slices.Contains(s.access[procedure], res.p.Role) {
-		return res, keys.Errorf(keys.KindDenied, "role %s may not call %s", res.p.Role, procedure)
+	m := s.access[procedure]
+	if !slices.Contains(m.roles, res.p.Role) {
+		return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "role %s may not call %s", res.p.Role, procedure)
 	}
-	return res, nil
+	if m.op == "" {
+		return res, policies.Grant{}, nil
+	}
+	var sub policies.Request
+	if m.subject != nil && msg != nil {
+		var err error
+		if sub, err = m.subject(msg); err != nil {
+			return res, policies.Grant{}, err
+		}
+	}
+	for _, k := range sub.Keys {
+		audit.NoteFrom(ctx).Key(k.String())
+	}
+	g, err := s.cfg.Authority.Decide(res.p, m.op, sub)
+	if st, _ := ctx.Value(stateKey{}).(*requestState); st != nil {
+		st.policy = g.PolicyVersion
+		if e := s.cfg.Authority.Policy(); e != nil {
+			st.policy = strings.TrimPrefix(st.policy+" "+e.Version(), " ")
+		}
+	}
+	return res, g, err
+}
+
+type grantKey struct{}
+
+// grant returns the policy grant of a request that passed the interceptor.
+func grant(ctx context.Context) policies.Grant {
+	g, _ := ctx.Value(grantKey{}).(policies.Grant)
+	return g
 }
 
 // finish writes the audit record and maps the error. A record that cannot
@@ -347,10 +417,10 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		proc := req.Spec().Procedure
-		res, err := i.s.authorize(ctx, proc)
+		res, g, err := i.s.authorize(ctx, proc, req.Any())
 		var resp connect.AnyResponse
 		if err == nil {
-			cctx, cancel := context.WithTimeout(ctx, i.s.cfg.RequestTimeout)
+			cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), i.s.cfg.RequestTimeout)
 			resp, err = next(cctx, req)
 			cancel()
 		}
@@ -368,7 +438,7 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		proc := conn.Spec().Procedure
-		res, err := i.s.authorize(ctx, proc)
+		res, _, err := i.s.authorize(ctx, proc, nil)
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, i.s.cfg.RequestTimeout)
 			err = next(cctx, conn)

@@ -40,7 +40,7 @@ func (m *memSink) Append(_ context.Context, r *audit.Record) error {
 
 func newTestServer(t *testing.T, sink *memSink) *Server {
 	t.Helper()
-	s, err := New(Config{Authority: authority.New(nil), Audit: sink, Ready: func() error { return nil }})
+	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: sink, Ready: func() error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,16 +49,17 @@ func newTestServer(t *testing.T, sink *memSink) *Server {
 
 func TestCheckTable(t *testing.T) {
 	reg := []string{"/a/X", "/a/Y"}
-	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles, "/a/Y": allRoles}, reg); err != nil {
+	all := method{roles: allRoles}
+	if err := checkTable(map[string]method{"/a/X": all, "/a/Y": all}, reg); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles}, reg); err == nil {
+	if err := checkTable(map[string]method{"/a/X": all}, reg); err == nil {
 		t.Error("an unguarded method was accepted")
 	}
-	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles, "/a/Y": {}}, reg); err == nil {
+	if err := checkTable(map[string]method{"/a/X": all, "/a/Y": {}}, reg); err == nil {
 		t.Error("a method with no roles was accepted")
 	}
-	if err := checkTable(map[string][]identity.Role{"/a/X": allRoles, "/a/Y": allRoles, "/a/Z": allRoles}, reg); err == nil {
+	if err := checkTable(map[string]method{"/a/X": all, "/a/Y": all, "/a/Z": all}, reg); err == nil {
 		t.Error("a table entry for an unknown method was accepted")
 	}
 }

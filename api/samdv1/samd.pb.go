@@ -133,6 +133,62 @@ func (WrapMechanism) EnumDescriptor() ([]byte, []int) {
 	return file_samd_v1_samd_proto_rawDescGZIP(), []int{1}
 }
 
+// Purpose says why value is authorised.
+type Purpose int32
+
+const (
+	Purpose_PURPOSE_UNSPECIFIED  Purpose = 0
+	Purpose_PURPOSE_LOAD         Purpose = 1
+	Purpose_PURPOSE_SALE         Purpose = 2
+	Purpose_PURPOSE_REFUND       Purpose = 3
+	Purpose_PURPOSE_CANCELLATION Purpose = 4
+)
+
+// Enum value maps for Purpose.
+var (
+	Purpose_name = map[int32]string{
+		0: "PURPOSE_UNSPECIFIED",
+		1: "PURPOSE_LOAD",
+		2: "PURPOSE_SALE",
+		3: "PURPOSE_REFUND",
+		4: "PURPOSE_CANCELLATION",
+	}
+	Purpose_value = map[string]int32{
+		"PURPOSE_UNSPECIFIED":  0,
+		"PURPOSE_LOAD":         1,
+		"PURPOSE_SALE":         2,
+		"PURPOSE_REFUND":       3,
+		"PURPOSE_CANCELLATION": 4,
+	}
+)
+
+func (x Purpose) Enum() *Purpose {
+	p := new(Purpose)
+	*p = x
+	return p
+}
+
+func (x Purpose) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Purpose) Descriptor() protoreflect.EnumDescriptor {
+	return file_samd_v1_samd_proto_enumTypes[2].Descriptor()
+}
+
+func (Purpose) Type() protoreflect.EnumType {
+	return &file_samd_v1_samd_proto_enumTypes[2]
+}
+
+func (x Purpose) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Purpose.Descriptor instead.
+func (Purpose) EnumDescriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{2}
+}
+
 // KeyRef names one version of a key: "<purpose>/<scope>/<name>", 1..255.
 type KeyRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -644,6 +700,698 @@ func (x *ExportDiversifiedKeyResponse) GetTransportKey() *KeyInfo {
 	return nil
 }
 
+// ValueAuthorization is a sealed record of value samd authorised. The seal
+// is AES-CMAC over the record's canonical encoding (README: "Value
+// authorisation record").
+type ValueAuthorization struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Operator string                 `protobuf:"bytes,1,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device   string                 `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	Sequence uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Minor units of the currency.
+	Amount       int64   `protobuf:"varint,4,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency     string  `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
+	ProductOwner string  `protobuf:"bytes,6,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
+	Purpose      Purpose `protobuf:"varint,7,opt,name=purpose,proto3,enum=samd.v1.Purpose" json:"purpose,omitempty"`
+	// RFC 3339 with microseconds, UTC.
+	Time string `protobuf:"bytes,8,opt,name=time,proto3" json:"time,omitempty"`
+	// For a cancellation: the sequence number it restores.
+	OriginalSequence uint64 `protobuf:"varint,9,opt,name=original_sequence,json=originalSequence,proto3" json:"original_sequence,omitempty"`
+	// The seal, hex, and the key that made it.
+	Seal          string  `protobuf:"bytes,10,opt,name=seal,proto3" json:"seal,omitempty"`
+	SealKey       *KeyRef `protobuf:"bytes,11,opt,name=seal_key,json=sealKey,proto3" json:"seal_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueAuthorization) Reset() {
+	*x = ValueAuthorization{}
+	mi := &file_samd_v1_samd_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueAuthorization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueAuthorization) ProtoMessage() {}
+
+func (x *ValueAuthorization) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueAuthorization.ProtoReflect.Descriptor instead.
+func (*ValueAuthorization) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ValueAuthorization) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetProductOwner() string {
+	if x != nil {
+		return x.ProductOwner
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetPurpose() Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return Purpose_PURPOSE_UNSPECIFIED
+}
+
+func (x *ValueAuthorization) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetOriginalSequence() uint64 {
+	if x != nil {
+		return x.OriginalSequence
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetSeal() string {
+	if x != nil {
+		return x.Seal
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetSealKey() *KeyRef {
+	if x != nil {
+		return x.SealKey
+	}
+	return nil
+}
+
+type AuthorizeValueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Amount        int64                  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	ProductOwner  string                 `protobuf:"bytes,3,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
+	Purpose       Purpose                `protobuf:"varint,4,opt,name=purpose,proto3,enum=samd.v1.Purpose" json:"purpose,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeValueRequest) Reset() {
+	*x = AuthorizeValueRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeValueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeValueRequest) ProtoMessage() {}
+
+func (x *AuthorizeValueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeValueRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeValueRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuthorizeValueRequest) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *AuthorizeValueRequest) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *AuthorizeValueRequest) GetProductOwner() string {
+	if x != nil {
+		return x.ProductOwner
+	}
+	return ""
+}
+
+func (x *AuthorizeValueRequest) GetPurpose() Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return Purpose_PURPOSE_UNSPECIFIED
+}
+
+type AuthorizeValueResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Authorization *ValueAuthorization    `protobuf:"bytes,1,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	// What the device may still authorise.
+	AllowanceRemaining int64 `protobuf:"varint,2,opt,name=allowance_remaining,json=allowanceRemaining,proto3" json:"allowance_remaining,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *AuthorizeValueResponse) Reset() {
+	*x = AuthorizeValueResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeValueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeValueResponse) ProtoMessage() {}
+
+func (x *AuthorizeValueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeValueResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeValueResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AuthorizeValueResponse) GetAuthorization() *ValueAuthorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *AuthorizeValueResponse) GetAllowanceRemaining() int64 {
+	if x != nil {
+		return x.AllowanceRemaining
+	}
+	return 0
+}
+
+type CancelValueRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sequence number of the device's own authorisation to cancel.
+	OriginalSequence uint64 `protobuf:"varint,1,opt,name=original_sequence,json=originalSequence,proto3" json:"original_sequence,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CancelValueRequest) Reset() {
+	*x = CancelValueRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelValueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelValueRequest) ProtoMessage() {}
+
+func (x *CancelValueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelValueRequest.ProtoReflect.Descriptor instead.
+func (*CancelValueRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CancelValueRequest) GetOriginalSequence() uint64 {
+	if x != nil {
+		return x.OriginalSequence
+	}
+	return 0
+}
+
+type VerifyValueAuthorizationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Authorization *ValueAuthorization    `protobuf:"bytes,1,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyValueAuthorizationRequest) Reset() {
+	*x = VerifyValueAuthorizationRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyValueAuthorizationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyValueAuthorizationRequest) ProtoMessage() {}
+
+func (x *VerifyValueAuthorizationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyValueAuthorizationRequest.ProtoReflect.Descriptor instead.
+func (*VerifyValueAuthorizationRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *VerifyValueAuthorizationRequest) GetAuthorization() *ValueAuthorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+type VerifyValueAuthorizationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Always true: an invalid seal is an error (check-failed).
+	Valid         bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyValueAuthorizationResponse) Reset() {
+	*x = VerifyValueAuthorizationResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyValueAuthorizationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyValueAuthorizationResponse) ProtoMessage() {}
+
+func (x *VerifyValueAuthorizationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyValueAuthorizationResponse.ProtoReflect.Descriptor instead.
+func (*VerifyValueAuthorizationResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *VerifyValueAuthorizationResponse) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
+type Allowance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "<operator>/<device>".
+	Device        string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Balance       int64  `protobuf:"varint,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	Currency      string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	Updated       string `protobuf:"bytes,4,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Allowance) Reset() {
+	*x = Allowance{}
+	mi := &file_samd_v1_samd_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Allowance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Allowance) ProtoMessage() {}
+
+func (x *Allowance) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Allowance.ProtoReflect.Descriptor instead.
+func (*Allowance) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Allowance) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *Allowance) GetBalance() int64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
+func (x *Allowance) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *Allowance) GetUpdated() string {
+	if x != nil {
+		return x.Updated
+	}
+	return ""
+}
+
+type GetAllowanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAllowanceRequest) Reset() {
+	*x = GetAllowanceRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAllowanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAllowanceRequest) ProtoMessage() {}
+
+func (x *GetAllowanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAllowanceRequest.ProtoReflect.Descriptor instead.
+func (*GetAllowanceRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetAllowanceRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type TopUpAllowanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Amount        int64                  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency      string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopUpAllowanceRequest) Reset() {
+	*x = TopUpAllowanceRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopUpAllowanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopUpAllowanceRequest) ProtoMessage() {}
+
+func (x *TopUpAllowanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopUpAllowanceRequest.ProtoReflect.Descriptor instead.
+func (*TopUpAllowanceRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TopUpAllowanceRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *TopUpAllowanceRequest) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *TopUpAllowanceRequest) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+type ResetAllowanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetAllowanceRequest) Reset() {
+	*x = ResetAllowanceRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetAllowanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetAllowanceRequest) ProtoMessage() {}
+
+func (x *ResetAllowanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetAllowanceRequest.ProtoReflect.Descriptor instead.
+func (*ResetAllowanceRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResetAllowanceRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type ReloadPoliciesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadPoliciesRequest) Reset() {
+	*x = ReloadPoliciesRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadPoliciesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadPoliciesRequest) ProtoMessage() {}
+
+func (x *ReloadPoliciesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadPoliciesRequest.ProtoReflect.Descriptor instead.
+func (*ReloadPoliciesRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{17}
+}
+
+type ReloadPoliciesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Digest of the active documents.
+	Version       string   `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Files         []string `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadPoliciesResponse) Reset() {
+	*x = ReloadPoliciesResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadPoliciesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadPoliciesResponse) ProtoMessage() {}
+
+func (x *ReloadPoliciesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadPoliciesResponse.ProtoReflect.Descriptor instead.
+func (*ReloadPoliciesResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReloadPoliciesResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ReloadPoliciesResponse) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -696,7 +1444,51 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\talgorithm\x18\x05 \x01(\tR\talgorithm\x12/\n" +
 	"\n" +
 	"master_key\x18\x06 \x01(\v2\x10.samd.v1.KeyInfoR\tmasterKey\x125\n" +
-	"\rtransport_key\x18\a \x01(\v2\x10.samd.v1.KeyInfoR\ftransportKey*^\n" +
+	"\rtransport_key\x18\a \x01(\v2\x10.samd.v1.KeyInfoR\ftransportKey\"\xea\x02\n" +
+	"\x12ValueAuthorization\x12\x1a\n" +
+	"\boperator\x18\x01 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06amount\x18\x04 \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12#\n" +
+	"\rproduct_owner\x18\x06 \x01(\tR\fproductOwner\x12*\n" +
+	"\apurpose\x18\a \x01(\x0e2\x10.samd.v1.PurposeR\apurpose\x12\x12\n" +
+	"\x04time\x18\b \x01(\tR\x04time\x12+\n" +
+	"\x11original_sequence\x18\t \x01(\x04R\x10originalSequence\x12\x12\n" +
+	"\x04seal\x18\n" +
+	" \x01(\tR\x04seal\x12*\n" +
+	"\bseal_key\x18\v \x01(\v2\x0f.samd.v1.KeyRefR\asealKey\"\x9c\x01\n" +
+	"\x15AuthorizeValueRequest\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12#\n" +
+	"\rproduct_owner\x18\x03 \x01(\tR\fproductOwner\x12*\n" +
+	"\apurpose\x18\x04 \x01(\x0e2\x10.samd.v1.PurposeR\apurpose\"\x8c\x01\n" +
+	"\x16AuthorizeValueResponse\x12A\n" +
+	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x12/\n" +
+	"\x13allowance_remaining\x18\x02 \x01(\x03R\x12allowanceRemaining\"A\n" +
+	"\x12CancelValueRequest\x12+\n" +
+	"\x11original_sequence\x18\x01 \x01(\x04R\x10originalSequence\"d\n" +
+	"\x1fVerifyValueAuthorizationRequest\x12A\n" +
+	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\"8\n" +
+	" VerifyValueAuthorizationResponse\x12\x14\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\"s\n" +
+	"\tAllowance\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
+	"\abalance\x18\x02 \x01(\x03R\abalance\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x18\n" +
+	"\aupdated\x18\x04 \x01(\tR\aupdated\"-\n" +
+	"\x13GetAllowanceRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"c\n" +
+	"\x15TopUpAllowanceRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\"/\n" +
+	"\x15ResetAllowanceRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\x17\n" +
+	"\x15ReloadPoliciesRequest\"H\n" +
+	"\x16ReloadPoliciesResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
+	"\x05files\x18\x02 \x03(\tR\x05files*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -704,10 +1496,25 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\rWrapMechanism\x12\x1e\n" +
 	"\x1aWRAP_MECHANISM_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15WRAP_MECHANISM_AES_KW\x10\x01\x12\x1a\n" +
-	"\x16WRAP_MECHANISM_AES_KWP\x10\x022\xee\x01\n" +
+	"\x16WRAP_MECHANISM_AES_KWP\x10\x02*t\n" +
+	"\aPurpose\x12\x17\n" +
+	"\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fPURPOSE_LOAD\x10\x01\x12\x10\n" +
+	"\fPURPOSE_SALE\x10\x02\x12\x12\n" +
+	"\x0ePURPOSE_REFUND\x10\x03\x12\x18\n" +
+	"\x14PURPOSE_CANCELLATION\x10\x042\xee\x01\n" +
 	"\x16DiversificationService\x12o\n" +
 	"\x18DiversifiedKeyCheckValue\x12(.samd.v1.DiversifiedKeyCheckValueRequest\x1a).samd.v1.DiversifiedKeyCheckValueResponse\x12c\n" +
-	"\x14ExportDiversifiedKey\x12$.samd.v1.ExportDiversifiedKeyRequest\x1a%.samd.v1.ExportDiversifiedKeyResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"\x14ExportDiversifiedKey\x12$.samd.v1.ExportDiversifiedKeyRequest\x1a%.samd.v1.ExportDiversifiedKeyResponse2\x9f\x02\n" +
+	"\fValueService\x12Q\n" +
+	"\x0eAuthorizeValue\x12\x1e.samd.v1.AuthorizeValueRequest\x1a\x1f.samd.v1.AuthorizeValueResponse\x12K\n" +
+	"\vCancelValue\x12\x1b.samd.v1.CancelValueRequest\x1a\x1f.samd.v1.AuthorizeValueResponse\x12o\n" +
+	"\x18VerifyValueAuthorization\x12(.samd.v1.VerifyValueAuthorizationRequest\x1a).samd.v1.VerifyValueAuthorizationResponse2\xaf\x02\n" +
+	"\fAdminService\x12@\n" +
+	"\fGetAllowance\x12\x1c.samd.v1.GetAllowanceRequest\x1a\x12.samd.v1.Allowance\x12D\n" +
+	"\x0eTopUpAllowance\x12\x1e.samd.v1.TopUpAllowanceRequest\x1a\x12.samd.v1.Allowance\x12D\n" +
+	"\x0eResetAllowance\x12\x1e.samd.v1.ResetAllowanceRequest\x1a\x12.samd.v1.Allowance\x12Q\n" +
+	"\x0eReloadPolicies\x12\x1e.samd.v1.ReloadPoliciesRequest\x1a\x1f.samd.v1.ReloadPoliciesResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -721,44 +1528,76 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 	return file_samd_v1_samd_proto_rawDescData
 }
 
-var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                           // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                       // 1: samd.v1.WrapMechanism
-	(*KeyRef)(nil),                           // 2: samd.v1.KeyRef
-	(*KeyInfo)(nil),                          // 3: samd.v1.KeyInfo
-	(*DiversificationInput)(nil),             // 4: samd.v1.DiversificationInput
-	(*DiversifiedKeyCheckValueRequest)(nil),  // 5: samd.v1.DiversifiedKeyCheckValueRequest
-	(*DiversifiedKeyCheckValueResponse)(nil), // 6: samd.v1.DiversifiedKeyCheckValueResponse
-	(*ExportDiversifiedKeyRequest)(nil),      // 7: samd.v1.ExportDiversifiedKeyRequest
-	(*ExportDiversifiedKeyResponse)(nil),     // 8: samd.v1.ExportDiversifiedKeyResponse
+	(Purpose)(0),                             // 2: samd.v1.Purpose
+	(*KeyRef)(nil),                           // 3: samd.v1.KeyRef
+	(*KeyInfo)(nil),                          // 4: samd.v1.KeyInfo
+	(*DiversificationInput)(nil),             // 5: samd.v1.DiversificationInput
+	(*DiversifiedKeyCheckValueRequest)(nil),  // 6: samd.v1.DiversifiedKeyCheckValueRequest
+	(*DiversifiedKeyCheckValueResponse)(nil), // 7: samd.v1.DiversifiedKeyCheckValueResponse
+	(*ExportDiversifiedKeyRequest)(nil),      // 8: samd.v1.ExportDiversifiedKeyRequest
+	(*ExportDiversifiedKeyResponse)(nil),     // 9: samd.v1.ExportDiversifiedKeyResponse
+	(*ValueAuthorization)(nil),               // 10: samd.v1.ValueAuthorization
+	(*AuthorizeValueRequest)(nil),            // 11: samd.v1.AuthorizeValueRequest
+	(*AuthorizeValueResponse)(nil),           // 12: samd.v1.AuthorizeValueResponse
+	(*CancelValueRequest)(nil),               // 13: samd.v1.CancelValueRequest
+	(*VerifyValueAuthorizationRequest)(nil),  // 14: samd.v1.VerifyValueAuthorizationRequest
+	(*VerifyValueAuthorizationResponse)(nil), // 15: samd.v1.VerifyValueAuthorizationResponse
+	(*Allowance)(nil),                        // 16: samd.v1.Allowance
+	(*GetAllowanceRequest)(nil),              // 17: samd.v1.GetAllowanceRequest
+	(*TopUpAllowanceRequest)(nil),            // 18: samd.v1.TopUpAllowanceRequest
+	(*ResetAllowanceRequest)(nil),            // 19: samd.v1.ResetAllowanceRequest
+	(*ReloadPoliciesRequest)(nil),            // 20: samd.v1.ReloadPoliciesRequest
+	(*ReloadPoliciesResponse)(nil),           // 21: samd.v1.ReloadPoliciesResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
-	2,  // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
-	4,  // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
+	3,  // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
+	5,  // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
 	0,  // 3: samd.v1.DiversifiedKeyCheckValueRequest.kcv_method:type_name -> samd.v1.KCVMethod
 	0,  // 4: samd.v1.DiversifiedKeyCheckValueResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	3,  // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
-	2,  // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
-	4,  // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
-	2,  // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
+	4,  // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
+	3,  // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
+	5,  // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
+	3,  // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
 	1,  // 9: samd.v1.ExportDiversifiedKeyRequest.mechanism:type_name -> samd.v1.WrapMechanism
 	0,  // 10: samd.v1.ExportDiversifiedKeyRequest.kcv_method:type_name -> samd.v1.KCVMethod
 	1,  // 11: samd.v1.ExportDiversifiedKeyResponse.mechanism:type_name -> samd.v1.WrapMechanism
 	0,  // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	3,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
-	3,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
-	5,  // 15: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	7,  // 16: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	6,  // 17: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	8,  // 18: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
+	4,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
+	2,  // 15: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
+	3,  // 16: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
+	2,  // 17: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
+	10, // 18: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	10, // 19: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
+	6,  // 20: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	8,  // 21: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	11, // 22: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	13, // 23: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	14, // 24: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	17, // 25: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	18, // 26: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	19, // 27: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	20, // 28: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	7,  // 29: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	9,  // 30: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	12, // 31: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	12, // 32: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	15, // 33: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	16, // 34: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	16, // 35: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	16, // 36: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	21, // 37: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -772,10 +1611,10 @@ func file_samd_v1_samd_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   7,
+			NumEnums:      3,
+			NumMessages:   19,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   3,
 		},
 		GoTypes:           file_samd_v1_samd_proto_goTypes,
 		DependencyIndexes: file_samd_v1_samd_proto_depIdxs,

@@ -22,7 +22,9 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/state/sqlite"
 	"github.com/samd-io/samd/test/softhsm"
 )
 
@@ -55,6 +57,7 @@ var devGenerated = []struct {
 	{"desfire/dev/app-master-2tdea", keys.RoleDiversifyMaster, keys.TDEA2},
 	{"desfire/dev/app-master-3tdea", keys.RoleDiversifyMaster, keys.TDEA3},
 	{"transport/dev/perso-kek", keys.RoleWrap, keys.AES256},
+	{"value/dev/auth-seal", keys.RoleMAC, keys.AES128},
 }
 
 // The development identities.
@@ -166,10 +169,26 @@ func setupDev(dir, listen string) error {
 			return err
 		}
 	}
+	if err := writeDevPolicies(filepath.Join(dir, "policies")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		return err
+	}
+	st, err := sqlite.Open(filepath.Join(dir, "data", "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// A starting allowance for the development terminal: 10 000.00 NOK.
+	if _, err := st.TopUp(ctx, "dev-operator/dev-terminal-1", "NOK", 1_000_000, time.Now()); err != nil {
+		return err
+	}
 	cfg := config.Config{
-		Listen:  listen,
-		DataDir: "data",
-		TLS:     config.TLS{CertFile: "pki/server.crt", KeyFile: "pki/server.key", ClientCAFile: "pki/ca.crt"},
+		Listen:      listen,
+		DataDir:     "data",
+		PoliciesDir: "policies",
+		TLS:         config.TLS{CertFile: "pki/server.crt", KeyFile: "pki/server.key", ClientCAFile: "pki/ca.crt"},
 		HSM: config.HSM{
 			URI:     "pkcs11:token=" + tok.Label + "?module-path=" + tok.Module,
 			PINFile: "softhsm/pin",
@@ -183,6 +202,27 @@ func setupDev(dir, listen string) error {
 	}
 	header := "# samd development configuration, written by `samd dev`. Not for production:\n# the token is SoftHSM2 and some keys are published test keys.\n"
 	return os.WriteFile(filepath.Join(dir, "samd.yaml"), append([]byte(header), b...), 0o600)
+}
+
+// writeDevPolicies copies the example policies into dir.
+func writeDevPolicies(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := policies.Examples.ReadDir("examples")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b, err := policies.Examples.ReadFile("examples/" + e.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printDevHelp(w io.Writer, dir, addr string) {

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	_ "time/tzdata" // policies name time zones; do not depend on the host's
 
 	"golang.org/x/term"
 
@@ -19,8 +21,10 @@ import (
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/server"
+	"github.com/samd-io/samd/state/sqlite"
 )
 
 func cmdServe(args []string) error {
@@ -138,6 +142,15 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pkcs
 	return store, nil
 }
 
+// loadPolicies reads and compiles the policy directory.
+func loadPolicies(dir string) (*policies.Engine, error) {
+	files, err := policies.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return policies.Compile(files)
+}
+
 // serve runs samd until ctx ends. onReady, if set, is called with the
 // listening address once samd accepts connections.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady func(addr string)) error {
@@ -154,10 +167,43 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		return err
 	}
 	defer sink.Close()
+	st, err := sqlite.Open(cfg.State.SQLite)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	policy, err := loadPolicies(cfg.PoliciesDir)
+	if err != nil {
+		return err
+	}
+	log.Info("policies loaded", "version", policy.Version(), "files", policy.Files())
+	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy})
+	var reloadMu sync.Mutex
+	reload := func() (*policies.Engine, error) {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		e, err := loadPolicies(cfg.PoliciesDir)
+		if err != nil {
+			log.Error("policy reload refused; the active policy stays", "version", auth.Policy().Version(), "err", err)
+			return nil, err
+		}
+		auth.SetPolicy(e)
+		log.Info("policies reloaded", "version", e.Version(), "files", e.Files())
+		return e, nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_, _ = reload()
+		}
+	}()
 	srv, err := server.New(server.Config{
-		Authority:      authority.New(store),
+		Authority:      auth,
 		Audit:          sink,
 		Ready:          store.Ready,
+		ReloadPolicies: reload,
 		RequestTimeout: time.Duration(cfg.RequestTimeout),
 		Logger:         log,
 	})

@@ -236,10 +236,11 @@ func TestGRPC(t *testing.T) {
 	}{
 		{"fail/bad-uid-hex", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 1}, Input: &samdv1.DiversificationInput{Uid: "XYZ"}}, codes.InvalidArgument, "terminal"},
 		{"fail/uid-length", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 1}, Input: &samdv1.DiversificationInput{Uid: "0478"}}, codes.InvalidArgument, "terminal"},
-		{"fail/unknown-key", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "desfire/dev/nothing", Version: 1}, Input: nxpInput()}, codes.NotFound, "terminal"},
+		{"fail/key-without-entry", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "desfire/dev/nothing", Version: 1}, Input: nxpInput()}, codes.PermissionDenied, "terminal"},
 		{"fail/wrong-version", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 2}, Input: nxpInput()}, codes.NotFound, "terminal"},
 		{"fail/version-0", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128"}, Input: nxpInput()}, codes.InvalidArgument, "terminal"},
-		{"fail/wrong-role-key", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "transport/test/rfc3394-kek", Version: 1}, Input: nxpInput()}, codes.FailedPrecondition, "terminal"},
+		{"fail/key-outside-policy", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "transport/test/rfc3394-kek", Version: 1}, Input: nxpInput()}, codes.PermissionDenied, "terminal"},
+		{"fail/wrong-role-key", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "transport/test/rfc3394-kek", Version: 1}, Input: nxpInput()}, codes.PermissionDenied, "personalisation"},
 		{"fail/terminal-export", exportMethod, &samdv1.ExportDiversifiedKeyRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 1}, TransportKey: &samdv1.KeyRef{Name: "transport/test/rfc3394-kek", Version: 1}, Input: nxpInput()}, codes.PermissionDenied, "terminal"},
 		{"fail/officer-kcv", kcvMethod, &samdv1.DiversifiedKeyCheckValueRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 1}, Input: nxpInput()}, codes.PermissionDenied, "officer"},
 		{"fail/export-under-master", exportMethod, &samdv1.ExportDiversifiedKeyRequest{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 1}, TransportKey: &samdv1.KeyRef{Name: "desfire/dev/app-master-aes128", Version: 1}, Input: nxpInput()}, codes.FailedPrecondition, "personalisation"},

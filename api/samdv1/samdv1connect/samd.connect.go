@@ -30,6 +30,10 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// DiversificationServiceName is the fully-qualified name of the DiversificationService service.
 	DiversificationServiceName = "samd.v1.DiversificationService"
+	// ValueServiceName is the fully-qualified name of the ValueService service.
+	ValueServiceName = "samd.v1.ValueService"
+	// AdminServiceName is the fully-qualified name of the AdminService service.
+	AdminServiceName = "samd.v1.AdminService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -46,6 +50,27 @@ const (
 	// DiversificationServiceExportDiversifiedKeyProcedure is the fully-qualified name of the
 	// DiversificationService's ExportDiversifiedKey RPC.
 	DiversificationServiceExportDiversifiedKeyProcedure = "/samd.v1.DiversificationService/ExportDiversifiedKey"
+	// ValueServiceAuthorizeValueProcedure is the fully-qualified name of the ValueService's
+	// AuthorizeValue RPC.
+	ValueServiceAuthorizeValueProcedure = "/samd.v1.ValueService/AuthorizeValue"
+	// ValueServiceCancelValueProcedure is the fully-qualified name of the ValueService's CancelValue
+	// RPC.
+	ValueServiceCancelValueProcedure = "/samd.v1.ValueService/CancelValue"
+	// ValueServiceVerifyValueAuthorizationProcedure is the fully-qualified name of the ValueService's
+	// VerifyValueAuthorization RPC.
+	ValueServiceVerifyValueAuthorizationProcedure = "/samd.v1.ValueService/VerifyValueAuthorization"
+	// AdminServiceGetAllowanceProcedure is the fully-qualified name of the AdminService's GetAllowance
+	// RPC.
+	AdminServiceGetAllowanceProcedure = "/samd.v1.AdminService/GetAllowance"
+	// AdminServiceTopUpAllowanceProcedure is the fully-qualified name of the AdminService's
+	// TopUpAllowance RPC.
+	AdminServiceTopUpAllowanceProcedure = "/samd.v1.AdminService/TopUpAllowance"
+	// AdminServiceResetAllowanceProcedure is the fully-qualified name of the AdminService's
+	// ResetAllowance RPC.
+	AdminServiceResetAllowanceProcedure = "/samd.v1.AdminService/ResetAllowance"
+	// AdminServiceReloadPoliciesProcedure is the fully-qualified name of the AdminService's
+	// ReloadPolicies RPC.
+	AdminServiceReloadPoliciesProcedure = "/samd.v1.AdminService/ReloadPolicies"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -152,4 +177,282 @@ func (UnimplementedDiversificationServiceHandler) DiversifiedKeyCheckValue(conte
 
 func (UnimplementedDiversificationServiceHandler) ExportDiversifiedKey(context.Context, *connect.Request[samdv1.ExportDiversifiedKeyRequest]) (*connect.Response[samdv1.ExportDiversifiedKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.DiversificationService.ExportDiversifiedKey is not implemented"))
+}
+
+// ValueServiceClient is a client for the samd.v1.ValueService service.
+type ValueServiceClient interface {
+	AuthorizeValue(context.Context, *connect.Request[samdv1.AuthorizeValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error)
+	// CancelValue restores one earlier authorisation of the calling device,
+	// once, within the policy's window (Håndbok 206 Part 19 cancellation).
+	CancelValue(context.Context, *connect.Request[samdv1.CancelValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error)
+	VerifyValueAuthorization(context.Context, *connect.Request[samdv1.VerifyValueAuthorizationRequest]) (*connect.Response[samdv1.VerifyValueAuthorizationResponse], error)
+}
+
+// NewValueServiceClient constructs a client for the samd.v1.ValueService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewValueServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) ValueServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	valueServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("ValueService").Methods()
+	return &valueServiceClient{
+		authorizeValue: connect.NewClient[samdv1.AuthorizeValueRequest, samdv1.AuthorizeValueResponse](
+			httpClient,
+			baseURL+ValueServiceAuthorizeValueProcedure,
+			connect.WithSchema(valueServiceMethods.ByName("AuthorizeValue")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelValue: connect.NewClient[samdv1.CancelValueRequest, samdv1.AuthorizeValueResponse](
+			httpClient,
+			baseURL+ValueServiceCancelValueProcedure,
+			connect.WithSchema(valueServiceMethods.ByName("CancelValue")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyValueAuthorization: connect.NewClient[samdv1.VerifyValueAuthorizationRequest, samdv1.VerifyValueAuthorizationResponse](
+			httpClient,
+			baseURL+ValueServiceVerifyValueAuthorizationProcedure,
+			connect.WithSchema(valueServiceMethods.ByName("VerifyValueAuthorization")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// valueServiceClient implements ValueServiceClient.
+type valueServiceClient struct {
+	authorizeValue           *connect.Client[samdv1.AuthorizeValueRequest, samdv1.AuthorizeValueResponse]
+	cancelValue              *connect.Client[samdv1.CancelValueRequest, samdv1.AuthorizeValueResponse]
+	verifyValueAuthorization *connect.Client[samdv1.VerifyValueAuthorizationRequest, samdv1.VerifyValueAuthorizationResponse]
+}
+
+// AuthorizeValue calls samd.v1.ValueService.AuthorizeValue.
+func (c *valueServiceClient) AuthorizeValue(ctx context.Context, req *connect.Request[samdv1.AuthorizeValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
+	return c.authorizeValue.CallUnary(ctx, req)
+}
+
+// CancelValue calls samd.v1.ValueService.CancelValue.
+func (c *valueServiceClient) CancelValue(ctx context.Context, req *connect.Request[samdv1.CancelValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
+	return c.cancelValue.CallUnary(ctx, req)
+}
+
+// VerifyValueAuthorization calls samd.v1.ValueService.VerifyValueAuthorization.
+func (c *valueServiceClient) VerifyValueAuthorization(ctx context.Context, req *connect.Request[samdv1.VerifyValueAuthorizationRequest]) (*connect.Response[samdv1.VerifyValueAuthorizationResponse], error) {
+	return c.verifyValueAuthorization.CallUnary(ctx, req)
+}
+
+// ValueServiceHandler is an implementation of the samd.v1.ValueService service.
+type ValueServiceHandler interface {
+	AuthorizeValue(context.Context, *connect.Request[samdv1.AuthorizeValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error)
+	// CancelValue restores one earlier authorisation of the calling device,
+	// once, within the policy's window (Håndbok 206 Part 19 cancellation).
+	CancelValue(context.Context, *connect.Request[samdv1.CancelValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error)
+	VerifyValueAuthorization(context.Context, *connect.Request[samdv1.VerifyValueAuthorizationRequest]) (*connect.Response[samdv1.VerifyValueAuthorizationResponse], error)
+}
+
+// NewValueServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewValueServiceHandler(svc ValueServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	valueServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("ValueService").Methods()
+	valueServiceAuthorizeValueHandler := connect.NewUnaryHandler(
+		ValueServiceAuthorizeValueProcedure,
+		svc.AuthorizeValue,
+		connect.WithSchema(valueServiceMethods.ByName("AuthorizeValue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	valueServiceCancelValueHandler := connect.NewUnaryHandler(
+		ValueServiceCancelValueProcedure,
+		svc.CancelValue,
+		connect.WithSchema(valueServiceMethods.ByName("CancelValue")),
+		connect.WithHandlerOptions(opts...),
+	)
+	valueServiceVerifyValueAuthorizationHandler := connect.NewUnaryHandler(
+		ValueServiceVerifyValueAuthorizationProcedure,
+		svc.VerifyValueAuthorization,
+		connect.WithSchema(valueServiceMethods.ByName("VerifyValueAuthorization")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.ValueService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ValueServiceAuthorizeValueProcedure:
+			valueServiceAuthorizeValueHandler.ServeHTTP(w, r)
+		case ValueServiceCancelValueProcedure:
+			valueServiceCancelValueHandler.ServeHTTP(w, r)
+		case ValueServiceVerifyValueAuthorizationProcedure:
+			valueServiceVerifyValueAuthorizationHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedValueServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedValueServiceHandler struct{}
+
+func (UnimplementedValueServiceHandler) AuthorizeValue(context.Context, *connect.Request[samdv1.AuthorizeValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ValueService.AuthorizeValue is not implemented"))
+}
+
+func (UnimplementedValueServiceHandler) CancelValue(context.Context, *connect.Request[samdv1.CancelValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ValueService.CancelValue is not implemented"))
+}
+
+func (UnimplementedValueServiceHandler) VerifyValueAuthorization(context.Context, *connect.Request[samdv1.VerifyValueAuthorizationRequest]) (*connect.Response[samdv1.VerifyValueAuthorizationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ValueService.VerifyValueAuthorization is not implemented"))
+}
+
+// AdminServiceClient is a client for the samd.v1.AdminService service.
+type AdminServiceClient interface {
+	GetAllowance(context.Context, *connect.Request[samdv1.GetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error)
+	TopUpAllowance(context.Context, *connect.Request[samdv1.TopUpAllowanceRequest]) (*connect.Response[samdv1.Allowance], error)
+	ResetAllowance(context.Context, *connect.Request[samdv1.ResetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error)
+	// ReloadPolicies re-reads the policy directory; an invalid set is
+	// refused with every error (file, line, field) and the old one stays.
+	ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error)
+}
+
+// NewAdminServiceClient constructs a client for the samd.v1.AdminService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) AdminServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	adminServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("AdminService").Methods()
+	return &adminServiceClient{
+		getAllowance: connect.NewClient[samdv1.GetAllowanceRequest, samdv1.Allowance](
+			httpClient,
+			baseURL+AdminServiceGetAllowanceProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetAllowance")),
+			connect.WithClientOptions(opts...),
+		),
+		topUpAllowance: connect.NewClient[samdv1.TopUpAllowanceRequest, samdv1.Allowance](
+			httpClient,
+			baseURL+AdminServiceTopUpAllowanceProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("TopUpAllowance")),
+			connect.WithClientOptions(opts...),
+		),
+		resetAllowance: connect.NewClient[samdv1.ResetAllowanceRequest, samdv1.Allowance](
+			httpClient,
+			baseURL+AdminServiceResetAllowanceProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ResetAllowance")),
+			connect.WithClientOptions(opts...),
+		),
+		reloadPolicies: connect.NewClient[samdv1.ReloadPoliciesRequest, samdv1.ReloadPoliciesResponse](
+			httpClient,
+			baseURL+AdminServiceReloadPoliciesProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ReloadPolicies")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// adminServiceClient implements AdminServiceClient.
+type adminServiceClient struct {
+	getAllowance   *connect.Client[samdv1.GetAllowanceRequest, samdv1.Allowance]
+	topUpAllowance *connect.Client[samdv1.TopUpAllowanceRequest, samdv1.Allowance]
+	resetAllowance *connect.Client[samdv1.ResetAllowanceRequest, samdv1.Allowance]
+	reloadPolicies *connect.Client[samdv1.ReloadPoliciesRequest, samdv1.ReloadPoliciesResponse]
+}
+
+// GetAllowance calls samd.v1.AdminService.GetAllowance.
+func (c *adminServiceClient) GetAllowance(ctx context.Context, req *connect.Request[samdv1.GetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	return c.getAllowance.CallUnary(ctx, req)
+}
+
+// TopUpAllowance calls samd.v1.AdminService.TopUpAllowance.
+func (c *adminServiceClient) TopUpAllowance(ctx context.Context, req *connect.Request[samdv1.TopUpAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	return c.topUpAllowance.CallUnary(ctx, req)
+}
+
+// ResetAllowance calls samd.v1.AdminService.ResetAllowance.
+func (c *adminServiceClient) ResetAllowance(ctx context.Context, req *connect.Request[samdv1.ResetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	return c.resetAllowance.CallUnary(ctx, req)
+}
+
+// ReloadPolicies calls samd.v1.AdminService.ReloadPolicies.
+func (c *adminServiceClient) ReloadPolicies(ctx context.Context, req *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
+	return c.reloadPolicies.CallUnary(ctx, req)
+}
+
+// AdminServiceHandler is an implementation of the samd.v1.AdminService service.
+type AdminServiceHandler interface {
+	GetAllowance(context.Context, *connect.Request[samdv1.GetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error)
+	TopUpAllowance(context.Context, *connect.Request[samdv1.TopUpAllowanceRequest]) (*connect.Response[samdv1.Allowance], error)
+	ResetAllowance(context.Context, *connect.Request[samdv1.ResetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error)
+	// ReloadPolicies re-reads the policy directory; an invalid set is
+	// refused with every error (file, line, field) and the old one stays.
+	ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error)
+}
+
+// NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	adminServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("AdminService").Methods()
+	adminServiceGetAllowanceHandler := connect.NewUnaryHandler(
+		AdminServiceGetAllowanceProcedure,
+		svc.GetAllowance,
+		connect.WithSchema(adminServiceMethods.ByName("GetAllowance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceTopUpAllowanceHandler := connect.NewUnaryHandler(
+		AdminServiceTopUpAllowanceProcedure,
+		svc.TopUpAllowance,
+		connect.WithSchema(adminServiceMethods.ByName("TopUpAllowance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceResetAllowanceHandler := connect.NewUnaryHandler(
+		AdminServiceResetAllowanceProcedure,
+		svc.ResetAllowance,
+		connect.WithSchema(adminServiceMethods.ByName("ResetAllowance")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceReloadPoliciesHandler := connect.NewUnaryHandler(
+		AdminServiceReloadPoliciesProcedure,
+		svc.ReloadPolicies,
+		connect.WithSchema(adminServiceMethods.ByName("ReloadPolicies")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case AdminServiceGetAllowanceProcedure:
+			adminServiceGetAllowanceHandler.ServeHTTP(w, r)
+		case AdminServiceTopUpAllowanceProcedure:
+			adminServiceTopUpAllowanceHandler.ServeHTTP(w, r)
+		case AdminServiceResetAllowanceProcedure:
+			adminServiceResetAllowanceHandler.ServeHTTP(w, r)
+		case AdminServiceReloadPoliciesProcedure:
+			adminServiceReloadPoliciesHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedAdminServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedAdminServiceHandler struct{}
+
+func (UnimplementedAdminServiceHandler) GetAllowance(context.Context, *connect.Request[samdv1.GetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.AdminService.GetAllowance is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) TopUpAllowance(context.Context, *connect.Request[samdv1.TopUpAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.AdminService.TopUpAllowance is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ResetAllowance(context.Context, *connect.Request[samdv1.ResetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.AdminService.ResetAllowance is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.AdminService.ReloadPolicies is not implemented"))
 }

@@ -1,0 +1,168 @@
+package authority
+
+import (
+	"context"
+
+	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/secret"
+)
+
+// KeyInfo identifies a key in a response: never key material.
+type KeyInfo struct {
+	Ref       keys.Ref
+	Algorithm keys.Algorithm
+	KCV       []byte
+	KCVMethod kcv.Method
+}
+
+// info describes k with a check value of the preferred method when the
+// token has one, else of the other method.
+func info(k keys.Key, prefer kcv.Method) KeyInfo {
+	ki := KeyInfo{Ref: k.Ref, Algorithm: k.Algorithm}
+	switch {
+	case prefer == kcv.CMACZero && k.CMACKCV != nil:
+		ki.KCV, ki.KCVMethod = k.CMACKCV, kcv.CMACZero
+	case k.KCV != nil:
+		ki.KCV, ki.KCVMethod = k.KCV, kcv.EncryptZero
+	case k.CMACKCV != nil:
+		ki.KCV, ki.KCVMethod = k.CMACKCV, kcv.CMACZero
+	}
+	return ki
+}
+
+// DefaultKCVMethod is the check-value method used when a request names
+// none: CMAC for AES keys (ANSI X9.24-1:2017), encrypt-zero for TDEA.
+func DefaultKCVMethod(alg keys.Algorithm) kcv.Method {
+	if alg.AES() {
+		return kcv.CMACZero
+	}
+	return kcv.EncryptZero
+}
+
+// DiversifyRequest asks for the check value of a diversified key.
+type DiversifyRequest struct {
+	Master    keys.Ref
+	Input     derive.Input
+	KCVMethod kcv.Method // MethodUnknown: DefaultKCVMethod
+}
+
+// DiversifyResult is the check value of a diversified key.
+type DiversifyResult struct {
+	KCV       []byte
+	KCVMethod kcv.Method
+	Algorithm keys.Algorithm
+	Master    KeyInfo
+}
+
+// diversify resolves the master key and derives the card key. The caller
+// wipes the key.
+func (a *Authority) diversify(ctx context.Context, ref keys.Ref, in derive.Input) (keys.Key, secret.Bytes, error) {
+	master, err := a.keys.Key(ref)
+	if err != nil {
+		return keys.Key{}, secret.Bytes{}, err
+	}
+	if err := master.Check(keys.UsageCMAC); err != nil {
+		return keys.Key{}, secret.Bytes{}, err
+	}
+	key, err := derive.Diversify(ctx, a.keys, master, in)
+	return master, key, err
+}
+
+// DiversifiedKCV derives the card key for the input and returns its check
+// value. The key itself is wiped before this returns.
+func (a *Authority) DiversifiedKCV(ctx context.Context, _ identity.Principal, g policies.Grant, req DiversifyRequest) (DiversifyResult, error) {
+	if err := a.useKeys(ctx, g, req.Master); err != nil {
+		return DiversifyResult{}, err
+	}
+	master, key, err := a.diversify(ctx, req.Master, req.Input)
+	if err != nil {
+		return DiversifyResult{}, err
+	}
+	defer key.Wipe()
+	m := req.KCVMethod
+	if m == kcv.MethodUnknown {
+		m = DefaultKCVMethod(master.Algorithm)
+	}
+	v, err := kcv.Compute(master.Algorithm, key, m)
+	if err != nil {
+		return DiversifyResult{}, err
+	}
+	return DiversifyResult{KCV: v, KCVMethod: m, Algorithm: master.Algorithm, Master: info(master, m)}, nil
+}
+
+// ExportRequest asks for a diversified key wrapped under a transport key.
+type ExportRequest struct {
+	Master    keys.Ref
+	Input     derive.Input
+	Transport keys.Ref
+	Mechanism keys.WrapMechanism // WrapUnknown: WrapKWP
+	// DESKeyVersion, when set, is written into a TDEA key's parity bits
+	// (derive.SetDESKeyVersion) before wrapping.
+	DESKeyVersion *uint8
+	KCVMethod     kcv.Method
+}
+
+// ExportResult is a wrapped diversified key and what identifies it.
+type ExportResult struct {
+	Wrapped   []byte
+	Mechanism keys.WrapMechanism
+	KCV       []byte
+	KCVMethod kcv.Method
+	Algorithm keys.Algorithm
+	Master    KeyInfo
+	Transport KeyInfo
+}
+
+// ExportDiversifiedKey derives the card key and returns it wrapped under
+// the transport key, inside the token. Only personalisation callers may
+// export; the server's method table says so too, and this check keeps the
+// rule if the table is ever wrong.
+func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Principal, g policies.Grant, req ExportRequest) (ExportResult, error) {
+	if p.Role != identity.RolePersonalisation {
+		return ExportResult{}, keys.Errorf(keys.KindDenied, "authority: only personalisation may export keys")
+	}
+	if err := a.useKeys(ctx, g, req.Master, req.Transport); err != nil {
+		return ExportResult{}, err
+	}
+	if req.Mechanism == keys.WrapUnknown {
+		req.Mechanism = keys.WrapKWP
+	}
+	kek, err := a.keys.Key(req.Transport)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	if err := kek.Check(keys.UsageWrap); err != nil {
+		return ExportResult{}, err
+	}
+	master, key, err := a.diversify(ctx, req.Master, req.Input)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	defer key.Wipe()
+	if req.DESKeyVersion != nil {
+		if !master.Algorithm.TDEA() {
+			return ExportResult{}, keys.Errorf(keys.KindInvalidInput, "authority: a DES key version applies only to 2TDEA and 3TDEA keys")
+		}
+		derive.SetDESKeyVersion(key.Reveal(), *req.DESKeyVersion)
+	}
+	m := req.KCVMethod
+	if m == kcv.MethodUnknown {
+		m = DefaultKCVMethod(master.Algorithm)
+	}
+	v, err := kcv.Compute(master.Algorithm, key, m)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	wrapped, err := a.keys.WrapSecret(ctx, kek, master.Algorithm, key, req.Mechanism)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	return ExportResult{
+		Wrapped: wrapped, Mechanism: req.Mechanism, KCV: v, KCVMethod: m, Algorithm: master.Algorithm,
+		Master: info(master, m), Transport: info(kek, kcv.EncryptZero),
+	}, nil
+}

@@ -1,0 +1,154 @@
+package authority
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/value"
+)
+
+// ValueRequest asks to authorise value.
+type ValueRequest struct {
+	Amount  policies.Amount
+	Owner   string
+	Purpose policies.Purpose
+}
+
+// SealedValue is an authorisation record with its seal.
+type SealedValue struct {
+	Record    value.Record
+	Seal      []byte
+	SealKey   keys.Ref
+	Remaining int64
+}
+
+func (a *Authority) sealKey(g policies.Grant) (keys.Key, error) {
+	if g.Value == nil {
+		return keys.Key{}, keys.Errorf(keys.KindDenied, "authority: the grant has no value limits")
+	}
+	return a.keys.Key(g.Value.SealKey)
+}
+
+// AuthorizeValue takes the amount from the calling device's allowance
+// within the grant's limits — atomically and durably, before it answers —
+// and returns the sealed record. If sealing fails after the record is
+// stored, the device has lost that much allowance but no value was
+// created: the failure errs on the side of the scheme.
+func (a *Authority) AuthorizeValue(ctx context.Context, p identity.Principal, g policies.Grant, req ValueRequest) (SealedValue, error) {
+	switch req.Purpose {
+	case policies.PurposeLoad, policies.PurposeSale, policies.PurposeRefund:
+	default:
+		return SealedValue{}, keys.Errorf(keys.KindInvalidInput, "purpose must be load, sale or refund")
+	}
+	if req.Amount.Minor <= 0 {
+		return SealedValue{}, keys.Errorf(keys.KindInvalidInput, "amount must be positive")
+	}
+	k, err := a.sealKey(g)
+	if err != nil {
+		return SealedValue{}, err
+	}
+	if err := k.Check(keys.UsageCMAC); err != nil {
+		return SealedValue{}, err
+	}
+	if err := a.useKeys(ctx, g, k.Ref); err != nil {
+		return SealedValue{}, err
+	}
+	now := a.now()
+	loc := g.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	rec, err := a.state.Authorize(ctx, state.AuthorizeParams{
+		Device: deviceID(p), Amount: req.Amount.Minor, Currency: req.Amount.Currency, Owner: req.Owner,
+		Purpose: string(req.Purpose), Time: now, Day: now.In(loc).Format(time.DateOnly), DayLimit: g.Value.PerDevicePerDay,
+	})
+	if err != nil {
+		return SealedValue{}, err
+	}
+	return a.seal(ctx, p, k, rec)
+}
+
+func (a *Authority) seal(ctx context.Context, p identity.Principal, k keys.Key, rec state.Authorization) (SealedValue, error) {
+	r := value.Record{
+		Operator: p.Operator, Device: p.Device, Seq: rec.Seq, Amount: rec.Amount, Currency: rec.Currency,
+		Owner: rec.Owner, Purpose: rec.Purpose, Time: rec.Time.Truncate(time.Microsecond), Original: rec.Original,
+	}
+	s, err := value.Seal(ctx, a.keys, k, r)
+	if err != nil {
+		return SealedValue{}, err
+	}
+	return SealedValue{Record: r, Seal: s, SealKey: k.Ref, Remaining: rec.Balance}, nil
+}
+
+// CancelValue restores one earlier authorisation of the calling device,
+// once, within the grant's cancellation window, and returns the sealed
+// cancellation record.
+func (a *Authority) CancelValue(ctx context.Context, p identity.Principal, g policies.Grant, original uint64) (SealedValue, error) {
+	k, err := a.sealKey(g)
+	if err != nil {
+		return SealedValue{}, err
+	}
+	if err := a.useKeys(ctx, g, k.Ref); err != nil {
+		return SealedValue{}, err
+	}
+	rec, err := a.state.Cancel(ctx, state.CancelParams{Device: deviceID(p), Original: original, Time: a.now(), Window: g.Value.CancellationWindow})
+	if err != nil {
+		return SealedValue{}, err
+	}
+	return a.seal(ctx, p, k, rec)
+}
+
+// VerifyValue checks a record's seal under the named key. It returns only
+// an error: nil when valid.
+func (a *Authority) VerifyValue(ctx context.Context, _ identity.Principal, g policies.Grant, r value.Record, keyRef keys.Ref, seal []byte) error {
+	k, err := a.keys.Key(keyRef)
+	if err != nil {
+		return err
+	}
+	if err := a.useKeys(ctx, g, k.Ref); err != nil {
+		return err
+	}
+	return value.Verify(ctx, a.keys, k, r, seal)
+}
+
+// ownDevice checks that an officer administers a device of their own
+// operator: device ids are "<operator>/<device>".
+func ownDevice(p identity.Principal, device string) error {
+	op, dev, ok := strings.Cut(device, "/")
+	if !ok || dev == "" {
+		return keys.Errorf(keys.KindInvalidInput, "device must be <operator>/<device>")
+	}
+	if op != p.Operator {
+		return keys.Errorf(keys.KindDenied, "officers of %s administer only their own operator's devices", p.Operator)
+	}
+	return nil
+}
+
+// Allowance reads a device's allowance.
+func (a *Authority) Allowance(ctx context.Context, p identity.Principal, _ policies.Grant, device string) (state.Allowance, error) {
+	if err := ownDevice(p, device); err != nil {
+		return state.Allowance{}, err
+	}
+	return a.state.Allowance(ctx, device)
+}
+
+// TopUpAllowance adds to a device's allowance.
+func (a *Authority) TopUpAllowance(ctx context.Context, p identity.Principal, _ policies.Grant, device string, amt policies.Amount) (state.Allowance, error) {
+	if err := ownDevice(p, device); err != nil {
+		return state.Allowance{}, err
+	}
+	return a.state.TopUp(ctx, device, amt.Currency, amt.Minor, a.now())
+}
+
+// ResetAllowance sets a device's allowance to zero.
+func (a *Authority) ResetAllowance(ctx context.Context, p identity.Principal, _ policies.Grant, device string) (state.Allowance, error) {
+	if err := ownDevice(p, device); err != nil {
+		return state.Allowance{}, err
+	}
+	return a.state.ResetAllowance(ctx, device, a.now())
+}

@@ -1,0 +1,136 @@
+package policies_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+)
+
+func examples(t *testing.T) *policies.Engine {
+	t.Helper()
+	files, err := policies.ReadDir("examples")
+	if err != nil || len(files) != 2 {
+		t.Fatalf("read examples: %d files, %v", len(files), err)
+	}
+	e, err := policies.Compile(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func ref(t *testing.T, s string) keys.Ref {
+	name, v, _ := strings.Cut(s, ":v")
+	n := 1
+	if v != "" {
+		n = int(v[0] - '0')
+	}
+	r, err := keys.NewRef(name, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDecide(t *testing.T) {
+	e := examples(t)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	term := identity.Principal{Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"}
+	perso := identity.Principal{Role: identity.RolePersonalisation, Operator: "dev-operator", Device: "p1"}
+	other := identity.Principal{Role: identity.RoleTerminal, Operator: "other-operator", Device: "dev-terminal-1"}
+	nok := func(n int64) *policies.Amount { return &policies.Amount{Minor: n, Currency: "NOK"} }
+	for _, c := range []struct {
+		name string
+		req  policies.Request
+		rule string // "" means allowed
+	}{
+		{"ok/terminal-kcv", policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, Keys: []keys.Ref{ref(t, "desfire/dev/app-master-aes128")}}, ""},
+		{"ok/terminal-value", policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Keys: []keys.Ref{ref(t, "value/dev/auth-seal")}, ProductOwner: "no-pto:001", Amount: nok(50000)}, ""},
+		{"ok/perso-export", policies.Request{Caller: perso, Operation: policies.OpDiversifyExport, Keys: []keys.Ref{ref(t, "desfire/dev/app-master-aes128"), ref(t, "transport/dev/perso-kek")}}, ""},
+		{"fail/other-operator", policies.Request{Caller: other, Operation: policies.OpDiversifyKCV, Keys: []keys.Ref{ref(t, "desfire/dev/app-master-aes128")}}, "operator"},
+		{"fail/operation", policies.Request{Caller: term, Operation: policies.OpDiversifyExport, Keys: []keys.Ref{ref(t, "desfire/dev/app-master-aes128")}}, "operation"},
+		{"fail/wrong-role", policies.Request{Caller: identity.Principal{Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "b"}, Operation: policies.OpDiversifyKCV}, "operation"},
+		{"fail/role-absent", policies.Request{Caller: identity.Principal{Role: identity.RoleTerminal, Operator: "dev-operator", Device: "x"}, Operation: policies.OpDiversifyKCV}, "device"},
+		{"fail/key-outside", policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, Keys: []keys.Ref{ref(t, "desfire/other/app-master")}}, "key"},
+		{"fail/no-key-entry", policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, Keys: []keys.Ref{ref(t, "desfire/dev/unlisted")}}, "key-entry"},
+		{"fail/key-entry-op", policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, Keys: []keys.Ref{ref(t, "value/dev/auth-seal")}}, "key-entry"},
+		{"fail/key-version", policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Keys: []keys.Ref{ref(t, "value/dev/auth-seal:v2")}, Amount: nok(1)}, "key-entry"},
+		{"fail/owner", policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Keys: []keys.Ref{ref(t, "value/dev/auth-seal")}, ProductOwner: "no-pto:999", Amount: nok(1)}, "product-owner"},
+		{"fail/card-type", policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, CardType: "mifare-classic"}, "card-type"},
+		{"fail/per-transaction", policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Amount: nok(50001)}, "value.per_transaction"},
+		{"fail/currency", policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Amount: &policies.Amount{Minor: 1, Currency: "SEK"}}, "value.currency"},
+		{"fail/expired", policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, Time: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, "validity"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.req.Time.IsZero() {
+				c.req.Time = now
+			}
+			g, err := e.Decide(c.req)
+			if c.rule == "" {
+				if err != nil {
+					t.Fatalf("denied: %v", err)
+				}
+				if g.Operator != "dev-operator" || g.PolicyVersion != "dev-operator@1" {
+					t.Fatalf("grant %+v", g)
+				}
+				return
+			}
+			var d *policies.Denial
+			if !errors.As(err, &d) || d.Rule != c.rule {
+				t.Fatalf("got %v, want denial by rule %q", err, c.rule)
+			}
+			if keys.KindOf(err) != keys.KindDenied {
+				t.Fatalf("kind %v", keys.KindOf(err))
+			}
+		})
+	}
+	g, err := e.Decide(policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Keys: []keys.Ref{ref(t, "value/dev/auth-seal")}, Amount: nok(1), Time: now})
+	if err != nil || g.Value == nil || g.Value.PerDevicePerDay != 200000 || g.KeyLimits[ref(t, "value/dev/auth-seal")] != 10000000 || g.Location.String() != "Europe/Oslo" {
+		t.Fatalf("grant constraints %+v %v", g, err)
+	}
+	var nilEngine *policies.Engine
+	if _, err := nilEngine.Decide(policies.Request{Caller: term}); keys.KindOf(err) != keys.KindDenied {
+		t.Fatal("a nil engine allowed a request")
+	}
+}
+
+// TestInvalidDocuments checks that errors name file, line and field.
+func TestInvalidDocuments(t *testing.T) {
+	base := `kind: operator
+operator: op-1
+version: 1
+valid_from: 2026-01-01T00:00:00Z
+valid_until: 2027-01-01T00:00:00Z
+roles:
+  terminal:
+    operations: [diversify.kcv, diversify.fly]
+`
+	for _, c := range []struct {
+		name, doc, want string
+	}{
+		{"fail/unknown-operation", base, "op.yaml:8: roles.terminal.operations.[1]: unknown operation \"diversify.fly\""},
+		{"fail/unknown-field", strings.Replace(base, "version: 1", "version: 1\ncolour: red", 1), "field colour not found"},
+		{"fail/bad-time", strings.Replace(base, "2027-01-01T00:00:00Z", "next year", 1), "op.yaml:5: valid_until"},
+		{"fail/unknown-role", strings.Replace(base, "terminal:", "driver:", 1), "op.yaml:7: roles.driver: unknown role"},
+		{"fail/value-needs-limits", strings.Replace(base, "diversify.fly", "value.authorize", 1), "value operations need a value section"},
+		{"fail/kind", strings.Replace(base, "kind: operator", "kind: other", 1), "op.yaml:1: kind"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := policies.Compile([]policies.File{{Name: "op.yaml", Data: []byte(c.doc)}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+			if keys.KindOf(err) != keys.KindInvalidInput {
+				t.Errorf("kind %v", keys.KindOf(err))
+			}
+		})
+	}
+	if _, err := policies.Compile(nil); err == nil {
+		t.Error("an empty policy set compiled")
+	}
+}

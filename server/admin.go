@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"connectrpc.com/connect"
+
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/state"
+)
+
+// admin adapts the AdminService to the authority.
+type admin struct {
+	auth   *authority.Authority
+	reload func() (*policies.Engine, error)
+}
+
+func wireAllowance(a state.Allowance) *samdv1.Allowance {
+	return &samdv1.Allowance{Device: a.Device, Balance: a.Balance, Currency: a.Currency, Updated: a.Updated.UTC().Format(time.RFC3339)}
+}
+
+func (s *admin) GetAllowance(ctx context.Context, req *connect.Request[samdv1.GetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	a, err := s.auth.Allowance(ctx, principal(ctx), grant(ctx), req.Msg.GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(wireAllowance(a)), nil
+}
+
+func (s *admin) TopUpAllowance(ctx context.Context, req *connect.Request[samdv1.TopUpAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	m := req.Msg
+	if m.GetAmount() <= 0 || len(m.GetCurrency()) != 3 {
+		return nil, keys.Errorf(keys.KindInvalidInput, "amount must be positive and currency an ISO 4217 code")
+	}
+	a, err := s.auth.TopUpAllowance(ctx, principal(ctx), grant(ctx), m.GetDevice(), policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(wireAllowance(a)), nil
+}
+
+func (s *admin) ResetAllowance(ctx context.Context, req *connect.Request[samdv1.ResetAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
+	a, err := s.auth.ResetAllowance(ctx, principal(ctx), grant(ctx), req.Msg.GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(wireAllowance(a)), nil
+}
+
+func (s *admin) ReloadPolicies(ctx context.Context, _ *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
+	if s.reload == nil {
+		return nil, keys.Errorf(keys.KindInternal, "policy reload is not configured")
+	}
+	e, err := s.reload()
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.ReloadPoliciesResponse{Version: e.Version(), Files: e.Files()}), nil
+}

@@ -1,0 +1,87 @@
+// Package state defines the durable state samd keeps beside the HSM:
+// device allowances, daily totals, value authorisations, and key usage
+// counters. Implementations (state/sqlite, and state/postgres for
+// clusters) make every change atomic and durable before they return, so
+// that a crash at any instant loses no acknowledged authorisation and
+// never lets a counter go backwards or over its limit.
+//
+// Errors carry keys error kinds: KindLimit for a limit reached (the
+// message names which), KindNotFound, KindDenied and KindInvalidInput.
+package state
+
+import (
+	"context"
+	"time"
+)
+
+// Allowance is how much value a device may still authorise.
+type Allowance struct {
+	Device   string // "<operator>/<device>"
+	Balance  int64  // minor units
+	Currency string
+	Updated  time.Time
+}
+
+// AuthorizeParams asks to take an amount from a device's allowance.
+type AuthorizeParams struct {
+	Device   string
+	Amount   int64
+	Currency string
+	Owner    string
+	Purpose  string
+	Time     time.Time
+	// Day is the device's calendar day in the operator's time zone, the
+	// key of the daily total; DayLimit bounds that total.
+	Day      string
+	DayLimit int64
+}
+
+// Authorization is a durable authorisation record.
+type Authorization struct {
+	Device   string
+	Seq      uint64 // per device, from 1, never reused
+	Amount   int64
+	Currency string
+	Owner    string
+	Purpose  string
+	Time     time.Time
+	Day      string
+	// Original is the sequence number a cancellation restores, else 0.
+	Original uint64
+	// Balance is the allowance left after this record.
+	Balance int64
+}
+
+// CancelParams asks to cancel an earlier authorisation of the same device.
+type CancelParams struct {
+	Device   string
+	Original uint64
+	Time     time.Time
+	Window   time.Duration
+}
+
+// Store is the durable state. Implementations are safe for concurrent use
+// by many goroutines and, where they say so, by many processes.
+type Store interface {
+	// Authorize takes p.Amount from the device's allowance and adds it to
+	// the day's total, or fails with KindLimit naming the limit, all at
+	// once: nothing is taken unless the record is durably written.
+	Authorize(ctx context.Context, p AuthorizeParams) (Authorization, error)
+	// Cancel restores an earlier load, sale or refund of the same device,
+	// once, within the window, and writes a cancellation record.
+	Cancel(ctx context.Context, p CancelParams) (Authorization, error)
+	// Allowance reads a device's allowance.
+	Allowance(ctx context.Context, device string) (Allowance, error)
+	// TopUp adds to a device's allowance (creating it in the currency).
+	TopUp(ctx context.Context, device, currency string, amount int64, t time.Time) (Allowance, error)
+	// ResetAllowance sets a device's allowance to zero.
+	ResetAllowance(ctx context.Context, device string, t time.Time) (Allowance, error)
+	// Authorizations lists a device's records in sequence order.
+	Authorizations(ctx context.Context, device string) ([]Authorization, error)
+	// UseKey counts one use of a key and fails with KindLimit once the
+	// count would exceed limit (0: no limit, but still counted).
+	UseKey(ctx context.Context, key string, limit int64) (int64, error)
+	// KeyUsage reads a key's use count.
+	KeyUsage(ctx context.Context, key string) (int64, error)
+	Close() error
+}

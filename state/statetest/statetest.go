@@ -1,0 +1,205 @@
+// Package statetest is the conformance suite every state.Store passes:
+// run it from each implementation's tests with a constructor of fresh,
+// empty stores.
+package statetest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+// Run runs the suite. open returns a new, empty store.
+func Run(t *testing.T, open func(t *testing.T) state.Store) {
+	t.Run("allowance", func(t *testing.T) { testAllowance(t, open(t)) })
+	t.Run("daily-limit", func(t *testing.T) { testDaily(t, open(t)) })
+	t.Run("cancellation", func(t *testing.T) { testCancel(t, open(t)) })
+	t.Run("key-usage", func(t *testing.T) { testKeyUsage(t, open(t)) })
+	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
+}
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func params(dev string, amount int64) state.AuthorizeParams {
+	return state.AuthorizeParams{Device: dev, Amount: amount, Currency: "NOK", Owner: "op", Purpose: "load", Time: t0, Day: "2026-11-23", DayLimit: 1 << 40}
+}
+
+func wantKind(t *testing.T, err error, k keys.Kind) {
+	t.Helper()
+	if keys.KindOf(err) != k {
+		t.Fatalf("got %v, want kind %v", err, k)
+	}
+}
+
+func testAllowance(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	_, err := s.Authorize(ctx, params("op/d1", 100))
+	wantKind(t, err, keys.KindLimit) // no allowance yet
+	if _, err := s.Allowance(ctx, "op/d1"); keys.KindOf(err) != keys.KindNotFound {
+		t.Fatalf("allowance of a new device: %v", err)
+	}
+	a, err := s.TopUp(ctx, "op/d1", "NOK", 1000, t0)
+	if err != nil || a.Balance != 1000 {
+		t.Fatalf("top up: %+v %v", a, err)
+	}
+	_, err = s.TopUp(ctx, "op/d1", "SEK", 1, t0)
+	wantKind(t, err, keys.KindInvalidInput)
+	r1, err := s.Authorize(ctx, params("op/d1", 600))
+	if err != nil || r1.Seq != 1 || r1.Balance != 400 {
+		t.Fatalf("first: %+v %v", r1, err)
+	}
+	_, err = s.Authorize(ctx, params("op/d1", 401))
+	wantKind(t, err, keys.KindLimit)
+	p := params("op/d1", 1)
+	p.Currency = "SEK"
+	_, err = s.Authorize(ctx, p)
+	wantKind(t, err, keys.KindInvalidInput)
+	r2, err := s.Authorize(ctx, params("op/d1", 400))
+	if err != nil || r2.Seq != 2 || r2.Balance != 0 {
+		t.Fatalf("second: %+v %v", r2, err)
+	}
+	recs, err := s.Authorizations(ctx, "op/d1")
+	if err != nil || len(recs) != 2 || recs[0].Amount != 600 || recs[1].Seq != 2 {
+		t.Fatalf("records %+v %v", recs, err)
+	}
+	if a, err := s.ResetAllowance(ctx, "op/d1", t0); err != nil || a.Balance != 0 {
+		t.Fatalf("reset %+v %v", a, err)
+	}
+	if _, err := s.Authorize(ctx, params("op/d1", 0)); keys.KindOf(err) != keys.KindInvalidInput {
+		t.Fatalf("zero amount: %v", err)
+	}
+}
+
+func testDaily(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	if _, err := s.TopUp(ctx, "op/d", "NOK", 10000, t0); err != nil {
+		t.Fatal(err)
+	}
+	p := params("op/d", 300)
+	p.DayLimit = 500
+	if _, err := s.Authorize(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Authorize(ctx, p)
+	wantKind(t, err, keys.KindLimit)
+	p.Day = "2026-11-24"
+	if _, err := s.Authorize(ctx, p); err != nil {
+		t.Fatalf("next day: %v", err)
+	}
+	if a, _ := s.Allowance(ctx, "op/d"); a.Balance != 9400 {
+		t.Fatalf("balance %d", a.Balance)
+	}
+}
+
+func testCancel(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	if _, err := s.TopUp(ctx, "op/d", "NOK", 1000, t0); err != nil {
+		t.Fatal(err)
+	}
+	p := params("op/d", 700)
+	p.DayLimit = 700
+	r, err := s.Authorize(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := state.CancelParams{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Minute), Window: 10 * time.Minute}
+	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/other", Original: r.Seq, Time: cp.Time, Window: cp.Window})
+	wantKind(t, err, keys.KindNotFound) // only the device that made it
+	late := cp
+	late.Time = t0.Add(11 * time.Minute)
+	_, err = s.Cancel(ctx, late)
+	wantKind(t, err, keys.KindDenied)
+	c, err := s.Cancel(ctx, cp)
+	if err != nil || c.Original != r.Seq || c.Seq != 2 || c.Balance != 1000 || c.Purpose != "cancellation" {
+		t.Fatalf("cancel %+v %v", c, err)
+	}
+	_, err = s.Cancel(ctx, cp)
+	wantKind(t, err, keys.KindDenied) // once
+	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/d", Original: c.Seq, Time: cp.Time, Window: cp.Window})
+	wantKind(t, err, keys.KindDenied) // not a cancellation of a cancellation
+	// The daily total was restored too.
+	if _, err := s.Authorize(ctx, p); err != nil {
+		t.Fatalf("after cancellation the day's limit should be free again: %v", err)
+	}
+}
+
+func testKeyUsage(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	for i := int64(1); i <= 3; i++ {
+		n, err := s.UseKey(ctx, "k:v1", 3)
+		if err != nil || n != i {
+			t.Fatalf("use %d: %d %v", i, n, err)
+		}
+	}
+	_, err := s.UseKey(ctx, "k:v1", 3)
+	wantKind(t, err, keys.KindLimit)
+	if n, _ := s.KeyUsage(ctx, "k:v1"); n != 3 {
+		t.Fatalf("count %d", n)
+	}
+	if n, err := s.UseKey(ctx, "k:v1", 5); err != nil || n != 4 {
+		t.Fatalf("after raising the limit: %d %v", n, err)
+	}
+	if n, err := s.UseKey(ctx, "other:v1", 0); err != nil || n != 1 {
+		t.Fatalf("unlimited: %d %v", n, err)
+	}
+}
+
+// testConcurrent races many goroutines for one allowance: the sum
+// authorised never exceeds it, and every acknowledged authorisation is
+// stored with a distinct sequence number.
+func testConcurrent(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	const allowance, amount, workers, tries = 10_000, 7, 16, 120
+	if _, err := s.TopUp(ctx, "op/race", "NOK", allowance, t0); err != nil {
+		t.Fatal(err)
+	}
+	var ok, sum atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < tries; i++ {
+				_, err := s.Authorize(ctx, params("op/race", amount))
+				switch keys.KindOf(err) {
+				case keys.KindLimit:
+				case keys.KindInternal:
+					if err == nil {
+						ok.Add(1)
+						sum.Add(amount)
+						continue
+					}
+					t.Error(err)
+					return
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if sum.Load() > allowance {
+		t.Fatalf("authorised %d of an allowance of %d", sum.Load(), allowance)
+	}
+	if want := int64(allowance / amount); ok.Load() != want {
+		t.Fatalf("%d authorisations acknowledged, want %d (every unit of the allowance used)", ok.Load(), want)
+	}
+	recs, err := s.Authorizations(ctx, "op/race")
+	if err != nil || int64(len(recs)) != ok.Load() {
+		t.Fatalf("%d records for %d acknowledgements: %v", len(recs), ok.Load(), err)
+	}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("record %d has seq %d", i, r.Seq)
+		}
+	}
+	if a, _ := s.Allowance(ctx, "op/race"); a.Balance != allowance-sum.Load() {
+		t.Fatalf("balance %d, want %d", a.Balance, allowance-sum.Load())
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 func examples(t *testing.T) *policies.Engine {
 	t.Helper()
-	files, err := policies.ReadDir("examples")
+	files, err := policies.ReadFS(policies.Examples, "examples")
 	if err != nil || len(files) != 2 {
 		t.Fatalf("read examples: %d files, %v", len(files), err)
 	}

@@ -144,7 +144,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pkcs
 
 // loadPolicies reads and compiles the policy directory.
 func loadPolicies(dir string) (*policies.Engine, error) {
-	files, err := policies.ReadDir(dir)
+	files, err := policies.ReadFS(os.DirFS(dir), ".")
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // the examples name Europe/Oslo
 
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
@@ -14,7 +15,7 @@ import (
 func examples(t *testing.T) *policies.Engine {
 	t.Helper()
 	files, err := policies.ReadFS(policies.Examples, "examples")
-	if err != nil || len(files) != 2 {
+	if err != nil || len(files) != 3 {
 		t.Fatalf("read examples: %d files, %v", len(files), err)
 	}
 	e, err := policies.Compile(files)

@@ -46,6 +46,12 @@ Commands:
   export   diversified key wrapped under a transport key (personalisation)
            the kcv flags, plus --transport NAME:vN [--mech kw|kwp] [--des-version N]
   health   grpc.health.v1 check
+  value authorize   --amount MINOR --currency NOK --owner OPERATOR [--purpose load|sale|refund]
+  value cancel      --seq N            cancel this device's authorisation N
+  value verify      --record FILE      verify a record (the JSON "authorization" that
+                                       "value authorize --json" printed; - for stdin)
+  allowance get|topup|reset --device OPERATOR/DEVICE [--amount MINOR --currency NOK]
+  policy reload     re-read the policy directory (officer)
 `
 
 type clientOptions struct {
@@ -55,6 +61,8 @@ type clientOptions struct {
 
 type client struct {
 	div     samdv1connect.DiversificationServiceClient
+	val     samdv1connect.ValueServiceClient
+	adm     samdv1connect.AdminServiceClient
 	health  *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	timeout time.Duration
 }
@@ -110,6 +118,8 @@ func newClient(o clientOptions) (*client, error) {
 	}
 	return &client{
 		div:     samdv1connect.NewDiversificationServiceClient(hc, base, opts...),
+		val:     samdv1connect.NewValueServiceClient(hc, base, opts...),
+		adm:     samdv1connect.NewAdminServiceClient(hc, base, opts...),
 		health:  connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout: o.timeout,
 	}, nil
@@ -193,6 +203,9 @@ func cmdClient(args []string, out io.Writer) error {
 	var a kcvArgs
 	var sysASCII, transport, mech string
 	desVersion := -1
+	if cmd == "value" || cmd == "allowance" || cmd == "policy" {
+		rest = nil // parsed by c.more
+	}
 	if cmd == "kcv" || cmd == "export" {
 		sub.StringVar(&a.key, "key", "", "")
 		sub.StringVar(&a.uid, "uid", "", "")
@@ -209,6 +222,7 @@ func cmdClient(args []string, out io.Writer) error {
 	if err := sub.Parse(rest); err != nil {
 		return err
 	}
+	rest = fs.Args()[1:]
 	if sysASCII != "" {
 		if a.sysid != "" {
 			return errors.New("give --sysid or --sysid-ascii, not both")
@@ -230,6 +244,8 @@ func cmdClient(args []string, out io.Writer) error {
 		if err == nil {
 			msg = res.Msg
 		}
+	case "value", "allowance", "policy":
+		msg, err = c.more(ctx, cmd, rest)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)
@@ -300,6 +316,12 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 		printKeyInfo(w, "transport", r.GetTransportKey())
 	case *healthpb.HealthCheckResponse:
 		fmt.Fprintln(w, r.GetStatus().String())
+	default:
+		b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w, string(b))
 	}
 	return nil
 }
@@ -325,4 +347,91 @@ func printError(w io.Writer, err error, asJSON bool) error {
 		fmt.Fprintf(w, "{\n  \"error\": {\n    \"code\": %q,\n    \"status\": %q,\n    \"message\": %q,\n    \"request_id\": %q\n  }\n}\n", code, ce.Code().String(), ce.Message(), rid)
 	}
 	return fmt.Errorf("%s (status %s, request %s)", ce.Message(), ce.Code(), rid)
+}
+
+// more runs the value, allowance and policy commands.
+func (c *client) more(ctx context.Context, cmd string, args []string) (proto.Message, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%s: which subcommand?", cmd)
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd+" "+sub, flag.ContinueOnError)
+	amount := fs.Int64("amount", 0, "")
+	currency := fs.String("currency", "NOK", "")
+	owner := fs.String("owner", "", "")
+	purpose := fs.String("purpose", "load", "")
+	seq := fs.Uint64("seq", 0, "")
+	record := fs.String("record", "", "")
+	device := fs.String("device", "", "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	switch cmd + " " + sub {
+	case "value authorize":
+		p, ok := map[string]samdv1.Purpose{"load": samdv1.Purpose_PURPOSE_LOAD, "sale": samdv1.Purpose_PURPOSE_SALE, "refund": samdv1.Purpose_PURPOSE_REFUND}[*purpose]
+		if !ok {
+			return nil, fmt.Errorf("--purpose %q: want load, sale or refund", *purpose)
+		}
+		res, err := c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: *amount, Currency: *currency, ProductOwner: *owner, Purpose: p}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	case "value cancel":
+		res, err := c.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: *seq}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	case "value verify":
+		var b []byte
+		var err error
+		if *record == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(*record)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var wrapped samdv1.AuthorizeValueResponse
+		var rec samdv1.ValueAuthorization
+		if err := protojson.Unmarshal(b, &wrapped); err == nil && wrapped.GetAuthorization() != nil {
+			rec = *wrapped.GetAuthorization()
+		} else if err := protojson.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("--record: %w", err)
+		}
+		res, err := c.val.VerifyValueAuthorization(ctx, connect.NewRequest(&samdv1.VerifyValueAuthorizationRequest{Authorization: &rec}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	case "allowance get":
+		res, err := c.adm.GetAllowance(ctx, connect.NewRequest(&samdv1.GetAllowanceRequest{Device: *device}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	case "allowance topup":
+		res, err := c.adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: *device, Amount: *amount, Currency: *currency}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	case "allowance reset":
+		res, err := c.adm.ResetAllowance(ctx, connect.NewRequest(&samdv1.ResetAllowanceRequest{Device: *device}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	case "policy reload":
+		res, err := c.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	}
+	return nil, fmt.Errorf("unknown command %s %s", cmd, sub)
 }

@@ -99,3 +99,21 @@ func TestTamper(t *testing.T) {
 		t.Fatal("opened a broken log")
 	}
 }
+
+func TestTornLastLine(t *testing.T) {
+	path, b := writeLog(t, 3)
+	torn := append(append([]byte(nil), b...), []byte(`{"seq":4,"time":"2026-`)...)
+	os.WriteFile(path, torn, 0o600)
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m", Outcome: audit.OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	recs, _ := audit.ReadFile(path)
+	if len(recs) != 4 || audit.Verify(recs) != nil {
+		t.Fatalf("%d records, %v", len(recs), audit.Verify(recs))
+	}
+}

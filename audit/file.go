@@ -34,7 +34,15 @@ var _ Sink = (*FileSink)(nil)
 
 // OpenFile opens (or creates) an audit log, verifies its chain and
 // continues it. syncEvery is the fsync interval; 0 means every record.
+//
+// A last line without its newline is a write torn by a crash or power
+// loss: its request never got an answer (a request is answered only after
+// its record is written), so the torn line is cut off before the chain is
+// verified.
 func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
+	if err := cutTornLine(path); err != nil {
+		return nil, err
+	}
 	recs, err := ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -156,4 +164,15 @@ func Read(r io.Reader) ([]Record, error) {
 		out = append(out, rec)
 	}
 	return out, sc.Err()
+}
+
+func cutTornLine(path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || len(b) == 0 || b[len(b)-1] == '\n' {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1))
 }

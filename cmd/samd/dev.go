@@ -74,6 +74,7 @@ func cmdDev(args []string) error {
 	dir := fs.String("dir", ".samd-dev", "data directory (made once, reused after)")
 	listen := fs.String("listen", "127.0.0.1:7443", "listen address (loopback)")
 	demo := fs.Bool("demo", true, "call samd once with the AN10922 example after it starts")
+	initOnly := fs.Bool("init-only", false, "set up the directory and exit without serving")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,6 +89,9 @@ func cmdDev(args []string) error {
 		if err := setupDev(abs, *listen); err != nil {
 			return fmt.Errorf("dev setup: %w", err)
 		}
+	}
+	if *initOnly {
+		return nil
 	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {

@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/test/softhsm/softhsmtest"
+)
+
+// env is a samd data directory made by `samd dev --init-only`, with a
+// test CA of its own added to the scheme CA bundle so that tests can mint
+// any identity, and with policies the test writes. It runs `samd serve`
+// as a child process that tests can kill and restart.
+type env struct {
+	t      *testing.T
+	bin    string
+	dir    string
+	caKey  *ecdsa.PrivateKey
+	caCert *x509.Certificate
+	roots  *x509.CertPool
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	addr string
+	out  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func samdBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "samd-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "samd")
+		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/samd-io/samd/cmd/samd").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("build samd: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// newEnv sets up a data directory with the given policy documents (file
+// name → YAML) in place of the development ones.
+func newEnv(t *testing.T, policies map[string]string) *env {
+	t.Helper()
+	if _, err := exec.LookPath("softhsm2-util"); err != nil && !softhsmtest.Required() {
+		t.Skip("SoftHSM2 not installed")
+	}
+	e := &env{t: t, bin: samdBinary(t), dir: filepath.Join(t.TempDir(), "samd")}
+	if out, err := exec.Command(e.bin, "dev", "--dir", e.dir, "--init-only").CombinedOutput(); err != nil {
+		t.Fatalf("samd dev --init-only: %v\n%s", err, out)
+	}
+	e.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "samd test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, e.caKey.Public(), e.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.caCert, _ = x509.ParseCertificate(der)
+	bundle := filepath.Join(e.dir, "pki", "ca.crt")
+	f, err := os.OpenFile(bundle, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem.Encode(f, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	f.Close()
+	b, _ := os.ReadFile(bundle)
+	e.roots = x509.NewCertPool()
+	e.roots.AppendCertsFromPEM(b)
+	if policies != nil {
+		e.writePolicies(policies)
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// writePolicies replaces the policy directory's documents.
+func (e *env) writePolicies(docs map[string]string) {
+	dir := filepath.Join(e.dir, "policies")
+	old, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	for _, o := range old {
+		os.Remove(o)
+	}
+	for name, doc := range docs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(doc), 0o600); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// start runs `samd serve` and waits until it listens.
+func (e *env) start() {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cmd := exec.Command(e.bin, "serve", "--config", filepath.Join(e.dir, "samd.yaml"), "--listen", "127.0.0.1:0")
+	pr, pw := io.Pipe()
+	e.out = &syncBuffer{}
+	cmd.Stdout = e.out
+	cmd.Stderr = io.MultiWriter(pw, e.out)
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`msg="samd serving" addr=(\S+)`)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+	}()
+	go func() { cmd.Wait(); pw.Close() }()
+	select {
+	case e.addr = <-addrc:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		e.t.Fatalf("samd serve did not start:\n%s", e.out)
+	}
+	e.cmd = cmd
+}
+
+// kill stops samd with SIGKILL: no shutdown, no flush.
+func (e *env) kill() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cmd != nil {
+		e.cmd.Process.Signal(syscall.SIGKILL)
+		e.cmd.Process.Wait()
+		e.cmd = nil
+	}
+}
+
+func (e *env) hup() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cmd.Process.Signal(syscall.SIGHUP)
+}
+
+func (e *env) stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cmd != nil {
+		e.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { e.cmd.Process.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			e.cmd.Process.Kill()
+		}
+		e.cmd = nil
+	}
+}
+
+// clients are connect clients for one identity.
+type clients struct {
+	div   samdv1connect.DiversificationServiceClient
+	val   samdv1connect.ValueServiceClient
+	adm   samdv1connect.AdminServiceClient
+	http  *http.Client
+	close func()
+}
+
+// as mints a certificate for (role, operator, device) under the test CA
+// and returns clients on a connection of their own (gRPC protocol).
+func (e *env) as(role, operator, device string) *clients {
+	e.t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	u, err := url.Parse(fmt.Sprintf("samd://principal/%s/%s/%s", role, operator, device))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: device}, URIs: []*url.URL{u},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, e.caCert, key.Public(), e.caKey)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, ForceAttemptHTTP2: true}
+	hc := &http.Client{Transport: tr}
+	e.mu.Lock()
+	base := "https://" + e.addr
+	e.mu.Unlock()
+	c := &clients{
+		div:   samdv1connect.NewDiversificationServiceClient(hc, base, connect.WithGRPC()),
+		val:   samdv1connect.NewValueServiceClient(hc, base, connect.WithGRPC()),
+		adm:   samdv1connect.NewAdminServiceClient(hc, base, connect.WithGRPC()),
+		http:  hc,
+		close: tr.CloseIdleConnections,
+	}
+	e.t.Cleanup(c.close)
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readAudit reads and verifies the environment's audit log.
+func readAudit(t *testing.T, e *env) []audit.Record {
+	t.Helper()
+	recs, err := audit.ReadFile(filepath.Join(e.dir, "data", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}

@@ -1,0 +1,189 @@
+package mac_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/des"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/mac"
+	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/softhsm/softhsmtest"
+)
+
+func TestMain(m *testing.M) { softhsmtest.Main(m, "samd-mac") }
+
+var (
+	once  sync.Once
+	store *pkcs11.Store
+	serr  error
+)
+
+func openStore(t *testing.T) *pkcs11.Store {
+	t.Helper()
+	tok := softhsmtest.Require(t)
+	once.Do(func() {
+		store, serr = pkcs11.Open(context.Background(), pkcs11.Config{ModulePath: tok.Module, TokenLabel: tok.Label, PIN: secret.Copy(tok.PIN), CallTimeout: 5 * time.Second})
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return store
+}
+
+func importKey(t *testing.T, s *pkcs11.Store, name string, role keys.Role, alg keys.Algorithm, key []byte) keys.Key {
+	t.Helper()
+	var z []byte
+	if alg.AES() {
+		b, _ := aes.NewCipher(key)
+		z = make([]byte, 16)
+		b.Encrypt(z, z)
+	} else {
+		k := append([]byte(nil), key...)
+		if len(k) == 16 {
+			k = append(k, key[:8]...)
+		}
+		b, _ := des.NewTripleDESCipher(k)
+		z = make([]byte, 8)
+		b.Encrypt(z, z)
+	}
+	ref, _ := keys.NewRef(name, 1)
+	k, err := s.ImportComponents(context.Background(), pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: kcv.EncryptZero,
+		Components: []pkcs11.Component{{Value: secret.Copy(key), KCV: z[:3]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestCMACInToken runs the RFC 4493 and SP 800-38B vectors through
+// scheme-wide mac keys held in SoftHSM2, with every truncation.
+func TestCMACInToken(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	n := 0
+	for fi, file := range []string{"../cmac/testdata/rfc4493.json", "../cmac/testdata/sp800-38b.json"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Vectors []struct{ Name, Algorithm, Key, Message, MAC string }
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		keysByHex := map[string]keys.Key{}
+		for _, v := range f.Vectors {
+			key := unhex(t, v.Key)
+			var alg keys.Algorithm
+			switch {
+			case v.Algorithm == "AES" && len(key) == 16:
+				alg = keys.AES128
+			case v.Algorithm == "AES" && len(key) == 24:
+				alg = keys.AES192
+			case v.Algorithm == "AES" && len(key) == 32:
+				alg = keys.AES256
+			case len(key) == 16:
+				alg = keys.TDEA2
+			default:
+				alg = keys.TDEA3
+			}
+			k, ok := keysByHex[v.Key]
+			if !ok {
+				k = importKey(t, s, fmt.Sprintf("mac/test/f%d-%d", fi, len(keysByHex)), keys.RoleMAC, alg, key)
+				keysByHex[v.Key] = k
+			}
+			got, err := s.CMAC(ctx, k, unhex(t, v.Message))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := unhex(t, v.MAC)
+			for _, l := range []int{4, 8, len(want)} {
+				tr, err := mac.Truncate(got, l)
+				if err != nil || !bytes.Equal(tr, want[:l]) {
+					t.Errorf("%s: truncated to %d: %X, want %X (%v)", v.Name, l, tr, want[:l], err)
+				}
+			}
+			n++
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d vectors", n)
+	}
+}
+
+// TestBinding seals objects under a scheme-wide token key and under a
+// per-card diversified key, then moves the seal to another card, type,
+// sequence number or owner, or flips one bit: each must fail.
+func TestBinding(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	seal := importKey(t, s, "mac/bind/seal", keys.RoleMAC, keys.AES128, unhex(t, "2B7E151628AED2A6ABF7158809CF4F3C"))
+	master := importKey(t, s, "mac/bind/master", keys.RoleDiversifyMaster, keys.AES128, unhex(t, "00112233445566778899AABBCCDDEEFF"))
+	retail := importKey(t, s, "mac/bind/retail", keys.RoleDiversifyMaster, keys.TDEA2, unhex(t, "0123456789ABCDEFFEDCBA9876543210"))
+	profiles := []struct {
+		cfg mac.ProfileConfig
+		key keys.Key
+	}{
+		{mac.ProfileConfig{Name: "apta", Algorithm: "cmac", MACLength: 8, Key: master.Ref, Diversify: true, AID: unhex(t, "F48EE1"), SystemID: []byte("APTA-UTFS"), ObjectLength: 16}, master},
+		{mac.ProfileConfig{Name: "product", Algorithm: "cmac", MACLength: 8, Key: seal.Ref}, seal},
+		{mac.ProfileConfig{Name: "retail", Algorithm: "iso9797-1-alg3", Padding: 2, MACLength: 4, Key: retail.Ref, Diversify: true, SystemID: []byte("H206")}, retail},
+	}
+	for _, pc := range profiles {
+		t.Run(pc.cfg.Name, func(t *testing.T) {
+			p, err := mac.NewProfile(pc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := mac.Object{Type: 0x0101, CardID: unhex(t, "04782E21801D80"), Seq: 41, Owner: "apta:1234", Data: unhex(t, "00112233445566778899AABBCCDDEEFF")}
+			m, err := p.Compute(ctx, s, pc.key, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m) != pc.cfg.MACLength {
+				t.Fatalf("MAC of %d bytes", len(m))
+			}
+			if err := p.Verify(ctx, s, pc.key, o, m); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			for name, mut := range map[string]func(*mac.Object){
+				"other-card":  func(o *mac.Object) { o.CardID = unhex(t, "04782E21801D81") },
+				"other-type":  func(o *mac.Object) { o.Type = 0x0102 },
+				"older-seq":   func(o *mac.Object) { o.Seq = 40 },
+				"other-owner": func(o *mac.Object) { o.Owner = "apta:1235" },
+				"bit-flipped": func(o *mac.Object) { o.Data = append([]byte(nil), o.Data...); o.Data[7] ^= 0x10 },
+			} {
+				c := o
+				mut(&c)
+				if err := p.Verify(ctx, s, pc.key, c, m); keys.KindOf(err) != keys.KindCheckFailed {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			bad := append([]byte(nil), m...)
+			bad[0] ^= 1
+			if err := p.Verify(ctx, s, pc.key, o, bad); keys.KindOf(err) != keys.KindCheckFailed {
+				t.Errorf("flipped MAC: %v", err)
+			}
+		})
+	}
+	// The APTA profile seals 16-byte objects only; a profile refuses a key
+	// of the wrong role.
+	p, _ := mac.NewProfile(profiles[0].cfg)
+	if _, err := p.Compute(ctx, s, master, mac.Object{CardID: []byte{1, 2, 3, 4, 5, 6, 7}, Data: make([]byte, 15)}); keys.KindOf(err) != keys.KindInvalidInput {
+		t.Errorf("15-byte APTA object: %v", err)
+	}
+	p2, _ := mac.NewProfile(mac.ProfileConfig{Name: "x", Algorithm: "cmac", MACLength: 8, Key: master.Ref})
+	if _, err := p2.Compute(ctx, s, master, mac.Object{CardID: []byte{1}, Data: []byte{1}}); keys.KindOf(err) != keys.KindWrongRole {
+		t.Errorf("master key used directly: %v", err)
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
@@ -53,16 +54,19 @@ type Config struct {
 	State state.Store
 	// Policy is the initial compiled policy; nil denies everything.
 	Policy *policies.Engine
+	// Profiles are the seal profiles, by name.
+	Profiles map[string]mac.Profile
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Authority performs operations for authenticated callers.
 type Authority struct {
-	keys   KeyStore
-	state  state.Store
-	now    func() time.Time
-	policy atomic.Pointer[policies.Engine]
+	keys     KeyStore
+	state    state.Store
+	profiles map[string]mac.Profile
+	now      func() time.Time
+	policy   atomic.Pointer[policies.Engine]
 
 	ratesMu sync.Mutex
 	rates   map[string]*rate.Limiter // per device, by "<operator>/<device>"
@@ -70,7 +74,7 @@ type Authority struct {
 
 // New returns an Authority.
 func New(cfg Config) *Authority {
-	a := &Authority{keys: cfg.Keys, state: cfg.State, now: cfg.Now, rates: map[string]*rate.Limiter{}}
+	a := &Authority{keys: cfg.Keys, state: cfg.State, profiles: cfg.Profiles, now: cfg.Now, rates: map[string]*rate.Limiter{}}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -116,6 +120,11 @@ func (a *Authority) limiter(p identity.Principal, r *policies.Rate) *rate.Limite
 // useKeys takes one use of each key that has a usage limit, durably,
 // before the key is used.
 func (a *Authority) useKeys(ctx context.Context, g policies.Grant, refs ...keys.Ref) error {
+	return a.useKeysN(ctx, g, 1, refs...)
+}
+
+// useKeysN takes n uses of each key that has a usage limit.
+func (a *Authority) useKeysN(ctx context.Context, g policies.Grant, n int64, refs ...keys.Ref) error {
 	for _, r := range refs {
 		limit, ok := g.KeyLimits[r]
 		if !ok {
@@ -124,7 +133,7 @@ func (a *Authority) useKeys(ctx context.Context, g policies.Grant, refs ...keys.
 		if a.state == nil {
 			return errors.New("authority: a key usage limit needs a state store")
 		}
-		if _, err := a.state.UseKey(ctx, r.String(), limit); err != nil {
+		if _, err := a.state.UseKey(ctx, r.String(), n, limit); err != nil {
 			return err
 		}
 	}

@@ -9,16 +9,21 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/mac"
 )
 
 // Config is the whole file.
@@ -34,6 +39,9 @@ type Config struct {
 	// PoliciesDir holds the authority policy documents (*.yaml).
 	PoliciesDir string `yaml:"policies_dir"`
 	State       State  `yaml:"state"`
+	// SealProfiles fix how card data objects are MACed (README: "Seal
+	// profiles").
+	SealProfiles []SealProfile `yaml:"seal_profiles"`
 	// RequestTimeout bounds every request (default 5s).
 	RequestTimeout Duration `yaml:"request_timeout"`
 }
@@ -71,6 +79,54 @@ type Audit struct {
 	File string `yaml:"file"`
 	// SyncInterval is how often the log is fsynced; 0 syncs every record.
 	SyncInterval Duration `yaml:"sync_interval"`
+}
+
+// SealProfile is the file form of a mac.Profile.
+type SealProfile struct {
+	Name      string `yaml:"name"`
+	Algorithm string `yaml:"algorithm"` // cmac | iso9797-1-alg1 | iso9797-1-alg3
+	Padding   int    `yaml:"padding"`   // ISO 9797-1 padding method 1 or 2
+	MACLength int    `yaml:"mac_length"`
+	Key       string `yaml:"key"` // NAME:vN
+	Diversify bool   `yaml:"diversify"`
+	// AID and SystemIdentifier (hex) complete the AN10922 input of a
+	// diversified profile: M = card id || AID || system identifier.
+	AID              string `yaml:"aid"`
+	SystemIdentifier string `yaml:"system_identifier"`
+	ObjectLength     int    `yaml:"object_length"`
+}
+
+// Profiles builds the validated seal profiles.
+func (c *Config) Profiles() (map[string]mac.Profile, error) {
+	out := map[string]mac.Profile{}
+	var errs []error
+	for i, sp := range c.SealProfiles {
+		field := fmt.Sprintf("seal_profiles[%d]", i)
+		name, ver, _ := strings.Cut(sp.Key, ":v")
+		n, _ := strconv.Atoi(ver)
+		ref, err := keys.NewRef(name, n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s.key: want NAME:vN, got %q", field, sp.Key))
+			continue
+		}
+		aid, err1 := hex.DecodeString(sp.AID)
+		sys, err2 := hex.DecodeString(sp.SystemIdentifier)
+		if err1 != nil || err2 != nil {
+			errs = append(errs, fmt.Errorf("%s: aid and system_identifier are hex", field))
+			continue
+		}
+		p, err := mac.NewProfile(mac.ProfileConfig{Name: sp.Name, Algorithm: sp.Algorithm, Padding: sp.Padding, MACLength: sp.MACLength,
+			Key: ref, Diversify: sp.Diversify, AID: aid, SystemID: sys, ObjectLength: sp.ObjectLength})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+			continue
+		}
+		if _, dup := out[sp.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: a second profile named %q", field, sp.Name))
+		}
+		out[sp.Name] = p
+	}
+	return out, errors.Join(errs...)
 }
 
 // State configures the durable state store.
@@ -195,6 +251,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HSM.CallTimeout < 0 || c.RequestTimeout < 0 || c.Audit.SyncInterval < 0 {
 		bad("timeouts", "must not be negative")
+	}
+	if _, err := c.Profiles(); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -60,12 +60,15 @@ const (
 	OpAllowanceTopUp  Operation = "allowance.topup"
 	OpAllowanceReset  Operation = "allowance.reset"
 	OpPolicyReload    Operation = "policy.reload"
+	OpMACSeal         Operation = "mac.seal"
+	OpMACVerify       Operation = "mac.verify"
 )
 
 // Operations lists every operation a policy may name.
 var Operations = []Operation{
 	OpDiversifyKCV, OpDiversifyExport, OpValueAuthorize, OpValueCancel, OpValueVerify,
 	OpAllowanceRead, OpAllowanceTopUp, OpAllowanceReset, OpPolicyReload,
+	OpMACSeal, OpMACVerify,
 }
 
 // Purpose is why value is authorised.
@@ -95,9 +98,12 @@ type Request struct {
 	Operation    Operation
 	Keys         []keys.Ref
 	ProductOwner string
-	Amount       *Amount
-	CardType     string
-	Time         time.Time
+	// ProductOwners are further owners that must all be allowed (a batch
+	// of objects).
+	ProductOwners []string
+	Amount        *Amount
+	CardType      string
+	Time          time.Time
 }
 
 // Grant is what an allowed request may do: constraints the operation must
@@ -240,8 +246,10 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 			g.KeyLimits[k] = ke.usageLimit
 		}
 	}
-	if req.ProductOwner != "" && !rp.anyOwner && !rp.owners[req.ProductOwner] {
-		return Grant{}, deny("product-owner", "operator %s may not transact for product owner %s", req.Caller.Operator, req.ProductOwner)
+	for _, owner := range append([]string{req.ProductOwner}, req.ProductOwners...) {
+		if owner != "" && !rp.anyOwner && !rp.owners[owner] {
+			return Grant{}, deny("product-owner", "operator %s may not transact for product owner %s", req.Caller.Operator, owner)
+		}
 	}
 	if req.CardType != "" && len(rp.cardTypes) > 0 && !rp.cardTypes[req.CardType] {
 		return Grant{}, deny("card-type", "card type %s is not allowed for role %s", req.CardType, req.Caller.Role)

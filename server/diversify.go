@@ -170,7 +170,7 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 }
 
 // diversifySubject gives the policy the keys a diversification names.
-func diversifySubject(msg any) (policies.Request, error) {
+func diversifySubject(_ *Server, msg any) (policies.Request, error) {
 	var refs []*samdv1.KeyRef
 	switch m := msg.(type) {
 	case *samdv1.DiversifiedKeyCheckValueRequest:

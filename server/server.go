@@ -77,7 +77,7 @@ type method struct {
 	op policies.Operation
 	// subject extracts from the request what the policy decides on (keys,
 	// product owner, amount). nil: nothing but caller and operation.
-	subject func(msg any) (policies.Request, error)
+	subject func(s *Server, msg any) (policies.Request, error)
 }
 
 // Access is the deny-by-default authorisation table, keyed by full method
@@ -86,6 +86,10 @@ type method struct {
 // Every method with an operation is decided by the policy engine here, in
 // the interceptor, before its handler runs.
 var Access = map[string]method{
+	samdv1connect.MACServiceSealObjectsProcedure: {
+		roles: []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}, op: policies.OpMACSeal, subject: macSubjectFromServer},
+	samdv1connect.MACServiceVerifyObjectsProcedure: {
+		roles: []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse}, op: policies.OpMACVerify, subject: macSubjectFromServer},
 	samdv1connect.DiversificationServiceDiversifiedKeyCheckValueProcedure: {
 		roles: []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}, op: policies.OpDiversifyKCV, subject: diversifySubject},
 	samdv1connect.DiversificationServiceExportDiversifiedKeyProcedure: {
@@ -152,12 +156,14 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.DiversificationServiceName)...)
 	path, h = samdv1connect.NewValueServiceHandler(&valueService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.ValueServiceName)...)
+	path, h = samdv1connect.NewMACServiceHandler(&macService{auth: cfg.Authority}, opts...)
+	register(path, h, procedures(samdv1connect.MACServiceName)...)
 	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies}, opts...)
 	register(path, h, procedures(samdv1connect.AdminServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
 
-	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName,
+	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.MACServiceName,
 		samdv1connect.AdminServiceName, healthpb.Health_ServiceDesc.ServiceName)
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
@@ -354,7 +360,7 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 	var sub policies.Request
 	if m.subject != nil && msg != nil {
 		var err error
-		if sub, err = m.subject(msg); err != nil {
+		if sub, err = m.subject(s, msg); err != nil {
 			return res, policies.Grant{}, err
 		}
 	}

@@ -37,7 +37,7 @@ func wirePurpose(p string) samdv1.Purpose {
 }
 
 // valueSubject gives the policy the product owner and amount.
-func valueSubject(msg any) (policies.Request, error) {
+func valueSubject(_ *Server, msg any) (policies.Request, error) {
 	m, _ := msg.(*samdv1.AuthorizeValueRequest)
 	if m.GetAmount() <= 0 {
 		return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "amount: must be positive minor units")
@@ -52,7 +52,7 @@ func valueSubject(msg any) (policies.Request, error) {
 }
 
 // verifySubject gives the policy the key a record names.
-func verifySubject(msg any) (policies.Request, error) {
+func verifySubject(_ *Server, msg any) (policies.Request, error) {
 	m, _ := msg.(*samdv1.VerifyValueAuthorizationRequest)
 	ref, err := parseRef("authorization.seal_key", m.GetAuthorization().GetSealKey())
 	if err != nil {

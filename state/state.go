@@ -78,9 +78,10 @@ type Store interface {
 	ResetAllowance(ctx context.Context, device string, t time.Time) (Allowance, error)
 	// Authorizations lists a device's records in sequence order.
 	Authorizations(ctx context.Context, device string) ([]Authorization, error)
-	// UseKey counts one use of a key and fails with KindLimit once the
-	// count would exceed limit (0: no limit, but still counted).
-	UseKey(ctx context.Context, key string, limit int64) (int64, error)
+	// UseKey counts n uses of a key and fails with KindLimit, counting
+	// nothing, if the count would exceed limit (0: no limit, but still
+	// counted).
+	UseKey(ctx context.Context, key string, n, limit int64) (int64, error)
 	// KeyUsage reads a key's use count.
 	KeyUsage(ctx context.Context, key string) (int64, error)
 	Close() error

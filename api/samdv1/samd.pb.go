@@ -1392,6 +1392,396 @@ func (x *ReloadPoliciesResponse) GetFiles() []string {
 	return nil
 }
 
+// DataObject is a card data object with what binds its MAC to the card.
+type DataObject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Object type (APTA object id, ITSO product type, ...).
+	Type uint32 `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
+	// Card UID or serial number, hex, 1..16 bytes.
+	CardId string `protobuf:"bytes,2,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	// The card's transaction sequence number.
+	Sequence uint32 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// Product owner / issuer id.
+	ProductOwner string `protobuf:"bytes,4,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
+	// The object, hex.
+	Data string `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// The MAC, hex (verification input).
+	Mac           string `protobuf:"bytes,6,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataObject) Reset() {
+	*x = DataObject{}
+	mi := &file_samd_v1_samd_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataObject) ProtoMessage() {}
+
+func (x *DataObject) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataObject.ProtoReflect.Descriptor instead.
+func (*DataObject) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DataObject) GetType() uint32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *DataObject) GetCardId() string {
+	if x != nil {
+		return x.CardId
+	}
+	return ""
+}
+
+func (x *DataObject) GetSequence() uint32 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *DataObject) GetProductOwner() string {
+	if x != nil {
+		return x.ProductOwner
+	}
+	return ""
+}
+
+func (x *DataObject) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *DataObject) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+type SealObjectsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Seal profile name (configuration: seal_profiles).
+	Profile       string        `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Objects       []*DataObject `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealObjectsRequest) Reset() {
+	*x = SealObjectsRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealObjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealObjectsRequest) ProtoMessage() {}
+
+func (x *SealObjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealObjectsRequest.ProtoReflect.Descriptor instead.
+func (*SealObjectsRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SealObjectsRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *SealObjectsRequest) GetObjects() []*DataObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+// ObjectResult is the result for one object, in request order.
+type ObjectResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Seal: the MAC, hex. Verify: empty.
+	Mac string `protobuf:"bytes,1,opt,name=mac,proto3" json:"mac,omitempty"`
+	// Verify: true when the MAC is valid.
+	Valid bool `protobuf:"varint,2,opt,name=valid,proto3" json:"valid,omitempty"`
+	// For a failed object: the stable error code and message.
+	Code          string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectResult) Reset() {
+	*x = ObjectResult{}
+	mi := &file_samd_v1_samd_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectResult) ProtoMessage() {}
+
+func (x *ObjectResult) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectResult.ProtoReflect.Descriptor instead.
+func (*ObjectResult) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ObjectResult) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *ObjectResult) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
+func (x *ObjectResult) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ObjectResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type SealObjectsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*ObjectResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Key     *KeyInfo               `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// How many objects failed.
+	Failed        uint32 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealObjectsResponse) Reset() {
+	*x = SealObjectsResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealObjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealObjectsResponse) ProtoMessage() {}
+
+func (x *SealObjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealObjectsResponse.ProtoReflect.Descriptor instead.
+func (*SealObjectsResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SealObjectsResponse) GetResults() []*ObjectResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *SealObjectsResponse) GetKey() *KeyInfo {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *SealObjectsResponse) GetFailed() uint32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+type VerifyObjectsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Profile       string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Objects       []*DataObject          `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyObjectsRequest) Reset() {
+	*x = VerifyObjectsRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyObjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyObjectsRequest) ProtoMessage() {}
+
+func (x *VerifyObjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyObjectsRequest.ProtoReflect.Descriptor instead.
+func (*VerifyObjectsRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *VerifyObjectsRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *VerifyObjectsRequest) GetObjects() []*DataObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+type VerifyObjectsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*ObjectResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Key     *KeyInfo               `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// How many objects did not verify (or could not be checked).
+	Invalid       uint32 `protobuf:"varint,3,opt,name=invalid,proto3" json:"invalid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyObjectsResponse) Reset() {
+	*x = VerifyObjectsResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyObjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyObjectsResponse) ProtoMessage() {}
+
+func (x *VerifyObjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyObjectsResponse.ProtoReflect.Descriptor instead.
+func (*VerifyObjectsResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *VerifyObjectsResponse) GetResults() []*ObjectResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *VerifyObjectsResponse) GetKey() *KeyInfo {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *VerifyObjectsResponse) GetInvalid() uint32 {
+	if x != nil {
+		return x.Invalid
+	}
+	return 0
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -1488,7 +1878,34 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x15ReloadPoliciesRequest\"H\n" +
 	"\x16ReloadPoliciesResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
-	"\x05files\x18\x02 \x03(\tR\x05files*^\n" +
+	"\x05files\x18\x02 \x03(\tR\x05files\"\xa0\x01\n" +
+	"\n" +
+	"DataObject\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\rR\x04type\x12\x17\n" +
+	"\acard_id\x18\x02 \x01(\tR\x06cardId\x12\x1a\n" +
+	"\bsequence\x18\x03 \x01(\rR\bsequence\x12#\n" +
+	"\rproduct_owner\x18\x04 \x01(\tR\fproductOwner\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\tR\x04data\x12\x10\n" +
+	"\x03mac\x18\x06 \x01(\tR\x03mac\"]\n" +
+	"\x12SealObjectsRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12-\n" +
+	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\"d\n" +
+	"\fObjectResult\x12\x10\n" +
+	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x14\n" +
+	"\x05valid\x18\x02 \x01(\bR\x05valid\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x82\x01\n" +
+	"\x13SealObjectsResponse\x12/\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.samd.v1.ObjectResultR\aresults\x12\"\n" +
+	"\x03key\x18\x02 \x01(\v2\x10.samd.v1.KeyInfoR\x03key\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\rR\x06failed\"_\n" +
+	"\x14VerifyObjectsRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12-\n" +
+	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\"\x86\x01\n" +
+	"\x15VerifyObjectsResponse\x12/\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.samd.v1.ObjectResultR\aresults\x12\"\n" +
+	"\x03key\x18\x02 \x01(\v2\x10.samd.v1.KeyInfoR\x03key\x12\x18\n" +
+	"\ainvalid\x18\x03 \x01(\rR\ainvalid*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -1514,7 +1931,11 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fGetAllowance\x12\x1c.samd.v1.GetAllowanceRequest\x1a\x12.samd.v1.Allowance\x12D\n" +
 	"\x0eTopUpAllowance\x12\x1e.samd.v1.TopUpAllowanceRequest\x1a\x12.samd.v1.Allowance\x12D\n" +
 	"\x0eResetAllowance\x12\x1e.samd.v1.ResetAllowanceRequest\x1a\x12.samd.v1.Allowance\x12Q\n" +
-	"\x0eReloadPolicies\x12\x1e.samd.v1.ReloadPoliciesRequest\x1a\x1f.samd.v1.ReloadPoliciesResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"\x0eReloadPolicies\x12\x1e.samd.v1.ReloadPoliciesRequest\x1a\x1f.samd.v1.ReloadPoliciesResponse2\xa6\x01\n" +
+	"\n" +
+	"MACService\x12H\n" +
+	"\vSealObjects\x12\x1b.samd.v1.SealObjectsRequest\x1a\x1c.samd.v1.SealObjectsResponse\x12N\n" +
+	"\rVerifyObjects\x12\x1d.samd.v1.VerifyObjectsRequest\x1a\x1e.samd.v1.VerifyObjectsResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -1529,7 +1950,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                           // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                       // 1: samd.v1.WrapMechanism
@@ -1553,6 +1974,12 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*ResetAllowanceRequest)(nil),            // 19: samd.v1.ResetAllowanceRequest
 	(*ReloadPoliciesRequest)(nil),            // 20: samd.v1.ReloadPoliciesRequest
 	(*ReloadPoliciesResponse)(nil),           // 21: samd.v1.ReloadPoliciesResponse
+	(*DataObject)(nil),                       // 22: samd.v1.DataObject
+	(*SealObjectsRequest)(nil),               // 23: samd.v1.SealObjectsRequest
+	(*ObjectResult)(nil),                     // 24: samd.v1.ObjectResult
+	(*SealObjectsResponse)(nil),              // 25: samd.v1.SealObjectsResponse
+	(*VerifyObjectsRequest)(nil),             // 26: samd.v1.VerifyObjectsRequest
+	(*VerifyObjectsResponse)(nil),            // 27: samd.v1.VerifyObjectsResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -1575,29 +2002,39 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	2,  // 17: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
 	10, // 18: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
 	10, // 19: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
-	6,  // 20: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	8,  // 21: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	11, // 22: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	13, // 23: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	14, // 24: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	17, // 25: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	18, // 26: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	19, // 27: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	20, // 28: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	7,  // 29: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	9,  // 30: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	12, // 31: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	12, // 32: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	15, // 33: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	16, // 34: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	16, // 35: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	16, // 36: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	21, // 37: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 20: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
+	24, // 21: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	4,  // 22: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	22, // 23: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
+	24, // 24: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	4,  // 25: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	6,  // 26: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	8,  // 27: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	11, // 28: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	13, // 29: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	14, // 30: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	17, // 31: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	18, // 32: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	19, // 33: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	20, // 34: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	23, // 35: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	26, // 36: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	7,  // 37: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	9,  // 38: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	12, // 39: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	12, // 40: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	15, // 41: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	16, // 42: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	16, // 43: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	16, // 44: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	21, // 45: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	25, // 46: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	27, // 47: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -1612,9 +2049,9 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   25,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_samd_v1_samd_proto_goTypes,
 		DependencyIndexes: file_samd_v1_samd_proto_depIdxs,

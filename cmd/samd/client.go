@@ -52,6 +52,9 @@ Commands:
                                        "value authorize --json" printed; - for stdin)
   allowance get|topup|reset --device OPERATOR/DEVICE [--amount MINOR --currency NOK]
   policy reload     re-read the policy directory (officer)
+  seal     --profile NAME (--file OBJECTS.json | --type N --card HEX --seq N --owner ID --data HEX)
+  verify   the seal flags, with --mac HEX for one object (or "mac" in each object of the file)
+           OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}
 `
 
 type clientOptions struct {
@@ -63,6 +66,7 @@ type client struct {
 	div     samdv1connect.DiversificationServiceClient
 	val     samdv1connect.ValueServiceClient
 	adm     samdv1connect.AdminServiceClient
+	macs    samdv1connect.MACServiceClient
 	health  *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	timeout time.Duration
 }
@@ -120,6 +124,7 @@ func newClient(o clientOptions) (*client, error) {
 		div:     samdv1connect.NewDiversificationServiceClient(hc, base, opts...),
 		val:     samdv1connect.NewValueServiceClient(hc, base, opts...),
 		adm:     samdv1connect.NewAdminServiceClient(hc, base, opts...),
+		macs:    samdv1connect.NewMACServiceClient(hc, base, opts...),
 		health:  connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout: o.timeout,
 	}, nil
@@ -203,7 +208,7 @@ func cmdClient(args []string, out io.Writer) error {
 	var a kcvArgs
 	var sysASCII, transport, mech string
 	desVersion := -1
-	if cmd == "value" || cmd == "allowance" || cmd == "policy" {
+	if cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" {
 		rest = nil // parsed by c.more
 	}
 	if cmd == "kcv" || cmd == "export" {
@@ -246,6 +251,8 @@ func cmdClient(args []string, out io.Writer) error {
 		}
 	case "value", "allowance", "policy":
 		msg, err = c.more(ctx, cmd, rest)
+	case "seal", "verify":
+		msg, err = c.sealOrVerify(ctx, cmd, rest)
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)
@@ -253,7 +260,13 @@ func cmdClient(args []string, out io.Writer) error {
 	if err != nil {
 		return printError(out, err, *asJSON)
 	}
-	return printResponse(out, msg, *asJSON)
+	if err := printResponse(out, msg, *asJSON); err != nil {
+		return err
+	}
+	if v, ok := msg.(*samdv1.VerifyObjectsResponse); ok && v.GetInvalid() > 0 {
+		return fmt.Errorf("%d of %d objects did not verify", v.GetInvalid(), len(v.GetResults()))
+	}
+	return nil
 }
 
 func (c *client) export(ctx context.Context, a kcvArgs, transport, mech string, desVersion int) (*samdv1.ExportDiversifiedKeyResponse, error) {
@@ -316,6 +329,24 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 		printKeyInfo(w, "transport", r.GetTransportKey())
 	case *healthpb.HealthCheckResponse:
 		fmt.Fprintln(w, r.GetStatus().String())
+	case *samdv1.SealObjectsResponse:
+		for i, o := range r.GetResults() {
+			if o.GetCode() != "" {
+				fmt.Fprintf(w, "object %d  FAILED %s\n", i, o.GetMessage())
+			} else {
+				fmt.Fprintf(w, "object %d  mac %s\n", i, o.GetMac())
+			}
+		}
+		printKeyInfo(w, "key", r.GetKey())
+	case *samdv1.VerifyObjectsResponse:
+		for i, o := range r.GetResults() {
+			if o.GetValid() {
+				fmt.Fprintf(w, "object %d  valid\n", i)
+			} else {
+				fmt.Fprintf(w, "object %d  INVALID (%s)\n", i, o.GetMessage())
+			}
+		}
+
 	default:
 		b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
 		if err != nil {
@@ -434,4 +465,56 @@ func (c *client) more(ctx context.Context, cmd string, args []string) (proto.Mes
 		return res.Msg, nil
 	}
 	return nil, fmt.Errorf("unknown command %s %s", cmd, sub)
+}
+
+// sealOrVerify runs the seal and verify commands.
+func (c *client) sealOrVerify(ctx context.Context, cmd string, args []string) (proto.Message, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	profile := fs.String("profile", "", "")
+	file := fs.String("file", "", "")
+	typ := fs.Uint("type", 0, "")
+	card := fs.String("card", "", "")
+	seq := fs.Uint("seq", 0, "")
+	owner := fs.String("owner", "", "")
+	data := fs.String("data", "", "")
+	macHex := fs.String("mac", "", "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var objs []*samdv1.DataObject
+	if *file != "" {
+		var b []byte
+		var err error
+		if *file == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(*file)
+		}
+		if err != nil {
+			return nil, err
+		}
+		// The file is a JSON array of DataObject in protobuf JSON form.
+		wrapped := append(append([]byte(`{"objects":`), b...), '}')
+		var req samdv1.SealObjectsRequest
+		if err := protojson.Unmarshal(wrapped, &req); err != nil {
+			return nil, fmt.Errorf("--file: %w", err)
+		}
+		objs = req.GetObjects()
+	} else {
+		objs = []*samdv1.DataObject{{Type: uint32(*typ), CardId: *card, Sequence: uint32(*seq), ProductOwner: *owner, Data: *data, Mac: *macHex}}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if cmd == "seal" {
+		res, err := c.macs.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: *profile, Objects: objs}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	}
+	res, err := c.macs.VerifyObjects(ctx, connect.NewRequest(&samdv1.VerifyObjectsRequest{Profile: *profile, Objects: objs}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
 }

@@ -58,6 +58,9 @@ var devGenerated = []struct {
 	{"desfire/dev/app-master-3tdea", keys.RoleDiversifyMaster, keys.TDEA3},
 	{"transport/dev/perso-kek", keys.RoleWrap, keys.AES256},
 	{"value/dev/auth-seal", keys.RoleMAC, keys.AES128},
+	{"mac/dev/apta-master", keys.RoleDiversifyMaster, keys.AES128},
+	{"mac/dev/product-seal", keys.RoleMAC, keys.AES128},
+	{"mac/dev/legacy-master", keys.RoleDiversifyMaster, keys.TDEA2},
 }
 
 // The development identities.
@@ -199,6 +202,20 @@ func setupDev(dir, listen string) error {
 			Env:     map[string]string{"SOFTHSM2_CONF": tok.Conf},
 		},
 		Log: config.Log{Level: "info", Format: "text"},
+		SealProfiles: []config.SealProfile{
+			// APTA UTFS 16-byte objects: per-card AES key (AN10922 from
+			// mac/dev/apta-master, M = card id || AID || "APTA-UTFS"),
+			// 8-byte AES-CMAC.
+			{Name: "apta-object", Algorithm: "cmac", MACLength: 8, Key: "mac/dev/apta-master:v1", Diversify: true,
+				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("APTA-UTFS")), ObjectLength: 16},
+			// Variable-length product entities: a scheme-wide key in the HSM,
+			// 8-byte AES-CMAC computed by the token.
+			{Name: "product-entity", Algorithm: "cmac", MACLength: 8, Key: "mac/dev/product-seal:v1"},
+			// Legacy cards: per-card 2TDEA key, ISO 9797-1 MAC algorithm 3
+			// (retail MAC), padding method 2, 4-byte MAC.
+			{Name: "legacy-retail", Algorithm: "iso9797-1-alg3", Padding: 2, MACLength: 4, Key: "mac/dev/legacy-master:v1", Diversify: true,
+				SystemIdentifier: hex.EncodeToString([]byte("H206"))},
+		},
 	}
 	b, err := yaml.Marshal(&cfg)
 	if err != nil {

@@ -181,7 +181,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		return err
 	}
 	log.Info("policies loaded", "version", policy.Version(), "files", policy.Files())
-	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy})
+	profiles, err := cfg.Profiles()
+	if err != nil {
+		return err
+	}
+	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy, Profiles: profiles})
 	var reloadMu sync.Mutex
 	reload := func() (*policies.Engine, error) {
 		reloadMu.Lock()

@@ -303,13 +303,16 @@ func (s *Store) Authorizations(ctx context.Context, device string) ([]state.Auth
 }
 
 // UseKey implements state.Store.
-func (s *Store) UseKey(ctx context.Context, key string, limit int64) (int64, error) {
+func (s *Store) UseKey(ctx context.Context, key string, uses, limit int64) (int64, error) {
+	if uses < 1 || limit > 0 && uses > limit {
+		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s: %d uses exceed its usage limit %d", key, uses, limit)
+	}
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES (?, 1)
-			ON CONFLICT (key) DO UPDATE SET count = count + 1
-			WHERE ? = 0 OR key_usage.count < ?
-			RETURNING count`, key, limit, limit).Scan(&n)
+		err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET count = count + excluded.count
+			WHERE ? = 0 OR key_usage.count + excluded.count <= ?
+			RETURNING count`, key, uses, limit, limit).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
 			return keys.Errorf(keys.KindLimit, "usage_limit: key %s has reached its usage limit %d", key, limit)
 		}

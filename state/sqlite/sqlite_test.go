@@ -27,7 +27,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UseKey(t.Context(), "k:v1", 0); err != nil {
+	if _, err := s.UseKey(t.Context(), "k:v1", 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

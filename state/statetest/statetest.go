@@ -131,21 +131,30 @@ func testCancel(t *testing.T, s state.Store) {
 func testKeyUsage(t *testing.T, s state.Store) {
 	ctx := context.Background()
 	for i := int64(1); i <= 3; i++ {
-		n, err := s.UseKey(ctx, "k:v1", 3)
+		n, err := s.UseKey(ctx, "k:v1", 1, 3)
 		if err != nil || n != i {
 			t.Fatalf("use %d: %d %v", i, n, err)
 		}
 	}
-	_, err := s.UseKey(ctx, "k:v1", 3)
+	_, err := s.UseKey(ctx, "k:v1", 1, 3)
 	wantKind(t, err, keys.KindLimit)
 	if n, _ := s.KeyUsage(ctx, "k:v1"); n != 3 {
 		t.Fatalf("count %d", n)
 	}
-	if n, err := s.UseKey(ctx, "k:v1", 5); err != nil || n != 4 {
+	if n, err := s.UseKey(ctx, "k:v1", 1, 5); err != nil || n != 4 {
 		t.Fatalf("after raising the limit: %d %v", n, err)
 	}
-	if n, err := s.UseKey(ctx, "other:v1", 0); err != nil || n != 1 {
+	if n, err := s.UseKey(ctx, "other:v1", 1, 0); err != nil || n != 1 {
 		t.Fatalf("unlimited: %d %v", n, err)
+	}
+	if n, err := s.UseKey(ctx, "batch:v1", 7, 10); err != nil || n != 7 {
+		t.Fatalf("batch: %d %v", n, err)
+	}
+	if _, err := s.UseKey(ctx, "batch:v1", 4, 10); keys.KindOf(err) != keys.KindLimit {
+		t.Fatalf("batch over the limit: %v", err)
+	}
+	if n, _ := s.KeyUsage(ctx, "batch:v1"); n != 7 {
+		t.Fatalf("a refused batch counted: %d", n)
 	}
 }
 

@@ -154,18 +154,51 @@ func TestAuthorisationMatrix(t *testing.T) {
 		call func() error
 		want outcome
 	}{
-		{"diversify.kcv/ok", func() error { _, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128")); return err }, allowed},
-		{"diversify.kcv/other-operator", func() error { _, err := other.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128")); return err }, outcome{"denied", "policy: operator:"}},
-		{"diversify.kcv/wrong-role", func() error { _, err := bo.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128")); return err }, outcome{"denied", "role back-office may not call"}},
-		{"diversify.kcv/key-outside", func() error { _, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("an10922/test/example-aes128")); return err }, outcome{"denied", "policy: key:"}},
-		{"diversify.kcv/expired-policy", func() error { _, err := expired.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128")); return err }, outcome{"denied", "policy: validity:"}},
-		{"diversify.kcv/usage-1", func() error { _, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes256")); return err }, allowed},
-		{"diversify.kcv/usage-2", func() error { _, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes256")); return err }, allowed},
-		{"diversify.kcv/over-usage-limit", func() error { _, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes256")); return err }, outcome{"limit-reached", "usage_limit"}},
+		{"diversify.kcv/ok", func() error {
+			_, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128"))
+			return err
+		}, allowed},
+		{"diversify.kcv/other-operator", func() error {
+			_, err := other.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128"))
+			return err
+		}, outcome{"denied", "policy: operator:"}},
+		{"diversify.kcv/wrong-role", func() error {
+			_, err := bo.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128"))
+			return err
+		}, outcome{"denied", "role back-office may not call"}},
+		{"diversify.kcv/key-outside", func() error {
+			_, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("an10922/test/example-aes128"))
+			return err
+		}, outcome{"denied", "policy: key:"}},
+		{"diversify.kcv/expired-policy", func() error {
+			_, err := expired.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128"))
+			return err
+		}, outcome{"denied", "policy: validity:"}},
+		{"diversify.kcv/usage-1", func() error {
+			_, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes256"))
+			return err
+		}, allowed},
+		{"diversify.kcv/usage-2", func() error {
+			_, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes256"))
+			return err
+		}, allowed},
+		{"diversify.kcv/over-usage-limit", func() error {
+			_, err := term.div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes256"))
+			return err
+		}, outcome{"limit-reached", "usage_limit"}},
 
-		{"diversify.export/ok", func() error { _, err := perso.div.ExportDiversifiedKey(ctx, exportReq("transport/dev/perso-kek")); return err }, allowed},
-		{"diversify.export/wrong-role", func() error { _, err := term.div.ExportDiversifiedKey(ctx, exportReq("transport/dev/perso-kek")); return err }, outcome{"denied", "role terminal may not call"}},
-		{"diversify.export/key-outside", func() error { _, err := perso.div.ExportDiversifiedKey(ctx, exportReq("transport/test/rfc3394-kek")); return err }, outcome{"denied", "policy: key:"}},
+		{"diversify.export/ok", func() error {
+			_, err := perso.div.ExportDiversifiedKey(ctx, exportReq("transport/dev/perso-kek"))
+			return err
+		}, allowed},
+		{"diversify.export/wrong-role", func() error {
+			_, err := term.div.ExportDiversifiedKey(ctx, exportReq("transport/dev/perso-kek"))
+			return err
+		}, outcome{"denied", "role terminal may not call"}},
+		{"diversify.export/key-outside", func() error {
+			_, err := perso.div.ExportDiversifiedKey(ctx, exportReq("transport/test/rfc3394-kek"))
+			return err
+		}, outcome{"denied", "policy: key:"}},
 
 		{"value.authorize/ok", func() error {
 			r, err := term.val.AuthorizeValue(ctx, valueReq(1000, "owner-ok"))

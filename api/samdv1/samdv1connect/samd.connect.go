@@ -34,6 +34,8 @@ const (
 	ValueServiceName = "samd.v1.ValueService"
 	// AdminServiceName is the fully-qualified name of the AdminService service.
 	AdminServiceName = "samd.v1.AdminService"
+	// MACServiceName is the fully-qualified name of the MACService service.
+	MACServiceName = "samd.v1.MACService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -71,6 +73,11 @@ const (
 	// AdminServiceReloadPoliciesProcedure is the fully-qualified name of the AdminService's
 	// ReloadPolicies RPC.
 	AdminServiceReloadPoliciesProcedure = "/samd.v1.AdminService/ReloadPolicies"
+	// MACServiceSealObjectsProcedure is the fully-qualified name of the MACService's SealObjects RPC.
+	MACServiceSealObjectsProcedure = "/samd.v1.MACService/SealObjects"
+	// MACServiceVerifyObjectsProcedure is the fully-qualified name of the MACService's VerifyObjects
+	// RPC.
+	MACServiceVerifyObjectsProcedure = "/samd.v1.MACService/VerifyObjects"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -455,4 +462,100 @@ func (UnimplementedAdminServiceHandler) ResetAllowance(context.Context, *connect
 
 func (UnimplementedAdminServiceHandler) ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.AdminService.ReloadPolicies is not implemented"))
+}
+
+// MACServiceClient is a client for the samd.v1.MACService service.
+type MACServiceClient interface {
+	SealObjects(context.Context, *connect.Request[samdv1.SealObjectsRequest]) (*connect.Response[samdv1.SealObjectsResponse], error)
+	VerifyObjects(context.Context, *connect.Request[samdv1.VerifyObjectsRequest]) (*connect.Response[samdv1.VerifyObjectsResponse], error)
+}
+
+// NewMACServiceClient constructs a client for the samd.v1.MACService service. By default, it uses
+// the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewMACServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) MACServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	mACServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("MACService").Methods()
+	return &mACServiceClient{
+		sealObjects: connect.NewClient[samdv1.SealObjectsRequest, samdv1.SealObjectsResponse](
+			httpClient,
+			baseURL+MACServiceSealObjectsProcedure,
+			connect.WithSchema(mACServiceMethods.ByName("SealObjects")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyObjects: connect.NewClient[samdv1.VerifyObjectsRequest, samdv1.VerifyObjectsResponse](
+			httpClient,
+			baseURL+MACServiceVerifyObjectsProcedure,
+			connect.WithSchema(mACServiceMethods.ByName("VerifyObjects")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// mACServiceClient implements MACServiceClient.
+type mACServiceClient struct {
+	sealObjects   *connect.Client[samdv1.SealObjectsRequest, samdv1.SealObjectsResponse]
+	verifyObjects *connect.Client[samdv1.VerifyObjectsRequest, samdv1.VerifyObjectsResponse]
+}
+
+// SealObjects calls samd.v1.MACService.SealObjects.
+func (c *mACServiceClient) SealObjects(ctx context.Context, req *connect.Request[samdv1.SealObjectsRequest]) (*connect.Response[samdv1.SealObjectsResponse], error) {
+	return c.sealObjects.CallUnary(ctx, req)
+}
+
+// VerifyObjects calls samd.v1.MACService.VerifyObjects.
+func (c *mACServiceClient) VerifyObjects(ctx context.Context, req *connect.Request[samdv1.VerifyObjectsRequest]) (*connect.Response[samdv1.VerifyObjectsResponse], error) {
+	return c.verifyObjects.CallUnary(ctx, req)
+}
+
+// MACServiceHandler is an implementation of the samd.v1.MACService service.
+type MACServiceHandler interface {
+	SealObjects(context.Context, *connect.Request[samdv1.SealObjectsRequest]) (*connect.Response[samdv1.SealObjectsResponse], error)
+	VerifyObjects(context.Context, *connect.Request[samdv1.VerifyObjectsRequest]) (*connect.Response[samdv1.VerifyObjectsResponse], error)
+}
+
+// NewMACServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewMACServiceHandler(svc MACServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	mACServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("MACService").Methods()
+	mACServiceSealObjectsHandler := connect.NewUnaryHandler(
+		MACServiceSealObjectsProcedure,
+		svc.SealObjects,
+		connect.WithSchema(mACServiceMethods.ByName("SealObjects")),
+		connect.WithHandlerOptions(opts...),
+	)
+	mACServiceVerifyObjectsHandler := connect.NewUnaryHandler(
+		MACServiceVerifyObjectsProcedure,
+		svc.VerifyObjects,
+		connect.WithSchema(mACServiceMethods.ByName("VerifyObjects")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.MACService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case MACServiceSealObjectsProcedure:
+			mACServiceSealObjectsHandler.ServeHTTP(w, r)
+		case MACServiceVerifyObjectsProcedure:
+			mACServiceVerifyObjectsHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedMACServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedMACServiceHandler struct{}
+
+func (UnimplementedMACServiceHandler) SealObjects(context.Context, *connect.Request[samdv1.SealObjectsRequest]) (*connect.Response[samdv1.SealObjectsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.MACService.SealObjects is not implemented"))
+}
+
+func (UnimplementedMACServiceHandler) VerifyObjects(context.Context, *connect.Request[samdv1.VerifyObjectsRequest]) (*connect.Response[samdv1.VerifyObjectsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.MACService.VerifyObjects is not implemented"))
 }

@@ -17,7 +17,17 @@ import (
 // Sum returns the full-length CMAC of msg under the block cipher b
 // (SP 800-38B §6.2). The block size must be 8 or 16 bytes.
 func Sum(b cipher.Block, msg []byte) ([]byte, error) {
+	return SumIV(b, nil, msg)
+}
+
+// SumIV is CMAC with the CBC chain started from iv instead of zero, as
+// MIFARE DESFire EV1 chains its MACs (the previous CMAC is the next IV).
+// A nil iv is the standard CMAC.
+func SumIV(b cipher.Block, iv, msg []byte) ([]byte, error) {
 	n := b.BlockSize()
+	if iv != nil && len(iv) != n {
+		return nil, errors.New("cmac: IV length is not the block size")
+	}
 	if n != 8 && n != 16 {
 		return nil, errors.New("cmac: block size must be 8 or 16 bytes")
 	}
@@ -32,6 +42,7 @@ func Sum(b cipher.Block, msg []byte) ([]byte, error) {
 		blocks = 1
 	}
 	x := make([]byte, n)
+	copy(x, iv)
 	last := make([]byte, n)
 	defer clear(last)
 	for i := 0; i < blocks-1; i++ {

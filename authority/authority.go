@@ -56,6 +56,10 @@ type Config struct {
 	Policy *policies.Engine
 	// Profiles are the seal profiles, by name.
 	Profiles map[string]mac.Profile
+	// Sessions configures sealed card sessions.
+	Sessions Sessions
+	// SUNProfiles are the NTAG 424 DNA SUN profiles, by name.
+	SUNProfiles map[string]SUNProfile
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -65,6 +69,8 @@ type Authority struct {
 	keys     KeyStore
 	state    state.Store
 	profiles map[string]mac.Profile
+	sessions Sessions
+	sun      map[string]SUNProfile
 	now      func() time.Time
 	policy   atomic.Pointer[policies.Engine]
 
@@ -74,7 +80,11 @@ type Authority struct {
 
 // New returns an Authority.
 func New(cfg Config) *Authority {
-	a := &Authority{keys: cfg.Keys, state: cfg.State, profiles: cfg.Profiles, now: cfg.Now, rates: map[string]*rate.Limiter{}}
+	a := &Authority{keys: cfg.Keys, state: cfg.State, profiles: cfg.Profiles, sessions: cfg.Sessions, sun: cfg.SUNProfiles,
+		now: cfg.Now, rates: map[string]*rate.Limiter{}}
+	if a.sessions.TTL <= 0 {
+		a.sessions.TTL = time.Minute
+	}
 	if a.now == nil {
 		a.now = time.Now
 	}

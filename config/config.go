@@ -42,6 +42,10 @@ type Config struct {
 	// SealProfiles fix how card data objects are MACed (README: "Seal
 	// profiles").
 	SealProfiles []SealProfile `yaml:"seal_profiles"`
+	// CardSessions configures sealed card session tokens.
+	CardSessions CardSessions `yaml:"card_sessions"`
+	// SUNProfiles say how NTAG 424 DNA SUN keys are derived.
+	SUNProfiles []SUNProfile `yaml:"sun_profiles"`
 	// RequestTimeout bounds every request (default 5s).
 	RequestTimeout Duration `yaml:"request_timeout"`
 }
@@ -125,6 +129,64 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 			errs = append(errs, fmt.Errorf("%s: a second profile named %q", field, sp.Name))
 		}
 		out[sp.Name] = p
+	}
+	return out, errors.Join(errs...)
+}
+
+// CardSessions configures sealed card session tokens.
+type CardSessions struct {
+	// SealKey is the session-seal key (AES, in the HSM), NAME:vN.
+	SealKey string `yaml:"seal_key"`
+	// TTL bounds a session token's life (default 1m).
+	TTL Duration `yaml:"ttl"`
+}
+
+// SUNProfile is the file form of an NTAG 424 DNA SUN profile.
+type SUNProfile struct {
+	Name string `yaml:"name"`
+	// MetaMaster diversifies SDMMetaReadKey with M = AID || system id;
+	// FileMaster diversifies SDMFileReadKey with M = UID || AID || system id.
+	MetaMaster       string `yaml:"meta_master"`
+	FileMaster       string `yaml:"file_master"`
+	AID              string `yaml:"aid"`               // hex, 3 bytes or empty
+	SystemIdentifier string `yaml:"system_identifier"` // hex
+}
+
+// ParseRef parses NAME:vN.
+func ParseRef(s string) (keys.Ref, error) {
+	name, ver, _ := strings.Cut(s, ":v")
+	n, _ := strconv.Atoi(ver)
+	return keys.NewRef(name, n)
+}
+
+// SUN is a validated SUN profile.
+type SUN struct {
+	MetaMaster, FileMaster keys.Ref
+	AID, SystemID          []byte
+}
+
+// SUN validates the SUN profiles.
+func (c *Config) SUN() (map[string]SUN, error) {
+	out := map[string]SUN{}
+	var errs []error
+	for i, sp := range c.SUNProfiles {
+		field := fmt.Sprintf("sun_profiles[%d]", i)
+		meta, err1 := ParseRef(sp.MetaMaster)
+		file, err2 := ParseRef(sp.FileMaster)
+		aid, err3 := hex.DecodeString(sp.AID)
+		sys, err4 := hex.DecodeString(sp.SystemIdentifier)
+		switch {
+		case sp.Name == "":
+			errs = append(errs, fmt.Errorf("%s.name: required", field))
+		case err1 != nil || err2 != nil:
+			errs = append(errs, fmt.Errorf("%s: meta_master and file_master are NAME:vN", field))
+		case err3 != nil || err4 != nil || len(aid) != 0 && len(aid) != 3:
+			errs = append(errs, fmt.Errorf("%s: aid (3 bytes) and system_identifier are hex", field))
+		case len(aid)+len(sys) < 16 || 7+len(aid)+len(sys) > 31:
+			errs = append(errs, fmt.Errorf("%s: AN10922 needs 16 <= len(aid)+len(system_identifier) and 7+that <= 31 bytes", field))
+		default:
+			out[sp.Name] = SUN{MetaMaster: meta, FileMaster: file, AID: aid, SystemID: sys}
+		}
 	}
 	return out, errors.Join(errs...)
 }
@@ -254,6 +316,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Profiles(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := c.SUN(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CardSessions.SealKey != "" {
+		if _, err := ParseRef(c.CardSessions.SealKey); err != nil {
+			bad("card_sessions.seal_key", "want NAME:vN")
+		}
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -62,13 +62,17 @@ const (
 	OpPolicyReload    Operation = "policy.reload"
 	OpMACSeal         Operation = "mac.seal"
 	OpMACVerify       Operation = "mac.verify"
+	OpCardAuth        Operation = "card.auth"
+	OpCardChangeKey   Operation = "card.changekey"
+	OpCardChallenge   Operation = "card.challenge"
+	OpSUNVerify       Operation = "sun.verify"
 )
 
 // Operations lists every operation a policy may name.
 var Operations = []Operation{
 	OpDiversifyKCV, OpDiversifyExport, OpValueAuthorize, OpValueCancel, OpValueVerify,
 	OpAllowanceRead, OpAllowanceTopUp, OpAllowanceReset, OpPolicyReload,
-	OpMACSeal, OpMACVerify,
+	OpMACSeal, OpMACVerify, OpCardAuth, OpCardChangeKey, OpCardChallenge, OpSUNVerify,
 }
 
 // Purpose is why value is authorised.

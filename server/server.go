@@ -86,6 +86,18 @@ type method struct {
 // Every method with an operation is decided by the policy engine here, in
 // the interceptor, before its handler runs.
 var Access = map[string]method{
+	samdv1connect.CardServiceBeginAuthProcedure:      {roles: cardRoles, op: policies.OpCardAuth, subject: cardSubject},
+	samdv1connect.CardServiceFinishAuthProcedure:     {roles: cardRoles, op: policies.OpCardAuth},
+	samdv1connect.CardServiceProtectCommandProcedure: {roles: cardRoles, op: policies.OpCardAuth},
+	samdv1connect.CardServiceCheckResponseProcedure:  {roles: cardRoles, op: policies.OpCardAuth},
+	samdv1connect.CardServiceChangeKeyProcedure: {
+		roles: []identity.Role{identity.RolePersonalisation}, op: policies.OpCardChangeKey, subject: cardSubject},
+	samdv1connect.CardServiceExternalAuthenticateProcedure: {roles: cardRoles, op: policies.OpCardChallenge, subject: cardSubject},
+	samdv1connect.CardServiceInternalAuthenticateProcedure: {roles: cardRoles, op: policies.OpCardChallenge, subject: cardSubject},
+	samdv1connect.CardServiceVerifySUNProcedure: {
+		roles: []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse}, op: policies.OpSUNVerify, subject: sunSubject},
+	samdv1connect.CardServiceVerifySUNBatchProcedure: {
+		roles: []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse}, op: policies.OpSUNVerify, subject: sunSubject},
 	samdv1connect.MACServiceSealObjectsProcedure: {
 		roles: []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}, op: policies.OpMACSeal, subject: macSubjectFromServer},
 	samdv1connect.MACServiceVerifyObjectsProcedure: {
@@ -111,8 +123,9 @@ var Access = map[string]method{
 }
 
 var (
-	allRoles = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
-	officers = []identity.Role{identity.RoleOfficer}
+	allRoles  = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
+	officers  = []identity.Role{identity.RoleOfficer}
+	cardRoles = []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}
 )
 
 // Server is samd's request handler.
@@ -156,6 +169,8 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.DiversificationServiceName)...)
 	path, h = samdv1connect.NewValueServiceHandler(&valueService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.ValueServiceName)...)
+	path, h = samdv1connect.NewCardServiceHandler(&cardService{auth: cfg.Authority}, opts...)
+	register(path, h, procedures(samdv1connect.CardServiceName)...)
 	path, h = samdv1connect.NewMACServiceHandler(&macService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.MACServiceName)...)
 	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies}, opts...)
@@ -163,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
 
-	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.MACServiceName,
+	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.MACServiceName, samdv1connect.CardServiceName,
 		samdv1connect.AdminServiceName, healthpb.Health_ServiceDesc.ServiceName)
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")

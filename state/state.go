@@ -82,6 +82,10 @@ type Store interface {
 	// nothing, if the count would exceed limit (0: no limit, but still
 	// counted).
 	UseKey(ctx context.Context, key string, n, limit int64) (int64, error)
+	// AdvanceSUNCounter records that a SUN message with counter ctr was
+	// accepted for a tag, and fails with KindDenied (a replay) unless ctr
+	// is greater than every counter accepted before for that tag.
+	AdvanceSUNCounter(ctx context.Context, tag string, ctr uint32) error
 	// KeyUsage reads a key's use count.
 	KeyUsage(ctx context.Context, key string) (int64, error)
 	Close() error

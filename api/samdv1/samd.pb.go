@@ -189,6 +189,118 @@ func (Purpose) EnumDescriptor() ([]byte, []int) {
 	return file_samd_v1_samd_proto_rawDescGZIP(), []int{2}
 }
 
+type CardProtocol int32
+
+const (
+	CardProtocol_CARD_PROTOCOL_UNSPECIFIED CardProtocol = 0
+	// MIFARE DESFire EV2/EV3 and NTAG 424 DNA: AuthenticateEV2First (0x71)
+	// or NonFirst (0x77), AES.
+	CardProtocol_CARD_PROTOCOL_DESFIRE_EV2 CardProtocol = 1
+	// MIFARE DESFire EV1 AuthenticateISO (0x1A): DES, 2K3DES or 3K3DES.
+	CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_ISO CardProtocol = 2
+	// MIFARE DESFire EV1 AuthenticateAES (0xAA).
+	CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES CardProtocol = 3
+	// MIFARE Ultralight C 3DES authentication (0x1A).
+	CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C CardProtocol = 4
+)
+
+// Enum value maps for CardProtocol.
+var (
+	CardProtocol_name = map[int32]string{
+		0: "CARD_PROTOCOL_UNSPECIFIED",
+		1: "CARD_PROTOCOL_DESFIRE_EV2",
+		2: "CARD_PROTOCOL_DESFIRE_EV1_ISO",
+		3: "CARD_PROTOCOL_DESFIRE_EV1_AES",
+		4: "CARD_PROTOCOL_ULTRALIGHT_C",
+	}
+	CardProtocol_value = map[string]int32{
+		"CARD_PROTOCOL_UNSPECIFIED":     0,
+		"CARD_PROTOCOL_DESFIRE_EV2":     1,
+		"CARD_PROTOCOL_DESFIRE_EV1_ISO": 2,
+		"CARD_PROTOCOL_DESFIRE_EV1_AES": 3,
+		"CARD_PROTOCOL_ULTRALIGHT_C":    4,
+	}
+)
+
+func (x CardProtocol) Enum() *CardProtocol {
+	p := new(CardProtocol)
+	*p = x
+	return p
+}
+
+func (x CardProtocol) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CardProtocol) Descriptor() protoreflect.EnumDescriptor {
+	return file_samd_v1_samd_proto_enumTypes[3].Descriptor()
+}
+
+func (CardProtocol) Type() protoreflect.EnumType {
+	return &file_samd_v1_samd_proto_enumTypes[3]
+}
+
+func (x CardProtocol) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CardProtocol.Descriptor instead.
+func (CardProtocol) EnumDescriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{3}
+}
+
+type CommMode int32
+
+const (
+	CommMode_COMM_MODE_UNSPECIFIED CommMode = 0
+	CommMode_COMM_MODE_PLAIN       CommMode = 1
+	CommMode_COMM_MODE_MAC         CommMode = 2
+	CommMode_COMM_MODE_FULL        CommMode = 3
+)
+
+// Enum value maps for CommMode.
+var (
+	CommMode_name = map[int32]string{
+		0: "COMM_MODE_UNSPECIFIED",
+		1: "COMM_MODE_PLAIN",
+		2: "COMM_MODE_MAC",
+		3: "COMM_MODE_FULL",
+	}
+	CommMode_value = map[string]int32{
+		"COMM_MODE_UNSPECIFIED": 0,
+		"COMM_MODE_PLAIN":       1,
+		"COMM_MODE_MAC":         2,
+		"COMM_MODE_FULL":        3,
+	}
+)
+
+func (x CommMode) Enum() *CommMode {
+	p := new(CommMode)
+	*p = x
+	return p
+}
+
+func (x CommMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CommMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_samd_v1_samd_proto_enumTypes[4].Descriptor()
+}
+
+func (CommMode) Type() protoreflect.EnumType {
+	return &file_samd_v1_samd_proto_enumTypes[4]
+}
+
+func (x CommMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CommMode.Descriptor instead.
+func (CommMode) EnumDescriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{4}
+}
+
 // KeyRef names one version of a key: "<purpose>/<scope>/<name>", 1..255.
 type KeyRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1782,6 +1894,1120 @@ func (x *VerifyObjectsResponse) GetInvalid() uint32 {
 	return 0
 }
 
+// CardKey names a card key: the master key in the HSM and the AN10922
+// input that diversifies it for this card.
+type CardKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MasterKey     *KeyRef                `protobuf:"bytes,1,opt,name=master_key,json=masterKey,proto3" json:"master_key,omitempty"`
+	Input         *DiversificationInput  `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardKey) Reset() {
+	*x = CardKey{}
+	mi := &file_samd_v1_samd_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardKey) ProtoMessage() {}
+
+func (x *CardKey) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardKey.ProtoReflect.Descriptor instead.
+func (*CardKey) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CardKey) GetMasterKey() *KeyRef {
+	if x != nil {
+		return x.MasterKey
+	}
+	return nil
+}
+
+func (x *CardKey) GetInput() *DiversificationInput {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+type BeginAuthRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Protocol CardProtocol           `protobuf:"varint,1,opt,name=protocol,proto3,enum=samd.v1.CardProtocol" json:"protocol,omitempty"`
+	Key      *CardKey               `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// The card's key number (with any key-set bits), for the session.
+	KeyNo uint32 `protobuf:"varint,3,opt,name=key_no,json=keyNo,proto3" json:"key_no,omitempty"`
+	// What the card answered to the first authentication command, hex:
+	// E(Kx, RndB) (without the status byte).
+	CardChallenge string `protobuf:"bytes,4,opt,name=card_challenge,json=cardChallenge,proto3" json:"card_challenge,omitempty"`
+	// EV2 only: AuthenticateEV2NonFirst, continuing the session token given.
+	Session string `protobuf:"bytes,5,opt,name=session,proto3" json:"session,omitempty"`
+	// EV1 ISO only: the key is single DES (a 2TDEA key with equal halves).
+	SingleDes     bool `protobuf:"varint,6,opt,name=single_des,json=singleDes,proto3" json:"single_des,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginAuthRequest) Reset() {
+	*x = BeginAuthRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginAuthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginAuthRequest) ProtoMessage() {}
+
+func (x *BeginAuthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginAuthRequest.ProtoReflect.Descriptor instead.
+func (*BeginAuthRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BeginAuthRequest) GetProtocol() CardProtocol {
+	if x != nil {
+		return x.Protocol
+	}
+	return CardProtocol_CARD_PROTOCOL_UNSPECIFIED
+}
+
+func (x *BeginAuthRequest) GetKey() *CardKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *BeginAuthRequest) GetKeyNo() uint32 {
+	if x != nil {
+		return x.KeyNo
+	}
+	return 0
+}
+
+func (x *BeginAuthRequest) GetCardChallenge() string {
+	if x != nil {
+		return x.CardChallenge
+	}
+	return ""
+}
+
+func (x *BeginAuthRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *BeginAuthRequest) GetSingleDes() bool {
+	if x != nil {
+		return x.SingleDes
+	}
+	return false
+}
+
+type BeginAuthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What to send to the card next (after the 0xAF command byte), hex.
+	PcdResponse string `protobuf:"bytes,1,opt,name=pcd_response,json=pcdResponse,proto3" json:"pcd_response,omitempty"`
+	// Sealed session state: pass it to the next call.
+	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginAuthResponse) Reset() {
+	*x = BeginAuthResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginAuthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginAuthResponse) ProtoMessage() {}
+
+func (x *BeginAuthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginAuthResponse.ProtoReflect.Descriptor instead.
+func (*BeginAuthResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *BeginAuthResponse) GetPcdResponse() string {
+	if x != nil {
+		return x.PcdResponse
+	}
+	return ""
+}
+
+func (x *BeginAuthResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type FinishAuthRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// The card's final answer, hex (without the status byte).
+	CardResponse  string `protobuf:"bytes,2,opt,name=card_response,json=cardResponse,proto3" json:"card_response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishAuthRequest) Reset() {
+	*x = FinishAuthRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishAuthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishAuthRequest) ProtoMessage() {}
+
+func (x *FinishAuthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishAuthRequest.ProtoReflect.Descriptor instead.
+func (*FinishAuthRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FinishAuthRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *FinishAuthRequest) GetCardResponse() string {
+	if x != nil {
+		return x.CardResponse
+	}
+	return ""
+}
+
+type FinishAuthResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// EV2: transaction identifier and capabilities, hex.
+	Ti            string `protobuf:"bytes,2,opt,name=ti,proto3" json:"ti,omitempty"`
+	PdCap2        string `protobuf:"bytes,3,opt,name=pd_cap2,json=pdCap2,proto3" json:"pd_cap2,omitempty"`
+	PcdCap2       string `protobuf:"bytes,4,opt,name=pcd_cap2,json=pcdCap2,proto3" json:"pcd_cap2,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishAuthResponse) Reset() {
+	*x = FinishAuthResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishAuthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishAuthResponse) ProtoMessage() {}
+
+func (x *FinishAuthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishAuthResponse.ProtoReflect.Descriptor instead.
+func (*FinishAuthResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FinishAuthResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *FinishAuthResponse) GetTi() string {
+	if x != nil {
+		return x.Ti
+	}
+	return ""
+}
+
+func (x *FinishAuthResponse) GetPdCap2() string {
+	if x != nil {
+		return x.PdCap2
+	}
+	return ""
+}
+
+func (x *FinishAuthResponse) GetPcdCap2() string {
+	if x != nil {
+		return x.PcdCap2
+	}
+	return ""
+}
+
+type ProtectCommandRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Command uint32                 `protobuf:"varint,2,opt,name=command,proto3" json:"command,omitempty"`
+	// Command header (sent plain), hex.
+	Header string `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
+	// Command data, hex: MACed (MAC mode) or encrypted (FULL mode).
+	Data          string   `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Mode          CommMode `protobuf:"varint,5,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProtectCommandRequest) Reset() {
+	*x = ProtectCommandRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProtectCommandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProtectCommandRequest) ProtoMessage() {}
+
+func (x *ProtectCommandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProtectCommandRequest.ProtoReflect.Descriptor instead.
+func (*ProtectCommandRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ProtectCommandRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *ProtectCommandRequest) GetCommand() uint32 {
+	if x != nil {
+		return x.Command
+	}
+	return 0
+}
+
+func (x *ProtectCommandRequest) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *ProtectCommandRequest) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *ProtectCommandRequest) GetMode() CommMode {
+	if x != nil {
+		return x.Mode
+	}
+	return CommMode_COMM_MODE_UNSPECIFIED
+}
+
+type ProtectCommandResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The command's data field: header ‖ data ‖ MAC, or header ‖
+	// ciphertext ‖ MAC, hex.
+	Data          string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProtectCommandResponse) Reset() {
+	*x = ProtectCommandResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProtectCommandResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProtectCommandResponse) ProtoMessage() {}
+
+func (x *ProtectCommandResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProtectCommandResponse.ProtoReflect.Descriptor instead.
+func (*ProtectCommandResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ProtectCommandResponse) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *ProtectCommandResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type CheckResponseRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// The card's status byte (0x00 for 91 00).
+	Status uint32 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	// The response data with its MAC, hex.
+	Data          string   `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Mode          CommMode `protobuf:"varint,4,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponseRequest) Reset() {
+	*x = CheckResponseRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponseRequest) ProtoMessage() {}
+
+func (x *CheckResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponseRequest.ProtoReflect.Descriptor instead.
+func (*CheckResponseRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CheckResponseRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *CheckResponseRequest) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *CheckResponseRequest) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *CheckResponseRequest) GetMode() CommMode {
+	if x != nil {
+		return x.Mode
+	}
+	return CommMode_COMM_MODE_UNSPECIFIED
+}
+
+type CheckResponseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The response data, verified and (FULL mode) decrypted, hex.
+	Data          string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponseResponse) Reset() {
+	*x = CheckResponseResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponseResponse) ProtoMessage() {}
+
+func (x *CheckResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponseResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponseResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CheckResponseResponse) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *CheckResponseResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type ChangeKeyRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// The key number to change.
+	KeyNo uint32 `protobuf:"varint,2,opt,name=key_no,json=keyNo,proto3" json:"key_no,omitempty"`
+	// The new key, diversified by samd.
+	NewKey *CardKey `protobuf:"bytes,3,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	// The card's current key for key_no (for changing another key than
+	// the authenticated one), diversified by samd.
+	OldKey        *CardKey `protobuf:"bytes,4,opt,name=old_key,json=oldKey,proto3" json:"old_key,omitempty"`
+	KeyVersion    uint32   `protobuf:"varint,5,opt,name=key_version,json=keyVersion,proto3" json:"key_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeKeyRequest) Reset() {
+	*x = ChangeKeyRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeKeyRequest) ProtoMessage() {}
+
+func (x *ChangeKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeKeyRequest.ProtoReflect.Descriptor instead.
+func (*ChangeKeyRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ChangeKeyRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *ChangeKeyRequest) GetKeyNo() uint32 {
+	if x != nil {
+		return x.KeyNo
+	}
+	return 0
+}
+
+func (x *ChangeKeyRequest) GetNewKey() *CardKey {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+func (x *ChangeKeyRequest) GetOldKey() *CardKey {
+	if x != nil {
+		return x.OldKey
+	}
+	return nil
+}
+
+func (x *ChangeKeyRequest) GetKeyVersion() uint32 {
+	if x != nil {
+		return x.KeyVersion
+	}
+	return 0
+}
+
+type ChangeKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ChangeKey (0xC4) data field: KeyNo ‖ ciphertext ‖ MAC, hex.
+	Data string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Empty when the authenticated key was changed (the card ends the
+	// session).
+	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeKeyResponse) Reset() {
+	*x = ChangeKeyResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeKeyResponse) ProtoMessage() {}
+
+func (x *ChangeKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeKeyResponse.ProtoReflect.Descriptor instead.
+func (*ChangeKeyResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ChangeKeyResponse) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *ChangeKeyResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type ChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   *CardKey               `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// DES or AES by the master key's algorithm.
+	Challenge string `protobuf:"bytes,2,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// INTERNAL AUTHENTICATE: the card's response to check, hex.
+	Response      string `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChallengeRequest) Reset() {
+	*x = ChallengeRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeRequest) ProtoMessage() {}
+
+func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
+func (*ChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ChallengeRequest) GetKey() *CardKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ChallengeRequest) GetChallenge() string {
+	if x != nil {
+		return x.Challenge
+	}
+	return ""
+}
+
+func (x *ChallengeRequest) GetResponse() string {
+	if x != nil {
+		return x.Response
+	}
+	return ""
+}
+
+type ChallengeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// EXTERNAL AUTHENTICATE: the cryptogram to send, hex.
+	Cryptogram    string `protobuf:"bytes,1,opt,name=cryptogram,proto3" json:"cryptogram,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChallengeResponse) Reset() {
+	*x = ChallengeResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeResponse) ProtoMessage() {}
+
+func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
+func (*ChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ChallengeResponse) GetCryptogram() string {
+	if x != nil {
+		return x.Cryptogram
+	}
+	return ""
+}
+
+type VerifySUNRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SUN profile name (configuration: sun_profiles).
+	Profile string `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	// The encrypted PICC data from the URL, hex.
+	PiccData string `protobuf:"bytes,2,opt,name=picc_data,json=piccData,proto3" json:"picc_data,omitempty"`
+	// The encrypted file data, hex, if the tag mirrors it.
+	EncFileData string `protobuf:"bytes,3,opt,name=enc_file_data,json=encFileData,proto3" json:"enc_file_data,omitempty"`
+	// The exact bytes the SDMMAC covers (from SDMMACInputOffset to the
+	// MAC), hex; empty when the offsets are equal.
+	MacInput string `protobuf:"bytes,4,opt,name=mac_input,json=macInput,proto3" json:"mac_input,omitempty"`
+	// The SDMMAC, hex.
+	Sdmmac        string `protobuf:"bytes,5,opt,name=sdmmac,proto3" json:"sdmmac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySUNRequest) Reset() {
+	*x = VerifySUNRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySUNRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySUNRequest) ProtoMessage() {}
+
+func (x *VerifySUNRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySUNRequest.ProtoReflect.Descriptor instead.
+func (*VerifySUNRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *VerifySUNRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *VerifySUNRequest) GetPiccData() string {
+	if x != nil {
+		return x.PiccData
+	}
+	return ""
+}
+
+func (x *VerifySUNRequest) GetEncFileData() string {
+	if x != nil {
+		return x.EncFileData
+	}
+	return ""
+}
+
+func (x *VerifySUNRequest) GetMacInput() string {
+	if x != nil {
+		return x.MacInput
+	}
+	return ""
+}
+
+func (x *VerifySUNRequest) GetSdmmac() string {
+	if x != nil {
+		return x.Sdmmac
+	}
+	return ""
+}
+
+type VerifySUNResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Counter       uint32                 `protobuf:"varint,2,opt,name=counter,proto3" json:"counter,omitempty"`
+	FileData      string                 `protobuf:"bytes,3,opt,name=file_data,json=fileData,proto3" json:"file_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySUNResponse) Reset() {
+	*x = VerifySUNResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySUNResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySUNResponse) ProtoMessage() {}
+
+func (x *VerifySUNResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySUNResponse.ProtoReflect.Descriptor instead.
+func (*VerifySUNResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *VerifySUNResponse) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *VerifySUNResponse) GetCounter() uint32 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *VerifySUNResponse) GetFileData() string {
+	if x != nil {
+		return x.FileData
+	}
+	return ""
+}
+
+type VerifySUNBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*VerifySUNRequest    `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySUNBatchRequest) Reset() {
+	*x = VerifySUNBatchRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySUNBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySUNBatchRequest) ProtoMessage() {}
+
+func (x *VerifySUNBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySUNBatchRequest.ProtoReflect.Descriptor instead.
+func (*VerifySUNBatchRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *VerifySUNBatchRequest) GetMessages() []*VerifySUNRequest {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type SUNResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       *VerifySUNResponse     `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Code          string                 `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SUNResult) Reset() {
+	*x = SUNResult{}
+	mi := &file_samd_v1_samd_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SUNResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SUNResult) ProtoMessage() {}
+
+func (x *SUNResult) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SUNResult.ProtoReflect.Descriptor instead.
+func (*SUNResult) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SUNResult) GetMessage() *VerifySUNResponse {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SUNResult) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *SUNResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type VerifySUNBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*SUNResult           `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Failed        uint32                 `protobuf:"varint,2,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifySUNBatchResponse) Reset() {
+	*x = VerifySUNBatchResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifySUNBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifySUNBatchResponse) ProtoMessage() {}
+
+func (x *VerifySUNBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifySUNBatchResponse.ProtoReflect.Descriptor instead.
+func (*VerifySUNBatchResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *VerifySUNBatchResponse) GetResults() []*SUNResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *VerifySUNBatchResponse) GetFailed() uint32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -1905,7 +3131,84 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x15VerifyObjectsResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.samd.v1.ObjectResultR\aresults\x12\"\n" +
 	"\x03key\x18\x02 \x01(\v2\x10.samd.v1.KeyInfoR\x03key\x12\x18\n" +
-	"\ainvalid\x18\x03 \x01(\rR\ainvalid*^\n" +
+	"\ainvalid\x18\x03 \x01(\rR\ainvalid\"n\n" +
+	"\aCardKey\x12.\n" +
+	"\n" +
+	"master_key\x18\x01 \x01(\v2\x0f.samd.v1.KeyRefR\tmasterKey\x123\n" +
+	"\x05input\x18\x02 \x01(\v2\x1d.samd.v1.DiversificationInputR\x05input\"\xe0\x01\n" +
+	"\x10BeginAuthRequest\x121\n" +
+	"\bprotocol\x18\x01 \x01(\x0e2\x15.samd.v1.CardProtocolR\bprotocol\x12\"\n" +
+	"\x03key\x18\x02 \x01(\v2\x10.samd.v1.CardKeyR\x03key\x12\x15\n" +
+	"\x06key_no\x18\x03 \x01(\rR\x05keyNo\x12%\n" +
+	"\x0ecard_challenge\x18\x04 \x01(\tR\rcardChallenge\x12\x18\n" +
+	"\asession\x18\x05 \x01(\tR\asession\x12\x1d\n" +
+	"\n" +
+	"single_des\x18\x06 \x01(\bR\tsingleDes\"P\n" +
+	"\x11BeginAuthResponse\x12!\n" +
+	"\fpcd_response\x18\x01 \x01(\tR\vpcdResponse\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"R\n" +
+	"\x11FinishAuthRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12#\n" +
+	"\rcard_response\x18\x02 \x01(\tR\fcardResponse\"r\n" +
+	"\x12FinishAuthResponse\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x0e\n" +
+	"\x02ti\x18\x02 \x01(\tR\x02ti\x12\x17\n" +
+	"\apd_cap2\x18\x03 \x01(\tR\x06pdCap2\x12\x19\n" +
+	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\x9e\x01\n" +
+	"\x15ProtectCommandRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
+	"\acommand\x18\x02 \x01(\rR\acommand\x12\x16\n" +
+	"\x06header\x18\x03 \x01(\tR\x06header\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\tR\x04data\x12%\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"F\n" +
+	"\x16ProtectCommandResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\x83\x01\n" +
+	"\x14CheckResponseRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\rR\x06status\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data\x12%\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"E\n" +
+	"\x15CheckResponseResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\xba\x01\n" +
+	"\x10ChangeKeyRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
+	"\x06key_no\x18\x02 \x01(\rR\x05keyNo\x12)\n" +
+	"\anew_key\x18\x03 \x01(\v2\x10.samd.v1.CardKeyR\x06newKey\x12)\n" +
+	"\aold_key\x18\x04 \x01(\v2\x10.samd.v1.CardKeyR\x06oldKey\x12\x1f\n" +
+	"\vkey_version\x18\x05 \x01(\rR\n" +
+	"keyVersion\"A\n" +
+	"\x11ChangeKeyResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"p\n" +
+	"\x10ChallengeRequest\x12\"\n" +
+	"\x03key\x18\x01 \x01(\v2\x10.samd.v1.CardKeyR\x03key\x12\x1c\n" +
+	"\tchallenge\x18\x02 \x01(\tR\tchallenge\x12\x1a\n" +
+	"\bresponse\x18\x03 \x01(\tR\bresponse\"3\n" +
+	"\x11ChallengeResponse\x12\x1e\n" +
+	"\n" +
+	"cryptogram\x18\x01 \x01(\tR\n" +
+	"cryptogram\"\xa2\x01\n" +
+	"\x10VerifySUNRequest\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x1b\n" +
+	"\tpicc_data\x18\x02 \x01(\tR\bpiccData\x12\"\n" +
+	"\renc_file_data\x18\x03 \x01(\tR\vencFileData\x12\x1b\n" +
+	"\tmac_input\x18\x04 \x01(\tR\bmacInput\x12\x16\n" +
+	"\x06sdmmac\x18\x05 \x01(\tR\x06sdmmac\"\\\n" +
+	"\x11VerifySUNResponse\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x18\n" +
+	"\acounter\x18\x02 \x01(\rR\acounter\x12\x1b\n" +
+	"\tfile_data\x18\x03 \x01(\tR\bfileData\"N\n" +
+	"\x15VerifySUNBatchRequest\x125\n" +
+	"\bmessages\x18\x01 \x03(\v2\x19.samd.v1.VerifySUNRequestR\bmessages\"k\n" +
+	"\tSUNResult\x124\n" +
+	"\amessage\x18\x01 \x01(\v2\x1a.samd.v1.VerifySUNResponseR\amessage\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"^\n" +
+	"\x16VerifySUNBatchResponse\x12,\n" +
+	"\aresults\x18\x01 \x03(\v2\x12.samd.v1.SUNResultR\aresults\x12\x16\n" +
+	"\x06failed\x18\x02 \x01(\rR\x06failed*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -1919,7 +3222,18 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fPURPOSE_LOAD\x10\x01\x12\x10\n" +
 	"\fPURPOSE_SALE\x10\x02\x12\x12\n" +
 	"\x0ePURPOSE_REFUND\x10\x03\x12\x18\n" +
-	"\x14PURPOSE_CANCELLATION\x10\x042\xee\x01\n" +
+	"\x14PURPOSE_CANCELLATION\x10\x04*\xb2\x01\n" +
+	"\fCardProtocol\x12\x1d\n" +
+	"\x19CARD_PROTOCOL_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19CARD_PROTOCOL_DESFIRE_EV2\x10\x01\x12!\n" +
+	"\x1dCARD_PROTOCOL_DESFIRE_EV1_ISO\x10\x02\x12!\n" +
+	"\x1dCARD_PROTOCOL_DESFIRE_EV1_AES\x10\x03\x12\x1e\n" +
+	"\x1aCARD_PROTOCOL_ULTRALIGHT_C\x10\x04*a\n" +
+	"\bCommMode\x12\x19\n" +
+	"\x15COMM_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fCOMM_MODE_PLAIN\x10\x01\x12\x11\n" +
+	"\rCOMM_MODE_MAC\x10\x02\x12\x12\n" +
+	"\x0eCOMM_MODE_FULL\x10\x032\xee\x01\n" +
 	"\x16DiversificationService\x12o\n" +
 	"\x18DiversifiedKeyCheckValue\x12(.samd.v1.DiversifiedKeyCheckValueRequest\x1a).samd.v1.DiversifiedKeyCheckValueResponse\x12c\n" +
 	"\x14ExportDiversifiedKey\x12$.samd.v1.ExportDiversifiedKeyRequest\x1a%.samd.v1.ExportDiversifiedKeyResponse2\x9f\x02\n" +
@@ -1935,7 +3249,18 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\n" +
 	"MACService\x12H\n" +
 	"\vSealObjects\x12\x1b.samd.v1.SealObjectsRequest\x1a\x1c.samd.v1.SealObjectsResponse\x12N\n" +
-	"\rVerifyObjects\x12\x1d.samd.v1.VerifyObjectsRequest\x1a\x1e.samd.v1.VerifyObjectsResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"\rVerifyObjects\x12\x1d.samd.v1.VerifyObjectsRequest\x1a\x1e.samd.v1.VerifyObjectsResponse2\xb4\x05\n" +
+	"\vCardService\x12B\n" +
+	"\tBeginAuth\x12\x19.samd.v1.BeginAuthRequest\x1a\x1a.samd.v1.BeginAuthResponse\x12E\n" +
+	"\n" +
+	"FinishAuth\x12\x1a.samd.v1.FinishAuthRequest\x1a\x1b.samd.v1.FinishAuthResponse\x12Q\n" +
+	"\x0eProtectCommand\x12\x1e.samd.v1.ProtectCommandRequest\x1a\x1f.samd.v1.ProtectCommandResponse\x12N\n" +
+	"\rCheckResponse\x12\x1d.samd.v1.CheckResponseRequest\x1a\x1e.samd.v1.CheckResponseResponse\x12B\n" +
+	"\tChangeKey\x12\x19.samd.v1.ChangeKeyRequest\x1a\x1a.samd.v1.ChangeKeyResponse\x12M\n" +
+	"\x14ExternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12M\n" +
+	"\x14InternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12B\n" +
+	"\tVerifySUN\x12\x19.samd.v1.VerifySUNRequest\x1a\x1a.samd.v1.VerifySUNResponse\x12Q\n" +
+	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -1949,92 +3274,142 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 	return file_samd_v1_samd_proto_rawDescData
 }
 
-var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                           // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                       // 1: samd.v1.WrapMechanism
 	(Purpose)(0),                             // 2: samd.v1.Purpose
-	(*KeyRef)(nil),                           // 3: samd.v1.KeyRef
-	(*KeyInfo)(nil),                          // 4: samd.v1.KeyInfo
-	(*DiversificationInput)(nil),             // 5: samd.v1.DiversificationInput
-	(*DiversifiedKeyCheckValueRequest)(nil),  // 6: samd.v1.DiversifiedKeyCheckValueRequest
-	(*DiversifiedKeyCheckValueResponse)(nil), // 7: samd.v1.DiversifiedKeyCheckValueResponse
-	(*ExportDiversifiedKeyRequest)(nil),      // 8: samd.v1.ExportDiversifiedKeyRequest
-	(*ExportDiversifiedKeyResponse)(nil),     // 9: samd.v1.ExportDiversifiedKeyResponse
-	(*ValueAuthorization)(nil),               // 10: samd.v1.ValueAuthorization
-	(*AuthorizeValueRequest)(nil),            // 11: samd.v1.AuthorizeValueRequest
-	(*AuthorizeValueResponse)(nil),           // 12: samd.v1.AuthorizeValueResponse
-	(*CancelValueRequest)(nil),               // 13: samd.v1.CancelValueRequest
-	(*VerifyValueAuthorizationRequest)(nil),  // 14: samd.v1.VerifyValueAuthorizationRequest
-	(*VerifyValueAuthorizationResponse)(nil), // 15: samd.v1.VerifyValueAuthorizationResponse
-	(*Allowance)(nil),                        // 16: samd.v1.Allowance
-	(*GetAllowanceRequest)(nil),              // 17: samd.v1.GetAllowanceRequest
-	(*TopUpAllowanceRequest)(nil),            // 18: samd.v1.TopUpAllowanceRequest
-	(*ResetAllowanceRequest)(nil),            // 19: samd.v1.ResetAllowanceRequest
-	(*ReloadPoliciesRequest)(nil),            // 20: samd.v1.ReloadPoliciesRequest
-	(*ReloadPoliciesResponse)(nil),           // 21: samd.v1.ReloadPoliciesResponse
-	(*DataObject)(nil),                       // 22: samd.v1.DataObject
-	(*SealObjectsRequest)(nil),               // 23: samd.v1.SealObjectsRequest
-	(*ObjectResult)(nil),                     // 24: samd.v1.ObjectResult
-	(*SealObjectsResponse)(nil),              // 25: samd.v1.SealObjectsResponse
-	(*VerifyObjectsRequest)(nil),             // 26: samd.v1.VerifyObjectsRequest
-	(*VerifyObjectsResponse)(nil),            // 27: samd.v1.VerifyObjectsResponse
+	(CardProtocol)(0),                        // 3: samd.v1.CardProtocol
+	(CommMode)(0),                            // 4: samd.v1.CommMode
+	(*KeyRef)(nil),                           // 5: samd.v1.KeyRef
+	(*KeyInfo)(nil),                          // 6: samd.v1.KeyInfo
+	(*DiversificationInput)(nil),             // 7: samd.v1.DiversificationInput
+	(*DiversifiedKeyCheckValueRequest)(nil),  // 8: samd.v1.DiversifiedKeyCheckValueRequest
+	(*DiversifiedKeyCheckValueResponse)(nil), // 9: samd.v1.DiversifiedKeyCheckValueResponse
+	(*ExportDiversifiedKeyRequest)(nil),      // 10: samd.v1.ExportDiversifiedKeyRequest
+	(*ExportDiversifiedKeyResponse)(nil),     // 11: samd.v1.ExportDiversifiedKeyResponse
+	(*ValueAuthorization)(nil),               // 12: samd.v1.ValueAuthorization
+	(*AuthorizeValueRequest)(nil),            // 13: samd.v1.AuthorizeValueRequest
+	(*AuthorizeValueResponse)(nil),           // 14: samd.v1.AuthorizeValueResponse
+	(*CancelValueRequest)(nil),               // 15: samd.v1.CancelValueRequest
+	(*VerifyValueAuthorizationRequest)(nil),  // 16: samd.v1.VerifyValueAuthorizationRequest
+	(*VerifyValueAuthorizationResponse)(nil), // 17: samd.v1.VerifyValueAuthorizationResponse
+	(*Allowance)(nil),                        // 18: samd.v1.Allowance
+	(*GetAllowanceRequest)(nil),              // 19: samd.v1.GetAllowanceRequest
+	(*TopUpAllowanceRequest)(nil),            // 20: samd.v1.TopUpAllowanceRequest
+	(*ResetAllowanceRequest)(nil),            // 21: samd.v1.ResetAllowanceRequest
+	(*ReloadPoliciesRequest)(nil),            // 22: samd.v1.ReloadPoliciesRequest
+	(*ReloadPoliciesResponse)(nil),           // 23: samd.v1.ReloadPoliciesResponse
+	(*DataObject)(nil),                       // 24: samd.v1.DataObject
+	(*SealObjectsRequest)(nil),               // 25: samd.v1.SealObjectsRequest
+	(*ObjectResult)(nil),                     // 26: samd.v1.ObjectResult
+	(*SealObjectsResponse)(nil),              // 27: samd.v1.SealObjectsResponse
+	(*VerifyObjectsRequest)(nil),             // 28: samd.v1.VerifyObjectsRequest
+	(*VerifyObjectsResponse)(nil),            // 29: samd.v1.VerifyObjectsResponse
+	(*CardKey)(nil),                          // 30: samd.v1.CardKey
+	(*BeginAuthRequest)(nil),                 // 31: samd.v1.BeginAuthRequest
+	(*BeginAuthResponse)(nil),                // 32: samd.v1.BeginAuthResponse
+	(*FinishAuthRequest)(nil),                // 33: samd.v1.FinishAuthRequest
+	(*FinishAuthResponse)(nil),               // 34: samd.v1.FinishAuthResponse
+	(*ProtectCommandRequest)(nil),            // 35: samd.v1.ProtectCommandRequest
+	(*ProtectCommandResponse)(nil),           // 36: samd.v1.ProtectCommandResponse
+	(*CheckResponseRequest)(nil),             // 37: samd.v1.CheckResponseRequest
+	(*CheckResponseResponse)(nil),            // 38: samd.v1.CheckResponseResponse
+	(*ChangeKeyRequest)(nil),                 // 39: samd.v1.ChangeKeyRequest
+	(*ChangeKeyResponse)(nil),                // 40: samd.v1.ChangeKeyResponse
+	(*ChallengeRequest)(nil),                 // 41: samd.v1.ChallengeRequest
+	(*ChallengeResponse)(nil),                // 42: samd.v1.ChallengeResponse
+	(*VerifySUNRequest)(nil),                 // 43: samd.v1.VerifySUNRequest
+	(*VerifySUNResponse)(nil),                // 44: samd.v1.VerifySUNResponse
+	(*VerifySUNBatchRequest)(nil),            // 45: samd.v1.VerifySUNBatchRequest
+	(*SUNResult)(nil),                        // 46: samd.v1.SUNResult
+	(*VerifySUNBatchResponse)(nil),           // 47: samd.v1.VerifySUNBatchResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
-	3,  // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
-	5,  // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
+	5,  // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
+	7,  // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
 	0,  // 3: samd.v1.DiversifiedKeyCheckValueRequest.kcv_method:type_name -> samd.v1.KCVMethod
 	0,  // 4: samd.v1.DiversifiedKeyCheckValueResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	4,  // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
-	3,  // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
-	5,  // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
-	3,  // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
+	6,  // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
+	5,  // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
+	7,  // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
+	5,  // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
 	1,  // 9: samd.v1.ExportDiversifiedKeyRequest.mechanism:type_name -> samd.v1.WrapMechanism
 	0,  // 10: samd.v1.ExportDiversifiedKeyRequest.kcv_method:type_name -> samd.v1.KCVMethod
 	1,  // 11: samd.v1.ExportDiversifiedKeyResponse.mechanism:type_name -> samd.v1.WrapMechanism
 	0,  // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	4,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
-	4,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
+	6,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
+	6,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
 	2,  // 15: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
-	3,  // 16: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
+	5,  // 16: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
 	2,  // 17: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
-	10, // 18: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
-	10, // 19: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
-	22, // 20: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
-	24, // 21: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	4,  // 22: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	22, // 23: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
-	24, // 24: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	4,  // 25: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	6,  // 26: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	8,  // 27: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	11, // 28: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	13, // 29: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	14, // 30: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	17, // 31: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	18, // 32: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	19, // 33: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	20, // 34: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	23, // 35: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	26, // 36: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	7,  // 37: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	9,  // 38: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	12, // 39: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	12, // 40: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	15, // 41: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	16, // 42: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	16, // 43: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	16, // 44: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	21, // 45: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	25, // 46: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	27, // 47: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	37, // [37:48] is the sub-list for method output_type
-	26, // [26:37] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	12, // 18: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	12, // 19: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
+	24, // 20: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
+	26, // 21: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,  // 22: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	24, // 23: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
+	26, // 24: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,  // 25: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	5,  // 26: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
+	7,  // 27: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
+	3,  // 28: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
+	30, // 29: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
+	4,  // 30: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
+	4,  // 31: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
+	30, // 32: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
+	30, // 33: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
+	30, // 34: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
+	43, // 35: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
+	44, // 36: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
+	46, // 37: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
+	8,  // 38: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 39: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	13, // 40: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	15, // 41: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	16, // 42: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	19, // 43: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	20, // 44: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	21, // 45: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	22, // 46: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	25, // 47: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	28, // 48: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	31, // 49: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	33, // 50: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	35, // 51: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	37, // 52: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	39, // 53: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	41, // 54: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	41, // 55: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	43, // 56: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	45, // 57: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	9,  // 58: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 59: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	14, // 60: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	14, // 61: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 62: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	18, // 63: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	18, // 64: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	18, // 65: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	23, // 66: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	27, // 67: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	29, // 68: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	32, // 69: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	34, // 70: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	36, // 71: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	38, // 72: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	40, // 73: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	42, // 74: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	42, // 75: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	44, // 76: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	47, // 77: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	58, // [58:78] is the sub-list for method output_type
+	38, // [38:58] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -2048,10 +3423,10 @@ func file_samd_v1_samd_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   25,
+			NumEnums:      5,
+			NumMessages:   43,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_samd_v1_samd_proto_goTypes,
 		DependencyIndexes: file_samd_v1_samd_proto_depIdxs,

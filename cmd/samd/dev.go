@@ -61,6 +61,9 @@ var devGenerated = []struct {
 	{"mac/dev/apta-master", keys.RoleDiversifyMaster, keys.AES128},
 	{"mac/dev/product-seal", keys.RoleMAC, keys.AES128},
 	{"mac/dev/legacy-master", keys.RoleDiversifyMaster, keys.TDEA2},
+	{"session/dev/seal", keys.RoleSessionSeal, keys.AES256},
+	{"sun/dev/meta-master", keys.RoleDiversifyMaster, keys.AES128},
+	{"sun/dev/file-master", keys.RoleDiversifyMaster, keys.AES128},
 }
 
 // The development identities.
@@ -201,7 +204,17 @@ func setupDev(dir, listen string) error {
 			PINFile: "softhsm/pin",
 			Env:     map[string]string{"SOFTHSM2_CONF": tok.Conf},
 		},
-		Log: config.Log{Level: "info", Format: "text"},
+		Log:          config.Log{Level: "info", Format: "text"},
+		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
+		SUNProfiles: []config.SUNProfile{
+			// NTAG 424 DNA tags of the development scheme.
+			{Name: "dev-tags", MetaMaster: "sun/dev/meta-master:v1", FileMaster: "sun/dev/file-master:v1",
+				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-dev-sun-scheme"))},
+			// Tags keyed from AN10922's published example master key, so
+			// that a test or a newcomer can make SUN messages samd accepts.
+			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128:v1", FileMaster: "an10922/test/example-aes128:v1",
+				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-test-sun-tags"))},
+		},
 		SealProfiles: []config.SealProfile{
 			// APTA UTFS 16-byte objects: per-card AES key (AN10922 from
 			// mac/dev/apta-master, M = card id || AID || "APTA-UTFS"),

@@ -185,7 +185,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err != nil {
 		return err
 	}
-	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy, Profiles: profiles})
+	sunCfg, err := cfg.SUN()
+	if err != nil {
+		return err
+	}
+	sun := map[string]authority.SUNProfile{}
+	for name, sp := range sunCfg {
+		sun[name] = authority.SUNProfile{MetaMaster: sp.MetaMaster, FileMaster: sp.FileMaster, AID: sp.AID, SystemID: sp.SystemID}
+	}
+	sessions := authority.Sessions{Sealer: store, TTL: time.Duration(cfg.CardSessions.TTL)}
+	if cfg.CardSessions.SealKey != "" {
+		sessions.SealKey, _ = config.ParseRef(cfg.CardSessions.SealKey)
+	}
+	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy, Profiles: profiles, Sessions: sessions, SUNProfiles: sun})
 	var reloadMu sync.Mutex
 	reload := func() (*policies.Engine, error) {
 		reloadMu.Lock()

@@ -536,3 +536,48 @@ func TestSelfTest(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSealData seals and opens data under a session-seal key (AES-GCM in
+// the token): other aad, a flipped bit, or another key fail.
+func TestSealData(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	k, err := s.Generate(ctx, pkcs11.GenerateRequest{Ref: ref(t, "test/seal/k", 1), Role: keys.RoleSessionSeal, Algorithm: keys.AES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := s.Generate(ctx, pkcs11.GenerateRequest{Ref: ref(t, "test/seal/k2", 1), Role: keys.RoleSessionSeal, Algorithm: keys.AES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, aad := []byte("session keys and counters"), []byte("terminal/op/dev")
+	sealed, err := s.SealData(ctx, k, msg, aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, msg) {
+		t.Fatal("plaintext visible in the sealed blob")
+	}
+	got, err := s.OpenData(ctx, k, sealed, aad)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	flipped := append([]byte(nil), sealed...)
+	flipped[20] ^= 1
+	for name, c := range map[string]func() error{
+		"other-aad":   func() error { _, err := s.OpenData(ctx, k, sealed, []byte("terminal/op/other")); return err },
+		"flipped-bit": func() error { _, err := s.OpenData(ctx, k, flipped, aad); return err },
+		"other-key":   func() error { _, err := s.OpenData(ctx, k2, sealed, aad); return err },
+	} {
+		if err := c(); keys.KindOf(err) != keys.KindCheckFailed {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := s.Ready(); err != nil {
+		t.Fatalf("a failed open broke the store: %v", err)
+	}
+	master, _ := s.Generate(ctx, pkcs11.GenerateRequest{Ref: ref(t, "test/seal/master", 1), Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128})
+	if _, err := s.SealData(ctx, master, msg, aad); keys.KindOf(err) != keys.KindWrongRole {
+		t.Errorf("seal with a master key: %v", err)
+	}
+}

@@ -65,6 +65,10 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		count INTEGER NOT NULL
 	);`,
+	`CREATE TABLE sun_counter (
+		tag     TEXT PRIMARY KEY,
+		counter INTEGER NOT NULL
+	);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema
@@ -335,4 +339,19 @@ func (s *Store) KeyUsage(ctx context.Context, key string) (int64, error) {
 		return 0, unavailable(err)
 	}
 	return n, nil
+}
+
+// AdvanceSUNCounter implements state.Store.
+func (s *Store) AdvanceSUNCounter(ctx context.Context, tag string, ctr uint32) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO sun_counter (tag, counter) VALUES (?, ?)
+			ON CONFLICT (tag) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sun_counter.counter`, tag, ctr)
+		if err != nil {
+			return unavailable(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return keys.Errorf(keys.KindDenied, "sun: counter %d of tag %s is not above the last one accepted (replay)", ctr, tag)
+		}
+		return nil
+	})
 }

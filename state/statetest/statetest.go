@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("cancellation", func(t *testing.T) { testCancel(t, open(t)) })
 	t.Run("key-usage", func(t *testing.T) { testKeyUsage(t, open(t)) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("sun-counter", func(t *testing.T) { testSUN(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -210,5 +211,20 @@ func testConcurrent(t *testing.T, s state.Store) {
 	}
 	if a, _ := s.Allowance(ctx, "op/race"); a.Balance != allowance-sum.Load() {
 		t.Fatalf("balance %d, want %d", a.Balance, allowance-sum.Load())
+	}
+}
+
+func testSUN(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	if err := s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 61); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 61), keys.KindDenied)
+	wantKind(t, s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 60), keys.KindDenied)
+	if err := s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 62); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AdvanceSUNCounter(ctx, "04958CAA5C5E80", 1); err != nil {
+		t.Fatalf("another tag: %v", err)
 	}
 }

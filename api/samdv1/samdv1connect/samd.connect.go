@@ -36,6 +36,8 @@ const (
 	AdminServiceName = "samd.v1.AdminService"
 	// MACServiceName is the fully-qualified name of the MACService service.
 	MACServiceName = "samd.v1.MACService"
+	// CardServiceName is the fully-qualified name of the CardService service.
+	CardServiceName = "samd.v1.CardService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -78,6 +80,29 @@ const (
 	// MACServiceVerifyObjectsProcedure is the fully-qualified name of the MACService's VerifyObjects
 	// RPC.
 	MACServiceVerifyObjectsProcedure = "/samd.v1.MACService/VerifyObjects"
+	// CardServiceBeginAuthProcedure is the fully-qualified name of the CardService's BeginAuth RPC.
+	CardServiceBeginAuthProcedure = "/samd.v1.CardService/BeginAuth"
+	// CardServiceFinishAuthProcedure is the fully-qualified name of the CardService's FinishAuth RPC.
+	CardServiceFinishAuthProcedure = "/samd.v1.CardService/FinishAuth"
+	// CardServiceProtectCommandProcedure is the fully-qualified name of the CardService's
+	// ProtectCommand RPC.
+	CardServiceProtectCommandProcedure = "/samd.v1.CardService/ProtectCommand"
+	// CardServiceCheckResponseProcedure is the fully-qualified name of the CardService's CheckResponse
+	// RPC.
+	CardServiceCheckResponseProcedure = "/samd.v1.CardService/CheckResponse"
+	// CardServiceChangeKeyProcedure is the fully-qualified name of the CardService's ChangeKey RPC.
+	CardServiceChangeKeyProcedure = "/samd.v1.CardService/ChangeKey"
+	// CardServiceExternalAuthenticateProcedure is the fully-qualified name of the CardService's
+	// ExternalAuthenticate RPC.
+	CardServiceExternalAuthenticateProcedure = "/samd.v1.CardService/ExternalAuthenticate"
+	// CardServiceInternalAuthenticateProcedure is the fully-qualified name of the CardService's
+	// InternalAuthenticate RPC.
+	CardServiceInternalAuthenticateProcedure = "/samd.v1.CardService/InternalAuthenticate"
+	// CardServiceVerifySUNProcedure is the fully-qualified name of the CardService's VerifySUN RPC.
+	CardServiceVerifySUNProcedure = "/samd.v1.CardService/VerifySUN"
+	// CardServiceVerifySUNBatchProcedure is the fully-qualified name of the CardService's
+	// VerifySUNBatch RPC.
+	CardServiceVerifySUNBatchProcedure = "/samd.v1.CardService/VerifySUNBatch"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -558,4 +583,292 @@ func (UnimplementedMACServiceHandler) SealObjects(context.Context, *connect.Requ
 
 func (UnimplementedMACServiceHandler) VerifyObjects(context.Context, *connect.Request[samdv1.VerifyObjectsRequest]) (*connect.Response[samdv1.VerifyObjectsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.MACService.VerifyObjects is not implemented"))
+}
+
+// CardServiceClient is a client for the samd.v1.CardService service.
+type CardServiceClient interface {
+	BeginAuth(context.Context, *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error)
+	FinishAuth(context.Context, *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error)
+	ProtectCommand(context.Context, *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error)
+	CheckResponse(context.Context, *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error)
+	// ChangeKey computes a DESFire EV2 / NTAG 424 DNA ChangeKey cryptogram
+	// from keys samd diversifies itself. Personalisation only.
+	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
+	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
+	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
+	// InternalAuthenticate checks a card's answer to the terminal's
+	// challenge (ISO/IEC 7816-4); an answer that does not verify is an error.
+	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
+	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
+	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
+}
+
+// NewCardServiceClient constructs a client for the samd.v1.CardService service. By default, it uses
+// the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewCardServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) CardServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	cardServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("CardService").Methods()
+	return &cardServiceClient{
+		beginAuth: connect.NewClient[samdv1.BeginAuthRequest, samdv1.BeginAuthResponse](
+			httpClient,
+			baseURL+CardServiceBeginAuthProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("BeginAuth")),
+			connect.WithClientOptions(opts...),
+		),
+		finishAuth: connect.NewClient[samdv1.FinishAuthRequest, samdv1.FinishAuthResponse](
+			httpClient,
+			baseURL+CardServiceFinishAuthProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("FinishAuth")),
+			connect.WithClientOptions(opts...),
+		),
+		protectCommand: connect.NewClient[samdv1.ProtectCommandRequest, samdv1.ProtectCommandResponse](
+			httpClient,
+			baseURL+CardServiceProtectCommandProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("ProtectCommand")),
+			connect.WithClientOptions(opts...),
+		),
+		checkResponse: connect.NewClient[samdv1.CheckResponseRequest, samdv1.CheckResponseResponse](
+			httpClient,
+			baseURL+CardServiceCheckResponseProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("CheckResponse")),
+			connect.WithClientOptions(opts...),
+		),
+		changeKey: connect.NewClient[samdv1.ChangeKeyRequest, samdv1.ChangeKeyResponse](
+			httpClient,
+			baseURL+CardServiceChangeKeyProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("ChangeKey")),
+			connect.WithClientOptions(opts...),
+		),
+		externalAuthenticate: connect.NewClient[samdv1.ChallengeRequest, samdv1.ChallengeResponse](
+			httpClient,
+			baseURL+CardServiceExternalAuthenticateProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("ExternalAuthenticate")),
+			connect.WithClientOptions(opts...),
+		),
+		internalAuthenticate: connect.NewClient[samdv1.ChallengeRequest, samdv1.ChallengeResponse](
+			httpClient,
+			baseURL+CardServiceInternalAuthenticateProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("InternalAuthenticate")),
+			connect.WithClientOptions(opts...),
+		),
+		verifySUN: connect.NewClient[samdv1.VerifySUNRequest, samdv1.VerifySUNResponse](
+			httpClient,
+			baseURL+CardServiceVerifySUNProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("VerifySUN")),
+			connect.WithClientOptions(opts...),
+		),
+		verifySUNBatch: connect.NewClient[samdv1.VerifySUNBatchRequest, samdv1.VerifySUNBatchResponse](
+			httpClient,
+			baseURL+CardServiceVerifySUNBatchProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("VerifySUNBatch")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// cardServiceClient implements CardServiceClient.
+type cardServiceClient struct {
+	beginAuth            *connect.Client[samdv1.BeginAuthRequest, samdv1.BeginAuthResponse]
+	finishAuth           *connect.Client[samdv1.FinishAuthRequest, samdv1.FinishAuthResponse]
+	protectCommand       *connect.Client[samdv1.ProtectCommandRequest, samdv1.ProtectCommandResponse]
+	checkResponse        *connect.Client[samdv1.CheckResponseRequest, samdv1.CheckResponseResponse]
+	changeKey            *connect.Client[samdv1.ChangeKeyRequest, samdv1.ChangeKeyResponse]
+	externalAuthenticate *connect.Client[samdv1.ChallengeRequest, samdv1.ChallengeResponse]
+	internalAuthenticate *connect.Client[samdv1.ChallengeRequest, samdv1.ChallengeResponse]
+	verifySUN            *connect.Client[samdv1.VerifySUNRequest, samdv1.VerifySUNResponse]
+	verifySUNBatch       *connect.Client[samdv1.VerifySUNBatchRequest, samdv1.VerifySUNBatchResponse]
+}
+
+// BeginAuth calls samd.v1.CardService.BeginAuth.
+func (c *cardServiceClient) BeginAuth(ctx context.Context, req *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error) {
+	return c.beginAuth.CallUnary(ctx, req)
+}
+
+// FinishAuth calls samd.v1.CardService.FinishAuth.
+func (c *cardServiceClient) FinishAuth(ctx context.Context, req *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error) {
+	return c.finishAuth.CallUnary(ctx, req)
+}
+
+// ProtectCommand calls samd.v1.CardService.ProtectCommand.
+func (c *cardServiceClient) ProtectCommand(ctx context.Context, req *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error) {
+	return c.protectCommand.CallUnary(ctx, req)
+}
+
+// CheckResponse calls samd.v1.CardService.CheckResponse.
+func (c *cardServiceClient) CheckResponse(ctx context.Context, req *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error) {
+	return c.checkResponse.CallUnary(ctx, req)
+}
+
+// ChangeKey calls samd.v1.CardService.ChangeKey.
+func (c *cardServiceClient) ChangeKey(ctx context.Context, req *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error) {
+	return c.changeKey.CallUnary(ctx, req)
+}
+
+// ExternalAuthenticate calls samd.v1.CardService.ExternalAuthenticate.
+func (c *cardServiceClient) ExternalAuthenticate(ctx context.Context, req *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return c.externalAuthenticate.CallUnary(ctx, req)
+}
+
+// InternalAuthenticate calls samd.v1.CardService.InternalAuthenticate.
+func (c *cardServiceClient) InternalAuthenticate(ctx context.Context, req *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return c.internalAuthenticate.CallUnary(ctx, req)
+}
+
+// VerifySUN calls samd.v1.CardService.VerifySUN.
+func (c *cardServiceClient) VerifySUN(ctx context.Context, req *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error) {
+	return c.verifySUN.CallUnary(ctx, req)
+}
+
+// VerifySUNBatch calls samd.v1.CardService.VerifySUNBatch.
+func (c *cardServiceClient) VerifySUNBatch(ctx context.Context, req *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error) {
+	return c.verifySUNBatch.CallUnary(ctx, req)
+}
+
+// CardServiceHandler is an implementation of the samd.v1.CardService service.
+type CardServiceHandler interface {
+	BeginAuth(context.Context, *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error)
+	FinishAuth(context.Context, *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error)
+	ProtectCommand(context.Context, *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error)
+	CheckResponse(context.Context, *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error)
+	// ChangeKey computes a DESFire EV2 / NTAG 424 DNA ChangeKey cryptogram
+	// from keys samd diversifies itself. Personalisation only.
+	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
+	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
+	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
+	// InternalAuthenticate checks a card's answer to the terminal's
+	// challenge (ISO/IEC 7816-4); an answer that does not verify is an error.
+	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
+	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
+	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
+}
+
+// NewCardServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewCardServiceHandler(svc CardServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	cardServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("CardService").Methods()
+	cardServiceBeginAuthHandler := connect.NewUnaryHandler(
+		CardServiceBeginAuthProcedure,
+		svc.BeginAuth,
+		connect.WithSchema(cardServiceMethods.ByName("BeginAuth")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceFinishAuthHandler := connect.NewUnaryHandler(
+		CardServiceFinishAuthProcedure,
+		svc.FinishAuth,
+		connect.WithSchema(cardServiceMethods.ByName("FinishAuth")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceProtectCommandHandler := connect.NewUnaryHandler(
+		CardServiceProtectCommandProcedure,
+		svc.ProtectCommand,
+		connect.WithSchema(cardServiceMethods.ByName("ProtectCommand")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceCheckResponseHandler := connect.NewUnaryHandler(
+		CardServiceCheckResponseProcedure,
+		svc.CheckResponse,
+		connect.WithSchema(cardServiceMethods.ByName("CheckResponse")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceChangeKeyHandler := connect.NewUnaryHandler(
+		CardServiceChangeKeyProcedure,
+		svc.ChangeKey,
+		connect.WithSchema(cardServiceMethods.ByName("ChangeKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceExternalAuthenticateHandler := connect.NewUnaryHandler(
+		CardServiceExternalAuthenticateProcedure,
+		svc.ExternalAuthenticate,
+		connect.WithSchema(cardServiceMethods.ByName("ExternalAuthenticate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceInternalAuthenticateHandler := connect.NewUnaryHandler(
+		CardServiceInternalAuthenticateProcedure,
+		svc.InternalAuthenticate,
+		connect.WithSchema(cardServiceMethods.ByName("InternalAuthenticate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceVerifySUNHandler := connect.NewUnaryHandler(
+		CardServiceVerifySUNProcedure,
+		svc.VerifySUN,
+		connect.WithSchema(cardServiceMethods.ByName("VerifySUN")),
+		connect.WithHandlerOptions(opts...),
+	)
+	cardServiceVerifySUNBatchHandler := connect.NewUnaryHandler(
+		CardServiceVerifySUNBatchProcedure,
+		svc.VerifySUNBatch,
+		connect.WithSchema(cardServiceMethods.ByName("VerifySUNBatch")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.CardService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case CardServiceBeginAuthProcedure:
+			cardServiceBeginAuthHandler.ServeHTTP(w, r)
+		case CardServiceFinishAuthProcedure:
+			cardServiceFinishAuthHandler.ServeHTTP(w, r)
+		case CardServiceProtectCommandProcedure:
+			cardServiceProtectCommandHandler.ServeHTTP(w, r)
+		case CardServiceCheckResponseProcedure:
+			cardServiceCheckResponseHandler.ServeHTTP(w, r)
+		case CardServiceChangeKeyProcedure:
+			cardServiceChangeKeyHandler.ServeHTTP(w, r)
+		case CardServiceExternalAuthenticateProcedure:
+			cardServiceExternalAuthenticateHandler.ServeHTTP(w, r)
+		case CardServiceInternalAuthenticateProcedure:
+			cardServiceInternalAuthenticateHandler.ServeHTTP(w, r)
+		case CardServiceVerifySUNProcedure:
+			cardServiceVerifySUNHandler.ServeHTTP(w, r)
+		case CardServiceVerifySUNBatchProcedure:
+			cardServiceVerifySUNBatchHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedCardServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedCardServiceHandler struct{}
+
+func (UnimplementedCardServiceHandler) BeginAuth(context.Context, *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.BeginAuth is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) FinishAuth(context.Context, *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.FinishAuth is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) ProtectCommand(context.Context, *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.ProtectCommand is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) CheckResponse(context.Context, *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.CheckResponse is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.ChangeKey is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.ExternalAuthenticate is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.InternalAuthenticate is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.VerifySUN is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.VerifySUNBatch is not implemented"))
 }

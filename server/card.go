@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+)
+
+// cardService adapts the CardService to the authority.
+type cardService struct {
+	auth *authority.Authority
+}
+
+var protocols = map[samdv1.CardProtocol]authority.Protocol{
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2:     authority.ProtocolEV2,
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_ISO: authority.ProtocolEV1ISO,
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES: authority.ProtocolEV1AES,
+	samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C:    authority.ProtocolULC,
+}
+
+var commModes = map[samdv1.CommMode]authority.CommMode{
+	samdv1.CommMode_COMM_MODE_PLAIN: authority.CommPlain,
+	samdv1.CommMode_COMM_MODE_MAC:   authority.CommMAC,
+	samdv1.CommMode_COMM_MODE_FULL:  authority.CommFull,
+}
+
+func parseCardKey(field string, k *samdv1.CardKey) (authority.CardKey, error) {
+	if k == nil {
+		return authority.CardKey{}, keys.Errorf(keys.KindInvalidInput, "%s: missing", field)
+	}
+	ref, err := parseRef(field+".master_key", k.GetMasterKey())
+	if err != nil {
+		return authority.CardKey{}, err
+	}
+	in, err := parseInput(k.GetInput())
+	if err != nil {
+		return authority.CardKey{}, keys.Wrap(keys.KindInvalidInput, err, "%s", field)
+	}
+	return authority.CardKey{Master: ref, Input: in}, nil
+}
+
+func hexField(field, s string) ([]byte, error) { return decodeHex(field, s) }
+
+// cardSubject gives the policy the master keys a card request names.
+func cardSubject(_ *Server, msg any) (policies.Request, error) {
+	var ks []*samdv1.CardKey
+	switch m := msg.(type) {
+	case *samdv1.BeginAuthRequest:
+		ks = []*samdv1.CardKey{m.GetKey()}
+	case *samdv1.ChangeKeyRequest:
+		ks = []*samdv1.CardKey{m.GetNewKey()}
+		if m.GetOldKey() != nil {
+			ks = append(ks, m.GetOldKey())
+		}
+	case *samdv1.ChallengeRequest:
+		ks = []*samdv1.CardKey{m.GetKey()}
+	}
+	var req policies.Request
+	for _, k := range ks {
+		ref, err := parseRef("key.master_key", k.GetMasterKey())
+		if err != nil {
+			return req, err
+		}
+		req.Keys = append(req.Keys, ref)
+	}
+	return req, nil
+}
+
+// sunSubject gives the policy the master keys of the SUN profiles named.
+func sunSubject(s *Server, msg any) (policies.Request, error) {
+	var names []string
+	switch m := msg.(type) {
+	case *samdv1.VerifySUNRequest:
+		names = []string{m.GetProfile()}
+	case *samdv1.VerifySUNBatchRequest:
+		if n := len(m.GetMessages()); n == 0 || n > MaxBatch {
+			return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "messages: 1 to %d per call, not %d", MaxBatch, n)
+		}
+		seen := map[string]bool{}
+		for _, x := range m.GetMessages() {
+			if !seen[x.GetProfile()] {
+				seen[x.GetProfile()] = true
+				names = append(names, x.GetProfile())
+			}
+		}
+	}
+	var req policies.Request
+	for _, n := range names {
+		p, err := s.cfg.Authority.SUNProfileByName(n)
+		if err != nil {
+			return req, keys.Wrap(keys.KindInvalidInput, err, "profile")
+		}
+		req.Keys = append(req.Keys, p.Keys()...)
+	}
+	return req, nil
+}
+
+func (c *cardService) BeginAuth(ctx context.Context, req *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error) {
+	m := req.Msg
+	proto, ok := protocols[m.GetProtocol()]
+	if !ok {
+		return nil, keys.Errorf(keys.KindInvalidInput, "protocol: unknown")
+	}
+	key, err := parseCardKey("key", m.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	challenge, err := hexField("card_challenge", m.GetCardChallenge())
+	if err != nil {
+		return nil, err
+	}
+	if m.GetKeyNo() > 0xFF {
+		return nil, keys.Errorf(keys.KindInvalidInput, "key_no: must be 0..255")
+	}
+	audit.NoteFrom(ctx).Input(audit.Digest("input", key.Input.Bytes()))
+	answer, tok, err := c.auth.BeginAuth(ctx, principal(ctx), grant(ctx), authority.BeginAuthRequest{
+		Protocol: proto, Key: key, KeyNo: byte(m.GetKeyNo()), Challenge: challenge, Session: m.GetSession(), SingleDES: m.GetSingleDes(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.BeginAuthResponse{PcdResponse: encodeHex(answer), Session: tok}), nil
+}
+
+func (c *cardService) FinishAuth(ctx context.Context, req *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error) {
+	answer, err := hexField("card_response", req.Msg.GetCardResponse())
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.auth.FinishAuth(ctx, principal(ctx), grant(ctx), req.Msg.GetSession(), answer)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.FinishAuthResponse{Session: res.Session, Ti: encodeHex(res.TI), PdCap2: encodeHex(res.PDcap2), PcdCap2: encodeHex(res.PCDcap2)}), nil
+}
+
+func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error) {
+	m := req.Msg
+	mode, ok := commModes[m.GetMode()]
+	if !ok || m.GetCommand() > 0xFF {
+		return nil, keys.Errorf(keys.KindInvalidInput, "mode and command (0..255) are required")
+	}
+	header, err := hexField("header", m.GetHeader())
+	if err != nil {
+		return nil, err
+	}
+	data, err := hexField("data", m.GetData())
+	if err != nil {
+		return nil, err
+	}
+	audit.NoteFrom(ctx).Input(audit.Digest("command", append(append([]byte{byte(m.GetCommand())}, header...), data...)))
+	out, tok, err := c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.ProtectCommandResponse{Data: encodeHex(out), Session: tok}), nil
+}
+
+func (c *cardService) CheckResponse(ctx context.Context, req *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error) {
+	m := req.Msg
+	mode, ok := commModes[m.GetMode()]
+	if !ok || m.GetStatus() > 0xFF {
+		return nil, keys.Errorf(keys.KindInvalidInput, "mode and status (0..255) are required")
+	}
+	body, err := hexField("data", m.GetData())
+	if err != nil {
+		return nil, err
+	}
+	out, tok, err := c.auth.CheckResponse(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetStatus()), body, mode)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.CheckResponseResponse{Data: encodeHex(out), Session: tok}), nil
+}
+
+func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error) {
+	m := req.Msg
+	nk, err := parseCardKey("new_key", m.GetNewKey())
+	if err != nil {
+		return nil, err
+	}
+	var ok authority.CardKey
+	if m.GetOldKey() != nil {
+		if ok, err = parseCardKey("old_key", m.GetOldKey()); err != nil {
+			return nil, err
+		}
+	}
+	if m.GetKeyNo() > 0xFF || m.GetKeyVersion() > 0xFF {
+		return nil, keys.Errorf(keys.KindInvalidInput, "key_no and key_version are 0..255")
+	}
+	out, tok, err := c.auth.ChangeKey(ctx, principal(ctx), grant(ctx), authority.ChangeKeyRequest{
+		Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.ChangeKeyResponse{Data: encodeHex(out), Session: tok}), nil
+}
+
+func (c *cardService) challenge(ctx context.Context, m *samdv1.ChallengeRequest, internal bool) (*connect.Response[samdv1.ChallengeResponse], error) {
+	key, err := parseCardKey("key", m.GetKey())
+	if err != nil {
+		return nil, err
+	}
+	ch, err := hexField("challenge", m.GetChallenge())
+	if err != nil {
+		return nil, err
+	}
+	var resp []byte
+	if internal {
+		if resp, err = hexField("response", m.GetResponse()); err != nil || len(resp) == 0 {
+			return nil, keys.Errorf(keys.KindInvalidInput, "response: the card's answer, hex, is required")
+		}
+	}
+	out, err := c.auth.Challenge(ctx, principal(ctx), grant(ctx), key, ch, resp)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.ChallengeResponse{Cryptogram: encodeHex(out)}), nil
+}
+
+func (c *cardService) ExternalAuthenticate(ctx context.Context, req *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return c.challenge(ctx, req.Msg, false)
+}
+
+func (c *cardService) InternalAuthenticate(ctx context.Context, req *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return c.challenge(ctx, req.Msg, true)
+}
+
+func parseSUN(m *samdv1.VerifySUNRequest) (authority.SUNMessage, error) {
+	var s authority.SUNMessage
+	var err error
+	if s.PICCData, err = hexField("picc_data", m.GetPiccData()); err != nil {
+		return s, err
+	}
+	if s.EncFileData, err = hexField("enc_file_data", m.GetEncFileData()); err != nil {
+		return s, err
+	}
+	if s.MACInput, err = hexField("mac_input", m.GetMacInput()); err != nil {
+		return s, err
+	}
+	if s.SDMMAC, err = hexField("sdmmac", m.GetSdmmac()); err != nil {
+		return s, err
+	}
+	if len(s.SDMMAC) != 8 {
+		return s, keys.Errorf(keys.KindInvalidInput, "sdmmac: must be 8 bytes")
+	}
+	return s, nil
+}
+
+func wireSUN(r authority.SUNResult) *samdv1.VerifySUNResponse {
+	return &samdv1.VerifySUNResponse{Uid: encodeHex(r.UID), Counter: r.Counter, FileData: encodeHex(r.FileData)}
+}
+
+func (c *cardService) VerifySUN(ctx context.Context, req *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error) {
+	msg, err := parseSUN(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.auth.VerifySUN(ctx, principal(ctx), grant(ctx), req.Msg.GetProfile(), msg)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(wireSUN(res)), nil
+}
+
+// VerifySUNBatch verifies many SUN messages; each fails on its own (a
+// forged MAC, a replay) without failing the batch.
+func (c *cardService) VerifySUNBatch(ctx context.Context, req *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error) {
+	out := &samdv1.VerifySUNBatchResponse{}
+	for _, m := range req.Msg.GetMessages() {
+		msg, err := parseSUN(m)
+		var res authority.SUNResult
+		if err == nil {
+			res, err = c.auth.VerifySUN(ctx, principal(ctx), grant(ctx), m.GetProfile(), msg)
+		}
+		r := &samdv1.SUNResult{}
+		switch keys.KindOf(err) {
+		case keys.KindInternal:
+			if err != nil {
+				return nil, err
+			}
+			r.Message = wireSUN(res)
+		case keys.KindUnavailable, keys.KindPINRefused:
+			return nil, err
+		default:
+			r.Code, r.Error = failure(err)
+			out.Failed++
+		}
+		out.Results = append(out.Results, r)
+	}
+	return connect.NewResponse(out), nil
+}

@@ -1,0 +1,378 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/test/cardsim"
+)
+
+func (d *daemon) cardClient(t *testing.T, as string) samdv1connect.CardServiceClient {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: d.tlsFor(t, as), ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return samdv1connect.NewCardServiceClient(&http.Client{Transport: tr}, "https://"+d.addr, connect.WithGRPC())
+}
+
+// softCMAC computes CMACs under a published test master key, so that the
+// test can personalise a simulated card with the key samd will derive.
+type softCMAC struct{ b cipher.Block }
+
+func (s softCMAC) CMAC(_ context.Context, _ keys.Key, msg []byte) ([]byte, error) {
+	return cmac.Sum(s.b, msg)
+}
+
+// personalise returns the AN10922 key of a card, from a published master.
+func personalise(t *testing.T, alg keys.Algorithm, master string, m []byte) []byte {
+	t.Helper()
+	mk, _ := hex.DecodeString(master)
+	var b cipher.Block
+	var err error
+	if alg.AES() {
+		b, err = aes.NewCipher(mk)
+	} else {
+		k := append([]byte(nil), mk...)
+		if len(k) == 16 {
+			k = append(k, mk[:8]...)
+		}
+		b, err = des.NewTripleDESCipher(k)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := derive.RawInput(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := derive.Diversify(context.Background(), softCMAC{b}, keys.Key{Role: keys.RoleDiversifyMaster, Algorithm: alg}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), k.Reveal()...)
+}
+
+const exampleAES = "00112233445566778899AABBCCDDEEFF"
+
+var (
+	cardUID = "04782E21801D80"
+	cardAID = "3042F5"
+	cardSys = hex.EncodeToString([]byte("NXP Abu"))
+)
+
+func cardKey(master string) *samdv1.CardKey {
+	return &samdv1.CardKey{MasterKey: &samdv1.KeyRef{Name: master, Version: 1}, Input: &samdv1.DiversificationInput{Uid: cardUID, Aid: cardAID, SystemIdentifier: cardSys}}
+}
+
+func unhexT(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// authEV2 authenticates a simulated card through samd and returns the
+// session token.
+func authEV2(t *testing.T, ctx context.Context, c samdv1connect.CardServiceClient, card *cardsim.EV2, master string, keyNo byte, prev string) string {
+	t.Helper()
+	cmd := byte(0x71)
+	if prev != "" {
+		cmd = 0x77
+	}
+	st, ch := card.Transceive(cmd, []byte{keyNo, 0})
+	if st != cardsim.StatusMore {
+		t.Fatalf("card refused authentication: %02X", st)
+	}
+	b, err := c.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2,
+		Key: cardKey(master), KeyNo: uint32(keyNo), CardChallenge: hex.EncodeToString(ch), Session: prev}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ans := card.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
+	if st != cardsim.StatusOK {
+		t.Fatalf("card refused samd's answer: %02X", st)
+	}
+	f, err := c.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Msg.GetSession()
+}
+
+// command protects a command through samd, sends it to the card, and
+// checks the answer through samd.
+func command(t *testing.T, ctx context.Context, c samdv1connect.CardServiceClient, card *cardsim.EV2, session *string, cmd byte, header, data []byte, mode, respMode samdv1.CommMode) []byte {
+	t.Helper()
+	p, err := c.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: uint32(cmd),
+		Header: hex.EncodeToString(header), Data: hex.EncodeToString(data), Mode: mode}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, resp := card.Transceive(cmd, unhexT(t, p.Msg.GetData()))
+	if st != cardsim.StatusOK {
+		t.Fatalf("card answered %02X to command %02X", st, cmd)
+	}
+	r, err := c.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: respMode}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	*session = r.Msg.GetSession()
+	return unhexT(t, r.Msg.GetData())
+}
+
+func fileHeader(file byte, off, n int) []byte {
+	return []byte{file, byte(off), byte(off >> 8), byte(off >> 16), byte(n), byte(n >> 8), byte(n >> 16)}
+}
+
+// TestCardSessionEV2 drives a simulated DESFire EV2 / NTAG 424 DNA card
+// through the running daemon over mTLS: authenticate, write and read files
+// in MAC and FULL mode, continue with AuthenticateEV2NonFirst, change a key
+// as personalisation, and authenticate with the new key.
+func TestCardSessionEV2(t *testing.T) {
+	d := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m := append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP Abu")...)
+	kx := personalise(t, keys.AES128, exampleAES, m)
+	if hex.EncodeToString(kx) != "a8dd63a3b89d54b37ca802473fda9175" {
+		t.Fatalf("card key %X is not AN10922's example", kx)
+	}
+	card := &cardsim.EV2{Keys: [][]byte{kx, append([]byte(nil), kx...)}, Rand: rand.Reader,
+		Files: map[byte]*cardsim.File{1: {Data: []byte("samd-mac-mode-file-0123456789..."), Mode: 1}, 2: {Data: make([]byte, 32), Mode: 3}}}
+	term := d.cardClient(t, "terminal")
+
+	s := authEV2(t, ctx, term, card, "an10922/test/example-aes128", 0, "")
+	secretData := []byte("ticket: 7-day zone 1-2, expires 2026-12-01")[:32]
+	command(t, ctx, term, card, &s, 0x8D, fileHeader(2, 0, 32), secretData, samdv1.CommMode_COMM_MODE_FULL, samdv1.CommMode_COMM_MODE_MAC)
+	if !bytes.Equal(card.Files[2].Data, secretData) {
+		t.Fatalf("the card holds %q", card.Files[2].Data)
+	}
+	got := command(t, ctx, term, card, &s, 0xAD, fileHeader(1, 0, 16), nil, samdv1.CommMode_COMM_MODE_MAC, samdv1.CommMode_COMM_MODE_MAC)
+	if string(got) != "samd-mac-mode-fi" {
+		t.Fatalf("MAC-mode read %q", got)
+	}
+	got = command(t, ctx, term, card, &s, 0xAD, fileHeader(2, 0, 32), nil, samdv1.CommMode_COMM_MODE_MAC, samdv1.CommMode_COMM_MODE_FULL)
+	if !bytes.Equal(got, secretData) {
+		t.Fatalf("FULL-mode read %q", got)
+	}
+	// AuthenticateEV2NonFirst keeps TI and the counter.
+	s = authEV2(t, ctx, term, card, "an10922/test/example-aes128", 1, s)
+	got = command(t, ctx, term, card, &s, 0xAD, fileHeader(2, 0, 32), nil, samdv1.CommMode_COMM_MODE_MAC, samdv1.CommMode_COMM_MODE_FULL)
+	if !bytes.Equal(got, secretData) {
+		t.Fatalf("read after NonFirst %q", got)
+	}
+
+	t.Run("fail/terminal-may-not-change-keys", func(t *testing.T) {
+		_, err := term.ChangeKey(ctx, connect.NewRequest(&samdv1.ChangeKeyRequest{Session: s, KeyNo: 1, NewKey: cardKey("desfire/dev/app-master-aes128"), OldKey: cardKey("an10922/test/example-aes128")}))
+		check(t, err, outcome{"denied", "may not call"})
+	})
+	t.Run("fail/foreign-session", func(t *testing.T) {
+		perso := d.cardClient(t, "personalisation")
+		_, err := perso.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: s, Command: 0xAD, Header: hex.EncodeToString(fileHeader(1, 0, 4)), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+		check(t, err, outcome{"check-failed", "does not authenticate for this caller"})
+	})
+	t.Run("fail/out-of-order", func(t *testing.T) {
+		_, err := term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: s, Data: "0011223344556677", Mode: samdv1.CommMode_COMM_MODE_MAC}))
+		check(t, err, outcome{"invalid-input", "out of order"})
+		_, err = term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: s, CardResponse: "00"}))
+		check(t, err, outcome{"invalid-input", "out of order"})
+	})
+	t.Run("fail/tampered-response", func(t *testing.T) {
+		p, err := term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: s, Command: 0xAD, Header: hex.EncodeToString(fileHeader(1, 0, 4)), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, resp := card.Transceive(0xAD, unhexT(t, p.Msg.GetData()))
+		resp[0] ^= 1
+		_, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+		check(t, err, outcome{"check-failed", "does not verify"})
+	})
+	t.Run("fail/wrong-card-cryptogram", func(t *testing.T) {
+		_, ch := card.Transceive(0x71, []byte{0, 0})
+		b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(make([]byte, 32))}))
+		check(t, err, outcome{"check-failed", "does not verify"})
+	})
+	t.Run("fail/wrong-key-version", func(t *testing.T) {
+		k := cardKey("an10922/test/example-aes128")
+		k.MasterKey.Version = 2
+		_, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2, Key: k, CardChallenge: "00112233445566778899AABBCCDDEEFF"}))
+		check(t, err, outcome{"not-found", "no key"})
+	})
+
+	// Personalisation changes key 1 to a key diversified from a master the
+	// test does not know; the card then authenticates with it through samd.
+	perso := d.cardClient(t, "personalisation")
+	ps := authEV2(t, ctx, perso, card, "an10922/test/example-aes128", 0, "")
+	ck, err := perso.ChangeKey(ctx, connect.NewRequest(&samdv1.ChangeKeyRequest{Session: ps, KeyNo: 1, KeyVersion: 1,
+		NewKey: cardKey("desfire/dev/app-master-aes128"), OldKey: cardKey("an10922/test/example-aes128")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, resp := card.Transceive(0xC4, unhexT(t, ck.Msg.GetData()))
+	if st != cardsim.StatusOK {
+		t.Fatalf("card refused ChangeKey: %02X", st)
+	}
+	if _, err := perso.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: ck.Msg.GetSession(), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC})); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(card.Keys[1], kx) {
+		t.Fatal("key 1 did not change")
+	}
+	s = authEV2(t, ctx, term, card, "desfire/dev/app-master-aes128", 1, "")
+	if s == "" {
+		t.Fatal("no session with the new key")
+	}
+	// The old key no longer opens key 1.
+	_, ch := card.Transceive(0x71, []byte{1, 0})
+	b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2, Key: cardKey("an10922/test/example-aes128"), KeyNo: 1, CardChallenge: hex.EncodeToString(ch)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := card.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse())); st != cardsim.StatusAuthError {
+		t.Fatalf("the old key still authenticates: %02X", st)
+	}
+	// Changing the authenticated key ends the session.
+	ps = authEV2(t, ctx, perso, card, "an10922/test/example-aes128", 0, "")
+	ck, err = perso.ChangeKey(ctx, connect.NewRequest(&samdv1.ChangeKeyRequest{Session: ps, KeyNo: 0, KeyVersion: 2, NewKey: cardKey("desfire/dev/app-master-aes128")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := card.Transceive(0xC4, unhexT(t, ck.Msg.GetData())); st != cardsim.StatusOK || ck.Msg.GetSession() != "" {
+		t.Fatalf("same-key ChangeKey: %02X, session %q", st, ck.Msg.GetSession())
+	}
+	authEV2(t, ctx, term, card, "desfire/dev/app-master-aes128", 0, "")
+}
+
+// TestCardUltralightCAndEV1 authenticates a simulated Ultralight C and a
+// DESFire EV1 (AES, then a CMAC-chained GetVersion) through samd.
+func TestCardUltralightCAndEV1(t *testing.T) {
+	d := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	term := d.cardClient(t, "terminal")
+	m := append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP A")...)
+
+	ulc := &cardsim.UltralightC{Key: personalise(t, keys.TDEA2, "00112233445566778899AABBCCDDEEFF", m), Rand: rand.Reader}
+	_, ch := ulc.Transceive(0x1A, []byte{0})
+	key := &samdv1.CardKey{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-2tdea", Version: 1}, Input: &samdv1.DiversificationInput{Uid: cardUID, Aid: cardAID, SystemIdentifier: hex.EncodeToString([]byte("NXP A"))}}
+	b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C, Key: key, CardChallenge: hex.EncodeToString(ch)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ans := ulc.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
+	if st != cardsim.StatusOK || !ulc.Authenticated {
+		t.Fatalf("Ultralight C refused samd: %02X", st)
+	}
+	if _, err := term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)})); err != nil {
+		t.Fatal(err)
+	}
+
+	ev1 := &cardsim.EV1AES{Key: personalise(t, keys.AES128, exampleAES, append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP Abu")...)),
+		Rand: rand.Reader, Version: unhexT(t, "04010101001A05")}
+	_, ch = ev1.Transceive(0xAA, []byte{0})
+	b, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ans = ev1.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
+	if st != cardsim.StatusOK {
+		t.Fatalf("EV1 refused samd: %02X", st)
+	}
+	f, err := term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: f.Msg.GetSession(), Command: 0x60, Mode: samdv1.CommMode_COMM_MODE_PLAIN}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, resp := ev1.Transceive(0x60, nil)
+	r, err := term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+	if err != nil || r.Msg.GetData() != "04010101001A05" {
+		t.Fatalf("GetVersion: %v %v", err, r)
+	}
+
+	// ISO/IEC 7816-4: samd answers a card challenge with the diversified key.
+	chal := unhexT(t, "6BC1BEE22E409F96E93D7E117393172A")
+	x, err := term.ExternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: cardKey("an10922/test/example-aes128"), Challenge: hex.EncodeToString(chal)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := aes.NewCipher(unhexT(t, "A8DD63A3B89D54B37CA802473FDA9175"))
+	want := make([]byte, 16)
+	blk.Encrypt(want, chal)
+	if x.Msg.GetCryptogram() != hex.EncodeToString(want) && !bytes.Equal(unhexT(t, x.Msg.GetCryptogram()), want) {
+		t.Fatalf("EXTERNAL AUTHENTICATE %s, want %X", x.Msg.GetCryptogram(), want)
+	}
+	if _, err := term.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: cardKey("an10922/test/example-aes128"), Challenge: hex.EncodeToString(chal), Response: hex.EncodeToString(want)})); err != nil {
+		t.Fatal(err)
+	}
+	want[0] ^= 1
+	_, err = term.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: cardKey("an10922/test/example-aes128"), Challenge: hex.EncodeToString(chal), Response: hex.EncodeToString(want)}))
+	check(t, err, outcome{"check-failed", "does not verify"})
+}
+
+// TestSUN verifies taps of a simulated NTAG 424 DNA, singly and in a
+// batch, and refuses a replayed tap and a forged MAC.
+func TestSUN(t *testing.T) {
+	d := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	term, ch := d.cardClient(t, "terminal"), d.cardClient(t, "clearing-house")
+	sys := []byte("samd-test-sun-tags")
+	aid := unhexT(t, "F48EE1")
+	uid := unhexT(t, "04DE5F1EACC040")
+	tag := &cardsim.SUN{UID: uid, Counter: 60, Rand: rand.Reader, FileData: []byte("ride: zone 1, 2h"),
+		MetaKey: personalise(t, keys.AES128, exampleAES, append(append([]byte(nil), aid...), sys...)),
+		FileKey: personalise(t, keys.AES128, exampleAES, append(append(append([]byte(nil), uid...), aid...), sys...))}
+	msg := func() *samdv1.VerifySUNRequest {
+		picc, enc, in, mac := tag.Tap()
+		return &samdv1.VerifySUNRequest{Profile: "test-tags", PiccData: hex.EncodeToString(picc), EncFileData: hex.EncodeToString(enc), MacInput: hex.EncodeToString(in), Sdmmac: hex.EncodeToString(mac)}
+	}
+	first := msg()
+	r, err := term.VerifySUN(ctx, connect.NewRequest(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Msg.GetUid() != "04DE5F1EACC040" || r.Msg.GetCounter() != 61 || string(unhexT(t, r.Msg.GetFileData())) != "ride: zone 1, 2h" {
+		t.Fatalf("SUN %v", r.Msg)
+	}
+	_, err = term.VerifySUN(ctx, connect.NewRequest(first))
+	check(t, err, outcome{"denied", "replay"})
+
+	batch := []*samdv1.VerifySUNRequest{msg(), msg(), first, msg()}
+	forged := msg()
+	forged.Sdmmac = "0000000000000000"
+	batch = append(batch, forged)
+	b, err := ch.VerifySUNBatch(ctx, connect.NewRequest(&samdv1.VerifySUNBatchRequest{Messages: batch}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := []string{}
+	for _, x := range b.Msg.GetResults() {
+		codes = append(codes, x.GetCode())
+	}
+	if want := []string{"", "", "denied", "", "check-failed"}; len(codes) != 5 || codes[0] != want[0] || codes[1] != want[1] || codes[2] != want[2] || codes[3] != want[3] || codes[4] != want[4] || b.Msg.GetFailed() != 2 {
+		t.Fatalf("batch codes %q", codes)
+	}
+}

@@ -38,6 +38,7 @@ const (
 	ProtocolEV1ISO Protocol = "desfire-ev1-iso"
 	ProtocolEV1AES Protocol = "desfire-ev1-aes"
 	ProtocolULC    Protocol = "ultralight-c"
+	ProtocolLegacy Protocol = "desfire-legacy"
 )
 
 // CardKey names a card key: a master key and the AN10922 input.
@@ -159,8 +160,10 @@ func keyType(p Protocol, alg keys.Algorithm, singleDES bool) (cardauth.KeyType, 
 	switch {
 	case (p == ProtocolEV2 || p == ProtocolEV1AES) && alg == keys.AES128:
 		return cardauth.KeyAES, nil
-	case p == ProtocolEV1ISO && alg == keys.TDEA2 && singleDES:
+	case (p == ProtocolEV1ISO || p == ProtocolLegacy) && alg == keys.TDEA2 && singleDES:
 		return cardauth.KeyDES, nil
+	case p == ProtocolLegacy && alg == keys.TDEA2:
+		return cardauth.Key2K3DES, nil
 	case p == ProtocolEV1ISO && alg == keys.TDEA2, p == ProtocolULC && alg == keys.TDEA2:
 		return cardauth.Key2K3DES, nil
 	case p == ProtocolEV1ISO && alg == keys.TDEA3:
@@ -215,13 +218,17 @@ func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g polic
 		var rndB [16]byte
 		answer, rndB, err = cardauth.EV2Response(kx, req.Challenge, rndA)
 		cs.RndA, cs.RndB = rndA[:], rndB[:]
-	case ProtocolEV1ISO, ProtocolEV1AES, ProtocolULC:
+	case ProtocolEV1ISO, ProtocolEV1AES, ProtocolULC, ProtocolLegacy:
 		var b cipher.Block
 		if b, err = kt.Block(kx); err != nil {
 			return nil, "", err
 		}
 		cs.RndA = randomBytes(kt.RandomSize())
-		answer, cs.RndB, err = cardauth.ChainedResponse(b, req.Challenge, cs.RndA)
+		if req.Protocol == ProtocolLegacy {
+			answer, cs.RndB, err = cardauth.LegacyResponse(b, req.Challenge, cs.RndA)
+		} else {
+			answer, cs.RndB, err = cardauth.ChainedResponse(b, req.Challenge, cs.RndA)
+		}
 		cs.Sent = answer
 	default:
 		return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown card protocol")
@@ -288,7 +295,12 @@ func (a *Authority) FinishAuth(ctx context.Context, p identity.Principal, _ poli
 		if err != nil {
 			return AuthResult{}, err
 		}
-		if err := cardauth.ChainedFinish(b, cs.Sent, answer, cs.RndA); err != nil {
+		if cs.Protocol == ProtocolLegacy {
+			err = cardauth.LegacyFinish(b, answer, cs.RndA)
+		} else {
+			err = cardauth.ChainedFinish(b, cs.Sent, answer, cs.RndA)
+		}
+		if err != nil {
 			return AuthResult{}, err
 		}
 		if cs.Protocol != ProtocolULC {
@@ -450,6 +462,8 @@ type ChangeKeyRequest struct {
 	KeyNo      byte
 	New, Old   CardKey
 	KeyVersion byte
+	// OldKeyVersion is the old EV1 DES key's version (in its parity bits).
+	OldKeyVersion *byte
 }
 
 // ChangeKey computes an EV2 ChangeKey command's data from a new and (for
@@ -462,8 +476,8 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 		return nil, "", err
 	}
 	defer cs.wipe()
-	if cs.Protocol != ProtocolEV2 || cs.Pending {
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "ChangeKey needs an EV2 session with no command pending")
+	if cs.Protocol != ProtocolEV2 && cs.Protocol != ProtocolEV1ISO && cs.Protocol != ProtocolEV1AES || cs.Pending {
+		return nil, "", keys.Errorf(keys.KindInvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
 	}
 	refs := []keys.Ref{req.New.Master}
 	same := req.KeyNo&0x3F == cs.KeyNo&0x3F
@@ -478,7 +492,7 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 		return nil, "", err
 	}
 	defer newKey.Wipe()
-	if newMaster.Algorithm != keys.AES128 {
+	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
 		return nil, "", keys.Errorf(keys.KindInvalidInput, "EV2 card keys are AES-128")
 	}
 	var oldKey secret.Bytes
@@ -488,16 +502,36 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 		}
 		defer oldKey.Wipe()
 	}
-	s := cs.ev2()
-	defer s.Wipe()
-	out, err := s.ChangeKey(req.KeyNo, cs.KeyNo, newKey, oldKey, req.KeyVersion)
-	if err != nil {
-		return nil, "", err
+	var out []byte
+	if cs.Protocol == ProtocolEV2 {
+		s := cs.ev2()
+		defer s.Wipe()
+		if out, err = s.ChangeKey(req.KeyNo, cs.KeyNo, newKey, oldKey, req.KeyVersion); err != nil {
+			return nil, "", err
+		}
+	} else {
+		nt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[newMaster.Algorithm]
+		if nt == cardauth.KeyUnknown {
+			return nil, "", keys.Errorf(keys.KindInvalidInput, "EV1 card keys are AES-128, 2TDEA or 3TDEA")
+		}
+		if nt != cardauth.KeyAES {
+			// DES keys carry their version in their parity bits.
+			derive.SetDESKeyVersion(newKey.Reveal(), req.KeyVersion)
+			if req.OldKeyVersion != nil && oldKey.Len() > 0 {
+				derive.SetDESKeyVersion(oldKey.Reveal(), *req.OldKeyVersion)
+			}
+		}
+		s, _ := cs.ev1()
+		defer s.Wipe()
+		if out, err = s.ChangeKey(req.KeyNo, cs.KeyNo, nt, newKey, oldKey, req.KeyVersion); err != nil {
+			return nil, "", err
+		}
+		cs.IV = s.IV
 	}
 	if same {
 		return out, "", nil
 	}
-	cs.Pending = true
+	cs.Pending = cs.Protocol == ProtocolEV2
 	tok, err := a.sealSession(ctx, p, cs)
 	return out, tok, err
 }

@@ -164,3 +164,79 @@ func (s *EV1) CheckResponse(data []byte, status byte, mac []byte) error {
 	}
 	return nil
 }
+
+// ChangeKey builds the data of an EV1 ChangeKey (0xC4) command, KeyNo ‖
+// cryptogram, enciphered in CBC mode with the running IV, after which the
+// last cryptogram block becomes the IV that the card's CMAC chains from:
+//
+//	same key  NewKey [‖ KeyVer (AES)] ‖ CRC32(C4 ‖ KeyNo ‖ NewKey [‖ KeyVer])
+//	other     (NewKey ⊕ OldKey) [‖ KeyVer] ‖ CRC32(C4 ‖ KeyNo ‖ that) ‖ CRC32(NewKey)
+//
+// padded with zeros to the cipher block. DES keys carry their version in
+// their parity bits; AES keys carry it in KeyVer.
+func (s *EV1) ChangeKey(keyNo, authKeyNo byte, newType KeyType, newKey, oldKey secret.Bytes, keyVer byte) ([]byte, error) {
+	b, err := s.Type.Block(s.Key)
+	if err != nil {
+		return nil, err
+	}
+	body := append([]byte(nil), newKey.Reveal()...)
+	if keyNo&0x3F != authKeyNo&0x3F {
+		if oldKey.Len() != newKey.Len() {
+			return nil, invalid("old and new keys must be the same length")
+		}
+		for i, x := range oldKey.Reveal() {
+			body[i] ^= x
+		}
+	}
+	if newType == KeyAES {
+		body = append(body, keyVer)
+	}
+	plain := append(body, CRC32(append([]byte{0xC4, keyNo}, body...))...)
+	if keyNo&0x3F != authKeyNo&0x3F {
+		plain = append(plain, CRC32(newKey.Reveal())...)
+	}
+	bs := b.BlockSize()
+	padded := make([]byte, (len(plain)+bs-1)/bs*bs)
+	copy(padded, plain)
+	clear(plain)
+	defer clear(padded)
+	if s.IV == nil {
+		s.IV = make([]byte, bs)
+	}
+	ct := cbcEncrypt(b, s.IV, padded)
+	s.IV = append([]byte(nil), ct[len(ct)-bs:]...)
+	return append([]byte{keyNo}, ct...), nil
+}
+
+// LegacyResponse answers the card's first reply in DESFire legacy (D40)
+// authentication (0x0A), where the PCD deciphers what it sends:
+// RndB = D(K, ekRndB); the answer is D(K, RndA) ‖ D(K, RndB' ⊕ D(K, RndA)).
+func LegacyResponse(b cipher.Block, ekRndB, rndA []byte) (answer, rndB []byte, err error) {
+	if b.BlockSize() != 8 || len(ekRndB) != 8 || len(rndA) != 8 {
+		return nil, nil, invalid("legacy authentication uses 8-byte DES blocks")
+	}
+	rndB = make([]byte, 8)
+	b.Decrypt(rndB, ekRndB)
+	d1 := make([]byte, 8)
+	b.Decrypt(d1, rndA)
+	x := rotl(rndB)
+	for i := range x {
+		x[i] ^= d1[i]
+	}
+	d2 := make([]byte, 8)
+	b.Decrypt(d2, x)
+	return append(d1, d2...), rndB, nil
+}
+
+// LegacyFinish checks the card's final answer: D(K, ekRndA') = RndA'.
+func LegacyFinish(b cipher.Block, ekRndA, rndA []byte) error {
+	if len(ekRndA) != 8 || len(rndA) != 8 {
+		return invalid("legacy authentication uses 8-byte DES blocks")
+	}
+	p := make([]byte, 8)
+	b.Decrypt(p, ekRndA)
+	if !equal(p, rotl(rndA)) {
+		return ErrCryptogram
+	}
+	return nil
+}

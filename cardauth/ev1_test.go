@@ -145,3 +145,95 @@ func TestEV1CMACChaining(t *testing.T) {
 		t.Fatalf("only %d chains ran", ran)
 	}
 }
+
+// TestEV1ChangeKey runs the published EV1 ChangeKey cryptograms (3DES and
+// AES, same key and other key) and, for the other-key case, the card's
+// CMAC that chains from the last cryptogram block.
+func TestEV1ChangeKey(t *testing.T) {
+	var f struct {
+		CK []struct {
+			ID         string `json:"id"`
+			NewType    string `json:"key_type_new"`
+			SessionKey string `json:"session_key"`
+			IV         string `json:"iv"`
+			AuthKeyNo  int    `json:"auth_key_no"`
+			KeyNo      int    `json:"key_no"`
+			NewKey     string `json:"new_key"`
+			OldKey     string `json:"old_key"`
+			KeyVersion string `json:"key_version"`
+			APDU       string `json:"c_apdu_native"`
+			RXIV       string `json:"rx_cmac_iv"`
+			RXCMAC     string `json:"rx_cmac"`
+		} `json:"change_key"`
+	}
+	load(t, "testdata/desfire_ev1.json", &f)
+	if len(f.CK) < 10 {
+		t.Fatalf("%d vectors", len(f.CK))
+	}
+	for _, v := range f.CK {
+		t.Run(v.ID, func(t *testing.T) {
+			sk := unhex(t, v.SessionKey)
+			st := cardauth.Key2K3DES
+			switch {
+			case len(v.IV) == 32:
+				st = cardauth.KeyAES
+			case len(sk) == 24:
+				st = cardauth.Key3K3DES
+			}
+			s := &cardauth.EV1{Type: st, Key: secret.Copy(sk), IV: unhex(t, v.IV)}
+			var ver byte
+			if v.KeyVersion != "" {
+				ver = unhex(t, v.KeyVersion)[0]
+			}
+			var old secret.Bytes
+			if v.OldKey != "" {
+				old = secret.Copy(unhex(t, v.OldKey))
+			}
+			got, err := s.ChangeKey(byte(v.KeyNo), byte(v.AuthKeyNo), keyTypes[v.NewType], secret.Copy(unhex(t, v.NewKey)), old, ver)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := unhex(t, v.APDU)[1:]; !bytes.Equal(got, want) {
+				t.Fatalf("ChangeKey %X, want %X", got, want)
+			}
+			if v.RXCMAC != "" {
+				if !bytes.Equal(s.IV, unhex(t, v.RXIV)) {
+					t.Fatalf("IV after the command %X, want %s", s.IV, v.RXIV)
+				}
+				if err := s.CheckResponse(nil, 0x00, unhex(t, v.RXCMAC)[:8]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestLegacyAuthentication runs the published legacy (0x0A) DES
+// authentication, in which the PCD deciphers what it sends.
+func TestLegacyAuthentication(t *testing.T) {
+	var f struct {
+		Legacy []map[string]any `json:"legacy_authentication"`
+	}
+	load(t, "testdata/desfire_ev1.json", &f)
+	v := f.Legacy[0]
+	s := func(k string) []byte { return unhex(t, v[k].(string)) }
+	key := s("key")
+	b, err := cardauth.KeyDES.Block(secret.Copy(append(append([]byte(nil), key...), key...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, rndB, err := cardauth.LegacyResponse(b, s("e_rnd_b"), s("rnd_a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rndB, s("rnd_b")) || !bytes.Equal(answer, append(s("d_rnd_a"), s("d_rnd_b_rotated_xor_d_rnd_a")...)) {
+		t.Fatalf("answer %X", answer)
+	}
+	if err := cardauth.LegacyFinish(b, s("e_rnd_a_rotated"), s("rnd_a")); err != nil {
+		t.Fatal(err)
+	}
+	sk, err := cardauth.EV1SessionKey(cardauth.KeyDES, s("rnd_a"), rndB)
+	if err != nil || !bytes.Equal(sk.Reveal()[:8], s("session_key")) {
+		t.Fatalf("session key %X", sk.Reveal())
+	}
+}

@@ -18,10 +18,11 @@ type cardService struct {
 }
 
 var protocols = map[samdv1.CardProtocol]authority.Protocol{
-	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2:     authority.ProtocolEV2,
-	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_ISO: authority.ProtocolEV1ISO,
-	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES: authority.ProtocolEV1AES,
-	samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C:    authority.ProtocolULC,
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2:        authority.ProtocolEV2,
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_ISO:    authority.ProtocolEV1ISO,
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES:    authority.ProtocolEV1AES,
+	samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C:       authority.ProtocolULC,
+	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY: authority.ProtocolLegacy,
 }
 
 var commModes = map[samdv1.CommMode]authority.CommMode{
@@ -194,9 +195,15 @@ func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1
 	if m.GetKeyNo() > 0xFF || m.GetKeyVersion() > 0xFF {
 		return nil, keys.Errorf(keys.KindInvalidInput, "key_no and key_version are 0..255")
 	}
-	out, tok, err := c.auth.ChangeKey(ctx, principal(ctx), grant(ctx), authority.ChangeKeyRequest{
-		Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion()),
-	})
+	req2 := authority.ChangeKeyRequest{Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion())}
+	if m.OldKeyVersion != nil {
+		if m.GetOldKeyVersion() > 0xFF {
+			return nil, keys.Errorf(keys.KindInvalidInput, "old_key_version: 0..255")
+		}
+		v := byte(m.GetOldKeyVersion())
+		req2.OldKeyVersion = &v
+	}
+	out, tok, err := c.auth.ChangeKey(ctx, principal(ctx), grant(ctx), req2)
 	if err != nil {
 		return nil, err
 	}

@@ -202,6 +202,9 @@ const (
 	CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES CardProtocol = 3
 	// MIFARE Ultralight C 3DES authentication (0x1A).
 	CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C CardProtocol = 4
+	// MIFARE DESFire legacy (D40) Authenticate (0x0A) with a DES or 2K3DES
+	// key: authentication and session key only.
+	CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY CardProtocol = 5
 )
 
 // Enum value maps for CardProtocol.
@@ -212,13 +215,15 @@ var (
 		2: "CARD_PROTOCOL_DESFIRE_EV1_ISO",
 		3: "CARD_PROTOCOL_DESFIRE_EV1_AES",
 		4: "CARD_PROTOCOL_ULTRALIGHT_C",
+		5: "CARD_PROTOCOL_DESFIRE_EV1_LEGACY",
 	}
 	CardProtocol_value = map[string]int32{
-		"CARD_PROTOCOL_UNSPECIFIED":     0,
-		"CARD_PROTOCOL_DESFIRE_EV2":     1,
-		"CARD_PROTOCOL_DESFIRE_EV1_ISO": 2,
-		"CARD_PROTOCOL_DESFIRE_EV1_AES": 3,
-		"CARD_PROTOCOL_ULTRALIGHT_C":    4,
+		"CARD_PROTOCOL_UNSPECIFIED":        0,
+		"CARD_PROTOCOL_DESFIRE_EV2":        1,
+		"CARD_PROTOCOL_DESFIRE_EV1_ISO":    2,
+		"CARD_PROTOCOL_DESFIRE_EV1_AES":    3,
+		"CARD_PROTOCOL_ULTRALIGHT_C":       4,
+		"CARD_PROTOCOL_DESFIRE_EV1_LEGACY": 5,
 	}
 )
 
@@ -2477,8 +2482,11 @@ type ChangeKeyRequest struct {
 	NewKey *CardKey `protobuf:"bytes,3,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
 	// The card's current key for key_no (for changing another key than
 	// the authenticated one), diversified by samd.
-	OldKey        *CardKey `protobuf:"bytes,4,opt,name=old_key,json=oldKey,proto3" json:"old_key,omitempty"`
-	KeyVersion    uint32   `protobuf:"varint,5,opt,name=key_version,json=keyVersion,proto3" json:"key_version,omitempty"`
+	OldKey     *CardKey `protobuf:"bytes,4,opt,name=old_key,json=oldKey,proto3" json:"old_key,omitempty"`
+	KeyVersion uint32   `protobuf:"varint,5,opt,name=key_version,json=keyVersion,proto3" json:"key_version,omitempty"`
+	// EV1 DES keys carry their version in their parity bits: the old key's
+	// version, so that the XOR with it matches the key the card holds.
+	OldKeyVersion *uint32 `protobuf:"varint,6,opt,name=old_key_version,json=oldKeyVersion,proto3,oneof" json:"old_key_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2544,6 +2552,13 @@ func (x *ChangeKeyRequest) GetOldKey() *CardKey {
 func (x *ChangeKeyRequest) GetKeyVersion() uint32 {
 	if x != nil {
 		return x.KeyVersion
+	}
+	return 0
+}
+
+func (x *ChangeKeyRequest) GetOldKeyVersion() uint32 {
+	if x != nil && x.OldKeyVersion != nil {
+		return *x.OldKeyVersion
 	}
 	return 0
 }
@@ -3171,14 +3186,16 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x04mode\x18\x04 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"E\n" +
 	"\x15CheckResponseResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\xba\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\xfb\x01\n" +
 	"\x10ChangeKeyRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
 	"\x06key_no\x18\x02 \x01(\rR\x05keyNo\x12)\n" +
 	"\anew_key\x18\x03 \x01(\v2\x10.samd.v1.CardKeyR\x06newKey\x12)\n" +
 	"\aold_key\x18\x04 \x01(\v2\x10.samd.v1.CardKeyR\x06oldKey\x12\x1f\n" +
 	"\vkey_version\x18\x05 \x01(\rR\n" +
-	"keyVersion\"A\n" +
+	"keyVersion\x12+\n" +
+	"\x0fold_key_version\x18\x06 \x01(\rH\x00R\roldKeyVersion\x88\x01\x01B\x12\n" +
+	"\x10_old_key_version\"A\n" +
 	"\x11ChangeKeyResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\"p\n" +
@@ -3222,13 +3239,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fPURPOSE_LOAD\x10\x01\x12\x10\n" +
 	"\fPURPOSE_SALE\x10\x02\x12\x12\n" +
 	"\x0ePURPOSE_REFUND\x10\x03\x12\x18\n" +
-	"\x14PURPOSE_CANCELLATION\x10\x04*\xb2\x01\n" +
+	"\x14PURPOSE_CANCELLATION\x10\x04*\xd8\x01\n" +
 	"\fCardProtocol\x12\x1d\n" +
 	"\x19CARD_PROTOCOL_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CARD_PROTOCOL_DESFIRE_EV2\x10\x01\x12!\n" +
 	"\x1dCARD_PROTOCOL_DESFIRE_EV1_ISO\x10\x02\x12!\n" +
 	"\x1dCARD_PROTOCOL_DESFIRE_EV1_AES\x10\x03\x12\x1e\n" +
-	"\x1aCARD_PROTOCOL_ULTRALIGHT_C\x10\x04*a\n" +
+	"\x1aCARD_PROTOCOL_ULTRALIGHT_C\x10\x04\x12$\n" +
+	" CARD_PROTOCOL_DESFIRE_EV1_LEGACY\x10\x05*a\n" +
 	"\bCommMode\x12\x19\n" +
 	"\x15COMM_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCOMM_MODE_PLAIN\x10\x01\x12\x11\n" +
@@ -3418,6 +3436,7 @@ func file_samd_v1_samd_proto_init() {
 		return
 	}
 	file_samd_v1_samd_proto_msgTypes[5].OneofWrappers = []any{}
+	file_samd_v1_samd_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -591,8 +591,8 @@ type CardServiceClient interface {
 	FinishAuth(context.Context, *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error)
 	ProtectCommand(context.Context, *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error)
 	CheckResponse(context.Context, *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error)
-	// ChangeKey computes a DESFire EV2 / NTAG 424 DNA ChangeKey cryptogram
-	// from keys samd diversifies itself. Personalisation only.
+	// ChangeKey computes a DESFire EV1 or EV2 / NTAG 424 DNA ChangeKey
+	// cryptogram from keys samd diversifies itself. Personalisation only.
 	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
 	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
 	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
@@ -735,8 +735,8 @@ type CardServiceHandler interface {
 	FinishAuth(context.Context, *connect.Request[samdv1.FinishAuthRequest]) (*connect.Response[samdv1.FinishAuthResponse], error)
 	ProtectCommand(context.Context, *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error)
 	CheckResponse(context.Context, *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error)
-	// ChangeKey computes a DESFire EV2 / NTAG 424 DNA ChangeKey cryptogram
-	// from keys samd diversifies itself. Personalisation only.
+	// ChangeKey computes a DESFire EV1 or EV2 / NTAG 424 DNA ChangeKey
+	// cryptogram from keys samd diversifies itself. Personalisation only.
 	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
 	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
 	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)

@@ -55,6 +55,8 @@ Commands:
   seal     --profile NAME (--file OBJECTS.json | --type N --card HEX --seq N --owner ID --data HEX)
   verify   the seal flags, with --mac HEX for one object (or "mac" in each object of the file)
            OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}
+  card ... / sun ...   card sessions and SUN verification: samd client card (lists them)
+  card-demo            a whole DESFire EV2 session against a simulated card, step by step
 `
 
 type clientOptions struct {
@@ -67,6 +69,7 @@ type client struct {
 	val     samdv1connect.ValueServiceClient
 	adm     samdv1connect.AdminServiceClient
 	macs    samdv1connect.MACServiceClient
+	card    samdv1connect.CardServiceClient
 	health  *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	timeout time.Duration
 }
@@ -125,6 +128,7 @@ func newClient(o clientOptions) (*client, error) {
 		val:     samdv1connect.NewValueServiceClient(hc, base, opts...),
 		adm:     samdv1connect.NewAdminServiceClient(hc, base, opts...),
 		macs:    samdv1connect.NewMACServiceClient(hc, base, opts...),
+		card:    samdv1connect.NewCardServiceClient(hc, base, opts...),
 		health:  connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout: o.timeout,
 	}, nil
@@ -208,7 +212,7 @@ func cmdClient(args []string, out io.Writer) error {
 	var a kcvArgs
 	var sysASCII, transport, mech string
 	desVersion := -1
-	if cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" {
+	if cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" || cmd == "card" || cmd == "sun" {
 		rest = nil // parsed by c.more
 	}
 	if cmd == "kcv" || cmd == "export" {
@@ -253,6 +257,13 @@ func cmdClient(args []string, out io.Writer) error {
 		msg, err = c.more(ctx, cmd, rest)
 	case "seal", "verify":
 		msg, err = c.sealOrVerify(ctx, cmd, rest)
+	case "card", "sun":
+		msg, err = c.cardCmd(ctx, cmd, rest)
+	case "card-demo":
+		if err := c.cardDemo(ctx, out); err != nil {
+			return printError(out, err, *asJSON)
+		}
+		return nil
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)

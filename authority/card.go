@@ -386,16 +386,44 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, _ 
 		}
 		cs.Pending = true
 	case ProtocolEV1ISO, ProtocolEV1AES:
-		if mode != CommPlain {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "EV1 sessions protect plain commands (CMAC chaining); MAC and FULL command modes are not supported")
-		}
 		s, _ := cs.ev1()
 		defer s.Wipe()
-		out = append(append([]byte(nil), header...), data...)
-		if err := s.Command(append([]byte{cmd}, out...)); err != nil {
-			return nil, "", err
+		switch mode {
+		case CommPlain, CommMAC:
+			// EV1 MACs plain commands into the chain but does not send the MAC.
+			out = append(append([]byte(nil), header...), data...)
+			if err := s.Command(append([]byte{cmd}, out...)); err != nil {
+				return nil, "", err
+			}
+		case CommFull:
+			if out, err = s.ProtectFull(cmd, header, data); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown communication mode")
 		}
 		cs.IV = s.IV
+	case ProtocolLegacy:
+		s := cs.legacy()
+		defer s.Wipe()
+		switch mode {
+		case CommPlain:
+			out = append(append([]byte(nil), header...), data...)
+		case CommMAC:
+			m, err := s.MAC(data)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(append(append([]byte(nil), header...), data...), m...)
+		case CommFull:
+			ct, err := s.ProtectFull(data)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(append([]byte(nil), header...), ct...)
+		default:
+			return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown communication mode")
+		}
 	default:
 		return nil, "", keys.Errorf(keys.KindInvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}
@@ -403,8 +431,17 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, _ 
 	return out, tok, err
 }
 
+func (cs *cardSession) legacy() *cardauth.Legacy {
+	kt := cardauth.Key2K3DES
+	if cs.SingleDES {
+		kt = cardauth.KeyDES
+	}
+	return &cardauth.Legacy{Type: kt, Key: secret.Copy(cs.Key)}
+}
+
 // CheckResponse verifies (and in FULL mode decrypts) a card's response.
-func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ policies.Grant, token string, status byte, body []byte, mode CommMode) ([]byte, string, error) {
+// expected is the data length of an enciphered EV1 response.
+func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ policies.Grant, token string, status byte, body []byte, mode CommMode, expected int) ([]byte, string, error) {
 	cs, err := a.openSession(ctx, p, token, "open")
 	if err != nil {
 		return nil, "", err
@@ -439,16 +476,40 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 		}
 		cs.Ctr, cs.Pending = s.CmdCtr, false
 	case ProtocolEV1ISO, ProtocolEV1AES:
-		if mode != CommMAC || len(body) < 8 {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "EV1 responses are checked in MAC mode: data ‖ 8-byte CMAC")
-		}
 		s, _ := cs.ev1()
 		defer s.Wipe()
-		if err := s.CheckResponse(body[:len(body)-8], status, body[len(body)-8:]); err != nil {
-			return nil, "", err
+		switch {
+		case mode == CommMAC && len(body) >= 8:
+			if err := s.CheckResponse(body[:len(body)-8], status, body[len(body)-8:]); err != nil {
+				return nil, "", err
+			}
+			out = body[:len(body)-8]
+		case mode == CommFull:
+			if out, err = s.OpenFull(status, body, expected); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", keys.Errorf(keys.KindInvalidInput, "EV1 responses are MAC (data ‖ 8-byte CMAC) or FULL (enciphered data ‖ CRC32)")
 		}
 		cs.IV = s.IV
-		out = body[:len(body)-8]
+	case ProtocolLegacy:
+		s := cs.legacy()
+		defer s.Wipe()
+		switch {
+		case mode == CommPlain:
+			out = body
+		case mode == CommMAC && len(body) >= 4:
+			if err := s.CheckMAC(body[:len(body)-4], body[len(body)-4:]); err != nil {
+				return nil, "", err
+			}
+			out = body[:len(body)-4]
+		case mode == CommFull:
+			if out, err = s.OpenFull(body, expected); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", keys.Errorf(keys.KindInvalidInput, "legacy responses are plain, MAC (data ‖ 4-byte MAC) or FULL")
+		}
 	default:
 		return nil, "", keys.Errorf(keys.KindInvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}

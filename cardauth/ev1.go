@@ -240,3 +240,54 @@ func LegacyFinish(b cipher.Block, ekRndA, rndA []byte) error {
 	}
 	return nil
 }
+
+// ProtectFull enciphers a command's data for an EV1 session in
+// "fully enciphered" mode: data ‖ CRC32(cmd ‖ header ‖ data), zero-padded
+// to the block size, CBC with the running IV; the last cryptogram block
+// becomes the IV. It returns header ‖ cryptogram.
+func (s *EV1) ProtectFull(cmd byte, header, data []byte) ([]byte, error) {
+	b, err := s.Type.Block(s.Key)
+	if err != nil {
+		return nil, err
+	}
+	bs := b.BlockSize()
+	crc := CRC32(append(append([]byte{cmd}, header...), data...))
+	plain := append(append([]byte(nil), data...), crc...)
+	padded := make([]byte, (len(plain)+bs-1)/bs*bs)
+	copy(padded, plain)
+	clear(plain)
+	defer clear(padded)
+	if s.IV == nil {
+		s.IV = make([]byte, bs)
+	}
+	ct := cbcEncrypt(b, s.IV, padded)
+	s.IV = append([]byte(nil), ct[len(ct)-bs:]...)
+	return append(append([]byte(nil), header...), ct...), nil
+}
+
+// OpenFull deciphers an enciphered EV1 response of n data bytes:
+// data ‖ CRC32(data ‖ status) ‖ zero padding, CBC with the running IV,
+// whose last block becomes the IV. The CRC is compared in constant time.
+func (s *EV1) OpenFull(status byte, ct []byte, n int) ([]byte, error) {
+	b, err := s.Type.Block(s.Key)
+	if err != nil {
+		return nil, err
+	}
+	bs := b.BlockSize()
+	if len(ct) == 0 || len(ct)%bs != 0 || n < 0 || n+4 > len(ct) || len(ct)-(n+4) >= bs {
+		return nil, invalid("an enciphered response of %d data bytes is %d bytes, not %d", n, (n+4+bs-1)/bs*bs, len(ct))
+	}
+	if s.IV == nil {
+		s.IV = make([]byte, bs)
+	}
+	plain := cbcDecrypt(b, s.IV, ct)
+	s.IV = append([]byte(nil), ct[len(ct)-bs:]...)
+	data := plain[:n]
+	crc := CRC32(append(append([]byte(nil), data...), status))
+	pad := plain[n+4:]
+	if !equal(plain[n:n+4], crc) || !equal(pad, make([]byte, len(pad))) {
+		clear(plain)
+		return nil, ErrCryptogram
+	}
+	return data, nil
+}

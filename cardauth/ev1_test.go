@@ -237,3 +237,33 @@ func TestLegacyAuthentication(t *testing.T) {
 		t.Fatalf("session key %X", sk.Reveal())
 	}
 }
+
+// TestEV1ProtectFull checks EV1 enciphered commands against the published
+// same-key 3DES ChangeKey cryptograms, which are exactly such a command:
+// KeyNo (plain) ‖ E(NewKey ‖ CRC32(C4 ‖ KeyNo ‖ NewKey) ‖ 00…).
+func TestEV1ProtectFull(t *testing.T) {
+	var f struct {
+		CK []map[string]any `json:"change_key"`
+	}
+	load(t, "testdata/desfire_ev1.json", &f)
+	n := 0
+	for _, v := range f.CK {
+		if v["case"] != "same key as authenticated" || v["key_type_new"] == "AES" {
+			continue
+		}
+		s := func(k string) []byte { return unhex(t, v[k].(string)) }
+		kt := cardauth.Key2K3DES
+		if len(s("session_key")) == 24 {
+			kt = cardauth.Key3K3DES
+		}
+		ev1 := &cardauth.EV1{Type: kt, Key: secret.Copy(s("session_key")), IV: s("iv")}
+		got, err := ev1.ProtectFull(0xC4, []byte{0}, s("new_key"))
+		if err != nil || !bytes.Equal(got, s("c_apdu_native")[1:]) {
+			t.Fatalf("%s: %X (%v)", v["id"], got, err)
+		}
+		n++
+	}
+	if n < 5 {
+		t.Fatalf("%d vectors", n)
+	}
+}

@@ -173,7 +173,7 @@ func (c *cardService) CheckResponse(ctx context.Context, req *connect.Request[sa
 	if err != nil {
 		return nil, err
 	}
-	out, tok, err := c.auth.CheckResponse(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetStatus()), body, mode)
+	out, tok, err := c.auth.CheckResponse(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetStatus()), body, mode, int(m.GetExpectedLength()))
 	if err != nil {
 		return nil, err
 	}

@@ -2356,10 +2356,12 @@ type CheckResponseRequest struct {
 	// The card's status byte (0x00 for 91 00).
 	Status uint32 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
 	// The response data with its MAC, hex.
-	Data          string   `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	Mode          CommMode `protobuf:"varint,4,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Data string   `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Mode CommMode `protobuf:"varint,4,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
+	// EV1 FULL mode: how many data bytes the enciphered response carries.
+	ExpectedLength uint32 `protobuf:"varint,5,opt,name=expected_length,json=expectedLength,proto3" json:"expected_length,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckResponseRequest) Reset() {
@@ -2418,6 +2420,13 @@ func (x *CheckResponseRequest) GetMode() CommMode {
 		return x.Mode
 	}
 	return CommMode_COMM_MODE_UNSPECIFIED
+}
+
+func (x *CheckResponseRequest) GetExpectedLength() uint32 {
+	if x != nil {
+		return x.ExpectedLength
+	}
+	return 0
 }
 
 type CheckResponseResponse struct {
@@ -3178,12 +3187,13 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"F\n" +
 	"\x16ProtectCommandResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\x83\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\xac\x01\n" +
 	"\x14CheckResponseRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\tR\x04data\x12%\n" +
-	"\x04mode\x18\x04 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"E\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\x12'\n" +
+	"\x0fexpected_length\x18\x05 \x01(\rR\x0eexpectedLength\"E\n" +
 	"\x15CheckResponseResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\"\xfb\x01\n" +

@@ -30,6 +30,7 @@ const cardUsage = `card commands (samd client [flags] card COMMAND ...):
   finish     --session TOKEN --response HEX
   protect    --session TOKEN --cmd HEX --header HEX [--data HEX] --mode plain|mac|full
   check      --session TOKEN [--status HEX] --data HEX --mode plain|mac|full
+             [--expected-length N (EV1 enciphered responses)]
   changekey  --session TOKEN --key-no N --new-key NAME:vN [--old-key NAME:vN] --version N
              (the card's --uid/--aid/--sysid diversify both keys) [--old-version N]
   external   --key NAME:vN --uid ... --challenge HEX
@@ -89,6 +90,7 @@ func (c *client) cardCmd(ctx context.Context, group string, args []string) (prot
 	macInput := fs.String("mac-input", "", "")
 	sdmmac := fs.String("sdmmac", "", "")
 	file := fs.String("file", "", "")
+	expected := fs.Uint("expected-length", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func (c *client) cardCmd(ctx context.Context, group string, args []string) (prot
 		if err != nil {
 			return nil, errors.New("--status: one hex byte, e.g. 00")
 		}
-		r, err := c.card.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: *session, Status: st, Data: *data, Mode: modeNames[*mode]}))
+		r, err := c.card.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: *session, Status: st, Data: *data, Mode: modeNames[*mode], ExpectedLength: uint32(*expected)}))
 		if err != nil {
 			return nil, err
 		}

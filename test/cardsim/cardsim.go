@@ -331,12 +331,14 @@ func (u *UltralightC) Transceive(cmd byte, data []byte) (byte, []byte) {
 	return StatusCommandAbrt, nil
 }
 
-// EV1AES is a DESFire EV1 application with AES authentication (0xAA) and
-// CMAC chaining on plain commands.
+// EV1AES is a DESFire EV1 application with AES authentication (0xAA),
+// CMAC chaining on plain commands, and one enciphered standard data file
+// (file 1) for ReadData (0xBD) and WriteData (0x3D).
 type EV1AES struct {
 	Key     []byte
 	Rand    io.Reader
 	Version []byte // what GetVersion (0x60) answers, in one frame
+	File    []byte // file 1, communication mode "fully enciphered"
 
 	ekRndB, rndB []byte
 	session, iv  []byte
@@ -378,6 +380,37 @@ func (e *EV1AES) Transceive(cmd byte, data []byte) (byte, []byte) {
 		e.chain([]byte{0x60})
 		m := e.chain(append(append([]byte(nil), e.Version...), StatusOK))
 		return StatusOK, append(append([]byte(nil), e.Version...), m[:8]...)
+	case 0xBD: // ReadData: plain command (MACed into the chain), enciphered answer
+		if e.session == nil || len(data) != 7 {
+			return StatusPermission, nil
+		}
+		e.chain(append([]byte{0xBD}, data...))
+		off, n := int(data[1])|int(data[2])<<8, int(data[4])|int(data[5])<<8
+		out := append([]byte(nil), e.File[off:off+n]...)
+		crc := ^crc32.ChecksumIEEE(append(append([]byte(nil), out...), StatusOK))
+		plain := append(out, byte(crc), byte(crc>>8), byte(crc>>16), byte(crc>>24))
+		for len(plain)%16 != 0 {
+			plain = append(plain, 0)
+		}
+		ct := cbc(e.session, e.iv, plain, false)
+		e.iv = ct[len(ct)-16:]
+		return StatusOK, ct
+	case 0x3D: // WriteData: header plain, data ‖ CRC32(cmd ‖ header ‖ data) enciphered
+		if e.session == nil || len(data) < 7+16 || (len(data)-7)%16 != 0 {
+			return StatusPermission, nil
+		}
+		header, ct := data[:7], data[7:]
+		plain := cbc(e.session, e.iv, ct, true)
+		e.iv = ct[len(ct)-16:]
+		off, n := int(header[1])|int(header[2])<<8, int(header[4])|int(header[5])<<8
+		crc := ^crc32.ChecksumIEEE(append(append([]byte{0x3D}, header...), plain[:n]...))
+		if !bytes.Equal(plain[n:n+4], []byte{byte(crc), byte(crc >> 8), byte(crc >> 16), byte(crc >> 24)}) {
+			e.session = nil
+			return StatusIntegrity, nil
+		}
+		copy(e.File[off:], plain[:n])
+		m := e.chain([]byte{StatusOK})
+		return StatusOK, m[:8]
 	}
 	return StatusCommandAbrt, nil
 }
@@ -423,4 +456,98 @@ func hexUpper(b []byte) string {
 		out[2*i], out[2*i+1] = digits[x>>4], digits[x&15]
 	}
 	return string(out)
+}
+
+// LegacyDES is a MIFARE DESFire (D40-compatible) application with a
+// 2K3DES key: legacy authentication (0x0A) and one
+// enciphered data file (file 1) for ReadData (0xBD) and WriteData (0x3D)
+// with CRC16. The card enciphers with E and, receiving, inverts the PCD's
+// send mode with E as well.
+type LegacyDES struct {
+	Key  []byte
+	Rand io.Reader
+	File []byte
+
+	rndB    []byte
+	session []byte
+}
+
+func crcA(data []byte) []byte {
+	crc := uint16(0x6363)
+	for _, b := range data {
+		crc ^= uint16(b)
+		for i := 0; i < 8; i++ {
+			if crc&1 != 0 {
+				crc = crc>>1 ^ 0x8408
+			} else {
+				crc >>= 1
+			}
+		}
+	}
+	return []byte{byte(crc), byte(crc >> 8)}
+}
+
+// receive inverts send mode: P_i = E(K, C_i) ⊕ C_{i-1}, IV zero.
+func receive(b cipher.Block, ct []byte) []byte {
+	out := make([]byte, len(ct))
+	prev := make([]byte, 8)
+	for i := 0; i < len(ct); i += 8 {
+		b.Encrypt(out[i:i+8], ct[i:i+8])
+		for j := 0; j < 8; j++ {
+			out[i+j] ^= prev[j]
+		}
+		prev = ct[i : i+8]
+	}
+	return out
+}
+
+// Transceive runs 0A, AF, and, authenticated, ReadData and WriteData.
+func (l *LegacyDES) Transceive(cmd byte, data []byte) (byte, []byte) {
+	kb := tdes2(l.Key)
+	switch cmd {
+	case 0x0A:
+		l.rndB = make([]byte, 8)
+		io.ReadFull(l.Rand, l.rndB)
+		out := make([]byte, 8)
+		kb.Encrypt(out, l.rndB)
+		return StatusMore, out
+	case 0xAF:
+		if l.rndB == nil || len(data) != 16 {
+			return StatusAuthError, nil
+		}
+		p := receive(kb, data)
+		rndA := p[:8]
+		if !bytes.Equal(p[8:], rotl(l.rndB)) {
+			l.rndB = nil
+			return StatusAuthError, nil
+		}
+		// 2K3DES session key: RndA[0:4] ‖ RndB[0:4] ‖ RndA[4:8] ‖ RndB[4:8].
+		l.session = append(append(append(append([]byte(nil), rndA[:4]...), l.rndB[:4]...), rndA[4:8]...), l.rndB[4:8]...)
+		l.rndB = nil
+		out := make([]byte, 8)
+		kb.Encrypt(out, rotl(rndA))
+		return StatusOK, out
+	case 0xBD, 0x3D:
+		if l.session == nil || len(data) < 7 {
+			return StatusPermission, nil
+		}
+		sb := tdes2(l.session)
+		off, n := int(data[1]), int(data[4])
+		if cmd == 0x3D {
+			p := receive(sb, data[7:])
+			if len(p) < n+2 || !bytes.Equal(p[n:n+2], crcA(p[:n])) {
+				return StatusIntegrity, nil
+			}
+			copy(l.File[off:], p[:n])
+			return StatusOK, nil
+		}
+		plain := append(append([]byte(nil), l.File[off:off+n]...), crcA(l.File[off:off+n])...)
+		for len(plain)%8 != 0 {
+			plain = append(plain, 0)
+		}
+		ct := make([]byte, len(plain))
+		cipher.NewCBCEncrypter(sb, make([]byte, 8)).CryptBlocks(ct, plain)
+		return StatusOK, ct
+	}
+	return StatusCommandAbrt, nil
 }

@@ -288,7 +288,7 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	}
 
 	ev1 := &cardsim.EV1AES{Key: personalise(t, keys.AES128, exampleAES, append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP Abu")...)),
-		Rand: rand.Reader, Version: unhexT(t, "04010101001A05")}
+		Rand: rand.Reader, Version: unhexT(t, "04010101001A05"), File: make([]byte, 32)}
 	_, ch = ev1.Transceive(0xAA, []byte{0})
 	b, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
 	if err != nil {
@@ -310,6 +310,64 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	r, err := term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC}))
 	if err != nil || r.Msg.GetData() != "04010101001A05" {
 		t.Fatalf("GetVersion: %v %v", err, r)
+	}
+	// Enciphered WriteData then ReadData (EV1 "fully enciphered" mode).
+	sess := r.Msg.GetSession()
+	payload := []byte("EV1 enciphered file, 24 b")[:24]
+	hdr := []byte{1, 0, 0, 0, 24, 0, 0}
+	p, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: sess, Command: 0x3D, Header: hex.EncodeToString(hdr), Data: hex.EncodeToString(payload), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, resp = ev1.Transceive(0x3D, unhexT(t, p.Msg.GetData()))
+	if st != cardsim.StatusOK || !bytes.Equal(ev1.File[:24], payload) {
+		t.Fatalf("EV1 WriteData: %02X, file %q", st, ev1.File[:24])
+	}
+	r, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: r.Msg.GetSession(), Command: 0xBD, Header: hex.EncodeToString(hdr), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, resp = ev1.Transceive(0xBD, unhexT(t, p.Msg.GetData()))
+	r, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: 24}))
+	if err != nil || !bytes.Equal(unhexT(t, r.Msg.GetData()), payload) {
+		t.Fatalf("EV1 ReadData: %v %v", err, r)
+	}
+
+	// Legacy (D40) authentication with a DES key, then enciphered WriteData
+	// and ReadData with CRC16.
+	// The card holds the 2TDEA key samd derives from the AN10922 example
+	// master (a D40 card with a 2K3DES key).
+	leg := &cardsim.LegacyDES{Key: personalise(t, keys.TDEA2, "00112233445566778899AABBCCDDEEFF", m), Rand: rand.Reader, File: make([]byte, 32)}
+	_, ch = leg.Transceive(0x0A, []byte{0})
+	b, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, Key: key, CardChallenge: hex.EncodeToString(ch)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ans = leg.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
+	if st != cardsim.StatusOK {
+		t.Fatalf("legacy card refused samd: %02X", st)
+	}
+	f, err = term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legData := []byte("D40 card, CRC16")
+	lh := []byte{1, 0, 0, 0, byte(len(legData)), 0, 0}
+	p, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: f.Msg.GetSession(), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := leg.Transceive(0x3D, unhexT(t, p.Msg.GetData())); st != cardsim.StatusOK || !bytes.Equal(leg.File[:len(legData)], legData) {
+		t.Fatalf("legacy WriteData %02X: %q", st, leg.File)
+	}
+	st, resp = leg.Transceive(0xBD, lh)
+	r, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: uint32(len(legData))}))
+	if err != nil || !bytes.Equal(unhexT(t, r.Msg.GetData()), legData) {
+		t.Fatalf("legacy ReadData: %v %v", err, r)
 	}
 
 	// ISO/IEC 7816-4: samd answers a card challenge with the diversified key.

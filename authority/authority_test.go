@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/aes"
-	"crypto/cipher"
-	"crypto/des"
 	"encoding/binary"
 	"encoding/hex"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
@@ -58,29 +57,6 @@ func unwrapKW(t *testing.T, kek, c []byte) []byte {
 	return bytes.Join(r, nil)
 }
 
-func importKey(t *testing.T, s *pkcs11.Store, name string, role keys.Role, alg keys.Algorithm, key []byte) {
-	t.Helper()
-	var blk cipher.Block
-	var err error
-	if alg.AES() {
-		blk, err = aes.NewCipher(key)
-	} else {
-		blk, err = des.NewTripleDESCipher(append(append([]byte(nil), key...), key[:8]...))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := make([]byte, blk.BlockSize())
-	blk.Encrypt(z, z)
-	ref, _ := keys.NewRef(name, 1)
-	if _, err := s.ImportComponents(context.Background(), pkcs11.ImportRequest{
-		Ref: ref, Role: role, Algorithm: alg, KCVMethod: kcv.EncryptZero,
-		Components: []pkcs11.Component{{Value: secret.Copy(key), KCV: z[:3]}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestDiversifyAndExport(t *testing.T) {
 	tok := softhsmtest.Require(t)
 	ctx := context.Background()
@@ -89,9 +65,9 @@ func TestDiversifyAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	importKey(t, s, "an10922/test/aes128", keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
-	importKey(t, s, "an10922/test/2tdea", keys.RoleDiversifyMaster, keys.TDEA2, unhex("00112233445566778899AABBCCDDEEFF"))
-	importKey(t, s, "transport/test/kek", keys.RoleWrap, keys.AES128, unhex("000102030405060708090A0B0C0D0E0F"))
+	keystest.Import(t, s, "an10922/test/aes128", keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
+	keystest.Import(t, s, "an10922/test/2tdea", keys.RoleDiversifyMaster, keys.TDEA2, unhex("00112233445566778899AABBCCDDEEFF"))
+	keystest.Import(t, s, "transport/test/kek", keys.RoleWrap, keys.AES128, unhex("000102030405060708090A0B0C0D0E0F"))
 	a := authority.New(authority.Config{Keys: s})
 	var g policies.Grant
 	ref := func(n string) keys.Ref { r, _ := keys.NewRef(n, 1); return r }

@@ -2,7 +2,6 @@ package cardauth_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"testing"
@@ -10,16 +9,10 @@ import (
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/vectors"
 )
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatalf("%q: %v", s, err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 func arr16(t *testing.T, s string) [16]byte {
 	var a [16]byte

@@ -5,13 +5,13 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
 	"testing"
 
 	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/test/vectors"
 )
 
 // vector is one entry of testdata/rfc4493.json or testdata/sp800-38b.json.
@@ -42,14 +42,7 @@ func load(t *testing.T, file string) []vector {
 	return f.Vectors
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 func block(t *testing.T, alg string, key []byte) cipher.Block {
 	t.Helper()

@@ -3,9 +3,6 @@ package derive_test
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/des"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,11 +11,12 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/derive"
-	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
+	"github.com/samd-io/samd/test/vectors"
 )
 
 func TestMain(m *testing.M) { softhsmtest.Main(m, "samd-derive") }
@@ -57,43 +55,9 @@ func loadVectors(t *testing.T) []vector {
 	return f.Vectors
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 var variants = map[string]keys.Algorithm{"AES128": keys.AES128, "AES192": keys.AES192, "AES256": keys.AES256, "2TDEA": keys.TDEA2, "3TDEA": keys.TDEA3}
-
-// encryptZero is the ANSI check value, computed with the standard library.
-func encryptZero(t *testing.T, alg keys.Algorithm, key []byte) []byte {
-	t.Helper()
-	var out []byte
-	switch {
-	case alg.AES():
-		b, err := aes.NewCipher(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = make([]byte, 16)
-		b.Encrypt(out, out)
-	default:
-		k := append([]byte(nil), key...)
-		if len(k) == 16 {
-			k = append(k, key[:8]...)
-		}
-		b, err := des.NewTripleDESCipher(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = make([]byte, 8)
-		b.Encrypt(out, out)
-	}
-	return out[:3]
-}
 
 var (
 	storeOnce sync.Once
@@ -115,25 +79,6 @@ func openStore(t *testing.T) *pkcs11.Store {
 	return store
 }
 
-// importMaster puts a published master key into SoftHSM2 as a
-// diversification master key (CMAC only, non-extractable).
-func importMaster(t *testing.T, s *pkcs11.Store, name string, alg keys.Algorithm, key []byte) keys.Key {
-	t.Helper()
-	r, err := keys.NewRef(name, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := s.ImportComponents(context.Background(), pkcs11.ImportRequest{
-		Ref: r, Role: keys.RoleDiversifyMaster, Algorithm: alg,
-		Components: []pkcs11.Component{{Value: secret.Copy(key), KCV: encryptZero(t, alg, key)}},
-		KCVMethod:  kcv.EncryptZero,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // TestAN10922 runs every published AN10922 example through a master key
 // imported into SoftHSM2: the CMACs run in the token.
 func TestAN10922(t *testing.T) {
@@ -148,7 +93,7 @@ func TestAN10922(t *testing.T) {
 			if v.Source == "" {
 				t.Fatal("vector names no source")
 			}
-			master := importMaster(t, s, fmt.Sprintf("test/an10922/v%d", i), alg, unhex(t, v.MasterKey))
+			master := importMasterKey(t, s, fmt.Sprintf("test/an10922/v%d", i), alg, unhex(t, v.MasterKey))
 			in, err := derive.NewInput(unhex(t, v.UID), unhex(t, v.AID), unhex(t, v.SystemIdentifier))
 			if err != nil {
 				t.Fatal(err)
@@ -208,7 +153,7 @@ func TestBadInput(t *testing.T) {
 
 	s := openStore(t)
 	ctx := context.Background()
-	tdea := importMaster(t, s, "test/bad/tdea", keys.TDEA2, unhex(t, "00112233445566778899AABBCCDDEEFF"))
+	tdea := importMasterKey(t, s, "test/bad/tdea", keys.TDEA2, unhex(t, "00112233445566778899AABBCCDDEEFF"))
 	long, err := derive.NewInput(uid, unhex(t, "3042F5"), []byte("NXP Abu"))
 	if err != nil {
 		t.Fatal(err)
@@ -229,4 +174,8 @@ func TestSetDESKeyVersion(t *testing.T) {
 	if !bytes.Equal(k, unhex(t, "01010101010101010000000000000000")) {
 		t.Fatalf("got %X", k)
 	}
+}
+
+func importMasterKey(t *testing.T, s *pkcs11.Store, name string, alg keys.Algorithm, key []byte) keys.Key {
+	return keystest.Import(t, s, name, keys.RoleDiversifyMaster, alg, key)
 }

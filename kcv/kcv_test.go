@@ -2,7 +2,6 @@ package kcv_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -13,16 +12,10 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
+	"github.com/samd-io/samd/test/vectors"
 )
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 // TestPublished checks the check values printed in testdata/kcv.json.
 func TestPublished(t *testing.T) {

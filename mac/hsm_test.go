@@ -3,8 +3,6 @@ package mac_test
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/des"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/secret"
@@ -38,31 +36,6 @@ func openStore(t *testing.T) *pkcs11.Store {
 		t.Fatal(serr)
 	}
 	return store
-}
-
-func importKey(t *testing.T, s *pkcs11.Store, name string, role keys.Role, alg keys.Algorithm, key []byte) keys.Key {
-	t.Helper()
-	var z []byte
-	if alg.AES() {
-		b, _ := aes.NewCipher(key)
-		z = make([]byte, 16)
-		b.Encrypt(z, z)
-	} else {
-		k := append([]byte(nil), key...)
-		if len(k) == 16 {
-			k = append(k, key[:8]...)
-		}
-		b, _ := des.NewTripleDESCipher(k)
-		z = make([]byte, 8)
-		b.Encrypt(z, z)
-	}
-	ref, _ := keys.NewRef(name, 1)
-	k, err := s.ImportComponents(context.Background(), pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: kcv.EncryptZero,
-		Components: []pkcs11.Component{{Value: secret.Copy(key), KCV: z[:3]}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // TestCMACInToken runs the RFC 4493 and SP 800-38B vectors through
@@ -100,7 +73,7 @@ func TestCMACInToken(t *testing.T) {
 			}
 			k, ok := keysByHex[v.Key]
 			if !ok {
-				k = importKey(t, s, fmt.Sprintf("mac/test/f%d-%d", fi, len(keysByHex)), keys.RoleMAC, alg, key)
+				k = keystest.Import(t, s, fmt.Sprintf("mac/test/f%d-%d", fi, len(keysByHex)), keys.RoleMAC, alg, key)
 				keysByHex[v.Key] = k
 			}
 			got, err := s.CMAC(ctx, k, unhex(t, v.Message))
@@ -128,9 +101,9 @@ func TestCMACInToken(t *testing.T) {
 func TestBinding(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
-	seal := importKey(t, s, "mac/bind/seal", keys.RoleMAC, keys.AES128, unhex(t, "2B7E151628AED2A6ABF7158809CF4F3C"))
-	master := importKey(t, s, "mac/bind/master", keys.RoleDiversifyMaster, keys.AES128, unhex(t, "00112233445566778899AABBCCDDEEFF"))
-	retail := importKey(t, s, "mac/bind/retail", keys.RoleDiversifyMaster, keys.TDEA2, unhex(t, "0123456789ABCDEFFEDCBA9876543210"))
+	seal := keystest.Import(t, s, "mac/bind/seal", keys.RoleMAC, keys.AES128, unhex(t, "2B7E151628AED2A6ABF7158809CF4F3C"))
+	master := keystest.Import(t, s, "mac/bind/master", keys.RoleDiversifyMaster, keys.AES128, unhex(t, "00112233445566778899AABBCCDDEEFF"))
+	retail := keystest.Import(t, s, "mac/bind/retail", keys.RoleDiversifyMaster, keys.TDEA2, unhex(t, "0123456789ABCDEFFEDCBA9876543210"))
 	profiles := []struct {
 		cfg mac.ProfileConfig
 		key keys.Key

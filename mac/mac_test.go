@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"crypto/des"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/vectors"
 )
 
 // isoVector is one entry of testdata/iso9797.json.
@@ -28,14 +28,7 @@ type isoVector struct {
 	Source       string `json:"source"`
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 func blockFor(t *testing.T, cipherName string, key []byte) cipher.Block {
 	t.Helper()

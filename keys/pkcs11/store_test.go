@@ -8,7 +8,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
+	"github.com/samd-io/samd/test/vectors"
 )
 
 func TestMain(m *testing.M) { softhsmtest.Main(m, "samd-keys", "samd-wrongpin") }
@@ -236,14 +236,7 @@ func aesKCV(t *testing.T, key []byte) []byte {
 	return out[:3]
 }
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 // TestWrapVectors imports each published KEK and wraps the published key
 // data inside the token (RFC 3394 §4, RFC 5649 §6).

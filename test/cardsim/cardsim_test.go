@@ -2,22 +2,15 @@ package cardsim_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"testing"
 
 	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/test/vectors"
 )
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 func load(t *testing.T, name string, v any) {
 	t.Helper()

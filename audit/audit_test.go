@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +116,34 @@ func TestTornLastLine(t *testing.T) {
 	recs, _ := audit.ReadFile(path)
 	if len(recs) != 4 || audit.Verify(recs) != nil {
 		t.Fatalf("%d records, %v", len(recs), audit.Verify(recs))
+	}
+}
+
+// TestConcurrentAppends appends from many goroutines with a sync on every
+// record (group commit) and checks the chain and the count.
+func TestConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if err := s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m", Outcome: audit.OutcomeOK}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.Close()
+	recs, err := audit.ReadFile(path)
+	if err != nil || len(recs) != 800 || audit.Verify(recs) != nil {
+		t.Fatalf("%d records, %v, %v", len(recs), err, audit.Verify(recs))
 	}
 }

@@ -10,24 +10,35 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // FileSink appends records as JSON lines to a file.
 //
 // Each record is written to the file (the kernel) before Append returns,
-// so a crash of samd loses no acknowledged record; the file is fsynced
-// every SyncInterval and on Close, which bounds what a power loss can take.
+// so a crash of samd loses no acknowledged record. With a sync interval of
+// zero, Append also returns only once the record is on disk: concurrent
+// appends share fsyncs (group commit: one caller syncs everything written
+// so far while the others wait for it), so durability does not serialise
+// the request path. With an interval, the file is fsynced that often and on
+// Close, which bounds what a power loss can take.
 type FileSink struct {
 	mu     sync.Mutex
 	f      *os.File
 	seq    uint64
 	prev   string
 	closed bool
-	// syncEach makes every Append fsync (no sync interval).
+	// syncEach makes every Append wait for an fsync covering its record.
 	syncEach bool
 	done     chan struct{}
 	wg       sync.WaitGroup
+
+	syncMu  sync.Mutex
+	cond    *sync.Cond
+	synced  uint64 // every record up to this seq is on disk
+	syncing bool
+	written atomic.Uint64 // seq of the last record written to the file
 }
 
 var _ Sink = (*FileSink)(nil)
@@ -55,8 +66,11 @@ func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
 		return nil, err
 	}
 	s := &FileSink{f: f, done: make(chan struct{}), syncEach: syncEvery <= 0}
+	s.cond = sync.NewCond(&s.syncMu)
 	if n := len(recs); n > 0 {
 		s.seq, s.prev = recs[n-1].Seq, recs[n-1].Hash
+		s.synced = s.seq
+		s.written.Store(s.seq)
 	}
 	if syncEvery > 0 {
 		s.wg.Add(1)
@@ -83,12 +97,49 @@ func (s *FileSink) syncLoop(every time.Duration) {
 	}
 }
 
-// Append numbers, chains and writes r.
-func (s *FileSink) Append(_ context.Context, r *Record) error {
+// Append numbers, chains and writes r, and with syncing on every record
+// waits until it is on disk.
+func (s *FileSink) Append(ctx context.Context, r *Record) error {
+	seq, err := s.write(r)
+	if err != nil || !s.syncEach {
+		return err
+	}
+	return s.waitSynced(seq)
+}
+
+// waitSynced returns once an fsync that started after record seq was
+// written has finished. The first waiter to find no fsync running starts
+// one for everything written so far.
+func (s *FileSink) waitSynced(seq uint64) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	for s.synced < seq {
+		if s.syncing {
+			s.cond.Wait()
+			continue
+		}
+		s.syncing = true
+		target := s.written.Load()
+		s.syncMu.Unlock()
+		err := s.f.Sync()
+		s.syncMu.Lock()
+		s.syncing = false
+		s.cond.Broadcast()
+		if err != nil {
+			return fmt.Errorf("audit: sync: %w", err)
+		}
+		if target > s.synced {
+			s.synced = target
+		}
+	}
+	return nil
+}
+
+func (s *FileSink) write(r *Record) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	// UTC at microsecond precision, so the JSON form is canonical and the
 	// hash can be recomputed from the stored line.
@@ -96,23 +147,19 @@ func (s *FileSink) Append(_ context.Context, r *Record) error {
 	r.Seq = s.seq + 1
 	r.Prev = s.prev
 	if err := seal(r); err != nil {
-		return err
+		return 0, err
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	b = append(b, '\n')
 	if _, err := s.f.Write(b); err != nil {
-		return fmt.Errorf("audit: write: %w", err)
-	}
-	if s.syncEach {
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("audit: sync: %w", err)
-		}
+		return 0, fmt.Errorf("audit: write: %w", err)
 	}
 	s.seq, s.prev = r.Seq, r.Hash
-	return nil
+	s.written.Store(r.Seq)
+	return r.Seq, nil
 }
 
 // Close syncs and closes the file.

@@ -166,3 +166,37 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 		Master: info(master, m), Transport: info(kek, kcv.EncryptZero),
 	}, nil
 }
+
+// DiversifiedKCVs is DiversifiedKCV for many inputs of one master key.
+// An input that fails (too short for the master's algorithm) fails alone;
+// an HSM failure fails the batch. Each input counts one use of the key.
+func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g policies.Grant, master keys.Ref, inputs []derive.Input, m kcv.Method) ([]ObjectResult, DiversifyResult, error) {
+	if err := a.useKeysN(ctx, g, int64(len(inputs)), master); err != nil {
+		return nil, DiversifyResult{}, err
+	}
+	mk, err := a.keys.Key(master)
+	if err != nil {
+		return nil, DiversifyResult{}, err
+	}
+	if err := mk.Check(keys.UsageCMAC); err != nil {
+		return nil, DiversifyResult{}, err
+	}
+	if m == kcv.MethodUnknown {
+		m = DefaultKCVMethod(mk.Algorithm)
+	}
+	out := make([]ObjectResult, len(inputs))
+	for i, in := range inputs {
+		key, err := derive.Diversify(ctx, a.keys, mk, in)
+		if err == nil {
+			out[i].MAC, err = kcv.Compute(mk.Algorithm, key, m)
+			key.Wipe()
+		}
+		if err != nil {
+			if keys.KindOf(err) != keys.KindInvalidInput {
+				return nil, DiversifyResult{}, err
+			}
+			out[i].Err = err
+		}
+	}
+	return out, DiversifyResult{KCVMethod: m, Algorithm: mk.Algorithm, Master: info(mk, m)}, nil
+}

@@ -173,6 +173,11 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 func diversifySubject(_ *Server, msg any) (policies.Request, error) {
 	var refs []*samdv1.KeyRef
 	switch m := msg.(type) {
+	case *samdv1.DiversifiedKeyCheckValuesRequest:
+		if n := len(m.GetInputs()); n == 0 || n > MaxBatch {
+			return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "inputs: 1 to %d per call, not %d", MaxBatch, n)
+		}
+		refs = []*samdv1.KeyRef{m.GetMasterKey()}
 	case *samdv1.DiversifiedKeyCheckValueRequest:
 		refs = []*samdv1.KeyRef{m.GetMasterKey()}
 	case *samdv1.ExportDiversifiedKeyRequest:
@@ -191,4 +196,47 @@ func diversifySubject(_ *Server, msg any) (policies.Request, error) {
 		req.Keys = append(req.Keys, ref)
 	}
 	return req, nil
+}
+
+func (d *diversification) DiversifiedKeyCheckValues(ctx context.Context, req *connect.Request[samdv1.DiversifiedKeyCheckValuesRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValuesResponse], error) {
+	m := req.Msg
+	ref, err := parseRef("master_key", m.GetMasterKey())
+	if err != nil {
+		return nil, err
+	}
+	method, err := parseKCVMethod(m.GetKcvMethod())
+	if err != nil {
+		return nil, err
+	}
+	inputs := make([]derive.Input, len(m.GetInputs()))
+	parsed := make([]error, len(inputs))
+	var all []byte
+	for i, in := range m.GetInputs() {
+		if inputs[i], parsed[i] = parseInput(in); parsed[i] != nil {
+			// Keep the batch's shape: a placeholder that the derivation
+			// will not be asked about.
+			inputs[i], _ = derive.RawInput(make([]byte, 16))
+		}
+		all = append(all, inputs[i].Bytes()...)
+	}
+	audit.NoteFrom(ctx).Input(audit.Digest("inputs", all))
+	res, info, err := d.auth.DiversifiedKCVs(ctx, principal(ctx), grant(ctx), ref, inputs, method)
+	if err != nil {
+		return nil, err
+	}
+	out := &samdv1.DiversifiedKeyCheckValuesResponse{KcvMethod: wireKCVMethod(info.KCVMethod), Algorithm: info.Algorithm.String(), MasterKey: wireKeyInfo(info.Master)}
+	for i, r := range res {
+		if parsed[i] != nil {
+			r = authority.ObjectResult{Err: parsed[i]}
+		}
+		kr := &samdv1.KeyCheckValueResult{}
+		if r.Err != nil {
+			kr.Code, kr.Message = failure(r.Err)
+			out.Failed++
+		} else {
+			kr.Kcv = encodeHex(r.MAC)
+		}
+		out.Results = append(out.Results, kr)
+	}
+	return connect.NewResponse(out), nil
 }

@@ -86,6 +86,8 @@ type method struct {
 // Every method with an operation is decided by the policy engine here, in
 // the interceptor, before its handler runs.
 var Access = map[string]method{
+	samdv1connect.DiversificationServiceDiversifiedKeyCheckValuesProcedure: {
+		roles: []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}, op: policies.OpDiversifyKCV, subject: diversifySubject},
 	samdv1connect.CardServiceBeginAuthProcedure:      {roles: cardRoles, op: policies.OpCardAuth, subject: cardSubject},
 	samdv1connect.CardServiceFinishAuthProcedure:     {roles: cardRoles, op: policies.OpCardAuth},
 	samdv1connect.CardServiceProtectCommandProcedure: {roles: cardRoles, op: policies.OpCardAuth},

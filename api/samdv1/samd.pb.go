@@ -817,6 +817,205 @@ func (x *ExportDiversifiedKeyResponse) GetTransportKey() *KeyInfo {
 	return nil
 }
 
+type DiversifiedKeyCheckValuesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	MasterKey *KeyRef                `protobuf:"bytes,1,opt,name=master_key,json=masterKey,proto3" json:"master_key,omitempty"`
+	// Up to 10 000 inputs.
+	Inputs        []*DiversificationInput `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	KcvMethod     KCVMethod               `protobuf:"varint,3,opt,name=kcv_method,json=kcvMethod,proto3,enum=samd.v1.KCVMethod" json:"kcv_method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiversifiedKeyCheckValuesRequest) Reset() {
+	*x = DiversifiedKeyCheckValuesRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiversifiedKeyCheckValuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiversifiedKeyCheckValuesRequest) ProtoMessage() {}
+
+func (x *DiversifiedKeyCheckValuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiversifiedKeyCheckValuesRequest.ProtoReflect.Descriptor instead.
+func (*DiversifiedKeyCheckValuesRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DiversifiedKeyCheckValuesRequest) GetMasterKey() *KeyRef {
+	if x != nil {
+		return x.MasterKey
+	}
+	return nil
+}
+
+func (x *DiversifiedKeyCheckValuesRequest) GetInputs() []*DiversificationInput {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *DiversifiedKeyCheckValuesRequest) GetKcvMethod() KCVMethod {
+	if x != nil {
+		return x.KcvMethod
+	}
+	return KCVMethod_KCV_METHOD_UNSPECIFIED
+}
+
+type KeyCheckValueResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hex; empty when the input failed.
+	Kcv string `protobuf:"bytes,1,opt,name=kcv,proto3" json:"kcv,omitempty"`
+	// For a failed input: the stable error code and message.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyCheckValueResult) Reset() {
+	*x = KeyCheckValueResult{}
+	mi := &file_samd_v1_samd_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyCheckValueResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyCheckValueResult) ProtoMessage() {}
+
+func (x *KeyCheckValueResult) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyCheckValueResult.ProtoReflect.Descriptor instead.
+func (*KeyCheckValueResult) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *KeyCheckValueResult) GetKcv() string {
+	if x != nil {
+		return x.Kcv
+	}
+	return ""
+}
+
+func (x *KeyCheckValueResult) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *KeyCheckValueResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type DiversifiedKeyCheckValuesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*KeyCheckValueResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	KcvMethod     KCVMethod              `protobuf:"varint,2,opt,name=kcv_method,json=kcvMethod,proto3,enum=samd.v1.KCVMethod" json:"kcv_method,omitempty"`
+	Algorithm     string                 `protobuf:"bytes,3,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	MasterKey     *KeyInfo               `protobuf:"bytes,4,opt,name=master_key,json=masterKey,proto3" json:"master_key,omitempty"`
+	Failed        uint32                 `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) Reset() {
+	*x = DiversifiedKeyCheckValuesResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiversifiedKeyCheckValuesResponse) ProtoMessage() {}
+
+func (x *DiversifiedKeyCheckValuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiversifiedKeyCheckValuesResponse.ProtoReflect.Descriptor instead.
+func (*DiversifiedKeyCheckValuesResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) GetResults() []*KeyCheckValueResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) GetKcvMethod() KCVMethod {
+	if x != nil {
+		return x.KcvMethod
+	}
+	return KCVMethod_KCV_METHOD_UNSPECIFIED
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) GetMasterKey() *KeyInfo {
+	if x != nil {
+		return x.MasterKey
+	}
+	return nil
+}
+
+func (x *DiversifiedKeyCheckValuesResponse) GetFailed() uint32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
 // ValueAuthorization is a sealed record of value samd authorised. The seal
 // is AES-CMAC over the record's canonical encoding (README: "Value
 // authorisation record").
@@ -843,7 +1042,7 @@ type ValueAuthorization struct {
 
 func (x *ValueAuthorization) Reset() {
 	*x = ValueAuthorization{}
-	mi := &file_samd_v1_samd_proto_msgTypes[7]
+	mi := &file_samd_v1_samd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1054,7 @@ func (x *ValueAuthorization) String() string {
 func (*ValueAuthorization) ProtoMessage() {}
 
 func (x *ValueAuthorization) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[7]
+	mi := &file_samd_v1_samd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1067,7 @@ func (x *ValueAuthorization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueAuthorization.ProtoReflect.Descriptor instead.
 func (*ValueAuthorization) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{7}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ValueAuthorization) GetOperator() string {
@@ -960,7 +1159,7 @@ type AuthorizeValueRequest struct {
 
 func (x *AuthorizeValueRequest) Reset() {
 	*x = AuthorizeValueRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[8]
+	mi := &file_samd_v1_samd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1171,7 @@ func (x *AuthorizeValueRequest) String() string {
 func (*AuthorizeValueRequest) ProtoMessage() {}
 
 func (x *AuthorizeValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[8]
+	mi := &file_samd_v1_samd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1184,7 @@ func (x *AuthorizeValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeValueRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeValueRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{8}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuthorizeValueRequest) GetAmount() int64 {
@@ -1027,7 +1226,7 @@ type AuthorizeValueResponse struct {
 
 func (x *AuthorizeValueResponse) Reset() {
 	*x = AuthorizeValueResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[9]
+	mi := &file_samd_v1_samd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1238,7 @@ func (x *AuthorizeValueResponse) String() string {
 func (*AuthorizeValueResponse) ProtoMessage() {}
 
 func (x *AuthorizeValueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[9]
+	mi := &file_samd_v1_samd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1251,7 @@ func (x *AuthorizeValueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeValueResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeValueResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{9}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuthorizeValueResponse) GetAuthorization() *ValueAuthorization {
@@ -1079,7 +1278,7 @@ type CancelValueRequest struct {
 
 func (x *CancelValueRequest) Reset() {
 	*x = CancelValueRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[10]
+	mi := &file_samd_v1_samd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1290,7 @@ func (x *CancelValueRequest) String() string {
 func (*CancelValueRequest) ProtoMessage() {}
 
 func (x *CancelValueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[10]
+	mi := &file_samd_v1_samd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1303,7 @@ func (x *CancelValueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelValueRequest.ProtoReflect.Descriptor instead.
 func (*CancelValueRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{10}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelValueRequest) GetOriginalSequence() uint64 {
@@ -1123,7 +1322,7 @@ type VerifyValueAuthorizationRequest struct {
 
 func (x *VerifyValueAuthorizationRequest) Reset() {
 	*x = VerifyValueAuthorizationRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[11]
+	mi := &file_samd_v1_samd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1334,7 @@ func (x *VerifyValueAuthorizationRequest) String() string {
 func (*VerifyValueAuthorizationRequest) ProtoMessage() {}
 
 func (x *VerifyValueAuthorizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[11]
+	mi := &file_samd_v1_samd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1347,7 @@ func (x *VerifyValueAuthorizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyValueAuthorizationRequest.ProtoReflect.Descriptor instead.
 func (*VerifyValueAuthorizationRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{11}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VerifyValueAuthorizationRequest) GetAuthorization() *ValueAuthorization {
@@ -1168,7 +1367,7 @@ type VerifyValueAuthorizationResponse struct {
 
 func (x *VerifyValueAuthorizationResponse) Reset() {
 	*x = VerifyValueAuthorizationResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[12]
+	mi := &file_samd_v1_samd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1379,7 @@ func (x *VerifyValueAuthorizationResponse) String() string {
 func (*VerifyValueAuthorizationResponse) ProtoMessage() {}
 
 func (x *VerifyValueAuthorizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[12]
+	mi := &file_samd_v1_samd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1392,7 @@ func (x *VerifyValueAuthorizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyValueAuthorizationResponse.ProtoReflect.Descriptor instead.
 func (*VerifyValueAuthorizationResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{12}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VerifyValueAuthorizationResponse) GetValid() bool {
@@ -1216,7 +1415,7 @@ type Allowance struct {
 
 func (x *Allowance) Reset() {
 	*x = Allowance{}
-	mi := &file_samd_v1_samd_proto_msgTypes[13]
+	mi := &file_samd_v1_samd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1427,7 @@ func (x *Allowance) String() string {
 func (*Allowance) ProtoMessage() {}
 
 func (x *Allowance) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[13]
+	mi := &file_samd_v1_samd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1440,7 @@ func (x *Allowance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allowance.ProtoReflect.Descriptor instead.
 func (*Allowance) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{13}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Allowance) GetDevice() string {
@@ -1281,7 +1480,7 @@ type GetAllowanceRequest struct {
 
 func (x *GetAllowanceRequest) Reset() {
 	*x = GetAllowanceRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[14]
+	mi := &file_samd_v1_samd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1492,7 @@ func (x *GetAllowanceRequest) String() string {
 func (*GetAllowanceRequest) ProtoMessage() {}
 
 func (x *GetAllowanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[14]
+	mi := &file_samd_v1_samd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1505,7 @@ func (x *GetAllowanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllowanceRequest.ProtoReflect.Descriptor instead.
 func (*GetAllowanceRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{14}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAllowanceRequest) GetDevice() string {
@@ -1327,7 +1526,7 @@ type TopUpAllowanceRequest struct {
 
 func (x *TopUpAllowanceRequest) Reset() {
 	*x = TopUpAllowanceRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[15]
+	mi := &file_samd_v1_samd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1538,7 @@ func (x *TopUpAllowanceRequest) String() string {
 func (*TopUpAllowanceRequest) ProtoMessage() {}
 
 func (x *TopUpAllowanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[15]
+	mi := &file_samd_v1_samd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1551,7 @@ func (x *TopUpAllowanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopUpAllowanceRequest.ProtoReflect.Descriptor instead.
 func (*TopUpAllowanceRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{15}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TopUpAllowanceRequest) GetDevice() string {
@@ -1385,7 +1584,7 @@ type ResetAllowanceRequest struct {
 
 func (x *ResetAllowanceRequest) Reset() {
 	*x = ResetAllowanceRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[16]
+	mi := &file_samd_v1_samd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1596,7 @@ func (x *ResetAllowanceRequest) String() string {
 func (*ResetAllowanceRequest) ProtoMessage() {}
 
 func (x *ResetAllowanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[16]
+	mi := &file_samd_v1_samd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1609,7 @@ func (x *ResetAllowanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetAllowanceRequest.ProtoReflect.Descriptor instead.
 func (*ResetAllowanceRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{16}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResetAllowanceRequest) GetDevice() string {
@@ -1428,7 +1627,7 @@ type ReloadPoliciesRequest struct {
 
 func (x *ReloadPoliciesRequest) Reset() {
 	*x = ReloadPoliciesRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[17]
+	mi := &file_samd_v1_samd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1639,7 @@ func (x *ReloadPoliciesRequest) String() string {
 func (*ReloadPoliciesRequest) ProtoMessage() {}
 
 func (x *ReloadPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[17]
+	mi := &file_samd_v1_samd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1652,7 @@ func (x *ReloadPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{17}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{20}
 }
 
 type ReloadPoliciesResponse struct {
@@ -1467,7 +1666,7 @@ type ReloadPoliciesResponse struct {
 
 func (x *ReloadPoliciesResponse) Reset() {
 	*x = ReloadPoliciesResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[18]
+	mi := &file_samd_v1_samd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1678,7 @@ func (x *ReloadPoliciesResponse) String() string {
 func (*ReloadPoliciesResponse) ProtoMessage() {}
 
 func (x *ReloadPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[18]
+	mi := &file_samd_v1_samd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1691,7 @@ func (x *ReloadPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{18}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReloadPoliciesResponse) GetVersion() string {
@@ -1530,7 +1729,7 @@ type DataObject struct {
 
 func (x *DataObject) Reset() {
 	*x = DataObject{}
-	mi := &file_samd_v1_samd_proto_msgTypes[19]
+	mi := &file_samd_v1_samd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1741,7 @@ func (x *DataObject) String() string {
 func (*DataObject) ProtoMessage() {}
 
 func (x *DataObject) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[19]
+	mi := &file_samd_v1_samd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1754,7 @@ func (x *DataObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataObject.ProtoReflect.Descriptor instead.
 func (*DataObject) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{19}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DataObject) GetType() uint32 {
@@ -1611,7 +1810,7 @@ type SealObjectsRequest struct {
 
 func (x *SealObjectsRequest) Reset() {
 	*x = SealObjectsRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[20]
+	mi := &file_samd_v1_samd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1822,7 @@ func (x *SealObjectsRequest) String() string {
 func (*SealObjectsRequest) ProtoMessage() {}
 
 func (x *SealObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[20]
+	mi := &file_samd_v1_samd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1835,7 @@ func (x *SealObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealObjectsRequest.ProtoReflect.Descriptor instead.
 func (*SealObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{20}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SealObjectsRequest) GetProfile() string {
@@ -1669,7 +1868,7 @@ type ObjectResult struct {
 
 func (x *ObjectResult) Reset() {
 	*x = ObjectResult{}
-	mi := &file_samd_v1_samd_proto_msgTypes[21]
+	mi := &file_samd_v1_samd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1880,7 @@ func (x *ObjectResult) String() string {
 func (*ObjectResult) ProtoMessage() {}
 
 func (x *ObjectResult) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[21]
+	mi := &file_samd_v1_samd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1893,7 @@ func (x *ObjectResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectResult.ProtoReflect.Descriptor instead.
 func (*ObjectResult) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{21}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ObjectResult) GetMac() string {
@@ -1737,7 +1936,7 @@ type SealObjectsResponse struct {
 
 func (x *SealObjectsResponse) Reset() {
 	*x = SealObjectsResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[22]
+	mi := &file_samd_v1_samd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1948,7 @@ func (x *SealObjectsResponse) String() string {
 func (*SealObjectsResponse) ProtoMessage() {}
 
 func (x *SealObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[22]
+	mi := &file_samd_v1_samd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1961,7 @@ func (x *SealObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealObjectsResponse.ProtoReflect.Descriptor instead.
 func (*SealObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{22}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SealObjectsResponse) GetResults() []*ObjectResult {
@@ -1796,7 +1995,7 @@ type VerifyObjectsRequest struct {
 
 func (x *VerifyObjectsRequest) Reset() {
 	*x = VerifyObjectsRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[23]
+	mi := &file_samd_v1_samd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2007,7 @@ func (x *VerifyObjectsRequest) String() string {
 func (*VerifyObjectsRequest) ProtoMessage() {}
 
 func (x *VerifyObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[23]
+	mi := &file_samd_v1_samd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2020,7 @@ func (x *VerifyObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyObjectsRequest.ProtoReflect.Descriptor instead.
 func (*VerifyObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{23}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VerifyObjectsRequest) GetProfile() string {
@@ -1850,7 +2049,7 @@ type VerifyObjectsResponse struct {
 
 func (x *VerifyObjectsResponse) Reset() {
 	*x = VerifyObjectsResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[24]
+	mi := &file_samd_v1_samd_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +2061,7 @@ func (x *VerifyObjectsResponse) String() string {
 func (*VerifyObjectsResponse) ProtoMessage() {}
 
 func (x *VerifyObjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[24]
+	mi := &file_samd_v1_samd_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2074,7 @@ func (x *VerifyObjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyObjectsResponse.ProtoReflect.Descriptor instead.
 func (*VerifyObjectsResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{24}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VerifyObjectsResponse) GetResults() []*ObjectResult {
@@ -1911,7 +2110,7 @@ type CardKey struct {
 
 func (x *CardKey) Reset() {
 	*x = CardKey{}
-	mi := &file_samd_v1_samd_proto_msgTypes[25]
+	mi := &file_samd_v1_samd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2122,7 @@ func (x *CardKey) String() string {
 func (*CardKey) ProtoMessage() {}
 
 func (x *CardKey) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[25]
+	mi := &file_samd_v1_samd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2135,7 @@ func (x *CardKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardKey.ProtoReflect.Descriptor instead.
 func (*CardKey) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{25}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CardKey) GetMasterKey() *KeyRef {
@@ -1972,7 +2171,7 @@ type BeginAuthRequest struct {
 
 func (x *BeginAuthRequest) Reset() {
 	*x = BeginAuthRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[26]
+	mi := &file_samd_v1_samd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2183,7 @@ func (x *BeginAuthRequest) String() string {
 func (*BeginAuthRequest) ProtoMessage() {}
 
 func (x *BeginAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[26]
+	mi := &file_samd_v1_samd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2196,7 @@ func (x *BeginAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginAuthRequest.ProtoReflect.Descriptor instead.
 func (*BeginAuthRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{26}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BeginAuthRequest) GetProtocol() CardProtocol {
@@ -2054,7 +2253,7 @@ type BeginAuthResponse struct {
 
 func (x *BeginAuthResponse) Reset() {
 	*x = BeginAuthResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[27]
+	mi := &file_samd_v1_samd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2265,7 @@ func (x *BeginAuthResponse) String() string {
 func (*BeginAuthResponse) ProtoMessage() {}
 
 func (x *BeginAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[27]
+	mi := &file_samd_v1_samd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2278,7 @@ func (x *BeginAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginAuthResponse.ProtoReflect.Descriptor instead.
 func (*BeginAuthResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{27}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BeginAuthResponse) GetPcdResponse() string {
@@ -2107,7 +2306,7 @@ type FinishAuthRequest struct {
 
 func (x *FinishAuthRequest) Reset() {
 	*x = FinishAuthRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[28]
+	mi := &file_samd_v1_samd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2119,7 +2318,7 @@ func (x *FinishAuthRequest) String() string {
 func (*FinishAuthRequest) ProtoMessage() {}
 
 func (x *FinishAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[28]
+	mi := &file_samd_v1_samd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2132,7 +2331,7 @@ func (x *FinishAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishAuthRequest.ProtoReflect.Descriptor instead.
 func (*FinishAuthRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{28}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FinishAuthRequest) GetSession() string {
@@ -2162,7 +2361,7 @@ type FinishAuthResponse struct {
 
 func (x *FinishAuthResponse) Reset() {
 	*x = FinishAuthResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[29]
+	mi := &file_samd_v1_samd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2174,7 +2373,7 @@ func (x *FinishAuthResponse) String() string {
 func (*FinishAuthResponse) ProtoMessage() {}
 
 func (x *FinishAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[29]
+	mi := &file_samd_v1_samd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2187,7 +2386,7 @@ func (x *FinishAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishAuthResponse.ProtoReflect.Descriptor instead.
 func (*FinishAuthResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{29}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *FinishAuthResponse) GetSession() string {
@@ -2233,7 +2432,7 @@ type ProtectCommandRequest struct {
 
 func (x *ProtectCommandRequest) Reset() {
 	*x = ProtectCommandRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[30]
+	mi := &file_samd_v1_samd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2444,7 @@ func (x *ProtectCommandRequest) String() string {
 func (*ProtectCommandRequest) ProtoMessage() {}
 
 func (x *ProtectCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[30]
+	mi := &file_samd_v1_samd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2457,7 @@ func (x *ProtectCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtectCommandRequest.ProtoReflect.Descriptor instead.
 func (*ProtectCommandRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{30}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProtectCommandRequest) GetSession() string {
@@ -2308,7 +2507,7 @@ type ProtectCommandResponse struct {
 
 func (x *ProtectCommandResponse) Reset() {
 	*x = ProtectCommandResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[31]
+	mi := &file_samd_v1_samd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2519,7 @@ func (x *ProtectCommandResponse) String() string {
 func (*ProtectCommandResponse) ProtoMessage() {}
 
 func (x *ProtectCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[31]
+	mi := &file_samd_v1_samd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2532,7 @@ func (x *ProtectCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtectCommandResponse.ProtoReflect.Descriptor instead.
 func (*ProtectCommandResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{31}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProtectCommandResponse) GetData() string {
@@ -2366,7 +2565,7 @@ type CheckResponseRequest struct {
 
 func (x *CheckResponseRequest) Reset() {
 	*x = CheckResponseRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[32]
+	mi := &file_samd_v1_samd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2577,7 @@ func (x *CheckResponseRequest) String() string {
 func (*CheckResponseRequest) ProtoMessage() {}
 
 func (x *CheckResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[32]
+	mi := &file_samd_v1_samd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2590,7 @@ func (x *CheckResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponseRequest.ProtoReflect.Descriptor instead.
 func (*CheckResponseRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{32}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckResponseRequest) GetSession() string {
@@ -2440,7 +2639,7 @@ type CheckResponseResponse struct {
 
 func (x *CheckResponseResponse) Reset() {
 	*x = CheckResponseResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[33]
+	mi := &file_samd_v1_samd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2651,7 @@ func (x *CheckResponseResponse) String() string {
 func (*CheckResponseResponse) ProtoMessage() {}
 
 func (x *CheckResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[33]
+	mi := &file_samd_v1_samd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2664,7 @@ func (x *CheckResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponseResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponseResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{33}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CheckResponseResponse) GetData() string {
@@ -2502,7 +2701,7 @@ type ChangeKeyRequest struct {
 
 func (x *ChangeKeyRequest) Reset() {
 	*x = ChangeKeyRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[34]
+	mi := &file_samd_v1_samd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2713,7 @@ func (x *ChangeKeyRequest) String() string {
 func (*ChangeKeyRequest) ProtoMessage() {}
 
 func (x *ChangeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[34]
+	mi := &file_samd_v1_samd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2726,7 @@ func (x *ChangeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeKeyRequest.ProtoReflect.Descriptor instead.
 func (*ChangeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{34}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChangeKeyRequest) GetSession() string {
@@ -2585,7 +2784,7 @@ type ChangeKeyResponse struct {
 
 func (x *ChangeKeyResponse) Reset() {
 	*x = ChangeKeyResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[35]
+	mi := &file_samd_v1_samd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2796,7 @@ func (x *ChangeKeyResponse) String() string {
 func (*ChangeKeyResponse) ProtoMessage() {}
 
 func (x *ChangeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[35]
+	mi := &file_samd_v1_samd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2809,7 @@ func (x *ChangeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeKeyResponse.ProtoReflect.Descriptor instead.
 func (*ChangeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{35}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChangeKeyResponse) GetData() string {
@@ -2640,7 +2839,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[36]
+	mi := &file_samd_v1_samd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2851,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[36]
+	mi := &file_samd_v1_samd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2864,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{36}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChallengeRequest) GetKey() *CardKey {
@@ -2699,7 +2898,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[37]
+	mi := &file_samd_v1_samd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +2910,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[37]
+	mi := &file_samd_v1_samd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +2923,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{37}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChallengeResponse) GetCryptogram() string {
@@ -2753,7 +2952,7 @@ type VerifySUNRequest struct {
 
 func (x *VerifySUNRequest) Reset() {
 	*x = VerifySUNRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[38]
+	mi := &file_samd_v1_samd_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2964,7 @@ func (x *VerifySUNRequest) String() string {
 func (*VerifySUNRequest) ProtoMessage() {}
 
 func (x *VerifySUNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[38]
+	mi := &file_samd_v1_samd_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2977,7 @@ func (x *VerifySUNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifySUNRequest.ProtoReflect.Descriptor instead.
 func (*VerifySUNRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{38}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *VerifySUNRequest) GetProfile() string {
@@ -2827,7 +3026,7 @@ type VerifySUNResponse struct {
 
 func (x *VerifySUNResponse) Reset() {
 	*x = VerifySUNResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[39]
+	mi := &file_samd_v1_samd_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +3038,7 @@ func (x *VerifySUNResponse) String() string {
 func (*VerifySUNResponse) ProtoMessage() {}
 
 func (x *VerifySUNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[39]
+	mi := &file_samd_v1_samd_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +3051,7 @@ func (x *VerifySUNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifySUNResponse.ProtoReflect.Descriptor instead.
 func (*VerifySUNResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{39}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VerifySUNResponse) GetUid() string {
@@ -2885,7 +3084,7 @@ type VerifySUNBatchRequest struct {
 
 func (x *VerifySUNBatchRequest) Reset() {
 	*x = VerifySUNBatchRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[40]
+	mi := &file_samd_v1_samd_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2897,7 +3096,7 @@ func (x *VerifySUNBatchRequest) String() string {
 func (*VerifySUNBatchRequest) ProtoMessage() {}
 
 func (x *VerifySUNBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[40]
+	mi := &file_samd_v1_samd_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2910,7 +3109,7 @@ func (x *VerifySUNBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifySUNBatchRequest.ProtoReflect.Descriptor instead.
 func (*VerifySUNBatchRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{40}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *VerifySUNBatchRequest) GetMessages() []*VerifySUNRequest {
@@ -2931,7 +3130,7 @@ type SUNResult struct {
 
 func (x *SUNResult) Reset() {
 	*x = SUNResult{}
-	mi := &file_samd_v1_samd_proto_msgTypes[41]
+	mi := &file_samd_v1_samd_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +3142,7 @@ func (x *SUNResult) String() string {
 func (*SUNResult) ProtoMessage() {}
 
 func (x *SUNResult) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[41]
+	mi := &file_samd_v1_samd_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3155,7 @@ func (x *SUNResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SUNResult.ProtoReflect.Descriptor instead.
 func (*SUNResult) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{41}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SUNResult) GetMessage() *VerifySUNResponse {
@@ -2990,7 +3189,7 @@ type VerifySUNBatchResponse struct {
 
 func (x *VerifySUNBatchResponse) Reset() {
 	*x = VerifySUNBatchResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[42]
+	mi := &file_samd_v1_samd_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3002,7 +3201,7 @@ func (x *VerifySUNBatchResponse) String() string {
 func (*VerifySUNBatchResponse) ProtoMessage() {}
 
 func (x *VerifySUNBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[42]
+	mi := &file_samd_v1_samd_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3015,7 +3214,7 @@ func (x *VerifySUNBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifySUNBatchResponse.ProtoReflect.Descriptor instead.
 func (*VerifySUNBatchResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{42}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *VerifySUNBatchResponse) GetResults() []*SUNResult {
@@ -3084,7 +3283,25 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\talgorithm\x18\x05 \x01(\tR\talgorithm\x12/\n" +
 	"\n" +
 	"master_key\x18\x06 \x01(\v2\x10.samd.v1.KeyInfoR\tmasterKey\x125\n" +
-	"\rtransport_key\x18\a \x01(\v2\x10.samd.v1.KeyInfoR\ftransportKey\"\xea\x02\n" +
+	"\rtransport_key\x18\a \x01(\v2\x10.samd.v1.KeyInfoR\ftransportKey\"\xbc\x01\n" +
+	" DiversifiedKeyCheckValuesRequest\x12.\n" +
+	"\n" +
+	"master_key\x18\x01 \x01(\v2\x0f.samd.v1.KeyRefR\tmasterKey\x125\n" +
+	"\x06inputs\x18\x02 \x03(\v2\x1d.samd.v1.DiversificationInputR\x06inputs\x121\n" +
+	"\n" +
+	"kcv_method\x18\x03 \x01(\x0e2\x12.samd.v1.KCVMethodR\tkcvMethod\"U\n" +
+	"\x13KeyCheckValueResult\x12\x10\n" +
+	"\x03kcv\x18\x01 \x01(\tR\x03kcv\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xf5\x01\n" +
+	"!DiversifiedKeyCheckValuesResponse\x126\n" +
+	"\aresults\x18\x01 \x03(\v2\x1c.samd.v1.KeyCheckValueResultR\aresults\x121\n" +
+	"\n" +
+	"kcv_method\x18\x02 \x01(\x0e2\x12.samd.v1.KCVMethodR\tkcvMethod\x12\x1c\n" +
+	"\talgorithm\x18\x03 \x01(\tR\talgorithm\x12/\n" +
+	"\n" +
+	"master_key\x18\x04 \x01(\v2\x10.samd.v1.KeyInfoR\tmasterKey\x12\x16\n" +
+	"\x06failed\x18\x05 \x01(\rR\x06failed\"\xea\x02\n" +
 	"\x12ValueAuthorization\x12\x1a\n" +
 	"\boperator\x18\x01 \x01(\tR\boperator\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1a\n" +
@@ -3261,8 +3478,9 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x15COMM_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCOMM_MODE_PLAIN\x10\x01\x12\x11\n" +
 	"\rCOMM_MODE_MAC\x10\x02\x12\x12\n" +
-	"\x0eCOMM_MODE_FULL\x10\x032\xee\x01\n" +
-	"\x16DiversificationService\x12o\n" +
+	"\x0eCOMM_MODE_FULL\x10\x032\xe2\x02\n" +
+	"\x16DiversificationService\x12r\n" +
+	"\x19DiversifiedKeyCheckValues\x12).samd.v1.DiversifiedKeyCheckValuesRequest\x1a*.samd.v1.DiversifiedKeyCheckValuesResponse\x12o\n" +
 	"\x18DiversifiedKeyCheckValue\x12(.samd.v1.DiversifiedKeyCheckValueRequest\x1a).samd.v1.DiversifiedKeyCheckValueResponse\x12c\n" +
 	"\x14ExportDiversifiedKey\x12$.samd.v1.ExportDiversifiedKeyRequest\x1a%.samd.v1.ExportDiversifiedKeyResponse2\x9f\x02\n" +
 	"\fValueService\x12Q\n" +
@@ -3303,56 +3521,59 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_samd_v1_samd_proto_goTypes = []any{
-	(KCVMethod)(0),                           // 0: samd.v1.KCVMethod
-	(WrapMechanism)(0),                       // 1: samd.v1.WrapMechanism
-	(Purpose)(0),                             // 2: samd.v1.Purpose
-	(CardProtocol)(0),                        // 3: samd.v1.CardProtocol
-	(CommMode)(0),                            // 4: samd.v1.CommMode
-	(*KeyRef)(nil),                           // 5: samd.v1.KeyRef
-	(*KeyInfo)(nil),                          // 6: samd.v1.KeyInfo
-	(*DiversificationInput)(nil),             // 7: samd.v1.DiversificationInput
-	(*DiversifiedKeyCheckValueRequest)(nil),  // 8: samd.v1.DiversifiedKeyCheckValueRequest
-	(*DiversifiedKeyCheckValueResponse)(nil), // 9: samd.v1.DiversifiedKeyCheckValueResponse
-	(*ExportDiversifiedKeyRequest)(nil),      // 10: samd.v1.ExportDiversifiedKeyRequest
-	(*ExportDiversifiedKeyResponse)(nil),     // 11: samd.v1.ExportDiversifiedKeyResponse
-	(*ValueAuthorization)(nil),               // 12: samd.v1.ValueAuthorization
-	(*AuthorizeValueRequest)(nil),            // 13: samd.v1.AuthorizeValueRequest
-	(*AuthorizeValueResponse)(nil),           // 14: samd.v1.AuthorizeValueResponse
-	(*CancelValueRequest)(nil),               // 15: samd.v1.CancelValueRequest
-	(*VerifyValueAuthorizationRequest)(nil),  // 16: samd.v1.VerifyValueAuthorizationRequest
-	(*VerifyValueAuthorizationResponse)(nil), // 17: samd.v1.VerifyValueAuthorizationResponse
-	(*Allowance)(nil),                        // 18: samd.v1.Allowance
-	(*GetAllowanceRequest)(nil),              // 19: samd.v1.GetAllowanceRequest
-	(*TopUpAllowanceRequest)(nil),            // 20: samd.v1.TopUpAllowanceRequest
-	(*ResetAllowanceRequest)(nil),            // 21: samd.v1.ResetAllowanceRequest
-	(*ReloadPoliciesRequest)(nil),            // 22: samd.v1.ReloadPoliciesRequest
-	(*ReloadPoliciesResponse)(nil),           // 23: samd.v1.ReloadPoliciesResponse
-	(*DataObject)(nil),                       // 24: samd.v1.DataObject
-	(*SealObjectsRequest)(nil),               // 25: samd.v1.SealObjectsRequest
-	(*ObjectResult)(nil),                     // 26: samd.v1.ObjectResult
-	(*SealObjectsResponse)(nil),              // 27: samd.v1.SealObjectsResponse
-	(*VerifyObjectsRequest)(nil),             // 28: samd.v1.VerifyObjectsRequest
-	(*VerifyObjectsResponse)(nil),            // 29: samd.v1.VerifyObjectsResponse
-	(*CardKey)(nil),                          // 30: samd.v1.CardKey
-	(*BeginAuthRequest)(nil),                 // 31: samd.v1.BeginAuthRequest
-	(*BeginAuthResponse)(nil),                // 32: samd.v1.BeginAuthResponse
-	(*FinishAuthRequest)(nil),                // 33: samd.v1.FinishAuthRequest
-	(*FinishAuthResponse)(nil),               // 34: samd.v1.FinishAuthResponse
-	(*ProtectCommandRequest)(nil),            // 35: samd.v1.ProtectCommandRequest
-	(*ProtectCommandResponse)(nil),           // 36: samd.v1.ProtectCommandResponse
-	(*CheckResponseRequest)(nil),             // 37: samd.v1.CheckResponseRequest
-	(*CheckResponseResponse)(nil),            // 38: samd.v1.CheckResponseResponse
-	(*ChangeKeyRequest)(nil),                 // 39: samd.v1.ChangeKeyRequest
-	(*ChangeKeyResponse)(nil),                // 40: samd.v1.ChangeKeyResponse
-	(*ChallengeRequest)(nil),                 // 41: samd.v1.ChallengeRequest
-	(*ChallengeResponse)(nil),                // 42: samd.v1.ChallengeResponse
-	(*VerifySUNRequest)(nil),                 // 43: samd.v1.VerifySUNRequest
-	(*VerifySUNResponse)(nil),                // 44: samd.v1.VerifySUNResponse
-	(*VerifySUNBatchRequest)(nil),            // 45: samd.v1.VerifySUNBatchRequest
-	(*SUNResult)(nil),                        // 46: samd.v1.SUNResult
-	(*VerifySUNBatchResponse)(nil),           // 47: samd.v1.VerifySUNBatchResponse
+	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
+	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
+	(Purpose)(0),                              // 2: samd.v1.Purpose
+	(CardProtocol)(0),                         // 3: samd.v1.CardProtocol
+	(CommMode)(0),                             // 4: samd.v1.CommMode
+	(*KeyRef)(nil),                            // 5: samd.v1.KeyRef
+	(*KeyInfo)(nil),                           // 6: samd.v1.KeyInfo
+	(*DiversificationInput)(nil),              // 7: samd.v1.DiversificationInput
+	(*DiversifiedKeyCheckValueRequest)(nil),   // 8: samd.v1.DiversifiedKeyCheckValueRequest
+	(*DiversifiedKeyCheckValueResponse)(nil),  // 9: samd.v1.DiversifiedKeyCheckValueResponse
+	(*ExportDiversifiedKeyRequest)(nil),       // 10: samd.v1.ExportDiversifiedKeyRequest
+	(*ExportDiversifiedKeyResponse)(nil),      // 11: samd.v1.ExportDiversifiedKeyResponse
+	(*DiversifiedKeyCheckValuesRequest)(nil),  // 12: samd.v1.DiversifiedKeyCheckValuesRequest
+	(*KeyCheckValueResult)(nil),               // 13: samd.v1.KeyCheckValueResult
+	(*DiversifiedKeyCheckValuesResponse)(nil), // 14: samd.v1.DiversifiedKeyCheckValuesResponse
+	(*ValueAuthorization)(nil),                // 15: samd.v1.ValueAuthorization
+	(*AuthorizeValueRequest)(nil),             // 16: samd.v1.AuthorizeValueRequest
+	(*AuthorizeValueResponse)(nil),            // 17: samd.v1.AuthorizeValueResponse
+	(*CancelValueRequest)(nil),                // 18: samd.v1.CancelValueRequest
+	(*VerifyValueAuthorizationRequest)(nil),   // 19: samd.v1.VerifyValueAuthorizationRequest
+	(*VerifyValueAuthorizationResponse)(nil),  // 20: samd.v1.VerifyValueAuthorizationResponse
+	(*Allowance)(nil),                         // 21: samd.v1.Allowance
+	(*GetAllowanceRequest)(nil),               // 22: samd.v1.GetAllowanceRequest
+	(*TopUpAllowanceRequest)(nil),             // 23: samd.v1.TopUpAllowanceRequest
+	(*ResetAllowanceRequest)(nil),             // 24: samd.v1.ResetAllowanceRequest
+	(*ReloadPoliciesRequest)(nil),             // 25: samd.v1.ReloadPoliciesRequest
+	(*ReloadPoliciesResponse)(nil),            // 26: samd.v1.ReloadPoliciesResponse
+	(*DataObject)(nil),                        // 27: samd.v1.DataObject
+	(*SealObjectsRequest)(nil),                // 28: samd.v1.SealObjectsRequest
+	(*ObjectResult)(nil),                      // 29: samd.v1.ObjectResult
+	(*SealObjectsResponse)(nil),               // 30: samd.v1.SealObjectsResponse
+	(*VerifyObjectsRequest)(nil),              // 31: samd.v1.VerifyObjectsRequest
+	(*VerifyObjectsResponse)(nil),             // 32: samd.v1.VerifyObjectsResponse
+	(*CardKey)(nil),                           // 33: samd.v1.CardKey
+	(*BeginAuthRequest)(nil),                  // 34: samd.v1.BeginAuthRequest
+	(*BeginAuthResponse)(nil),                 // 35: samd.v1.BeginAuthResponse
+	(*FinishAuthRequest)(nil),                 // 36: samd.v1.FinishAuthRequest
+	(*FinishAuthResponse)(nil),                // 37: samd.v1.FinishAuthResponse
+	(*ProtectCommandRequest)(nil),             // 38: samd.v1.ProtectCommandRequest
+	(*ProtectCommandResponse)(nil),            // 39: samd.v1.ProtectCommandResponse
+	(*CheckResponseRequest)(nil),              // 40: samd.v1.CheckResponseRequest
+	(*CheckResponseResponse)(nil),             // 41: samd.v1.CheckResponseResponse
+	(*ChangeKeyRequest)(nil),                  // 42: samd.v1.ChangeKeyRequest
+	(*ChangeKeyResponse)(nil),                 // 43: samd.v1.ChangeKeyResponse
+	(*ChallengeRequest)(nil),                  // 44: samd.v1.ChallengeRequest
+	(*ChallengeResponse)(nil),                 // 45: samd.v1.ChallengeResponse
+	(*VerifySUNRequest)(nil),                  // 46: samd.v1.VerifySUNRequest
+	(*VerifySUNResponse)(nil),                 // 47: samd.v1.VerifySUNResponse
+	(*VerifySUNBatchRequest)(nil),             // 48: samd.v1.VerifySUNBatchRequest
+	(*SUNResult)(nil),                         // 49: samd.v1.SUNResult
+	(*VerifySUNBatchResponse)(nil),            // 50: samd.v1.VerifySUNBatchResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -3370,74 +3591,82 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
 	6,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
 	6,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
-	2,  // 15: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
-	5,  // 16: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
-	2,  // 17: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
-	12, // 18: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
-	12, // 19: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
-	24, // 20: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
-	26, // 21: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 22: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	24, // 23: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
-	26, // 24: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 25: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	5,  // 26: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
-	7,  // 27: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
-	3,  // 28: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
-	30, // 29: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
-	4,  // 30: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
-	4,  // 31: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
-	30, // 32: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
-	30, // 33: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
-	30, // 34: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
-	43, // 35: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
-	44, // 36: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
-	46, // 37: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
-	8,  // 38: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 39: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	13, // 40: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	15, // 41: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	16, // 42: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	19, // 43: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	20, // 44: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	21, // 45: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	22, // 46: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	25, // 47: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	28, // 48: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	31, // 49: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	33, // 50: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	35, // 51: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	37, // 52: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	39, // 53: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	41, // 54: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	41, // 55: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	43, // 56: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	45, // 57: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	9,  // 58: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 59: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	14, // 60: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	14, // 61: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 62: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	18, // 63: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	18, // 64: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	18, // 65: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	23, // 66: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	27, // 67: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	29, // 68: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	32, // 69: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	34, // 70: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	36, // 71: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	38, // 72: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	40, // 73: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	42, // 74: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	42, // 75: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	44, // 76: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	47, // 77: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	58, // [58:78] is the sub-list for method output_type
-	38, // [38:58] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	5,  // 15: samd.v1.DiversifiedKeyCheckValuesRequest.master_key:type_name -> samd.v1.KeyRef
+	7,  // 16: samd.v1.DiversifiedKeyCheckValuesRequest.inputs:type_name -> samd.v1.DiversificationInput
+	0,  // 17: samd.v1.DiversifiedKeyCheckValuesRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	13, // 18: samd.v1.DiversifiedKeyCheckValuesResponse.results:type_name -> samd.v1.KeyCheckValueResult
+	0,  // 19: samd.v1.DiversifiedKeyCheckValuesResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,  // 20: samd.v1.DiversifiedKeyCheckValuesResponse.master_key:type_name -> samd.v1.KeyInfo
+	2,  // 21: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
+	5,  // 22: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
+	2,  // 23: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
+	15, // 24: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	15, // 25: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
+	27, // 26: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
+	29, // 27: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,  // 28: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	27, // 29: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
+	29, // 30: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,  // 31: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	5,  // 32: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
+	7,  // 33: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
+	3,  // 34: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
+	33, // 35: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
+	4,  // 36: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
+	4,  // 37: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
+	33, // 38: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
+	33, // 39: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
+	33, // 40: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
+	46, // 41: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
+	47, // 42: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
+	49, // 43: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
+	12, // 44: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,  // 45: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 46: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16, // 47: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18, // 48: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19, // 49: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22, // 50: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23, // 51: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24, // 52: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25, // 53: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28, // 54: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31, // 55: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34, // 56: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36, // 57: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38, // 58: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40, // 59: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42, // 60: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44, // 61: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44, // 62: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46, // 63: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48, // 64: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	14, // 65: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 66: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 67: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 68: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 69: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 70: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 71: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 72: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 73: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 74: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 75: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 76: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 77: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 78: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 79: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 80: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 81: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 82: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 83: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 84: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 85: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	65, // [65:86] is the sub-list for method output_type
+	44, // [44:65] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -3446,14 +3675,14 @@ func file_samd_v1_samd_proto_init() {
 		return
 	}
 	file_samd_v1_samd_proto_msgTypes[5].OneofWrappers = []any{}
-	file_samd_v1_samd_proto_msgTypes[34].OneofWrappers = []any{}
+	file_samd_v1_samd_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -86,3 +86,29 @@ func TestSealAndVerify(t *testing.T) {
 		t.Fatalf("a 2-byte APTA object: %v %v", err, res.Msg)
 	}
 }
+
+// TestKCVBatch: the batch diversification answers each input as the
+// single call does, and fails a short input alone.
+func TestKCVBatch(t *testing.T) {
+	d := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr := &http.Transport{TLSClientConfig: d.tlsFor(t, "terminal"), ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := samdv1connect.NewDiversificationServiceClient(&http.Client{Transport: tr}, "https://"+d.addr, connect.WithGRPC())
+	master := &samdv1.KeyRef{Name: "an10922/test/example-aes128", Version: 1}
+	res, err := c.DiversifiedKeyCheckValues(ctx, connect.NewRequest(&samdv1.DiversifiedKeyCheckValuesRequest{MasterKey: master, Inputs: []*samdv1.DiversificationInput{
+		nxpInput(), {Uid: "04782E21801D80"}, {Uid: "04782E21801D81", Aid: "3042F5", SystemIdentifier: "4E585020416275"},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := c.DiversifiedKeyCheckValue(ctx, connect.NewRequest(&samdv1.DiversifiedKeyCheckValueRequest{MasterKey: master, Input: nxpInput()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.Msg.GetResults()
+	if len(r) != 3 || r[0].GetKcv() != single.Msg.GetKcv() || r[1].GetCode() != "invalid-input" || r[2].GetKcv() == "" || r[2].GetKcv() == r[0].GetKcv() || res.Msg.GetFailed() != 1 {
+		t.Fatalf("batch %v", res.Msg)
+	}
+}

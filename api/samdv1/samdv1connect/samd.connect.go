@@ -48,6 +48,9 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
+	// DiversificationServiceDiversifiedKeyCheckValuesProcedure is the fully-qualified name of the
+	// DiversificationService's DiversifiedKeyCheckValues RPC.
+	DiversificationServiceDiversifiedKeyCheckValuesProcedure = "/samd.v1.DiversificationService/DiversifiedKeyCheckValues"
 	// DiversificationServiceDiversifiedKeyCheckValueProcedure is the fully-qualified name of the
 	// DiversificationService's DiversifiedKeyCheckValue RPC.
 	DiversificationServiceDiversifiedKeyCheckValueProcedure = "/samd.v1.DiversificationService/DiversifiedKeyCheckValue"
@@ -107,6 +110,9 @@ const (
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
 type DiversificationServiceClient interface {
+	// DiversifiedKeyCheckValues is DiversifiedKeyCheckValue for many cards
+	// of one master key in one call (personalisation batches, audits).
+	DiversifiedKeyCheckValues(context.Context, *connect.Request[samdv1.DiversifiedKeyCheckValuesRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValuesResponse], error)
 	// DiversifiedKeyCheckValue returns the check value of a diversified card
 	// key, so a terminal or personalisation station can confirm which key a
 	// card holds.
@@ -127,6 +133,12 @@ func NewDiversificationServiceClient(httpClient connect.HTTPClient, baseURL stri
 	baseURL = strings.TrimRight(baseURL, "/")
 	diversificationServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("DiversificationService").Methods()
 	return &diversificationServiceClient{
+		diversifiedKeyCheckValues: connect.NewClient[samdv1.DiversifiedKeyCheckValuesRequest, samdv1.DiversifiedKeyCheckValuesResponse](
+			httpClient,
+			baseURL+DiversificationServiceDiversifiedKeyCheckValuesProcedure,
+			connect.WithSchema(diversificationServiceMethods.ByName("DiversifiedKeyCheckValues")),
+			connect.WithClientOptions(opts...),
+		),
 		diversifiedKeyCheckValue: connect.NewClient[samdv1.DiversifiedKeyCheckValueRequest, samdv1.DiversifiedKeyCheckValueResponse](
 			httpClient,
 			baseURL+DiversificationServiceDiversifiedKeyCheckValueProcedure,
@@ -144,8 +156,14 @@ func NewDiversificationServiceClient(httpClient connect.HTTPClient, baseURL stri
 
 // diversificationServiceClient implements DiversificationServiceClient.
 type diversificationServiceClient struct {
-	diversifiedKeyCheckValue *connect.Client[samdv1.DiversifiedKeyCheckValueRequest, samdv1.DiversifiedKeyCheckValueResponse]
-	exportDiversifiedKey     *connect.Client[samdv1.ExportDiversifiedKeyRequest, samdv1.ExportDiversifiedKeyResponse]
+	diversifiedKeyCheckValues *connect.Client[samdv1.DiversifiedKeyCheckValuesRequest, samdv1.DiversifiedKeyCheckValuesResponse]
+	diversifiedKeyCheckValue  *connect.Client[samdv1.DiversifiedKeyCheckValueRequest, samdv1.DiversifiedKeyCheckValueResponse]
+	exportDiversifiedKey      *connect.Client[samdv1.ExportDiversifiedKeyRequest, samdv1.ExportDiversifiedKeyResponse]
+}
+
+// DiversifiedKeyCheckValues calls samd.v1.DiversificationService.DiversifiedKeyCheckValues.
+func (c *diversificationServiceClient) DiversifiedKeyCheckValues(ctx context.Context, req *connect.Request[samdv1.DiversifiedKeyCheckValuesRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValuesResponse], error) {
+	return c.diversifiedKeyCheckValues.CallUnary(ctx, req)
 }
 
 // DiversifiedKeyCheckValue calls samd.v1.DiversificationService.DiversifiedKeyCheckValue.
@@ -160,6 +178,9 @@ func (c *diversificationServiceClient) ExportDiversifiedKey(ctx context.Context,
 
 // DiversificationServiceHandler is an implementation of the samd.v1.DiversificationService service.
 type DiversificationServiceHandler interface {
+	// DiversifiedKeyCheckValues is DiversifiedKeyCheckValue for many cards
+	// of one master key in one call (personalisation batches, audits).
+	DiversifiedKeyCheckValues(context.Context, *connect.Request[samdv1.DiversifiedKeyCheckValuesRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValuesResponse], error)
 	// DiversifiedKeyCheckValue returns the check value of a diversified card
 	// key, so a terminal or personalisation station can confirm which key a
 	// card holds.
@@ -176,6 +197,12 @@ type DiversificationServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewDiversificationServiceHandler(svc DiversificationServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	diversificationServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("DiversificationService").Methods()
+	diversificationServiceDiversifiedKeyCheckValuesHandler := connect.NewUnaryHandler(
+		DiversificationServiceDiversifiedKeyCheckValuesProcedure,
+		svc.DiversifiedKeyCheckValues,
+		connect.WithSchema(diversificationServiceMethods.ByName("DiversifiedKeyCheckValues")),
+		connect.WithHandlerOptions(opts...),
+	)
 	diversificationServiceDiversifiedKeyCheckValueHandler := connect.NewUnaryHandler(
 		DiversificationServiceDiversifiedKeyCheckValueProcedure,
 		svc.DiversifiedKeyCheckValue,
@@ -190,6 +217,8 @@ func NewDiversificationServiceHandler(svc DiversificationServiceHandler, opts ..
 	)
 	return "/samd.v1.DiversificationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case DiversificationServiceDiversifiedKeyCheckValuesProcedure:
+			diversificationServiceDiversifiedKeyCheckValuesHandler.ServeHTTP(w, r)
 		case DiversificationServiceDiversifiedKeyCheckValueProcedure:
 			diversificationServiceDiversifiedKeyCheckValueHandler.ServeHTTP(w, r)
 		case DiversificationServiceExportDiversifiedKeyProcedure:
@@ -202,6 +231,10 @@ func NewDiversificationServiceHandler(svc DiversificationServiceHandler, opts ..
 
 // UnimplementedDiversificationServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedDiversificationServiceHandler struct{}
+
+func (UnimplementedDiversificationServiceHandler) DiversifiedKeyCheckValues(context.Context, *connect.Request[samdv1.DiversifiedKeyCheckValuesRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValuesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.DiversificationService.DiversifiedKeyCheckValues is not implemented"))
+}
 
 func (UnimplementedDiversificationServiceHandler) DiversifiedKeyCheckValue(context.Context, *connect.Request[samdv1.DiversifiedKeyCheckValueRequest]) (*connect.Response[samdv1.DiversifiedKeyCheckValueResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.DiversificationService.DiversifiedKeyCheckValue is not implemented"))

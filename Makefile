@@ -2,7 +2,7 @@
 GO ?= go
 TESTFLAGS ?=
 
-.PHONY: all build test deps dev vet proto clean
+.PHONY: all build test deps dev vet proto clean bench
 
 all: build
 
@@ -20,6 +20,12 @@ test: deps
 
 dev:
 	$(GO) run ./cmd/samd dev
+
+# bench measures samd against the token's own ceiling (README: Performance).
+bench: build
+	test -f .samd-bench/samd.yaml || bin/samd dev --init-only --dir .samd-bench
+	bin/samd bench --dev .samd-bench --half --json bench.json --svg bench.svg
+	$(GO) test -run '^$$' -bench . -benchmem ./cmac ./derive ./cardauth ./mac
 
 vet:
 	$(GO) vet ./...

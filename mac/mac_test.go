@@ -143,3 +143,22 @@ func TestProfileValidation(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkRetailMAC(b *testing.B) {
+	key := secret.Copy(make([]byte, 16))
+	data := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = mac.Alg3(key, mac.Pad2, data)
+	}
+}
+
+func BenchmarkProfileInput(b *testing.B) {
+	ref, _ := keys.NewRef("mac/x/k", 1)
+	p, _ := mac.NewProfile(mac.ProfileConfig{Name: "apta-object", Algorithm: "cmac", MACLength: 8, Key: ref, ObjectLength: 16})
+	o := mac.Object{Type: 1, CardID: make([]byte, 7), Seq: 1, Owner: "dev-operator", Data: make([]byte, 16)}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = p.Input(o)
+	}
+}

@@ -91,7 +91,7 @@ func TestDecide(t *testing.T) {
 		})
 	}
 	g, err := e.Decide(policies.Request{Caller: term, Operation: policies.OpValueAuthorize, Keys: []keys.Ref{ref(t, "value/dev/auth-seal")}, Amount: nok(1), Time: now})
-	if err != nil || g.Value == nil || g.Value.PerDevicePerDay != 200000 || g.KeyLimits[ref(t, "value/dev/auth-seal")] != 10000000 || g.Location.String() != "Europe/Oslo" {
+	if err != nil || g.Value == nil || g.Value.PerDevicePerDay != 10000000 || g.KeyLimits[ref(t, "value/dev/auth-seal")] != 10000000 || g.Location.String() != "Europe/Oslo" {
 		t.Fatalf("grant constraints %+v %v", g, err)
 	}
 	var nilEngine *policies.Engine

@@ -24,6 +24,7 @@ usage:
                                  and demo keys in DIR, then serve on 127.0.0.1
   samd client [flags] COMMAND    call samd (kcv, export, health); samd client -h
   samd config check FILE         validate a configuration file
+  samd bench --dev DIR           measure samd against the token's own ceiling
 `
 
 func main() {
@@ -41,6 +42,8 @@ func main() {
 		err = cmdClient(os.Args[2:], os.Stdout)
 	case "config":
 		err = cmdConfig(os.Args[2:])
+	case "bench":
+		err = cmdBench(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -238,6 +238,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err != nil {
 		return err
 	}
+	if addr := os.Getenv("SAMD_PPROF"); addr != "" {
+		// Profiling for "samd bench" investigations: loopback only, off
+		// unless SAMD_PPROF names an address.
+		startPprof(addr, log)
+	}
 	hs := srv.NewHTTPServer(tlsConf)
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(hs, ln) }()

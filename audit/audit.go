@@ -137,21 +137,10 @@ func appendInt(b []byte, n int) []byte {
 func Verify(records []Record) error {
 	prev := ""
 	for i := range records {
-		r := records[i]
-		if r.Seq != uint64(i+1) {
-			return &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "sequence number out of order (a record was deleted, inserted or moved)"}
-		}
-		if r.Prev != prev {
-			return &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "does not link to the record before it"}
-		}
-		want := r.Hash
-		if err := seal(&r); err != nil {
+		if err := check(&records[i], uint64(i+1), prev, i+1); err != nil {
 			return err
 		}
-		if r.Hash != want {
-			return &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "content does not match its hash (edited)"}
-		}
-		prev = want
+		prev = records[i].Hash
 	}
 	return nil
 }

@@ -54,11 +54,8 @@ func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
 	if err := cutTornLine(path); err != nil {
 		return nil, err
 	}
-	recs, err := ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	if err := Verify(recs); err != nil {
+	last, err := verifyFile(path)
+	if err != nil {
 		return nil, fmt.Errorf("audit: refusing to continue %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -67,8 +64,8 @@ func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
 	}
 	s := &FileSink{f: f, done: make(chan struct{}), syncEach: syncEvery <= 0}
 	s.cond = sync.NewCond(&s.syncMu)
-	if n := len(recs); n > 0 {
-		s.seq, s.prev = recs[n-1].Seq, recs[n-1].Hash
+	if last != nil {
+		s.seq, s.prev = last.Seq, last.Hash
 		s.synced = s.seq
 		s.written.Store(s.seq)
 	}
@@ -180,6 +177,73 @@ func (s *FileSink) Close() error {
 	return err
 }
 
+// verifyFile checks the chain of an audit log as it streams it, in
+// constant memory, and returns its last record (nil for a new log).
+func verifyFile(path string) (*Record, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var last *Record
+	prev, n := "", 0
+	err = scan(f, func(line int, r Record) error {
+		n++
+		if err := check(&r, uint64(n), prev, line); err != nil {
+			return err
+		}
+		prev, last = r.Hash, &r
+		return nil
+	})
+	return last, err
+}
+
+// check verifies one record at position n (from 1) after a record whose
+// hash is prev.
+func check(r *Record, n uint64, prev string, line int) error {
+	if r.Seq != n {
+		return &BrokenError{Seq: r.Seq, Line: line, Reason: "sequence number out of order (a record was deleted, inserted or moved)"}
+	}
+	if r.Prev != prev {
+		return &BrokenError{Seq: r.Seq, Line: line, Reason: "does not link to the record before it"}
+	}
+	c := *r
+	if err := seal(&c); err != nil {
+		return err
+	}
+	if c.Hash != r.Hash {
+		return &BrokenError{Seq: r.Seq, Line: line, Reason: "content does not match its hash (edited)"}
+	}
+	return nil
+}
+
+// scan calls f with each record of a JSON-lines log and its line number.
+func scan(rd io.Reader, f func(line int, r Record) error) error {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var rec Record
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rec); err != nil {
+			return &BrokenError{Line: line, Reason: "not a record: " + err.Error()}
+		}
+		if err := f(line, rec); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
 // ReadFile reads every record of an audit log.
 func ReadFile(path string) ([]Record, error) {
 	f, err := os.Open(path)
@@ -193,24 +257,14 @@ func ReadFile(path string) ([]Record, error) {
 // Read reads JSON-lines records.
 func Read(r io.Reader) ([]Record, error) {
 	var out []Record
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var rec Record
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rec); err != nil {
-			return nil, &BrokenError{Line: line, Reason: "not a record: " + err.Error()}
-		}
+	err := scan(r, func(_ int, rec Record) error {
 		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 func cutTornLine(path string) error {

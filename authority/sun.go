@@ -9,6 +9,8 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/state"
 )
 
 // SUNProfile says how the keys of a family of NTAG 424 DNA tags are
@@ -53,18 +55,86 @@ func (a *Authority) SUNProfileByName(name string) (SUNProfile, error) {
 // input, decrypt the file data — and then refuses a counter that did not
 // increase for that tag (a replayed tap). The counter is recorded only for
 // a message whose MAC verified.
-func (a *Authority) VerifySUN(ctx context.Context, _ identity.Principal, _ policies.Grant, profile string, m SUNMessage) (SUNResult, error) {
-	prof, err := a.SUNProfileByName(profile)
+func (a *Authority) VerifySUN(ctx context.Context, p identity.Principal, g policies.Grant, profile string, m SUNMessage) (SUNResult, error) {
+	out, err := a.VerifySUNBatch(ctx, p, g, []SUNItem{{Profile: profile, Message: m}})
 	if err != nil {
 		return SUNResult{}, err
 	}
-	scheme := append(append([]byte(nil), prof.AID...), prof.SystemID...)
-	_, meta, err := a.cardKey(ctx, prof.MetaMaster, scheme)
-	if err != nil {
-		return SUNResult{}, err
+	return out[0].Result, out[0].Err
+}
+
+// SUNItem is one message of a batch.
+type SUNItem struct {
+	Profile string
+	Message SUNMessage
+}
+
+// SUNOutcome is one message's result: Err is nil, or says why this
+// message failed (a forged MAC, a replay, malformed input).
+type SUNOutcome struct {
+	Result SUNResult
+	Err    error
+}
+
+// VerifySUNBatch verifies many SUN messages. Each profile's
+// SDMMetaReadKey is derived once for the call, and the counters of the
+// messages that verified are advanced in one state transaction, in order,
+// so a replay inside the batch is caught too. An HSM or store failure
+// fails the batch.
+func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
+	metas := map[string]secret.Bytes{}
+	defer func() {
+		for _, k := range metas {
+			k.Wipe()
+		}
+	}()
+	out := make([]SUNOutcome, len(items))
+	var pending []state.SUNCounter
+	var where []int
+	for i, it := range items {
+		prof, err := a.SUNProfileByName(it.Profile)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		scheme := append(append([]byte(nil), prof.AID...), prof.SystemID...)
+		meta, ok := metas[it.Profile]
+		if !ok {
+			if _, meta, err = a.cardKey(ctx, prof.MetaMaster, scheme); err != nil {
+				return nil, err
+			}
+			metas[it.Profile] = meta
+		}
+		res, err := a.verifySUN(ctx, prof, scheme, meta, it.Message)
+		if err != nil {
+			if !objectFailure(err) {
+				return nil, err
+			}
+			out[i].Err = err
+			continue
+		}
+		out[i].Result = res
+		pending = append(pending, state.SUNCounter{Tag: it.Profile + "/" + strings.ToUpper(hex.EncodeToString(res.UID)), Counter: res.Counter})
+		where = append(where, i)
 	}
+	if len(pending) == 0 {
+		return out, nil
+	}
+	errs, err := a.state.AdvanceSUNCounters(ctx, pending)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range where {
+		if errs[j] != nil {
+			out[i] = SUNOutcome{Err: errs[j]}
+		}
+	}
+	return out, nil
+}
+
+// verifySUN checks one message; it touches no state.
+func (a *Authority) verifySUN(ctx context.Context, prof SUNProfile, scheme []byte, meta secret.Bytes, m SUNMessage) (SUNResult, error) {
 	picc, err := cardauth.DecryptPICCData(meta, m.PICCData)
-	meta.Wipe()
 	if err != nil {
 		return SUNResult{}, err
 	}
@@ -90,10 +160,6 @@ func (a *Authority) VerifySUN(ctx context.Context, _ identity.Principal, _ polic
 		if res.FileData, err = cardauth.DecryptFileData(enc, picc.Counter, m.EncFileData); err != nil {
 			return SUNResult{}, err
 		}
-	}
-	tag := profile + "/" + strings.ToUpper(hex.EncodeToString(picc.UID))
-	if err := a.state.AdvanceSUNCounter(ctx, tag, picc.Counter); err != nil {
-		return SUNResult{}, err
 	}
 	return res, nil
 }

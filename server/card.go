@@ -280,27 +280,33 @@ func (c *cardService) VerifySUN(ctx context.Context, req *connect.Request[samdv1
 // VerifySUNBatch verifies many SUN messages; each fails on its own (a
 // forged MAC, a replay) without failing the batch.
 func (c *cardService) VerifySUNBatch(ctx context.Context, req *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error) {
+	msgs := req.Msg.GetMessages()
+	items := make([]authority.SUNItem, len(msgs))
+	parsed := make([]error, len(msgs))
+	for i, m := range msgs {
+		items[i].Profile = m.GetProfile()
+		items[i].Message, parsed[i] = parseSUN(m)
+		if parsed[i] != nil {
+			items[i].Profile = "" // skipped: fails as "no SUN profile"
+		}
+	}
+	res, err := c.auth.VerifySUNBatch(ctx, principal(ctx), grant(ctx), items)
+	if err != nil {
+		return nil, err
+	}
 	out := &samdv1.VerifySUNBatchResponse{}
-	for _, m := range req.Msg.GetMessages() {
-		msg, err := parseSUN(m)
-		var res authority.SUNResult
-		if err == nil {
-			res, err = c.auth.VerifySUN(ctx, principal(ctx), grant(ctx), m.GetProfile(), msg)
+	for i, r := range res {
+		if parsed[i] != nil {
+			r.Err = parsed[i]
 		}
-		r := &samdv1.SUNResult{}
-		switch keys.KindOf(err) {
-		case keys.KindInternal:
-			if err != nil {
-				return nil, err
-			}
-			r.Message = wireSUN(res)
-		case keys.KindUnavailable, keys.KindPINRefused:
-			return nil, err
-		default:
-			r.Code, r.Error = failure(err)
+		sr := &samdv1.SUNResult{}
+		if r.Err != nil {
+			sr.Code, sr.Error = failure(r.Err)
 			out.Failed++
+		} else {
+			sr.Message = wireSUN(r.Result)
 		}
-		out.Results = append(out.Results, r)
+		out.Results = append(out.Results, sr)
 	}
 	return connect.NewResponse(out), nil
 }

@@ -86,7 +86,17 @@ type Store interface {
 	// accepted for a tag, and fails with KindDenied (a replay) unless ctr
 	// is greater than every counter accepted before for that tag.
 	AdvanceSUNCounter(ctx context.Context, tag string, ctr uint32) error
+	// AdvanceSUNCounters is AdvanceSUNCounter for many messages in one
+	// transaction, applied in order; it returns one error (nil or a
+	// replay) per message, or an error for the whole batch.
+	AdvanceSUNCounters(ctx context.Context, msgs []SUNCounter) ([]error, error)
 	// KeyUsage reads a key's use count.
 	KeyUsage(ctx context.Context, key string) (int64, error)
 	Close() error
+}
+
+// SUNCounter is a tag's read counter from an accepted SUN message.
+type SUNCounter struct {
+	Tag     string
+	Counter uint32
 }

@@ -343,15 +343,33 @@ func (s *Store) KeyUsage(ctx context.Context, key string) (int64, error) {
 
 // AdvanceSUNCounter implements state.Store.
 func (s *Store) AdvanceSUNCounter(ctx context.Context, tag string, ctr uint32) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO sun_counter (tag, counter) VALUES (?, ?)
-			ON CONFLICT (tag) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sun_counter.counter`, tag, ctr)
+	errs, err := s.AdvanceSUNCounters(ctx, []state.SUNCounter{{Tag: tag, Counter: ctr}})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// AdvanceSUNCounters implements state.Store.
+func (s *Store) AdvanceSUNCounters(ctx context.Context, msgs []state.SUNCounter) ([]error, error) {
+	out := make([]error, len(msgs))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO sun_counter (tag, counter) VALUES (?, ?)
+			ON CONFLICT (tag) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sun_counter.counter`)
 		if err != nil {
 			return unavailable(err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return keys.Errorf(keys.KindDenied, "sun: counter %d of tag %s is not above the last one accepted (replay)", ctr, tag)
+		defer st.Close()
+		for i, m := range msgs {
+			res, err := st.ExecContext(ctx, m.Tag, m.Counter)
+			if err != nil {
+				return unavailable(err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				out[i] = keys.Errorf(keys.KindDenied, "sun: counter %d of tag %s is not above the last one accepted (replay)", m.Counter, m.Tag)
+			}
 		}
 		return nil
 	})
+	return out, err
 }

@@ -227,4 +227,13 @@ func testSUN(t *testing.T, s state.Store) {
 	if err := s.AdvanceSUNCounter(ctx, "04958CAA5C5E80", 1); err != nil {
 		t.Fatalf("another tag: %v", err)
 	}
+	errs, err := s.AdvanceSUNCounters(ctx, []state.SUNCounter{{Tag: "t1", Counter: 5}, {Tag: "t1", Counter: 5}, {Tag: "t1", Counter: 6}, {Tag: "04DE5F1EACC040", Counter: 62}, {Tag: "t2", Counter: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []keys.Kind{keys.KindInternal, keys.KindDenied, keys.KindInternal, keys.KindDenied, keys.KindInternal} {
+		if got := keys.KindOf(errs[i]); got != want || want == keys.KindInternal && errs[i] != nil {
+			t.Errorf("batch item %d: %v", i, errs[i])
+		}
+	}
 }

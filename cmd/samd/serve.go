@@ -158,6 +158,9 @@ func loadPolicies(dir string) (*policies.Engine, error) {
 // serve runs samd until ctx ends. onReady, if set, is called with the
 // listening address once samd accepts connections.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady func(addr string)) error {
+	if err := harden(); err != nil {
+		log.Warn("could not disable core dumps", "err", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}

@@ -83,6 +83,7 @@ type Store struct {
 	ownInit bool
 
 	cur        atomic.Pointer[conn] // nil while disconnected
+	inflight   atomic.Int64         // PKCS#11 calls running now
 	pinRefused atomic.Bool
 	closed     atomic.Bool
 	lastErr    atomic.Pointer[string]
@@ -354,7 +355,10 @@ func (s *Store) reconnect(old *conn) {
 		if attempt > 0 {
 			// After a failed attempt, start the module afresh: some modules
 			// only notice a returned token (or a network HSM that restarted)
-			// after C_Finalize and C_Initialize.
+			// after C_Finalize and C_Initialize. Calls still running inside
+			// the module are waited for first (up to the call deadline):
+			// finalising under them is undefined behaviour in most modules.
+			s.drain(s.cfg.CallTimeout)
 			_ = s.mod.Finalize()
 		}
 		if err := s.initialize(); err == nil {
@@ -377,6 +381,14 @@ func (s *Store) reconnect(old *conn) {
 			return
 		case <-time.After(s.cfg.ReconnectInterval):
 		}
+	}
+}
+
+// drain waits until no PKCS#11 call is running, or d has passed.
+func (s *Store) drain(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -464,8 +476,10 @@ func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(
 	// The channel is unbuffered: a result is either taken by the caller or,
 	// once the caller has gone, discarded by the goroutine. Never both.
 	ch := make(chan result[T])
+	s.inflight.Add(1)
 	go func() {
 		v, err := f(c, sh)
+		s.inflight.Add(-1)
 		s.release(c, sh, op, err)
 		select {
 		case ch <- result[T]{v, err}:

@@ -2,7 +2,7 @@
 GO ?= go
 TESTFLAGS ?=
 
-.PHONY: all build test deps dev vet proto clean bench
+.PHONY: all build test deps dev vet proto clean bench fuzz
 
 all: build
 
@@ -37,3 +37,14 @@ proto:
 
 clean:
 	rm -rf bin .samd-dev
+
+# fuzz runs every fuzz target for FUZZTIME each; a crash is saved under the
+# package's testdata/fuzz and becomes a regression test.
+FUZZTIME ?= 30s
+FUZZ_TARGETS = FuzzCompile:./policies FuzzParse:./config FuzzPKCS11URI:./config FuzzParse:./identity \
+	FuzzRead:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; echo "fuzz $$name $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done

@@ -22,7 +22,7 @@ usage:
   samd dev [--dir DIR] [--listen ADDR]
                                  make (once) a SoftHSM2 token, a development PKI
                                  and demo keys in DIR, then serve on 127.0.0.1
-  samd client [flags] COMMAND    call samd (kcv, export, health); samd client -h
+  samd client [flags] COMMAND    call every samd method, --json for scripts; samd client -h
   samd config check FILE         validate a configuration file
   samd bench --dev DIR           measure samd against the token's own ceiling
 `

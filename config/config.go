@@ -48,6 +48,10 @@ type Config struct {
 	SUNProfiles []SUNProfile `yaml:"sun_profiles"`
 	// RequestTimeout bounds every request (default 5s).
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// MetricsListen, if set, serves Prometheus metrics (/metrics) and
+	// liveness and readiness (/healthz, /readyz) in plain HTTP on its own
+	// listener: bind it to loopback or a management network.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // TLS names the server's certificate and the scheme CA bundle that client
@@ -284,6 +288,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "required")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics_listen", "want host:port, got %q", c.MetricsListen)
+		}
 	}
 	if c.PoliciesDir == "" {
 		bad("policies_dir", "required: samd denies everything without policies")

@@ -66,7 +66,23 @@ type Config struct {
 	Logger          *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer, if set, counts requests and denials (for metrics).
+	Observer Observer
 }
+
+// Observer is told about every request as it is audited.
+type Observer interface {
+	// Request records a request: its method (or "unknown"), its outcome
+	// code ("" for success) and its duration.
+	Request(method, code string, d time.Duration)
+	// Denial records a refusal by the rule that refused it.
+	Denial(rule string)
+}
+
+type noObserver struct{}
+
+func (noObserver) Request(string, string, time.Duration) {}
+func (noObserver) Denial(string)                         {}
 
 // method is one entry of the authorisation table.
 type method struct {
@@ -154,6 +170,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	s := &Server{cfg: cfg, access: Access}
 	opts := []connect.HandlerOption{
@@ -318,6 +337,11 @@ func (s *Server) identify(next http.Handler) http.Handler {
 			if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
 				s.cfg.Logger.Error("audit write failed", "request_id", id, "err", err)
 			}
+			method := rec.Method
+			if rec.Code == keys.KindNotFound.String() {
+				method = "unknown" // unbounded label values stay out of the metrics
+			}
+			s.cfg.Observer.Request(method, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)
 		}
 	})
 }
@@ -431,7 +455,20 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 	if aerr := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
 		s.cfg.Logger.Error("audit write failed; failing the request", "request_id", st.id, "err", aerr)
 		ce, _ := toConnect(keys.Wrap(keys.KindInternal, aerr, "audit"))
+		s.cfg.Observer.Request(procedure, keys.KindInternal.String(), time.Duration(rec.DurationUS)*time.Microsecond)
 		return ce
+	}
+	s.cfg.Observer.Request(procedure, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)
+	if rec.Outcome == audit.OutcomeDenied {
+		var d *policies.Denial
+		switch {
+		case errors.As(err, &d):
+			s.cfg.Observer.Denial(d.Rule)
+		case rec.Code == keys.KindUnauthenticated.String():
+			s.cfg.Observer.Denial("unauthenticated")
+		default:
+			s.cfg.Observer.Denial("method-table")
+		}
 	}
 	if out != nil {
 		out.Meta().Set(RequestIDHeader, st.id)

@@ -81,6 +81,7 @@ func cmdDev(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:7443", "listen address (loopback)")
 	demo := fs.Bool("demo", true, "call samd once with the AN10922 example after it starts")
 	initOnly := fs.Bool("init-only", false, "set up the directory and exit without serving")
+	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +105,9 @@ func cmdDev(args []string) error {
 		return err
 	}
 	cfg.Listen = *listen
+	if *metricsAddr != "" {
+		cfg.MetricsListen = *metricsAddr
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, cfg, log, func(addr string) {
@@ -195,10 +199,11 @@ func setupDev(dir, listen string) error {
 		return err
 	}
 	cfg := config.Config{
-		Listen:      listen,
-		DataDir:     "data",
-		PoliciesDir: "policies",
-		TLS:         config.TLS{CertFile: "pki/server.crt", KeyFile: "pki/server.key", ClientCAFile: "pki/ca.crt"},
+		Listen:        listen,
+		DataDir:       "data",
+		PoliciesDir:   "policies",
+		MetricsListen: "127.0.0.1:9464",
+		TLS:           config.TLS{CertFile: "pki/server.crt", KeyFile: "pki/server.key", ClientCAFile: "pki/ca.crt"},
 		HSM: config.HSM{
 			URI:     "pkcs11:token=" + tok.Label + "?module-path=" + tok.Module,
 			PINFile: "softhsm/pin",

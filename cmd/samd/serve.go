@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	_ "time/tzdata" // policies name time zones; do not depend on the host's
@@ -21,6 +22,7 @@ import (
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/metrics"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/server"
@@ -31,6 +33,7 @@ func cmdServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "/etc/samd/samd.yaml", "configuration file")
 	listen := fs.String("listen", "", "listen address, overriding the configuration's")
+	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,6 +43,9 @@ func cmdServe(args []string) error {
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
+	}
+	if *metricsAddr != "" {
+		cfg.MetricsListen = *metricsAddr
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -114,7 +120,7 @@ func readPIN(h config.HSM, uri config.PKCS11URI) (secret.Bytes, error) {
 
 // openStore opens the configured token and runs the startup known-answer
 // tests through it.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pkcs11.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observe func(string, time.Duration, error)) (*pkcs11.Store, error) {
 	for k, v := range cfg.HSM.Env {
 		os.Setenv(k, v)
 	}
@@ -130,7 +136,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pkcs
 	defer cancel()
 	store, err := pkcs11.Open(octx, pkcs11.Config{
 		ModulePath: uri.ModulePath, TokenLabel: uri.Token, TokenSerial: uri.Serial, PIN: pin,
-		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), Logger: log,
+		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), Logger: log, Observe: observe,
 	})
 	if err != nil {
 		pin.Wipe()
@@ -164,11 +170,37 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, log)
+	var m *metrics.Metrics
+	var observe func(string, time.Duration, error)
+	var storeRef atomic.Pointer[pkcs11.Store]
+	if cfg.MetricsListen != "" {
+		pool := func(inUse bool) func() float64 {
+			return func() float64 {
+				st := storeRef.Load()
+				if st == nil {
+					return 0
+				}
+				u, n := st.PoolStats()
+				if inUse {
+					return float64(u)
+				}
+				return float64(n)
+			}
+		}
+		m = metrics.New(pool(true), pool(false), func() error {
+			if st := storeRef.Load(); st != nil {
+				return st.Ready()
+			}
+			return errors.New("starting")
+		})
+		observe = m.HSMCall
+	}
+	store, err := openStore(ctx, cfg, log, observe)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	storeRef.Store(store)
 	sink, err := audit.OpenFile(cfg.Audit.File, time.Duration(cfg.Audit.SyncInterval))
 	if err != nil {
 		return err
@@ -222,7 +254,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			_, _ = reload()
 		}
 	}()
+	var observer server.Observer
+	if m != nil {
+		observer = m
+	}
 	srv, err := server.New(server.Config{
+		Observer:       observer,
 		Authority:      auth,
 		Audit:          sink,
 		Ready:          store.Ready,
@@ -245,6 +282,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		// Profiling for "samd bench" investigations: loopback only, off
 		// unless SAMD_PPROF names an address.
 		startPprof(addr, log)
+	}
+	if m != nil {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		ms := metrics.Serve(mln, m.Handler(store.Ready))
+		defer ms.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	hs := srv.NewHTTPServer(tlsConf)
 	errc := make(chan error, 1)

@@ -69,6 +69,9 @@ type Config struct {
 	ReconnectInterval time.Duration
 	// Logger receives connection events; never key material. nil discards.
 	Logger *slog.Logger
+	// Observe, if set, is told the duration and outcome of every PKCS#11
+	// operation (for metrics); op is a fixed operation name.
+	Observe func(op string, d time.Duration, err error)
 }
 
 // Store is a key store over one PKCS#11 token. It is safe for concurrent
@@ -321,6 +324,16 @@ func (s *Store) live() (*conn, error) {
 	return nil, unavailable("HSM unavailable, reconnecting")
 }
 
+// PoolStats reports how many request sessions are lent out and the pool's
+// size (0, 0 while disconnected).
+func (s *Store) PoolStats() (inUse, size int) {
+	c := s.cur.Load()
+	if c == nil {
+		return 0, 0
+	}
+	return cap(c.pool) - len(c.pool), cap(c.pool)
+}
+
 // Ready returns nil when the store is connected and logged in.
 func (s *Store) Ready() error {
 	_, err := s.live()
@@ -478,8 +491,12 @@ func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(
 	ch := make(chan result[T])
 	s.inflight.Add(1)
 	go func() {
+		t0 := time.Now()
 		v, err := f(c, sh)
 		s.inflight.Add(-1)
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(op, time.Since(t0), err)
+		}
 		s.release(c, sh, op, err)
 		select {
 		case ch <- result[T]{v, err}:

@@ -44,6 +44,7 @@ import (
 // daemon is a running samd.
 type daemon struct {
 	bin, dir, addr string
+	metrics        string
 	cmd            *exec.Cmd
 	mu             sync.Mutex
 	stderr         bytes.Buffer
@@ -79,25 +80,30 @@ func launch() (*daemon, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build samd: %v\n%s", err, out)
 	}
-	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--demo=false")
+	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--demo=false")
 	pr, pw := io.Pipe()
 	d.cmd.Stdout = io.MultiWriter(pw, &lockedWriter{d: d, w: &d.stdout})
-	d.cmd.Stderr = &lockedWriter{d: d, w: &d.stderr}
+	d.cmd.Stderr = io.MultiWriter(pw, &lockedWriter{d: d, w: &d.stderr})
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
 	}
-	addrc := make(chan string, 1)
+	addrc, metricsc := make(chan string, 1), make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`samd is serving on (\S+)`)
+		mre := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
 			}
+			if m := mre.FindStringSubmatch(sc.Text()); m != nil {
+				metricsc <- m[1]
+			}
 		}
 	}()
 	select {
 	case d.addr = <-addrc:
+		d.metrics = <-metricsc
 		return d, nil
 	case <-time.After(2 * time.Minute):
 		d.cmd.Process.Kill()
@@ -453,7 +459,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if !bytes.Contains(audit, []byte(`"outcome":"ok"`)) || !bytes.Contains(audit, []byte(`"outcome":"denied"`)) {
 		t.Fatalf("the audit log lacks allowed and denied records:\n%s", audit)
 	}
-	for name, text := range map[string]string{"audit log": string(audit), "process output": d.logs()} {
+	metricsText := scrape(t, d, "/metrics")
+	for name, text := range map[string]string{"audit log": string(audit), "process output": d.logs(), "metrics": metricsText} {
 		for _, s := range secrets {
 			for _, form := range []string{s, strings.ToLower(s)} {
 				if strings.Contains(text, form) {
@@ -462,4 +469,41 @@ func TestNoSecretsInLogs(t *testing.T) {
 			}
 		}
 	}
+}
+
+func scrape(t *testing.T, d *daemon, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.metrics + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestMetrics scrapes the metrics listener after some traffic: request
+// counts by method and outcome, HSM call latencies, pool and readiness.
+func TestMetrics(t *testing.T) {
+	d := start(t)
+	TestJSON(t)
+	m := scrape(t, d, "/metrics")
+	for _, want := range []string{
+		`samd_requests_total{code="ok",method="/samd.v1.DiversificationService/DiversifiedKeyCheckValue"}`,
+		`samd_requests_total{code="invalid-input",method="/samd.v1.DiversificationService/DiversifiedKeyCheckValue"}`,
+		`samd_hsm_call_duration_seconds_count{op="CMAC"}`,
+		`samd_request_duration_seconds_bucket`,
+		"samd_hsm_sessions 8", "samd_ready 1", "go_goroutines", "process_resident_memory_bytes",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if got := scrape(t, d, "/readyz"); got != "ready\n" {
+		t.Errorf("readyz %q", got)
+	}
+	scrape(t, d, "/healthz")
 }

@@ -147,7 +147,7 @@ func (e *env) start() {
 	e.t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cmd := exec.Command(e.bin, "serve", "--config", filepath.Join(e.dir, "samd.yaml"), "--listen", "127.0.0.1:0")
+	cmd := exec.Command(e.bin, "serve", "--config", filepath.Join(e.dir, "samd.yaml"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
 	pr, pw := io.Pipe()
 	e.out = &syncBuffer{}
 	cmd.Stdout = e.out

@@ -1,0 +1,107 @@
+// Package metrics exposes samd's Prometheus metrics and its liveness and
+// readiness endpoints on a listener of their own, apart from the mTLS
+// listener.
+//
+// Metrics carry method names, outcome codes, rule names and operation
+// names: never key material, inputs or identities beyond the role.
+package metrics
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds samd's collectors.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	denials  *prometheus.CounterVec
+	hsm      *prometheus.HistogramVec
+	hsmErr   *prometheus.CounterVec
+}
+
+// New registers samd's collectors, the Go runtime's and the process's.
+// poolInUse and ready are sampled at scrape time.
+func New(poolInUse func() float64, poolSize func() float64, ready func() error) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "samd_requests_total", Help: "Requests by full method name and outcome code (ok or the stable error code).",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "samd_request_duration_seconds", Help: "Request latency by method, from the first byte to the audit record.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"method"}),
+		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "samd_policy_denials_total", Help: "Requests refused by the method table or the policy, by rule.",
+		}, []string{"rule"}),
+		hsm: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "samd_hsm_call_duration_seconds", Help: "PKCS#11 call latency by operation.",
+			Buckets: []float64{.00002, .00005, .0001, .0002, .0005, .001, .002, .005, .01, .05, .25, 1, 2},
+		}, []string{"op"}),
+		hsmErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "samd_hsm_call_errors_total", Help: "PKCS#11 calls that failed, by operation.",
+		}, []string{"op"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.denials, m.hsm, m.hsmErr,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samd_hsm_sessions_in_use", Help: "Pool sessions lent out now."}, poolInUse),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samd_hsm_sessions", Help: "Size of the HSM session pool."}, poolSize),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samd_ready", Help: "1 when the HSM is connected and samd serves."}, func() float64 {
+			if ready() == nil {
+				return 1
+			}
+			return 0
+		}))
+	return m
+}
+
+// Request records a finished request.
+func (m *Metrics) Request(method, code string, d time.Duration) {
+	if code == "" {
+		code = "ok"
+	}
+	m.requests.WithLabelValues(method, code).Inc()
+	m.latency.WithLabelValues(method).Observe(d.Seconds())
+}
+
+// Denial records a refusal by rule.
+func (m *Metrics) Denial(rule string) { m.denials.WithLabelValues(rule).Inc() }
+
+// HSMCall records one PKCS#11 operation.
+func (m *Metrics) HSMCall(op string, d time.Duration, err error) {
+	m.hsm.WithLabelValues(op).Observe(d.Seconds())
+	if err != nil {
+		m.hsmErr.WithLabelValues(op).Inc()
+	}
+}
+
+// Handler serves /metrics, /healthz (the process answers) and /readyz
+// (the HSM is connected).
+func (m *Metrics) Handler(ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: HSM unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Serve serves the handler on ln until it fails or is closed.
+func Serve(ln net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go func() { _ = srv.Serve(ln) }()
+	return srv
+}

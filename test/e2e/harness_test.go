@@ -43,10 +43,11 @@ type env struct {
 	caCert *x509.Certificate
 	roots  *x509.CertPool
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	addr string
-	out  *syncBuffer
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	addr    string
+	metrics string
+	out     *syncBuffer
 }
 
 type syncBuffer struct {
@@ -155,19 +156,24 @@ func (e *env) start() {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	addrc := make(chan string, 1)
+	addrc, metricsc := make(chan string, 1), make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`msg="samd serving" addr=(\S+)`)
+		mre := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
+			}
+			if m := mre.FindStringSubmatch(sc.Text()); m != nil {
+				metricsc <- m[1]
 			}
 		}
 	}()
 	go func() { cmd.Wait(); pw.Close() }()
 	select {
 	case e.addr = <-addrc:
+		e.metrics = <-metricsc
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		e.t.Fatalf("samd serve did not start:\n%s", e.out)

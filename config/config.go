@@ -52,6 +52,7 @@ type Config struct {
 	// liveness and readiness (/healthz, /readyz) in plain HTTP on its own
 	// listener: bind it to loopback or a management network.
 	MetricsListen string `yaml:"metrics_listen"`
+	Limits        Limits `yaml:"limits"`
 }
 
 // TLS names the server's certificate and the scheme CA bundle that client
@@ -135,6 +136,22 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 		out[sp.Name] = p
 	}
 	return out, errors.Join(errs...)
+}
+
+// Limits bound what one client can take.
+type Limits struct {
+	// MaxRequestBytes bounds one request message (default 4 MiB).
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// MaxConcurrentPerClient bounds a client's requests in flight
+	// (default 64).
+	MaxConcurrentPerClient int `yaml:"max_concurrent_per_client"`
+	// BusyAfterFailure makes a client wait after a failed verification
+	// (default 0: off).
+	BusyAfterFailure Duration `yaml:"busy_after_failure"`
+	// HandshakeTimeout bounds the TLS handshake and request headers
+	// (default 5s); IdleTimeout closes idle connections (default 2m).
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	IdleTimeout      Duration `yaml:"idle_timeout"`
 }
 
 // CardSessions configures sealed card session tokens.

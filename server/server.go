@@ -35,6 +35,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -68,6 +70,17 @@ type Config struct {
 	Now func() time.Time
 	// Observer, if set, counts requests and denials (for metrics).
 	Observer Observer
+	// MaxConcurrentPerClient bounds a client's requests in flight (all
+	// its connections together); 0 means 64.
+	MaxConcurrentPerClient int
+	// BusyAfterFailure makes a client whose cryptogram, MAC or seal failed
+	// to verify wait this long before samd answers it again, so that samd
+	// cannot serve as a fast verification oracle (as Calypso SAMs do).
+	// 0 disables it.
+	BusyAfterFailure time.Duration
+	// HandshakeTimeout bounds the TLS handshake and the request headers;
+	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.
+	HandshakeTimeout, IdleTimeout time.Duration
 }
 
 // Observer is told about every request as it is audited.
@@ -151,6 +164,22 @@ type Server struct {
 	cfg     Config
 	handler http.Handler
 	access  map[string]method
+
+	clients sync.Map // principal string -> *clientState
+}
+
+// clientState is what samd tracks per client for its limits.
+type clientState struct {
+	inflight  atomic.Int64
+	busyUntil atomic.Int64 // UnixNano
+}
+
+func (s *Server) client(p identity.Principal) *clientState {
+	if v, ok := s.clients.Load(p.String()); ok {
+		return v.(*clientState)
+	}
+	v, _ := s.clients.LoadOrStore(p.String(), &clientState{})
+	return v.(*clientState)
 }
 
 // New builds the handler and checks the authorisation table against the
@@ -173,6 +202,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
+	}
+	if cfg.MaxConcurrentPerClient <= 0 {
+		cfg.MaxConcurrentPerClient = 64
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 5 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
 	}
 	s := &Server{cfg: cfg, access: Access}
 	opts := []connect.HandlerOption{
@@ -281,12 +319,15 @@ func (s *Server) NewHTTPServer(tlsConf *tls.Config) *http.Server {
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	return &http.Server{
-		Handler:           s.handler,
-		TLSConfig:         tlsConf,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:   s.handler,
+		TLSConfig: tlsConf,
+		Protocols: &protocols,
+		// The TLS handshake and the headers must arrive within this: slow
+		// or silent connections cannot hold the server.
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxConcurrentPerClient},
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 }
@@ -421,6 +462,28 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 	return res, g, err
 }
 
+// admit applies the per-client limits: a client still busy after a failed
+// verification, or with too many requests in flight, is refused with
+// limit-reached.
+func (s *Server) admit(p identity.Principal) (func(), error) {
+	c := s.client(p)
+	if until := c.busyUntil.Load(); until != 0 && s.cfg.Now().UnixNano() < until {
+		return nil, keys.Errorf(keys.KindLimit, "busy: a verification failed; retry after %s", time.Until(time.Unix(0, until)).Round(time.Millisecond))
+	}
+	if c.inflight.Add(1) > int64(s.cfg.MaxConcurrentPerClient) {
+		c.inflight.Add(-1)
+		return nil, keys.Errorf(keys.KindLimit, "concurrency: more than %d requests in flight", s.cfg.MaxConcurrentPerClient)
+	}
+	return func() { c.inflight.Add(-1) }, nil
+}
+
+// afterCall makes a client busy after a failed verification.
+func (s *Server) afterCall(p identity.Principal, err error) {
+	if s.cfg.BusyAfterFailure > 0 && keys.KindOf(err) == keys.KindCheckFailed {
+		s.client(p).busyUntil.Store(s.cfg.Now().Add(s.cfg.BusyAfterFailure).UnixNano())
+	}
+}
+
 type grantKey struct{}
 
 // grant returns the policy grant of a request that passed the interceptor.
@@ -483,9 +546,14 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		res, g, err := i.s.authorize(ctx, proc, req.Any())
 		var resp connect.AnyResponse
 		if err == nil {
-			cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), i.s.cfg.RequestTimeout)
-			resp, err = next(cctx, req)
-			cancel()
+			var release func()
+			if release, err = i.s.admit(res.p); err == nil {
+				cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), i.s.cfg.RequestTimeout)
+				resp, err = next(cctx, req)
+				cancel()
+				release()
+				i.s.afterCall(res.p, err)
+			}
 		}
 		if ferr := i.s.finish(ctx, proc, res, err); ferr != nil {
 			return nil, ferr

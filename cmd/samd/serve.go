@@ -258,14 +258,23 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if m != nil {
 		observer = m
 	}
+	maxReq := cfg.Limits.MaxRequestBytes
+	if maxReq == 0 {
+		maxReq = 4 << 20
+	}
 	srv, err := server.New(server.Config{
-		Observer:       observer,
-		Authority:      auth,
-		Audit:          sink,
-		Ready:          store.Ready,
-		ReloadPolicies: reload,
-		RequestTimeout: time.Duration(cfg.RequestTimeout),
-		Logger:         log,
+		Observer:               observer,
+		MaxRequestBytes:        maxReq,
+		MaxConcurrentPerClient: cfg.Limits.MaxConcurrentPerClient,
+		BusyAfterFailure:       time.Duration(cfg.Limits.BusyAfterFailure),
+		HandshakeTimeout:       time.Duration(cfg.Limits.HandshakeTimeout),
+		IdleTimeout:            time.Duration(cfg.Limits.IdleTimeout),
+		Authority:              auth,
+		Audit:                  sink,
+		Ready:                  store.Ready,
+		ReloadPolicies:         reload,
+		RequestTimeout:         time.Duration(cfg.RequestTimeout),
+		Logger:                 log,
 	})
 	if err != nil {
 		return err

@@ -214,6 +214,12 @@ func (e *env) stop() {
 	}
 }
 
+// cardAs returns a CardService client for an identity minted as in as.
+func (e *env) cardAs(role, operator, device string) samdv1connect.CardServiceClient {
+	c := e.as(role, operator, device)
+	return samdv1connect.NewCardServiceClient(c.http, "https://"+e.addr, connect.WithGRPC())
+}
+
 // clients are connect clients for one identity.
 type clients struct {
 	div   samdv1connect.DiversificationServiceClient

@@ -246,14 +246,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		log.Info("policies reloaded", "version", e.Version(), "files", e.Files())
 		return e, nil
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			_, _ = reload()
-		}
-	}()
 	var observer server.Observer
 	if m != nil {
 		observer = m
@@ -279,10 +271,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err != nil {
 		return err
 	}
-	tlsConf, err := server.TLSConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile)
+	tlsFiles, err := server.NewTLSFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile)
 	if err != nil {
 		return err
 	}
+	tlsConf := tlsFiles.Config()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_, _ = reload()
+			if err := tlsFiles.Reload(); err != nil {
+				log.Error("TLS reload refused; the previous certificates stay", "err", err)
+			} else {
+				log.Info("TLS certificates and client CA bundle reloaded")
+			}
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

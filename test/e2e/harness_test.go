@@ -48,6 +48,7 @@ type env struct {
 	addr    string
 	metrics string
 	out     *syncBuffer
+	proc    *procState // the running samd process
 }
 
 type syncBuffer struct {
@@ -170,7 +171,13 @@ func (e *env) start() {
 			}
 		}
 	}()
-	go func() { cmd.Wait(); pw.Close() }()
+	ps := &procState{exited: make(chan struct{})}
+	e.proc = ps
+	go func() {
+		ps.err = cmd.Wait() // read only after exited is closed
+		close(ps.exited)
+		pw.Close()
+	}()
 	select {
 	case e.addr = <-addrc:
 		e.metrics = <-metricsc
@@ -181,13 +188,20 @@ func (e *env) start() {
 	e.cmd = cmd
 }
 
+// procState is one samd process: exited closes when it has exited, and
+// err is then its exit status.
+type procState struct {
+	exited chan struct{}
+	err    error
+}
+
 // kill stops samd with SIGKILL: no shutdown, no flush.
 func (e *env) kill() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.cmd != nil {
 		e.cmd.Process.Signal(syscall.SIGKILL)
-		e.cmd.Process.Wait()
+		<-e.proc.exited
 		e.cmd = nil
 	}
 }
@@ -203,10 +217,8 @@ func (e *env) stop() {
 	defer e.mu.Unlock()
 	if e.cmd != nil {
 		e.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { e.cmd.Process.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-e.proc.exited:
 		case <-time.After(10 * time.Second):
 			e.cmd.Process.Kill()
 		}

@@ -42,7 +42,8 @@ clean:
 # package's testdata/fuzz and becomes a regression test.
 FUZZTIME ?= 30s
 FUZZ_TARGETS = FuzzCompile:./policies FuzzParse:./config FuzzPKCS11URI:./config FuzzParse:./identity \
-	FuzzRead:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac
+	FuzzRead:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac \
+	FuzzJSONRequests:./server
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; echo "fuzz $$name $$pkg"; \

@@ -82,6 +82,7 @@ func cmdDev(args []string) error {
 	demo := fs.Bool("demo", true, "call samd once with the AN10922 example after it starts")
 	initOnly := fs.Bool("init-only", false, "set up the directory and exit without serving")
 	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +90,11 @@ func cmdDev(args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfgPath := filepath.Join(abs, "samd.yaml")
 	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(os.Stderr, "samd dev: setting up %s (SoftHSM2 token, development PKI, demo keys)\n", abs)

@@ -112,6 +112,8 @@ func authEV2(t *testing.T, ctx context.Context, c samdv1connect.CardServiceClien
 	if err != nil {
 		t.Fatal(err)
 	}
+	enc, mac := card.SessionKeys()
+	sessionKeys = append(sessionKeys, append([]byte(nil), enc...), append([]byte(nil), mac...))
 	return f.Msg.GetSession()
 }
 

@@ -80,7 +80,8 @@ func launch() (*daemon, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build samd: %v\n%s", err, out)
 	}
-	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--demo=false")
+	// Debug logging: the secret search below must hold at the most verbose level.
+	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--demo=false", "--log-level", "debug")
 	pr, pw := io.Pipe()
 	d.cmd.Stdout = io.MultiWriter(pw, &lockedWriter{d: d, w: &d.stdout})
 	d.cmd.Stderr = io.MultiWriter(pw, &lockedWriter{d: d, w: &d.stderr})
@@ -359,8 +360,12 @@ func TestExportUnwrapsWithOpenSSL(t *testing.T) {
 	exported = append(exported, res.WrappedKey)
 }
 
-// exported collects wrapped blobs that must never appear in a log.
-var exported []string
+// exported collects wrapped blobs that must never appear in a log, and
+// sessionKeys the card session keys the simulated cards agreed with samd.
+var (
+	exported    []string
+	sessionKeys [][]byte
+)
 
 // TestCLI runs `samd client` as a terminal would, in human and JSON form,
 // over gRPC and over JSON.
@@ -452,6 +457,15 @@ func TestNoSecretsInLogs(t *testing.T) {
 		"2F0DD03675D3FB9A5705AB0BDA91CA0B55B8E0", // 3TDEA
 	}
 	secrets = append(secrets, exported...)
+	if len(sessionKeys) == 0 {
+		TestCardSessionEV2(t) // run alone, this test makes its own card sessions
+	}
+	for _, k := range sessionKeys {
+		secrets = append(secrets, strings.ToUpper(hex.EncodeToString(k)))
+	}
+	if len(sessionKeys) == 0 {
+		t.Error("no card session keys were collected")
+	}
 	audit, err := os.ReadFile(filepath.Join(d.dir, "data", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,38 @@ func New(poolInUse func() float64, poolSize func() float64, ready func() error) 
 	return m
 }
 
+// Balance is one device's allowance, for the allowance gauge.
+type Balance struct {
+	Device, Currency string
+	Minor            int64
+}
+
+// WithAllowances adds samd_allowance_balance{device,currency}, read from
+// list at every scrape.
+func (m *Metrics) WithAllowances(list func() ([]Balance, error)) {
+	m.reg.MustRegister(&allowanceCollector{list: list})
+}
+
+type allowanceCollector struct {
+	list func() ([]Balance, error)
+}
+
+var allowanceDesc = prometheus.NewDesc("samd_allowance_balance",
+	"What each device may still authorise, in minor units of its currency.", []string{"device", "currency"}, nil)
+
+func (c *allowanceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- allowanceDesc }
+
+func (c *allowanceCollector) Collect(ch chan<- prometheus.Metric) {
+	bs, err := c.list()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(allowanceDesc, err)
+		return
+	}
+	for _, b := range bs {
+		ch <- prometheus.MustNewConstMetric(allowanceDesc, prometheus.GaugeValue, float64(b.Minor), b.Device, b.Currency)
+	}
+}
+
 // Request records a finished request.
 func (m *Metrics) Request(method, code string, d time.Duration) {
 	if code == "" {

@@ -72,6 +72,8 @@ type Store interface {
 	Cancel(ctx context.Context, p CancelParams) (Authorization, error)
 	// Allowance reads a device's allowance.
 	Allowance(ctx context.Context, device string) (Allowance, error)
+	// Allowances lists every device's allowance (for metrics).
+	Allowances(ctx context.Context) ([]Allowance, error)
 	// TopUp adds to a device's allowance (creating it in the currency).
 	TopUp(ctx context.Context, device, currency string, amount int64, t time.Time) (Allowance, error)
 	// ResetAllowance sets a device's allowance to zero.

@@ -211,6 +211,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		return err
 	}
 	defer st.Close()
+	if m != nil {
+		m.WithAllowances(func() ([]metrics.Balance, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			as, err := st.Allowances(ctx)
+			out := make([]metrics.Balance, len(as))
+			for i, a := range as {
+				out[i] = metrics.Balance{Device: a.Device, Currency: a.Currency, Minor: a.Balance}
+			}
+			return out, err
+		})
+	}
 	policy, err := loadPolicies(cfg.PoliciesDir)
 	if err != nil {
 		return err

@@ -248,6 +248,26 @@ func (s *Store) Allowance(ctx context.Context, device string) (state.Allowance, 
 	return a, nil
 }
 
+// Allowances implements state.Store.
+func (s *Store) Allowances(ctx context.Context) ([]state.Allowance, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT device, balance, currency, updated FROM allowance ORDER BY device`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []state.Allowance
+	for rows.Next() {
+		var a state.Allowance
+		var u string
+		if err := rows.Scan(&a.Device, &a.Balance, &a.Currency, &u); err != nil {
+			return nil, unavailable(err)
+		}
+		a.Updated, _ = time.Parse(timeFormat, u)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
 // TopUp implements state.Store.
 func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64, t time.Time) (state.Allowance, error) {
 	if amount <= 0 {

@@ -68,6 +68,9 @@ func testAllowance(t *testing.T, s state.Store) {
 	if err != nil || len(recs) != 2 || recs[0].Amount != 600 || recs[1].Seq != 2 {
 		t.Fatalf("records %+v %v", recs, err)
 	}
+	if all, err := s.Allowances(ctx); err != nil || len(all) != 1 || all[0].Device != "op/d1" || all[0].Balance != 0 {
+		t.Fatalf("allowances %+v %v", all, err)
+	}
 	if a, err := s.ResetAllowance(ctx, "op/d1", t0); err != nil || a.Balance != 0 {
 		t.Fatalf("reset %+v %v", a, err)
 	}

@@ -511,6 +511,7 @@ func TestMetrics(t *testing.T) {
 		`samd_hsm_call_duration_seconds_count{op="CMAC"}`,
 		`samd_request_duration_seconds_bucket`,
 		"samd_hsm_sessions 8", "samd_ready 1", "go_goroutines", "process_resident_memory_bytes",
+		`samd_allowance_balance{currency="NOK",device="dev-operator/dev-terminal-1"}`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)

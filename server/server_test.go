@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
@@ -149,5 +150,33 @@ func TestErrorMapping(t *testing.T) {
 	ce, _ = toConnect(keys.Errorf(keys.KindInvalidInput, "input.uid: not a hex string"))
 	if ce.Message() != "invalid-input: input.uid: not a hex string" {
 		t.Errorf("invalid input: %q", ce.Message())
+	}
+}
+
+// TestAdmit checks the per-client limits without timing: in-flight
+// requests over the limit and a client made busy by a failed verification
+// are refused with limit-reached.
+func TestAdmit(t *testing.T) {
+	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: &memSink{}, Ready: func() error { return nil },
+		MaxConcurrentPerClient: 2, BusyAfterFailure: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "d"}
+	r1, err1 := s.admit(p)
+	_, err2 := s.admit(p)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if _, err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "concurrency") {
+		t.Fatalf("third in flight: %v", err)
+	}
+	r1()
+	if _, err := s.admit(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	s.afterCall(p, keys.Errorf(keys.KindCheckFailed, "x"))
+	if _, err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "busy") {
+		t.Fatalf("after a failed verification: %v", err)
 	}
 }

@@ -22,6 +22,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -69,8 +70,62 @@ type Record struct {
 	Code       string    `json:"code,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	DurationUS int64     `json:"duration_us"`
-	Prev       string    `json:"prev"`
-	Hash       string    `json:"hash"`
+	// Checkpoint is set on checkpoint records only.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	Prev       string      `json:"prev"`
+	Hash       string      `json:"hash"`
+}
+
+// Checkpoint signs the chain up to a record with an audit key in the HSM:
+// whoever holds the key's public half can tell that the log up to that
+// record is the one samd wrote, even if the whole file was rewritten.
+type Checkpoint struct {
+	Key string `json:"key"` // the audit key's reference, NAME:vN
+	// Covers is the sequence number of the record signed, and Digest its
+	// hash.
+	Covers uint64 `json:"covers"`
+	Digest string `json:"digest"`
+	// Signature is the ASN.1 ECDSA signature (hex) over
+	// SHA-256("samd-audit-checkpoint-v1" ‖ covers (8 bytes, big-endian) ‖ digest).
+	Signature string `json:"signature"`
+}
+
+// CheckpointMethod is the method of checkpoint records.
+const CheckpointMethod = "samd.audit/Checkpoint"
+
+// CheckpointDigest is what a checkpoint signs.
+func CheckpointDigest(covers uint64, digest string) []byte {
+	h := sha256.New()
+	h.Write([]byte("samd-audit-checkpoint-v1"))
+	var n [8]byte
+	for i := 0; i < 8; i++ {
+		n[7-i] = byte(covers >> (8 * i))
+	}
+	h.Write(n[:])
+	h.Write([]byte(digest))
+	return h.Sum(nil)
+}
+
+// VerifyCheckpoints checks every checkpoint record of a chain that Verify
+// accepted: it covers the record just before it, and its signature
+// verifies under pub. It returns the number of checkpoints.
+func VerifyCheckpoints(records []Record, pub *ecdsa.PublicKey) (int, error) {
+	n := 0
+	for i, r := range records {
+		if r.Checkpoint == nil {
+			continue
+		}
+		n++
+		c := r.Checkpoint
+		if i == 0 || c.Covers != records[i-1].Seq || c.Digest != records[i-1].Hash {
+			return n, &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "checkpoint does not cover the record before it"}
+		}
+		sig, err := hex.DecodeString(c.Signature)
+		if err != nil || !ecdsa.VerifyASN1(pub, CheckpointDigest(c.Covers, c.Digest), sig) {
+			return n, &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "checkpoint signature does not verify"}
+		}
+	}
+	return n, nil
 }
 
 // Digest describes an input for the record.

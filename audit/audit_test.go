@@ -3,6 +3,9 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -146,4 +149,58 @@ func TestConcurrentAppends(t *testing.T) {
 	if err != nil || len(recs) != 800 || audit.Verify(recs) != nil {
 		t.Fatalf("%d records, %v, %v", len(recs), err, audit.Verify(recs))
 	}
+}
+
+func TestCheckpoints(t *testing.T) {
+	path, _ := writeLog(t, 3)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(context.Background(), key, "audit/test/k:v1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m", Outcome: audit.OutcomeOK})
+	if err := s.Checkpoint(context.Background(), key, "audit/test/k:v1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	recs, _ := audit.ReadFile(path)
+	if err := audit.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := audit.VerifyCheckpoints(recs, &key.PublicKey)
+	if err != nil || n != 2 {
+		t.Fatalf("%d checkpoints, %v", n, err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := audit.VerifyCheckpoints(recs, &other.PublicKey); err == nil {
+		t.Fatal("checkpoints verified under another key")
+	}
+	// Rewriting the whole log (a consistent new chain) cannot keep the
+	// checkpoints: their signatures cover the old hashes.
+	recs[1].Reason = "rewritten"
+	if _, err := audit.VerifyCheckpoints(rechain(t, recs), &key.PublicKey); err == nil {
+		t.Fatal("a rewritten chain kept valid checkpoints")
+	}
+}
+
+// rechain recomputes a chain after an edit, as a forger with write access
+// to the log (but not the audit key) could.
+func rechain(t *testing.T, recs []audit.Record) []audit.Record {
+	path := filepath.Join(t.TempDir(), "forged.jsonl")
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		r := recs[i]
+		if err := s.Append(context.Background(), &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	out, _ := audit.ReadFile(path)
+	return out
 }

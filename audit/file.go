@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,6 +138,11 @@ func (s *FileSink) waitSynced(seq uint64) error {
 func (s *FileSink) write(r *Record) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.writeLocked(r)
+}
+
+// writeLocked numbers, chains and writes r; s.mu is held.
+func (s *FileSink) writeLocked(r *Record) (uint64, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
@@ -276,4 +284,30 @@ func cutTornLine(path string) error {
 		return err
 	}
 	return os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1))
+}
+
+// Checkpoint appends a checkpoint record, signed by signer (an ECDSA
+// audit key in the HSM), over the last record written, and syncs the file.
+// Appends wait while it signs, so that the checkpoint directly follows the
+// record it covers. A log with no record yet gets none.
+func (s *FileSink) Checkpoint(_ context.Context, signer crypto.Signer, keyRef string, now time.Time) error {
+	s.mu.Lock()
+	covers, digest := s.seq, s.prev
+	if covers == 0 || s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	sig, err := signer.Sign(rand.Reader, CheckpointDigest(covers, digest), crypto.SHA256)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	r := &Record{Time: now, RequestID: "checkpoint", Method: CheckpointMethod, Outcome: OutcomeOK,
+		Checkpoint: &Checkpoint{Key: keyRef, Covers: covers, Digest: digest, Signature: hex.EncodeToString(sig)}}
+	seq, err := s.writeLocked(r)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.waitSynced(seq)
 }

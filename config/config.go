@@ -88,6 +88,11 @@ type Audit struct {
 	File string `yaml:"file"`
 	// SyncInterval is how often the log is fsynced; 0 syncs every record.
 	SyncInterval Duration `yaml:"sync_interval"`
+	// CheckpointKey, NAME:vN, is an ECDSA audit key in the HSM that signs
+	// a checkpoint record every CheckpointInterval (default 1m) and at
+	// shutdown.
+	CheckpointKey      string   `yaml:"checkpoint_key"`
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 }
 
 // SealProfile is the file form of a mac.Profile.
@@ -345,6 +350,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.SUN(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Audit.CheckpointKey != "" {
+		if _, err := ParseRef(c.Audit.CheckpointKey); err != nil {
+			bad("audit.checkpoint_key", "want NAME:vN")
+		}
 	}
 	if c.CardSessions.SealKey != "" {
 		if _, err := ParseRef(c.CardSessions.SealKey); err != nil {

@@ -167,6 +167,10 @@ func setupDev(dir, listen string) error {
 			return fmt.Errorf("generate %s: %w", k.name, err)
 		}
 	}
+	auditRef, _ := keys.NewRef("audit/dev/checkpoint", 1)
+	if _, err := store.Generate(ctx, pkcs11.GenerateRequest{Ref: auditRef, Role: keys.RoleAudit, Algorithm: keys.ECP256}); err != nil {
+		return err
+	}
 	caRef, _ := keys.NewRef("pki/dev/scheme-ca", 1)
 	caKey, err := store.Generate(ctx, pkcs11.GenerateRequest{Ref: caRef, Role: keys.RoleCA, Algorithm: keys.ECP256})
 	if err != nil {
@@ -215,6 +219,7 @@ func setupDev(dir, listen string) error {
 			Env:     map[string]string{"SOFTHSM2_CONF": tok.Conf},
 		},
 		Log:          config.Log{Level: "info", Format: "text"},
+		Audit:        config.Audit{CheckpointKey: "audit/dev/checkpoint:v1", CheckpointInterval: config.Duration(time.Minute)},
 		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
 		SUNProfiles: []config.SUNProfile{
 			// NTAG 424 DNA tags of the development scheme.

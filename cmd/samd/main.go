@@ -25,6 +25,7 @@ usage:
   samd client [flags] COMMAND    call every samd method, --json for scripts; samd client -h
   samd config check FILE         validate a configuration file
   samd bench --dev DIR           measure samd against the token's own ceiling
+  samd audit verify --config F   verify the audit log's chain and signed checkpoints
 `
 
 func main() {
@@ -44,6 +45,8 @@ func main() {
 		err = cmdConfig(os.Args[2:])
 	case "bench":
 		err = cmdBench(os.Args[2:], os.Stdout)
+	case "audit":
+		err = cmdAudit(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -152,6 +152,31 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 	return store, nil
 }
 
+// checkpointer returns a function that signs an audit checkpoint with the
+// configured audit key, or nil when none is configured.
+func checkpointer(store *pkcs11.Store, cfg *config.Config, sink *audit.FileSink, log *slog.Logger) (func(), error) {
+	if cfg.Audit.CheckpointKey == "" {
+		return nil, nil
+	}
+	ref, err := config.ParseRef(cfg.Audit.CheckpointKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := store.Key(ref)
+	if err != nil {
+		return nil, fmt.Errorf("audit checkpoint key: %w", err)
+	}
+	signer, err := store.Signer(k)
+	if err != nil {
+		return nil, fmt.Errorf("audit checkpoint key: %w", err)
+	}
+	return func() {
+		if err := sink.Checkpoint(context.Background(), signer, ref.String(), time.Now()); err != nil {
+			log.Error("audit checkpoint failed", "err", err)
+		}
+	}, nil
+}
+
 // loadPolicies reads and compiles the policy directory.
 func loadPolicies(dir string) (*policies.Engine, error) {
 	files, err := policies.ReadFS(os.DirFS(dir), ".")
@@ -206,6 +231,23 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		return err
 	}
 	defer sink.Close()
+	checkpoint, err := checkpointer(store, cfg, sink, log)
+	if err != nil {
+		return err
+	}
+	if checkpoint != nil {
+		every := time.Duration(cfg.Audit.CheckpointInterval)
+		if every <= 0 {
+			every = time.Minute
+		}
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		go func() {
+			for range tick.C {
+				checkpoint()
+			}
+		}()
+	}
 	st, err := sqlite.Open(cfg.State.SQLite)
 	if err != nil {
 		return err
@@ -337,5 +379,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
-	return <-errc
+	err = <-errc
+	if checkpoint != nil {
+		checkpoint() // the last record of a clean shutdown is a signed checkpoint
+	}
+	return err
 }

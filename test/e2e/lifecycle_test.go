@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -105,5 +106,23 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("nothing was authorised before the shutdown")
 	}
 	checkStored(t, e, "op-a/t1", acked, 3000)
-	readAudit(t, e)
+	recs := readAudit(t, e)
+	if last := recs[len(recs)-1]; last.Checkpoint == nil {
+		t.Fatalf("the last record of a clean shutdown is not a checkpoint: %+v\n%s", last, e.out)
+	}
+	// samd audit verify proves the chain and the signatures with the key in
+	// the HSM, and names the record an edit broke.
+	out, err := exec.Command(e.bin, "audit", "verify", "--config", filepath.Join(e.dir, "samd.yaml")).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("intact")) || !bytes.Contains(out, []byte("all signed by audit/dev/checkpoint:v1")) {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+	logPath := filepath.Join(e.dir, "data", "audit.jsonl")
+	b, _ := os.ReadFile(logPath)
+	lines := bytes.Split(b, []byte("\n"))
+	lines[4] = bytes.Replace(lines[4], []byte(`"outcome":"ok"`), []byte(`"outcome":"denied"`), 1)
+	os.WriteFile(logPath, bytes.Join(lines, []byte("\n")), 0o600)
+	out, err = exec.Command(e.bin, "audit", "verify", "--config", filepath.Join(e.dir, "samd.yaml")).CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("line 5")) {
+		t.Fatalf("an edited log verified: %s", out)
+	}
 }

@@ -76,7 +76,7 @@ func cmdAudit(args []string, out io.Writer) error {
 	last := "none"
 	for i := len(recs) - 1; i >= 0; i-- {
 		if recs[i].Checkpoint != nil {
-			last = fmt.Sprintf("record %d of %d", recs[i].Seq, len(recs))
+			last = fmt.Sprintf("record %d (it is record %d of %d)", recs[i].Checkpoint.Covers, recs[i].Seq, len(recs))
 			break
 		}
 	}

@@ -8,16 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/samd-io/samd/cmac"
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
-	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 	"github.com/samd-io/samd/test/vectors"
 )
@@ -62,25 +59,7 @@ func unhex(t *testing.T, s string) []byte { return vectors.Hex(t, s) }
 
 var variants = map[string]keys.Algorithm{"AES128": keys.AES128, "AES192": keys.AES192, "AES256": keys.AES256, "2TDEA": keys.TDEA2, "3TDEA": keys.TDEA3}
 
-var (
-	storeOnce sync.Once
-	store     *pkcs11.Store
-	storeErr  error
-)
-
-func openStore(t *testing.T) *pkcs11.Store {
-	t.Helper()
-	tok := softhsmtest.Require(t)
-	storeOnce.Do(func() {
-		store, storeErr = pkcs11.Open(context.Background(), pkcs11.Config{
-			ModulePath: tok.Module, TokenLabel: tok.Label, PIN: secret.Copy(tok.PIN), CallTimeout: 5 * time.Second,
-		})
-	})
-	if storeErr != nil {
-		t.Fatal(storeErr)
-	}
-	return store
-}
+func openStore(t *testing.T) *pkcs11.Store { return keystest.Store(t) }
 
 // TestAN10922 runs every published AN10922 example through a master key
 // imported into SoftHSM2: the CMACs run in the token.

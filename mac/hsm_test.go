@@ -6,37 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/mac"
-	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
 func TestMain(m *testing.M) { softhsmtest.Main(m, "samd-mac") }
 
-var (
-	once  sync.Once
-	store *pkcs11.Store
-	serr  error
-)
-
-func openStore(t *testing.T) *pkcs11.Store {
-	t.Helper()
-	tok := softhsmtest.Require(t)
-	once.Do(func() {
-		store, serr = pkcs11.Open(context.Background(), pkcs11.Config{ModulePath: tok.Module, TokenLabel: tok.Label, PIN: secret.Copy(tok.PIN), CallTimeout: 5 * time.Second})
-	})
-	if serr != nil {
-		t.Fatal(serr)
-	}
-	return store
-}
+func openStore(t *testing.T) *pkcs11.Store { return keystest.Store(t) }
 
 // TestCMACInToken runs the RFC 4493 and SP 800-38B vectors through
 // scheme-wide mac keys held in SoftHSM2, with every truncation.

@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/des"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
 // EncryptZero is the ANSI X9.24 check value (first three bytes of the
@@ -56,4 +59,26 @@ func Import(t testing.TB, s *pkcs11.Store, name string, role keys.Role, alg keys
 		t.Fatal(err)
 	}
 	return k
+}
+
+var (
+	storeOnce sync.Once
+	store     *pkcs11.Store
+	storeErr  error
+)
+
+// Store opens, once per test binary, a store on the SoftHSM2 token that
+// softhsmtest.Main made (skipping or failing as softhsmtest.Require does).
+func Store(t testing.TB) *pkcs11.Store {
+	t.Helper()
+	tok := softhsmtest.Require(t)
+	storeOnce.Do(func() {
+		store, storeErr = pkcs11.Open(context.Background(), pkcs11.Config{
+			ModulePath: tok.Module, TokenLabel: tok.Label, PIN: secret.Copy(tok.PIN), CallTimeout: 5 * time.Second,
+		})
+	})
+	if storeErr != nil {
+		t.Fatal(storeErr)
+	}
+	return store
 }

@@ -61,6 +61,11 @@ type TLS struct {
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`
 	ClientCAFile string `yaml:"client_ca_file"`
+	// CRLFile, optional, holds the X.509 v2 CRLs (PEM or DER) of the
+	// bundle's CAs. Every request's client chain is checked against them;
+	// a CRL past its nextUpdate refuses the clients it covers (fail
+	// closed). Reloaded on SIGHUP with the certificates.
+	CRLFile string `yaml:"crl_file,omitempty"`
 }
 
 // HSM configures the PKCS#11 token.
@@ -287,6 +292,7 @@ func (c *Config) resolve(dir string) {
 	abs(&c.TLS.CertFile)
 	abs(&c.TLS.KeyFile)
 	abs(&c.TLS.ClientCAFile)
+	abs(&c.TLS.CRLFile)
 	abs(&c.HSM.PINFile)
 	abs(&c.Audit.File)
 	abs(&c.PoliciesDir)

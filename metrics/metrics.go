@@ -95,6 +95,36 @@ func (c *allowanceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// WithCRLs adds samd_crl_age_seconds (since the oldest thisUpdate of the
+// client CRLs in force) and samd_crl_next_update_seconds (until the
+// earliest nextUpdate; negative once a CRL has expired and its clients
+// are refused), read from fresh at every scrape; without CRLs (ok false)
+// neither is exported.
+func (m *Metrics) WithCRLs(fresh func() (thisUpdate, nextUpdate time.Time, ok bool)) {
+	m.reg.MustRegister(&crlCollector{fresh: fresh})
+}
+
+type crlCollector struct {
+	fresh func() (time.Time, time.Time, bool)
+}
+
+var (
+	crlAgeDesc  = prometheus.NewDesc("samd_crl_age_seconds", "Age of the oldest client CRL in force (now minus its thisUpdate).", nil, nil)
+	crlNextDesc = prometheus.NewDesc("samd_crl_next_update_seconds", "Time until the earliest nextUpdate of the client CRLs in force; negative when expired.", nil, nil)
+)
+
+func (c *crlCollector) Describe(ch chan<- *prometheus.Desc) { ch <- crlAgeDesc; ch <- crlNextDesc }
+
+func (c *crlCollector) Collect(ch chan<- prometheus.Metric) {
+	this, next, ok := c.fresh()
+	if !ok {
+		return
+	}
+	now := time.Now()
+	ch <- prometheus.MustNewConstMetric(crlAgeDesc, prometheus.GaugeValue, now.Sub(this).Seconds())
+	ch <- prometheus.MustNewConstMetric(crlNextDesc, prometheus.GaugeValue, next.Sub(now).Seconds())
+}
+
 // Request records a finished request.
 func (m *Metrics) Request(method, code string, d time.Duration) {
 	if code == "" {

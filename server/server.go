@@ -26,6 +26,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,7 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/revocation"
 )
 
 // Config configures a Server.
@@ -78,6 +80,10 @@ type Config struct {
 	// cannot serve as a fast verification oracle (as Calypso SAMs do).
 	// 0 disables it.
 	BusyAfterFailure time.Duration
+	// CheckRevocation, if set, checks every request's verified client
+	// chain (leaf first) at the given time; an error refuses the request
+	// as unauthenticated, with the error as the audited reason.
+	CheckRevocation func(chain []*x509.Certificate, now time.Time) error
 	// HandshakeTimeout bounds the TLS handshake and the request headers;
 	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.
 	HandshakeTimeout, IdleTimeout time.Duration
@@ -285,36 +291,63 @@ func checkTable(table map[string]method, registered []string) error {
 	return nil
 }
 
+func (s *Server) checkRevocation(chain []*x509.Certificate) error {
+	if s.cfg.CheckRevocation == nil {
+		return nil
+	}
+	return s.cfg.CheckRevocation(chain, s.cfg.Now())
+}
+
 // Handler returns the HTTP handler (for tests and custom listeners).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // TLSFiles is the server's TLS configuration read from files — the
-// server certificate and key and the scheme CA bundle that client
-// certificates must chain to — and reloadable without a restart (SIGHUP):
-// new connections use the files as last loaded; a reload that fails keeps
-// the previous configuration.
+// server certificate and key, the scheme CA bundle that client
+// certificates must chain to and, optionally, the CAs' CRLs — and
+// reloadable without a restart (SIGHUP): new connections use the files as
+// last loaded, and every request is checked against the CRLs as last
+// loaded, so a revoked client is refused on its next request even on a
+// connection it already holds. A reload that fails keeps the previous
+// configuration.
 type TLSFiles struct {
-	cert, key, ca string
-	cur           atomic.Pointer[tls.Config]
+	cert, key, ca, crl string
+	cur                atomic.Pointer[tls.Config]
+	crls               atomic.Pointer[revocation.List]
 }
 
-// NewTLSFiles loads the files.
-func NewTLSFiles(certFile, keyFile, clientCAFile string) (*TLSFiles, error) {
-	f := &TLSFiles{cert: certFile, key: keyFile, ca: clientCAFile}
+// NewTLSFiles loads the files; crlFile may be empty (no revocation check).
+func NewTLSFiles(certFile, keyFile, clientCAFile, crlFile string) (*TLSFiles, error) {
+	f := &TLSFiles{cert: certFile, key: keyFile, ca: clientCAFile, crl: crlFile}
 	if err := f.Reload(); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// Reload re-reads the files.
+// Reload re-reads the files. Either all of them take effect or none.
 func (f *TLSFiles) Reload() error {
 	c, err := TLSConfig(f.cert, f.key, f.ca)
 	if err != nil {
 		return err
 	}
+	var l *revocation.List
+	if f.crl != "" {
+		if l, err = LoadCRLs(f.crl, f.ca); err != nil {
+			return err
+		}
+	}
 	f.cur.Store(c)
+	f.crls.Store(l)
 	return nil
+}
+
+// CRLs is the revocation list as last loaded (nil without a CRL file).
+func (f *TLSFiles) CRLs() *revocation.List { return f.crls.Load() }
+
+// CheckRevocation checks a verified client chain against the CRLs as
+// last loaded, at time now.
+func (f *TLSFiles) CheckRevocation(chain []*x509.Certificate, now time.Time) error {
+	return f.crls.Load().Check(chain, now)
 }
 
 // Config is the listener's TLS configuration: each handshake takes the
@@ -327,6 +360,39 @@ func (f *TLSFiles) Config() *tls.Config {
 			return f.cur.Load(), nil
 		},
 	}
+}
+
+// LoadCRLs reads a CRL file (PEM or DER) and verifies every CRL in it
+// against the certificates of the CA bundle file.
+func LoadCRLs(crlFile, clientCAFile string) (*revocation.List, error) {
+	b, err := os.ReadFile(clientCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: client CA: %w", err)
+	}
+	var cas []*x509.Certificate
+	for rest := b; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("server: client CA file %s: %w", clientCAFile, err)
+		}
+		cas = append(cas, c)
+	}
+	data, err := os.ReadFile(crlFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: CRL file: %w", err)
+	}
+	l, err := revocation.Parse(data, cas)
+	if err != nil {
+		return nil, fmt.Errorf("server: CRL file %s: %w", crlFile, err)
+	}
+	return l, nil
 }
 
 // TLSConfig builds the server's TLS configuration: TLS 1.3 only, a client
@@ -399,6 +465,8 @@ func (s *Server) identify(next http.Handler) http.Handler {
 			res.err = keys.Errorf(keys.KindUnauthenticated, "no verified client certificate")
 		} else if p, err := identity.FromCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
 			res.err = keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
+		} else if err := s.checkRevocation(r.TLS.VerifiedChains[0]); err != nil {
+			res.p, res.err = p, keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
 		} else {
 			res.p = p
 		}
@@ -454,7 +522,7 @@ func principal(ctx context.Context) identity.Principal {
 
 func (s *Server) record(st *requestState, method string, res authResult) *audit.Record {
 	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method, Policy: st.policy}
-	if res.err == nil {
+	if res.err == nil || res.p != (identity.Principal{}) { // a revoked caller is named too
 		rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
 	}
 	st.note.Fill(rec)

@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/metrics"
 	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/revocation"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/server"
 	"github.com/samd-io/samd/state/sqlite"
@@ -308,7 +309,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if maxReq == 0 {
 		maxReq = 4 << 20
 	}
+	tlsFiles, err := server.NewTLSFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile, cfg.TLS.CRLFile)
+	if err != nil {
+		return err
+	}
+	logCRLs(log, tlsFiles.CRLs(), cfg.TLS.CRLFile)
+	if m != nil {
+		m.WithCRLs(func() (time.Time, time.Time, bool) { return tlsFiles.CRLs().Freshness() })
+	}
 	srv, err := server.New(server.Config{
+		CheckRevocation:        tlsFiles.CheckRevocation,
 		Observer:               observer,
 		MaxRequestBytes:        maxReq,
 		MaxConcurrentPerClient: cfg.Limits.MaxConcurrentPerClient,
@@ -325,10 +335,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err != nil {
 		return err
 	}
-	tlsFiles, err := server.NewTLSFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile)
-	if err != nil {
-		return err
-	}
 	tlsConf := tlsFiles.Config()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -340,6 +346,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 				log.Error("TLS reload refused; the previous certificates stay", "err", err)
 			} else {
 				log.Info("TLS certificates and client CA bundle reloaded")
+				logCRLs(log, tlsFiles.CRLs(), cfg.TLS.CRLFile)
 			}
 		}
 	}()
@@ -384,4 +391,17 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		checkpoint() // the last record of a clean shutdown is a signed checkpoint
 	}
 	return err
+}
+
+// logCRLs reports the CRLs in force and the CAs they leave unchecked.
+func logCRLs(log *slog.Logger, l *revocation.List, file string) {
+	if file == "" {
+		log.Warn("no tls.crl_file: revoked client certificates are not refused")
+		return
+	}
+	_, next, _ := l.Freshness()
+	log.Info("client CRLs loaded", "file", file, "next_update", next.UTC().Format(time.RFC3339))
+	if u := l.Unchecked(); len(u) > 0 {
+		log.Warn("CAs of the client bundle without a CRL: their certificates are not checked for revocation", "cas", u)
+	}
 }

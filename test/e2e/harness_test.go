@@ -107,7 +107,7 @@ func newEnv(t *testing.T, policies map[string]string) *env {
 	}
 	e.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "samd test CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, e.caKey.Public(), e.caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +239,7 @@ type clients struct {
 	adm   samdv1connect.AdminServiceClient
 	http  *http.Client
 	close func()
+	cert  []byte // the client certificate, DER
 }
 
 // as mints a certificate for (role, operator, device) under the test CA
@@ -269,6 +270,7 @@ func (e *env) as(role, operator, device string) *clients {
 		adm:   samdv1connect.NewAdminServiceClient(hc, base, connect.WithGRPC()),
 		http:  hc,
 		close: tr.CloseIdleConnections,
+		cert:  der,
 	}
 	e.t.Cleanup(c.close)
 	return c

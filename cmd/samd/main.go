@@ -3,7 +3,7 @@
 //	samd serve --config FILE     serve terminals over mTLS
 //	samd dev [--dir DIR]         make a development token, PKI and keys, then serve
 //	samd client ...              call every API method; --json for scripts
-//	samd config check FILE       validate a configuration file
+//	samd config check FILE       validate a configuration file and its TLS files
 //
 // This package is the composition root: it wires the key store, the
 // authority, the audit log and the server together, and runs the startup
@@ -23,7 +23,7 @@ usage:
                                  make (once) a SoftHSM2 token, a development PKI
                                  and demo keys in DIR, then serve on 127.0.0.1
   samd client [flags] COMMAND    call every samd method, --json for scripts; samd client -h
-  samd config check FILE         validate a configuration file
+  samd config check FILE         validate a configuration file and its TLS files
   samd bench --dev DIR           measure samd against the token's own ceiling
   samd audit verify --config F   verify the audit log's chain and signed checkpoints
 `

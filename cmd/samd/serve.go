@@ -57,8 +57,22 @@ func cmdConfig(args []string) error {
 	if len(args) != 2 || args[0] != "check" {
 		return errors.New("usage: samd config check FILE")
 	}
-	if _, err := config.Load(args[1]); err != nil {
+	cfg, err := config.Load(args[1])
+	if err != nil {
 		return err
+	}
+	// The TLS files too: what serve and SIGHUP would load, checked before
+	// the service starts or reloads.
+	tlsFiles, err := server.NewTLSFiles(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile, cfg.TLS.CRLFile)
+	if err != nil {
+		return err
+	}
+	if cfg.TLS.CRLFile != "" {
+		_, next, _ := tlsFiles.CRLs().Freshness()
+		fmt.Printf("CRLs: %s, next update %s\n", cfg.TLS.CRLFile, next.UTC().Format(time.RFC3339))
+		for _, ca := range tlsFiles.CRLs().Unchecked() {
+			fmt.Printf("warning: no CRL for %s: its certificates are not checked for revocation\n", ca)
+		}
 	}
 	fmt.Println("ok:", args[1])
 	return nil

@@ -89,6 +89,13 @@ func TestRevokedClient(t *testing.T) {
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	check := func() (string, error) {
+		out, err := exec.Command(e.bin, "config", "check", cfgFile).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check(); err != nil || !strings.Contains(out, "CRLs: ") || !strings.Contains(out, "warning: no CRL for CN=samd dev") {
+		t.Fatalf("samd config check: %v\n%s", err, out)
+	}
 	e.start()
 	ctx := ctxT(t)
 	victim := e.as("terminal", "dev-operator", "dev-terminal-stolen")
@@ -134,10 +141,13 @@ func TestRevokedClient(t *testing.T) {
 		}
 	}
 
-	// A CRL signed by someone else is refused on reload; the one in force
+	// A CRL file that does not parse is refused by config check and on reload; the one in force
 	// stays, so the revoked terminal stays refused.
 	if err := os.WriteFile(crlFile, []byte("-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if out, err := check(); err == nil {
+		t.Fatalf("samd config check accepted a bad CRL file:\n%s", out)
 	}
 	e.hup()
 	time.Sleep(300 * time.Millisecond)

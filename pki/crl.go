@@ -7,7 +7,6 @@
 package pki
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -56,26 +55,20 @@ var (
 	oidFreshestCRL       = asn1.ObjectIdentifier{2, 5, 29, 46}
 )
 
-// maxCRLNumber is the largest CRL number RFC 5280 §5.2.3 allows (20 octets).
-var maxCRLNumber = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 159), big.NewInt(1))
-
 // IssueCRL builds the CRL c of the CA issuer and signs it with signer, the
 // CA's key (SHA-256 for P-256 and RSA keys, SHA-384 for P-384). The CRL
 // carries the authority key identifier of issuer, which must have one and
-// may sign CRLs. It returns the DER encoding.
+// may sign CRLs (crypto/x509 checks both, and the 20-octet bound on the
+// CRL number). It returns the DER encoding.
 func IssueCRL(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, c CRL) ([]byte, error) {
 	switch {
-	case c.Number == nil || c.Number.Sign() <= 0 || c.Number.Cmp(maxCRLNumber) > 0:
-		return nil, errors.New("pki: the CRL number must be a positive integer of at most 20 octets")
+	case c.Number == nil || c.Number.Sign() <= 0:
+		return nil, errors.New("pki: the CRL number must be a positive integer")
 	case c.Previous != nil && c.Number.Cmp(c.Previous) <= 0:
 		return nil, fmt.Errorf("pki: CRL number %s does not exceed the last one issued, %s", c.Number, c.Previous)
 	case c.ThisUpdate.IsZero() || !c.NextUpdate.After(c.ThisUpdate):
 		return nil, errors.New("pki: nextUpdate must be after thisUpdate")
-	case len(issuer.SubjectKeyId) == 0:
-		return nil, errors.New("pki: the issuer certificate has no subject key identifier")
-	case issuer.KeyUsage&x509.KeyUsageCRLSign == 0:
-		return nil, errors.New("pki: the issuer certificate may not sign CRLs")
-	case !publicKeyEqual(issuer.PublicKey, signer.Public()):
+	case !sameKey(issuer.PublicKey, signer.Public()):
 		return nil, errors.New("pki: the signer's key is not the issuer certificate's")
 	case c.DeltaOf != nil && (c.DeltaOf.Sign() <= 0 || c.DeltaOf.Cmp(c.Number) >= 0):
 		return nil, errors.New("pki: a delta CRL's base CRL number must be positive and below its own")
@@ -150,8 +143,9 @@ func distributionPoints(uris []string) ([]byte, error) {
 	return asn1.Marshal(dps)
 }
 
-func publicKeyEqual(a, b crypto.PublicKey) bool {
-	ka, err1 := x509.MarshalPKIXPublicKey(a)
-	kb, err2 := x509.MarshalPKIXPublicKey(b)
-	return err1 == nil && err2 == nil && bytes.Equal(ka, kb)
+// sameKey reports whether a and b are the same public key (every key
+// type crypto/x509 parses has an Equal method).
+func sameKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
 }

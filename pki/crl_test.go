@@ -217,6 +217,8 @@ func TestIssueCRLRefuses(t *testing.T) {
 	other, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	noCRLSign := *c.cert
 	noCRLSign.KeyUsage = x509.KeyUsageCertSign
+	noSKI := *c.cert
+	noSKI.SubjectKeyId = nil
 	tooBig := new(big.Int).Lsh(big.NewInt(1), 160)
 	for _, tc := range []struct {
 		name   string
@@ -227,6 +229,7 @@ func TestIssueCRLRefuses(t *testing.T) {
 	}{
 		{"number not increasing", func(r *pki.CRL) { r.Number = big.NewInt(4) }, nil, nil, "does not exceed"},
 		{"no number", func(r *pki.CRL) { r.Number = nil }, nil, nil, "positive integer"},
+		{"issuer without a subject key identifier", nil, &noSKI, nil, "subject key identifier"},
 		{"number above 20 octets", func(r *pki.CRL) { r.Number, r.Previous = tooBig, nil }, nil, nil, "20 octets"},
 		{"nextUpdate before thisUpdate", func(r *pki.CRL) { r.NextUpdate = now.Add(-time.Hour) }, nil, nil, "nextUpdate"},
 		{"serial twice", func(r *pki.CRL) { r.Entries = append(r.Entries, r.Entries[0]) }, nil, nil, "listed twice"},
@@ -236,7 +239,7 @@ func TestIssueCRLRefuses(t *testing.T) {
 		{"delta base not below", func(r *pki.CRL) { r.DeltaOf = big.NewInt(5) }, nil, nil, "base CRL number"},
 		{"delta naming a freshest CRL", func(r *pki.CRL) { r.DeltaOf, r.FreshestCRL = big.NewInt(4), []string{"http://x"} }, nil, nil, "freshest"},
 		{"negative serial", func(r *pki.CRL) { r.Entries[0].Serial = big.NewInt(-1) }, nil, nil, "positive"},
-		{"issuer may not sign CRLs", nil, &noCRLSign, nil, "may not sign CRLs"},
+		{"issuer may not sign CRLs", nil, &noCRLSign, nil, "crlSign"},
 		{"signer is not the issuer", nil, nil, other, "not the issuer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

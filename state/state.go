@@ -1,6 +1,7 @@
 // Package state defines the durable state samd keeps beside the HSM:
-// device allowances, daily totals, value authorisations, and key usage
-// counters. Implementations (state/sqlite, and state/postgres for
+// device allowances, daily totals, value authorisations, key usage
+// counters, and the scheme PKI's records: CAs, issued certificates,
+// revocations, CRL numbers, enrolment tokens and file sequence numbers. Implementations (state/sqlite, and state/postgres for
 // clusters) make every change atomic and durable before they return, so
 // that a crash at any instant loses no acknowledged authorisation and
 // never lets a counter go backwards or over its limit.
@@ -94,6 +95,8 @@ type Store interface {
 	AdvanceSUNCounters(ctx context.Context, msgs []SUNCounter) ([]error, error)
 	// KeyUsage reads a key's use count.
 	KeyUsage(ctx context.Context, key string) (int64, error)
+	// PKI is the scheme PKI's state (pki.go).
+	PKI
 	Close() error
 }
 

@@ -69,6 +69,64 @@ var migrations = []string{
 		tag     TEXT PRIMARY KEY,
 		counter INTEGER NOT NULL
 	);`,
+	// The scheme PKI (state/pki.go). Revocations are rows indexed by CA
+	// and sequence, so CRLs are built from them in batches.
+	`CREATE TABLE pki_ca (
+		name      TEXT PRIMARY KEY,
+		key       TEXT NOT NULL,
+		parent    TEXT NOT NULL,
+		cert      BLOB NOT NULL,
+		crl_url   TEXT NOT NULL,
+		delta_url TEXT NOT NULL,
+		created   TEXT NOT NULL
+	);
+	CREATE TABLE pki_cert (
+		ca         TEXT NOT NULL REFERENCES pki_ca (name),
+		serial     TEXT NOT NULL,
+		profile    TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		operator   TEXT NOT NULL,
+		device     TEXT NOT NULL,
+		not_before TEXT NOT NULL,
+		not_after  TEXT NOT NULL,
+		cert       BLOB NOT NULL,
+		renews     TEXT NOT NULL,
+		issued     TEXT NOT NULL,
+		PRIMARY KEY (ca, serial)
+	);
+	CREATE INDEX pki_cert_subject ON pki_cert (operator, device);
+	CREATE TABLE pki_revocation (
+		ca      TEXT NOT NULL,
+		seq     INTEGER NOT NULL,
+		serial  TEXT NOT NULL,
+		time    TEXT NOT NULL,
+		reason  INTEGER NOT NULL,
+		PRIMARY KEY (ca, seq),
+		UNIQUE (ca, serial),
+		FOREIGN KEY (ca, serial) REFERENCES pki_cert (ca, serial)
+	);
+	CREATE TABLE pki_crl (
+		ca              TEXT PRIMARY KEY REFERENCES pki_ca (name),
+		number          INTEGER NOT NULL,
+		base            INTEGER NOT NULL,
+		base_high_water INTEGER NOT NULL
+	);
+	CREATE TABLE pki_enrolment_token (
+		hash       BLOB PRIMARY KEY,
+		ca         TEXT NOT NULL,
+		profile    TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		operator   TEXT NOT NULL,
+		device     TEXT NOT NULL,
+		expires    TEXT NOT NULL,
+		created    TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		used       TEXT
+	);
+	CREATE TABLE sequence (
+		name TEXT PRIMARY KEY,
+		last INTEGER NOT NULL
+	);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

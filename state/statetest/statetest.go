@@ -22,6 +22,10 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("key-usage", func(t *testing.T) { testKeyUsage(t, open(t)) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("sun-counter", func(t *testing.T) { testSUN(t, open(t)) })
+	t.Run("pki-records", func(t *testing.T) { testPKIRecords(t, open(t)) })
+	t.Run("pki-revocations", func(t *testing.T) { testRevocations(t, open(t)) })
+	t.Run("pki-enrolment-token", func(t *testing.T) { testEnrolmentToken(t, open(t)) })
+	t.Run("sequence", func(t *testing.T) { testSequence(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)

@@ -1,0 +1,100 @@
+package state
+
+import (
+	"context"
+	"time"
+)
+
+// CA is a certificate authority of the scheme PKI whose key is in the HSM.
+type CA struct {
+	Name   string // e.g. "root", "issuing-1"
+	Key    string // key reference "<name>:v<version>" of its signing key
+	Parent string // the CA that issued its certificate; "" for a root
+	Cert   []byte // DER
+	// CRLURL is where its CRLs are published (the distribution point its
+	// certificates name); DeltaURL, if set, where its delta CRLs are.
+	CRLURL, DeltaURL string
+	Created          time.Time
+}
+
+// Certificate is the record of a certificate a CA issued.
+type Certificate struct {
+	CA, Serial string // serial in upper-case hex
+	Profile    string
+	// Role, Operator and Device are the identity the certificate names.
+	Role, Operator, Device string
+	NotBefore, NotAfter    time.Time
+	Cert                   []byte // DER
+	// Renews is the serial of the certificate this one renewed, if any.
+	Renews string
+	Issued time.Time
+}
+
+// Revocation is a revoked certificate. Seq orders the revocations of one
+// CA (from 1, never reused): CRLs are built from them in that order, and a
+// delta CRL lists those after its base CRL's high-water mark.
+type Revocation struct {
+	CA, Serial string
+	Seq        int64
+	Time       time.Time
+	Reason     int // RFC 5280 §5.3.1 reason code
+}
+
+// CRLNumber is what a CRL about to be issued is numbered and built from.
+type CRLNumber struct {
+	// Number is the new CRL number, greater than every number taken
+	// before for the CA (complete and delta CRLs share one sequence).
+	Number int64
+	// HighWater is the greatest revocation Seq of the CA when the number
+	// was taken: the CRL lists revocations up to it.
+	HighWater int64
+	// Base and BaseHighWater are the last complete CRL's number and high
+	// water mark (0 before the first): a delta CRL lists revocations
+	// after BaseHighWater.
+	Base, BaseHighWater int64
+}
+
+// EnrolmentToken lets one device enrol once, before it expires. Only the
+// token's SHA-256 is stored.
+type EnrolmentToken struct {
+	Hash                   []byte
+	CA, Profile            string
+	Role, Operator, Device string
+	Expires, Created       time.Time
+	CreatedBy              string
+}
+
+// PKI is the durable state of the scheme PKI. Every method is atomic.
+type PKI interface {
+	// PutCA records a new CA; KindExists if the name is taken.
+	PutCA(ctx context.Context, ca CA) error
+	// CAs lists the CAs in creation order.
+	CAs(ctx context.Context) ([]CA, error)
+	// RecordCertificate records an issued certificate; KindExists if the
+	// CA already issued that serial.
+	RecordCertificate(ctx context.Context, c Certificate) error
+	// Certificate reads an issued certificate; KindNotFound if the CA did
+	// not issue it.
+	Certificate(ctx context.Context, ca, serial string) (Certificate, error)
+	// Revoke records a revocation of a certificate the CA issued, with the
+	// next Seq; KindNotFound if it did not issue it, KindExists (with the
+	// earlier revocation) if it is already revoked.
+	Revoke(ctx context.Context, r Revocation) (Revocation, error)
+	// Revocation reads a certificate's revocation; KindNotFound if none.
+	Revocation(ctx context.Context, ca, serial string) (Revocation, error)
+	// Revocations calls fn for the CA's revocations with after < Seq <=
+	// upTo, in Seq order, reading them in batches (never all at once).
+	Revocations(ctx context.Context, ca string, after, upTo int64, fn func(Revocation) error) error
+	// TakeCRLNumber takes the next CRL number of the CA; complete marks a
+	// complete CRL, whose high-water mark later delta CRLs start from.
+	TakeCRLNumber(ctx context.Context, ca string, complete bool) (CRLNumber, error)
+	// AddEnrolmentToken stores a token; KindExists if its hash is known.
+	AddEnrolmentToken(ctx context.Context, t EnrolmentToken) error
+	// RedeemEnrolmentToken consumes the token with this hash at time now:
+	// KindNotFound if unknown, KindDenied if used or expired. A token is
+	// redeemed once, even by concurrent callers.
+	RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.Time) (EnrolmentToken, error)
+	// NextSequence takes the next number of a named sequence, from 1 up to
+	// max and then from 1 again; every number is handed out once per turn.
+	NextSequence(ctx context.Context, name string, max uint64) (uint64, error)
+}

@@ -1,0 +1,207 @@
+package statetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+func cert(ca, serial string) state.Certificate {
+	return state.Certificate{CA: ca, Serial: serial, Profile: "terminal", Role: "terminal", Operator: "op", Device: "d" + serial,
+		NotBefore: t0, NotAfter: t0.Add(24 * time.Hour), Cert: []byte{0x30, 0x00}, Issued: t0}
+}
+
+func testPKIRecords(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	if err := s.RecordCertificate(ctx, cert("nope", "01")); keys.KindOf(err) != keys.KindNotFound {
+		t.Fatalf("certificate of an unknown CA: %v", err)
+	}
+	for _, name := range []string{"root", "issuing"} {
+		if err := s.PutCA(ctx, state.CA{Name: name, Key: "pki/" + name + ":v1", Cert: []byte{1}, CRLURL: "http://x/" + name + ".crl", Created: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantKind(t, s.PutCA(ctx, state.CA{Name: "root", Key: "k", Cert: []byte{1}, Created: t0}), keys.KindExists)
+	cas, err := s.CAs(ctx)
+	if err != nil || len(cas) != 2 || cas[0].Name != "root" || cas[1].CRLURL != "http://x/issuing.crl" || !cas[0].Created.Equal(t0) {
+		t.Fatalf("CAs %+v %v", cas, err)
+	}
+	c := cert("issuing", "0A")
+	c.Renews = "09"
+	if err := s.RecordCertificate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.RecordCertificate(ctx, c), keys.KindExists)
+	got, err := s.Certificate(ctx, "issuing", "0A")
+	if err != nil || got.Device != "d0A" || got.Renews != "09" || !got.NotAfter.Equal(c.NotAfter) || len(got.Cert) != 2 {
+		t.Fatalf("certificate %+v %v", got, err)
+	}
+	_, err = s.Certificate(ctx, "root", "0A")
+	wantKind(t, err, keys.KindNotFound)
+}
+
+func testRevocations(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	if err := s.PutCA(ctx, state.CA{Name: "ca", Key: "k", Cert: []byte{1}, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.TakeCRLNumber(ctx, "ca", true)
+	if err != nil || n != (state.CRLNumber{Number: 1, Base: 1}) {
+		t.Fatalf("first CRL number %+v %v", n, err)
+	}
+	_, err = s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "01", Time: t0, Reason: 1})
+	wantKind(t, err, keys.KindNotFound) // never issued
+	const total = 12000                 // more than one read batch
+	for i := 1; i <= total; i++ {
+		if err := s.RecordCertificate(ctx, cert("ca", fmt.Sprintf("%04X", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 10; i++ {
+		r, err := s.Revoke(ctx, state.Revocation{CA: "ca", Serial: fmt.Sprintf("%04X", i), Time: t0.Add(time.Duration(i) * time.Second), Reason: i % 6})
+		if err != nil || r.Seq != int64(i) {
+			t.Fatalf("revoke %d: %+v %v", i, r, err)
+		}
+	}
+	r, err := s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "0003", Time: t0.Add(time.Hour), Reason: 4})
+	if keys.KindOf(err) != keys.KindExists || r.Seq != 3 || !r.Time.Equal(t0.Add(3*time.Second)) || r.Reason != 3 {
+		t.Fatalf("second revocation of 0003: %+v %v", r, err)
+	}
+	if r, err := s.Revocation(ctx, "ca", "0004"); err != nil || r.Seq != 4 || r.Reason != 4 {
+		t.Fatalf("revocation of 0004: %+v %v", r, err)
+	}
+	_, err = s.Revocation(ctx, "ca", "0B00")
+	wantKind(t, err, keys.KindNotFound)
+	n, err = s.TakeCRLNumber(ctx, "ca", true)
+	if err != nil || n != (state.CRLNumber{Number: 2, HighWater: 10, Base: 2, BaseHighWater: 10}) {
+		t.Fatalf("complete CRL number %+v %v", n, err)
+	}
+	// Concurrent revocations each get their own sequence number.
+	var wg sync.WaitGroup
+	errs := make(chan error, total)
+	for i := 11; i <= total; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Revoke(ctx, state.Revocation{CA: "ca", Serial: fmt.Sprintf("%04X", i), Time: t0, Reason: 1})
+			errs <- err
+		}()
+		if i%64 == 0 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := s.TakeCRLNumber(ctx, "ca", false)
+	if err != nil || d != (state.CRLNumber{Number: 3, HighWater: total, Base: 2, BaseHighWater: 10}) {
+		t.Fatalf("delta CRL number %+v %v", d, err)
+	}
+	var seqs []int64
+	seen := map[string]bool{}
+	err = s.Revocations(ctx, "ca", d.BaseHighWater, d.HighWater, func(r state.Revocation) error {
+		seqs = append(seqs, r.Seq)
+		seen[r.Serial] = true
+		return nil
+	})
+	if err != nil || len(seqs) != total-10 || len(seen) != total-10 || seqs[0] != 11 || seqs[len(seqs)-1] != total {
+		t.Fatalf("delta revocations: %d (%d distinct), %v", len(seqs), len(seen), err)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("revocations out of order at %d: %d after %d", i, seqs[i], seqs[i-1])
+		}
+	}
+	var upTo3 []string
+	if err := s.Revocations(ctx, "ca", 0, 3, func(r state.Revocation) error { upTo3 = append(upTo3, r.Serial); return nil }); err != nil || fmt.Sprint(upTo3) != "[0001 0002 0003]" {
+		t.Fatalf("revocations up to 3: %v %v", upTo3, err)
+	}
+}
+
+func testEnrolmentToken(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	tok := state.EnrolmentToken{Hash: []byte("h1"), CA: "issuing", Profile: "terminal", Role: "terminal", Operator: "op", Device: "d1",
+		Expires: t0.Add(time.Hour), Created: t0, CreatedBy: "officer/op/o1"}
+	if err := s.AddEnrolmentToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.AddEnrolmentToken(ctx, tok), keys.KindExists)
+	_, err := s.RedeemEnrolmentToken(ctx, []byte("nope"), t0)
+	wantKind(t, err, keys.KindNotFound)
+	// Eight concurrent redemptions: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.RedeemEnrolmentToken(ctx, []byte("h1"), t0.Add(time.Minute))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && got.Device == "d1" && got.Profile == "terminal" && got.CreatedBy == "officer/op/o1":
+				won++
+			case keys.KindOf(err) != keys.KindDenied:
+				t.Errorf("redeem: %+v %v", got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Fatalf("%d redemptions of a one-time token succeeded", won)
+	}
+	tok.Hash = []byte("h2")
+	if err := s.AddEnrolmentToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RedeemEnrolmentToken(ctx, []byte("h2"), t0.Add(time.Hour))
+	wantKind(t, err, keys.KindDenied) // expired
+}
+
+func testSequence(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	var got []uint64
+	for range 5 {
+		n, err := s.NextSequence(ctx, "files/a", 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if fmt.Sprint(got) != "[1 2 3 1 2]" {
+		t.Fatalf("sequence with upper limit 3: %v", got)
+	}
+	if n, err := s.NextSequence(ctx, "files/b", 999999999); err != nil || n != 1 {
+		t.Fatalf("another sequence: %d %v", n, err)
+	}
+	_, err := s.NextSequence(ctx, "files/c", 0)
+	wantKind(t, err, keys.KindInvalidInput)
+	// Concurrent takers never get the same number.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := s.NextSequence(ctx, "files/d", 1000)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || seen[n] {
+				t.Errorf("sequence number %d: %v (seen before: %v)", n, err, seen[n])
+			}
+			seen[n] = true
+		}()
+	}
+	wg.Wait()
+}

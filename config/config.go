@@ -53,6 +53,38 @@ type Config struct {
 	// listener: bind it to loopback or a management network.
 	MetricsListen string `yaml:"metrics_listen"`
 	Limits        Limits `yaml:"limits"`
+	// PKI, if set, runs the scheme PKI and transaction-file services.
+	PKI *PKI `yaml:"pki,omitempty"`
+}
+
+// PKI configures the scheme PKI (README: "Scheme PKI").
+type PKI struct {
+	// Listen serves the CRLs and CA certificates over plain HTTP at
+	// /crl/<ca>.crl, /crl/<ca>-delta.crl and /ca/<ca>.crt, the
+	// distribution point that BaseURL names in every certificate.
+	Listen  string `yaml:"listen"`
+	BaseURL string `yaml:"base_url"`
+	// CRLValidity is nextUpdate - thisUpdate (default 24h); a CRL is
+	// reissued when RenewBefore is left (default a quarter of it).
+	CRLValidity Duration `yaml:"crl_validity,omitempty"`
+	RenewBefore Duration `yaml:"crl_renew_before,omitempty"`
+	// DeltaInterval, if set, publishes delta CRLs that often and after
+	// revocations.
+	DeltaInterval Duration `yaml:"delta_crl_interval,omitempty"`
+	// RevokeBatch gathers revocations before the CRL is reissued
+	// (default 1s).
+	RevokeBatch Duration `yaml:"revoke_batch,omitempty"`
+	// Enrolment lets devices without a certificate call Enrol with a
+	// one-time token (the listener then accepts handshakes without a
+	// client certificate; every other method still refuses them).
+	Enrolment bool `yaml:"enrolment"`
+	// Instance names this samd in its traceable signatures.
+	Instance string `yaml:"instance"`
+	// Senders maps operator ids to the four-character sender ids of
+	// their transaction file names.
+	Senders map[string]string `yaml:"senders"`
+	// LegacySenders may have RSA/SHA-1 signatures verified.
+	LegacySenders []string `yaml:"legacy_senders,omitempty"`
 }
 
 // TLS names the server's certificate and the scheme CA bundle that client
@@ -324,6 +356,22 @@ func (c *Config) Validate() error {
 	}
 	if c.PoliciesDir == "" {
 		bad("policies_dir", "required: samd denies everything without policies")
+	}
+	if p := c.PKI; p != nil {
+		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
+			bad("pki.listen", "want host:port, got %q", p.Listen)
+		}
+		if u, err := url.Parse(p.BaseURL); err != nil || u.Scheme != "http" || u.Host == "" {
+			bad("pki.base_url", "want an http:// URL (CRL distribution points are plain HTTP, RFC 5280 §4.2.1.13), got %q", p.BaseURL)
+		}
+		if p.Instance == "" {
+			bad("pki.instance", "required: it goes into every signature samd makes")
+		}
+		for op, id := range p.Senders {
+			if len(id) != 4 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+				bad("pki.senders."+op, "sender id %q is not four characters A-Z 0-9", id)
+			}
+		}
 	}
 	for field, p := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile} {
 		if p == "" {

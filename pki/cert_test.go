@@ -173,7 +173,10 @@ func TestIssueRefusals(t *testing.T) {
 		{"forged CSR", "proof of possession", func(r *pki.IssueRequest) { r.CSR = forged }},
 		{"RSA-2048", "RSA-2048 is not allowed", func(r *pki.IssueRequest) { r.CSR = csr(t, rsa2048) }},
 		{"P-224", "P-224 is not allowed", func(r *pki.IssueRequest) { r.CSR = csr(t, p224) }},
-		{"outlives the CA", "not inside the issuer's", func(r *pki.IssueRequest) { r.NotAfter = h.issuing.NotAfter.Add(time.Hour); r.NotBefore = r.NotAfter.AddDate(0, -1, 0) }},
+		{"outlives the CA", "not inside the issuer's", func(r *pki.IssueRequest) {
+			r.NotAfter = h.issuing.NotAfter.Add(time.Hour)
+			r.NotBefore = r.NotAfter.AddDate(0, -1, 0)
+		}},
 		{"too long for the profile", "exceeds the profile's", func(r *pki.IssueRequest) { r.NotAfter = now.AddDate(2, 0, 0) }},
 		{"role of another profile", "issues terminal certificates, not officer", func(r *pki.IssueRequest) { r.Principal.Role = identity.RoleOfficer }},
 		{"bad device id", "operator or device id", func(r *pki.IssueRequest) { r.Principal.Device = "a/b" }},

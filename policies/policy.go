@@ -66,6 +66,13 @@ const (
 	OpCardChangeKey   Operation = "card.changekey"
 	OpCardChallenge   Operation = "card.challenge"
 	OpSUNVerify       Operation = "sun.verify"
+	OpPKICA           Operation = "pki.ca"     // create CAs
+	OpPKIIssue        Operation = "pki.issue"  // issue certificates, enrolment tokens, signers
+	OpPKIRevoke       Operation = "pki.revoke" // revoke certificates
+	OpPKIRenew        Operation = "pki.renew"  // renew one's own certificate
+	OpPKICRL          Operation = "pki.crl"    // fetch CRLs and CA certificates
+	OpFileSign        Operation = "file.sign"
+	OpFileVerify      Operation = "file.verify"
 )
 
 // Operations lists every operation a policy may name.
@@ -73,6 +80,7 @@ var Operations = []Operation{
 	OpDiversifyKCV, OpDiversifyExport, OpValueAuthorize, OpValueCancel, OpValueVerify,
 	OpAllowanceRead, OpAllowanceTopUp, OpAllowanceReset, OpPolicyReload,
 	OpMACSeal, OpMACVerify, OpCardAuth, OpCardChangeKey, OpCardChallenge, OpSUNVerify,
+	OpPKICA, OpPKIIssue, OpPKIRevoke, OpPKIRenew, OpPKICRL, OpFileSign, OpFileVerify,
 }
 
 // Purpose is why value is authorised.

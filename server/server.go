@@ -84,6 +84,12 @@ type Config struct {
 	// chain (leaf first) at the given time; an error refuses the request
 	// as unauthenticated, with the error as the audited reason.
 	CheckRevocation func(chain []*x509.Certificate, now time.Time) error
+	// PKI is the scheme PKI behind PKIService and FileService; nil makes
+	// their methods fail as unavailable.
+	PKI *authority.PKI
+	// FileTimeout bounds a file signing or verification stream; 0 means
+	// 10m.
+	FileTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake and the request headers;
 	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.
 	HandshakeTimeout, IdleTimeout time.Duration
@@ -113,6 +119,12 @@ type method struct {
 	// subject extracts from the request what the policy decides on (keys,
 	// product owner, amount). nil: nothing but caller and operation.
 	subject func(s *Server, msg any) (policies.Request, error)
+	// anonymous admits callers without a client certificate (enrolment,
+	// which a one-time token authorises); a certificate, if presented,
+	// must still be valid.
+	anonymous bool
+	// file marks a file stream: FileTimeout instead of RequestTimeout.
+	file bool
 }
 
 // Access is the deny-by-default authorisation table, keyed by full method
@@ -154,6 +166,19 @@ var Access = map[string]method{
 	samdv1connect.AdminServiceResetAllowanceProcedure: {roles: officers, op: policies.OpAllowanceReset},
 	samdv1connect.AdminServiceReloadPoliciesProcedure: {roles: officers, op: policies.OpPolicyReload},
 
+	samdv1connect.PKIServiceCreateCAProcedure:             {roles: officers, op: policies.OpPKICA},
+	samdv1connect.PKIServiceListCAsProcedure:              {roles: allRoles, op: policies.OpPKICRL},
+	samdv1connect.PKIServiceIssueCertificateProcedure:     {roles: officers, op: policies.OpPKIIssue},
+	samdv1connect.PKIServiceCreateEnrolmentTokenProcedure: {roles: officers, op: policies.OpPKIIssue},
+	samdv1connect.PKIServiceCreateSignerProcedure:         {roles: officers, op: policies.OpPKIIssue},
+	samdv1connect.PKIServiceRevokeProcedure:               {roles: officers, op: policies.OpPKIRevoke},
+	samdv1connect.PKIServiceRenewProcedure:                {roles: clientRoles, op: policies.OpPKIRenew},
+	samdv1connect.PKIServiceGetCRLProcedure:               {roles: allRoles, op: policies.OpPKICRL},
+	samdv1connect.PKIServiceEnrolProcedure:                {roles: []identity.Role{identity.RoleUnknown}, anonymous: true},
+	samdv1connect.FileServiceNextFileNameProcedure:        {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign},
+	samdv1connect.FileServiceSignFileProcedure:            {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign, file: true},
+	samdv1connect.FileServiceVerifyFileProcedure:          {roles: []identity.Role{identity.RoleClearingHouse}, op: policies.OpFileVerify, file: true},
+
 	healthCheckProcedure: {roles: allRoles},
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {roles: allRoles},
@@ -163,6 +188,8 @@ var (
 	allRoles  = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
 	officers  = []identity.Role{identity.RoleOfficer}
 	cardRoles = []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}
+	// clientRoles hold certificates they renew themselves.
+	clientRoles = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation}
 )
 
 // Server is samd's request handler.
@@ -218,6 +245,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 2 * time.Minute
 	}
+	if cfg.FileTimeout <= 0 {
+		cfg.FileTimeout = 10 * time.Minute
+	}
 	s := &Server{cfg: cfg, access: Access}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(&interceptor{s: s}),
@@ -243,11 +273,16 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.MACServiceName)...)
 	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies}, opts...)
 	register(path, h, procedures(samdv1connect.AdminServiceName)...)
+	ps := &pkiService{pki: cfg.PKI}
+	path, h = samdv1connect.NewPKIServiceHandler(ps, opts...)
+	register(path, h, procedures(samdv1connect.PKIServiceName)...)
+	path, h = samdv1connect.NewFileServiceHandler(ps, opts...)
+	register(path, h, procedures(samdv1connect.FileServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
 
 	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.MACServiceName, samdv1connect.CardServiceName,
-		samdv1connect.AdminServiceName, healthpb.Health_ServiceDesc.ServiceName)
+		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, healthpb.Health_ServiceDesc.ServiceName)
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
 	path, h = grpcreflect.NewHandlerV1Alpha(reflector, opts...)
@@ -311,9 +346,21 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // configuration.
 type TLSFiles struct {
 	cert, key, ca, crl string
-	cur                atomic.Pointer[tls.Config]
+	cur, anon          atomic.Pointer[tls.Config]
 	crls               atomic.Pointer[revocation.List]
+	enrolment          atomic.Bool
+	extra              atomic.Pointer[func() []*x509.Certificate]
 }
+
+// TrustAlso adds the certificates cas returns (the scheme PKI's own CAs)
+// to the client CA bundle at every reload, from the next Reload on.
+func (f *TLSFiles) TrustAlso(cas func() []*x509.Certificate) { f.extra.Store(&cas) }
+
+// AllowEnrolment lets handshakes without a client certificate through, so
+// that a device can call PKIService/Enrol with its one-time token; every
+// other method still refuses such a caller as unauthenticated (and the
+// refusal is audited). A certificate that is presented must verify.
+func (f *TLSFiles) AllowEnrolment(on bool) { f.enrolment.Store(on) }
 
 // NewTLSFiles loads the files; crlFile may be empty (no revocation check).
 func NewTLSFiles(certFile, keyFile, clientCAFile, crlFile string) (*TLSFiles, error) {
@@ -330,13 +377,21 @@ func (f *TLSFiles) Reload() error {
 	if err != nil {
 		return err
 	}
+	if extra := f.extra.Load(); extra != nil {
+		for _, ca := range (*extra)() {
+			c.ClientCAs.AddCert(ca)
+		}
+	}
 	var l *revocation.List
 	if f.crl != "" {
 		if l, err = LoadCRLs(f.crl, f.ca); err != nil {
 			return err
 		}
 	}
+	anon := c.Clone()
+	anon.ClientAuth = tls.VerifyClientCertIfGiven
 	f.cur.Store(c)
+	f.anon.Store(anon)
 	f.crls.Store(l)
 	return nil
 }
@@ -357,6 +412,9 @@ func (f *TLSFiles) Config() *tls.Config {
 		MinVersion: tls.VersionTLS13,
 		NextProtos: []string{"h2", "http/1.1"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			if f.enrolment.Load() {
+				return f.anon.Load(), nil
+			}
 			return f.cur.Load(), nil
 		},
 	}
@@ -453,6 +511,10 @@ type principalKey struct{}
 type authResult struct {
 	p   identity.Principal
 	err error
+	// cert is the verified client certificate; anonymous is set when the
+	// caller presented none.
+	cert      *x509.Certificate
+	anonymous bool
 }
 
 // identify reads the caller from the verified client certificate and puts
@@ -463,12 +525,13 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		var res authResult
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 			res.err = keys.Errorf(keys.KindUnauthenticated, "no verified client certificate")
+			res.anonymous = r.TLS != nil && len(r.TLS.PeerCertificates) == 0
 		} else if p, err := identity.FromCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
 			res.err = keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
 		} else if err := s.checkRevocation(r.TLS.VerifiedChains[0]); err != nil {
 			res.p, res.err = p, keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
 		} else {
-			res.p = p
+			res.p, res.cert = p, r.TLS.VerifiedChains[0][0]
 		}
 		id := newRequestID()
 		w.Header().Set(RequestIDHeader, id)
@@ -541,10 +604,13 @@ var _ connect.Interceptor = (*interceptor)(nil)
 // grant the operation must apply.
 func (s *Server) authorize(ctx context.Context, procedure string, msg any) (authResult, policies.Grant, error) {
 	res, _ := ctx.Value(principalKey{}).(authResult)
+	m := s.access[procedure]
+	if m.anonymous && res.anonymous {
+		return authResult{anonymous: true}, policies.Grant{}, nil
+	}
 	if res.err != nil {
 		return res, policies.Grant{}, res.err
 	}
-	m := s.access[procedure]
 	if !slices.Contains(m.roles, res.p.Role) {
 		return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "role %s may not call %s", res.p.Role, procedure)
 	}
@@ -678,11 +744,19 @@ func (i *interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conn
 func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		proc := conn.Spec().Procedure
-		res, _, err := i.s.authorize(ctx, proc, nil)
+		res, g, err := i.s.authorize(ctx, proc, nil)
 		if err == nil {
-			cctx, cancel := context.WithTimeout(ctx, i.s.cfg.RequestTimeout)
-			err = next(cctx, conn)
-			cancel()
+			var release func()
+			if release, err = i.s.admit(res.p); err == nil {
+				timeout := i.s.cfg.RequestTimeout
+				if i.s.access[proc].file {
+					timeout = i.s.cfg.FileTimeout
+				}
+				cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), timeout)
+				err = next(cctx, conn)
+				cancel()
+				release()
+			}
 		}
 		return i.s.finish(ctx, proc, res, err)
 	}

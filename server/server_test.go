@@ -180,3 +180,34 @@ func TestAdmit(t *testing.T) {
 		t.Fatalf("after a failed verification: %v", err)
 	}
 }
+
+// TestOnlyEnrolIsAnonymous: a caller without a client certificate (the
+// listener lets one through when enrolment is on) is refused as
+// unauthenticated by every method but Enrol.
+func TestOnlyEnrolIsAnonymous(t *testing.T) {
+	s := &Server{access: Access}
+	anon := authResult{err: keys.Errorf(keys.KindUnauthenticated, "no verified client certificate"), anonymous: true}
+	ctx := context.WithValue(context.Background(), principalKey{}, anon)
+	admitted := 0
+	for proc := range Access {
+		_, _, err := s.authorize(ctx, proc, nil)
+		if proc == "/samd.v1.PKIService/Enrol" {
+			if err != nil {
+				t.Errorf("Enrol refused an anonymous caller: %v", err)
+			}
+			admitted++
+			continue
+		}
+		if keys.KindOf(err) != keys.KindUnauthenticated {
+			t.Errorf("%s: anonymous caller got %v", proc, err)
+		}
+	}
+	if admitted != 1 {
+		t.Fatal("Enrol is not in the table")
+	}
+	// A caller whose certificate failed (revoked, say) is not anonymous.
+	revoked := authResult{err: keys.Errorf(keys.KindUnauthenticated, "revoked")}
+	if _, _, err := s.authorize(context.WithValue(context.Background(), principalKey{}, revoked), "/samd.v1.PKIService/Enrol", nil); keys.KindOf(err) != keys.KindUnauthenticated {
+		t.Fatalf("Enrol with a failed certificate: %v", err)
+	}
+}

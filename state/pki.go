@@ -76,6 +76,9 @@ type PKI interface {
 	// Certificate reads an issued certificate; KindNotFound if the CA did
 	// not issue it.
 	Certificate(ctx context.Context, ca, serial string) (Certificate, error)
+	// LatestCertificate reads the newest certificate of a profile issued
+	// to an operator's device (by any CA); KindNotFound if none.
+	LatestCertificate(ctx context.Context, profile, operator, device string) (Certificate, error)
 	// Revoke records a revocation of a certificate the CA issued, with the
 	// next Seq; KindNotFound if it did not issue it, KindExists (with the
 	// earlier revocation) if it is already revoked.
@@ -90,10 +93,14 @@ type PKI interface {
 	TakeCRLNumber(ctx context.Context, ca string, complete bool) (CRLNumber, error)
 	// AddEnrolmentToken stores a token; KindExists if its hash is known.
 	AddEnrolmentToken(ctx context.Context, t EnrolmentToken) error
-	// RedeemEnrolmentToken consumes the token with this hash at time now:
+	// EnrolmentToken reads the token with this hash; KindNotFound if
+	// unknown, KindDenied if used or expired at now.
+	EnrolmentToken(ctx context.Context, hash []byte, now time.Time) (EnrolmentToken, error)
+	// RedeemEnrolmentToken consumes the token with this hash at time now
+	// and records the certificate issued for it, both or neither:
 	// KindNotFound if unknown, KindDenied if used or expired. A token is
 	// redeemed once, even by concurrent callers.
-	RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.Time) (EnrolmentToken, error)
+	RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.Time, c Certificate) error
 	// NextSequence takes the next number of a named sequence, from 1 up to
 	// max and then from 1 again; every number is handed out once per turn.
 	NextSequence(ctx context.Context, name string, max uint64) (uint64, error)

@@ -3231,6 +3231,1524 @@ func (x *VerifySUNBatchResponse) GetFailed() uint32 {
 	return 0
 }
 
+type CARecord struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Parent string                 `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Key reference of its signing key in the HSM, "<name>:v<version>".
+	Key            string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	CertificatePem string `protobuf:"bytes,4,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	CrlUrl         string `protobuf:"bytes,5,opt,name=crl_url,json=crlUrl,proto3" json:"crl_url,omitempty"`
+	DeltaCrlUrl    string `protobuf:"bytes,6,opt,name=delta_crl_url,json=deltaCrlUrl,proto3" json:"delta_crl_url,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CARecord) Reset() {
+	*x = CARecord{}
+	mi := &file_samd_v1_samd_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CARecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CARecord) ProtoMessage() {}
+
+func (x *CARecord) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CARecord.ProtoReflect.Descriptor instead.
+func (*CARecord) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CARecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CARecord) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CARecord) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CARecord) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *CARecord) GetCrlUrl() string {
+	if x != nil {
+		return x.CrlUrl
+	}
+	return ""
+}
+
+func (x *CARecord) GetDeltaCrlUrl() string {
+	if x != nil {
+		return x.DeltaCrlUrl
+	}
+	return ""
+}
+
+type CreateCARequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-32 characters a-z 0-9 -; also the CRL's file name.
+	Name       string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CommonName string `protobuf:"bytes,2,opt,name=common_name,json=commonName,proto3" json:"common_name,omitempty"`
+	// "ecdsa-p384" (default) or "rsa-3072".
+	Algorithm string `protobuf:"bytes,3,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// The issuing CA's parent; empty for a root.
+	Parent       string `protobuf:"bytes,4,opt,name=parent,proto3" json:"parent,omitempty"`
+	ValidityDays uint32 `protobuf:"varint,5,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
+	// Path length: 0 for an issuing CA that issues end entities only.
+	MaxPathLen    uint32 `protobuf:"varint,6,opt,name=max_path_len,json=maxPathLen,proto3" json:"max_path_len,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCARequest) Reset() {
+	*x = CreateCARequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCARequest) ProtoMessage() {}
+
+func (x *CreateCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCARequest.ProtoReflect.Descriptor instead.
+func (*CreateCARequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CreateCARequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateCARequest) GetCommonName() string {
+	if x != nil {
+		return x.CommonName
+	}
+	return ""
+}
+
+func (x *CreateCARequest) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *CreateCARequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CreateCARequest) GetValidityDays() uint32 {
+	if x != nil {
+		return x.ValidityDays
+	}
+	return 0
+}
+
+func (x *CreateCARequest) GetMaxPathLen() uint32 {
+	if x != nil {
+		return x.MaxPathLen
+	}
+	return 0
+}
+
+type ListCAsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCAsRequest) Reset() {
+	*x = ListCAsRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCAsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCAsRequest) ProtoMessage() {}
+
+func (x *ListCAsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCAsRequest.ProtoReflect.Descriptor instead.
+func (*ListCAsRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{48}
+}
+
+type ListCAsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cas           []*CARecord            `protobuf:"bytes,1,rep,name=cas,proto3" json:"cas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCAsResponse) Reset() {
+	*x = ListCAsResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCAsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCAsResponse) ProtoMessage() {}
+
+func (x *ListCAsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCAsResponse.ProtoReflect.Descriptor instead.
+func (*ListCAsResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListCAsResponse) GetCas() []*CARecord {
+	if x != nil {
+		return x.Cas
+	}
+	return nil
+}
+
+// Principal is an identity: role, operator id, device id.
+type Principal struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Operator      string                 `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device        string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Principal) Reset() {
+	*x = Principal{}
+	mi := &file_samd_v1_samd_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Principal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Principal) ProtoMessage() {}
+
+func (x *Principal) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Principal.ProtoReflect.Descriptor instead.
+func (*Principal) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *Principal) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Principal) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *Principal) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type IssuedCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ca    string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	// Serial number, upper-case hex.
+	Serial         string     `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Profile        string     `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
+	Subject        *Principal `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	NotBefore      string     `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"` // RFC 3339
+	NotAfter       string     `protobuf:"bytes,6,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	CertificatePem string     `protobuf:"bytes,7,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// The issuing CA's certificate and those above it, up to the root.
+	ChainPem      string `protobuf:"bytes,8,opt,name=chain_pem,json=chainPem,proto3" json:"chain_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssuedCertificate) Reset() {
+	*x = IssuedCertificate{}
+	mi := &file_samd_v1_samd_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssuedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssuedCertificate) ProtoMessage() {}
+
+func (x *IssuedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssuedCertificate.ProtoReflect.Descriptor instead.
+func (*IssuedCertificate) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *IssuedCertificate) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *IssuedCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *IssuedCertificate) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *IssuedCertificate) GetSubject() *Principal {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *IssuedCertificate) GetNotBefore() string {
+	if x != nil {
+		return x.NotBefore
+	}
+	return ""
+}
+
+func (x *IssuedCertificate) GetNotAfter() string {
+	if x != nil {
+		return x.NotAfter
+	}
+	return ""
+}
+
+func (x *IssuedCertificate) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *IssuedCertificate) GetChainPem() string {
+	if x != nil {
+		return x.ChainPem
+	}
+	return ""
+}
+
+type IssueCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ca    string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	// terminal | back-office | clearing-house | personalisation | officer | server
+	Profile string `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	CsrPem  string `protobuf:"bytes,3,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	// Operator and device of a client certificate (the role is the profile's).
+	Operator string `protobuf:"bytes,4,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device   string `protobuf:"bytes,5,opt,name=device,proto3" json:"device,omitempty"`
+	// Names of a server certificate.
+	DnsNames      []string `protobuf:"bytes,6,rep,name=dns_names,json=dnsNames,proto3" json:"dns_names,omitempty"`
+	IpAddresses   []string `protobuf:"bytes,7,rep,name=ip_addresses,json=ipAddresses,proto3" json:"ip_addresses,omitempty"`
+	ValidityDays  uint32   `protobuf:"varint,8,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueCertificateRequest) Reset() {
+	*x = IssueCertificateRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueCertificateRequest) ProtoMessage() {}
+
+func (x *IssueCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueCertificateRequest.ProtoReflect.Descriptor instead.
+func (*IssueCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *IssueCertificateRequest) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *IssueCertificateRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *IssueCertificateRequest) GetCsrPem() string {
+	if x != nil {
+		return x.CsrPem
+	}
+	return ""
+}
+
+func (x *IssueCertificateRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *IssueCertificateRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *IssueCertificateRequest) GetDnsNames() []string {
+	if x != nil {
+		return x.DnsNames
+	}
+	return nil
+}
+
+func (x *IssueCertificateRequest) GetIpAddresses() []string {
+	if x != nil {
+		return x.IpAddresses
+	}
+	return nil
+}
+
+func (x *IssueCertificateRequest) GetValidityDays() uint32 {
+	if x != nil {
+		return x.ValidityDays
+	}
+	return 0
+}
+
+type CreateEnrolmentTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ca    string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	// A client profile: terminal | back-office | clearing-house | personalisation.
+	Profile  string `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	Operator string `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device   string `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
+	// Time to live in seconds (default one day, at most 30 days).
+	TtlSeconds    uint32 `protobuf:"varint,5,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateEnrolmentTokenRequest) Reset() {
+	*x = CreateEnrolmentTokenRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateEnrolmentTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateEnrolmentTokenRequest) ProtoMessage() {}
+
+func (x *CreateEnrolmentTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateEnrolmentTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateEnrolmentTokenRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CreateEnrolmentTokenRequest) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *CreateEnrolmentTokenRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *CreateEnrolmentTokenRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *CreateEnrolmentTokenRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *CreateEnrolmentTokenRequest) GetTtlSeconds() uint32 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type EnrolmentToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The one-time secret: shown once, stored only as its SHA-256.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Expires       string `protobuf:"bytes,2,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrolmentToken) Reset() {
+	*x = EnrolmentToken{}
+	mi := &file_samd_v1_samd_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrolmentToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrolmentToken) ProtoMessage() {}
+
+func (x *EnrolmentToken) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrolmentToken.ProtoReflect.Descriptor instead.
+func (*EnrolmentToken) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *EnrolmentToken) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *EnrolmentToken) GetExpires() string {
+	if x != nil {
+		return x.Expires
+	}
+	return ""
+}
+
+type EnrolRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	CsrPem        string                 `protobuf:"bytes,2,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrolRequest) Reset() {
+	*x = EnrolRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrolRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrolRequest) ProtoMessage() {}
+
+func (x *EnrolRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrolRequest.ProtoReflect.Descriptor instead.
+func (*EnrolRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *EnrolRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *EnrolRequest) GetCsrPem() string {
+	if x != nil {
+		return x.CsrPem
+	}
+	return ""
+}
+
+type RenewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CsrPem        string                 `protobuf:"bytes,1,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewRequest) Reset() {
+	*x = RenewRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewRequest) ProtoMessage() {}
+
+func (x *RenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
+func (*RenewRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RenewRequest) GetCsrPem() string {
+	if x != nil {
+		return x.CsrPem
+	}
+	return ""
+}
+
+type RevokeRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ca     string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Serial string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	// RFC 5280 §5.3.1 reason code (0 unspecified, 1 keyCompromise, 3
+	// affiliationChanged, 4 superseded, 5 cessationOfOperation, ...).
+	Reason        uint32 `protobuf:"varint,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *RevokeRequest) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+type RevokeResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Serial    string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	Reason    uint32                 `protobuf:"varint,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	RevokedAt string                 `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// Sequence of the revocation among the CA's, for the CRL that lists it.
+	Sequence      int64 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResponse) Reset() {
+	*x = RevokeResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResponse) ProtoMessage() {}
+
+func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *RevokeResponse) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *RevokeResponse) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+func (x *RevokeResponse) GetRevokedAt() string {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return ""
+}
+
+func (x *RevokeResponse) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+type GetCRLRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ca            string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Delta         bool                   `protobuf:"varint,2,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCRLRequest) Reset() {
+	*x = GetCRLRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCRLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCRLRequest) ProtoMessage() {}
+
+func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
+func (*GetCRLRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GetCRLRequest) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *GetCRLRequest) GetDelta() bool {
+	if x != nil {
+		return x.Delta
+	}
+	return false
+}
+
+type CRL struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CrlPem        string                 `protobuf:"bytes,1,opt,name=crl_pem,json=crlPem,proto3" json:"crl_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CRL) Reset() {
+	*x = CRL{}
+	mi := &file_samd_v1_samd_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CRL) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CRL) ProtoMessage() {}
+
+func (x *CRL) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CRL.ProtoReflect.Descriptor instead.
+func (*CRL) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *CRL) GetCrlPem() string {
+	if x != nil {
+		return x.CrlPem
+	}
+	return ""
+}
+
+type CreateSignerRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Ca       string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Operator string                 `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	// The signer's name (device id of its certificate).
+	Signer string `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
+	// "ecdsa-p256" (default) or "rsa-3072" (RSASSA-PSS signatures).
+	Algorithm     string `protobuf:"bytes,4,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	ValidityDays  uint32 `protobuf:"varint,5,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSignerRequest) Reset() {
+	*x = CreateSignerRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSignerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSignerRequest) ProtoMessage() {}
+
+func (x *CreateSignerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSignerRequest.ProtoReflect.Descriptor instead.
+func (*CreateSignerRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CreateSignerRequest) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *CreateSignerRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *CreateSignerRequest) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *CreateSignerRequest) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *CreateSignerRequest) GetValidityDays() uint32 {
+	if x != nil {
+		return x.ValidityDays
+	}
+	return 0
+}
+
+type NextFileNameRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// XX: the file type, two characters A-Z 0-9.
+	FileType string `protobuf:"bytes,1,opt,name=file_type,json=fileType,proto3" json:"file_type,omitempty"`
+	// ZU: two characters A-Z 0-9 (default "00").
+	Zu            string `protobuf:"bytes,2,opt,name=zu,proto3" json:"zu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NextFileNameRequest) Reset() {
+	*x = NextFileNameRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NextFileNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NextFileNameRequest) ProtoMessage() {}
+
+func (x *NextFileNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NextFileNameRequest.ProtoReflect.Descriptor instead.
+func (*NextFileNameRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *NextFileNameRequest) GetFileType() string {
+	if x != nil {
+		return x.FileType
+	}
+	return ""
+}
+
+func (x *NextFileNameRequest) GetZu() string {
+	if x != nil {
+		return x.Zu
+	}
+	return ""
+}
+
+type NextFileNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NextFileNameResponse) Reset() {
+	*x = NextFileNameResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NextFileNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NextFileNameResponse) ProtoMessage() {}
+
+func (x *NextFileNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NextFileNameResponse.ProtoReflect.Descriptor instead.
+func (*NextFileNameResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *NextFileNameResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NextFileNameResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+// SignFileRequest: the first message names the file and the signer, the
+// following ones carry the content in order (at most 1 MiB each).
+type SignFileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Signer        string                 `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
+	Chunk         []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignFileRequest) Reset() {
+	*x = SignFileRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignFileRequest) ProtoMessage() {}
+
+func (x *SignFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignFileRequest.ProtoReflect.Descriptor instead.
+func (*SignFileRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *SignFileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SignFileRequest) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *SignFileRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type SignFileResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size   uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256 string                 `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// Detached CMS SignedData (DER): store it as <name>.p7s.
+	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The signer's counter in the signature, and this samd's id.
+	Counter       uint64 `protobuf:"varint,5,opt,name=counter,proto3" json:"counter,omitempty"`
+	Instance      string `protobuf:"bytes,6,opt,name=instance,proto3" json:"instance,omitempty"`
+	SignerSerial  string `protobuf:"bytes,7,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignFileResponse) Reset() {
+	*x = SignFileResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignFileResponse) ProtoMessage() {}
+
+func (x *SignFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignFileResponse.ProtoReflect.Descriptor instead.
+func (*SignFileResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SignFileResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SignFileResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SignFileResponse) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *SignFileResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignFileResponse) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *SignFileResponse) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *SignFileResponse) GetSignerSerial() string {
+	if x != nil {
+		return x.SignerSerial
+	}
+	return ""
+}
+
+// VerifyFileRequest: the first message names the file and carries its
+// signature, the following ones the content in order.
+type VerifyFileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	Chunk         []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyFileRequest) Reset() {
+	*x = VerifyFileRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyFileRequest) ProtoMessage() {}
+
+func (x *VerifyFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyFileRequest.ProtoReflect.Descriptor instead.
+func (*VerifyFileRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *VerifyFileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VerifyFileRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *VerifyFileRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type VerifyFileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Stable reason code when !ok: bad-name, malformed-signature, tampered,
+	// bad-signature, legacy-algorithm, unsupported-algorithm, untrusted,
+	// expired, revoked, not-a-signer, sender-mismatch.
+	Reason        string     `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Detail        string     `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Name          string     `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Sender        string     `protobuf:"bytes,5,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sequence      uint64     `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Size          uint64     `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256        string     `protobuf:"bytes,8,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Signer        *Principal `protobuf:"bytes,9,opt,name=signer,proto3" json:"signer,omitempty"`
+	SignerSerial  string     `protobuf:"bytes,10,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	SigningTime   string     `protobuf:"bytes,11,opt,name=signing_time,json=signingTime,proto3" json:"signing_time,omitempty"`
+	Instance      string     `protobuf:"bytes,12,opt,name=instance,proto3" json:"instance,omitempty"`
+	Counter       uint64     `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyFileResponse) Reset() {
+	*x = VerifyFileResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyFileResponse) ProtoMessage() {}
+
+func (x *VerifyFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyFileResponse.ProtoReflect.Descriptor instead.
+func (*VerifyFileResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *VerifyFileResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *VerifyFileResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *VerifyFileResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *VerifyFileResponse) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetSigner() *Principal {
+	if x != nil {
+		return x.Signer
+	}
+	return nil
+}
+
+func (x *VerifyFileResponse) GetSignerSerial() string {
+	if x != nil {
+		return x.SignerSerial
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetSigningTime() string {
+	if x != nil {
+		return x.SigningTime
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetCounter() uint64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -3452,7 +4970,122 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"^\n" +
 	"\x16VerifySUNBatchResponse\x12,\n" +
 	"\aresults\x18\x01 \x03(\v2\x12.samd.v1.SUNResultR\aresults\x12\x16\n" +
-	"\x06failed\x18\x02 \x01(\rR\x06failed*^\n" +
+	"\x06failed\x18\x02 \x01(\rR\x06failed\"\xae\x01\n" +
+	"\bCARecord\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12'\n" +
+	"\x0fcertificate_pem\x18\x04 \x01(\tR\x0ecertificatePem\x12\x17\n" +
+	"\acrl_url\x18\x05 \x01(\tR\x06crlUrl\x12\"\n" +
+	"\rdelta_crl_url\x18\x06 \x01(\tR\vdeltaCrlUrl\"\xc3\x01\n" +
+	"\x0fCreateCARequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vcommon_name\x18\x02 \x01(\tR\n" +
+	"commonName\x12\x1c\n" +
+	"\talgorithm\x18\x03 \x01(\tR\talgorithm\x12\x16\n" +
+	"\x06parent\x18\x04 \x01(\tR\x06parent\x12#\n" +
+	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\x12 \n" +
+	"\fmax_path_len\x18\x06 \x01(\rR\n" +
+	"maxPathLen\"\x10\n" +
+	"\x0eListCAsRequest\"6\n" +
+	"\x0fListCAsResponse\x12#\n" +
+	"\x03cas\x18\x01 \x03(\v2\x11.samd.v1.CARecordR\x03cas\"S\n" +
+	"\tPrincipal\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\x03 \x01(\tR\x06device\"\x85\x02\n" +
+	"\x11IssuedCertificate\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x18\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile\x12,\n" +
+	"\asubject\x18\x04 \x01(\v2\x12.samd.v1.PrincipalR\asubject\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\x05 \x01(\tR\tnotBefore\x12\x1b\n" +
+	"\tnot_after\x18\x06 \x01(\tR\bnotAfter\x12'\n" +
+	"\x0fcertificate_pem\x18\a \x01(\tR\x0ecertificatePem\x12\x1b\n" +
+	"\tchain_pem\x18\b \x01(\tR\bchainPem\"\xf5\x01\n" +
+	"\x17IssueCertificateRequest\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x17\n" +
+	"\acsr_pem\x18\x03 \x01(\tR\x06csrPem\x12\x1a\n" +
+	"\boperator\x18\x04 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\x05 \x01(\tR\x06device\x12\x1b\n" +
+	"\tdns_names\x18\x06 \x03(\tR\bdnsNames\x12!\n" +
+	"\fip_addresses\x18\a \x03(\tR\vipAddresses\x12#\n" +
+	"\rvalidity_days\x18\b \x01(\rR\fvalidityDays\"\x9c\x01\n" +
+	"\x1bCreateEnrolmentTokenRequest\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\x12\x1f\n" +
+	"\vttl_seconds\x18\x05 \x01(\rR\n" +
+	"ttlSeconds\"@\n" +
+	"\x0eEnrolmentToken\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x18\n" +
+	"\aexpires\x18\x02 \x01(\tR\aexpires\"=\n" +
+	"\fEnrolRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
+	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"'\n" +
+	"\fRenewRequest\x12\x17\n" +
+	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"O\n" +
+	"\rRevokeRequest\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\rR\x06reason\"{\n" +
+	"\x0eRevokeResponse\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\rR\x06reason\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\x03 \x01(\tR\trevokedAt\x12\x1a\n" +
+	"\bsequence\x18\x04 \x01(\x03R\bsequence\"5\n" +
+	"\rGetCRLRequest\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
+	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +
+	"\x03CRL\x12\x17\n" +
+	"\acrl_pem\x18\x01 \x01(\tR\x06crlPem\"\x9c\x01\n" +
+	"\x13CreateSignerRequest\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12\x16\n" +
+	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
+	"\talgorithm\x18\x04 \x01(\tR\talgorithm\x12#\n" +
+	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\"B\n" +
+	"\x13NextFileNameRequest\x12\x1b\n" +
+	"\tfile_type\x18\x01 \x01(\tR\bfileType\x12\x0e\n" +
+	"\x02zu\x18\x02 \x01(\tR\x02zu\"F\n" +
+	"\x14NextFileNameResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"S\n" +
+	"\x0fSignFileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xcb\x01\n" +
+	"\x10SignFileResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x18\n" +
+	"\acounter\x18\x05 \x01(\x04R\acounter\x12\x1a\n" +
+	"\binstance\x18\x06 \x01(\tR\binstance\x12#\n" +
+	"\rsigner_serial\x18\a \x01(\tR\fsignerSerial\"[\n" +
+	"\x11VerifyFileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xf2\x02\n" +
+	"\x12VerifyFileResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x16\n" +
+	"\x06sender\x18\x05 \x01(\tR\x06sender\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\x12\x12\n" +
+	"\x04size\x18\a \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\b \x01(\tR\x06sha256\x12*\n" +
+	"\x06signer\x18\t \x01(\v2\x12.samd.v1.PrincipalR\x06signer\x12#\n" +
+	"\rsigner_serial\x18\n" +
+	" \x01(\tR\fsignerSerial\x12!\n" +
+	"\fsigning_time\x18\v \x01(\tR\vsigningTime\x12\x1a\n" +
+	"\binstance\x18\f \x01(\tR\binstance\x12\x18\n" +
+	"\acounter\x18\r \x01(\x04R\acounter*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -3506,7 +5139,23 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x14ExternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12M\n" +
 	"\x14InternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12B\n" +
 	"\tVerifySUN\x12\x19.samd.v1.VerifySUNRequest\x1a\x1a.samd.v1.VerifySUNResponse\x12Q\n" +
-	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse2\xd9\x04\n" +
+	"\n" +
+	"PKIService\x127\n" +
+	"\bCreateCA\x12\x18.samd.v1.CreateCARequest\x1a\x11.samd.v1.CARecord\x12<\n" +
+	"\aListCAs\x12\x17.samd.v1.ListCAsRequest\x1a\x18.samd.v1.ListCAsResponse\x12P\n" +
+	"\x10IssueCertificate\x12 .samd.v1.IssueCertificateRequest\x1a\x1a.samd.v1.IssuedCertificate\x12U\n" +
+	"\x14CreateEnrolmentToken\x12$.samd.v1.CreateEnrolmentTokenRequest\x1a\x17.samd.v1.EnrolmentToken\x12:\n" +
+	"\x05Enrol\x12\x15.samd.v1.EnrolRequest\x1a\x1a.samd.v1.IssuedCertificate\x12:\n" +
+	"\x05Renew\x12\x15.samd.v1.RenewRequest\x1a\x1a.samd.v1.IssuedCertificate\x129\n" +
+	"\x06Revoke\x12\x16.samd.v1.RevokeRequest\x1a\x17.samd.v1.RevokeResponse\x12.\n" +
+	"\x06GetCRL\x12\x16.samd.v1.GetCRLRequest\x1a\f.samd.v1.CRL\x12H\n" +
+	"\fCreateSigner\x12\x1c.samd.v1.CreateSignerRequest\x1a\x1a.samd.v1.IssuedCertificate2\xe6\x01\n" +
+	"\vFileService\x12K\n" +
+	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
+	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
+	"\n" +
+	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x01B+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -3521,7 +5170,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -3574,6 +5223,28 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*VerifySUNBatchRequest)(nil),             // 48: samd.v1.VerifySUNBatchRequest
 	(*SUNResult)(nil),                         // 49: samd.v1.SUNResult
 	(*VerifySUNBatchResponse)(nil),            // 50: samd.v1.VerifySUNBatchResponse
+	(*CARecord)(nil),                          // 51: samd.v1.CARecord
+	(*CreateCARequest)(nil),                   // 52: samd.v1.CreateCARequest
+	(*ListCAsRequest)(nil),                    // 53: samd.v1.ListCAsRequest
+	(*ListCAsResponse)(nil),                   // 54: samd.v1.ListCAsResponse
+	(*Principal)(nil),                         // 55: samd.v1.Principal
+	(*IssuedCertificate)(nil),                 // 56: samd.v1.IssuedCertificate
+	(*IssueCertificateRequest)(nil),           // 57: samd.v1.IssueCertificateRequest
+	(*CreateEnrolmentTokenRequest)(nil),       // 58: samd.v1.CreateEnrolmentTokenRequest
+	(*EnrolmentToken)(nil),                    // 59: samd.v1.EnrolmentToken
+	(*EnrolRequest)(nil),                      // 60: samd.v1.EnrolRequest
+	(*RenewRequest)(nil),                      // 61: samd.v1.RenewRequest
+	(*RevokeRequest)(nil),                     // 62: samd.v1.RevokeRequest
+	(*RevokeResponse)(nil),                    // 63: samd.v1.RevokeResponse
+	(*GetCRLRequest)(nil),                     // 64: samd.v1.GetCRLRequest
+	(*CRL)(nil),                               // 65: samd.v1.CRL
+	(*CreateSignerRequest)(nil),               // 66: samd.v1.CreateSignerRequest
+	(*NextFileNameRequest)(nil),               // 67: samd.v1.NextFileNameRequest
+	(*NextFileNameResponse)(nil),              // 68: samd.v1.NextFileNameResponse
+	(*SignFileRequest)(nil),                   // 69: samd.v1.SignFileRequest
+	(*SignFileResponse)(nil),                  // 70: samd.v1.SignFileResponse
+	(*VerifyFileRequest)(nil),                 // 71: samd.v1.VerifyFileRequest
+	(*VerifyFileResponse)(nil),                // 72: samd.v1.VerifyFileResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -3620,53 +5291,80 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	46, // 41: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
 	47, // 42: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
 	49, // 43: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
-	12, // 44: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 45: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 46: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 47: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 48: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 49: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 50: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 51: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 52: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 53: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 54: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 55: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 56: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 57: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 58: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 59: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 60: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 61: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 62: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 63: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 64: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	14, // 65: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 66: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 67: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 68: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 69: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 70: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 71: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 72: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 73: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 74: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 75: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 76: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 77: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 78: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 79: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 80: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 81: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 82: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 83: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 84: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 85: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	65, // [65:86] is the sub-list for method output_type
-	44, // [44:65] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	51, // 44: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
+	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
+	55, // 46: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
+	12, // 47: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,  // 48: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 49: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16, // 50: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18, // 51: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19, // 52: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22, // 53: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23, // 54: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24, // 55: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25, // 56: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28, // 57: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31, // 58: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34, // 59: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36, // 60: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38, // 61: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40, // 62: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42, // 63: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44, // 64: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44, // 65: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46, // 66: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48, // 67: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52, // 68: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53, // 69: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57, // 70: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58, // 71: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60, // 72: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61, // 73: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62, // 74: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64, // 75: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66, // 76: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	67, // 77: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69, // 78: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71, // 79: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	14, // 80: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 81: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 82: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 83: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 84: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 85: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 86: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 87: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 88: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 89: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 90: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 91: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 92: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 93: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 94: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 95: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 96: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 97: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 98: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 99: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 100: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51, // 101: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54, // 102: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56, // 103: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59, // 104: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56, // 105: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56, // 106: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63, // 107: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65, // 108: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56, // 109: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	68, // 110: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70, // 111: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72, // 112: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	80, // [80:113] is the sub-list for method output_type
+	47, // [47:80] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -3682,9 +5380,9 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   46,
+			NumMessages:   68,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   7,
 		},
 		GoTypes:           file_samd_v1_samd_proto_goTypes,
 		DependencyIndexes: file_samd_v1_samd_proto_depIdxs,

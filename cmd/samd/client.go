@@ -57,11 +57,13 @@ Commands:
            OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}
   card ... / sun ...   card sessions and SUN verification: samd client card (lists them)
   card-demo            a whole DESFire EV2 session against a simulated card, step by step
-`
+` + pkiUsage
 
 type clientOptions struct {
 	addr, dev, as, ca, cert, key, protocol string
 	timeout                                time.Duration
+	// anonymous allows a connection without a client certificate.
+	anonymous bool
 }
 
 type client struct {
@@ -70,6 +72,8 @@ type client struct {
 	adm     samdv1connect.AdminServiceClient
 	macs    samdv1connect.MACServiceClient
 	card    samdv1connect.CardServiceClient
+	pki     samdv1connect.PKIServiceClient
+	files   samdv1connect.FileServiceClient
 	health  *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	timeout time.Duration
 }
@@ -91,12 +95,20 @@ func newClient(o clientOptions) (*client, error) {
 		pki := filepath.Join(o.dev, "pki")
 		o.ca, o.cert, o.key = filepath.Join(pki, "ca.crt"), filepath.Join(pki, o.as+".crt"), filepath.Join(pki, o.as+".key")
 	}
-	if o.ca == "" || o.cert == "" || o.key == "" {
+	var certs []tls.Certificate
+	switch {
+	case o.ca == "":
 		return nil, errors.New("name the certificates with --dev DIR, or --ca, --cert and --key")
-	}
-	cert, err := tls.LoadX509KeyPair(o.cert, o.key)
-	if err != nil {
-		return nil, err
+	case o.cert == "" && o.key == "" && o.anonymous:
+		// Enrolment: a device without a certificate yet.
+	case o.cert == "" || o.key == "":
+		return nil, errors.New("name the client certificate with --cert and --key")
+	default:
+		cert, err := tls.LoadX509KeyPair(o.cert, o.key)
+		if err != nil {
+			return nil, err
+		}
+		certs = []tls.Certificate{cert}
 	}
 	caPEM, err := os.ReadFile(o.ca)
 	if err != nil {
@@ -107,7 +119,7 @@ func newClient(o clientOptions) (*client, error) {
 		return nil, fmt.Errorf("%s holds no certificate", o.ca)
 	}
 	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}},
+		TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: certs},
 		ForceAttemptHTTP2: true,
 	}
 	hc := &http.Client{Transport: tr}
@@ -129,6 +141,8 @@ func newClient(o clientOptions) (*client, error) {
 		adm:     samdv1connect.NewAdminServiceClient(hc, base, opts...),
 		macs:    samdv1connect.NewMACServiceClient(hc, base, opts...),
 		card:    samdv1connect.NewCardServiceClient(hc, base, opts...),
+		pki:     samdv1connect.NewPKIServiceClient(hc, base, opts...),
+		files:   samdv1connect.NewFileServiceClient(hc, base, opts...),
 		health:  connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout: o.timeout,
 	}, nil
@@ -202,17 +216,18 @@ func cmdClient(args []string, out io.Writer) error {
 		fs.Usage()
 		return errors.New("no command")
 	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	o.anonymous = cmd == "pki" && len(rest) > 0 && rest[0] == "enrol"
 	c, err := newClient(o)
 	if err != nil {
 		return err
 	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	sub := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	sub.Usage = func() { fmt.Fprint(os.Stderr, clientUsage) }
 	var a kcvArgs
 	var sysASCII, transport, mech string
 	desVersion := -1
-	if cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" || cmd == "card" || cmd == "sun" {
+	if cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" || cmd == "card" || cmd == "sun" || cmd == "pki" || cmd == "file" {
 		rest = nil // parsed by c.more
 	}
 	if cmd == "kcv" || cmd == "export" {
@@ -259,6 +274,11 @@ func cmdClient(args []string, out io.Writer) error {
 		msg, err = c.sealOrVerify(ctx, cmd, rest)
 	case "card", "sun":
 		msg, err = c.cardCmd(ctx, cmd, rest)
+	case "pki", "file":
+		msg, err = c.pkiCmd(ctx, cmd, rest, out, *asJSON)
+		if err == nil && msg == nil {
+			return nil // printed by the command
+		}
 	case "card-demo":
 		if err := c.cardDemo(ctx, out); err != nil {
 			return printError(out, err, *asJSON)
@@ -276,6 +296,9 @@ func cmdClient(args []string, out io.Writer) error {
 	}
 	if v, ok := msg.(*samdv1.VerifyObjectsResponse); ok && v.GetInvalid() > 0 {
 		return fmt.Errorf("%d of %d objects did not verify", v.GetInvalid(), len(v.GetResults()))
+	}
+	if v, ok := msg.(*samdv1.VerifyFileResponse); ok && !v.GetOk() {
+		return fmt.Errorf("%s did not verify: %s", v.GetName(), v.GetReason())
 	}
 	return nil
 }
@@ -357,7 +380,19 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 				fmt.Fprintf(w, "object %d  INVALID (%s)\n", i, o.GetMessage())
 			}
 		}
-
+	case *samdv1.IssuedCertificate:
+		fmt.Fprintf(w, "serial     %s (CA %s)\nprofile    %s\nsubject    %s/%s/%s\nvalid      %s .. %s\n%s", r.GetSerial(), r.GetCa(), r.GetProfile(),
+			r.GetSubject().GetRole(), r.GetSubject().GetOperator(), r.GetSubject().GetDevice(), r.GetNotBefore(), r.GetNotAfter(), r.GetCertificatePem())
+	case *samdv1.SignFileResponse:
+		fmt.Fprintf(w, "file       %s, %d bytes, SHA-256 %s\nsigned by  serial %s, instance %s, counter %d (%d-byte CMS signature)\n",
+			r.GetName(), r.GetSize(), r.GetSha256(), r.GetSignerSerial(), r.GetInstance(), r.GetCounter(), len(r.GetSignature()))
+	case *samdv1.VerifyFileResponse:
+		if r.GetOk() {
+			fmt.Fprintf(w, "%s  ok: sender %s, sequence %d, signer %s/%s serial %s, signed %s by %s #%d\n", r.GetName(), r.GetSender(), r.GetSequence(),
+				r.GetSigner().GetOperator(), r.GetSigner().GetDevice(), r.GetSignerSerial(), r.GetSigningTime(), r.GetInstance(), r.GetCounter())
+		} else {
+			fmt.Fprintf(w, "%s  FAILED %s: %s\n", r.GetName(), r.GetReason(), r.GetDetail())
+		}
 	default:
 		b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/state"
 	"github.com/samd-io/samd/state/sqlite"
 	"github.com/samd-io/samd/test/softhsm"
 )
@@ -67,6 +68,9 @@ var devGenerated = []struct {
 }
 
 // The development identities.
+// devPKIBase is the development CRL distribution point.
+const devPKIBase = "http://127.0.0.1:9480"
+
 var devIdentities = map[string]identity.Principal{
 	"terminal":        {Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"},
 	"personalisation": {Role: identity.RolePersonalisation, Operator: "dev-operator", Device: "dev-perso-1"},
@@ -203,6 +207,12 @@ func setupDev(dir, listen string) error {
 		return err
 	}
 	defer st.Close()
+	// The development CA is the scheme PKI's first CA: samd issues, revokes
+	// and publishes CRLs under it (README "Scheme PKI").
+	if err := st.PutCA(ctx, state.CA{Name: "dev-scheme", Key: caRef.String(), Cert: pki.ca.Raw, Created: time.Now(),
+		CRLURL: devPKIBase + "/crl/dev-scheme.crl"}); err != nil {
+		return err
+	}
 	// A starting allowance for the development terminal: 10 000.00 NOK.
 	if _, err := st.TopUp(ctx, "dev-operator/dev-terminal-1", "NOK", 1_000_000, time.Now()); err != nil {
 		return err
@@ -218,7 +228,10 @@ func setupDev(dir, listen string) error {
 			PINFile: "softhsm/pin",
 			Env:     map[string]string{"SOFTHSM2_CONF": tok.Conf},
 		},
-		Log:          config.Log{Level: "info", Format: "text"},
+		Log: config.Log{Level: "info", Format: "text"},
+		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
+			// Transaction file sender ids (YYYY of XXYYYYZU.NNNNNNNNN).
+			Senders: map[string]string{"dev-operator": "0100", "dev-clearing": "0900"}},
 		Audit:        config.Audit{CheckpointKey: "audit/dev/checkpoint:v1", CheckpointInterval: config.Duration(time.Minute)},
 		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
 		SUNProfiles: []config.SUNProfile{

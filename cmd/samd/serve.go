@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,6 +24,7 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/metrics"
 	"github.com/samd-io/samd/policies"
@@ -35,6 +39,7 @@ func cmdServe(args []string) error {
 	path := fs.String("config", "/etc/samd/samd.yaml", "configuration file")
 	listen := fs.String("listen", "", "listen address, overriding the configuration's")
 	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
+	pkiAddr := fs.String("pki-listen", "", "CRL distribution listen address, overriding the configuration's pki.listen")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +52,9 @@ func cmdServe(args []string) error {
 	}
 	if *metricsAddr != "" {
 		cfg.MetricsListen = *metricsAddr
+	}
+	if *pkiAddr != "" && cfg.PKI != nil {
+		cfg.PKI.Listen = *pkiAddr
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -331,8 +339,46 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if m != nil {
 		m.WithCRLs(func() (time.Time, time.Time, bool) { return tlsFiles.CRLs().Freshness() })
 	}
+	var schemePKI *authority.PKI
+	checkRevocation := tlsFiles.CheckRevocation
+	if pc := cfg.PKI; pc != nil {
+		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: pkiKeys{store}, State: st, BaseURL: pc.BaseURL,
+			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
+			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log,
+			CAsChanged: func() {
+				if err := tlsFiles.Reload(); err != nil {
+					log.Error("TLS reload after a new CA refused", "err", err)
+				}
+			}})
+		if err != nil {
+			return fmt.Errorf("pki: %w", err)
+		}
+		defer schemePKI.Close()
+		// The scheme's own CAs are trusted for mTLS, and their revocations
+		// refuse a client on its next request.
+		tlsFiles.TrustAlso(schemePKI.CACertificates)
+		tlsFiles.AllowEnrolment(pc.Enrolment)
+		if err := tlsFiles.Reload(); err != nil {
+			return err
+		}
+		checkRevocation = func(chain []*x509.Certificate, now time.Time) error {
+			if err := schemePKI.CheckRevocation(chain, now); err != nil {
+				return err
+			}
+			return tlsFiles.CheckRevocation(chain, now)
+		}
+		pln, err := net.Listen("tcp", pc.Listen)
+		if err != nil {
+			return err
+		}
+		ps := &http.Server{Handler: server.PKIHandler(schemePKI), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		go ps.Serve(pln)
+		defer ps.Close()
+		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", pc.BaseURL)
+	}
 	srv, err := server.New(server.Config{
-		CheckRevocation:        tlsFiles.CheckRevocation,
+		PKI:                    schemePKI,
+		CheckRevocation:        checkRevocation,
 		Observer:               observer,
 		MaxRequestBytes:        maxReq,
 		MaxConcurrentPerClient: cfg.Limits.MaxConcurrentPerClient,
@@ -419,3 +465,12 @@ func logCRLs(log *slog.Logger, l *revocation.List, file string) {
 		log.Warn("CAs of the client bundle without a CRL: their certificates are not checked for revocation", "cas", u)
 	}
 }
+
+// pkiKeys gives the scheme PKI the token's key generation and signers.
+type pkiKeys struct{ *pkcs11.Store }
+
+func (k pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
+	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg})
+}
+
+func (k pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }

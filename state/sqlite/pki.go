@@ -60,20 +60,22 @@ func (s *Store) CAs(ctx context.Context) ([]state.CA, error) {
 
 // RecordCertificate implements state.PKI.
 func (s *Store) RecordCertificate(ctx context.Context, c state.Certificate) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, ts(c.NotBefore), ts(c.NotAfter), c.Cert, c.Renews, ts(c.Issued))
-		if isUnique(err) {
-			return keys.Errorf(keys.KindExists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
-		}
-		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
-		}
-		if err != nil {
-			return unavailable(err)
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertCert(ctx, tx, c) })
+}
+
+func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, ts(c.NotBefore), ts(c.NotAfter), c.Cert, c.Renews, ts(c.Issued))
+	if isUnique(err) {
+		return keys.Errorf(keys.KindExists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
+	}
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // Certificate implements state.PKI.
@@ -90,6 +92,20 @@ func (s *Store) Certificate(ctx context.Context, ca, serial string) (state.Certi
 	}
 	c.NotBefore, c.NotAfter, c.Issued = parseTime(nb), parseTime(na), parseTime(issued)
 	return c, nil
+}
+
+// LatestCertificate implements state.PKI.
+func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device string) (state.Certificate, error) {
+	var ca, serial string
+	err := s.db.QueryRowContext(ctx, `SELECT ca, serial FROM pki_cert WHERE operator = ? AND device = ? AND profile = ? ORDER BY issued DESC, rowid DESC LIMIT 1`,
+		operator, device, profile).Scan(&ca, &serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		return state.Certificate{}, keys.Errorf(keys.KindNotFound, "pki: no %s certificate for %s/%s", profile, operator, device)
+	}
+	if err != nil {
+		return state.Certificate{}, unavailable(err)
+	}
+	return s.Certificate(ctx, ca, serial)
 }
 
 // Revoke implements state.PKI.
@@ -218,33 +234,51 @@ func (s *Store) AddEnrolmentToken(ctx context.Context, t state.EnrolmentToken) e
 	})
 }
 
-// RedeemEnrolmentToken implements state.PKI.
-func (s *Store) RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.Time) (state.EnrolmentToken, error) {
-	t := state.EnrolmentToken{Hash: hash}
+// EnrolmentToken implements state.PKI.
+func (s *Store) EnrolmentToken(ctx context.Context, hash []byte, now time.Time) (state.EnrolmentToken, error) {
+	var t state.EnrolmentToken
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var expires, created string
-		var used sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT ca, profile, role, operator, device, expires, created, created_by, used FROM pki_enrolment_token WHERE hash = ?`, hash).
-			Scan(&t.CA, &t.Profile, &t.Role, &t.Operator, &t.Device, &expires, &created, &t.CreatedBy, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindNotFound, "pki: unknown enrolment token")
-		}
-		if err != nil {
-			return unavailable(err)
-		}
-		t.Expires, t.Created = parseTime(expires), parseTime(created)
-		switch {
-		case used.Valid:
-			return keys.Errorf(keys.KindDenied, "pki: the enrolment token was used at %s", used.String)
-		case !now.Before(t.Expires):
-			return keys.Errorf(keys.KindDenied, "pki: the enrolment token expired at %s", t.Expires.Format(time.RFC3339))
+		var err error
+		t, err = readToken(ctx, tx, hash, now)
+		return err
+	})
+	return t, err
+}
+
+// readToken reads a token that is still good at now.
+func readToken(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time) (state.EnrolmentToken, error) {
+	t := state.EnrolmentToken{Hash: hash}
+	var expires, created string
+	var used sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT ca, profile, role, operator, device, expires, created, created_by, used FROM pki_enrolment_token WHERE hash = ?`, hash).
+		Scan(&t.CA, &t.Profile, &t.Role, &t.Operator, &t.Device, &expires, &created, &t.CreatedBy, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, keys.Errorf(keys.KindNotFound, "pki: unknown enrolment token")
+	}
+	if err != nil {
+		return t, unavailable(err)
+	}
+	t.Expires, t.Created = parseTime(expires), parseTime(created)
+	switch {
+	case used.Valid:
+		return t, keys.Errorf(keys.KindDenied, "pki: the enrolment token was used at %s", used.String)
+	case !now.Before(t.Expires):
+		return t, keys.Errorf(keys.KindDenied, "pki: the enrolment token expired at %s", t.Expires.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// RedeemEnrolmentToken implements state.PKI.
+func (s *Store) RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.Time, c state.Certificate) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := readToken(ctx, tx, hash, now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE pki_enrolment_token SET used = ? WHERE hash = ?`, ts(now), hash); err != nil {
 			return unavailable(err)
 		}
-		return nil
+		return insertCert(ctx, tx, c)
 	})
-	return t, err
 }
 
 // NextSequence implements state.PKI.

@@ -43,6 +43,16 @@ func testPKIRecords(t *testing.T, s state.Store) {
 	}
 	_, err = s.Certificate(ctx, "root", "0A")
 	wantKind(t, err, keys.KindNotFound)
+	newer := cert("root", "0B")
+	newer.Device, newer.Issued = "d0A", t0.Add(time.Hour)
+	if err := s.RecordCertificate(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.LatestCertificate(ctx, "terminal", "op", "d0A"); err != nil || got.Serial != "0B" || got.CA != "root" {
+		t.Fatalf("latest certificate %+v %v", got, err)
+	}
+	_, err = s.LatestCertificate(ctx, "signer", "op", "d0A")
+	wantKind(t, err, keys.KindNotFound)
 }
 
 func testRevocations(t *testing.T, s state.Store) {
@@ -129,43 +139,64 @@ func testRevocations(t *testing.T, s state.Store) {
 
 func testEnrolmentToken(t *testing.T, s state.Store) {
 	ctx := context.Background()
+	if err := s.PutCA(ctx, state.CA{Name: "issuing", Key: "k", Cert: []byte{1}, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
 	tok := state.EnrolmentToken{Hash: []byte("h1"), CA: "issuing", Profile: "terminal", Role: "terminal", Operator: "op", Device: "d1",
 		Expires: t0.Add(time.Hour), Created: t0, CreatedBy: "officer/op/o1"}
 	if err := s.AddEnrolmentToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
 	wantKind(t, s.AddEnrolmentToken(ctx, tok), keys.KindExists)
-	_, err := s.RedeemEnrolmentToken(ctx, []byte("nope"), t0)
+	_, err := s.EnrolmentToken(ctx, []byte("nope"), t0)
 	wantKind(t, err, keys.KindNotFound)
-	// Eight concurrent redemptions: exactly one wins.
+	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("nope"), t0, cert("issuing", "01")), keys.KindNotFound)
+	if got, err := s.EnrolmentToken(ctx, []byte("h1"), t0); err != nil || got.Device != "d1" || got.Profile != "terminal" || got.CreatedBy != "officer/op/o1" || !got.Expires.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("token %+v %v", got, err)
+	}
+	// A certificate that cannot be recorded leaves the token unspent.
+	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("h1"), t0, cert("no-such-ca", "01")), keys.KindNotFound)
+	// Eight concurrent redemptions: exactly one wins, and only its
+	// certificate is recorded.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	won := 0
-	for range 8 {
+	won := ""
+	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := s.RedeemEnrolmentToken(ctx, []byte("h1"), t0.Add(time.Minute))
+			serial := fmt.Sprintf("%02X", 0x10+i)
+			err := s.RedeemEnrolmentToken(ctx, []byte("h1"), t0.Add(time.Minute), cert("issuing", serial))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case err == nil && got.Device == "d1" && got.Profile == "terminal" && got.CreatedBy == "officer/op/o1":
-				won++
+			case err == nil && won == "":
+				won = serial
+			case err == nil:
+				t.Errorf("a second redemption succeeded (%s after %s)", serial, won)
 			case keys.KindOf(err) != keys.KindDenied:
-				t.Errorf("redeem: %+v %v", got, err)
+				t.Errorf("redeem: %v", err)
 			}
 		}()
 	}
 	wg.Wait()
-	if won != 1 {
-		t.Fatalf("%d redemptions of a one-time token succeeded", won)
+	if won == "" {
+		t.Fatal("no redemption succeeded")
 	}
+	for i := range 8 {
+		serial := fmt.Sprintf("%02X", 0x10+i)
+		_, err := s.Certificate(ctx, "issuing", serial)
+		if (serial == won) != (err == nil) {
+			t.Errorf("certificate %s (winner %s): %v", serial, won, err)
+		}
+	}
+	_, err = s.EnrolmentToken(ctx, []byte("h1"), t0)
+	wantKind(t, err, keys.KindDenied)
 	tok.Hash = []byte("h2")
 	if err := s.AddEnrolmentToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.RedeemEnrolmentToken(ctx, []byte("h2"), t0.Add(time.Hour))
-	wantKind(t, err, keys.KindDenied) // expired
+	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("h2"), t0.Add(time.Hour), cert("issuing", "20")), keys.KindDenied) // expired
 }
 
 func testSequence(t *testing.T, s state.Store) {

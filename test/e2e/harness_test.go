@@ -47,6 +47,7 @@ type env struct {
 	cmd     *exec.Cmd
 	addr    string
 	metrics string
+	pki     string // the CRL distribution listener
 	out     *syncBuffer
 	proc    *procState // the running samd process
 }
@@ -149,7 +150,7 @@ func (e *env) start() {
 	e.t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cmd := exec.Command(e.bin, "serve", "--config", filepath.Join(e.dir, "samd.yaml"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+	cmd := exec.Command(e.bin, "serve", "--config", filepath.Join(e.dir, "samd.yaml"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0")
 	pr, pw := io.Pipe()
 	e.out = &syncBuffer{}
 	cmd.Stdout = e.out
@@ -157,12 +158,16 @@ func (e *env) start() {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	addrc, metricsc := make(chan string, 1), make(chan string, 1)
+	addrc, metricsc, pkic := make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`msg="samd serving" addr=(\S+)`)
 		mre := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+		pre := regexp.MustCompile(`msg="pki listening" addr=(\S+)`)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			if m := pre.FindStringSubmatch(sc.Text()); m != nil {
+				pkic <- m[1]
+			}
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
 			}
@@ -181,6 +186,7 @@ func (e *env) start() {
 	select {
 	case e.addr = <-addrc:
 		e.metrics = <-metricsc
+		e.pki = <-pkic
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		e.t.Fatalf("samd serve did not start:\n%s", e.out)

@@ -38,6 +38,10 @@ const (
 	MACServiceName = "samd.v1.MACService"
 	// CardServiceName is the fully-qualified name of the CardService service.
 	CardServiceName = "samd.v1.CardService"
+	// PKIServiceName is the fully-qualified name of the PKIService service.
+	PKIServiceName = "samd.v1.PKIService"
+	// FileServiceName is the fully-qualified name of the FileService service.
+	FileServiceName = "samd.v1.FileService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -106,6 +110,33 @@ const (
 	// CardServiceVerifySUNBatchProcedure is the fully-qualified name of the CardService's
 	// VerifySUNBatch RPC.
 	CardServiceVerifySUNBatchProcedure = "/samd.v1.CardService/VerifySUNBatch"
+	// PKIServiceCreateCAProcedure is the fully-qualified name of the PKIService's CreateCA RPC.
+	PKIServiceCreateCAProcedure = "/samd.v1.PKIService/CreateCA"
+	// PKIServiceListCAsProcedure is the fully-qualified name of the PKIService's ListCAs RPC.
+	PKIServiceListCAsProcedure = "/samd.v1.PKIService/ListCAs"
+	// PKIServiceIssueCertificateProcedure is the fully-qualified name of the PKIService's
+	// IssueCertificate RPC.
+	PKIServiceIssueCertificateProcedure = "/samd.v1.PKIService/IssueCertificate"
+	// PKIServiceCreateEnrolmentTokenProcedure is the fully-qualified name of the PKIService's
+	// CreateEnrolmentToken RPC.
+	PKIServiceCreateEnrolmentTokenProcedure = "/samd.v1.PKIService/CreateEnrolmentToken"
+	// PKIServiceEnrolProcedure is the fully-qualified name of the PKIService's Enrol RPC.
+	PKIServiceEnrolProcedure = "/samd.v1.PKIService/Enrol"
+	// PKIServiceRenewProcedure is the fully-qualified name of the PKIService's Renew RPC.
+	PKIServiceRenewProcedure = "/samd.v1.PKIService/Renew"
+	// PKIServiceRevokeProcedure is the fully-qualified name of the PKIService's Revoke RPC.
+	PKIServiceRevokeProcedure = "/samd.v1.PKIService/Revoke"
+	// PKIServiceGetCRLProcedure is the fully-qualified name of the PKIService's GetCRL RPC.
+	PKIServiceGetCRLProcedure = "/samd.v1.PKIService/GetCRL"
+	// PKIServiceCreateSignerProcedure is the fully-qualified name of the PKIService's CreateSigner RPC.
+	PKIServiceCreateSignerProcedure = "/samd.v1.PKIService/CreateSigner"
+	// FileServiceNextFileNameProcedure is the fully-qualified name of the FileService's NextFileName
+	// RPC.
+	FileServiceNextFileNameProcedure = "/samd.v1.FileService/NextFileName"
+	// FileServiceSignFileProcedure is the fully-qualified name of the FileService's SignFile RPC.
+	FileServiceSignFileProcedure = "/samd.v1.FileService/SignFile"
+	// FileServiceVerifyFileProcedure is the fully-qualified name of the FileService's VerifyFile RPC.
+	FileServiceVerifyFileProcedure = "/samd.v1.FileService/VerifyFile"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -904,4 +935,404 @@ func (UnimplementedCardServiceHandler) VerifySUN(context.Context, *connect.Reque
 
 func (UnimplementedCardServiceHandler) VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.VerifySUNBatch is not implemented"))
+}
+
+// PKIServiceClient is a client for the samd.v1.PKIService service.
+type PKIServiceClient interface {
+	CreateCA(context.Context, *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error)
+	ListCAs(context.Context, *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error)
+	IssueCertificate(context.Context, *connect.Request[samdv1.IssueCertificateRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	CreateEnrolmentToken(context.Context, *connect.Request[samdv1.CreateEnrolmentTokenRequest]) (*connect.Response[samdv1.EnrolmentToken], error)
+	Enrol(context.Context, *connect.Request[samdv1.EnrolRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	Renew(context.Context, *connect.Request[samdv1.RenewRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	Revoke(context.Context, *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error)
+	GetCRL(context.Context, *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error)
+	CreateSigner(context.Context, *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+}
+
+// NewPKIServiceClient constructs a client for the samd.v1.PKIService service. By default, it uses
+// the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewPKIServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) PKIServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	pKIServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("PKIService").Methods()
+	return &pKIServiceClient{
+		createCA: connect.NewClient[samdv1.CreateCARequest, samdv1.CARecord](
+			httpClient,
+			baseURL+PKIServiceCreateCAProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("CreateCA")),
+			connect.WithClientOptions(opts...),
+		),
+		listCAs: connect.NewClient[samdv1.ListCAsRequest, samdv1.ListCAsResponse](
+			httpClient,
+			baseURL+PKIServiceListCAsProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("ListCAs")),
+			connect.WithClientOptions(opts...),
+		),
+		issueCertificate: connect.NewClient[samdv1.IssueCertificateRequest, samdv1.IssuedCertificate](
+			httpClient,
+			baseURL+PKIServiceIssueCertificateProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("IssueCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+		createEnrolmentToken: connect.NewClient[samdv1.CreateEnrolmentTokenRequest, samdv1.EnrolmentToken](
+			httpClient,
+			baseURL+PKIServiceCreateEnrolmentTokenProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("CreateEnrolmentToken")),
+			connect.WithClientOptions(opts...),
+		),
+		enrol: connect.NewClient[samdv1.EnrolRequest, samdv1.IssuedCertificate](
+			httpClient,
+			baseURL+PKIServiceEnrolProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("Enrol")),
+			connect.WithClientOptions(opts...),
+		),
+		renew: connect.NewClient[samdv1.RenewRequest, samdv1.IssuedCertificate](
+			httpClient,
+			baseURL+PKIServiceRenewProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("Renew")),
+			connect.WithClientOptions(opts...),
+		),
+		revoke: connect.NewClient[samdv1.RevokeRequest, samdv1.RevokeResponse](
+			httpClient,
+			baseURL+PKIServiceRevokeProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("Revoke")),
+			connect.WithClientOptions(opts...),
+		),
+		getCRL: connect.NewClient[samdv1.GetCRLRequest, samdv1.CRL](
+			httpClient,
+			baseURL+PKIServiceGetCRLProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("GetCRL")),
+			connect.WithClientOptions(opts...),
+		),
+		createSigner: connect.NewClient[samdv1.CreateSignerRequest, samdv1.IssuedCertificate](
+			httpClient,
+			baseURL+PKIServiceCreateSignerProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("CreateSigner")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// pKIServiceClient implements PKIServiceClient.
+type pKIServiceClient struct {
+	createCA             *connect.Client[samdv1.CreateCARequest, samdv1.CARecord]
+	listCAs              *connect.Client[samdv1.ListCAsRequest, samdv1.ListCAsResponse]
+	issueCertificate     *connect.Client[samdv1.IssueCertificateRequest, samdv1.IssuedCertificate]
+	createEnrolmentToken *connect.Client[samdv1.CreateEnrolmentTokenRequest, samdv1.EnrolmentToken]
+	enrol                *connect.Client[samdv1.EnrolRequest, samdv1.IssuedCertificate]
+	renew                *connect.Client[samdv1.RenewRequest, samdv1.IssuedCertificate]
+	revoke               *connect.Client[samdv1.RevokeRequest, samdv1.RevokeResponse]
+	getCRL               *connect.Client[samdv1.GetCRLRequest, samdv1.CRL]
+	createSigner         *connect.Client[samdv1.CreateSignerRequest, samdv1.IssuedCertificate]
+}
+
+// CreateCA calls samd.v1.PKIService.CreateCA.
+func (c *pKIServiceClient) CreateCA(ctx context.Context, req *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error) {
+	return c.createCA.CallUnary(ctx, req)
+}
+
+// ListCAs calls samd.v1.PKIService.ListCAs.
+func (c *pKIServiceClient) ListCAs(ctx context.Context, req *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error) {
+	return c.listCAs.CallUnary(ctx, req)
+}
+
+// IssueCertificate calls samd.v1.PKIService.IssueCertificate.
+func (c *pKIServiceClient) IssueCertificate(ctx context.Context, req *connect.Request[samdv1.IssueCertificateRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return c.issueCertificate.CallUnary(ctx, req)
+}
+
+// CreateEnrolmentToken calls samd.v1.PKIService.CreateEnrolmentToken.
+func (c *pKIServiceClient) CreateEnrolmentToken(ctx context.Context, req *connect.Request[samdv1.CreateEnrolmentTokenRequest]) (*connect.Response[samdv1.EnrolmentToken], error) {
+	return c.createEnrolmentToken.CallUnary(ctx, req)
+}
+
+// Enrol calls samd.v1.PKIService.Enrol.
+func (c *pKIServiceClient) Enrol(ctx context.Context, req *connect.Request[samdv1.EnrolRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return c.enrol.CallUnary(ctx, req)
+}
+
+// Renew calls samd.v1.PKIService.Renew.
+func (c *pKIServiceClient) Renew(ctx context.Context, req *connect.Request[samdv1.RenewRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return c.renew.CallUnary(ctx, req)
+}
+
+// Revoke calls samd.v1.PKIService.Revoke.
+func (c *pKIServiceClient) Revoke(ctx context.Context, req *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error) {
+	return c.revoke.CallUnary(ctx, req)
+}
+
+// GetCRL calls samd.v1.PKIService.GetCRL.
+func (c *pKIServiceClient) GetCRL(ctx context.Context, req *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	return c.getCRL.CallUnary(ctx, req)
+}
+
+// CreateSigner calls samd.v1.PKIService.CreateSigner.
+func (c *pKIServiceClient) CreateSigner(ctx context.Context, req *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return c.createSigner.CallUnary(ctx, req)
+}
+
+// PKIServiceHandler is an implementation of the samd.v1.PKIService service.
+type PKIServiceHandler interface {
+	CreateCA(context.Context, *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error)
+	ListCAs(context.Context, *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error)
+	IssueCertificate(context.Context, *connect.Request[samdv1.IssueCertificateRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	CreateEnrolmentToken(context.Context, *connect.Request[samdv1.CreateEnrolmentTokenRequest]) (*connect.Response[samdv1.EnrolmentToken], error)
+	Enrol(context.Context, *connect.Request[samdv1.EnrolRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	Renew(context.Context, *connect.Request[samdv1.RenewRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	Revoke(context.Context, *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error)
+	GetCRL(context.Context, *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error)
+	CreateSigner(context.Context, *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+}
+
+// NewPKIServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewPKIServiceHandler(svc PKIServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	pKIServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("PKIService").Methods()
+	pKIServiceCreateCAHandler := connect.NewUnaryHandler(
+		PKIServiceCreateCAProcedure,
+		svc.CreateCA,
+		connect.WithSchema(pKIServiceMethods.ByName("CreateCA")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceListCAsHandler := connect.NewUnaryHandler(
+		PKIServiceListCAsProcedure,
+		svc.ListCAs,
+		connect.WithSchema(pKIServiceMethods.ByName("ListCAs")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceIssueCertificateHandler := connect.NewUnaryHandler(
+		PKIServiceIssueCertificateProcedure,
+		svc.IssueCertificate,
+		connect.WithSchema(pKIServiceMethods.ByName("IssueCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceCreateEnrolmentTokenHandler := connect.NewUnaryHandler(
+		PKIServiceCreateEnrolmentTokenProcedure,
+		svc.CreateEnrolmentToken,
+		connect.WithSchema(pKIServiceMethods.ByName("CreateEnrolmentToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceEnrolHandler := connect.NewUnaryHandler(
+		PKIServiceEnrolProcedure,
+		svc.Enrol,
+		connect.WithSchema(pKIServiceMethods.ByName("Enrol")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceRenewHandler := connect.NewUnaryHandler(
+		PKIServiceRenewProcedure,
+		svc.Renew,
+		connect.WithSchema(pKIServiceMethods.ByName("Renew")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceRevokeHandler := connect.NewUnaryHandler(
+		PKIServiceRevokeProcedure,
+		svc.Revoke,
+		connect.WithSchema(pKIServiceMethods.ByName("Revoke")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceGetCRLHandler := connect.NewUnaryHandler(
+		PKIServiceGetCRLProcedure,
+		svc.GetCRL,
+		connect.WithSchema(pKIServiceMethods.ByName("GetCRL")),
+		connect.WithHandlerOptions(opts...),
+	)
+	pKIServiceCreateSignerHandler := connect.NewUnaryHandler(
+		PKIServiceCreateSignerProcedure,
+		svc.CreateSigner,
+		connect.WithSchema(pKIServiceMethods.ByName("CreateSigner")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.PKIService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case PKIServiceCreateCAProcedure:
+			pKIServiceCreateCAHandler.ServeHTTP(w, r)
+		case PKIServiceListCAsProcedure:
+			pKIServiceListCAsHandler.ServeHTTP(w, r)
+		case PKIServiceIssueCertificateProcedure:
+			pKIServiceIssueCertificateHandler.ServeHTTP(w, r)
+		case PKIServiceCreateEnrolmentTokenProcedure:
+			pKIServiceCreateEnrolmentTokenHandler.ServeHTTP(w, r)
+		case PKIServiceEnrolProcedure:
+			pKIServiceEnrolHandler.ServeHTTP(w, r)
+		case PKIServiceRenewProcedure:
+			pKIServiceRenewHandler.ServeHTTP(w, r)
+		case PKIServiceRevokeProcedure:
+			pKIServiceRevokeHandler.ServeHTTP(w, r)
+		case PKIServiceGetCRLProcedure:
+			pKIServiceGetCRLHandler.ServeHTTP(w, r)
+		case PKIServiceCreateSignerProcedure:
+			pKIServiceCreateSignerHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedPKIServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedPKIServiceHandler struct{}
+
+func (UnimplementedPKIServiceHandler) CreateCA(context.Context, *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.CreateCA is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) ListCAs(context.Context, *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.ListCAs is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) IssueCertificate(context.Context, *connect.Request[samdv1.IssueCertificateRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.IssueCertificate is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) CreateEnrolmentToken(context.Context, *connect.Request[samdv1.CreateEnrolmentTokenRequest]) (*connect.Response[samdv1.EnrolmentToken], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.CreateEnrolmentToken is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) Enrol(context.Context, *connect.Request[samdv1.EnrolRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.Enrol is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) Renew(context.Context, *connect.Request[samdv1.RenewRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.Renew is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) Revoke(context.Context, *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.Revoke is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) GetCRL(context.Context, *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.GetCRL is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) CreateSigner(context.Context, *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.CreateSigner is not implemented"))
+}
+
+// FileServiceClient is a client for the samd.v1.FileService service.
+type FileServiceClient interface {
+	NextFileName(context.Context, *connect.Request[samdv1.NextFileNameRequest]) (*connect.Response[samdv1.NextFileNameResponse], error)
+	SignFile(context.Context) *connect.ClientStreamForClient[samdv1.SignFileRequest, samdv1.SignFileResponse]
+	VerifyFile(context.Context) *connect.ClientStreamForClient[samdv1.VerifyFileRequest, samdv1.VerifyFileResponse]
+}
+
+// NewFileServiceClient constructs a client for the samd.v1.FileService service. By default, it uses
+// the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewFileServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) FileServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	fileServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("FileService").Methods()
+	return &fileServiceClient{
+		nextFileName: connect.NewClient[samdv1.NextFileNameRequest, samdv1.NextFileNameResponse](
+			httpClient,
+			baseURL+FileServiceNextFileNameProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("NextFileName")),
+			connect.WithClientOptions(opts...),
+		),
+		signFile: connect.NewClient[samdv1.SignFileRequest, samdv1.SignFileResponse](
+			httpClient,
+			baseURL+FileServiceSignFileProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("SignFile")),
+			connect.WithClientOptions(opts...),
+		),
+		verifyFile: connect.NewClient[samdv1.VerifyFileRequest, samdv1.VerifyFileResponse](
+			httpClient,
+			baseURL+FileServiceVerifyFileProcedure,
+			connect.WithSchema(fileServiceMethods.ByName("VerifyFile")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// fileServiceClient implements FileServiceClient.
+type fileServiceClient struct {
+	nextFileName *connect.Client[samdv1.NextFileNameRequest, samdv1.NextFileNameResponse]
+	signFile     *connect.Client[samdv1.SignFileRequest, samdv1.SignFileResponse]
+	verifyFile   *connect.Client[samdv1.VerifyFileRequest, samdv1.VerifyFileResponse]
+}
+
+// NextFileName calls samd.v1.FileService.NextFileName.
+func (c *fileServiceClient) NextFileName(ctx context.Context, req *connect.Request[samdv1.NextFileNameRequest]) (*connect.Response[samdv1.NextFileNameResponse], error) {
+	return c.nextFileName.CallUnary(ctx, req)
+}
+
+// SignFile calls samd.v1.FileService.SignFile.
+func (c *fileServiceClient) SignFile(ctx context.Context) *connect.ClientStreamForClient[samdv1.SignFileRequest, samdv1.SignFileResponse] {
+	return c.signFile.CallClientStream(ctx)
+}
+
+// VerifyFile calls samd.v1.FileService.VerifyFile.
+func (c *fileServiceClient) VerifyFile(ctx context.Context) *connect.ClientStreamForClient[samdv1.VerifyFileRequest, samdv1.VerifyFileResponse] {
+	return c.verifyFile.CallClientStream(ctx)
+}
+
+// FileServiceHandler is an implementation of the samd.v1.FileService service.
+type FileServiceHandler interface {
+	NextFileName(context.Context, *connect.Request[samdv1.NextFileNameRequest]) (*connect.Response[samdv1.NextFileNameResponse], error)
+	SignFile(context.Context, *connect.ClientStream[samdv1.SignFileRequest]) (*connect.Response[samdv1.SignFileResponse], error)
+	VerifyFile(context.Context, *connect.ClientStream[samdv1.VerifyFileRequest]) (*connect.Response[samdv1.VerifyFileResponse], error)
+}
+
+// NewFileServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewFileServiceHandler(svc FileServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	fileServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("FileService").Methods()
+	fileServiceNextFileNameHandler := connect.NewUnaryHandler(
+		FileServiceNextFileNameProcedure,
+		svc.NextFileName,
+		connect.WithSchema(fileServiceMethods.ByName("NextFileName")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceSignFileHandler := connect.NewClientStreamHandler(
+		FileServiceSignFileProcedure,
+		svc.SignFile,
+		connect.WithSchema(fileServiceMethods.ByName("SignFile")),
+		connect.WithHandlerOptions(opts...),
+	)
+	fileServiceVerifyFileHandler := connect.NewClientStreamHandler(
+		FileServiceVerifyFileProcedure,
+		svc.VerifyFile,
+		connect.WithSchema(fileServiceMethods.ByName("VerifyFile")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.FileService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case FileServiceNextFileNameProcedure:
+			fileServiceNextFileNameHandler.ServeHTTP(w, r)
+		case FileServiceSignFileProcedure:
+			fileServiceSignFileHandler.ServeHTTP(w, r)
+		case FileServiceVerifyFileProcedure:
+			fileServiceVerifyFileHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedFileServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedFileServiceHandler struct{}
+
+func (UnimplementedFileServiceHandler) NextFileName(context.Context, *connect.Request[samdv1.NextFileNameRequest]) (*connect.Response[samdv1.NextFileNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.FileService.NextFileName is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) SignFile(context.Context, *connect.ClientStream[samdv1.SignFileRequest]) (*connect.Response[samdv1.SignFileResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.FileService.SignFile is not implemented"))
+}
+
+func (UnimplementedFileServiceHandler) VerifyFile(context.Context, *connect.ClientStream[samdv1.VerifyFileRequest]) (*connect.Response[samdv1.VerifyFileResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.FileService.VerifyFile is not implemented"))
 }

@@ -1,0 +1,643 @@
+package authority
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/pki"
+	"github.com/samd-io/samd/state"
+)
+
+// PKIKeys is what the scheme PKI needs from the key store: CA and signing
+// keys are generated in the HSM and used through crypto.Signer.
+type PKIKeys interface {
+	Key(ref keys.Ref) (keys.Key, error)
+	GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error)
+	Signer(k keys.Key) (crypto.Signer, error)
+}
+
+// PKIConfig configures the scheme PKI.
+type PKIConfig struct {
+	Keys  PKIKeys
+	State state.Store
+	// BaseURL is where the CRL listener is reached; CRLs are published at
+	// BaseURL/crl/<ca>.crl (the distribution point in every certificate)
+	// and delta CRLs at BaseURL/crl/<ca>-delta.crl.
+	BaseURL string
+	// CRLValidity is a CRL's nextUpdate - thisUpdate (default 24h);
+	// CRLs are reissued when RenewBefore (default a quarter of it) is
+	// left. DeltaInterval, if set, issues delta CRLs that often and on
+	// revocation, and complete CRLs only on schedule.
+	CRLValidity, RenewBefore, DeltaInterval time.Duration
+	// RevokeBatch is how long a revocation waits for others before the
+	// CRL is reissued (default 1s): revocations never rebuild a CRL in
+	// the request.
+	RevokeBatch time.Duration
+	// Tick is how often the CRL schedule looks at the clock (default 1m).
+	Tick time.Duration
+	// Instance names this samd in its traceable signatures.
+	Instance string
+	// Senders maps an operator id to its four-character sender id in
+	// transaction file names.
+	Senders map[string]string
+	// LegacySenders may have their RSA/SHA-1 signatures verified.
+	LegacySenders []string
+	// CAsChanged, if set, is called after a CA was created (to trust it
+	// on the listeners).
+	CAsChanged func()
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// PKI is the scheme PKI: CAs whose keys are in the HSM, certificate
+// issuance by profile, one-time enrolment, renewal, revocation with CRLs
+// published on schedule and after revocations, and transaction-file
+// signing and verification.
+type PKI struct {
+	cfg PKIConfig
+
+	mu  sync.RWMutex
+	cas map[string]*managedCA // by name
+	wg  sync.WaitGroup
+	ctx context.Context
+	end context.CancelFunc
+}
+
+// managedCA is a CA samd holds the key of, with its CRL state.
+type managedCA struct {
+	rec    state.CA
+	cert   *x509.Certificate
+	signer crypto.Signer
+
+	mu      sync.RWMutex
+	revoked map[string]state.Revocation // serial hex -> revocation, incl. ones not yet on a CRL
+	crl     []byte                      // current complete CRL (DER)
+	delta   []byte                      // current delta CRL (DER), if any
+	number  int64
+	next    time.Time // nextUpdate of the current complete CRL
+	kick    chan struct{}
+}
+
+// NewPKI loads the CAs from state and starts their CRL publishers.
+func NewPKI(ctx context.Context, cfg PKIConfig) (*PKI, error) {
+	if cfg.CRLValidity <= 0 {
+		cfg.CRLValidity = 24 * time.Hour
+	}
+	if cfg.RenewBefore <= 0 || cfg.RenewBefore >= cfg.CRLValidity {
+		cfg.RenewBefore = cfg.CRLValidity / 4
+	}
+	if cfg.RevokeBatch <= 0 {
+		cfg.RevokeBatch = time.Second
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	p := &PKI{cfg: cfg, cas: map[string]*managedCA{}}
+	p.ctx, p.end = context.WithCancel(context.WithoutCancel(ctx))
+	recs, err := cfg.State.CAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if err := p.load(ctx, r); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Close stops the CRL publishers.
+func (p *PKI) Close() {
+	p.end()
+	p.wg.Wait()
+}
+
+// load makes a CA from its record live: its signer, its revocations and a
+// fresh complete CRL, then its publisher.
+func (p *PKI) load(ctx context.Context, r state.CA) error {
+	cert, err := x509.ParseCertificate(r.Cert)
+	if err != nil {
+		return fmt.Errorf("pki: CA %s: %w", r.Name, err)
+	}
+	ref, err := keys.ParseLabel("samd:" + r.Key)
+	if err != nil {
+		return err
+	}
+	k, err := p.cfg.Keys.Key(ref)
+	if err != nil {
+		return fmt.Errorf("pki: CA %s: %w", r.Name, err)
+	}
+	if err := k.Check(keys.UsageSign); err != nil {
+		return err
+	}
+	s, err := p.cfg.Keys.Signer(k)
+	if err != nil {
+		return err
+	}
+	m := &managedCA{rec: r, cert: cert, signer: s, revoked: map[string]state.Revocation{}, kick: make(chan struct{}, 1)}
+	if err := p.cfg.State.Revocations(ctx, r.Name, 0, 1<<62, func(rv state.Revocation) error {
+		m.revoked[rv.Serial] = rv
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := p.publish(ctx, m, true); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.cas[r.Name] = m
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.publisher(m)
+	return nil
+}
+
+func (p *PKI) ca(name string) (*managedCA, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	m, ok := p.cas[name]
+	if !ok {
+		return nil, keys.Errorf(keys.KindNotFound, "pki: no CA %q", name)
+	}
+	return m, nil
+}
+
+// CAs lists the CAs in creation order.
+func (p *PKI) CAs(ctx context.Context) ([]state.CA, error) { return p.cfg.State.CAs(ctx) }
+
+// CACertificates returns every CA certificate samd holds.
+func (p *PKI) CACertificates() []*x509.Certificate {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]*x509.Certificate, 0, len(p.cas))
+	for _, m := range p.cas {
+		out = append(out, m.cert)
+	}
+	return out
+}
+
+// CreateCARequest asks for a new CA.
+type CreateCARequest struct {
+	Name       string // [a-z0-9-], also its key name and CRL file name
+	CommonName string
+	Algorithm  keys.Algorithm // ECP384 or RSA3072
+	Parent     string         // "" for a root
+	Validity   time.Duration
+	MaxPathLen int
+}
+
+// CreateCA generates the CA's key in the HSM and makes its certificate:
+// self-signed for a root, else signed by the parent CA.
+func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCARequest) (state.CA, error) {
+	if !validName(r.Name) {
+		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", r.Name)
+	}
+	if r.Algorithm != keys.ECP384 && r.Algorithm != keys.RSA3072 {
+		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: a CA key is ECDSA P-384 or RSA-3072")
+	}
+	if r.CommonName == "" || r.Validity <= 0 {
+		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: a CA needs a common name and a validity")
+	}
+	if _, err := p.ca(r.Name); err == nil {
+		return state.CA{}, keys.Errorf(keys.KindExists, "pki: CA %s exists", r.Name)
+	}
+	var parent *managedCA
+	if r.Parent != "" {
+		var err error
+		if parent, err = p.ca(r.Parent); err != nil {
+			return state.CA{}, err
+		}
+	}
+	ref, err := keys.NewRef("pki/ca/"+r.Name, 1)
+	if err != nil {
+		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
+	}
+	k, err := p.cfg.Keys.GenerateKey(ctx, ref, keys.RoleCA, r.Algorithm)
+	if err != nil {
+		return state.CA{}, err
+	}
+	signer, err := p.cfg.Keys.Signer(k)
+	if err != nil {
+		return state.CA{}, err
+	}
+	now := p.cfg.Now()
+	req := pki.CARequest{Subject: pkix.Name{CommonName: r.CommonName}, Key: signer.Public(), Signer: signer, MaxPathLen: r.MaxPathLen,
+		Serial: newSerial(), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(r.Validity)}
+	if parent != nil {
+		req.Issuer, req.IssuerSigner, req.CRLURL = parent.cert, parent.signer, parent.rec.CRLURL
+		if req.NotAfter.After(parent.cert.NotAfter) {
+			req.NotAfter = parent.cert.NotAfter
+		}
+	}
+	der, err := pki.NewCA(rand.Reader, req)
+	if err != nil {
+		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
+	}
+	rec := state.CA{Name: r.Name, Key: ref.String(), Parent: r.Parent, Cert: der, Created: now, CRLURL: p.crlURL(r.Name, false)}
+	if p.cfg.DeltaInterval > 0 {
+		rec.DeltaURL = p.crlURL(r.Name, true)
+	}
+	if parent != nil {
+		if err := p.cfg.State.RecordCertificate(ctx, state.Certificate{CA: parent.rec.Name, Serial: serialHex(req.Serial), Profile: "ca", Role: "ca",
+			Operator: "-", Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
+			return state.CA{}, err
+		}
+	}
+	if err := p.cfg.State.PutCA(ctx, rec); err != nil {
+		return state.CA{}, err
+	}
+	p.cfg.Logger.Info("CA created", "ca", r.Name, "by", by.String(), "key", ref.String())
+	if err := p.load(ctx, rec); err != nil {
+		return state.CA{}, err
+	}
+	if p.cfg.CAsChanged != nil {
+		p.cfg.CAsChanged()
+	}
+	return rec, nil
+}
+
+// AdoptCA records a CA whose key already is in the HSM and whose
+// certificate was made elsewhere (the development CA of `samd dev`).
+func (p *PKI) AdoptCA(ctx context.Context, name string, key keys.Ref, certDER []byte) error {
+	if !validName(name) {
+		return keys.Errorf(keys.KindInvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", name)
+	}
+	rec := state.CA{Name: name, Key: key.String(), Cert: certDER, Created: p.cfg.Now(), CRLURL: p.crlURL(name, false)}
+	if p.cfg.DeltaInterval > 0 {
+		rec.DeltaURL = p.crlURL(name, true)
+	}
+	if err := p.cfg.State.PutCA(ctx, rec); err != nil {
+		return err
+	}
+	return p.load(ctx, rec)
+}
+
+func (p *PKI) crlURL(ca string, delta bool) string {
+	if delta {
+		return p.cfg.BaseURL + "/crl/" + ca + "-delta.crl"
+	}
+	return p.cfg.BaseURL + "/crl/" + ca + ".crl"
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 32 || strings.HasSuffix(s, "-delta") {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func newSerial() *big.Int {
+	// 127 random bits, positive and at most 16 octets (RFC 5280 §4.1.2.2,
+	// CA/Browser Forum's 64-bit minimum of entropy).
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err)
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+func serialHex(n *big.Int) string { return strings.ToUpper(n.Text(16)) }
+
+// NormalizeSerial writes a hex serial number as samd records it: upper
+// case, without "0x", colons or leading zeros (OpenSSL prints them).
+func NormalizeSerial(s string) string {
+	s = strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(s), "0x"), ":", "")
+	n, ok := new(big.Int).SetString(s, 16)
+	if !ok || n.Sign() <= 0 {
+		return strings.ToUpper(s) // not a serial: lookups will not find it
+	}
+	return serialHex(n)
+}
+
+// IssueRequest asks for an end-entity certificate.
+type IssueRequest struct {
+	CA        string
+	Profile   pki.Profile
+	CSR       []byte // DER or PEM
+	Principal identity.Principal
+	DNSNames  []string
+	IPs       []net.IP
+	Validity  time.Duration
+	Renews    string // serial of the certificate this one renews
+}
+
+// Issue issues a certificate from a CSR and records it.
+func (p *PKI) Issue(ctx context.Context, r IssueRequest) (state.Certificate, error) {
+	m, err := p.ca(r.CA)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	csr, err := parseCSR(r.CSR)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	return p.issue(ctx, m, r, csr, nil)
+}
+
+func (p *PKI) issue(ctx context.Context, m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
+	c, err := p.sign(m, r, csr, key)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	if err := p.cfg.State.RecordCertificate(ctx, c); err != nil {
+		return state.Certificate{}, err
+	}
+	return c, nil
+}
+
+// sign makes a certificate and its record, without recording it.
+func (p *PKI) sign(m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
+	if r.Validity <= 0 || r.Validity > r.Profile.MaxValidity() {
+		r.Validity = r.Profile.MaxValidity()
+	}
+	now := p.cfg.Now()
+	nb := now.Add(-time.Minute) // clock skew between samd and its callers
+	na := nb.Add(r.Validity)
+	if na.After(m.cert.NotAfter) {
+		na = m.cert.NotAfter
+	}
+	serial := newSerial()
+	der, err := pki.Issue(rand.Reader, m.cert, m.signer, pki.IssueRequest{Profile: r.Profile, CSR: csr, Key: key, Principal: r.Principal,
+		DNSNames: r.DNSNames, IPs: r.IPs, Serial: serial, NotBefore: nb, NotAfter: na, CRLURL: m.rec.CRLURL})
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "pki: sign") {
+			return state.Certificate{}, keys.Wrap(keys.KindUnavailable, err, "issue")
+		}
+		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "issue")
+	}
+	c := state.Certificate{CA: m.rec.Name, Serial: serialHex(serial), Profile: string(r.Profile), Role: r.Principal.Role.String(),
+		Operator: r.Principal.Operator, Device: r.Principal.Device, NotBefore: nb, NotAfter: na, Cert: der, Renews: r.Renews, Issued: now}
+	if r.Profile == pki.ProfileServer {
+		c.Role, c.Operator, c.Device = "server", "-", strings.Join(r.DNSNames, ",")
+	}
+	return c, nil
+}
+
+func parseCSR(b []byte) (*x509.CertificateRequest, error) {
+	if blk, _ := pemDecode(b, "CERTIFICATE REQUEST"); blk != nil {
+		b = blk
+	}
+	csr, err := x509.ParseCertificateRequest(b)
+	if err != nil {
+		return nil, keys.Errorf(keys.KindInvalidInput, "pki: the CSR does not parse: %v", err)
+	}
+	return csr, nil
+}
+
+// EnrolmentToken is a token an officer hands to a device for its first
+// certificate; Secret is shown once and never stored.
+type EnrolmentToken struct {
+	Secret  string
+	Expires time.Time
+}
+
+// CreateEnrolmentToken makes a one-time token for a device to enrol with
+// a certificate of the profile under the CA.
+func (p *PKI) CreateEnrolmentToken(ctx context.Context, by identity.Principal, ca string, profile pki.Profile, who identity.Principal, ttl time.Duration) (EnrolmentToken, error) {
+	if _, err := p.ca(ca); err != nil {
+		return EnrolmentToken{}, err
+	}
+	if profile == pki.ProfileServer || profile == pki.ProfileSigner || profile == pki.ProfileOfficer {
+		return EnrolmentToken{}, keys.Errorf(keys.KindInvalidInput, "pki: devices enrol for client certificates; %s certificates are issued by an officer", profile)
+	}
+	if _, err := identity.New(profile.Role(), who.Operator, who.Device); err != nil || who.Role != profile.Role() {
+		return EnrolmentToken{}, keys.Errorf(keys.KindInvalidInput, "pki: profile %s enrols a %s: check the operator and device ids", profile, profile.Role())
+	}
+	if ttl <= 0 || ttl > 30*24*time.Hour {
+		return EnrolmentToken{}, keys.Errorf(keys.KindInvalidInput, "pki: an enrolment token lives between a second and 30 days")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return EnrolmentToken{}, err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	h := sha256.Sum256([]byte(secret))
+	now := p.cfg.Now()
+	t := state.EnrolmentToken{Hash: h[:], CA: ca, Profile: string(profile), Role: who.Role.String(), Operator: who.Operator, Device: who.Device,
+		Expires: now.Add(ttl), Created: now, CreatedBy: by.String()}
+	if err := p.cfg.State.AddEnrolmentToken(ctx, t); err != nil {
+		return EnrolmentToken{}, err
+	}
+	return EnrolmentToken{Secret: secret, Expires: t.Expires}, nil
+}
+
+// Enrol redeems a one-time token for a certificate of the identity the
+// officer named when making the token.
+func (p *PKI) Enrol(ctx context.Context, token string, csrDER []byte) (state.Certificate, error) {
+	csr, err := parseCSR(csrDER)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	if err := csr.CheckSignature(); err != nil {
+		// Checked before the token is spent, so a bad CSR does not burn it.
+		return state.Certificate{}, keys.Errorf(keys.KindInvalidInput, "pki: the CSR's signature does not verify")
+	}
+	h := sha256.Sum256([]byte(token))
+	t, err := p.cfg.State.EnrolmentToken(ctx, h[:], p.cfg.Now())
+	if err != nil {
+		return state.Certificate{}, tokenError(err)
+	}
+	m, err := p.ca(t.CA)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	prof, err := pki.ParseProfile(t.Profile)
+	if err != nil {
+		return state.Certificate{}, keys.Wrap(keys.KindInternal, err, "enrol")
+	}
+	c, err := p.sign(m, IssueRequest{CA: t.CA, Profile: prof, Principal: identity.Principal{Role: prof.Role(), Operator: t.Operator, Device: t.Device}}, csr, nil)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	// The token is spent and the certificate recorded together: a
+	// failure before leaves the token good, a concurrent redemption
+	// that won leaves this certificate unrecorded and never returned.
+	if err := p.cfg.State.RedeemEnrolmentToken(ctx, h[:], p.cfg.Now(), c); err != nil {
+		return state.Certificate{}, tokenError(err)
+	}
+	return c, nil
+}
+
+// tokenError makes an unknown, spent or expired token unauthenticated.
+func tokenError(err error) error {
+	switch keys.KindOf(err) {
+	case keys.KindNotFound, keys.KindDenied:
+		return keys.Wrap(keys.KindUnauthenticated, err, "enrol")
+	}
+	return err
+}
+
+// Renew issues a new certificate for the caller, who authenticated with a
+// current, unrevoked certificate samd issued, for the same identity and
+// profile; the old one stays valid until it expires or is revoked.
+func (p *PKI) Renew(ctx context.Context, caller identity.Principal, current *x509.Certificate, csrDER []byte) (state.Certificate, error) {
+	m, rec, err := p.issuedBy(ctx, current)
+	if err != nil {
+		return state.Certificate{}, keys.Wrap(keys.KindDenied, err, "renew")
+	}
+	if rec.Operator != caller.Operator || rec.Device != caller.Device || rec.Role != caller.Role.String() {
+		return state.Certificate{}, keys.Errorf(keys.KindDenied, "renew: the certificate's record names another identity")
+	}
+	prof, err := pki.ParseProfile(rec.Profile)
+	if err != nil || prof == pki.ProfileSigner || prof == pki.ProfileServer {
+		return state.Certificate{}, keys.Errorf(keys.KindDenied, "renew: %s certificates are not renewed by their holder", rec.Profile)
+	}
+	csr, err := parseCSR(csrDER)
+	if err != nil {
+		return state.Certificate{}, err
+	}
+	return p.issue(ctx, m, IssueRequest{CA: m.rec.Name, Profile: prof, Principal: caller, Renews: rec.Serial}, csr, nil)
+}
+
+// issuedBy finds the managed CA that issued c and c's record.
+func (p *PKI) issuedBy(ctx context.Context, c *x509.Certificate) (*managedCA, state.Certificate, error) {
+	p.mu.RLock()
+	var m *managedCA
+	for _, ca := range p.cas {
+		if c.CheckSignatureFrom(ca.cert) == nil {
+			m = ca
+			break
+		}
+	}
+	p.mu.RUnlock()
+	if m == nil {
+		return nil, state.Certificate{}, errors.New("the certificate was not issued by a samd CA")
+	}
+	rec, err := p.cfg.State.Certificate(ctx, m.rec.Name, serialHex(c.SerialNumber))
+	if err != nil {
+		return nil, state.Certificate{}, err
+	}
+	if subtle.ConstantTimeCompare(rec.Cert, c.Raw) != 1 {
+		return nil, state.Certificate{}, errors.New("the certificate is not the one samd recorded under its serial")
+	}
+	return m, rec, nil
+}
+
+// Revoke revokes a certificate of the CA. samd's listeners refuse it at
+// once; the CRL is reissued in the background, after RevokeBatch.
+func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int) (state.Revocation, error) {
+	m, err := p.ca(ca)
+	if err != nil {
+		return state.Revocation{}, err
+	}
+	serial = NormalizeSerial(serial)
+	if reason < 0 || reason == 7 || reason == 8 || reason > 10 {
+		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: reason %d is not one samd revokes with (RFC 5280 §5.3.1, not 7 or removeFromCRL)", reason)
+	}
+	r, err := p.cfg.State.Revoke(ctx, state.Revocation{CA: ca, Serial: serial, Time: p.cfg.Now().Truncate(time.Second), Reason: reason})
+	if err != nil {
+		return r, err
+	}
+	m.mu.Lock()
+	m.revoked[serial] = r
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	return r, nil
+}
+
+// Revoked reports whether a certificate of a samd CA is revoked, at once
+// after Revoke returns.
+func (p *PKI) Revoked(issuer *x509.Certificate, serial *big.Int) (state.Revocation, bool, bool) {
+	p.mu.RLock()
+	var m *managedCA
+	for _, ca := range p.cas {
+		if ca.cert.Equal(issuer) {
+			m = ca
+		}
+	}
+	p.mu.RUnlock()
+	if m == nil {
+		return state.Revocation{}, false, false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, ok := m.revoked[serialHex(serial)]
+	return r, ok, true
+}
+
+// CheckRevocation refuses a verified client chain (leaf first) in which a
+// certificate issued by a samd CA is revoked. Chains of other CAs are
+// left to the CRL files.
+func (p *PKI) CheckRevocation(chain []*x509.Certificate, _ time.Time) error {
+	for i := 0; i+1 < len(chain); i++ {
+		if r, revoked, _ := p.Revoked(chain[i+1], chain[i].SerialNumber); revoked {
+			return fmt.Errorf("certificate revoked: serial %s of %s, reason %s, at %s", r.Serial, r.CA, reasonName(r.Reason), r.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+func reasonName(r int) string {
+	names := []string{"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation",
+		"certificateHold", "", "removeFromCRL", "privilegeWithdrawn", "aACompromise"}
+	if r >= 0 && r < len(names) && names[r] != "" {
+		return names[r]
+	}
+	return fmt.Sprintf("reason(%d)", r)
+}
+
+// CRL returns a CA's current CRL (DER), its delta CRL if delta is set.
+func (p *PKI) CRL(name string, delta bool) ([]byte, error) {
+	m, err := p.ca(name)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if delta {
+		if m.delta == nil {
+			return nil, keys.Errorf(keys.KindNotFound, "pki: CA %s publishes no delta CRL", name)
+		}
+		return m.delta, nil
+	}
+	return m.crl, nil
+}
+
+// Instance is this samd's id in its traceable signatures.
+func (p *PKI) Instance() string { return p.cfg.Instance }
+
+// Certificate reads the record of a certificate a CA issued.
+func (p *PKI) Certificate(ctx context.Context, ca, serial string) (state.Certificate, error) {
+	return p.cfg.State.Certificate(ctx, ca, NormalizeSerial(serial))
+}
+
+// CACertificate returns a CA's certificate (DER).
+func (p *PKI) CACertificate(name string) ([]byte, error) {
+	m, err := p.ca(name)
+	if err != nil {
+		return nil, err
+	}
+	return m.rec.Cert, nil
+}

@@ -1,0 +1,389 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/pki"
+	"github.com/samd-io/samd/state"
+)
+
+// pkiService adapts PKIService and FileService to authority.PKI.
+type pkiService struct {
+	pki *authority.PKI
+}
+
+func (s *pkiService) get() (*authority.PKI, error) {
+	if s.pki == nil {
+		return nil, keys.Errorf(keys.KindUnavailable, "pki: this samd runs without the scheme PKI (config pki)")
+	}
+	return s.pki, nil
+}
+
+func pemOf(typ string, der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+}
+
+func caRecord(c state.CA) *samdv1.CARecord {
+	return &samdv1.CARecord{Name: c.Name, Parent: c.Parent, Key: c.Key, CertificatePem: pemOf("CERTIFICATE", c.Cert), CrlUrl: c.CRLURL, DeltaCrlUrl: c.DeltaURL}
+}
+
+func (s *pkiService) issued(c state.Certificate) *samdv1.IssuedCertificate {
+	out := &samdv1.IssuedCertificate{Ca: c.CA, Serial: c.Serial, Profile: c.Profile,
+		Subject:   &samdv1.Principal{Role: c.Role, Operator: c.Operator, Device: c.Device},
+		NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339), CertificatePem: pemOf("CERTIFICATE", c.Cert)}
+	var chain strings.Builder
+	for name := c.CA; name != ""; {
+		cas, _ := s.pki.CAs(context.Background())
+		next := ""
+		for _, ca := range cas {
+			if ca.Name == name {
+				chain.WriteString(pemOf("CERTIFICATE", ca.Cert))
+				next = ca.Parent
+			}
+		}
+		name = next
+	}
+	out.ChainPem = chain.String()
+	return out
+}
+
+func parseAlg(s, def string) (keys.Algorithm, error) {
+	if s == "" {
+		s = def
+	}
+	switch s {
+	case "ecdsa-p256":
+		return keys.ECP256, nil
+	case "ecdsa-p384":
+		return keys.ECP384, nil
+	case "rsa-3072":
+		return keys.RSA3072, nil
+	}
+	return 0, keys.Errorf(keys.KindInvalidInput, "algorithm %q: use ecdsa-p256, ecdsa-p384 or rsa-3072", s)
+}
+
+func days(n uint32) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// sameOperator keeps an officer to the certificates of its own operator.
+func sameOperator(caller identity.Principal, operator string) error {
+	if caller.Operator != operator {
+		return keys.Errorf(keys.KindDenied, "pki: an officer of %s acts on %s's certificates only, not %s's", caller.Operator, caller.Operator, operator)
+	}
+	return nil
+}
+
+func (s *pkiService) CreateCA(ctx context.Context, req *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	alg, err := parseAlg(req.Msg.GetAlgorithm(), "ecdsa-p384")
+	if err != nil {
+		return nil, err
+	}
+	validity := days(req.Msg.GetValidityDays())
+	if validity == 0 {
+		validity = days(3650)
+	}
+	c, err := p.CreateCA(ctx, principal(ctx), authority.CreateCARequest{Name: req.Msg.GetName(), CommonName: req.Msg.GetCommonName(), Algorithm: alg,
+		Parent: req.Msg.GetParent(), Validity: validity, MaxPathLen: int(req.Msg.GetMaxPathLen())})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(caRecord(c)), nil
+}
+
+func (s *pkiService) ListCAs(ctx context.Context, _ *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	cas, err := p.CAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &samdv1.ListCAsResponse{}
+	for _, c := range cas {
+		out.Cas = append(out.Cas, caRecord(c))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[samdv1.IssueCertificateRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	prof, err := pki.ParseProfile(m.GetProfile())
+	if err != nil || prof == pki.ProfileSigner {
+		return nil, keys.Errorf(keys.KindInvalidInput, "profile %q: use terminal, back-office, clearing-house, personalisation, officer or server (signers: CreateSigner)", m.GetProfile())
+	}
+	r := authority.IssueRequest{CA: m.GetCa(), Profile: prof, CSR: []byte(m.GetCsrPem()), DNSNames: m.GetDnsNames(), Validity: days(m.GetValidityDays())}
+	if prof != pki.ProfileServer {
+		if err := sameOperator(principal(ctx), m.GetOperator()); err != nil {
+			return nil, err
+		}
+		r.Principal = identity.Principal{Role: prof.Role(), Operator: m.GetOperator(), Device: m.GetDevice()}
+	}
+	for _, s := range m.GetIpAddresses() {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, keys.Errorf(keys.KindInvalidInput, "ip_addresses: %q is not an IP address", s)
+		}
+		r.IPs = append(r.IPs, ip)
+	}
+	c, err := p.Issue(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.issued(c)), nil
+}
+
+func (s *pkiService) CreateEnrolmentToken(ctx context.Context, req *connect.Request[samdv1.CreateEnrolmentTokenRequest]) (*connect.Response[samdv1.EnrolmentToken], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := sameOperator(principal(ctx), m.GetOperator()); err != nil {
+		return nil, err
+	}
+	prof, err := pki.ParseProfile(m.GetProfile())
+	if err != nil {
+		return nil, keys.Wrap(keys.KindInvalidInput, err, "profile")
+	}
+	ttl := time.Duration(m.GetTtlSeconds()) * time.Second
+	if ttl == 0 {
+		ttl = 24 * time.Hour
+	}
+	t, err := p.CreateEnrolmentToken(ctx, principal(ctx), m.GetCa(), prof, identity.Principal{Role: prof.Role(), Operator: m.GetOperator(), Device: m.GetDevice()}, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.EnrolmentToken{Token: t.Secret, Expires: t.Expires.UTC().Format(time.RFC3339)}), nil
+}
+
+func (s *pkiService) Enrol(ctx context.Context, req *connect.Request[samdv1.EnrolRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Enrol(ctx, req.Msg.GetToken(), []byte(req.Msg.GetCsrPem()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.issued(c)), nil
+}
+
+func (s *pkiService) Renew(ctx context.Context, req *connect.Request[samdv1.RenewRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	res, _ := ctx.Value(principalKey{}).(authResult)
+	if res.cert == nil {
+		return nil, keys.Errorf(keys.KindUnauthenticated, "renew: no client certificate")
+	}
+	c, err := p.Renew(ctx, res.p, res.cert, []byte(req.Msg.GetCsrPem()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.issued(c)), nil
+}
+
+func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	serial := authority.NormalizeSerial(m.GetSerial())
+	rec, err := p.Certificate(ctx, m.GetCa(), serial)
+	if err != nil {
+		return nil, err
+	}
+	if err := sameOperator(principal(ctx), rec.Operator); err != nil {
+		return nil, err
+	}
+	r, err := p.Revoke(ctx, m.GetCa(), serial, int(m.GetReason()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.RevokeResponse{Serial: r.Serial, Reason: uint32(r.Reason), RevokedAt: r.Time.UTC().Format(time.RFC3339), Sequence: r.Seq}), nil
+}
+
+func (s *pkiService) GetCRL(_ context.Context, req *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	der, err := p.CRL(req.Msg.GetCa(), req.Msg.GetDelta())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.CRL{CrlPem: pemOf("X509 CRL", der)}), nil
+}
+
+func (s *pkiService) CreateSigner(ctx context.Context, req *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := sameOperator(principal(ctx), m.GetOperator()); err != nil {
+		return nil, err
+	}
+	alg, err := parseAlg(m.GetAlgorithm(), "ecdsa-p256")
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.CreateSigner(ctx, m.GetCa(), m.GetOperator(), m.GetSigner(), alg, days(m.GetValidityDays()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.issued(c)), nil
+}
+
+func (s *pkiService) NextFileName(ctx context.Context, req *connect.Request[samdv1.NextFileNameRequest]) (*connect.Response[samdv1.NextFileNameResponse], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	zu := req.Msg.GetZu()
+	if zu == "" {
+		zu = "00"
+	}
+	f, err := p.NextFileName(ctx, principal(ctx), req.Msg.GetFileType(), zu)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.NextFileNameResponse{Name: f.String(), Sequence: f.Seq}), nil
+}
+
+// streamReader reads the file content that a client stream carries in
+// its messages' chunks, starting with the first message's.
+func streamReader[T any](s *connect.ClientStream[T], first []byte, chunk func(*T) []byte) io.Reader {
+	return &chunkReader{buf: first, next: func() ([]byte, error) {
+		if !s.Receive() {
+			if err := s.Err(); err != nil {
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		return chunk(s.Msg()), nil
+	}}
+}
+
+type chunkReader struct {
+	buf  []byte
+	next func() ([]byte, error)
+}
+
+func (c *chunkReader) Read(b []byte) (int, error) {
+	for len(c.buf) == 0 {
+		var err error
+		if c.buf, err = c.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(b, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+func (s *pkiService) SignFile(ctx context.Context, stream *connect.ClientStream[samdv1.SignFileRequest]) (*connect.Response[samdv1.SignFileResponse], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	if !stream.Receive() {
+		return nil, keys.Errorf(keys.KindInvalidInput, "sign: the first message must name the file and the signer")
+	}
+	first := stream.Msg()
+	content := streamReader(stream, first.GetChunk(), (*samdv1.SignFileRequest).GetChunk)
+	f, err := p.SignFile(ctx, principal(ctx), first.GetSigner(), first.GetName(), content)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.SignFileResponse{Name: f.Name, Size: uint64(f.Size), Sha256: strings.ToUpper(hex.EncodeToString(f.SHA256)),
+		Signature: f.Signature, Counter: f.Counter, Instance: p.Instance(), SignerSerial: f.Signer.Serial}), nil
+}
+
+func (s *pkiService) VerifyFile(ctx context.Context, stream *connect.ClientStream[samdv1.VerifyFileRequest]) (*connect.Response[samdv1.VerifyFileResponse], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	if !stream.Receive() {
+		return nil, keys.Errorf(keys.KindInvalidInput, "verify: the first message must name the file and carry its signature")
+	}
+	first := stream.Msg()
+	sig := bytes.Clone(first.GetSignature())
+	content := streamReader(stream, first.GetChunk(), (*samdv1.VerifyFileRequest).GetChunk)
+	v, err := p.VerifyFile(ctx, first.GetName(), sig, content)
+	if err != nil {
+		return nil, err
+	}
+	out := &samdv1.VerifyFileResponse{Ok: v.OK, Reason: v.Reason, Detail: v.Detail, Name: first.GetName(), Sender: v.File.Sender, Sequence: v.File.Seq,
+		Size: uint64(v.Size), Sha256: strings.ToUpper(hex.EncodeToString(v.SHA256)), SignerSerial: v.Serial}
+	if v.Signer != (identity.Principal{}) {
+		out.Signer = &samdv1.Principal{Role: v.Signer.Role.String(), Operator: v.Signer.Operator, Device: v.Signer.Device}
+	}
+	if !v.SigningTime.IsZero() {
+		out.SigningTime = v.SigningTime.UTC().Format(time.RFC3339)
+	}
+	if v.Trace != nil {
+		out.Instance, out.Counter = v.Trace.Instance, v.Trace.Counter
+	}
+	return connect.NewResponse(out), nil
+}
+
+// PKIHandler serves the scheme PKI's CRLs and CA certificates over plain
+// HTTP, as CRL distribution points are (RFC 5280 §4.2.1.13; a CRL is
+// signed, so it needs no TLS): /crl/<ca>.crl and /crl/<ca>-delta.crl
+// (DER, application/pkix-crl), /ca/<ca>.crt (DER, application/pkix-cert).
+func PKIHandler(p *authority.PKI) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /crl/{file}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutSuffix(r.PathValue("file"), ".crl")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		base, delta := strings.CutSuffix(name, "-delta")
+		der, err := p.CRL(base, delta)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write(der)
+	})
+	mux.HandleFunc("GET /ca/{file}", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutSuffix(r.PathValue("file"), ".crt")
+		der, err := p.CACertificate(name)
+		if !ok || err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Write(der)
+	})
+	return mux
+}

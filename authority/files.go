@@ -148,7 +148,7 @@ func (p *PKI) SignFile(ctx context.Context, caller identity.Principal, signer, n
 	if err != nil {
 		return SignedFile{}, err
 	}
-	out.Signature, err = cms.Sign(rand.Reader, s, hh.Sum(nil), now, cms.Trace{Instance: p.cfg.Instance, Counter: out.Counter}, p.chain(cert, m))
+	out.Signature, err = cms.Sign(rand.Reader, s, hh.Sum(nil), now, cms.Trace{Instance: p.cfg.Instance, Counter: out.Counter, File: name}, p.chain(cert, m))
 	if err != nil {
 		return SignedFile{}, keys.Wrap(keys.KindUnavailable, err, "files: sign")
 	}
@@ -178,6 +178,7 @@ const (
 	ReasonRevoked        = "revoked"
 	ReasonNotSigner      = "not-a-signer"
 	ReasonSenderMismatch = "sender-mismatch"
+	ReasonRenamed        = "renamed"
 )
 
 // Verdict is the outcome of a file's verification.
@@ -203,8 +204,10 @@ func (v Verdict) fail(reason, format string, args ...any) Verdict {
 // VerifyFile checks a transaction file against its detached signature as
 // the clearing house must: the signature over the streamed content, the
 // chain to a scheme root at the signing time, revocation of every
-// certificate in the chain now, that the certificate is a signer's, and
-// that the sender in the file name is the certificate's operator. SHA-1
+// certificate in the chain now, that the certificate is a signer's, that
+// the sender in the file name is the certificate's operator, and, for
+// signatures samd made, that the file still has the name it was signed
+// under. SHA-1
 // signatures pass only for senders the configuration lists as legacy. A
 // failed check is a Verdict, not an error; errors are for reading.
 func (p *PKI) VerifyFile(ctx context.Context, name string, signature []byte, content io.Reader) (Verdict, error) {
@@ -270,15 +273,27 @@ func (p *PKI) VerifyFile(ctx context.Context, name string, signature []byte, con
 	}
 	chain := chains[0]
 	for i := 0; i+1 < len(chain); i++ {
-		if r, revoked, _ := p.Revoked(chain[i+1], chain[i].SerialNumber); revoked {
-			return v.fail(ReasonRevoked, "certificate %s of %s was revoked at %s (%s)", r.Serial, r.CA, r.Time.UTC().Format(time.RFC3339), reasonName(r.Reason)), nil
+		r, revoked, _ := p.Revoked(chain[i+1], chain[i].SerialNumber)
+		if !revoked {
+			continue
 		}
+		if i == 0 && r.FromCounter > 0 && sig.Trace != nil && sig.Trace.Counter < r.FromCounter {
+			continue // signed before the point the signer was revoked from
+		}
+		from := ""
+		if r.FromCounter > 0 {
+			from = fmt.Sprintf(", from counter %d", r.FromCounter)
+		}
+		return v.fail(ReasonRevoked, "certificate %s of %s was revoked at %s (%s%s)", r.Serial, r.CA, r.Time.UTC().Format(time.RFC3339), reasonName(r.Reason), from), nil
 	}
 	if v.Signer.Role != identity.RoleBackOffice || sig.Signer.KeyUsage&x509.KeyUsageContentCommitment == 0 {
 		return v.fail(ReasonNotSigner, "certificate %s is not a back-office signer's", v.Serial), nil
 	}
 	if want, ok := p.cfg.Senders[v.Signer.Operator]; !ok || want != f.Sender {
 		return v.fail(ReasonSenderMismatch, "the file name's sender %s is not operator %s (sender id %q)", f.Sender, v.Signer.Operator, want), nil
+	}
+	if sig.Trace != nil && sig.Trace.File != "" && sig.Trace.File != name {
+		return v.fail(ReasonRenamed, "the file was signed as %s", sig.Trace.File), nil
 	}
 	v.OK = true
 	return v, nil

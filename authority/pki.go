@@ -544,7 +544,10 @@ func (p *PKI) issuedBy(ctx context.Context, c *x509.Certificate) (*managedCA, st
 
 // Revoke revokes a certificate of the CA. samd's listeners refuse it at
 // once; the CRL is reissued in the background, after RevokeBatch.
-func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int) (state.Revocation, error) {
+// fromCounter, for a transaction-file signer, keeps the files samd signed
+// with a lower counter verifiable; it is refused with keyCompromise and
+// cACompromise, since whoever holds a stolen key can write any counter.
+func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int, fromCounter uint64) (state.Revocation, error) {
 	m, err := p.ca(ca)
 	if err != nil {
 		return state.Revocation{}, err
@@ -553,7 +556,10 @@ func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int) (state.
 	if reason < 0 || reason == 7 || reason == 8 || reason > 10 {
 		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: reason %d is not one samd revokes with (RFC 5280 §5.3.1, not 7 or removeFromCRL)", reason)
 	}
-	r, err := p.cfg.State.Revoke(ctx, state.Revocation{CA: ca, Serial: serial, Time: p.cfg.Now().Truncate(time.Second), Reason: reason})
+	if fromCounter > 0 && (reason == 1 || reason == 2) {
+		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: a compromised key can sign with any counter: revoke it from the first (no from_counter)")
+	}
+	r, err := p.cfg.State.Revoke(ctx, state.Revocation{CA: ca, Serial: serial, Time: p.cfg.Now().Truncate(time.Second), Reason: reason, FromCounter: fromCounter})
 	if err != nil {
 		return r, err
 	}

@@ -198,6 +198,7 @@ func TestFileSignatures(t *testing.T) {
 		{"certificate swapped for a forged one", name.String(), forged, content, authority.ReasonBadSignature},
 		{"signed under a foreign CA", name.String(), foreign, content, authority.ReasonUntrusted},
 		{"renamed to another sender", "TX020000.000000009", f.Signature, content, authority.ReasonSenderMismatch},
+		{"renamed to another sequence number", "TX010000.000000009", f.Signature, content, authority.ReasonRenamed},
 		{"signed by a terminal", name.String(), terminalSig, content, authority.ReasonNotSigner},
 		{"not a transaction file name", "report.xml", f.Signature, content, authority.ReasonBadName},
 		{"not a signature", name.String(), []byte("garbage"), content, authority.ReasonMalformed},
@@ -253,7 +254,7 @@ func TestFileSignatures(t *testing.T) {
 	})
 
 	t.Run("revoked signer", func(t *testing.T) {
-		if _, err := e.pki.Revoke(ctx, "files-issuing", s1.Serial, 1); err != nil {
+		if _, err := e.pki.Revoke(ctx, "files-issuing", s1.Serial, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 		if v := e.verify(t, name.String(), f.Signature, content); v.Reason != authority.ReasonRevoked || !strings.Contains(v.Detail, "keyCompromise") {
@@ -261,6 +262,32 @@ func TestFileSignatures(t *testing.T) {
 		}
 		if _, err := e.pki.SignFile(ctx, backA, "s1", "TX010000.000000008", bytes.NewReader(content)); keys.KindOf(err) != keys.KindDenied {
 			t.Fatalf("signing with a revoked signer: %v", err)
+		}
+	})
+
+	t.Run("signer revoked from a counter", func(t *testing.T) {
+		if _, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s4", keys.ECP256, 0); err != nil {
+			t.Fatal(err)
+		}
+		var signed []authority.SignedFile
+		for i := range 3 {
+			signed = append(signed, e.sign(t, backA, "s4", fmt.Sprintf("TX0100S4.%09d", i+1), content))
+		}
+		rec, err := e.pki.Certificate(ctx, "files-issuing", authority.NormalizeSerial(signed[0].Signer.Serial))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); keys.KindOf(err) != keys.KindInvalidInput {
+			t.Fatalf("keyCompromise from a counter: %v", err)
+		}
+		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 5, 2); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range signed {
+			v := e.verify(t, f.Name, f.Signature, content)
+			if want := i == 0; v.OK != want || !want && v.Reason != authority.ReasonRevoked {
+				t.Errorf("file with counter %d after revocation from counter 2: ok=%v %s %s", f.Counter, v.OK, v.Reason, v.Detail)
+			}
 		}
 	})
 
@@ -400,7 +427,7 @@ func TestCRLPublishing(t *testing.T) {
 	}
 	// Revoke returns before the CRL is rebuilt; the list of revoked
 	// certificates answers at once.
-	r, err := e.pki.Revoke(ctx, "crl-issuing", certs[0], 1)
+	r, err := e.pki.Revoke(ctx, "crl-issuing", certs[0], 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,11 +458,11 @@ func TestCRLPublishing(t *testing.T) {
 	// Two more revocations; then a complete CRL on schedule (the clock
 	// passes the renewal point) lists all three, with a greater number.
 	for _, s := range certs[1:] {
-		if _, err := e.pki.Revoke(ctx, "crl-issuing", s, 4); err != nil {
+		if _, err := e.pki.Revoke(ctx, "crl-issuing", s, 4, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.pki.Revoke(ctx, "crl-issuing", certs[1], 4); keys.KindOf(err) != keys.KindExists {
+	if _, err := e.pki.Revoke(ctx, "crl-issuing", certs[1], 4, 0); keys.KindOf(err) != keys.KindExists {
 		t.Fatalf("a second revocation: %v", err)
 	}
 	delta2 := waitCRL(t, e, true, func(der []byte) bool {

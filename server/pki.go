@@ -220,11 +220,12 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 	if err := sameOperator(principal(ctx), rec.Operator); err != nil {
 		return nil, err
 	}
-	r, err := p.Revoke(ctx, m.GetCa(), serial, int(m.GetReason()))
+	r, err := p.Revoke(ctx, m.GetCa(), serial, int(m.GetReason()), m.GetFromCounter())
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&samdv1.RevokeResponse{Serial: r.Serial, Reason: uint32(r.Reason), RevokedAt: r.Time.UTC().Format(time.RFC3339), Sequence: r.Seq}), nil
+	return connect.NewResponse(&samdv1.RevokeResponse{Serial: r.Serial, Reason: uint32(r.Reason), RevokedAt: r.Time.UTC().Format(time.RFC3339), Sequence: r.Seq,
+		FromCounter: r.FromCounter}), nil
 }
 
 func (s *pkiService) GetCRL(_ context.Context, req *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error) {

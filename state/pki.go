@@ -38,6 +38,9 @@ type Revocation struct {
 	Seq        int64
 	Time       time.Time
 	Reason     int // RFC 5280 §5.3.1 reason code
+	// FromCounter, for a transaction-file signer, is the first signer
+	// counter the revocation applies to; 0: every signature.
+	FromCounter uint64
 }
 
 // CRLNumber is what a CRL about to be issued is numbered and built from.

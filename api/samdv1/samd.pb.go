@@ -3983,7 +3983,11 @@ type RevokeRequest struct {
 	Serial string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
 	// RFC 5280 §5.3.1 reason code (0 unspecified, 1 keyCompromise, 3
 	// affiliationChanged, 4 superseded, 5 cessationOfOperation, ...).
-	Reason        uint32 `protobuf:"varint,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason uint32 `protobuf:"varint,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For a transaction-file signer: the first signer counter the
+	// revocation applies to. Files samd signed with a lower counter still
+	// verify; 0 revokes every signature.
+	FromCounter   uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4039,13 +4043,21 @@ func (x *RevokeRequest) GetReason() uint32 {
 	return 0
 }
 
+func (x *RevokeRequest) GetFromCounter() uint64 {
+	if x != nil {
+		return x.FromCounter
+	}
+	return 0
+}
+
 type RevokeResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Serial    string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
 	Reason    uint32                 `protobuf:"varint,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	RevokedAt string                 `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// Sequence of the revocation among the CA's, for the CRL that lists it.
-	Sequence      int64 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Sequence      int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	FromCounter   uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4104,6 +4116,13 @@ func (x *RevokeResponse) GetRevokedAt() string {
 func (x *RevokeResponse) GetSequence() int64 {
 	if x != nil {
 		return x.Sequence
+	}
+	return 0
+}
+
+func (x *RevokeResponse) GetFromCounter() uint64 {
+	if x != nil {
+		return x.FromCounter
 	}
 	return 0
 }
@@ -4611,7 +4630,7 @@ type VerifyFileResponse struct {
 	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
 	// Stable reason code when !ok: bad-name, malformed-signature, tampered,
 	// bad-signature, legacy-algorithm, unsupported-algorithm, untrusted,
-	// expired, revoked, not-a-signer, sender-mismatch.
+	// expired, revoked, not-a-signer, sender-mismatch, renamed.
 	Reason        string     `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	Detail        string     `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
 	Name          string     `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
@@ -5027,17 +5046,19 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"'\n" +
 	"\fRenewRequest\x12\x17\n" +
-	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"O\n" +
+	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"r\n" +
 	"\rRevokeRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\rR\x06reason\"{\n" +
+	"\x06reason\x18\x03 \x01(\rR\x06reason\x12!\n" +
+	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\"\x9e\x01\n" +
 	"\x0eRevokeResponse\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\rR\x06reason\x12\x1d\n" +
 	"\n" +
 	"revoked_at\x18\x03 \x01(\tR\trevokedAt\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\x03R\bsequence\"5\n" +
+	"\bsequence\x18\x04 \x01(\x03R\bsequence\x12!\n" +
+	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\"5\n" +
 	"\rGetCRLRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +

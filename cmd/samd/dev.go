@@ -86,6 +86,7 @@ func cmdDev(args []string) error {
 	demo := fs.Bool("demo", true, "call samd once with the AN10922 example after it starts")
 	initOnly := fs.Bool("init-only", false, "set up the directory and exit without serving")
 	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
+	pkiAddr := fs.String("pki-listen", "", "CRL distribution listen address, overriding the configuration's pki.listen")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,6 +117,9 @@ func cmdDev(args []string) error {
 	cfg.Listen = *listen
 	if *metricsAddr != "" {
 		cfg.MetricsListen = *metricsAddr
+	}
+	if *pkiAddr != "" && cfg.PKI != nil {
+		cfg.PKI.Listen = *pkiAddr
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -38,6 +38,7 @@ Scheme PKI (officers unless noted):
                   (a device without a certificate: give --ca only, no --cert/--key)
   pki renew       (--csr FILE | --new-key KEY.pem) --out CERT.pem      (the holder, with its current certificate)
   pki revoke      --ca CA --serial HEX [--reason keyCompromise|superseded|cessationOfOperation|affiliationChanged|N]
+                  [--from-counter N]   a signer: files it signed with a lower counter still verify
   pki crl         --ca CA [--delta] [--out FILE.crl]                   (any identity; also over HTTP)
   pki signer      --ca CA --operator ID --signer NAME [--alg ecdsa-p256|rsa-3072] [--days N] [--out CERT.pem]
 Transaction files:
@@ -95,6 +96,7 @@ func (c *client) pkiCmd(ctx context.Context, cmd string, args []string, out io.W
 	fileType := fs.String("type", "", "")
 	zu := fs.String("zu", "", "")
 	sig := fs.String("sig", "", "")
+	fromCounter := fs.Uint64("from-counter", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -166,7 +168,7 @@ func (c *client) pkiCmd(ctx context.Context, cmd string, args []string, out io.W
 			}
 			code = uint32(n)
 		}
-		res, err := c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code}))
+		res, err := c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter}))
 		if err != nil {
 			return nil, err
 		}

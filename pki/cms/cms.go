@@ -72,7 +72,8 @@ var (
 	oidMGF1          = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 8}
 
 	// OIDTrace is samd's traceability attribute, value
-	// SEQUENCE { instance UTF8String, counter INTEGER }. The arc
+	// SEQUENCE { instance UTF8String, counter INTEGER, file UTF8String
+	// OPTIONAL }. The arc
 	// 1.3.6.1.4.1.59999 is a placeholder for samd's private enterprise
 	// number: replace it when the PEN is registered, before signatures
 	// leave the test environment.
@@ -123,6 +124,10 @@ var sigAlgs = map[string]struct {
 type Trace struct {
 	Instance string
 	Counter  uint64
+	// File is the name the file was signed under (a transaction file's
+	// XXYYYYZU.NNNNNNNNN), so that a renamed file is detected; "" if the
+	// signer gave none.
+	File string
 }
 
 // ASN.1 structures of RFC 5652. RawValue fields keep the exact bytes that
@@ -169,6 +174,7 @@ type attribute struct {
 type traceValue struct {
 	Instance string `asn1:"utf8"`
 	Counter  *big.Int
+	File     string `asn1:"utf8,optional"`
 }
 
 // pssParams is RSASSA-PSS-params (RFC 4055 §3.1); absent fields take the
@@ -233,6 +239,8 @@ func Sign(rand io.Reader, signer crypto.Signer, digest []byte, t time.Time, trac
 		return nil, errors.New("cms: the signing time must be set")
 	case trace.Instance == "" || !utf8.ValidString(trace.Instance):
 		return nil, errors.New("cms: the trace instance must be non-empty UTF-8")
+	case !utf8.ValidString(trace.File):
+		return nil, errors.New("cms: the trace file name must be UTF-8")
 	}
 	// enc keeps the first encoding error, checked before signing and at
 	// the end (with the input checked above, encoding/asn1 has no reason
@@ -252,7 +260,7 @@ func Sign(rand io.Reader, signer crypto.Signer, digest []byte, t time.Time, trac
 		attr(oidContentType, oidData),
 		attr(oidMessageDigest, digest),
 		attr(oidSigningTime, t.UTC().Truncate(time.Second)), // UTCTime or GeneralizedTime by year
-		attr(OIDTrace, traceValue{trace.Instance, new(big.Int).SetUint64(trace.Counter)}),
+		attr(OIDTrace, traceValue{trace.Instance, new(big.Int).SetUint64(trace.Counter), trace.File}),
 	}, "set")
 	var sigAlg pkix.AlgorithmIdentifier
 	var opts crypto.SignerOpts = h

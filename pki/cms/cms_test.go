@@ -201,7 +201,7 @@ func TestSignVerifiedByOpenSSL(t *testing.T) {
 				t.Fatalf("HashFor = %v, %v; want %v", h, err, tc.hash)
 			}
 			digest := digestOf(t, file, h)
-			trace := cms.Trace{Instance: "samd-bo-01", Counter: 1<<63 + 5}
+			trace := cms.Trace{Instance: "samd-bo-01", Counter: 1<<63 + 5, File: "TX0100A1.000000017"}
 			der, err := cms.Sign(rand.Reader, key, digest, tc.at, trace, []*x509.Certificate{leaf, p.inter})
 			if err != nil {
 				t.Fatal(err)
@@ -444,16 +444,16 @@ func TestSignRefuses(t *testing.T) {
 		certs  []*x509.Certificate
 		kind   error // nil: any error
 	}{
-		{"fail/no-certificate", key, digest, now, cms.Trace{"a", 1}, nil, nil},
-		{"fail/key-not-the-certificate's", keyFor(t, "p256"), digest, now, cms.Trace{"a", 1}, []*x509.Certificate{leaf}, nil},
-		{"fail/sha-384-digest-for-p256", key, make([]byte, 48), now, cms.Trace{"a", 1}, []*x509.Certificate{leaf}, nil},
-		{"fail/no-time", key, digest, time.Time{}, cms.Trace{"a", 1}, []*x509.Certificate{leaf}, nil},
-		{"fail/no-instance", key, digest, now, cms.Trace{"", 1}, []*x509.Certificate{leaf}, nil},
-		{"fail/instance-not-utf8", key, digest, now, cms.Trace{"\xff", 1}, []*x509.Certificate{leaf}, nil},
-		{"fail/nil-chain-certificate", key, digest, now, cms.Trace{"a", 1}, []*x509.Certificate{leaf, nil}, nil},
-		{"fail/p521", p521, make([]byte, 64), now, cms.Trace{"a", 1}, []*x509.Certificate{p521Leaf}, cms.ErrUnsupportedAlgorithm},
-		{"fail/rsa-1024", rsa1024, digest, now, cms.Trace{"a", 1}, []*x509.Certificate{rsa1024Leaf}, cms.ErrUnsupportedAlgorithm},
-		{"fail/ed25519", ed, make([]byte, 64), now, cms.Trace{"a", 1}, []*x509.Certificate{edLeaf}, cms.ErrUnsupportedAlgorithm},
+		{"fail/no-certificate", key, digest, now, cms.Trace{Instance: "a", Counter: 1}, nil, nil},
+		{"fail/key-not-the-certificate's", keyFor(t, "p256"), digest, now, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{leaf}, nil},
+		{"fail/sha-384-digest-for-p256", key, make([]byte, 48), now, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{leaf}, nil},
+		{"fail/no-time", key, digest, time.Time{}, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{leaf}, nil},
+		{"fail/no-instance", key, digest, now, cms.Trace{Instance: "", Counter: 1}, []*x509.Certificate{leaf}, nil},
+		{"fail/instance-not-utf8", key, digest, now, cms.Trace{Instance: "\xff", Counter: 1}, []*x509.Certificate{leaf}, nil},
+		{"fail/nil-chain-certificate", key, digest, now, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{leaf, nil}, nil},
+		{"fail/p521", p521, make([]byte, 64), now, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{p521Leaf}, cms.ErrUnsupportedAlgorithm},
+		{"fail/rsa-1024", rsa1024, digest, now, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{rsa1024Leaf}, cms.ErrUnsupportedAlgorithm},
+		{"fail/ed25519", ed, make([]byte, 64), now, cms.Trace{Instance: "a", Counter: 1}, []*x509.Certificate{edLeaf}, cms.ErrUnsupportedAlgorithm},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := cms.Sign(rand.Reader, tc.signer, tc.digest, tc.at, tc.trace, tc.certs)
@@ -470,7 +470,7 @@ func TestParseRefuses(t *testing.T) {
 	p := newPKI(t)
 	key := keyFor(t, "p256")
 	leaf, _, _ := p.leaf(t, "parse", key)
-	der, err := cms.Sign(rand.Reader, key, make([]byte, 32), time.Now(), cms.Trace{"i", 0}, []*x509.Certificate{leaf})
+	der, err := cms.Sign(rand.Reader, key, make([]byte, 32), time.Now(), cms.Trace{Instance: "i", Counter: 0}, []*x509.Certificate{leaf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +506,7 @@ func FuzzParse(f *testing.F) {
 	p := newPKI(f)
 	key := keyFor(f, "p256")
 	leaf, _, _ := p.leaf(f, "fuzz", key)
-	der, err := cms.Sign(rand.Reader, key, make([]byte, 32), time.Now(), cms.Trace{"fuzz", 7}, []*x509.Certificate{leaf, p.inter})
+	der, err := cms.Sign(rand.Reader, key, make([]byte, 32), time.Now(), cms.Trace{Instance: "fuzz", Counter: 7}, []*x509.Certificate{leaf, p.inter})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -220,7 +220,7 @@ func (s *Signature) attributes() error {
 			if t.Counter.Sign() < 0 || !t.Counter.IsUint64() {
 				return fmt.Errorf("%w: trace counter out of range", ErrMalformed)
 			}
-			s.Trace = &Trace{Instance: t.Instance, Counter: t.Counter.Uint64()}
+			s.Trace = &Trace{Instance: t.Instance, Counter: t.Counter.Uint64(), File: t.File}
 		}
 	}
 	switch {

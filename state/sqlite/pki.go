@@ -119,7 +119,7 @@ func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocatio
 			return keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", r.CA, r.Serial)
 		}
 		var t string
-		err := tx.QueryRowContext(ctx, `SELECT seq, time, reason FROM pki_revocation WHERE ca = ? AND serial = ?`, r.CA, r.Serial).Scan(&r.Seq, &t, &r.Reason)
+		err := tx.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = ? AND serial = ?`, r.CA, r.Serial).Scan(&r.Seq, &t, &r.Reason, &r.FromCounter)
 		if err == nil {
 			r.Time = parseTime(t)
 			return keys.Errorf(keys.KindExists, "pki: serial %s was already revoked at %s", r.Serial, r.Time.Format(time.RFC3339))
@@ -127,9 +127,9 @@ func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocatio
 		if !errors.Is(err, sql.ErrNoRows) {
 			return unavailable(err)
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO pki_revocation (ca, seq, serial, time, reason)
-			SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ? FROM pki_revocation WHERE ca = ? RETURNING seq`,
-			r.CA, r.Serial, ts(r.Time), r.Reason, r.CA).Scan(&r.Seq)
+		err = tx.QueryRowContext(ctx, `INSERT INTO pki_revocation (ca, seq, serial, time, reason, from_counter)
+			SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ? FROM pki_revocation WHERE ca = ? RETURNING seq`,
+			r.CA, r.Serial, ts(r.Time), r.Reason, r.FromCounter, r.CA).Scan(&r.Seq)
 		if err != nil {
 			return unavailable(err)
 		}
@@ -142,7 +142,7 @@ func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocatio
 func (s *Store) Revocation(ctx context.Context, ca, serial string) (state.Revocation, error) {
 	r := state.Revocation{CA: ca, Serial: serial}
 	var t string
-	err := s.db.QueryRowContext(ctx, `SELECT seq, time, reason FROM pki_revocation WHERE ca = ? AND serial = ?`, ca, serial).Scan(&r.Seq, &t, &r.Reason)
+	err := s.db.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = ? AND serial = ?`, ca, serial).Scan(&r.Seq, &t, &r.Reason, &r.FromCounter)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, keys.Errorf(keys.KindNotFound, "pki: serial %s is not revoked", serial)
 	}
@@ -156,7 +156,7 @@ func (s *Store) Revocation(ctx context.Context, ca, serial string) (state.Revoca
 // Revocations implements state.PKI.
 func (s *Store) Revocations(ctx context.Context, ca string, after, upTo int64, fn func(state.Revocation) error) error {
 	for after < upTo {
-		rows, err := s.db.QueryContext(ctx, `SELECT seq, serial, time, reason FROM pki_revocation WHERE ca = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+		rows, err := s.db.QueryContext(ctx, `SELECT seq, serial, time, reason, from_counter FROM pki_revocation WHERE ca = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
 			ca, after, upTo, revocationBatch)
 		if err != nil {
 			return unavailable(err)
@@ -165,7 +165,7 @@ func (s *Store) Revocations(ctx context.Context, ca string, after, upTo int64, f
 		for rows.Next() {
 			r := state.Revocation{CA: ca}
 			var t string
-			if err := rows.Scan(&r.Seq, &r.Serial, &t, &r.Reason); err != nil {
+			if err := rows.Scan(&r.Seq, &r.Serial, &t, &r.Reason, &r.FromCounter); err != nil {
 				rows.Close()
 				return unavailable(err)
 			}

@@ -127,6 +127,7 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		last INTEGER NOT NULL
 	);`,
+	`ALTER TABLE pki_revocation ADD COLUMN from_counter INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

@@ -82,7 +82,7 @@ func testRevocations(t *testing.T, s state.Store) {
 	if keys.KindOf(err) != keys.KindExists || r.Seq != 3 || !r.Time.Equal(t0.Add(3*time.Second)) || r.Reason != 3 {
 		t.Fatalf("second revocation of 0003: %+v %v", r, err)
 	}
-	if r, err := s.Revocation(ctx, "ca", "0004"); err != nil || r.Seq != 4 || r.Reason != 4 {
+	if r, err := s.Revocation(ctx, "ca", "0004"); err != nil || r.Seq != 4 || r.Reason != 4 || r.FromCounter != 0 {
 		t.Fatalf("revocation of 0004: %+v %v", r, err)
 	}
 	_, err = s.Revocation(ctx, "ca", "0B00")
@@ -134,6 +134,15 @@ func testRevocations(t *testing.T, s state.Store) {
 	var upTo3 []string
 	if err := s.Revocations(ctx, "ca", 0, 3, func(r state.Revocation) error { upTo3 = append(upTo3, r.Serial); return nil }); err != nil || fmt.Sprint(upTo3) != "[0001 0002 0003]" {
 		t.Fatalf("revocations up to 3: %v %v", upTo3, err)
+	}
+	if err := s.RecordCertificate(ctx, cert("ca", "F000")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "F000", Time: t0, Reason: 1, FromCounter: 1 << 40}); err != nil || r.Seq != total+1 {
+		t.Fatalf("revocation from a counter: %+v %v", r, err)
+	}
+	if r, err := s.Revocation(ctx, "ca", "F000"); err != nil || r.FromCounter != 1<<40 {
+		t.Fatalf("revocation from a counter read back: %+v %v", r, err)
 	}
 }
 

@@ -189,6 +189,26 @@ func (p *PKI) ca(name string) (*managedCA, error) {
 // CAs lists the CAs in creation order.
 func (p *PKI) CAs(ctx context.Context) ([]state.CA, error) { return p.cfg.State.CAs(ctx) }
 
+// CRLStatus is a CA's current CRL number and complete CRL's nextUpdate.
+type CRLStatus struct {
+	CA         string
+	Number     int64
+	NextUpdate time.Time
+}
+
+// CRLStatuses reports every CA's CRL state (for metrics).
+func (p *PKI) CRLStatuses() []CRLStatus {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]CRLStatus, 0, len(p.cas))
+	for name, m := range p.cas {
+		m.mu.RLock()
+		out = append(out, CRLStatus{CA: name, Number: m.number, NextUpdate: m.next})
+		m.mu.RUnlock()
+	}
+	return out
+}
+
 // CACertificates returns every CA certificate samd holds.
 func (p *PKI) CACertificates() []*x509.Certificate {
 	p.mu.RLock()

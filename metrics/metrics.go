@@ -125,6 +125,38 @@ func (c *crlCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(crlNextDesc, prometheus.GaugeValue, next.Sub(now).Seconds())
 }
 
+// PublishedCRL is the current CRL of a CA samd runs.
+type PublishedCRL struct {
+	CA         string
+	Number     int64
+	NextUpdate time.Time
+}
+
+// WithPublishedCRLs adds samd_pki_crl_number{ca} and
+// samd_pki_crl_next_update_seconds{ca} for the CRLs samd issues: alert
+// when the time to nextUpdate falls below the renewal margin (the
+// publisher is failing) long before relying parties refuse.
+func (m *Metrics) WithPublishedCRLs(list func() []PublishedCRL) {
+	m.reg.MustRegister(&publishedCollector{list: list})
+}
+
+type publishedCollector struct{ list func() []PublishedCRL }
+
+var (
+	pubNumberDesc = prometheus.NewDesc("samd_pki_crl_number", "Number of the CA's current CRL (complete or delta).", []string{"ca"}, nil)
+	pubNextDesc   = prometheus.NewDesc("samd_pki_crl_next_update_seconds", "Time until the nextUpdate of the CA's current complete CRL.", []string{"ca"}, nil)
+)
+
+func (c *publishedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pubNumberDesc; ch <- pubNextDesc }
+
+func (c *publishedCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, p := range c.list() {
+		ch <- prometheus.MustNewConstMetric(pubNumberDesc, prometheus.GaugeValue, float64(p.Number), p.CA)
+		ch <- prometheus.MustNewConstMetric(pubNextDesc, prometheus.GaugeValue, p.NextUpdate.Sub(now).Seconds(), p.CA)
+	}
+}
+
 // Request records a finished request.
 func (m *Metrics) Request(method, code string, d time.Duration) {
 	if code == "" {

@@ -375,6 +375,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		go ps.Serve(pln)
 		defer ps.Close()
 		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", pc.BaseURL)
+		if m != nil {
+			m.WithPublishedCRLs(func() []metrics.PublishedCRL {
+				var out []metrics.PublishedCRL
+				for _, s := range schemePKI.CRLStatuses() {
+					out = append(out, metrics.PublishedCRL{CA: s.CA, Number: s.Number, NextUpdate: s.NextUpdate})
+				}
+				return out
+			})
+		}
 	}
 	srv, err := server.New(server.Config{
 		PKI:                    schemePKI,

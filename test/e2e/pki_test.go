@@ -288,6 +288,18 @@ func TestSchemePKIFlow(t *testing.T) {
 	if out, err := runOpenSSL(t, "verify", "-crl_check", "-CAfile", caFile, "-CRLfile", crlPEM, at("t7.crt")); err != nil {
 		t.Fatalf("openssl verify -crl_check of the good terminal: %v\n%s", err, out)
 	}
+	// The publisher's state is in the metrics.
+	resp, err := http.Get("http://" + e.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`samd_pki_crl_number{ca="dev-scheme"}`, `samd_pki_crl_next_update_seconds{ca="dev-scheme"}`} {
+		if !strings.Contains(string(metricsBody), m) {
+			t.Errorf("metric %s missing", m)
+		}
+	}
 	// The same CRL through the API, for offline distribution.
 	e.mustClient(t, clearing, "pki", "crl", "--ca", "dev-scheme", "--out", at("api.crl"))
 	if out, err := runOpenSSL(t, "crl", "-in", at("api.crl"), "-CAfile", caFile, "-noout", "-verify"); err != nil {

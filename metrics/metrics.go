@@ -147,7 +147,10 @@ var (
 	pubNextDesc   = prometheus.NewDesc("samd_pki_crl_next_update_seconds", "Time until the nextUpdate of the CA's current complete CRL.", []string{"ca"}, nil)
 )
 
-func (c *publishedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pubNumberDesc; ch <- pubNextDesc }
+func (c *publishedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pubNumberDesc
+	ch <- pubNextDesc
+}
 
 func (c *publishedCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()

@@ -9,14 +9,14 @@ all: build
 build:
 	$(GO) build -o bin/samd ./cmd/samd
 
-# deps installs what the tests need (SoftHSM2, OpenSSL) when missing.
+# deps installs what the tests need (SoftHSM2, OpenSSL, PostgreSQL) when missing.
 deps:
 	@bash test/setup.sh
 
-# test runs every test, with SoftHSM2 and OpenSSL required: a test that
-# would skip for want of them fails instead.
+# test runs every test, with SoftHSM2, OpenSSL and PostgreSQL required: a
+# test that would skip for want of them fails instead.
 test: deps
-	SAMD_REQUIRE_SOFTHSM=1 $(GO) test -count=1 $(TESTFLAGS) ./...
+	SAMD_REQUIRE_SOFTHSM=1 SAMD_REQUIRE_POSTGRES=1 $(GO) test -count=1 $(TESTFLAGS) ./...
 
 dev:
 	$(GO) run ./cmd/samd dev

@@ -258,6 +258,21 @@ func (c *Config) SUN() (map[string]SUN, error) {
 type State struct {
 	// SQLite is the database file (default <data_dir>/state.db).
 	SQLite string `yaml:"sqlite"`
+	// Postgres, if set, is the PostgreSQL database the replicas of a
+	// cluster share (a libpq DSN or URL without the password: samd reads
+	// that from PGPASSWORD or a pgpass file, as libpq does); SQLite is
+	// then not used.
+	Postgres string `yaml:"postgres,omitempty"`
+}
+
+// passwordInURL reports whether a postgres:// URL carries a password.
+func passwordInURL(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
 }
 
 // Log configures process logs.
@@ -356,6 +371,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PoliciesDir == "" {
 		bad("policies_dir", "required: samd denies everything without policies")
+	}
+	if strings.Contains(c.State.Postgres, "password=") || passwordInURL(c.State.Postgres) {
+		bad("state.postgres", "holds a password: put it in PGPASSWORD or a pgpass file, not in the configuration")
 	}
 	if p := c.PKI; p != nil {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {

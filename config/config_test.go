@@ -47,13 +47,18 @@ func TestLoad(t *testing.T) {
 
 func TestReject(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
-		"fail/unknown-field": {good + "color: blue\n", "field color not found"},
-		"fail/pin-value":     {strings.Replace(good, `module-path=`, `pin-value=1234&module-path=`, 1), "pin-value is not accepted"},
-		"fail/slot-id":       {strings.Replace(good, `token=samd-dev`, `slot-id=1`, 1), "slot numbers change"},
-		"fail/two-pins":      {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
-		"fail/listen":        {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
-		"fail/duration":      {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
-		"fail/no-module":     {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
+		"fail/unknown-field":   {good + "color: blue\n", "field color not found"},
+		"fail/pin-value":       {strings.Replace(good, `module-path=`, `pin-value=1234&module-path=`, 1), "pin-value is not accepted"},
+		"fail/slot-id":         {strings.Replace(good, `token=samd-dev`, `slot-id=1`, 1), "slot numbers change"},
+		"fail/two-pins":        {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
+		"fail/listen":          {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
+		"fail/duration":        {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
+		"fail/no-module":       {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
+		"fail/pg-password":     {good + "state: {postgres: \"host=db user=samd password=hunter2\"}\n", "holds a password"},
+		"fail/pg-url-password": {good + "state: {postgres: \"postgres://samd:hunter2@db/samd\"}\n", "holds a password"},
+		"fail/pki-base-url":    {good + "pki: {listen: 127.0.0.1:9480, base_url: https://x, instance: a}\n", "pki.base_url"},
+		"fail/pki-sender":      {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, senders: {op: \"01\"}}\n", "pki.senders.op"},
+		"fail/pki-instance":    {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x}\n", "pki.instance"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := config.Load(write(t, c.yaml))

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what samd's tests need when it is missing: SoftHSM2 (the test
-# token) and OpenSSL (the independent verifier). Debian packages; needs
+# token), OpenSSL (the independent verifier) and PostgreSQL (the cluster
+# state store). Debian packages; needs
 # root for apt-get.
 set -euo pipefail
 need=()
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v openssl >/dev/null || need+=(openssl)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
+# PostgreSQL for the state/postgres tests (test/postgres/pgtest starts a
+# throwaway cluster with Debian's initdb and pg_ctl).
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2

@@ -31,6 +31,8 @@ import (
 	"github.com/samd-io/samd/revocation"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/server"
+	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/state/postgres"
 	"github.com/samd-io/samd/state/sqlite"
 )
 
@@ -271,7 +273,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			}
 		}()
 	}
-	st, err := sqlite.Open(cfg.State.SQLite)
+	st, err := openState(ctx, cfg.State)
 	if err != nil {
 		return err
 	}
@@ -483,3 +485,14 @@ func (k pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, 
 }
 
 func (k pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
+
+// openState opens the configured state store: PostgreSQL for a cluster,
+// else the embedded SQLite file.
+func openState(ctx context.Context, c config.State) (state.Store, error) {
+	if c.Postgres != "" {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return postgres.Open(octx, c.Postgres)
+	}
+	return sqlite.Open(c.SQLite)
+}

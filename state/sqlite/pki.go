@@ -12,7 +12,7 @@ import (
 )
 
 // revocationBatch is how many revocations Revocations reads per query.
-const revocationBatch = 5000
+const revocationBatch = 1000
 
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")

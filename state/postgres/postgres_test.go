@@ -1,0 +1,55 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/state/postgres"
+	"github.com/samd-io/samd/state/statetest"
+	"github.com/samd-io/samd/test/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestConformance runs the state-store suite against PostgreSQL.
+func TestConformance(t *testing.T) {
+	statetest.Run(t, func(t *testing.T) state.Store {
+		s, err := postgres.Open(context.Background(), pgtest.DSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestMigrateConcurrently: replicas starting together on an empty
+// database migrate it once and all come up.
+func TestMigrateConcurrently(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := postgres.Open(context.Background(), dsn)
+			if err == nil {
+				_, err = s.UseKey(context.Background(), "k:v1", 1, 0)
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.KeyUsage(context.Background(), "k:v1"); err != nil || n != 4 {
+		t.Fatalf("usage after four replicas: %d %v", n, err)
+	}
+}

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/pem"
 	"math/big"
@@ -16,7 +17,8 @@ import (
 // publish issues a CA's next CRL from its revocation records: a complete
 // CRL, or a delta CRL listing the revocations after the last complete
 // one. The number is taken durably first, so numbers never go backwards,
-// even across restarts and failed signatures.
+// even across restarts, replicas and failed signatures; the CRL is then
+// kept in the store, where the other replicas read it.
 func (p *PKI) publish(ctx context.Context, m *managedCA, complete bool) error {
 	n, err := p.cfg.State.TakeCRLNumber(ctx, m.rec.Name, complete)
 	if err != nil {
@@ -57,66 +59,138 @@ func (p *PKI) publish(ctx context.Context, m *managedCA, complete bool) error {
 	if err != nil {
 		return keys.Wrap(keys.KindUnavailable, err, "pki: CA %s", m.rec.Name)
 	}
+	if err := p.cfg.State.PutCRL(ctx, state.PublishedCRL{CA: m.rec.Name, Delta: !complete, Number: n.Number, DER: der, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate}); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	if complete {
 		m.crl, m.next = der, c.NextUpdate
 	} else {
-		m.delta = der
+		m.delta, m.deltaAt = der, time.Now()
 	}
-	m.number = n.Number
+	m.number = max(m.number, n.Number)
+	m.covered = max(m.covered, n.HighWater)
+	if m.covered >= m.seen {
+		m.pending = time.Time{}
+	}
 	m.mu.Unlock()
 	p.cfg.Logger.Info("CRL issued", "ca", m.rec.Name, "number", n.Number, "complete", complete, "entries", len(entries), "next_update", c.NextUpdate)
 	return nil
 }
 
-// publisher reissues a CA's CRLs: the complete CRL when RenewBefore is
-// left of its validity, a delta CRL every DeltaInterval, and after
-// revocations (batched for RevokeBatch) a delta CRL if deltas are
-// published, else a complete one. A failure is retried after a minute.
-func (p *PKI) publisher(m *managedCA) {
-	defer p.wg.Done()
-	var delta <-chan time.Time
-	if m.rec.DeltaURL != "" && p.cfg.DeltaInterval > 0 {
-		t := time.NewTicker(p.cfg.DeltaInterval)
-		defer t.Stop()
-		delta = t.C
+// fetch takes the CRLs the leading replica kept in the store.
+func (p *PKI) fetch(ctx context.Context, m *managedCA) error {
+	for _, delta := range []bool{false, true} {
+		c, err := p.cfg.State.LatestCRL(ctx, m.rec.Name, delta)
+		if keys.KindOf(err) == keys.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		if delta {
+			m.delta = c.DER
+		} else {
+			m.crl, m.next = c.DER, c.NextUpdate
+		}
+		m.number = max(m.number, c.Number)
+		m.mu.Unlock()
 	}
+	return nil
+}
+
+// syncRevocations merges the revocations recorded since the last look
+// (by any replica) into the in-memory set, and reports whether there
+// were any.
+func (p *PKI) syncRevocations(ctx context.Context, m *managedCA) (bool, error) {
+	m.mu.RLock()
+	after := m.seen
+	m.mu.RUnlock()
+	var got []state.Revocation
+	if err := p.cfg.State.Revocations(ctx, m.rec.Name, after, 1<<62, func(r state.Revocation) error {
+		got = append(got, r)
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	if len(got) == 0 {
+		return false, nil
+	}
+	m.mu.Lock()
+	for _, r := range got {
+		m.revoked[r.Serial] = r
+	}
+	m.seen = got[len(got)-1].Seq
+	if m.pending.IsZero() && m.seen > m.covered {
+		m.pending = time.Now()
+	}
+	m.mu.Unlock()
+	return true, nil
+}
+
+// run is the PKI's background loop, every Tick and after revocations:
+// it loads CAs and revocations other replicas recorded; the leading
+// replica (one per cluster, state.Lead) issues CRLs — the complete CRL
+// when RenewBefore is left of its validity, a delta CRL every
+// DeltaInterval, and, once revocations have waited RevokeBatch, a delta
+// CRL if deltas are published, else a complete one — and the others take
+// the CRLs it kept. A failure is logged and retried at the next tick.
+func (p *PKI) run() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.Tick)
+	defer t.Stop()
 	for {
-		m.mu.RLock()
-		due := m.next.Add(-p.cfg.RenewBefore)
-		m.mu.RUnlock()
-		// The clock is looked at every Tick, so that the schedule follows
-		// the configured clock (and a suspended host catches up).
-		wait := min(max(due.Sub(p.cfg.Now()), 0), p.cfg.Tick)
-		renew := time.NewTimer(wait)
-		var complete bool
 		select {
 		case <-p.ctx.Done():
-			renew.Stop()
 			return
-		case <-renew.C:
-			if p.cfg.Now().Before(due) {
-				continue
-			}
-			complete = true
-		case <-delta:
-		case <-m.kick:
-			select { // gather the revocations of the next moments into one CRL
-			case <-time.After(p.cfg.RevokeBatch):
-			case <-p.ctx.Done():
-			}
-			complete = delta == nil
+		case <-t.C:
+		case <-p.kick:
 		}
-		renew.Stop()
-		if err := p.publish(p.ctx, m, complete); err != nil && p.ctx.Err() == nil {
-			p.cfg.Logger.Error("CRL issue failed; retrying", "ca", m.rec.Name, "err", err)
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-time.After(time.Minute):
-			}
+		if err := p.step(p.ctx); err != nil && p.ctx.Err() == nil {
+			p.cfg.Logger.Error("PKI background step failed; retrying", "err", err)
 		}
 	}
+}
+
+func (p *PKI) step(ctx context.Context) error {
+	if err := p.syncCAs(ctx); err != nil {
+		return err
+	}
+	lead, err := p.cfg.State.Lead(ctx, "crl")
+	if err != nil {
+		return err
+	}
+	p.mu.RLock()
+	cas := make([]*managedCA, 0, len(p.cas))
+	for _, m := range p.cas {
+		cas = append(cas, m)
+	}
+	p.mu.RUnlock()
+	var errs []error
+	for _, m := range cas {
+		if _, err := p.syncRevocations(ctx, m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !lead {
+			errs = append(errs, p.fetch(ctx, m))
+			continue
+		}
+		m.mu.RLock()
+		renew := m.crl == nil || !p.cfg.Now().Before(m.next.Add(-p.cfg.RenewBefore))
+		batched := !m.pending.IsZero() && time.Since(m.pending) >= p.cfg.RevokeBatch
+		deltas := m.rec.DeltaURL != "" && p.cfg.DeltaInterval > 0
+		deltaDue := deltas && time.Since(m.deltaAt) >= p.cfg.DeltaInterval
+		m.mu.RUnlock()
+		switch {
+		case renew:
+			errs = append(errs, p.publish(ctx, m, true))
+		case batched || deltaDue:
+			errs = append(errs, p.publish(ctx, m, !deltas))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // pemDecode returns the bytes of the first PEM block of the type, or nil.

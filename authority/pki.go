@@ -72,11 +72,12 @@ type PKIConfig struct {
 type PKI struct {
 	cfg PKIConfig
 
-	mu  sync.RWMutex
-	cas map[string]*managedCA // by name
-	wg  sync.WaitGroup
-	ctx context.Context
-	end context.CancelFunc
+	mu   sync.RWMutex
+	cas  map[string]*managedCA // by name
+	wg   sync.WaitGroup
+	ctx  context.Context
+	end  context.CancelFunc
+	kick chan struct{} // wakes the publisher after a revocation
 }
 
 // managedCA is a CA samd holds the key of, with its CRL state.
@@ -89,9 +90,14 @@ type managedCA struct {
 	revoked map[string]state.Revocation // serial hex -> revocation, incl. ones not yet on a CRL
 	crl     []byte                      // current complete CRL (DER)
 	delta   []byte                      // current delta CRL (DER), if any
-	number  int64
-	next    time.Time // nextUpdate of the current complete CRL
-	kick    chan struct{}
+	number  int64                       // of the newest CRL, complete or delta
+	next    time.Time                   // nextUpdate of the current complete CRL
+	// seen is the greatest revocation Seq read from the state store, and
+	// covered the greatest one a CRL issued here lists; pending is when a
+	// revocation not on a CRL was first noticed.
+	seen, covered int64
+	pending       time.Time
+	deltaAt       time.Time // when this process last issued a delta CRL
 }
 
 // NewPKI loads the CAs from state and starts their CRL publishers.
@@ -106,7 +112,7 @@ func NewPKI(ctx context.Context, cfg PKIConfig) (*PKI, error) {
 		cfg.RevokeBatch = time.Second
 	}
 	if cfg.Tick <= 0 {
-		cfg.Tick = time.Minute
+		cfg.Tick = time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -115,29 +121,47 @@ func NewPKI(ctx context.Context, cfg PKIConfig) (*PKI, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	p := &PKI{cfg: cfg, cas: map[string]*managedCA{}}
+	p := &PKI{cfg: cfg, cas: map[string]*managedCA{}, kick: make(chan struct{}, 1)}
 	p.ctx, p.end = context.WithCancel(context.WithoutCancel(ctx))
-	recs, err := cfg.State.CAs(ctx)
-	if err != nil {
+	if err := p.syncCAs(ctx); err != nil {
 		return nil, err
 	}
-	for _, r := range recs {
-		if err := p.load(ctx, r); err != nil {
-			p.Close()
-			return nil, err
-		}
-	}
+	p.wg.Add(1)
+	go p.run()
 	return p, nil
 }
 
-// Close stops the CRL publishers.
+// syncCAs loads the CAs of the state store not yet live here (all of them
+// at start; later, those another replica created).
+func (p *PKI) syncCAs(ctx context.Context) error {
+	recs, err := p.cfg.State.CAs(ctx)
+	if err != nil {
+		return err
+	}
+	added := false
+	for _, r := range recs {
+		if _, err := p.ca(r.Name); err == nil {
+			continue
+		}
+		if err := p.load(ctx, r); err != nil {
+			return err
+		}
+		added = true
+	}
+	if added && p.cfg.CAsChanged != nil {
+		p.cfg.CAsChanged()
+	}
+	return nil
+}
+
+// Close stops the CRL publisher.
 func (p *PKI) Close() {
 	p.end()
 	p.wg.Wait()
 }
 
-// load makes a CA from its record live: its signer, its revocations and a
-// fresh complete CRL, then its publisher.
+// load makes a CA from its record live: its signer, its revocations, and
+// its CRL (issued now by the leader, read from the store elsewhere).
 func (p *PKI) load(ctx context.Context, r state.CA) error {
 	cert, err := x509.ParseCertificate(r.Cert)
 	if err != nil {
@@ -158,21 +182,25 @@ func (p *PKI) load(ctx context.Context, r state.CA) error {
 	if err != nil {
 		return err
 	}
-	m := &managedCA{rec: r, cert: cert, signer: s, revoked: map[string]state.Revocation{}, kick: make(chan struct{}, 1)}
-	if err := p.cfg.State.Revocations(ctx, r.Name, 0, 1<<62, func(rv state.Revocation) error {
-		m.revoked[rv.Serial] = rv
-		return nil
-	}); err != nil {
+	m := &managedCA{rec: r, cert: cert, signer: s, revoked: map[string]state.Revocation{}}
+	if _, err := p.syncRevocations(ctx, m); err != nil {
 		return err
 	}
-	if err := p.publish(ctx, m, true); err != nil {
+	lead, err := p.cfg.State.Lead(ctx, "crl")
+	if err != nil {
+		return err
+	}
+	if lead {
+		err = p.publish(ctx, m, true)
+	} else {
+		err = p.fetch(ctx, m)
+	}
+	if err != nil {
 		return err
 	}
 	p.mu.Lock()
 	p.cas[r.Name] = m
 	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.publisher(m)
 	return nil
 }
 
@@ -291,11 +319,8 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 		return state.CA{}, err
 	}
 	p.cfg.Logger.Info("CA created", "ca", r.Name, "by", by.String(), "key", ref.String())
-	if err := p.load(ctx, rec); err != nil {
+	if err := p.syncCAs(ctx); err != nil {
 		return state.CA{}, err
-	}
-	if p.cfg.CAsChanged != nil {
-		p.cfg.CAsChanged()
 	}
 	return rec, nil
 }
@@ -313,7 +338,7 @@ func (p *PKI) AdoptCA(ctx context.Context, name string, key keys.Ref, certDER []
 	if err := p.cfg.State.PutCA(ctx, rec); err != nil {
 		return err
 	}
-	return p.load(ctx, rec)
+	return p.syncCAs(ctx)
 }
 
 func (p *PKI) crlURL(ca string, delta bool) string {
@@ -585,9 +610,12 @@ func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int, fromCou
 	}
 	m.mu.Lock()
 	m.revoked[serial] = r
+	if m.pending.IsZero() {
+		m.pending = time.Now()
+	}
 	m.mu.Unlock()
 	select {
-	case m.kick <- struct{}{}:
+	case p.kick <- struct{}{}:
 	default:
 	}
 	return r, nil
@@ -644,9 +672,12 @@ func (p *PKI) CRL(name string, delta bool) ([]byte, error) {
 	defer m.mu.RUnlock()
 	if delta {
 		if m.delta == nil {
-			return nil, keys.Errorf(keys.KindNotFound, "pki: CA %s publishes no delta CRL", name)
+			return nil, keys.Errorf(keys.KindNotFound, "pki: CA %s has no delta CRL", name)
 		}
 		return m.delta, nil
+	}
+	if m.crl == nil {
+		return nil, keys.Errorf(keys.KindNotFound, "pki: CA %s has no CRL yet", name)
 	}
 	return m.crl, nil
 }

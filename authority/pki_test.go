@@ -435,7 +435,10 @@ func TestCRLPublishing(t *testing.T) {
 	if _, revoked, _ := e.pki.Revoked(mustCert(t, issuing), c0.SerialNumber); !revoked || r.Seq != 1 {
 		t.Fatalf("revocation not effective at once: %+v", r)
 	}
-	delta := waitCRL(t, e, true, func(der []byte) bool { return number(der) > number(base) })
+	delta := waitCRL(t, e, true, func(der []byte) bool {
+		l, _ := x509.ParseRevocationList(der)
+		return number(der) > number(base) && len(l.RevokedCertificateEntries) > 0
+	})
 	dl, _ := x509.ParseRevocationList(delta)
 	if len(dl.RevokedCertificateEntries) != 1 || NormalizeSerialTest(dl.RevokedCertificateEntries[0].SerialNumber) != certs[0] {
 		t.Fatalf("delta CRL entries %+v", dl.RevokedCertificateEntries)

@@ -67,6 +67,16 @@ type EnrolmentToken struct {
 	CreatedBy              string
 }
 
+// PublishedCRL is the last CRL (complete or delta) issued for a CA, kept
+// so that every replica serves the same one.
+type PublishedCRL struct {
+	CA                     string
+	Delta                  bool
+	Number                 int64
+	DER                    []byte
+	ThisUpdate, NextUpdate time.Time
+}
+
 // PKI is the durable state of the scheme PKI. Every method is atomic.
 type PKI interface {
 	// PutCA records a new CA; KindExists if the name is taken.
@@ -104,6 +114,18 @@ type PKI interface {
 	// KindNotFound if unknown, KindDenied if used or expired. A token is
 	// redeemed once, even by concurrent callers.
 	RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.Time, c Certificate) error
+	// PutCRL keeps the CRL a CA just published, unless one with a greater
+	// number is already kept.
+	PutCRL(ctx context.Context, c PublishedCRL) error
+	// LatestCRL reads the CRL (complete, or delta) last kept for a CA;
+	// KindNotFound if none.
+	LatestCRL(ctx context.Context, ca string, delta bool) (PublishedCRL, error)
+	// Lead reports whether this process leads the named job (CRL
+	// publication) among the processes sharing the store, taking the
+	// lead if nobody holds it. The lead stays with a process until it
+	// exits or loses its database connection; call Lead before each run
+	// of the job. A single-process store always leads.
+	Lead(ctx context.Context, job string) (bool, error)
 	// NextSequence takes the next number of a named sequence, from 1 up to
 	// max and then from 1 again; every number is handed out once per turn.
 	NextSequence(ctx context.Context, name string, max uint64) (uint64, error)

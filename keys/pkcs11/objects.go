@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"time"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -377,6 +378,7 @@ func (s *Store) index(c *conn) error {
 		return wrapErr("C_FindObjectsFinal", keys.Ref{}, err)
 	}
 	c.index = make(map[keys.Ref]*entry)
+	c.missed = make(map[keys.Ref]time.Time)
 	pubs := make(map[string]p11.ObjectHandle)
 	var keyHandles []p11.ObjectHandle
 	for _, h := range all {
@@ -684,8 +686,101 @@ func (s *Store) entry(ref keys.Ref) (*entry, *conn, error) {
 	c.mu.RLock()
 	e, ok := c.index[ref]
 	c.mu.RUnlock()
-	if !ok {
-		return nil, nil, &keys.Error{Kind: keys.KindNotFound, Key: ref, Msg: "pkcs11: no key " + ref.String()}
+	if ok {
+		return e, c, nil
 	}
-	return e, c, nil
+	if e, err := s.find(c, ref); err != nil || e != nil {
+		return e, c, err
+	}
+	return nil, nil, &keys.Error{Kind: keys.KindNotFound, Key: ref, Msg: "pkcs11: no key " + ref.String()}
+}
+
+// missRetry is how long a key found missing is not searched for again.
+const missRetry = time.Second
+
+// find searches the token for a key that is not in the index: one that
+// another samd sharing the token (a replica on the same network HSM)
+// created after this one connected. A miss is remembered for missRetry,
+// so requests naming a key that does not exist cost one search a second,
+// not one each. It returns nil, nil when the token has no such key.
+func (s *Store) find(c *conn, ref keys.Ref) (*entry, error) {
+	c.mu.Lock()
+	if until, ok := c.missed[ref]; ok && time.Now().Before(until) {
+		c.mu.Unlock()
+		return nil, nil
+	}
+	if len(c.missed) > 4096 {
+		clear(c.missed) // bounded: names come from requests
+	}
+	c.missed[ref] = time.Now().Add(missRetry)
+	c.mu.Unlock()
+	e, err := call(context.Background(), s, "find", ref, func(c *conn, sh p11.SessionHandle) (*entry, error) {
+		hs, err := s.findLabel(sh, ref.Label())
+		if err != nil || len(hs) == 0 {
+			return nil, err
+		}
+		var keyH, pubH []p11.ObjectHandle
+		pubID := map[p11.ObjectHandle]string{}
+		for _, h := range hs {
+			a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, nil), p11.NewAttribute(p11.CKA_ID, nil)})
+			if err != nil {
+				return nil, err
+			}
+			if ulong(a[0].Value) == p11.CKO_PUBLIC_KEY {
+				pubH = append(pubH, h)
+				pubID[h] = string(a[1].Value)
+			} else {
+				keyH = append(keyH, h)
+			}
+		}
+		if len(keyH) != 1 || len(pubH) > 1 {
+			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: ref, Msg: "pkcs11: the token holds an unexpected set of objects labelled " + ref.Label()}
+		}
+		e, err := s.load(sh, keyH[0], ref.Label())
+		if err != nil {
+			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: ref, Msg: "pkcs11: key refused", Err: err}
+		}
+		if !e.key.Algorithm.Symmetric() {
+			if id := keys.MakeID(e.key.Ref, e.key.Role); len(pubH) != 1 || pubID[pubH[0]] != string(id[:]) {
+				return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: ref, Msg: "pkcs11: key pair " + ref.String() + " has no public key object with its CKA_ID"}
+			}
+			if e.pub, err = s.publicKey(sh, pubH[0], e.key.Algorithm); err != nil {
+				return nil, err
+			}
+		}
+		return e, s.fillCMACKCV(sh, e)
+	}, nil)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	delete(c.missed, ref)
+	if cur, ok := c.index[ref]; ok {
+		e = cur
+	} else {
+		c.index[ref] = e
+	}
+	c.mu.Unlock()
+	s.log.Info("pkcs11: key found in the token after connecting", "key", ref.String())
+	return e, nil
+}
+
+// findLabel returns the handles of the objects with a label.
+func (s *Store) findLabel(sh p11.SessionHandle, label string) ([]p11.ObjectHandle, error) {
+	if err := s.mod.FindObjectsInit(sh, []*p11.Attribute{p11.NewAttribute(p11.CKA_LABEL, label)}); err != nil {
+		return nil, err
+	}
+	var all []p11.ObjectHandle
+	for {
+		hs, _, err := s.mod.FindObjects(sh, 16)
+		if err != nil {
+			_ = s.mod.FindObjectsFinal(sh)
+			return nil, err
+		}
+		if len(hs) == 0 {
+			break
+		}
+		all = append(all, hs...)
+	}
+	return all, s.mod.FindObjectsFinal(sh)
 }

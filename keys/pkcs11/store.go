@@ -110,6 +110,7 @@ type conn struct {
 	mu      sync.RWMutex
 	index   map[keys.Ref]*entry
 	refused []Refusal
+	missed  map[keys.Ref]time.Time // keys searched for and not found, until when
 }
 
 // entry is a key the store may use, with its handles in this connection.

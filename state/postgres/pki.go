@@ -288,3 +288,31 @@ func (s *Store) NextSequence(ctx context.Context, name string, max uint64) (uint
 	})
 	return uint64(n), err
 }
+
+// PutCRL implements state.PKI.
+func (s *Store) PutCRL(ctx context.Context, c state.PublishedCRL) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO pki_crl_published (ca, delta, number, der, this_update, next_update) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (ca, delta) DO UPDATE SET number = excluded.number, der = excluded.der, this_update = excluded.this_update, next_update = excluded.next_update
+			WHERE excluded.number > pki_crl_published.number`, c.CA, c.Delta, c.Number, c.DER, c.ThisUpdate.UTC(), c.NextUpdate.UTC())
+		if pgCode(err) == foreignKeyViolation {
+			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+		}
+		return err
+	})
+}
+
+// LatestCRL implements state.PKI.
+func (s *Store) LatestCRL(ctx context.Context, ca string, delta bool) (state.PublishedCRL, error) {
+	c := state.PublishedCRL{CA: ca, Delta: delta}
+	err := s.db.QueryRowContext(ctx, `SELECT number, der, this_update, next_update FROM pki_crl_published WHERE ca = $1 AND delta = $2`, ca, delta).
+		Scan(&c.Number, &c.DER, &c.ThisUpdate, &c.NextUpdate)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, keys.Errorf(keys.KindNotFound, "pki: no CRL kept for CA %s", ca)
+	}
+	if err != nil {
+		return c, unavailable(err)
+	}
+	c.ThisUpdate, c.NextUpdate = c.ThisUpdate.UTC(), c.NextUpdate.UTC()
+	return c, nil
+}

@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +31,9 @@ import (
 // Store is a state.Store in PostgreSQL.
 type Store struct {
 	db *sql.DB
+
+	leadMu sync.Mutex
+	leads  map[string]*sql.Conn // job -> the connection holding its advisory lock
 }
 
 var _ state.Store = (*Store)(nil)
@@ -131,6 +135,15 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		last BIGINT NOT NULL
 	);`,
+	`CREATE TABLE pki_crl_published (
+		ca          TEXT NOT NULL REFERENCES pki_ca (name),
+		delta       BOOLEAN NOT NULL,
+		number      BIGINT NOT NULL,
+		der         BYTEA NOT NULL,
+		this_update TIMESTAMPTZ NOT NULL,
+		next_update TIMESTAMPTZ NOT NULL,
+		PRIMARY KEY (ca, delta)
+	);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or
@@ -143,7 +156,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db}
+	s := &Store{db: db, leads: map[string]*sql.Conn{}}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, unavailable(err)
@@ -186,8 +199,47 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-// Close closes the connections.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the connections (and gives up every lead).
+func (s *Store) Close() error {
+	s.leadMu.Lock()
+	for job, c := range s.leads {
+		c.Close()
+		delete(s.leads, job)
+	}
+	s.leadMu.Unlock()
+	return s.db.Close()
+}
+
+// Lead implements state.PKI with a session-level advisory lock held on a
+// connection of its own: PostgreSQL releases it when this process exits
+// or its connection breaks, and another replica takes the lead at its
+// next call.
+func (s *Store) Lead(ctx context.Context, job string) (bool, error) {
+	s.leadMu.Lock()
+	defer s.leadMu.Unlock()
+	if c, ok := s.leads[job]; ok {
+		if err := c.PingContext(ctx); err == nil {
+			return true, nil
+		}
+		c.Close() // the lock went with the connection
+		delete(s.leads, job)
+	}
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return false, unavailable(err)
+	}
+	var got bool
+	if err := c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(7236175, hashtext($1))`, job).Scan(&got); err != nil {
+		c.Close()
+		return false, unavailable(err)
+	}
+	if !got {
+		c.Close()
+		return false, nil
+	}
+	s.leads[job] = c
+	return true, nil
+}
 
 func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)

@@ -53,3 +53,31 @@ func TestMigrateConcurrently(t *testing.T) {
 		t.Fatalf("usage after four replicas: %d %v", n, err)
 	}
 }
+
+// TestLead: one replica leads a job; when it goes, another takes over.
+func TestLead(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	a, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if lead, err := a.Lead(ctx, "crl"); err != nil || !lead {
+		t.Fatalf("first replica: %v %v", lead, err)
+	}
+	if lead, err := b.Lead(ctx, "crl"); err != nil || lead {
+		t.Fatalf("second replica while the first leads: %v %v", lead, err)
+	}
+	if lead, err := b.Lead(ctx, "other-job"); err != nil || !lead {
+		t.Fatalf("another job: %v %v", lead, err)
+	}
+	a.Close() // the leader goes away
+	if lead, err := b.Lead(ctx, "crl"); err != nil || !lead {
+		t.Fatalf("second replica after the first left: %v %v", lead, err)
+	}
+}

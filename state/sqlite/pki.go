@@ -298,3 +298,37 @@ func (s *Store) NextSequence(ctx context.Context, name string, max uint64) (uint
 	})
 	return n, err
 }
+
+// PutCRL implements state.PKI.
+func (s *Store) PutCRL(ctx context.Context, c state.PublishedCRL) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO pki_crl_published (ca, delta, number, der, this_update, next_update) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (ca, delta) DO UPDATE SET number = excluded.number, der = excluded.der, this_update = excluded.this_update, next_update = excluded.next_update
+			WHERE excluded.number > pki_crl_published.number`, c.CA, c.Delta, c.Number, c.DER, ts(c.ThisUpdate), ts(c.NextUpdate))
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		return nil
+	})
+}
+
+// LatestCRL implements state.PKI.
+func (s *Store) LatestCRL(ctx context.Context, ca string, delta bool) (state.PublishedCRL, error) {
+	c := state.PublishedCRL{CA: ca, Delta: delta}
+	var this, next string
+	err := s.db.QueryRowContext(ctx, `SELECT number, der, this_update, next_update FROM pki_crl_published WHERE ca = ? AND delta = ?`, ca, delta).Scan(&c.Number, &c.DER, &this, &next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, keys.Errorf(keys.KindNotFound, "pki: no CRL kept for CA %s", ca)
+	}
+	if err != nil {
+		return c, unavailable(err)
+	}
+	c.ThisUpdate, c.NextUpdate = parseTime(this), parseTime(next)
+	return c, nil
+}
+
+// Lead implements state.PKI: an SQLite file has one samd.
+func (s *Store) Lead(context.Context, string) (bool, error) { return true, nil }

@@ -128,6 +128,15 @@ var migrations = []string{
 		last INTEGER NOT NULL
 	);`,
 	`ALTER TABLE pki_revocation ADD COLUMN from_counter INTEGER NOT NULL DEFAULT 0;`,
+	`CREATE TABLE pki_crl_published (
+		ca          TEXT NOT NULL REFERENCES pki_ca (name),
+		delta       INTEGER NOT NULL,
+		number      INTEGER NOT NULL,
+		der         BLOB NOT NULL,
+		this_update TEXT NOT NULL,
+		next_update TEXT NOT NULL,
+		PRIMARY KEY (ca, delta)
+	);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

@@ -53,6 +53,32 @@ func testPKIRecords(t *testing.T, s state.Store) {
 	}
 	_, err = s.LatestCertificate(ctx, "signer", "op", "d0A")
 	wantKind(t, err, keys.KindNotFound)
+
+	// Published CRLs: kept per CA and kind, never replaced by a lower number.
+	_, err = s.LatestCRL(ctx, "root", false)
+	wantKind(t, err, keys.KindNotFound)
+	wantKind(t, s.PutCRL(ctx, state.PublishedCRL{CA: "nope", Number: 1, DER: []byte{1}, ThisUpdate: t0, NextUpdate: t0}), keys.KindNotFound)
+	for _, c := range []state.PublishedCRL{
+		{CA: "root", Number: 5, DER: []byte{5}, ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)},
+		{CA: "root", Number: 4, DER: []byte{4}, ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)}, // late: ignored
+		{CA: "root", Delta: true, Number: 6, DER: []byte{6}, ThisUpdate: t0, NextUpdate: t0.Add(time.Minute)},
+	} {
+		if err := s.PutCRL(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := s.LatestCRL(ctx, "root", false); err != nil || c.Number != 5 || c.DER[0] != 5 || !c.NextUpdate.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("latest complete CRL %+v %v", c, err)
+	}
+	if c, err := s.LatestCRL(ctx, "root", true); err != nil || c.Number != 6 || !c.Delta {
+		t.Fatalf("latest delta CRL %+v %v", c, err)
+	}
+	if lead, err := s.Lead(ctx, "crl"); err != nil || !lead {
+		t.Fatalf("the only process does not lead: %v %v", lead, err)
+	}
+	if lead, err := s.Lead(ctx, "crl"); err != nil || !lead {
+		t.Fatalf("the lead was not kept: %v %v", lead, err)
+	}
 }
 
 func testRevocations(t *testing.T, s state.Store) {

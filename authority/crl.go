@@ -2,9 +2,9 @@ package authority
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"time"
 

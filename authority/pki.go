@@ -78,6 +78,8 @@ type PKI struct {
 	ctx  context.Context
 	end  context.CancelFunc
 	kick chan struct{} // wakes the publisher after a revocation
+	// syncMu makes loading CAs from the store one at a time.
+	syncMu sync.Mutex
 }
 
 // managedCA is a CA samd holds the key of, with its CRL state.
@@ -134,13 +136,15 @@ func NewPKI(ctx context.Context, cfg PKIConfig) (*PKI, error) {
 // syncCAs loads the CAs of the state store not yet live here (all of them
 // at start; later, those another replica created).
 func (p *PKI) syncCAs(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	recs, err := p.cfg.State.CAs(ctx)
 	if err != nil {
 		return err
 	}
 	added := false
 	for _, r := range recs {
-		if _, err := p.ca(r.Name); err == nil {
+		if _, ok := p.live(r.Name); ok {
 			continue
 		}
 		if err := p.load(ctx, r); err != nil {
@@ -204,14 +208,28 @@ func (p *PKI) load(ctx context.Context, r state.CA) error {
 	return nil
 }
 
+// ca returns a live CA. A CA another replica created since the last
+// sync is loaded from the store on its first use here.
 func (p *PKI) ca(name string) (*managedCA, error) {
+	if m, ok := p.live(name); ok {
+		return m, nil
+	}
+	if validName(name) {
+		if err := p.syncCAs(context.Background()); err != nil {
+			return nil, err
+		}
+		if m, ok := p.live(name); ok {
+			return m, nil
+		}
+	}
+	return nil, keys.Errorf(keys.KindNotFound, "pki: no CA %q", name)
+}
+
+func (p *PKI) live(name string) (*managedCA, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	m, ok := p.cas[name]
-	if !ok {
-		return nil, keys.Errorf(keys.KindNotFound, "pki: no CA %q", name)
-	}
-	return m, nil
+	return m, ok
 }
 
 // CAs lists the CAs in creation order.
@@ -270,7 +288,7 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 	if r.CommonName == "" || r.Validity <= 0 {
 		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: a CA needs a common name and a validity")
 	}
-	if _, err := p.ca(r.Name); err == nil {
+	if _, ok := p.live(r.Name); ok {
 		return state.CA{}, keys.Errorf(keys.KindExists, "pki: CA %s exists", r.Name)
 	}
 	var parent *managedCA

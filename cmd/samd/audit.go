@@ -14,12 +14,13 @@ import (
 	"github.com/samd-io/samd/config"
 )
 
-// cmdAudit runs "samd audit verify": the chain of the configured audit log
-// and every checkpoint's signature, under the audit key's public half read
-// from the HSM. It names the first broken record.
+// cmdAudit runs "samd audit verify": the chain of each audit log (the
+// configured one, or every one named: each replica of a cluster writes
+// its own) and every checkpoint's signature, under the audit key's public
+// half read from the HSM. It names the first broken record of each log.
 func cmdAudit(args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: samd audit verify --config FILE [--log FILE]")
+		return errors.New("usage: samd audit verify --config FILE [LOG ...]")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	path := fs.String("config", "/etc/samd/samd.yaml", "")
@@ -31,10 +32,64 @@ func cmdAudit(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *logFile == "" {
-		*logFile = cfg.Audit.File
+	logs := fs.Args()
+	if *logFile != "" {
+		logs = append(logs, *logFile)
 	}
-	recs, err := audit.ReadFile(*logFile)
+	if len(logs) == 0 {
+		logs = []string{cfg.Audit.File}
+	}
+	var pub *ecdsa.PublicKey
+	var ref string
+	if cfg.Audit.CheckpointKey != "" {
+		if pub, ref, err = auditKey(cfg); err != nil {
+			return err
+		}
+	}
+	var failed []error
+	for _, l := range logs {
+		if len(logs) > 1 {
+			fmt.Fprintf(out, "%s:\n", l)
+		}
+		if err := verifyLog(out, l, pub, ref); err != nil {
+			fmt.Fprintf(out, "  BROKEN: %v\n", err)
+			failed = append(failed, fmt.Errorf("%s: %w", l, err))
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// auditKey reads the audit checkpoint key's public half from the HSM.
+func auditKey(cfg *config.Config) (*ecdsa.PublicKey, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	defer store.Close()
+	ref, err := config.ParseRef(cfg.Audit.CheckpointKey)
+	if err != nil {
+		return nil, "", err
+	}
+	k, err := store.Key(ref)
+	if err != nil {
+		return nil, "", err
+	}
+	signer, err := store.Signer(k)
+	if err != nil {
+		return nil, "", err
+	}
+	pub, ok := signer.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return nil, "", errors.New("the audit checkpoint key is not an ECDSA key")
+	}
+	return pub, ref.String(), nil
+}
+
+// verifyLog proves one log's chain and, with pub, its checkpoints.
+func verifyLog(out io.Writer, file string, pub *ecdsa.PublicKey, ref string) error {
+	recs, err := audit.ReadFile(file)
 	if err != nil {
 		return err
 	}
@@ -42,32 +97,9 @@ func cmdAudit(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "chain: %d records, intact\n", len(recs))
-	if cfg.Audit.CheckpointKey == "" {
+	if pub == nil {
 		fmt.Fprintln(out, "checkpoints: no checkpoint key configured")
 		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ref, err := config.ParseRef(cfg.Audit.CheckpointKey)
-	if err != nil {
-		return err
-	}
-	k, err := store.Key(ref)
-	if err != nil {
-		return err
-	}
-	signer, err := store.Signer(k)
-	if err != nil {
-		return err
-	}
-	pub, ok := signer.Public().(*ecdsa.PublicKey)
-	if !ok {
-		return errors.New("the audit checkpoint key is not an ECDSA key")
 	}
 	n, err := audit.VerifyCheckpoints(recs, pub)
 	if err != nil {

@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/test/postgres/pgtest"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
@@ -142,6 +143,7 @@ func TestMain(m *testing.M) {
 		}
 		os.RemoveAll(filepath.Dir(shared.dir))
 	}
+	pgtest.Stop()
 	os.Exit(code)
 }
 

@@ -148,13 +148,29 @@ func (e *env) writePolicies(docs map[string]string) {
 // start runs `samd serve` and waits until it listens.
 func (e *env) start() {
 	e.t.Helper()
+	r := e.launch(filepath.Join(e.dir, "samd.yaml"))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cmd := exec.Command(e.bin, "serve", "--config", filepath.Join(e.dir, "samd.yaml"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0")
+	e.cmd, e.addr, e.metrics, e.pki, e.out, e.proc = r.cmd, r.addr, r.metrics, r.pki, r.out, r.proc
+}
+
+// replica is one `samd serve` process.
+type replica struct {
+	cmd                *exec.Cmd
+	addr, metrics, pki string
+	out                *syncBuffer
+	proc               *procState
+}
+
+// launch runs `samd serve` with a configuration on loopback ports of its
+// own and waits until it listens.
+func (e *env) launch(cfg string) *replica {
+	e.t.Helper()
+	cmd := exec.Command(e.bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0")
 	pr, pw := io.Pipe()
-	e.out = &syncBuffer{}
-	cmd.Stdout = e.out
-	cmd.Stderr = io.MultiWriter(pw, e.out)
+	r := &replica{cmd: cmd, out: &syncBuffer{}}
+	cmd.Stdout = r.out
+	cmd.Stderr = io.MultiWriter(pw, r.out)
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -177,21 +193,21 @@ func (e *env) start() {
 		}
 	}()
 	ps := &procState{exited: make(chan struct{})}
-	e.proc = ps
+	r.proc = ps
 	go func() {
 		ps.err = cmd.Wait() // read only after exited is closed
 		close(ps.exited)
 		pw.Close()
 	}()
 	select {
-	case e.addr = <-addrc:
-		e.metrics = <-metricsc
-		e.pki = <-pkic
+	case r.addr = <-addrc:
+		r.metrics = <-metricsc
+		r.pki = <-pkic
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		e.t.Fatalf("samd serve did not start:\n%s", e.out)
+		e.t.Fatalf("samd serve did not start:\n%s", r.out)
 	}
-	e.cmd = cmd
+	return r
 }
 
 // procState is one samd process: exited closes when it has exited, and
@@ -243,7 +259,11 @@ type clients struct {
 	div   samdv1connect.DiversificationServiceClient
 	val   samdv1connect.ValueServiceClient
 	adm   samdv1connect.AdminServiceClient
+	card  samdv1connect.CardServiceClient
+	pki   samdv1connect.PKIServiceClient
+	files samdv1connect.FileServiceClient
 	http  *http.Client
+	addr  string
 	close func()
 	cert  []byte // the client certificate, DER
 }
@@ -251,6 +271,15 @@ type clients struct {
 // as mints a certificate for (role, operator, device) under the test CA
 // and returns clients on a connection of their own (gRPC protocol).
 func (e *env) as(role, operator, device string) *clients {
+	e.t.Helper()
+	e.mu.Lock()
+	addr := e.addr
+	e.mu.Unlock()
+	return e.asAt(addr, role, operator, device)
+}
+
+// asAt is as, for the samd listening at addr.
+func (e *env) asAt(addr, role, operator, device string) *clients {
 	e.t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	u, err := url.Parse(fmt.Sprintf("samd://principal/%s/%s/%s", role, operator, device))
@@ -267,14 +296,16 @@ func (e *env) as(role, operator, device string) *clients {
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, ForceAttemptHTTP2: true}
 	hc := &http.Client{Transport: tr}
-	e.mu.Lock()
-	base := "https://" + e.addr
-	e.mu.Unlock()
+	base := "https://" + addr
 	c := &clients{
 		div:   samdv1connect.NewDiversificationServiceClient(hc, base, connect.WithGRPC()),
 		val:   samdv1connect.NewValueServiceClient(hc, base, connect.WithGRPC()),
 		adm:   samdv1connect.NewAdminServiceClient(hc, base, connect.WithGRPC()),
+		card:  samdv1connect.NewCardServiceClient(hc, base, connect.WithGRPC()),
+		pki:   samdv1connect.NewPKIServiceClient(hc, base, connect.WithGRPC()),
+		files: samdv1connect.NewFileServiceClient(hc, base, connect.WithGRPC()),
 		http:  hc,
+		addr:  addr,
 		close: tr.CloseIdleConnections,
 		cert:  der,
 	}

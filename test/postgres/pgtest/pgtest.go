@@ -1,8 +1,8 @@
 // Package pgtest gives tests a real PostgreSQL server: a throwaway cluster
 // that Main starts on 127.0.0.1 for the test binary (initdb and pg_ctl
 // from Debian's postgresql package; as root, the cluster runs as the
-// postgres user), or the server SAMD_POSTGRES_DSN names. Each test gets a
-// fresh database of its own.
+// postgres user) when a test first asks for a database, or the server
+// SAMD_POSTGRES_DSN names. Each test gets a fresh database of its own.
 //
 // Without PostgreSQL a test skips, unless SAMD_REQUIRE_POSTGRES=1 or
 // CI=true, where it fails: CI installs PostgreSQL (test/setup.sh).
@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,8 +30,10 @@ import (
 )
 
 var (
+	once     sync.Once
 	adminDSN string // a DSN of the server's "postgres" database
 	startErr error
+	stop     func()
 	next     atomic.Int64
 )
 
@@ -39,24 +42,33 @@ func Required() bool {
 	return os.Getenv("SAMD_REQUIRE_POSTGRES") == "1" || os.Getenv("CI") == "true"
 }
 
-// Main runs the tests of a package with a PostgreSQL server.
+// Main runs the tests of a package and stops the server if one was
+// started.
 func Main(m *testing.M) {
-	var stop func()
-	if dsn := os.Getenv("SAMD_POSTGRES_DSN"); dsn != "" {
-		adminDSN = dsn
-	} else {
-		adminDSN, stop, startErr = startCluster()
-	}
 	code := m.Run()
-	if stop != nil {
-		stop()
-	}
+	Stop()
 	os.Exit(code)
 }
 
+// Stop stops the throwaway cluster, if DSN started one. Packages with a
+// TestMain of their own call it after m.Run.
+func Stop() {
+	if stop != nil {
+		stop()
+	}
+}
+
 // DSN returns the DSN of a new, empty database for t, dropped when t ends.
+// The first call starts the server.
 func DSN(t testing.TB) string {
 	t.Helper()
+	once.Do(func() {
+		if dsn := os.Getenv("SAMD_POSTGRES_DSN"); dsn != "" {
+			adminDSN = dsn
+		} else {
+			adminDSN, stop, startErr = startCluster()
+		}
+	})
 	if adminDSN == "" || startErr != nil {
 		msg := fmt.Sprintf("PostgreSQL not available: %v", startErr)
 		if Required() {

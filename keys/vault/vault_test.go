@@ -241,4 +241,3 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("bad token: %v", err)
 	}
 }
-

@@ -2,7 +2,7 @@
 GO ?= go
 TESTFLAGS ?=
 
-.PHONY: all build test deps dev vet proto clean bench fuzz
+.PHONY: all build test test-vault deps dev vet proto clean bench fuzz
 
 all: build
 
@@ -17,6 +17,13 @@ deps:
 # test that would skip for want of them fails instead.
 test: deps
 	SAMD_REQUIRE_SOFTHSM=1 SAMD_REQUIRE_POSTGRES=1 $(GO) test -count=1 $(TESTFLAGS) ./...
+
+# test-vault runs the Vault client's tests against a real Vault (VAULT_ADDR,
+# VAULT_TOKEN, optional VAULT_CACERT; transit is mounted if missing, KV v2
+# is expected at secret/) instead of the built-in test server.
+test-vault:
+	@test -n "$$VAULT_ADDR" && test -n "$$VAULT_TOKEN" || { echo "test-vault: set VAULT_ADDR and VAULT_TOKEN"; exit 1; }
+	$(GO) test -count=1 -v ./keys/vault/...
 
 dev:
 	$(GO) run ./cmd/samd dev

@@ -25,10 +25,11 @@ func signerKey(operator, signer string) (keys.Ref, error) {
 	return keys.NewRef("sign/"+operator+"/"+signer, 1)
 }
 
-// CreateSigner generates an operator's transaction-file signing key in
-// the HSM (ECDSA P-256 by default, or RSA-3072, which signs with PSS) and
-// issues its signer certificate under the CA.
-func (p *PKI) CreateSigner(ctx context.Context, ca, operator, signer string, alg keys.Algorithm, validity time.Duration) (state.Certificate, error) {
+// CreateSigner makes an operator's transaction-file signing key — in the
+// HSM (ECDSA P-256 by default, or RSA-3072, which signs with PSS), or, with
+// vaultKey, a Transit key a Vault operator created — and issues its signer
+// certificate under the CA.
+func (p *PKI) CreateSigner(ctx context.Context, ca, operator, signer string, alg keys.Algorithm, validity time.Duration, vaultKey string) (state.Certificate, error) {
 	m, err := p.ca(ca)
 	if err != nil {
 		return state.Certificate{}, err
@@ -44,15 +45,21 @@ func (p *PKI) CreateSigner(ctx context.Context, ca, operator, signer string, alg
 	if err != nil {
 		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "signer")
 	}
-	k, err := p.cfg.Keys.GenerateKey(ctx, ref, keys.RoleSign, alg)
+	s, loc, err := p.newKey(ctx, ref.Name.String(), keys.RoleSign, alg, vaultKey)
 	if err != nil {
 		return state.Certificate{}, err
 	}
-	s, err := p.cfg.Keys.Signer(k)
+	c, err := p.sign(m, IssueRequest{CA: ca, Profile: pki.ProfileSigner, Principal: who, Validity: validity}, nil, s.Public())
 	if err != nil {
 		return state.Certificate{}, err
 	}
-	return p.issue(ctx, m, IssueRequest{CA: ca, Profile: pki.ProfileSigner, Principal: who, Validity: validity}, nil, s.Public())
+	if vaultKey != "" {
+		c.Key = loc
+	}
+	if err := p.cfg.State.RecordCertificate(ctx, c); err != nil {
+		return state.Certificate{}, err
+	}
+	return c, nil
 }
 
 // NextFileName hands out the next name XXYYYYZU.NNNNNNNNN of the caller's
@@ -120,18 +127,21 @@ func (p *PKI) SignFile(ctx context.Context, caller identity.Principal, signer, n
 	if now.After(cert.NotAfter) {
 		return SignedFile{}, keys.Errorf(keys.KindDenied, "files: signer %s's certificate expired at %s", signer, cert.NotAfter.Format(time.RFC3339))
 	}
-	ref, err := signerKey(caller.Operator, signer)
-	if err != nil {
-		return SignedFile{}, keys.Wrap(keys.KindInvalidInput, err, "files")
+	key := rec.Key
+	if key == "" {
+		ref, err := signerKey(caller.Operator, signer)
+		if err != nil {
+			return SignedFile{}, keys.Wrap(keys.KindInvalidInput, err, "files")
+		}
+		key = ref.String()
 	}
-	audit.NoteFrom(ctx).Key(ref.String())
-	k, err := p.cfg.Keys.Key(ref)
+	audit.NoteFrom(ctx).Key(key)
+	s, err := p.keySigner(ctx, key, keys.RoleSign)
 	if err != nil {
 		return SignedFile{}, err
 	}
-	s, err := p.cfg.Keys.Signer(k)
-	if err != nil {
-		return SignedFile{}, err
+	if !sameKey(cert.PublicKey, s.Public()) {
+		return SignedFile{}, keys.Errorf(keys.KindCheckFailed, "files: signer %s's key is not its certificate's", signer)
 	}
 	h, err := cms.HashFor(cert.PublicKey)
 	if err != nil {

@@ -3,6 +3,8 @@ package authority
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -30,7 +32,13 @@ type PKIKeys interface {
 	Key(ref keys.Ref) (keys.Key, error)
 	GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error)
 	Signer(k keys.Key) (crypto.Signer, error)
+	// ExternalSigner returns the signer of a key held outside the HSM,
+	// named by its location ("vault-transit:<mount>/<name>").
+	ExternalSigner(ctx context.Context, location string) (crypto.Signer, error)
 }
+
+// VaultTransit is the location prefix of keys in Vault's Transit engine.
+const VaultTransit = "vault-transit:"
 
 // PKIConfig configures the scheme PKI.
 type PKIConfig struct {
@@ -171,20 +179,12 @@ func (p *PKI) load(ctx context.Context, r state.CA) error {
 	if err != nil {
 		return fmt.Errorf("pki: CA %s: %w", r.Name, err)
 	}
-	ref, err := keys.ParseLabel("samd:" + r.Key)
-	if err != nil {
-		return err
-	}
-	k, err := p.cfg.Keys.Key(ref)
+	s, err := p.keySigner(ctx, r.Key, keys.RoleCA)
 	if err != nil {
 		return fmt.Errorf("pki: CA %s: %w", r.Name, err)
 	}
-	if err := k.Check(keys.UsageSign); err != nil {
-		return err
-	}
-	s, err := p.cfg.Keys.Signer(k)
-	if err != nil {
-		return err
+	if !sameKey(cert.PublicKey, s.Public()) {
+		return fmt.Errorf("pki: CA %s: the key %s is not the certificate's", r.Name, r.Key)
 	}
 	m := &managedCA{rec: r, cert: cert, signer: s, revoked: map[string]state.Revocation{}}
 	if _, err := p.syncRevocations(ctx, m); err != nil {
@@ -206,6 +206,31 @@ func (p *PKI) load(ctx context.Context, r state.CA) error {
 	p.cas[r.Name] = m
 	p.mu.Unlock()
 	return nil
+}
+
+// keySigner returns the signer of a key by its record: "<name>:v<n>" in
+// the HSM (which must have the role), or a location outside it.
+func (p *PKI) keySigner(ctx context.Context, key string, role keys.Role) (crypto.Signer, error) {
+	if strings.HasPrefix(key, VaultTransit) {
+		return p.cfg.Keys.ExternalSigner(ctx, key)
+	}
+	ref, err := keys.ParseLabel("samd:" + key)
+	if err != nil {
+		return nil, err
+	}
+	k, err := p.cfg.Keys.Key(ref)
+	if err != nil {
+		return nil, err
+	}
+	if k.Role != role {
+		return nil, &keys.Error{Kind: keys.KindWrongRole, Key: ref, Msg: "pki: key " + ref.String() + " has role " + k.Role.String() + ", not " + role.String()}
+	}
+	return p.cfg.Keys.Signer(k)
+}
+
+func sameKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
 }
 
 // ca returns a live CA. A CA another replica created since the last
@@ -274,6 +299,9 @@ type CreateCARequest struct {
 	Parent     string         // "" for a root
 	Validity   time.Duration
 	MaxPathLen int
+	// VaultKey, if set, is a Transit key ("<mount>/<name>") that an
+	// operator of Vault created: the CA's key is then in Vault.
+	VaultKey string
 }
 
 // CreateCA generates the CA's key in the HSM and makes its certificate:
@@ -298,15 +326,7 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 			return state.CA{}, err
 		}
 	}
-	ref, err := keys.NewRef("pki/ca/"+r.Name, 1)
-	if err != nil {
-		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
-	}
-	k, err := p.cfg.Keys.GenerateKey(ctx, ref, keys.RoleCA, r.Algorithm)
-	if err != nil {
-		return state.CA{}, err
-	}
-	signer, err := p.cfg.Keys.Signer(k)
+	signer, keyName, err := p.newKey(ctx, "pki/ca/"+r.Name, keys.RoleCA, r.Algorithm, r.VaultKey)
 	if err != nil {
 		return state.CA{}, err
 	}
@@ -323,7 +343,7 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 	if err != nil {
 		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
 	}
-	rec := state.CA{Name: r.Name, Key: ref.String(), Parent: r.Parent, Cert: der, Created: now, CRLURL: p.crlURL(r.Name, false)}
+	rec := state.CA{Name: r.Name, Key: keyName, Parent: r.Parent, Cert: der, Created: now, CRLURL: p.crlURL(r.Name, false)}
 	if p.cfg.DeltaInterval > 0 {
 		rec.DeltaURL = p.crlURL(r.Name, true)
 	}
@@ -336,11 +356,56 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 	if err := p.cfg.State.PutCA(ctx, rec); err != nil {
 		return state.CA{}, err
 	}
-	p.cfg.Logger.Info("CA created", "ca", r.Name, "by", by.String(), "key", ref.String())
+	p.cfg.Logger.Info("CA created", "ca", r.Name, "by", by.String(), "key", keyName)
 	if err := p.syncCAs(ctx); err != nil {
 		return state.CA{}, err
 	}
 	return rec, nil
+}
+
+// newKey generates a key in the HSM (name, version 1), or takes a Transit
+// key from Vault, whose type must be the algorithm asked for. It returns
+// the signer and the key's record.
+func (p *PKI) newKey(ctx context.Context, name string, role keys.Role, alg keys.Algorithm, vaultKey string) (crypto.Signer, string, error) {
+	if vaultKey != "" {
+		loc := VaultTransit + vaultKey
+		s, err := p.cfg.Keys.ExternalSigner(ctx, loc)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := pki.CheckKey(s.Public()); err != nil || keyAlgorithm(s.Public()) != alg {
+			return nil, "", keys.Errorf(keys.KindInvalidInput, "pki: Vault key %s is not a %s key", vaultKey, alg)
+		}
+		return s, loc, nil
+	}
+	ref, err := keys.NewRef(name, 1)
+	if err != nil {
+		return nil, "", keys.Wrap(keys.KindInvalidInput, err, "key name")
+	}
+	k, err := p.cfg.Keys.GenerateKey(ctx, ref, role, alg)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := p.cfg.Keys.Signer(k)
+	return s, ref.String(), err
+}
+
+// keyAlgorithm names a public key's algorithm as keys does.
+func keyAlgorithm(pub crypto.PublicKey) keys.Algorithm {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return keys.ECP256
+		case 384:
+			return keys.ECP384
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() == 3072 {
+			return keys.RSA3072
+		}
+	}
+	return 0
 }
 
 // AdoptCA records a CA whose key already is in the HSM and whose

@@ -26,19 +26,33 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/keys/vault"
+	"github.com/samd-io/samd/keys/vault/vaulttest"
+	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/pki/cms"
 	"github.com/samd-io/samd/state/sqlite"
 )
 
 // tokenKeys gives the PKI the SoftHSM2 token, as cmd/samd does.
-type tokenKeys struct{ *pkcs11.Store }
+type tokenKeys struct {
+	*pkcs11.Store
+	vault *vault.Client
+}
 
 func (k tokenKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
 	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg})
 }
 
 func (k tokenKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
+
+func (k tokenKeys) ExternalSigner(_ context.Context, loc string) (crypto.Signer, error) {
+	if k.vault == nil {
+		return nil, keys.Errorf(keys.KindUnavailable, "no vault")
+	}
+	mount, name, _ := strings.Cut(strings.TrimPrefix(loc, authority.VaultTransit), "/")
+	return k.vault.Signer(context.Background(), mount, name)
+}
 
 // clock is a settable time source.
 type clock struct {
@@ -59,6 +73,7 @@ type pkiEnv struct {
 	store *pkcs11.Store
 	dir   string
 	root  []byte // DER
+	vault *vaulttest.Server
 }
 
 var (
@@ -76,8 +91,16 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir()}
-	e.pki, err = authority.NewPKI(context.Background(), authority.PKIConfig{Keys: tokenKeys{e.store}, State: st, BaseURL: "http://pki.test",
+	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New()}
+	t.Cleanup(e.vault.Close)
+	ca := filepath.Join(e.dir, "vault-ca.pem")
+	os.WriteFile(ca, e.vault.CAPEM(), 0o600)
+	vc, err := vault.New(context.Background(), vault.Config{Address: e.vault.URL, CAFile: ca, Token: secret.New([]byte(e.vault.RootToken))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vc.Close)
+	e.pki, err = authority.NewPKI(context.Background(), authority.PKIConfig{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test",
 		Instance: "samd-test-1", Senders: map[string]string{"op-a": "0100", "op-b": "0200"}, LegacySenders: []string{"0200"},
 		RevokeBatch: 20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now})
 	if err != nil {
@@ -144,11 +167,11 @@ func (e *pkiEnv) verify(t *testing.T, name string, sig, content []byte) authorit
 func TestFileSignatures(t *testing.T) {
 	e := newPKIEnv(t, "files", 0)
 	ctx := context.Background()
-	s1, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s1", keys.ECP256, 0)
+	s1, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s1", keys.ECP256, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pki.CreateSigner(ctx, "files-issuing", "op-b", "s2", keys.RSA3072, 0); err != nil {
+	if _, err := e.pki.CreateSigner(ctx, "files-issuing", "op-b", "s2", keys.RSA3072, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	content := bytes.Repeat([]byte("transaction record\n"), 5000)
@@ -229,7 +252,7 @@ func TestFileSignatures(t *testing.T) {
 	})
 
 	t.Run("expired signer", func(t *testing.T) {
-		s3, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s3", keys.ECP256, 24*time.Hour)
+		s3, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s3", keys.ECP256, 24*time.Hour, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +289,7 @@ func TestFileSignatures(t *testing.T) {
 	})
 
 	t.Run("signer revoked from a counter", func(t *testing.T) {
-		if _, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s4", keys.ECP256, 0); err != nil {
+		if _, err := e.pki.CreateSigner(ctx, "files-issuing", "op-a", "s4", keys.ECP256, 0, ""); err != nil {
 			t.Fatal(err)
 		}
 		var signed []authority.SignedFile
@@ -530,4 +553,54 @@ func waitCRL(t *testing.T, e *pkiEnv, delta bool, ok func([]byte) bool) []byte {
 	}
 	t.Fatal("the CRL was not reissued")
 	return nil
+}
+
+// TestKeysInVault: a CA and a transaction-file signer whose keys are
+// Transit keys in Vault (test server): the CA's CRL and the signer's
+// files verify with OpenSSL, and a key of the wrong type is refused.
+func TestKeysInVault(t *testing.T) {
+	e := newPKIEnv(t, "vault", 0)
+	ctx := context.Background()
+	admin := e.vault.Client()
+	for name, typ := range map[string]string{"ca-root": "ecdsa-p384", "op-a-signer": "ecdsa-p256", "wrong": "ecdsa-p256"} {
+		if _, err := admin.Logical().Write("transit/keys/"+name, map[string]any{"type": typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.pki.CreateCA(ctx, officer, authority.CreateCARequest{Name: "vault-ca", CommonName: "CA with its key in Vault", Algorithm: keys.ECP384,
+		Validity: 365 * 24 * time.Hour, VaultKey: "transit/wrong"}); keys.KindOf(err) != keys.KindInvalidInput {
+		t.Fatalf("a P-256 Transit key for a P-384 CA: %v", err)
+	}
+	rec, err := e.pki.CreateCA(ctx, officer, authority.CreateCARequest{Name: "vault-ca", CommonName: "CA with its key in Vault", Algorithm: keys.ECP384,
+		Validity: 365 * 24 * time.Hour, VaultKey: "transit/ca-root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Key != "vault-transit:transit/ca-root" {
+		t.Fatalf("CA key record %q", rec.Key)
+	}
+	caFile := e.write(t, "vault-ca.pem", "CERTIFICATE", rec.Cert)
+	crl, err := e.pki.CRL("vault-ca", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlFile := e.write(t, "vault-ca.crl", "X509 CRL", crl)
+	openssl(t, "crl", "-in", crlFile, "-CAfile", caFile, "-noout", "-verify")
+
+	s, err := e.pki.CreateSigner(ctx, "vault-ca", "op-a", "vault-signer", keys.ECP256, 0, "transit/op-a-signer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Key != "vault-transit:transit/op-a-signer" {
+		t.Fatalf("signer key record %q", s.Key)
+	}
+	content := []byte("<transactions/>")
+	f := e.sign(t, backA, "vault-signer", "TX0100VA.000000001", content)
+	if v := e.verify(t, "TX0100VA.000000001", f.Signature, content); !v.OK {
+		t.Fatalf("file signed through Vault: %s %s", v.Reason, v.Detail)
+	}
+	os.WriteFile(filepath.Join(e.dir, "v.bin"), content, 0o600)
+	os.WriteFile(filepath.Join(e.dir, "v.p7s"), f.Signature, 0o600)
+	openssl(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", filepath.Join(e.dir, "v.p7s"), "-content", filepath.Join(e.dir, "v.bin"),
+		"-CAfile", caFile, "-purpose", "any", "-out", os.DevNull)
 }

@@ -55,6 +55,42 @@ type Config struct {
 	Limits        Limits `yaml:"limits"`
 	// PKI, if set, runs the scheme PKI and transaction-file services.
 	PKI *PKI `yaml:"pki,omitempty"`
+	// Vault, if set, is where some signing keys and secrets live.
+	Vault *Vault `yaml:"vault,omitempty"`
+}
+
+// Vault says how to reach HashiCorp Vault. Credentials are read from
+// files, never written here.
+type Vault struct {
+	Address   string `yaml:"address"`
+	CAFile    string `yaml:"ca_file,omitempty"`
+	Namespace string `yaml:"namespace,omitempty"`
+	// TokenFile holds a token; or AppRole logs in with RoleID and the
+	// secret id in SecretIDFile, and the token is renewed.
+	TokenFile string        `yaml:"token_file,omitempty"`
+	AppRole   *VaultAppRole `yaml:"approle,omitempty"`
+}
+
+// VaultAppRole is an AppRole login.
+type VaultAppRole struct {
+	Mount        string `yaml:"mount,omitempty"` // default approle
+	RoleID       string `yaml:"role_id"`
+	SecretIDFile string `yaml:"secret_id_file"`
+}
+
+// ParseVaultSecret splits "<mount>/<path>#<field>".
+func ParseVaultSecret(s string) (mount, path, field string, err error) {
+	ref, field, ok := strings.Cut(s, "#")
+	mount, path, ok2 := strings.Cut(ref, "/")
+	if !ok || !ok2 || mount == "" || path == "" || field == "" {
+		return "", "", "", fmt.Errorf("%q is not <mount>/<path>#<field>", s)
+	}
+	return mount, path, field, nil
+}
+
+func loopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // PKI configures the scheme PKI (README: "Scheme PKI").
@@ -110,6 +146,9 @@ type HSM struct {
 	PINFile   string `yaml:"pin_file"`
 	PINEnv    string `yaml:"pin_env"`
 	PINPrompt bool   `yaml:"pin_prompt"`
+	// PINVault reads the PIN from Vault's KV v2 engine at start:
+	// "<mount>/<path>#<field>", e.g. "secret/samd/hsm#pin" (needs vault).
+	PINVault string `yaml:"pin_vault,omitempty"`
 	// Env is set in samd's environment before the module loads, e.g.
 	// SOFTHSM2_CONF.
 	Env map[string]string `yaml:"env"`
@@ -341,6 +380,13 @@ func (c *Config) resolve(dir string) {
 	abs(&c.TLS.ClientCAFile)
 	abs(&c.TLS.CRLFile)
 	abs(&c.HSM.PINFile)
+	if v := c.Vault; v != nil {
+		abs(&v.CAFile)
+		abs(&v.TokenFile)
+		if v.AppRole != nil {
+			abs(&v.AppRole.SecretIDFile)
+		}
+	}
 	abs(&c.Audit.File)
 	abs(&c.PoliciesDir)
 	abs(&c.State.SQLite)
@@ -400,7 +446,7 @@ func (c *Config) Validate() error {
 		bad("hsm.uri", "%v", err)
 	}
 	n := 0
-	for _, set := range []bool{c.HSM.PINFile != "", c.HSM.PINEnv != "", c.HSM.PINPrompt} {
+	for _, set := range []bool{c.HSM.PINFile != "", c.HSM.PINEnv != "", c.HSM.PINPrompt, c.HSM.PINVault != ""} {
 		if set {
 			n++
 		}
@@ -409,7 +455,28 @@ func (c *Config) Validate() error {
 		n++
 	}
 	if n != 1 {
-		bad("hsm", "set exactly one PIN source (pin_file, pin_env, pin_prompt or pin-source in the URI), not %d", n)
+		bad("hsm", "set exactly one PIN source (pin_file, pin_env, pin_prompt, pin_vault or pin-source in the URI), not %d", n)
+	}
+	if c.HSM.PINVault != "" {
+		if _, _, _, err := ParseVaultSecret(c.HSM.PINVault); err != nil {
+			bad("hsm.pin_vault", "%v", err)
+		}
+		if c.Vault == nil {
+			bad("hsm.pin_vault", "needs the vault section")
+		}
+	}
+	if v := c.Vault; v != nil {
+		if u, err := url.Parse(v.Address); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("vault.address", "want https://host:port, got %q", v.Address)
+		} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+			bad("vault.address", "plain http only to a Vault on loopback; use https")
+		}
+		if (v.TokenFile == "") == (v.AppRole == nil) {
+			bad("vault", "set exactly one of token_file and approle")
+		}
+		if a := v.AppRole; a != nil && (a.RoleID == "" || a.SecretIDFile == "") {
+			bad("vault.approle", "role_id and secret_id_file are required")
+		}
 	}
 	if c.HSM.Sessions < 0 || c.HSM.Sessions > 1024 {
 		bad("hsm.sessions", "must be 0..1024")

@@ -100,7 +100,7 @@ func (s *pkiService) CreateCA(ctx context.Context, req *connect.Request[samdv1.C
 		validity = days(3650)
 	}
 	c, err := p.CreateCA(ctx, principal(ctx), authority.CreateCARequest{Name: req.Msg.GetName(), CommonName: req.Msg.GetCommonName(), Algorithm: alg,
-		Parent: req.Msg.GetParent(), Validity: validity, MaxPathLen: int(req.Msg.GetMaxPathLen())})
+		Parent: req.Msg.GetParent(), Validity: validity, MaxPathLen: int(req.Msg.GetMaxPathLen()), VaultKey: req.Msg.GetVaultKey()})
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func (s *pkiService) CreateSigner(ctx context.Context, req *connect.Request[samd
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.CreateSigner(ctx, m.GetCa(), m.GetOperator(), m.GetSigner(), alg, days(m.GetValidityDays()))
+	c, err := p.CreateSigner(ctx, m.GetCa(), m.GetOperator(), m.GetSigner(), alg, days(m.GetValidityDays()), m.GetVaultKey())
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ type Certificate struct {
 	// Renews is the serial of the certificate this one renewed, if any.
 	Renews string
 	Issued time.Time
+	// Key, for a signer whose key is not in the HSM, is where it is
+	// ("vault-transit:<mount>/<name>"); "" for keys in the HSM.
+	Key string
 }
 
 // Revocation is a revoked certificate. Seq orders the revocations of one

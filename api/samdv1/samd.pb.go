@@ -3327,7 +3327,10 @@ type CreateCARequest struct {
 	Parent       string `protobuf:"bytes,4,opt,name=parent,proto3" json:"parent,omitempty"`
 	ValidityDays uint32 `protobuf:"varint,5,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
 	// Path length: 0 for an issuing CA that issues end entities only.
-	MaxPathLen    uint32 `protobuf:"varint,6,opt,name=max_path_len,json=maxPathLen,proto3" json:"max_path_len,omitempty"`
+	MaxPathLen uint32 `protobuf:"varint,6,opt,name=max_path_len,json=maxPathLen,proto3" json:"max_path_len,omitempty"`
+	// A Transit key ("<mount>/<name>") a Vault operator created, to hold
+	// the CA's key in Vault instead of the HSM.
+	VaultKey      string `protobuf:"bytes,7,opt,name=vault_key,json=vaultKey,proto3" json:"vault_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3402,6 +3405,13 @@ func (x *CreateCARequest) GetMaxPathLen() uint32 {
 		return x.MaxPathLen
 	}
 	return 0
+}
+
+func (x *CreateCARequest) GetVaultKey() string {
+	if x != nil {
+		return x.VaultKey
+	}
+	return ""
 }
 
 type ListCAsRequest struct {
@@ -4230,8 +4240,11 @@ type CreateSignerRequest struct {
 	// The signer's name (device id of its certificate).
 	Signer string `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
 	// "ecdsa-p256" (default) or "rsa-3072" (RSASSA-PSS signatures).
-	Algorithm     string `protobuf:"bytes,4,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
-	ValidityDays  uint32 `protobuf:"varint,5,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
+	Algorithm    string `protobuf:"bytes,4,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	ValidityDays uint32 `protobuf:"varint,5,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
+	// A Transit key ("<mount>/<name>") in Vault instead of a key generated
+	// in the HSM.
+	VaultKey      string `protobuf:"bytes,6,opt,name=vault_key,json=vaultKey,proto3" json:"vault_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4299,6 +4312,13 @@ func (x *CreateSignerRequest) GetValidityDays() uint32 {
 		return x.ValidityDays
 	}
 	return 0
+}
+
+func (x *CreateSignerRequest) GetVaultKey() string {
+	if x != nil {
+		return x.VaultKey
+	}
+	return ""
 }
 
 type NextFileNameRequest struct {
@@ -4996,7 +5016,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x03key\x18\x03 \x01(\tR\x03key\x12'\n" +
 	"\x0fcertificate_pem\x18\x04 \x01(\tR\x0ecertificatePem\x12\x17\n" +
 	"\acrl_url\x18\x05 \x01(\tR\x06crlUrl\x12\"\n" +
-	"\rdelta_crl_url\x18\x06 \x01(\tR\vdeltaCrlUrl\"\xc3\x01\n" +
+	"\rdelta_crl_url\x18\x06 \x01(\tR\vdeltaCrlUrl\"\xe0\x01\n" +
 	"\x0fCreateCARequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcommon_name\x18\x02 \x01(\tR\n" +
@@ -5005,7 +5025,8 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06parent\x18\x04 \x01(\tR\x06parent\x12#\n" +
 	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\x12 \n" +
 	"\fmax_path_len\x18\x06 \x01(\rR\n" +
-	"maxPathLen\"\x10\n" +
+	"maxPathLen\x12\x1b\n" +
+	"\tvault_key\x18\a \x01(\tR\bvaultKey\"\x10\n" +
 	"\x0eListCAsRequest\"6\n" +
 	"\x0fListCAsResponse\x12#\n" +
 	"\x03cas\x18\x01 \x03(\v2\x11.samd.v1.CARecordR\x03cas\"S\n" +
@@ -5063,13 +5084,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +
 	"\x03CRL\x12\x17\n" +
-	"\acrl_pem\x18\x01 \x01(\tR\x06crlPem\"\x9c\x01\n" +
+	"\acrl_pem\x18\x01 \x01(\tR\x06crlPem\"\xb9\x01\n" +
 	"\x13CreateSignerRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x1a\n" +
 	"\boperator\x18\x02 \x01(\tR\boperator\x12\x16\n" +
 	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
 	"\talgorithm\x18\x04 \x01(\tR\talgorithm\x12#\n" +
-	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\"B\n" +
+	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\x12\x1b\n" +
+	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\"B\n" +
 	"\x13NextFileNameRequest\x12\x1b\n" +
 	"\tfile_type\x18\x01 \x01(\tR\bfileType\x12\x0e\n" +
 	"\x02zu\x18\x02 \x01(\tR\x02zu\"F\n" +

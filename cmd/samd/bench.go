@@ -647,7 +647,7 @@ func measureCeiling(cfg *config.Config, n int, d time.Duration) (ceiling, error)
 	if err != nil {
 		return ceiling{}, err
 	}
-	pin, err := readPIN(cfg.HSM, uri)
+	pin, err := readPIN(cfg, uri)
 	if err != nil {
 		return ceiling{}, err
 	}

@@ -30,6 +30,7 @@ import (
 const pkiUsage = `
 Scheme PKI (officers unless noted):
   pki ca create   --name N --cn "COMMON NAME" [--alg ecdsa-p384|rsa-3072] [--parent CA] [--days N] [--path-len N]
+                  [--vault-key MOUNT/NAME]   the CA's key is a Vault Transit key, not generated in the HSM
   pki ca list     (any identity)
   pki issue       --ca CA --profile terminal|back-office|clearing-house|personalisation|officer|server
                   --csr FILE [--operator ID --device ID] [--dns NAME,...] [--ip ADDR,...] [--days N] [--out CERT.pem]
@@ -41,6 +42,7 @@ Scheme PKI (officers unless noted):
                   [--from-counter N]   a signer: files it signed with a lower counter still verify
   pki crl         --ca CA [--delta] [--out FILE.crl]                   (any identity; also over HTTP)
   pki signer      --ca CA --operator ID --signer NAME [--alg ecdsa-p256|rsa-3072] [--days N] [--out CERT.pem]
+                  [--vault-key MOUNT/NAME]   the signer's key is a Vault Transit key
 Transaction files:
   file name       --type XX [--zu ZU]                  next name XXYYYYZU.NNNNNNNNN (back office)
   file sign       --signer NAME FILE [--out FILE.p7s]  detached CMS signature (back office)
@@ -97,6 +99,7 @@ func (c *client) pkiCmd(ctx context.Context, cmd string, args []string, out io.W
 	zu := fs.String("zu", "", "")
 	sig := fs.String("sig", "", "")
 	fromCounter := fs.Uint64("from-counter", 0, "")
+	vaultKey := fs.String("vault-key", "", "")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -115,7 +118,7 @@ func (c *client) pkiCmd(ctx context.Context, cmd string, args []string, out io.W
 	switch cmd + " " + sub {
 	case "pki ca create":
 		res, err := c.pki.CreateCA(ctx, connect.NewRequest(&samdv1.CreateCARequest{Name: *name, CommonName: *cn, Algorithm: *alg, Parent: *parent,
-			ValidityDays: uint32(*days), MaxPathLen: uint32(*pathLen)}))
+			ValidityDays: uint32(*days), MaxPathLen: uint32(*pathLen), VaultKey: *vaultKey}))
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +184,7 @@ func (c *client) pkiCmd(ctx context.Context, cmd string, args []string, out io.W
 		return res.Msg, writeIf(*outFile, res.Msg.GetCrlPem())
 	case "pki signer":
 		res, err := c.pki.CreateSigner(ctx, connect.NewRequest(&samdv1.CreateSignerRequest{Ca: *ca, Operator: *operator, Signer: *signer, Algorithm: *alg,
-			ValidityDays: uint32(*days)}))
+			ValidityDays: uint32(*days), VaultKey: *vaultKey}))
 		if err != nil {
 			return nil, err
 		}

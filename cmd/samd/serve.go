@@ -26,6 +26,7 @@ import (
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/keys/vault"
 	"github.com/samd-io/samd/metrics"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/revocation"
@@ -101,7 +102,8 @@ func newLogger(c config.Log) *slog.Logger {
 // readPIN reads the PIN from its one configured source. A failure is
 // fatal: samd never falls back to an empty PIN, which would spend the
 // token's retry counter.
-func readPIN(h config.HSM, uri config.PKCS11URI) (secret.Bytes, error) {
+func readPIN(cfg *config.Config, uri config.PKCS11URI) (secret.Bytes, error) {
+	h := cfg.HSM
 	file := h.PINFile
 	if uri.PINSource != "" {
 		file = uri.PINSource
@@ -125,6 +127,8 @@ func readPIN(h config.HSM, uri config.PKCS11URI) (secret.Bytes, error) {
 		// Remove it from the environment so that child processes and
 		// /proc/self/environ no longer carry it.
 		os.Unsetenv(h.PINEnv)
+	case h.PINVault != "":
+		return pinFromVault(cfg, h.PINVault)
 	case h.PINPrompt:
 		if !term.IsTerminal(int(os.Stdin.Fd())) {
 			return secret.Bytes{}, errors.New("pin_prompt needs a terminal on standard input")
@@ -143,6 +147,32 @@ func readPIN(h config.HSM, uri config.PKCS11URI) (secret.Bytes, error) {
 	return secret.New(pin), nil
 }
 
+// pinFromVault reads the PIN from Vault's KV v2 engine.
+func pinFromVault(cfg *config.Config, ref string) (secret.Bytes, error) {
+	mount, path, field, err := config.ParseVaultSecret(ref)
+	if err != nil {
+		return secret.Bytes{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	vc, err := openVault(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return secret.Bytes{}, err
+	}
+	if vc == nil {
+		return secret.Bytes{}, errors.New("hsm.pin_vault needs the vault section")
+	}
+	defer vc.Close()
+	pin, err := vc.ReadKV(ctx, mount, path, field)
+	if err != nil {
+		return secret.Bytes{}, fmt.Errorf("PIN from Vault: %w", err)
+	}
+	if pin.Len() == 0 {
+		return secret.Bytes{}, errors.New("the PIN is empty")
+	}
+	return pin, nil
+}
+
 // openStore opens the configured token and runs the startup known-answer
 // tests through it.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observe func(string, time.Duration, error)) (*pkcs11.Store, error) {
@@ -153,7 +183,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 	if err != nil {
 		return nil, err
 	}
-	pin, err := readPIN(cfg.HSM, uri)
+	pin, err := readPIN(cfg, uri)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +374,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	var schemePKI *authority.PKI
 	checkRevocation := tlsFiles.CheckRevocation
 	if pc := cfg.PKI; pc != nil {
-		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: pkiKeys{store}, State: st, BaseURL: pc.BaseURL,
+		vc, err := openVault(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		if vc != nil {
+			defer vc.Close()
+		}
+		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: pc.BaseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
 			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log,
 			CAsChanged: func() {
@@ -477,14 +514,78 @@ func logCRLs(log *slog.Logger, l *revocation.List, file string) {
 	}
 }
 
-// pkiKeys gives the scheme PKI the token's key generation and signers.
-type pkiKeys struct{ *pkcs11.Store }
+// pkiKeys gives the scheme PKI the token's key generation and signers,
+// and Vault's Transit keys (when the configuration has a vault section).
+type pkiKeys struct {
+	*pkcs11.Store
+	vault *vault.Client
 
-func (k pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
+	mu      sync.Mutex
+	signers map[string]crypto.Signer // Transit signers by location
+}
+
+func (k *pkiKeys) ExternalSigner(ctx context.Context, loc string) (crypto.Signer, error) {
+	ref, ok := strings.CutPrefix(loc, authority.VaultTransit)
+	mount, name, ok2 := strings.Cut(ref, "/")
+	if !ok || !ok2 {
+		return nil, keys.Errorf(keys.KindInvalidInput, "key location %q is not vault-transit:<mount>/<name>", loc)
+	}
+	if k.vault == nil {
+		return nil, keys.Errorf(keys.KindUnavailable, "key %s is in Vault, and the configuration has no vault section", loc)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.signers[loc]; ok {
+		return s, nil
+	}
+	s, err := k.vault.Signer(ctx, mount, name)
+	if err != nil {
+		return nil, err
+	}
+	if k.signers == nil {
+		k.signers = map[string]crypto.Signer{}
+	}
+	k.signers[loc] = s
+	return s, nil
+}
+
+// openVault logs in to Vault when the configuration has a vault section.
+func openVault(ctx context.Context, cfg *config.Config, log *slog.Logger) (*vault.Client, error) {
+	v := cfg.Vault
+	if v == nil {
+		return nil, nil
+	}
+	vc := vault.Config{Address: v.Address, CAFile: v.CAFile, Namespace: v.Namespace, Logger: log}
+	firstLine := func(file string) (secret.Bytes, error) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return secret.Bytes{}, fmt.Errorf("vault: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		clear(b)
+		return secret.New([]byte(strings.TrimSpace(line))), nil
+	}
+	var err error
+	if v.TokenFile != "" {
+		if vc.Token, err = firstLine(v.TokenFile); err != nil {
+			return nil, err
+		}
+	} else {
+		vc.RoleID, vc.AppRoleMount = v.AppRole.RoleID, v.AppRole.Mount
+		if vc.SecretID, err = firstLine(v.AppRole.SecretIDFile); err != nil {
+			return nil, err
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return vault.New(octx, vc)
+}
+
+func (k *pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
 	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg})
 }
 
-func (k pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
+func (k *pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
 
 // openState opens the configured state store: PostgreSQL for a cluster,
 // else the embedded SQLite file.

@@ -50,8 +50,8 @@ func (s *Store) RecordCertificate(ctx context.Context, c state.Certificate) erro
 }
 
 func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, c.NotBefore.UTC(), c.NotAfter.UTC(), c.Cert, c.Renews, c.Issued.UTC())
+	_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, c.NotBefore.UTC(), c.NotAfter.UTC(), c.Cert, c.Renews, c.Issued.UTC(), c.Key)
 	switch pgCode(err) {
 	case uniqueViolation:
 		return keys.Errorf(keys.KindExists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
@@ -62,12 +62,12 @@ func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
 }
 
 func scanCert(row interface{ Scan(...any) error }, c *state.Certificate) error {
-	err := row.Scan(&c.CA, &c.Serial, &c.Profile, &c.Role, &c.Operator, &c.Device, &c.NotBefore, &c.NotAfter, &c.Cert, &c.Renews, &c.Issued)
+	err := row.Scan(&c.CA, &c.Serial, &c.Profile, &c.Role, &c.Operator, &c.Device, &c.NotBefore, &c.NotAfter, &c.Cert, &c.Renews, &c.Issued, &c.Key)
 	c.NotBefore, c.NotAfter, c.Issued = c.NotBefore.UTC(), c.NotAfter.UTC(), c.Issued.UTC()
 	return err
 }
 
-const certColumns = `ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued`
+const certColumns = `ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key`
 
 // Certificate implements state.PKI.
 func (s *Store) Certificate(ctx context.Context, ca, serial string) (state.Certificate, error) {

@@ -144,6 +144,7 @@ var migrations = []string{
 		next_update TIMESTAMPTZ NOT NULL,
 		PRIMARY KEY (ca, delta)
 	);`,
+	`ALTER TABLE pki_cert ADD COLUMN key TEXT NOT NULL DEFAULT '';`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

@@ -64,8 +64,8 @@ func (s *Store) RecordCertificate(ctx context.Context, c state.Certificate) erro
 }
 
 func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, ts(c.NotBefore), ts(c.NotAfter), c.Cert, c.Renews, ts(c.Issued))
+	_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, ts(c.NotBefore), ts(c.NotAfter), c.Cert, c.Renews, ts(c.Issued), c.Key)
 	if isUnique(err) {
 		return keys.Errorf(keys.KindExists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
 	}
@@ -82,8 +82,8 @@ func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
 func (s *Store) Certificate(ctx context.Context, ca, serial string) (state.Certificate, error) {
 	c := state.Certificate{CA: ca, Serial: serial}
 	var nb, na, issued string
-	err := s.db.QueryRowContext(ctx, `SELECT profile, role, operator, device, not_before, not_after, cert, renews, issued FROM pki_cert WHERE ca = ? AND serial = ?`, ca, serial).
-		Scan(&c.Profile, &c.Role, &c.Operator, &c.Device, &nb, &na, &c.Cert, &c.Renews, &issued)
+	err := s.db.QueryRowContext(ctx, `SELECT profile, role, operator, device, not_before, not_after, cert, renews, issued, key FROM pki_cert WHERE ca = ? AND serial = ?`, ca, serial).
+		Scan(&c.Profile, &c.Role, &c.Operator, &c.Device, &nb, &na, &c.Cert, &c.Renews, &issued, &c.Key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", ca, serial)
 	}

@@ -137,6 +137,7 @@ var migrations = []string{
 		next_update TEXT NOT NULL,
 		PRIMARY KEY (ca, delta)
 	);`,
+	`ALTER TABLE pki_cert ADD COLUMN key TEXT NOT NULL DEFAULT '';`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

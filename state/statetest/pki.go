@@ -32,13 +32,13 @@ func testPKIRecords(t *testing.T, s state.Store) {
 		t.Fatalf("CAs %+v %v", cas, err)
 	}
 	c := cert("issuing", "0A")
-	c.Renews = "09"
+	c.Renews, c.Key = "09", "vault-transit:transit/op-signer"
 	if err := s.RecordCertificate(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	wantKind(t, s.RecordCertificate(ctx, c), keys.KindExists)
 	got, err := s.Certificate(ctx, "issuing", "0A")
-	if err != nil || got.Device != "d0A" || got.Renews != "09" || !got.NotAfter.Equal(c.NotAfter) || len(got.Cert) != 2 {
+	if err != nil || got.Device != "d0A" || got.Renews != "09" || got.Key != c.Key || !got.NotAfter.Equal(c.NotAfter) || len(got.Cert) != 2 {
 		t.Fatalf("certificate %+v %v", got, err)
 	}
 	_, err = s.Certificate(ctx, "root", "0A")

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/vault/api"
 )
 
 // Server is a test Vault.
@@ -59,6 +61,19 @@ func New() *Server {
 // CAPEM is the server certificate, for the client's CA file.
 func (s *Server) CAPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
+
+// Client returns an API client of the server with its root token.
+func (s *Server) Client() *api.Client {
+	ac := api.DefaultConfig()
+	ac.Address = s.URL
+	ac.HttpClient = s.Server.Client()
+	c, err := api.NewClient(ac)
+	if err != nil {
+		panic(err)
+	}
+	c.SetToken(s.RootToken)
+	return c
 }
 
 // Renewals counts renew-self calls; Logins counts AppRole logins.

@@ -28,9 +28,9 @@ import (
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/keys/vault"
 	"github.com/samd-io/samd/keys/vault/vaulttest"
-	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/pki/cms"
+	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state/sqlite"
 )
 

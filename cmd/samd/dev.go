@@ -25,6 +25,7 @@ import (
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/state/postgres"
 	"github.com/samd-io/samd/state/sqlite"
 	"github.com/samd-io/samd/test/softhsm"
 )
@@ -85,6 +86,8 @@ func cmdDev(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:7443", "listen address (loopback)")
 	demo := fs.Bool("demo", true, "call samd once with the AN10922 example after it starts")
 	initOnly := fs.Bool("init-only", false, "set up the directory and exit without serving")
+	replicas := fs.Int("cluster", 0, "with --postgres: write replica-1.yaml … replica-N.yaml for N replicas sharing the token and the database")
+	pgDSN := fs.String("postgres", "", "the PostgreSQL database of --cluster (a libpq DSN without password)")
 	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
 	pkiAddr := fs.String("pki-listen", "", "CRL distribution listen address, overriding the configuration's pki.listen")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -106,6 +109,12 @@ func cmdDev(args []string) error {
 		if err := setupDev(abs, *listen); err != nil {
 			return fmt.Errorf("dev setup: %w", err)
 		}
+	}
+	if *replicas > 0 {
+		if err := writeReplicas(context.Background(), cfgPath, *replicas, *pgDSN); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "samd dev: wrote %d replica configurations in %s (replica-N.yaml)\n", *replicas, abs)
 	}
 	if *initOnly {
 		return nil
@@ -343,5 +352,61 @@ Demo: AN10922 AES-128 example through samd (terminal identity, mTLS):
 		return errors.New("the KCV does not match the published example")
 	}
 	fmt.Fprintln(w, "  match      yes")
+	return nil
+}
+
+// writeReplicas writes, beside the development configuration, one
+// configuration per replica of a cluster on one machine: the same token,
+// PKI and policies, the shared PostgreSQL database, and a data directory
+// (audit log) and instance id of its own. The development CA is recorded
+// in the database, so that the cluster issues and revokes under it.
+func writeReplicas(ctx context.Context, cfgPath string, n int, dsn string) error {
+	if dsn == "" {
+		return errors.New("--cluster needs --postgres DSN")
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfg.PKI == nil {
+		return errors.New("the development directory predates the PKI; remove it and run samd dev again")
+	}
+	st, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	old, err := sqlite.Open(cfg.State.SQLite)
+	if err != nil {
+		return err
+	}
+	cas, err := old.CAs(ctx)
+	old.Close()
+	if err != nil {
+		return err
+	}
+	for _, ca := range cas {
+		if err := st.PutCA(ctx, ca); err != nil && keys.KindOf(err) != keys.KindExists {
+			return err
+		}
+	}
+	dir := filepath.Dir(cfgPath)
+	for i := 1; i <= n; i++ {
+		r := *cfg
+		pkiCfg := *cfg.PKI
+		r.PKI = &pkiCfg
+		r.DataDir = filepath.Join(dir, fmt.Sprintf("data-%d", i))
+		r.Audit.File = filepath.Join(r.DataDir, "audit.jsonl")
+		r.State = config.State{Postgres: dsn}
+		r.PKI.Instance = fmt.Sprintf("samd-dev-%d", i)
+		b, err := yaml.Marshal(&r)
+		if err != nil {
+			return err
+		}
+		header := fmt.Sprintf("# replica %d of %d of the development cluster, written by `samd dev --cluster`.\n", i, n)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("replica-%d.yaml", i)), append([]byte(header), b...), 0o600); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -19,39 +19,13 @@ import (
 
 	"connectrpc.com/connect"
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"gopkg.in/yaml.v3"
 
 	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
-	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/test/cardsim"
 	"github.com/samd-io/samd/test/postgres/pgtest"
 )
-
-// replicaConfig writes a copy of the environment's configuration for
-// replica n: the shared token, PKI and policies, one PostgreSQL database,
-// and a data directory (audit log) and instance id of its own.
-func (e *env) replicaConfig(t *testing.T, n int, dsn string) string {
-	t.Helper()
-	cfg, err := config.Load(filepath.Join(e.dir, "samd.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = filepath.Join(e.dir, fmt.Sprintf("data-%d", n))
-	cfg.Audit.File = filepath.Join(cfg.DataDir, "audit.jsonl")
-	cfg.State = config.State{Postgres: dsn}
-	cfg.PKI.Instance = fmt.Sprintf("samd-%d", n)
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(e.dir, fmt.Sprintf("replica-%d.yaml", n))
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // TestCluster runs three samd replicas on loopback sharing one SoftHSM2
 // token and one PostgreSQL database: a card session begun on one replica
@@ -64,10 +38,14 @@ func (e *env) replicaConfig(t *testing.T, n int, dsn string) string {
 func TestCluster(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	e := newEnv(t, nil)
+	// The README's way: samd dev writes the replicas' configurations.
+	if out, err := exec.Command(e.bin, "dev", "--dir", e.dir, "--init-only", "--cluster", "3", "--postgres", dsn).CombinedOutput(); err != nil {
+		t.Fatalf("samd dev --cluster: %v\n%s", err, out)
+	}
 	var reps []*replica
 	var cfgs []string
 	for n := 1; n <= 3; n++ {
-		cfgs = append(cfgs, e.replicaConfig(t, n, dsn))
+		cfgs = append(cfgs, filepath.Join(e.dir, fmt.Sprintf("replica-%d.yaml", n)))
 		reps = append(reps, e.launch(cfgs[n-1]))
 	}
 	t.Cleanup(func() {
@@ -172,7 +150,7 @@ func TestCluster(t *testing.T) {
 		os.WriteFile(p, []byte("cluster transactions"), 0o644)
 		conn := []string{"--ca", filepath.Join(e.dir, "pki", "ca.crt"), "--cert", filepath.Join(e.dir, "pki", "back-office.crt"), "--key", filepath.Join(e.dir, "pki", "back-office.key")}
 		out, err := exec.Command(e.bin, append(append([]string{"client", "--addr", reps[2].addr}, conn...), "file", "sign", "--signer", "cluster-1", p)...).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "instance samd-3") {
+		if err != nil || !strings.Contains(string(out), "instance samd-dev-3") {
 			t.Fatalf("sign on replica 3 with a signer made on replica 1: %v\n%s", err, out)
 		}
 	})

@@ -88,6 +88,8 @@ type PKI struct {
 	kick chan struct{} // wakes the publisher after a revocation
 	// syncMu makes loading CAs from the store one at a time.
 	syncMu sync.Mutex
+	missMu sync.Mutex
+	missed map[string]time.Time // unknown CA names looked for, until when
 }
 
 // managedCA is a CA samd holds the key of, with its CRL state.
@@ -131,7 +133,7 @@ func NewPKI(ctx context.Context, cfg PKIConfig) (*PKI, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	p := &PKI{cfg: cfg, cas: map[string]*managedCA{}, kick: make(chan struct{}, 1)}
+	p := &PKI{cfg: cfg, cas: map[string]*managedCA{}, kick: make(chan struct{}, 1), missed: map[string]time.Time{}}
 	p.ctx, p.end = context.WithCancel(context.WithoutCancel(ctx))
 	if err := p.syncCAs(ctx); err != nil {
 		return nil, err
@@ -239,7 +241,7 @@ func (p *PKI) ca(name string) (*managedCA, error) {
 	if m, ok := p.live(name); ok {
 		return m, nil
 	}
-	if validName(name) {
+	if validName(name) && p.mayLookFor(name) {
 		if err := p.syncCAs(context.Background()); err != nil {
 			return nil, err
 		}
@@ -248,6 +250,22 @@ func (p *PKI) ca(name string) (*managedCA, error) {
 		}
 	}
 	return nil, keys.Errorf(keys.KindNotFound, "pki: no CA %q", name)
+}
+
+// mayLookFor rations the store lookups for unknown CA names (the CRL
+// listener takes names from anyone): one per name per second.
+func (p *PKI) mayLookFor(name string) bool {
+	p.missMu.Lock()
+	defer p.missMu.Unlock()
+	now := time.Now()
+	if until, ok := p.missed[name]; ok && now.Before(until) {
+		return false
+	}
+	if len(p.missed) > 1024 {
+		clear(p.missed)
+	}
+	p.missed[name] = now.Add(time.Second)
+	return true
 }
 
 func (p *PKI) live(name string) (*managedCA, bool) {

@@ -97,6 +97,8 @@ type Store interface {
 	KeyUsage(ctx context.Context, key string) (int64, error)
 	// PKI is the scheme PKI's state (pki.go).
 	PKI
+	// Approvals are officers' proposals and votes (approvals.go).
+	Approvals
 	Close() error
 }
 

@@ -145,6 +145,25 @@ var migrations = []string{
 		PRIMARY KEY (ca, delta)
 	);`,
 	`ALTER TABLE pki_cert ADD COLUMN key TEXT NOT NULL DEFAULT '';`,
+	`CREATE TABLE proposal (
+		id        TEXT PRIMARY KEY,
+		operation TEXT NOT NULL,
+		params    BYTEA NOT NULL,
+		proposer  TEXT NOT NULL,
+		created   TIMESTAMPTZ NOT NULL,
+		expires   TIMESTAMPTZ NOT NULL,
+		status    TEXT NOT NULL,
+		result    TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX proposal_created ON proposal (created);
+	CREATE TABLE proposal_vote (
+		id      TEXT NOT NULL REFERENCES proposal (id),
+		officer TEXT NOT NULL,
+		approve BOOLEAN NOT NULL,
+		n       INTEGER NOT NULL,
+		time    TIMESTAMPTZ NOT NULL,
+		PRIMARY KEY (id, officer)
+	);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

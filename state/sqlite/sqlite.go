@@ -138,6 +138,25 @@ var migrations = []string{
 		PRIMARY KEY (ca, delta)
 	);`,
 	`ALTER TABLE pki_cert ADD COLUMN key TEXT NOT NULL DEFAULT '';`,
+	`CREATE TABLE proposal (
+		id        TEXT PRIMARY KEY,
+		operation TEXT NOT NULL,
+		params    BLOB NOT NULL,
+		proposer  TEXT NOT NULL,
+		created   TEXT NOT NULL,
+		expires   TEXT NOT NULL,
+		status    TEXT NOT NULL,
+		result    TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX proposal_created ON proposal (created);
+	CREATE TABLE proposal_vote (
+		id      TEXT NOT NULL REFERENCES proposal (id),
+		officer TEXT NOT NULL,
+		approve INTEGER NOT NULL,
+		n       INTEGER NOT NULL,
+		time    TEXT NOT NULL,
+		PRIMARY KEY (id, officer)
+	);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

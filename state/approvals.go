@@ -1,0 +1,54 @@
+package state
+
+import (
+	"context"
+	"time"
+)
+
+// Proposal statuses.
+const (
+	ProposalOpen      = "open"
+	ProposalExecuting = "executing"
+	ProposalExecuted  = "executed"
+	ProposalFailed    = "failed"
+	ProposalRejected  = "rejected"
+)
+
+// Proposal is an operation under dual control: an officer proposes it
+// with its exact parameters, others approve or reject it by its ID (the
+// digest of the proposal), and it runs once enough distinct officers
+// approved and none rejected, before it expires.
+type Proposal struct {
+	ID        string // hex SHA-256 of operation, parameters, proposer and time
+	Operation string
+	Params    []byte // canonical JSON
+	Proposer  string // "<operator>/<device>" of an officer
+	Created   time.Time
+	Expires   time.Time
+	Status    string
+	Result    string // what the execution returned, or why it failed
+	// Approvers are the officers who approved, the proposer first;
+	// Rejecters those who rejected.
+	Approvers, Rejecters []string
+}
+
+// Approvals keeps proposals and votes. Every method is atomic.
+type Approvals interface {
+	// AddProposal stores a new open proposal, the proposer's vote
+	// included; KindExists if its ID is known.
+	AddProposal(ctx context.Context, p Proposal) error
+	// Proposal reads one; KindNotFound if unknown.
+	Proposal(ctx context.Context, id string) (Proposal, error)
+	// Proposals lists proposals created at or after since, newest first.
+	Proposals(ctx context.Context, since time.Time) ([]Proposal, error)
+	// Vote records an officer's approval or rejection of an open,
+	// unexpired proposal, once per officer (the proposer has voted);
+	// a rejection closes the proposal. KindDenied otherwise, naming why.
+	Vote(ctx context.Context, id, officer string, approve bool, now time.Time) (Proposal, error)
+	// Claim moves an open proposal with at least m approvals to executing
+	// and reports whether this caller did: exactly one caller executes.
+	Claim(ctx context.Context, id string, m int, now time.Time) (bool, error)
+	// Finish records an executing proposal's outcome (executed or
+	// failed) and result.
+	Finish(ctx context.Context, id, status, result string) error
+}

@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+// AddProposal implements state.Approvals.
+func (s *Store) AddProposal(ctx context.Context, p state.Proposal) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO proposal (id, operation, params, proposer, created, expires, status) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			p.ID, p.Operation, p.Params, p.Proposer, p.Created.UTC(), p.Expires.UTC(), state.ProposalOpen)
+		if pgCode(err) == uniqueViolation {
+			return keys.Errorf(keys.KindExists, "approvals: proposal %s exists", p.ID)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time) VALUES ($1, $2, true, 1, $3)`, p.ID, p.Proposer, p.Created.UTC()); err != nil {
+			return unavailable(err)
+		}
+		return nil
+	})
+}
+
+func readProposal(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, id string) (state.Proposal, error) {
+	p := state.Proposal{ID: id}
+	err := q.QueryRowContext(ctx, `SELECT operation, params, proposer, created, expires, status, result FROM proposal WHERE id = $1`, id).
+		Scan(&p.Operation, &p.Params, &p.Proposer, &p.Created, &p.Expires, &p.Status, &p.Result)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+	}
+	if err != nil {
+		return p, unavailable(err)
+	}
+	p.Created, p.Expires = p.Created.UTC(), p.Expires.UTC()
+	rows, err := q.QueryContext(ctx, `SELECT officer, approve FROM proposal_vote WHERE id = $1 ORDER BY n`, id)
+	if err != nil {
+		return p, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var officer string
+		var approve bool
+		if err := rows.Scan(&officer, &approve); err != nil {
+			return p, unavailable(err)
+		}
+		if approve {
+			p.Approvers = append(p.Approvers, officer)
+		} else {
+			p.Rejecters = append(p.Rejecters, officer)
+		}
+	}
+	return p, rows.Err()
+}
+
+// Proposal implements state.Approvals.
+func (s *Store) Proposal(ctx context.Context, id string) (state.Proposal, error) {
+	return readProposal(ctx, s.db, id)
+}
+
+// Proposals implements state.Approvals.
+func (s *Store) Proposals(ctx context.Context, since time.Time) ([]state.Proposal, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM proposal WHERE created >= $1 ORDER BY created DESC`, since.UTC())
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, unavailable(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	out := make([]state.Proposal, 0, len(ids))
+	for _, id := range ids {
+		p, err := s.Proposal(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Vote implements state.Approvals.
+func (s *Store) Vote(ctx context.Context, id, officer string, approve bool, now time.Time) (state.Proposal, error) {
+	var p state.Proposal
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if p, err = readProposal(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := votable(p, officer, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time)
+			SELECT $1, $2, $3, count(*) + 1, $4 FROM proposal_vote WHERE id = $5`, id, officer, approve, now.UTC(), id); err != nil {
+			return unavailable(err)
+		}
+		if !approve {
+			if _, err := tx.ExecContext(ctx, `UPDATE proposal SET status = $1 WHERE id = $2`, state.ProposalRejected, id); err != nil {
+				return unavailable(err)
+			}
+		}
+		p, err = readProposal(ctx, tx, id)
+		return err
+	})
+	return p, err
+}
+
+// votable says why an officer may not vote on a proposal now, if so.
+func votable(p state.Proposal, officer string, now time.Time) error {
+	switch {
+	case p.Status != state.ProposalOpen:
+		return keys.Errorf(keys.KindDenied, "approvals: proposal %s is %s", p.ID, p.Status)
+	case !now.Before(p.Expires):
+		return keys.Errorf(keys.KindDenied, "approvals: proposal %s expired at %s", p.ID, p.Expires.Format(time.RFC3339))
+	case officer == p.Proposer:
+		return keys.Errorf(keys.KindDenied, "approvals: %s proposed %s and may not vote on it again", officer, p.ID)
+	}
+	for _, o := range append(p.Approvers, p.Rejecters...) {
+		if o == officer {
+			return keys.Errorf(keys.KindDenied, "approvals: %s has already voted on %s", officer, p.ID)
+		}
+	}
+	return nil
+}
+
+// Claim implements state.Approvals.
+func (s *Store) Claim(ctx context.Context, id string, m int, now time.Time) (bool, error) {
+	var claimed bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE proposal SET status = $1 WHERE id = $2 AND status = $3 AND expires > $4
+			AND (SELECT count(*) FROM proposal_vote WHERE id = $5 AND approve) >= $6
+			AND NOT EXISTS (SELECT 1 FROM proposal_vote WHERE id = $7 AND NOT approve)`,
+			state.ProposalExecuting, id, state.ProposalOpen, now.UTC(), id, m, id)
+		if err != nil {
+			return unavailable(err)
+		}
+		n, _ := res.RowsAffected()
+		claimed = n == 1
+		return nil
+	})
+	return claimed, err
+}
+
+// Finish implements state.Approvals.
+func (s *Store) Finish(ctx context.Context, id, status, result string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE proposal SET status = $1, result = $2 WHERE id = $3 AND status = $4`, status, result, id, state.ProposalExecuting)
+		if err != nil {
+			return unavailable(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return keys.Errorf(keys.KindDenied, "approvals: proposal %s is not executing", id)
+		}
+		return nil
+	})
+}

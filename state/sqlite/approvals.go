@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+// AddProposal implements state.Approvals.
+func (s *Store) AddProposal(ctx context.Context, p state.Proposal) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO proposal (id, operation, params, proposer, created, expires, status) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.Operation, p.Params, p.Proposer, ts(p.Created), ts(p.Expires), state.ProposalOpen)
+		if isUnique(err) {
+			return keys.Errorf(keys.KindExists, "approvals: proposal %s exists", p.ID)
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time) VALUES (?, ?, 1, 1, ?)`, p.ID, p.Proposer, ts(p.Created)); err != nil {
+			return unavailable(err)
+		}
+		return nil
+	})
+}
+
+func readProposal(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, id string) (state.Proposal, error) {
+	p := state.Proposal{ID: id}
+	var created, expires string
+	err := q.QueryRowContext(ctx, `SELECT operation, params, proposer, created, expires, status, result FROM proposal WHERE id = ?`, id).
+		Scan(&p.Operation, &p.Params, &p.Proposer, &created, &expires, &p.Status, &p.Result)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+	}
+	if err != nil {
+		return p, unavailable(err)
+	}
+	p.Created, p.Expires = parseTime(created), parseTime(expires)
+	rows, err := q.QueryContext(ctx, `SELECT officer, approve FROM proposal_vote WHERE id = ? ORDER BY n`, id)
+	if err != nil {
+		return p, unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var officer string
+		var approve bool
+		if err := rows.Scan(&officer, &approve); err != nil {
+			return p, unavailable(err)
+		}
+		if approve {
+			p.Approvers = append(p.Approvers, officer)
+		} else {
+			p.Rejecters = append(p.Rejecters, officer)
+		}
+	}
+	return p, rows.Err()
+}
+
+// Proposal implements state.Approvals.
+func (s *Store) Proposal(ctx context.Context, id string) (state.Proposal, error) {
+	return readProposal(ctx, s.db, id)
+}
+
+// Proposals implements state.Approvals.
+func (s *Store) Proposals(ctx context.Context, since time.Time) ([]state.Proposal, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM proposal WHERE created >= ? ORDER BY created DESC`, ts(since))
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, unavailable(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	out := make([]state.Proposal, 0, len(ids))
+	for _, id := range ids {
+		p, err := s.Proposal(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Vote implements state.Approvals.
+func (s *Store) Vote(ctx context.Context, id, officer string, approve bool, now time.Time) (state.Proposal, error) {
+	var p state.Proposal
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if p, err = readProposal(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := votable(p, officer, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time)
+			SELECT ?, ?, ?, count(*) + 1, ? FROM proposal_vote WHERE id = ?`, id, officer, approve, ts(now), id); err != nil {
+			return unavailable(err)
+		}
+		if !approve {
+			if _, err := tx.ExecContext(ctx, `UPDATE proposal SET status = ? WHERE id = ?`, state.ProposalRejected, id); err != nil {
+				return unavailable(err)
+			}
+		}
+		p, err = readProposal(ctx, tx, id)
+		return err
+	})
+	return p, err
+}
+
+// votable says why an officer may not vote on a proposal now, if so.
+func votable(p state.Proposal, officer string, now time.Time) error {
+	switch {
+	case p.Status != state.ProposalOpen:
+		return keys.Errorf(keys.KindDenied, "approvals: proposal %s is %s", p.ID, p.Status)
+	case !now.Before(p.Expires):
+		return keys.Errorf(keys.KindDenied, "approvals: proposal %s expired at %s", p.ID, p.Expires.Format(time.RFC3339))
+	case officer == p.Proposer:
+		return keys.Errorf(keys.KindDenied, "approvals: %s proposed %s and may not vote on it again", officer, p.ID)
+	}
+	for _, o := range append(p.Approvers, p.Rejecters...) {
+		if o == officer {
+			return keys.Errorf(keys.KindDenied, "approvals: %s has already voted on %s", officer, p.ID)
+		}
+	}
+	return nil
+}
+
+// Claim implements state.Approvals.
+func (s *Store) Claim(ctx context.Context, id string, m int, now time.Time) (bool, error) {
+	var claimed bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE proposal SET status = ? WHERE id = ? AND status = ? AND expires > ?
+			AND (SELECT count(*) FROM proposal_vote WHERE id = ? AND approve) >= ?
+			AND NOT EXISTS (SELECT 1 FROM proposal_vote WHERE id = ? AND NOT approve)`,
+			state.ProposalExecuting, id, state.ProposalOpen, ts(now), id, m, id)
+		if err != nil {
+			return unavailable(err)
+		}
+		n, _ := res.RowsAffected()
+		claimed = n == 1
+		return nil
+	})
+	return claimed, err
+}
+
+// Finish implements state.Approvals.
+func (s *Store) Finish(ctx context.Context, id, status, result string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE proposal SET status = ?, result = ? WHERE id = ? AND status = ?`, status, result, id, state.ProposalExecuting)
+		if err != nil {
+			return unavailable(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return keys.Errorf(keys.KindDenied, "approvals: proposal %s is not executing", id)
+		}
+		return nil
+	})
+}

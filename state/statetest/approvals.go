@@ -1,0 +1,91 @@
+package statetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+func testApprovals(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	p := state.Proposal{ID: "p1", Operation: "key.generate", Params: []byte(`{"name":"x"}`), Proposer: "op/o1", Created: t0, Expires: t0.Add(time.Hour)}
+	if err := s.AddProposal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.AddProposal(ctx, p), keys.KindExists)
+	got, err := s.Proposal(ctx, "p1")
+	if err != nil || got.Status != state.ProposalOpen || fmt.Sprint(got.Approvers) != "[op/o1]" || string(got.Params) != `{"name":"x"}` || !got.Expires.Equal(p.Expires) {
+		t.Fatalf("proposal %+v %v", got, err)
+	}
+	_, err = s.Vote(ctx, "p1", "op/o1", true, t0)
+	wantKind(t, err, keys.KindDenied) // the proposer may not count twice
+	if claimed, err := s.Claim(ctx, "p1", 2, t0); err != nil || claimed {
+		t.Fatalf("claimed with one approval: %v %v", claimed, err)
+	}
+	if got, err = s.Vote(ctx, "p1", "op/o2", true, t0.Add(time.Minute)); err != nil || fmt.Sprint(got.Approvers) != "[op/o1 op/o2]" {
+		t.Fatalf("second approval %+v %v", got, err)
+	}
+	_, err = s.Vote(ctx, "p1", "op/o2", true, t0)
+	wantKind(t, err, keys.KindDenied) // one vote per officer
+	// Three claimers at once: one executes.
+	var claims atomic.Int32
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, err := s.Claim(ctx, "p1", 2, t0.Add(time.Minute)); err != nil {
+				t.Error(err)
+			} else if ok {
+				claims.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if claims.Load() != 1 {
+		t.Fatalf("%d claims", claims.Load())
+	}
+	_, err = s.Vote(ctx, "p1", "op/o3", true, t0)
+	wantKind(t, err, keys.KindDenied) // no longer open
+	if err := s.Finish(ctx, "p1", state.ProposalExecuted, "KCV 1A2B3C"); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.Finish(ctx, "p1", state.ProposalExecuted, "again"), keys.KindDenied)
+	if got, _ = s.Proposal(ctx, "p1"); got.Status != state.ProposalExecuted || got.Result != "KCV 1A2B3C" {
+		t.Fatalf("finished proposal %+v", got)
+	}
+
+	// A rejection closes a proposal; an expired one takes no votes.
+	p2 := p
+	p2.ID = "p2"
+	if err := s.AddProposal(ctx, p2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Vote(ctx, "p2", "op/o3", false, t0); err != nil || got.Status != state.ProposalRejected || fmt.Sprint(got.Rejecters) != "[op/o3]" {
+		t.Fatalf("rejection %+v %v", got, err)
+	}
+	_, err = s.Vote(ctx, "p2", "op/o2", true, t0)
+	wantKind(t, err, keys.KindDenied)
+	p3 := p
+	p3.ID = "p3"
+	if err := s.AddProposal(ctx, p3); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Vote(ctx, "p3", "op/o2", true, t0.Add(time.Hour))
+	wantKind(t, err, keys.KindDenied)
+	if claimed, _ := s.Claim(ctx, "p3", 1, t0.Add(time.Hour)); claimed {
+		t.Fatal("an expired proposal was claimed")
+	}
+	_, err = s.Proposal(ctx, "nope")
+	wantKind(t, err, keys.KindNotFound)
+	all, err := s.Proposals(ctx, t0)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("proposals %d %v", len(all), err)
+	}
+}

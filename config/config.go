@@ -57,6 +57,27 @@ type Config struct {
 	PKI *PKI `yaml:"pki,omitempty"`
 	// Vault, if set, is where some signing keys and secrets live.
 	Vault *Vault `yaml:"vault,omitempty"`
+	// Admin, if set, runs the admin listener for security officers.
+	Admin *Admin `yaml:"admin,omitempty"`
+}
+
+// Admin configures the officers' listener and dual control.
+type Admin struct {
+	// Listen is the admin listener's address (mTLS, officer certificates
+	// of the registry only): bind it to a management network.
+	Listen string `yaml:"listen"`
+	// Officers is the registry: "<operator>/<device>" of each officer's
+	// certificate.
+	Officers []string `yaml:"officers"`
+	// Quorum is how many distinct officers, the proposer included, must
+	// approve each operation under dual control (key.generate,
+	// allowance.topup).
+	Quorum map[string]int `yaml:"quorum"`
+	// ProposalTTL is how long a proposal stays open (default 1h).
+	ProposalTTL Duration `yaml:"proposal_ttl,omitempty"`
+	// TopUpLimit is the largest allowance top-up (minor units) one
+	// officer makes alone; larger ones need allowance.topup proposals.
+	TopUpLimit int64 `yaml:"topup_limit,omitempty"`
 }
 
 // Vault says how to reach HashiCorp Vault. Credentials are read from
@@ -420,6 +441,14 @@ func (c *Config) Validate() error {
 	}
 	if strings.Contains(c.State.Postgres, "password=") || passwordInURL(c.State.Postgres) {
 		bad("state.postgres", "holds a password: put it in PGPASSWORD or a pgpass file, not in the configuration")
+	}
+	if a := c.Admin; a != nil {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			bad("admin.listen", "want host:port, got %q", a.Listen)
+		}
+		if len(a.Officers) == 0 {
+			bad("admin.officers", "the registry is empty")
+		}
 	}
 	if p := c.PKI; p != nil {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {

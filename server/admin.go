@@ -17,6 +17,8 @@ import (
 type admin struct {
 	auth   *authority.Authority
 	reload func() (*policies.Engine, error)
+	// topUpLimit: larger top-ups go through dual control (0: none do).
+	topUpLimit int64
 }
 
 func wireAllowance(a state.Allowance) *samdv1.Allowance {
@@ -35,6 +37,9 @@ func (s *admin) TopUpAllowance(ctx context.Context, req *connect.Request[samdv1.
 	m := req.Msg
 	if m.GetAmount() <= 0 || len(m.GetCurrency()) != 3 {
 		return nil, keys.Errorf(keys.KindInvalidInput, "amount must be positive and currency an ISO 4217 code")
+	}
+	if s.topUpLimit > 0 && m.GetAmount() > s.topUpLimit {
+		return nil, keys.Errorf(keys.KindDenied, "dual control: a top-up above %d needs officers' approval: samd admin propose allowance.topup", s.topUpLimit)
 	}
 	a, err := s.auth.TopUpAllowance(ctx, principal(ctx), grant(ctx), m.GetDevice(), policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()})
 	if err != nil {

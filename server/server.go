@@ -90,6 +90,14 @@ type Config struct {
 	// FileTimeout bounds a file signing or verification stream; 0 means
 	// 10m.
 	FileTimeout time.Duration
+	// Officers is dual control behind OfficerService, served only by
+	// AdminHandler (the admin listener); nil makes it unavailable.
+	Officers *authority.Officers
+	// Quorum is shown with each proposal.
+	Quorum map[string]int
+	// TopUpLimit is the largest allowance top-up one officer may make
+	// directly; larger ones need a proposal (0: no limit).
+	TopUpLimit int64
 	// HandshakeTimeout bounds the TLS handshake and the request headers;
 	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.
 	HandshakeTimeout, IdleTimeout time.Duration
@@ -178,6 +186,14 @@ var Access = map[string]method{
 	samdv1connect.FileServiceNextFileNameProcedure:        {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign},
 	samdv1connect.FileServiceSignFileProcedure:            {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign, file: true},
 	samdv1connect.FileServiceVerifyFileProcedure:          {roles: []identity.Role{identity.RoleClearingHouse}, op: policies.OpFileVerify, file: true},
+	// Officers: the registry decides (authority.Officers.Admit), on the
+	// admin listener only.
+	samdv1connect.OfficerServiceProposeProcedure:       {roles: officers},
+	samdv1connect.OfficerServiceApproveProcedure:       {roles: officers},
+	samdv1connect.OfficerServiceRejectProcedure:        {roles: officers},
+	samdv1connect.OfficerServiceGetProposalProcedure:   {roles: officers},
+	samdv1connect.OfficerServiceListProposalsProcedure: {roles: officers},
+	samdv1connect.OfficerServiceInventoryProcedure:     {roles: officers},
 
 	healthCheckProcedure: {roles: allRoles},
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},
@@ -271,18 +287,20 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.CardServiceName)...)
 	path, h = samdv1connect.NewMACServiceHandler(&macService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.MACServiceName)...)
-	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies}, opts...)
+	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies, topUpLimit: cfg.TopUpLimit}, opts...)
 	register(path, h, procedures(samdv1connect.AdminServiceName)...)
 	ps := &pkiService{pki: cfg.PKI}
 	path, h = samdv1connect.NewPKIServiceHandler(ps, opts...)
 	register(path, h, procedures(samdv1connect.PKIServiceName)...)
 	path, h = samdv1connect.NewFileServiceHandler(ps, opts...)
 	register(path, h, procedures(samdv1connect.FileServiceName)...)
+	path, h = samdv1connect.NewOfficerServiceHandler(&officerService{o: cfg.Officers, quorum: cfg.Quorum}, opts...)
+	register(path, h, procedures(samdv1connect.OfficerServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
 
 	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.MACServiceName, samdv1connect.CardServiceName,
-		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, healthpb.Health_ServiceDesc.ServiceName)
+		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, samdv1connect.OfficerServiceName, healthpb.Health_ServiceDesc.ServiceName)
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
 	path, h = grpcreflect.NewHandlerV1Alpha(reflector, opts...)
@@ -294,6 +312,11 @@ func New(cfg Config) (*Server, error) {
 	s.handler = s.identify(mux)
 	return s, nil
 }
+
+// AdminHandler is the handler of the admin listener: OfficerService only,
+// through the same identity, authorisation and audit chain. Handler (the
+// terminal listener) refuses OfficerService.
+func (s *Server) AdminHandler() http.Handler { return adminOnly(s.handler, true) }
 
 // procedures lists the full method names of a service in samd's API.
 func procedures(service string) []string {
@@ -333,8 +356,9 @@ func (s *Server) checkRevocation(chain []*x509.Certificate) error {
 	return s.cfg.CheckRevocation(chain, s.cfg.Now())
 }
 
-// Handler returns the HTTP handler (for tests and custom listeners).
-func (s *Server) Handler() http.Handler { return s.handler }
+// Handler returns the terminal listener's HTTP handler: every service but
+// OfficerService.
+func (s *Server) Handler() http.Handler { return adminOnly(s.handler, false) }
 
 // TLSFiles is the server's TLS configuration read from files — the
 // server certificate and key, the scheme CA bundle that client
@@ -480,11 +504,20 @@ func TLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 // NewHTTPServer returns an http.Server for the handler with conservative
 // timeouts, serving HTTP/1.1 and HTTP/2 over tlsConf.
 func (s *Server) NewHTTPServer(tlsConf *tls.Config) *http.Server {
+	return s.newHTTPServer(s.Handler(), tlsConf)
+}
+
+// NewAdminHTTPServer is NewHTTPServer for the admin listener.
+func (s *Server) NewAdminHTTPServer(tlsConf *tls.Config) *http.Server {
+	return s.newHTTPServer(s.AdminHandler(), tlsConf)
+}
+
+func (s *Server) newHTTPServer(h http.Handler, tlsConf *tls.Config) *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	return &http.Server{
-		Handler:   s.handler,
+		Handler:   h,
 		TLSConfig: tlsConf,
 		Protocols: &protocols,
 		// The TLS handshake and the headers must arrive within this: slow

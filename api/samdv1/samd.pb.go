@@ -4788,6 +4788,502 @@ func (x *VerifyFileResponse) GetCounter() uint64 {
 	return 0
 }
 
+type Proposal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hex SHA-256 of operation, parameters, proposer and time: what
+	// approvers refer to.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Operation string `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The exact parameters, canonical JSON.
+	ParamsJson string `protobuf:"bytes,3,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	Proposer   string `protobuf:"bytes,4,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	Created    string `protobuf:"bytes,5,opt,name=created,proto3" json:"created,omitempty"`
+	Expires    string `protobuf:"bytes,6,opt,name=expires,proto3" json:"expires,omitempty"`
+	// open, executing, executed, failed, rejected or expired.
+	Status    string   `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	Result    string   `protobuf:"bytes,8,opt,name=result,proto3" json:"result,omitempty"`
+	Approvers []string `protobuf:"bytes,9,rep,name=approvers,proto3" json:"approvers,omitempty"`
+	Rejecters []string `protobuf:"bytes,10,rep,name=rejecters,proto3" json:"rejecters,omitempty"`
+	// Approvals needed, the proposer's included.
+	Quorum        uint32 `protobuf:"varint,11,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Proposal) Reset() {
+	*x = Proposal{}
+	mi := &file_samd_v1_samd_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Proposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Proposal) ProtoMessage() {}
+
+func (x *Proposal) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
+func (*Proposal) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *Proposal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Proposal) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *Proposal) GetParamsJson() string {
+	if x != nil {
+		return x.ParamsJson
+	}
+	return ""
+}
+
+func (x *Proposal) GetProposer() string {
+	if x != nil {
+		return x.Proposer
+	}
+	return ""
+}
+
+func (x *Proposal) GetCreated() string {
+	if x != nil {
+		return x.Created
+	}
+	return ""
+}
+
+func (x *Proposal) GetExpires() string {
+	if x != nil {
+		return x.Expires
+	}
+	return ""
+}
+
+func (x *Proposal) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Proposal) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *Proposal) GetApprovers() []string {
+	if x != nil {
+		return x.Approvers
+	}
+	return nil
+}
+
+func (x *Proposal) GetRejecters() []string {
+	if x != nil {
+		return x.Rejecters
+	}
+	return nil
+}
+
+func (x *Proposal) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+type ProposeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key.generate {"name","version","role","algorithm"} or
+	// allowance.topup {"device","amount","currency"}.
+	Operation     string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	ParamsJson    string `protobuf:"bytes,2,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeRequest) Reset() {
+	*x = ProposeRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeRequest) ProtoMessage() {}
+
+func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
+func (*ProposeRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ProposeRequest) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *ProposeRequest) GetParamsJson() string {
+	if x != nil {
+		return x.ParamsJson
+	}
+	return ""
+}
+
+type VoteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VoteRequest) Reset() {
+	*x = VoteRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VoteRequest) ProtoMessage() {}
+
+func (x *VoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VoteRequest.ProtoReflect.Descriptor instead.
+func (*VoteRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *VoteRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ListProposalsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Proposals created in the last this many hours (default 24).
+	Hours         uint32 `protobuf:"varint,1,opt,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProposalsRequest) Reset() {
+	*x = ListProposalsRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProposalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProposalsRequest) ProtoMessage() {}
+
+func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProposalsRequest.ProtoReflect.Descriptor instead.
+func (*ListProposalsRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ListProposalsRequest) GetHours() uint32 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+type ListProposalsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposals     []*Proposal            `protobuf:"bytes,1,rep,name=proposals,proto3" json:"proposals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListProposalsResponse) Reset() {
+	*x = ListProposalsResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListProposalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListProposalsResponse) ProtoMessage() {}
+
+func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListProposalsResponse.ProtoReflect.Descriptor instead.
+func (*ListProposalsResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ListProposalsResponse) GetProposals() []*Proposal {
+	if x != nil {
+		return x.Proposals
+	}
+	return nil
+}
+
+type InventoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryRequest) Reset() {
+	*x = InventoryRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryRequest) ProtoMessage() {}
+
+func (x *InventoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryRequest.ProtoReflect.Descriptor instead.
+func (*InventoryRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{73}
+}
+
+type InventoryKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Algorithm     string                 `protobuf:"bytes,4,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	Origin        string                 `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
+	Kcv           string                 `protobuf:"bytes,6,opt,name=kcv,proto3" json:"kcv,omitempty"`
+	CmacKcv       string                 `protobuf:"bytes,7,opt,name=cmac_kcv,json=cmacKcv,proto3" json:"cmac_kcv,omitempty"`
+	Uses          int64                  `protobuf:"varint,8,opt,name=uses,proto3" json:"uses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryKey) Reset() {
+	*x = InventoryKey{}
+	mi := &file_samd_v1_samd_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryKey) ProtoMessage() {}
+
+func (x *InventoryKey) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryKey.ProtoReflect.Descriptor instead.
+func (*InventoryKey) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *InventoryKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *InventoryKey) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetKcv() string {
+	if x != nil {
+		return x.Kcv
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetCmacKcv() string {
+	if x != nil {
+		return x.CmacKcv
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetUses() int64 {
+	if x != nil {
+		return x.Uses
+	}
+	return 0
+}
+
+type InventoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*InventoryKey        `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryResponse) Reset() {
+	*x = InventoryResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryResponse) ProtoMessage() {}
+
+func (x *InventoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryResponse.ProtoReflect.Descriptor instead.
+func (*InventoryResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *InventoryResponse) GetKeys() []*InventoryKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -5128,7 +5624,43 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	" \x01(\tR\fsignerSerial\x12!\n" +
 	"\fsigning_time\x18\v \x01(\tR\vsigningTime\x12\x1a\n" +
 	"\binstance\x18\f \x01(\tR\binstance\x12\x18\n" +
-	"\acounter\x18\r \x01(\x04R\acounter*^\n" +
+	"\acounter\x18\r \x01(\x04R\acounter\"\xad\x02\n" +
+	"\bProposal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x12\x1f\n" +
+	"\vparams_json\x18\x03 \x01(\tR\n" +
+	"paramsJson\x12\x1a\n" +
+	"\bproposer\x18\x04 \x01(\tR\bproposer\x12\x18\n" +
+	"\acreated\x18\x05 \x01(\tR\acreated\x12\x18\n" +
+	"\aexpires\x18\x06 \x01(\tR\aexpires\x12\x16\n" +
+	"\x06status\x18\a \x01(\tR\x06status\x12\x16\n" +
+	"\x06result\x18\b \x01(\tR\x06result\x12\x1c\n" +
+	"\tapprovers\x18\t \x03(\tR\tapprovers\x12\x1c\n" +
+	"\trejecters\x18\n" +
+	" \x03(\tR\trejecters\x12\x16\n" +
+	"\x06quorum\x18\v \x01(\rR\x06quorum\"O\n" +
+	"\x0eProposeRequest\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12\x1f\n" +
+	"\vparams_json\x18\x02 \x01(\tR\n" +
+	"paramsJson\"\x1d\n" +
+	"\vVoteRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
+	"\x14ListProposalsRequest\x12\x14\n" +
+	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
+	"\x15ListProposalsResponse\x12/\n" +
+	"\tproposals\x18\x01 \x03(\v2\x11.samd.v1.ProposalR\tproposals\"\x12\n" +
+	"\x10InventoryRequest\"\xc7\x01\n" +
+	"\fInventoryKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x1c\n" +
+	"\talgorithm\x18\x04 \x01(\tR\talgorithm\x12\x16\n" +
+	"\x06origin\x18\x05 \x01(\tR\x06origin\x12\x10\n" +
+	"\x03kcv\x18\x06 \x01(\tR\x03kcv\x12\x19\n" +
+	"\bcmac_kcv\x18\a \x01(\tR\acmacKcv\x12\x12\n" +
+	"\x04uses\x18\b \x01(\x03R\x04uses\">\n" +
+	"\x11InventoryResponse\x12)\n" +
+	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -5198,7 +5730,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
 	"\n" +
-	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x01B+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\xfa\x02\n" +
+	"\x0eOfficerService\x125\n" +
+	"\aPropose\x12\x17.samd.v1.ProposeRequest\x1a\x11.samd.v1.Proposal\x122\n" +
+	"\aApprove\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x121\n" +
+	"\x06Reject\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x126\n" +
+	"\vGetProposal\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x12N\n" +
+	"\rListProposals\x12\x1d.samd.v1.ListProposalsRequest\x1a\x1e.samd.v1.ListProposalsResponse\x12B\n" +
+	"\tInventory\x12\x19.samd.v1.InventoryRequest\x1a\x1a.samd.v1.InventoryResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -5213,7 +5752,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -5288,6 +5827,14 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*SignFileResponse)(nil),                  // 70: samd.v1.SignFileResponse
 	(*VerifyFileRequest)(nil),                 // 71: samd.v1.VerifyFileRequest
 	(*VerifyFileResponse)(nil),                // 72: samd.v1.VerifyFileResponse
+	(*Proposal)(nil),                          // 73: samd.v1.Proposal
+	(*ProposeRequest)(nil),                    // 74: samd.v1.ProposeRequest
+	(*VoteRequest)(nil),                       // 75: samd.v1.VoteRequest
+	(*ListProposalsRequest)(nil),              // 76: samd.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),             // 77: samd.v1.ListProposalsResponse
+	(*InventoryRequest)(nil),                  // 78: samd.v1.InventoryRequest
+	(*InventoryKey)(nil),                      // 79: samd.v1.InventoryKey
+	(*InventoryResponse)(nil),                 // 80: samd.v1.InventoryResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -5337,77 +5884,91 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	51, // 44: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
 	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
 	55, // 46: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
-	12, // 47: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 48: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 49: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 50: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 51: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 52: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 53: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 54: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 55: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 56: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 57: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 58: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 59: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 60: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 61: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 62: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 63: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 64: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 65: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 66: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 67: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52, // 68: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53, // 69: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57, // 70: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58, // 71: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60, // 72: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61, // 73: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62, // 74: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64, // 75: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66, // 76: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	67, // 77: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69, // 78: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71, // 79: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	14, // 80: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 81: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 82: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 83: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 84: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 85: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 86: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 87: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 88: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 89: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 90: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 91: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 92: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 93: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 94: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 95: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 96: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 97: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 98: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 99: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 100: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 101: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 102: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 103: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 104: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 105: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 106: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 107: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 108: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 109: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	68, // 110: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 111: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 112: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	80, // [80:113] is the sub-list for method output_type
-	47, // [47:80] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	73, // 47: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
+	79, // 48: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	12, // 49: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,  // 50: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 51: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16, // 52: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18, // 53: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19, // 54: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22, // 55: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23, // 56: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24, // 57: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25, // 58: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28, // 59: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31, // 60: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34, // 61: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36, // 62: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38, // 63: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40, // 64: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42, // 65: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44, // 66: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44, // 67: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46, // 68: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48, // 69: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52, // 70: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53, // 71: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57, // 72: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58, // 73: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60, // 74: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61, // 75: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62, // 76: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64, // 77: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66, // 78: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	67, // 79: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69, // 80: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71, // 81: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74, // 82: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75, // 83: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75, // 84: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	75, // 85: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	76, // 86: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	78, // 87: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	14, // 88: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 89: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 90: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 91: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 92: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 93: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 94: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 95: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 96: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 97: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 98: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 99: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 100: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 101: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 102: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 103: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 104: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 105: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 106: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 107: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 108: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51, // 109: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54, // 110: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56, // 111: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59, // 112: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56, // 113: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56, // 114: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63, // 115: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65, // 116: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56, // 117: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	68, // 118: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70, // 119: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72, // 120: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73, // 121: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73, // 122: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73, // 123: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73, // 124: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	77, // 125: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	80, // 126: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	88, // [88:127] is the sub-list for method output_type
+	49, // [49:88] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -5423,9 +5984,9 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   68,
+			NumMessages:   76,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_samd_v1_samd_proto_goTypes,
 		DependencyIndexes: file_samd_v1_samd_proto_depIdxs,

@@ -276,7 +276,7 @@ func spawnSamd(dir string) (*samdProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "serve", "--config", filepath.Join(dir, "samd.yaml"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0")
+	cmd := exec.Command(exe, "serve", "--config", filepath.Join(dir, "samd.yaml"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -67,15 +67,16 @@ type clientOptions struct {
 }
 
 type client struct {
-	div     samdv1connect.DiversificationServiceClient
-	val     samdv1connect.ValueServiceClient
-	adm     samdv1connect.AdminServiceClient
-	macs    samdv1connect.MACServiceClient
-	card    samdv1connect.CardServiceClient
-	pki     samdv1connect.PKIServiceClient
-	files   samdv1connect.FileServiceClient
-	health  *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
-	timeout time.Duration
+	div      samdv1connect.DiversificationServiceClient
+	val      samdv1connect.ValueServiceClient
+	adm      samdv1connect.AdminServiceClient
+	macs     samdv1connect.MACServiceClient
+	card     samdv1connect.CardServiceClient
+	pki      samdv1connect.PKIServiceClient
+	files    samdv1connect.FileServiceClient
+	officers samdv1connect.OfficerServiceClient
+	health   *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
+	timeout  time.Duration
 }
 
 func newClient(o clientOptions) (*client, error) {
@@ -136,15 +137,16 @@ func newClient(o clientOptions) (*client, error) {
 		return nil, fmt.Errorf("--protocol %q: want grpc, json or grpcweb", o.protocol)
 	}
 	return &client{
-		div:     samdv1connect.NewDiversificationServiceClient(hc, base, opts...),
-		val:     samdv1connect.NewValueServiceClient(hc, base, opts...),
-		adm:     samdv1connect.NewAdminServiceClient(hc, base, opts...),
-		macs:    samdv1connect.NewMACServiceClient(hc, base, opts...),
-		card:    samdv1connect.NewCardServiceClient(hc, base, opts...),
-		pki:     samdv1connect.NewPKIServiceClient(hc, base, opts...),
-		files:   samdv1connect.NewFileServiceClient(hc, base, opts...),
-		health:  connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
-		timeout: o.timeout,
+		div:      samdv1connect.NewDiversificationServiceClient(hc, base, opts...),
+		val:      samdv1connect.NewValueServiceClient(hc, base, opts...),
+		adm:      samdv1connect.NewAdminServiceClient(hc, base, opts...),
+		macs:     samdv1connect.NewMACServiceClient(hc, base, opts...),
+		card:     samdv1connect.NewCardServiceClient(hc, base, opts...),
+		pki:      samdv1connect.NewPKIServiceClient(hc, base, opts...),
+		files:    samdv1connect.NewFileServiceClient(hc, base, opts...),
+		officers: samdv1connect.NewOfficerServiceClient(hc, base, opts...),
+		health:   connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
+		timeout:  o.timeout,
 	}, nil
 }
 
@@ -209,6 +211,7 @@ func cmdClient(args []string, out io.Writer) error {
 	fs.StringVar(&o.protocol, "protocol", "grpc", "")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "")
 	asJSON := fs.Bool("json", false, "")
+	admin := fs.Bool("admin", false, "") // set by "samd admin"
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -227,7 +230,7 @@ func cmdClient(args []string, out io.Writer) error {
 	var a kcvArgs
 	var sysASCII, transport, mech string
 	desVersion := -1
-	if cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" || cmd == "card" || cmd == "sun" || cmd == "pki" || cmd == "file" {
+	if *admin || cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" || cmd == "card" || cmd == "sun" || cmd == "pki" || cmd == "file" {
 		rest = nil // parsed by c.more
 	}
 	if cmd == "kcv" || cmd == "export" {
@@ -255,6 +258,17 @@ func cmdClient(args []string, out io.Writer) error {
 	}
 	ctx := context.Background()
 	var msg proto.Message
+	if *admin {
+		cmd = "admin " + cmd
+	}
+	switch {
+	case strings.HasPrefix(cmd, "admin "):
+		msg, err = c.officerCmd(ctx, strings.TrimPrefix(cmd, "admin "), rest)
+		if err != nil {
+			return printError(out, err, *asJSON)
+		}
+		return printResponse(out, msg, *asJSON)
+	}
 	switch cmd {
 	case "kcv":
 		msg, err = c.kcv(ctx, a)

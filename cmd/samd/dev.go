@@ -76,6 +76,8 @@ var devIdentities = map[string]identity.Principal{
 	"terminal":        {Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"},
 	"personalisation": {Role: identity.RolePersonalisation, Operator: "dev-operator", Device: "dev-perso-1"},
 	"officer":         {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-1"},
+	"officer-2":       {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-2"},
+	"officer-3":       {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-3"},
 	"back-office":     {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
 	"clearing-house":  {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
 }
@@ -89,6 +91,7 @@ func cmdDev(args []string) error {
 	replicas := fs.Int("cluster", 0, "with --postgres: write replica-1.yaml … replica-N.yaml for N replicas sharing the token and the database")
 	pgDSN := fs.String("postgres", "", "the PostgreSQL database of --cluster (a libpq DSN without password)")
 	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
+	adminAddr := fs.String("admin-listen", "", "admin listen address, overriding the configuration's admin.listen")
 	pkiAddr := fs.String("pki-listen", "", "CRL distribution listen address, overriding the configuration's pki.listen")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +132,9 @@ func cmdDev(args []string) error {
 	}
 	if *pkiAddr != "" && cfg.PKI != nil {
 		cfg.PKI.Listen = *pkiAddr
+	}
+	if *adminAddr != "" && cfg.Admin != nil {
+		cfg.Admin.Listen = *adminAddr
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -242,6 +248,12 @@ func setupDev(dir, listen string) error {
 			Env:     map[string]string{"SOFTHSM2_CONF": tok.Conf},
 		},
 		Log: config.Log{Level: "info", Format: "text"},
+		Admin: &config.Admin{Listen: "127.0.0.1:7444",
+			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3"},
+			// Three officers generate a key; two top up an allowance.
+			Quorum: map[string]int{"key.generate": 3, "allowance.topup": 2}, ProposalTTL: config.Duration(time.Hour),
+			// One officer tops up to 1 000 000.00 NOK; more takes two.
+			TopUpLimit: 100_000_000},
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
 			// Transaction file sender ids (YYYY of XXYYYYZU.NNNNNNNNN).
 			Senders: map[string]string{"dev-operator": "0100", "dev-clearing": "0900"}},

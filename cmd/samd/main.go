@@ -26,6 +26,7 @@ usage:
   samd config check FILE         validate a configuration file and its TLS files
   samd bench --dev DIR           measure samd against the token's own ceiling
   samd audit verify --config F   verify the audit log's chain and signed checkpoints
+  samd admin [flags] COMMAND     security officers: dual-control proposals, votes, key inventory
 `
 
 func main() {
@@ -47,6 +48,8 @@ func main() {
 		err = cmdBench(os.Args[2:], os.Stdout)
 	case "audit":
 		err = cmdAudit(os.Args[2:], os.Stdout)
+	case "admin":
+		err = cmdAdmin(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

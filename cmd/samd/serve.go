@@ -43,6 +43,7 @@ func cmdServe(args []string) error {
 	listen := fs.String("listen", "", "listen address, overriding the configuration's")
 	metricsAddr := fs.String("metrics", "", "metrics listen address, overriding the configuration's")
 	pkiAddr := fs.String("pki-listen", "", "CRL distribution listen address, overriding the configuration's pki.listen")
+	adminAddr := fs.String("admin-listen", "", "admin listen address, overriding the configuration's admin.listen")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,6 +59,9 @@ func cmdServe(args []string) error {
 	}
 	if *pkiAddr != "" && cfg.PKI != nil {
 		cfg.PKI.Listen = *pkiAddr
+	}
+	if *adminAddr != "" && cfg.Admin != nil {
+		cfg.Admin.Listen = *adminAddr
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -424,7 +428,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			})
 		}
 	}
+	var officers *authority.Officers
+	var quorum map[string]int
+	var topUpLimit int64
+	if a := cfg.Admin; a != nil {
+		quorum, topUpLimit = a.Quorum, a.TopUpLimit
+		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
+			State: st, Keys: &pkiKeys{Store: store}}); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(server.Config{
+		Officers:               officers,
+		Quorum:                 quorum,
+		TopUpLimit:             topUpLimit,
 		PKI:                    schemePKI,
 		CheckRevocation:        checkRevocation,
 		Observer:               observer,
@@ -477,8 +494,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	hs := srv.NewHTTPServer(tlsConf)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(hs, ln) }()
+	if a := cfg.Admin; a != nil {
+		aln, err := net.Listen("tcp", a.Listen)
+		if err != nil {
+			return err
+		}
+		as := srv.NewAdminHTTPServer(tlsConf)
+		go func() { errc <- server.Serve(as, aln) }()
+		defer as.Close()
+		log.Info("admin listening", "addr", aln.Addr().String(), "officers", len(a.Officers))
+	}
 	log.Info("samd serving", "addr", ln.Addr().String())
 	if onReady != nil {
 		onReady(ln.Addr().String())

@@ -82,7 +82,7 @@ func launch() (*daemon, error) {
 		return nil, fmt.Errorf("build samd: %v\n%s", err, out)
 	}
 	// Debug logging: the secret search below must hold at the most verbose level.
-	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--demo=false", "--log-level", "debug")
+	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--demo=false", "--log-level", "debug")
 	pr, pw := io.Pipe()
 	d.cmd.Stdout = io.MultiWriter(pw, &lockedWriter{d: d, w: &d.stdout})
 	d.cmd.Stderr = io.MultiWriter(pw, &lockedWriter{d: d, w: &d.stderr})

@@ -48,6 +48,7 @@ type env struct {
 	addr    string
 	metrics string
 	pki     string // the CRL distribution listener
+	admin   string // the admin listener
 	out     *syncBuffer
 	proc    *procState // the running samd process
 }
@@ -151,13 +152,14 @@ func (e *env) start() {
 	r := e.launch(filepath.Join(e.dir, "samd.yaml"))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.cmd, e.addr, e.metrics, e.pki, e.out, e.proc = r.cmd, r.addr, r.metrics, r.pki, r.out, r.proc
+	e.cmd, e.addr, e.metrics, e.pki, e.admin, e.out, e.proc = r.cmd, r.addr, r.metrics, r.pki, r.admin, r.out, r.proc
 }
 
 // replica is one `samd serve` process.
 type replica struct {
 	cmd                *exec.Cmd
 	addr, metrics, pki string
+	admin              string
 	out                *syncBuffer
 	proc               *procState
 }
@@ -166,7 +168,7 @@ type replica struct {
 // own and waits until it listens.
 func (e *env) launch(cfg string) *replica {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0")
+	cmd := exec.Command(e.bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	pr, pw := io.Pipe()
 	r := &replica{cmd: cmd, out: &syncBuffer{}}
 	cmd.Stdout = r.out
@@ -174,8 +176,9 @@ func (e *env) launch(cfg string) *replica {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	addrc, metricsc, pkic := make(chan string, 1), make(chan string, 1), make(chan string, 1)
+	addrc, metricsc, pkic, adminc := make(chan string, 1), make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	go func() {
+		are := regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
 		re := regexp.MustCompile(`msg="samd serving" addr=(\S+)`)
 		mre := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 		pre := regexp.MustCompile(`msg="pki listening" addr=(\S+)`)
@@ -183,6 +186,9 @@ func (e *env) launch(cfg string) *replica {
 		for sc.Scan() {
 			if m := pre.FindStringSubmatch(sc.Text()); m != nil {
 				pkic <- m[1]
+			}
+			if m := are.FindStringSubmatch(sc.Text()); m != nil {
+				adminc <- m[1]
 			}
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
@@ -203,6 +209,7 @@ func (e *env) launch(cfg string) *replica {
 	case r.addr = <-addrc:
 		r.metrics = <-metricsc
 		r.pki = <-pkic
+		r.admin = <-adminc
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		e.t.Fatalf("samd serve did not start:\n%s", r.out)
@@ -262,6 +269,7 @@ type clients struct {
 	card  samdv1connect.CardServiceClient
 	pki   samdv1connect.PKIServiceClient
 	files samdv1connect.FileServiceClient
+	offs  samdv1connect.OfficerServiceClient
 	http  *http.Client
 	addr  string
 	close func()
@@ -304,6 +312,7 @@ func (e *env) asAt(addr, role, operator, device string) *clients {
 		card:  samdv1connect.NewCardServiceClient(hc, base, connect.WithGRPC()),
 		pki:   samdv1connect.NewPKIServiceClient(hc, base, connect.WithGRPC()),
 		files: samdv1connect.NewFileServiceClient(hc, base, connect.WithGRPC()),
+		offs:  samdv1connect.NewOfficerServiceClient(hc, base, connect.WithGRPC()),
 		http:  hc,
 		addr:  addr,
 		close: tr.CloseIdleConnections,

@@ -42,6 +42,8 @@ const (
 	PKIServiceName = "samd.v1.PKIService"
 	// FileServiceName is the fully-qualified name of the FileService service.
 	FileServiceName = "samd.v1.FileService"
+	// OfficerServiceName is the fully-qualified name of the OfficerService service.
+	OfficerServiceName = "samd.v1.OfficerService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -137,6 +139,21 @@ const (
 	FileServiceSignFileProcedure = "/samd.v1.FileService/SignFile"
 	// FileServiceVerifyFileProcedure is the fully-qualified name of the FileService's VerifyFile RPC.
 	FileServiceVerifyFileProcedure = "/samd.v1.FileService/VerifyFile"
+	// OfficerServiceProposeProcedure is the fully-qualified name of the OfficerService's Propose RPC.
+	OfficerServiceProposeProcedure = "/samd.v1.OfficerService/Propose"
+	// OfficerServiceApproveProcedure is the fully-qualified name of the OfficerService's Approve RPC.
+	OfficerServiceApproveProcedure = "/samd.v1.OfficerService/Approve"
+	// OfficerServiceRejectProcedure is the fully-qualified name of the OfficerService's Reject RPC.
+	OfficerServiceRejectProcedure = "/samd.v1.OfficerService/Reject"
+	// OfficerServiceGetProposalProcedure is the fully-qualified name of the OfficerService's
+	// GetProposal RPC.
+	OfficerServiceGetProposalProcedure = "/samd.v1.OfficerService/GetProposal"
+	// OfficerServiceListProposalsProcedure is the fully-qualified name of the OfficerService's
+	// ListProposals RPC.
+	OfficerServiceListProposalsProcedure = "/samd.v1.OfficerService/ListProposals"
+	// OfficerServiceInventoryProcedure is the fully-qualified name of the OfficerService's Inventory
+	// RPC.
+	OfficerServiceInventoryProcedure = "/samd.v1.OfficerService/Inventory"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -1335,4 +1352,204 @@ func (UnimplementedFileServiceHandler) SignFile(context.Context, *connect.Client
 
 func (UnimplementedFileServiceHandler) VerifyFile(context.Context, *connect.ClientStream[samdv1.VerifyFileRequest]) (*connect.Response[samdv1.VerifyFileResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.FileService.VerifyFile is not implemented"))
+}
+
+// OfficerServiceClient is a client for the samd.v1.OfficerService service.
+type OfficerServiceClient interface {
+	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
+	Approve(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	Reject(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error)
+	Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error)
+}
+
+// NewOfficerServiceClient constructs a client for the samd.v1.OfficerService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewOfficerServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) OfficerServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	officerServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("OfficerService").Methods()
+	return &officerServiceClient{
+		propose: connect.NewClient[samdv1.ProposeRequest, samdv1.Proposal](
+			httpClient,
+			baseURL+OfficerServiceProposeProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("Propose")),
+			connect.WithClientOptions(opts...),
+		),
+		approve: connect.NewClient[samdv1.VoteRequest, samdv1.Proposal](
+			httpClient,
+			baseURL+OfficerServiceApproveProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("Approve")),
+			connect.WithClientOptions(opts...),
+		),
+		reject: connect.NewClient[samdv1.VoteRequest, samdv1.Proposal](
+			httpClient,
+			baseURL+OfficerServiceRejectProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("Reject")),
+			connect.WithClientOptions(opts...),
+		),
+		getProposal: connect.NewClient[samdv1.VoteRequest, samdv1.Proposal](
+			httpClient,
+			baseURL+OfficerServiceGetProposalProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("GetProposal")),
+			connect.WithClientOptions(opts...),
+		),
+		listProposals: connect.NewClient[samdv1.ListProposalsRequest, samdv1.ListProposalsResponse](
+			httpClient,
+			baseURL+OfficerServiceListProposalsProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("ListProposals")),
+			connect.WithClientOptions(opts...),
+		),
+		inventory: connect.NewClient[samdv1.InventoryRequest, samdv1.InventoryResponse](
+			httpClient,
+			baseURL+OfficerServiceInventoryProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("Inventory")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// officerServiceClient implements OfficerServiceClient.
+type officerServiceClient struct {
+	propose       *connect.Client[samdv1.ProposeRequest, samdv1.Proposal]
+	approve       *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	reject        *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	getProposal   *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	listProposals *connect.Client[samdv1.ListProposalsRequest, samdv1.ListProposalsResponse]
+	inventory     *connect.Client[samdv1.InventoryRequest, samdv1.InventoryResponse]
+}
+
+// Propose calls samd.v1.OfficerService.Propose.
+func (c *officerServiceClient) Propose(ctx context.Context, req *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return c.propose.CallUnary(ctx, req)
+}
+
+// Approve calls samd.v1.OfficerService.Approve.
+func (c *officerServiceClient) Approve(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return c.approve.CallUnary(ctx, req)
+}
+
+// Reject calls samd.v1.OfficerService.Reject.
+func (c *officerServiceClient) Reject(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return c.reject.CallUnary(ctx, req)
+}
+
+// GetProposal calls samd.v1.OfficerService.GetProposal.
+func (c *officerServiceClient) GetProposal(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return c.getProposal.CallUnary(ctx, req)
+}
+
+// ListProposals calls samd.v1.OfficerService.ListProposals.
+func (c *officerServiceClient) ListProposals(ctx context.Context, req *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error) {
+	return c.listProposals.CallUnary(ctx, req)
+}
+
+// Inventory calls samd.v1.OfficerService.Inventory.
+func (c *officerServiceClient) Inventory(ctx context.Context, req *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error) {
+	return c.inventory.CallUnary(ctx, req)
+}
+
+// OfficerServiceHandler is an implementation of the samd.v1.OfficerService service.
+type OfficerServiceHandler interface {
+	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
+	Approve(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	Reject(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error)
+	Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error)
+}
+
+// NewOfficerServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	officerServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("OfficerService").Methods()
+	officerServiceProposeHandler := connect.NewUnaryHandler(
+		OfficerServiceProposeProcedure,
+		svc.Propose,
+		connect.WithSchema(officerServiceMethods.ByName("Propose")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceApproveHandler := connect.NewUnaryHandler(
+		OfficerServiceApproveProcedure,
+		svc.Approve,
+		connect.WithSchema(officerServiceMethods.ByName("Approve")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceRejectHandler := connect.NewUnaryHandler(
+		OfficerServiceRejectProcedure,
+		svc.Reject,
+		connect.WithSchema(officerServiceMethods.ByName("Reject")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceGetProposalHandler := connect.NewUnaryHandler(
+		OfficerServiceGetProposalProcedure,
+		svc.GetProposal,
+		connect.WithSchema(officerServiceMethods.ByName("GetProposal")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceListProposalsHandler := connect.NewUnaryHandler(
+		OfficerServiceListProposalsProcedure,
+		svc.ListProposals,
+		connect.WithSchema(officerServiceMethods.ByName("ListProposals")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceInventoryHandler := connect.NewUnaryHandler(
+		OfficerServiceInventoryProcedure,
+		svc.Inventory,
+		connect.WithSchema(officerServiceMethods.ByName("Inventory")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.OfficerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case OfficerServiceProposeProcedure:
+			officerServiceProposeHandler.ServeHTTP(w, r)
+		case OfficerServiceApproveProcedure:
+			officerServiceApproveHandler.ServeHTTP(w, r)
+		case OfficerServiceRejectProcedure:
+			officerServiceRejectHandler.ServeHTTP(w, r)
+		case OfficerServiceGetProposalProcedure:
+			officerServiceGetProposalHandler.ServeHTTP(w, r)
+		case OfficerServiceListProposalsProcedure:
+			officerServiceListProposalsHandler.ServeHTTP(w, r)
+		case OfficerServiceInventoryProcedure:
+			officerServiceInventoryHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedOfficerServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedOfficerServiceHandler struct{}
+
+func (UnimplementedOfficerServiceHandler) Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Propose is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) Approve(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Approve is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) Reject(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Reject is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.GetProposal is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.ListProposals is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Inventory is not implemented"))
 }

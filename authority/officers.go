@@ -1,0 +1,323 @@
+package authority
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+// OfficerKeys is what key ceremonies need from the key store.
+type OfficerKeys interface {
+	GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error)
+	Keys() ([]keys.Key, error)
+}
+
+// OfficersConfig configures dual control.
+type OfficersConfig struct {
+	// Registry lists the officers ("<operator>/<device>" of their
+	// certificates) who may use the admin listener at all.
+	Registry []string
+	// Quorum is how many distinct officers, the proposer included, must
+	// approve each operation; an operation not listed cannot be proposed.
+	Quorum map[string]int
+	// TTL is how long a proposal stays open (default 1h).
+	TTL   time.Duration
+	State state.Store
+	Keys  OfficerKeys
+	Now   func() time.Time
+}
+
+// Officers runs operations under dual control: an officer proposes one
+// with its exact parameters, others approve or reject it by the
+// proposal's ID (a digest of operation, parameters, proposer and time),
+// and it runs once Quorum distinct officers have approved and none
+// rejected, before it expires — exactly once, on whichever replica the
+// last approval reached.
+type Officers struct {
+	cfg  OfficersConfig
+	ops  map[string]operation
+	keys OfficerKeys
+}
+
+// operation is an operation officers may propose: decode checks and
+// normalises the parameters, run performs it and says what it did.
+type operation struct {
+	decode func(json.RawMessage) (any, error)
+	run    func(ctx context.Context, params any) (string, error)
+}
+
+// Operations under dual control.
+const (
+	OpKeyGenerate    = "key.generate"
+	OpAllowanceTopUp = "allowance.topup"
+)
+
+// NewOfficers returns the dual-control service with its operations.
+func NewOfficers(cfg OfficersConfig) (*Officers, error) {
+	if cfg.TTL <= 0 {
+		cfg.TTL = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	o := &Officers{cfg: cfg, keys: cfg.Keys, ops: map[string]operation{}}
+	o.ops[OpKeyGenerate] = operation{decode: decodeKeyGenerate, run: o.keyGenerate}
+	o.ops[OpAllowanceTopUp] = operation{decode: decodeTopUp, run: o.topUp}
+	for op, m := range cfg.Quorum {
+		if _, ok := o.ops[op]; !ok {
+			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
+		}
+		if m < 1 || m > len(cfg.Registry) {
+			return nil, fmt.Errorf("officers: quorum %d for %s: between 1 and the %d registered officers", m, op, len(cfg.Registry))
+		}
+	}
+	return o, nil
+}
+
+// Operations lists the operations that can be put under dual control.
+func (o *Officers) Operations() []string {
+	out := make([]string, 0, len(o.ops))
+	for op := range o.ops {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func officerID(p identity.Principal) string { return p.Operator + "/" + p.Device }
+
+// Admit refuses a caller who is not a registered officer.
+func (o *Officers) Admit(p identity.Principal) error {
+	if p.Role != identity.RoleOfficer || !slices.Contains(o.cfg.Registry, officerID(p)) {
+		return keys.Errorf(keys.KindDenied, "officers: %s is not in the officer registry", p)
+	}
+	return nil
+}
+
+// Propose records a proposal, counting the proposer's approval; with a
+// quorum of one it runs at once.
+func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string, params json.RawMessage) (state.Proposal, error) {
+	if err := o.Admit(p); err != nil {
+		return state.Proposal{}, err
+	}
+	def, ok := o.ops[op]
+	m, listed := o.cfg.Quorum[op]
+	if !ok || !listed {
+		return state.Proposal{}, keys.Errorf(keys.KindInvalidInput, "officers: %q is not an operation under dual control here (configured: %v)", op, o.configured())
+	}
+	v, err := def.decode(params)
+	if err != nil {
+		return state.Proposal{}, keys.Wrap(keys.KindInvalidInput, err, "officers: %s parameters", op)
+	}
+	canonical, err := json.Marshal(v)
+	if err != nil {
+		return state.Proposal{}, err
+	}
+	now := o.cfg.Now().UTC()
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(op), canonical, []byte(officerID(p)), []byte(strconv.FormatInt(now.UnixNano(), 10))} {
+		h.Write([]byte(strconv.Itoa(len(part))))
+		h.Write([]byte{':'})
+		h.Write(part)
+	}
+	prop := state.Proposal{ID: hex.EncodeToString(h.Sum(nil)), Operation: op, Params: canonical, Proposer: officerID(p), Created: now, Expires: now.Add(o.cfg.TTL)}
+	if err := o.cfg.State.AddProposal(ctx, prop); err != nil {
+		return state.Proposal{}, err
+	}
+	audit.NoteFrom(ctx).Input(audit.Input{Name: "proposal " + op, Size: len(canonical), SHA256: prop.ID})
+	return o.maybeRun(ctx, prop.ID, m)
+}
+
+func (o *Officers) configured() []string {
+	var out []string
+	for op := range o.cfg.Quorum {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Vote approves or rejects a proposal; the approval that completes the
+// quorum runs the operation.
+func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, approve bool) (state.Proposal, error) {
+	if err := o.Admit(p); err != nil {
+		return state.Proposal{}, err
+	}
+	prop, err := o.cfg.State.Vote(ctx, id, officerID(p), approve, o.cfg.Now())
+	if err != nil {
+		return prop, err
+	}
+	audit.NoteFrom(ctx).Input(audit.Input{Name: "proposal " + prop.Operation, Size: len(prop.Params), SHA256: prop.ID})
+	if !approve {
+		return prop, nil
+	}
+	return o.maybeRun(ctx, id, o.cfg.Quorum[prop.Operation])
+}
+
+// maybeRun runs a proposal if it has its quorum and this caller claims it.
+func (o *Officers) maybeRun(ctx context.Context, id string, m int) (state.Proposal, error) {
+	claimed, err := o.cfg.State.Claim(ctx, id, m, o.cfg.Now())
+	if err != nil {
+		return state.Proposal{}, err
+	}
+	if claimed {
+		prop, err := o.cfg.State.Proposal(ctx, id)
+		if err != nil {
+			return prop, err
+		}
+		def := o.ops[prop.Operation]
+		status, result := state.ProposalExecuted, ""
+		v, err := def.decode(prop.Params)
+		if err == nil {
+			result, err = def.run(ctx, v)
+		}
+		if err != nil {
+			status, result = state.ProposalFailed, err.Error()
+		}
+		if ferr := o.cfg.State.Finish(context.WithoutCancel(ctx), id, status, result); ferr != nil {
+			return prop, ferr
+		}
+	}
+	return o.Proposal(ctx, id)
+}
+
+// Proposal reads a proposal; an open one past its expiry reads as expired.
+func (o *Officers) Proposal(ctx context.Context, id string) (state.Proposal, error) {
+	p, err := o.cfg.State.Proposal(ctx, id)
+	if err == nil && p.Status == state.ProposalOpen && !o.cfg.Now().Before(p.Expires) {
+		p.Status = "expired"
+	}
+	return p, err
+}
+
+// Proposals lists the proposals of the last days.
+func (o *Officers) Proposals(ctx context.Context, since time.Time) ([]state.Proposal, error) {
+	ps, err := o.cfg.State.Proposals(ctx, since)
+	for i := range ps {
+		if ps[i].Status == state.ProposalOpen && !o.cfg.Now().Before(ps[i].Expires) {
+			ps[i].Status = "expired"
+		}
+	}
+	return ps, err
+}
+
+// strict decodes JSON refusing unknown fields.
+func strict(raw json.RawMessage, v any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// KeyGenerateParams is a key generation ceremony's proposal.
+type KeyGenerateParams struct {
+	Name      string `json:"name"`
+	Version   int    `json:"version"`
+	Role      string `json:"role"`
+	Algorithm string `json:"algorithm"`
+}
+
+func decodeKeyGenerate(raw json.RawMessage) (any, error) {
+	var p KeyGenerateParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+		return nil, err
+	}
+	role, err := keys.ParseRole(p.Role)
+	if err != nil {
+		return nil, err
+	}
+	alg, err := keys.ParseAlgorithm(p.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	if !alg.Fits(role) {
+		return nil, fmt.Errorf("a %s key cannot have role %s", alg, role)
+	}
+	return p, nil
+}
+
+func (o *Officers) keyGenerate(ctx context.Context, v any) (string, error) {
+	p := v.(KeyGenerateParams)
+	ref, _ := keys.NewRef(p.Name, p.Version)
+	role, _ := keys.ParseRole(p.Role)
+	alg, _ := keys.ParseAlgorithm(p.Algorithm)
+	k, err := o.keys.GenerateKey(ctx, ref, role, alg)
+	if err != nil {
+		return "", err
+	}
+	audit.NoteFrom(ctx).Key(ref.String())
+	out := fmt.Sprintf("generated %s (%s, %s) in the HSM", ref, role, alg)
+	if len(k.KCV) > 0 {
+		out += fmt.Sprintf("; KCV %X (encrypt-zero)", k.KCV)
+	}
+	if len(k.CMACKCV) > 0 {
+		out += fmt.Sprintf("; KCV %X (CMAC-zero)", k.CMACKCV)
+	}
+	return out, nil
+}
+
+// TopUpParams is an allowance top-up's proposal.
+type TopUpParams struct {
+	Device   string `json:"device"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+func decodeTopUp(raw json.RawMessage) (any, error) {
+	var p TopUpParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if op, dev, ok := strings.Cut(p.Device, "/"); !ok || op == "" || dev == "" || p.Amount <= 0 || len(p.Currency) != 3 {
+		return nil, fmt.Errorf("want a device <operator>/<device>, a positive amount and an ISO 4217 currency")
+	}
+	return p, nil
+}
+
+func (o *Officers) topUp(ctx context.Context, v any) (string, error) {
+	p := v.(TopUpParams)
+	a, err := o.cfg.State.TopUp(ctx, p.Device, p.Currency, p.Amount, o.cfg.Now())
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("allowance of %s is %d %s", a.Device, a.Balance, a.Currency), nil
+}
+
+// Inventory lists every key in the HSM with its use count; never a value.
+func (o *Officers) Inventory(ctx context.Context) ([]InventoryKey, error) {
+	ks, err := o.keys.Keys()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]InventoryKey, 0, len(ks))
+	for _, k := range ks {
+		n, err := o.cfg.State.KeyUsage(ctx, k.Ref.String())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, InventoryKey{Key: k, Uses: n})
+	}
+	return out, nil
+}
+
+// InventoryKey is a key and how often it was used (for keys with usage
+// counting).
+type InventoryKey struct {
+	keys.Key
+	Uses int64
+}

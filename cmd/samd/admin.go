@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+)
+
+const adminUsage = `usage: samd admin [connection flags] COMMAND     (the admin listener, default 127.0.0.1:7444)
+
+Connection flags are samd client's (--dev DIR --as officer|officer-2|officer-3, or --ca --cert --key; --json).
+
+Commands (security officers of the registry):
+  propose OPERATION --params JSON   propose an operation under dual control; prints its id
+                                    key.generate    {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"}
+                                    allowance.topup {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
+  approve ID | reject ID            vote on a proposal; the approval completing the quorum runs it
+  proposal ID                       show one proposal
+  proposals [--hours N]             proposals of the last N hours (default 24)
+  keys                              key inventory: name, version, role, algorithm, check values, uses
+`
+
+// cmdAdmin runs "samd admin": samd client's connection, pointed at the
+// admin listener, with the officers' commands.
+func cmdAdmin(args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(out, adminUsage)
+		return nil
+	}
+	return cmdClient(append([]string{"--addr", "127.0.0.1:7444", "--admin"}, args...), out)
+}
+
+// officerCmd runs one officers' command.
+func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (proto.Message, error) {
+	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
+	params := fs.String("params", "{}", "")
+	hours := fs.Uint("hours", 24, "")
+	// The operand may come before the flags: "propose key.generate --params …".
+	var operand string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		operand, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if operand == "" && fs.NArg() > 0 {
+		operand = fs.Arg(0)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	o := c.officers
+	need := func() error {
+		if operand == "" {
+			return fmt.Errorf("admin %s: name it", cmd)
+		}
+		return nil
+	}
+	switch cmd {
+	case "propose":
+		if err := need(); err != nil {
+			return nil, err
+		}
+		r, err := o.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{Operation: operand, ParamsJson: *params}))
+		return msg(r, err)
+	case "approve", "reject", "proposal":
+		if err := need(); err != nil {
+			return nil, err
+		}
+		req := connect.NewRequest(&samdv1.VoteRequest{Id: operand})
+		switch cmd {
+		case "approve":
+			return msg(o.Approve(ctx, req))
+		case "reject":
+			return msg(o.Reject(ctx, req))
+		}
+		return msg(o.GetProposal(ctx, req))
+	case "proposals":
+		return msg(o.ListProposals(ctx, connect.NewRequest(&samdv1.ListProposalsRequest{Hours: uint32(*hours)})))
+	case "keys":
+		return msg(o.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})))
+	}
+	return nil, errors.New("unknown admin command " + cmd + "\n" + adminUsage)
+}
+
+// msg unwraps a response.
+func msg[T any, PT interface {
+	*T
+	proto.Message
+}](r *connect.Response[T], err error) (proto.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	return PT(r.Msg), nil
+}

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/state"
+)
+
+// officerService adapts OfficerService to authority.Officers.
+type officerService struct {
+	o      *authority.Officers
+	quorum map[string]int
+}
+
+func (s *officerService) get(ctx context.Context) (*authority.Officers, error) {
+	if s.o == nil {
+		return nil, keys.Errorf(keys.KindUnavailable, "officers: this samd has no admin section")
+	}
+	if err := s.o.Admit(principal(ctx)); err != nil {
+		return nil, err
+	}
+	return s.o, nil
+}
+
+func (s *officerService) proposal(p state.Proposal) *samdv1.Proposal {
+	return &samdv1.Proposal{Id: p.ID, Operation: p.Operation, ParamsJson: string(p.Params), Proposer: p.Proposer,
+		Created: p.Created.UTC().Format(time.RFC3339), Expires: p.Expires.UTC().Format(time.RFC3339), Status: p.Status, Result: p.Result,
+		Approvers: p.Approvers, Rejecters: p.Rejecters, Quorum: uint32(s.quorum[p.Operation])}
+}
+
+func (s *officerService) Propose(ctx context.Context, req *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error) {
+	o, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.Propose(ctx, principal(ctx), req.Msg.GetOperation(), []byte(req.Msg.GetParamsJson()))
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.proposal(p)), nil
+}
+
+func (s *officerService) vote(ctx context.Context, id string, approve bool) (*connect.Response[samdv1.Proposal], error) {
+	o, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.Vote(ctx, principal(ctx), id, approve)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.proposal(p)), nil
+}
+
+func (s *officerService) Approve(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return s.vote(ctx, req.Msg.GetId(), true)
+}
+
+func (s *officerService) Reject(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return s.vote(ctx, req.Msg.GetId(), false)
+}
+
+func (s *officerService) GetProposal(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
+	o, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.Proposal(ctx, req.Msg.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.proposal(p)), nil
+}
+
+func (s *officerService) ListProposals(ctx context.Context, req *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error) {
+	o, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hours := req.Msg.GetHours()
+	if hours == 0 {
+		hours = 24
+	}
+	ps, err := o.Proposals(ctx, time.Now().Add(-time.Duration(hours)*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	out := &samdv1.ListProposalsResponse{}
+	for _, p := range ps {
+		out.Proposals = append(out.Proposals, s.proposal(p))
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (s *officerService) Inventory(ctx context.Context, _ *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error) {
+	o, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := o.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &samdv1.InventoryResponse{}
+	for _, k := range ks {
+		out.Keys = append(out.Keys, &samdv1.InventoryKey{Name: k.Ref.Name.String(), Version: uint32(k.Ref.Version), Role: k.Role.String(),
+			Algorithm: k.Algorithm.String(), Origin: k.Origin.String(), Kcv: strings.ToUpper(hex.EncodeToString(k.KCV)),
+			CmacKcv: strings.ToUpper(hex.EncodeToString(k.CMACKCV)), Uses: k.Uses})
+	}
+	return connect.NewResponse(out), nil
+}
+
+// adminOnly is the admin listener's filter: OfficerService (and health)
+// only; everything else is refused as not found there.
+func adminOnly(next http.Handler, admin bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		officer := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/")
+		if officer != admin && r.URL.Path != healthCheckProcedure {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"gopkg.in/yaml.v3"
+
+	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/config"
+)
+
+// TestKeyCeremony: three officers generate a master key under dual
+// control over the admin listener with `samd admin` (propose, approve
+// twice, executed once, its check value in the inventory); the proposer
+// approving again, an expired proposal, a rejected one, an officer not in
+// the registry and a non-officer certificate each fail; the terminal
+// listener does not serve OfficerService; the audit records each vote.
+func TestKeyCeremony(t *testing.T) {
+	e := newEnv(t, nil)
+	cfgPath := filepath.Join(e.dir, "samd.yaml")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin.ProposalTTL = config.Duration(3 * time.Second)
+	b, _ := yaml.Marshal(cfg)
+	os.WriteFile(cfgPath, b, 0o600)
+	e.start()
+	run := func(as string, args ...string) (string, error) {
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	must := func(as string, args ...string) string {
+		t.Helper()
+		out, err := run(as, args...)
+		if err != nil {
+			t.Fatalf("samd admin %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	params := `{"name":"desfire/prod/app-master","version":1,"role":"diversify-master","algorithm":"AES-128"}`
+	id := jsonField(t, must("officer", "--json", "propose", "key.generate", "--params", params), "id")
+	if out, err := run("officer", "approve", id); err == nil || !strings.Contains(out, "may not vote on it again") {
+		t.Fatalf("the proposer approving again: %v\n%s", err, out)
+	}
+	if st := jsonField(t, must("officer-2", "--json", "approve", id), "status"); st != "open" {
+		t.Fatalf("after two of three approvals: %s", st)
+	}
+	out := must("officer-3", "--json", "approve", id)
+	if jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), "generated desfire/prod/app-master:v1") {
+		t.Fatalf("after the third approval:\n%s", out)
+	}
+	kcv := strings.TrimSuffix(strings.Fields(strings.SplitAfter(jsonField(t, out, "result"), "KCV ")[1])[0], ";")
+	if inv := must("officer-2", "keys"); !strings.Contains(inv, "desfire/prod/app-master") || !strings.Contains(inv, kcv) {
+		t.Fatalf("inventory lacks the new key with KCV %s:\n%s", kcv, inv)
+	}
+	if out, err := run("officer-2", "approve", id); err == nil || !strings.Contains(out, "is executed") {
+		t.Fatalf("an approval after execution: %v\n%s", err, out)
+	}
+
+	// Rejected: a top-up (quorum 2) that officer-2 rejects.
+	top := jsonField(t, must("officer", "--json", "propose", "allowance.topup", "--params", `{"device":"dev-operator/dev-terminal-8","amount":5000,"currency":"NOK"}`), "id")
+	if st := jsonField(t, must("officer-2", "--json", "reject", top), "status"); st != "rejected" {
+		t.Fatalf("rejected proposal: %s", st)
+	}
+	if out, err := run("officer-3", "approve", top); err == nil || !strings.Contains(out, "is rejected") {
+		t.Fatalf("approving a rejected proposal: %v\n%s", err, out)
+	}
+	// Approved: the same top-up again runs with the second officer.
+	top2 := jsonField(t, must("officer", "--json", "propose", "allowance.topup", "--params", `{"device":"dev-operator/dev-terminal-8","amount":5000,"currency":"NOK"}`), "id")
+	if st := jsonField(t, must("officer-3", "--json", "approve", top2), "status"); st != "executed" {
+		t.Fatalf("top-up: %s", st)
+	}
+	// Expired.
+	late := jsonField(t, must("officer", "--json", "propose", "allowance.topup", "--params", `{"device":"dev-operator/dev-terminal-8","amount":1,"currency":"NOK"}`), "id")
+	time.Sleep(3500 * time.Millisecond)
+	if out, err := run("officer-2", "approve", late); err == nil || !strings.Contains(out, "expired") {
+		t.Fatalf("approving an expired proposal: %v\n%s", err, out)
+	}
+	if st := jsonField(t, must("officer-2", "--json", "proposal", late), "status"); st != "expired" {
+		t.Fatalf("expired proposal shows %s", st)
+	}
+	// Bad parameters never become a proposal.
+	if out, err := run("officer", "propose", "key.generate", "--params", `{"name":"x/y/z","version":1,"role":"wrap","algorithm":"ECDSA-P256"}`); err == nil || !strings.Contains(out, "invalid-input") {
+		t.Fatalf("a key that cannot have its role: %v\n%s", err, out)
+	}
+
+	// Who may not: an officer outside the registry, a terminal, and the
+	// terminal listener.
+	ctx := ctxT(t)
+	if _, err := e.asAt(e.admin, "officer", "dev-operator", "rogue-officer").offs.Approve(ctx, connect.NewRequest(&samdv1.VoteRequest{Id: id})); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "registry") {
+		t.Fatalf("an officer outside the registry: %v", err)
+	}
+	if _, err := e.asAt(e.admin, "terminal", "dev-operator", "dev-terminal-1").offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal on the admin listener: %v", err)
+	}
+	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); err == nil {
+		t.Fatal("the terminal listener served OfficerService")
+	}
+	big := connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "dev-operator/dev-terminal-8", Amount: 100_000_001, Currency: "NOK"})
+	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").adm.TopUpAllowance(ctx, big); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "dual control") {
+		t.Fatalf("a top-up above the limit by one officer: %v", err)
+	}
+	a, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").adm.GetAllowance(ctx, connect.NewRequest(&samdv1.GetAllowanceRequest{Device: "dev-operator/dev-terminal-8"}))
+	if err != nil || a.Msg.GetBalance() != 5000 {
+		t.Fatalf("allowance after one executed top-up: %v %v", a, err)
+	}
+	// Every vote is audited with the proposal's id.
+	votes := 0
+	for _, r := range readAudit(t, e) {
+		if strings.HasPrefix(r.Method, "/samd.v1.OfficerService/") && len(r.Inputs) == 1 && r.Inputs[0].SHA256 == id {
+			votes++
+		}
+	}
+	if votes < 3 {
+		t.Fatalf("%d audit records name the key ceremony's proposal", votes)
+	}
+}

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"crypto/rand"
 
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/identity"
@@ -9,6 +10,7 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/tr31"
 )
 
 // KeyInfo identifies a key in a response: never key material.
@@ -135,7 +137,11 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 	if err != nil {
 		return ExportResult{}, err
 	}
-	if err := kek.Check(keys.UsageWrap); err != nil {
+	usage := keys.UsageWrap
+	if req.Mechanism == keys.WrapTR31 {
+		usage = keys.UsageKeyBlock
+	}
+	if err := kek.Check(usage); err != nil {
 		return ExportResult{}, err
 	}
 	master, key, err := a.diversify(ctx, req.Master, req.Input)
@@ -157,8 +163,14 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 	if err != nil {
 		return ExportResult{}, err
 	}
-	wrapped, err := a.keys.WrapSecret(ctx, kek, master.Algorithm, key, req.Mechanism)
-	if err != nil {
+	var wrapped []byte
+	if req.Mechanism == keys.WrapTR31 {
+		block, err := a.keyBlock(ctx, kek, master.Algorithm, key)
+		if err != nil {
+			return ExportResult{}, err
+		}
+		wrapped = []byte(block)
+	} else if wrapped, err = a.keys.WrapSecret(ctx, kek, master.Algorithm, key, req.Mechanism); err != nil {
 		return ExportResult{}, err
 	}
 	return ExportResult{
@@ -199,4 +211,30 @@ func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g
 		}
 	}
 	return out, DiversifyResult{KCVMethod: m, Algorithm: mk.Algorithm, Master: info(mk, m)}, nil
+}
+
+// KeyBlocker computes TR-31 key block keys with a KBPK in the store.
+type KeyBlocker interface {
+	KeyBlockCMAC(ctx context.Context, k keys.Key, block []byte) ([]byte, error)
+}
+
+// keyBlock wraps a key in memory into a TR-31 key block under a key-block
+// key in the HSM: version D under an AES KBPK, B under a TDEA one. The
+// block's header says: usage D0 (data), algorithm A or T, mode of use N,
+// not exportable further.
+func (a *Authority) keyBlock(ctx context.Context, kbpk keys.Key, alg keys.Algorithm, key secret.Bytes) (string, error) {
+	kb, ok := a.keys.(KeyBlocker)
+	if !ok {
+		return "", keys.Errorf(keys.KindUnavailable, "authority: this key store makes no TR-31 key blocks")
+	}
+	h := tr31.Header{Version: 'D', Usage: "D0", Algorithm: 'A', ModeOfUse: 'N', KeyVersion: "00", Exportability: 'N'}
+	if kbpk.Algorithm.TDEA() {
+		h.Version = 'B'
+	}
+	if alg.TDEA() {
+		h.Algorithm = 'T'
+	}
+	return tr31.Encode(rand.Reader, h, key, kbpk.Algorithm.KeyLen(), func(block []byte) ([]byte, error) {
+		return kb.KeyBlockCMAC(ctx, kbpk, block)
+	})
 }

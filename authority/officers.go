@@ -16,13 +16,20 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/tr31"
 )
 
 // OfficerKeys is what key ceremonies need from the key store.
 type OfficerKeys interface {
 	GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error)
 	Keys() ([]keys.Key, error)
+	Key(ref keys.Ref) (keys.Key, error)
+	KeyBlocker
+	// ImportKey puts a key that arrived wrapped (and was unwrapped in
+	// memory) into the token with the role's template.
+	ImportKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, value secret.Bytes) (keys.Key, error)
 }
 
 // OfficersConfig configures dual control.
@@ -62,6 +69,7 @@ type operation struct {
 // Operations under dual control.
 const (
 	OpKeyGenerate    = "key.generate"
+	OpKeyImportTR31  = "key.import-tr31"
 	OpAllowanceTopUp = "allowance.topup"
 )
 
@@ -76,6 +84,7 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o := &Officers{cfg: cfg, keys: cfg.Keys, ops: map[string]operation{}}
 	o.ops[OpKeyGenerate] = operation{decode: decodeKeyGenerate, run: o.keyGenerate}
 	o.ops[OpAllowanceTopUp] = operation{decode: decodeTopUp, run: o.topUp}
+	o.ops[OpKeyImportTR31] = operation{decode: decodeImportTR31, run: o.importTR31}
 	for op, m := range cfg.Quorum {
 		if _, ok := o.ops[op]; !ok {
 			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
@@ -320,4 +329,87 @@ func (o *Officers) Inventory(ctx context.Context) ([]InventoryKey, error) {
 type InventoryKey struct {
 	keys.Key
 	Uses int64
+}
+
+// ImportTR31Params is a proposal to import a key that arrived in a TR-31
+// key block under a key-block key of the token.
+type ImportTR31Params struct {
+	Block   string `json:"block"`
+	KBPK    string `json:"kbpk"` // "<name>:v<n>", role key-block
+	Name    string `json:"name"`
+	Version int    `json:"version"`
+	Role    string `json:"role"`
+}
+
+func decodeImportTR31(raw json.RawMessage) (any, error) {
+	var p ImportTR31Params
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+		return nil, err
+	}
+	if _, err := keys.ParseLabel("samd:" + p.KBPK); err != nil {
+		return nil, err
+	}
+	if _, err := keys.ParseRole(p.Role); err != nil {
+		return nil, err
+	}
+	if _, _, err := tr31.ParseHeader(p.Block); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// importTR31 opens the key block with the KBPK (its MAC checked before
+// anything else), and imports the key with the role; the result names
+// both check values, for the officers to compare with the sender's.
+func (o *Officers) importTR31(ctx context.Context, v any) (string, error) {
+	p := v.(ImportTR31Params)
+	kref, _ := keys.ParseLabel("samd:" + p.KBPK)
+	kbpk, err := o.keys.Key(kref)
+	if err != nil {
+		return "", err
+	}
+	if err := kbpk.Check(keys.UsageKeyBlock); err != nil {
+		return "", err
+	}
+	b, err := tr31.Decode(p.Block, kbpk.Algorithm.KeyLen(), func(block []byte) ([]byte, error) {
+		return o.keys.KeyBlockCMAC(ctx, kbpk, block)
+	})
+	if err != nil {
+		return "", err
+	}
+	defer b.Key.Wipe()
+	var alg keys.Algorithm
+	switch n := b.Key.Len(); {
+	case b.Header.Algorithm == 'A' && n == 16:
+		alg = keys.AES128
+	case b.Header.Algorithm == 'A' && n == 24:
+		alg = keys.AES192
+	case b.Header.Algorithm == 'A' && n == 32:
+		alg = keys.AES256
+	case b.Header.Algorithm == 'T' && n == 16:
+		alg = keys.TDEA2
+	case b.Header.Algorithm == 'T' && n == 24:
+		alg = keys.TDEA3
+	default:
+		return "", fmt.Errorf("the key block holds a %d-byte key of algorithm %c, which samd does not import", n, b.Header.Algorithm)
+	}
+	role, _ := keys.ParseRole(p.Role)
+	ref, _ := keys.NewRef(p.Name, p.Version)
+	k, err := o.keys.ImportKey(ctx, ref, role, alg, b.Key)
+	if err != nil {
+		return "", err
+	}
+	audit.NoteFrom(ctx).Key(ref.String())
+	audit.NoteFrom(ctx).Key(kref.String())
+	out := fmt.Sprintf("imported %s (%s, %s) from a TR-31 version %c block under %s", ref, role, alg, b.Header.Version, kref)
+	if len(k.KCV) > 0 {
+		out += fmt.Sprintf("; KCV %X (encrypt-zero)", k.KCV)
+	}
+	if len(k.CMACKCV) > 0 {
+		out += fmt.Sprintf("; KCV %X (CMAC-zero)", k.CMACKCV)
+	}
+	return out, nil
 }

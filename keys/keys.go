@@ -30,6 +30,11 @@ const (
 	RoleWrap                 // key-encryption (transport) key: wrap and unwrap
 	RoleSessionSeal          // seals session tokens: encrypt and decrypt
 	RoleAudit                // signs audit checkpoints (private key)
+	// RoleKeyBlock is a TR-31 key block protection key (KBPK): the token
+	// computes, with CMAC, the key block encryption and authentication
+	// keys derived from it, and nothing else (a usage of its own, so
+	// that no operation taking a CMAC key can be given one).
+	RoleKeyBlock
 )
 
 var roleNames = [...]string{
@@ -41,6 +46,7 @@ var roleNames = [...]string{
 	RoleWrap:            "wrap",
 	RoleSessionSeal:     "session-seal",
 	RoleAudit:           "audit",
+	RoleKeyBlock:        "key-block",
 }
 
 func (r Role) String() string {
@@ -72,6 +78,7 @@ const (
 	UsageWrap                      // wrap another key
 	UsageUnwrap                    // unwrap a key into the token
 	UsageSign                      // asymmetric signature
+	UsageKeyBlock                  // derive TR-31 key block keys (a CMAC in the token)
 )
 
 // Usage is the complete set of usages the role grants; a key of this role
@@ -88,6 +95,8 @@ func (r Role) Usage() Usage {
 		return UsageEncrypt | UsageDecrypt
 	case RoleSign, RoleCA, RoleAudit:
 		return UsageSign
+	case RoleKeyBlock:
+		return UsageKeyBlock
 	}
 	return 0
 }
@@ -178,7 +187,7 @@ func (a Algorithm) BlockSize() int {
 // Fits reports whether a key of this algorithm may hold the role.
 func (a Algorithm) Fits(r Role) bool {
 	switch r {
-	case RoleDiversifyMaster, RoleMAC:
+	case RoleDiversifyMaster, RoleMAC, RoleKeyBlock:
 		return a.Symmetric()
 	case RoleWrap, RoleSessionSeal:
 		return a.AES()
@@ -353,6 +362,7 @@ const (
 	WrapUnknown WrapMechanism = iota
 	WrapKW                    // AES key wrap, RFC 3394
 	WrapKWP                   // AES key wrap with padding, RFC 5649
+	WrapTR31                  // a TR-31 / X9.143 key block under a key-block key
 )
 
 func (m WrapMechanism) String() string {
@@ -361,6 +371,8 @@ func (m WrapMechanism) String() string {
 		return "AES-KW"
 	case WrapKWP:
 		return "AES-KWP"
+	case WrapTR31:
+		return "TR-31"
 	}
 	return "unknown"
 }

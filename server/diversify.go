@@ -142,6 +142,8 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 		mech = keys.WrapKW
 	case samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP:
 		mech = keys.WrapKWP
+	case samdv1.WrapMechanism_WRAP_MECHANISM_TR31:
+		mech = keys.WrapTR31
 	default:
 		return nil, keys.Errorf(keys.KindInvalidInput, "mechanism: unknown value %d", m.GetMechanism())
 	}
@@ -159,14 +161,16 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 	if err != nil {
 		return nil, err
 	}
-	wm := samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP
-	if res.Mechanism == keys.WrapKW {
-		wm = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW
+	out := &samdv1.ExportDiversifiedKeyResponse{Mechanism: samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP, WrappedKey: encodeHex(res.Wrapped)}
+	switch res.Mechanism {
+	case keys.WrapKW:
+		out.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW
+	case keys.WrapTR31:
+		out.Mechanism, out.WrappedKey, out.KeyBlock = samdv1.WrapMechanism_WRAP_MECHANISM_TR31, "", string(res.Wrapped)
 	}
-	return connect.NewResponse(&samdv1.ExportDiversifiedKeyResponse{
-		WrappedKey: encodeHex(res.Wrapped), Mechanism: wm, Kcv: encodeHex(res.KCV), KcvMethod: wireKCVMethod(res.KCVMethod),
-		Algorithm: res.Algorithm.String(), MasterKey: wireKeyInfo(res.Master), TransportKey: wireKeyInfo(res.Transport),
-	}), nil
+	out.Kcv, out.KcvMethod = encodeHex(res.KCV), wireKCVMethod(res.KCVMethod)
+	out.Algorithm, out.MasterKey, out.TransportKey = res.Algorithm.String(), wireKeyInfo(res.Master), wireKeyInfo(res.Transport)
+	return connect.NewResponse(out), nil
 }
 
 // diversifySubject gives the policy the keys a diversification names.

@@ -90,6 +90,9 @@ const (
 	WrapMechanism_WRAP_MECHANISM_AES_KW WrapMechanism = 1
 	// AES key wrap with padding, RFC 5649.
 	WrapMechanism_WRAP_MECHANISM_AES_KWP WrapMechanism = 2
+	// A TR-31 / ANSI X9.143 key block (version D under an AES key-block
+	// key, B under a TDEA one), in key_block.
+	WrapMechanism_WRAP_MECHANISM_TR31 WrapMechanism = 3
 )
 
 // Enum value maps for WrapMechanism.
@@ -98,11 +101,13 @@ var (
 		0: "WRAP_MECHANISM_UNSPECIFIED",
 		1: "WRAP_MECHANISM_AES_KW",
 		2: "WRAP_MECHANISM_AES_KWP",
+		3: "WRAP_MECHANISM_TR31",
 	}
 	WrapMechanism_value = map[string]int32{
 		"WRAP_MECHANISM_UNSPECIFIED": 0,
 		"WRAP_MECHANISM_AES_KW":      1,
 		"WRAP_MECHANISM_AES_KWP":     2,
+		"WRAP_MECHANISM_TR31":        3,
 	}
 )
 
@@ -729,11 +734,13 @@ type ExportDiversifiedKeyResponse struct {
 	WrappedKey string        `protobuf:"bytes,1,opt,name=wrapped_key,json=wrappedKey,proto3" json:"wrapped_key,omitempty"`
 	Mechanism  WrapMechanism `protobuf:"varint,2,opt,name=mechanism,proto3,enum=samd.v1.WrapMechanism" json:"mechanism,omitempty"`
 	// Check value of the diversified key, hex.
-	Kcv           string    `protobuf:"bytes,3,opt,name=kcv,proto3" json:"kcv,omitempty"`
-	KcvMethod     KCVMethod `protobuf:"varint,4,opt,name=kcv_method,json=kcvMethod,proto3,enum=samd.v1.KCVMethod" json:"kcv_method,omitempty"`
-	Algorithm     string    `protobuf:"bytes,5,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
-	MasterKey     *KeyInfo  `protobuf:"bytes,6,opt,name=master_key,json=masterKey,proto3" json:"master_key,omitempty"`
-	TransportKey  *KeyInfo  `protobuf:"bytes,7,opt,name=transport_key,json=transportKey,proto3" json:"transport_key,omitempty"`
+	Kcv          string    `protobuf:"bytes,3,opt,name=kcv,proto3" json:"kcv,omitempty"`
+	KcvMethod    KCVMethod `protobuf:"varint,4,opt,name=kcv_method,json=kcvMethod,proto3,enum=samd.v1.KCVMethod" json:"kcv_method,omitempty"`
+	Algorithm    string    `protobuf:"bytes,5,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	MasterKey    *KeyInfo  `protobuf:"bytes,6,opt,name=master_key,json=masterKey,proto3" json:"master_key,omitempty"`
+	TransportKey *KeyInfo  `protobuf:"bytes,7,opt,name=transport_key,json=transportKey,proto3" json:"transport_key,omitempty"`
+	// The TR-31 key block (ASCII), for WRAP_MECHANISM_TR31.
+	KeyBlock      string `protobuf:"bytes,8,opt,name=key_block,json=keyBlock,proto3" json:"key_block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -815,6 +822,13 @@ func (x *ExportDiversifiedKeyResponse) GetTransportKey() *KeyInfo {
 		return x.TransportKey
 	}
 	return nil
+}
+
+func (x *ExportDiversifiedKeyResponse) GetKeyBlock() string {
+	if x != nil {
+		return x.KeyBlock
+	}
+	return ""
 }
 
 type DiversifiedKeyCheckValuesRequest struct {
@@ -5325,7 +5339,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x0fdes_key_version\x18\x05 \x01(\rH\x00R\rdesKeyVersion\x88\x01\x01\x121\n" +
 	"\n" +
 	"kcv_method\x18\x06 \x01(\x0e2\x12.samd.v1.KCVMethodR\tkcvMethodB\x12\n" +
-	"\x10_des_key_version\"\xc0\x02\n" +
+	"\x10_des_key_version\"\xdd\x02\n" +
 	"\x1cExportDiversifiedKeyResponse\x12\x1f\n" +
 	"\vwrapped_key\x18\x01 \x01(\tR\n" +
 	"wrappedKey\x124\n" +
@@ -5336,7 +5350,8 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\talgorithm\x18\x05 \x01(\tR\talgorithm\x12/\n" +
 	"\n" +
 	"master_key\x18\x06 \x01(\v2\x10.samd.v1.KeyInfoR\tmasterKey\x125\n" +
-	"\rtransport_key\x18\a \x01(\v2\x10.samd.v1.KeyInfoR\ftransportKey\"\xbc\x01\n" +
+	"\rtransport_key\x18\a \x01(\v2\x10.samd.v1.KeyInfoR\ftransportKey\x12\x1b\n" +
+	"\tkey_block\x18\b \x01(\tR\bkeyBlock\"\xbc\x01\n" +
 	" DiversifiedKeyCheckValuesRequest\x12.\n" +
 	"\n" +
 	"master_key\x18\x01 \x01(\v2\x0f.samd.v1.KeyRefR\tmasterKey\x125\n" +
@@ -5664,11 +5679,12 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
-	"\x14KCV_METHOD_CMAC_ZERO\x10\x02*f\n" +
+	"\x14KCV_METHOD_CMAC_ZERO\x10\x02*\x7f\n" +
 	"\rWrapMechanism\x12\x1e\n" +
 	"\x1aWRAP_MECHANISM_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15WRAP_MECHANISM_AES_KW\x10\x01\x12\x1a\n" +
-	"\x16WRAP_MECHANISM_AES_KWP\x10\x02*t\n" +
+	"\x16WRAP_MECHANISM_AES_KWP\x10\x02\x12\x17\n" +
+	"\x13WRAP_MECHANISM_TR31\x10\x03*t\n" +
 	"\aPurpose\x12\x17\n" +
 	"\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPURPOSE_LOAD\x10\x01\x12\x10\n" +

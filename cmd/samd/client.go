@@ -44,7 +44,8 @@ Commands:
            --key NAME:vN --uid HEX [--aid HEX] [--sysid HEX | --sysid-ascii TEXT]
            [--kcv-method cmac-zero|encrypt-zero]
   export   diversified key wrapped under a transport key (personalisation)
-           the kcv flags, plus --transport NAME:vN [--mech kw|kwp] [--des-version N]
+           the kcv flags, plus --transport NAME:vN [--mech kw|kwp|tr31] [--des-version N]
+           (tr31: a TR-31 key block under a key-block key)
   health   grpc.health.v1 check
   value authorize   --amount MINOR --currency NOK --owner OPERATOR [--purpose load|sale|refund]
   value cancel      --seq N            cancel this device's authorisation N
@@ -339,8 +340,10 @@ func (c *client) export(ctx context.Context, a kcvArgs, transport, mech string, 
 		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW
 	case "kwp":
 		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP
+	case "tr31":
+		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_TR31
 	default:
-		return nil, fmt.Errorf("--mech %q: want kw or kwp", mech)
+		return nil, fmt.Errorf("--mech %q: want kw, kwp or tr31", mech)
 	}
 	if desVersion >= 0 {
 		v := uint32(desVersion)
@@ -371,7 +374,11 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 		fmt.Fprintf(w, "kcv        %s (%s, %s key)\n", r.GetKcv(), methodName(r.GetKcvMethod()), r.GetAlgorithm())
 		printKeyInfo(w, "master key", r.GetMasterKey())
 	case *samdv1.ExportDiversifiedKeyResponse:
-		fmt.Fprintf(w, "wrapped    %s (%s)\n", r.GetWrappedKey(), strings.TrimPrefix(r.GetMechanism().String(), "WRAP_MECHANISM_"))
+		if r.GetKeyBlock() != "" {
+			fmt.Fprintf(w, "key block  %s (TR-31)\n", r.GetKeyBlock())
+		} else {
+			fmt.Fprintf(w, "wrapped    %s (%s)\n", r.GetWrappedKey(), strings.TrimPrefix(r.GetMechanism().String(), "WRAP_MECHANISM_"))
+		}
 		fmt.Fprintf(w, "kcv        %s (%s, %s key)\n", r.GetKcv(), methodName(r.GetKcvMethod()), r.GetAlgorithm())
 		printKeyInfo(w, "master key", r.GetMasterKey())
 		printKeyInfo(w, "transport", r.GetTransportKey())

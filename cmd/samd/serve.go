@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/keys/vault"
@@ -613,6 +614,20 @@ func (k *pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role,
 }
 
 func (k *pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
+
+// ImportKey imports a key held in memory (from a TR-31 block) with the
+// role's template, its check value computed here and checked by the token.
+func (k *pkiKeys) ImportKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, value secret.Bytes) (keys.Key, error) {
+	m := kcv.EncryptZero
+	check, err := kcv.Compute(alg, value, m)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	c := secret.Copy(value.Reveal())
+	defer c.Wipe()
+	return k.ImportComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m,
+		Components: []pkcs11.Component{{Value: c, KCV: check}}})
+}
 
 // openState opens the configured state store: PostgreSQL for a cluster,
 // else the embedded SQLite file.

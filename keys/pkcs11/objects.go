@@ -32,7 +32,7 @@ var (
 // module default can never add a usage.
 func usageAttrs(u keys.Usage, private bool) []*p11.Attribute {
 	a := []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_SIGN, u&(keys.UsageCMAC|keys.UsageSign) != 0),
+		p11.NewAttribute(p11.CKA_SIGN, u&(keys.UsageCMAC|keys.UsageSign|keys.UsageKeyBlock) != 0),
 		p11.NewAttribute(p11.CKA_DECRYPT, u&keys.UsageDecrypt != 0),
 		p11.NewAttribute(p11.CKA_UNWRAP, u&keys.UsageUnwrap != 0),
 		p11.NewAttribute(p11.CKA_DERIVE, false),
@@ -51,7 +51,7 @@ func usageAttrs(u keys.Usage, private bool) []*p11.Attribute {
 // algorithm: a second fence, enforced by the token, behind the usage flags.
 func allowedMechanisms(role keys.Role, alg keys.Algorithm) []uint {
 	switch role {
-	case keys.RoleDiversifyMaster, keys.RoleMAC:
+	case keys.RoleDiversifyMaster, keys.RoleMAC, keys.RoleKeyBlock:
 		if alg.AES() {
 			return []uint{p11.CKM_AES_CMAC}
 		}
@@ -583,6 +583,9 @@ func (s *Store) load(sh p11.SessionHandle, h p11.ObjectHandle, label string) (*e
 	}
 	if !alg.Fits(role) {
 		return nil, fmt.Errorf("a %s key cannot have role %s", alg, role)
+	}
+	if role == keys.RoleKeyBlock && u == keys.UsageCMAC {
+		u = keys.UsageKeyBlock // CKA_SIGN on a KBPK is its key block derivation
 	}
 	if u != role.Usage() {
 		return nil, fmt.Errorf("usage flags do not match role %s exactly", role)

@@ -57,6 +57,22 @@ func (s *Store) CMAC(ctx context.Context, k keys.Key, msg []byte) ([]byte, error
 	}, func(b []byte) { clear(b) })
 }
 
+// KeyBlockCMAC computes, with a key-block key (TR-31 KBPK) in the token,
+// the CMAC of one TR-31 derivation block: a key block encryption or
+// authentication key, which the caller wipes.
+func (s *Store) KeyBlockCMAC(ctx context.Context, k keys.Key, block []byte) ([]byte, error) {
+	e, err := s.lookup(k, keys.UsageKeyBlock)
+	if err != nil {
+		return nil, err
+	}
+	if len(block) != 8 {
+		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: a TR-31 derivation block is 8 bytes")
+	}
+	return call(ctx, s, "CMAC", k.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
+		return s.cmacOn(sh, e, block)
+	}, func(b []byte) { clear(b) })
+}
+
 // WrapSecret wraps a secret held in samd's memory (a diversified key) under
 // the key-encryption key kek, inside the token: the value becomes a
 // short-lived session object, is wrapped, and the object is destroyed in

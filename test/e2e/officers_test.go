@@ -64,6 +64,34 @@ func TestKeyCeremony(t *testing.T) {
 		t.Fatalf("an approval after execution: %v\n%s", err, out)
 	}
 
+	// TR-31: personalisation exports AN10922's example diversified key as
+	// a key block under the key-block key; two officers import the block
+	// under dual control; the imported key has the exported key's check
+	// value (AN10922's published key has CMAC KCV 5B298C).
+	exp, err := e.client(t, []string{"--dev", e.dir, "--as", "personalisation", "--json"}, "export", "--key", "an10922/test/example-aes128:v1",
+		"--transport", "transport/dev/kbpk:v1", "--mech", "tr31", "--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu")
+	if err != nil {
+		t.Fatalf("TR-31 export: %v\n%s", err, exp)
+	}
+	block, expKCV := jsonField(t, exp, "key_block"), jsonField(t, exp, "kcv")
+	if !strings.HasPrefix(block, "D") || expKCV != "5B298C" {
+		t.Fatalf("TR-31 export: block %q, KCV %s", block, expKCV)
+	}
+	imp := jsonField(t, must("officer", "--json", "propose", "key.import-tr31", "--params",
+		`{"block":"`+block+`","kbpk":"transport/dev/kbpk:v1","name":"import/test/card-key","version":1,"role":"mac"}`), "id")
+	out = must("officer-3", "--json", "approve", imp)
+	if jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), "KCV "+expKCV+" (CMAC-zero)") {
+		t.Fatalf("TR-31 import:\n%s", out)
+	}
+	// A block altered in transit is refused by its MAC, and nothing is imported.
+	bad := block[:len(block)-1] + string("0123456789ABCDEF"[(strings.IndexByte("0123456789ABCDEF", block[len(block)-1])+1)%16])
+	imp2 := jsonField(t, must("officer", "--json", "propose", "key.import-tr31", "--params",
+		`{"block":"`+bad+`","kbpk":"transport/dev/kbpk:v1","name":"import/test/card-key-2","version":1,"role":"mac"}`), "id")
+	out = must("officer-2", "--json", "approve", imp2)
+	if jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "MAC does not verify") {
+		t.Fatalf("altered TR-31 block:\n%s", out)
+	}
+
 	// Rejected: a top-up (quorum 2) that officer-2 rejects.
 	top := jsonField(t, must("officer", "--json", "propose", "allowance.topup", "--params", `{"device":"dev-operator/dev-terminal-8","amount":5000,"currency":"NOK"}`), "id")
 	if st := jsonField(t, must("officer-2", "--json", "reject", top), "status"); st != "rejected" {

@@ -71,14 +71,14 @@ type Usage uint16
 
 // Usages. A role grants a fixed set of them.
 const (
-	UsageCMAC    Usage = 1 << iota // compute a CMAC (C_Sign with a CMAC mechanism)
-	UsageVerify                    // verify a MAC (C_Verify)
-	UsageEncrypt                   // encrypt data
-	UsageDecrypt                   // decrypt data
-	UsageWrap                      // wrap another key
-	UsageUnwrap                    // unwrap a key into the token
-	UsageSign                      // asymmetric signature
-	UsageKeyBlock                  // derive TR-31 key block keys (a CMAC in the token)
+	UsageCMAC     Usage = 1 << iota // compute a CMAC (C_Sign with a CMAC mechanism)
+	UsageVerify                     // verify a MAC (C_Verify)
+	UsageEncrypt                    // encrypt data
+	UsageDecrypt                    // decrypt data
+	UsageWrap                       // wrap another key
+	UsageUnwrap                     // unwrap a key into the token
+	UsageSign                       // asymmetric signature
+	UsageKeyBlock                   // derive TR-31 key block keys (a CMAC in the token)
 )
 
 // Usage is the complete set of usages the role grants; a key of this role

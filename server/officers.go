@@ -120,12 +120,17 @@ func (s *officerService) Inventory(ctx context.Context, _ *connect.Request[samdv
 	return connect.NewResponse(out), nil
 }
 
-// adminOnly is the admin listener's filter: OfficerService (and health)
-// only; everything else is refused as not found there.
+// adminOnly is a listener's filter, inside the audited chain: the admin
+// listener serves OfficerService (and health) only, the terminal listener
+// everything else; a request on the wrong one is refused as not found
+// there, and audited so.
 func adminOnly(next http.Handler, admin bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		officer := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/")
 		if officer != admin && r.URL.Path != healthCheckProcedure {
+			if st, _ := r.Context().Value(stateKey{}).(*requestState); st != nil {
+				st.refusal = "method not served on this listener"
+			}
 			http.NotFound(w, r)
 			return
 		}

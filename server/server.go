@@ -210,9 +210,10 @@ var (
 
 // Server is samd's request handler.
 type Server struct {
-	cfg     Config
-	handler http.Handler
-	access  map[string]method
+	cfg          Config
+	handler      http.Handler
+	adminHandler http.Handler
+	access       map[string]method
 
 	clients sync.Map // principal string -> *clientState
 }
@@ -309,14 +310,15 @@ func New(cfg Config) (*Server, error) {
 	if err := checkTable(s.access, registered); err != nil {
 		return nil, err
 	}
-	s.handler = s.identify(mux)
+	s.handler = s.identify(adminOnly(mux, false))
+	s.adminHandler = s.identify(adminOnly(mux, true))
 	return s, nil
 }
 
 // AdminHandler is the handler of the admin listener: OfficerService only,
 // through the same identity, authorisation and audit chain. Handler (the
 // terminal listener) refuses OfficerService.
-func (s *Server) AdminHandler() http.Handler { return adminOnly(s.handler, true) }
+func (s *Server) AdminHandler() http.Handler { return s.adminHandler }
 
 // procedures lists the full method names of a service in samd's API.
 func procedures(service string) []string {
@@ -358,7 +360,7 @@ func (s *Server) checkRevocation(chain []*x509.Certificate) error {
 
 // Handler returns the terminal listener's HTTP handler: every service but
 // OfficerService.
-func (s *Server) Handler() http.Handler { return adminOnly(s.handler, false) }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // TLSFiles is the server's TLS configuration read from files — the
 // server certificate and key, the scheme CA bundle that client
@@ -579,6 +581,8 @@ func (s *Server) identify(next http.Handler) http.Handler {
 			rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, keys.KindInvalidInput.String(), "malformed request or unknown method"
 			if _, known := s.access[r.URL.Path]; !known {
 				rec.Outcome, rec.Code, rec.Reason = audit.OutcomeDenied, keys.KindNotFound.String(), "unknown method"
+			} else if st.refusal != "" {
+				rec.Outcome, rec.Code, rec.Reason = audit.OutcomeDenied, keys.KindNotFound.String(), st.refusal
 			}
 			if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
 				s.cfg.Logger.Error("audit write failed", "request_id", id, "err", err)
@@ -601,6 +605,7 @@ type requestState struct {
 	note    *audit.Note
 	audited bool
 	policy  string // policy version(s) the request was decided under
+	refusal string // why a listener refused the request before any method
 }
 
 func newRequestID() string {

@@ -45,17 +45,19 @@ func (s *pkiService) issued(c state.Certificate) *samdv1.IssuedCertificate {
 	out := &samdv1.IssuedCertificate{Ca: c.CA, Serial: c.Serial, Profile: c.Profile,
 		Subject:   &samdv1.Principal{Role: c.Role, Operator: c.Operator, Device: c.Device},
 		NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339), CertificatePem: pemOf("CERTIFICATE", c.Cert)}
+	cas, _ := s.pki.CAs(context.Background())
+	byName := map[string]state.CA{}
+	for _, ca := range cas {
+		byName[ca.Name] = ca
+	}
 	var chain strings.Builder
-	for name := c.CA; name != ""; {
-		cas, _ := s.pki.CAs(context.Background())
-		next := ""
-		for _, ca := range cas {
-			if ca.Name == name {
-				chain.WriteString(pemOf("CERTIFICATE", ca.Cert))
-				next = ca.Parent
-			}
+	for name, n := c.CA, 0; name != "" && n < len(cas); n++ {
+		ca, ok := byName[name]
+		if !ok {
+			break
 		}
-		name = next
+		chain.WriteString(pemOf("CERTIFICATE", ca.Cert))
+		name = ca.Parent
 	}
 	out.ChainPem = chain.String()
 	return out

@@ -16,6 +16,7 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
 	"github.com/samd-io/samd/tr31"
@@ -44,7 +45,11 @@ type OfficersConfig struct {
 	TTL   time.Duration
 	State state.Store
 	Keys  OfficerKeys
-	Now   func() time.Time
+	// LoadPolicies reads and compiles the policy documents without
+	// activating them; Activate makes an engine the active policy.
+	LoadPolicies func() (*policies.Engine, error)
+	Activate     func(*policies.Engine)
+	Now          func() time.Time
 }
 
 // Officers runs operations under dual control: an officer proposes one
@@ -71,6 +76,7 @@ const (
 	OpKeyGenerate    = "key.generate"
 	OpKeyImportTR31  = "key.import-tr31"
 	OpAllowanceTopUp = "allowance.topup"
+	OpPolicyActivate = "policy.activate"
 )
 
 // NewOfficers returns the dual-control service with its operations.
@@ -85,6 +91,7 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o.ops[OpKeyGenerate] = operation{decode: decodeKeyGenerate, run: o.keyGenerate}
 	o.ops[OpAllowanceTopUp] = operation{decode: decodeTopUp, run: o.topUp}
 	o.ops[OpKeyImportTR31] = operation{decode: decodeImportTR31, run: o.importTR31}
+	o.ops[OpPolicyActivate] = operation{decode: decodePolicyActivate, run: o.policyActivate}
 	for op, m := range cfg.Quorum {
 		if _, ok := o.ops[op]; !ok {
 			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
@@ -412,4 +419,46 @@ func (o *Officers) importTR31(ctx context.Context, v any) (string, error) {
 		out += fmt.Sprintf("; KCV %X (CMAC-zero)", k.CMACKCV)
 	}
 	return out, nil
+}
+
+// UnderDualControl reports whether an operation needs officers' approval.
+func (o *Officers) UnderDualControl(op string) bool {
+	_, ok := o.cfg.Quorum[op]
+	return ok
+}
+
+// PolicyActivateParams is a proposal to activate the policy documents
+// that are on disk now: Version is their digest as `samd config check`
+// and the reload answer print it, so that officers approve exactly the
+// documents they read — and with them key versions, validity windows and
+// retirements in the key entries.
+type PolicyActivateParams struct {
+	Version string `json:"version"`
+}
+
+func decodePolicyActivate(raw json.RawMessage) (any, error) {
+	var p PolicyActivateParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if _, err := hex.DecodeString(p.Version); err != nil || len(p.Version) < 16 {
+		return nil, fmt.Errorf("version %q is not a policy digest", p.Version)
+	}
+	return p, nil
+}
+
+func (o *Officers) policyActivate(_ context.Context, v any) (string, error) {
+	p := v.(PolicyActivateParams)
+	if o.cfg.LoadPolicies == nil || o.cfg.Activate == nil {
+		return "", keys.Errorf(keys.KindUnavailable, "officers: policy activation is not configured")
+	}
+	e, err := o.cfg.LoadPolicies()
+	if err != nil {
+		return "", err
+	}
+	if e.Version() != p.Version {
+		return "", keys.Errorf(keys.KindCheckFailed, "officers: the documents on disk are version %s, not the approved %s", e.Version(), p.Version)
+	}
+	o.cfg.Activate(e)
+	return fmt.Sprintf("activated policy version %s (%s)", e.Version(), strings.Join(e.Files(), ", ")), nil
 }

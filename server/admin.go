@@ -19,6 +19,7 @@ type admin struct {
 	reload func() (*policies.Engine, error)
 	// topUpLimit: larger top-ups go through dual control (0: none do).
 	topUpLimit int64
+	officers   *authority.Officers
 }
 
 func wireAllowance(a state.Allowance) *samdv1.Allowance {
@@ -59,6 +60,9 @@ func (s *admin) ResetAllowance(ctx context.Context, req *connect.Request[samdv1.
 func (s *admin) ReloadPolicies(ctx context.Context, _ *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
 	if s.reload == nil {
 		return nil, keys.Errorf(keys.KindInternal, "policy reload is not configured")
+	}
+	if s.officers != nil && s.officers.UnderDualControl(authority.OpPolicyActivate) {
+		return nil, keys.Errorf(keys.KindDenied, "dual control: policies are activated by officers' approval: samd admin propose policy.activate")
 	}
 	e, err := s.reload()
 	if err != nil {

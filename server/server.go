@@ -288,7 +288,7 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.CardServiceName)...)
 	path, h = samdv1connect.NewMACServiceHandler(&macService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.MACServiceName)...)
-	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies, topUpLimit: cfg.TopUpLimit}, opts...)
+	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies, topUpLimit: cfg.TopUpLimit, officers: cfg.Officers}, opts...)
 	register(path, h, procedures(samdv1connect.AdminServiceName)...)
 	ps := &pkiService{pki: cfg.PKI}
 	path, h = samdv1connect.NewPKIServiceHandler(ps, opts...)

@@ -90,6 +90,12 @@ func cmdConfig(args []string) error {
 			fmt.Printf("warning: no CRL for %s: its certificates are not checked for revocation\n", ca)
 		}
 	}
+	e, err := loadPolicies(cfg.PoliciesDir)
+	if err != nil {
+		return err
+	}
+	// Officers approve this digest when policies are under dual control.
+	fmt.Printf("policies: version %s (%s)\n", e.Version(), strings.Join(e.Files(), ", "))
 	fmt.Println("ok:", args[1])
 	return nil
 }
@@ -435,7 +441,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if a := cfg.Admin; a != nil {
 		quorum, topUpLimit = a.Quorum, a.TopUpLimit
 		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
-			State: st, Keys: &pkiKeys{Store: store}}); err != nil {
+			State: st, Keys: &pkiKeys{Store: store},
+			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
+			Activate: func(e *policies.Engine) {
+				auth.SetPolicy(e)
+				log.Info("policies activated by officers", "version", e.Version(), "files", e.Files())
+			}}); err != nil {
 			return err
 		}
 	}
@@ -467,7 +478,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			_, _ = reload()
+			if officers != nil && officers.UnderDualControl(authority.OpPolicyActivate) {
+				log.Warn("SIGHUP: policies are under dual control and stay as they are (samd admin propose policy.activate)")
+			} else {
+				_, _ = reload()
+			}
 			if err := tlsFiles.Reload(); err != nil {
 				log.Error("TLS reload refused; the previous certificates stay", "err", err)
 			} else {

@@ -150,3 +150,65 @@ func TestKeyCeremony(t *testing.T) {
 		t.Fatalf("%d audit records name the key ceremony's proposal", votes)
 	}
 }
+
+// TestPolicyUnderDualControl: with policy.activate under dual control,
+// neither the API nor SIGHUP activates policy documents; two officers
+// approve the digest `samd config check` prints, and only that digest.
+func TestPolicyUnderDualControl(t *testing.T) {
+	e := newEnv(t, nil)
+	cfgPath := filepath.Join(e.dir, "samd.yaml")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin.Quorum["policy.activate"] = 2
+	b, _ := yaml.Marshal(cfg)
+	os.WriteFile(cfgPath, b, 0o600)
+	e.start()
+	ctx := ctxT(t)
+	kcv := []string{"kcv", "--key", "an10922/test/example-aes128:v1", "--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu"}
+	term := []string{"--dev", e.dir, "--as", "terminal"}
+	e.mustClient(t, term, kcv...)
+
+	// New documents on disk: the terminal loses diversify.kcv.
+	docPath := filepath.Join(e.dir, "policies", "dev-operator.yaml")
+	doc, _ := os.ReadFile(docPath)
+	changed := strings.Replace(string(doc), "operations: [diversify.kcv, value.authorize,", "operations: [value.authorize,", 1)
+	if changed == string(doc) {
+		t.Fatal("the development policy changed shape")
+	}
+	os.WriteFile(docPath, []byte(changed), 0o600)
+	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "dual control") {
+		t.Fatalf("a direct reload: %v", err)
+	}
+	e.hup()
+	time.Sleep(500 * time.Millisecond)
+	e.mustClient(t, term, kcv...) // SIGHUP changed nothing
+	out, err := exec.Command(e.bin, "config", "check", cfgPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	_, rest, _ := strings.Cut(string(out), "policies: version ")
+	version := strings.Fields(rest)[0]
+	run := func(as string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("samd admin %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// A proposal for other documents than those on disk fails when run.
+	wrong := jsonField(t, run("officer", "propose", "policy.activate", "--params", `{"version":"00112233445566778899aabbccddeeff"}`), "id")
+	if out := run("officer-2", "approve", wrong); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "not the approved") {
+		t.Fatalf("activating another digest:\n%s", out)
+	}
+	e.mustClient(t, term, kcv...)
+	id := jsonField(t, run("officer", "propose", "policy.activate", "--params", `{"version":"`+version+`"}`), "id")
+	if out := run("officer-3", "approve", id); jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), version) {
+		t.Fatalf("activation:\n%s", out)
+	}
+	if out, err := e.client(t, term, kcv...); err == nil || !strings.Contains(out, "denied") {
+		t.Fatalf("diversify.kcv after the terminal lost it: %v\n%s", err, out)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
@@ -31,6 +33,14 @@ type OfficerKeys interface {
 	// ImportKey puts a key that arrived wrapped (and was unwrapped in
 	// memory) into the token with the role's template.
 	ImportKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, value secret.Bytes) (keys.Key, error)
+	// ImportFromComponents combines clear components (each checked
+	// against its check value) into a key in the token, whose own check
+	// value must be kcv.
+	ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error)
+	// SealData and OpenData keep components sealed (AES-GCM in the HSM)
+	// between the officers' submissions.
+	SealData(ctx context.Context, k keys.Key, plaintext, aad []byte) ([]byte, error)
+	OpenData(ctx context.Context, k keys.Key, sealed, aad []byte) ([]byte, error)
 }
 
 // OfficersConfig configures dual control.
@@ -49,7 +59,10 @@ type OfficersConfig struct {
 	// activating them; Activate makes an engine the active policy.
 	LoadPolicies func() (*policies.Engine, error)
 	Activate     func(*policies.Engine)
-	Now          func() time.Time
+	// SealKey (role session-seal) seals key components while a
+	// component ceremony collects them.
+	SealKey keys.Ref
+	Now     func() time.Time
 }
 
 // Officers runs operations under dual control: an officer proposes one
@@ -77,6 +90,7 @@ const (
 	OpKeyImportTR31  = "key.import-tr31"
 	OpAllowanceTopUp = "allowance.topup"
 	OpPolicyActivate = "policy.activate"
+	OpKeyComponents  = "key.import-components"
 )
 
 // NewOfficers returns the dual-control service with its operations.
@@ -92,6 +106,7 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o.ops[OpAllowanceTopUp] = operation{decode: decodeTopUp, run: o.topUp}
 	o.ops[OpKeyImportTR31] = operation{decode: decodeImportTR31, run: o.importTR31}
 	o.ops[OpPolicyActivate] = operation{decode: decodePolicyActivate, run: o.policyActivate}
+	o.ops[OpKeyComponents] = operation{decode: decodeComponents, run: o.importComponents}
 	for op, m := range cfg.Quorum {
 		if _, ok := o.ops[op]; !ok {
 			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
@@ -154,6 +169,9 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 		return state.Proposal{}, err
 	}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: "proposal " + op, Size: len(canonical), SHA256: prop.ID})
+	if op == OpKeyComponents {
+		return o.Proposal(ctx, prop.ID)
+	}
 	return o.maybeRun(ctx, prop.ID, m)
 }
 
@@ -177,8 +195,8 @@ func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, ap
 		return prop, err
 	}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: "proposal " + prop.Operation, Size: len(prop.Params), SHA256: prop.ID})
-	if !approve {
-		return prop, nil
+	if !approve || prop.Operation == OpKeyComponents {
+		return prop, nil // a component ceremony runs when its last component arrives
 	}
 	return o.maybeRun(ctx, id, o.cfg.Quorum[prop.Operation])
 }
@@ -198,7 +216,7 @@ func (o *Officers) maybeRun(ctx context.Context, id string, m int) (state.Propos
 		status, result := state.ProposalExecuted, ""
 		v, err := def.decode(prop.Params)
 		if err == nil {
-			result, err = def.run(ctx, v)
+			result, err = def.run(context.WithValue(ctx, proposalKey{}, id), v)
 		}
 		if err != nil {
 			status, result = state.ProposalFailed, err.Error()
@@ -462,3 +480,180 @@ func (o *Officers) policyActivate(_ context.Context, v any) (string, error) {
 	o.cfg.Activate(e)
 	return fmt.Sprintf("activated policy version %s (%s)", e.Version(), strings.Join(e.Files(), ", ")), nil
 }
+
+// ComponentsParams is a component ceremony's proposal: the key to import,
+// how many components (each from a different officer), and the combined
+// key's check value.
+type ComponentsParams struct {
+	Name       string `json:"name"`
+	Version    int    `json:"version"`
+	Role       string `json:"role"`
+	Algorithm  string `json:"algorithm"`
+	Components int    `json:"components"`
+	KCV        string `json:"kcv"`        // hex, of the combined key
+	KCVMethod  string `json:"kcv_method"` // encrypt-zero (default) or cmac-zero
+}
+
+func decodeComponents(raw json.RawMessage) (any, error) {
+	var p ComponentsParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.KCVMethod == "" {
+		p.KCVMethod = "encrypt-zero"
+	}
+	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+		return nil, err
+	}
+	role, err := keys.ParseRole(p.Role)
+	if err != nil {
+		return nil, err
+	}
+	alg, err := keys.ParseAlgorithm(p.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	if !alg.Symmetric() || !alg.Fits(role) {
+		return nil, fmt.Errorf("a %s key cannot be imported from components with role %s", alg, role)
+	}
+	if p.Components < 2 || p.Components > 3 {
+		return nil, fmt.Errorf("components: 2 or 3, each from a different officer")
+	}
+	if b, err := hex.DecodeString(p.KCV); err != nil || len(b) != 3 {
+		return nil, fmt.Errorf("kcv: three bytes, hex")
+	}
+	if _, err := kcv.ParseMethod(p.KCVMethod); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func componentAAD(id, officer string) []byte {
+	return []byte("samd-key-component|" + id + "|" + officer)
+}
+
+// SubmitComponent takes one officer's component of a component ceremony:
+// its check value is verified (a wrong one is refused and nothing is
+// kept), it is sealed in the HSM under SealKey, and it counts as the
+// officer's approval. When the last component arrives and the quorum is
+// met, the components are opened, combined (XOR; SoftHSM2 and most
+// tokens have no XOR derivation, so this happens in samd's memory for
+// the moment of the import only) and imported, and the combined key's
+// check value is verified against the proposal's.
+func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id string, value secret.Bytes, check []byte) (state.Proposal, error) {
+	defer value.Wipe()
+	if err := o.Admit(p); err != nil {
+		return state.Proposal{}, err
+	}
+	prop, err := o.Proposal(ctx, id)
+	if err != nil {
+		return prop, err
+	}
+	if prop.Operation != OpKeyComponents {
+		return prop, keys.Errorf(keys.KindInvalidInput, "officers: proposal %s is not a component ceremony", id)
+	}
+	if prop.Status != state.ProposalOpen {
+		return prop, keys.Errorf(keys.KindDenied, "officers: proposal %s is %s", id, prop.Status)
+	}
+	v, err := decodeComponents(prop.Params)
+	if err != nil {
+		return prop, err
+	}
+	params := v.(ComponentsParams)
+	alg, _ := keys.ParseAlgorithm(params.Algorithm)
+	m, _ := kcv.ParseMethod(params.KCVMethod)
+	got, err := kcv.Compute(alg, value, m)
+	if err != nil {
+		return prop, keys.Wrap(keys.KindInvalidInput, err, "component")
+	}
+	if subtle.ConstantTimeCompare(got, check) != 1 {
+		return prop, keys.Errorf(keys.KindCheckFailed, "officers: the component does not match its check value; nothing was kept")
+	}
+	sk, err := o.sealKey()
+	if err != nil {
+		return prop, err
+	}
+	me := officerID(p)
+	plain := append(append([]byte(nil), check...), value.Reveal()...)
+	sealed, err := o.keys.SealData(ctx, sk, plain, componentAAD(id, me))
+	clear(plain)
+	if err != nil {
+		return prop, err
+	}
+	if err := o.cfg.State.AddComponent(ctx, id, me, sealed); err != nil {
+		return prop, err
+	}
+	audit.NoteFrom(ctx).Input(audit.Input{Name: "component for proposal " + prop.Operation, Size: value.Len(), SHA256: id})
+	if me != prop.Proposer {
+		if prop, err = o.cfg.State.Vote(ctx, id, me, true, o.cfg.Now()); err != nil {
+			return prop, err
+		}
+	}
+	comps, err := o.cfg.State.Components(ctx, id)
+	if err != nil {
+		return prop, err
+	}
+	if len(comps) < params.Components {
+		return o.Proposal(ctx, id)
+	}
+	return o.maybeRun(ctx, id, o.cfg.Quorum[OpKeyComponents])
+}
+
+func (o *Officers) sealKey() (keys.Key, error) {
+	if !o.cfg.SealKey.Valid() {
+		return keys.Key{}, keys.Errorf(keys.KindUnavailable, "officers: no seal key configured (card_sessions.seal_key) for component ceremonies")
+	}
+	return o.keys.Key(o.cfg.SealKey)
+}
+
+func (o *Officers) importComponents(ctx context.Context, v any) (string, error) {
+	p := v.(ComponentsParams)
+	id := ""
+	if pid, ok := ctx.Value(proposalKey{}).(string); ok {
+		id = pid
+	}
+	comps, err := o.cfg.State.Components(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if len(comps) != p.Components {
+		return "", fmt.Errorf("%d of %d components arrived", len(comps), p.Components)
+	}
+	sk, err := o.sealKey()
+	if err != nil {
+		return "", err
+	}
+	var values []secret.Bytes
+	var checks [][]byte
+	defer func() {
+		for _, v := range values {
+			v.Wipe()
+		}
+	}()
+	for _, c := range comps {
+		plain, err := o.keys.OpenData(ctx, sk, c.Sealed, componentAAD(id, c.Officer))
+		if err != nil {
+			return "", fmt.Errorf("the component of %s does not open: %w", c.Officer, err)
+		}
+		checks = append(checks, plain[:3])
+		values = append(values, secret.New(plain[3:]))
+	}
+	ref, _ := keys.NewRef(p.Name, p.Version)
+	role, _ := keys.ParseRole(p.Role)
+	alg, _ := keys.ParseAlgorithm(p.Algorithm)
+	m, _ := kcv.ParseMethod(p.KCVMethod)
+	want, _ := hex.DecodeString(p.KCV)
+	k, err := o.keys.ImportFromComponents(ctx, ref, role, alg, values, checks, m, want)
+	if err != nil {
+		return "", err
+	}
+	audit.NoteFrom(ctx).Key(ref.String())
+	out := fmt.Sprintf("imported %s (%s, %s) from %d components; KCV %X (%s) as proposed", ref, role, alg, len(comps), want, m)
+	if len(k.CMACKCV) > 0 {
+		out += fmt.Sprintf("; KCV %X (CMAC-zero)", k.CMACKCV)
+	}
+	return out, nil
+}
+
+// proposalKey carries the running proposal's ID to its operation.
+type proposalKey struct{}

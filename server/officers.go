@@ -13,6 +13,7 @@ import (
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
 )
 
@@ -68,6 +69,27 @@ func (s *officerService) Approve(ctx context.Context, req *connect.Request[samdv
 
 func (s *officerService) Reject(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
 	return s.vote(ctx, req.Msg.GetId(), false)
+}
+
+func (s *officerService) SubmitComponent(ctx context.Context, req *connect.Request[samdv1.ComponentRequest]) (*connect.Response[samdv1.Proposal], error) {
+	o, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	value, err := hex.DecodeString(req.Msg.GetValue())
+	if err != nil {
+		return nil, keys.Errorf(keys.KindInvalidInput, "value: not hex")
+	}
+	check, err := hex.DecodeString(req.Msg.GetKcv())
+	if err != nil || len(check) != 3 {
+		clear(value)
+		return nil, keys.Errorf(keys.KindInvalidInput, "kcv: three bytes, hex")
+	}
+	p, err := o.SubmitComponent(ctx, principal(ctx), req.Msg.GetId(), secret.New(value), check)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(s.proposal(p)), nil
 }
 
 func (s *officerService) GetProposal(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {

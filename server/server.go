@@ -188,12 +188,13 @@ var Access = map[string]method{
 	samdv1connect.FileServiceVerifyFileProcedure:          {roles: []identity.Role{identity.RoleClearingHouse}, op: policies.OpFileVerify, file: true},
 	// Officers: the registry decides (authority.Officers.Admit), on the
 	// admin listener only.
-	samdv1connect.OfficerServiceProposeProcedure:       {roles: officers},
-	samdv1connect.OfficerServiceApproveProcedure:       {roles: officers},
-	samdv1connect.OfficerServiceRejectProcedure:        {roles: officers},
-	samdv1connect.OfficerServiceGetProposalProcedure:   {roles: officers},
-	samdv1connect.OfficerServiceListProposalsProcedure: {roles: officers},
-	samdv1connect.OfficerServiceInventoryProcedure:     {roles: officers},
+	samdv1connect.OfficerServiceProposeProcedure:         {roles: officers},
+	samdv1connect.OfficerServiceApproveProcedure:         {roles: officers},
+	samdv1connect.OfficerServiceRejectProcedure:          {roles: officers},
+	samdv1connect.OfficerServiceSubmitComponentProcedure: {roles: officers},
+	samdv1connect.OfficerServiceGetProposalProcedure:     {roles: officers},
+	samdv1connect.OfficerServiceListProposalsProcedure:   {roles: officers},
+	samdv1connect.OfficerServiceInventoryProcedure:       {roles: officers},
 
 	healthCheckProcedure: {roles: allRoles},
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},

@@ -51,4 +51,16 @@ type Approvals interface {
 	// Finish records an executing proposal's outcome (executed or
 	// failed) and result.
 	Finish(ctx context.Context, id, status, result string) error
+	// AddComponent keeps one officer's key component for a proposal,
+	// sealed by the caller (never in clear); KindExists if that officer
+	// already gave one.
+	AddComponent(ctx context.Context, id, officer string, sealed []byte) error
+	// Components reads a proposal's sealed components in the order given.
+	Components(ctx context.Context, id string) ([]Component, error)
+}
+
+// Component is one officer's sealed key component.
+type Component struct {
+	Officer string
+	Sealed  []byte
 }

@@ -4933,7 +4933,10 @@ func (x *Proposal) GetQuorum() uint32 {
 
 type ProposeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// key.generate {"name","version","role","algorithm"} or
+	// key.generate {"name","version","role","algorithm"},
+	// key.import-components {"name","version","role","algorithm","components","kcv","kcv_method"},
+	// key.import-tr31 {"block","kbpk","name","version","role"},
+	// policy.activate {"version"}, or
 	// allowance.topup {"device","amount","currency"}.
 	Operation     string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
 	ParamsJson    string `protobuf:"bytes,2,opt,name=params_json,json=paramsJson,proto3" json:"params_json,omitempty"`
@@ -5029,6 +5032,71 @@ func (x *VoteRequest) GetId() string {
 	return ""
 }
 
+// ComponentRequest gives one officer's clear key component to a
+// key.import-components proposal. samd checks it against kcv, seals it in
+// the HSM at once, and never returns, logs or audits it.
+type ComponentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The component, hex.
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Its check value (the proposal's method), hex, three bytes.
+	Kcv           string `protobuf:"bytes,3,opt,name=kcv,proto3" json:"kcv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComponentRequest) Reset() {
+	*x = ComponentRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComponentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComponentRequest) ProtoMessage() {}
+
+func (x *ComponentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComponentRequest.ProtoReflect.Descriptor instead.
+func (*ComponentRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ComponentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ComponentRequest) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ComponentRequest) GetKcv() string {
+	if x != nil {
+		return x.Kcv
+	}
+	return ""
+}
+
 type ListProposalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Proposals created in the last this many hours (default 24).
@@ -5039,7 +5107,7 @@ type ListProposalsRequest struct {
 
 func (x *ListProposalsRequest) Reset() {
 	*x = ListProposalsRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[71]
+	mi := &file_samd_v1_samd_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5051,7 +5119,7 @@ func (x *ListProposalsRequest) String() string {
 func (*ListProposalsRequest) ProtoMessage() {}
 
 func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[71]
+	mi := &file_samd_v1_samd_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5064,7 +5132,7 @@ func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsRequest.ProtoReflect.Descriptor instead.
 func (*ListProposalsRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{71}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListProposalsRequest) GetHours() uint32 {
@@ -5083,7 +5151,7 @@ type ListProposalsResponse struct {
 
 func (x *ListProposalsResponse) Reset() {
 	*x = ListProposalsResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[72]
+	mi := &file_samd_v1_samd_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5095,7 +5163,7 @@ func (x *ListProposalsResponse) String() string {
 func (*ListProposalsResponse) ProtoMessage() {}
 
 func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[72]
+	mi := &file_samd_v1_samd_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5108,7 +5176,7 @@ func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsResponse.ProtoReflect.Descriptor instead.
 func (*ListProposalsResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{72}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListProposalsResponse) GetProposals() []*Proposal {
@@ -5126,7 +5194,7 @@ type InventoryRequest struct {
 
 func (x *InventoryRequest) Reset() {
 	*x = InventoryRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[73]
+	mi := &file_samd_v1_samd_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5138,7 +5206,7 @@ func (x *InventoryRequest) String() string {
 func (*InventoryRequest) ProtoMessage() {}
 
 func (x *InventoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[73]
+	mi := &file_samd_v1_samd_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5151,7 +5219,7 @@ func (x *InventoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryRequest.ProtoReflect.Descriptor instead.
 func (*InventoryRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{73}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{74}
 }
 
 type InventoryKey struct {
@@ -5170,7 +5238,7 @@ type InventoryKey struct {
 
 func (x *InventoryKey) Reset() {
 	*x = InventoryKey{}
-	mi := &file_samd_v1_samd_proto_msgTypes[74]
+	mi := &file_samd_v1_samd_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5182,7 +5250,7 @@ func (x *InventoryKey) String() string {
 func (*InventoryKey) ProtoMessage() {}
 
 func (x *InventoryKey) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[74]
+	mi := &file_samd_v1_samd_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5195,7 +5263,7 @@ func (x *InventoryKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryKey.ProtoReflect.Descriptor instead.
 func (*InventoryKey) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{74}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *InventoryKey) GetName() string {
@@ -5263,7 +5331,7 @@ type InventoryResponse struct {
 
 func (x *InventoryResponse) Reset() {
 	*x = InventoryResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[75]
+	mi := &file_samd_v1_samd_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5275,7 +5343,7 @@ func (x *InventoryResponse) String() string {
 func (*InventoryResponse) ProtoMessage() {}
 
 func (x *InventoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[75]
+	mi := &file_samd_v1_samd_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5288,7 +5356,7 @@ func (x *InventoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryResponse.ProtoReflect.Descriptor instead.
 func (*InventoryResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{75}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *InventoryResponse) GetKeys() []*InventoryKey {
@@ -5659,7 +5727,11 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\vparams_json\x18\x02 \x01(\tR\n" +
 	"paramsJson\"\x1d\n" +
 	"\vVoteRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"J\n" +
+	"\x10ComponentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +
+	"\x03kcv\x18\x03 \x01(\tR\x03kcv\",\n" +
 	"\x14ListProposalsRequest\x12\x14\n" +
 	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
 	"\x15ListProposalsResponse\x12/\n" +
@@ -5746,11 +5818,12 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
 	"\n" +
-	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\xfa\x02\n" +
+	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\xbb\x03\n" +
 	"\x0eOfficerService\x125\n" +
 	"\aPropose\x12\x17.samd.v1.ProposeRequest\x1a\x11.samd.v1.Proposal\x122\n" +
 	"\aApprove\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x121\n" +
-	"\x06Reject\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x126\n" +
+	"\x06Reject\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x12?\n" +
+	"\x0fSubmitComponent\x12\x19.samd.v1.ComponentRequest\x1a\x11.samd.v1.Proposal\x126\n" +
 	"\vGetProposal\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x12N\n" +
 	"\rListProposals\x12\x1d.samd.v1.ListProposalsRequest\x1a\x1e.samd.v1.ListProposalsResponse\x12B\n" +
 	"\tInventory\x12\x19.samd.v1.InventoryRequest\x1a\x1a.samd.v1.InventoryResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
@@ -5768,7 +5841,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -5846,11 +5919,12 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*Proposal)(nil),                          // 73: samd.v1.Proposal
 	(*ProposeRequest)(nil),                    // 74: samd.v1.ProposeRequest
 	(*VoteRequest)(nil),                       // 75: samd.v1.VoteRequest
-	(*ListProposalsRequest)(nil),              // 76: samd.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),             // 77: samd.v1.ListProposalsResponse
-	(*InventoryRequest)(nil),                  // 78: samd.v1.InventoryRequest
-	(*InventoryKey)(nil),                      // 79: samd.v1.InventoryKey
-	(*InventoryResponse)(nil),                 // 80: samd.v1.InventoryResponse
+	(*ComponentRequest)(nil),                  // 76: samd.v1.ComponentRequest
+	(*ListProposalsRequest)(nil),              // 77: samd.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),             // 78: samd.v1.ListProposalsResponse
+	(*InventoryRequest)(nil),                  // 79: samd.v1.InventoryRequest
+	(*InventoryKey)(nil),                      // 80: samd.v1.InventoryKey
+	(*InventoryResponse)(nil),                 // 81: samd.v1.InventoryResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -5901,7 +5975,7 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
 	55, // 46: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
 	73, // 47: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
-	79, // 48: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	80, // 48: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
 	12, // 49: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
 	8,  // 50: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
 	10, // 51: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
@@ -5938,50 +6012,52 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	74, // 82: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
 	75, // 83: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
 	75, // 84: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	75, // 85: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	76, // 86: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	78, // 87: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	14, // 88: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 89: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 90: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 91: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 92: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 93: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 94: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 95: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 96: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 97: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 98: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 99: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 100: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 101: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 102: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 103: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 104: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 105: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 106: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 107: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 108: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 109: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 110: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 111: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 112: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 113: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 114: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 115: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 116: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 117: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	68, // 118: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 119: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 120: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73, // 121: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73, // 122: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73, // 123: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73, // 124: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	77, // 125: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	80, // 126: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	88, // [88:127] is the sub-list for method output_type
-	49, // [49:88] is the sub-list for method input_type
+	76, // 85: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75, // 86: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77, // 87: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79, // 88: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	14, // 89: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 90: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 91: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 92: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 93: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 94: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 95: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 96: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 97: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 98: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 99: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 100: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 101: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 102: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 103: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 104: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 105: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 106: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 107: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 108: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 109: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51, // 110: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54, // 111: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56, // 112: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59, // 113: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56, // 114: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56, // 115: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63, // 116: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65, // 117: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56, // 118: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	68, // 119: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70, // 120: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72, // 121: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73, // 122: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73, // 123: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73, // 124: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73, // 125: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73, // 126: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78, // 127: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81, // 128: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	89, // [89:129] is the sub-list for method output_type
+	49, // [49:89] is the sub-list for method input_type
 	49, // [49:49] is the sub-list for extension type_name
 	49, // [49:49] is the sub-list for extension extendee
 	0,  // [0:49] is the sub-list for field type_name
@@ -6000,7 +6076,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   76,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -21,8 +21,14 @@ Connection flags are samd client's (--dev DIR --as officer|officer-2|officer-3, 
 Commands (security officers of the registry):
   propose OPERATION --params JSON   propose an operation under dual control; prints its id
                                     key.generate    {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"}
+                                    key.import-components {"name","version","role","algorithm","components":2,"kcv":"…"}
+                                    key.import-tr31 {"block","kbpk":"NAME:vN","name","version","role"}
+                                    policy.activate {"version":"<digest from samd config check>"}
                                     allowance.topup {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
   approve ID | reject ID            vote on a proposal; the approval completing the quorum runs it
+  component ID --value HEX --kcv HEX
+                                    give your key component to a key.import-components proposal
+                                    (checked against its KCV, sealed in the HSM at once; it counts as your approval)
   proposal ID                       show one proposal
   proposals [--hours N]             proposals of the last N hours (default 24)
   keys                              key inventory: name, version, role, algorithm, check values, uses
@@ -42,6 +48,8 @@ func cmdAdmin(args []string, out io.Writer) error {
 func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (proto.Message, error) {
 	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
 	params := fs.String("params", "{}", "")
+	value := fs.String("value", "", "")
+	check := fs.String("kcv", "", "")
 	hours := fs.Uint("hours", 24, "")
 	// The operand may come before the flags: "propose key.generate --params …".
 	var operand string
@@ -82,6 +90,11 @@ func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (pro
 			return msg(o.Reject(ctx, req))
 		}
 		return msg(o.GetProposal(ctx, req))
+	case "component":
+		if err := need(); err != nil {
+			return nil, err
+		}
+		return msg(o.SubmitComponent(ctx, connect.NewRequest(&samdv1.ComponentRequest{Id: operand, Value: *value, Kcv: *check})))
 	case "proposals":
 		return msg(o.ListProposals(ctx, connect.NewRequest(&samdv1.ListProposalsRequest{Hours: uint32(*hours)})))
 	case "keys":

@@ -441,7 +441,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if a := cfg.Admin; a != nil {
 		quorum, topUpLimit = a.Quorum, a.TopUpLimit
 		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
-			State: st, Keys: &pkiKeys{Store: store},
+			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
 				auth.SetPolicy(e)
@@ -629,6 +629,16 @@ func (k *pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role,
 }
 
 func (k *pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
+
+// ImportFromComponents imports a key from clear components with the
+// token store's component import.
+func (k *pkiKeys) ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
+	req := pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}
+	for i, c := range comps {
+		req.Components = append(req.Components, pkcs11.Component{Value: c, KCV: kcvs[i]})
+	}
+	return k.ImportComponents(ctx, req)
+}
 
 // ImportKey imports a key held in memory (from a TR-31 block) with the
 // role's template, its check value computed here and checked by the token.

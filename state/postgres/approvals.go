@@ -169,3 +169,37 @@ func (s *Store) Finish(ctx context.Context, id, status, result string) error {
 		return nil
 	})
 }
+
+// AddComponent implements state.Approvals.
+func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []byte) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO proposal_component (id, officer, sealed, n) SELECT $1, $2, $3, count(*) + 1 FROM proposal_component WHERE id = $1`, id, officer, sealed)
+		switch {
+		case err == nil:
+			return nil
+		case pgCode(err) == uniqueViolation:
+			return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, id)
+		case pgCode(err) == foreignKeyViolation:
+			return keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+		}
+		return unavailable(err)
+	})
+}
+
+// Components implements state.Approvals.
+func (s *Store) Components(ctx context.Context, id string) ([]state.Component, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT officer, sealed FROM proposal_component WHERE id = $1 ORDER BY n`, id)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []state.Component
+	for rows.Next() {
+		var c state.Component
+		if err := rows.Scan(&c.Officer, &c.Sealed); err != nil {
+			return nil, unavailable(err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -164,6 +164,13 @@ var migrations = []string{
 		time    TIMESTAMPTZ NOT NULL,
 		PRIMARY KEY (id, officer)
 	);`,
+	`CREATE TABLE proposal_component (
+		id      TEXT NOT NULL REFERENCES proposal (id),
+		officer TEXT NOT NULL,
+		sealed  BYTEA NOT NULL,
+		n       INTEGER NOT NULL,
+		PRIMARY KEY (id, officer)
+	);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

@@ -157,6 +157,13 @@ var migrations = []string{
 		time    TEXT NOT NULL,
 		PRIMARY KEY (id, officer)
 	);`,
+	`CREATE TABLE proposal_component (
+		id      TEXT NOT NULL REFERENCES proposal (id),
+		officer TEXT NOT NULL,
+		sealed  BLOB NOT NULL,
+		n       INTEGER NOT NULL,
+		PRIMARY KEY (id, officer)
+	);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

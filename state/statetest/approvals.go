@@ -84,6 +84,17 @@ func testApprovals(t *testing.T, s state.Store) {
 	}
 	_, err = s.Proposal(ctx, "nope")
 	wantKind(t, err, keys.KindNotFound)
+	// Sealed key components: one per officer, in the order given.
+	wantKind(t, s.AddComponent(ctx, "nope", "op/o1", []byte{1}), keys.KindNotFound)
+	for i, o := range []string{"op/o2", "op/o1"} {
+		if err := s.AddComponent(ctx, "p3", o, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantKind(t, s.AddComponent(ctx, "p3", "op/o1", []byte{9}), keys.KindExists)
+	if cs, err := s.Components(ctx, "p3"); err != nil || len(cs) != 2 || cs[0].Officer != "op/o2" || cs[1].Sealed[0] != 1 {
+		t.Fatalf("components %+v %v", cs, err)
+	}
 	all, err := s.Proposals(ctx, t0)
 	if err != nil || len(all) != 3 {
 		t.Fatalf("proposals %d %v", len(all), err)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,9 @@ import (
 
 	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/secret"
 )
 
 // TestKeyCeremony: three officers generate a master key under dual
@@ -210,5 +215,65 @@ func TestPolicyUnderDualControl(t *testing.T) {
 	}
 	if out, err := e.client(t, term, kcv...); err == nil || !strings.Contains(out, "denied") {
 		t.Fatalf("diversify.kcv after the terminal lost it: %v\n%s", err, out)
+	}
+}
+
+// TestComponentCeremony imports AN10922's example master key as version 2
+// from two components given by two officers (each checked against its
+// KCV, sealed in the HSM at once): the imported key reproduces AN10922's
+// published diversified key (KCV 5B298C); a wrong component KCV is
+// refused and keeps nothing; no component reaches the audit log or samd's
+// output.
+func TestComponentCeremony(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	master, _ := hex.DecodeString("00112233445566778899AABBCCDDEEFF") // AN10922 §2.2.1's AES-128 example master key
+	c1 := make([]byte, 16)
+	rand.Read(c1)
+	c2 := make([]byte, 16)
+	for i := range c2 {
+		c2[i] = master[i] ^ c1[i]
+	}
+	check := func(k []byte) string {
+		v, err := kcv.Compute(keys.AES128, secret.Copy(k), kcv.EncryptZero)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ToUpper(hex.EncodeToString(v))
+	}
+	run := func(as string, args ...string) (string, error) {
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("officer", "propose", "key.import-components", "--params",
+		`{"name":"an10922/test/example-aes128","version":2,"role":"diversify-master","algorithm":"AES-128","components":2,"kcv":"`+check(master)+`"}`)
+	if err != nil {
+		t.Fatalf("propose: %v\n%s", err, out)
+	}
+	id := jsonField(t, out, "id")
+	if out, err := run("officer-2", "component", id, "--value", hex.EncodeToString(c2), "--kcv", check(c1)); err == nil || !strings.Contains(out, "check-failed") {
+		t.Fatalf("a component with another's KCV: %v\n%s", err, out)
+	}
+	if out, err := run("officer-2", "component", id, "--value", hex.EncodeToString(c2), "--kcv", check(c2)); err != nil || jsonField(t, out, "status") != "open" {
+		t.Fatalf("second officer's component: %v\n%s", err, out)
+	}
+	out, err = run("officer", "component", id, "--value", hex.EncodeToString(c1), "--kcv", check(c1))
+	if err != nil || jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), "from 2 components") {
+		t.Fatalf("the last component: %v\n%s", err, out)
+	}
+	if out, err := run("officer-3", "component", id, "--value", hex.EncodeToString(c1), "--kcv", check(c1)); err == nil {
+		t.Fatalf("a component after the import: %s", out)
+	}
+	kcvOut := e.mustClient(t, []string{"--dev", e.dir, "--as", "terminal"}, "kcv", "--key", "an10922/test/example-aes128:v2",
+		"--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu")
+	if !strings.Contains(kcvOut, "5B298C") {
+		t.Fatalf("the imported master key does not reproduce AN10922's diversified key:\n%s", kcvOut)
+	}
+	logs, _ := os.ReadFile(filepath.Join(e.dir, "data", "audit.jsonl"))
+	for _, c := range [][]byte{c1, c2, master} {
+		h := hex.EncodeToString(c)
+		if strings.Contains(strings.ToLower(string(logs)), h) || strings.Contains(strings.ToLower(e.out.String()), h) {
+			t.Fatal("a component or the key reached the audit log or samd's output")
+		}
 	}
 }

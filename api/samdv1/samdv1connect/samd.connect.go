@@ -145,6 +145,9 @@ const (
 	OfficerServiceApproveProcedure = "/samd.v1.OfficerService/Approve"
 	// OfficerServiceRejectProcedure is the fully-qualified name of the OfficerService's Reject RPC.
 	OfficerServiceRejectProcedure = "/samd.v1.OfficerService/Reject"
+	// OfficerServiceSubmitComponentProcedure is the fully-qualified name of the OfficerService's
+	// SubmitComponent RPC.
+	OfficerServiceSubmitComponentProcedure = "/samd.v1.OfficerService/SubmitComponent"
 	// OfficerServiceGetProposalProcedure is the fully-qualified name of the OfficerService's
 	// GetProposal RPC.
 	OfficerServiceGetProposalProcedure = "/samd.v1.OfficerService/GetProposal"
@@ -1359,6 +1362,7 @@ type OfficerServiceClient interface {
 	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
 	Approve(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 	Reject(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	SubmitComponent(context.Context, *connect.Request[samdv1.ComponentRequest]) (*connect.Response[samdv1.Proposal], error)
 	GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 	ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error)
 	Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error)
@@ -1393,6 +1397,12 @@ func NewOfficerServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(officerServiceMethods.ByName("Reject")),
 			connect.WithClientOptions(opts...),
 		),
+		submitComponent: connect.NewClient[samdv1.ComponentRequest, samdv1.Proposal](
+			httpClient,
+			baseURL+OfficerServiceSubmitComponentProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("SubmitComponent")),
+			connect.WithClientOptions(opts...),
+		),
 		getProposal: connect.NewClient[samdv1.VoteRequest, samdv1.Proposal](
 			httpClient,
 			baseURL+OfficerServiceGetProposalProcedure,
@@ -1416,12 +1426,13 @@ func NewOfficerServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 
 // officerServiceClient implements OfficerServiceClient.
 type officerServiceClient struct {
-	propose       *connect.Client[samdv1.ProposeRequest, samdv1.Proposal]
-	approve       *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
-	reject        *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
-	getProposal   *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
-	listProposals *connect.Client[samdv1.ListProposalsRequest, samdv1.ListProposalsResponse]
-	inventory     *connect.Client[samdv1.InventoryRequest, samdv1.InventoryResponse]
+	propose         *connect.Client[samdv1.ProposeRequest, samdv1.Proposal]
+	approve         *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	reject          *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	submitComponent *connect.Client[samdv1.ComponentRequest, samdv1.Proposal]
+	getProposal     *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	listProposals   *connect.Client[samdv1.ListProposalsRequest, samdv1.ListProposalsResponse]
+	inventory       *connect.Client[samdv1.InventoryRequest, samdv1.InventoryResponse]
 }
 
 // Propose calls samd.v1.OfficerService.Propose.
@@ -1437,6 +1448,11 @@ func (c *officerServiceClient) Approve(ctx context.Context, req *connect.Request
 // Reject calls samd.v1.OfficerService.Reject.
 func (c *officerServiceClient) Reject(ctx context.Context, req *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
 	return c.reject.CallUnary(ctx, req)
+}
+
+// SubmitComponent calls samd.v1.OfficerService.SubmitComponent.
+func (c *officerServiceClient) SubmitComponent(ctx context.Context, req *connect.Request[samdv1.ComponentRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return c.submitComponent.CallUnary(ctx, req)
 }
 
 // GetProposal calls samd.v1.OfficerService.GetProposal.
@@ -1459,6 +1475,7 @@ type OfficerServiceHandler interface {
 	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
 	Approve(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 	Reject(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+	SubmitComponent(context.Context, *connect.Request[samdv1.ComponentRequest]) (*connect.Response[samdv1.Proposal], error)
 	GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 	ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error)
 	Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error)
@@ -1489,6 +1506,12 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 		connect.WithSchema(officerServiceMethods.ByName("Reject")),
 		connect.WithHandlerOptions(opts...),
 	)
+	officerServiceSubmitComponentHandler := connect.NewUnaryHandler(
+		OfficerServiceSubmitComponentProcedure,
+		svc.SubmitComponent,
+		connect.WithSchema(officerServiceMethods.ByName("SubmitComponent")),
+		connect.WithHandlerOptions(opts...),
+	)
 	officerServiceGetProposalHandler := connect.NewUnaryHandler(
 		OfficerServiceGetProposalProcedure,
 		svc.GetProposal,
@@ -1515,6 +1538,8 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 			officerServiceApproveHandler.ServeHTTP(w, r)
 		case OfficerServiceRejectProcedure:
 			officerServiceRejectHandler.ServeHTTP(w, r)
+		case OfficerServiceSubmitComponentProcedure:
+			officerServiceSubmitComponentHandler.ServeHTTP(w, r)
 		case OfficerServiceGetProposalProcedure:
 			officerServiceGetProposalHandler.ServeHTTP(w, r)
 		case OfficerServiceListProposalsProcedure:
@@ -1540,6 +1565,10 @@ func (UnimplementedOfficerServiceHandler) Approve(context.Context, *connect.Requ
 
 func (UnimplementedOfficerServiceHandler) Reject(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Reject is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) SubmitComponent(context.Context, *connect.Request[samdv1.ComponentRequest]) (*connect.Response[samdv1.Proposal], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.SubmitComponent is not implemented"))
 }
 
 func (UnimplementedOfficerServiceHandler) GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error) {

@@ -62,7 +62,9 @@ type OfficersConfig struct {
 	// SealKey (role session-seal) seals key components while a
 	// component ceremony collects them.
 	SealKey keys.Ref
-	Now     func() time.Time
+	// Policy returns the active policy (for the keys' validity windows).
+	Policy func() *policies.Engine
+	Now    func() time.Time
 }
 
 // Officers runs operations under dual control: an officer proposes one
@@ -344,7 +346,11 @@ func (o *Officers) Inventory(ctx context.Context) ([]InventoryKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, InventoryKey{Key: k, Uses: n})
+		ik := InventoryKey{Key: k, Uses: n}
+		if o.cfg.Policy != nil {
+			ik.Validity, ik.InPolicy = o.cfg.Policy().KeyValidity(k.Ref)
+		}
+		out = append(out, ik)
 	}
 	return out, nil
 }
@@ -354,6 +360,10 @@ func (o *Officers) Inventory(ctx context.Context) ([]InventoryKey, error) {
 type InventoryKey struct {
 	keys.Key
 	Uses int64
+	// Validity is the active policy's window for the version; InPolicy
+	// says whether a key entry covers it at all.
+	Validity policies.Validity
+	InPolicy bool
 }
 
 // ImportTR31Params is a proposal to import a key that arrived in a TR-31

@@ -160,6 +160,33 @@ func (c *publishedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// KeyValidity is when a key version's validity (its policy entry's
+// valid_until) ends.
+type KeyValidity struct {
+	Key   string
+	Until time.Time
+}
+
+// WithKeyValidity adds samd_key_valid_until_seconds{key}: the time left
+// before each key version with a validity window is refused, so that the
+// rollover is done before then (alert when it falls below a few weeks).
+func (m *Metrics) WithKeyValidity(list func() []KeyValidity) {
+	m.reg.MustRegister(&keyValidityCollector{list: list})
+}
+
+type keyValidityCollector struct{ list func() []KeyValidity }
+
+var keyValidityDesc = prometheus.NewDesc("samd_key_valid_until_seconds", "Time until a key version's validity window (its policy key entry's valid_until) ends; negative once refused.", []string{"key"}, nil)
+
+func (c *keyValidityCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keyValidityDesc }
+
+func (c *keyValidityCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, k := range c.list() {
+		ch <- prometheus.MustNewConstMetric(keyValidityDesc, prometheus.GaugeValue, k.Until.Sub(now).Seconds(), k.Key)
+	}
+}
+
 // Request records a finished request.
 func (m *Metrics) Request(method, code string, d time.Duration) {
 	if code == "" {

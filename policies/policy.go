@@ -287,6 +287,25 @@ func (e *Engine) MandatoryDiversification(k keys.Ref) bool {
 	return ke == nil || ke.mandatoryDiv
 }
 
+// Validity is the window in which a key entry lets a key version be used
+// (zero times: unbounded).
+type Validity struct {
+	From, Until time.Time
+}
+
+// KeyValidity returns the validity window of a key version under this
+// policy, and false if no entry covers it.
+func (e *Engine) KeyValidity(k keys.Ref) (Validity, bool) {
+	if e == nil {
+		return Validity{}, false
+	}
+	ke := e.keyEntry(k)
+	if ke == nil {
+		return Validity{}, false
+	}
+	return Validity{From: ke.validFrom, Until: ke.validUntil}, true
+}
+
 func (e *Engine) keyEntry(k keys.Ref) *keyEntry {
 	for _, ke := range e.keys[k.Name.String()] {
 		if len(ke.versions) == 0 || ke.versions[k.Version] {

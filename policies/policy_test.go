@@ -135,3 +135,22 @@ roles:
 		t.Error("an empty policy set compiled")
 	}
 }
+
+// TestKeyValidity: a key entry's window is reported for the versions it
+// covers; a key without an entry is not in the policy.
+func TestKeyValidity(t *testing.T) {
+	e := examples(t)
+	k := ref(t, "an10922/test/example-aes192:v1")
+	v, ok := e.KeyValidity(k)
+	if !ok || !v.Until.Equal(time.Date(2029, 12, 31, 0, 0, 0, 0, time.UTC)) || !v.From.IsZero() {
+		t.Fatalf("validity %+v %v", v, ok)
+	}
+	other, _ := keys.NewRef("nowhere/in/policy", 1)
+	if _, ok := e.KeyValidity(other); ok {
+		t.Fatal("a key without an entry is in the policy")
+	}
+	var none *policies.Engine
+	if _, ok := none.KeyValidity(k); ok {
+		t.Fatal("no policy covers a key")
+	}
+}

@@ -137,7 +137,8 @@ func (s *officerService) Inventory(ctx context.Context, _ *connect.Request[samdv
 	for _, k := range ks {
 		out.Keys = append(out.Keys, &samdv1.InventoryKey{Name: k.Ref.Name.String(), Version: uint32(k.Ref.Version), Role: k.Role.String(),
 			Algorithm: k.Algorithm.String(), Origin: k.Origin.String(), Kcv: strings.ToUpper(hex.EncodeToString(k.KCV)),
-			CmacKcv: strings.ToUpper(hex.EncodeToString(k.CMACKCV)), Uses: k.Uses})
+			CmacKcv: strings.ToUpper(hex.EncodeToString(k.CMACKCV)), Uses: k.Uses, InPolicy: k.InPolicy,
+			ValidFrom: rfc3339(k.Validity.From), ValidUntil: rfc3339(k.Validity.Until)})
 	}
 	return connect.NewResponse(out), nil
 }
@@ -158,4 +159,11 @@ func adminOnly(next http.Handler, admin bool) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }

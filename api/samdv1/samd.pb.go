@@ -5223,15 +5223,20 @@ func (*InventoryRequest) Descriptor() ([]byte, []int) {
 }
 
 type InventoryKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
-	Algorithm     string                 `protobuf:"bytes,4,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
-	Origin        string                 `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
-	Kcv           string                 `protobuf:"bytes,6,opt,name=kcv,proto3" json:"kcv,omitempty"`
-	CmacKcv       string                 `protobuf:"bytes,7,opt,name=cmac_kcv,json=cmacKcv,proto3" json:"cmac_kcv,omitempty"`
-	Uses          int64                  `protobuf:"varint,8,opt,name=uses,proto3" json:"uses,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version   uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Role      string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Algorithm string                 `protobuf:"bytes,4,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	Origin    string                 `protobuf:"bytes,5,opt,name=origin,proto3" json:"origin,omitempty"`
+	Kcv       string                 `protobuf:"bytes,6,opt,name=kcv,proto3" json:"kcv,omitempty"`
+	CmacKcv   string                 `protobuf:"bytes,7,opt,name=cmac_kcv,json=cmacKcv,proto3" json:"cmac_kcv,omitempty"`
+	Uses      int64                  `protobuf:"varint,8,opt,name=uses,proto3" json:"uses,omitempty"`
+	// The policy's validity window for this version (RFC 3339; empty:
+	// unbounded), and whether the policy lets the key be used at all.
+	ValidFrom     string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidUntil    string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	InPolicy      bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5320,6 +5325,27 @@ func (x *InventoryKey) GetUses() int64 {
 		return x.Uses
 	}
 	return 0
+}
+
+func (x *InventoryKey) GetValidFrom() string {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetValidUntil() string {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return ""
+}
+
+func (x *InventoryKey) GetInPolicy() bool {
+	if x != nil {
+		return x.InPolicy
+	}
+	return false
 }
 
 type InventoryResponse struct {
@@ -5736,7 +5762,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
 	"\x15ListProposalsResponse\x12/\n" +
 	"\tproposals\x18\x01 \x03(\v2\x11.samd.v1.ProposalR\tproposals\"\x12\n" +
-	"\x10InventoryRequest\"\xc7\x01\n" +
+	"\x10InventoryRequest\"\xa4\x02\n" +
 	"\fInventoryKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
@@ -5745,7 +5771,13 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06origin\x18\x05 \x01(\tR\x06origin\x12\x10\n" +
 	"\x03kcv\x18\x06 \x01(\tR\x03kcv\x12\x19\n" +
 	"\bcmac_kcv\x18\a \x01(\tR\acmacKcv\x12\x12\n" +
-	"\x04uses\x18\b \x01(\x03R\x04uses\">\n" +
+	"\x04uses\x18\b \x01(\x03R\x04uses\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\t \x01(\tR\tvalidFrom\x12\x1f\n" +
+	"\vvalid_until\x18\n" +
+	" \x01(\tR\n" +
+	"validUntil\x12\x1b\n" +
+	"\tin_policy\x18\v \x01(\bR\binPolicy\">\n" +
 	"\x11InventoryResponse\x12)\n" +
 	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys*^\n" +
 	"\tKCVMethod\x12\x1a\n" +

@@ -435,13 +435,28 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			})
 		}
 	}
+	if m != nil {
+		m.WithKeyValidity(func() []metrics.KeyValidity {
+			var out []metrics.KeyValidity
+			ks, err := store.Keys()
+			if err != nil {
+				return nil
+			}
+			for _, k := range ks {
+				if v, ok := auth.Policy().KeyValidity(k.Ref); ok && !v.Until.IsZero() {
+					out = append(out, metrics.KeyValidity{Key: k.Ref.String(), Until: v.Until})
+				}
+			}
+			return out
+		})
+	}
 	var officers *authority.Officers
 	var quorum map[string]int
 	var topUpLimit int64
 	if a := cfg.Admin; a != nil {
 		quorum, topUpLimit = a.Quorum, a.TopUpLimit
 		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
-			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey,
+			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
 				auth.SetPolicy(e)

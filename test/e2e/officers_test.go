@@ -3,6 +3,8 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +66,19 @@ func TestKeyCeremony(t *testing.T) {
 	kcv := strings.TrimSuffix(strings.Fields(strings.SplitAfter(jsonField(t, out, "result"), "KCV ")[1])[0], ";")
 	if inv := must("officer-2", "keys"); !strings.Contains(inv, "desfire/prod/app-master") || !strings.Contains(inv, kcv) {
 		t.Fatalf("inventory lacks the new key with KCV %s:\n%s", kcv, inv)
+	}
+	inv := must("officer-2", "--json", "keys")
+	if !strings.Contains(inv, `"valid_until"`) || !strings.Contains(inv, `"2029-12-31T00:00:00Z"`) {
+		t.Fatalf("the inventory does not show the policy's validity window:\n%s", inv)
+	}
+	resp, err := http.Get("http://" + e.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `samd_key_valid_until_seconds{key="an10922/test/example-aes192:v1"}`) {
+		t.Fatal("no samd_key_valid_until_seconds for the key with a validity window")
 	}
 	if out, err := run("officer-2", "approve", id); err == nil || !strings.Contains(out, "is executed") {
 		t.Fatalf("an approval after execution: %v\n%s", err, out)

@@ -253,8 +253,9 @@ func setupDev(dir, listen string) error {
 			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3"},
 			// Three officers generate a key; two top up an allowance.
 			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-tr31": 2, "allowance.topup": 2}, ProposalTTL: config.Duration(time.Hour),
-			// One officer tops up to 1 000 000.00 NOK; more takes two.
-			TopUpLimit: 100_000_000},
+			// One officer tops up to 10 000 000.00 NOK at once (samd bench
+			// needs that much); more takes two.
+			TopUpLimit: 1_000_000_000},
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
 			// Transaction file sender ids (YYYY of XXYYYYZU.NNNNNNNNN).
 			Senders: map[string]string{"dev-operator": "0100", "dev-clearing": "0900"}},

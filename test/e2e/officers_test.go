@@ -151,7 +151,7 @@ func TestKeyCeremony(t *testing.T) {
 	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); err == nil {
 		t.Fatal("the terminal listener served OfficerService")
 	}
-	big := connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "dev-operator/dev-terminal-8", Amount: 100_000_001, Currency: "NOK"})
+	big := connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "dev-operator/dev-terminal-8", Amount: 1_000_000_001, Currency: "NOK"})
 	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").adm.TopUpAllowance(ctx, big); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "dual control") {
 		t.Fatalf("a top-up above the limit by one officer: %v", err)
 	}

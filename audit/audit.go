@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 )
@@ -247,4 +248,38 @@ func (n *Note) Fill(r *Record) {
 	r.Keys = append(r.Keys, n.keys...)
 	r.Inputs = append(r.Inputs, n.inputs...)
 	n.mu.Unlock()
+}
+
+// Filter selects audit records; zero fields select everything.
+type Filter struct {
+	Since, Until time.Time // Since <= Time < Until
+	Operator     string    // the caller's operator
+	Key          string    // a key reference the record names (NAME:vN, or NAME for every version)
+	Outcome      Outcome
+	Method       string // a substring of the method
+}
+
+// Match reports whether a record passes the filter.
+func (f Filter) Match(r *Record) bool {
+	switch {
+	case !f.Since.IsZero() && r.Time.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && !r.Time.Before(f.Until):
+		return false
+	case f.Operator != "" && (r.Caller == nil || r.Caller.Operator != f.Operator):
+		return false
+	case f.Outcome != "" && r.Outcome != f.Outcome:
+		return false
+	case f.Method != "" && !strings.Contains(r.Method, f.Method):
+		return false
+	}
+	if f.Key == "" {
+		return true
+	}
+	for _, k := range r.Keys {
+		if k == f.Key || strings.HasPrefix(k, f.Key+":v") {
+			return true
+		}
+	}
+	return false
 }

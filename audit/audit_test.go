@@ -204,3 +204,33 @@ func rechain(t *testing.T, recs []audit.Record) []audit.Record {
 	out, _ := audit.ReadFile(path)
 	return out
 }
+
+func TestFilter(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	r := &audit.Record{Time: t0, Method: "/samd.v1.DiversificationService/DiversifiedKeyCheckValue", Outcome: audit.OutcomeOK,
+		Caller: &audit.Caller{Role: "terminal", Operator: "op-a", Device: "d1"}, Keys: []string{"desfire/prod/app-master:v2"}}
+	for _, c := range []struct {
+		f    audit.Filter
+		want bool
+	}{
+		{audit.Filter{}, true},
+		{audit.Filter{Since: t0, Until: t0.Add(time.Second)}, true},
+		{audit.Filter{Since: t0.Add(time.Second)}, false},
+		{audit.Filter{Until: t0}, false},
+		{audit.Filter{Operator: "op-a"}, true},
+		{audit.Filter{Operator: "op-b"}, false},
+		{audit.Filter{Key: "desfire/prod/app-master"}, true},
+		{audit.Filter{Key: "desfire/prod/app-master:v2"}, true},
+		{audit.Filter{Key: "desfire/prod/app-master:v1"}, false},
+		{audit.Filter{Key: "desfire/prod/app"}, false},
+		{audit.Filter{Outcome: audit.OutcomeDenied}, false},
+		{audit.Filter{Method: "DiversifiedKeyCheckValue"}, true},
+	} {
+		if got := c.f.Match(r); got != c.want {
+			t.Errorf("%+v: %v, want %v", c.f, got, c.want)
+		}
+	}
+	if (audit.Filter{Operator: "op-a"}).Match(&audit.Record{Time: t0}) {
+		t.Error("a record without a caller matched an operator")
+	}
+}

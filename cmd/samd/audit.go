@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,8 +20,11 @@ import (
 // its own) and every checkpoint's signature, under the audit key's public
 // half read from the HSM. It names the first broken record of each log.
 func cmdAudit(args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "export" {
+		return cmdAuditExport(args[1:], out)
+	}
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: samd audit verify --config FILE [LOG ...]")
+		return errors.New("usage: samd audit verify --config FILE [LOG ...] | samd audit export --config FILE [filters] [LOG ...]")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	path := fs.String("config", "/etc/samd/samd.yaml", "")
@@ -113,5 +117,64 @@ func verifyLog(out io.Writer, file string, pub *ecdsa.PublicKey, ref string) err
 		}
 	}
 	fmt.Fprintf(out, "checkpoints: %d, all signed by %s; the last covers up to %s\n", n, ref, last)
+	return nil
+}
+
+// cmdAuditExport runs "samd audit export": it verifies each log's chain,
+// then writes the records that pass the filters as JSON lines (the log's
+// own format), so that an officer can answer "who used this key, from
+// which operator, with what outcome, when".
+func cmdAuditExport(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	path := fs.String("config", "/etc/samd/samd.yaml", "")
+	since := fs.String("since", "", "RFC 3339: records at or after")
+	until := fs.String("until", "", "RFC 3339: records before")
+	var f audit.Filter
+	fs.StringVar(&f.Operator, "operator", "", "the caller's operator")
+	fs.StringVar(&f.Key, "key", "", "a key the record names, NAME or NAME:vN")
+	outcome := fs.String("outcome", "", "ok, denied or error")
+	fs.StringVar(&f.Method, "method", "", "a part of the method name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	f.Outcome = audit.Outcome(*outcome)
+	for flagName, v := range map[string]struct {
+		s string
+		t *time.Time
+	}{"since": {*since, &f.Since}, "until": {*until, &f.Until}} {
+		if v.s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v.s)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", flagName, err)
+		}
+		*v.t = t
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	logs := fs.Args()
+	if len(logs) == 0 {
+		logs = []string{cfg.Audit.File}
+	}
+	enc := json.NewEncoder(out)
+	for _, l := range logs {
+		recs, err := audit.ReadFile(l)
+		if err != nil {
+			return err
+		}
+		if err := audit.Verify(recs); err != nil {
+			return fmt.Errorf("%s: %w (nothing exported from it)", l, err)
+		}
+		for i := range recs {
+			if f.Match(&recs[i]) {
+				if err := enc.Encode(&recs[i]); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }

@@ -26,6 +26,8 @@ usage:
   samd config check FILE         validate a configuration file and its TLS files
   samd bench --dev DIR           measure samd against the token's own ceiling
   samd audit verify --config F   verify the audit log's chain and signed checkpoints
+  samd audit export --config F [--since T --until T --operator O --key K --outcome O --method M] [LOG ...]
+                                 verified records that match, as JSON lines
   samd admin [flags] COMMAND     security officers: dual-control proposals, votes, key inventory
 `
 

@@ -169,6 +169,25 @@ func TestKeyCeremony(t *testing.T) {
 	if votes < 3 {
 		t.Fatalf("%d audit records name the key ceremony's proposal", votes)
 	}
+	// Officers' questions to the log: who used the new key, what was refused.
+	export := func(args ...string) []string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"audit", "export", "--config", cfgPath}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("samd audit export %v: %v", args, err)
+		}
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	if lines := export("--key", "desfire/prod/app-master"); len(lines) != 1 || !strings.Contains(lines[0], "OfficerService/Approve") || !strings.Contains(lines[0], "dev-officer-3") {
+		t.Fatalf("records naming the generated key: %q", lines)
+	}
+	denied := export("--operator", "dev-operator", "--outcome", "denied", "--method", "OfficerService")
+	if len(denied) < 3 {
+		t.Fatalf("denied officer calls: %q", denied)
+	}
+	if lines := export("--since", time.Now().Add(time.Hour).Format(time.RFC3339)); len(lines) != 1 || lines[0] != "" {
+		t.Fatalf("records from the future: %q", lines)
+	}
 }
 
 // TestPolicyUnderDualControl: with policy.activate under dual control,

@@ -208,9 +208,10 @@ var ErrClosed = errors.New("audit: sink closed")
 // that its audit record will carry. The server puts one into each
 // request's context; handlers add to it. It is safe for concurrent use.
 type Note struct {
-	mu     sync.Mutex
-	keys   []string
-	inputs []Input
+	mu      sync.Mutex
+	keys    []string
+	inputs  []Input
+	verdict string
 }
 
 type noteKey struct{}
@@ -242,11 +243,22 @@ func (n *Note) Input(in Input) {
 	n.mu.Unlock()
 }
 
+// Verdict records what a request that succeeded found (a file that did
+// not verify, say); it becomes the record's reason.
+func (n *Note) Verdict(v string) {
+	n.mu.Lock()
+	n.verdict = v
+	n.mu.Unlock()
+}
+
 // Fill copies the note into a record.
 func (n *Note) Fill(r *Record) {
 	n.mu.Lock()
 	r.Keys = append(r.Keys, n.keys...)
 	r.Inputs = append(r.Inputs, n.inputs...)
+	if r.Reason == "" {
+		r.Reason = n.verdict
+	}
 	n.mu.Unlock()
 }
 

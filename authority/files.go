@@ -221,6 +221,19 @@ func (v Verdict) fail(reason, format string, args ...any) Verdict {
 // signatures pass only for senders the configuration lists as legacy. A
 // failed check is a Verdict, not an error; errors are for reading.
 func (p *PKI) VerifyFile(ctx context.Context, name string, signature []byte, content io.Reader) (Verdict, error) {
+	v, err := p.verifyFile(ctx, name, signature, content)
+	if err == nil {
+		// The clearing house's audit record says how each file fared.
+		verdict := "verdict: ok"
+		if !v.OK {
+			verdict = "verdict: " + v.Reason + ": " + v.Detail
+		}
+		audit.NoteFrom(ctx).Verdict(verdict)
+	}
+	return v, err
+}
+
+func (p *PKI) verifyFile(ctx context.Context, name string, signature []byte, content io.Reader) (Verdict, error) {
 	var v Verdict
 	f, ferr := pki.ParseFileName(name)
 	v.File = f

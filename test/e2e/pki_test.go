@@ -274,6 +274,14 @@ func TestSchemePKIFlow(t *testing.T) {
 	if out, err := e.client(t, backOffice, "file", "sign", "--signer", "tx-1", at(files[4])); err == nil || !strings.Contains(out, "revoked") {
 		t.Fatalf("signing with a revoked signer: %v\n%s", err, out)
 	}
+	// The clearing house's audit record says why the file failed.
+	foundVerdict := false
+	for _, r := range readAudit(t, e) {
+		foundVerdict = foundVerdict || r.Method == "/samd.v1.FileService/VerifyFile" && strings.HasPrefix(r.Reason, "verdict: revoked")
+	}
+	if !foundVerdict {
+		t.Error("no audit record of a verification says the file's signer was revoked")
+	}
 	crl := e.waitRevoked(t, dir, strings.TrimLeft(signerSerial, "0"))
 	if crlNumber(t, crl) <= crlNumber(t, at("before.crl")) {
 		t.Fatal("the CRL number did not grow")

@@ -143,14 +143,16 @@ func (s *officerService) Inventory(ctx context.Context, _ *connect.Request[samdv
 	return connect.NewResponse(out), nil
 }
 
-// adminOnly is a listener's filter, inside the audited chain: the admin
-// listener serves OfficerService (and health) only, the terminal listener
-// everything else; a request on the wrong one is refused as not found
-// there, and audited so.
-func adminOnly(next http.Handler, admin bool) http.Handler {
+// adminOnly is a listener's filter, inside the audited chain: with a
+// separate admin listener, it serves OfficerService and AdminService (and
+// health), and the terminal listener everything else; without one, the
+// terminal listener also serves AdminService. A request on the wrong
+// listener is refused as not found there, and audited so.
+func adminOnly(next http.Handler, admin, separate bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		officer := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/")
-		if officer != admin && r.URL.Path != healthCheckProcedure {
+		adminPath := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/") ||
+			separate && strings.HasPrefix(r.URL.Path, "/"+samdv1connect.AdminServiceName+"/")
+		if adminPath != admin && r.URL.Path != healthCheckProcedure {
 			if st, _ := r.Context().Value(stateKey{}).(*requestState); st != nil {
 				st.refusal = "method not served on this listener"
 			}

@@ -93,6 +93,8 @@ type Config struct {
 	// Officers is dual control behind OfficerService, served only by
 	// AdminHandler (the admin listener); nil makes it unavailable.
 	Officers *authority.Officers
+	// SeparateAdmin moves AdminService to the admin listener too.
+	SeparateAdmin bool
 	// Quorum is shown with each proposal.
 	Quorum map[string]int
 	// TopUpLimit is the largest allowance top-up one officer may make
@@ -311,8 +313,8 @@ func New(cfg Config) (*Server, error) {
 	if err := checkTable(s.access, registered); err != nil {
 		return nil, err
 	}
-	s.handler = s.identify(adminOnly(mux, false))
-	s.adminHandler = s.identify(adminOnly(mux, true))
+	s.handler = s.identify(adminOnly(mux, false, cfg.SeparateAdmin))
+	s.adminHandler = s.identify(adminOnly(mux, true, cfg.SeparateAdmin))
 	return s, nil
 }
 

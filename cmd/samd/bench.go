@@ -133,7 +133,7 @@ func cmdBench(args []string, out io.Writer) error {
 	}
 	defer d.stop()
 	rep := &benchReport{Machine: machine(), Started: time.Now().UTC()}
-	b := &bench{dir: abs, addr: d.addr, pid: d.pid, duration: *duration, batch: *batch}
+	b := &bench{dir: abs, addr: d.addr, adminAddr: d.admin, pid: d.pid, duration: *duration, batch: *batch}
 	if err := b.prepare(); err != nil {
 		return err
 	}
@@ -253,9 +253,9 @@ func machine() string {
 
 // samdProc is a samd child process.
 type samdProc struct {
-	cmd  *exec.Cmd
-	addr string
-	pid  int
+	cmd         *exec.Cmd
+	addr, admin string
+	pid         int
 }
 
 func (p *samdProc) stop() {
@@ -284,11 +284,15 @@ func spawnSamd(dir string) (*samdProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	addrc := make(chan string, 1)
+	addrc, adminc := make(chan string, 1), make(chan string, 1)
 	go func() {
 		re := regexp.MustCompile(`"?msg"?[=:]"samd serving".*?addr"?[=:]"?([0-9.:]+)`)
+		are := regexp.MustCompile(`"?msg"?[=:]"admin listening".*?addr"?[=:]"?([0-9.:]+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			if m := are.FindStringSubmatch(sc.Text()); m != nil {
+				adminc <- m[1]
+			}
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
 			}
@@ -296,7 +300,12 @@ func spawnSamd(dir string) (*samdProc, error) {
 	}()
 	select {
 	case a := <-addrc:
-		return &samdProc{cmd: cmd, addr: a, pid: cmd.Process.Pid}, nil
+		p := &samdProc{cmd: cmd, addr: a, pid: cmd.Process.Pid}
+		select {
+		case p.admin = <-adminc:
+		default: // a configuration without an admin listener
+		}
+		return p, nil
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		return nil, errors.New("samd did not start within 60s")
@@ -337,6 +346,7 @@ func procStat(pid int) (cpu, rss float64, threads int) {
 // bench holds what the mixes need.
 type bench struct {
 	dir, addr string
+	adminAddr string
 	pid       int
 	duration  time.Duration
 	batch     int
@@ -368,7 +378,7 @@ func (b *bench) prepare() error {
 	aid, sys := mustHex("F48EE1"), []byte("samd-test-sun-tags")
 	b.metaKey = soft(append(append([]byte(nil), aid...), sys...))
 	b.fileKey = nil // per tag, in sunTag
-	c, err := newClient(clientOptions{addr: b.addr, dev: b.dir, as: "officer"})
+	c, err := newClient(clientOptions{addr: b.addr, adminAddr: b.adminAddr, dev: b.dir, as: "officer"})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,8 @@ const clientUsage = `usage: samd client [flags] COMMAND [command flags]
 
 Connection flags:
   --addr HOST:PORT     samd address (default 127.0.0.1:7443)
+  --admin-addr H:P     the admin listener, for allowance, policy and officers' commands
+                       (default 127.0.0.1:7444; samd admin takes --addr for it)
   --dev DIR            use the CA and client certificates that "samd dev" made in DIR
   --as ROLE            with --dev: terminal (default), personalisation, officer,
                        back-office, clearing-house
@@ -62,7 +64,9 @@ Commands:
 
 type clientOptions struct {
 	addr, dev, as, ca, cert, key, protocol string
-	timeout                                time.Duration
+	// adminAddr is the admin listener, for the officers' methods.
+	adminAddr string
+	timeout   time.Duration
 	// anonymous allows a connection without a client certificate.
 	anonymous bool
 }
@@ -86,6 +90,9 @@ func newClient(o clientOptions) (*client, error) {
 	}
 	if o.timeout == 0 {
 		o.timeout = 10 * time.Second
+	}
+	if o.adminAddr == "" {
+		o.adminAddr = "127.0.0.1:7444"
 	}
 	if o.dev != "" {
 		if o.as == "" {
@@ -125,7 +132,7 @@ func newClient(o clientOptions) (*client, error) {
 		ForceAttemptHTTP2: true,
 	}
 	hc := &http.Client{Transport: tr}
-	base := "https://" + o.addr
+	base, adminBase := "https://"+o.addr, "https://"+o.adminAddr
 	var opts []connect.ClientOption
 	switch o.protocol {
 	case "", "grpc":
@@ -140,12 +147,12 @@ func newClient(o clientOptions) (*client, error) {
 	return &client{
 		div:      samdv1connect.NewDiversificationServiceClient(hc, base, opts...),
 		val:      samdv1connect.NewValueServiceClient(hc, base, opts...),
-		adm:      samdv1connect.NewAdminServiceClient(hc, base, opts...),
+		adm:      samdv1connect.NewAdminServiceClient(hc, adminBase, opts...),
 		macs:     samdv1connect.NewMACServiceClient(hc, base, opts...),
 		card:     samdv1connect.NewCardServiceClient(hc, base, opts...),
 		pki:      samdv1connect.NewPKIServiceClient(hc, base, opts...),
 		files:    samdv1connect.NewFileServiceClient(hc, base, opts...),
-		officers: samdv1connect.NewOfficerServiceClient(hc, base, opts...),
+		officers: samdv1connect.NewOfficerServiceClient(hc, adminBase, opts...),
 		health:   connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout:  o.timeout,
 	}, nil
@@ -204,6 +211,7 @@ func cmdClient(args []string, out io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, clientUsage) }
 	var o clientOptions
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:7443", "")
+	fs.StringVar(&o.adminAddr, "admin-addr", "", "")
 	fs.StringVar(&o.dev, "dev", "", "")
 	fs.StringVar(&o.as, "as", "", "")
 	fs.StringVar(&o.ca, "ca", "", "")
@@ -215,6 +223,9 @@ func cmdClient(args []string, out io.Writer) error {
 	admin := fs.Bool("admin", false, "") // set by "samd admin"
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *admin && o.adminAddr == "" {
+		o.adminAddr = o.addr // samd admin: --addr is the admin listener
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

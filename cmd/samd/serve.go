@@ -467,6 +467,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	}
 	srv, err := server.New(server.Config{
 		Officers:               officers,
+		SeparateAdmin:          cfg.Admin != nil,
 		Quorum:                 quorum,
 		TopUpLimit:             topUpLimit,
 		PKI:                    schemePKI,

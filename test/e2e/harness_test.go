@@ -47,8 +47,9 @@ type env struct {
 	cmd     *exec.Cmd
 	addr    string
 	metrics string
-	pki     string // the CRL distribution listener
-	admin   string // the admin listener
+	pki     string            // the CRL distribution listener
+	admin   string            // the admin listener
+	adminOf map[string]string // a samd's admin listener, by its terminal listener
 	out     *syncBuffer
 	proc    *procState // the running samd process
 }
@@ -210,6 +211,12 @@ func (e *env) launch(cfg string) *replica {
 		r.metrics = <-metricsc
 		r.pki = <-pkic
 		r.admin = <-adminc
+		e.mu.Lock()
+		if e.adminOf == nil {
+			e.adminOf = map[string]string{}
+		}
+		e.adminOf[r.addr] = r.admin
+		e.mu.Unlock()
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		e.t.Fatalf("samd serve did not start:\n%s", r.out)
@@ -305,14 +312,20 @@ func (e *env) asAt(addr, role, operator, device string) *clients {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, ForceAttemptHTTP2: true}
 	hc := &http.Client{Transport: tr}
 	base := "https://" + addr
+	e.mu.Lock()
+	adminBase := base // AdminService and OfficerService are on the admin listener
+	if a := e.adminOf[addr]; a != "" {
+		adminBase = "https://" + a
+	}
+	e.mu.Unlock()
 	c := &clients{
 		div:   samdv1connect.NewDiversificationServiceClient(hc, base, connect.WithGRPC()),
 		val:   samdv1connect.NewValueServiceClient(hc, base, connect.WithGRPC()),
-		adm:   samdv1connect.NewAdminServiceClient(hc, base, connect.WithGRPC()),
+		adm:   samdv1connect.NewAdminServiceClient(hc, adminBase, connect.WithGRPC()),
 		card:  samdv1connect.NewCardServiceClient(hc, base, connect.WithGRPC()),
 		pki:   samdv1connect.NewPKIServiceClient(hc, base, connect.WithGRPC()),
 		files: samdv1connect.NewFileServiceClient(hc, base, connect.WithGRPC()),
-		offs:  samdv1connect.NewOfficerServiceClient(hc, base, connect.WithGRPC()),
+		offs:  samdv1connect.NewOfficerServiceClient(hc, adminBase, connect.WithGRPC()),
 		http:  hc,
 		addr:  addr,
 		close: tr.CloseIdleConnections,

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -148,8 +149,18 @@ func TestKeyCeremony(t *testing.T) {
 	if _, err := e.asAt(e.admin, "terminal", "dev-operator", "dev-terminal-1").offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("a terminal on the admin listener: %v", err)
 	}
-	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); err == nil {
+	// samd client reaches AdminService at --admin-addr.
+	if out, err := e.client(t, []string{"--dev", e.dir, "--as", "officer", "--admin-addr", e.admin, "--json"}, "allowance", "get", "--device", "dev-operator/dev-terminal-8"); err != nil || jsonField(t, out, "balance") != "5000" {
+		t.Fatalf("samd client allowance get: %v\n%s", err, out)
+	}
+	// The terminal listener serves neither the officers' nor the admin
+	// methods.
+	hc := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").http
+	if _, err := samdv1connect.NewOfficerServiceClient(hc, "https://"+e.addr, connect.WithGRPC()).Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); err == nil {
 		t.Fatal("the terminal listener served OfficerService")
+	}
+	if _, err := samdv1connect.NewAdminServiceClient(hc, "https://"+e.addr, connect.WithGRPC()).GetAllowance(ctx, connect.NewRequest(&samdv1.GetAllowanceRequest{Device: "dev-operator/dev-terminal-8"})); err == nil {
+		t.Fatal("the terminal listener served AdminService")
 	}
 	big := connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "dev-operator/dev-terminal-8", Amount: 1_000_000_001, Currency: "NOK"})
 	if _, err := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-1").adm.TopUpAllowance(ctx, big); connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "dual control") {

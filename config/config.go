@@ -190,6 +190,11 @@ type Audit struct {
 	// shutdown.
 	CheckpointKey      string   `yaml:"checkpoint_key"`
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// Store "state" keeps the log in the state store (one hash chain per
+	// samd process, named Chain: default the PKI instance id, else the
+	// host name) instead of File.
+	Store string `yaml:"store,omitempty"`
+	Chain string `yaml:"chain,omitempty"`
 }
 
 // SealProfile is the file form of a mac.Profile.
@@ -441,6 +446,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.Contains(c.State.Postgres, "password=") || passwordInURL(c.State.Postgres) {
 		bad("state.postgres", "holds a password: put it in PGPASSWORD or a pgpass file, not in the configuration")
+	}
+	if c.Audit.Store != "" && c.Audit.Store != "file" && c.Audit.Store != "state" {
+		bad("audit.store", "file (default) or state, not %q", c.Audit.Store)
 	}
 	if a := c.Admin; a != nil {
 		if _, _, err := net.SplitHostPort(a.Listen); err != nil {

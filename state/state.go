@@ -13,6 +13,8 @@ package state
 import (
 	"context"
 	"time"
+
+	"github.com/samd-io/samd/audit"
 )
 
 // Allowance is how much value a device may still authorise.
@@ -99,6 +101,9 @@ type Store interface {
 	PKI
 	// Approvals are officers' proposals and votes (approvals.go).
 	Approvals
+	// The audit log, when it is kept in the state store (audit.store:
+	// state): one hash chain per samd process.
+	audit.Store
 	Close() error
 }
 

@@ -51,16 +51,57 @@ func cmdAudit(args []string, out io.Writer) error {
 		}
 	}
 	var failed []error
-	for _, l := range logs {
-		if len(logs) > 1 {
-			fmt.Fprintf(out, "%s:\n", l)
+	sets, err := readLogs(cfg, logs, fs.Args())
+	if err != nil {
+		return err
+	}
+	for _, l := range sets {
+		if len(sets) > 1 {
+			fmt.Fprintf(out, "%s:\n", l.name)
 		}
-		if err := verifyLog(out, l, pub, ref); err != nil {
+		if err := verifyRecords(out, l.recs, l.err, pub, ref); err != nil {
 			fmt.Fprintf(out, "  BROKEN: %v\n", err)
-			failed = append(failed, fmt.Errorf("%s: %w", l, err))
+			failed = append(failed, fmt.Errorf("%s: %w", l.name, err))
 		}
 	}
 	return errors.Join(failed...)
+}
+
+// logSet is one audit chain: a file, or a chain in the state store.
+type logSet struct {
+	name string
+	recs []audit.Record
+	err  error
+}
+
+// readLogs reads the logs named, or the configured log: the file, or
+// every chain in the state store when audit.store is state.
+func readLogs(cfg *config.Config, logs, named []string) ([]logSet, error) {
+	if len(named) == 0 && cfg.Audit.Store == "state" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		st, err := openState(ctx, cfg.State)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		chains, err := st.AuditChains(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []logSet
+		for _, c := range chains {
+			recs, err := audit.ReadStore(ctx, st, c)
+			out = append(out, logSet{name: "chain " + c, recs: recs, err: err})
+		}
+		return out, nil
+	}
+	var out []logSet
+	for _, l := range logs {
+		recs, err := audit.ReadFile(l)
+		out = append(out, logSet{name: l, recs: recs, err: err})
+	}
+	return out, nil
 }
 
 // auditKey reads the audit checkpoint key's public half from the HSM.
@@ -91,11 +132,10 @@ func auditKey(cfg *config.Config) (*ecdsa.PublicKey, string, error) {
 	return pub, ref.String(), nil
 }
 
-// verifyLog proves one log's chain and, with pub, its checkpoints.
-func verifyLog(out io.Writer, file string, pub *ecdsa.PublicKey, ref string) error {
-	recs, err := audit.ReadFile(file)
-	if err != nil {
-		return err
+// verifyRecords proves one log's chain and, with pub, its checkpoints.
+func verifyRecords(out io.Writer, recs []audit.Record, readErr error, pub *ecdsa.PublicKey, ref string) error {
+	if readErr != nil {
+		return readErr
 	}
 	if err := audit.Verify(recs); err != nil {
 		return err
@@ -160,13 +200,17 @@ func cmdAuditExport(args []string, out io.Writer) error {
 		logs = []string{cfg.Audit.File}
 	}
 	enc := json.NewEncoder(out)
-	for _, l := range logs {
-		recs, err := audit.ReadFile(l)
-		if err != nil {
-			return err
+	sets, err := readLogs(cfg, logs, fs.Args())
+	if err != nil {
+		return err
+	}
+	for _, l := range sets {
+		recs := l.recs
+		if l.err != nil {
+			return l.err
 		}
 		if err := audit.Verify(recs); err != nil {
-			return fmt.Errorf("%s: %w (nothing exported from it)", l, err)
+			return fmt.Errorf("%s: %w (nothing exported from it)", l.name, err)
 		}
 		for i := range recs {
 			if f.Match(&recs[i]) {

@@ -220,7 +220,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 
 // checkpointer returns a function that signs an audit checkpoint with the
 // configured audit key, or nil when none is configured.
-func checkpointer(store *pkcs11.Store, cfg *config.Config, sink *audit.FileSink, log *slog.Logger) (func(), error) {
+func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *slog.Logger) (func(), error) {
 	if cfg.Audit.CheckpointKey == "" {
 		return nil, nil
 	}
@@ -292,7 +292,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	}
 	defer store.Close()
 	storeRef.Store(store)
-	sink, err := audit.OpenFile(cfg.Audit.File, time.Duration(cfg.Audit.SyncInterval))
+	st, err := openState(ctx, cfg.State)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sink, err := openAudit(ctx, cfg, st)
 	if err != nil {
 		return err
 	}
@@ -314,11 +319,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			}
 		}()
 	}
-	st, err := openState(ctx, cfg.State)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	if m != nil {
 		m.WithAllowances(func() ([]metrics.Balance, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -679,4 +679,32 @@ func openState(ctx context.Context, c config.State) (state.Store, error) {
 		return postgres.Open(octx, c.Postgres)
 	}
 	return sqlite.Open(c.SQLite)
+}
+
+// auditSink is where the audit log goes: a file, or the state store.
+type auditSink interface {
+	audit.Sink
+	Checkpoint(ctx context.Context, signer crypto.Signer, keyRef string, now time.Time) error
+	Close() error
+}
+
+// openAudit opens the configured audit log.
+func openAudit(ctx context.Context, cfg *config.Config, st state.Store) (auditSink, error) {
+	if cfg.Audit.Store == "state" {
+		return audit.OpenStore(ctx, st, auditChain(cfg))
+	}
+	return audit.OpenFile(cfg.Audit.File, time.Duration(cfg.Audit.SyncInterval))
+}
+
+// auditChain is this process's chain in a store-kept audit log: the
+// configured one, else the PKI instance id, else the host name.
+func auditChain(cfg *config.Config) string {
+	if cfg.Audit.Chain != "" {
+		return cfg.Audit.Chain
+	}
+	if cfg.PKI != nil && cfg.PKI.Instance != "" {
+		return cfg.PKI.Instance
+	}
+	h, _ := os.Hostname()
+	return h
 }

@@ -170,6 +170,12 @@ var migrations = []string{
 		sealed  BYTEA NOT NULL,
 		n       INTEGER NOT NULL,
 		PRIMARY KEY (id, officer)
+	);`, `CREATE TABLE audit_record (
+		n      BIGSERIAL PRIMARY KEY,
+		chain  TEXT NOT NULL,
+		seq    BIGINT NOT NULL,
+		record BYTEA NOT NULL,
+		UNIQUE (chain, seq)
 	);`,
 }
 

@@ -163,6 +163,12 @@ var migrations = []string{
 		sealed  BLOB NOT NULL,
 		n       INTEGER NOT NULL,
 		PRIMARY KEY (id, officer)
+	);`, `CREATE TABLE audit_record (
+		n      INTEGER PRIMARY KEY AUTOINCREMENT,
+		chain  TEXT NOT NULL,
+		seq    INTEGER NOT NULL,
+		record BLOB NOT NULL,
+		UNIQUE (chain, seq)
 	);`,
 }
 

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("pki-enrolment-token", func(t *testing.T) { testEnrolmentToken(t, open(t)) })
 	t.Run("sequence", func(t *testing.T) { testSequence(t, open(t)) })
 	t.Run("approvals", func(t *testing.T) { testApprovals(t, open(t)) })
+	t.Run("audit", func(t *testing.T) { testAudit(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)

@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/samd-io/samd/keys"
+)
+
+// AuditTail implements audit.Store.
+func (s *Store) AuditTail(ctx context.Context, chain string) (uint64, string, error) {
+	var seq uint64
+	var rec []byte
+	err := s.db.QueryRowContext(ctx, `SELECT seq, record FROM audit_record WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", unavailable(err)
+	}
+	var r struct {
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(rec, &r); err != nil {
+		return 0, "", err
+	}
+	return seq, r.Hash, nil
+}
+
+// AppendAudit implements audit.Store.
+func (s *Store) AppendAudit(ctx context.Context, chain string, seq uint64, record []byte) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_record (chain, seq, record) VALUES ($1, $2, $3)`, chain, seq, record)
+		if err != nil && pgCode(err) == uniqueViolation {
+			return keys.Errorf(keys.KindExists, "audit: chain %s already has record %d", chain, seq)
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		return nil
+	})
+}
+
+// AuditRecords implements audit.Store.
+func (s *Store) AuditRecords(ctx context.Context, chain string, fn func([]byte) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT record FROM audit_record WHERE chain = $1 ORDER BY n`, chain)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return unavailable(err)
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// AuditChains implements audit.Store.
+func (s *Store) AuditChains(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT chain FROM audit_record ORDER BY chain`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, unavailable(err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

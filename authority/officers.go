@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -64,7 +65,10 @@ type OfficersConfig struct {
 	SealKey keys.Ref
 	// Policy returns the active policy (for the keys' validity windows).
 	Policy func() *policies.Engine
-	Now    func() time.Time
+	// PKI is the scheme PKI, for CA creation and CA revocation under dual
+	// control (nil: those operations fail).
+	PKI *PKI
+	Now func() time.Time
 }
 
 // Officers runs operations under dual control: an officer proposes one
@@ -93,6 +97,8 @@ const (
 	OpAllowanceTopUp = "allowance.topup"
 	OpPolicyActivate = "policy.activate"
 	OpKeyComponents  = "key.import-components"
+	OpCACreate       = "pki.ca.create"
+	OpCARevoke       = "pki.ca.revoke"
 )
 
 // NewOfficers returns the dual-control service with its operations.
@@ -109,6 +115,8 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o.ops[OpKeyImportTR31] = operation{decode: decodeImportTR31, run: o.importTR31}
 	o.ops[OpPolicyActivate] = operation{decode: decodePolicyActivate, run: o.policyActivate}
 	o.ops[OpKeyComponents] = operation{decode: decodeComponents, run: o.importComponents}
+	o.ops[OpCACreate] = operation{decode: decodeCACreate, run: o.caCreate}
+	o.ops[OpCARevoke] = operation{decode: decodeCARevoke, run: o.caRevoke}
 	for op, m := range cfg.Quorum {
 		if _, ok := o.ops[op]; !ok {
 			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
@@ -667,3 +675,96 @@ func (o *Officers) importComponents(ctx context.Context, v any) (string, error) 
 
 // proposalKey carries the running proposal's ID to its operation.
 type proposalKey struct{}
+
+// CACreateParams is a proposal to create a CA (its key generated in the
+// HSM, its certificate self-signed or signed by its parent).
+type CACreateParams struct {
+	Name         string `json:"name"`
+	CommonName   string `json:"common_name"`
+	Algorithm    string `json:"algorithm"` // ECDSA-P384 (default) or RSA-3072
+	Parent       string `json:"parent"`
+	ValidityDays int    `json:"validity_days"`
+	MaxPathLen   int    `json:"max_path_len"`
+}
+
+func decodeCACreate(raw json.RawMessage) (any, error) {
+	var p CACreateParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.Algorithm == "" {
+		p.Algorithm = keys.ECP384.String()
+	}
+	alg, err := keys.ParseAlgorithm(p.Algorithm)
+	if err != nil || (alg != keys.ECP384 && alg != keys.RSA3072) {
+		return nil, fmt.Errorf("algorithm: %s or %s", keys.ECP384, keys.RSA3072)
+	}
+	if !validName(p.Name) || p.CommonName == "" || p.ValidityDays < 1 || p.MaxPathLen < 0 {
+		return nil, fmt.Errorf("want a name (a-z 0-9 -), a common name, validity_days and a path length")
+	}
+	return p, nil
+}
+
+func (o *Officers) caCreate(ctx context.Context, v any) (string, error) {
+	p := v.(CACreateParams)
+	if o.cfg.PKI == nil {
+		return "", keys.Errorf(keys.KindUnavailable, "officers: this samd runs no PKI")
+	}
+	alg, _ := keys.ParseAlgorithm(p.Algorithm)
+	by := identity.Principal{Role: identity.RoleOfficer, Operator: "dual-control", Device: "quorum"}
+	ca, err := o.cfg.PKI.CreateCA(ctx, by, CreateCARequest{Name: p.Name, CommonName: p.CommonName, Algorithm: alg, Parent: p.Parent,
+		Validity: time.Duration(p.ValidityDays) * 24 * time.Hour, MaxPathLen: p.MaxPathLen})
+	if err != nil {
+		return "", err
+	}
+	audit.NoteFrom(ctx).Key(ca.Key)
+	sum := sha256.Sum256(ca.Cert)
+	return fmt.Sprintf("created CA %s (key %s); certificate SHA-256 %X", ca.Name, ca.Key, sum), nil
+}
+
+// CARevokeParams is a proposal to revoke a subordinate CA: its parent
+// lists it on its CRL, and everything under it stops verifying.
+type CARevokeParams struct {
+	CA     string `json:"ca"` // the CA to revoke
+	Reason int    `json:"reason"`
+}
+
+func decodeCARevoke(raw json.RawMessage) (any, error) {
+	var p CARevokeParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if !validName(p.CA) {
+		return nil, fmt.Errorf("ca: a CA name")
+	}
+	return p, nil
+}
+
+func (o *Officers) caRevoke(ctx context.Context, v any) (string, error) {
+	p := v.(CARevokeParams)
+	if o.cfg.PKI == nil {
+		return "", keys.Errorf(keys.KindUnavailable, "officers: this samd runs no PKI")
+	}
+	cas, err := o.cfg.PKI.CAs(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, ca := range cas {
+		if ca.Name != p.CA {
+			continue
+		}
+		if ca.Parent == "" {
+			return "", keys.Errorf(keys.KindInvalidInput, "officers: %s is a root: it is retired by removing it from the trust bundles, not revoked", p.CA)
+		}
+		cert, err := x509.ParseCertificate(ca.Cert)
+		if err != nil {
+			return "", err
+		}
+		r, err := o.cfg.PKI.Revoke(ctx, ca.Parent, serialHex(cert.SerialNumber), p.Reason, 0)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("revoked CA %s (serial %s) on %s's CRL, reason %s", p.CA, r.Serial, ca.Parent, reasonName(r.Reason)), nil
+	}
+	return "", keys.Errorf(keys.KindNotFound, "officers: no CA %q", p.CA)
+}

@@ -23,7 +23,8 @@ import (
 
 // pkiService adapts PKIService and FileService to authority.PKI.
 type pkiService struct {
-	pki *authority.PKI
+	pki      *authority.PKI
+	officers *authority.Officers // dual control, when configured
 }
 
 func (s *pkiService) get() (*authority.PKI, error) {
@@ -92,6 +93,9 @@ func (s *pkiService) CreateCA(ctx context.Context, req *connect.Request[samdv1.C
 	p, err := s.get()
 	if err != nil {
 		return nil, err
+	}
+	if s.officers != nil && s.officers.UnderDualControl(authority.OpCACreate) {
+		return nil, keys.Errorf(keys.KindDenied, "dual control: CAs are created by officers' approval: samd admin propose pki.ca.create")
 	}
 	alg, err := parseAlg(req.Msg.GetAlgorithm(), "ecdsa-p384")
 	if err != nil {

@@ -293,7 +293,7 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.MACServiceName)...)
 	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies, topUpLimit: cfg.TopUpLimit, officers: cfg.Officers}, opts...)
 	register(path, h, procedures(samdv1connect.AdminServiceName)...)
-	ps := &pkiService{pki: cfg.PKI}
+	ps := &pkiService{pki: cfg.PKI, officers: cfg.Officers}
 	path, h = samdv1connect.NewPKIServiceHandler(ps, opts...)
 	register(path, h, procedures(samdv1connect.PKIServiceName)...)
 	path, h = samdv1connect.NewFileServiceHandler(ps, opts...)

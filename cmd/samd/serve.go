@@ -456,7 +456,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if a := cfg.Admin; a != nil {
 		quorum, topUpLimit = a.Quorum, a.TopUpLimit
 		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
-			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy,
+			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy, PKI: schemePKI,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
 				auth.SetPolicy(e)

@@ -322,3 +322,58 @@ func TestComponentCeremony(t *testing.T) {
 		}
 	}
 }
+
+// TestCAUnderDualControl: with pki.ca.create and pki.ca.revoke under
+// quorum, an officer alone cannot create a CA; two officers create a root
+// and an issuing CA, and later revoke the issuing CA, after which a file
+// signed under it fails verification as revoked.
+func TestCAUnderDualControl(t *testing.T) {
+	e := newEnv(t, nil)
+	cfgPath := filepath.Join(e.dir, "samd.yaml")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin.Quorum["pki.ca.create"] = 2
+	cfg.Admin.Quorum["pki.ca.revoke"] = 2
+	b, _ := yaml.Marshal(cfg)
+	os.WriteFile(cfgPath, b, 0o600)
+	e.start()
+	officer := []string{"--dev", e.dir, "--as", "officer"}
+	if out, err := e.client(t, officer, "pki", "ca", "create", "--name", "solo", "--cn", "one officer's CA"); err == nil || !strings.Contains(out, "dual control") {
+		t.Fatalf("a CA created by one officer: %v\n%s", err, out)
+	}
+	run := func(as string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("samd admin %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	approve := func(params, op string) string {
+		t.Helper()
+		id := jsonField(t, run("officer", "propose", op, "--params", params), "id")
+		out := run("officer-2", "approve", id)
+		if jsonField(t, out, "status") != "executed" {
+			t.Fatalf("%s %s:\n%s", op, params, out)
+		}
+		return jsonField(t, out, "result")
+	}
+	approve(`{"name":"ops-root","common_name":"samd ops root","validity_days":3650,"max_path_len":1}`, "pki.ca.create")
+	approve(`{"name":"ops-issuing","common_name":"samd ops issuing","parent":"ops-root","validity_days":1825,"max_path_len":0}`, "pki.ca.create")
+	e.mustClient(t, officer, "pki", "signer", "--ca", "ops-issuing", "--operator", "dev-operator", "--signer", "ops-1")
+	dir := t.TempDir()
+	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--type", "OP"), "name")
+	p := filepath.Join(dir, name)
+	os.WriteFile(p, []byte("<transactions/>"), 0o644)
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office"}, "file", "sign", "--signer", "ops-1", p)
+	clearing := []string{"--dev", e.dir, "--as", "clearing-house"}
+	e.mustClient(t, clearing, "file", "verify", p)
+	if res := approve(`{"ca":"ops-issuing","reason":2}`, "pki.ca.revoke"); !strings.Contains(res, "cACompromise") {
+		t.Fatalf("CA revocation: %s", res)
+	}
+	if out, err := e.client(t, clearing, "file", "verify", p); err == nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("a file under the revoked CA: %v\n%s", err, out)
+	}
+}

@@ -136,12 +136,20 @@ type Grant struct {
 type Denial struct {
 	Rule   string
 	Reason string
+	// Retired marks a refusal because a key version is retired or outside
+	// its validity window: its stable code is key-retired, not denied.
+	Retired bool
 }
 
 func (d *Denial) Error() string { return "policy: " + d.Rule + ": " + d.Reason }
 
 // Unwrap gives the denial its error kind.
-func (d *Denial) Unwrap() error { return &keys.Error{Kind: keys.KindDenied, Msg: d.Reason} }
+func (d *Denial) Unwrap() error {
+	if d.Retired {
+		return &keys.Error{Kind: keys.KindRetired, Msg: d.Reason}
+	}
+	return &keys.Error{Kind: keys.KindDenied, Msg: d.Reason}
+}
 
 func deny(rule, format string, args ...any) error {
 	return &Denial{Rule: rule, Reason: fmt.Sprintf(format, args...)}
@@ -195,6 +203,7 @@ type rolePolicy struct {
 
 type keyEntry struct {
 	versions     map[uint8]bool // empty: every version
+	retired      map[uint8]bool // refused with key-retired
 	ops          map[Operation]bool
 	mandatoryDiv bool
 	usageLimit   int64
@@ -241,6 +250,9 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 		if !matchAny(rp.keys, k.String()) {
 			return Grant{}, deny("key", "key %s is outside the keys of role %s in policy %s", k, req.Caller.Role, pv)
 		}
+		if e.retired(k) {
+			return Grant{}, &Denial{Rule: "key-retired", Reason: fmt.Sprintf("key %s is retired", k), Retired: true}
+		}
 		ke := e.keyEntry(k)
 		if ke == nil {
 			return Grant{}, deny("key-entry", "key %s has no key entry", k)
@@ -249,7 +261,7 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 			return Grant{}, deny("key-entry", "key entry of %s does not permit %s", k, req.Operation)
 		}
 		if !ke.validFrom.IsZero() && req.Time.Before(ke.validFrom) || !ke.validUntil.IsZero() && !req.Time.Before(ke.validUntil) {
-			return Grant{}, deny("key-validity", "key %s is outside its validity", k)
+			return Grant{}, &Denial{Rule: "key-validity", Reason: fmt.Sprintf("key %s is outside its validity window", k), Retired: true}
 		}
 		if ke.usageLimit > 0 {
 			if g.KeyLimits == nil {
@@ -304,6 +316,16 @@ func (e *Engine) KeyValidity(k keys.Ref) (Validity, bool) {
 		return Validity{}, false
 	}
 	return Validity{From: ke.validFrom, Until: ke.validUntil}, true
+}
+
+// retired reports whether a key entry of the key's name retires the version.
+func (e *Engine) retired(k keys.Ref) bool {
+	for _, ke := range e.keys[k.Name.String()] {
+		if ke.retired[k.Version] {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) keyEntry(k keys.Ref) *keyEntry {
@@ -368,6 +390,7 @@ type rateYAML struct {
 type keyYAML struct {
 	Name            string   `yaml:"name"`
 	Versions        []int    `yaml:"versions"`
+	Retired         []int    `yaml:"retired_versions"`
 	Operations      []string `yaml:"operations"`
 	Diversification string   `yaml:"diversification"`
 	UsageLimit      int64    `yaml:"usage_limit"`
@@ -617,7 +640,14 @@ func (e *Engine) addKeys(a at, d *document) []error {
 			bad(append(p, "name"), "not a key name <purpose>/<scope>/<name>")
 			continue
 		}
-		ke := &keyEntry{versions: map[uint8]bool{}, ops: map[Operation]bool{}, usageLimit: k.UsageLimit}
+		ke := &keyEntry{versions: map[uint8]bool{}, retired: map[uint8]bool{}, ops: map[Operation]bool{}, usageLimit: k.UsageLimit}
+		for _, v := range k.Retired {
+			if v < 1 || v > 255 {
+				bad(append(p, "retired_versions"), "versions are 1..255")
+				continue
+			}
+			ke.retired[uint8(v)] = true
+		}
 		for _, v := range k.Versions {
 			if v < 1 || v > 255 {
 				bad(append(p, "versions"), "versions are 1..255")

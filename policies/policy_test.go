@@ -154,3 +154,46 @@ func TestKeyValidity(t *testing.T) {
 		t.Fatal("no policy covers a key")
 	}
 }
+
+// TestRetiredAndExpiredKeys: a retired version and a version outside its
+// validity window are refused with their own rules and the key-retired
+// code; other versions of the key still serve.
+func TestRetiredAndExpiredKeys(t *testing.T) {
+	files, err := policies.ReadFS(policies.Examples, "examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		if files[i].Name == "keys.yaml" {
+			files[i].Data = []byte(strings.Replace(string(files[i].Data), "  - name: an10922/test/example-aes128\n", "  - name: an10922/test/example-aes128\n    retired_versions: [7]\n", 1))
+		}
+	}
+	e, err := policies.Compile(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := identity.Principal{Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		key  string
+		at   time.Time
+		rule string
+	}{
+		{"an10922/test/example-aes128:v1", now, ""},
+		{"an10922/test/example-aes128:v7", now, "key-retired"},
+		{"an10922/test/example-aes192:v1", now, ""},
+		{"an10922/test/example-aes192:v1", time.Date(2029, 12, 31, 12, 0, 0, 0, time.UTC), "key-validity"},
+	} {
+		_, err := e.Decide(policies.Request{Caller: term, Operation: policies.OpDiversifyKCV, Keys: []keys.Ref{ref(t, c.key)}, Time: c.at})
+		if c.rule == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.key, err)
+			}
+			continue
+		}
+		var d *policies.Denial
+		if !errors.As(err, &d) || d.Rule != c.rule || keys.KindOf(err) != keys.KindRetired {
+			t.Errorf("%s at %s: %v (kind %v), want rule %s and key-retired", c.key, c.at, err, keys.KindOf(err), c.rule)
+		}
+	}
+}

@@ -722,7 +722,7 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 		var k keys.Kind
 		out, k = toConnect(err)
 		rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, k.String(), err.Error()
-		if k == keys.KindDenied || k == keys.KindUnauthenticated {
+		if k == keys.KindDenied || k == keys.KindUnauthenticated || k == keys.KindRetired {
 			rec.Outcome = audit.OutcomeDenied
 		}
 		if k == keys.KindInternal || k == keys.KindUnavailable || k == keys.KindPINRefused {

@@ -99,6 +99,8 @@ const (
 	OpKeyComponents  = "key.import-components"
 	OpCACreate       = "pki.ca.create"
 	OpCARevoke       = "pki.ca.revoke"
+	OpOfficerAdd     = "officer.add"
+	OpOfficerRemove  = "officer.remove"
 )
 
 // NewOfficers returns the dual-control service with its operations.
@@ -117,6 +119,8 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o.ops[OpKeyComponents] = operation{decode: decodeComponents, run: o.importComponents}
 	o.ops[OpCACreate] = operation{decode: decodeCACreate, run: o.caCreate}
 	o.ops[OpCARevoke] = operation{decode: decodeCARevoke, run: o.caRevoke}
+	o.ops[OpOfficerAdd] = operation{decode: decodeOfficer, run: func(ctx context.Context, v any) (string, error) { return o.changeOfficer(ctx, v, true) }}
+	o.ops[OpOfficerRemove] = operation{decode: decodeOfficer, run: func(ctx context.Context, v any) (string, error) { return o.changeOfficer(ctx, v, false) }}
 	for op, m := range cfg.Quorum {
 		if _, ok := o.ops[op]; !ok {
 			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
@@ -141,17 +145,42 @@ func (o *Officers) Operations() []string {
 func officerID(p identity.Principal) string { return p.Operator + "/" + p.Device }
 
 // Admit refuses a caller who is not a registered officer.
-func (o *Officers) Admit(p identity.Principal) error {
-	if p.Role != identity.RoleOfficer || !slices.Contains(o.cfg.Registry, officerID(p)) {
+func (o *Officers) Admit(ctx context.Context, p identity.Principal) error {
+	if p.Role != identity.RoleOfficer {
+		return keys.Errorf(keys.KindDenied, "officers: %s is not an officer", p)
+	}
+	reg, err := o.Registry(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(reg, officerID(p)) {
 		return keys.Errorf(keys.KindDenied, "officers: %s is not in the officer registry", p)
 	}
 	return nil
 }
 
+// Registry is the officers now: those of the configuration, changed by
+// the officer.add and officer.remove operations recorded in the store.
+func (o *Officers) Registry(ctx context.Context) ([]string, error) {
+	changes, err := o.cfg.State.OfficerChanges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg := slices.Clone(o.cfg.Registry)
+	for _, c := range changes {
+		reg = slices.DeleteFunc(reg, func(s string) bool { return s == c.Officer })
+		if c.Add {
+			reg = append(reg, c.Officer)
+		}
+	}
+	sort.Strings(reg)
+	return reg, nil
+}
+
 // Propose records a proposal, counting the proposer's approval; with a
 // quorum of one it runs at once.
 func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string, params json.RawMessage) (state.Proposal, error) {
-	if err := o.Admit(p); err != nil {
+	if err := o.Admit(ctx, p); err != nil {
 		return state.Proposal{}, err
 	}
 	def, ok := o.ops[op]
@@ -197,7 +226,7 @@ func (o *Officers) configured() []string {
 // Vote approves or rejects a proposal; the approval that completes the
 // quorum runs the operation.
 func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, approve bool) (state.Proposal, error) {
-	if err := o.Admit(p); err != nil {
+	if err := o.Admit(ctx, p); err != nil {
 		return state.Proposal{}, err
 	}
 	prop, err := o.cfg.State.Vote(ctx, id, officerID(p), approve, o.cfg.Now())
@@ -560,7 +589,7 @@ func componentAAD(id, officer string) []byte {
 // check value is verified against the proposal's.
 func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id string, value secret.Bytes, check []byte) (state.Proposal, error) {
 	defer value.Wipe()
-	if err := o.Admit(p); err != nil {
+	if err := o.Admit(ctx, p); err != nil {
 		return state.Proposal{}, err
 	}
 	prop, err := o.Proposal(ctx, id)
@@ -767,4 +796,55 @@ func (o *Officers) caRevoke(ctx context.Context, v any) (string, error) {
 		return fmt.Sprintf("revoked CA %s (serial %s) on %s's CRL, reason %s", p.CA, r.Serial, ca.Parent, reasonName(r.Reason)), nil
 	}
 	return "", keys.Errorf(keys.KindNotFound, "officers: no CA %q", p.CA)
+}
+
+// OfficerParams names an officer: "<operator>/<device>" of its
+// certificate.
+type OfficerParams struct {
+	Officer string `json:"officer"`
+}
+
+func decodeOfficer(raw json.RawMessage) (any, error) {
+	var p OfficerParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	op, dev, _ := strings.Cut(p.Officer, "/")
+	if _, err := identity.New(identity.RoleOfficer, op, dev); err != nil {
+		return nil, fmt.Errorf("officer: %q is not <operator>/<device>", p.Officer)
+	}
+	return p, nil
+}
+
+// changeOfficer adds or removes an officer; a removal that would leave
+// fewer officers than the largest quorum is refused, so that dual control
+// cannot lock itself out.
+func (o *Officers) changeOfficer(ctx context.Context, v any, add bool) (string, error) {
+	p := v.(OfficerParams)
+	reg, err := o.Registry(ctx)
+	if err != nil {
+		return "", err
+	}
+	has := slices.Contains(reg, p.Officer)
+	switch {
+	case add && has:
+		return "", keys.Errorf(keys.KindExists, "officers: %s is already an officer", p.Officer)
+	case !add && !has:
+		return "", keys.Errorf(keys.KindNotFound, "officers: %s is not an officer", p.Officer)
+	case !add:
+		most := 0
+		for _, m := range o.cfg.Quorum {
+			most = max(most, m)
+		}
+		if len(reg)-1 < most {
+			return "", keys.Errorf(keys.KindDenied, "officers: removing %s would leave %d officers, fewer than the largest quorum (%d)", p.Officer, len(reg)-1, most)
+		}
+	}
+	if err := o.cfg.State.ChangeOfficer(ctx, p.Officer, add, o.cfg.Now()); err != nil {
+		return "", err
+	}
+	if add {
+		return fmt.Sprintf("added officer %s; %d officers", p.Officer, len(reg)+1), nil
+	}
+	return fmt.Sprintf("removed officer %s; %d officers", p.Officer, len(reg)-1), nil
 }

@@ -27,7 +27,7 @@ func (s *officerService) get(ctx context.Context) (*authority.Officers, error) {
 	if s.o == nil {
 		return nil, keys.Errorf(keys.KindUnavailable, "officers: this samd has no admin section")
 	}
-	if err := s.o.Admit(principal(ctx)); err != nil {
+	if err := s.o.Admit(ctx, principal(ctx)); err != nil {
 		return nil, err
 	}
 	return s.o, nil

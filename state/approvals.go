@@ -57,6 +57,17 @@ type Approvals interface {
 	AddComponent(ctx context.Context, id, officer string, sealed []byte) error
 	// Components reads a proposal's sealed components in the order given.
 	Components(ctx context.Context, id string) ([]Component, error)
+	// ChangeOfficer records that an officer joined (add) or left the
+	// registry; OfficerChanges lists the changes in order.
+	ChangeOfficer(ctx context.Context, officer string, add bool, at time.Time) error
+	OfficerChanges(ctx context.Context) ([]OfficerChange, error)
+}
+
+// OfficerChange is one change of the officer registry.
+type OfficerChange struct {
+	Officer string
+	Add     bool
+	At      time.Time
 }
 
 // Component is one officer's sealed key component.

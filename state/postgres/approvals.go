@@ -203,3 +203,30 @@ func (s *Store) Components(ctx context.Context, id string) ([]state.Component, e
 	}
 	return out, rows.Err()
 }
+
+// ChangeOfficer implements state.Approvals.
+func (s *Store) ChangeOfficer(ctx context.Context, officer string, add bool, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO officer_change (officer, added, at) VALUES ($1, $2, $3)`, officer, add, at.UTC())
+		return err
+	})
+}
+
+// OfficerChanges implements state.Approvals.
+func (s *Store) OfficerChanges(ctx context.Context) ([]state.OfficerChange, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT officer, added, at FROM officer_change ORDER BY n`)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer rows.Close()
+	var out []state.OfficerChange
+	for rows.Next() {
+		var c state.OfficerChange
+		if err := rows.Scan(&c.Officer, &c.Add, &c.At); err != nil {
+			return nil, unavailable(err)
+		}
+		c.At = c.At.UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -176,6 +176,11 @@ var migrations = []string{
 		seq    BIGINT NOT NULL,
 		record BYTEA NOT NULL,
 		UNIQUE (chain, seq)
+	);`, `CREATE TABLE officer_change (
+		n       BIGSERIAL PRIMARY KEY,
+		officer TEXT NOT NULL,
+		added   BOOLEAN NOT NULL,
+		at      TIMESTAMPTZ NOT NULL
 	);`,
 }
 

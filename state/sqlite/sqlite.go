@@ -169,6 +169,11 @@ var migrations = []string{
 		seq    INTEGER NOT NULL,
 		record BLOB NOT NULL,
 		UNIQUE (chain, seq)
+	);`, `CREATE TABLE officer_change (
+		n       INTEGER PRIMARY KEY AUTOINCREMENT,
+		officer TEXT NOT NULL,
+		added   INTEGER NOT NULL,
+		at      TEXT NOT NULL
 	);`,
 }
 

@@ -95,6 +95,15 @@ func testApprovals(t *testing.T, s state.Store) {
 	if cs, err := s.Components(ctx, "p3"); err != nil || len(cs) != 2 || cs[0].Officer != "op/o2" || cs[1].Sealed[0] != 1 {
 		t.Fatalf("components %+v %v", cs, err)
 	}
+	// Officer registry changes, in order.
+	for i, c := range []state.OfficerChange{{Officer: "op/o4", Add: true, At: t0}, {Officer: "op/o2", Add: false, At: t0.Add(time.Minute)}} {
+		if err := s.ChangeOfficer(ctx, c.Officer, c.Add, c.At); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	if cs, err := s.OfficerChanges(ctx); err != nil || len(cs) != 2 || cs[0] != (state.OfficerChange{Officer: "op/o4", Add: true, At: t0}) || cs[1].Add || !cs[1].At.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("officer changes %+v %v", cs, err)
+	}
 	all, err := s.Proposals(ctx, t0)
 	if err != nil || len(all) != 3 {
 		t.Fatalf("proposals %d %v", len(all), err)

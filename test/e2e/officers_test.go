@@ -377,3 +377,57 @@ func TestCAUnderDualControl(t *testing.T) {
 		t.Fatalf("a file under the revoked CA: %v\n%s", err, out)
 	}
 }
+
+// TestOfficerRegistry: officers join and leave the registry under dual
+// control, and a removal that would leave fewer officers than the largest
+// quorum is refused.
+func TestOfficerRegistry(t *testing.T) {
+	e := newEnv(t, nil)
+	cfgPath := filepath.Join(e.dir, "samd.yaml")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin.Quorum["officer.add"] = 2
+	cfg.Admin.Quorum["officer.remove"] = 2
+	b, _ := yaml.Marshal(cfg)
+	os.WriteFile(cfgPath, b, 0o600)
+	e.start()
+	ctx := ctxT(t)
+	newcomer := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-4")
+	if _, err := newcomer.offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("an officer outside the registry: %v", err)
+	}
+	run := func(as string, args ...string) (string, error) {
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	decide := func(op, params, approver string) string {
+		t.Helper()
+		out, err := run("officer", "propose", op, "--params", params)
+		if err != nil {
+			t.Fatalf("propose %s: %v\n%s", op, err, out)
+		}
+		out, err = run(approver, "approve", jsonField(t, out, "id"))
+		if err != nil {
+			t.Fatalf("approve %s: %v\n%s", op, err, out)
+		}
+		return out
+	}
+	if out := decide("officer.add", `{"officer":"dev-operator/dev-officer-4"}`, "officer-2"); jsonField(t, out, "status") != "executed" {
+		t.Fatalf("officer.add:\n%s", out)
+	}
+	if _, err := newcomer.offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); err != nil {
+		t.Fatalf("the new officer: %v", err)
+	}
+	if out := decide("officer.remove", `{"officer":"dev-operator/dev-officer-3"}`, "officer-2"); jsonField(t, out, "status") != "executed" {
+		t.Fatalf("officer.remove:\n%s", out)
+	}
+	if out, err := run("officer-3", "keys"); err == nil || !strings.Contains(out, "registry") {
+		t.Fatalf("a removed officer: %v\n%s", err, out)
+	}
+	// Three officers remain and key.generate needs three: no more removals.
+	if out := decide("officer.remove", `{"officer":"dev-operator/dev-officer-2"}`, "officer-2"); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "largest quorum") {
+		t.Fatalf("a removal below the quorum:\n%s", out)
+	}
+}

@@ -38,6 +38,9 @@ type OfficerKeys interface {
 	// against its check value) into a key in the token, whose own check
 	// value must be kcv.
 	ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error)
+	// UnwrapSecret unwraps a key that arrived wrapped (AES-KW/KWP) under
+	// a key-encryption key of the token.
+	UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, wrapped []byte, mech keys.WrapMechanism) (secret.Bytes, error)
 	// SealData and OpenData keep components sealed (AES-GCM in the HSM)
 	// between the officers' submissions.
 	SealData(ctx context.Context, k keys.Key, plaintext, aad []byte) ([]byte, error)
@@ -101,6 +104,7 @@ const (
 	OpCARevoke       = "pki.ca.revoke"
 	OpOfficerAdd     = "officer.add"
 	OpOfficerRemove  = "officer.remove"
+	OpKeyImportKWP   = "key.import-kwp"
 )
 
 // NewOfficers returns the dual-control service with its operations.
@@ -119,6 +123,7 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o.ops[OpKeyComponents] = operation{decode: decodeComponents, run: o.importComponents}
 	o.ops[OpCACreate] = operation{decode: decodeCACreate, run: o.caCreate}
 	o.ops[OpCARevoke] = operation{decode: decodeCARevoke, run: o.caRevoke}
+	o.ops[OpKeyImportKWP] = operation{decode: decodeImportKWP, run: o.importKWP}
 	o.ops[OpOfficerAdd] = operation{decode: decodeOfficer, run: func(ctx context.Context, v any) (string, error) { return o.changeOfficer(ctx, v, true) }}
 	o.ops[OpOfficerRemove] = operation{decode: decodeOfficer, run: func(ctx context.Context, v any) (string, error) { return o.changeOfficer(ctx, v, false) }}
 	for op, m := range cfg.Quorum {
@@ -847,4 +852,98 @@ func (o *Officers) changeOfficer(ctx context.Context, v any, add bool) (string, 
 		return fmt.Sprintf("added officer %s; %d officers", p.Officer, len(reg)+1), nil
 	}
 	return fmt.Sprintf("removed officer %s; %d officers", p.Officer, len(reg)-1), nil
+}
+
+// ImportKWPParams is a proposal to import a key wrapped under a KEK of the
+// token with AES key wrap (RFC 3394, "kw") or with padding (RFC 5649,
+// "kwp"); the combined key's check value must be KCV.
+type ImportKWPParams struct {
+	Wrapped   string `json:"wrapped"` // hex
+	KEK       string `json:"kek"`     // "<name>:v<n>", role wrap
+	Mechanism string `json:"mechanism"`
+	Name      string `json:"name"`
+	Version   int    `json:"version"`
+	Role      string `json:"role"`
+	Algorithm string `json:"algorithm"`
+	KCV       string `json:"kcv"`
+	KCVMethod string `json:"kcv_method"`
+}
+
+func decodeImportKWP(raw json.RawMessage) (any, error) {
+	var p ImportKWPParams
+	if err := strict(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.KCVMethod == "" {
+		p.KCVMethod = "encrypt-zero"
+	}
+	if b, err := hex.DecodeString(p.Wrapped); err != nil || len(b) < 16 {
+		return nil, fmt.Errorf("wrapped: hex, at least 16 bytes")
+	}
+	if _, err := keys.ParseLabel("samd:" + p.KEK); err != nil {
+		return nil, err
+	}
+	if p.Mechanism != "kw" && p.Mechanism != "kwp" {
+		return nil, fmt.Errorf("mechanism: kw or kwp")
+	}
+	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+		return nil, err
+	}
+	role, err := keys.ParseRole(p.Role)
+	if err != nil {
+		return nil, err
+	}
+	alg, err := keys.ParseAlgorithm(p.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	if !alg.Symmetric() || !alg.Fits(role) {
+		return nil, fmt.Errorf("a %s key cannot have role %s", alg, role)
+	}
+	if b, err := hex.DecodeString(p.KCV); err != nil || len(b) != 3 {
+		return nil, fmt.Errorf("kcv: three bytes, hex")
+	}
+	if _, err := kcv.ParseMethod(p.KCVMethod); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// importKWP unwraps the key with the KEK and imports it with its role,
+// after checking it against the proposal's check value.
+func (o *Officers) importKWP(ctx context.Context, v any) (string, error) {
+	p := v.(ImportKWPParams)
+	wrapped, _ := hex.DecodeString(p.Wrapped)
+	kref, _ := keys.ParseLabel("samd:" + p.KEK)
+	ref, _ := keys.NewRef(p.Name, p.Version)
+	role, _ := keys.ParseRole(p.Role)
+	alg, _ := keys.ParseAlgorithm(p.Algorithm)
+	m, _ := kcv.ParseMethod(p.KCVMethod)
+	want, _ := hex.DecodeString(p.KCV)
+	mech := keys.WrapKW
+	if p.Mechanism == "kwp" {
+		mech = keys.WrapKWP
+	}
+	kek, err := o.keys.Key(kref)
+	if err != nil {
+		return "", err
+	}
+	value, err := o.keys.UnwrapSecret(ctx, kek, alg, wrapped, mech)
+	if err != nil {
+		return "", err
+	}
+	defer value.Wipe()
+	check, err := kcv.Compute(alg, value, m)
+	if err != nil {
+		return "", err
+	}
+	if subtle.ConstantTimeCompare(check, want) != 1 {
+		return "", keys.Errorf(keys.KindCheckFailed, "officers: the unwrapped key does not have the proposed check value; nothing was imported")
+	}
+	if _, err := o.keys.ImportFromComponents(ctx, ref, role, alg, []secret.Bytes{value}, [][]byte{check}, m, want); err != nil {
+		return "", err
+	}
+	audit.NoteFrom(ctx).Key(ref.String())
+	audit.NoteFrom(ctx).Key(kref.String())
+	return fmt.Sprintf("imported %s (%s, %s) unwrapped under %s (%s); KCV %X (%s) as proposed", ref, role, alg, kref, mech, want, m), nil
 }

@@ -252,7 +252,7 @@ func setupDev(dir, listen string) error {
 		Admin: &config.Admin{Listen: "127.0.0.1:7444",
 			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3"},
 			// Three officers generate a key; two top up an allowance.
-			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-tr31": 2, "allowance.topup": 2}, ProposalTTL: config.Duration(time.Hour),
+			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2}, ProposalTTL: config.Duration(time.Hour),
 			// One officer tops up to 10 000 000.00 NOK at once (samd bench
 			// needs that much); more takes two.
 			TopUpLimit: 1_000_000_000},

@@ -73,6 +73,68 @@ func (s *Store) KeyBlockCMAC(ctx context.Context, k keys.Key, block []byte) ([]b
 	}, func(b []byte) { clear(b) })
 }
 
+// UnwrapSecret unwraps (RFC 3394 or 5649) a key that arrived wrapped
+// under the key-encryption key kek and returns its value, for an import
+// that checks it against its check value and creates it with its role's
+// template. The token holds it only as a session object for the length of
+// the call. (Unwrapping straight into a token object with samd's
+// template — CKA_MODIFIABLE=false, CKA_VALUE_LEN — is refused by SoftHSM2
+// with CKR_ATTRIBUTE_READ_ONLY.) The caller wipes the value.
+func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, wrapped []byte, mech keys.WrapMechanism) (secret.Bytes, error) {
+	e, err := s.lookup(kek, keys.UsageUnwrap)
+	if err != nil {
+		return secret.Bytes{}, err
+	}
+	if !alg.Symmetric() {
+		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: only secret keys are unwrapped")
+	}
+	var m uint
+	switch mech {
+	case keys.WrapKW:
+		m = p11.CKM_AES_KEY_WRAP
+	case keys.WrapKWP:
+		m = p11.CKM_AES_KEY_WRAP_PAD
+	default:
+		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
+	}
+	kt, _ := keyTypeOf(alg)
+	v, err := call(ctx, s, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
+		t := []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+			p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
+			p11.NewAttribute(p11.CKA_TOKEN, false),
+			p11.NewAttribute(p11.CKA_PRIVATE, true),
+			p11.NewAttribute(p11.CKA_SENSITIVE, false),
+			p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+			p11.NewAttribute(p11.CKA_SIGN, false),
+			p11.NewAttribute(p11.CKA_VERIFY, false),
+			p11.NewAttribute(p11.CKA_ENCRYPT, false),
+			p11.NewAttribute(p11.CKA_DECRYPT, false),
+			p11.NewAttribute(p11.CKA_WRAP, false),
+			p11.NewAttribute(p11.CKA_UNWRAP, false),
+			p11.NewAttribute(p11.CKA_DERIVE, false),
+		}
+		h, err := s.mod.UnwrapKey(sh, []*p11.Mechanism{p11.NewMechanism(m, nil)}, e.handle, wrapped, t)
+		if err != nil {
+			return nil, err
+		}
+		defer s.mod.DestroyObject(sh, h)
+		a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
+		if err != nil {
+			return nil, err
+		}
+		return a[0].Value, nil
+	}, func(b []byte) { clear(b) })
+	if err != nil {
+		return secret.Bytes{}, err
+	}
+	if len(v) != alg.KeyLen() {
+		clear(v)
+		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: the unwrapped key is %d bytes, not a %s key", len(v), alg)
+	}
+	return secret.New(v), nil
+}
+
 // WrapSecret wraps a secret held in samd's memory (a diversified key) under
 // the key-encryption key kek, inside the token: the value becomes a
 // short-lived session object, is wrapped, and the object is destroyed in

@@ -431,3 +431,52 @@ func TestOfficerRegistry(t *testing.T) {
 		t.Fatalf("a removal below the quorum:\n%s", out)
 	}
 }
+
+// TestKWPCeremony: AN10922's example master key, wrapped with RFC 3394 by
+// OpenSSL under the RFC 3394 test KEK, is imported under dual control as
+// version 3 and reproduces AN10922's diversified key; a proposal with
+// another check value imports nothing.
+func TestKWPCeremony(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.bin")
+	os.WriteFile(keyFile, []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF}, 0o600)
+	wrapped, err := exec.Command("openssl", "enc", "-id-aes128-wrap", "-K", "000102030405060708090A0B0C0D0E0F", "-iv", "A6A6A6A6A6A6A6A6", "-in", keyFile).Output()
+	if err != nil {
+		t.Fatalf("openssl wrap: %v", err)
+	}
+	// The expected check value, by OpenSSL: E(K, 0^16), first three bytes.
+	zero := filepath.Join(dir, "zero.bin")
+	os.WriteFile(zero, make([]byte, 16), 0o600)
+	ct, err := exec.Command("openssl", "enc", "-aes-128-ecb", "-nopad", "-K", "00112233445566778899AABBCCDDEEFF", "-in", zero).Output()
+	if err != nil || len(ct) < 3 {
+		t.Fatalf("openssl ecb: %v", err)
+	}
+	want := strings.ToUpper(hex.EncodeToString(ct[:3]))
+	run := func(as string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("samd admin %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	propose := func(kcv string) string {
+		t.Helper()
+		params := `{"wrapped":"` + strings.ToUpper(hex.EncodeToString(wrapped)) + `","kek":"transport/test/rfc3394-kek:v1","mechanism":"kw",` +
+			`"name":"an10922/test/example-aes128","version":3,"role":"diversify-master","algorithm":"AES-128","kcv":"` + kcv + `"}`
+		return jsonField(t, run("officer", "propose", "key.import-kwp", "--params", params), "id")
+	}
+	if out := run("officer-2", "approve", propose("000000")); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "check value") {
+		t.Fatalf("an unwrap with another check value:\n%s", out)
+	}
+	if out := run("officer-3", "approve", propose(want)); jsonField(t, out, "status") != "executed" {
+		t.Fatalf("the unwrap:\n%s", out)
+	}
+	out := e.mustClient(t, []string{"--dev", e.dir, "--as", "terminal"}, "kcv", "--key", "an10922/test/example-aes128:v3",
+		"--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu")
+	if !strings.Contains(out, "5B298C") {
+		t.Fatalf("the unwrapped master key does not reproduce AN10922's diversified key:\n%s", out)
+	}
+}

@@ -299,12 +299,58 @@ func strict(raw json.RawMessage, v any) error {
 	return d.Decode(v)
 }
 
-// KeyGenerateParams is a key generation ceremony's proposal.
-type KeyGenerateParams struct {
+// KeySpec names a key a ceremony makes and says what it is.
+type KeySpec struct {
 	Name      string `json:"name"`
 	Version   int    `json:"version"`
 	Role      string `json:"role"`
 	Algorithm string `json:"algorithm"`
+}
+
+// parse checks the spec; symmetric asks for a secret key.
+func (k KeySpec) parse(symmetric bool) (keys.Ref, keys.Role, keys.Algorithm, error) {
+	ref, err := keys.NewRef(k.Name, k.Version)
+	if err != nil {
+		return keys.Ref{}, 0, 0, err
+	}
+	role, err := keys.ParseRole(k.Role)
+	if err != nil {
+		return keys.Ref{}, 0, 0, err
+	}
+	alg, err := keys.ParseAlgorithm(k.Algorithm)
+	if err != nil {
+		return keys.Ref{}, 0, 0, err
+	}
+	if !alg.Fits(role) || symmetric && !alg.Symmetric() {
+		return keys.Ref{}, 0, 0, fmt.Errorf("a %s key cannot have role %s here", alg, role)
+	}
+	return ref, role, alg, nil
+}
+
+// CheckSpec is the check value an imported key must have.
+type CheckSpec struct {
+	KCV       string `json:"kcv"`        // hex, three bytes
+	KCVMethod string `json:"kcv_method"` // encrypt-zero (default) or cmac-zero
+}
+
+func (c CheckSpec) parse() ([]byte, kcv.Method, error) {
+	if c.KCVMethod == "" {
+		c.KCVMethod = kcv.EncryptZero.String()
+	}
+	m, err := kcv.ParseMethod(c.KCVMethod)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := hex.DecodeString(c.KCV)
+	if err != nil || len(b) != 3 {
+		return nil, 0, fmt.Errorf("kcv: three bytes, hex")
+	}
+	return b, m, nil
+}
+
+// KeyGenerateParams is a key generation ceremony's proposal.
+type KeyGenerateParams struct {
+	KeySpec
 }
 
 func decodeKeyGenerate(raw json.RawMessage) (any, error) {
@@ -312,28 +358,17 @@ func decodeKeyGenerate(raw json.RawMessage) (any, error) {
 	if err := strict(raw, &p); err != nil {
 		return nil, err
 	}
-	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+	if _, _, _, err := p.parse(false); err != nil {
 		return nil, err
-	}
-	role, err := keys.ParseRole(p.Role)
-	if err != nil {
-		return nil, err
-	}
-	alg, err := keys.ParseAlgorithm(p.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	if !alg.Fits(role) {
-		return nil, fmt.Errorf("a %s key cannot have role %s", alg, role)
 	}
 	return p, nil
 }
 
 func (o *Officers) keyGenerate(ctx context.Context, v any) (string, error) {
-	p := v.(KeyGenerateParams)
-	ref, _ := keys.NewRef(p.Name, p.Version)
-	role, _ := keys.ParseRole(p.Role)
-	alg, _ := keys.ParseAlgorithm(p.Algorithm)
+	ref, role, alg, err := v.(KeyGenerateParams).parse(false)
+	if err != nil {
+		return "", err
+	}
 	k, err := o.keys.GenerateKey(ctx, ref, role, alg)
 	if err != nil {
 		return "", err
@@ -537,13 +572,9 @@ func (o *Officers) policyActivate(_ context.Context, v any) (string, error) {
 // how many components (each from a different officer), and the combined
 // key's check value.
 type ComponentsParams struct {
-	Name       string `json:"name"`
-	Version    int    `json:"version"`
-	Role       string `json:"role"`
-	Algorithm  string `json:"algorithm"`
-	Components int    `json:"components"`
-	KCV        string `json:"kcv"`        // hex, of the combined key
-	KCVMethod  string `json:"kcv_method"` // encrypt-zero (default) or cmac-zero
+	KeySpec
+	Components int `json:"components"`
+	CheckSpec      // of the combined key
 }
 
 func decodeComponents(raw json.RawMessage) (any, error) {
@@ -551,30 +582,13 @@ func decodeComponents(raw json.RawMessage) (any, error) {
 	if err := strict(raw, &p); err != nil {
 		return nil, err
 	}
-	if p.KCVMethod == "" {
-		p.KCVMethod = "encrypt-zero"
-	}
-	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+	if _, _, _, err := p.KeySpec.parse(true); err != nil {
 		return nil, err
-	}
-	role, err := keys.ParseRole(p.Role)
-	if err != nil {
-		return nil, err
-	}
-	alg, err := keys.ParseAlgorithm(p.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	if !alg.Symmetric() || !alg.Fits(role) {
-		return nil, fmt.Errorf("a %s key cannot be imported from components with role %s", alg, role)
 	}
 	if p.Components < 2 || p.Components > 3 {
 		return nil, fmt.Errorf("components: 2 or 3, each from a different officer")
 	}
-	if b, err := hex.DecodeString(p.KCV); err != nil || len(b) != 3 {
-		return nil, fmt.Errorf("kcv: three bytes, hex")
-	}
-	if _, err := kcv.ParseMethod(p.KCVMethod); err != nil {
+	if _, _, err := p.CheckSpec.parse(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -612,8 +626,8 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 		return prop, err
 	}
 	params := v.(ComponentsParams)
-	alg, _ := keys.ParseAlgorithm(params.Algorithm)
-	m, _ := kcv.ParseMethod(params.KCVMethod)
+	_, _, alg, _ := params.KeySpec.parse(true)
+	_, m, _ := params.CheckSpec.parse()
 	got, err := kcv.Compute(alg, value, m)
 	if err != nil {
 		return prop, keys.Wrap(keys.KindInvalidInput, err, "component")
@@ -690,11 +704,14 @@ func (o *Officers) importComponents(ctx context.Context, v any) (string, error) 
 		checks = append(checks, plain[:3])
 		values = append(values, secret.New(plain[3:]))
 	}
-	ref, _ := keys.NewRef(p.Name, p.Version)
-	role, _ := keys.ParseRole(p.Role)
-	alg, _ := keys.ParseAlgorithm(p.Algorithm)
-	m, _ := kcv.ParseMethod(p.KCVMethod)
-	want, _ := hex.DecodeString(p.KCV)
+	ref, role, alg, err := p.KeySpec.parse(true)
+	if err != nil {
+		return "", err
+	}
+	want, m, err := p.CheckSpec.parse()
+	if err != nil {
+		return "", err
+	}
 	k, err := o.keys.ImportFromComponents(ctx, ref, role, alg, values, checks, m, want)
 	if err != nil {
 		return "", err
@@ -861,21 +878,14 @@ type ImportKWPParams struct {
 	Wrapped   string `json:"wrapped"` // hex
 	KEK       string `json:"kek"`     // "<name>:v<n>", role wrap
 	Mechanism string `json:"mechanism"`
-	Name      string `json:"name"`
-	Version   int    `json:"version"`
-	Role      string `json:"role"`
-	Algorithm string `json:"algorithm"`
-	KCV       string `json:"kcv"`
-	KCVMethod string `json:"kcv_method"`
+	KeySpec
+	CheckSpec
 }
 
 func decodeImportKWP(raw json.RawMessage) (any, error) {
 	var p ImportKWPParams
 	if err := strict(raw, &p); err != nil {
 		return nil, err
-	}
-	if p.KCVMethod == "" {
-		p.KCVMethod = "encrypt-zero"
 	}
 	if b, err := hex.DecodeString(p.Wrapped); err != nil || len(b) < 16 {
 		return nil, fmt.Errorf("wrapped: hex, at least 16 bytes")
@@ -886,24 +896,10 @@ func decodeImportKWP(raw json.RawMessage) (any, error) {
 	if p.Mechanism != "kw" && p.Mechanism != "kwp" {
 		return nil, fmt.Errorf("mechanism: kw or kwp")
 	}
-	if _, err := keys.NewRef(p.Name, p.Version); err != nil {
+	if _, _, _, err := p.KeySpec.parse(true); err != nil {
 		return nil, err
 	}
-	role, err := keys.ParseRole(p.Role)
-	if err != nil {
-		return nil, err
-	}
-	alg, err := keys.ParseAlgorithm(p.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	if !alg.Symmetric() || !alg.Fits(role) {
-		return nil, fmt.Errorf("a %s key cannot have role %s", alg, role)
-	}
-	if b, err := hex.DecodeString(p.KCV); err != nil || len(b) != 3 {
-		return nil, fmt.Errorf("kcv: three bytes, hex")
-	}
-	if _, err := kcv.ParseMethod(p.KCVMethod); err != nil {
+	if _, _, err := p.CheckSpec.parse(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -913,13 +909,16 @@ func decodeImportKWP(raw json.RawMessage) (any, error) {
 // after checking it against the proposal's check value.
 func (o *Officers) importKWP(ctx context.Context, v any) (string, error) {
 	p := v.(ImportKWPParams)
-	wrapped, _ := hex.DecodeString(p.Wrapped)
+	wrapped, _ := hex.DecodeString(p.Wrapped) // checked by decodeImportKWP
 	kref, _ := keys.ParseLabel("samd:" + p.KEK)
-	ref, _ := keys.NewRef(p.Name, p.Version)
-	role, _ := keys.ParseRole(p.Role)
-	alg, _ := keys.ParseAlgorithm(p.Algorithm)
-	m, _ := kcv.ParseMethod(p.KCVMethod)
-	want, _ := hex.DecodeString(p.KCV)
+	ref, role, alg, err := p.KeySpec.parse(true)
+	if err != nil {
+		return "", err
+	}
+	want, m, err := p.CheckSpec.parse()
+	if err != nil {
+		return "", err
+	}
 	mech := keys.WrapKW
 	if p.Mechanism == "kwp" {
 		mech = keys.WrapKWP

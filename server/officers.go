@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -34,7 +36,7 @@ func (s *officerService) get(ctx context.Context) (*authority.Officers, error) {
 }
 
 func (s *officerService) proposal(p state.Proposal) *samdv1.Proposal {
-	return &samdv1.Proposal{Id: p.ID, Operation: p.Operation, ParamsJson: string(p.Params), Proposer: p.Proposer,
+	return &samdv1.Proposal{Id: p.ID, Operation: p.Operation, ParamsJson: redactParams(p.Params), Proposer: p.Proposer,
 		Created: p.Created.UTC().Format(time.RFC3339), Expires: p.Expires.UTC().Format(time.RFC3339), Status: p.Status, Result: p.Result,
 		Approvers: p.Approvers, Rejecters: p.Rejecters, Quorum: uint32(s.quorum[p.Operation])}
 }
@@ -168,4 +170,30 @@ func rfc3339(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// redactParams shows a wrapped key in a proposal (an AES-KW blob, a TR-31
+// block) as its SHA-256, which officers compare with the sender's: a
+// wrapped key is not returned in answers.
+func redactParams(b []byte) string {
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return string(b)
+	}
+	changed := false
+	for _, k := range []string{"wrapped", "block"} {
+		if v, ok := m[k].(string); ok {
+			sum := sha256.Sum256([]byte(v))
+			m[k] = "sha256:" + strings.ToUpper(hex.EncodeToString(sum[:]))
+			changed = true
+		}
+	}
+	if !changed {
+		return string(b)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return "{}"
+	}
+	return string(out)
 }

@@ -211,3 +211,16 @@ func TestOnlyEnrolIsAnonymous(t *testing.T) {
 		t.Fatalf("Enrol with a failed certificate: %v", err)
 	}
 }
+
+// TestProposalsShowNoWrappedKeys: a proposal's wrapped key appears in
+// answers as its SHA-256 only.
+func TestProposalsShowNoWrappedKeys(t *testing.T) {
+	got := redactParams([]byte(`{"block":"D0112P0AE00E0000B826","kek":"transport/dev/kbpk:v1","wrapped":"1FA68B0A8112B447"}`))
+	if strings.Contains(got, "D0112P0AE00E0000B826") || strings.Contains(got, "1FA68B0A8112B447") || !strings.Contains(got, `"kek":"transport/dev/kbpk:v1"`) ||
+		strings.Count(got, "sha256:") != 2 {
+		t.Fatalf("redacted parameters %s", got)
+	}
+	if plain := `{"name":"x"}`; redactParams([]byte(plain)) != plain {
+		t.Fatal("parameters without a wrapped key changed")
+	}
+}

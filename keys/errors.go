@@ -24,6 +24,7 @@ const (
 	KindDenied                      // the caller may not do this
 	KindLimit                       // a limit was reached (rate, size, usage count)
 	KindRetired                     // the key version is retired or outside its validity
+	KindBusy                        // the caller must wait: back-off after a failed verification, or samd is overloaded
 )
 
 var kindNames = [...]string{
@@ -39,6 +40,7 @@ var kindNames = [...]string{
 	KindDenied:          "denied",
 	KindLimit:           "limit-reached",
 	KindRetired:         "key-retired",
+	KindBusy:            "busy",
 }
 
 func (k Kind) String() string {

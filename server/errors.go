@@ -24,6 +24,7 @@ var codes = map[keys.Kind]connect.Code{
 	keys.KindDenied:          connect.CodePermissionDenied,
 	keys.KindLimit:           connect.CodeResourceExhausted,
 	keys.KindRetired:         connect.CodeFailedPrecondition,
+	keys.KindBusy:            connect.CodeResourceExhausted,
 }
 
 // fixedMessages replaces the message of kinds whose detail is for the

@@ -328,7 +328,11 @@ func TestCheckCurrency(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := c.typ.CheckCurrency(c.o, c.want)
-			if c.ok != (err == nil) || err != nil && (apta.ReasonOf(err) != apta.ReasonCurrency || keys.KindOf(err) != keys.KindDenied) {
+			want := apta.ReasonCurrency
+			if c.typ.ID() == 0 {
+				want = apta.ReasonUnknownType
+			}
+			if c.ok != (err == nil) || err != nil && (apta.ReasonOf(err) != want || want == apta.ReasonCurrency && keys.KindOf(err) != keys.KindDenied) {
 				t.Fatalf("got %v", err)
 			}
 		})

@@ -218,6 +218,9 @@ var currencies = [8]string{1: "USD", 2: "CAD", 3: "MXN", 4: "GBP", 5: "JPY", 6: 
 // does not infer a currency from the TAPO's country. Types without the
 // field (A&DVO, THO: their purse's SV&TPPO names it) pass.
 func (t Type) CheckCurrency(o Object, want string) error {
+	if t.id == 0 {
+		return refuse(ReasonUnknownType, "no object type")
+	}
 	if t.curr == NoSign {
 		return nil
 	}

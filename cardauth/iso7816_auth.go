@@ -75,7 +75,7 @@ func (s ISOSuite) seedLen() int {
 	return 16
 }
 
-// blockSize is the cipher block: 8 bytes for TDEA2, 16 for AES.
+// isoBlockSize is the cipher block: 8 bytes for TDEA2, 16 for AES.
 func isoBlockSize(alg keys.Algorithm) int {
 	if alg == keys.TDEA2 {
 		return 8
@@ -186,7 +186,17 @@ func (a *ISOAuth) Wipe() { a.KIFD.Wipe() }
 //	00 82 00 00 Lc ‖ E(K_enc, RND.IFD ‖ RND.ICC ‖ K.IFD) ‖ MAC(K_mac, E) ‖ Le
 //
 // with Le the length of the card's answer (Lc again), and the state to
-// keep for [ISOAuth.Finish]. kenc and kmac are the card's keys.
+// keep for [ISOAuth.Finish]. kenc and kmac are the card's keys. E is CBC
+// with a zero IV; MAC is ISO/IEC 9797-1 MAC algorithm 3 (2TDEA) or CMAC
+// cut to 8 bytes (AES), over E padded by ISO/IEC 9797-1 method 2. RND.IFD
+// is ChallengeLen bytes; K.IFD is 16 bytes (2TDEA, AES-128) or 32 (AES-192,
+// AES-256).
+//
+// This is the only place samd encrypts under the card key, and it draws
+// RND.IFD and K.IFD in the same call: there is no earlier state a caller
+// could replay to have a second plaintext encrypted with the same RND.IFD,
+// and the caller's RND.ICC is enciphered after E(K_enc, RND.IFD), a
+// chaining value nobody chose or knew in advance.
 func ISOBegin(suite ISOSuite, kenc, kmac secret.Bytes, rndICC []byte, rand io.Reader) (*ISOAuth, []byte, error) {
 	if err := suite.Validate(); err != nil {
 		return nil, nil, err

@@ -28,7 +28,7 @@ func (s *ISOSession) Wipe() {
 
 // nextSSC returns SSC + 1 (modulo 2^(8·len)), leaving s unchanged.
 func (s *ISOSession) nextSSC() ([]byte, error) {
-	if len(s.SSC) != isoBlockSize(s.Alg) || s.MAC.Len() != s.Alg.KeyLen() {
+	if s.Alg != keys.TDEA2 && !s.Alg.AES() || len(s.SSC) != isoBlockSize(s.Alg) || s.Enc.Len() != s.Alg.KeyLen() || s.MAC.Len() != s.Alg.KeyLen() {
 		return nil, invalid("the secure-messaging state is not of its cipher")
 	}
 	ssc := append([]byte(nil), s.SSC...)
@@ -65,9 +65,10 @@ func (s *ISOSession) iv(ssc []byte) ([]byte, error) {
 //	DO'8E' = 8E 08 MAC(KS_mac, SSC ‖ pad(CLA' INS P1 P2) ‖ DO'87'|DO'85' ‖ DO'97')
 //	APDU   = CLA' INS P1 P2 ‖ Lc' ‖ DOs ‖ Le'
 //
-// pad is ISO/IEC 9797-1 padding method 2 to the cipher block; E is CBC with
-// the IV of [ISOSession.iv]; MAC is [isoMAC] (the MAC input is padded
-// once). The APDU is in short form (Le' 00) unless the DOs exceed 255 bytes
+// pad is ISO/IEC 9797-1 padding method 2 to the cipher block; E is CBC
+// with a zero IV (2TDEA) or IV = E(KS_enc, SSC) (AES); MAC is ISO/IEC
+// 9797-1 MAC algorithm 3 (2TDEA) or CMAC cut to 8 bytes (AES), over the
+// input padded once by method 2. The APDU is in short form (Le' 00) unless the DOs exceed 255 bytes
 // or Ne exceeds 256, then in extended form (Le' 0000).
 //
 // The command's class must be interindustry without secure messaging or
@@ -116,7 +117,7 @@ func (s *ISOSession) ProtectCommand(cmd ISOCommand) ([]byte, error) {
 	default:
 		dos = appendDO(dos, 0x97, []byte{byte(cmd.Ne >> 8), byte(cmd.Ne)})
 	}
-	in := append(append(ssc, padISO(header, isoBlockSize(s.Alg))...), dos...)
+	in := append(append(append([]byte(nil), ssc...), padISO(header, isoBlockSize(s.Alg))...), dos...)
 	cc, err := isoMAC(s.Alg, s.MAC, in)
 	if err != nil {
 		return nil, err
@@ -149,8 +150,8 @@ type ISOResponse struct {
 //	MAC = MAC(KS_mac, SSC ‖ DO'87'|DO'85' ‖ DO'99')
 //
 // The MAC is verified first, in constant time, before anything is
-// decrypted; then the data object is decrypted (CBC with the IV of
-// [ISOSession.iv]) and its padding removed, and DO'99' must equal the
+// decrypted; then the data object is decrypted (CBC, IV as for commands)
+// and its padding removed, and DO'99' must equal the
 // plain trailer. A response without secure-messaging objects (the card
 // left secure messaging) is refused with its status. On success SSC
 // advances and Pending is cleared; on error s is unchanged and the caller

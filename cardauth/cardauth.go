@@ -2,9 +2,10 @@
 // terminals meet, on the terminal's behalf: mutual authentication, session
 // keys, secure messaging and ChangeKey for MIFARE DESFire EV2/EV3 and NTAG
 // 424 DNA (AES, AN12196, AN12343), DESFire EV1 (AES and ISO
-// authentication, CMAC chaining), MIFARE Ultralight C (3DES), generic ISO/IEC
-// 7816-4 INTERNAL/EXTERNAL AUTHENTICATE, and NTAG 424 DNA SUN message
-// verification.
+// authentication, CMAC chaining), MIFARE Ultralight C (3DES), ISO/IEC
+// 7816-4 cards (mutual authentication with key establishment, ISO/IEC
+// 11770-2 mechanism 6, and secure messaging, as ICAO Doc 9303 Part 11
+// specifies them), and NTAG 424 DNA SUN message verification.
 //
 // # Keys and state
 //

@@ -105,14 +105,14 @@ func WriteDelta(w io.Writer, h Header, changes iter.Seq2[Change, error], base, r
 
 // encoder writes one document.
 type encoder struct {
-	h        Header
-	bw       *bufio.Writer
-	counter  counter
+	h         Header
+	bw        *bufio.Writer
+	counter   counter
 	sha, sha3 hash.Hash
-	list     hash.Hash // SHA-256 of a full list's records
-	records  uint64
-	prev     keyBuf
-	buf      []byte
+	list      hash.Hash // SHA-256 of a full list's records
+	records   uint64
+	prev      keyBuf
+	buf       []byte
 }
 
 // keyBuf holds the previous record's key without allocating per record.

@@ -42,7 +42,7 @@ func seq[T any](xs []T) iter.Seq2[T, error] {
 
 var (
 	issued = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) // 0x695735a5
-	until  = issued.Add(24 * time.Hour)                   // 0x69588725
+	until  = issued.Add(24 * time.Hour)                  // 0x69588725
 )
 
 // The example of the package doc's byte tables, written out by hand from

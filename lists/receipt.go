@@ -80,7 +80,9 @@ func receiverRole(r identity.Role) bool {
 
 // ParseReceipt decodes a receipt; it accepts only the canonical encoding.
 func ParseReceipt(b []byte) (Receipt, error) {
-	bad := func(what string) (Receipt, error) { return Receipt{}, fmt.Errorf("%w: receipt: %s", ErrMalformed, what) }
+	bad := func(what string) (Receipt, error) {
+		return Receipt{}, fmt.Errorf("%w: receipt: %s", ErrMalformed, what)
+	}
 	if len(b) < 7 || !bytes.Equal(b[:4], receiptMagic[:]) {
 		return bad("not a receipt")
 	}

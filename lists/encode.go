@@ -105,14 +105,14 @@ func WriteDelta(w io.Writer, h Header, changes iter.Seq2[Change, error], base, r
 
 // encoder writes one document.
 type encoder struct {
-	h         Header
-	bw        *bufio.Writer
-	counter   counter
-	sha, sha3 hash.Hash
-	list      hash.Hash // SHA-256 of a full list's records
-	records   uint64
-	prev      keyBuf
-	buf       []byte
+	h           Header
+	bw          *bufio.Writer
+	counter     counter
+	sha, sha384 hash.Hash
+	list        hash.Hash // SHA-256 of a full list's records
+	records     uint64
+	prev        keyBuf
+	buf         []byte
 }
 
 // keyBuf holds the previous record's key without allocating per record.
@@ -146,8 +146,8 @@ func newEncoder(w io.Writer, h Header) (*encoder, error) {
 	if err := h.check(); err != nil {
 		return nil, fmt.Errorf("lists: header: %w", err)
 	}
-	e := &encoder{h: h, sha: sha256.New(), sha3: sha512.New384(), list: sha256.New(), buf: make([]byte, 0, 512)}
-	e.bw = bufio.NewWriterSize(io.MultiWriter(w, e.sha, e.sha3, &e.counter), 64<<10)
+	e := &encoder{h: h, sha: sha256.New(), sha384: sha512.New384(), list: sha256.New(), buf: make([]byte, 0, 512)}
+	e.bw = bufio.NewWriterSize(io.MultiWriter(w, e.sha, e.sha384, &e.counter), 64<<10)
 	e.bw.Write(appendHeader(e.buf[:0], h)) // bufio keeps the first error for Flush
 	return e, nil
 }
@@ -187,7 +187,7 @@ func (e *encoder) finish(base, result Digest) (Summary, error) {
 	}
 	s.Size = e.counter.n
 	e.sha.Sum(s.SHA256[:0])
-	e.sha3.Sum(s.SHA384[:0])
+	e.sha384.Sum(s.SHA384[:0])
 	return s, nil
 }
 

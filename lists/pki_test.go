@@ -80,7 +80,10 @@ func (p *testPKI) issue(t testing.TB, tmpl *x509.Certificate, pub crypto.PublicK
 		p.serial++
 		tmpl.SerialNumber = big.NewInt(p.serial)
 	}
-	tmpl.NotBefore, tmpl.NotAfter, tmpl.BasicConstraintsValid = p.now.Add(-time.Hour), p.now.Add(24*time.Hour), true
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotAfter = p.now.Add(365 * 24 * time.Hour)
+	}
+	tmpl.NotBefore, tmpl.BasicConstraintsValid = p.now.Add(-time.Hour), true
 	if parent == nil {
 		parent = tmpl
 	}

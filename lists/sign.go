@@ -73,7 +73,8 @@ func CheckSigner(cert *x509.Certificate) (owner string, err error) {
 // the scheme root; signer holds the key of certs[0], in the HSM.
 //
 // Sign refuses what Verify would refuse for the signer: a certificate
-// that is not a list signer's, or another owner's, or not valid at Issued.
+// that is not a list signer's, or another owner's, or not valid at Issued,
+// or that expires before the list's ValidUntil.
 func Sign(rand io.Reader, signer crypto.Signer, certs []*x509.Certificate, s Summary, instance string, counter uint64) ([]byte, error) {
 	if len(certs) == 0 || certs[0] == nil {
 		return nil, errors.New("lists: the signer's certificate is needed")
@@ -91,6 +92,9 @@ func Sign(rand io.Reader, signer crypto.Signer, certs []*x509.Certificate, s Sum
 	}
 	if t := s.Header.Issued; t.Before(leaf.NotBefore) || t.After(leaf.NotAfter) {
 		return nil, fmt.Errorf("lists: certificate %X is not valid at the list's issue time", leaf.SerialNumber)
+	}
+	if s.Header.ValidUntil.After(leaf.NotAfter) {
+		return nil, fmt.Errorf("lists: the list would be valid after certificate %X expires", leaf.SerialNumber)
 	}
 	digest, err := documentDigest(leaf, s)
 	if err != nil {

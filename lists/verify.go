@@ -140,8 +140,9 @@ type Verified struct {
 // Verify reads the document doc as a stream (its memory does not grow
 // with the document) and checks it against its detached signature sig,
 // with nothing but the verifier's roots: the layout, the signature
-// (tampered, bad-signature), the chain at the list's issue time
-// (untrusted, revoked), the list-signer profile (not-a-list-signer), the
+// (tampered, bad-signature), the chain at the list's issue time and a
+// validity that ends within the signer's certificate's (untrusted,
+// revoked), the list-signer profile (not-a-list-signer), the
 // owner (of the list, of the signer, expected: wrong-owner), the kind
 // (wrong-kind), the version against what the verifier holds or knows
 // (stale, base-mismatch) and the validity at Now (expired). A refusal is
@@ -196,6 +197,11 @@ func Verify(doc io.Reader, sig []byte, o VerifyOptions) (*Verified, error) {
 	switch {
 	case err != nil:
 		return nil, err
+	case h.ValidUntil.After(s.Signer.NotAfter):
+		// Else a key kept past its certificate could back-date a list
+		// into the certificate's lifetime and make it valid for ever.
+		return nil, fail(ReasonUntrusted, "the list is valid until %s, after its signer's certificate %X expires (%s)",
+			h.ValidUntil.Format(time.RFC3339), s.Signer.SerialNumber, s.Signer.NotAfter.UTC().Format(time.RFC3339))
 	case owner != h.Owner:
 		return nil, fail(ReasonWrongOwner, "the list is %s's, its signer %X signs %s's", h.Owner, s.Signer.SerialNumber, owner)
 	case h.Owner != o.Owner:

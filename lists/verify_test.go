@@ -195,6 +195,14 @@ func TestVerifyReasons(t *testing.T) {
 	brokenBody := bytes.Clone(broken.Bytes())
 	brokenBody[len(brokenBody)-33] = 0x05 // the trailer's count: 5 records, not 2
 
+	// A list valid beyond its signer's certificate.
+	var long bytes.Buffer
+	longHeader := f.h2
+	longHeader.ValidUntil = p.now.Add(400 * 24 * time.Hour)
+	if _, err := lists.WriteFull(&long, longHeader, seq(goldenEntries())); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, tc := range []struct {
 		name      string
 		body, sig []byte
@@ -215,6 +223,7 @@ func TestVerifyReasons(t *testing.T) {
 		{"fail/not-a-list-signer", f.v2.body, forge(t, p, f.v2.body, termKey, termCert), base, lists.ReasonNotListSigner},
 		{"fail/certificate-swapped", f.v2.body, swapped, base, lists.ReasonBadSignature},
 		{"fail/untrusted-root", f.v2.body, forge(t, strange, f.v2.body, f.signer, strangeCert), base, lists.ReasonUntrusted},
+		{"fail/valid-beyond-signer-certificate", long.Bytes(), forge(t, p, long.Bytes(), f.signer, f.signerCert), base, lists.ReasonUntrusted},
 		{"fail/revoked", f.v2.body, f.v2.sig, with(func(o *lists.VerifyOptions) {
 			o.Revoked = func(issuer *x509.Certificate, serial *big.Int) bool {
 				return issuer.Equal(p.inter) && serial.Cmp(f.signerCert.SerialNumber) == 0
@@ -256,8 +265,10 @@ func TestSignRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	late := s
-	late.Header.Issued = p.now.Add(48 * time.Hour)
+	late.Header.Issued = p.now.Add(400 * 24 * time.Hour)
 	late.Header.ValidFrom, late.Header.ValidUntil = late.Header.Issued, late.Header.Issued.Add(time.Hour)
+	longer := s
+	longer.Header.ValidUntil = p.now.Add(400 * 24 * time.Hour)
 	for _, tc := range []struct {
 		name string
 		cert *x509.Certificate
@@ -267,6 +278,7 @@ func TestSignRefuses(t *testing.T) {
 		{"fail/no-list-signer-policy", p.leaf(t, key.Public(), "back-office/no-pto:042/tx-1", false), s},
 		{"fail/terminal", p.leaf(t, key.Public(), "terminal/no-pto:042/VAL-1", true), s},
 		{"fail/certificate-not-valid-at-issue", p.leaf(t, key.Public(), "back-office/no-pto:042/list-signer-1", true), late},
+		{"fail/list-valid-after-certificate", p.leaf(t, key.Public(), "back-office/no-pto:042/list-signer-1", true), longer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := lists.Sign(rand.Reader, key, []*x509.Certificate{tc.cert, p.inter}, tc.s, "samd-test", 1); err == nil {

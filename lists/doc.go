@@ -28,18 +28,32 @@
 //     with the owner's list-signer key in the HSM. The signer's certificate
 //     and intermediates travel inside the CMS, so a terminal verifies
 //     offline with the scheme root and nothing else, with samd's code or
-//     with OpenSSL:
-//     openssl cms -verify -binary -inform DER -in list.p7s -content list.bin -CAfile root.pem -out /dev/null
-//     (a compact signature over the encoding would need a second,
-//     home-made verifier; CMS is already how samd signs transaction files).
+//     with OpenSSL (a compact signature over the encoding would need a
+//     second, home-made verifier; CMS is already how samd signs
+//     transaction files):
+//
+//     openssl cms -verify -binary -inform DER -in list.p7s -content list.bin \
+//     -CAfile root.pem -out /dev/null
+//
+//     Adding -policy 2.25.219054816513464097787203650855276422174
+//     -explicit_policy makes OpenSSL demand the list-signer profile too,
+//     when the issuing CAs carry anyPolicy (RFC 5280 §6.1).
+//
 //   - The signature binds owner, kind and versions because the header that
 //     carries them is inside the signed content; the trace attribute
 //     (instance, counter, Header.Name) only says which samd signed.
+//
 //   - A list signer is a certificate with the policy [OIDListSigner] and a
-//     back-office principal naming the owner ([CheckSigner]).
+//     back-office principal naming the owner ([CheckSigner]). Its chain is
+//     checked at the list's issue time (the signingTime samd writes), and a
+//     list may not be valid beyond the signer's certificate: a key kept
+//     after its certificate expired cannot back-date a list that stays
+//     valid.
+//
 //   - Deltas hold puts (entries added or changed) and removes; a delta also
 //     carries the list digests of its base and of its result, so a receiver
 //     that applies it checks both entry by entry ([Apply]).
+//
 //   - A receipt acknowledges the list digest of a version — the same
 //     whether the receiver got it whole or as a delta.
 //
@@ -128,10 +142,10 @@
 //
 // A builder streams a version's entries, read in key order from the
 // state store, into [WriteFull] (and changes into [WriteDelta], from the
-// store's rows or from [Diff] of two full lists), then [Sign]s the
-// [Summary]. A terminal [Verify]s a document against what it holds, then
-// decodes a full list with [NewDecoder] or merges a delta into its list
-// with [Apply], and acknowledges with a [Receipt]. Every step streams: one
+// store's rows or from [Diff] of two full lists), then signs the [Summary]
+// with [Sign]. A terminal checks a document against what it holds with
+// [Verify], then decodes a full list with [NewDecoder] or merges a delta
+// into its list with [Apply], and acknowledges with a [Receipt]. Every step streams: one
 // entry of each input in memory, whatever the list's length.
 //
 // The package holds no state and reads no clock; it is safe for

@@ -181,10 +181,9 @@ func (r ReasonCode) String() string {
 
 // Limits of the fields (package doc, "Records").
 const (
-	MaxCardID   = 16  // bytes of a card id (a 7-byte UID, a 16-byte APTA or ITSO serial)
+	MaxCardID   = 16  // bytes of a card id (a 4-, 7- or 10-byte ISO 14443 UID, or a scheme's serial)
 	MaxTargetID = 16  // bytes of an application or product id
 	MaxData     = 255 // bytes of an action's parameters
-	maxOwner    = 64  // an operator id, as package identity bounds it
 )
 
 // Entry is one listed card, application or product.

@@ -152,8 +152,7 @@ type Verified struct {
 // A delta that passes still has to be applied (Apply), which checks the
 // held list against the delta's base digest entry by entry.
 func Verify(doc io.Reader, sig []byte, o VerifyOptions) (*Verified, error) {
-	switch {
-	case o.Roots == nil || !o.Kind.Valid() || o.Owner == "" || o.Now.IsZero():
+	if o.Roots == nil || !o.Kind.Valid() || o.Owner == "" || o.Now.IsZero() {
 		return nil, errors.New("lists: Verify needs the roots, the owner, the kind and the time")
 	}
 	s, err := cms.Parse(sig)

@@ -50,7 +50,8 @@ clean:
 FUZZTIME ?= 30s
 FUZZ_TARGETS = FuzzCompile:./policies FuzzParse:./config FuzzPKCS11URI:./config FuzzParse:./identity \
 	FuzzRead:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac \
-	FuzzJSONRequests:./server FuzzParse:./revocation FuzzParseFileName:./pki FuzzParse:./pki/cms FuzzDecode:./tr31
+	FuzzJSONRequests:./server FuzzParse:./revocation FuzzParseFileName:./pki FuzzParse:./pki/cms FuzzDecode:./tr31 \
+	FuzzParseName:./pki/part19 FuzzVerify:./pki/part19
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		name=$${t%%:*}; pkg=$${t#*:}; echo "fuzz $$name $$pkg"; \

@@ -137,7 +137,10 @@ func (m MessageHeader) Bytes() [MessageHeaderSize]byte {
 // must be zero (ReasonBadMessage).
 func DecodeMessageHeader(b [MessageHeaderSize]byte) (MessageHeader, error) {
 	if b[11] != 0 {
-		return MessageHeader{}, refuse(ReasonBadMessage, "Device ID %X is followed by fill byte %02X, not zero (String 3 is XDR opaque[3])", b[8:11], b[11])
+		// Copies, not b[8:11]: a slice of b would move b to the heap on
+		// every call.
+		id, fill := DeviceID(b[8:11]), b[11]
+		return MessageHeader{}, refuse(ReasonBadMessage, "Device ID %s is followed by fill byte %02X, not zero (String 3 is XDR opaque[3])", id, fill)
 	}
 	m := MessageHeader{Number: binary.BigEndian.Uint32(b[0:]), ReportDate: binary.BigEndian.Uint32(b[4:]), ComplementDeviceID: binary.BigEndian.Uint32(b[12:])}
 	copy(m.DeviceID[:], b[8:11])

@@ -3,7 +3,6 @@ package part19
 import (
 	"cmp"
 	"slices"
-	"sort"
 )
 
 // Range is an inclusive range of sequence numbers. From > To when the
@@ -98,7 +97,19 @@ func (t *tracker) add(num uint32) {
 	if pos > t.modulus/2 {
 		pos -= t.modulus // before the first number received
 	}
-	i := sort.Search(len(t.spans), func(i int) bool { return t.spans[i].hi >= pos })
+	if last := &t.spans[len(t.spans)-1]; pos == last.hi+1 {
+		last.hi, t.high = pos, max(t.high, pos) // the next number: the usual case
+		return
+	}
+	// i is the first span that ends at or after pos.
+	i, j := 0, len(t.spans)
+	for i < j {
+		if h := int(uint(i+j) >> 1); t.spans[h].hi < pos {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
 	if i < len(t.spans) && t.spans[i].lo <= pos {
 		t.dups = t.keep(t.dups, num)
 		return

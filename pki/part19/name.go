@@ -65,6 +65,9 @@ const (
 // 4)" (§3.1).
 type DISVersion byte
 
+// String is the version letter.
+func (d DISVersion) String() string { return string([]byte{byte(d)}) }
+
 // MaxSeq is the upper limit of NNNNNNNNN; §3.1: "It is incremented by 1
 // for each new transaction file. It is reset to 0 at its upper limit."
 const MaxSeq = 999_999_999

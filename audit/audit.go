@@ -71,6 +71,13 @@ type Record struct {
 	Code       string    `json:"code,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	DurationUS int64     `json:"duration_us"`
+	// CardCommand is the card command code (two hex digits) a card
+	// session method was asked to protect, allowed or refused.
+	CardCommand string `json:"card_command,omitempty"`
+	// FailedChecks is how many verifications (cryptograms, MACs, seals,
+	// SUN messages, value records) failed in the request; each makes the
+	// caller wait (limits.busy_after_failure).
+	FailedChecks int `json:"failed_checks,omitempty"`
 	// Checkpoint is set on checkpoint records only.
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	Prev       string      `json:"prev"`
@@ -212,6 +219,8 @@ type Note struct {
 	keys    []string
 	inputs  []Input
 	verdict string
+	cardCmd string
+	failed  int
 }
 
 type noteKey struct{}
@@ -251,6 +260,33 @@ func (n *Note) Verdict(v string) {
 	n.mu.Unlock()
 }
 
+// CardCommand records the card command code a request asked samd to
+// protect.
+func (n *Note) CardCommand(cmd byte) {
+	const hexDigits = "0123456789ABCDEF"
+	n.mu.Lock()
+	n.cardCmd = string([]byte{hexDigits[cmd>>4], hexDigits[cmd&15]})
+	n.mu.Unlock()
+}
+
+// Failed records k failed verifications (a cryptogram, MAC, seal, SUN
+// message or value record that did not verify).
+func (n *Note) Failed(k int) {
+	if k <= 0 {
+		return
+	}
+	n.mu.Lock()
+	n.failed += k
+	n.mu.Unlock()
+}
+
+// Failures is the number of failed verifications recorded so far.
+func (n *Note) Failures() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.failed
+}
+
 // Fill copies the note into a record.
 func (n *Note) Fill(r *Record) {
 	n.mu.Lock()
@@ -259,6 +295,7 @@ func (n *Note) Fill(r *Record) {
 	if r.Reason == "" {
 		r.Reason = n.verdict
 	}
+	r.CardCommand, r.FailedChecks = n.cardCmd, n.failed
 	n.mu.Unlock()
 }
 

@@ -234,3 +234,45 @@ func TestFilter(t *testing.T) {
 		t.Error("a record without a caller matched an operator")
 	}
 }
+
+// TestNoteCardCommandAndFailures: a note names the card command a request
+// protected and counts its failed verifications; both reach the record,
+// survive the chain, and a record without them is written as before.
+func TestNoteCardCommandAndFailures(t *testing.T) {
+	n := &audit.Note{}
+	ctx := audit.WithNote(context.Background(), n)
+	audit.NoteFrom(ctx).CardCommand(0xC4)
+	audit.NoteFrom(ctx).Failed(3)
+	audit.NoteFrom(ctx).Failed(0)
+	audit.NoteFrom(ctx).Failed(9997)
+	if n.Failures() != 10000 {
+		t.Fatalf("failures %d", n.Failures())
+	}
+	r := &audit.Record{Time: time.Now(), RequestID: "r", Method: "/samd.v1.CardService/ProtectCommand", Outcome: audit.OutcomeDenied, Code: "denied"}
+	n.Fill(r)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, &audit.Record{Time: time.Now(), RequestID: "q", Method: "/m", Outcome: audit.OutcomeOK}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, _ := os.ReadFile(path)
+	l := lines(b)
+	if !bytes.Contains(l[0], []byte(`"card_command":"C4"`)) || !bytes.Contains(l[0], []byte(`"failed_checks":10000`)) ||
+		bytes.Contains(l[1], []byte("card_command")) || bytes.Contains(l[1], []byte("failed_checks")) {
+		t.Fatalf("records:\n%s", b)
+	}
+	recs, err := audit.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(recs); err != nil || recs[0].CardCommand != "C4" || recs[0].FailedChecks != 10000 {
+		t.Fatalf("read back %+v: %v", recs[0], err)
+	}
+}

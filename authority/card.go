@@ -185,9 +185,6 @@ type BeginAuthRequest struct {
 // BeginAuth answers the card's challenge with a fresh RndA and returns
 // the PCD's answer and the sealed state.
 func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g policies.Grant, req BeginAuthRequest) ([]byte, string, error) {
-	if err := a.useKeys(ctx, g, req.Key.Master); err != nil {
-		return nil, "", err
-	}
 	cs := &cardSession{Protocol: req.Protocol, Step: "auth", Master: req.Key.Master.String(), Input: req.Key.Input.Bytes(), KeyNo: req.KeyNo, SingleDES: req.SingleDES}
 	defer cs.wipe()
 	if req.Session != "" {
@@ -201,15 +198,28 @@ func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g polic
 		cs.TI, cs.Ctr = prev.TI, prev.Ctr
 		prev.wipe()
 	}
-	master, kx, err := a.cardKey(ctx, req.Key.Master, cs.Input)
+	in, err := derive.RawInput(cs.Input)
 	if err != nil {
 		return nil, "", err
 	}
-	defer kx.Wipe()
+	master, err := a.masterKey(req.Key.Master, in)
+	if err != nil {
+		return nil, "", err
+	}
 	kt, err := keyType(req.Protocol, master.Algorithm, req.SingleDES)
 	if err != nil {
 		return nil, "", err
 	}
+	// One use of the master key per authentication, counted once the
+	// request is known to be one samd will answer.
+	if err := a.useKeys(ctx, g, req.Key.Master); err != nil {
+		return nil, "", err
+	}
+	kx, err := derive.Diversify(ctx, a.keys, master, in)
+	if err != nil {
+		return nil, "", err
+	}
+	defer kx.Wipe()
 	var answer []byte
 	switch req.Protocol {
 	case ProtocolEV2:
@@ -352,12 +362,27 @@ func (cs *cardSession) ev1() (*cardauth.EV1, error) {
 // ProtectCommand protects a command for the session's card: in MAC mode it
 // returns header ‖ data ‖ MAC, in FULL mode header ‖ ciphertext ‖ MAC.
 // For EV1 sessions, plain commands feed the CMAC chain.
-func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, _ policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
+//
+// The grant's card command allow-list decides first (policies.Grant.
+// CardCommand): a command outside the caller's role's card_commands —
+// ChangeKey and every other administrative command, unless the policy
+// lists them — is refused with denied (rule card-command) before the
+// session is opened. An EV1 or legacy FULL-mode command, whose CRC does not
+// bind its code, is refused unless the role may send ChangeKey.
+func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
+	if err := g.CardCommand(cmd, true); err != nil {
+		return nil, "", err
+	}
 	cs, err := a.openSession(ctx, p, token, "open")
 	if err != nil {
 		return nil, "", err
 	}
 	defer cs.wipe()
+	if mode == CommFull && (cs.Protocol == ProtocolEV1ISO || cs.Protocol == ProtocolEV1AES || cs.Protocol == ProtocolLegacy) {
+		if err := g.CardCommand(cmd, false); err != nil {
+			return nil, "", err
+		}
+	}
 	var out []byte
 	switch cs.Protocol {
 	case ProtocolEV2:
@@ -545,20 +570,30 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 	if !same {
 		refs = append(refs, req.Old.Master)
 	}
+	newMaster, err := a.masterKey(req.New.Master, req.New.Input)
+	if err != nil {
+		return nil, "", err
+	}
+	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
+		return nil, "", keys.Errorf(keys.KindInvalidInput, "EV2 card keys are AES-128")
+	}
+	var oldMaster keys.Key
+	if !same {
+		if oldMaster, err = a.masterKey(req.Old.Master, req.Old.Input); err != nil {
+			return nil, "", err
+		}
+	}
 	if err := a.useKeys(ctx, g, refs...); err != nil {
 		return nil, "", err
 	}
-	newMaster, newKey, err := a.cardKey(ctx, req.New.Master, req.New.Input.Bytes())
+	newKey, err := derive.Diversify(ctx, a.keys, newMaster, req.New.Input)
 	if err != nil {
 		return nil, "", err
 	}
 	defer newKey.Wipe()
-	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "EV2 card keys are AES-128")
-	}
 	var oldKey secret.Bytes
 	if !same {
-		if _, oldKey, err = a.cardKey(ctx, req.Old.Master, req.Old.Input.Bytes()); err != nil {
+		if oldKey, err = derive.Diversify(ctx, a.keys, oldMaster, req.Old.Input); err != nil {
 			return nil, "", err
 		}
 		defer oldKey.Wipe()
@@ -601,15 +636,22 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 // AUTHENTICATE, when response is set) an ISO/IEC 7816-4 cryptogram with a
 // diversified card key.
 func (a *Authority) Challenge(ctx context.Context, _ identity.Principal, g policies.Grant, key CardKey, challenge, response []byte) ([]byte, error) {
+	master, err := a.masterKey(key.Master, key.Input)
+	if err != nil {
+		return nil, err
+	}
+	kt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[master.Algorithm]
+	if kt == cardauth.KeyUnknown {
+		return nil, keys.Errorf(keys.KindInvalidInput, "ISO/IEC 7816-4 authentication uses AES-128, 2TDEA or 3TDEA keys, not %s", master.Algorithm)
+	}
 	if err := a.useKeys(ctx, g, key.Master); err != nil {
 		return nil, err
 	}
-	master, kx, err := a.cardKey(ctx, key.Master, key.Input.Bytes())
+	kx, err := derive.Diversify(ctx, a.keys, master, key.Input)
 	if err != nil {
 		return nil, err
 	}
 	defer kx.Wipe()
-	kt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[master.Algorithm]
 	b, err := kt.Block(kx)
 	if err != nil {
 		return nil, err

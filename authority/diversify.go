@@ -60,14 +60,24 @@ type DiversifyResult struct {
 	Master    KeyInfo
 }
 
+// masterKey resolves a diversification master key and checks, without
+// using it, that it can derive a key from in.
+func (a *Authority) masterKey(ref keys.Ref, in derive.Input) (keys.Key, error) {
+	master, err := a.keys.Key(ref)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	if err := master.Check(keys.UsageCMAC); err != nil {
+		return keys.Key{}, err
+	}
+	return master, derive.Check(master, in)
+}
+
 // diversify resolves the master key and derives the card key. The caller
 // wipes the key.
 func (a *Authority) diversify(ctx context.Context, ref keys.Ref, in derive.Input) (keys.Key, secret.Bytes, error) {
-	master, err := a.keys.Key(ref)
+	master, err := a.masterKey(ref, in)
 	if err != nil {
-		return keys.Key{}, secret.Bytes{}, err
-	}
-	if err := master.Check(keys.UsageCMAC); err != nil {
 		return keys.Key{}, secret.Bytes{}, err
 	}
 	key, err := derive.Diversify(ctx, a.keys, master, in)
@@ -75,20 +85,25 @@ func (a *Authority) diversify(ctx context.Context, ref keys.Ref, in derive.Input
 }
 
 // DiversifiedKCV derives the card key for the input and returns its check
-// value. The key itself is wiped before this returns.
+// value. The key itself is wiped before this returns. A use of the master
+// key is counted once the request is known to be one it will answer.
 func (a *Authority) DiversifiedKCV(ctx context.Context, _ identity.Principal, g policies.Grant, req DiversifyRequest) (DiversifyResult, error) {
-	if err := a.useKeys(ctx, g, req.Master); err != nil {
-		return DiversifyResult{}, err
-	}
-	master, key, err := a.diversify(ctx, req.Master, req.Input)
+	master, err := a.masterKey(req.Master, req.Input)
 	if err != nil {
 		return DiversifyResult{}, err
 	}
-	defer key.Wipe()
 	m := req.KCVMethod
 	if m == kcv.MethodUnknown {
 		m = DefaultKCVMethod(master.Algorithm)
 	}
+	if err := a.useKeys(ctx, g, req.Master); err != nil {
+		return DiversifyResult{}, err
+	}
+	key, err := derive.Diversify(ctx, a.keys, master, req.Input)
+	if err != nil {
+		return DiversifyResult{}, err
+	}
+	defer key.Wipe()
 	v, err := kcv.Compute(master.Algorithm, key, m)
 	if err != nil {
 		return DiversifyResult{}, err
@@ -127,9 +142,6 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 	if p.Role != identity.RolePersonalisation {
 		return ExportResult{}, keys.Errorf(keys.KindDenied, "authority: only personalisation may export keys")
 	}
-	if err := a.useKeys(ctx, g, req.Master, req.Transport); err != nil {
-		return ExportResult{}, err
-	}
 	if req.Mechanism == keys.WrapUnknown {
 		req.Mechanism = keys.WrapKWP
 	}
@@ -144,15 +156,24 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 	if err := kek.Check(usage); err != nil {
 		return ExportResult{}, err
 	}
-	master, key, err := a.diversify(ctx, req.Master, req.Input)
+	master, err := a.masterKey(req.Master, req.Input)
+	if err != nil {
+		return ExportResult{}, err
+	}
+	if req.DESKeyVersion != nil && !master.Algorithm.TDEA() {
+		return ExportResult{}, keys.Errorf(keys.KindInvalidInput, "authority: a DES key version applies only to 2TDEA and 3TDEA keys")
+	}
+	// Both keys' uses are counted once the export is known to be one the
+	// keys will serve.
+	if err := a.useKeys(ctx, g, req.Master, req.Transport); err != nil {
+		return ExportResult{}, err
+	}
+	key, err := derive.Diversify(ctx, a.keys, master, req.Input)
 	if err != nil {
 		return ExportResult{}, err
 	}
 	defer key.Wipe()
 	if req.DESKeyVersion != nil {
-		if !master.Algorithm.TDEA() {
-			return ExportResult{}, keys.Errorf(keys.KindInvalidInput, "authority: a DES key version applies only to 2TDEA and 3TDEA keys")
-		}
 		derive.SetDESKeyVersion(key.Reveal(), *req.DESKeyVersion)
 	}
 	m := req.KCVMethod
@@ -180,12 +201,12 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 }
 
 // DiversifiedKCVs is DiversifiedKCV for many inputs of one master key.
-// An input that fails (too short for the master's algorithm) fails alone;
-// an HSM failure fails the batch. Each input counts one use of the key.
+// An input that fails fails alone: the zero Input (one the caller could
+// not parse) and one the master's algorithm does not take are refused
+// before the key is used, so they reach neither the HSM nor the key's
+// usage_limit; each other input counts one use, taken for the batch before
+// any derivation. An HSM failure fails the batch.
 func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g policies.Grant, master keys.Ref, inputs []derive.Input, m kcv.Method) ([]ObjectResult, DiversifyResult, error) {
-	if err := a.useKeysN(ctx, g, int64(len(inputs)), master); err != nil {
-		return nil, DiversifyResult{}, err
-	}
 	mk, err := a.keys.Key(master)
 	if err != nil {
 		return nil, DiversifyResult{}, err
@@ -193,11 +214,30 @@ func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g
 	if err := mk.Check(keys.UsageCMAC); err != nil {
 		return nil, DiversifyResult{}, err
 	}
+	if err := derive.Check(mk, derive.Input{}); keys.KindOf(err) == keys.KindWrongRole {
+		return nil, DiversifyResult{}, err // not a master key: the batch fails, not its inputs
+	}
 	if m == kcv.MethodUnknown {
 		m = DefaultKCVMethod(mk.Algorithm)
 	}
 	out := make([]ObjectResult, len(inputs))
+	n := 0
 	for i, in := range inputs {
+		if in.Len() == 0 {
+			out[i].Err = keys.Errorf(keys.KindInvalidInput, "inputs[%d]: missing or malformed", i)
+		} else if out[i].Err = derive.Check(mk, in); out[i].Err == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		if err := a.useKeysN(ctx, g, int64(n), master); err != nil {
+			return nil, DiversifyResult{}, err
+		}
+	}
+	for i, in := range inputs {
+		if out[i].Err != nil {
+			continue
+		}
 		key, err := derive.Diversify(ctx, a.keys, mk, in)
 		if err == nil {
 			out[i].MAC, err = kcv.Compute(mk.Algorithm, key, m)

@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
@@ -37,7 +38,7 @@ func objectFailure(err error) bool {
 	return false
 }
 
-func (a *Authority) profileKey(ctx context.Context, g policies.Grant, name string, n int) (mac.Profile, keys.Key, error) {
+func (a *Authority) profileKey(name string) (mac.Profile, keys.Key, error) {
 	p, err := a.Profile(name)
 	if err != nil {
 		return p, keys.Key{}, err
@@ -49,22 +50,48 @@ func (a *Authority) profileKey(ctx context.Context, g policies.Grant, name strin
 	if err := p.CheckKey(k); err != nil {
 		return p, k, err
 	}
-	// One use of the key per object, counted before any is used.
-	if err := a.useKeysN(ctx, g, int64(n), k.Ref); err != nil {
-		return p, k, err
-	}
 	return p, k, nil
+}
+
+// checkObjects fails each object the profile refuses before any key is
+// used (and, when verifying, each without a MAC), and counts one use of
+// the key for each of the others, before any is used: a malformed object
+// reaches neither the HSM nor the key's usage_limit.
+func (a *Authority) checkObjects(ctx context.Context, g policies.Grant, p mac.Profile, k keys.Key, objs []mac.Object, macs [][]byte) ([]ObjectResult, error) {
+	out := make([]ObjectResult, len(objs))
+	n := 0
+	for i, o := range objs {
+		if macs != nil && len(macs[i]) == 0 {
+			out[i].Err = keys.Errorf(keys.KindInvalidInput, "mac: object %d has no MAC", i)
+			continue
+		}
+		if out[i].Err = p.Check(k, o); out[i].Err == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		if err := a.useKeysN(ctx, g, int64(n), k.Ref); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SealObjects computes the MAC of each object under the profile. Objects
 // fail one by one (malformed input); the HSM failing fails the batch.
 func (a *Authority) SealObjects(ctx context.Context, _ identity.Principal, g policies.Grant, profile string, objs []mac.Object) ([]ObjectResult, keys.Key, error) {
-	p, k, err := a.profileKey(ctx, g, profile, len(objs))
+	p, k, err := a.profileKey(profile)
 	if err != nil {
 		return nil, k, err
 	}
-	out := make([]ObjectResult, len(objs))
+	out, err := a.checkObjects(ctx, g, p, k, objs, nil)
+	if err != nil {
+		return nil, k, err
+	}
 	for i, o := range objs {
+		if out[i].Err != nil {
+			continue
+		}
 		m, err := p.Compute(ctx, a.keys, k, o)
 		if err != nil && !objectFailure(err) {
 			return nil, k, err
@@ -75,20 +102,34 @@ func (a *Authority) SealObjects(ctx context.Context, _ identity.Principal, g pol
 }
 
 // VerifyObjects checks each object's MAC, in constant time; a result's Err
-// is mac.ErrInvalid for a MAC that does not verify.
+// is mac.ErrInvalid for a MAC that does not verify. An object with no MAC
+// (macs[i] empty) fails as invalid input without touching the key. Each
+// MAC that does not verify is a failed verification in the request's audit
+// note, which the server makes the caller wait for.
 func (a *Authority) VerifyObjects(ctx context.Context, _ identity.Principal, g policies.Grant, profile string, objs []mac.Object, macs [][]byte) ([]ObjectResult, keys.Key, error) {
 	if len(objs) != len(macs) {
 		return nil, keys.Key{}, keys.Errorf(keys.KindInvalidInput, "each object needs a MAC")
 	}
-	p, k, err := a.profileKey(ctx, g, profile, len(objs))
+	p, k, err := a.profileKey(profile)
 	if err != nil {
 		return nil, k, err
 	}
-	out := make([]ObjectResult, len(objs))
+	out, err := a.checkObjects(ctx, g, p, k, objs, macs)
+	if err != nil {
+		return nil, k, err
+	}
+	failed := 0
+	defer func() { audit.NoteFrom(ctx).Failed(failed) }()
 	for i, o := range objs {
+		if out[i].Err != nil {
+			continue
+		}
 		err := p.Verify(ctx, a.keys, k, o, macs[i])
 		if err != nil && !objectFailure(err) {
 			return nil, k, err
+		}
+		if keys.KindOf(err) == keys.KindCheckFailed {
+			failed++
 		}
 		out[i] = ObjectResult{Err: err}
 	}

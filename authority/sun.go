@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
@@ -80,7 +81,8 @@ type SUNOutcome struct {
 // SDMMetaReadKey is derived once for the call, and the counters of the
 // messages that verified are advanced in one state transaction, in order,
 // so a replay inside the batch is caught too. An HSM or store failure
-// fails the batch.
+// fails the batch. Each message whose SDMMAC does not verify counts as a
+// failed verification in the request's audit note.
 func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
 	metas := map[string]secret.Bytes{}
 	defer func() {
@@ -89,6 +91,10 @@ func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ 
 		}
 	}()
 	out := make([]SUNOutcome, len(items))
+	// Each SDMMAC that does not verify is a failed verification, which
+	// the server makes the caller wait for (limits.busy_after_failure).
+	failed := 0
+	defer func() { audit.NoteFrom(ctx).Failed(failed) }()
 	var pending []state.SUNCounter
 	var where []int
 	for i, it := range items {
@@ -109,6 +115,9 @@ func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ 
 		if err != nil {
 			if !objectFailure(err) {
 				return nil, err
+			}
+			if keys.KindOf(err) == keys.KindCheckFailed {
+				failed++
 			}
 			out[i].Err = err
 			continue

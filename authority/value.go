@@ -55,22 +55,33 @@ func (a *Authority) AuthorizeValue(ctx context.Context, p identity.Principal, g 
 	if err := k.Check(keys.UsageCMAC); err != nil {
 		return SealedValue{}, err
 	}
-	if err := a.useKeys(ctx, g, k.Ref); err != nil {
-		return SealedValue{}, err
-	}
 	now := a.now()
 	loc := g.Location
 	if loc == nil {
 		loc = time.UTC
 	}
+	// The seal key's use is counted with the record, in one transaction:
+	// an authorisation the allowance or the day's limit refuses uses
+	// nothing of the key's usage_limit.
 	rec, err := a.state.Authorize(ctx, state.AuthorizeParams{
 		Device: deviceID(p), Amount: req.Amount.Minor, Currency: req.Amount.Currency, Owner: req.Owner,
 		Purpose: string(req.Purpose), Time: now, Day: now.In(loc).Format(time.DateOnly), DayLimit: g.Value.PerDevicePerDay,
+		KeyUse: keyUse(g, k.Ref),
 	})
 	if err != nil {
 		return SealedValue{}, err
 	}
 	return a.seal(ctx, p, k, rec)
+}
+
+// keyUse is the use of a key the state store counts with a record, if the
+// grant gives the key a usage limit.
+func keyUse(g policies.Grant, r keys.Ref) *state.KeyUse {
+	limit, ok := g.KeyLimits[r]
+	if !ok {
+		return nil
+	}
+	return &state.KeyUse{Key: r.String(), Limit: limit}
 }
 
 func (a *Authority) seal(ctx context.Context, p identity.Principal, k keys.Key, rec state.Authorization) (SealedValue, error) {
@@ -93,10 +104,12 @@ func (a *Authority) CancelValue(ctx context.Context, p identity.Principal, g pol
 	if err != nil {
 		return SealedValue{}, err
 	}
-	if err := a.useKeys(ctx, g, k.Ref); err != nil {
+	if err := k.Check(keys.UsageCMAC); err != nil {
 		return SealedValue{}, err
 	}
-	rec, err := a.state.Cancel(ctx, state.CancelParams{Device: deviceID(p), Original: original, Time: a.now(), Window: g.Value.CancellationWindow})
+	// As in AuthorizeValue: a refused cancellation uses nothing of the key.
+	rec, err := a.state.Cancel(ctx, state.CancelParams{Device: deviceID(p), Original: original, Time: a.now(), Window: g.Value.CancellationWindow,
+		KeyUse: keyUse(g, k.Ref)})
 	if err != nil {
 		return SealedValue{}, err
 	}

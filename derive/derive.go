@@ -114,23 +114,11 @@ func constants(alg keys.Algorithm) []byte {
 // result is the raw CMAC output; [SetDESKeyVersion] applies a DESFire key
 // version afterwards, where a card needs one.
 func Diversify(ctx context.Context, c CMACer, master keys.Key, in Input) (secret.Bytes, error) {
-	if master.Role != keys.RoleDiversifyMaster {
-		return secret.Bytes{}, &keys.Error{Kind: keys.KindWrongRole, Key: master.Ref, Msg: "derive: key " + master.Ref.String() + " is not a diversification master key"}
+	if err := Check(master, in); err != nil {
+		return secret.Bytes{}, err
 	}
 	consts := constants(master.Algorithm)
-	if consts == nil {
-		return secret.Bytes{}, &keys.Error{Kind: keys.KindWrongRole, Key: master.Ref, Msg: "derive: no AN10922 variant for " + master.Algorithm.String()}
-	}
 	bs := master.Algorithm.BlockSize()
-	if max := 2*bs - 1; len(in.m) > max {
-		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "derive: diversification input is %d bytes; AN10922 allows at most %d for %s", len(in.m), max, master.Algorithm)
-	}
-	if len(in.m) < bs {
-		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput,
-			"derive: diversification input is %d bytes; with the master key in the HSM it must be at least %d for %s (AN10922 pads shorter inputs to two blocks, which a token CMAC cannot reproduce)",
-			len(in.m), bs, master.Algorithm)
-	}
-
 	d := make([]byte, 1+len(in.m))
 	copy(d[1:], in.m)
 	outs := make([][]byte, len(consts))
@@ -168,6 +156,31 @@ func Diversify(ctx context.Context, c CMACer, master keys.Key, in Input) (secret
 		}
 	}
 	return secret.New(key), nil
+}
+
+// Check reports, without touching the key, whether Diversify would refuse
+// master or in: a master that is not a diversification master of an
+// AN10922 algorithm (wrong-role), or an input that is empty (the zero
+// Input) or outside the lengths the algorithm takes (invalid input). A
+// caller checks first so that it counts a use of the key only for a
+// derivation that will be made.
+func Check(master keys.Key, in Input) error {
+	if master.Role != keys.RoleDiversifyMaster {
+		return &keys.Error{Kind: keys.KindWrongRole, Key: master.Ref, Msg: "derive: key " + master.Ref.String() + " is not a diversification master key"}
+	}
+	if constants(master.Algorithm) == nil {
+		return &keys.Error{Kind: keys.KindWrongRole, Key: master.Ref, Msg: "derive: no AN10922 variant for " + master.Algorithm.String()}
+	}
+	bs := master.Algorithm.BlockSize()
+	if max := 2*bs - 1; len(in.m) > max {
+		return keys.Errorf(keys.KindInvalidInput, "derive: diversification input is %d bytes; AN10922 allows at most %d for %s", len(in.m), max, master.Algorithm)
+	}
+	if len(in.m) < bs {
+		return keys.Errorf(keys.KindInvalidInput,
+			"derive: diversification input is %d bytes; with the master key in the HSM it must be at least %d for %s (AN10922 pads shorter inputs to two blocks, which a token CMAC cannot reproduce)",
+			len(in.m), bs, master.Algorithm)
+	}
+	return nil
 }
 
 // SetDESKeyVersion writes a MIFARE DESFire key version into a 2TDEA or

@@ -184,12 +184,36 @@ func (p Profile) Compute(ctx context.Context, c CMACer, k keys.Key, o Object) ([
 	return Truncate(full, p.macLen)
 }
 
+// cardInput is the AN10922 input of a card's key: card id ‖ AID ‖ system
+// identifier.
+func (p Profile) cardInput(cardID []byte) (derive.Input, error) {
+	m := make([]byte, 0, len(cardID)+len(p.aid)+len(p.sys))
+	m = append(append(append(m, cardID...), p.aid...), p.sys...)
+	return derive.RawInput(m)
+}
+
+// Check reports, without touching the key, whether Compute would refuse
+// the object as invalid input: its fields, and for a diversifying profile
+// the card key's input under the master k. Batches check first so that
+// they count a use of the key only for an object it will MAC.
+func (p Profile) Check(k keys.Key, o Object) error {
+	if _, err := p.Input(o); err != nil {
+		return err
+	}
+	if !p.diversify {
+		return nil
+	}
+	div, err := p.cardInput(o.CardID)
+	if err != nil {
+		return err
+	}
+	return derive.Check(k, div)
+}
+
 // withCardKey diversifies the card's key and computes the MAC in memory;
 // the card key is wiped before it returns.
 func (p Profile) withCardKey(ctx context.Context, c CMACer, master keys.Key, cardID, in []byte) ([]byte, error) {
-	m := make([]byte, 0, len(cardID)+len(p.aid)+len(p.sys))
-	m = append(append(append(m, cardID...), p.aid...), p.sys...)
-	div, err := derive.RawInput(m)
+	div, err := p.cardInput(cardID)
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,9 @@ type Grant struct {
 	// KeyLimits holds the usage limit of each key entry that has one.
 	KeyLimits map[keys.Ref]int64
 	Location  *time.Location // the operator's day boundary for daily limits
+	// CardCommands are the card commands the role may have samd protect
+	// in a card session ([Grant.CardCommand] applies them).
+	CardCommands CardCommands
 }
 
 // Denial is a refused request and the rule that refused it. Its kind is
@@ -199,6 +202,7 @@ type rolePolicy struct {
 	cardTypes map[string]bool
 	value     *ValueLimits
 	rate      *Rate
+	cardCmds  CardCommands
 }
 
 type keyEntry struct {
@@ -240,7 +244,8 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 	if len(rp.devices) > 0 && !matchAny(rp.devices, req.Caller.Device) {
 		return Grant{}, deny("device", "device %s is not listed for role %s in policy %s", req.Caller.Device, req.Caller.Role, pv)
 	}
-	g := Grant{Operator: req.Caller.Operator, PolicyVersion: pv, Rule: "roles." + req.Caller.Role.String(), Value: rp.value, Rate: rp.rate, Location: op.loc}
+	g := Grant{Operator: req.Caller.Operator, PolicyVersion: pv, Rule: "roles." + req.Caller.Role.String(), Value: rp.value, Rate: rp.rate, Location: op.loc,
+		CardCommands: rp.cardCmds}
 	refs := req.Keys
 	if (req.Operation == OpValueAuthorize || req.Operation == OpValueCancel) && rp.value != nil {
 		// The seal key is the policy's, not the caller's: check it too.
@@ -365,13 +370,16 @@ type document struct {
 }
 
 type roleYAML struct {
-	Operations    []string   `yaml:"operations"`
-	Devices       []string   `yaml:"devices"`
-	Keys          []string   `yaml:"keys"`
-	ProductOwners []string   `yaml:"product_owners"`
-	CardTypes     []string   `yaml:"card_types"`
-	Value         *valueYAML `yaml:"value"`
-	Rate          *rateYAML  `yaml:"rate"`
+	Operations    []string `yaml:"operations"`
+	Devices       []string `yaml:"devices"`
+	Keys          []string `yaml:"keys"`
+	ProductOwners []string `yaml:"product_owners"`
+	CardTypes     []string `yaml:"card_types"`
+	// CardCommands is the card command allow-list: hex codes ("AD");
+	// absent: DefaultCardCommands; [] allows none.
+	CardCommands yaml.Node  `yaml:"card_commands"`
+	Value        *valueYAML `yaml:"value"`
+	Rate         *rateYAML  `yaml:"rate"`
 }
 
 type valueYAML struct {
@@ -585,6 +593,21 @@ func (e *Engine) addOperator(a at, d *document) []error {
 		}
 		for _, c := range r.CardTypes {
 			rp.cardTypes[c] = true
+		}
+		switch n := r.CardCommands; n.Kind {
+		case 0:
+			rp.cardCmds = DefaultCardCommands()
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				cmd, ok := parseCardCommand(c.Value)
+				if c.Kind != yaml.ScalarNode || !ok {
+					bad(append(p, "card_commands", "["+strconv.Itoa(i)+"]"), "want a command code as two hex digits, such as AD or \"3D\"")
+					continue
+				}
+				rp.cardCmds.add(cmd)
+			}
+		default:
+			bad(append(p, "card_commands"), "want a list of command codes, such as [BD, 3D]")
 		}
 		if v := r.Value; v != nil {
 			vp := append(p, "value")

@@ -197,3 +197,120 @@ func TestRetiredAndExpiredKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestCardCommands: the card command allow-list. A terminal whose policy
+// names no card_commands gets the default list, which holds no command
+// that administers the card; personalisation gets exactly what its policy
+// lists; an enciphered command whose code the card's CRC does not bind
+// is protected only for a role that may send ChangeKey; the zero grant
+// allows nothing.
+func TestCardCommands(t *testing.T) {
+	e := examples(t)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	decide := func(role identity.Role, device string) policies.Grant {
+		t.Helper()
+		g, err := e.Decide(policies.Request{Caller: identity.Principal{Role: role, Operator: "dev-operator", Device: device}, Operation: policies.OpCardAuth,
+			Keys: []keys.Ref{ref(t, "an10922/test/example-aes128")}, Time: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	term, perso := decide(identity.RoleTerminal, "dev-terminal-1"), decide(identity.RolePersonalisation, "p1")
+	for _, c := range []struct {
+		name  string
+		g     policies.Grant
+		cmd   byte
+		bound bool
+		ok    bool
+	}{
+		{"ok/terminal-readdata", term, 0xAD, true, true},
+		{"ok/terminal-writedata", term, 0x8D, true, true},
+		{"ok/terminal-debit", term, 0xDC, true, true},
+		{"ok/terminal-commit", term, 0xC7, true, true},
+		{"fail/terminal-changekey", term, 0xC4, true, false},
+		{"fail/terminal-changekey-ev2", term, 0xC6, true, false},
+		{"fail/terminal-changefilesettings", term, 0x5F, true, false},
+		{"fail/terminal-setconfiguration", term, 0x5C, true, false},
+		{"fail/terminal-createapplication", term, 0xCA, true, false},
+		{"fail/terminal-deleteapplication", term, 0xDA, true, false},
+		{"fail/terminal-formatpicc", term, 0xFC, true, false},
+		{"fail/terminal-rollkeyset", term, 0x55, true, false},
+		{"fail/terminal-unbound-writedata", term, 0x3D, false, false},
+		{"ok/perso-changekey", perso, 0xC4, true, true},
+		{"ok/perso-unbound-writedata", perso, 0x3D, false, true},
+		{"fail/perso-not-listed", perso, 0xFC, true, false},
+		{"fail/zero-grant", policies.Grant{}, 0xBD, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.g.CardCommand(c.cmd, c.bound)
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var d *policies.Denial
+			if !errors.As(err, &d) || d.Rule != "card-command" || keys.KindOf(err) != keys.KindDenied {
+				t.Fatalf("got %v, want a denial by rule card-command", err)
+			}
+		})
+	}
+	// No administrative command is in the default list.
+	def := policies.DefaultCardCommands()
+	for _, admin := range []byte{0xC4, 0xC6, 0x56, 0x57, 0x55, 0x54, 0x5F, 0x5C, 0xCA, 0xC9, 0xDA, 0xCD, 0xCB, 0xCC, 0xC1, 0xC0, 0xCE, 0xDF, 0xFC} {
+		if def.Has(admin) {
+			t.Errorf("the default list holds %02X (%s)", admin, policies.CardCommandName(admin))
+		}
+	}
+}
+
+// TestCardCommandsDocument: card_commands is read as hex codes; an empty
+// list allows none; a bad entry names file, line and field.
+func TestCardCommandsDocument(t *testing.T) {
+	doc := func(list string) []policies.File {
+		return []policies.File{{Name: "op.yaml", Data: []byte(`kind: operator
+operator: op-1
+version: 1
+valid_from: 2026-01-01T00:00:00Z
+valid_until: 2027-01-01T00:00:00Z
+roles:
+  terminal:
+    operations: [card.auth]
+` + list)}}
+	}
+	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op-1", Device: "t"}
+	grant := func(t *testing.T, list string) policies.Grant {
+		t.Helper()
+		e, err := policies.Compile(doc(list))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := e.Decide(policies.Request{Caller: term, Operation: policies.OpCardAuth, Time: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	if g := grant(t, ""); g.CardCommands != policies.DefaultCardCommands() {
+		t.Errorf("absent: %v, want the default", g.CardCommands)
+	}
+	if g := grant(t, "    card_commands: []\n"); g.CardCommands.Len() != 0 {
+		t.Errorf("empty: %v", g.CardCommands)
+	}
+	if g := grant(t, "    card_commands: [BD, \"3d\", 0xC4, 60]\n"); g.CardCommands.String() != "[3D 60 BD C4]" {
+		t.Errorf("listed: %v", g.CardCommands)
+	}
+	for _, c := range []struct{ name, list, want string }{
+		{"fail/not-hex", "    card_commands: [BD, ChangeKey]\n", "op.yaml:9: roles.terminal.card_commands.[1]: want a command code"},
+		{"fail/too-long", "    card_commands: [1BD]\n", "op.yaml:9: roles.terminal.card_commands.[0]"},
+		{"fail/not-a-list", "    card_commands: BD\n", "op.yaml:9: roles.terminal.card_commands: want a list"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := policies.Compile(doc(c.list))
+			if err == nil || !strings.Contains(err.Error(), c.want) || keys.KindOf(err) != keys.KindInvalidInput {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}

@@ -155,6 +155,9 @@ func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[s
 	if err != nil {
 		return nil, err
 	}
+	// The record names the command code, allowed or refused; the command
+	// itself only by its digest.
+	audit.NoteFrom(ctx).CardCommand(byte(m.GetCommand()))
 	audit.NoteFrom(ctx).Input(audit.Digest("command", append(append([]byte{byte(m.GetCommand())}, header...), data...)))
 	out, tok, err := c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
 	if err != nil {
@@ -195,6 +198,7 @@ func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1
 	if m.GetKeyNo() > 0xFF || m.GetKeyVersion() > 0xFF {
 		return nil, keys.Errorf(keys.KindInvalidInput, "key_no and key_version are 0..255")
 	}
+	audit.NoteFrom(ctx).CardCommand(policies.CmdChangeKey)
 	req2 := authority.ChangeKeyRequest{Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion())}
 	if m.OldKeyVersion != nil {
 		if m.GetOldKeyVersion() > 0xFF {

@@ -216,11 +216,9 @@ func (d *diversification) DiversifiedKeyCheckValues(ctx context.Context, req *co
 	parsed := make([]error, len(inputs))
 	var all []byte
 	for i, in := range m.GetInputs() {
-		if inputs[i], parsed[i] = parseInput(in); parsed[i] != nil {
-			// Keep the batch's shape: a placeholder that the derivation
-			// will not be asked about.
-			inputs[i], _ = derive.RawInput(make([]byte, 16))
-		}
+		// An input that does not parse stays the zero Input, which the
+		// authority fails alone without using the key.
+		inputs[i], parsed[i] = parseInput(in)
 		all = append(all, inputs[i].Bytes()...)
 	}
 	audit.NoteFrom(ctx).Input(audit.Digest("inputs", all))

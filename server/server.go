@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -75,10 +76,11 @@ type Config struct {
 	// MaxConcurrentPerClient bounds a client's requests in flight (all
 	// its connections together); 0 means 64.
 	MaxConcurrentPerClient int
-	// BusyAfterFailure makes a client whose cryptogram, MAC or seal failed
-	// to verify wait this long before samd answers it again, so that samd
-	// cannot serve as a fast verification oracle (as Calypso SAMs do).
-	// 0 disables it.
+	// BusyAfterFailure makes a client wait this long for each failed
+	// verification (a cryptogram, MAC, seal, SUN message or value record;
+	// each failure in a batch counts) before samd answers it again, with
+	// busy, so that samd cannot serve as a fast verification oracle (as
+	// Calypso SAMs do). 0 disables it.
 	BusyAfterFailure time.Duration
 	// CheckRevocation, if set, checks every request's verified client
 	// chain (leaf first) at the given time; an error refuses the request
@@ -678,13 +680,13 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 	return res, g, err
 }
 
-// admit applies the per-client limits: a client still busy after a failed
-// verification, or with too many requests in flight, is refused with
-// limit-reached.
+// admit applies the per-client limits: a client still busy after failed
+// verifications is refused with busy, one with too many requests in
+// flight with limit-reached.
 func (s *Server) admit(p identity.Principal) (func(), error) {
 	c := s.client(p)
-	if until := c.busyUntil.Load(); until != 0 && s.cfg.Now().UnixNano() < until {
-		return nil, keys.Errorf(keys.KindLimit, "busy: a verification failed; retry after %s", time.Until(time.Unix(0, until)).Round(time.Millisecond))
+	if until, now := c.busyUntil.Load(), s.cfg.Now().UnixNano(); until != 0 && now < until {
+		return nil, keys.Errorf(keys.KindBusy, "verifications failed; retry after %s", time.Duration(until-now).Round(time.Millisecond))
 	}
 	if c.inflight.Add(1) > int64(s.cfg.MaxConcurrentPerClient) {
 		c.inflight.Add(-1)
@@ -693,10 +695,47 @@ func (s *Server) admit(p identity.Principal) (func(), error) {
 	return func() { c.inflight.Add(-1) }, nil
 }
 
-// afterCall makes a client busy after a failed verification.
-func (s *Server) afterCall(p identity.Principal, err error) {
-	if s.cfg.BusyAfterFailure > 0 && keys.KindOf(err) == keys.KindCheckFailed {
-		s.client(p).busyUntil.Store(s.cfg.Now().Add(s.cfg.BusyAfterFailure).UnixNano())
+// failures is the number of failed verifications in a request: what the
+// authority counted in the request's audit note (a batch counts each item
+// that failed), and at least one if the request itself failed a
+// verification (check-failed). The note then holds that number, for the
+// audit record.
+func failures(ctx context.Context, err error) int {
+	n := audit.NoteFrom(ctx)
+	if n.Failures() == 0 && keys.KindOf(err) == keys.KindCheckFailed {
+		n.Failed(1)
+	}
+	return n.Failures()
+}
+
+// afterCall makes a client busy for BusyAfterFailure per failed
+// verification, added to any time it is still busy for: requests that were
+// in flight together all count, and a batch of n failures costs n times
+// one. A client thus gets at most one failed verification per
+// BusyAfterFailure, however it batches or spreads its requests.
+func (s *Server) afterCall(p identity.Principal, failed int) {
+	d := s.cfg.BusyAfterFailure
+	if d <= 0 || failed <= 0 {
+		return
+	}
+	wait := time.Duration(math.MaxInt64)
+	if int64(failed) < int64(wait/d) {
+		wait = time.Duration(failed) * d
+	}
+	c := s.client(p)
+	for {
+		cur := c.busyUntil.Load()
+		from := s.cfg.Now().UnixNano()
+		if cur > from {
+			from = cur
+		}
+		until := from + int64(wait)
+		if until < from { // overflow: busy for as long as can be said
+			until = math.MaxInt64
+		}
+		if c.busyUntil.CompareAndSwap(cur, until) {
+			return
+		}
 	}
 }
 
@@ -768,7 +807,7 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 				resp, err = next(cctx, req)
 				cancel()
 				release()
-				i.s.afterCall(res.p, err)
+				i.s.afterCall(res.p, failures(ctx, err))
 			}
 		}
 		if ferr := i.s.finish(ctx, proc, res, err); ferr != nil {
@@ -797,6 +836,7 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 				err = next(cctx, conn)
 				cancel()
 				release()
+				i.s.afterCall(res.p, failures(ctx, err))
 			}
 		}
 		return i.s.finish(ctx, proc, res, err)

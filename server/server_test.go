@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -134,7 +135,7 @@ func TestAuditFailsClosed(t *testing.T) {
 }
 
 func TestErrorMapping(t *testing.T) {
-	for k := keys.KindInternal; k <= keys.KindRetired; k++ {
+	for k := keys.KindInternal; k <= keys.KindBusy; k++ {
 		if _, ok := codes[k]; !ok {
 			t.Errorf("kind %v has no status code", k)
 		}
@@ -154,8 +155,8 @@ func TestErrorMapping(t *testing.T) {
 }
 
 // TestAdmit checks the per-client limits without timing: in-flight
-// requests over the limit and a client made busy by a failed verification
-// are refused with limit-reached.
+// requests over the limit are refused with limit-reached, and a client
+// made busy by failed verifications with busy.
 func TestAdmit(t *testing.T) {
 	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: &memSink{}, Ready: func() error { return nil },
 		MaxConcurrentPerClient: 2, BusyAfterFailure: time.Hour})
@@ -175,9 +176,77 @@ func TestAdmit(t *testing.T) {
 	if _, err := s.admit(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
 		t.Fatalf("another client: %v", err)
 	}
-	s.afterCall(p, keys.Errorf(keys.KindCheckFailed, "x"))
-	if _, err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "busy") {
+	s.afterCall(p, failures(context.Background(), keys.Errorf(keys.KindCheckFailed, "x")))
+	if _, err := s.admit(p); keys.KindOf(err) != keys.KindBusy {
 		t.Fatalf("after a failed verification: %v", err)
+	}
+}
+
+// TestBackOffGrowsWithFailures: each failed verification costs the client
+// busy_after_failure, whether the failures come in one batch (counted in
+// the request's audit note) or from requests that were in flight together;
+// a request that failed one verification counts one. The clock is the
+// test's.
+func TestBackOffGrowsWithFailures(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: &memSink{}, Ready: func() error { return nil },
+		BusyAfterFailure: time.Second, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busyAt := func(p identity.Principal, at time.Duration) bool {
+		now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).Add(at)
+		release, err := s.admit(p)
+		if err == nil {
+			release()
+			return false
+		}
+		if keys.KindOf(err) != keys.KindBusy {
+			t.Fatalf("refused with %v, want busy", err)
+		}
+		return true
+	}
+	batch := identity.Principal{Role: identity.RoleClearingHouse, Operator: "op", Device: "batch"}
+	note := &audit.Note{}
+	ctx := audit.WithNote(context.Background(), note)
+	audit.NoteFrom(ctx).Failed(10_000) // a VerifyObjects batch of 10 000 wrong MACs, answered OK
+	if n := failures(ctx, nil); n != 10_000 {
+		t.Fatalf("failures %d", n)
+	}
+	s.afterCall(batch, failures(ctx, nil))
+	if !busyAt(batch, 9_999*time.Second) || busyAt(batch, 10_000*time.Second) {
+		t.Fatal("a batch of 10 000 failures does not cost 10 000 s")
+	}
+
+	// Three requests in flight together, each with one failure.
+	conc := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "conc"}
+	now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < 3; i++ {
+		s.afterCall(conc, failures(audit.WithNote(context.Background(), &audit.Note{}), keys.Errorf(keys.KindCheckFailed, "mac: invalid MAC")))
+	}
+	if !busyAt(conc, 2999*time.Millisecond) || busyAt(conc, 3*time.Second) {
+		t.Fatal("three failures in flight together do not cost 3 s")
+	}
+
+	// A single verification that failed and was noted counts once, and
+	// the note then says so for the audit record.
+	one := &audit.Note{}
+	octx := audit.WithNote(context.Background(), one)
+	audit.NoteFrom(octx).Failed(1)
+	if n := failures(octx, keys.Errorf(keys.KindCheckFailed, "sun")); n != 1 || one.Failures() != 1 {
+		t.Fatalf("a failed SUN message counts %d", n)
+	}
+	// Other errors and successes count nothing.
+	for _, err := range []error{nil, keys.Errorf(keys.KindDenied, "policy"), keys.Errorf(keys.KindInvalidInput, "hex")} {
+		if n := failures(audit.WithNote(context.Background(), &audit.Note{}), err); n != 0 {
+			t.Errorf("%v counts %d failures", err, n)
+		}
+	}
+	// A huge count saturates instead of wrapping around.
+	huge := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "huge"}
+	s.afterCall(huge, math.MaxInt)
+	if !busyAt(huge, 100*365*24*time.Hour) {
+		t.Fatal("an overflowing back-off let the client in")
 	}
 }
 

@@ -37,6 +37,18 @@ type AuthorizeParams struct {
 	// key of the daily total; DayLimit bounds that total.
 	Day      string
 	DayLimit int64
+	// KeyUse, if set, is the use of the key that will seal the record,
+	// counted in the same transaction: a record over the key's usage limit
+	// is refused (KindLimit, usage_limit) with nothing taken, and a
+	// refused authorisation counts no use.
+	KeyUse *KeyUse
+}
+
+// KeyUse is one use of a key with a usage limit (0: no limit, but still
+// counted), as UseKey counts it.
+type KeyUse struct {
+	Key   string // the key's reference, NAME:vN
+	Limit int64
 }
 
 // Authorization is a durable authorisation record.
@@ -61,6 +73,9 @@ type CancelParams struct {
 	Original uint64
 	Time     time.Time
 	Window   time.Duration
+	// KeyUse is as in AuthorizeParams: a refused cancellation counts no
+	// use of the seal key.
+	KeyUse *KeyUse
 }
 
 // Store is the durable state. Implementations are safe for concurrent use

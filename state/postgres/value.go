@@ -42,6 +42,9 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 		if total+p.Amount > p.DayLimit {
 			return keys.Errorf(keys.KindLimit, "per_device_per_day: %d authorised on %s, limit %d", total, p.Day, p.DayLimit)
 		}
+		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE allowance SET balance = balance - $1, next_seq = next_seq + 1, updated = $2 WHERE device = $3`, p.Amount, p.Time.UTC(), p.Device); err != nil {
 			return err
 		}
@@ -91,6 +94,9 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 			return keys.Errorf(keys.KindDenied, "cancellation: %d was already cancelled by %d", p.Original, cancelled)
 		case p.Time.Sub(o.Time) > p.Window:
 			return keys.Errorf(keys.KindDenied, "cancellation: %d is older than the %s window", p.Original, p.Window)
+		}
+		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
+			return err
 		}
 		var seq uint64
 		if err := tx.QueryRowContext(ctx, `UPDATE allowance SET balance = balance + $1, next_seq = next_seq + 1, updated = $2 WHERE device = $3 RETURNING balance, next_seq - 1`,
@@ -196,20 +202,37 @@ func (s *Store) Authorizations(ctx context.Context, device string) ([]state.Auth
 // UseKey implements state.Store: one atomic upsert whose WHERE clause
 // holds the limit.
 func (s *Store) UseKey(ctx context.Context, key string, uses, limit int64) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = useKey(ctx, tx, key, uses, limit)
+		return err
+	})
+	return n, err
+}
+
+// useKeyUse counts a KeyUse, if any, in tx.
+func useKeyUse(ctx context.Context, tx *sql.Tx, u *state.KeyUse) error {
+	if u == nil {
+		return nil
+	}
+	_, err := useKey(ctx, tx, u.Key, 1, u.Limit)
+	return err
+}
+
+// useKey counts uses of a key in tx, within its limit.
+func useKey(ctx context.Context, tx *sql.Tx, key string, uses, limit int64) (int64, error) {
 	if uses < 1 || limit > 0 && uses > limit {
 		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s: %d uses exceed its usage limit %d", key, uses, limit)
 	}
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES ($1, $2)
-			ON CONFLICT (key) DO UPDATE SET count = key_usage.count + excluded.count
-			WHERE $3 = 0 OR key_usage.count + excluded.count <= $3
-			RETURNING count`, key, uses, limit).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindLimit, "usage_limit: key %s has reached its usage limit %d", key, limit)
-		}
-		return err
-	})
+	err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET count = key_usage.count + excluded.count
+		WHERE $3 = 0 OR key_usage.count + excluded.count <= $3
+		RETURNING count`, key, uses, limit).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s has reached its usage limit %d", key, limit)
+	}
 	return n, err
 }
 

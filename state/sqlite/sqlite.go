@@ -271,6 +271,9 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 		if total+p.Amount > p.DayLimit {
 			return keys.Errorf(keys.KindLimit, "per_device_per_day: %d authorised on %s, limit %d", total, p.Day, p.DayLimit)
 		}
+		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE allowance SET balance = balance - ?, next_seq = next_seq + 1, updated = ? WHERE device = ?`, p.Amount, ts(p.Time), p.Device); err != nil {
 			return unavailable(err)
 		}
@@ -320,6 +323,9 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 		}
 		if p.Time.Sub(ot) > p.Window {
 			return keys.Errorf(keys.KindDenied, "cancellation: %d is older than the %s window", p.Original, p.Window)
+		}
+		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
+			return err
 		}
 		var balance int64
 		var seq uint64
@@ -434,24 +440,41 @@ func (s *Store) Authorizations(ctx context.Context, device string) ([]state.Auth
 
 // UseKey implements state.Store.
 func (s *Store) UseKey(ctx context.Context, key string, uses, limit int64) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = useKey(ctx, tx, key, uses, limit)
+		return err
+	})
+	return n, err
+}
+
+// useKeyUse counts a KeyUse, if any, in tx.
+func useKeyUse(ctx context.Context, tx *sql.Tx, u *state.KeyUse) error {
+	if u == nil {
+		return nil
+	}
+	_, err := useKey(ctx, tx, u.Key, 1, u.Limit)
+	return err
+}
+
+// useKey counts uses of a key in tx, within its limit.
+func useKey(ctx context.Context, tx *sql.Tx, key string, uses, limit int64) (int64, error) {
 	if uses < 1 || limit > 0 && uses > limit {
 		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s: %d uses exceed its usage limit %d", key, uses, limit)
 	}
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET count = count + excluded.count
-			WHERE ? = 0 OR key_usage.count + excluded.count <= ?
-			RETURNING count`, key, uses, limit, limit).Scan(&n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindLimit, "usage_limit: key %s has reached its usage limit %d", key, limit)
-		}
-		if err != nil {
-			return unavailable(err)
-		}
-		return nil
-	})
-	return n, err
+	err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET count = count + excluded.count
+		WHERE ? = 0 OR key_usage.count + excluded.count <= ?
+		RETURNING count`, key, uses, limit, limit).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s has reached its usage limit %d", key, limit)
+	}
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return n, nil
 }
 
 // KeyUsage implements state.Store.

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("daily-limit", func(t *testing.T) { testDaily(t, open(t)) })
 	t.Run("cancellation", func(t *testing.T) { testCancel(t, open(t)) })
 	t.Run("key-usage", func(t *testing.T) { testKeyUsage(t, open(t)) })
+	t.Run("seal-key-use", func(t *testing.T) { testSealKeyUse(t, open(t)) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("sun-counter", func(t *testing.T) { testSUN(t, open(t)) })
 	t.Run("pki-records", func(t *testing.T) { testPKIRecords(t, open(t)) })
@@ -165,6 +166,80 @@ func testKeyUsage(t *testing.T, s state.Store) {
 	}
 	if n, _ := s.KeyUsage(ctx, "batch:v1"); n != 7 {
 		t.Fatalf("a refused batch counted: %d", n)
+	}
+}
+
+// testSealKeyUse: an authorisation or cancellation counts its seal key's
+// use in its own transaction. A refused one (no allowance, over the day's
+// limit, a cancellation refused) counts nothing; one over the key's limit
+// is refused and takes nothing.
+func testSealKeyUse(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	const key = "value/op/seal:v1"
+	use := &state.KeyUse{Key: key, Limit: 3}
+	count := func() int64 {
+		t.Helper()
+		n, err := s.KeyUsage(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	p := params("op/d", 100)
+	p.KeyUse = use
+	_, err := s.Authorize(ctx, p)
+	wantKind(t, err, keys.KindLimit) // no allowance
+	if n := count(); n != 0 {
+		t.Fatalf("an authorisation without allowance counted %d uses", n)
+	}
+	if _, err := s.TopUp(ctx, "op/d", "NOK", 1000, t0); err != nil {
+		t.Fatal(err)
+	}
+	big := p
+	big.Amount = 5000
+	_, err = s.Authorize(ctx, big)
+	wantKind(t, err, keys.KindLimit) // more than the allowance
+	day := p
+	day.DayLimit = 50
+	_, err = s.Authorize(ctx, day)
+	wantKind(t, err, keys.KindLimit) // over the day's limit
+	if n := count(); n != 0 {
+		t.Fatalf("refused authorisations counted %d uses", n)
+	}
+	r, err := s.Authorize(ctx, p)
+	if err != nil || count() != 1 {
+		t.Fatalf("authorise: %v, %d uses", err, count())
+	}
+	cp := state.CancelParams{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Minute), Window: 10 * time.Minute, KeyUse: use}
+	for _, bad := range []state.CancelParams{
+		{Device: "op/other", Original: r.Seq, Time: cp.Time, Window: cp.Window, KeyUse: use},       // another device's
+		{Device: "op/d", Original: 99, Time: cp.Time, Window: cp.Window, KeyUse: use},              // no such record
+		{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Hour), Window: cp.Window, KeyUse: use}, // too late
+	} {
+		if _, err := s.Cancel(ctx, bad); err == nil {
+			t.Fatalf("cancel %+v was allowed", bad)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("refused cancellations counted: %d uses", n)
+	}
+	if _, err := s.Cancel(ctx, cp); err != nil || count() != 2 {
+		t.Fatalf("cancel: %v, %d uses", err, count())
+	}
+	if _, err := s.Cancel(ctx, cp); keys.KindOf(err) != keys.KindDenied || count() != 2 {
+		t.Fatalf("a second cancellation: %v, %d uses", err, count())
+	}
+	if _, err := s.Authorize(ctx, p); err != nil || count() != 3 {
+		t.Fatalf("third use: %v, %d uses", err, count())
+	}
+	// At the key's limit: refused, and nothing is taken.
+	before, _ := s.Allowance(ctx, "op/d")
+	_, err = s.Authorize(ctx, p)
+	wantKind(t, err, keys.KindLimit)
+	after, _ := s.Allowance(ctx, "op/d")
+	recs, _ := s.Authorizations(ctx, "op/d")
+	if count() != 3 || after.Balance != before.Balance || len(recs) != 3 {
+		t.Fatalf("over the key's limit: %d uses, balance %d → %d, %d records", count(), before.Balance, after.Balance, len(recs))
 	}
 }
 

@@ -266,7 +266,9 @@ func TestCardSessionEV2(t *testing.T) {
 }
 
 // TestCardUltralightCAndEV1 authenticates a simulated Ultralight C and a
-// DESFire EV1 (AES, then a CMAC-chained GetVersion) through samd.
+// DESFire EV1 (AES, then a CMAC-chained GetVersion) through samd, and
+// writes and reads EV1 and D40 files enciphered — as personalisation: a
+// terminal's enciphered EV1 or D40 write is refused (card-command).
 func TestCardUltralightCAndEV1(t *testing.T) {
 	d := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -314,10 +316,27 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 		t.Fatalf("GetVersion: %v %v", err, r)
 	}
 	// Enciphered WriteData then ReadData (EV1 "fully enciphered" mode).
+	// EV1 binds enciphered data to its command by a CRC only, so a
+	// terminal may not have samd encipher it (README "Card sessions"):
+	// personalisation, whose policy lists ChangeKey, writes.
 	sess := r.Msg.GetSession()
 	payload := []byte("EV1 enciphered file, 24 b")[:24]
 	hdr := []byte{1, 0, 0, 0, 24, 0, 0}
-	p, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: sess, Command: 0x3D, Header: hex.EncodeToString(hdr), Data: hex.EncodeToString(payload), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	_, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: sess, Command: 0x3D, Header: hex.EncodeToString(hdr), Data: hex.EncodeToString(payload), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	check(t, err, outcome{"denied", "policy: card-command:"})
+	perso := d.cardClient(t, "personalisation")
+	_, ch = ev1.Transceive(0xAA, []byte{0})
+	b, err = perso.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ans = ev1.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse())); st != cardsim.StatusOK {
+		t.Fatalf("EV1 refused samd: %02X", st)
+	}
+	if f, err = perso.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)})); err != nil {
+		t.Fatal(err)
+	}
+	p, err = perso.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: f.Msg.GetSession(), Command: 0x3D, Header: hex.EncodeToString(hdr), Data: hex.EncodeToString(payload), Mode: samdv1.CommMode_COMM_MODE_FULL}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,16 +344,16 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	if st != cardsim.StatusOK || !bytes.Equal(ev1.File[:24], payload) {
 		t.Fatalf("EV1 WriteData: %02X, file %q", st, ev1.File[:24])
 	}
-	r, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+	r, err = perso.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_MAC}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: r.Msg.GetSession(), Command: 0xBD, Header: hex.EncodeToString(hdr), Mode: samdv1.CommMode_COMM_MODE_MAC}))
+	p, err = perso.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: r.Msg.GetSession(), Command: 0xBD, Header: hex.EncodeToString(hdr), Mode: samdv1.CommMode_COMM_MODE_MAC}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	st, resp = ev1.Transceive(0xBD, unhexT(t, p.Msg.GetData()))
-	r, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: 24}))
+	r, err = perso.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: 24}))
 	if err != nil || !bytes.Equal(unhexT(t, r.Msg.GetData()), payload) {
 		t.Fatalf("EV1 ReadData: %v %v", err, r)
 	}
@@ -342,24 +361,31 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	// Legacy (D40) authentication with a DES key, then enciphered WriteData
 	// and ReadData with CRC16.
 	// The card holds the 2TDEA key samd derives from the AN10922 example
-	// master (a D40 card with a 2K3DES key).
+	// master (a D40 card with a 2K3DES key). D40's CRC16 covers the data
+	// alone: enciphered writes are personalisation's, as in EV1.
 	leg := &cardsim.LegacyDES{Key: personalise(t, keys.TDEA2, "00112233445566778899AABBCCDDEEFF", m), Rand: rand.Reader, File: make([]byte, 32)}
-	_, ch = leg.Transceive(0x0A, []byte{0})
-	b, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, Key: key, CardChallenge: hex.EncodeToString(ch)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, ans = leg.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
-	if st != cardsim.StatusOK {
-		t.Fatalf("legacy card refused samd: %02X", st)
-	}
-	f, err = term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
-	if err != nil {
-		t.Fatal(err)
+	legacySession := func(c samdv1connect.CardServiceClient) string {
+		t.Helper()
+		_, ch := leg.Transceive(0x0A, []byte{0})
+		b, err := c.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, Key: key, CardChallenge: hex.EncodeToString(ch)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, ans := leg.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
+		if st != cardsim.StatusOK {
+			t.Fatalf("legacy card refused samd: %02X", st)
+		}
+		f, err := c.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Msg.GetSession()
 	}
 	legData := []byte("D40 card, CRC16")
 	lh := []byte{1, 0, 0, 0, byte(len(legData)), 0, 0}
-	p, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: f.Msg.GetSession(), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	_, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: legacySession(term), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	check(t, err, outcome{"denied", "policy: card-command:"})
+	p, err = perso.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: legacySession(perso), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +393,7 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 		t.Fatalf("legacy WriteData %02X: %q", st, leg.File)
 	}
 	st, resp = leg.Transceive(0xBD, lh)
-	r, err = term.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: uint32(len(legData))}))
+	r, err = perso.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: uint32(len(legData))}))
 	if err != nil || !bytes.Equal(unhexT(t, r.Msg.GetData()), legData) {
 		t.Fatalf("legacy ReadData: %v %v", err, r)
 	}

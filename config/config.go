@@ -177,6 +177,10 @@ type HSM struct {
 	Sessions int `yaml:"sessions"`
 	// CallTimeout bounds every PKCS#11 call (default 2s).
 	CallTimeout Duration `yaml:"call_timeout"`
+	// KeygenTimeout bounds key generation and import in the token
+	// (default 60s): RSA-3072 generation alone takes seconds. A key the
+	// token makes after it has passed is destroyed.
+	KeygenTimeout Duration `yaml:"keygen_timeout,omitempty"`
 }
 
 // Audit configures the audit log.
@@ -518,7 +522,7 @@ func (c *Config) Validate() error {
 	if c.HSM.Sessions < 0 || c.HSM.Sessions > 1024 {
 		bad("hsm.sessions", "must be 0..1024")
 	}
-	if c.HSM.CallTimeout < 0 || c.RequestTimeout < 0 || c.Audit.SyncInterval < 0 {
+	if c.HSM.CallTimeout < 0 || c.HSM.KeygenTimeout < 0 || c.RequestTimeout < 0 || c.Audit.SyncInterval < 0 {
 		bad("timeouts", "must not be negative")
 	}
 	if _, err := c.Profiles(); err != nil {

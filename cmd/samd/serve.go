@@ -202,7 +202,8 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 	defer cancel()
 	store, err := pkcs11.Open(octx, pkcs11.Config{
 		ModulePath: uri.ModulePath, TokenLabel: uri.Token, TokenSerial: uri.Serial, PIN: pin,
-		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), Logger: log, Observe: observe,
+		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), KeygenTimeout: time.Duration(cfg.HSM.KeygenTimeout),
+		Logger: log, Observe: observe,
 	})
 	if err != nil {
 		pin.Wipe()

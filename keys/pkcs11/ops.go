@@ -80,8 +80,8 @@ func (s *Store) KeyBlockCMAC(ctx context.Context, k keys.Key, block []byte) ([]b
 // the call. (Unwrapping straight into a token object with samd's
 // template — CKA_MODIFIABLE=false, CKA_VALUE_LEN — is refused by SoftHSM2
 // with CKR_ATTRIBUTE_READ_ONLY.) A key stronger than the KEK is refused
-// (keys.CheckProtection) before the token is asked. The caller wipes the
-// value.
+// (keys.CheckProtection) before the token is asked. Being part of an
+// import, it runs under [Config.KeygenTimeout]. The caller wipes the value.
 func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, wrapped []byte, mech keys.WrapMechanism) (secret.Bytes, error) {
 	e, err := s.lookup(kek, keys.UsageUnwrap)
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
 	}
 	kt, _ := keyTypeOf(alg)
-	v, err := call(ctx, s, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
+	v, _, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
 		t := []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
 			p11.NewAttribute(p11.CKA_KEY_TYPE, kt),

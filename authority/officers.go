@@ -396,7 +396,7 @@ func decodeTopUp(raw json.RawMessage) (any, error) {
 	if err := strict(raw, &p); err != nil {
 		return nil, err
 	}
-	if op, dev, ok := strings.Cut(p.Device, "/"); !ok || op == "" || dev == "" || p.Amount <= 0 || len(p.Currency) != 3 {
+	if _, err := identity.ParseDeviceID(p.Device); err != nil || p.Amount <= 0 || len(p.Currency) != 3 {
 		return nil, fmt.Errorf("want a device <operator>/<device>, a positive amount and an ISO 4217 currency")
 	}
 	return p, nil

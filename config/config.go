@@ -22,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
 )
@@ -460,6 +461,11 @@ func (c *Config) Validate() error {
 		}
 		if len(a.Officers) == 0 {
 			bad("admin.officers", "the registry is empty")
+		}
+		for i, o := range a.Officers {
+			if _, err := identity.ParseDeviceID(o); err != nil {
+				bad(fmt.Sprintf("admin.officers[%d]", i), "want <operator>/<device> of an officer's certificate: %v", err)
+			}
 		}
 	}
 	if p := c.PKI; p != nil {

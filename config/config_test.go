@@ -67,6 +67,7 @@ func TestReject(t *testing.T) {
 		"fail/two-pins":        {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
 		"fail/listen":          {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
 		"fail/duration":        {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
+		"fail/officer-dotdot":  {good + "admin: {listen: 127.0.0.1:7444, officers: [op/.., op/o-2]}\n", "admin.officers[0]"},
 		"fail/keygen-timeout":  {strings.Replace(good, "  call_timeout: 2s\n", "  call_timeout: 2s\n  keygen_timeout: -1s\n", 1), "timeouts"},
 		"fail/no-module":       {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
 		"fail/pg-password":     {good + "state: {postgres: \"host=db user=samd password=hunter2\"}\n", "holds a password"},

@@ -45,10 +45,10 @@ var ErrWeakProtection = errors.New("keys: the protecting key is weaker than the 
 func CheckProtection(protecting, protected Algorithm) error {
 	p, k := protecting.Strength(), protected.Strength()
 	if p == 0 || k == 0 || !protected.Symmetric() {
-		return &Error{Kind: KindWrongRole, Msg: fmt.Sprintf("keys: a %s key may not protect a %s key", protecting, protected), Err: ErrWeakProtection}
+		return &Error{Kind: KindWrongRole, Msg: fmt.Sprintf("keys: the protecting key is %s, the protected key %s: samd protects only secret keys under secret keys of known strength", protecting, protected), Err: ErrWeakProtection}
 	}
 	if p < k {
-		return &Error{Kind: KindWrongRole, Msg: fmt.Sprintf("keys: a %s key (%d bits) may not protect a %s key (%d bits): the protecting key must be at least as strong", protecting, p, protected, k), Err: ErrWeakProtection}
+		return &Error{Kind: KindWrongRole, Msg: fmt.Sprintf("keys: the protecting key is %s (%d bits), the protected key %s (%d bits)", protecting, p, protected, k), Err: ErrWeakProtection}
 	}
 	return nil
 }

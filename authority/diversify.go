@@ -137,7 +137,8 @@ type ExportResult struct {
 // ExportDiversifiedKey derives the card key and returns it wrapped under
 // the transport key, inside the token. Only personalisation callers may
 // export; the server's method table says so too, and this check keeps the
-// rule if the table is ever wrong.
+// rule if the table is ever wrong. A transport key weaker than the master
+// key's algorithm is refused with keys.KindWrongRole (keys.CheckProtection).
 func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Principal, g policies.Grant, req ExportRequest) (ExportResult, error) {
 	if p.Role != identity.RolePersonalisation {
 		return ExportResult{}, keys.Errorf(keys.KindDenied, "authority: only personalisation may export keys")
@@ -158,6 +159,12 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 	}
 	master, err := a.masterKey(req.Master, req.Input)
 	if err != nil {
+		return ExportResult{}, err
+	}
+	// A card key leaves only under a key at least as strong (ANSI X9.24-1,
+	// PCI PIN): decided before the key is derived. The token's wrap and
+	// the TR-31 encoder apply the same rule again.
+	if err := keys.CheckProtection(kek.Algorithm, master.Algorithm); err != nil {
 		return ExportResult{}, err
 	}
 	if req.DESKeyVersion != nil && !master.Algorithm.TDEA() {
@@ -259,7 +266,8 @@ type KeyBlocker interface {
 }
 
 // keyBlock wraps a key in memory into a TR-31 key block under a key-block
-// key in the HSM: version D under an AES KBPK, B under a TDEA one. The
+// key in the HSM: version D under an AES KBPK, B under a TDEA one (which
+// tr31.Encode refuses for an AES key, or a key stronger than the KBPK). The
 // block's header says: usage D0 (data), algorithm A or T, mode of use N,
 // not exportable further.
 func (a *Authority) keyBlock(ctx context.Context, kbpk keys.Key, alg keys.Algorithm, key secret.Bytes) (string, error) {

@@ -396,7 +396,7 @@ func decodeTopUp(raw json.RawMessage) (any, error) {
 	if err := strict(raw, &p); err != nil {
 		return nil, err
 	}
-	if op, dev, ok := strings.Cut(p.Device, "/"); !ok || op == "" || dev == "" || p.Amount <= 0 || len(p.Currency) != 3 {
+	if _, err := identity.ParseDeviceID(p.Device); err != nil || p.Amount <= 0 || len(p.Currency) != 3 {
 		return nil, fmt.Errorf("want a device <operator>/<device>, a positive amount and an ISO 4217 currency")
 	}
 	return p, nil
@@ -474,8 +474,9 @@ func decodeImportTR31(raw json.RawMessage) (any, error) {
 }
 
 // importTR31 opens the key block with the KBPK (its MAC checked before
-// anything else), and imports the key with the role; the result names
-// both check values, for the officers to compare with the sender's.
+// anything else; a block whose KBPK is weaker than its key is refused by
+// tr31.Decode), and imports the key with the role; the result names both
+// check values, for the officers to compare with the sender's.
 func (o *Officers) importTR31(ctx context.Context, v any) (string, error) {
 	p := v.(ImportTR31Params)
 	kref, _ := keys.ParseLabel("samd:" + p.KBPK)
@@ -925,6 +926,10 @@ func (o *Officers) importKWP(ctx context.Context, v any) (string, error) {
 	}
 	kek, err := o.keys.Key(kref)
 	if err != nil {
+		return "", err
+	}
+	// A key arrives only under a KEK at least as strong as itself.
+	if err := keys.CheckProtection(kek.Algorithm, alg); err != nil {
 		return "", err
 	}
 	value, err := o.keys.UnwrapSecret(ctx, kek, alg, wrapped, mech)

@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/samd-io/samd/identity"
@@ -129,39 +128,43 @@ func (a *Authority) VerifyValue(ctx context.Context, _ identity.Principal, g pol
 	return value.Verify(ctx, a.keys, k, r, seal)
 }
 
-// ownDevice checks that an officer administers a device of their own
-// operator: device ids are "<operator>/<device>".
-func ownDevice(p identity.Principal, device string) error {
-	op, dev, ok := strings.Cut(device, "/")
-	if !ok || dev == "" {
-		return keys.Errorf(keys.KindInvalidInput, "device must be <operator>/<device>")
+// ownDevice parses a device id, "<operator>/<device>" (identity's rule:
+// no "." or "..", no '/', NUL or more than 64 characters in either id),
+// and checks that an officer administers a device of their own operator.
+func ownDevice(p identity.Principal, device string) (identity.DeviceID, error) {
+	d, err := identity.ParseDeviceID(device)
+	if err != nil {
+		return identity.DeviceID{}, keys.Wrap(keys.KindInvalidInput, err, "device must be <operator>/<device>")
 	}
-	if op != p.Operator {
-		return keys.Errorf(keys.KindDenied, "officers of %s administer only their own operator's devices", p.Operator)
+	if d.Operator != p.Operator {
+		return identity.DeviceID{}, keys.Errorf(keys.KindDenied, "officers of %s administer only their own operator's devices", p.Operator)
 	}
-	return nil
+	return d, nil
 }
 
 // Allowance reads a device's allowance.
 func (a *Authority) Allowance(ctx context.Context, p identity.Principal, _ policies.Grant, device string) (state.Allowance, error) {
-	if err := ownDevice(p, device); err != nil {
+	d, err := ownDevice(p, device)
+	if err != nil {
 		return state.Allowance{}, err
 	}
-	return a.state.Allowance(ctx, device)
+	return a.state.Allowance(ctx, d.String())
 }
 
 // TopUpAllowance adds to a device's allowance.
 func (a *Authority) TopUpAllowance(ctx context.Context, p identity.Principal, _ policies.Grant, device string, amt policies.Amount) (state.Allowance, error) {
-	if err := ownDevice(p, device); err != nil {
+	d, err := ownDevice(p, device)
+	if err != nil {
 		return state.Allowance{}, err
 	}
-	return a.state.TopUp(ctx, device, amt.Currency, amt.Minor, a.now())
+	return a.state.TopUp(ctx, d.String(), amt.Currency, amt.Minor, a.now())
 }
 
 // ResetAllowance sets a device's allowance to zero.
 func (a *Authority) ResetAllowance(ctx context.Context, p identity.Principal, _ policies.Grant, device string) (state.Allowance, error) {
-	if err := ownDevice(p, device); err != nil {
+	d, err := ownDevice(p, device)
+	if err != nil {
 		return state.Allowance{}, err
 	}
-	return a.state.ResetAllowance(ctx, device, a.now())
+	return a.state.ResetAllowance(ctx, d.String(), a.now())
 }

@@ -22,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
 )
@@ -177,6 +178,10 @@ type HSM struct {
 	Sessions int `yaml:"sessions"`
 	// CallTimeout bounds every PKCS#11 call (default 2s).
 	CallTimeout Duration `yaml:"call_timeout"`
+	// KeygenTimeout bounds key generation and import in the token
+	// (default 60s): RSA-3072 generation alone takes seconds. A key the
+	// token makes after it has passed is destroyed.
+	KeygenTimeout Duration `yaml:"keygen_timeout,omitempty"`
 }
 
 // Audit configures the audit log.
@@ -457,6 +462,11 @@ func (c *Config) Validate() error {
 		if len(a.Officers) == 0 {
 			bad("admin.officers", "the registry is empty")
 		}
+		for i, o := range a.Officers {
+			if _, err := identity.ParseDeviceID(o); err != nil {
+				bad(fmt.Sprintf("admin.officers[%d]", i), "want <operator>/<device> of an officer's certificate: %v", err)
+			}
+		}
 	}
 	if p := c.PKI; p != nil {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
@@ -518,7 +528,7 @@ func (c *Config) Validate() error {
 	if c.HSM.Sessions < 0 || c.HSM.Sessions > 1024 {
 		bad("hsm.sessions", "must be 0..1024")
 	}
-	if c.HSM.CallTimeout < 0 || c.RequestTimeout < 0 || c.Audit.SyncInterval < 0 {
+	if c.HSM.CallTimeout < 0 || c.HSM.KeygenTimeout < 0 || c.RequestTimeout < 0 || c.Audit.SyncInterval < 0 {
 		bad("timeouts", "must not be negative")
 	}
 	if _, err := c.Profiles(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/samd-io/samd/config"
 )
@@ -45,6 +46,19 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestKeygenTimeout: key generation has a deadline of its own, apart from
+// the call deadline; unset, the store's default (60s) applies.
+func TestKeygenTimeout(t *testing.T) {
+	c, err := config.Load(write(t, good))
+	if err != nil || c.HSM.KeygenTimeout != 0 {
+		t.Fatalf("keygen_timeout unset: %v, %v", c.HSM.KeygenTimeout, err)
+	}
+	c, err = config.Load(write(t, strings.Replace(good, "  call_timeout: 2s\n", "  call_timeout: 2s\n  keygen_timeout: 90s\n", 1)))
+	if err != nil || time.Duration(c.HSM.KeygenTimeout) != 90*time.Second || time.Duration(c.HSM.CallTimeout) != 2*time.Second {
+		t.Fatalf("keygen_timeout: %v, %v", c.HSM.KeygenTimeout, err)
+	}
+}
+
 func TestReject(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
 		"fail/unknown-field":   {good + "color: blue\n", "field color not found"},
@@ -53,6 +67,8 @@ func TestReject(t *testing.T) {
 		"fail/two-pins":        {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
 		"fail/listen":          {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
 		"fail/duration":        {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
+		"fail/officer-dotdot":  {good + "admin: {listen: 127.0.0.1:7444, officers: [op/.., op/o-2]}\n", "admin.officers[0]"},
+		"fail/keygen-timeout":  {strings.Replace(good, "  call_timeout: 2s\n", "  call_timeout: 2s\n  keygen_timeout: -1s\n", 1), "timeouts"},
 		"fail/no-module":       {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
 		"fail/pg-password":     {good + "state: {postgres: \"host=db user=samd password=hunter2\"}\n", "holds a password"},
 		"fail/pg-url-password": {good + "state: {postgres: \"postgres://samd:hunter2@db/samd\"}\n", "holds a password"},

@@ -557,16 +557,17 @@ type authResult struct {
 	anonymous bool
 }
 
-// identify reads the caller from the verified client certificate and puts
-// it into the request context; it also audits requests that never reach a
-// method (unknown paths, undecodable bodies).
+// identify reads the caller from the verified client certificate — which
+// must list clientAuth and must not be a CA (identity.FromClientCertificate)
+// — and puts it into the request context; it also audits requests that
+// never reach a method (unknown paths, undecodable bodies).
 func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var res authResult
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 			res.err = keys.Errorf(keys.KindUnauthenticated, "no verified client certificate")
 			res.anonymous = r.TLS != nil && len(r.TLS.PeerCertificates) == 0
-		} else if p, err := identity.FromCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
+		} else if p, err := identity.FromClientCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
 			res.err = keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
 		} else if err := s.checkRevocation(r.TLS.VerifiedChains[0]); err != nil {
 			res.p, res.err = p, keys.Wrap(keys.KindUnauthenticated, err, "client certificate")

@@ -69,11 +69,19 @@ func TestCheckTable(t *testing.T) {
 // request builds a Connect JSON request, as if over mTLS with a
 // certificate naming who (nil: no certificate).
 func request(path, body string, who *identity.Principal) *http.Request {
+	return requestWith(path, body, who, nil)
+}
+
+// requestWith is request with a certificate that edit changes.
+func requestWith(path, body string, who *identity.Principal, edit func(*x509.Certificate)) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	if who != nil {
 		u, _ := url.Parse(who.URI().String())
-		cert := &x509.Certificate{URIs: []*url.URL{u}, SerialNumber: big.NewInt(7)}
+		cert := &x509.Certificate{URIs: []*url.URL{u}, SerialNumber: big.NewInt(7), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		if edit != nil {
+			edit(cert)
+		}
 		r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{cert}}}
 	}
 	return r
@@ -89,17 +97,21 @@ func TestRequestsAreAudited(t *testing.T) {
 		outcome audit.Outcome
 		code    string
 		caller  bool
+		edit    func(*x509.Certificate)
 	}{
-		{"ok/health", healthCheckProcedure, &term, 200, audit.OutcomeOK, "", true},
-		{"fail/no-certificate", healthCheckProcedure, nil, 401, audit.OutcomeDenied, "unauthenticated", false},
-		{"fail/unknown-path", "/samd.v1.Nothing/Call", &term, 404, audit.OutcomeDenied, "not-found", true},
-		{"fail/role", "/samd.v1.DiversificationService/ExportDiversifiedKey", &term, 403, audit.OutcomeDenied, "denied", true},
+		{"ok/health", healthCheckProcedure, &term, 200, audit.OutcomeOK, "", true, nil},
+		{"fail/no-certificate", healthCheckProcedure, nil, 401, audit.OutcomeDenied, "unauthenticated", false, nil},
+		{"fail/unknown-path", "/samd.v1.Nothing/Call", &term, 404, audit.OutcomeDenied, "not-found", true, nil},
+		{"fail/role", "/samd.v1.DiversificationService/ExportDiversifiedKey", &term, 403, audit.OutcomeDenied, "denied", true, nil},
+		{"fail/no-eku", healthCheckProcedure, &term, 401, audit.OutcomeDenied, "unauthenticated", false, func(c *x509.Certificate) { c.ExtKeyUsage = nil }},
+		{"fail/any-eku-only", healthCheckProcedure, &term, 401, audit.OutcomeDenied, "unauthenticated", false, func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageAny} }},
+		{"fail/ca-true", healthCheckProcedure, &term, 401, audit.OutcomeDenied, "unauthenticated", false, func(c *x509.Certificate) { c.BasicConstraintsValid, c.IsCA = true, true }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sink := &memSink{}
 			s := newTestServer(t, sink)
 			w := httptest.NewRecorder()
-			s.Handler().ServeHTTP(w, request(c.path, "{}", c.who))
+			s.Handler().ServeHTTP(w, requestWith(c.path, "{}", c.who, c.edit))
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
 			}

@@ -6,6 +6,14 @@
 // supported. Versions A and C (key variant binding) are refused: TR-31
 // deprecates them, and nobody should exchange scheme keys with them.
 //
+// A block is only as strong as its KBPK. Encode and Decode refuse a block
+// whose KBPK is weaker than the key it carries (keys.CheckProtection, in
+// the strength order of NIST SP 800-57 Part 1 Table 2), and an AES key in
+// anything but a version D block: ANSI X9.24-1 and the PCI PIN Security
+// Requirements protect a key only with a key at least as strong, and AES
+// keys only with AES. TDEA ('T') and AES ('A') keys are the only ones
+// whose strength the package judges; blocks carrying others are refused.
+//
 // The package is a crypto core: the KBPK's derived encryption and
 // authentication keys (KBEK, KBAK) come from a KDF the caller gives — the
 // CMAC of each derivation block under the KBPK, computed where the KBPK
@@ -28,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -94,6 +103,60 @@ func versionParams(v byte) (params, error) {
 		return params{}, fmt.Errorf("%w: version %c uses key variant binding, which TR-31 deprecates", ErrVersion, v)
 	}
 	return params{}, fmt.Errorf("%w: %q", ErrVersion, v)
+}
+
+// kbpkAlgorithm is the algorithm of a version's KBPK of n bytes.
+func kbpkAlgorithm(v byte, n int) keys.Algorithm {
+	switch {
+	case v == 'B' && n == 16:
+		return keys.TDEA2
+	case v == 'B' && n == 24:
+		return keys.TDEA3
+	case v == 'D' && n == 16:
+		return keys.AES128
+	case v == 'D' && n == 24:
+		return keys.AES192
+	case v == 'D' && n == 32:
+		return keys.AES256
+	}
+	return keys.AlgUnknown
+}
+
+// keyAlgorithm is the algorithm of an n-byte key whose header algorithm
+// is a ('T' TDEA, 'A' AES); AlgUnknown for any other.
+func keyAlgorithm(a byte, n int) keys.Algorithm {
+	switch {
+	case a == 'T' && n == 16:
+		return keys.TDEA2
+	case a == 'T' && n == 24:
+		return keys.TDEA3
+	case a == 'A' && n == 16:
+		return keys.AES128
+	case a == 'A' && n == 24:
+		return keys.AES192
+	case a == 'A' && n == 32:
+		return keys.AES256
+	}
+	return keys.AlgUnknown
+}
+
+// checkProtection applies samd's protection rule to a block of header h
+// carrying a keyLen-byte key under a kbpkLen-byte KBPK: an AES key only in
+// version D, and a KBPK at least as strong as the key. A refusal has kind
+// keys.KindWrongRole and wraps keys.ErrWeakProtection.
+func checkProtection(h Header, keyLen, kbpkLen int) error {
+	kbpk := kbpkAlgorithm(h.Version, kbpkLen)
+	if kbpk == keys.AlgUnknown {
+		return fmt.Errorf("%w: %d bytes for version %c", ErrKBPKSize, kbpkLen, h.Version)
+	}
+	if h.Algorithm == 'A' && h.Version != 'D' {
+		return &keys.Error{Kind: keys.KindWrongRole, Msg: fmt.Sprintf("tr31: an AES key goes only into a version D block (AES KBPK), not version %c under a %s KBPK", h.Version, kbpk), Err: keys.ErrWeakProtection}
+	}
+	key := keyAlgorithm(h.Algorithm, keyLen)
+	if err := keys.CheckProtection(kbpk, key); err != nil {
+		return &keys.Error{Kind: keys.KindWrongRole, Msg: fmt.Sprintf("tr31: a version %c block under a %s KBPK may not carry a %d-byte key of algorithm %c", h.Version, kbpk, keyLen, h.Algorithm), Err: err}
+	}
+	return nil
 }
 
 // deriveKeys derives KBEK and KBAK from the KBPK (TR-31 §5.3.2.1 for B,
@@ -187,6 +250,9 @@ func (h Header) encode(total int) (string, error) {
 func Encode(rand io.Reader, h Header, key secret.Bytes, kbpkLen int, kdf KDF) (string, error) {
 	p, err := versionParams(h.Version)
 	if err != nil {
+		return "", err
+	}
+	if err := checkProtection(h, key.Len(), kbpkLen); err != nil {
 		return "", err
 	}
 	k := key.Reveal()
@@ -293,6 +359,9 @@ func Decode(s string, kbpkLen int, kdf KDF) (Block, error) {
 	bits := int(binary.BigEndian.Uint16(payload))
 	if bits%8 != 0 || 2+bits/8 > len(payload) || bits == 0 {
 		return Block{}, fmt.Errorf("%w: key length %d bits", ErrFormat, bits)
+	}
+	if err := checkProtection(h, bits/8, kbpkLen); err != nil {
+		return Block{}, err
 	}
 	return Block{Header: h, Key: secret.Copy(payload[2 : 2+bits/8])}, nil
 }

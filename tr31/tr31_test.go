@@ -174,7 +174,7 @@ func TestRoundTrip(t *testing.T) {
 		alg     byte
 		kbpk    int
 		key     int
-	}{{'B', 'T', 16, 16}, {'B', 'T', 24, 24}, {'D', 'A', 16, 16}, {'D', 'A', 24, 32}, {'D', 'A', 32, 32}, {'D', 'T', 32, 24}} {
+	}{{'B', 'T', 16, 16}, {'B', 'T', 24, 24}, {'D', 'A', 16, 16}, {'D', 'A', 24, 24}, {'D', 'A', 32, 32}, {'D', 'T', 32, 24}} {
 		kbpk := make([]byte, c.kbpk)
 		key := make([]byte, c.key)
 		rand.Read(kbpk)
@@ -196,6 +196,73 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, err := Encode(rand.Reader, Header{Version: 'A', Usage: "K0", KeyVersion: "00"}, secret.Copy(make([]byte, 16)), 16, nil); !errors.Is(err, ErrVersion) {
 		t.Fatalf("encode version A: %v", err)
+	}
+}
+
+// TestProtection: a block is refused, on encoding and on decoding, when
+// its KBPK is weaker than the key it carries (NIST SP 800-57 Part 1
+// Table 2 strengths) or when an AES key is in a block that is not version
+// D; TDEA keys go in B under TDEA or in D under AES.
+func TestProtection(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		version byte
+		alg     byte
+		kbpk    int
+		key     int
+		ok      bool
+	}{
+		{"ok/aes256-key-in-d-under-aes256", 'D', 'A', 32, 32, true},
+		{"ok/aes128-key-in-d-under-aes256", 'D', 'A', 32, 16, true},
+		{"ok/aes192-key-in-d-under-aes192", 'D', 'A', 24, 24, true},
+		{"ok/2tdea-key-in-b-under-2tdea", 'B', 'T', 16, 16, true},
+		{"ok/3tdea-key-in-b-under-3tdea", 'B', 'T', 24, 24, true},
+		{"ok/2tdea-key-in-b-under-3tdea", 'B', 'T', 24, 16, true},
+		{"ok/3tdea-key-in-d-under-aes128", 'D', 'T', 16, 24, true},
+		{"fail/aes256-key-in-b-under-2tdea", 'B', 'A', 16, 32, false},
+		{"fail/aes128-key-in-b-under-3tdea", 'B', 'A', 24, 16, false},
+		{"fail/aes256-key-in-d-under-aes128", 'D', 'A', 16, 32, false},
+		{"fail/aes256-key-in-d-under-aes192", 'D', 'A', 24, 32, false},
+		{"fail/aes192-key-in-d-under-aes128", 'D', 'A', 16, 24, false},
+		{"fail/3tdea-key-in-b-under-2tdea", 'B', 'T', 16, 24, false},
+		{"fail/hmac-key-in-d-under-aes256", 'D', 'H', 32, 32, false},
+		{"fail/des-key-in-b-under-3tdea", 'B', 'T', 24, 8, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			kbpk := make([]byte, c.kbpk)
+			key := make([]byte, c.key)
+			rand.Read(kbpk)
+			rand.Read(key)
+			kdf, err := SoftwareKDF(c.version, kbpk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := Header{Version: c.version, Usage: "D0", Algorithm: c.alg, ModeOfUse: 'N', KeyVersion: "00", Exportability: 'N'}
+			s, err := Encode(rand.Reader, h, secret.Copy(key), c.kbpk, kdf)
+			if c.ok {
+				if err != nil {
+					t.Fatalf("encode: %v", err)
+				}
+				if b, err := Decode(s, c.kbpk, kdf); err != nil || !bytes.Equal(b.Key.Reveal(), key) {
+					t.Fatalf("decode: %v", err)
+				}
+				return
+			}
+			if keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+				t.Fatalf("encode: %v, want wrong-role (weak protection)", err)
+			}
+			// A block made elsewhere with a valid MAC is refused too,
+			// after its MAC has been checked.
+			p, _ := versionParams(c.version)
+			pad := make([]byte, (p.blockSize-(2+c.key)%p.blockSize)%p.blockSize)
+			s, err = encode(h, key, pad, c.kbpk, kdf, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Decode(s, c.kbpk, kdf); keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+				t.Fatalf("decode: %v, want wrong-role (weak protection)", err)
+			}
+		})
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
@@ -202,7 +203,8 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 	defer cancel()
 	store, err := pkcs11.Open(octx, pkcs11.Config{
 		ModulePath: uri.ModulePath, TokenLabel: uri.Token, TokenSerial: uri.Serial, PIN: pin,
-		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), Logger: log, Observe: observe,
+		Sessions: cfg.HSM.Sessions, CallTimeout: time.Duration(cfg.HSM.CallTimeout), KeygenTimeout: time.Duration(cfg.HSM.KeygenTimeout),
+		Logger: log, Observe: observe,
 	})
 	if err != nil {
 		pin.Wipe()
@@ -324,9 +326,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			as, err := st.Allowances(ctx)
-			out := make([]metrics.Balance, len(as))
-			for i, a := range as {
-				out[i] = metrics.Balance{Device: a.Device, Currency: a.Currency, Minor: a.Balance}
+			out := make([]metrics.Balance, 0, len(as))
+			for _, a := range as {
+				if _, err := identity.ParseDeviceID(a.Device); err != nil {
+					continue // stored before device ids were checked: never a label
+				}
+				out = append(out, metrics.Balance{Device: a.Device, Currency: a.Currency, Minor: a.Balance})
 			}
 			return out, err
 		})

@@ -47,6 +47,14 @@ func classify(err error) class {
 	return classRequest
 }
 
+// vanished reports whether err says an object handle no longer names an
+// object: during the index, with a fresh login, that object was destroyed
+// since the scan.
+func vanished(err error) bool {
+	var rv p11.Error
+	return errors.As(err, &rv) && (rv == p11.CKR_OBJECT_HANDLE_INVALID || rv == p11.CKR_KEY_HANDLE_INVALID)
+}
+
 // kindOf maps a PKCS#11 failure to the error kind callers see.
 func kindOf(err error) keys.Kind {
 	switch classify(err) {

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	p11 "github.com/miekg/pkcs11"
@@ -148,29 +149,114 @@ func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm) (*con
 	return c, nil
 }
 
+// reserve claims ref for a generation or import. It refuses a reference
+// that is indexed or refused (keys.KindExists) or being created now, also
+// by a call whose caller has gone (keys.KindBusy). The returned function
+// gives the claim up; calling it again does nothing.
+func (s *Store) reserve(ref keys.Ref, role keys.Role, alg keys.Algorithm) (func(), error) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if _, ok := s.pending[ref]; ok {
+		return nil, &keys.Error{Kind: keys.KindBusy, Key: ref, Msg: "pkcs11: key " + ref.String() + " is being created; retry once that has finished"}
+	}
+	if _, err := s.checkNew(ref, role, alg); err != nil {
+		return nil, err
+	}
+	s.pending[ref] = struct{}{}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.pendMu.Lock()
+			delete(s.pending, ref)
+			s.pendMu.Unlock()
+		})
+	}, nil
+}
+
+// isPending reports whether ref is being generated or imported now.
+func (s *Store) isPending(ref keys.Ref) bool {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	_, ok := s.pending[ref]
+	return ok
+}
+
+// made is a key the token created, with every object of it (a key pair
+// has two).
+type made struct {
+	e       *entry
+	handles []p11.ObjectHandle
+}
+
+// abandon settles a generation or import whose caller gave up before it
+// returned: the key it made, if any, is destroyed — the caller was told
+// the call failed, and the audit log says so, so the key must not exist —
+// and the reference is given up, so that a retry creates the key afresh.
+// It runs on the goroutine that received the late result.
+func (s *Store) abandon(ref keys.Ref, m made, release func()) {
+	defer func() {
+		release()
+		if h := s.cfg.hooks.settled; h != nil {
+			h(ref)
+		}
+	}()
+	if len(m.handles) == 0 {
+		return // nothing was made, or the call cleaned up after itself
+	}
+	_, err := call(context.Background(), s, "destroy", ref, func(_ *conn, sh p11.SessionHandle) (struct{}, error) {
+		var first error
+		for _, h := range m.handles {
+			if err := s.mod.DestroyObject(sh, h); err != nil && first == nil {
+				first = err
+			}
+		}
+		return struct{}{}, first
+	}, nil)
+	if err != nil {
+		// The one object stays in the token; the next connect indexes it.
+		s.log.Error("pkcs11: a key made after its caller gave up could not be destroyed", "key", ref.String(), "err", err)
+		return
+	}
+	if c := s.cur.Load(); c != nil {
+		c.mu.Lock()
+		if e, ok := c.index[ref]; ok && slices.Contains(m.handles, e.handle) {
+			delete(c.index, ref) // a reconnect indexed it meanwhile
+		}
+		c.mu.Unlock()
+	}
+	s.log.Warn("pkcs11: destroyed a key made after its caller gave up", "key", ref.String())
+}
+
 // Generate creates a key inside the token with its role's template and
 // returns it after reading its attributes back: a key the token did not
-// make sensitive, non-extractable and local is destroyed and refused.
+// make sensitive, non-extractable and local is destroyed and refused. It
+// runs under [Config.KeygenTimeout]; a key made after the caller gave up
+// is destroyed (see [Store.abandon]), and a generation of the same
+// reference meanwhile is refused with keys.KindBusy.
 func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, error) {
-	if _, err := s.checkNew(req.Ref, req.Role, req.Algorithm); err != nil {
+	release, err := s.reserve(req.Ref, req.Role, req.Algorithm)
+	if err != nil {
 		return keys.Key{}, err
 	}
 	kt, mech := keyTypeOf(req.Algorithm)
-	e, err := call(ctx, s, "generate", req.Ref, func(c *conn, sh p11.SessionHandle) (*entry, error) {
+	m, abandoned, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "generate", req.Ref, func(c *conn, sh p11.SessionHandle) (made, error) {
 		var handles []p11.ObjectHandle
 		if req.Algorithm.Symmetric() {
 			h, err := s.mod.GenerateKey(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, secretTemplate(req.Ref, req.Role, req.Algorithm))
 			if err != nil {
-				return nil, err
+				return made{}, err
 			}
 			handles = []p11.ObjectHandle{h}
 		} else {
 			pub, priv := pairTemplates(req.Ref, req.Role, req.Algorithm, kt)
 			hpub, hpriv, err := s.mod.GenerateKeyPair(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, pub, priv)
 			if err != nil {
-				return nil, err
+				return made{}, err
 			}
 			handles = []p11.ObjectHandle{hpriv, hpub}
+		}
+		if h := s.cfg.hooks.created; h != nil {
+			h(req.Ref)
 		}
 		e, err := s.load(sh, handles[0], req.Ref.Label())
 		if err == nil && e.key.Origin != keys.OriginGenerated {
@@ -186,14 +272,18 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, er
 			for _, h := range handles {
 				_ = s.mod.DestroyObject(sh, h)
 			}
-			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: generated key refused", Err: err}
+			return made{}, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: generated key refused", Err: err}
 		}
-		return e, nil
-	}, nil)
+		return made{e: e, handles: handles}, nil
+	}, func(m made) { s.abandon(req.Ref, m, release) })
+	if abandoned {
+		return keys.Key{}, err // abandon settles and releases
+	}
+	defer release()
 	if err != nil {
 		return keys.Key{}, err
 	}
-	return s.add(e)
+	return s.add(m.e)
 }
 
 func pairTemplates(ref keys.Ref, role keys.Role, alg keys.Algorithm, kt uint) (pub, priv []*p11.Attribute) {
@@ -265,14 +355,22 @@ type ImportRequest struct {
 //
 // For tokens that can combine components themselves, the officer ceremony
 // avoids this path; it is what the tests and `samd dev` use to load
-// published test keys.
+// published test keys. Like [Store.Generate], it runs under
+// [Config.KeygenTimeout] and destroys a key made after its caller gave up.
 func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.Key, error) {
 	if !req.Algorithm.Symmetric() {
 		return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: only secret keys are imported from components")
 	}
-	if _, err := s.checkNew(req.Ref, req.Role, req.Algorithm); err != nil {
+	release, err := s.reserve(req.Ref, req.Role, req.Algorithm)
+	if err != nil {
 		return keys.Key{}, err
 	}
+	settled := false // once true, abandon releases the reservation
+	defer func() {
+		if !settled {
+			release()
+		}
+	}()
 	if n := len(req.Components); n < 1 || n > 3 {
 		return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: a key is imported from one to three components, not %d", n)
 	}
@@ -303,7 +401,7 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 			return keys.Key{}, keys.Errorf(keys.KindCheckFailed, "pkcs11: the combined key does not match the expected check value")
 		}
 	}
-	e, err := call(ctx, s, "import", req.Ref, func(c *conn, sh p11.SessionHandle) (*entry, error) {
+	m, abandoned, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "import", req.Ref, func(c *conn, sh p11.SessionHandle) (made, error) {
 		t := append(secretTemplate(req.Ref, req.Role, req.Algorithm), p11.NewAttribute(p11.CKA_VALUE, value.Reveal()))
 		if req.Algorithm.AES() {
 			// CKA_VALUE_LEN may not be given with CKA_VALUE on C_CreateObject.
@@ -312,7 +410,10 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 		h, err := s.mod.CreateObject(sh, t)
 		clear(t[len(t)-1].Value) // the template's copy of the key
 		if err != nil {
-			return nil, err
+			return made{}, err
+		}
+		if hk := s.cfg.hooks.created; hk != nil {
+			hk(req.Ref)
 		}
 		e, err := s.load(sh, h, req.Ref.Label())
 		if err == nil {
@@ -320,14 +421,18 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 		}
 		if err != nil {
 			_ = s.mod.DestroyObject(sh, h)
-			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: imported key refused", Err: err}
+			return made{}, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: imported key refused", Err: err}
 		}
-		return e, nil
-	}, nil)
+		return made{e: e, handles: []p11.ObjectHandle{h}}, nil
+	}, func(m made) { s.abandon(req.Ref, m, release) })
+	if abandoned {
+		settled = true
+		return keys.Key{}, err
+	}
 	if err != nil {
 		return keys.Key{}, err
 	}
-	return s.add(e)
+	return s.add(m.e)
 }
 
 // add puts a loaded entry into the index of the current connection.
@@ -380,13 +485,17 @@ func (s *Store) index(c *conn) error {
 	c.index = make(map[keys.Ref]*entry)
 	c.missed = make(map[keys.Ref]time.Time)
 	pubs := make(map[string]p11.ObjectHandle)
-	var keyHandles []p11.ObjectHandle
+	type labelled struct {
+		h     p11.ObjectHandle
+		label string
+	}
+	var keyHandles []labelled
 	for _, h := range all {
 		attrs, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_CLASS, nil), p11.NewAttribute(p11.CKA_LABEL, nil), p11.NewAttribute(p11.CKA_ID, nil),
 		})
 		if err != nil {
-			if classify(err) == classBroken {
+			if classify(err) == classBroken && !vanished(err) {
 				return wrapErr("C_GetAttributeValue", keys.Ref{}, err)
 			}
 			continue
@@ -398,12 +507,14 @@ func (s *Store) index(c *conn) error {
 		case p11.CKO_PUBLIC_KEY:
 			pubs[string(attrs[2].Value)] = h
 		case p11.CKO_SECRET_KEY, p11.CKO_PRIVATE_KEY:
-			keyHandles = append(keyHandles, h)
+			keyHandles = append(keyHandles, labelled{h, string(attrs[1].Value)})
 		}
 	}
-	for _, h := range keyHandles {
-		lab, _ := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_LABEL, nil)})
-		label := string(lab[0].Value)
+	if hk := s.cfg.hooks.scanned; hk != nil {
+		hk()
+	}
+	for _, kh := range keyHandles {
+		h, label := kh.h, kh.label
 		e, err := s.load(sh, h, label)
 		if err == nil && !e.key.Algorithm.Symmetric() {
 			id := keys.MakeID(e.key.Ref, e.key.Role)
@@ -415,6 +526,12 @@ func (s *Store) index(c *conn) error {
 			}
 		}
 		if err != nil {
+			if vanished(err) {
+				// Destroyed since the scan (by another user of the token):
+				// not a key, not a broken connection.
+				s.log.Info("pkcs11: a key vanished while the token was indexed", "label", label)
+				continue
+			}
 			if classify(err) == classBroken {
 				return wrapErr("load", keys.Ref{}, err)
 			}
@@ -707,6 +824,9 @@ const missRetry = time.Second
 // so requests naming a key that does not exist cost one search a second,
 // not one each. It returns nil, nil when the token has no such key.
 func (s *Store) find(c *conn, ref keys.Ref) (*entry, error) {
+	if s.isPending(ref) {
+		return nil, nil // being created: it is indexed when that succeeds
+	}
 	c.mu.Lock()
 	if until, ok := c.missed[ref]; ok && time.Now().Before(until) {
 		c.mu.Unlock()

@@ -79,7 +79,9 @@ func (s *Store) KeyBlockCMAC(ctx context.Context, k keys.Key, block []byte) ([]b
 // template. The token holds it only as a session object for the length of
 // the call. (Unwrapping straight into a token object with samd's
 // template — CKA_MODIFIABLE=false, CKA_VALUE_LEN — is refused by SoftHSM2
-// with CKR_ATTRIBUTE_READ_ONLY.) The caller wipes the value.
+// with CKR_ATTRIBUTE_READ_ONLY.) A key stronger than the KEK is refused
+// (keys.CheckProtection) before the token is asked. Being part of an
+// import, it runs under [Config.KeygenTimeout]. The caller wipes the value.
 func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, wrapped []byte, mech keys.WrapMechanism) (secret.Bytes, error) {
 	e, err := s.lookup(kek, keys.UsageUnwrap)
 	if err != nil {
@@ -87,6 +89,9 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 	}
 	if !alg.Symmetric() {
 		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: only secret keys are unwrapped")
+	}
+	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
+		return secret.Bytes{}, &keys.Error{Kind: keys.KindWrongRole, Key: kek.Ref, Msg: "pkcs11: key " + kek.Ref.String() + " may not unwrap this key", Err: err}
 	}
 	var m uint
 	switch mech {
@@ -98,7 +103,7 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
 	}
 	kt, _ := keyTypeOf(alg)
-	v, err := call(ctx, s, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
+	v, _, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
 		t := []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
 			p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
@@ -138,7 +143,8 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 // WrapSecret wraps a secret held in samd's memory (a diversified key) under
 // the key-encryption key kek, inside the token: the value becomes a
 // short-lived session object, is wrapped, and the object is destroyed in
-// the same call. The key's role must grant keys.UsageWrap.
+// the same call. The key's role must grant keys.UsageWrap, and the KEK
+// must be at least as strong as the key (keys.CheckProtection).
 func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm, value secret.Bytes, mech keys.WrapMechanism) ([]byte, error) {
 	e, err := s.lookup(kek, keys.UsageWrap)
 	if err != nil {
@@ -146,6 +152,9 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 	}
 	if !alg.Symmetric() || value.Len() != alg.KeyLen() {
 		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: the value to wrap is not a %s key", alg)
+	}
+	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
+		return nil, &keys.Error{Kind: keys.KindWrongRole, Key: kek.Ref, Msg: "pkcs11: key " + kek.Ref.String() + " may not wrap this key", Err: err}
 	}
 	var m uint
 	switch mech {

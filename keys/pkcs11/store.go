@@ -13,10 +13,15 @@
 //
 // # Failure model
 //
-// Every call runs under a deadline ([Config.CallTimeout]). A call that
+// Every call runs under a deadline ([Config.CallTimeout]; key generation
+// and imports under their own, longer [Config.KeygenTimeout]). A call that
 // outlives it returns an error of kind keys.KindUnavailable at once; the
 // blocked cgo call finishes in the background and its session rejoins the
-// pool or is evicted. A return value that says the session, login, token or
+// pool or is evicted. A key that a generation or import creates after its
+// caller has gone is destroyed by the goroutine that receives it: the
+// caller was told it failed, so it must not exist. Until that is settled
+// the key's reference is reserved, and a retry is refused with
+// keys.KindBusy rather than making a second object with the same label. A return value that says the session, login, token or
 // module is gone marks the connection broken: requests fail fast with
 // keys.KindUnavailable while a background loop reconnects (re-initialising
 // the module when needed), logs in again and re-resolves every key handle.
@@ -62,8 +67,14 @@ type Config struct {
 	// Sessions is the size of the request session pool; 0 means 8. It is
 	// capped by the token's own session limit.
 	Sessions int
-	// CallTimeout bounds every PKCS#11 call; 0 means 2s.
+	// CallTimeout bounds every PKCS#11 call but key generation and import
+	// (KeygenTimeout); 0 means 2s.
 	CallTimeout time.Duration
+	// KeygenTimeout bounds key generation and import (C_GenerateKey,
+	// C_GenerateKeyPair, C_CreateObject of a key, C_UnwrapKey), which
+	// take far longer than a request's call (RSA-3072 takes seconds on
+	// SoftHSM2); 0 means 60s.
+	KeygenTimeout time.Duration
 	// ReconnectInterval is the pause between reconnect attempts; 0 means
 	// 200ms.
 	ReconnectInterval time.Duration
@@ -72,6 +83,20 @@ type Config struct {
 	// Observe, if set, is told the duration and outcome of every PKCS#11
 	// operation (for metrics); op is a fixed operation name.
 	Observe func(op string, d time.Duration, err error)
+
+	hooks *hooks // tests only (export_test.go)
+}
+
+// hooks let tests stop the store at the points where the token races its
+// caller. Nil functions are skipped.
+type hooks struct {
+	// scanned runs in index after the token scan, before any key is read.
+	scanned func()
+	// created runs after the token created a key object, before it is
+	// read back.
+	created func(keys.Ref)
+	// settled runs after an abandoned generation or import was cleaned up.
+	settled func(keys.Ref)
 }
 
 // Store is a key store over one PKCS#11 token. It is safe for concurrent
@@ -90,6 +115,12 @@ type Store struct {
 	pinRefused atomic.Bool
 	closed     atomic.Bool
 	lastErr    atomic.Pointer[string]
+
+	// pending are the key references being generated or imported now,
+	// including ones whose caller has gone and whose outcome is not
+	// settled yet.
+	pendMu  sync.Mutex
+	pending map[keys.Ref]struct{}
 
 	reconnecting sync.Mutex // held by the one reconnect loop
 	connMu       sync.Mutex // serialises connect and teardown
@@ -142,6 +173,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 2 * time.Second
 	}
+	if cfg.KeygenTimeout <= 0 {
+		cfg.KeygenTimeout = 60 * time.Second
+	}
+	if cfg.hooks == nil {
+		cfg.hooks = &hooks{}
+	}
 	if cfg.ReconnectInterval <= 0 {
 		cfg.ReconnectInterval = 200 * time.Millisecond
 	}
@@ -152,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if mod == nil {
 		return nil, keys.Errorf(keys.KindUnavailable, "pkcs11: cannot load module %s", cfg.ModulePath)
 	}
-	s := &Store{cfg: cfg, mod: mod, log: cfg.Logger, done: make(chan struct{})}
+	s := &Store{cfg: cfg, mod: mod, log: cfg.Logger, done: make(chan struct{}), pending: map[keys.Ref]struct{}{}}
 	if err := s.initialize(); err != nil {
 		mod.Destroy()
 		return nil, err
@@ -440,19 +477,32 @@ func (s *Store) monitor() {
 	}
 }
 
-// Close logs out, closes every session, finalises the module and wipes the
-// PIN. Calls in flight fail.
+// Close closes every session and wipes the PIN; a store that initialised
+// the module also logs out and finalises it. (Login state and C_Initialize
+// are per process: a store opened after another on the same module leaves
+// both to the first.) Calls already in the module are waited for, up to
+// their deadline.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	close(s.done)
 	s.wg.Wait()
+	// Calls still in the module (an abandoned key generation, and the
+	// destruction of its key) are waited for, up to their deadline:
+	// closing sessions or unloading the module under them is undefined
+	// behaviour.
+	s.drain(max(s.cfg.CallTimeout, s.cfg.KeygenTimeout))
 	if c := s.cur.Swap(nil); c != nil {
-		_ = s.mod.Logout(c.login)
+		if s.ownInit {
+			_ = s.mod.Logout(c.login)
+		}
 		s.teardown(c)
 	}
-	err := s.mod.Finalize()
+	var err error
+	if s.ownInit {
+		err = s.mod.Finalize()
+	}
 	s.mod.Destroy()
 	s.cfg.PIN.Wipe()
 	if err != nil && !errors.Is(err, p11.Error(p11.CKR_CRYPTOKI_NOT_INITIALIZED)) {
@@ -466,35 +516,46 @@ type result[T any] struct {
 	err error
 }
 
-// call runs f on a pooled session under the store's deadline. If the
+// call runs f on a pooled session under the store's call deadline. If the
 // deadline passes first, call returns keys.KindUnavailable and f's result,
 // when it arrives, is given to discard (which wipes secrets) instead of
 // being returned. Errors from f are classified; a broken connection starts
 // the reconnect loop.
 func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(c *conn, sh p11.SessionHandle) (T, error), discard func(T)) (T, error) {
+	v, _, err := callWithin(ctx, s, s.cfg.CallTimeout, op, ref, f, discard)
+	return v, err
+}
+
+// callWithin is call with deadline d. abandoned reports that f was started
+// and its caller gave up (deadline or cancellation) before it returned:
+// then f's result, whatever it is, goes to discard — exactly once, from
+// the goroutine that receives it — and never to the caller.
+func callWithin[T any](ctx context.Context, s *Store, d time.Duration, op string, ref keys.Ref, f func(c *conn, sh p11.SessionHandle) (T, error), discard func(T)) (v T, abandoned bool, err error) {
 	var zero T
 	c, err := s.live()
 	if err != nil {
-		return zero, err
+		return zero, false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var sh p11.SessionHandle
 	select {
 	case sh = <-c.pool:
 	case <-c.dead:
-		return zero, unavailable("HSM unavailable, reconnecting")
+		return zero, false, unavailable("HSM unavailable, reconnecting")
 	case <-ctx.Done():
-		return zero, unavailable(fmt.Sprintf("%s: no free HSM session before the deadline", op))
+		return zero, false, unavailable(fmt.Sprintf("%s: no free HSM session before the deadline", op))
 	}
 	// The channel is unbuffered: a result is either taken by the caller or,
 	// once the caller has gone, discarded by the goroutine. Never both.
 	ch := make(chan result[T])
 	s.inflight.Add(1)
 	go func() {
+		// In flight until a late result is discarded too: discarding it
+		// may call the module again (an abandoned key is destroyed).
+		defer s.inflight.Add(-1)
 		t0 := time.Now()
 		v, err := f(c, sh)
-		s.inflight.Add(-1)
 		if s.cfg.Observe != nil {
 			s.cfg.Observe(op, time.Since(t0), err)
 		}
@@ -509,12 +570,12 @@ func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(
 	}()
 	select {
 	case r := <-ch:
-		return r.v, wrapErr(op, ref, r.err)
+		return r.v, false, wrapErr(op, ref, r.err)
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return zero, unavailable(op + ": HSM call exceeded its deadline")
+			return zero, true, unavailable(op + ": HSM call exceeded its deadline")
 		}
-		return zero, ctx.Err()
+		return zero, true, ctx.Err()
 	}
 }
 

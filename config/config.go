@@ -186,10 +186,12 @@ type Audit struct {
 	// SyncInterval is how often the log is fsynced; 0 syncs every record.
 	SyncInterval Duration `yaml:"sync_interval"`
 	// CheckpointKey, NAME:vN, is an ECDSA audit key in the HSM that signs
-	// a checkpoint record every CheckpointInterval (default 1m) and at
-	// shutdown.
+	// a checkpoint record every CheckpointInterval (default 1m) when
+	// records were written, after at most CheckpointEvery records
+	// (default 1000), and at shutdown.
 	CheckpointKey      string   `yaml:"checkpoint_key"`
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	CheckpointEvery    int      `yaml:"checkpoint_every,omitempty"`
 	// Store "state" keeps the log in the state store (one hash chain per
 	// samd process, named Chain: default the PKI instance id, else the
 	// host name) instead of File.
@@ -531,6 +533,9 @@ func (c *Config) Validate() error {
 		if _, err := ParseRef(c.Audit.CheckpointKey); err != nil {
 			bad("audit.checkpoint_key", "want NAME:vN")
 		}
+	}
+	if c.Audit.CheckpointEvery < 0 || c.Audit.CheckpointInterval < 0 {
+		bad("audit.checkpoint_every", "checkpoint_every and checkpoint_interval must not be negative")
 	}
 	if c.CardSessions.SealKey != "" {
 		if _, err := ParseRef(c.CardSessions.SealKey); err != nil {

@@ -218,9 +218,11 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 	return store, nil
 }
 
-// checkpointer returns a function that signs an audit checkpoint with the
-// configured audit key, or nil when none is configured.
-func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *slog.Logger) (func(), error) {
+// checkpointer makes the audit sink sign checkpoints with the configured
+// audit key — by itself after every audit.checkpoint_every records — and
+// returns a function that asks for one now (final: the last record of a
+// clean shutdown), or nil when no key is configured.
+func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *slog.Logger) (func(final bool), error) {
 	if cfg.Audit.CheckpointKey == "" {
 		return nil, nil
 	}
@@ -236,9 +238,11 @@ func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *
 	if err != nil {
 		return nil, fmt.Errorf("audit checkpoint key: %w", err)
 	}
-	return func() {
-		if err := sink.Checkpoint(context.Background(), signer, ref.String(), time.Now()); err != nil {
-			log.Error("audit checkpoint failed", "err", err)
+	sink.SetCheckpoints(audit.CheckpointSigner{Signer: signer, Key: ref.String(), Every: cfg.Audit.CheckpointEvery,
+		OnError: func(err error) { log.Error("audit checkpoint failed", "err", err) }})
+	return func(final bool) {
+		if err := sink.Checkpoint(context.Background(), final); err != nil {
+			log.Error("audit checkpoint failed", "final", final, "err", err)
 		}
 	}, nil
 }
@@ -315,7 +319,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		defer tick.Stop()
 		go func() {
 			for range tick.C {
-				checkpoint()
+				checkpoint(false)
 			}
 		}()
 	}
@@ -526,6 +530,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	hs := srv.NewHTTPServer(tlsConf)
+	servers := []*http.Server{hs}
 	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(hs, ln) }()
 	if a := cfg.Admin; a != nil {
@@ -534,6 +539,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			return err
 		}
 		as := srv.NewAdminHTTPServer(tlsConf)
+		servers = append(servers, as)
 		go func() { errc <- server.Serve(as, aln) }()
 		defer as.Close()
 		log.Info("admin listening", "addr", aln.Addr().String(), "officers", len(a.Officers))
@@ -550,12 +556,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	log.Info("samd shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
+	// Both listeners finish their requests first: nothing is audited
+	// after the final checkpoint, and the sink is closed behind it.
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
 	}
-	err = <-errc
+	err = nil
+	for range servers {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
 	if checkpoint != nil {
-		checkpoint() // the last record of a clean shutdown is a signed checkpoint
+		checkpoint(true) // the last record of a clean shutdown is a final signed checkpoint
+	}
+	if cerr := sink.Close(); cerr != nil && err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -684,7 +702,8 @@ func openState(ctx context.Context, c config.State) (state.Store, error) {
 // auditSink is where the audit log goes: a file, or the state store.
 type auditSink interface {
 	audit.Sink
-	Checkpoint(ctx context.Context, signer crypto.Signer, keyRef string, now time.Time) error
+	SetCheckpoints(audit.CheckpointSigner)
+	Checkpoint(ctx context.Context, final bool) error
 	Close() error
 }
 

@@ -467,16 +467,22 @@ type result[T any] struct {
 }
 
 // call runs f on a pooled session under the store's deadline. If the
-// deadline passes first, call returns keys.KindUnavailable and f's result,
-// when it arrives, is given to discard (which wipes secrets) instead of
-// being returned. Errors from f are classified; a broken connection starts
-// the reconnect loop.
+// call's deadline passes first, call returns keys.KindUnavailable (the HSM
+// did not answer in time) and f's result, when it arrives, is given to
+// discard (which wipes secrets) instead of being returned. Errors from f
+// are classified; a broken connection starts the reconnect loop.
+//
+// Waiting is not the HSM failing: a caller whose own deadline (ctx's)
+// passes first, and a call that finds no free session within its
+// deadline, get keys.KindBusy — samd is overloaded, the token is fine —
+// so that an overload never reads as an unavailable HSM.
 func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(c *conn, sh p11.SessionHandle) (T, error), discard func(T)) (T, error) {
 	var zero T
 	c, err := s.live()
 	if err != nil {
 		return zero, err
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	var sh p11.SessionHandle
@@ -485,7 +491,10 @@ func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(
 	case <-c.dead:
 		return zero, unavailable("HSM unavailable, reconnecting")
 	case <-ctx.Done():
-		return zero, unavailable(fmt.Sprintf("%s: no free HSM session before the deadline", op))
+		if errors.Is(caller.Err(), context.Canceled) {
+			return zero, caller.Err()
+		}
+		return zero, busy(fmt.Sprintf("%s: no free HSM session before the deadline (samd is overloaded)", op))
 	}
 	// The channel is unbuffered: a result is either taken by the caller or,
 	// once the caller has gone, discarded by the goroutine. Never both.
@@ -511,7 +520,12 @@ func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(
 	case r := <-ch:
 		return r.v, wrapErr(op, ref, r.err)
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(caller.Err(), context.DeadlineExceeded):
+			// The request's deadline, not the call's: it was spent
+			// before the HSM had its full call deadline.
+			return zero, busy(op + ": the request's deadline passed during the HSM call")
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			return zero, unavailable(op + ": HSM call exceeded its deadline")
 		}
 		return zero, ctx.Err()

@@ -261,6 +261,16 @@ type Limits struct {
 	// (default 5s); IdleTimeout closes idle connections (default 2m).
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	IdleTimeout      Duration `yaml:"idle_timeout"`
+	// StreamIdleTimeout ends a streamed upload whose client sends nothing
+	// for this long (default 30s); a unary request's body must arrive
+	// within request_timeout.
+	StreamIdleTimeout Duration `yaml:"stream_idle_timeout,omitempty"`
+	// BatchItems bounds the batch items (KCV inputs, objects, SUN
+	// messages) in work at once, all clients together (default 5000 per
+	// HSM session), and BatchItemsPerClient one client's share (default
+	// 10000, one full batch).
+	BatchItems          int `yaml:"batch_items,omitempty"`
+	BatchItemsPerClient int `yaml:"batch_items_per_client,omitempty"`
 }
 
 // CardSessions configures sealed card session tokens.
@@ -533,6 +543,9 @@ func (c *Config) Validate() error {
 		if _, err := ParseRef(c.Audit.CheckpointKey); err != nil {
 			bad("audit.checkpoint_key", "want NAME:vN")
 		}
+	}
+	if l := c.Limits; l.StreamIdleTimeout < 0 || l.BatchItems < 0 || l.BatchItemsPerClient < 0 {
+		bad("limits", "stream_idle_timeout, batch_items and batch_items_per_client must not be negative")
 	}
 	if c.Audit.CheckpointEvery < 0 || c.Audit.CheckpointInterval < 0 {
 		bad("audit.checkpoint_every", "checkpoint_every and checkpoint_interval must not be negative")

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
@@ -143,6 +146,11 @@ func TestErrorMapping(t *testing.T) {
 	if k != keys.KindUnavailable || ce.Message() != "hsm-unavailable: HSM unavailable" || ce.Meta().Get(ErrorCodeHeader) != "hsm-unavailable" {
 		t.Errorf("unavailable: %v %v", ce, k)
 	}
+	// The request's own deadline is samd busy, not the HSM unavailable.
+	ce, k = toConnect(fmt.Errorf("diversify: %w", context.DeadlineExceeded))
+	if k != keys.KindBusy || ce.Code() != connect.CodeResourceExhausted || ce.Meta().Get(ErrorCodeHeader) != "busy" {
+		t.Errorf("a passed deadline: %v %v", ce, k)
+	}
 	ce, _ = toConnect(errors.New("some bug with details"))
 	if strings.Contains(ce.Message(), "details") {
 		t.Errorf("internal detail leaked: %q", ce.Message())
@@ -153,9 +161,9 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-// TestAdmit checks the per-client limits without timing: in-flight
-// requests over the limit and a client made busy by a failed verification
-// are refused with limit-reached.
+// TestAdmit checks the per-client limits without timing: open requests
+// over the limit (counted at the HTTP layer) and a client made busy by a
+// failed verification are refused with limit-reached.
 func TestAdmit(t *testing.T) {
 	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: &memSink{}, Ready: func() error { return nil },
 		MaxConcurrentPerClient: 2, BusyAfterFailure: time.Hour})
@@ -163,20 +171,20 @@ func TestAdmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "d"}
-	r1, err1 := s.admit(p)
-	_, err2 := s.admit(p)
+	r1, err1 := s.enter(p)
+	_, err2 := s.enter(p)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if _, err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "concurrency") {
+	if _, err := s.enter(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "concurrency") {
 		t.Fatalf("third in flight: %v", err)
 	}
 	r1()
-	if _, err := s.admit(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
+	if _, err := s.enter(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
 		t.Fatalf("another client: %v", err)
 	}
 	s.afterCall(p, keys.Errorf(keys.KindCheckFailed, "x"))
-	if _, err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "busy") {
+	if err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "busy") {
 		t.Fatalf("after a failed verification: %v", err)
 	}
 }

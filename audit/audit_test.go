@@ -179,6 +179,11 @@ func TestCheckpoints(t *testing.T) {
 	if err != nil || cov.Checkpoints != 2 || cov.After != 0 || !cov.Final || cov.LastCovers != 5 || len(recs) != 6 {
 		t.Fatalf("%d records, %+v, %v", len(recs), cov, err)
 	}
+	if s, err := audit.OpenFile(path, 0); err != nil || s.Opened() != (audit.Tail{Records: 6, Final: true}) {
+		t.Fatalf("reopened after a final checkpoint: %+v %v", s.Opened(), err)
+	} else {
+		s.Close()
+	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if _, err := audit.VerifyCheckpoints(recs, &other.PublicKey); err == nil {
 		t.Fatal("checkpoints verified under another key")
@@ -227,6 +232,12 @@ func TestCheckpointEvery(t *testing.T) {
 	cov, err := audit.VerifyCheckpoints(recs, &key.PublicKey)
 	if err != nil || cov.Checkpoints != 2 || cov.After != 2 || cov.Final || cov.LastCovers != 9 {
 		t.Fatalf("%+v %v", cov, err)
+	}
+	// Reopened, the sink knows what follows the last checkpoint.
+	if s, err := audit.OpenFile(path, 0); err != nil || s.Opened() != (audit.Tail{Records: 12, Unsigned: 2}) {
+		t.Fatalf("reopened: %+v %v", s.Opened(), err)
+	} else {
+		s.Close()
 	}
 
 	// Cut after the second checkpoint: nothing after it, and it is not final.

@@ -191,6 +191,19 @@ func (c *chain) failed(err error) {
 	}
 }
 
+// Tail is how a log ends, as a sink found it when it opened it.
+type Tail struct {
+	// Records is the number of records; Unsigned how many of them follow
+	// the last checkpoint (all of them without one).
+	Records, Unsigned uint64
+	// Final: the log ends with a shutdown's final checkpoint.
+	Final bool
+}
+
+func (c *chain) tail() Tail {
+	return Tail{Records: c.seq, Unsigned: uint64(c.since), Final: c.lastFinal}
+}
+
 // BrokenError names the first record at which a chain fails to verify.
 type BrokenError struct {
 	Seq    uint64 // the record's own sequence number as stored

@@ -24,6 +24,7 @@ type FileSink struct {
 	mu     sync.Mutex
 	f      *os.File
 	chain  chain
+	opened Tail
 	closed bool
 	// syncEach makes every Append wait for an fsync covering its record.
 	syncEach bool
@@ -58,7 +59,7 @@ func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileSink{f: f, chain: c, done: make(chan struct{}), syncEach: syncEvery <= 0}
+	s := &FileSink{f: f, chain: c, opened: c.tail(), done: make(chan struct{}), syncEach: syncEvery <= 0}
 	s.cond = sync.NewCond(&s.syncMu)
 	s.synced = c.seq
 	s.written.Store(c.seq)
@@ -229,6 +230,10 @@ func cutTornLine(path string) error {
 	}
 	return os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1))
 }
+
+// Opened is how the log ended when the sink opened it: a log that does
+// not end with a final checkpoint was left by a crash, or cut.
+func (s *FileSink) Opened() Tail { return s.opened }
 
 // SetCheckpoints makes the sink sign checkpoints with c: one by itself
 // after every c.Every records, and one whenever Checkpoint is called.

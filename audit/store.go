@@ -30,6 +30,7 @@ type StoreSink struct {
 
 	mu     sync.Mutex
 	chain  chain
+	opened Tail
 	closed bool
 }
 
@@ -57,8 +58,13 @@ func OpenStore(ctx context.Context, st Store, name string) (*StoreSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: refusing to continue chain %s: %w", name, err)
 	}
+	s.opened = s.chain.tail()
 	return s, nil
 }
+
+// Opened is how the chain ended when the sink opened it, as
+// FileSink.Opened.
+func (s *StoreSink) Opened() Tail { return s.opened }
 
 // Append numbers, chains and stores r, then a checkpoint if one is due.
 func (s *StoreSink) Append(ctx context.Context, r *Record) error {

@@ -238,6 +238,11 @@ func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *
 	if err != nil {
 		return nil, fmt.Errorf("audit checkpoint key: %w", err)
 	}
+	if t := sink.Opened(); t.Records > 0 && !t.Final {
+		// The next checkpoint will sign these records as they stand.
+		log.Warn("the audit log does not end with a shutdown checkpoint: samd crashed, or the log was cut after its last checkpoint",
+			"records", t.Records, "after_last_checkpoint", t.Unsigned)
+	}
 	sink.SetCheckpoints(audit.CheckpointSigner{Signer: signer, Key: ref.String(), Every: cfg.Audit.CheckpointEvery,
 		OnError: func(err error) { log.Error("audit checkpoint failed", "err", err) }})
 	return func(final bool) {
@@ -708,6 +713,7 @@ type auditSink interface {
 	audit.Sink
 	SetCheckpoints(audit.CheckpointSigner)
 	Checkpoint(ctx context.Context, final bool) error
+	Opened() audit.Tail
 	Close() error
 }
 

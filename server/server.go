@@ -2,6 +2,11 @@
 // (Connect protocol) from one handler, on TLS 1.3 with client certificates
 // only.
 //
+// At the HTTP layer, before any method (limits.go), a request counts
+// toward its client's limit of open requests from its headers to its end,
+// body included, and its body is read under a deadline; an answer given
+// there carries the stable code like any other.
+//
 // Every request passes one chain, in this order:
 //
 //  1. mTLS: the handshake verifies the client certificate against the
@@ -9,7 +14,8 @@
 //  2. Authorisation: a deny-by-default table keyed by the full method name
 //     lists the roles that may call it. New refuses to start when the table
 //     and the registered methods differ, so no method ships unguarded.
-//  3. Deadline: every request runs under the configured timeout.
+//  3. Deadline: every request runs under the configured timeout; a batch
+//     is admitted by its item count first (batches.go).
 //  4. Audit: one record per request, allowed, denied or failed, written
 //     before the response leaves; if it cannot be written, the request fails.
 //  5. Errors: each error kind maps to one status code and a stable code

@@ -16,7 +16,9 @@
 // Every call runs under a deadline ([Config.CallTimeout]). A call that
 // outlives it returns an error of kind keys.KindUnavailable at once; the
 // blocked cgo call finishes in the background and its session rejoins the
-// pool or is evicted. A return value that says the session, login, token or
+// pool or is evicted. Waiting is not failing: a call that finds no free
+// session in time, or whose caller's own deadline passes first, returns
+// keys.KindBusy (samd is overloaded; the token is fine). A return value that says the session, login, token or
 // module is gone marks the connection broken: requests fail fast with
 // keys.KindUnavailable while a background loop reconnects (re-initialising
 // the module when needed), logs in again and re-resolves every key handle.

@@ -101,7 +101,7 @@ func (s *Server) limitBody(w http.ResponseWriter, r *http.Request, st *requestSt
 		}
 		b.end, b.idle = start.Add(timeout), s.cfg.StreamIdleTimeout
 	} else {
-		b.end, b.limit = start.Add(s.cfg.RequestTimeout), int64(s.cfg.MaxRequestBytes)
+		b.end = start.Add(s.cfg.RequestTimeout)
 	}
 	b.extend(start)
 	r2 := *r
@@ -117,11 +117,10 @@ type deadlineBody struct {
 	now  func() time.Time
 	// end is the last moment the body may arrive by; idle, if set, the
 	// longest gap between reads (a stream's); set is the deadline now.
-	end   time.Time
-	idle  time.Duration
-	set   time.Time
-	limit int64 // a unary body's size limit, for the stable code
-	done  bool
+	end  time.Time
+	idle time.Duration
+	set  time.Time
+	done bool
 }
 
 // extend moves the deadline to now+idle (never past end). It is set

@@ -634,7 +634,7 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		// The request counts toward its client's limit from here (its
 		// headers) to its end, its body included (limits.go).
 		if release, err := s.enter(res.p); err != nil {
-			st.early.refused = err
+			st.early.set(func() { st.early.refused = err })
 			refuse(w, r, err)
 		} else {
 			defer release()

@@ -9,10 +9,25 @@
 //
 // # Chain
 //
-// Records are numbered from 1 and chained: each record's Hash is
-// SHA-256(Prev ‖ canonical JSON of the record with Hash empty), and Prev is
-// the Hash of the record before it. Deleting, reordering or editing any
-// record breaks the chain at that record, which [Verify] names.
+// Records are numbered from 1 and chained: each record is stored as one
+// line, its canonical JSON (Go's encoding of [Record]: fields in schema
+// order, no white space, one spelling of every string); its Hash is
+// SHA-256(Prev ‖ the exact bytes of that line with the hash's value empty),
+// and Prev is the Hash of the record before it. Deleting, reordering or
+// editing any record breaks the chain at that record, which [Verify] names.
+// A line that is not byte for byte the canonical encoding of what it says
+// (added white space, an escaped letter, a duplicate key that a reader
+// taking the first one would believe) is refused by [Read] before any hash
+// is compared, so what a reader greps is what was hashed.
+//
+// # Checkpoints
+//
+// With an audit key, a sink appends signed checkpoint records (see
+// [Checkpoint]): every [CheckpointSigner.Every] records, on demand (samd
+// asks every minute), and a final one at a clean shutdown. What follows
+// the last checkpoint is covered by no signature; [VerifyCheckpoints]
+// reports it, so a log cut after its last checkpoint loses at most that
+// many records, and says so.
 //
 // # Failure
 //
@@ -22,10 +37,8 @@ package audit
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -81,59 +94,13 @@ type Record struct {
 	// Checkpoint is set on checkpoint records only.
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	Prev       string      `json:"prev"`
-	Hash       string      `json:"hash"`
-}
+	// Hash must stay the last field: the stored line ends with it, and
+	// the hashed bytes are that line with its value empty.
+	Hash string `json:"hash"`
 
-// Checkpoint signs the chain up to a record with an audit key in the HSM:
-// whoever holds the key's public half can tell that the log up to that
-// record is the one samd wrote, even if the whole file was rewritten.
-type Checkpoint struct {
-	Key string `json:"key"` // the audit key's reference, NAME:vN
-	// Covers is the sequence number of the record signed, and Digest its
-	// hash.
-	Covers uint64 `json:"covers"`
-	Digest string `json:"digest"`
-	// Signature is the ASN.1 ECDSA signature (hex) over
-	// SHA-256("samd-audit-checkpoint-v1" ‖ covers (8 bytes, big-endian) ‖ digest).
-	Signature string `json:"signature"`
-}
-
-// CheckpointMethod is the method of checkpoint records.
-const CheckpointMethod = "samd.audit/Checkpoint"
-
-// CheckpointDigest is what a checkpoint signs.
-func CheckpointDigest(covers uint64, digest string) []byte {
-	h := sha256.New()
-	h.Write([]byte("samd-audit-checkpoint-v1"))
-	var n [8]byte
-	for i := 0; i < 8; i++ {
-		n[7-i] = byte(covers >> (8 * i))
-	}
-	h.Write(n[:])
-	h.Write([]byte(digest))
-	return h.Sum(nil)
-}
-
-// VerifyCheckpoints checks every checkpoint record of a chain that Verify
-// accepted: it covers the record just before it, and its signature
-// verifies under pub. It returns the number of checkpoints.
-func VerifyCheckpoints(records []Record, pub *ecdsa.PublicKey) (int, error) {
-	n := 0
-	for i, r := range records {
-		if r.Checkpoint == nil {
-			continue
-		}
-		n++
-		c := r.Checkpoint
-		if i == 0 || c.Covers != records[i-1].Seq || c.Digest != records[i-1].Hash {
-			return n, &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "checkpoint does not cover the record before it"}
-		}
-		sig, err := hex.DecodeString(c.Signature)
-		if err != nil || !ecdsa.VerifyASN1(pub, CheckpointDigest(c.Covers, c.Digest), sig) {
-			return n, &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "checkpoint signature does not verify"}
-		}
-	}
-	return n, nil
+	// line is the record's stored bytes, as read (nil for a record made
+	// in memory): verification hashes these, not a re-encoding.
+	line []byte
 }
 
 // Digest describes an input for the record.
@@ -146,66 +113,6 @@ func Digest(name string, b []byte) Input {
 // once the record is written.
 type Sink interface {
 	Append(ctx context.Context, r *Record) error
-}
-
-// seal computes r.Hash from r.Prev and the rest of the record.
-func seal(r *Record) error {
-	r.Hash = ""
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	h.Write([]byte(r.Prev))
-	h.Write(b)
-	r.Hash = hex.EncodeToString(h.Sum(nil))
-	return nil
-}
-
-// BrokenError names the first record at which a chain fails to verify.
-type BrokenError struct {
-	Seq    uint64 // the record's own sequence number as stored
-	Line   int    // its position in the log, from 1
-	Reason string
-}
-
-func (e *BrokenError) Error() string {
-	return "audit: chain broken at line " + itoa(e.Line) + " (seq " + itoa(int(e.Seq)) + "): " + e.Reason
-}
-
-func itoa(n int) string {
-	return string(appendInt(nil, n))
-}
-
-func appendInt(b []byte, n int) []byte {
-	if n < 0 {
-		b = append(b, '-')
-		n = -n
-	}
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, buf[i:]...)
-}
-
-// Verify checks a sequence of records: numbering from 1 without gaps, each
-// Prev equal to the previous Hash, and each Hash correct.
-func Verify(records []Record) error {
-	prev := ""
-	for i := range records {
-		if err := check(&records[i], uint64(i+1), prev, i+1); err != nil {
-			return err
-		}
-		prev = records[i].Hash
-	}
-	return nil
 }
 
 // ErrClosed is returned by a closed sink.

@@ -158,11 +158,16 @@ func TestCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Checkpoint(context.Background(), key, "audit/test/k:v1", time.Now()); err != nil {
+	s.SetCheckpoints(audit.CheckpointSigner{Signer: key, Key: "audit/test/k:v1"})
+	if err := s.Checkpoint(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing new since: no second checkpoint.
+	if err := s.Checkpoint(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m", Outcome: audit.OutcomeOK})
-	if err := s.Checkpoint(context.Background(), key, "audit/test/k:v1", time.Now()); err != nil {
+	if err := s.Checkpoint(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -170,9 +175,14 @@ func TestCheckpoints(t *testing.T) {
 	if err := audit.Verify(recs); err != nil {
 		t.Fatal(err)
 	}
-	n, err := audit.VerifyCheckpoints(recs, &key.PublicKey)
-	if err != nil || n != 2 {
-		t.Fatalf("%d checkpoints, %v", n, err)
+	cov, err := audit.VerifyCheckpoints(recs, &key.PublicKey)
+	if err != nil || cov.Checkpoints != 2 || cov.After != 0 || !cov.Final || cov.LastCovers != 5 || len(recs) != 6 {
+		t.Fatalf("%d records, %+v, %v", len(recs), cov, err)
+	}
+	if s, err := audit.OpenFile(path, 0); err != nil || s.Opened() != (audit.Tail{Records: 6, Final: true}) {
+		t.Fatalf("reopened after a final checkpoint: %+v %v", s.Opened(), err)
+	} else {
+		s.Close()
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if _, err := audit.VerifyCheckpoints(recs, &other.PublicKey); err == nil {
@@ -183,6 +193,148 @@ func TestCheckpoints(t *testing.T) {
 	recs[1].Reason = "rewritten"
 	if _, err := audit.VerifyCheckpoints(rechain(t, recs), &key.PublicKey); err == nil {
 		t.Fatal("a rewritten chain kept valid checkpoints")
+	}
+}
+
+// TestCheckpointEvery: a sink signs a checkpoint by itself after every N
+// records, so no more than N records follow the last checkpoint; a log
+// cut after a checkpoint reports the records after it, and a periodic
+// checkpoint cannot be made to look like a shutdown's final one.
+func TestCheckpointEvery(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetCheckpoints(audit.CheckpointSigner{Signer: key, Key: "audit/test/k:v1", Every: 4})
+	for i := 0; i < 10; i++ {
+		if err := s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m", Outcome: audit.OutcomeOK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	recs, err := audit.ReadFile(path)
+	if err != nil || audit.Verify(recs) != nil {
+		t.Fatal(err, audit.Verify(recs))
+	}
+	// 4 records, checkpoint, 4 records, checkpoint, 2 records.
+	run := 0
+	for _, r := range recs {
+		if r.Checkpoint != nil {
+			run = 0
+			continue
+		}
+		if run++; run > 4 {
+			t.Fatalf("more than 4 records without a checkpoint at seq %d", r.Seq)
+		}
+	}
+	cov, err := audit.VerifyCheckpoints(recs, &key.PublicKey)
+	if err != nil || cov.Checkpoints != 2 || cov.After != 2 || cov.Final || cov.LastCovers != 9 {
+		t.Fatalf("%+v %v", cov, err)
+	}
+	// Reopened, the sink knows what follows the last checkpoint.
+	if s, err := audit.OpenFile(path, 0); err != nil || s.Opened() != (audit.Tail{Records: 12, Unsigned: 2}) {
+		t.Fatalf("reopened: %+v %v", s.Opened(), err)
+	} else {
+		s.Close()
+	}
+
+	// Cut after the second checkpoint: nothing after it, and it is not final.
+	_, b := readBack(t, path)
+	ls := lines(b)
+	cut := bytes.Join(ls[:10], nil)
+	recs, err = audit.Read(bytes.NewReader(cut))
+	if err != nil || audit.Verify(recs) != nil {
+		t.Fatal(err)
+	}
+	if cov, err := audit.VerifyCheckpoints(recs, &key.PublicKey); err != nil || cov.After != 0 || cov.Final {
+		t.Fatalf("cut log: %+v %v", cov, err)
+	}
+	// Marking that checkpoint final (and re-hashing it, as a forger with
+	// write access can) breaks its signature.
+	recs[9].Checkpoint.Final = true
+	if _, err := audit.VerifyCheckpoints(rechain(t, recs), &key.PublicKey); err == nil {
+		t.Fatal("a periodic checkpoint passed as a final one")
+	}
+}
+
+func readBack(t *testing.T, path string) ([]audit.Record, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := audit.Read(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, b
+}
+
+// TestNonCanonicalLines: a line that decodes to the same record but is
+// not its canonical encoding is refused — white space, an escaped letter,
+// a duplicate key placed before the real one (which a reader taking the
+// first key would believe), a carriage return — and so is a line whose
+// bytes changed under an unchanged hash.
+func TestNonCanonicalLines(t *testing.T) {
+	_, b := writeLog(t, 3)
+	ls := lines(b)
+	denied := ls[1] // record 2 is denied
+	if !bytes.Contains(denied, []byte(`"outcome":"denied"`)) {
+		t.Fatalf("record 2: %s", denied)
+	}
+	for _, c := range []struct {
+		name string
+		edit func([]byte) []byte
+	}{
+		{"fail/space-after-colon", func(l []byte) []byte { return bytes.Replace(l, []byte(`"outcome":`), []byte(`"outcome": `), 1) }},
+		{"fail/leading-space", func(l []byte) []byte { return append([]byte(" "), l...) }},
+		{"fail/trailing-space", func(l []byte) []byte { return append(bytes.TrimSuffix(l, []byte("\n")), " \n"...) }},
+		{"fail/crlf", func(l []byte) []byte { return append(bytes.TrimSuffix(l, []byte("\n")), "\r\n"...) }},
+		{"fail/escaped-letter", func(l []byte) []byte {
+			return bytes.Replace(l, []byte(`"outcome":"denied"`), []byte(`"outcome":"\u0064enied"`), 1)
+		}},
+		{"fail/duplicate-key-first", func(l []byte) []byte {
+			return bytes.Replace(l, []byte(`"request_id"`), []byte(`"outcome":"ok","request_id"`), 1)
+		}},
+		{"fail/key-case", func(l []byte) []byte { return bytes.Replace(l, []byte(`"outcome"`), []byte(`"Outcome"`), 1) }},
+		{"fail/blank-line", func(l []byte) []byte { return append([]byte("\n"), l...) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			log := bytes.Join([][]byte{ls[0], c.edit(append([]byte(nil), denied...)), ls[2]}, nil)
+			recs, err := audit.Read(bytes.NewReader(log))
+			if err == nil {
+				err = audit.Verify(recs)
+			}
+			var be *audit.BrokenError
+			if !errors.As(err, &be) || be.Line != 2 {
+				t.Fatalf("got %v, want refused at line 2", err)
+			}
+		})
+	}
+	t.Run("ok/untouched", func(t *testing.T) {
+		recs, err := audit.Read(bytes.NewReader(b))
+		if err != nil || audit.Verify(recs) != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestInvalidUTF8IsCanonical: text that is not UTF-8 (a reason quoting a
+// caller's bytes) is stored in a form that verifies as written.
+func TestInvalidUTF8IsCanonical(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := audit.OpenFile(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(context.Background(), &audit.Record{Time: time.Now(), Method: "/m\xff", Outcome: audit.OutcomeError, Reason: "bad \xc3 byte <&>\u2028"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := audit.OpenFile(path, 0); err != nil {
+		t.Fatalf("reopening: %v", err)
 	}
 }
 

@@ -1,16 +1,10 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -29,8 +23,8 @@ import (
 type FileSink struct {
 	mu     sync.Mutex
 	f      *os.File
-	seq    uint64
-	prev   string
+	chain  chain
+	opened Tail
 	closed bool
 	// syncEach makes every Append wait for an fsync covering its record.
 	syncEach bool
@@ -57,7 +51,7 @@ func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
 	if err := cutTornLine(path); err != nil {
 		return nil, err
 	}
-	last, err := verifyFile(path)
+	c, err := verifyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: refusing to continue %s: %w", path, err)
 	}
@@ -65,13 +59,10 @@ func OpenFile(path string, syncEvery time.Duration) (*FileSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FileSink{f: f, done: make(chan struct{}), syncEach: syncEvery <= 0}
+	s := &FileSink{f: f, chain: c, opened: c.tail(), done: make(chan struct{}), syncEach: syncEvery <= 0}
 	s.cond = sync.NewCond(&s.syncMu)
-	if last != nil {
-		s.seq, s.prev = last.Seq, last.Hash
-		s.synced = s.seq
-		s.written.Store(s.seq)
-	}
+	s.synced = c.seq
+	s.written.Store(c.seq)
 	if syncEvery > 0 {
 		s.wg.Add(1)
 		go s.syncLoop(syncEvery)
@@ -141,30 +132,42 @@ func (s *FileSink) write(r *Record) (uint64, error) {
 	return s.writeLocked(r)
 }
 
-// writeLocked numbers, chains and writes r; s.mu is held.
+// writeLocked numbers, chains and writes r, then a checkpoint if one is
+// due; s.mu is held. It returns the sequence number of the last record
+// written.
 func (s *FileSink) writeLocked(r *Record) (uint64, error) {
+	if err := s.put(r); err != nil {
+		return 0, err
+	}
+	if s.chain.due() {
+		cp, err := s.chain.checkpoint(false)
+		if err == nil && cp != nil {
+			err = s.put(cp)
+		}
+		if err != nil {
+			// The request's record is written; the checkpoint is retried
+			// after another Every records, or on demand.
+			s.chain.failed(err)
+		}
+	}
+	return s.chain.seq, nil
+}
+
+// put writes one record; s.mu is held.
+func (s *FileSink) put(r *Record) error {
 	if s.closed {
-		return 0, ErrClosed
+		return ErrClosed
 	}
-	// UTC at microsecond precision, so the JSON form is canonical and the
-	// hash can be recomputed from the stored line.
-	r.Time = r.Time.UTC().Truncate(time.Microsecond)
-	r.Seq = s.seq + 1
-	r.Prev = s.prev
-	if err := seal(r); err != nil {
-		return 0, err
-	}
-	b, err := json.Marshal(r)
+	line, err := s.chain.next(r)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	b = append(b, '\n')
-	if _, err := s.f.Write(b); err != nil {
-		return 0, fmt.Errorf("audit: write: %w", err)
+	if _, err := s.f.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("audit: write: %w", err)
 	}
-	s.seq, s.prev = r.Seq, r.Hash
+	s.chain.commit(r)
 	s.written.Store(r.Seq)
-	return r.Seq, nil
+	return nil
 }
 
 // Close syncs and closes the file.
@@ -186,70 +189,25 @@ func (s *FileSink) Close() error {
 }
 
 // verifyFile checks the chain of an audit log as it streams it, in
-// constant memory, and returns its last record (nil for a new log).
-func verifyFile(path string) (*Record, error) {
+// constant memory, and returns the chain's state at its end.
+func verifyFile(path string) (chain, error) {
+	var c chain
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return c, nil
 	}
 	if err != nil {
-		return nil, err
+		return c, err
 	}
 	defer f.Close()
-	var last *Record
-	prev, n := "", 0
 	err = scan(f, func(line int, r Record) error {
-		n++
-		if err := check(&r, uint64(n), prev, line); err != nil {
+		if err := check(&r, c.seq+1, c.prev, line); err != nil {
 			return err
 		}
-		prev, last = r.Hash, &r
+		c.commit(&r)
 		return nil
 	})
-	return last, err
-}
-
-// check verifies one record at position n (from 1) after a record whose
-// hash is prev.
-func check(r *Record, n uint64, prev string, line int) error {
-	if r.Seq != n {
-		return &BrokenError{Seq: r.Seq, Line: line, Reason: "sequence number out of order (a record was deleted, inserted or moved)"}
-	}
-	if r.Prev != prev {
-		return &BrokenError{Seq: r.Seq, Line: line, Reason: "does not link to the record before it"}
-	}
-	c := *r
-	if err := seal(&c); err != nil {
-		return err
-	}
-	if c.Hash != r.Hash {
-		return &BrokenError{Seq: r.Seq, Line: line, Reason: "content does not match its hash (edited)"}
-	}
-	return nil
-}
-
-// scan calls f with each record of a JSON-lines log and its line number.
-func scan(rd io.Reader, f func(line int, r Record) error) error {
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64*1024), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var rec Record
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rec); err != nil {
-			return &BrokenError{Line: line, Reason: "not a record: " + err.Error()}
-		}
-		if err := f(line, rec); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+	return c, err
 }
 
 // ReadFile reads every record of an audit log.
@@ -260,19 +218,6 @@ func ReadFile(path string) ([]Record, error) {
 	}
 	defer f.Close()
 	return Read(f)
-}
-
-// Read reads JSON-lines records.
-func Read(r io.Reader) ([]Record, error) {
-	var out []Record
-	err := scan(r, func(_ int, rec Record) error {
-		out = append(out, rec)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func cutTornLine(path string) error {
@@ -286,27 +231,37 @@ func cutTornLine(path string) error {
 	return os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1))
 }
 
-// Checkpoint appends a checkpoint record, signed by signer (an ECDSA
-// audit key in the HSM), over the last record written, and syncs the file.
-// Appends wait while it signs, so that the checkpoint directly follows the
-// record it covers. A log with no record yet gets none.
-func (s *FileSink) Checkpoint(_ context.Context, signer crypto.Signer, keyRef string, now time.Time) error {
+// Opened is how the log ended when the sink opened it: a log that does
+// not end with a final checkpoint was left by a crash, or cut.
+func (s *FileSink) Opened() Tail { return s.opened }
+
+// SetCheckpoints makes the sink sign checkpoints with c: one by itself
+// after every c.Every records, and one whenever Checkpoint is called.
+func (s *FileSink) SetCheckpoints(c CheckpointSigner) {
 	s.mu.Lock()
-	covers, digest := s.seq, s.prev
-	if covers == 0 || s.closed {
+	s.chain.cp = &c
+	s.mu.Unlock()
+}
+
+// Checkpoint appends a checkpoint record over the last record written, if
+// any was written since the last checkpoint (or, with final, unless the
+// log already ends with a final one), and syncs the file. A final
+// checkpoint is the last record of a clean shutdown. Appends wait while it
+// signs, so that the checkpoint directly follows the record it covers.
+// Without SetCheckpoints it does nothing.
+func (s *FileSink) Checkpoint(_ context.Context, final bool) error {
+	s.mu.Lock()
+	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
-	sig, err := signer.Sign(rand.Reader, CheckpointDigest(covers, digest), crypto.SHA256)
-	if err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("audit: checkpoint: %w", err)
+	cp, err := s.chain.checkpoint(final)
+	if err == nil && cp != nil {
+		err = s.put(cp)
 	}
-	r := &Record{Time: now, RequestID: "checkpoint", Method: CheckpointMethod, Outcome: OutcomeOK,
-		Checkpoint: &Checkpoint{Key: keyRef, Covers: covers, Digest: digest, Signature: hex.EncodeToString(sig)}}
-	seq, err := s.writeLocked(r)
+	seq := s.chain.seq
 	s.mu.Unlock()
-	if err != nil {
+	if err != nil || cp == nil {
 		return err
 	}
 	return s.waitSynced(seq)

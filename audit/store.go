@@ -3,23 +3,15 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
-	"time"
 )
 
 // Store keeps audit records in a database (the state store), as chains:
 // each samd process (each replica of a cluster) appends to a chain of its
 // own, numbered from 1.
 type Store interface {
-	// AuditTail returns a chain's last sequence number and hash (0, ""
-	// for a new chain).
-	AuditTail(ctx context.Context, chain string) (seq uint64, hash string, err error)
-	// AppendAudit stores one record (its JSON, as hashed) durably; a
+	// AppendAudit stores one record (its line, exactly) durably; a
 	// sequence number already stored is an error.
 	AppendAudit(ctx context.Context, chain string, seq uint64, record []byte) error
 	// AuditRecords calls fn with a chain's records in the order they were
@@ -33,70 +25,103 @@ type Store interface {
 // before Append returns, so a request is answered only after its record
 // is durable, as with the file sink.
 type StoreSink struct {
-	st    Store
-	chain string
+	st   Store
+	name string
 
 	mu     sync.Mutex
-	seq    uint64
-	prev   string
+	chain  chain
+	opened Tail
 	closed bool
 }
 
-// OpenStore continues a chain in the store.
-func OpenStore(ctx context.Context, st Store, chain string) (*StoreSink, error) {
-	if chain == "" {
+// OpenStore verifies a chain in the store and continues it.
+func OpenStore(ctx context.Context, st Store, name string) (*StoreSink, error) {
+	if name == "" {
 		return nil, fmt.Errorf("audit: a chain needs a name")
 	}
-	seq, prev, err := st.AuditTail(ctx, chain)
+	s := &StoreSink{st: st, name: name}
+	// The chain is verified as it streams by, in constant memory, as the
+	// file sink verifies its file.
+	n := 0
+	err := st.AuditRecords(ctx, name, func(b []byte) error {
+		n++
+		r, err := parse(b)
+		if err != nil {
+			return &BrokenError{Seq: r.Seq, Line: n, Reason: err.Error()}
+		}
+		if err := check(&r, s.chain.seq+1, s.chain.prev, n); err != nil {
+			return err
+		}
+		s.chain.commit(&r)
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit: refusing to continue chain %s: %w", name, err)
 	}
-	return &StoreSink{st: st, chain: chain, seq: seq, prev: prev}, nil
+	s.opened = s.chain.tail()
+	return s, nil
 }
 
-// Append numbers, chains and stores r.
+// Opened is how the chain ended when the sink opened it, as
+// FileSink.Opened.
+func (s *StoreSink) Opened() Tail { return s.opened }
+
+// Append numbers, chains and stores r, then a checkpoint if one is due.
 func (s *StoreSink) Append(ctx context.Context, r *Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.appendLocked(ctx, r)
-}
-
-func (s *StoreSink) appendLocked(ctx context.Context, r *Record) error {
-	if s.closed {
-		return ErrClosed
-	}
-	r.Time = r.Time.UTC().Truncate(time.Microsecond)
-	r.Seq = s.seq + 1
-	r.Prev = s.prev
-	if err := seal(r); err != nil {
+	if err := s.put(ctx, r); err != nil {
 		return err
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
+	if s.chain.due() {
+		cp, err := s.chain.checkpoint(false)
+		if err == nil && cp != nil {
+			err = s.put(ctx, cp)
+		}
+		if err != nil {
+			s.chain.failed(err)
+		}
 	}
-	if err := s.st.AppendAudit(context.WithoutCancel(ctx), s.chain, r.Seq, b); err != nil {
-		return fmt.Errorf("audit: store: %w", err)
-	}
-	s.seq, s.prev = r.Seq, r.Hash
 	return nil
 }
 
-// Checkpoint appends a checkpoint record signed by signer over the last
-// record, as FileSink.Checkpoint does.
-func (s *StoreSink) Checkpoint(ctx context.Context, signer crypto.Signer, keyRef string, now time.Time) error {
+// put stores one record; s.mu is held.
+func (s *StoreSink) put(ctx context.Context, r *Record) error {
+	if s.closed {
+		return ErrClosed
+	}
+	line, err := s.chain.next(r)
+	if err != nil {
+		return err
+	}
+	if err := s.st.AppendAudit(context.WithoutCancel(ctx), s.name, r.Seq, line); err != nil {
+		return fmt.Errorf("audit: store: %w", err)
+	}
+	s.chain.commit(r)
+	return nil
+}
+
+// SetCheckpoints makes the sink sign checkpoints with c, as
+// FileSink.SetCheckpoints does.
+func (s *StoreSink) SetCheckpoints(c CheckpointSigner) {
+	s.mu.Lock()
+	s.chain.cp = &c
+	s.mu.Unlock()
+}
+
+// Checkpoint appends a checkpoint record over the last record, as
+// FileSink.Checkpoint does.
+func (s *StoreSink) Checkpoint(ctx context.Context, final bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	covers, digest := s.seq, s.prev
-	if covers == 0 || s.closed {
+	if s.closed {
 		return nil
 	}
-	sig, err := signer.Sign(rand.Reader, CheckpointDigest(covers, digest), crypto.SHA256)
-	if err != nil {
-		return fmt.Errorf("audit: checkpoint: %w", err)
+	cp, err := s.chain.checkpoint(final)
+	if err != nil || cp == nil {
+		return err
 	}
-	return s.appendLocked(ctx, &Record{Time: now, RequestID: "checkpoint", Method: CheckpointMethod, Outcome: OutcomeOK,
-		Checkpoint: &Checkpoint{Key: keyRef, Covers: covers, Digest: digest, Signature: hex.EncodeToString(sig)}})
+	return s.put(ctx, cp)
 }
 
 // Close stops appends.

@@ -112,6 +112,11 @@ func (a *Authority) openSession(ctx context.Context, p identity.Principal, token
 	ref := a.sessions.SealKey
 	ref.Version = raw[0] // tokens sealed before a rotation still open
 	k, err := a.keys.Key(ref)
+	if keys.KindOf(err) == keys.KindNotFound {
+		// No seal key of that version: garbage, not a missing key (and
+		// the seal key's name stays out of the answer).
+		return nil, keys.Errorf(keys.KindInvalidInput, "session: not a session token")
+	}
 	if err != nil {
 		return nil, err
 	}

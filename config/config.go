@@ -191,10 +191,12 @@ type Audit struct {
 	// SyncInterval is how often the log is fsynced; 0 syncs every record.
 	SyncInterval Duration `yaml:"sync_interval"`
 	// CheckpointKey, NAME:vN, is an ECDSA audit key in the HSM that signs
-	// a checkpoint record every CheckpointInterval (default 1m) and at
-	// shutdown.
+	// a checkpoint record every CheckpointInterval (default 1m) when
+	// records were written, after at most CheckpointEvery records
+	// (default 1000), and at shutdown.
 	CheckpointKey      string   `yaml:"checkpoint_key"`
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	CheckpointEvery    int      `yaml:"checkpoint_every,omitempty"`
 	// Store "state" keeps the log in the state store (one hash chain per
 	// samd process, named Chain: default the PKI instance id, else the
 	// host name) instead of File.
@@ -264,6 +266,16 @@ type Limits struct {
 	// (default 5s); IdleTimeout closes idle connections (default 2m).
 	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	IdleTimeout      Duration `yaml:"idle_timeout"`
+	// StreamIdleTimeout ends a streamed upload whose client sends nothing
+	// for this long (default 30s); a unary request's body must arrive
+	// within request_timeout.
+	StreamIdleTimeout Duration `yaml:"stream_idle_timeout,omitempty"`
+	// BatchItems bounds the batch items (KCV inputs, objects, SUN
+	// messages) in work at once, all clients together (default 5000 per
+	// HSM session), and BatchItemsPerClient one client's share (default
+	// 10000, one full batch).
+	BatchItems          int `yaml:"batch_items,omitempty"`
+	BatchItemsPerClient int `yaml:"batch_items_per_client,omitempty"`
 }
 
 // CardSessions configures sealed card session tokens.
@@ -541,6 +553,12 @@ func (c *Config) Validate() error {
 		if _, err := ParseRef(c.Audit.CheckpointKey); err != nil {
 			bad("audit.checkpoint_key", "want NAME:vN")
 		}
+	}
+	if l := c.Limits; l.StreamIdleTimeout < 0 || l.BatchItems < 0 || l.BatchItemsPerClient < 0 {
+		bad("limits", "stream_idle_timeout, batch_items and batch_items_per_client must not be negative")
+	}
+	if c.Audit.CheckpointEvery < 0 || c.Audit.CheckpointInterval < 0 {
+		bad("audit.checkpoint_every", "checkpoint_every and checkpoint_interval must not be negative")
 	}
 	if c.CardSessions.SealKey != "" {
 		if _, err := ParseRef(c.CardSessions.SealKey); err != nil {

@@ -42,11 +42,14 @@ const ErrorCodeHeader = "Samd-Error-Code"
 // audit log.
 const RequestIDHeader = "Samd-Request-Id"
 
-// kindOf classifies any error from a handler.
+// kindOf classifies any error from a handler. A context deadline is the
+// request's own (samd's request timeout, or the client's): samd did not
+// finish in time because it was busy, which is not the HSM failing — the
+// HSM layer reports a call the token did not answer as unavailable
+// without a context error.
 func kindOf(err error) keys.Kind {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return keys.KindUnavailable
+	if errors.Is(err, context.DeadlineExceeded) {
+		return keys.KindBusy
 	}
 	return keys.KindOf(err)
 }
@@ -66,7 +69,7 @@ func toConnect(err error) (*connect.Error, keys.Kind) {
 	}
 	code := codes[k]
 	if errors.Is(err, context.DeadlineExceeded) {
-		code, msg = connect.CodeDeadlineExceeded, "deadline exceeded"
+		msg = "deadline: the request did not finish before its deadline; retry later"
 	}
 	out := connect.NewError(code, errors.New(k.String()+": "+msg))
 	out.Meta().Set(ErrorCodeHeader, k.String())

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -218,6 +219,9 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 		return nil, err
 	}
 	m := req.Msg
+	if m.GetFromCounter() > math.MaxInt64 {
+		return nil, keys.Errorf(keys.KindInvalidInput, "from_counter: out of range (at most %d)", int64(math.MaxInt64))
+	}
 	serial := authority.NormalizeSerial(m.GetSerial())
 	rec, err := p.Certificate(ctx, m.GetCa(), serial)
 	if err != nil {

@@ -2,6 +2,11 @@
 // (Connect protocol) from one handler, on TLS 1.3 with client certificates
 // only.
 //
+// At the HTTP layer, before any method (limits.go), a request counts
+// toward its client's limit of open requests from its headers to its end,
+// body included, and its body is read under a deadline; an answer given
+// there carries the stable code like any other.
+//
 // Every request passes one chain, in this order:
 //
 //  1. mTLS: the handshake verifies the client certificate against the
@@ -9,7 +14,8 @@
 //  2. Authorisation: a deny-by-default table keyed by the full method name
 //     lists the roles that may call it. New refuses to start when the table
 //     and the registered methods differ, so no method ships unguarded.
-//  3. Deadline: every request runs under the configured timeout.
+//  3. Deadline: every request runs under the configured timeout; a batch
+//     is admitted by its item count first (batches.go).
 //  4. Audit: one record per request, allowed, denied or failed, written
 //     before the response leaves; if it cannot be written, the request fails.
 //  5. Errors: each error kind maps to one status code and a stable code
@@ -105,6 +111,16 @@ type Config struct {
 	// HandshakeTimeout bounds the TLS handshake and the request headers;
 	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.
 	HandshakeTimeout, IdleTimeout time.Duration
+	// StreamIdleTimeout ends a streamed request (a file upload) whose
+	// client sends nothing for this long; 0 means 30s. A unary request's
+	// body must arrive within RequestTimeout.
+	StreamIdleTimeout time.Duration
+	// BatchItems bounds the items of the batch calls (KCV inputs, objects
+	// to seal or verify, SUN messages) samd works on at once, all clients
+	// together, and BatchItemsPerClient one client's share; a batch that
+	// does not fit is refused at once with busy. 0 means MaxBatch/2 per
+	// HSM session (HSMSessions, 0 meaning 8) and MaxBatch per client.
+	BatchItems, BatchItemsPerClient, HSMSessions int
 }
 
 // Observer is told about every request as it is audited.
@@ -219,6 +235,10 @@ type Server struct {
 	handler      http.Handler
 	adminHandler http.Handler
 	access       map[string]method
+	// streams holds the methods whose requests stream (client or
+	// bidirectional): their bodies have an idle deadline, not a total one.
+	streams map[string]bool
+	batches *batchGate
 
 	clients sync.Map // principal string -> *clientState
 }
@@ -270,7 +290,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.FileTimeout <= 0 {
 		cfg.FileTimeout = 10 * time.Minute
 	}
-	s := &Server{cfg: cfg, access: Access}
+	if cfg.StreamIdleTimeout <= 0 {
+		cfg.StreamIdleTimeout = 30 * time.Second
+	}
+	if cfg.HSMSessions <= 0 {
+		cfg.HSMSessions = 8
+	}
+	if cfg.BatchItems <= 0 {
+		cfg.BatchItems = max(cfg.HSMSessions*MaxBatch/2, MaxBatch)
+	}
+	if cfg.BatchItemsPerClient <= 0 {
+		cfg.BatchItemsPerClient = MaxBatch
+	}
+	s := &Server{cfg: cfg, access: Access, streams: map[string]bool{}, batches: newBatchGate(cfg.BatchItems, cfg.BatchItemsPerClient, cfg.Now)}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(&interceptor{s: s}),
 		connect.WithReadMaxBytes(cfg.MaxRequestBytes),
@@ -315,6 +347,14 @@ func New(cfg Config) (*Server, error) {
 	if err := checkTable(s.access, registered); err != nil {
 		return nil, err
 	}
+	for _, svc := range []string{samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.CardServiceName, samdv1connect.MACServiceName,
+		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, samdv1connect.OfficerServiceName} {
+		for _, p := range streamingProcedures(svc) {
+			s.streams[p] = true
+		}
+	}
+	s.streams["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"] = true
+	s.streams["/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"] = true
 	s.handler = s.identify(adminOnly(mux, false, cfg.SeparateAdmin))
 	s.adminHandler = s.identify(adminOnly(mux, true, cfg.SeparateAdmin))
 	return s, nil
@@ -331,6 +371,19 @@ func procedures(service string) []string {
 	var out []string
 	for i := 0; i < sd.Methods().Len(); i++ {
 		out = append(out, "/"+service+"/"+string(sd.Methods().Get(i).Name()))
+	}
+	return out
+}
+
+// streamingProcedures lists the methods of a service in samd's API whose
+// requests stream.
+func streamingProcedures(service string) []string {
+	sd := samdv1.File_samd_v1_samd_proto.Services().ByName(protoName(service))
+	var out []string
+	for i := 0; i < sd.Methods().Len(); i++ {
+		if m := sd.Methods().Get(i); m.IsStreamingClient() {
+			out = append(out, "/"+service+"/"+string(m.Name()))
+		}
 	}
 	return out
 }
@@ -580,24 +633,19 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), principalKey{}, res)
 		ctx = context.WithValue(ctx, stateKey{}, st)
 		ctx = audit.WithNote(ctx, st.note)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		// The request counts toward its client's limit from here (its
+		// headers) to its end, its body included (limits.go).
+		if release, err := s.enter(res.p); err != nil {
+			st.early.set(func() { st.early.refused = err })
+			refuse(w, r, err)
+		} else {
+			defer release()
+			next.ServeHTTP(&codeWriter{ResponseWriter: w, s: s, st: st, r: r, res: res}, s.limitBody(w, r, st))
+		}
 		if !st.audited {
 			// The request never reached a method handler's interceptor.
-			rec := s.record(st, r.URL.Path, res)
-			rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, keys.KindInvalidInput.String(), "malformed request or unknown method"
-			if _, known := s.access[r.URL.Path]; !known {
-				rec.Outcome, rec.Code, rec.Reason = audit.OutcomeDenied, keys.KindNotFound.String(), "unknown method"
-			} else if st.refusal != "" {
-				rec.Outcome, rec.Code, rec.Reason = audit.OutcomeDenied, keys.KindNotFound.String(), st.refusal
-			}
-			if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
-				s.cfg.Logger.Error("audit write failed", "request_id", id, "err", err)
-			}
-			method := rec.Method
-			if rec.Code == keys.KindNotFound.String() {
-				method = "unknown" // unbounded label values stay out of the metrics
-			}
-			s.cfg.Observer.Request(method, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)
+			s.auditEarly(ctx, st, r.URL.Path, res)
 		}
 	})
 }
@@ -612,6 +660,7 @@ type requestState struct {
 	audited bool
 	policy  string // policy version(s) the request was decided under
 	refusal string // why a listener refused the request before any method
+	early   earlyState
 }
 
 func newRequestID() string {
@@ -647,6 +696,9 @@ var _ connect.Interceptor = (*interceptor)(nil)
 // request: the method table first, then the policy engine. It returns the
 // grant the operation must apply.
 func (s *Server) authorize(ctx context.Context, procedure string, msg any) (authResult, policies.Grant, error) {
+	if st, _ := ctx.Value(stateKey{}).(*requestState); st != nil {
+		st.early.entered.Store(true)
+	}
 	res, _ := ctx.Value(principalKey{}).(authResult)
 	m := s.access[procedure]
 	if m.anonymous && res.anonymous {
@@ -681,19 +733,15 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 	return res, g, err
 }
 
-// admit applies the per-client limits: a client still busy after failed
-// verifications is refused with busy, one with too many requests in
-// flight with limit-reached.
-func (s *Server) admit(p identity.Principal) (func(), error) {
+// admit applies the per-client back-off: a client still busy after failed
+// verifications is refused with busy. (Requests in flight are counted at
+// the HTTP layer, by enter.)
+func (s *Server) admit(p identity.Principal) error {
 	c := s.client(p)
 	if until, now := c.busyUntil.Load(), s.cfg.Now().UnixNano(); until != 0 && now < until {
-		return nil, keys.Errorf(keys.KindBusy, "verifications failed; retry after %s", time.Duration(until-now).Round(time.Millisecond))
+		return keys.Errorf(keys.KindBusy, "verifications failed; retry after %s", time.Duration(until-now).Round(time.Millisecond))
 	}
-	if c.inflight.Add(1) > int64(s.cfg.MaxConcurrentPerClient) {
-		c.inflight.Add(-1)
-		return nil, keys.Errorf(keys.KindLimit, "concurrency: more than %d requests in flight", s.cfg.MaxConcurrentPerClient)
-	}
-	return func() { c.inflight.Add(-1) }, nil
+	return nil
 }
 
 // failures is the number of failed verifications in a request: what the
@@ -756,6 +804,15 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 	}
 	st.audited = true
+	if err != nil {
+		// A body that stopped arriving is the cause, however the handler
+		// wrapped the read error it got.
+		st.early.mu.Lock()
+		if st.early.bodyErr != nil {
+			err = st.early.bodyErr
+		}
+		st.early.mu.Unlock()
+	}
 	rec := s.record(st, procedure, res)
 	var out *connect.Error
 	if err != nil {
@@ -802,12 +859,14 @@ func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		res, g, err := i.s.authorize(ctx, proc, req.Any())
 		var resp connect.AnyResponse
 		if err == nil {
-			var release func()
-			if release, err = i.s.admit(res.p); err == nil {
-				cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), i.s.cfg.RequestTimeout)
-				resp, err = next(cctx, req)
-				cancel()
-				release()
+			if err = i.s.admit(res.p); err == nil {
+				var release func(error)
+				if release, err = i.s.batches.admit(res.p, batchItems(req.Any()), i.s.cfg.RequestTimeout); err == nil {
+					cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), i.s.cfg.RequestTimeout)
+					resp, err = next(cctx, req)
+					cancel()
+					release(err)
+				}
 				i.s.afterCall(res.p, failures(ctx, err))
 			}
 		}
@@ -827,8 +886,7 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 		proc := conn.Spec().Procedure
 		res, g, err := i.s.authorize(ctx, proc, nil)
 		if err == nil {
-			var release func()
-			if release, err = i.s.admit(res.p); err == nil {
+			if err = i.s.admit(res.p); err == nil {
 				timeout := i.s.cfg.RequestTimeout
 				if i.s.access[proc].file {
 					timeout = i.s.cfg.FileTimeout
@@ -836,7 +894,6 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 				cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), timeout)
 				err = next(cctx, conn)
 				cancel()
-				release()
 				i.s.afterCall(res.p, failures(ctx, err))
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
@@ -156,6 +159,11 @@ func TestErrorMapping(t *testing.T) {
 	if k != keys.KindUnavailable || ce.Message() != "hsm-unavailable: HSM unavailable" || ce.Meta().Get(ErrorCodeHeader) != "hsm-unavailable" {
 		t.Errorf("unavailable: %v %v", ce, k)
 	}
+	// The request's own deadline is samd busy, not the HSM unavailable.
+	ce, k = toConnect(fmt.Errorf("diversify: %w", context.DeadlineExceeded))
+	if k != keys.KindBusy || ce.Code() != connect.CodeResourceExhausted || ce.Meta().Get(ErrorCodeHeader) != "busy" {
+		t.Errorf("a passed deadline: %v %v", ce, k)
+	}
 	ce, _ = toConnect(errors.New("some bug with details"))
 	if strings.Contains(ce.Message(), "details") {
 		t.Errorf("internal detail leaked: %q", ce.Message())
@@ -166,9 +174,9 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-// TestAdmit checks the per-client limits without timing: in-flight
-// requests over the limit are refused with limit-reached, and a client
-// made busy by failed verifications with busy.
+// TestAdmit checks the per-client limits without timing: open requests
+// over the limit (counted at the HTTP layer) are refused with
+// limit-reached, and a client made busy by failed verifications with busy.
 func TestAdmit(t *testing.T) {
 	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: &memSink{}, Ready: func() error { return nil },
 		MaxConcurrentPerClient: 2, BusyAfterFailure: time.Hour})
@@ -176,20 +184,20 @@ func TestAdmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "d"}
-	r1, err1 := s.admit(p)
-	_, err2 := s.admit(p)
+	r1, err1 := s.enter(p)
+	_, err2 := s.enter(p)
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if _, err := s.admit(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "concurrency") {
+	if _, err := s.enter(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "concurrency") {
 		t.Fatalf("third in flight: %v", err)
 	}
 	r1()
-	if _, err := s.admit(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
+	if _, err := s.enter(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
 		t.Fatalf("another client: %v", err)
 	}
 	s.afterCall(p, failures(context.Background(), keys.Errorf(keys.KindCheckFailed, "x")))
-	if _, err := s.admit(p); keys.KindOf(err) != keys.KindBusy {
+	if err := s.admit(p); keys.KindOf(err) != keys.KindBusy {
 		t.Fatalf("after a failed verification: %v", err)
 	}
 }
@@ -208,9 +216,8 @@ func TestBackOffGrowsWithFailures(t *testing.T) {
 	}
 	busyAt := func(p identity.Principal, at time.Duration) bool {
 		now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).Add(at)
-		release, err := s.admit(p)
+		err := s.admit(p)
 		if err == nil {
-			release()
 			return false
 		}
 		if keys.KindOf(err) != keys.KindBusy {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/hex"
+	"math"
 	"time"
 
 	"connectrpc.com/connect"
@@ -91,6 +92,11 @@ func (v *valueService) AuthorizeValue(ctx context.Context, req *connect.Request[
 func (v *valueService) CancelValue(ctx context.Context, req *connect.Request[samdv1.CancelValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
 	if req.Msg.GetOriginalSequence() == 0 {
 		return nil, keys.Errorf(keys.KindInvalidInput, "original_sequence: missing")
+	}
+	if req.Msg.GetOriginalSequence() > math.MaxInt64 {
+		// Sequence numbers are stored as int64; no authorisation has one
+		// this large.
+		return nil, keys.Errorf(keys.KindInvalidInput, "original_sequence: out of range (at most %d)", int64(math.MaxInt64))
 	}
 	res, err := v.auth.CancelValue(ctx, principal(ctx), grant(ctx), req.Msg.GetOriginalSequence())
 	if err != nil {

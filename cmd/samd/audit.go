@@ -142,21 +142,26 @@ func verifyRecords(out io.Writer, recs []audit.Record, readErr error, pub *ecdsa
 	}
 	fmt.Fprintf(out, "chain: %d records, intact\n", len(recs))
 	if pub == nil {
-		fmt.Fprintln(out, "checkpoints: no checkpoint key configured")
+		fmt.Fprintln(out, "checkpoints: no checkpoint key configured (a cut at the end of the log cannot be detected)")
 		return nil
 	}
-	n, err := audit.VerifyCheckpoints(recs, pub)
+	cov, err := audit.VerifyCheckpoints(recs, pub)
 	if err != nil {
 		return err
 	}
 	last := "none"
-	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].Checkpoint != nil {
-			last = fmt.Sprintf("record %d (it is record %d of %d)", recs[i].Checkpoint.Covers, recs[i].Seq, len(recs))
-			break
-		}
+	if cov.Checkpoints > 0 {
+		last = fmt.Sprintf("record %d", cov.LastCovers)
 	}
-	fmt.Fprintf(out, "checkpoints: %d, all signed by %s; the last covers up to %s\n", n, ref, last)
+	fmt.Fprintf(out, "checkpoints: %d, all signed by %s; the last covers up to %s\n", cov.Checkpoints, ref, last)
+	switch {
+	case cov.Final:
+		fmt.Fprintln(out, "end: a final checkpoint (a clean shutdown); no record after it")
+	case cov.After == 0 && cov.Checkpoints > 0:
+		fmt.Fprintln(out, "end: a periodic checkpoint, not a shutdown's: samd is running or stopped without a clean shutdown, or records after it were removed")
+	default:
+		fmt.Fprintf(out, "end: %d records after the last checkpoint, covered by no signature: samd is running or stopped without a clean shutdown, or the log was cut (what a cut can remove unnoticed is bounded by audit.checkpoint_every and checkpoint_interval)\n", cov.After)
+	}
 	return nil
 }
 

@@ -220,9 +220,11 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, observ
 	return store, nil
 }
 
-// checkpointer returns a function that signs an audit checkpoint with the
-// configured audit key, or nil when none is configured.
-func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *slog.Logger) (func(), error) {
+// checkpointer makes the audit sink sign checkpoints with the configured
+// audit key — by itself after every audit.checkpoint_every records — and
+// returns a function that asks for one now (final: the last record of a
+// clean shutdown), or nil when no key is configured.
+func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *slog.Logger) (func(final bool), error) {
 	if cfg.Audit.CheckpointKey == "" {
 		return nil, nil
 	}
@@ -238,9 +240,16 @@ func checkpointer(store *pkcs11.Store, cfg *config.Config, sink auditSink, log *
 	if err != nil {
 		return nil, fmt.Errorf("audit checkpoint key: %w", err)
 	}
-	return func() {
-		if err := sink.Checkpoint(context.Background(), signer, ref.String(), time.Now()); err != nil {
-			log.Error("audit checkpoint failed", "err", err)
+	if t := sink.Opened(); t.Records > 0 && !t.Final {
+		// The next checkpoint will sign these records as they stand.
+		log.Warn("the audit log does not end with a shutdown checkpoint: samd crashed, or the log was cut after its last checkpoint",
+			"records", t.Records, "after_last_checkpoint", t.Unsigned)
+	}
+	sink.SetCheckpoints(audit.CheckpointSigner{Signer: signer, Key: ref.String(), Every: cfg.Audit.CheckpointEvery,
+		OnError: func(err error) { log.Error("audit checkpoint failed", "err", err) }})
+	return func(final bool) {
+		if err := sink.Checkpoint(context.Background(), final); err != nil {
+			log.Error("audit checkpoint failed", "final", final, "err", err)
 		}
 	}, nil
 }
@@ -317,7 +326,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		defer tick.Stop()
 		go func() {
 			for range tick.C {
-				checkpoint()
+				checkpoint(false)
 			}
 		}()
 	}
@@ -483,6 +492,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		BusyAfterFailure:       time.Duration(cfg.Limits.BusyAfterFailure),
 		HandshakeTimeout:       time.Duration(cfg.Limits.HandshakeTimeout),
 		IdleTimeout:            time.Duration(cfg.Limits.IdleTimeout),
+		StreamIdleTimeout:      time.Duration(cfg.Limits.StreamIdleTimeout),
+		BatchItems:             cfg.Limits.BatchItems,
+		BatchItemsPerClient:    cfg.Limits.BatchItemsPerClient,
+		HSMSessions:            cfg.HSM.Sessions,
 		Authority:              auth,
 		Audit:                  sink,
 		Ready:                  store.Ready,
@@ -531,6 +544,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	hs := srv.NewHTTPServer(tlsConf)
+	servers := []*http.Server{hs}
 	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(hs, ln) }()
 	if a := cfg.Admin; a != nil {
@@ -539,6 +553,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			return err
 		}
 		as := srv.NewAdminHTTPServer(tlsConf)
+		servers = append(servers, as)
 		go func() { errc <- server.Serve(as, aln) }()
 		defer as.Close()
 		log.Info("admin listening", "addr", aln.Addr().String(), "officers", len(a.Officers))
@@ -555,12 +570,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	log.Info("samd shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
+	// Both listeners finish their requests first: nothing is audited
+	// after the final checkpoint, and the sink is closed behind it.
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
 	}
-	err = <-errc
+	err = nil
+	for range servers {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
 	if checkpoint != nil {
-		checkpoint() // the last record of a clean shutdown is a signed checkpoint
+		checkpoint(true) // the last record of a clean shutdown is a final signed checkpoint
+	}
+	if cerr := sink.Close(); cerr != nil && err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -689,7 +716,9 @@ func openState(ctx context.Context, c config.State) (state.Store, error) {
 // auditSink is where the audit log goes: a file, or the state store.
 type auditSink interface {
 	audit.Sink
-	Checkpoint(ctx context.Context, signer crypto.Signer, keyRef string, now time.Time) error
+	SetCheckpoints(audit.CheckpointSigner)
+	Checkpoint(ctx context.Context, final bool) error
+	Opened() audit.Tail
 	Close() error
 }
 

@@ -86,3 +86,8 @@ func wrapErr(op string, ref keys.Ref, err error) error {
 func unavailable(msg string) error {
 	return &keys.Error{Kind: keys.KindUnavailable, Msg: "pkcs11: " + msg}
 }
+
+// busy is samd waiting, not the HSM failing: an overload.
+func busy(msg string) error {
+	return &keys.Error{Kind: keys.KindBusy, Msg: "pkcs11: " + msg}
+}

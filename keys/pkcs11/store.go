@@ -21,7 +21,10 @@
 // caller has gone is destroyed by the goroutine that receives it: the
 // caller was told it failed, so it must not exist. Until that is settled
 // the key's reference is reserved, and a retry is refused with
-// keys.KindBusy rather than making a second object with the same label. A return value that says the session, login, token or
+// keys.KindBusy rather than making a second object with the same label.
+// Waiting is not failing: a call that finds no free session in time, or
+// whose caller's own deadline passes first, returns keys.KindBusy (samd is
+// overloaded; the token is fine). A return value that says the session, login, token or
 // module is gone marks the connection broken: requests fail fast with
 // keys.KindUnavailable while a background loop reconnects (re-initialising
 // the module when needed), logs in again and re-resolves every key handle.
@@ -517,10 +520,15 @@ type result[T any] struct {
 }
 
 // call runs f on a pooled session under the store's call deadline. If the
-// deadline passes first, call returns keys.KindUnavailable and f's result,
-// when it arrives, is given to discard (which wipes secrets) instead of
-// being returned. Errors from f are classified; a broken connection starts
-// the reconnect loop.
+// call's deadline passes first, call returns keys.KindUnavailable (the HSM
+// did not answer in time) and f's result, when it arrives, is given to
+// discard (which wipes secrets) instead of being returned. Errors from f
+// are classified; a broken connection starts the reconnect loop.
+//
+// Waiting is not the HSM failing: a caller whose own deadline (ctx's)
+// passes first, and a call that finds no free session within its
+// deadline, get keys.KindBusy — samd is overloaded, the token is fine —
+// so that an overload never reads as an unavailable HSM.
 func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(c *conn, sh p11.SessionHandle) (T, error), discard func(T)) (T, error) {
 	v, _, err := callWithin(ctx, s, s.cfg.CallTimeout, op, ref, f, discard)
 	return v, err
@@ -536,6 +544,7 @@ func callWithin[T any](ctx context.Context, s *Store, d time.Duration, op string
 	if err != nil {
 		return zero, false, err
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var sh p11.SessionHandle
@@ -544,7 +553,10 @@ func callWithin[T any](ctx context.Context, s *Store, d time.Duration, op string
 	case <-c.dead:
 		return zero, false, unavailable("HSM unavailable, reconnecting")
 	case <-ctx.Done():
-		return zero, false, unavailable(fmt.Sprintf("%s: no free HSM session before the deadline", op))
+		if errors.Is(caller.Err(), context.Canceled) {
+			return zero, false, caller.Err()
+		}
+		return zero, false, busy(fmt.Sprintf("%s: no free HSM session before the deadline (samd is overloaded)", op))
 	}
 	// The channel is unbuffered: a result is either taken by the caller or,
 	// once the caller has gone, discarded by the goroutine. Never both.
@@ -572,7 +584,12 @@ func callWithin[T any](ctx context.Context, s *Store, d time.Duration, op string
 	case r := <-ch:
 		return r.v, false, wrapErr(op, ref, r.err)
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(caller.Err(), context.DeadlineExceeded):
+			// The request's deadline, not the call's: it was spent
+			// before the HSM had its full call deadline.
+			return zero, true, busy(op + ": the request's deadline passed during the HSM call")
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			return zero, true, unavailable(op + ": HSM call exceeded its deadline")
 		}
 		return zero, true, ctx.Err()

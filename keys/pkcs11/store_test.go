@@ -507,6 +507,40 @@ func TestRecovery(t *testing.T) {
 	})
 }
 
+// TestCallerDeadlineIsBusy: a request whose own deadline has passed —
+// samd spent it queueing, the token is fine — is answered busy, never
+// "HSM unavailable"; the call deadline that the HSM itself exceeds stays
+// unavailable (TestRecovery and the e2e fault test).
+func TestCallerDeadlineIsBusy(t *testing.T) {
+	s, _ := open(t)
+	k, err := s.Generate(context.Background(), pkcs11.GenerateRequest{Ref: ref(t, "test/deadline/master", 1), Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := 0
+	for i := 0; i < 50; i++ {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+		_, err := s.CMAC(ctx, k, make([]byte, 16))
+		cancel()
+		switch keys.KindOf(err) {
+		case keys.KindBusy:
+			busy++
+		case keys.KindInternal:
+			if err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		default:
+			// With a session free and the answer ready at once, the call
+			// may still win the race with the passed deadline; it must
+			// never be reported as the HSM failing.
+			t.Fatalf("call %d after the caller's deadline: %v (kind %v), want busy", i, err, keys.KindOf(err))
+		}
+	}
+	if busy == 0 {
+		t.Fatal("no call after the caller's deadline was answered busy")
+	}
+}
+
 // TestWrongPIN opens another token with a wrong PIN: the store refuses to
 // start with the PIN kind and does not retry.
 func TestWrongPIN(t *testing.T) {

@@ -3,31 +3,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 
 	"github.com/samd-io/samd/keys"
 )
-
-// AuditTail implements audit.Store.
-func (s *Store) AuditTail(ctx context.Context, chain string) (uint64, string, error) {
-	var seq uint64
-	var rec []byte
-	err := s.db.QueryRowContext(ctx, `SELECT seq, record FROM audit_record WHERE chain = $1 ORDER BY seq DESC LIMIT 1`, chain).Scan(&seq, &rec)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", nil
-	}
-	if err != nil {
-		return 0, "", unavailable(err)
-	}
-	var r struct {
-		Hash string `json:"hash"`
-	}
-	if err := json.Unmarshal(rec, &r); err != nil {
-		return 0, "", err
-	}
-	return seq, r.Hash, nil
-}
 
 // AppendAudit implements audit.Store.
 func (s *Store) AppendAudit(ctx context.Context, chain string, seq uint64, record []byte) error {

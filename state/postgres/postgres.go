@@ -298,7 +298,13 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	return nil
 }
 
+// unavailable classifies a database failure. The request's own deadline
+// passing while it waited for the database is samd overloaded (busy), not
+// the database failing.
 func unavailable(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &keys.Error{Kind: keys.KindBusy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
+	}
 	return &keys.Error{Kind: keys.KindUnavailable, Msg: "state: database unavailable", Err: err}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/samd-io/samd/keys"
@@ -39,7 +40,7 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if total+p.Amount > p.DayLimit {
+		if p.Amount > p.DayLimit-total { // total+p.Amount could overflow
 			return keys.Errorf(keys.KindLimit, "per_device_per_day: %d authorised on %s, limit %d", total, p.Day, p.DayLimit)
 		}
 		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
@@ -66,6 +67,9 @@ func insert(ctx context.Context, tx *sql.Tx, a state.Authorization) error {
 
 // Cancel implements state.Store.
 func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authorization, error) {
+	if p.Original > math.MaxInt64 {
+		return state.Authorization{}, keys.Errorf(keys.KindInvalidInput, "cancellation: sequence %d is out of range", p.Original)
+	}
 	var a state.Authorization
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// The allowance first, as Authorize locks it: one order, no deadlock.
@@ -94,6 +98,9 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 			return keys.Errorf(keys.KindDenied, "cancellation: %d was already cancelled by %d", p.Original, cancelled)
 		case p.Time.Sub(o.Time) > p.Window:
 			return keys.Errorf(keys.KindDenied, "cancellation: %d is older than the %s window", p.Original, p.Window)
+		}
+		if balance > math.MaxInt64-o.Amount {
+			return keys.Errorf(keys.KindLimit, "allowance: restoring %d would take the balance past the largest amount samd stores", o.Amount)
 		}
 		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
 			return err
@@ -155,7 +162,15 @@ func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64
 	}
 	a := state.Allowance{Device: device, Updated: t.UTC()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO allowance (device, balance, currency, updated) VALUES ($1, $2, $3, $4)
+		var balance int64
+		err := tx.QueryRowContext(ctx, `SELECT balance FROM allowance WHERE device = $1 FOR UPDATE`, device).Scan(&balance)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err == nil && balance > math.MaxInt64-amount {
+			return keys.Errorf(keys.KindInvalidInput, "allowance: a top-up of %d would take the balance %d past the largest amount samd stores", amount, balance)
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO allowance (device, balance, currency, updated) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device) DO UPDATE SET balance = allowance.balance + excluded.balance, updated = excluded.updated
 			WHERE allowance.currency = excluded.currency
 			RETURNING balance, currency`, device, amount, currency, t.UTC()).Scan(&a.Balance, &a.Currency)

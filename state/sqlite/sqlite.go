@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -232,7 +233,13 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	return nil
 }
 
+// unavailable classifies a database failure. The request's own deadline
+// passing while it waited for the database is samd overloaded (busy), not
+// the database failing.
 func unavailable(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &keys.Error{Kind: keys.KindBusy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
+	}
 	return &keys.Error{Kind: keys.KindUnavailable, Msg: "state: database unavailable", Err: err}
 }
 
@@ -268,7 +275,7 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return unavailable(err)
 		}
-		if total+p.Amount > p.DayLimit {
+		if p.Amount > p.DayLimit-total { // total+p.Amount could overflow
 			return keys.Errorf(keys.KindLimit, "per_device_per_day: %d authorised on %s, limit %d", total, p.Day, p.DayLimit)
 		}
 		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
@@ -298,6 +305,9 @@ func insert(ctx context.Context, tx *sql.Tx, a state.Authorization) error {
 
 // Cancel implements state.Store.
 func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authorization, error) {
+	if p.Original > math.MaxInt64 {
+		return state.Authorization{}, keys.Errorf(keys.KindInvalidInput, "cancellation: sequence %d is out of range", p.Original)
+	}
 	var a state.Authorization
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var o state.Authorization
@@ -329,8 +339,12 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 		}
 		var balance int64
 		var seq uint64
-		if err := tx.QueryRowContext(ctx, `UPDATE allowance SET balance = balance + ?, next_seq = next_seq + 1, updated = ? WHERE device = ? RETURNING balance, next_seq - 1`,
-			o.Amount, ts(p.Time), p.Device).Scan(&balance, &seq); err != nil {
+		err = tx.QueryRowContext(ctx, `UPDATE allowance SET balance = balance + ?, next_seq = next_seq + 1, updated = ? WHERE device = ? AND balance <= ? RETURNING balance, next_seq - 1`,
+			o.Amount, ts(p.Time), p.Device, math.MaxInt64-o.Amount).Scan(&balance, &seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return keys.Errorf(keys.KindLimit, "allowance: restoring %d would take the balance past the largest amount samd stores", o.Amount)
+		}
+		if err != nil {
 			return unavailable(err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE daily_total SET total = total - ? WHERE device = ? AND day = ?`, o.Amount, p.Device, o.Day); err != nil {
@@ -387,6 +401,9 @@ func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64
 	}
 	a := state.Allowance{Device: device, Updated: t.UTC()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := topUpFits(tx.QueryRowContext(ctx, `SELECT balance FROM allowance WHERE device = ?`, device), amount); err != nil {
+			return err
+		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO allowance (device, balance, currency, updated) VALUES (?, ?, ?, ?)
 			ON CONFLICT (device) DO UPDATE SET balance = balance + excluded.balance, updated = excluded.updated
 			WHERE allowance.currency = excluded.currency
@@ -400,6 +417,23 @@ func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64
 		return nil
 	})
 	return a, err
+}
+
+// topUpFits refuses a top-up that would take the balance (the row's, if
+// any) past the largest amount samd stores, math.MaxInt64 minor units.
+func topUpFits(row *sql.Row, amount int64) error {
+	var balance int64
+	err := row.Scan(&balance)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	if balance > math.MaxInt64-amount {
+		return keys.Errorf(keys.KindInvalidInput, "allowance: a top-up of %d would take the balance %d past the largest amount samd stores", amount, balance)
+	}
+	return nil
 }
 
 // ResetAllowance implements state.Store.

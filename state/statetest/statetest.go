@@ -5,6 +5,7 @@ package statetest
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,57 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("sequence", func(t *testing.T) { testSequence(t, open(t)) })
 	t.Run("approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 	t.Run("audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("ranges", func(t *testing.T) { testRanges(t, open(t)) })
+}
+
+// testRanges: amounts and sequence numbers near the ends of int64 are
+// refused with a kind of their own, never stored wrapped and never
+// reported as the database failing; a request whose deadline has passed
+// is busy, not an unavailable database.
+func testRanges(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	const max = math.MaxInt64
+	if _, err := s.TopUp(ctx, "op/r", "NOK", max-10, t0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.TopUp(ctx, "op/r", "NOK", 11, t0)
+	wantKind(t, err, keys.KindInvalidInput)
+	if a, err := s.Allowance(ctx, "op/r"); err != nil || a.Balance != max-10 {
+		t.Fatalf("after a refused top-up: %+v %v", a, err)
+	}
+	// A daily total near the top: total+amount would wrap negative and
+	// pass the limit.
+	p := params("op/r", max-20)
+	p.DayLimit = max
+	if _, err := s.Authorize(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TopUp(ctx, "op/r", "NOK", 1000, t0); err != nil {
+		t.Fatal(err)
+	}
+	p.Amount = 100
+	_, err = s.Authorize(ctx, p)
+	wantKind(t, err, keys.KindLimit)
+	// A cancellation that would restore the balance past the top.
+	p.DayLimit = 1 << 40
+	p.Day = "2026-11-24"
+	r, err := s.Authorize(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Allowance(ctx, "op/r")
+	if _, err := s.TopUp(ctx, "op/r", "NOK", max-a.Balance, t0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/r", Original: r.Seq, Time: t0, Window: time.Hour})
+	wantKind(t, err, keys.KindLimit)
+	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/r", Original: 1 << 63, Time: t0, Window: time.Hour})
+	wantKind(t, err, keys.KindInvalidInput)
+
+	late, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel()
+	_, err = s.Allowance(late, "op/r")
+	wantKind(t, err, keys.KindBusy)
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+)
+
+// This file holds what samd does with a request at the HTTP layer, before
+// any method's interceptor: the per-client count of open requests, the
+// deadline on reading the body, and the stable code of a request that
+// fails there.
+//
+// An open request counts toward its client's limit from its headers to
+// its end, its body included: a client that opens many requests and sends
+// their bodies slowly holds no more than MaxConcurrentPerClient of them,
+// and the others are refused at once (on HTTP/1.1 with the connection
+// closed behind the answer, so they hold no file descriptor either).
+
+// earlyState is what the HTTP layer learns about a request before (or
+// without) its method's interceptor; the body may be read on another
+// goroutine than the handler's, so it has a lock.
+type earlyState struct {
+	mu sync.Mutex
+	// refused is why samd refused the request before reading it.
+	refused error
+	// bodyErr is why reading the body failed (its deadline passed).
+	bodyErr error
+	// bodyBytes counts what was read of the body.
+	bodyBytes int64
+	// entered is set once the method's interceptor has the request: from
+	// then on it maps every error itself.
+	entered atomic.Bool
+}
+
+func (e *earlyState) set(f func()) {
+	e.mu.Lock()
+	f()
+	e.mu.Unlock()
+}
+
+// enter counts an open request against its client's limit (callers
+// without a certificate share one count); release ends it.
+func (s *Server) enter(p identity.Principal) (release func(), err error) {
+	c := s.client(p)
+	if c.inflight.Add(1) > int64(s.cfg.MaxConcurrentPerClient) {
+		c.inflight.Add(-1)
+		return nil, keys.Errorf(keys.KindLimit, "concurrency: more than %d requests in flight", s.cfg.MaxConcurrentPerClient)
+	}
+	return func() { c.inflight.Add(-1) }, nil
+}
+
+// refuse answers a request refused before its body was read, in its own
+// protocol (Connect, gRPC or gRPC-Web) with the stable code in the
+// header. An HTTP/1.1 connection is closed behind the answer: its unread
+// body does not keep it open.
+func refuse(w http.ResponseWriter, r *http.Request, err error) {
+	ce, k := toConnect(err)
+	w.Header().Set(ErrorCodeHeader, k.String())
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		// net/http would otherwise wait for the unread body (up to
+		// 256 KiB) before closing: it must not wait at all.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+	if ew := connect.NewErrorWriter(); ew.IsSupported(r) {
+		_ = ew.Write(w, r, ce)
+		return
+	}
+	http.Error(w, ce.Message(), http.StatusTooManyRequests)
+}
+
+// limitBody puts the body of r under its read deadline: a unary request's
+// body must arrive whole within RequestTimeout of its headers; a streamed
+// one (file uploads, bidirectional streams) must keep sending — no gap
+// longer than StreamIdleTimeout — and end within its method's timeout.
+// The deadline is the connection's (HTTP/1.1) or the stream's (HTTP/2),
+// so a blocked read ends when it passes; it is lifted once the body has
+// been read to its end.
+func (s *Server) limitBody(w http.ResponseWriter, r *http.Request, st *requestState) *http.Request {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	b := &deadlineBody{body: r.Body, rc: http.NewResponseController(w), st: st, now: time.Now}
+	start := b.now()
+	if s.streams[r.URL.Path] {
+		timeout := s.cfg.RequestTimeout
+		if s.access[r.URL.Path].file {
+			timeout = s.cfg.FileTimeout
+		}
+		b.end, b.idle = start.Add(timeout), s.cfg.StreamIdleTimeout
+	} else {
+		b.end = start.Add(s.cfg.RequestTimeout)
+	}
+	b.extend(start)
+	r2 := *r
+	r2.Body = b
+	return &r2
+}
+
+// deadlineBody is a request body under a read deadline.
+type deadlineBody struct {
+	body io.ReadCloser
+	rc   *http.ResponseController
+	st   *requestState
+	now  func() time.Time
+	// end is the last moment the body may arrive by; idle, if set, the
+	// longest gap between reads (a stream's); set is the deadline now.
+	end  time.Time
+	idle time.Duration
+	set  time.Time
+	done bool
+}
+
+// extend moves the deadline to now+idle (never past end). It is set
+// again only when it moved by a quarter of idle (at most a second), not
+// on every read.
+func (b *deadlineBody) extend(now time.Time) {
+	d := b.end
+	if b.idle > 0 && now.Add(b.idle).Before(d) {
+		d = now.Add(b.idle)
+	}
+	step := min(b.idle/4, time.Second)
+	if b.set.IsZero() || d.Sub(b.set) >= step || d.Before(b.set) {
+		_ = b.rc.SetReadDeadline(d) // unsupported (a test recorder): no deadline
+		b.set = d
+	}
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.idle > 0 {
+		b.extend(b.now())
+	}
+	n, err := b.body.Read(p)
+	b.st.early.set(func() { b.st.early.bodyBytes += int64(n) })
+	switch {
+	case errors.Is(err, io.EOF) && !b.done:
+		// Read whole: what follows is the handler's work, under its own
+		// deadline; a deadline left on an HTTP/1.1 connection would end
+		// the server's read for the next request early.
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		what := "the request body did not arrive before its deadline"
+		if b.idle > 0 && b.set.Before(b.end) {
+			what = "the stream sent nothing for " + b.idle.String()
+		}
+		kerr := keys.Errorf(keys.KindLimit, "body: %s", what)
+		b.st.early.set(func() { b.st.early.bodyErr = kerr })
+		ce, _ := toConnect(kerr)
+		return n, ce
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error { return b.body.Close() }
+
+// codeWriter stamps the stable code on an error answered before the
+// method's interceptor took the request (an undecodable body, an unknown
+// path, a body over its size or deadline): Connect writes those itself.
+type codeWriter struct {
+	http.ResponseWriter
+	s       *Server
+	st      *requestState
+	r       *http.Request
+	res     authResult
+	stamped bool
+}
+
+func (w *codeWriter) stamp() {
+	if w.stamped {
+		return
+	}
+	w.stamped = true
+	if w.st.early.entered.Load() || w.Header().Get(ErrorCodeHeader) != "" {
+		return
+	}
+	w.Header().Set(ErrorCodeHeader, keys.KindOf(w.s.earlyError(w.st, w.r.URL.Path, w.res)).String())
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	w.stamp()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Write(b []byte) (int, error) {
+	w.stamp()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming answers streaming.
+func (w *codeWriter) Flush() {
+	w.stamp()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// earlyError is why a request that never reached its method's interceptor
+// failed, as a kind and a reason for the answer's code and the audit
+// record.
+func (s *Server) earlyError(st *requestState, path string, res authResult) error {
+	e := &st.early
+	e.mu.Lock()
+	refused, bodyErr, n := e.refused, e.bodyErr, e.bodyBytes
+	e.mu.Unlock()
+	m, known := s.access[path]
+	switch {
+	case refused != nil:
+		return refused
+	case bodyErr != nil:
+		return bodyErr
+	case !known:
+		return keys.Errorf(keys.KindNotFound, "unknown method")
+	case st.refusal != "":
+		return keys.Errorf(keys.KindNotFound, "%s", st.refusal)
+	case !s.streams[path] && n > int64(s.cfg.MaxRequestBytes):
+		return keys.Errorf(keys.KindLimit, "size: the request is larger than %d bytes", s.cfg.MaxRequestBytes)
+	case res.err != nil && !(m.anonymous && res.anonymous):
+		return res.err
+	}
+	return keys.Errorf(keys.KindInvalidInput, "malformed request: the body could not be read or decoded as the method's message")
+}
+
+// auditEarly writes the audit record of a request that never reached its
+// method's interceptor.
+func (s *Server) auditEarly(ctx context.Context, st *requestState, path string, res authResult) {
+	err := s.earlyError(st, path, res)
+	k := keys.KindOf(err)
+	rec := s.record(st, path, res)
+	rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, k.String(), err.Error()
+	if k == keys.KindNotFound || k == keys.KindUnauthenticated {
+		rec.Outcome = audit.OutcomeDenied
+	}
+	if aerr := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
+		s.cfg.Logger.Error("audit write failed", "request_id", st.id, "err", aerr)
+	}
+	method := rec.Method
+	if k == keys.KindNotFound {
+		method = "unknown" // unbounded label values stay out of the metrics
+	}
+	s.cfg.Observer.Request(method, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)
+}

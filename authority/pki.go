@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
@@ -69,8 +70,11 @@ type PKIConfig struct {
 	// CAsChanged, if set, is called after a CA was created (to trust it
 	// on the listeners).
 	CAsChanged func()
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Audit, if set, records every CRL signature (CRLMethod): the CRL's
+	// kind, number and SHA-256 under the CA's key.
+	Audit  audit.Sink
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // PKI is the scheme PKI: CAs whose keys are in the HSM, certificate
@@ -361,6 +365,10 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 	if err != nil {
 		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
 	}
+	if parent != nil {
+		audit.NoteFrom(ctx).Key(parent.rec.Key)
+	}
+	audit.NoteFrom(ctx).Input(audit.Digest("CA certificate "+serialHex(req.Serial)+" of "+r.Name, der))
 	rec := state.CA{Name: r.Name, Key: keyName, Parent: r.Parent, Cert: der, Created: now, CRLURL: p.crlURL(r.Name, false)}
 	if p.cfg.DeltaInterval > 0 {
 		rec.DeltaURL = p.crlURL(r.Name, true)
@@ -510,7 +518,7 @@ func (p *PKI) Issue(ctx context.Context, r IssueRequest) (state.Certificate, err
 }
 
 func (p *PKI) issue(ctx context.Context, m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
-	c, err := p.sign(m, r, csr, key)
+	c, err := p.sign(ctx, m, r, csr, key)
 	if err != nil {
 		return state.Certificate{}, err
 	}
@@ -520,8 +528,9 @@ func (p *PKI) issue(ctx context.Context, m *managedCA, r IssueRequest, csr *x509
 	return c, nil
 }
 
-// sign makes a certificate and its record, without recording it.
-func (p *PKI) sign(m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
+// sign makes a certificate and its record, without recording it; the
+// request's audit record names the CA key and the certificate's SHA-256.
+func (p *PKI) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
 	if r.Validity <= 0 || r.Validity > r.Profile.MaxValidity() {
 		r.Validity = r.Profile.MaxValidity()
 	}
@@ -540,6 +549,8 @@ func (p *PKI) sign(m *managedCA, r IssueRequest, csr *x509.CertificateRequest, k
 		}
 		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "issue")
 	}
+	audit.NoteFrom(ctx).Key(m.rec.Key)
+	audit.NoteFrom(ctx).Input(audit.Digest("certificate "+serialHex(serial)+" of "+m.rec.Name, der))
 	c := state.Certificate{CA: m.rec.Name, Serial: serialHex(serial), Profile: string(r.Profile), Role: r.Principal.Role.String(),
 		Operator: r.Principal.Operator, Device: r.Principal.Device, NotBefore: nb, NotAfter: na, Cert: der, Renews: r.Renews, Issued: now}
 	if r.Profile == pki.ProfileServer {
@@ -620,7 +631,7 @@ func (p *PKI) Enrol(ctx context.Context, token string, csrDER []byte) (state.Cer
 	if err != nil {
 		return state.Certificate{}, keys.Wrap(keys.KindInternal, err, "enrol")
 	}
-	c, err := p.sign(m, IssueRequest{CA: t.CA, Profile: prof, Principal: identity.Principal{Role: prof.Role(), Operator: t.Operator, Device: t.Device}}, csr, nil)
+	c, err := p.sign(ctx, m, IssueRequest{CA: t.CA, Profile: prof, Principal: identity.Principal{Role: prof.Role(), Operator: t.Operator, Device: t.Device}}, csr, nil)
 	if err != nil {
 		return state.Certificate{}, err
 	}

@@ -394,7 +394,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		}
 		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: pc.BaseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
-			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log,
+			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log, Audit: sink,
 			CAsChanged: func() {
 				if err := tlsFiles.Reload(); err != nil {
 					log.Error("TLS reload after a new CA refused", "err", err)

@@ -192,6 +192,9 @@ func (p *PKI) load(ctx context.Context, r state.CA) error {
 	if !sameKey(cert.PublicKey, s.Public()) {
 		return fmt.Errorf("pki: CA %s: the key %s is not the certificate's", r.Name, r.Key)
 	}
+	// The distribution points are where this samd publishes now
+	// (BaseURL), not where it did when the CA was recorded.
+	r.CRLURL, r.DeltaURL = p.crlURLs(r.Name)
 	m := &managedCA{rec: r, cert: cert, signer: s, revoked: map[string]state.Revocation{}}
 	if _, err := p.syncRevocations(ctx, m); err != nil {
 		return err
@@ -279,8 +282,15 @@ func (p *PKI) live(name string) (*managedCA, bool) {
 	return m, ok
 }
 
-// CAs lists the CAs in creation order.
-func (p *PKI) CAs(ctx context.Context) ([]state.CA, error) { return p.cfg.State.CAs(ctx) }
+// CAs lists the CAs in creation order, with the distribution points they
+// publish at (BaseURL).
+func (p *PKI) CAs(ctx context.Context) ([]state.CA, error) {
+	cas, err := p.cfg.State.CAs(ctx)
+	for i := range cas {
+		cas[i].CRLURL, cas[i].DeltaURL = p.crlURLs(cas[i].Name)
+	}
+	return cas, err
+}
 
 // CRLStatus is a CA's current CRL number and complete CRL's nextUpdate.
 type CRLStatus struct {
@@ -369,10 +379,8 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 		audit.NoteFrom(ctx).Key(parent.rec.Key)
 	}
 	audit.NoteFrom(ctx).Input(audit.Digest("CA certificate "+serialHex(req.Serial)+" of "+r.Name, der))
-	rec := state.CA{Name: r.Name, Key: keyName, Parent: r.Parent, Cert: der, Created: now, CRLURL: p.crlURL(r.Name, false)}
-	if p.cfg.DeltaInterval > 0 {
-		rec.DeltaURL = p.crlURL(r.Name, true)
-	}
+	rec := state.CA{Name: r.Name, Key: keyName, Parent: r.Parent, Cert: der, Created: now}
+	rec.CRLURL, rec.DeltaURL = p.crlURLs(r.Name)
 	if parent != nil {
 		if err := p.cfg.State.RecordCertificate(ctx, state.Certificate{CA: parent.rec.Name, Serial: serialHex(req.Serial), Profile: "ca", Role: "ca",
 			Operator: "-", Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
@@ -440,21 +448,21 @@ func (p *PKI) AdoptCA(ctx context.Context, name string, key keys.Ref, certDER []
 	if !validName(name) {
 		return keys.Errorf(keys.KindInvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", name)
 	}
-	rec := state.CA{Name: name, Key: key.String(), Cert: certDER, Created: p.cfg.Now(), CRLURL: p.crlURL(name, false)}
-	if p.cfg.DeltaInterval > 0 {
-		rec.DeltaURL = p.crlURL(name, true)
-	}
+	rec := state.CA{Name: name, Key: key.String(), Cert: certDER, Created: p.cfg.Now()}
+	rec.CRLURL, rec.DeltaURL = p.crlURLs(name)
 	if err := p.cfg.State.PutCA(ctx, rec); err != nil {
 		return err
 	}
 	return p.syncCAs(ctx)
 }
 
-func (p *PKI) crlURL(ca string, delta bool) string {
-	if delta {
-		return p.cfg.BaseURL + "/crl/" + ca + "-delta.crl"
+// crlURLs are a CA's distribution points under BaseURL: its CRL, and its
+// delta CRL when deltas are published.
+func (p *PKI) crlURLs(ca string) (complete, delta string) {
+	if p.cfg.DeltaInterval > 0 {
+		delta = p.cfg.BaseURL + "/crl/" + ca + "-delta.crl"
 	}
-	return p.cfg.BaseURL + "/crl/" + ca + ".crl"
+	return p.cfg.BaseURL + "/crl/" + ca + ".crl", delta
 }
 
 func validName(s string) bool {

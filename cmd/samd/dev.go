@@ -132,7 +132,9 @@ func cmdDev(args []string) error {
 		cfg.MetricsListen = *metricsAddr
 	}
 	if *pkiAddr != "" && cfg.PKI != nil {
-		cfg.PKI.Listen = *pkiAddr
+		// The distribution point in the certificates samd issues follows
+		// the listener (its port too, when --pki-listen asks for any).
+		cfg.PKI.Listen, cfg.PKI.BaseURL = *pkiAddr, ""
 	}
 	if *adminAddr != "" && cfg.Admin != nil {
 		cfg.Admin.Listen = *adminAddr

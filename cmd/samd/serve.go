@@ -392,7 +392,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if vc != nil {
 			defer vc.Close()
 		}
-		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: pc.BaseURL,
+		// The CRL listener first: its address is the distribution point
+		// when no base URL is set (samd dev with --pki-listen).
+		pln, err := net.Listen("tcp", pc.Listen)
+		if err != nil {
+			return err
+		}
+		defer pln.Close()
+		baseURL := pc.BaseURL
+		if baseURL == "" {
+			baseURL = "http://" + pln.Addr().String()
+		}
+		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
 			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log, Audit: sink,
 			CAsChanged: func() {
@@ -417,14 +428,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			}
 			return tlsFiles.CheckRevocation(chain, now)
 		}
-		pln, err := net.Listen("tcp", pc.Listen)
-		if err != nil {
-			return err
-		}
 		ps := &http.Server{Handler: server.PKIHandler(schemePKI), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 		go ps.Serve(pln)
 		defer ps.Close()
-		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", pc.BaseURL)
+		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", baseURL)
 		if m != nil {
 			m.WithPublishedCRLs(func() []metrics.PublishedCRL {
 				var out []metrics.PublishedCRL

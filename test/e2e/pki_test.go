@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -399,5 +400,38 @@ func TestLargeFileFlatMemory(t *testing.T) {
 	}
 	if out, err := runOpenSSL(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", p+".p7s", "-content", p, "-CAfile", filepath.Join(e.dir, "pki", "ca.crt"), "-purpose", "any", "-out", os.DevNull); err != nil {
 		t.Fatalf("openssl cms -verify of the 200 MB file: %v\n%s", err, out)
+	}
+}
+
+// TestDevCRLDistributionPoint: `samd dev --pki-listen 127.0.0.1:0` (the
+// shared daemon) names its CRL listener's own address as the distribution
+// point of the certificates it issues, and the CRL is there and verifies
+// with OpenSSL.
+func TestDevCRLDistributionPoint(t *testing.T) {
+	d := start(t)
+	m := regexp.MustCompile(`msg="pki listening" addr=(\S+)`).FindStringSubmatch(d.logs())
+	if m == nil {
+		t.Fatalf("no PKI listener in the logs:\n%s", d.logs())
+	}
+	dir := t.TempDir()
+	signer := filepath.Join(dir, "signer.pem")
+	if out, err := exec.Command(d.bin, "client", "--addr", d.addr, "--dev", d.dir, "--as", "officer", "pki", "signer", "--ca", "dev-scheme",
+		"--operator", "dev-operator", "--signer", "dp-1", "--out", signer).CombinedOutput(); err != nil {
+		t.Fatalf("samd client pki signer: %v\n%s", err, out)
+	}
+	want := "http://" + m[1] + "/crl/dev-scheme.crl"
+	if out, err := runOpenSSL(t, "x509", "-in", signer, "-noout", "-ext", "crlDistributionPoints"); err != nil || !strings.Contains(out, "URI:"+want+"\n") {
+		t.Fatalf("the certificate's distribution point is not %s: %v\n%s", want, err, out)
+	}
+	resp, err := http.Get(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	crl := filepath.Join(dir, "dev-scheme.crl")
+	os.WriteFile(crl, der, 0o644)
+	if out, err := runOpenSSL(t, "crl", "-inform", "DER", "-in", crl, "-CAfile", filepath.Join(d.dir, "pki", "ca.crt"), "-noout", "-verify"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the CRL at %s: %d %v\n%s", want, resp.StatusCode, err, out)
 	}
 }

@@ -197,6 +197,11 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 	if err != nil {
 		return state.Proposal{}, keys.Wrap(keys.KindInvalidInput, err, "officers: %s parameters", op)
 	}
+	if c, ok := v.(ComponentsParams); ok && c.Components < m {
+		// Each officer approves a ceremony with its component: fewer
+		// components than the quorum could never complete it.
+		return state.Proposal{}, keys.Errorf(keys.KindInvalidInput, "officers: %s needs %d approvals, each with a component: propose at least %d components", op, m, m)
+	}
 	canonical, err := json.Marshal(v)
 	if err != nil {
 		return state.Proposal{}, err
@@ -233,6 +238,17 @@ func (o *Officers) configured() []string {
 func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, approve bool) (state.Proposal, error) {
 	if err := o.Admit(ctx, p); err != nil {
 		return state.Proposal{}, err
+	}
+	if approve {
+		cur, err := o.cfg.State.Proposal(ctx, id)
+		if err != nil {
+			return cur, err
+		}
+		if cur.Operation == OpKeyComponents {
+			// An approval without a component would count toward the
+			// quorum and leave the ceremony one component short.
+			return cur, keys.Errorf(keys.KindDenied, "officers: proposal %s is a key component ceremony: an officer approves it by submitting a component (samd admin component %s --value HEX --kcv HEX)", id, id)
+		}
 	}
 	prop, err := o.cfg.State.Vote(ctx, id, officerID(p), approve, o.cfg.Now())
 	if err != nil {
@@ -646,15 +662,13 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 	if err != nil {
 		return prop, err
 	}
-	if err := o.cfg.State.AddComponent(ctx, id, me, sealed); err != nil {
+	// The component and its officer's approval are one step: a refused
+	// one (a second component, an officer who voted, an expired
+	// proposal) leaves nothing behind.
+	if prop, err = o.cfg.State.AddComponent(ctx, id, me, sealed, o.cfg.Now()); err != nil {
 		return prop, err
 	}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: "component for proposal " + prop.Operation, Size: value.Len(), SHA256: id})
-	if me != prop.Proposer {
-		if prop, err = o.cfg.State.Vote(ctx, id, me, true, o.cfg.Now()); err != nil {
-			return prop, err
-		}
-	}
 	comps, err := o.cfg.State.Components(ctx, id)
 	if err != nil {
 		return prop, err

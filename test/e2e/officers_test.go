@@ -266,9 +266,9 @@ func TestPolicyUnderDualControl(t *testing.T) {
 // TestComponentCeremony imports AN10922's example master key as version 2
 // from two components given by two officers (each checked against its
 // KCV, sealed in the HSM at once): the imported key reproduces AN10922's
-// published diversified key (KCV 5B298C); a wrong component KCV is
-// refused and keeps nothing; no component reaches the audit log or samd's
-// output.
+// published diversified key (KCV 5B298C); an approval without a
+// component and a wrong component KCV are refused and keep nothing; no
+// component reaches the audit log or samd's output.
 func TestComponentCeremony(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start()
@@ -296,6 +296,12 @@ func TestComponentCeremony(t *testing.T) {
 		t.Fatalf("propose: %v\n%s", err, out)
 	}
 	id := jsonField(t, out, "id")
+	// Approving before giving a component (the order that once deadlocked
+	// the ceremony) is refused with what to do instead, and counts for
+	// nothing.
+	if out, err := run("officer-2", "approve", id); err == nil || !strings.Contains(out, "denied") || !strings.Contains(out, "samd admin component "+id) {
+		t.Fatalf("an approval without a component: %v\n%s", err, out)
+	}
 	if out, err := run("officer-2", "component", id, "--value", hex.EncodeToString(c2), "--kcv", check(c1)); err == nil || !strings.Contains(out, "check-failed") {
 		t.Fatalf("a component with another's KCV: %v\n%s", err, out)
 	}

@@ -500,6 +500,18 @@ func NormalizeSerial(s string) string {
 	return serialHex(n)
 }
 
+// ParseSerial reads a serial number as an officer gives it (hex, with or
+// without "0x", colons or leading zeros) and writes it as samd records
+// it; it refuses what no CA could have signed: not a positive integer of
+// at most 20 octets (RFC 5280 §4.1.2.2).
+func ParseSerial(s string) (string, error) {
+	n, ok := new(big.Int).SetString(NormalizeSerial(s), 16)
+	if !ok || n.Sign() <= 0 || len(n.Bytes()) > 20 {
+		return "", keys.Errorf(keys.KindInvalidInput, "pki: serial %q is not a positive hex integer of at most 20 octets (RFC 5280 §4.1.2.2)", s)
+	}
+	return serialHex(n), nil
+}
+
 // IssueRequest asks for an end-entity certificate.
 type IssueRequest struct {
 	CA        string
@@ -707,8 +719,11 @@ func (p *PKI) issuedBy(ctx context.Context, c *x509.Certificate) (*managedCA, st
 	return m, rec, nil
 }
 
-// Revoke revokes a certificate of the CA. samd's listeners refuse it at
-// once; the CRL is reissued in the background, after RevokeBatch.
+// Revoke revokes a certificate of the CA by its serial: one samd issued,
+// or any other the CA's key signed (samd dev's certificates made before
+// they were recorded, a certificate signed outside samd). samd's
+// listeners refuse it at once; the CRL is reissued in the background,
+// after RevokeBatch.
 // fromCounter, for a transaction-file signer, keeps the files samd signed
 // with a lower counter verifiable; it is refused with keyCompromise and
 // cACompromise, since whoever holds a stolen key can write any counter.
@@ -717,7 +732,9 @@ func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int, fromCou
 	if err != nil {
 		return state.Revocation{}, err
 	}
-	serial = NormalizeSerial(serial)
+	if serial, err = ParseSerial(serial); err != nil {
+		return state.Revocation{}, err
+	}
 	if reason < 0 || reason == 7 || reason == 8 || reason > 10 {
 		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: reason %d is not one samd revokes with (RFC 5280 §5.3.1, not 7 or removeFromCRL)", reason)
 	}

@@ -614,6 +614,59 @@ func TestCRLsAudited(t *testing.T) {
 	}
 }
 
+// TestRevokeAnySerial: a serial the CA's key signed outside samd's
+// records is revoked like any other and reaches the CRL, which OpenSSL
+// reads; what no CA could have signed is refused.
+func TestRevokeAnySerial(t *testing.T) {
+	e := newPKIEnv(t, "anyserial", 0)
+	ctx := context.Background()
+	// A certificate signed with the CA's key in the token, not by samd.
+	ref, _ := keys.NewRef("pki/ca/anyserial-issuing", 1)
+	k, _ := e.store.Key(ref)
+	caSigner, _ := e.store.Signer(k)
+	issuing, _ := e.pki.CACertificate("anyserial-issuing")
+	ca := mustCert(t, issuing)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x7E577E57), Subject: pkix.Name{CommonName: "outside samd"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pki.Certificate(ctx, "anyserial-issuing", "7E577E57"); keys.KindOf(err) != keys.KindNotFound {
+		t.Fatalf("the certificate is recorded: %v", err)
+	}
+	r, err := e.pki.Revoke(ctx, "anyserial-issuing", "7e:57:7e:57", 1, 0)
+	if err != nil || r.Serial != "7E577E57" {
+		t.Fatalf("revoking an unrecorded serial: %+v %v", r, err)
+	}
+	if _, revoked, _ := e.pki.Revoked(ca, big.NewInt(0x7E577E57)); !revoked {
+		t.Fatal("the listeners would not refuse it")
+	}
+	crl := waitCRLOf(t, e, "anyserial-issuing", false, func(der []byte) bool {
+		l, _ := x509.ParseRevocationList(der)
+		return len(l.RevokedCertificateEntries) == 1
+	})
+	root, _ := os.ReadFile(filepath.Join(e.dir, "root.pem"))
+	chain := e.write(t, "chain.pem", "CERTIFICATE", issuing)
+	b, _ := os.ReadFile(chain)
+	os.WriteFile(chain, append(b, root...), 0o600)
+	crlFile := e.write(t, "anyserial.crl", "X509 CRL", crl)
+	certFile := e.write(t, "outside.pem", "CERTIFICATE", der)
+	if out := openssl(t, "crl", "-in", crlFile, "-noout", "-text"); !strings.Contains(out, "Serial Number: 7E577E57") {
+		t.Fatalf("the CRL does not list the serial:\n%s", out)
+	}
+	out, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", chain, "-CRLfile", crlFile, certFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "certificate revoked") {
+		t.Fatalf("openssl verify -crl_check of the revoked certificate: %v\n%s", err, out)
+	}
+	for _, bad := range []string{"zz", "0", "-5", strings.Repeat("FF", 21)} {
+		if _, err := e.pki.Revoke(ctx, "anyserial-issuing", bad, 1, 0); keys.KindOf(err) != keys.KindInvalidInput {
+			t.Errorf("serial %q: %v", bad, err)
+		}
+	}
+}
+
 // TestKeysInVault: a CA and a transaction-file signer whose keys are
 // Transit keys in Vault (test server): the CA's CRL and the signer's
 // files verify with OpenSSL, and a key of the wrong type is refused.

@@ -90,6 +90,13 @@ func cmdConfig(args []string) error {
 			fmt.Printf("warning: no CRL for %s: its certificates are not checked for revocation\n", ca)
 		}
 	}
+	if a := cfg.Admin; a != nil {
+		// What serve would refuse: an unknown operation, a scheme-wide
+		// act below two officers, a quorum the registry cannot meet.
+		if _, err := authority.Quorum(a.Officers, a.Quorum, a.SchemeOperator); err != nil {
+			return fmt.Errorf("admin.quorum: %w", err)
+		}
+	}
 	e, err := loadPolicies(cfg.PoliciesDir)
 	if err != nil {
 		return err
@@ -458,11 +465,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		})
 	}
 	var officers *authority.Officers
-	var quorum map[string]int
 	var topUpLimit int64
 	if a := cfg.Admin; a != nil {
-		quorum, topUpLimit = a.Quorum, a.TopUpLimit
-		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
+		topUpLimit = a.TopUpLimit
+		if a.SchemeOperator == "" {
+			log.Warn("admin.scheme_operator is not set: no officer may propose a scheme-wide act (CAs, server and officer certificates, the registry, policies)")
+		}
+		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
 			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy, PKI: schemePKI,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
@@ -475,7 +484,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	srv, err := server.New(server.Config{
 		Officers:               officers,
 		SeparateAdmin:          cfg.Admin != nil,
-		Quorum:                 quorum,
 		TopUpLimit:             topUpLimit,
 		PKI:                    schemePKI,
 		CheckRevocation:        checkRevocation,
@@ -488,7 +496,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		Authority:              auth,
 		Audit:                  sink,
 		Ready:                  store.Ready,
-		ReloadPolicies:         reload,
 		RequestTimeout:         time.Duration(cfg.RequestTimeout),
 		Logger:                 log,
 	})

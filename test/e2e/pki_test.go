@@ -3,11 +3,16 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +28,7 @@ import (
 	"connectrpc.com/connect"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 )
 
@@ -179,8 +185,11 @@ func TestSchemePKIFlow(t *testing.T) {
 	// It renews with its current certificate; the new one works too.
 	e.mustClient(t, terminal, "pki", "renew", "--new-key", at("t7b.key"), "--out", at("t7b.crt"))
 	e.mustClient(t, []string{"--ca", caFile, "--cert", at("t7b.crt"), "--key", at("t7b.key")}, "health")
-	if out, err := e.client(t, []string{"--dev", e.dir, "--as", "terminal"}, "pki", "renew", "--new-key", at("t9.key"), "--out", at("t9.crt")); err == nil {
-		t.Fatalf("a certificate samd did not issue was renewed:\n%s", out)
+	key9, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr9, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key9)
+	if _, err := e.as("terminal", "dev-operator", "dev-terminal-9").pki.Renew(ctxT(t), connect.NewRequest(&samdv1.RenewRequest{
+		CsrPem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr9}))})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a certificate samd did not issue (the test CA's) was renewed: %v", err)
 	}
 
 	// 2. The officer creates the back office's signer (key in the HSM).

@@ -262,16 +262,6 @@ func (o *Officers) sees(p identity.Principal, prop state.Proposal) bool {
 	return err == nil && o.mayAct(p, prop.Operation, v) == nil || o.Scheme(p)
 }
 
-// Operations lists the operations that can be put under dual control.
-func (o *Officers) Operations() []string {
-	out := make([]string, 0, len(o.ops))
-	for op := range o.ops {
-		out = append(out, op)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func officerID(p identity.Principal) string { return p.Operator + "/" + p.Device }
 
 // Admit refuses a caller who is not a registered officer.

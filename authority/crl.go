@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"time"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/revocation"
@@ -55,9 +57,18 @@ func (p *PKI) publish(ctx context.Context, m *managedCA, complete bool) error {
 			c.Entries[i].RevokedAt = now
 		}
 	}
+	start := p.cfg.Now()
 	der, err := pki.IssueCRL(rand.Reader, m.cert, m.signer, c)
 	if err != nil {
-		return keys.Wrap(keys.KindUnavailable, err, "pki: CA %s", m.rec.Name)
+		err = keys.Wrap(keys.KindUnavailable, err, "pki: CA %s", m.rec.Name)
+	}
+	// Every signature with a CA key is audited, this one made by no
+	// request: a CRL that cannot be audited is not published.
+	if aerr := p.auditCRL(ctx, m, n.Number, complete, der, start, err); aerr != nil {
+		return keys.Wrap(keys.KindInternal, aerr, "pki: audit of CRL %d of %s", n.Number, m.rec.Name)
+	}
+	if err != nil {
+		return err
 	}
 	if err := p.cfg.State.PutCRL(ctx, state.PublishedCRL{CA: m.rec.Name, Delta: !complete, Number: n.Number, DER: der, ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate}); err != nil {
 		return err
@@ -76,6 +87,29 @@ func (p *PKI) publish(ctx context.Context, m *managedCA, complete bool) error {
 	m.mu.Unlock()
 	p.cfg.Logger.Info("CRL issued", "ca", m.rec.Name, "number", n.Number, "complete", complete, "entries", len(entries), "next_update", c.NextUpdate)
 	return nil
+}
+
+// CRLMethod is the method of the audit records of CRLs, which samd signs
+// on its own schedule rather than for a request.
+const CRLMethod = "samd.pki/IssueCRL"
+
+// auditCRL appends the record of a CRL signature (or of its failure): the
+// CA's key, and the CRL by kind, number, size and SHA-256.
+func (p *PKI) auditCRL(ctx context.Context, m *managedCA, number int64, complete bool, der []byte, start time.Time, failed error) error {
+	if p.cfg.Audit == nil {
+		return nil
+	}
+	kind := "delta"
+	if complete {
+		kind = "complete"
+	}
+	rec := &audit.Record{Time: start, RequestID: "crl", Method: CRLMethod, Keys: []string{m.rec.Key}, Outcome: audit.OutcomeOK,
+		Inputs:     []audit.Input{audit.Digest(fmt.Sprintf("%s CRL %d of %s", kind, number, m.rec.Name), der)},
+		DurationUS: p.cfg.Now().Sub(start).Microseconds()}
+	if failed != nil {
+		rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, keys.KindOf(failed).String(), failed.Error()
+	}
+	return p.cfg.Audit.Append(context.WithoutCancel(ctx), rec)
 }
 
 // fetch takes the CRLs the leading replica kept in the store.

@@ -49,7 +49,7 @@ func (p *PKI) CreateSigner(ctx context.Context, ca, operator, signer string, alg
 	if err != nil {
 		return state.Certificate{}, err
 	}
-	c, err := p.sign(m, IssueRequest{CA: ca, Profile: pki.ProfileSigner, Principal: who, Validity: validity}, nil, s.Public())
+	c, err := p.sign(ctx, m, IssueRequest{CA: ca, Profile: pki.ProfileSigner, Principal: who, Validity: validity}, nil, s.Public())
 	if err != nil {
 		return state.Certificate{}, err
 	}

@@ -50,10 +50,16 @@ type OfficerKeys interface {
 // OfficersConfig configures dual control.
 type OfficersConfig struct {
 	// Registry lists the officers ("<operator>/<device>" of their
-	// certificates) who may use the admin listener at all.
+	// certificates) who may act as officers at all.
 	Registry []string
+	// SchemeOperator is the operator id whose officers are the scheme's:
+	// only they propose and approve scheme-wide acts (SchemeWide). ""
+	// names none, and no scheme-wide act can run.
+	SchemeOperator string
 	// Quorum is how many distinct officers, the proposer included, must
-	// approve each operation; an operation not listed cannot be proposed.
+	// approve each operation; an operation not listed cannot be proposed,
+	// except the scheme-wide acts, which always can (quorum 2 unless
+	// listed, and never less: see Quorum).
 	Quorum map[string]int
 	// TTL is how long a proposal stays open (default 1h).
 	TTL   time.Duration
@@ -81,16 +87,20 @@ type OfficersConfig struct {
 // rejected, before it expires — exactly once, on whichever replica the
 // last approval reached.
 type Officers struct {
-	cfg  OfficersConfig
-	ops  map[string]operation
-	keys OfficerKeys
+	cfg    OfficersConfig
+	ops    map[string]operation
+	quorum map[string]int // every operation that can be proposed
+	keys   OfficerKeys
 }
 
 // operation is an operation officers may propose: decode checks and
-// normalises the parameters, run performs it and says what it did.
+// normalises the parameters, run performs it and says what it did, scope
+// says whose officers may propose and vote on it (nil: any officer of
+// the registry).
 type operation struct {
 	decode func(json.RawMessage) (any, error)
 	run    func(ctx context.Context, params any) (string, error)
+	scope  func(params any) string
 }
 
 // Operations under dual control.
@@ -105,7 +115,77 @@ const (
 	OpOfficerAdd     = "officer.add"
 	OpOfficerRemove  = "officer.remove"
 	OpKeyImportKWP   = "key.import-kwp"
+	OpCertIssue      = "pki.certificate.issue"
 )
+
+// operations are every operation officers may put under dual control.
+var operations = []string{OpKeyGenerate, OpKeyImportTR31, OpAllowanceTopUp, OpPolicyActivate, OpKeyComponents, OpCACreate, OpCARevoke,
+	OpOfficerAdd, OpOfficerRemove, OpKeyImportKWP, OpCertIssue}
+
+// SchemeWide reports whether an operation is a scheme-wide act: one that
+// every operator's devices feel — a CA and its certificates (CA creation
+// and revocation; server certificates, which every terminal trusts as
+// samd; officer certificates, which carry an officer's vote), the
+// officer registry, and the policy documents of every operator. Only the
+// scheme's officers (OfficersConfig.SchemeOperator) propose and approve
+// them, always under dual control: there is no direct call for them.
+func SchemeWide(op string) bool {
+	switch op {
+	case OpCACreate, OpCARevoke, OpCertIssue, OpOfficerAdd, OpOfficerRemove, OpPolicyActivate:
+		return true
+	}
+	return false
+}
+
+// MinSchemeQuorum is the quorum of a scheme-wide act that the
+// configuration does not set, and the least it may set.
+const MinSchemeQuorum = 2
+
+// Quorum returns the quorum of every operation that can be proposed: the
+// configured ones, and MinSchemeQuorum for each scheme-wide act the
+// configuration does not list. It refuses an unknown operation, a
+// quorum below 1, a scheme-wide act below MinSchemeQuorum, and a quorum
+// larger than the officers who could approve (the registry; for a
+// scheme-wide act, the scheme operator's officers in it).
+func Quorum(registry []string, configured map[string]int, schemeOperator string) (map[string]int, error) {
+	scheme := 0
+	for _, r := range registry {
+		if op, _, _ := strings.Cut(r, "/"); schemeOperator != "" && op == schemeOperator {
+			scheme++
+		}
+	}
+	out := map[string]int{}
+	for _, op := range operations {
+		if SchemeWide(op) {
+			out[op] = MinSchemeQuorum
+		}
+	}
+	for op, m := range configured {
+		switch {
+		case !slices.Contains(operations, op):
+			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(sorted(operations), ", "))
+		case SchemeWide(op) && m < MinSchemeQuorum:
+			return nil, fmt.Errorf("officers: quorum %d for %s: a scheme-wide act needs at least %d scheme officers", m, op, MinSchemeQuorum)
+		case m < 1 || m > len(registry):
+			return nil, fmt.Errorf("officers: quorum %d for %s: between 1 and the %d registered officers", m, op, len(registry))
+		}
+		out[op] = m
+	}
+	if schemeOperator != "" {
+		for op, m := range out {
+			if SchemeWide(op) && m > scheme {
+				return nil, fmt.Errorf("officers: quorum %d for %s: the registry has %d officers of the scheme operator %s", m, op, scheme, schemeOperator)
+			}
+		}
+	}
+	return out, nil
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
 
 // NewOfficers returns the dual-control service with its operations.
 func NewOfficers(cfg OfficersConfig) (*Officers, error) {
@@ -115,9 +195,16 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	o := &Officers{cfg: cfg, keys: cfg.Keys, ops: map[string]operation{}}
+	quorum, err := Quorum(cfg.Registry, cfg.Quorum, cfg.SchemeOperator)
+	if err != nil {
+		return nil, err
+	}
+	o := &Officers{cfg: cfg, keys: cfg.Keys, ops: map[string]operation{}, quorum: quorum}
 	o.ops[OpKeyGenerate] = operation{decode: decodeKeyGenerate, run: o.keyGenerate}
-	o.ops[OpAllowanceTopUp] = operation{decode: decodeTopUp, run: o.topUp}
+	o.ops[OpAllowanceTopUp] = operation{decode: decodeTopUp, run: o.topUp, scope: func(v any) string {
+		op, _, _ := strings.Cut(v.(TopUpParams).Device, "/")
+		return op // the device's operator's officers top it up
+	}}
 	o.ops[OpKeyImportTR31] = operation{decode: decodeImportTR31, run: o.importTR31}
 	o.ops[OpPolicyActivate] = operation{decode: decodePolicyActivate, run: o.policyActivate}
 	o.ops[OpKeyComponents] = operation{decode: decodeComponents, run: o.importComponents}
@@ -126,25 +213,53 @@ func NewOfficers(cfg OfficersConfig) (*Officers, error) {
 	o.ops[OpKeyImportKWP] = operation{decode: decodeImportKWP, run: o.importKWP}
 	o.ops[OpOfficerAdd] = operation{decode: decodeOfficer, run: func(ctx context.Context, v any) (string, error) { return o.changeOfficer(ctx, v, true) }}
 	o.ops[OpOfficerRemove] = operation{decode: decodeOfficer, run: func(ctx context.Context, v any) (string, error) { return o.changeOfficer(ctx, v, false) }}
-	for op, m := range cfg.Quorum {
+	o.ops[OpCertIssue] = operation{decode: decodeCertIssue, run: o.certIssue}
+	for _, op := range operations {
 		if _, ok := o.ops[op]; !ok {
-			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(o.Operations(), ", "))
-		}
-		if m < 1 || m > len(cfg.Registry) {
-			return nil, fmt.Errorf("officers: quorum %d for %s: between 1 and the %d registered officers", m, op, len(cfg.Registry))
+			return nil, fmt.Errorf("officers: operation %s has no implementation", op)
 		}
 	}
 	return o, nil
 }
 
-// Operations lists the operations that can be put under dual control.
-func (o *Officers) Operations() []string {
-	out := make([]string, 0, len(o.ops))
-	for op := range o.ops {
-		out = append(out, op)
+// Scheme reports whether p is one of the scheme's officers (of the
+// scheme operator; that it is in the registry is Admit's question).
+func (o *Officers) Scheme(p identity.Principal) bool {
+	return p.Role == identity.RoleOfficer && o.cfg.SchemeOperator != "" && p.Operator == o.cfg.SchemeOperator
+}
+
+// QuorumOf is the quorum of an operation (0: it cannot be proposed).
+func (o *Officers) QuorumOf(op string) int { return o.quorum[op] }
+
+// mayAct refuses an officer outside the scope of an operation: a
+// scheme-wide act is the scheme's officers', an act on an operator's
+// devices that operator's officers'.
+func (o *Officers) mayAct(p identity.Principal, op string, params any) error {
+	if SchemeWide(op) {
+		if o.cfg.SchemeOperator == "" {
+			return keys.Errorf(keys.KindDenied, "officers: %s is a scheme-wide act and this samd names no scheme operator (admin.scheme_operator), so no officer may propose or approve it", op)
+		}
+		if !o.Scheme(p) {
+			return keys.Errorf(keys.KindDenied, "officers: %s is a scheme-wide act: only the scheme's officers (operator %s) propose and approve it, not %s", op, o.cfg.SchemeOperator, officerID(p))
+		}
+		return nil
 	}
-	sort.Strings(out)
-	return out
+	if def := o.ops[op]; def.scope != nil {
+		if want := def.scope(params); p.Operator != want {
+			return keys.Errorf(keys.KindDenied, "officers: an officer of %s acts within %s only; this %s concerns %s", p.Operator, p.Operator, op, want)
+		}
+	}
+	return nil
+}
+
+// sees reports whether an officer may see a proposal: those it may vote on.
+func (o *Officers) sees(p identity.Principal, prop state.Proposal) bool {
+	def, ok := o.ops[prop.Operation]
+	if !ok {
+		return o.Scheme(p)
+	}
+	v, err := def.decode(prop.Params)
+	return err == nil && o.mayAct(p, prop.Operation, v) == nil || o.Scheme(p)
 }
 
 func officerID(p identity.Principal) string { return p.Operator + "/" + p.Device }
@@ -189,13 +304,21 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 		return state.Proposal{}, err
 	}
 	def, ok := o.ops[op]
-	m, listed := o.cfg.Quorum[op]
+	m, listed := o.quorum[op]
 	if !ok || !listed {
 		return state.Proposal{}, keys.Errorf(keys.KindInvalidInput, "officers: %q is not an operation under dual control here (configured: %v)", op, o.configured())
 	}
 	v, err := def.decode(params)
 	if err != nil {
 		return state.Proposal{}, keys.Wrap(keys.KindInvalidInput, err, "officers: %s parameters", op)
+	}
+	if err := o.mayAct(p, op, v); err != nil {
+		return state.Proposal{}, err
+	}
+	if c, ok := v.(ComponentsParams); ok && c.Components < m {
+		// Each officer approves a ceremony with its component: fewer
+		// components than the quorum could never complete it.
+		return state.Proposal{}, keys.Errorf(keys.KindInvalidInput, "officers: %s needs %d approvals, each with a component: propose at least %d components", op, m, m)
 	}
 	canonical, err := json.Marshal(v)
 	if err != nil {
@@ -214,14 +337,14 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 	}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: "proposal " + op, Size: len(canonical), SHA256: prop.ID})
 	if op == OpKeyComponents {
-		return o.Proposal(ctx, prop.ID)
+		return o.proposal(ctx, prop.ID)
 	}
 	return o.maybeRun(ctx, prop.ID, m)
 }
 
 func (o *Officers) configured() []string {
 	var out []string
-	for op := range o.cfg.Quorum {
+	for op := range o.quorum {
 		out = append(out, op)
 	}
 	sort.Strings(out)
@@ -234,6 +357,17 @@ func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, ap
 	if err := o.Admit(ctx, p); err != nil {
 		return state.Proposal{}, err
 	}
+	cur, err := o.proposalIn(ctx, p, id)
+	if err != nil {
+		return cur, err
+	}
+	if approve {
+		if cur.Operation == OpKeyComponents {
+			// An approval without a component would count toward the
+			// quorum and leave the ceremony one component short.
+			return cur, keys.Errorf(keys.KindDenied, "officers: proposal %s is a key component ceremony: an officer approves it by submitting a component (samd admin component %s --value HEX --kcv HEX)", id, id)
+		}
+	}
 	prop, err := o.cfg.State.Vote(ctx, id, officerID(p), approve, o.cfg.Now())
 	if err != nil {
 		return prop, err
@@ -242,7 +376,25 @@ func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, ap
 	if !approve || prop.Operation == OpKeyComponents {
 		return prop, nil // a component ceremony runs when its last component arrives
 	}
-	return o.maybeRun(ctx, id, o.cfg.Quorum[prop.Operation])
+	return o.maybeRun(ctx, id, o.quorum[prop.Operation])
+}
+
+// proposalIn reads a proposal for an officer who wants to act on it:
+// KindDenied if it is outside the officer's scope.
+func (o *Officers) proposalIn(ctx context.Context, p identity.Principal, id string) (state.Proposal, error) {
+	prop, err := o.proposal(ctx, id)
+	if err != nil {
+		return prop, err
+	}
+	def, ok := o.ops[prop.Operation]
+	if !ok {
+		return prop, keys.Errorf(keys.KindInternal, "officers: proposal %s has an unknown operation %q", id, prop.Operation)
+	}
+	v, err := def.decode(prop.Params)
+	if err != nil {
+		return prop, keys.Wrap(keys.KindInternal, err, "officers: proposal %s", id)
+	}
+	return prop, o.mayAct(p, prop.Operation, v)
 }
 
 // maybeRun runs a proposal if it has its quorum and this caller claims it.
@@ -269,11 +421,11 @@ func (o *Officers) maybeRun(ctx context.Context, id string, m int) (state.Propos
 			return prop, ferr
 		}
 	}
-	return o.Proposal(ctx, id)
+	return o.proposal(ctx, id)
 }
 
-// Proposal reads a proposal; an open one past its expiry reads as expired.
-func (o *Officers) Proposal(ctx context.Context, id string) (state.Proposal, error) {
+// proposal reads a proposal; an open one past its expiry reads as expired.
+func (o *Officers) proposal(ctx context.Context, id string) (state.Proposal, error) {
 	p, err := o.cfg.State.Proposal(ctx, id)
 	if err == nil && p.Status == state.ProposalOpen && !o.cfg.Now().Before(p.Expires) {
 		p.Status = "expired"
@@ -281,15 +433,37 @@ func (o *Officers) Proposal(ctx context.Context, id string) (state.Proposal, err
 	return p, err
 }
 
-// Proposals lists the proposals of the last days.
-func (o *Officers) Proposals(ctx context.Context, since time.Time) ([]state.Proposal, error) {
-	ps, err := o.cfg.State.Proposals(ctx, since)
-	for i := range ps {
-		if ps[i].Status == state.ProposalOpen && !o.cfg.Now().Before(ps[i].Expires) {
-			ps[i].Status = "expired"
-		}
+// Proposal reads a proposal for an officer: KindNotFound if it is
+// outside what the officer may vote on (another operator's).
+func (o *Officers) Proposal(ctx context.Context, p identity.Principal, id string) (state.Proposal, error) {
+	if err := o.Admit(ctx, p); err != nil {
+		return state.Proposal{}, err
 	}
-	return ps, err
+	prop, err := o.proposal(ctx, id)
+	if err == nil && !o.sees(p, prop) {
+		return state.Proposal{}, keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+	}
+	return prop, err
+}
+
+// Proposals lists the proposals of the last days that an officer may
+// vote on (the scheme's officers see all).
+func (o *Officers) Proposals(ctx context.Context, p identity.Principal, since time.Time) ([]state.Proposal, error) {
+	if err := o.Admit(ctx, p); err != nil {
+		return nil, err
+	}
+	ps, err := o.cfg.State.Proposals(ctx, since)
+	out := ps[:0]
+	for _, prop := range ps {
+		if !o.sees(p, prop) {
+			continue
+		}
+		if prop.Status == state.ProposalOpen && !o.cfg.Now().Before(prop.Expires) {
+			prop.Status = "expired"
+		}
+		out = append(out, prop)
+	}
+	return out, err
 }
 
 // strict decodes JSON refusing unknown fields.
@@ -527,9 +701,10 @@ func (o *Officers) importTR31(ctx context.Context, v any) (string, error) {
 	return out, nil
 }
 
-// UnderDualControl reports whether an operation needs officers' approval.
+// UnderDualControl reports whether an operation needs officers' approval
+// (every scheme-wide act does).
 func (o *Officers) UnderDualControl(op string) bool {
-	_, ok := o.cfg.Quorum[op]
+	_, ok := o.quorum[op]
 	return ok
 }
 
@@ -612,7 +787,7 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 	if err := o.Admit(ctx, p); err != nil {
 		return state.Proposal{}, err
 	}
-	prop, err := o.Proposal(ctx, id)
+	prop, err := o.proposalIn(ctx, p, id)
 	if err != nil {
 		return prop, err
 	}
@@ -647,23 +822,21 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 	if err != nil {
 		return prop, err
 	}
-	if err := o.cfg.State.AddComponent(ctx, id, me, sealed); err != nil {
+	// The component and its officer's approval are one step: a refused
+	// one (a second component, an officer who voted, an expired
+	// proposal) leaves nothing behind.
+	if prop, err = o.cfg.State.AddComponent(ctx, id, me, sealed, o.cfg.Now()); err != nil {
 		return prop, err
 	}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: "component for proposal " + prop.Operation, Size: value.Len(), SHA256: id})
-	if me != prop.Proposer {
-		if prop, err = o.cfg.State.Vote(ctx, id, me, true, o.cfg.Now()); err != nil {
-			return prop, err
-		}
-	}
 	comps, err := o.cfg.State.Components(ctx, id)
 	if err != nil {
 		return prop, err
 	}
 	if len(comps) < params.Components {
-		return o.Proposal(ctx, id)
+		return o.proposal(ctx, id)
 	}
-	return o.maybeRun(ctx, id, o.cfg.Quorum[OpKeyComponents])
+	return o.maybeRun(ctx, id, o.quorum[OpKeyComponents])
 }
 
 func (o *Officers) sealKey() (keys.Key, error) {
@@ -737,6 +910,9 @@ type CACreateParams struct {
 	Parent       string `json:"parent"`
 	ValidityDays int    `json:"validity_days"`
 	MaxPathLen   int    `json:"max_path_len"`
+	// VaultKey, if set, is a Transit key ("<mount>/<name>") holding the
+	// CA's key instead of the HSM.
+	VaultKey string `json:"vault_key,omitempty"`
 }
 
 func decodeCACreate(raw json.RawMessage) (any, error) {
@@ -765,7 +941,7 @@ func (o *Officers) caCreate(ctx context.Context, v any) (string, error) {
 	alg, _ := keys.ParseAlgorithm(p.Algorithm)
 	by := identity.Principal{Role: identity.RoleOfficer, Operator: "dual-control", Device: "quorum"}
 	ca, err := o.cfg.PKI.CreateCA(ctx, by, CreateCARequest{Name: p.Name, CommonName: p.CommonName, Algorithm: alg, Parent: p.Parent,
-		Validity: time.Duration(p.ValidityDays) * 24 * time.Hour, MaxPathLen: p.MaxPathLen})
+		Validity: time.Duration(p.ValidityDays) * 24 * time.Hour, MaxPathLen: p.MaxPathLen, VaultKey: p.VaultKey})
 	if err != nil {
 		return "", err
 	}
@@ -855,12 +1031,26 @@ func (o *Officers) changeOfficer(ctx context.Context, v any, add bool) (string, 
 	case !add && !has:
 		return "", keys.Errorf(keys.KindNotFound, "officers: %s is not an officer", p.Officer)
 	case !add:
-		most := 0
-		for _, m := range o.cfg.Quorum {
+		most, mostScheme := 0, 0
+		for op, m := range o.quorum {
 			most = max(most, m)
+			if SchemeWide(op) {
+				mostScheme = max(mostScheme, m)
+			}
 		}
 		if len(reg)-1 < most {
 			return "", keys.Errorf(keys.KindDenied, "officers: removing %s would leave %d officers, fewer than the largest quorum (%d)", p.Officer, len(reg)-1, most)
+		}
+		if op, _, _ := strings.Cut(p.Officer, "/"); o.cfg.SchemeOperator != "" && op == o.cfg.SchemeOperator {
+			left := 0
+			for _, r := range reg {
+				if r != p.Officer && strings.HasPrefix(r, o.cfg.SchemeOperator+"/") {
+					left++
+				}
+			}
+			if left < mostScheme {
+				return "", keys.Errorf(keys.KindDenied, "officers: removing %s would leave %d scheme officers, fewer than the largest quorum of a scheme-wide act (%d)", p.Officer, left, mostScheme)
+			}
 		}
 	}
 	if err := o.cfg.State.ChangeOfficer(ctx, p.Officer, add, o.cfg.Now()); err != nil {

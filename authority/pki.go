@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
@@ -69,8 +70,11 @@ type PKIConfig struct {
 	// CAsChanged, if set, is called after a CA was created (to trust it
 	// on the listeners).
 	CAsChanged func()
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Audit, if set, records every CRL signature (CRLMethod): the CRL's
+	// kind, number and SHA-256 under the CA's key.
+	Audit  audit.Sink
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // PKI is the scheme PKI: CAs whose keys are in the HSM, certificate
@@ -188,6 +192,9 @@ func (p *PKI) load(ctx context.Context, r state.CA) error {
 	if !sameKey(cert.PublicKey, s.Public()) {
 		return fmt.Errorf("pki: CA %s: the key %s is not the certificate's", r.Name, r.Key)
 	}
+	// The distribution points are where this samd publishes now
+	// (BaseURL), not where it did when the CA was recorded.
+	r.CRLURL, r.DeltaURL = p.crlURLs(r.Name)
 	m := &managedCA{rec: r, cert: cert, signer: s, revoked: map[string]state.Revocation{}}
 	if _, err := p.syncRevocations(ctx, m); err != nil {
 		return err
@@ -275,8 +282,15 @@ func (p *PKI) live(name string) (*managedCA, bool) {
 	return m, ok
 }
 
-// CAs lists the CAs in creation order.
-func (p *PKI) CAs(ctx context.Context) ([]state.CA, error) { return p.cfg.State.CAs(ctx) }
+// CAs lists the CAs in creation order, with the distribution points they
+// publish at (BaseURL).
+func (p *PKI) CAs(ctx context.Context) ([]state.CA, error) {
+	cas, err := p.cfg.State.CAs(ctx)
+	for i := range cas {
+		cas[i].CRLURL, cas[i].DeltaURL = p.crlURLs(cas[i].Name)
+	}
+	return cas, err
+}
 
 // CRLStatus is a CA's current CRL number and complete CRL's nextUpdate.
 type CRLStatus struct {
@@ -361,10 +375,12 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 	if err != nil {
 		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
 	}
-	rec := state.CA{Name: r.Name, Key: keyName, Parent: r.Parent, Cert: der, Created: now, CRLURL: p.crlURL(r.Name, false)}
-	if p.cfg.DeltaInterval > 0 {
-		rec.DeltaURL = p.crlURL(r.Name, true)
+	if parent != nil {
+		audit.NoteFrom(ctx).Key(parent.rec.Key)
 	}
+	audit.NoteFrom(ctx).Input(audit.Digest("CA certificate "+serialHex(req.Serial)+" of "+r.Name, der))
+	rec := state.CA{Name: r.Name, Key: keyName, Parent: r.Parent, Cert: der, Created: now}
+	rec.CRLURL, rec.DeltaURL = p.crlURLs(r.Name)
 	if parent != nil {
 		if err := p.cfg.State.RecordCertificate(ctx, state.Certificate{CA: parent.rec.Name, Serial: serialHex(req.Serial), Profile: "ca", Role: "ca",
 			Operator: "-", Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
@@ -432,21 +448,21 @@ func (p *PKI) AdoptCA(ctx context.Context, name string, key keys.Ref, certDER []
 	if !validName(name) {
 		return keys.Errorf(keys.KindInvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", name)
 	}
-	rec := state.CA{Name: name, Key: key.String(), Cert: certDER, Created: p.cfg.Now(), CRLURL: p.crlURL(name, false)}
-	if p.cfg.DeltaInterval > 0 {
-		rec.DeltaURL = p.crlURL(name, true)
-	}
+	rec := state.CA{Name: name, Key: key.String(), Cert: certDER, Created: p.cfg.Now()}
+	rec.CRLURL, rec.DeltaURL = p.crlURLs(name)
 	if err := p.cfg.State.PutCA(ctx, rec); err != nil {
 		return err
 	}
 	return p.syncCAs(ctx)
 }
 
-func (p *PKI) crlURL(ca string, delta bool) string {
-	if delta {
-		return p.cfg.BaseURL + "/crl/" + ca + "-delta.crl"
+// crlURLs are a CA's distribution points under BaseURL: its CRL, and its
+// delta CRL when deltas are published.
+func (p *PKI) crlURLs(ca string) (complete, delta string) {
+	if p.cfg.DeltaInterval > 0 {
+		delta = p.cfg.BaseURL + "/crl/" + ca + "-delta.crl"
 	}
-	return p.cfg.BaseURL + "/crl/" + ca + ".crl"
+	return p.cfg.BaseURL + "/crl/" + ca + ".crl", delta
 }
 
 func validName(s string) bool {
@@ -484,6 +500,18 @@ func NormalizeSerial(s string) string {
 	return serialHex(n)
 }
 
+// ParseSerial reads a serial number as an officer gives it (hex, with or
+// without "0x", colons or leading zeros) and writes it as samd records
+// it; it refuses what no CA could have signed: not a positive integer of
+// at most 20 octets (RFC 5280 §4.1.2.2).
+func ParseSerial(s string) (string, error) {
+	n, ok := new(big.Int).SetString(NormalizeSerial(s), 16)
+	if !ok || n.Sign() <= 0 || len(n.Bytes()) > 20 {
+		return "", keys.Errorf(keys.KindInvalidInput, "pki: serial %q is not a positive hex integer of at most 20 octets (RFC 5280 §4.1.2.2)", s)
+	}
+	return serialHex(n), nil
+}
+
 // IssueRequest asks for an end-entity certificate.
 type IssueRequest struct {
 	CA        string
@@ -510,7 +538,7 @@ func (p *PKI) Issue(ctx context.Context, r IssueRequest) (state.Certificate, err
 }
 
 func (p *PKI) issue(ctx context.Context, m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
-	c, err := p.sign(m, r, csr, key)
+	c, err := p.sign(ctx, m, r, csr, key)
 	if err != nil {
 		return state.Certificate{}, err
 	}
@@ -520,8 +548,9 @@ func (p *PKI) issue(ctx context.Context, m *managedCA, r IssueRequest, csr *x509
 	return c, nil
 }
 
-// sign makes a certificate and its record, without recording it.
-func (p *PKI) sign(m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
+// sign makes a certificate and its record, without recording it; the
+// request's audit record names the CA key and the certificate's SHA-256.
+func (p *PKI) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x509.CertificateRequest, key crypto.PublicKey) (state.Certificate, error) {
 	if r.Validity <= 0 || r.Validity > r.Profile.MaxValidity() {
 		r.Validity = r.Profile.MaxValidity()
 	}
@@ -540,6 +569,8 @@ func (p *PKI) sign(m *managedCA, r IssueRequest, csr *x509.CertificateRequest, k
 		}
 		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "issue")
 	}
+	audit.NoteFrom(ctx).Key(m.rec.Key)
+	audit.NoteFrom(ctx).Input(audit.Digest("certificate "+serialHex(serial)+" of "+m.rec.Name, der))
 	c := state.Certificate{CA: m.rec.Name, Serial: serialHex(serial), Profile: string(r.Profile), Role: r.Principal.Role.String(),
 		Operator: r.Principal.Operator, Device: r.Principal.Device, NotBefore: nb, NotAfter: na, Cert: der, Renews: r.Renews, Issued: now}
 	if r.Profile == pki.ProfileServer {
@@ -620,7 +651,7 @@ func (p *PKI) Enrol(ctx context.Context, token string, csrDER []byte) (state.Cer
 	if err != nil {
 		return state.Certificate{}, keys.Wrap(keys.KindInternal, err, "enrol")
 	}
-	c, err := p.sign(m, IssueRequest{CA: t.CA, Profile: prof, Principal: identity.Principal{Role: prof.Role(), Operator: t.Operator, Device: t.Device}}, csr, nil)
+	c, err := p.sign(ctx, m, IssueRequest{CA: t.CA, Profile: prof, Principal: identity.Principal{Role: prof.Role(), Operator: t.Operator, Device: t.Device}}, csr, nil)
 	if err != nil {
 		return state.Certificate{}, err
 	}
@@ -688,8 +719,11 @@ func (p *PKI) issuedBy(ctx context.Context, c *x509.Certificate) (*managedCA, st
 	return m, rec, nil
 }
 
-// Revoke revokes a certificate of the CA. samd's listeners refuse it at
-// once; the CRL is reissued in the background, after RevokeBatch.
+// Revoke revokes a certificate of the CA by its serial: one samd issued,
+// or any other the CA's key signed (samd dev's certificates made before
+// they were recorded, a certificate signed outside samd). samd's
+// listeners refuse it at once; the CRL is reissued in the background,
+// after RevokeBatch.
 // fromCounter, for a transaction-file signer, keeps the files samd signed
 // with a lower counter verifiable; it is refused with keyCompromise and
 // cACompromise, since whoever holds a stolen key can write any counter.
@@ -698,7 +732,9 @@ func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int, fromCou
 	if err != nil {
 		return state.Revocation{}, err
 	}
-	serial = NormalizeSerial(serial)
+	if serial, err = ParseSerial(serial); err != nil {
+		return state.Revocation{}, err
+	}
 	if reason < 0 || reason == 7 || reason == 8 || reason > 10 {
 		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: reason %d is not one samd revokes with (RFC 5280 §5.3.1, not 7 or removeFromCRL)", reason)
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
@@ -100,7 +101,12 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(vc.Close)
-	e.pki, err = authority.NewPKI(context.Background(), authority.PKIConfig{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test",
+	sink, err := audit.OpenFile(filepath.Join(e.dir, "audit.jsonl"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	e.pki, err = authority.NewPKI(context.Background(), authority.PKIConfig{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test", Audit: sink,
 		Instance: "samd-test-1", Senders: map[string]string{"op-a": "0100", "op-b": "0200"}, LegacySenders: []string{"0200"},
 		RevokeBatch: 20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now})
 	if err != nil {
@@ -544,15 +550,121 @@ func NormalizeSerialTest(n *big.Int) string { return authority.NormalizeSerial(n
 // only if nothing arrives within a minute.
 func waitCRL(t *testing.T, e *pkiEnv, delta bool, ok func([]byte) bool) []byte {
 	t.Helper()
+	return waitCRLOf(t, e, "crl-issuing", delta, ok)
+}
+
+func waitCRLOf(t *testing.T, e *pkiEnv, ca string, delta bool, ok func([]byte) bool) []byte {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if der, err := e.pki.CRL("crl-issuing", delta); err == nil && ok(der) {
+		if der, err := e.pki.CRL(ca, delta); err == nil && ok(der) {
 			return der
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("the CRL was not reissued")
 	return nil
+}
+
+// TestCRLsAudited: every CRL samd signs with a CA key — at start, on
+// schedule (no request asks for it) and after a revocation — has an audit
+// record naming the CA's key, the CRL's kind and number, and its SHA-256,
+// and the log's chain verifies.
+func TestCRLsAudited(t *testing.T) {
+	e := newPKIEnv(t, "crlaudit", 0)
+	ctx := context.Background()
+	number := func(der []byte) int64 {
+		l, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Number.Int64()
+	}
+	first, _ := e.pki.CRL("crlaudit-issuing", false)
+	e.clk.Add(23 * time.Hour) // past the renewal point: a scheduled CRL
+	scheduled := waitCRLOf(t, e, "crlaudit-issuing", false, func(der []byte) bool { return number(der) > number(first) })
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	c, err := e.pki.Issue(ctx, authority.IssueRequest{CA: "crlaudit-issuing", Profile: pki.ProfileTerminal, CSR: csr,
+		Principal: identity.Principal{Role: identity.RoleTerminal, Operator: "op-a", Device: "t-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pki.Revoke(ctx, "crlaudit-issuing", c.Serial, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	batched := waitCRLOf(t, e, "crlaudit-issuing", false, func(der []byte) bool { return number(der) > number(scheduled) })
+	recs, err := audit.ReadFile(filepath.Join(e.dir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(recs); err != nil {
+		t.Fatal(err)
+	}
+	for name, der := range map[string][]byte{"first": first, "scheduled": scheduled, "after a revocation": batched} {
+		want := audit.Digest(fmt.Sprintf("complete CRL %d of crlaudit-issuing", number(der)), der)
+		found := false
+		for _, r := range recs {
+			found = found || r.Method == authority.CRLMethod && r.Outcome == audit.OutcomeOK && len(r.Inputs) == 1 && r.Inputs[0] == want &&
+				len(r.Keys) == 1 && r.Keys[0] == "pki/ca/crlaudit-issuing:v1"
+		}
+		if !found {
+			t.Errorf("no audit record of the %s CRL (%+v)", name, want)
+		}
+	}
+}
+
+// TestRevokeAnySerial: a serial the CA's key signed outside samd's
+// records is revoked like any other and reaches the CRL, which OpenSSL
+// reads; what no CA could have signed is refused.
+func TestRevokeAnySerial(t *testing.T) {
+	e := newPKIEnv(t, "anyserial", 0)
+	ctx := context.Background()
+	// A certificate signed with the CA's key in the token, not by samd.
+	ref, _ := keys.NewRef("pki/ca/anyserial-issuing", 1)
+	k, _ := e.store.Key(ref)
+	caSigner, _ := e.store.Signer(k)
+	issuing, _ := e.pki.CACertificate("anyserial-issuing")
+	ca := mustCert(t, issuing)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x7E577E57), Subject: pkix.Name{CommonName: "outside samd"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pki.Certificate(ctx, "anyserial-issuing", "7E577E57"); keys.KindOf(err) != keys.KindNotFound {
+		t.Fatalf("the certificate is recorded: %v", err)
+	}
+	r, err := e.pki.Revoke(ctx, "anyserial-issuing", "7e:57:7e:57", 1, 0)
+	if err != nil || r.Serial != "7E577E57" {
+		t.Fatalf("revoking an unrecorded serial: %+v %v", r, err)
+	}
+	if _, revoked, _ := e.pki.Revoked(ca, big.NewInt(0x7E577E57)); !revoked {
+		t.Fatal("the listeners would not refuse it")
+	}
+	crl := waitCRLOf(t, e, "anyserial-issuing", false, func(der []byte) bool {
+		l, _ := x509.ParseRevocationList(der)
+		return len(l.RevokedCertificateEntries) == 1
+	})
+	root, _ := os.ReadFile(filepath.Join(e.dir, "root.pem"))
+	chain := e.write(t, "chain.pem", "CERTIFICATE", issuing)
+	b, _ := os.ReadFile(chain)
+	os.WriteFile(chain, append(b, root...), 0o600)
+	crlFile := e.write(t, "anyserial.crl", "X509 CRL", crl)
+	certFile := e.write(t, "outside.pem", "CERTIFICATE", der)
+	if out := openssl(t, "crl", "-in", crlFile, "-noout", "-text"); !strings.Contains(out, "Serial Number: 7E577E57") {
+		t.Fatalf("the CRL does not list the serial:\n%s", out)
+	}
+	out, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", chain, "-CRLfile", crlFile, certFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "certificate revoked") {
+		t.Fatalf("openssl verify -crl_check of the revoked certificate: %v\n%s", err, out)
+	}
+	for _, bad := range []string{"zz", "0", "-5", strings.Repeat("FF", 21)} {
+		if _, err := e.pki.Revoke(ctx, "anyserial-issuing", bad, 1, 0); keys.KindOf(err) != keys.KindInvalidInput {
+			t.Errorf("serial %q: %v", bad, err)
+		}
+	}
 }
 
 // TestKeysInVault: a CA and a transaction-file signer whose keys are

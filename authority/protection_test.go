@@ -17,7 +17,6 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
-	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
@@ -142,30 +141,6 @@ func TestExportProtection(t *testing.T) {
 	}
 }
 
-// officerKeys gives the officers the token, as cmd/samd does.
-type officerKeys struct{ *pkcs11.Store }
-
-func (k officerKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
-	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg})
-}
-
-func (k officerKeys) ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
-	req := pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}
-	for i, c := range comps {
-		req.Components = append(req.Components, pkcs11.Component{Value: c, KCV: kcvs[i]})
-	}
-	return k.ImportComponents(ctx, req)
-}
-
-func (k officerKeys) ImportKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, value secret.Bytes) (keys.Key, error) {
-	check, err := kcv.Compute(alg, value, kcv.EncryptZero)
-	if err != nil {
-		return keys.Key{}, err
-	}
-	return k.ImportComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: kcv.EncryptZero,
-		Components: []pkcs11.Component{{Value: secret.Copy(value.Reveal()), KCV: check}}})
-}
-
 // aes256InD128 is a TR-31 version D block carrying an AES-256 key
 // (payShield's BE19E6A0…CACC, from tr31/testdata) under the AES-128 KBPK
 // 000102…0F, with a valid MAC: a block no X9.24-conformant sender makes.
@@ -197,7 +172,7 @@ func TestImportProtection(t *testing.T) {
 	o, err := authority.NewOfficers(authority.OfficersConfig{
 		Registry: []string{"op/so-1"},
 		Quorum:   map[string]int{authority.OpKeyImportKWP: 1, authority.OpKeyImportTR31: 1},
-		State:    st, Keys: officerKeys{s},
+		State:    st, Keys: officerKeys{tokenKeys{Store: s}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -68,11 +68,19 @@ type Admin struct {
 	// of the registry only): bind it to a management network.
 	Listen string `yaml:"listen"`
 	// Officers is the registry: "<operator>/<device>" of each officer's
-	// certificate.
+	// certificate. An officer certificate the registry does not name is
+	// refused on every method.
 	Officers []string `yaml:"officers"`
+	// SchemeOperator is the operator id of the scheme's own officers:
+	// those of the registry whose certificates name it propose and
+	// approve the scheme-wide acts (CAs, server and officer certificates,
+	// the registry, every operator's policies); every other officer acts
+	// within its own operator. Unset: no scheme-wide act can run.
+	SchemeOperator string `yaml:"scheme_operator,omitempty"`
 	// Quorum is how many distinct officers, the proposer included, must
 	// approve each operation under dual control (key.generate,
-	// allowance.topup).
+	// allowance.topup, …). Scheme-wide acts are always under dual control:
+	// 2 when not listed, and a quorum below 2 for one is refused.
 	Quorum map[string]int `yaml:"quorum"`
 	// ProposalTTL is how long a proposal stays open (default 1h).
 	ProposalTTL Duration `yaml:"proposal_ttl,omitempty"`

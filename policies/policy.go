@@ -59,14 +59,14 @@ const (
 	OpAllowanceRead   Operation = "allowance.read"
 	OpAllowanceTopUp  Operation = "allowance.topup"
 	OpAllowanceReset  Operation = "allowance.reset"
-	OpPolicyReload    Operation = "policy.reload"
+	OpPolicyReload    Operation = "policy.reload" // the method is refused: a scheme-wide act (policy.activate)
 	OpMACSeal         Operation = "mac.seal"
 	OpMACVerify       Operation = "mac.verify"
 	OpCardAuth        Operation = "card.auth"
 	OpCardChangeKey   Operation = "card.changekey"
 	OpCardChallenge   Operation = "card.challenge"
 	OpSUNVerify       Operation = "sun.verify"
-	OpPKICA           Operation = "pki.ca"     // create CAs
+	OpPKICA           Operation = "pki.ca"     // the method is refused: a scheme-wide act (pki.ca.create)
 	OpPKIIssue        Operation = "pki.issue"  // issue certificates, enrolment tokens, signers
 	OpPKIRevoke       Operation = "pki.revoke" // revoke certificates
 	OpPKIRenew        Operation = "pki.renew"  // renew one's own certificate

@@ -15,11 +15,9 @@ import (
 
 // admin adapts the AdminService to the authority.
 type admin struct {
-	auth   *authority.Authority
-	reload func() (*policies.Engine, error)
+	auth *authority.Authority
 	// topUpLimit: larger top-ups go through dual control (0: none do).
 	topUpLimit int64
-	officers   *authority.Officers
 }
 
 func wireAllowance(a state.Allowance) *samdv1.Allowance {
@@ -57,16 +55,10 @@ func (s *admin) ResetAllowance(ctx context.Context, req *connect.Request[samdv1.
 	return connect.NewResponse(wireAllowance(a)), nil
 }
 
-func (s *admin) ReloadPolicies(ctx context.Context, _ *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
-	if s.reload == nil {
-		return nil, keys.Errorf(keys.KindInternal, "policy reload is not configured")
-	}
-	if s.officers != nil && s.officers.UnderDualControl(authority.OpPolicyActivate) {
-		return nil, keys.Errorf(keys.KindDenied, "dual control: policies are activated by officers' approval: samd admin propose policy.activate")
-	}
-	e, err := s.reload()
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.ReloadPoliciesResponse{Version: e.Version(), Files: e.Files()}), nil
+// ReloadPolicies is refused: activating the policy documents (every
+// operator's, and the key entries) is a scheme-wide act, which the
+// scheme's officers propose and approve (policy.activate); SIGHUP does it
+// only where there are no officers at all (no admin section).
+func (s *admin) ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
+	return nil, keys.Errorf(keys.KindDenied, "dual control: every operator's policies are activated as a scheme-wide act, by the scheme's officers: samd admin propose %s --params '{\"version\":\"<digest from samd config check>\"}'", authority.OpPolicyActivate)
 }

@@ -19,18 +19,16 @@ import (
 	"github.com/samd-io/samd/state"
 )
 
-// officerService adapts OfficerService to authority.Officers.
+// officerService adapts OfficerService to authority.Officers. The
+// interceptor has admitted the caller (a registered officer); each
+// authority call checks what the officer may do.
 type officerService struct {
-	o      *authority.Officers
-	quorum map[string]int
+	o *authority.Officers
 }
 
-func (s *officerService) get(ctx context.Context) (*authority.Officers, error) {
+func (s *officerService) get(context.Context) (*authority.Officers, error) {
 	if s.o == nil {
 		return nil, keys.Errorf(keys.KindUnavailable, "officers: this samd has no admin section")
-	}
-	if err := s.o.Admit(ctx, principal(ctx)); err != nil {
-		return nil, err
 	}
 	return s.o, nil
 }
@@ -38,7 +36,7 @@ func (s *officerService) get(ctx context.Context) (*authority.Officers, error) {
 func (s *officerService) proposal(p state.Proposal) *samdv1.Proposal {
 	return &samdv1.Proposal{Id: p.ID, Operation: p.Operation, ParamsJson: redactParams(p.Params), Proposer: p.Proposer,
 		Created: p.Created.UTC().Format(time.RFC3339), Expires: p.Expires.UTC().Format(time.RFC3339), Status: p.Status, Result: p.Result,
-		Approvers: p.Approvers, Rejecters: p.Rejecters, Quorum: uint32(s.quorum[p.Operation])}
+		Approvers: p.Approvers, Rejecters: p.Rejecters, Quorum: uint32(s.o.QuorumOf(p.Operation))}
 }
 
 func (s *officerService) Propose(ctx context.Context, req *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error) {
@@ -99,7 +97,7 @@ func (s *officerService) GetProposal(ctx context.Context, req *connect.Request[s
 	if err != nil {
 		return nil, err
 	}
-	p, err := o.Proposal(ctx, req.Msg.GetId())
+	p, err := o.Proposal(ctx, principal(ctx), req.Msg.GetId())
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +113,7 @@ func (s *officerService) ListProposals(ctx context.Context, req *connect.Request
 	if hours == 0 {
 		hours = 24
 	}
-	ps, err := o.Proposals(ctx, time.Now().Add(-time.Duration(hours)*time.Hour))
+	ps, err := o.Proposals(ctx, principal(ctx), time.Now().Add(-time.Duration(hours)*time.Hour))
 	if err != nil {
 		return nil, err
 	}

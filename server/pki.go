@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/state"
 )
 
@@ -82,6 +82,26 @@ func parseAlg(s, def string) (keys.Algorithm, error) {
 
 func days(n uint32) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
+// schemeProfile refuses the profiles whose certificates act for the
+// whole scheme: every terminal trusts a server certificate as samd, and
+// an officer certificate carries a vote. The scheme's officers issue
+// them under dual control (pki.certificate.issue).
+func schemeProfile(prof pki.Profile) error {
+	if prof == pki.ProfileServer || prof == pki.ProfileOfficer {
+		return keys.Errorf(keys.KindDenied, "dual control: a %s certificate is a scheme-wide act, by the scheme's officers: samd admin propose %s", prof, authority.OpCertIssue)
+	}
+	return nil
+}
+
+// issueSubject refuses a scheme-wide profile before any policy decides.
+func issueSubject(_ *Server, msg any) (policies.Request, error) {
+	prof, err := pki.ParseProfile(msg.(*samdv1.IssueCertificateRequest).GetProfile())
+	if err != nil {
+		return policies.Request{}, nil // the handler says what is wrong with it
+	}
+	return policies.Request{}, schemeProfile(prof)
+}
+
 // sameOperator keeps an officer to the certificates of its own operator.
 func sameOperator(caller identity.Principal, operator string) error {
 	if caller.Operator != operator {
@@ -90,28 +110,13 @@ func sameOperator(caller identity.Principal, operator string) error {
 	return nil
 }
 
-func (s *pkiService) CreateCA(ctx context.Context, req *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error) {
-	p, err := s.get()
-	if err != nil {
+// CreateCA is refused: a CA is a scheme-wide act, which the scheme's
+// officers propose and approve (pki.ca.create).
+func (s *pkiService) CreateCA(context.Context, *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error) {
+	if _, err := s.get(); err != nil {
 		return nil, err
 	}
-	if s.officers != nil && s.officers.UnderDualControl(authority.OpCACreate) {
-		return nil, keys.Errorf(keys.KindDenied, "dual control: CAs are created by officers' approval: samd admin propose pki.ca.create")
-	}
-	alg, err := parseAlg(req.Msg.GetAlgorithm(), "ecdsa-p384")
-	if err != nil {
-		return nil, err
-	}
-	validity := days(req.Msg.GetValidityDays())
-	if validity == 0 {
-		validity = days(3650)
-	}
-	c, err := p.CreateCA(ctx, principal(ctx), authority.CreateCARequest{Name: req.Msg.GetName(), CommonName: req.Msg.GetCommonName(), Algorithm: alg,
-		Parent: req.Msg.GetParent(), Validity: validity, MaxPathLen: int(req.Msg.GetMaxPathLen()), VaultKey: req.Msg.GetVaultKey()})
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(caRecord(c)), nil
+	return nil, keys.Errorf(keys.KindDenied, "dual control: creating a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCACreate)
 }
 
 func (s *pkiService) ListCAs(ctx context.Context, _ *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error) {
@@ -140,20 +145,17 @@ func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[
 	if err != nil || prof == pki.ProfileSigner {
 		return nil, keys.Errorf(keys.KindInvalidInput, "profile %q: use terminal, back-office, clearing-house, personalisation, officer or server (signers: CreateSigner)", m.GetProfile())
 	}
-	r := authority.IssueRequest{CA: m.GetCa(), Profile: prof, CSR: []byte(m.GetCsrPem()), DNSNames: m.GetDnsNames(), Validity: days(m.GetValidityDays())}
-	if prof != pki.ProfileServer {
-		if err := sameOperator(principal(ctx), m.GetOperator()); err != nil {
-			return nil, err
-		}
-		r.Principal = identity.Principal{Role: prof.Role(), Operator: m.GetOperator(), Device: m.GetDevice()}
+	if err := schemeProfile(prof); err != nil {
+		return nil, err
 	}
-	for _, s := range m.GetIpAddresses() {
-		ip := net.ParseIP(s)
-		if ip == nil {
-			return nil, keys.Errorf(keys.KindInvalidInput, "ip_addresses: %q is not an IP address", s)
-		}
-		r.IPs = append(r.IPs, ip)
+	if err := sameOperator(principal(ctx), m.GetOperator()); err != nil {
+		return nil, err
 	}
+	if len(m.GetDnsNames())+len(m.GetIpAddresses()) > 0 {
+		return nil, keys.Errorf(keys.KindInvalidInput, "dns_names and ip_addresses are for server certificates (samd admin propose %s)", authority.OpCertIssue)
+	}
+	r := authority.IssueRequest{CA: m.GetCa(), Profile: prof, CSR: []byte(m.GetCsrPem()), Validity: days(m.GetValidityDays()),
+		Principal: identity.Principal{Role: prof.Role(), Operator: m.GetOperator(), Device: m.GetDevice()}}
 	c, err := p.Issue(ctx, r)
 	if err != nil {
 		return nil, err
@@ -222,12 +224,11 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 	if m.GetFromCounter() > math.MaxInt64 {
 		return nil, keys.Errorf(keys.KindInvalidInput, "from_counter: out of range (at most %d)", int64(math.MaxInt64))
 	}
-	serial := authority.NormalizeSerial(m.GetSerial())
-	rec, err := p.Certificate(ctx, m.GetCa(), serial)
+	serial, err := authority.ParseSerial(m.GetSerial())
 	if err != nil {
 		return nil, err
 	}
-	if err := sameOperator(principal(ctx), rec.Operator); err != nil {
+	if err := s.mayRevoke(ctx, p, m.GetCa(), serial); err != nil {
 		return nil, err
 	}
 	r, err := p.Revoke(ctx, m.GetCa(), serial, int(m.GetReason()), m.GetFromCounter())
@@ -236,6 +237,31 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 	}
 	return connect.NewResponse(&samdv1.RevokeResponse{Serial: r.Serial, Reason: uint32(r.Reason), RevokedAt: r.Time.UTC().Format(time.RFC3339), Sequence: r.Seq,
 		FromCounter: r.FromCounter}), nil
+}
+
+// mayRevoke decides who revokes a serial of a CA: an officer of the
+// operator samd recorded the certificate for, or one of the scheme's
+// officers (for any certificate, also one samd has no record of, which a
+// CA key signed outside samd's issuance); a CA is revoked only by
+// proposal.
+func (s *pkiService) mayRevoke(ctx context.Context, p *authority.PKI, ca, serial string) error {
+	if _, err := p.CACertificate(ca); err != nil {
+		return err
+	}
+	caller := principal(ctx)
+	scheme := s.officers != nil && s.officers.Scheme(caller)
+	rec, err := p.Certificate(ctx, ca, serial)
+	switch {
+	case err == nil && rec.Profile == "ca":
+		return keys.Errorf(keys.KindDenied, "dual control: revoking a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCARevoke)
+	case scheme && (err == nil || keys.KindOf(err) == keys.KindNotFound):
+		return nil
+	case err == nil:
+		return sameOperator(caller, rec.Operator)
+	case keys.KindOf(err) == keys.KindNotFound:
+		return keys.Errorf(keys.KindDenied, "pki: samd has no record of serial %s of %s for %s: only the scheme's officers revoke certificates samd did not issue", serial, ca, caller.Operator)
+	}
+	return err
 }
 
 func (s *pkiService) GetCRL(_ context.Context, req *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error) {

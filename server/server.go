@@ -67,9 +67,6 @@ type Config struct {
 	Audit     audit.Sink
 	// Ready reports whether samd can serve (the HSM is connected).
 	Ready func() error
-	// ReloadPolicies re-reads and activates the policy documents; nil
-	// makes the admin method fail.
-	ReloadPolicies func() (*policies.Engine, error)
 	// RequestTimeout bounds every request; 0 means 5s.
 	RequestTimeout time.Duration
 	// MaxRequestBytes bounds a request message; 0 means 1 MiB.
@@ -99,12 +96,12 @@ type Config struct {
 	// 10m.
 	FileTimeout time.Duration
 	// Officers is dual control behind OfficerService, served only by
-	// AdminHandler (the admin listener); nil makes it unavailable.
+	// AdminHandler (the admin listener), and the officer registry: a
+	// caller with the officer role is admitted, on every method, only if
+	// the registry names it. nil: no officer is admitted.
 	Officers *authority.Officers
 	// SeparateAdmin moves AdminService to the admin listener too.
 	SeparateAdmin bool
-	// Quorum is shown with each proposal.
-	Quorum map[string]int
 	// TopUpLimit is the largest allowance top-up one officer may make
 	// directly; larger ones need a proposal (0: no limit).
 	TopUpLimit int64
@@ -153,6 +150,10 @@ type method struct {
 	anonymous bool
 	// file marks a file stream: FileTimeout instead of RequestTimeout.
 	file bool
+	// proposal marks a scheme-wide act that has no direct call: every
+	// caller is refused, before any policy, with the dual-control
+	// operation to propose instead.
+	proposal string
 }
 
 // Access is the deny-by-default authorisation table, keyed by full method
@@ -192,11 +193,11 @@ var Access = map[string]method{
 	samdv1connect.AdminServiceGetAllowanceProcedure:   {roles: officers, op: policies.OpAllowanceRead},
 	samdv1connect.AdminServiceTopUpAllowanceProcedure: {roles: officers, op: policies.OpAllowanceTopUp},
 	samdv1connect.AdminServiceResetAllowanceProcedure: {roles: officers, op: policies.OpAllowanceReset},
-	samdv1connect.AdminServiceReloadPoliciesProcedure: {roles: officers, op: policies.OpPolicyReload},
+	samdv1connect.AdminServiceReloadPoliciesProcedure: {roles: officers, op: policies.OpPolicyReload, proposal: authority.OpPolicyActivate},
 
-	samdv1connect.PKIServiceCreateCAProcedure:             {roles: officers, op: policies.OpPKICA},
+	samdv1connect.PKIServiceCreateCAProcedure:             {roles: officers, op: policies.OpPKICA, proposal: authority.OpCACreate},
 	samdv1connect.PKIServiceListCAsProcedure:              {roles: allRoles, op: policies.OpPKICRL},
-	samdv1connect.PKIServiceIssueCertificateProcedure:     {roles: officers, op: policies.OpPKIIssue},
+	samdv1connect.PKIServiceIssueCertificateProcedure:     {roles: officers, op: policies.OpPKIIssue, subject: issueSubject},
 	samdv1connect.PKIServiceCreateEnrolmentTokenProcedure: {roles: officers, op: policies.OpPKIIssue},
 	samdv1connect.PKIServiceCreateSignerProcedure:         {roles: officers, op: policies.OpPKIIssue},
 	samdv1connect.PKIServiceRevokeProcedure:               {roles: officers, op: policies.OpPKIRevoke},
@@ -325,14 +326,14 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.CardServiceName)...)
 	path, h = samdv1connect.NewMACServiceHandler(&macService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.MACServiceName)...)
-	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, reload: cfg.ReloadPolicies, topUpLimit: cfg.TopUpLimit, officers: cfg.Officers}, opts...)
+	path, h = samdv1connect.NewAdminServiceHandler(&admin{auth: cfg.Authority, topUpLimit: cfg.TopUpLimit}, opts...)
 	register(path, h, procedures(samdv1connect.AdminServiceName)...)
 	ps := &pkiService{pki: cfg.PKI, officers: cfg.Officers}
 	path, h = samdv1connect.NewPKIServiceHandler(ps, opts...)
 	register(path, h, procedures(samdv1connect.PKIServiceName)...)
 	path, h = samdv1connect.NewFileServiceHandler(ps, opts...)
 	register(path, h, procedures(samdv1connect.FileServiceName)...)
-	path, h = samdv1connect.NewOfficerServiceHandler(&officerService{o: cfg.Officers, quorum: cfg.Quorum}, opts...)
+	path, h = samdv1connect.NewOfficerServiceHandler(&officerService{o: cfg.Officers}, opts...)
 	register(path, h, procedures(samdv1connect.OfficerServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
@@ -709,6 +710,19 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 	}
 	if !slices.Contains(m.roles, res.p.Role) {
 		return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "role %s may not call %s", res.p.Role, procedure)
+	}
+	if res.p.Role == identity.RoleOfficer {
+		// An officer certificate is an officer only if the registry
+		// names it: on every method, whatever the policy grants.
+		if s.cfg.Officers == nil {
+			return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "officers: this samd has no officer registry (admin section)")
+		}
+		if err := s.cfg.Officers.Admit(ctx, res.p); err != nil {
+			return res, policies.Grant{}, err
+		}
+	}
+	if m.proposal != "" {
+		return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "dual control: %s is a scheme-wide act, by the scheme's officers: samd admin propose %s", procedure, m.proposal)
 	}
 	if m.op == "" {
 		return res, policies.Grant{}, nil

@@ -51,10 +51,14 @@ type Approvals interface {
 	// Finish records an executing proposal's outcome (executed or
 	// failed) and result.
 	Finish(ctx context.Context, id, status, result string) error
-	// AddComponent keeps one officer's key component for a proposal,
-	// sealed by the caller (never in clear); KindExists if that officer
-	// already gave one.
-	AddComponent(ctx context.Context, id, officer string, sealed []byte) error
+	// AddComponent keeps one officer's key component for an open,
+	// unexpired proposal, sealed by the caller (never in clear), and with
+	// it, for an officer other than the proposer (whose vote the proposal
+	// holds), that officer's approval: both or neither, in one
+	// transaction. KindNotFound if the proposal is unknown, KindExists if
+	// the officer already gave a component, KindDenied (naming why) if
+	// the proposal is not open or expired or the officer already voted.
+	AddComponent(ctx context.Context, id, officer string, sealed []byte, now time.Time) (Proposal, error)
 	// Components reads a proposal's sealed components in the order given.
 	Components(ctx context.Context, id string) ([]Component, error)
 	// ChangeOfficer records that an officer joined (add) or left the

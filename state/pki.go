@@ -95,9 +95,11 @@ type PKI interface {
 	// LatestCertificate reads the newest certificate of a profile issued
 	// to an operator's device (by any CA); KindNotFound if none.
 	LatestCertificate(ctx context.Context, profile, operator, device string) (Certificate, error)
-	// Revoke records a revocation of a certificate the CA issued, with the
-	// next Seq; KindNotFound if it did not issue it, KindExists (with the
-	// earlier revocation) if it is already revoked.
+	// Revoke records a revocation of a serial of the CA, with the next
+	// Seq, whether or not the CA's certificate with that serial is
+	// recorded (a CA key may have signed outside samd's records);
+	// KindNotFound if the CA is unknown, KindExists (with the earlier
+	// revocation) if the serial is already revoked.
 	Revoke(ctx context.Context, r Revocation) (Revocation, error)
 	// Revocation reads a certificate's revocation; KindNotFound if none.
 	Revocation(ctx context.Context, ca, serial string) (Revocation, error)

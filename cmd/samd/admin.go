@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -16,16 +18,23 @@ import (
 
 const adminUsage = `usage: samd admin [connection flags] COMMAND     (the admin listener, default 127.0.0.1:7444)
 
-Connection flags are samd client's (--dev DIR --as officer|officer-2|officer-3, or --ca --cert --key; --json).
+Connection flags are samd client's (--dev DIR --as officer|officer-2|officer-3|scheme-officer|scheme-officer-2, or --ca --cert --key; --json).
 
 Commands (security officers of the registry):
   propose OPERATION --params JSON   propose an operation under dual control; prints its id
                                     key.generate    {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"}
                                     key.import-components {"name","version","role","algorithm","components":2,"kcv":"…"}
                                     key.import-tr31 {"block","kbpk":"NAME:vN","name","version","role"}
-                                    policy.activate {"version":"<digest from samd config check>"}
                                     allowance.topup {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
-  approve ID | reject ID            vote on a proposal; the approval completing the quorum runs it
+                                  scheme-wide acts (the scheme's officers only, --as scheme-officer|scheme-officer-2):
+                                    policy.activate {"version":"<digest from samd config check>"}
+                                    pki.ca.create   {"name","common_name","parent","validity_days","max_path_len"}
+                                    pki.ca.revoke   {"ca","reason"}
+                                    pki.certificate.issue {"ca","profile":"server"|"officer","dns_names"|"operator","device"}
+                                    officer.add | officer.remove {"officer":"<operator>/<device>"}
+    [--csr FILE]                    put a CSR (PEM) into the parameters as csr_pem
+  approve ID | reject ID [--out F]  vote on a proposal; the approval completing the quorum runs it
+                                    (--out: write the certificate an executed proposal issued)
   component ID --value HEX --kcv HEX
                                     give your key component to a key.import-components proposal
                                     (checked against its KCV, sealed in the HSM at once; it counts as your approval)
@@ -51,6 +60,8 @@ func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (pro
 	value := fs.String("value", "", "")
 	check := fs.String("kcv", "", "")
 	hours := fs.Uint("hours", 24, "")
+	csrFile := fs.String("csr", "", "")
+	outFile := fs.String("out", "", "")
 	// The operand may come before the flags: "propose key.generate --params …".
 	var operand string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -76,20 +87,40 @@ func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (pro
 		if err := need(); err != nil {
 			return nil, err
 		}
-		r, err := o.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{Operation: operand, ParamsJson: *params}))
+		p := *params
+		if *csrFile != "" {
+			var err error
+			if p, err = withCSR(p, *csrFile); err != nil {
+				return nil, err
+			}
+		}
+		r, err := o.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{Operation: operand, ParamsJson: p}))
 		return msg(r, err)
 	case "approve", "reject", "proposal":
 		if err := need(); err != nil {
 			return nil, err
 		}
 		req := connect.NewRequest(&samdv1.VoteRequest{Id: operand})
+		var r *connect.Response[samdv1.Proposal]
+		var err error
 		switch cmd {
 		case "approve":
-			return msg(o.Approve(ctx, req))
+			r, err = o.Approve(ctx, req)
 		case "reject":
-			return msg(o.Reject(ctx, req))
+			r, err = o.Reject(ctx, req)
+		default:
+			r, err = o.GetProposal(ctx, req)
 		}
-		return msg(o.GetProposal(ctx, req))
+		if err == nil && *outFile != "" {
+			_, cert, ok := strings.Cut(r.Msg.GetResult(), "-----BEGIN CERTIFICATE-----")
+			if !ok {
+				return nil, fmt.Errorf("--out: proposal %s (%s) issued no certificate", operand, r.Msg.GetStatus())
+			}
+			if err := os.WriteFile(*outFile, []byte("-----BEGIN CERTIFICATE-----"+cert), 0o644); err != nil {
+				return nil, err
+			}
+		}
+		return msg(r, err)
 	case "component":
 		if err := need(); err != nil {
 			return nil, err
@@ -101,6 +132,25 @@ func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (pro
 		return msg(o.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})))
 	}
 	return nil, errors.New("unknown admin command " + cmd + "\n" + adminUsage)
+}
+
+// withCSR puts the CSR in file (PEM) into a proposal's JSON parameters
+// as csr_pem.
+func withCSR(params, file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(params), &m); err != nil {
+		return "", fmt.Errorf("--params: %w", err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	m["csr_pem"] = string(b)
+	out, err := json.Marshal(m)
+	return string(out), err
 }
 
 // msg unwraps a response.

@@ -34,6 +34,7 @@ Connection flags:
                        (default 127.0.0.1:7444; samd admin takes --addr for it)
   --dev DIR            use the CA and client certificates that "samd dev" made in DIR
   --as ROLE            with --dev: terminal (default), personalisation, officer,
+                       officer-2, officer-3, scheme-officer, scheme-officer-2,
                        back-office, clearing-house
   --ca FILE --cert FILE --key FILE
                        or name the scheme CA and the client certificate and key
@@ -54,7 +55,7 @@ Commands:
   value verify      --record FILE      verify a record (the JSON "authorization" that
                                        "value authorize --json" printed; - for stdin)
   allowance get|topup|reset --device OPERATOR/DEVICE [--amount MINOR --currency NOK]
-  policy reload     re-read the policy directory (officer)
+  policy reload     refused: a scheme-wide act (samd admin propose policy.activate)
   seal     --profile NAME (--file OBJECTS.json | --type N --card HEX --seq N --owner ID --data HEX)
   verify   the seal flags, with --mac HEX for one object (or "mac" in each object of the file)
            OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}

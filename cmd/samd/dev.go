@@ -69,18 +69,26 @@ var devGenerated = []struct {
 	{"sun/dev/file-master", keys.RoleDiversifyMaster, keys.AES128},
 }
 
-// The development identities.
 // devPKIBase is the development CRL distribution point.
 const devPKIBase = "http://127.0.0.1:9480"
 
+// devSchemeOperator is the operator id of the development scheme's own
+// officers (admin.scheme_operator).
+const devSchemeOperator = "dev-scheme"
+
+// The development identities.
 var devIdentities = map[string]identity.Principal{
 	"terminal":        {Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"},
 	"personalisation": {Role: identity.RolePersonalisation, Operator: "dev-operator", Device: "dev-perso-1"},
 	"officer":         {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-1"},
 	"officer-2":       {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-2"},
 	"officer-3":       {Role: identity.RoleOfficer, Operator: "dev-operator", Device: "dev-officer-3"},
-	"back-office":     {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
-	"clearing-house":  {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
+	// The scheme's officers: scheme-wide acts (CAs, server and officer
+	// certificates, the registry, policies) need two of them.
+	"scheme-officer":   {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-1"},
+	"scheme-officer-2": {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-2"},
+	"back-office":      {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
+	"clearing-house":   {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
 }
 
 func cmdDev(args []string) error {
@@ -132,7 +140,9 @@ func cmdDev(args []string) error {
 		cfg.MetricsListen = *metricsAddr
 	}
 	if *pkiAddr != "" && cfg.PKI != nil {
-		cfg.PKI.Listen = *pkiAddr
+		// The distribution point in the certificates samd issues follows
+		// the listener (its port too, when --pki-listen asks for any).
+		cfg.PKI.Listen, cfg.PKI.BaseURL = *pkiAddr, ""
 	}
 	if *adminAddr != "" && cfg.Admin != nil {
 		cfg.Admin.Listen = *adminAddr
@@ -233,6 +243,11 @@ func setupDev(dir, listen string) error {
 		CRLURL: devPKIBase + "/crl/dev-scheme.crl"}); err != nil {
 		return err
 	}
+	// The certificates made above are recorded as samd's own, so that an
+	// officer revokes them like any other (README "Revocation and CRLs").
+	if err := recordDevCertificates(ctx, st, filepath.Join(dir, "pki")); err != nil {
+		return err
+	}
 	// A starting allowance for the development terminal: 10 000.00 NOK.
 	if _, err := st.TopUp(ctx, "dev-operator/dev-terminal-1", "NOK", 1_000_000, time.Now()); err != nil {
 		return err
@@ -250,9 +265,15 @@ func setupDev(dir, listen string) error {
 		},
 		Log: config.Log{Level: "info", Format: "text"},
 		Admin: &config.Admin{Listen: "127.0.0.1:7444",
-			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3"},
-			// Three officers generate a key; two top up an allowance.
-			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2}, ProposalTTL: config.Duration(time.Hour),
+			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3",
+				devSchemeOperator + "/dev-scheme-officer-1", devSchemeOperator + "/dev-scheme-officer-2"},
+			SchemeOperator: devSchemeOperator,
+			// Three officers generate a key; two top up an allowance; two
+			// of the scheme's officers make every scheme-wide act (2 is
+			// also their default, and the least samd accepts).
+			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2,
+				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2},
+			ProposalTTL: config.Duration(time.Hour),
 			// One officer tops up to 10 000 000.00 NOK at once (samd bench
 			// needs that much); more takes two.
 			TopUpLimit: 1_000_000_000},
@@ -325,7 +346,7 @@ func printDevHelp(w io.Writer, dir, addr string) {
 samd is serving on %s (mTLS, TLS 1.3; gRPC, gRPC-Web and JSON).
 Development data: %s  (token, PKI in pki/, audit log in data/audit.jsonl)
 
-Try, in another shell (identities: --as terminal | personalisation | officer):
+Try, in another shell (identities: --as terminal | personalisation | back-office | clearing-house | officer[-2|-3] | scheme-officer[-2]):
   samd client --dev %s --addr %s kcv --key an10922/test/example-aes128:v1 \
       --uid 04782E21801D80 --aid 3042F5 --sysid-ascii "NXP Abu"
   samd client --dev %s --addr %s --as personalisation --json export \
@@ -403,6 +424,9 @@ func writeReplicas(ctx context.Context, cfgPath string, n int, dsn string) error
 		if err := st.PutCA(ctx, ca); err != nil && keys.KindOf(err) != keys.KindExists {
 			return err
 		}
+	}
+	if err := recordDevCertificates(ctx, st, filepath.Join(filepath.Dir(cfgPath), "pki")); err != nil {
+		return err
 	}
 	dir := filepath.Dir(cfgPath)
 	for i := 1; i <= n; i++ {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,14 +9,20 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/pki"
+	"github.com/samd-io/samd/state"
 )
 
 // devPKI issues the development scheme CA (its key in the token) and the
@@ -110,4 +117,45 @@ func (p *devPKI) client(name string, who identity.Principal) error {
 		URIs:        []*url.URL{u},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
+}
+
+// recordDevCertificates records the certificates `samd dev` made in dir
+// (all but the CA's) as issued by the development CA dev-scheme, with
+// the profile and identity they carry, so that they are revoked like any
+// other; a certificate already recorded is left as it is.
+func recordDevCertificates(ctx context.Context, st state.PKI, dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.crt"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "ca.crt" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			return fmt.Errorf("%s: no PEM certificate", f)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		rec := state.Certificate{CA: "dev-scheme", Serial: authority.NormalizeSerial(c.SerialNumber.Text(16)), Profile: string(pki.ProfileServer),
+			Role: "server", Operator: "-", Device: strings.Join(c.DNSNames, ","), NotBefore: c.NotBefore, NotAfter: c.NotAfter, Cert: c.Raw, Issued: c.NotBefore}
+		if len(c.URIs) > 0 {
+			who, err := identity.FromCertificate(c)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			rec.Profile, rec.Role, rec.Operator, rec.Device = who.Role.String(), who.Role.String(), who.Operator, who.Device
+		}
+		if err := st.RecordCertificate(ctx, rec); err != nil && keys.KindOf(err) != keys.KindExists {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	return nil
 }

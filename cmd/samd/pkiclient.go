@@ -28,18 +28,19 @@ import (
 )
 
 const pkiUsage = `
-Scheme PKI (officers unless noted):
-  pki ca create   --name N --cn "COMMON NAME" [--alg ecdsa-p384|rsa-3072] [--parent CA] [--days N] [--path-len N]
-                  [--vault-key MOUNT/NAME]   the CA's key is a Vault Transit key, not generated in the HSM
+Scheme PKI (officers of the registry, for their own operator, unless noted):
+  pki ca create   refused: a scheme-wide act (samd admin propose pki.ca.create, the scheme's officers)
   pki ca list     (any identity)
-  pki issue       --ca CA --profile terminal|back-office|clearing-house|personalisation|officer|server
-                  --csr FILE [--operator ID --device ID] [--dns NAME,...] [--ip ADDR,...] [--days N] [--out CERT.pem]
+  pki issue       --ca CA --profile terminal|back-office|clearing-house|personalisation
+                  --csr FILE --operator ID --device ID [--days N] [--out CERT.pem]
+                  (server and officer certificates: samd admin propose pki.certificate.issue)
   pki token       --ca CA --profile terminal|... --operator ID --device ID [--ttl 24h]    one-time enrolment token
   pki enrol       --token T (--csr FILE | --new-key KEY.pem) --out CERT.pem
                   (a device without a certificate: give --ca only, no --cert/--key)
   pki renew       (--csr FILE | --new-key KEY.pem) --out CERT.pem      (the holder, with its current certificate)
   pki revoke      --ca CA --serial HEX [--reason keyCompromise|superseded|cessationOfOperation|affiliationChanged|N]
                   [--from-counter N]   a signer: files it signed with a lower counter still verify
+                  (the scheme's officers: any serial of the CA, also one samd has no record of)
   pki crl         --ca CA [--delta] [--out FILE.crl]                   (any identity; also over HTTP)
   pki signer      --ca CA --operator ID --signer NAME [--alg ecdsa-p256|rsa-3072] [--days N] [--out CERT.pem]
                   [--vault-key MOUNT/NAME]   the signer's key is a Vault Transit key

@@ -91,6 +91,13 @@ func cmdConfig(args []string) error {
 			fmt.Printf("warning: no CRL for %s: its certificates are not checked for revocation\n", ca)
 		}
 	}
+	if a := cfg.Admin; a != nil {
+		// What serve would refuse: an unknown operation, a scheme-wide
+		// act below two officers, a quorum the registry cannot meet.
+		if _, err := authority.Quorum(a.Officers, a.Quorum, a.SchemeOperator); err != nil {
+			return fmt.Errorf("admin.quorum: %w", err)
+		}
+	}
 	e, err := loadPolicies(cfg.PoliciesDir)
 	if err != nil {
 		return err
@@ -406,9 +413,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if vc != nil {
 			defer vc.Close()
 		}
-		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: pc.BaseURL,
+		// The CRL listener first: its address is the distribution point
+		// when no base URL is set (samd dev with --pki-listen).
+		pln, err := net.Listen("tcp", pc.Listen)
+		if err != nil {
+			return err
+		}
+		defer pln.Close()
+		baseURL := pc.BaseURL
+		if baseURL == "" {
+			baseURL = "http://" + pln.Addr().String()
+		}
+		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
-			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log,
+			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log, Audit: sink,
 			CAsChanged: func() {
 				if err := tlsFiles.Reload(); err != nil {
 					log.Error("TLS reload after a new CA refused", "err", err)
@@ -431,14 +449,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			}
 			return tlsFiles.CheckRevocation(chain, now)
 		}
-		pln, err := net.Listen("tcp", pc.Listen)
-		if err != nil {
-			return err
-		}
 		ps := &http.Server{Handler: server.PKIHandler(schemePKI), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 		go ps.Serve(pln)
 		defer ps.Close()
-		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", pc.BaseURL)
+		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", baseURL)
 		if m != nil {
 			m.WithPublishedCRLs(func() []metrics.PublishedCRL {
 				var out []metrics.PublishedCRL
@@ -465,11 +479,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		})
 	}
 	var officers *authority.Officers
-	var quorum map[string]int
 	var topUpLimit int64
 	if a := cfg.Admin; a != nil {
-		quorum, topUpLimit = a.Quorum, a.TopUpLimit
-		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
+		topUpLimit = a.TopUpLimit
+		if a.SchemeOperator == "" {
+			log.Warn("admin.scheme_operator is not set: no officer may propose a scheme-wide act (CAs, server and officer certificates, the registry, policies)")
+		}
+		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
 			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy, PKI: schemePKI,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
@@ -482,7 +498,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	srv, err := server.New(server.Config{
 		Officers:               officers,
 		SeparateAdmin:          cfg.Admin != nil,
-		Quorum:                 quorum,
 		TopUpLimit:             topUpLimit,
 		PKI:                    schemePKI,
 		CheckRevocation:        checkRevocation,
@@ -499,7 +514,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		Authority:              auth,
 		Audit:                  sink,
 		Ready:                  store.Ready,
-		ReloadPolicies:         reload,
 		RequestTimeout:         time.Duration(cfg.RequestTimeout),
 		Logger:                 log,
 	})

@@ -73,12 +73,39 @@ var (
 
 	// OIDTrace is samd's traceability attribute, value
 	// SEQUENCE { instance UTF8String, counter INTEGER, file UTF8String
-	// OPTIONAL }. The arc
-	// 1.3.6.1.4.1.59999 is a placeholder for samd's private enterprise
-	// number: replace it when the PEN is registered, before signatures
-	// leave the test environment.
-	OIDTrace = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 59999, 1, 1}
+	// OPTIONAL }, under an arc samd owns without registration: 2.25
+	// followed by a UUID as one decimal integer (ITU-T X.667 §6.3,
+	// ISO/IEC 9834-8), here the name-based SHA-1 UUID (RFC 4122 §4.3,
+	// version 5) of the name "https://github.com/samd-io/samd" in the URL
+	// namespace (6ba7b811-9dad-11d1-80b4-00c04fd430c8):
+	// 941943e1-1ef0-5485-8218-998ef0a4d707. Anyone can recompute it
+	// (`uuidgen --sha1 --namespace @url --name https://github.com/samd-io/samd`);
+	// .1 are samd's signed attributes, .1.1 the trace. The arc does not fit
+	// encoding/asn1's int arcs, so attribute types are handled as DER.
+	OIDTrace = mustOID("2.25.196856927554986021884794867723761145607.1.1")
+	// OIDTraceLegacy is the trace attribute's earlier placeholder, under
+	// an unregistered private enterprise number (1.3.6.1.4.1.59999):
+	// signatures made with it are still read, never made.
+	OIDTraceLegacy = mustOID("1.3.6.1.4.1.59999.1.1")
 )
+
+// mustOID parses a dotted OID of the source (arcs of any size).
+func mustOID(dotted string) x509.OID {
+	o, err := x509.ParseOID(dotted)
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+// oidDER is the DER OBJECT IDENTIFIER (tag, length, content) of o.
+func oidDER(o x509.OID) []byte {
+	content, err := o.MarshalBinary() // the base-128 arcs, X.690 §8.19
+	if err != nil {
+		panic(err)
+	}
+	return encodeTLV([]byte{asn1.TagOID}, content)
+}
 
 var hashOIDs = map[crypto.Hash]asn1.ObjectIdentifier{
 	crypto.MD5:    {1, 2, 840, 113549, 2, 5},
@@ -166,8 +193,11 @@ type issuerAndSerial struct {
 	Serial *big.Int
 }
 
+// attribute is RFC 5652 §5.3 Attribute. Type is the DER OBJECT
+// IDENTIFIER, compared as bytes: encoding/asn1 refuses arcs beyond int,
+// as those under 2.25 are.
 type attribute struct {
-	Type   asn1.ObjectIdentifier
+	Type   asn1.RawValue
 	Values []asn1.RawValue `asn1:"set"`
 }
 
@@ -222,6 +252,12 @@ func HashFor(pub crypto.PublicKey) (crypto.Hash, error) {
 // the same hash, salt length = hash length, trailerField 1). Before
 // returning, Sign verifies what it made, so a faulty signer is caught here.
 func Sign(rand io.Reader, signer crypto.Signer, digest []byte, t time.Time, trace Trace, certs []*x509.Certificate) ([]byte, error) {
+	return sign(rand, signer, digest, t, trace, certs, OIDTrace)
+}
+
+// sign is Sign with the trace attribute's type (tests make signatures
+// with the legacy one, which samd no longer makes).
+func sign(rand io.Reader, signer crypto.Signer, digest []byte, t time.Time, trace Trace, certs []*x509.Certificate, traceOID x509.OID) ([]byte, error) {
 	if len(certs) == 0 || slices.Contains(certs, nil) {
 		return nil, errors.New("cms: the signer's certificate is needed, and no nil certificate")
 	}
@@ -251,16 +287,16 @@ func Sign(rand io.Reader, signer crypto.Signer, digest []byte, t time.Time, trac
 		encErr = cmp.Or(encErr, err)
 		return b
 	}
-	attr := func(oid asn1.ObjectIdentifier, v any) attribute {
-		return attribute{Type: oid, Values: []asn1.RawValue{{FullBytes: enc(v, "")}}}
+	attr := func(oid []byte, v any) attribute {
+		return attribute{Type: asn1.RawValue{FullBytes: oid}, Values: []asn1.RawValue{{FullBytes: enc(v, "")}}}
 	}
 	// The signature covers the DER SET OF (tag 0x31; encoding/asn1 sorts
 	// it, as DER requires); the SignerInfo carries it as [0] IMPLICIT.
 	signed := enc([]attribute{
-		attr(oidContentType, oidData),
-		attr(oidMessageDigest, digest),
-		attr(oidSigningTime, t.UTC().Truncate(time.Second)), // UTCTime or GeneralizedTime by year
-		attr(OIDTrace, traceValue{trace.Instance, new(big.Int).SetUint64(trace.Counter), trace.File}),
+		attr(enc(oidContentType, ""), oidData),
+		attr(enc(oidMessageDigest, ""), digest),
+		attr(enc(oidSigningTime, ""), t.UTC().Truncate(time.Second)), // UTCTime or GeneralizedTime by year
+		attr(oidDER(traceOID), traceValue{trace.Instance, new(big.Int).SetUint64(trace.Counter), trace.File}),
 	}, "set")
 	var sigAlg pkix.AlgorithmIdentifier
 	var opts crypto.SignerOpts = h

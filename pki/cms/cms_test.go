@@ -527,3 +527,62 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestTraceOID: samd signs with the trace attribute under 2.25 (ITU-T
+// X.667), which OpenSSL prints as that OID and verifies; signatures made
+// with the earlier placeholder OID still verify and still give their
+// trace. The attribute type's DER is OpenSSL's encoding of the OID.
+func TestTraceOID(t *testing.T) {
+	p := newPKI(t)
+	trace := cms.Trace{Instance: "samd-dev", Counter: 42, File: "TX010000.000000001"}
+	for _, tc := range []struct {
+		name, oid string
+		sign      func(io.Reader, crypto.Signer, []byte, time.Time, cms.Trace, []*x509.Certificate) ([]byte, error)
+	}{
+		{"ok/uuid-arc", "2.25.196856927554986021884794867723761145607.1.1", cms.Sign},
+		{"ok/legacy-placeholder", "1.3.6.1.4.1.59999.1.1", cms.SignWithLegacyTrace},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := keyFor(t, "p256")
+			leaf, _, _ := p.leaf(t, strings.ReplaceAll(tc.name, "/", "-"), key)
+			file := content(t, dir)
+			digest := digestOf(t, file, crypto.SHA256)
+			der, err := tc.sign(rand.Reader, key, digest, time.Now(), trace, []*x509.Certificate{leaf, p.inter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sigFile := filepath.Join(dir, "sig.der")
+			writeFile(t, sigFile, der)
+			if out, err := openssl(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", sigFile, "-content", file,
+				"-CAfile", filepath.Join(p.dir, "ca.pem"), "-purpose", "any", "-out", os.DevNull); err != nil {
+				t.Fatalf("openssl cms -verify: %v\n%s", err, out)
+			}
+			if out, err := openssl(t, "cms", "-cmsout", "-print", "-inform", "DER", "-in", sigFile); err != nil || !strings.Contains(out, "("+tc.oid+")\n") {
+				t.Fatalf("openssl cms -print does not show the trace attribute %s: %v\n%s", tc.oid, err, out)
+			}
+			// The attribute type is the DER OpenSSL makes of the OID.
+			oidFile := filepath.Join(dir, "oid.der")
+			if out, err := openssl(t, "asn1parse", "-genstr", "OID:"+tc.oid, "-noout", "-out", oidFile); err != nil {
+				t.Fatalf("openssl asn1parse -genstr: %v\n%s", err, out)
+			}
+			oidDER, _ := os.ReadFile(oidFile)
+			if len(oidDER) < 3 || !bytes.Contains(der, append(oidDER, 0x31)) {
+				t.Fatalf("the signature does not carry OpenSSL's DER %X of %s as an attribute type", oidDER, tc.oid)
+			}
+			s, err := cms.Parse(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Trace == nil || *s.Trace != trace {
+				t.Fatalf("Trace = %+v, want %+v", s.Trace, trace)
+			}
+			if err := s.Verify(digest, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if got := cms.OIDTrace.String(); got != "2.25.196856927554986021884794867723761145607.1.1" {
+		t.Fatalf("OIDTrace = %s", got)
+	}
+}

@@ -193,28 +193,36 @@ func (s *Signature) attributes() error {
 	seen := map[string]bool{}
 	var contentType asn1.ObjectIdentifier
 	for _, a := range attrs {
-		if seen[a.Type.String()] {
-			return fmt.Errorf("%w: attribute %s appears twice", ErrMalformed, a.Type)
+		typ := a.Type.FullBytes
+		if len(typ) == 0 || typ[0] != asn1.TagOID {
+			return fmt.Errorf("%w: an attribute type is not an OBJECT IDENTIFIER", ErrMalformed)
 		}
-		seen[a.Type.String()] = true
+		name := oidName(typ)
+		if seen[string(typ)] {
+			return fmt.Errorf("%w: attribute %s appears twice", ErrMalformed, name)
+		}
+		seen[string(typ)] = true
 		var v any
 		switch {
-		case a.Type.Equal(oidContentType):
+		case bytes.Equal(typ, derContentType):
 			v = &contentType
-		case a.Type.Equal(oidMessageDigest):
+		case bytes.Equal(typ, derMessageDigest):
 			v = &s.digest
-		case a.Type.Equal(oidSigningTime):
+		case bytes.Equal(typ, derSigningTime):
 			v = &s.SigningTime
-		case a.Type.Equal(OIDTrace):
+		case bytes.Equal(typ, derTrace), bytes.Equal(typ, derTraceLegacy):
+			if s.Trace != nil {
+				return fmt.Errorf("%w: two trace attributes", ErrMalformed)
+			}
 			v = new(traceValue)
 		default:
 			continue
 		}
 		if len(a.Values) != 1 {
-			return fmt.Errorf("%w: attribute %s has %d values, want 1", ErrMalformed, a.Type, len(a.Values))
+			return fmt.Errorf("%w: attribute %s has %d values, want 1", ErrMalformed, name, len(a.Values))
 		}
 		if rest, err := asn1.Unmarshal(a.Values[0].FullBytes, v); err != nil || len(rest) > 0 {
-			return fmt.Errorf("%w: bad attribute %s", ErrMalformed, a.Type)
+			return fmt.Errorf("%w: bad attribute %s", ErrMalformed, name)
 		}
 		if t, ok := v.(*traceValue); ok {
 			if t.Counter.Sign() < 0 || !t.Counter.IsUint64() {
@@ -230,6 +238,35 @@ func (s *Signature) attributes() error {
 		return fmt.Errorf("%w: messageDigest missing or not a %v digest", ErrMalformed, s.Hash)
 	}
 	return nil
+}
+
+// The DER attribute types Parse knows.
+var (
+	derContentType   = mustDER(oidContentType)
+	derMessageDigest = mustDER(oidMessageDigest)
+	derSigningTime   = mustDER(oidSigningTime)
+	derTrace         = oidDER(OIDTrace)
+	derTraceLegacy   = oidDER(OIDTraceLegacy)
+)
+
+func mustDER(o asn1.ObjectIdentifier) []byte {
+	b, err := asn1.Marshal(o)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// oidName prints a DER OBJECT IDENTIFIER for an error message.
+func oidName(der []byte) string {
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &raw); err == nil {
+		var o x509.OID
+		if o.UnmarshalBinary(raw.Bytes) == nil {
+			return o.String()
+		}
+	}
+	return "(bad OID)"
 }
 
 // Verify checks that digest, the content's hash under s.Hash, equals the

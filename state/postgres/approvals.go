@@ -170,20 +170,63 @@ func (s *Store) Finish(ctx context.Context, id, status, result string) error {
 	})
 }
 
-// AddComponent implements state.Approvals.
-func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []byte) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO proposal_component (id, officer, sealed, n) SELECT $1, $2, $3, count(*) + 1 FROM proposal_component WHERE id = $1`, id, officer, sealed)
-		switch {
-		case err == nil:
-			return nil
-		case pgCode(err) == uniqueViolation:
-			return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, id)
-		case pgCode(err) == foreignKeyViolation:
+// AddComponent implements state.Approvals. The proposal's row is locked
+// first, so that a concurrent vote or component for it waits: the checks
+// and the two inserts see no other change to it.
+func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []byte, now time.Time) (state.Proposal, error) {
+	var p state.Proposal
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM proposal WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
 			return keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
 		}
-		return unavailable(err)
+		if err != nil {
+			return unavailable(err)
+		}
+		if p, err = readProposal(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := componentAllowed(ctx, tx, p, officer, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_component (id, officer, sealed, n) SELECT $1, $2, $3, count(*) + 1 FROM proposal_component WHERE id = $1`,
+			id, officer, sealed); err != nil {
+			if pgCode(err) == uniqueViolation {
+				return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, id)
+			}
+			return unavailable(err)
+		}
+		if officer != p.Proposer {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time)
+				SELECT $1, $2, true, count(*) + 1, $3 FROM proposal_vote WHERE id = $1`, id, officer, now.UTC()); err != nil {
+				if pgCode(err) == uniqueViolation {
+					return keys.Errorf(keys.KindDenied, "approvals: %s has already voted on %s", officer, id)
+				}
+				return unavailable(err)
+			}
+		}
+		p, err = readProposal(ctx, tx, id)
+		return err
 	})
+	return p, err
+}
+
+// componentAllowed says why an officer may not give a component for a
+// proposal now, if so.
+func componentAllowed(ctx context.Context, tx *sql.Tx, p state.Proposal, officer string, now time.Time) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM proposal_component WHERE id = $1 AND officer = $2`, p.ID, officer).Scan(&n); err != nil {
+		return unavailable(err)
+	}
+	if n > 0 {
+		return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, p.ID)
+	}
+	if officer == p.Proposer {
+		// The proposer's vote is the proposal's; its component is its own.
+		return votable(p, "", now)
+	}
+	return votable(p, officer, now)
 }
 
 // Components implements state.Approvals.

@@ -110,17 +110,8 @@ func lockCA(ctx context.Context, tx *sql.Tx, ca string) error {
 // Revoke implements state.PKI.
 func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocation, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCA(ctx, tx, r.CA); keys.KindOf(err) == keys.KindNotFound {
-			return keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", r.CA, r.Serial)
-		} else if err != nil {
+		if err := lockCA(ctx, tx, r.CA); err != nil {
 			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pki_cert WHERE ca = $1 AND serial = $2`, r.CA, r.Serial).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", r.CA, r.Serial)
 		}
 		var from int64
 		err := tx.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = $1 AND serial = $2`, r.CA, r.Serial).Scan(&r.Seq, &r.Time, &r.Reason, &from)

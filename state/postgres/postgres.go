@@ -182,6 +182,10 @@ var migrations = []string{
 		added   BOOLEAN NOT NULL,
 		at      TIMESTAMPTZ NOT NULL
 	);`,
+	// A revocation needs its CA, not a record of the certificate: a CA
+	// key may have signed certificates samd never recorded.
+	`ALTER TABLE pki_revocation DROP CONSTRAINT pki_revocation_ca_serial_fkey;
+	ALTER TABLE pki_revocation ADD CONSTRAINT pki_revocation_ca_fkey FOREIGN KEY (ca) REFERENCES pki_ca (name);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/samd-io/samd/keys"
@@ -172,20 +171,50 @@ func (s *Store) Finish(ctx context.Context, id, status, result string) error {
 	})
 }
 
-// AddComponent implements state.Approvals.
-func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []byte) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO proposal_component (id, officer, sealed, n) SELECT ?, ?, ?, count(*) + 1 FROM proposal_component WHERE id = ?`, id, officer, sealed, id)
-		switch {
-		case err == nil:
-			return nil
-		case isUnique(err):
-			return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, id)
-		case strings.Contains(err.Error(), "FOREIGN KEY"):
-			return keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+// AddComponent implements state.Approvals. The transaction holds
+// SQLite's write lock from its start (BEGIN IMMEDIATE), so the checks and
+// the two inserts see no other writer.
+func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []byte, now time.Time) (state.Proposal, error) {
+	var p state.Proposal
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if p, err = readProposal(ctx, tx, id); err != nil {
+			return err
 		}
-		return unavailable(err)
+		if err := componentAllowed(ctx, tx, p, officer, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_component (id, officer, sealed, n) SELECT ?, ?, ?, count(*) + 1 FROM proposal_component WHERE id = ?`,
+			id, officer, sealed, id); err != nil {
+			return unavailable(err)
+		}
+		if officer != p.Proposer {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time)
+				SELECT ?, ?, 1, count(*) + 1, ? FROM proposal_vote WHERE id = ?`, id, officer, ts(now), id); err != nil {
+				return unavailable(err)
+			}
+		}
+		p, err = readProposal(ctx, tx, id)
+		return err
 	})
+	return p, err
+}
+
+// componentAllowed says why an officer may not give a component for a
+// proposal now, if so.
+func componentAllowed(ctx context.Context, tx *sql.Tx, p state.Proposal, officer string, now time.Time) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM proposal_component WHERE id = ? AND officer = ?`, p.ID, officer).Scan(&n); err != nil {
+		return unavailable(err)
+	}
+	if n > 0 {
+		return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, p.ID)
+	}
+	if officer == p.Proposer {
+		// The proposer's vote is the proposal's; its component is its own.
+		return votable(p, "", now)
+	}
+	return votable(p, officer, now)
 }
 
 // Components implements state.Approvals.

@@ -112,11 +112,11 @@ func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device
 func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocation, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pki_cert WHERE ca = ? AND serial = ?`, r.CA, r.Serial).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pki_ca WHERE name = ?`, r.CA).Scan(&n); err != nil {
 			return unavailable(err)
 		}
 		if n == 0 {
-			return keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", r.CA, r.Serial)
+			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", r.CA)
 		}
 		var t string
 		err := tx.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = ? AND serial = ?`, r.CA, r.Serial).Scan(&r.Seq, &t, &r.Reason, &r.FromCounter)

@@ -176,6 +176,22 @@ var migrations = []string{
 		added   INTEGER NOT NULL,
 		at      TEXT NOT NULL
 	);`,
+	// A revocation needs its CA, not a record of the certificate: a CA
+	// key may have signed certificates samd never recorded.
+	`CREATE TABLE pki_revocation_new (
+		ca           TEXT NOT NULL REFERENCES pki_ca (name),
+		seq          INTEGER NOT NULL,
+		serial       TEXT NOT NULL,
+		time         TEXT NOT NULL,
+		reason       INTEGER NOT NULL,
+		from_counter INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (ca, seq),
+		UNIQUE (ca, serial)
+	);
+	INSERT INTO pki_revocation_new (ca, seq, serial, time, reason, from_counter)
+		SELECT ca, seq, serial, time, reason, from_counter FROM pki_revocation;
+	DROP TABLE pki_revocation;
+	ALTER TABLE pki_revocation_new RENAME TO pki_revocation;`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

@@ -84,17 +84,29 @@ func testApprovals(t *testing.T, s state.Store) {
 	}
 	_, err = s.Proposal(ctx, "nope")
 	wantKind(t, err, keys.KindNotFound)
-	// Sealed key components: one per officer, in the order given.
-	wantKind(t, s.AddComponent(ctx, "nope", "op/o1", []byte{1}), keys.KindNotFound)
+	// Sealed key components: one per officer, in the order given (the
+	// proposer's gives no second vote).
+	p4 := p
+	p4.ID, p4.Operation = "p4", "key.import-components"
+	if err := s.AddProposal(ctx, p4); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AddComponent(ctx, "nope", "op/o1", []byte{1}, t0)
+	wantKind(t, err, keys.KindNotFound)
 	for i, o := range []string{"op/o2", "op/o1"} {
-		if err := s.AddComponent(ctx, "p3", o, []byte{byte(i)}); err != nil {
+		if _, err := s.AddComponent(ctx, "p4", o, []byte{byte(i)}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantKind(t, s.AddComponent(ctx, "p3", "op/o1", []byte{9}), keys.KindExists)
-	if cs, err := s.Components(ctx, "p3"); err != nil || len(cs) != 2 || cs[0].Officer != "op/o2" || cs[1].Sealed[0] != 1 {
+	_, err = s.AddComponent(ctx, "p4", "op/o1", []byte{9}, t0)
+	wantKind(t, err, keys.KindExists)
+	if cs, err := s.Components(ctx, "p4"); err != nil || len(cs) != 2 || cs[0].Officer != "op/o2" || cs[1].Sealed[0] != 1 {
 		t.Fatalf("components %+v %v", cs, err)
 	}
+	if got, _ = s.Proposal(ctx, "p4"); fmt.Sprint(got.Approvers) != "[op/o1 op/o2]" {
+		t.Fatalf("approvers after two components %v", got.Approvers)
+	}
+	testComponents(t, s, p)
 	// Officer registry changes, in order.
 	for i, c := range []state.OfficerChange{{Officer: "op/o4", Add: true, At: t0}, {Officer: "op/o2", Add: false, At: t0.Add(time.Minute)}} {
 		if err := s.ChangeOfficer(ctx, c.Officer, c.Add, c.At); err != nil {
@@ -105,7 +117,90 @@ func testApprovals(t *testing.T, s state.Store) {
 		t.Fatalf("officer changes %+v %v", cs, err)
 	}
 	all, err := s.Proposals(ctx, t0)
-	if err != nil || len(all) != 3 {
+	if err != nil || len(all) != 9 {
 		t.Fatalf("proposals %d %v", len(all), err)
+	}
+}
+
+// testComponents: a component and its approval are one step. An officer
+// who already voted cannot add a component, and the refusal keeps
+// nothing; neither can anyone after expiry or rejection; of concurrent
+// submissions by one officer exactly one is kept, with one approval.
+func testComponents(t *testing.T, s state.Store, base state.Proposal) {
+	ctx := context.Background()
+	mk := func(id string) {
+		p := base
+		p.ID, p.Operation = id, "key.import-components"
+		if err := s.AddProposal(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nothingKept := func(id string, approvers string) {
+		t.Helper()
+		if cs, err := s.Components(ctx, id); err != nil || len(cs) != 0 {
+			t.Fatalf("%s: a refused component was kept: %+v %v", id, cs, err)
+		}
+		if got, err := s.Proposal(ctx, id); err != nil || fmt.Sprint(got.Approvers) != approvers {
+			t.Fatalf("%s: approvers %v, want %s (%v)", id, got.Approvers, approvers, err)
+		}
+	}
+	// Voted first (the order that deadlocked a ceremony): refused, and
+	// nothing stored.
+	mk("c1")
+	if _, err := s.Vote(ctx, "c1", "op/o2", true, t0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.AddComponent(ctx, "c1", "op/o2", []byte{1}, t0)
+	wantKind(t, err, keys.KindDenied)
+	nothingKept("c1", "[op/o1 op/o2]")
+	// Expired, and rejected.
+	mk("c2")
+	_, err = s.AddComponent(ctx, "c2", "op/o2", []byte{1}, t0.Add(time.Hour))
+	wantKind(t, err, keys.KindDenied)
+	nothingKept("c2", "[op/o1]")
+	_, err = s.AddComponent(ctx, "c2", "op/o1", []byte{1}, t0.Add(time.Hour))
+	wantKind(t, err, keys.KindDenied)
+	nothingKept("c2", "[op/o1]")
+	mk("c3")
+	if _, err := s.Vote(ctx, "c3", "op/o3", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AddComponent(ctx, "c3", "op/o2", []byte{1}, t0)
+	wantKind(t, err, keys.KindDenied)
+	nothingKept("c3", "[op/o1]")
+	// A component counts as its officer's approval.
+	mk("c4")
+	got, err := s.AddComponent(ctx, "c4", "op/o3", []byte{3}, t0)
+	if err != nil || fmt.Sprint(got.Approvers) != "[op/o1 op/o3]" || got.Status != state.ProposalOpen {
+		t.Fatalf("component as approval: %+v %v", got, err)
+	}
+	_, err = s.Vote(ctx, "c4", "op/o3", true, t0)
+	wantKind(t, err, keys.KindDenied) // the component was the vote
+	// One officer, eight submissions at once: one component, one vote.
+	mk("c5")
+	var wg sync.WaitGroup
+	var kept atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.AddComponent(ctx, "c5", "op/o2", []byte{byte(i)}, t0)
+			switch {
+			case err == nil:
+				kept.Add(1)
+			case keys.KindOf(err) != keys.KindExists && keys.KindOf(err) != keys.KindDenied:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if kept.Load() != 1 {
+		t.Fatalf("%d of 8 concurrent components kept", kept.Load())
+	}
+	if cs, err := s.Components(ctx, "c5"); err != nil || len(cs) != 1 {
+		t.Fatalf("components after concurrent submissions %+v %v", cs, err)
+	}
+	if got, _ := s.Proposal(ctx, "c5"); fmt.Sprint(got.Approvers) != "[op/o1 op/o2]" {
+		t.Fatalf("approvers after concurrent submissions %v", got.Approvers)
 	}
 }

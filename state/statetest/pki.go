@@ -90,8 +90,8 @@ func testRevocations(t *testing.T, s state.Store) {
 	if err != nil || n != (state.CRLNumber{Number: 1, Base: 1}) {
 		t.Fatalf("first CRL number %+v %v", n, err)
 	}
-	_, err = s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "01", Time: t0, Reason: 1})
-	wantKind(t, err, keys.KindNotFound) // never issued
+	_, err = s.Revoke(ctx, state.Revocation{CA: "nope", Serial: "01", Time: t0, Reason: 1})
+	wantKind(t, err, keys.KindNotFound) // no such CA
 	const total = 2500                  // more than two read batches (1000)
 	for i := 1; i <= total; i++ {
 		if err := s.RecordCertificate(ctx, cert("ca", fmt.Sprintf("%04X", i))); err != nil {
@@ -169,6 +169,21 @@ func testRevocations(t *testing.T, s state.Store) {
 	}
 	if r, err := s.Revocation(ctx, "ca", "F000"); err != nil || r.FromCounter != 1<<40 {
 		t.Fatalf("revocation from a counter read back: %+v %v", r, err)
+	}
+	// A serial the CA signed outside samd's records is revoked too, and
+	// lands on the next CRL like any other.
+	if r, err := s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "7E577E57", Time: t0, Reason: 1}); err != nil || r.Seq != total+2 {
+		t.Fatalf("revocation of an unrecorded serial: %+v %v", r, err)
+	}
+	_, err = s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "7E577E57", Time: t0, Reason: 4})
+	wantKind(t, err, keys.KindExists)
+	n, err = s.TakeCRLNumber(ctx, "ca", true)
+	if err != nil || n.HighWater != total+2 {
+		t.Fatalf("CRL number after the unrecorded serial: %+v %v", n, err)
+	}
+	var last string
+	if err := s.Revocations(ctx, "ca", total+1, n.HighWater, func(r state.Revocation) error { last = r.Serial; return nil }); err != nil || last != "7E577E57" {
+		t.Fatalf("the unrecorded serial among the revocations: %q %v", last, err)
 	}
 }
 

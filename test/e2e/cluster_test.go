@@ -108,10 +108,16 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	// The cluster's CA, made through replica 1 (its key in the shared
-	// token, its record in PostgreSQL): the others load it.
-	if _, err := officer.pki.CreateCA(ctx, connect.NewRequest(&samdv1.CreateCARequest{Name: "cluster", CommonName: "samd cluster test CA", MaxPathLen: 0})); err != nil {
+	// The cluster's CA, proposed by a scheme officer through replica 1 and
+	// approved by another through replica 2, which creates it (its key in
+	// the shared token, its record in PostgreSQL): the others load it.
+	prop, err := e.asAt(reps[0].addr, "officer", "dev-scheme", "dev-scheme-officer-1").offs.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{
+		Operation: "pki.ca.create", ParamsJson: `{"name":"cluster","common_name":"samd cluster test CA","validity_days":3650,"max_path_len":0}`}))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if r, err := e.asAt(reps[1].addr, "officer", "dev-scheme", "dev-scheme-officer-2").offs.Approve(ctx, connect.NewRequest(&samdv1.VoteRequest{Id: prop.Msg.GetId()})); err != nil || r.Msg.GetStatus() != "executed" {
+		t.Fatalf("the cluster's CA: %v %v", r, err)
 	}
 
 	t.Run("file names and signers across replicas", func(t *testing.T) {

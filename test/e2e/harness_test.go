@@ -25,9 +25,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"gopkg.in/yaml.v3"
 
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
 
@@ -131,6 +133,33 @@ func newEnv(t *testing.T, policies map[string]string) *env {
 	}
 	t.Cleanup(e.stop)
 	return e
+}
+
+// register adds officers ("<operator>/<device>") to the registry in the
+// configuration, before samd starts: an officer certificate the registry
+// does not name is refused on every method.
+func (e *env) register(officers ...string) {
+	e.t.Helper()
+	path := filepath.Join(e.dir, "samd.yaml")
+	cfg, err := config.Load(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg.Admin.Officers = append(cfg.Admin.Officers, officers...)
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// schemeOfficers are the two officers of the development scheme
+// (admin.scheme_operator dev-scheme), whose certificates the test CA
+// mints: together they make the scheme-wide acts.
+func (e *env) schemeOfficers() (*clients, *clients) {
+	return e.as("officer", "dev-scheme", "dev-scheme-officer-1"), e.as("officer", "dev-scheme", "dev-scheme-officer-2")
 }
 
 // writePolicies replaces the policy directory's documents.

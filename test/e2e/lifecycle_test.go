@@ -61,6 +61,7 @@ func TestTLSReload(t *testing.T) {
 // stored, and the audit log verifies.
 func TestGracefulShutdown(t *testing.T) {
 	e := newEnv(t, matrixPolicies())
+	e.register("op-a/o")
 	e.start()
 	ctx := ctxT(t)
 	if _, err := e.as("officer", "op-a", "o").adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "op-a/t1", Amount: 3000, Currency: "NOK"})); err != nil {

@@ -201,19 +201,13 @@ func TestKeyCeremony(t *testing.T) {
 	}
 }
 
-// TestPolicyUnderDualControl: with policy.activate under dual control,
-// neither the API nor SIGHUP activates policy documents; two officers
+// TestPolicyUnderDualControl: policy.activate is a scheme-wide act, so
+// neither the API nor SIGHUP activates policy documents, and an
+// operator's officers cannot propose it; two of the scheme's officers
 // approve the digest `samd config check` prints, and only that digest.
 func TestPolicyUnderDualControl(t *testing.T) {
 	e := newEnv(t, nil)
 	cfgPath := filepath.Join(e.dir, "samd.yaml")
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Admin.Quorum["policy.activate"] = 2
-	b, _ := yaml.Marshal(cfg)
-	os.WriteFile(cfgPath, b, 0o600)
 	e.start()
 	ctx := ctxT(t)
 	kcv := []string{"kcv", "--key", "an10922/test/example-aes128:v1", "--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu"}
@@ -248,14 +242,22 @@ func TestPolicyUnderDualControl(t *testing.T) {
 		}
 		return string(out)
 	}
+	// An operator's officer may not propose it, nor approve it.
+	if out, err := exec.Command(e.bin, "admin", "--addr", e.admin, "--dev", e.dir, "--as", "officer", "propose", "policy.activate",
+		"--params", `{"version":"`+version+`"}`).CombinedOutput(); err == nil || !strings.Contains(string(out), "scheme-wide") {
+		t.Fatalf("an operator's officer proposing policy.activate: %v\n%s", err, out)
+	}
 	// A proposal for other documents than those on disk fails when run.
-	wrong := jsonField(t, run("officer", "propose", "policy.activate", "--params", `{"version":"00112233445566778899aabbccddeeff"}`), "id")
-	if out := run("officer-2", "approve", wrong); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "not the approved") {
+	wrong := jsonField(t, run("scheme-officer", "propose", "policy.activate", "--params", `{"version":"00112233445566778899aabbccddeeff"}`), "id")
+	if out, err := exec.Command(e.bin, "admin", "--addr", e.admin, "--dev", e.dir, "--as", "officer-2", "approve", wrong).CombinedOutput(); err == nil || !strings.Contains(string(out), "scheme-wide") {
+		t.Fatalf("an operator's officer approving policy.activate: %v\n%s", err, out)
+	}
+	if out := run("scheme-officer-2", "approve", wrong); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "not the approved") {
 		t.Fatalf("activating another digest:\n%s", out)
 	}
 	e.mustClient(t, term, kcv...)
-	id := jsonField(t, run("officer", "propose", "policy.activate", "--params", `{"version":"`+version+`"}`), "id")
-	if out := run("officer-3", "approve", id); jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), version) {
+	id := jsonField(t, run("scheme-officer", "propose", "policy.activate", "--params", `{"version":"`+version+`"}`), "id")
+	if out := run("scheme-officer-2", "approve", id); jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), version) {
 		t.Fatalf("activation:\n%s", out)
 	}
 	if out, err := e.client(t, term, kcv...); err == nil || !strings.Contains(out, "denied") {
@@ -266,9 +268,9 @@ func TestPolicyUnderDualControl(t *testing.T) {
 // TestComponentCeremony imports AN10922's example master key as version 2
 // from two components given by two officers (each checked against its
 // KCV, sealed in the HSM at once): the imported key reproduces AN10922's
-// published diversified key (KCV 5B298C); a wrong component KCV is
-// refused and keeps nothing; no component reaches the audit log or samd's
-// output.
+// published diversified key (KCV 5B298C); an approval without a
+// component and a wrong component KCV are refused and keep nothing; no
+// component reaches the audit log or samd's output.
 func TestComponentCeremony(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start()
@@ -296,6 +298,12 @@ func TestComponentCeremony(t *testing.T) {
 		t.Fatalf("propose: %v\n%s", err, out)
 	}
 	id := jsonField(t, out, "id")
+	// Approving before giving a component (the order that once deadlocked
+	// the ceremony) is refused with what to do instead, and counts for
+	// nothing.
+	if out, err := run("officer-2", "approve", id); err == nil || !strings.Contains(out, "denied") || !strings.Contains(out, "samd admin component "+id) {
+		t.Fatalf("an approval without a component: %v\n%s", err, out)
+	}
 	if out, err := run("officer-2", "component", id, "--value", hex.EncodeToString(c2), "--kcv", check(c1)); err == nil || !strings.Contains(out, "check-failed") {
 		t.Fatalf("a component with another's KCV: %v\n%s", err, out)
 	}
@@ -323,25 +331,23 @@ func TestComponentCeremony(t *testing.T) {
 	}
 }
 
-// TestCAUnderDualControl: with pki.ca.create and pki.ca.revoke under
-// quorum, an officer alone cannot create a CA; two officers create a root
-// and an issuing CA, and later revoke the issuing CA, after which a file
-// signed under it fails verification as revoked.
+// TestCAUnderDualControl: CA creation and revocation are scheme-wide
+// acts: no officer creates a CA alone (not even one of the scheme's), an
+// operator's officers cannot propose one; two of the scheme's officers
+// create a root and an issuing CA, and later revoke the issuing CA, after
+// which a file signed under it fails verification as revoked.
 func TestCAUnderDualControl(t *testing.T) {
 	e := newEnv(t, nil)
-	cfgPath := filepath.Join(e.dir, "samd.yaml")
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Admin.Quorum["pki.ca.create"] = 2
-	cfg.Admin.Quorum["pki.ca.revoke"] = 2
-	b, _ := yaml.Marshal(cfg)
-	os.WriteFile(cfgPath, b, 0o600)
 	e.start()
 	officer := []string{"--dev", e.dir, "--as", "officer"}
-	if out, err := e.client(t, officer, "pki", "ca", "create", "--name", "solo", "--cn", "one officer's CA"); err == nil || !strings.Contains(out, "dual control") {
-		t.Fatalf("a CA created by one officer: %v\n%s", err, out)
+	for _, as := range []string{"officer", "scheme-officer"} {
+		if out, err := e.client(t, []string{"--dev", e.dir, "--as", as}, "pki", "ca", "create", "--name", "solo", "--cn", "one officer's CA"); err == nil || !strings.Contains(out, "dual control") || !strings.Contains(out, "pki.ca.create") {
+			t.Fatalf("a CA created by one officer (%s): %v\n%s", as, err, out)
+		}
+	}
+	if out, err := exec.Command(e.bin, "admin", "--addr", e.admin, "--dev", e.dir, "--as", "officer", "propose", "pki.ca.create", "--params",
+		`{"name":"ops-root","common_name":"samd ops root","validity_days":3650,"max_path_len":1}`).CombinedOutput(); err == nil || !strings.Contains(string(out), "scheme-wide") {
+		t.Fatalf("an operator's officer proposing a CA: %v\n%s", err, out)
 	}
 	run := func(as string, args ...string) string {
 		t.Helper()
@@ -353,8 +359,8 @@ func TestCAUnderDualControl(t *testing.T) {
 	}
 	approve := func(params, op string) string {
 		t.Helper()
-		id := jsonField(t, run("officer", "propose", op, "--params", params), "id")
-		out := run("officer-2", "approve", id)
+		id := jsonField(t, run("scheme-officer", "propose", op, "--params", params), "id")
+		out := run("scheme-officer-2", "approve", id)
 		if jsonField(t, out, "status") != "executed" {
 			t.Fatalf("%s %s:\n%s", op, params, out)
 		}
@@ -378,20 +384,13 @@ func TestCAUnderDualControl(t *testing.T) {
 	}
 }
 
-// TestOfficerRegistry: officers join and leave the registry under dual
-// control, and a removal that would leave fewer officers than the largest
-// quorum is refused.
+// TestOfficerRegistry: the registry is the scheme's: two of the
+// scheme's officers add and remove officers (an operator's officers may
+// not), and a removal that would leave fewer officers than the largest
+// quorum, or fewer scheme officers than a scheme-wide act needs, is
+// refused.
 func TestOfficerRegistry(t *testing.T) {
 	e := newEnv(t, nil)
-	cfgPath := filepath.Join(e.dir, "samd.yaml")
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Admin.Quorum["officer.add"] = 2
-	cfg.Admin.Quorum["officer.remove"] = 2
-	b, _ := yaml.Marshal(cfg)
-	os.WriteFile(cfgPath, b, 0o600)
 	e.start()
 	ctx := ctxT(t)
 	newcomer := e.asAt(e.addr, "officer", "dev-operator", "dev-officer-4")
@@ -402,32 +401,44 @@ func TestOfficerRegistry(t *testing.T) {
 		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	decide := func(op, params, approver string) string {
+	if out, err := run("officer", "propose", "officer.add", "--params", `{"officer":"dev-operator/dev-officer-4"}`); err == nil || !strings.Contains(out, "scheme-wide") {
+		t.Fatalf("an operator's officer adding an officer: %v\n%s", err, out)
+	}
+	decide := func(op, params string) string {
 		t.Helper()
-		out, err := run("officer", "propose", op, "--params", params)
+		out, err := run("scheme-officer", "propose", op, "--params", params)
 		if err != nil {
 			t.Fatalf("propose %s: %v\n%s", op, err, out)
 		}
-		out, err = run(approver, "approve", jsonField(t, out, "id"))
+		out, err = run("scheme-officer-2", "approve", jsonField(t, out, "id"))
 		if err != nil {
 			t.Fatalf("approve %s: %v\n%s", op, err, out)
 		}
 		return out
 	}
-	if out := decide("officer.add", `{"officer":"dev-operator/dev-officer-4"}`, "officer-2"); jsonField(t, out, "status") != "executed" {
+	if out := decide("officer.add", `{"officer":"dev-operator/dev-officer-4"}`); jsonField(t, out, "status") != "executed" {
 		t.Fatalf("officer.add:\n%s", out)
 	}
 	if _, err := newcomer.offs.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})); err != nil {
 		t.Fatalf("the new officer: %v", err)
 	}
-	if out := decide("officer.remove", `{"officer":"dev-operator/dev-officer-3"}`, "officer-2"); jsonField(t, out, "status") != "executed" {
+	if out := decide("officer.remove", `{"officer":"dev-operator/dev-officer-3"}`); jsonField(t, out, "status") != "executed" {
 		t.Fatalf("officer.remove:\n%s", out)
 	}
 	if out, err := run("officer-3", "keys"); err == nil || !strings.Contains(out, "registry") {
 		t.Fatalf("a removed officer: %v\n%s", err, out)
 	}
-	// Three officers remain and key.generate needs three: no more removals.
-	if out := decide("officer.remove", `{"officer":"dev-operator/dev-officer-2"}`, "officer-2"); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "largest quorum") {
+	// Two scheme officers remain and scheme-wide acts need two.
+	if out := decide("officer.remove", `{"officer":"dev-scheme/dev-scheme-officer-2"}`); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "scheme officers") {
+		t.Fatalf("a removal below the scheme quorum:\n%s", out)
+	}
+	// key.generate needs three officers: down to three, and no further.
+	for _, o := range []string{"dev-operator/dev-officer-2", "dev-operator/dev-officer-4"} {
+		if out := decide("officer.remove", `{"officer":"`+o+`"}`); jsonField(t, out, "status") != "executed" {
+			t.Fatalf("officer.remove %s:\n%s", o, out)
+		}
+	}
+	if out := decide("officer.remove", `{"officer":"dev-operator/dev-officer-1"}`); jsonField(t, out, "status") != "failed" || !strings.Contains(jsonField(t, out, "result"), "largest quorum") {
 		t.Fatalf("a removal below the quorum:\n%s", out)
 	}
 }

@@ -3,17 +3,23 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +28,7 @@ import (
 	"connectrpc.com/connect"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 )
 
@@ -178,8 +185,11 @@ func TestSchemePKIFlow(t *testing.T) {
 	// It renews with its current certificate; the new one works too.
 	e.mustClient(t, terminal, "pki", "renew", "--new-key", at("t7b.key"), "--out", at("t7b.crt"))
 	e.mustClient(t, []string{"--ca", caFile, "--cert", at("t7b.crt"), "--key", at("t7b.key")}, "health")
-	if out, err := e.client(t, []string{"--dev", e.dir, "--as", "terminal"}, "pki", "renew", "--new-key", at("t9.key"), "--out", at("t9.crt")); err == nil {
-		t.Fatalf("a certificate samd did not issue was renewed:\n%s", out)
+	key9, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr9, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key9)
+	if _, err := e.as("terminal", "dev-operator", "dev-terminal-9").pki.Renew(ctxT(t), connect.NewRequest(&samdv1.RenewRequest{
+		CsrPem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr9}))})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a certificate samd did not issue (the test CA's) was renewed: %v", err)
 	}
 
 	// 2. The officer creates the back office's signer (key in the HSM).
@@ -399,5 +409,38 @@ func TestLargeFileFlatMemory(t *testing.T) {
 	}
 	if out, err := runOpenSSL(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", p+".p7s", "-content", p, "-CAfile", filepath.Join(e.dir, "pki", "ca.crt"), "-purpose", "any", "-out", os.DevNull); err != nil {
 		t.Fatalf("openssl cms -verify of the 200 MB file: %v\n%s", err, out)
+	}
+}
+
+// TestDevCRLDistributionPoint: `samd dev --pki-listen 127.0.0.1:0` (the
+// shared daemon) names its CRL listener's own address as the distribution
+// point of the certificates it issues, and the CRL is there and verifies
+// with OpenSSL.
+func TestDevCRLDistributionPoint(t *testing.T) {
+	d := start(t)
+	m := regexp.MustCompile(`msg="pki listening" addr=(\S+)`).FindStringSubmatch(d.logs())
+	if m == nil {
+		t.Fatalf("no PKI listener in the logs:\n%s", d.logs())
+	}
+	dir := t.TempDir()
+	signer := filepath.Join(dir, "signer.pem")
+	if out, err := exec.Command(d.bin, "client", "--addr", d.addr, "--dev", d.dir, "--as", "officer", "pki", "signer", "--ca", "dev-scheme",
+		"--operator", "dev-operator", "--signer", "dp-1", "--out", signer).CombinedOutput(); err != nil {
+		t.Fatalf("samd client pki signer: %v\n%s", err, out)
+	}
+	want := "http://" + m[1] + "/crl/dev-scheme.crl"
+	if out, err := runOpenSSL(t, "x509", "-in", signer, "-noout", "-ext", "crlDistributionPoints"); err != nil || !strings.Contains(out, "URI:"+want+"\n") {
+		t.Fatalf("the certificate's distribution point is not %s: %v\n%s", want, err, out)
+	}
+	resp, err := http.Get(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	crl := filepath.Join(dir, "dev-scheme.crl")
+	os.WriteFile(crl, der, 0o644)
+	if out, err := runOpenSSL(t, "crl", "-inform", "DER", "-in", crl, "-CAfile", filepath.Join(d.dir, "pki", "ca.crt"), "-noout", "-verify"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the CRL at %s: %d %v\n%s", want, resp.StatusCode, err, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/state/sqlite"
 )
 
@@ -127,6 +129,7 @@ func check(t *testing.T, err error, want outcome) {
 // policy, and over each limit.
 func TestAuthorisationMatrix(t *testing.T) {
 	e := newEnv(t, matrixPolicies())
+	e.register("op-a/off-1", "op-r/off-r", "op-zzz/o")
 	e.start()
 	ctx := ctxT(t)
 	officer := e.as("officer", "op-a", "off-1")
@@ -283,14 +286,18 @@ func TestAuthorisationMatrix(t *testing.T) {
 			_, err := e.as("officer", "op-zzz", "o").adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "op-zzz/t1", Amount: 1, Currency: "NOK"}))
 			return err
 		}, outcome{"denied", "policy: operator:"}},
+		{"allowance.topup/officer-outside-the-registry", func() error {
+			_, err := e.as("officer", "op-a", "off-9").adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "op-a/t1", Amount: 1, Currency: "NOK"}))
+			return err
+		}, outcome{"denied", "not in the officer registry"}},
 		{"allowance.reset/ok", func() error {
 			_, err := officer.adm.ResetAllowance(ctx, connect.NewRequest(&samdv1.ResetAllowanceRequest{Device: "op-a/t2"}))
 			return err
 		}, allowed},
-		{"policy.reload/ok", func() error {
+		{"policy.reload/scheme-wide", func() error {
 			_, err := officer.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{}))
 			return err
-		}, allowed},
+		}, outcome{"denied", "samd admin propose policy.activate"}},
 		{"policy.reload/wrong-role", func() error {
 			_, err := term.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{}))
 			return err
@@ -321,16 +328,40 @@ func TestAuthorisationMatrix(t *testing.T) {
 	}
 }
 
-// TestPolicyReload reloads policies (SIGHUP and the admin call) while
-// terminals call samd: no request fails because of a reload, and an
-// invalid document is refused with its file and line while the old policy
-// stays active.
+// TestPolicyReload activates policies (proposals of the scheme's
+// officers, the only way) while terminals call samd: no request fails
+// because of an activation, and an invalid document fails the proposal
+// with its file and line while the old policy stays active.
 func TestPolicyReload(t *testing.T) {
 	docs := matrixPolicies()
 	e := newEnv(t, docs)
 	e.start()
 	ctx := ctxT(t)
-	officer := e.as("officer", "op-a", "off-1")
+	s1, s2 := e.schemeOfficers()
+	activate := func(version string) *samdv1.Proposal {
+		t.Helper()
+		p, err := s1.offs.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{Operation: "policy.activate", ParamsJson: `{"version":"` + version + `"}`}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s2.offs.Approve(ctx, connect.NewRequest(&samdv1.VoteRequest{Id: p.Msg.GetId()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Msg
+	}
+	version := func() string {
+		t.Helper()
+		files, err := policies.ReadFS(os.DirFS(filepath.Join(e.dir, "policies")), ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng, err := policies.Compile(files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eng.Version()
+	}
 
 	stop := make(chan struct{})
 	var ok, failed atomic.Int64
@@ -356,34 +387,32 @@ func TestPolicyReload(t *testing.T) {
 			}
 		}()
 	}
+	var last string
 	for i := 0; i < 10; i++ {
 		// Alternate two valid versions of op-a's policy.
 		docs["op-a.yaml"] = strings.Replace(operatorDoc("op-a", "2030-01-01T00:00:00Z", "{per_second: 10000, burst: 10000}"), "version: 1", fmt.Sprintf("version: %d", i+2), 1)
 		e.writePolicies(docs)
-		if i%2 == 0 {
-			e.hup()
-		} else if _, err := officer.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{})); err != nil {
-			t.Fatal(err)
+		last = version()
+		if p := activate(last); p.GetStatus() != "executed" {
+			t.Fatalf("activation %d: %s %s", i, p.GetStatus(), p.GetResult())
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
-	// An invalid document: refused with file, line and field.
+	// An invalid document: the proposal fails with file, line and field.
 	bad := map[string]string{}
 	for k, v := range docs {
 		bad[k] = v
 	}
 	bad["op-a.yaml"] = strings.Replace(docs["op-a.yaml"], "operations: [diversify.kcv, value.authorize, value.cancel]", "operations: [diversify.kcv, value.authorise]", 1)
 	e.writePolicies(bad)
-	_, err := officer.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{}))
-	var ce *connect.Error
-	if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument || !strings.Contains(ce.Message(), `op-a.yaml:8: roles.terminal.operations.[1]: unknown operation "value.authorise"`) {
-		t.Fatalf("invalid reload: %v", err)
+	if p := activate(last); p.GetStatus() != "failed" || !strings.Contains(p.GetResult(), `op-a.yaml:8: roles.terminal.operations.[1]: unknown operation "value.authorise"`) {
+		t.Fatalf("invalid activation: %s %s", p.GetStatus(), p.GetResult())
 	}
 	time.Sleep(50 * time.Millisecond)
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
+		t.Fatalf("%d of %d requests failed during activations; first: %v", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
 	}
 	if ok.Load() < 10 {
 		t.Fatalf("only %d requests ran", ok.Load())
@@ -391,7 +420,7 @@ func TestPolicyReload(t *testing.T) {
 	// The old (valid) policy is still active: the terminal still works, and
 	// the policy version in force is the last valid one.
 	if _, err := e.as("terminal", "op-a", "t9").div.DiversifiedKeyCheckValue(ctx, kcvReq("desfire/dev/app-master-aes128")); err != nil {
-		t.Fatalf("after the refused reload: %v", err)
+		t.Fatalf("after the refused activation: %v", err)
 	}
 	recs := readAudit(t, e)
 	if last := recs[len(recs)-1]; !strings.Contains(last.Policy, "op-a@11") {
@@ -406,6 +435,7 @@ func TestAllowanceRace(t *testing.T) {
 	docs := matrixPolicies()
 	docs["op-a.yaml"] = strings.Replace(docs["op-a.yaml"], "per_device_per_day: 3000", "per_device_per_day: 100000000", 1)
 	e := newEnv(t, docs)
+	e.register("op-a/o")
 	e.start()
 	ctx := ctxT(t)
 	const allowance, amount = 2_000, 7
@@ -494,6 +524,7 @@ func TestCrash(t *testing.T) {
 	docs := matrixPolicies()
 	docs["op-a.yaml"] = strings.Replace(docs["op-a.yaml"], "per_device_per_day: 3000", "per_device_per_day: 100000000", 1)
 	e := newEnv(t, docs)
+	e.register("op-a/o")
 	e.start()
 	ctx := ctxT(t)
 	const allowance = 100_000

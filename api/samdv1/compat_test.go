@@ -352,7 +352,8 @@ func TestAppendOnlyRules(t *testing.T) {
 		{name: "ok/field appended after a retired one", steps: []edit{retireField("KeyRef", 2), both(retireField("KeyRef", 2), addField("KeyRef", "revision", 3))}},
 		{name: "ok/enum value appended", steps: []edit{addValue("KCVMethod", "KCV_METHOD_X", 3)}},
 		{name: "ok/enum value retired, its number reserved", steps: []edit{retireValue("KCVMethod", 2)}},
-		{name: "ok/message and method added", steps: []edit{addMethod("DiversificationService", "Ping", "KeyRef", "KeyRef")}},
+		{name: "ok/method added", steps: []edit{addMethod("DiversificationService", "Ping", "KeyRef", "KeyRef")}},
+		{name: "ok/message added", steps: []edit{addMessage("Spare")}},
 		{name: "fail/field removed without reserving its number", steps: []edit{removeField("KeyRef", 2)}, fail: true},
 		{name: "fail/field renumbered", steps: []edit{renumberField("KeyRef", 2, 3)}, fail: true},
 		{name: "fail/field renamed", steps: []edit{setField("KeyRef", 2, func(f *descriptorpb.FieldDescriptorProto) { f.Name = proto.String("ver") })}, fail: true},
@@ -392,10 +393,45 @@ func TestAppendOnlyRules(t *testing.T) {
 	}
 }
 
-// edited returns samd.proto's descriptor with an edit applied.
+// edited returns the descriptor of a small API of the same shape as
+// samd.proto, with an edit applied:
+//
+//	enum KCVMethod { KCV_METHOD_UNSPECIFIED = 0; KCV_METHOD_ENCRYPT_ZERO = 1; KCV_METHOD_CMAC_ZERO = 2; }
+//	message KeyRef { string name = 1; uint32 version = 2; }
+//	message KeyInfo { KeyRef key = 1; KCVMethod method = 2; }
+//	service DiversificationService { rpc ExportDiversifiedKey(KeyRef) returns (KeyInfo); }
 func edited(t *testing.T, e edit) protoreflect.FileDescriptor {
 	t.Helper()
-	fdp := protodesc.ToFileDescriptorProto(samdv1.File_samd_v1_samd_proto)
+	field := func(name string, number int32, typ descriptorpb.FieldDescriptorProto_Type, typeName string) *descriptorpb.FieldDescriptorProto {
+		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), JsonName: proto.String(name), Number: proto.Int32(number),
+			Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(), Type: typ.Enum()}
+		if typeName != "" {
+			f.TypeName = proto.String(typeName)
+		}
+		return f
+	}
+	value := func(name string, number int32) *descriptorpb.EnumValueDescriptorProto {
+		return &descriptorpb.EnumValueDescriptorProto{Name: proto.String(name), Number: proto.Int32(number)}
+	}
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: proto.String("compat/v1/compat.proto"), Package: proto.String("samd.v1"), Syntax: proto.String("proto3"),
+		EnumType: []*descriptorpb.EnumDescriptorProto{{Name: proto.String("KCVMethod"), Value: []*descriptorpb.EnumValueDescriptorProto{
+			value("KCV_METHOD_UNSPECIFIED", 0), value("KCV_METHOD_ENCRYPT_ZERO", 1), value("KCV_METHOD_CMAC_ZERO", 2),
+		}}},
+		MessageType: []*descriptorpb.DescriptorProto{
+			{Name: proto.String("KeyRef"), Field: []*descriptorpb.FieldDescriptorProto{
+				field("name", 1, descriptorpb.FieldDescriptorProto_TYPE_STRING, ""),
+				field("version", 2, descriptorpb.FieldDescriptorProto_TYPE_UINT32, ""),
+			}},
+			{Name: proto.String("KeyInfo"), Field: []*descriptorpb.FieldDescriptorProto{
+				field("key", 1, descriptorpb.FieldDescriptorProto_TYPE_MESSAGE, ".samd.v1.KeyRef"),
+				field("method", 2, descriptorpb.FieldDescriptorProto_TYPE_ENUM, ".samd.v1.KCVMethod"),
+			}},
+		},
+		Service: []*descriptorpb.ServiceDescriptorProto{{Name: proto.String("DiversificationService"), Method: []*descriptorpb.MethodDescriptorProto{
+			{Name: proto.String("ExportDiversifiedKey"), InputType: proto.String(".samd.v1.KeyRef"), OutputType: proto.String(".samd.v1.KeyInfo")},
+		}}},
+	}
 	if e != nil {
 		e(t, fdp)
 	}

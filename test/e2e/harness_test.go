@@ -88,7 +88,7 @@ func samdBinary(t *testing.T) string {
 }
 
 // buildSamd builds samd once for the package, or takes the binary named by
-// SAMD_BIN (`make cover` passes one built with -cover).
+// SAMD_BIN, an absolute path (`make cover` passes one built with -cover).
 func buildSamd() (string, error) {
 	binOnce.Do(func() {
 		if bin := os.Getenv("SAMD_BIN"); bin != "" {

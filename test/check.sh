@@ -21,7 +21,7 @@ bin="$root/.tools/bin"
 
 fmt() {
   local files
-  files=$(gofmt -l $(git ls-files '*.go'))
+  files=$(gofmt -l $(git ls-files '*.go')) || return 1
   [ -z "$files" ] || { echo "gofmt would change:"; echo "$files"; return 1; }
 }
 

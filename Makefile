@@ -2,7 +2,7 @@
 GO ?= go
 TESTFLAGS ?=
 
-.PHONY: all build test test-vault deps dev vet proto clean bench fuzz
+.PHONY: all build test test-vault deps dev vet tools proto api-snapshot cover clean bench fuzz
 
 all: build
 
@@ -34,16 +34,37 @@ bench: build
 	bin/samd bench --dev .samd-bench --half --json bench.json --svg bench.svg
 	$(GO) test -run '^$$' -bench . -benchmem ./cmac ./derive ./cardauth ./mac
 
+# vet runs the checks CI runs before the tests (test/check.sh): gofmt, go
+# vet, go mod tidy -diff, generated code, staticcheck, govulncheck.
+# CHECKS=staticcheck runs one of them.
+CHECKS ?=
 vet:
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	bash test/check.sh $(CHECKS)
 
-# proto regenerates api/ (needs protoc; see api/generate.sh).
+# tools installs the pinned tools of vet and proto into .tools/.
+tools:
+	bash test/tools.sh
+
+# proto regenerates api/ (protoc and its plugins from test/tools.sh).
 proto:
-	api/generate.sh
+	bash api/generate.sh
+
+# api-snapshot adds what samd.proto appended to api/samd/v1/samd.snapshot.json;
+# it writes nothing if a field or value was renumbered, renamed or removed.
+api-snapshot:
+	$(GO) test -count=1 ./api/samdv1 -run TestAPIAppendOnly -update
+
+# cover reports coverage (no threshold): unit tests, and the e2e tests
+# through a samd built with -cover (GOCOVERDIR), merged per package.
+# E2E_RUN restricts the e2e tests (a -run pattern), UNIT_PKGS the unit
+# tests' packages ("none" skips them).
+E2E_RUN ?=
+UNIT_PKGS ?=
+cover: deps
+	E2E_RUN='$(E2E_RUN)' UNIT_PKGS='$(UNIT_PKGS)' bash test/cover.sh
 
 clean:
-	rm -rf bin .samd-dev
+	rm -rf bin .samd-dev .cover
 
 # fuzz runs every fuzz target for FUZZTIME each; a crash is saved under the
 # package's testdata/fuzz and becomes a regression test.

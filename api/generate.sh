@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates the Go code from the .proto files. Needs protoc (Debian:
-# protobuf-compiler), protoc-gen-go and protoc-gen-connect-go on PATH:
-#   go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-#   go install connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
+# Regenerates the Go code from the .proto files, into api/ or into the
+# directory given (test/check.sh regenerates into a temporary one and
+# compares). Uses protoc (Debian: protobuf-compiler), protoc-gen-go and
+# protoc-gen-connect-go at the versions test/tools.sh pins, and installs
+# them when missing.
 set -euo pipefail
-cd "$(dirname "$0")"
-PATH="$(go env GOPATH)/bin:$PATH"
+api=$(cd "$(dirname "$0")" && pwd)
+out=$(cd "${1:-$api}" && pwd)
+bash "$api/../test/tools.sh" proto
+PATH="$api/../.tools/bin:$PATH"
+cd "$api"
 protoc -I . \
-  --go_out=. --go_opt=module=github.com/samd-io/samd/api \
-  --connect-go_out=. --connect-go_opt=module=github.com/samd-io/samd/api \
+  --go_out="$out" --go_opt=module=github.com/samd-io/samd/api \
+  --connect-go_out="$out" --connect-go_opt=module=github.com/samd-io/samd/api \
   samd/v1/*.proto

@@ -36,7 +36,6 @@ import (
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/subtle"
-	"errors"
 
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
@@ -164,5 +163,3 @@ var ErrInvalid = &keys.Error{Kind: keys.KindCheckFailed, Msg: "mac: invalid MAC"
 func Equal(a, b []byte) bool {
 	return len(a) == len(b) && subtle.ConstantTimeCompare(a, b) == 1
 }
-
-var errNoKey = errors.New("mac: no key")

@@ -76,11 +76,11 @@ func launch() (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{bin: filepath.Join(tmp, "samd"), dir: filepath.Join(tmp, "dev")}
-	build := exec.Command("go", "build", "-o", d.bin, "github.com/samd-io/samd/cmd/samd")
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build samd: %v\n%s", err, out)
+	bin, err := buildSamd()
+	if err != nil {
+		return nil, err
 	}
+	d := &daemon{bin: bin, dir: filepath.Join(tmp, "dev")}
 	// Debug logging: the secret search below must hold at the most verbose level.
 	d.cmd = exec.Command(d.bin, "dev", "--dir", d.dir, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--demo=false", "--log-level", "debug")
 	pr, pw := io.Pipe()
@@ -142,6 +142,9 @@ func TestMain(m *testing.M) {
 			shared.cmd.Process.Kill()
 		}
 		os.RemoveAll(filepath.Dir(shared.dir))
+	}
+	if binPath != "" && os.Getenv("SAMD_BIN") == "" {
+		os.RemoveAll(filepath.Dir(binPath))
 	}
 	pgtest.Stop()
 	os.Exit(code)

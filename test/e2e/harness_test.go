@@ -82,7 +82,21 @@ var (
 
 func samdBinary(t *testing.T) string {
 	t.Helper()
+	bin, err := buildSamd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// buildSamd builds samd once for the package, or takes the binary named by
+// SAMD_BIN, an absolute path (`make cover` passes one built with -cover).
+func buildSamd() (string, error) {
 	binOnce.Do(func() {
+		if bin := os.Getenv("SAMD_BIN"); bin != "" {
+			binPath, binErr = filepath.Abs(bin)
+			return
+		}
 		dir, err := os.MkdirTemp("", "samd-bin-")
 		if err != nil {
 			binErr = err
@@ -93,10 +107,7 @@ func samdBinary(t *testing.T) string {
 			binErr = fmt.Errorf("build samd: %v\n%s", err, out)
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return binPath, binErr
 }
 
 // newEnv sets up a data directory with the given policy documents (file

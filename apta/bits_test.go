@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/apta"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/test/vectors"
 )
 
@@ -89,8 +89,8 @@ func TestUint(t *testing.T) {
 			if apta.ReasonOf(err) != c.reason || got != c.want {
 				t.Fatalf("got %d, %v", got, err)
 			}
-			if c.reason != 0 && keys.KindOf(err) != keys.KindInvalidInput {
-				t.Fatalf("kind %v", keys.KindOf(err))
+			if c.reason != 0 && errkind.Of(err) != errkind.InvalidInput {
+				t.Fatalf("kind %v", errkind.Of(err))
 			}
 		})
 	}
@@ -225,7 +225,7 @@ func TestNewValueField(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := apta.NewValueField(c.name, c.offset, c.width, c.sign, c.m)
-			if (err == nil) != c.ok || err != nil && (apta.ReasonOf(err) != apta.ReasonField || keys.KindOf(err) != keys.KindInvalidInput) {
+			if (err == nil) != c.ok || err != nil && (apta.ReasonOf(err) != apta.ReasonField || errkind.Of(err) != errkind.InvalidInput) {
 				t.Fatalf("got %v", err)
 			}
 		})
@@ -266,7 +266,7 @@ func TestValueChecks(t *testing.T) {
 				return
 			}
 			var e *apta.Error
-			if !errors.As(err, &e) || e.Reason != apta.ReasonValueMismatch || keys.KindOf(err) != keys.KindDenied {
+			if !errors.As(err, &e) || e.Reason != apta.ReasonValueMismatch || errkind.Of(err) != errkind.Denied {
 				t.Fatalf("got %v", err)
 			}
 			if e.Got != c.next-c.prev || e.Want != c.want || e.Field != "SV&TPPO RtsRemValue" {
@@ -279,7 +279,7 @@ func TestValueChecks(t *testing.T) {
 	}
 	err := f.Check(obj(2500), 2400)
 	var e *apta.Error
-	if !errors.As(err, &e) || e.Reason != apta.ReasonValueMismatch || e.Got != 2500 || e.Want != 2400 || keys.KindOf(err) != keys.KindDenied {
+	if !errors.As(err, &e) || e.Reason != apta.ReasonValueMismatch || e.Got != 2500 || e.Want != 2400 || errkind.Of(err) != errkind.Denied {
 		t.Fatalf("check: %v", err)
 	}
 	nz := make([]byte, 16)
@@ -332,7 +332,7 @@ func TestCheckCurrency(t *testing.T) {
 			if c.typ.ID() == 0 {
 				want = apta.ReasonUnknownType
 			}
-			if c.ok != (err == nil) || err != nil && (apta.ReasonOf(err) != want || want == apta.ReasonCurrency && keys.KindOf(err) != keys.KindDenied) {
+			if c.ok != (err == nil) || err != nil && (apta.ReasonOf(err) != want || want == apta.ReasonCurrency && errkind.Of(err) != errkind.Denied) {
 				t.Fatalf("got %v", err)
 			}
 		})

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/apta"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 )
 
 // TestCatalogue restates, from Part II's tables, what each type's bits
@@ -81,7 +81,7 @@ func TestCatalogue(t *testing.T) {
 		}
 	}
 	for _, id := range []uint8{0, 13, 14, 15, 16, 25, 255} {
-		if _, err := apta.TypeByID(id); apta.ReasonOf(err) != apta.ReasonUnknownType || keys.KindOf(err) != keys.KindInvalidInput {
+		if _, err := apta.TypeByID(id); apta.ReasonOf(err) != apta.ReasonUnknownType || errkind.Of(err) != errkind.InvalidInput {
 			t.Errorf("type %d: %v", id, err)
 		}
 	}
@@ -119,8 +119,8 @@ func TestParseUnit(t *testing.T) {
 				t.Fatalf("got %v", err)
 			}
 			if err != nil {
-				if keys.KindOf(err) != keys.KindInvalidInput {
-					t.Fatalf("kind %v", keys.KindOf(err))
+				if errkind.Of(err) != errkind.InvalidInput {
+					t.Fatalf("kind %v", errkind.Of(err))
 				}
 				return
 			}
@@ -147,10 +147,10 @@ func TestReasons(t *testing.T) {
 	if apta.Reason(200).String() != "reason(200)" {
 		t.Errorf("unknown reason: %s", apta.Reason(200))
 	}
-	for r, k := range map[apta.Reason]keys.Kind{
-		apta.ReasonValueMismatch: keys.KindDenied, apta.ReasonCurrency: keys.KindDenied,
-		apta.ReasonInvalidDAC: keys.KindCheckFailed, apta.ReasonInvalidCRC: keys.KindCheckFailed,
-		apta.ReasonDataTrailer: keys.KindInvalidInput, apta.ReasonMAC: keys.KindInternal,
+	for r, k := range map[apta.Reason]errkind.Kind{
+		apta.ReasonValueMismatch: errkind.Denied, apta.ReasonCurrency: errkind.Denied,
+		apta.ReasonInvalidDAC: errkind.CheckFailed, apta.ReasonInvalidCRC: errkind.CheckFailed,
+		apta.ReasonDataTrailer: errkind.InvalidInput, apta.ReasonMAC: errkind.Internal,
 	} {
 		if r.Kind() != k {
 			t.Errorf("%s: kind %s, want %s", r, r.Kind(), k)

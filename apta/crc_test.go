@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/apta"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/test/vectors"
 )
 
@@ -125,7 +125,7 @@ func TestCRCRefusals(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := apta.SealCRC(c.p, c.u)
-			if apta.ReasonOf(err) != c.want || keys.KindOf(err) != keys.KindInvalidInput {
+			if apta.ReasonOf(err) != c.want || errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("seal: %v", err)
 			}
 			if err := apta.VerifyCRC(c.p, c.u); apta.ReasonOf(err) != c.want {
@@ -147,7 +147,7 @@ func TestCRCRefusals(t *testing.T) {
 		t.Errorf("all-zero TAPO: %v", err)
 	}
 	bad := apta.Object{1}
-	if err := apta.VerifyCRC(apta.Poly1021, apta.Unit{Type: mustType(t, "TAPO"), Object: bad}); !errors.Is(err, apta.ErrInvalidCRC) || keys.KindOf(err) != keys.KindCheckFailed {
+	if err := apta.VerifyCRC(apta.Poly1021, apta.Unit{Type: mustType(t, "TAPO"), Object: bad}); !errors.Is(err, apta.ErrInvalidCRC) || errkind.Of(err) != errkind.CheckFailed {
 		t.Errorf("wrong CRC: %v", err)
 	}
 }

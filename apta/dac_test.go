@@ -14,6 +14,7 @@ import (
 	"github.com/samd-io/samd/apta"
 	"github.com/samd-io/samd/cmac"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
@@ -191,7 +192,7 @@ func TestDACInToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			u.Object[15] ^= 0x80
-			if err := apta.VerifyDAC(ctx, m, card, u); !errors.Is(err, apta.ErrInvalidDAC) || keys.KindOf(err) != keys.KindCheckFailed {
+			if err := apta.VerifyDAC(ctx, m, card, u); !errors.Is(err, apta.ErrInvalidDAC) || errkind.Of(err) != errkind.CheckFailed {
 				t.Fatalf("flipped bit 127: %v", err)
 			}
 		})
@@ -279,7 +280,7 @@ func TestDACRefusals(t *testing.T) {
 		}
 		t.Run("fail/"+typ.Name(), func(t *testing.T) {
 			u := apta.Unit{Type: typ}
-			if _, err := apta.SealDAC(ctx, m, card, u); apta.ReasonOf(err) != want || keys.KindOf(err) != keys.KindInvalidInput {
+			if _, err := apta.SealDAC(ctx, m, card, u); apta.ReasonOf(err) != want || errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("seal: %v", err)
 			}
 			if err := apta.VerifyDAC(ctx, m, card, u); apta.ReasonOf(err) != want {
@@ -310,11 +311,11 @@ func TestDACRefusals(t *testing.T) {
 	}
 	for name, out := range map[string][]byte{"fail/short": make([]byte, 4), "fail/empty": nil, "fail/long": make([]byte, 32)} {
 		short := apta.MACFunc(func(context.Context, []byte) ([]byte, error) { return out, nil })
-		if _, err := apta.SealDAC(ctx, short, card, tapo); apta.ReasonOf(err) != apta.ReasonMAC || keys.KindOf(err) != keys.KindInternal {
+		if _, err := apta.SealDAC(ctx, short, card, tapo); apta.ReasonOf(err) != apta.ReasonMAC || errkind.Of(err) != errkind.Internal {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	hsmDown := &keys.Error{Kind: keys.KindUnavailable, Msg: "hsm gone"}
+	hsmDown := &errkind.Error{Kind: errkind.Unavailable, Msg: "hsm gone"}
 	failing := apta.MACFunc(func(context.Context, []byte) ([]byte, error) { return nil, hsmDown })
 	if err := apta.VerifyDAC(ctx, failing, card, tapo); !errors.Is(err, hsmDown) {
 		t.Errorf("MACer error: %v", err)

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 )
 
 // Reason says, stably, why the package refused an object. Each reason has
-// one [keys.Kind], which the server maps to a status; the reason itself is
+// one [errkind.Kind], which the server maps to a status; the reason itself is
 // for the integrator (audit, metrics, client messages) and for tests.
 // Reasons only append.
 type Reason uint8
@@ -57,27 +57,27 @@ func (r Reason) String() string {
 	return "reason(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Kind is the [keys.Kind] the reason maps to: malformed input is
+// Kind is the [errkind.Kind] the reason maps to: malformed input is
 // invalid-input; a value or currency the authorisation does not cover is
 // denied (samd never seals value that no authorisation covers); a check
 // value that does not verify is check-failed; a MACer that misbehaves is
 // internal.
-func (r Reason) Kind() keys.Kind {
+func (r Reason) Kind() errkind.Kind {
 	switch r {
 	case ReasonValueMismatch, ReasonCurrency:
-		return keys.KindDenied
+		return errkind.Denied
 	case ReasonInvalidDAC, ReasonInvalidCRC:
-		return keys.KindCheckFailed
+		return errkind.CheckFailed
 	case ReasonUnknown, ReasonMAC:
-		return keys.KindInternal
+		return errkind.Internal
 	}
-	return keys.KindInvalidInput
+	return errkind.InvalidInput
 }
 
 // Error is the package's refusal. Its message names the object type and
 // field, never key material or a MAC; a failed verification says only
-// "invalid". It unwraps to a [*keys.Error] of the reason's kind, so
-// [keys.KindOf] classifies it.
+// "invalid". It unwraps to a [*errkind.Error] of the reason's kind, so
+// [errkind.Of] classifies it.
 type Error struct {
 	Reason Reason
 	Msg    string
@@ -90,8 +90,8 @@ type Error struct {
 
 func (e *Error) Error() string { return "apta: " + e.Msg }
 
-// Unwrap returns the error as a [*keys.Error] of the reason's kind.
-func (e *Error) Unwrap() error { return &keys.Error{Kind: e.Reason.Kind(), Msg: e.Error()} }
+// Unwrap returns the error as a [*errkind.Error] of the reason's kind.
+func (e *Error) Unwrap() error { return &errkind.Error{Kind: e.Reason.Kind(), Msg: e.Error()} }
 
 func refuse(r Reason, format string, args ...any) error {
 	return &Error{Reason: r, Msg: fmt.Sprintf(format, args...)}

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
@@ -108,7 +109,7 @@ func (a *Authority) Decide(p identity.Principal, op policies.Operation, req poli
 		return g, err
 	}
 	if g.Rate != nil && !a.limiter(p, g.Rate).Allow() {
-		return g, keys.Errorf(keys.KindLimit, "rate: device %s is over %.0f requests per second", p.Device, g.Rate.PerSecond)
+		return g, errkind.Errorf(errkind.Limit, "rate: device %s is over %.0f requests per second", p.Device, g.Rate.PerSecond)
 	}
 	return g, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -111,13 +112,13 @@ func TestDiversifyAndExport(t *testing.T) {
 		t.Fatalf("unwrapped 2TDEA %X", got)
 	}
 
-	if _, err := a.ExportDiversifiedKey(ctx, term, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("transport/test/kek")}); keys.KindOf(err) != keys.KindDenied {
+	if _, err := a.ExportDiversifiedKey(ctx, term, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("transport/test/kek")}); errkind.Of(err) != errkind.Denied {
 		t.Errorf("terminal export: %v", err)
 	}
-	if _, err := a.ExportDiversifiedKey(ctx, perso, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("an10922/test/2tdea")}); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := a.ExportDiversifiedKey(ctx, perso, g, authority.ExportRequest{Master: ref("an10922/test/aes128"), Input: in("NXP Abu"), Transport: ref("an10922/test/2tdea")}); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("export under a master key: %v", err)
 	}
-	if _, err := a.DiversifiedKCV(ctx, term, g, authority.DiversifyRequest{Master: ref("transport/test/kek"), Input: in("NXP Abu")}); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := a.DiversifiedKCV(ctx, term, g, authority.DiversifyRequest{Master: ref("transport/test/kek"), Input: in("NXP Abu")}); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("diversify from a wrap key: %v", err)
 	}
 }

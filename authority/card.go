@@ -10,6 +10,7 @@ import (
 
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
@@ -82,7 +83,7 @@ const sessionAAD = "samd/card-session/v1|"
 
 func (a *Authority) sealSession(ctx context.Context, p identity.Principal, cs *cardSession) (string, error) {
 	if a.sessions.Sealer == nil {
-		return "", keys.Errorf(keys.KindInternal, "card sessions are not configured")
+		return "", errkind.Errorf(errkind.Internal, "card sessions are not configured")
 	}
 	k, err := a.keys.Key(a.sessions.SealKey)
 	if err != nil {
@@ -107,38 +108,38 @@ func (a *Authority) sealSession(ctx context.Context, p identity.Principal, cs *c
 func (a *Authority) openSession(ctx context.Context, p identity.Principal, token, step string) (*cardSession, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) < 2 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "session: not a session token")
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
 	}
 	ref := a.sessions.SealKey
 	ref.Version = raw[0] // tokens sealed before a rotation still open
 	k, err := a.keys.Key(ref)
-	if keys.KindOf(err) == keys.KindNotFound {
+	if errkind.Of(err) == errkind.NotFound {
 		// No seal key of that version: garbage, not a missing key (and
 		// the seal key's name stays out of the answer).
-		return nil, keys.Errorf(keys.KindInvalidInput, "session: not a session token")
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
 	}
 	if err != nil {
 		return nil, err
 	}
 	plain, err := a.sessions.Sealer.OpenData(ctx, k, raw[1:], []byte(sessionAAD+p.String()))
 	if err != nil {
-		if keys.KindOf(err) == keys.KindCheckFailed {
-			return nil, keys.Errorf(keys.KindCheckFailed, "session: token does not authenticate for this caller")
+		if errkind.Of(err) == errkind.CheckFailed {
+			return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
 		}
 		return nil, err
 	}
 	defer clear(plain)
 	var cs cardSession
 	if err := json.Unmarshal(plain, &cs); err != nil || cs.V != 1 || cs.Caller != p.String() {
-		return nil, keys.Errorf(keys.KindCheckFailed, "session: token does not authenticate for this caller")
+		return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
 	}
 	if a.now().Unix() >= cs.Expires {
 		cs.wipe()
-		return nil, keys.Errorf(keys.KindDenied, "session: token expired")
+		return nil, errkind.Errorf(errkind.Denied, "session: token expired")
 	}
 	if cs.Step != step {
 		cs.wipe()
-		return nil, keys.Errorf(keys.KindInvalidInput, "session: token is at step %q, not %q (out of order)", cs.Step, step)
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: token is at step %q, not %q (out of order)", cs.Step, step)
 	}
 	return &cs, nil
 }
@@ -174,7 +175,7 @@ func keyType(p Protocol, alg keys.Algorithm, singleDES bool) (cardauth.KeyType, 
 	case p == ProtocolEV1ISO && alg == keys.TDEA3:
 		return cardauth.Key3K3DES, nil
 	}
-	return cardauth.KeyUnknown, keys.Errorf(keys.KindInvalidInput, "protocol %s does not use %s keys", p, alg)
+	return cardauth.KeyUnknown, errkind.Errorf(errkind.InvalidInput, "protocol %s does not use %s keys", p, alg)
 }
 
 // BeginAuthRequest is the first step of a card authentication.
@@ -194,7 +195,7 @@ func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g polic
 	defer cs.wipe()
 	if req.Session != "" {
 		if req.Protocol != ProtocolEV2 {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "only EV2 continues a session (AuthenticateEV2NonFirst)")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "only EV2 continues a session (AuthenticateEV2NonFirst)")
 		}
 		prev, err := a.openSession(ctx, p, req.Session, "open")
 		if err != nil {
@@ -246,7 +247,7 @@ func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g polic
 		}
 		cs.Sent = answer
 	default:
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown card protocol")
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown card protocol")
 	}
 	if err != nil {
 		return nil, "", err
@@ -392,7 +393,7 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g 
 	switch cs.Protocol {
 	case ProtocolEV2:
 		if cs.Pending {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "session: the previous command's response was not checked (out of order)")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "session: the previous command's response was not checked (out of order)")
 		}
 		s := cs.ev2()
 		defer s.Wipe()
@@ -412,7 +413,7 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g 
 			}
 			out = append(append([]byte(nil), header...), body...)
 		default:
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown communication mode")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
 		}
 		cs.Pending = true
 	case ProtocolEV1ISO, ProtocolEV1AES:
@@ -430,7 +431,7 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g 
 				return nil, "", err
 			}
 		default:
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown communication mode")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
 		}
 		cs.IV = s.IV
 	case ProtocolLegacy:
@@ -452,10 +453,10 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g 
 			}
 			out = append(append([]byte(nil), header...), ct...)
 		default:
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown communication mode")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
 		}
 	default:
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "protocol %s has no secure messaging", cs.Protocol)
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}
 	tok, err := a.sealSession(ctx, p, cs)
 	return out, tok, err
@@ -481,7 +482,7 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 	switch cs.Protocol {
 	case ProtocolEV2:
 		if !cs.Pending {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "session: no command is waiting for its response (out of order)")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "session: no command is waiting for its response (out of order)")
 		}
 		s := cs.ev2()
 		defer s.Wipe()
@@ -491,7 +492,7 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 			out = body
 		case CommMAC:
 			if len(body) < 8 {
-				return nil, "", keys.Errorf(keys.KindInvalidInput, "a MAC-mode response ends in an 8-byte MAC")
+				return nil, "", errkind.Errorf(errkind.InvalidInput, "a MAC-mode response ends in an 8-byte MAC")
 			}
 			if err := s.CheckResponse(status, body[:len(body)-8], body[len(body)-8:]); err != nil {
 				return nil, "", err
@@ -502,7 +503,7 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 				return nil, "", err
 			}
 		default:
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "unknown communication mode")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
 		}
 		cs.Ctr, cs.Pending = s.CmdCtr, false
 	case ProtocolEV1ISO, ProtocolEV1AES:
@@ -519,7 +520,7 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 				return nil, "", err
 			}
 		default:
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "EV1 responses are MAC (data ‖ 8-byte CMAC) or FULL (enciphered data ‖ CRC32)")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "EV1 responses are MAC (data ‖ 8-byte CMAC) or FULL (enciphered data ‖ CRC32)")
 		}
 		cs.IV = s.IV
 	case ProtocolLegacy:
@@ -538,10 +539,10 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 				return nil, "", err
 			}
 		default:
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "legacy responses are plain, MAC (data ‖ 4-byte MAC) or FULL")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "legacy responses are plain, MAC (data ‖ 4-byte MAC) or FULL")
 		}
 	default:
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "protocol %s has no secure messaging", cs.Protocol)
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}
 	tok, err := a.sealSession(ctx, p, cs)
 	return out, tok, err
@@ -568,7 +569,7 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 	}
 	defer cs.wipe()
 	if cs.Protocol != ProtocolEV2 && cs.Protocol != ProtocolEV1ISO && cs.Protocol != ProtocolEV1AES || cs.Pending {
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
 	}
 	refs := []keys.Ref{req.New.Master}
 	same := req.KeyNo&0x3F == cs.KeyNo&0x3F
@@ -580,7 +581,7 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 		return nil, "", err
 	}
 	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
-		return nil, "", keys.Errorf(keys.KindInvalidInput, "EV2 card keys are AES-128")
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "EV2 card keys are AES-128")
 	}
 	var oldMaster keys.Key
 	if !same {
@@ -613,7 +614,7 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 	} else {
 		nt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[newMaster.Algorithm]
 		if nt == cardauth.KeyUnknown {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "EV1 card keys are AES-128, 2TDEA or 3TDEA")
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "EV1 card keys are AES-128, 2TDEA or 3TDEA")
 		}
 		if nt != cardauth.KeyAES {
 			// DES keys carry their version in their parity bits.
@@ -647,7 +648,7 @@ func (a *Authority) Challenge(ctx context.Context, _ identity.Principal, g polic
 	}
 	kt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[master.Algorithm]
 	if kt == cardauth.KeyUnknown {
-		return nil, keys.Errorf(keys.KindInvalidInput, "ISO/IEC 7816-4 authentication uses AES-128, 2TDEA or 3TDEA keys, not %s", master.Algorithm)
+		return nil, errkind.Errorf(errkind.InvalidInput, "ISO/IEC 7816-4 authentication uses AES-128, 2TDEA or 3TDEA keys, not %s", master.Algorithm)
 	}
 	if err := a.useKeys(ctx, g, key.Master); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
@@ -21,7 +22,7 @@ const an10922Key = "A8DD63A3B89D54B37CA802473FDA9175"
 func wantDenial(t *testing.T, err error, rule string) {
 	t.Helper()
 	var d *policies.Denial
-	if !errors.As(err, &d) || d.Rule != rule || keys.KindOf(err) != keys.KindDenied {
+	if !errors.As(err, &d) || d.Rule != rule || errkind.Of(err) != errkind.Denied {
 		t.Fatalf("got %v, want a denial by rule %s", err, rule)
 	}
 }

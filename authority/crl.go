@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/audit"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/revocation"
 	"github.com/samd-io/samd/state"
@@ -34,7 +34,7 @@ func (p *PKI) publish(ctx context.Context, m *managedCA, complete bool) error {
 	err = p.cfg.State.Revocations(ctx, m.rec.Name, from, n.HighWater, func(r state.Revocation) error {
 		s, ok := new(big.Int).SetString(r.Serial, 16)
 		if !ok {
-			return keys.Errorf(keys.KindInternal, "pki: revocation of CA %s has a bad serial %q", r.CA, r.Serial)
+			return errkind.Errorf(errkind.Internal, "pki: revocation of CA %s has a bad serial %q", r.CA, r.Serial)
 		}
 		entries = append(entries, pki.Entry{Serial: s, RevokedAt: r.Time, Reason: revocation.Reason(r.Reason)})
 		return nil
@@ -60,12 +60,12 @@ func (p *PKI) publish(ctx context.Context, m *managedCA, complete bool) error {
 	start := p.cfg.Now()
 	der, err := pki.IssueCRL(rand.Reader, m.cert, m.signer, c)
 	if err != nil {
-		err = keys.Wrap(keys.KindUnavailable, err, "pki: CA %s", m.rec.Name)
+		err = errkind.Wrap(errkind.Unavailable, err, "pki: CA %s", m.rec.Name)
 	}
 	// Every signature with a CA key is audited, this one made by no
 	// request: a CRL that cannot be audited is not published.
 	if aerr := p.auditCRL(ctx, m, n.Number, complete, der, start, err); aerr != nil {
-		return keys.Wrap(keys.KindInternal, aerr, "pki: audit of CRL %d of %s", n.Number, m.rec.Name)
+		return errkind.Wrap(errkind.Internal, aerr, "pki: audit of CRL %d of %s", n.Number, m.rec.Name)
 	}
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func (p *PKI) auditCRL(ctx context.Context, m *managedCA, number int64, complete
 		Inputs:     []audit.Input{audit.Digest(fmt.Sprintf("%s CRL %d of %s", kind, number, m.rec.Name), der)},
 		DurationUS: p.cfg.Now().Sub(start).Microseconds()}
 	if failed != nil {
-		rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, keys.KindOf(failed).String(), failed.Error()
+		rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, errkind.Of(failed).String(), failed.Error()
 	}
 	return p.cfg.Audit.Append(context.WithoutCancel(ctx), rec)
 }
@@ -116,7 +116,7 @@ func (p *PKI) auditCRL(ctx context.Context, m *managedCA, number int64, complete
 func (p *PKI) fetch(ctx context.Context, m *managedCA) error {
 	for _, delta := range []bool{false, true} {
 		c, err := p.cfg.State.LatestCRL(ctx, m.rec.Name, delta)
-		if keys.KindOf(err) == keys.KindNotFound {
+		if errkind.Of(err) == errkind.NotFound {
 			continue
 		}
 		if err != nil {

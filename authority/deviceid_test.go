@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/state/sqlite"
 )
@@ -34,31 +34,31 @@ func TestDeviceIDs(t *testing.T) {
 	nok := policies.Amount{Minor: 100, Currency: "NOK"}
 	for _, c := range []struct {
 		name, device string
-		kind         keys.Kind // of the direct top-up; 0: none
+		kind         errkind.Kind // of the direct top-up; 0: none
 	}{
 		{"ok/device", "op/term-1", 0},
-		{"fail/dotdot-path", "op/../../etc/x", keys.KindInvalidInput},
-		{"fail/dotdot", "op/..", keys.KindInvalidInput},
-		{"fail/dot", "op/.", keys.KindInvalidInput},
-		{"fail/nul", "op/term\x00-1", keys.KindInvalidInput},
-		{"fail/100kb", "op/" + strings.Repeat("a", 100<<10), keys.KindInvalidInput},
-		{"fail/no-device", "op", keys.KindInvalidInput},
-		{"fail/other-operator", "other/term-1", keys.KindDenied},
+		{"fail/dotdot-path", "op/../../etc/x", errkind.InvalidInput},
+		{"fail/dotdot", "op/..", errkind.InvalidInput},
+		{"fail/dot", "op/.", errkind.InvalidInput},
+		{"fail/nul", "op/term\x00-1", errkind.InvalidInput},
+		{"fail/100kb", "op/" + strings.Repeat("a", 100<<10), errkind.InvalidInput},
+		{"fail/no-device", "op", errkind.InvalidInput},
+		{"fail/other-operator", "other/term-1", errkind.Denied},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := a.TopUpAllowance(ctx, officer, policies.Grant{}, c.device, nok)
-			if c.kind == 0 && err != nil || c.kind != 0 && keys.KindOf(err) != c.kind {
+			if c.kind == 0 && err != nil || c.kind != 0 && errkind.Of(err) != c.kind {
 				t.Fatalf("top-up: %v, want kind %v", err, c.kind)
 			}
-			if _, err := a.Allowance(ctx, officer, policies.Grant{}, c.device); c.kind == keys.KindInvalidInput && keys.KindOf(err) != c.kind {
+			if _, err := a.Allowance(ctx, officer, policies.Grant{}, c.device); c.kind == errkind.InvalidInput && errkind.Of(err) != c.kind {
 				t.Fatalf("read: %v", err)
 			}
-			if _, err := a.ResetAllowance(ctx, officer, policies.Grant{}, c.device); c.kind == keys.KindInvalidInput && keys.KindOf(err) != c.kind {
+			if _, err := a.ResetAllowance(ctx, officer, policies.Grant{}, c.device); c.kind == errkind.InvalidInput && errkind.Of(err) != c.kind {
 				t.Fatalf("reset: %v", err)
 			}
 			params, _ := json.Marshal(authority.TopUpParams{Device: c.device, Amount: 100, Currency: "NOK"})
 			_, err = o.Propose(ctx, officer, authority.OpAllowanceTopUp, params)
-			if c.kind == keys.KindInvalidInput && keys.KindOf(err) != keys.KindInvalidInput {
+			if c.kind == errkind.InvalidInput && errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("proposal: %v, want invalid-input", err)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -138,10 +139,10 @@ type ExportResult struct {
 // the transport key, inside the token. Only personalisation callers may
 // export; the server's method table says so too, and this check keeps the
 // rule if the table is ever wrong. A transport key weaker than the master
-// key's algorithm is refused with keys.KindWrongRole (keys.CheckProtection).
+// key's algorithm is refused with errkind.WrongRole (keys.CheckProtection).
 func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Principal, g policies.Grant, req ExportRequest) (ExportResult, error) {
 	if p.Role != identity.RolePersonalisation {
-		return ExportResult{}, keys.Errorf(keys.KindDenied, "authority: only personalisation may export keys")
+		return ExportResult{}, errkind.Errorf(errkind.Denied, "authority: only personalisation may export keys")
 	}
 	if req.Mechanism == keys.WrapUnknown {
 		req.Mechanism = keys.WrapKWP
@@ -168,7 +169,7 @@ func (a *Authority) ExportDiversifiedKey(ctx context.Context, p identity.Princip
 		return ExportResult{}, err
 	}
 	if req.DESKeyVersion != nil && !master.Algorithm.TDEA() {
-		return ExportResult{}, keys.Errorf(keys.KindInvalidInput, "authority: a DES key version applies only to 2TDEA and 3TDEA keys")
+		return ExportResult{}, errkind.Errorf(errkind.InvalidInput, "authority: a DES key version applies only to 2TDEA and 3TDEA keys")
 	}
 	// Both keys' uses are counted once the export is known to be one the
 	// keys will serve.
@@ -221,7 +222,7 @@ func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g
 	if err := mk.Check(keys.UsageCMAC); err != nil {
 		return nil, DiversifyResult{}, err
 	}
-	if err := derive.Check(mk, derive.Input{}); keys.KindOf(err) == keys.KindWrongRole {
+	if err := derive.Check(mk, derive.Input{}); errkind.Of(err) == errkind.WrongRole {
 		return nil, DiversifyResult{}, err // not a master key: the batch fails, not its inputs
 	}
 	if m == kcv.MethodUnknown {
@@ -231,7 +232,7 @@ func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g
 	n := 0
 	for i, in := range inputs {
 		if in.Len() == 0 {
-			out[i].Err = keys.Errorf(keys.KindInvalidInput, "inputs[%d]: missing or malformed", i)
+			out[i].Err = errkind.Errorf(errkind.InvalidInput, "inputs[%d]: missing or malformed", i)
 		} else if out[i].Err = derive.Check(mk, in); out[i].Err == nil {
 			n++
 		}
@@ -251,7 +252,7 @@ func (a *Authority) DiversifiedKCVs(ctx context.Context, _ identity.Principal, g
 			key.Wipe()
 		}
 		if err != nil {
-			if keys.KindOf(err) != keys.KindInvalidInput {
+			if errkind.Of(err) != errkind.InvalidInput {
 				return nil, DiversifyResult{}, err
 			}
 			out[i].Err = err
@@ -273,7 +274,7 @@ type KeyBlocker interface {
 func (a *Authority) keyBlock(ctx context.Context, kbpk keys.Key, alg keys.Algorithm, key secret.Bytes) (string, error) {
 	kb, ok := a.keys.(KeyBlocker)
 	if !ok {
-		return "", keys.Errorf(keys.KindUnavailable, "authority: this key store makes no TR-31 key blocks")
+		return "", errkind.Errorf(errkind.Unavailable, "authority: this key store makes no TR-31 key blocks")
 	}
 	h := tr31.Header{Version: 'D', Usage: "D0", Algorithm: 'A', ModeOfUse: 'N', KeyVersion: "00", Exportability: 'N'}
 	if kbpk.Algorithm.TDEA() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
@@ -35,15 +36,15 @@ func (p *PKI) CreateSigner(ctx context.Context, ca, operator, signer string, alg
 		return state.Certificate{}, err
 	}
 	if alg != keys.ECP256 && alg != keys.RSA3072 {
-		return state.Certificate{}, keys.Errorf(keys.KindInvalidInput, "pki: a signer key is ECDSA P-256 or RSA-3072")
+		return state.Certificate{}, errkind.Errorf(errkind.InvalidInput, "pki: a signer key is ECDSA P-256 or RSA-3072")
 	}
 	who, err := identity.New(identity.RoleBackOffice, operator, signer)
 	if err != nil {
-		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "signer")
+		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
 	}
 	ref, err := signerKey(operator, signer)
 	if err != nil {
-		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "signer")
+		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
 	}
 	s, loc, err := p.newKey(ctx, ref.Name.String(), keys.RoleSign, alg, vaultKey)
 	if err != nil {
@@ -68,11 +69,11 @@ func (p *PKI) CreateSigner(ctx context.Context, ca, operator, signer string, alg
 func (p *PKI) NextFileName(ctx context.Context, caller identity.Principal, fileType, zu string) (pki.FileName, error) {
 	sender, ok := p.cfg.Senders[caller.Operator]
 	if !ok {
-		return pki.FileName{}, keys.Errorf(keys.KindDenied, "files: operator %s has no sender id in the configuration", caller.Operator)
+		return pki.FileName{}, errkind.Errorf(errkind.Denied, "files: operator %s has no sender id in the configuration", caller.Operator)
 	}
 	f := pki.FileName{Type: fileType, Sender: sender, ZU: zu, Seq: 1}
 	if err := f.Valid(); err != nil {
-		return pki.FileName{}, keys.Wrap(keys.KindInvalidInput, err, "files")
+		return pki.FileName{}, errkind.Wrap(errkind.InvalidInput, err, "files")
 	}
 	n, err := p.cfg.State.NextSequence(ctx, "file/"+f.Series(), pki.MaxFileSequence)
 	if err != nil {
@@ -100,21 +101,21 @@ type SignedFile struct {
 func (p *PKI) SignFile(ctx context.Context, caller identity.Principal, signer, name string, content io.Reader) (SignedFile, error) {
 	f, err := pki.ParseFileName(name)
 	if err != nil {
-		return SignedFile{}, keys.Wrap(keys.KindInvalidInput, err, "files")
+		return SignedFile{}, errkind.Wrap(errkind.InvalidInput, err, "files")
 	}
 	if sender := p.cfg.Senders[caller.Operator]; sender != f.Sender {
-		return SignedFile{}, keys.Errorf(keys.KindDenied, "files: sender %s in the file name is not operator %s's sender id", f.Sender, caller.Operator)
+		return SignedFile{}, errkind.Errorf(errkind.Denied, "files: sender %s in the file name is not operator %s's sender id", f.Sender, caller.Operator)
 	}
 	rec, err := p.cfg.State.LatestCertificate(ctx, string(pki.ProfileSigner), caller.Operator, signer)
-	if keys.KindOf(err) == keys.KindNotFound {
-		return SignedFile{}, keys.Errorf(keys.KindNotFound, "files: operator %s has no signer %q", caller.Operator, signer)
+	if errkind.Of(err) == errkind.NotFound {
+		return SignedFile{}, errkind.Errorf(errkind.NotFound, "files: operator %s has no signer %q", caller.Operator, signer)
 	}
 	if err != nil {
 		return SignedFile{}, err
 	}
 	cert, err := x509.ParseCertificate(rec.Cert)
 	if err != nil {
-		return SignedFile{}, keys.Wrap(keys.KindInternal, err, "files")
+		return SignedFile{}, errkind.Wrap(errkind.Internal, err, "files")
 	}
 	m, err := p.ca(rec.CA)
 	if err != nil {
@@ -122,16 +123,16 @@ func (p *PKI) SignFile(ctx context.Context, caller identity.Principal, signer, n
 	}
 	now := p.cfg.Now()
 	if r, revoked, _ := p.Revoked(m.cert, cert.SerialNumber); revoked {
-		return SignedFile{}, keys.Errorf(keys.KindDenied, "files: signer %s (serial %s) is revoked (%s)", signer, r.Serial, reasonName(r.Reason))
+		return SignedFile{}, errkind.Errorf(errkind.Denied, "files: signer %s (serial %s) is revoked (%s)", signer, r.Serial, reasonName(r.Reason))
 	}
 	if now.After(cert.NotAfter) {
-		return SignedFile{}, keys.Errorf(keys.KindDenied, "files: signer %s's certificate expired at %s", signer, cert.NotAfter.Format(time.RFC3339))
+		return SignedFile{}, errkind.Errorf(errkind.Denied, "files: signer %s's certificate expired at %s", signer, cert.NotAfter.Format(time.RFC3339))
 	}
 	key := rec.Key
 	if key == "" {
 		ref, err := signerKey(caller.Operator, signer)
 		if err != nil {
-			return SignedFile{}, keys.Wrap(keys.KindInvalidInput, err, "files")
+			return SignedFile{}, errkind.Wrap(errkind.InvalidInput, err, "files")
 		}
 		key = ref.String()
 	}
@@ -141,16 +142,16 @@ func (p *PKI) SignFile(ctx context.Context, caller identity.Principal, signer, n
 		return SignedFile{}, err
 	}
 	if !sameKey(cert.PublicKey, s.Public()) {
-		return SignedFile{}, keys.Errorf(keys.KindCheckFailed, "files: signer %s's key is not its certificate's", signer)
+		return SignedFile{}, errkind.Errorf(errkind.CheckFailed, "files: signer %s's key is not its certificate's", signer)
 	}
 	h, err := cms.HashFor(cert.PublicKey)
 	if err != nil {
-		return SignedFile{}, keys.Wrap(keys.KindInternal, err, "files")
+		return SignedFile{}, errkind.Wrap(errkind.Internal, err, "files")
 	}
 	hh, sum := h.New(), sha256.New()
 	size, err := io.Copy(io.MultiWriter(hh, sum), content)
 	if err != nil {
-		return SignedFile{}, keys.Wrap(keys.KindInvalidInput, err, "files: reading the file")
+		return SignedFile{}, errkind.Wrap(errkind.InvalidInput, err, "files: reading the file")
 	}
 	out := SignedFile{Name: name, Size: size, SHA256: sum.Sum(nil), Signer: rec}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: name, Size: int(size), SHA256: hex.EncodeToString(out.SHA256)})
@@ -160,7 +161,7 @@ func (p *PKI) SignFile(ctx context.Context, caller identity.Principal, signer, n
 	}
 	out.Signature, err = cms.Sign(rand.Reader, s, hh.Sum(nil), now, cms.Trace{Instance: p.cfg.Instance, Counter: out.Counter, File: name}, p.chain(cert, m))
 	if err != nil {
-		return SignedFile{}, keys.Wrap(keys.KindUnavailable, err, "files: sign")
+		return SignedFile{}, errkind.Wrap(errkind.Unavailable, err, "files: sign")
 	}
 	return out, nil
 }
@@ -246,7 +247,7 @@ func (p *PKI) verifyFile(ctx context.Context, name string, signature []byte, con
 	w := io.MultiWriter(hh, sum)
 	size, err := io.Copy(w, content)
 	if err != nil {
-		return v, keys.Wrap(keys.KindInvalidInput, err, "files: reading the file")
+		return v, errkind.Wrap(errkind.InvalidInput, err, "files: reading the file")
 	}
 	v.Size, v.SHA256 = size, sum.Sum(nil)
 	audit.NoteFrom(ctx).Input(audit.Input{Name: name, Size: int(size), SHA256: hex.EncodeToString(v.SHA256)})

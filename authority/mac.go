@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
@@ -23,7 +24,7 @@ type ObjectResult struct {
 func (a *Authority) Profile(name string) (mac.Profile, error) {
 	p, ok := a.profiles[name]
 	if !ok {
-		return mac.Profile{}, keys.Errorf(keys.KindNotFound, "no seal profile %q", name)
+		return mac.Profile{}, errkind.Errorf(errkind.NotFound, "no seal profile %q", name)
 	}
 	return p, nil
 }
@@ -31,8 +32,8 @@ func (a *Authority) Profile(name string) (mac.Profile, error) {
 // objectFailure reports whether an error belongs to one object (and the
 // batch goes on) rather than to the whole batch.
 func objectFailure(err error) bool {
-	switch keys.KindOf(err) {
-	case keys.KindInvalidInput, keys.KindCheckFailed:
+	switch errkind.Of(err) {
+	case errkind.InvalidInput, errkind.CheckFailed:
 		return true
 	}
 	return false
@@ -62,7 +63,7 @@ func (a *Authority) checkObjects(ctx context.Context, g policies.Grant, p mac.Pr
 	n := 0
 	for i, o := range objs {
 		if macs != nil && len(macs[i]) == 0 {
-			out[i].Err = keys.Errorf(keys.KindInvalidInput, "mac: object %d has no MAC", i)
+			out[i].Err = errkind.Errorf(errkind.InvalidInput, "mac: object %d has no MAC", i)
 			continue
 		}
 		if out[i].Err = p.Check(k, o); out[i].Err == nil {
@@ -108,7 +109,7 @@ func (a *Authority) SealObjects(ctx context.Context, _ identity.Principal, g pol
 // note, which the server makes the caller wait for.
 func (a *Authority) VerifyObjects(ctx context.Context, _ identity.Principal, g policies.Grant, profile string, objs []mac.Object, macs [][]byte) ([]ObjectResult, keys.Key, error) {
 	if len(objs) != len(macs) {
-		return nil, keys.Key{}, keys.Errorf(keys.KindInvalidInput, "each object needs a MAC")
+		return nil, keys.Key{}, errkind.Errorf(errkind.InvalidInput, "each object needs a MAC")
 	}
 	p, k, err := a.profileKey(profile)
 	if err != nil {
@@ -128,7 +129,7 @@ func (a *Authority) VerifyObjects(ctx context.Context, _ identity.Principal, g p
 		if err != nil && !objectFailure(err) {
 			return nil, k, err
 		}
-		if keys.KindOf(err) == keys.KindCheckFailed {
+		if errkind.Of(err) == errkind.CheckFailed {
 			failed++
 		}
 		out[i] = ObjectResult{Err: err}

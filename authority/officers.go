@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -237,16 +238,16 @@ func (o *Officers) QuorumOf(op string) int { return o.quorum[op] }
 func (o *Officers) mayAct(p identity.Principal, op string, params any) error {
 	if SchemeWide(op) {
 		if o.cfg.SchemeOperator == "" {
-			return keys.Errorf(keys.KindDenied, "officers: %s is a scheme-wide act and this samd names no scheme operator (admin.scheme_operator), so no officer may propose or approve it", op)
+			return errkind.Errorf(errkind.Denied, "officers: %s is a scheme-wide act and this samd names no scheme operator (admin.scheme_operator), so no officer may propose or approve it", op)
 		}
 		if !o.Scheme(p) {
-			return keys.Errorf(keys.KindDenied, "officers: %s is a scheme-wide act: only the scheme's officers (operator %s) propose and approve it, not %s", op, o.cfg.SchemeOperator, officerID(p))
+			return errkind.Errorf(errkind.Denied, "officers: %s is a scheme-wide act: only the scheme's officers (operator %s) propose and approve it, not %s", op, o.cfg.SchemeOperator, officerID(p))
 		}
 		return nil
 	}
 	if def := o.ops[op]; def.scope != nil {
 		if want := def.scope(params); p.Operator != want {
-			return keys.Errorf(keys.KindDenied, "officers: an officer of %s acts within %s only; this %s concerns %s", p.Operator, p.Operator, op, want)
+			return errkind.Errorf(errkind.Denied, "officers: an officer of %s acts within %s only; this %s concerns %s", p.Operator, p.Operator, op, want)
 		}
 	}
 	return nil
@@ -267,14 +268,14 @@ func officerID(p identity.Principal) string { return p.Operator + "/" + p.Device
 // Admit refuses a caller who is not a registered officer.
 func (o *Officers) Admit(ctx context.Context, p identity.Principal) error {
 	if p.Role != identity.RoleOfficer {
-		return keys.Errorf(keys.KindDenied, "officers: %s is not an officer", p)
+		return errkind.Errorf(errkind.Denied, "officers: %s is not an officer", p)
 	}
 	reg, err := o.Registry(ctx)
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(reg, officerID(p)) {
-		return keys.Errorf(keys.KindDenied, "officers: %s is not in the officer registry", p)
+		return errkind.Errorf(errkind.Denied, "officers: %s is not in the officer registry", p)
 	}
 	return nil
 }
@@ -306,11 +307,11 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 	def, ok := o.ops[op]
 	m, listed := o.quorum[op]
 	if !ok || !listed {
-		return state.Proposal{}, keys.Errorf(keys.KindInvalidInput, "officers: %q is not an operation under dual control here (configured: %v)", op, o.configured())
+		return state.Proposal{}, errkind.Errorf(errkind.InvalidInput, "officers: %q is not an operation under dual control here (configured: %v)", op, o.configured())
 	}
 	v, err := def.decode(params)
 	if err != nil {
-		return state.Proposal{}, keys.Wrap(keys.KindInvalidInput, err, "officers: %s parameters", op)
+		return state.Proposal{}, errkind.Wrap(errkind.InvalidInput, err, "officers: %s parameters", op)
 	}
 	if err := o.mayAct(p, op, v); err != nil {
 		return state.Proposal{}, err
@@ -318,7 +319,7 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 	if c, ok := v.(ComponentsParams); ok && c.Components < m {
 		// Each officer approves a ceremony with its component: fewer
 		// components than the quorum could never complete it.
-		return state.Proposal{}, keys.Errorf(keys.KindInvalidInput, "officers: %s needs %d approvals, each with a component: propose at least %d components", op, m, m)
+		return state.Proposal{}, errkind.Errorf(errkind.InvalidInput, "officers: %s needs %d approvals, each with a component: propose at least %d components", op, m, m)
 	}
 	canonical, err := json.Marshal(v)
 	if err != nil {
@@ -365,7 +366,7 @@ func (o *Officers) Vote(ctx context.Context, p identity.Principal, id string, ap
 		if cur.Operation == OpKeyComponents {
 			// An approval without a component would count toward the
 			// quorum and leave the ceremony one component short.
-			return cur, keys.Errorf(keys.KindDenied, "officers: proposal %s is a key component ceremony: an officer approves it by submitting a component (samd admin component %s --value HEX --kcv HEX)", id, id)
+			return cur, errkind.Errorf(errkind.Denied, "officers: proposal %s is a key component ceremony: an officer approves it by submitting a component (samd admin component %s --value HEX --kcv HEX)", id, id)
 		}
 	}
 	prop, err := o.cfg.State.Vote(ctx, id, officerID(p), approve, o.cfg.Now())
@@ -388,11 +389,11 @@ func (o *Officers) proposalIn(ctx context.Context, p identity.Principal, id stri
 	}
 	def, ok := o.ops[prop.Operation]
 	if !ok {
-		return prop, keys.Errorf(keys.KindInternal, "officers: proposal %s has an unknown operation %q", id, prop.Operation)
+		return prop, errkind.Errorf(errkind.Internal, "officers: proposal %s has an unknown operation %q", id, prop.Operation)
 	}
 	v, err := def.decode(prop.Params)
 	if err != nil {
-		return prop, keys.Wrap(keys.KindInternal, err, "officers: proposal %s", id)
+		return prop, errkind.Wrap(errkind.Internal, err, "officers: proposal %s", id)
 	}
 	return prop, o.mayAct(p, prop.Operation, v)
 }
@@ -441,7 +442,7 @@ func (o *Officers) Proposal(ctx context.Context, p identity.Principal, id string
 	}
 	prop, err := o.proposal(ctx, id)
 	if err == nil && !o.sees(p, prop) {
-		return state.Proposal{}, keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+		return state.Proposal{}, errkind.Errorf(errkind.NotFound, "approvals: no proposal %s", id)
 	}
 	return prop, err
 }
@@ -731,14 +732,14 @@ func decodePolicyActivate(raw json.RawMessage) (any, error) {
 func (o *Officers) policyActivate(_ context.Context, v any) (string, error) {
 	p := v.(PolicyActivateParams)
 	if o.cfg.LoadPolicies == nil || o.cfg.Activate == nil {
-		return "", keys.Errorf(keys.KindUnavailable, "officers: policy activation is not configured")
+		return "", errkind.Errorf(errkind.Unavailable, "officers: policy activation is not configured")
 	}
 	e, err := o.cfg.LoadPolicies()
 	if err != nil {
 		return "", err
 	}
 	if e.Version() != p.Version {
-		return "", keys.Errorf(keys.KindCheckFailed, "officers: the documents on disk are version %s, not the approved %s", e.Version(), p.Version)
+		return "", errkind.Errorf(errkind.CheckFailed, "officers: the documents on disk are version %s, not the approved %s", e.Version(), p.Version)
 	}
 	o.cfg.Activate(e)
 	return fmt.Sprintf("activated policy version %s (%s)", e.Version(), strings.Join(e.Files(), ", ")), nil
@@ -792,10 +793,10 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 		return prop, err
 	}
 	if prop.Operation != OpKeyComponents {
-		return prop, keys.Errorf(keys.KindInvalidInput, "officers: proposal %s is not a component ceremony", id)
+		return prop, errkind.Errorf(errkind.InvalidInput, "officers: proposal %s is not a component ceremony", id)
 	}
 	if prop.Status != state.ProposalOpen {
-		return prop, keys.Errorf(keys.KindDenied, "officers: proposal %s is %s", id, prop.Status)
+		return prop, errkind.Errorf(errkind.Denied, "officers: proposal %s is %s", id, prop.Status)
 	}
 	v, err := decodeComponents(prop.Params)
 	if err != nil {
@@ -806,10 +807,10 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 	_, m, _ := params.CheckSpec.parse()
 	got, err := kcv.Compute(alg, value, m)
 	if err != nil {
-		return prop, keys.Wrap(keys.KindInvalidInput, err, "component")
+		return prop, errkind.Wrap(errkind.InvalidInput, err, "component")
 	}
 	if subtle.ConstantTimeCompare(got, check) != 1 {
-		return prop, keys.Errorf(keys.KindCheckFailed, "officers: the component does not match its check value; nothing was kept")
+		return prop, errkind.Errorf(errkind.CheckFailed, "officers: the component does not match its check value; nothing was kept")
 	}
 	sk, err := o.sealKey()
 	if err != nil {
@@ -841,7 +842,7 @@ func (o *Officers) SubmitComponent(ctx context.Context, p identity.Principal, id
 
 func (o *Officers) sealKey() (keys.Key, error) {
 	if !o.cfg.SealKey.Valid() {
-		return keys.Key{}, keys.Errorf(keys.KindUnavailable, "officers: no seal key configured (card_sessions.seal_key) for component ceremonies")
+		return keys.Key{}, errkind.Errorf(errkind.Unavailable, "officers: no seal key configured (card_sessions.seal_key) for component ceremonies")
 	}
 	return o.keys.Key(o.cfg.SealKey)
 }
@@ -936,7 +937,7 @@ func decodeCACreate(raw json.RawMessage) (any, error) {
 func (o *Officers) caCreate(ctx context.Context, v any) (string, error) {
 	p := v.(CACreateParams)
 	if o.cfg.PKI == nil {
-		return "", keys.Errorf(keys.KindUnavailable, "officers: this samd runs no PKI")
+		return "", errkind.Errorf(errkind.Unavailable, "officers: this samd runs no PKI")
 	}
 	alg, _ := keys.ParseAlgorithm(p.Algorithm)
 	by := identity.Principal{Role: identity.RoleOfficer, Operator: "dual-control", Device: "quorum"}
@@ -971,7 +972,7 @@ func decodeCARevoke(raw json.RawMessage) (any, error) {
 func (o *Officers) caRevoke(ctx context.Context, v any) (string, error) {
 	p := v.(CARevokeParams)
 	if o.cfg.PKI == nil {
-		return "", keys.Errorf(keys.KindUnavailable, "officers: this samd runs no PKI")
+		return "", errkind.Errorf(errkind.Unavailable, "officers: this samd runs no PKI")
 	}
 	cas, err := o.cfg.PKI.CAs(ctx)
 	if err != nil {
@@ -982,7 +983,7 @@ func (o *Officers) caRevoke(ctx context.Context, v any) (string, error) {
 			continue
 		}
 		if ca.Parent == "" {
-			return "", keys.Errorf(keys.KindInvalidInput, "officers: %s is a root: it is retired by removing it from the trust bundles, not revoked", p.CA)
+			return "", errkind.Errorf(errkind.InvalidInput, "officers: %s is a root: it is retired by removing it from the trust bundles, not revoked", p.CA)
 		}
 		cert, err := x509.ParseCertificate(ca.Cert)
 		if err != nil {
@@ -994,7 +995,7 @@ func (o *Officers) caRevoke(ctx context.Context, v any) (string, error) {
 		}
 		return fmt.Sprintf("revoked CA %s (serial %s) on %s's CRL, reason %s", p.CA, r.Serial, ca.Parent, reasonName(r.Reason)), nil
 	}
-	return "", keys.Errorf(keys.KindNotFound, "officers: no CA %q", p.CA)
+	return "", errkind.Errorf(errkind.NotFound, "officers: no CA %q", p.CA)
 }
 
 // OfficerParams names an officer: "<operator>/<device>" of its
@@ -1027,9 +1028,9 @@ func (o *Officers) changeOfficer(ctx context.Context, v any, add bool) (string, 
 	has := slices.Contains(reg, p.Officer)
 	switch {
 	case add && has:
-		return "", keys.Errorf(keys.KindExists, "officers: %s is already an officer", p.Officer)
+		return "", errkind.Errorf(errkind.Exists, "officers: %s is already an officer", p.Officer)
 	case !add && !has:
-		return "", keys.Errorf(keys.KindNotFound, "officers: %s is not an officer", p.Officer)
+		return "", errkind.Errorf(errkind.NotFound, "officers: %s is not an officer", p.Officer)
 	case !add:
 		most, mostScheme := 0, 0
 		for op, m := range o.quorum {
@@ -1039,7 +1040,7 @@ func (o *Officers) changeOfficer(ctx context.Context, v any, add bool) (string, 
 			}
 		}
 		if len(reg)-1 < most {
-			return "", keys.Errorf(keys.KindDenied, "officers: removing %s would leave %d officers, fewer than the largest quorum (%d)", p.Officer, len(reg)-1, most)
+			return "", errkind.Errorf(errkind.Denied, "officers: removing %s would leave %d officers, fewer than the largest quorum (%d)", p.Officer, len(reg)-1, most)
 		}
 		if op, _, _ := strings.Cut(p.Officer, "/"); o.cfg.SchemeOperator != "" && op == o.cfg.SchemeOperator {
 			left := 0
@@ -1049,7 +1050,7 @@ func (o *Officers) changeOfficer(ctx context.Context, v any, add bool) (string, 
 				}
 			}
 			if left < mostScheme {
-				return "", keys.Errorf(keys.KindDenied, "officers: removing %s would leave %d scheme officers, fewer than the largest quorum of a scheme-wide act (%d)", p.Officer, left, mostScheme)
+				return "", errkind.Errorf(errkind.Denied, "officers: removing %s would leave %d scheme officers, fewer than the largest quorum of a scheme-wide act (%d)", p.Officer, left, mostScheme)
 			}
 		}
 	}
@@ -1132,7 +1133,7 @@ func (o *Officers) importKWP(ctx context.Context, v any) (string, error) {
 		return "", err
 	}
 	if subtle.ConstantTimeCompare(check, want) != 1 {
-		return "", keys.Errorf(keys.KindCheckFailed, "officers: the unwrapped key does not have the proposed check value; nothing was imported")
+		return "", errkind.Errorf(errkind.CheckFailed, "officers: the unwrapped key does not have the proposed check value; nothing was imported")
 	}
 	if _, err := o.keys.ImportFromComponents(ctx, ref, role, alg, []secret.Bytes{value}, [][]byte{check}, m, want); err != nil {
 		return "", err

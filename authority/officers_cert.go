@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
 )
 
@@ -74,7 +74,7 @@ func decodeCertIssue(raw json.RawMessage) (any, error) {
 func (o *Officers) certIssue(ctx context.Context, v any) (string, error) {
 	p := v.(CertIssueParams)
 	if o.cfg.PKI == nil {
-		return "", keys.Errorf(keys.KindUnavailable, "officers: this samd runs no PKI")
+		return "", errkind.Errorf(errkind.Unavailable, "officers: this samd runs no PKI")
 	}
 	r := IssueRequest{CA: p.CA, Profile: pki.Profile(p.Profile), CSR: []byte(p.CSR), DNSNames: p.DNSNames,
 		Validity: time.Duration(p.ValidityDays) * 24 * time.Hour}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -110,11 +111,11 @@ func TestComponentCeremony(t *testing.T) {
 	}
 	// The second officer approves before giving its component: refused,
 	// and nothing counts.
-	if _, err := e.o.Vote(ctx, o2, p.ID, true); keys.KindOf(err) != keys.KindDenied {
+	if _, err := e.o.Vote(ctx, o2, p.ID, true); errkind.Of(err) != errkind.Denied {
 		t.Fatalf("an approval without a component: %v", err)
 	}
 	// A component that does not match its check value: refused, nothing kept.
-	if _, err := e.o.SubmitComponent(ctx, o2, p.ID, secret.Copy(c2), unhex(kcvOf(t, c1))); keys.KindOf(err) != keys.KindCheckFailed {
+	if _, err := e.o.SubmitComponent(ctx, o2, p.ID, secret.Copy(c2), unhex(kcvOf(t, c1))); errkind.Of(err) != errkind.CheckFailed {
 		t.Fatalf("a component with another's KCV: %v", err)
 	}
 	if cs, _ := e.st.Components(ctx, p.ID); len(cs) != 0 {
@@ -127,14 +128,14 @@ func TestComponentCeremony(t *testing.T) {
 	if err != nil || got.Status != state.ProposalOpen || fmt.Sprint(got.Approvers) != "[op-a/o1 op-a/o2]" {
 		t.Fatalf("the second officer's component: %+v %v", got, err)
 	}
-	if _, err := e.o.SubmitComponent(ctx, o2, p.ID, secret.Copy(c2), unhex(kcvOf(t, c2))); keys.KindOf(err) != keys.KindExists {
+	if _, err := e.o.SubmitComponent(ctx, o2, p.ID, secret.Copy(c2), unhex(kcvOf(t, c2))); errkind.Of(err) != errkind.Exists {
 		t.Fatalf("a second component from one officer: %v", err)
 	}
 	got, err = e.o.SubmitComponent(ctx, o1, p.ID, secret.Copy(c1), unhex(kcvOf(t, c1)))
 	if err != nil || got.Status != state.ProposalExecuted || !strings.Contains(got.Result, "from 2 components") {
 		t.Fatalf("the last component: %+v %v", got, err)
 	}
-	if _, err := e.o.SubmitComponent(ctx, o3, p.ID, secret.Copy(c1), unhex(kcvOf(t, c1))); keys.KindOf(err) != keys.KindDenied {
+	if _, err := e.o.SubmitComponent(ctx, o3, p.ID, secret.Copy(c1), unhex(kcvOf(t, c1))); errkind.Of(err) != errkind.Denied {
 		t.Fatalf("a component after the import: %v", err)
 	}
 	// A rejection still closes a ceremony.
@@ -148,7 +149,7 @@ func TestComponentCeremony(t *testing.T) {
 
 	three := newOfficersEnv(t, "ceremony", authority.OfficersConfig{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
 		Quorum: map[string]int{authority.OpKeyComponents: 3}, TTL: time.Hour})
-	if _, err := three.o.Propose(ctx, o1, authority.OpKeyComponents, []byte(params)); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := three.o.Propose(ctx, o1, authority.OpKeyComponents, []byte(params)); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("two components for a quorum of three: %v", err)
 	}
 }
@@ -215,21 +216,21 @@ func TestOfficerScopes(t *testing.T) {
 		who    identity.Principal
 		op     string
 		params []byte
-		want   keys.Kind
+		want   errkind.Kind
 	}{
-		{"fail/not-in-the-registry", rogue, authority.OpAllowanceTopUp, topUp, keys.KindDenied},
-		{"fail/other-operator's-device", b1, authority.OpAllowanceTopUp, topUp, keys.KindDenied},
-		{"fail/scheme-officer-on-an-operator's-device", s1, authority.OpAllowanceTopUp, topUp, keys.KindDenied},
-		{"fail/operator-officer-policies", a1, authority.OpPolicyActivate, policy, keys.KindDenied},
-		{"fail/operator-officer-registry", a1, authority.OpOfficerAdd, officer, keys.KindDenied},
-		{"fail/operator-officer-ca", a1, authority.OpCACreate, []byte(`{"name":"x","common_name":"x","validity_days":1,"max_path_len":0}`), keys.KindDenied},
+		{"fail/not-in-the-registry", rogue, authority.OpAllowanceTopUp, topUp, errkind.Denied},
+		{"fail/other-operator's-device", b1, authority.OpAllowanceTopUp, topUp, errkind.Denied},
+		{"fail/scheme-officer-on-an-operator's-device", s1, authority.OpAllowanceTopUp, topUp, errkind.Denied},
+		{"fail/operator-officer-policies", a1, authority.OpPolicyActivate, policy, errkind.Denied},
+		{"fail/operator-officer-registry", a1, authority.OpOfficerAdd, officer, errkind.Denied},
+		{"fail/operator-officer-ca", a1, authority.OpCACreate, []byte(`{"name":"x","common_name":"x","validity_days":1,"max_path_len":0}`), errkind.Denied},
 		{"ok/own-operator", a1, authority.OpAllowanceTopUp, topUp, 0},
 		{"ok/scheme-officer-policies", s1, authority.OpPolicyActivate, policy, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := e.o.Propose(ctx, c.who, c.op, c.params)
 			if c.want != 0 {
-				if keys.KindOf(err) != c.want {
+				if errkind.Of(err) != c.want {
 					t.Fatalf("propose: %v, want %v", err, c.want)
 				}
 				return
@@ -257,14 +258,14 @@ func TestOfficerScopes(t *testing.T) {
 		id      string
 		approve bool
 	}{{b1, top.ID, true}, {b1, top.ID, false}, {s2, top.ID, true}, {a2, pol.ID, true}, {a2, pol.ID, false}, {rogue, top.ID, true}} {
-		if _, err := e.o.Vote(ctx, v.who, v.id, v.approve); keys.KindOf(err) != keys.KindDenied {
+		if _, err := e.o.Vote(ctx, v.who, v.id, v.approve); errkind.Of(err) != errkind.Denied {
 			t.Errorf("%s voting %v on %s: %v", v.who, v.approve, v.id[:8], err)
 		}
 	}
 	if ps, _ := e.o.Proposals(ctx, b1, time.Time{}); len(ps) != 0 {
 		t.Errorf("an officer of op-b sees %d proposals of others", len(ps))
 	}
-	if _, err := e.o.Proposal(ctx, b1, top.ID); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := e.o.Proposal(ctx, b1, top.ID); errkind.Of(err) != errkind.NotFound {
 		t.Errorf("an officer of op-b reads op-a's proposal: %v", err)
 	}
 	// In scope: the device's operator tops up, the scheme's officers
@@ -285,7 +286,7 @@ func TestOfficerScopes(t *testing.T) {
 	}
 
 	none := newOfficersEnv(t, "scopes", authority.OfficersConfig{Registry: []string{"op-a/o1", "op-a/o2"}})
-	if _, err := none.o.Propose(ctx, a1, authority.OpPolicyActivate, policy); keys.KindOf(err) != keys.KindDenied {
+	if _, err := none.o.Propose(ctx, a1, authority.OpPolicyActivate, policy); errkind.Of(err) != errkind.Denied {
 		t.Fatalf("a scheme-wide act without a scheme operator: %v", err)
 	}
 }

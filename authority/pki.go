@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
@@ -232,7 +233,7 @@ func (p *PKI) keySigner(ctx context.Context, key string, role keys.Role) (crypto
 		return nil, err
 	}
 	if k.Role != role {
-		return nil, &keys.Error{Kind: keys.KindWrongRole, Key: ref, Msg: "pki: key " + ref.String() + " has role " + k.Role.String() + ", not " + role.String()}
+		return nil, &errkind.Error{Kind: errkind.WrongRole, Msg: "pki: key " + ref.String() + " has role " + k.Role.String() + ", not " + role.String()}
 	}
 	return p.cfg.Keys.Signer(k)
 }
@@ -256,7 +257,7 @@ func (p *PKI) ca(name string) (*managedCA, error) {
 			return m, nil
 		}
 	}
-	return nil, keys.Errorf(keys.KindNotFound, "pki: no CA %q", name)
+	return nil, errkind.Errorf(errkind.NotFound, "pki: no CA %q", name)
 }
 
 // mayLookFor rations the store lookups for unknown CA names (the CRL
@@ -340,16 +341,16 @@ type CreateCARequest struct {
 // self-signed for a root, else signed by the parent CA.
 func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCARequest) (state.CA, error) {
 	if !validName(r.Name) {
-		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", r.Name)
+		return state.CA{}, errkind.Errorf(errkind.InvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", r.Name)
 	}
 	if r.Algorithm != keys.ECP384 && r.Algorithm != keys.RSA3072 {
-		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: a CA key is ECDSA P-384 or RSA-3072")
+		return state.CA{}, errkind.Errorf(errkind.InvalidInput, "pki: a CA key is ECDSA P-384 or RSA-3072")
 	}
 	if r.CommonName == "" || r.Validity <= 0 {
-		return state.CA{}, keys.Errorf(keys.KindInvalidInput, "pki: a CA needs a common name and a validity")
+		return state.CA{}, errkind.Errorf(errkind.InvalidInput, "pki: a CA needs a common name and a validity")
 	}
 	if _, ok := p.live(r.Name); ok {
-		return state.CA{}, keys.Errorf(keys.KindExists, "pki: CA %s exists", r.Name)
+		return state.CA{}, errkind.Errorf(errkind.Exists, "pki: CA %s exists", r.Name)
 	}
 	var parent *managedCA
 	if r.Parent != "" {
@@ -373,7 +374,7 @@ func (p *PKI) CreateCA(ctx context.Context, by identity.Principal, r CreateCAReq
 	}
 	der, err := pki.NewCA(rand.Reader, req)
 	if err != nil {
-		return state.CA{}, keys.Wrap(keys.KindInvalidInput, err, "create CA")
+		return state.CA{}, errkind.Wrap(errkind.InvalidInput, err, "create CA")
 	}
 	if parent != nil {
 		audit.NoteFrom(ctx).Key(parent.rec.Key)
@@ -408,13 +409,13 @@ func (p *PKI) newKey(ctx context.Context, name string, role keys.Role, alg keys.
 			return nil, "", err
 		}
 		if err := pki.CheckKey(s.Public()); err != nil || keyAlgorithm(s.Public()) != alg {
-			return nil, "", keys.Errorf(keys.KindInvalidInput, "pki: Vault key %s is not a %s key", vaultKey, alg)
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "pki: Vault key %s is not a %s key", vaultKey, alg)
 		}
 		return s, loc, nil
 	}
 	ref, err := keys.NewRef(name, 1)
 	if err != nil {
-		return nil, "", keys.Wrap(keys.KindInvalidInput, err, "key name")
+		return nil, "", errkind.Wrap(errkind.InvalidInput, err, "key name")
 	}
 	k, err := p.cfg.Keys.GenerateKey(ctx, ref, role, alg)
 	if err != nil {
@@ -446,7 +447,7 @@ func keyAlgorithm(pub crypto.PublicKey) keys.Algorithm {
 // certificate was made elsewhere (the development CA of `samd dev`).
 func (p *PKI) AdoptCA(ctx context.Context, name string, key keys.Ref, certDER []byte) error {
 	if !validName(name) {
-		return keys.Errorf(keys.KindInvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", name)
+		return errkind.Errorf(errkind.InvalidInput, "pki: CA name %q: use 1-32 characters a-z 0-9 -", name)
 	}
 	rec := state.CA{Name: name, Key: key.String(), Cert: certDER, Created: p.cfg.Now()}
 	rec.CRLURL, rec.DeltaURL = p.crlURLs(name)
@@ -507,7 +508,7 @@ func NormalizeSerial(s string) string {
 func ParseSerial(s string) (string, error) {
 	n, ok := new(big.Int).SetString(NormalizeSerial(s), 16)
 	if !ok || n.Sign() <= 0 || len(n.Bytes()) > 20 {
-		return "", keys.Errorf(keys.KindInvalidInput, "pki: serial %q is not a positive hex integer of at most 20 octets (RFC 5280 §4.1.2.2)", s)
+		return "", errkind.Errorf(errkind.InvalidInput, "pki: serial %q is not a positive hex integer of at most 20 octets (RFC 5280 §4.1.2.2)", s)
 	}
 	return serialHex(n), nil
 }
@@ -565,9 +566,9 @@ func (p *PKI) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x509.
 		DNSNames: r.DNSNames, IPs: r.IPs, Serial: serial, NotBefore: nb, NotAfter: na, CRLURL: m.rec.CRLURL})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "pki: sign") {
-			return state.Certificate{}, keys.Wrap(keys.KindUnavailable, err, "issue")
+			return state.Certificate{}, errkind.Wrap(errkind.Unavailable, err, "issue")
 		}
-		return state.Certificate{}, keys.Wrap(keys.KindInvalidInput, err, "issue")
+		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "issue")
 	}
 	audit.NoteFrom(ctx).Key(m.rec.Key)
 	audit.NoteFrom(ctx).Input(audit.Digest("certificate "+serialHex(serial)+" of "+m.rec.Name, der))
@@ -585,7 +586,7 @@ func parseCSR(b []byte) (*x509.CertificateRequest, error) {
 	}
 	csr, err := x509.ParseCertificateRequest(b)
 	if err != nil {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pki: the CSR does not parse: %v", err)
+		return nil, errkind.Errorf(errkind.InvalidInput, "pki: the CSR does not parse: %v", err)
 	}
 	return csr, nil
 }
@@ -604,13 +605,13 @@ func (p *PKI) CreateEnrolmentToken(ctx context.Context, by identity.Principal, c
 		return EnrolmentToken{}, err
 	}
 	if profile == pki.ProfileServer || profile == pki.ProfileSigner || profile == pki.ProfileOfficer {
-		return EnrolmentToken{}, keys.Errorf(keys.KindInvalidInput, "pki: devices enrol for client certificates; %s certificates are issued by an officer", profile)
+		return EnrolmentToken{}, errkind.Errorf(errkind.InvalidInput, "pki: devices enrol for client certificates; %s certificates are issued by an officer", profile)
 	}
 	if _, err := identity.New(profile.Role(), who.Operator, who.Device); err != nil || who.Role != profile.Role() {
-		return EnrolmentToken{}, keys.Errorf(keys.KindInvalidInput, "pki: profile %s enrols a %s: check the operator and device ids", profile, profile.Role())
+		return EnrolmentToken{}, errkind.Errorf(errkind.InvalidInput, "pki: profile %s enrols a %s: check the operator and device ids", profile, profile.Role())
 	}
 	if ttl <= 0 || ttl > 30*24*time.Hour {
-		return EnrolmentToken{}, keys.Errorf(keys.KindInvalidInput, "pki: an enrolment token lives between a second and 30 days")
+		return EnrolmentToken{}, errkind.Errorf(errkind.InvalidInput, "pki: an enrolment token lives between a second and 30 days")
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -636,7 +637,7 @@ func (p *PKI) Enrol(ctx context.Context, token string, csrDER []byte) (state.Cer
 	}
 	if err := csr.CheckSignature(); err != nil {
 		// Checked before the token is spent, so a bad CSR does not burn it.
-		return state.Certificate{}, keys.Errorf(keys.KindInvalidInput, "pki: the CSR's signature does not verify")
+		return state.Certificate{}, errkind.Errorf(errkind.InvalidInput, "pki: the CSR's signature does not verify")
 	}
 	h := sha256.Sum256([]byte(token))
 	t, err := p.cfg.State.EnrolmentToken(ctx, h[:], p.cfg.Now())
@@ -649,7 +650,7 @@ func (p *PKI) Enrol(ctx context.Context, token string, csrDER []byte) (state.Cer
 	}
 	prof, err := pki.ParseProfile(t.Profile)
 	if err != nil {
-		return state.Certificate{}, keys.Wrap(keys.KindInternal, err, "enrol")
+		return state.Certificate{}, errkind.Wrap(errkind.Internal, err, "enrol")
 	}
 	c, err := p.sign(ctx, m, IssueRequest{CA: t.CA, Profile: prof, Principal: identity.Principal{Role: prof.Role(), Operator: t.Operator, Device: t.Device}}, csr, nil)
 	if err != nil {
@@ -666,9 +667,9 @@ func (p *PKI) Enrol(ctx context.Context, token string, csrDER []byte) (state.Cer
 
 // tokenError makes an unknown, spent or expired token unauthenticated.
 func tokenError(err error) error {
-	switch keys.KindOf(err) {
-	case keys.KindNotFound, keys.KindDenied:
-		return keys.Wrap(keys.KindUnauthenticated, err, "enrol")
+	switch errkind.Of(err) {
+	case errkind.NotFound, errkind.Denied:
+		return errkind.Wrap(errkind.Unauthenticated, err, "enrol")
 	}
 	return err
 }
@@ -679,14 +680,14 @@ func tokenError(err error) error {
 func (p *PKI) Renew(ctx context.Context, caller identity.Principal, current *x509.Certificate, csrDER []byte) (state.Certificate, error) {
 	m, rec, err := p.issuedBy(ctx, current)
 	if err != nil {
-		return state.Certificate{}, keys.Wrap(keys.KindDenied, err, "renew")
+		return state.Certificate{}, errkind.Wrap(errkind.Denied, err, "renew")
 	}
 	if rec.Operator != caller.Operator || rec.Device != caller.Device || rec.Role != caller.Role.String() {
-		return state.Certificate{}, keys.Errorf(keys.KindDenied, "renew: the certificate's record names another identity")
+		return state.Certificate{}, errkind.Errorf(errkind.Denied, "renew: the certificate's record names another identity")
 	}
 	prof, err := pki.ParseProfile(rec.Profile)
 	if err != nil || prof == pki.ProfileSigner || prof == pki.ProfileServer {
-		return state.Certificate{}, keys.Errorf(keys.KindDenied, "renew: %s certificates are not renewed by their holder", rec.Profile)
+		return state.Certificate{}, errkind.Errorf(errkind.Denied, "renew: %s certificates are not renewed by their holder", rec.Profile)
 	}
 	csr, err := parseCSR(csrDER)
 	if err != nil {
@@ -736,10 +737,10 @@ func (p *PKI) Revoke(ctx context.Context, ca, serial string, reason int, fromCou
 		return state.Revocation{}, err
 	}
 	if reason < 0 || reason == 7 || reason == 8 || reason > 10 {
-		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: reason %d is not one samd revokes with (RFC 5280 §5.3.1, not 7 or removeFromCRL)", reason)
+		return state.Revocation{}, errkind.Errorf(errkind.InvalidInput, "pki: reason %d is not one samd revokes with (RFC 5280 §5.3.1, not 7 or removeFromCRL)", reason)
 	}
 	if fromCounter > 0 && (reason == 1 || reason == 2) {
-		return state.Revocation{}, keys.Errorf(keys.KindInvalidInput, "pki: a compromised key can sign with any counter: revoke it from the first (no from_counter)")
+		return state.Revocation{}, errkind.Errorf(errkind.InvalidInput, "pki: a compromised key can sign with any counter: revoke it from the first (no from_counter)")
 	}
 	r, err := p.cfg.State.Revoke(ctx, state.Revocation{CA: ca, Serial: serial, Time: p.cfg.Now().Truncate(time.Second), Reason: reason, FromCounter: fromCounter})
 	if err != nil {
@@ -809,12 +810,12 @@ func (p *PKI) CRL(name string, delta bool) ([]byte, error) {
 	defer m.mu.RUnlock()
 	if delta {
 		if m.delta == nil {
-			return nil, keys.Errorf(keys.KindNotFound, "pki: CA %s has no delta CRL", name)
+			return nil, errkind.Errorf(errkind.NotFound, "pki: CA %s has no delta CRL", name)
 		}
 		return m.delta, nil
 	}
 	if m.crl == nil {
-		return nil, keys.Errorf(keys.KindNotFound, "pki: CA %s has no CRL yet", name)
+		return nil, errkind.Errorf(errkind.NotFound, "pki: CA %s has no CRL yet", name)
 	}
 	return m.crl, nil
 }

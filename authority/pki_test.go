@@ -23,6 +23,7 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
@@ -49,7 +50,7 @@ func (k tokenKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.
 
 func (k tokenKeys) ExternalSigner(_ context.Context, loc string) (crypto.Signer, error) {
 	if k.vault == nil {
-		return nil, keys.Errorf(keys.KindUnavailable, "no vault")
+		return nil, errkind.Errorf(errkind.Unavailable, "no vault")
 	}
 	mount, name, _ := strings.Cut(strings.TrimPrefix(loc, authority.VaultTransit), "/")
 	return k.vault.Signer(context.Background(), mount, name)
@@ -265,7 +266,7 @@ func TestFileSignatures(t *testing.T) {
 		cert, _ := x509.ParseCertificate(s3.Cert)
 		e.clk.Add(48 * time.Hour)
 		defer e.clk.Add(-48 * time.Hour)
-		if _, err := e.pki.SignFile(ctx, backA, "s3", "TX010000.000000007", bytes.NewReader(content)); keys.KindOf(err) != keys.KindDenied || !strings.Contains(err.Error(), "expired") {
+		if _, err := e.pki.SignFile(ctx, backA, "s3", "TX010000.000000007", bytes.NewReader(content)); errkind.Of(err) != errkind.Denied || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("signing with an expired signer: %v", err)
 		}
 		// A signature its key made after expiry (as a stolen key would).
@@ -289,7 +290,7 @@ func TestFileSignatures(t *testing.T) {
 		if v := e.verify(t, name.String(), f.Signature, content); v.Reason != authority.ReasonRevoked || !strings.Contains(v.Detail, "keyCompromise") {
 			t.Fatalf("file of a revoked signer: %s (%s)", v.Reason, v.Detail)
 		}
-		if _, err := e.pki.SignFile(ctx, backA, "s1", "TX010000.000000008", bytes.NewReader(content)); keys.KindOf(err) != keys.KindDenied {
+		if _, err := e.pki.SignFile(ctx, backA, "s1", "TX010000.000000008", bytes.NewReader(content)); errkind.Of(err) != errkind.Denied {
 			t.Fatalf("signing with a revoked signer: %v", err)
 		}
 	})
@@ -306,7 +307,7 @@ func TestFileSignatures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); keys.KindOf(err) != keys.KindInvalidInput {
+		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("keyCompromise from a counter: %v", err)
 		}
 		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 5, 2); err != nil {
@@ -324,13 +325,13 @@ func TestFileSignatures(t *testing.T) {
 		for _, c := range []struct {
 			who          identity.Principal
 			signer, name string
-			kind         keys.Kind
+			kind         errkind.Kind
 		}{
-			{backA, "s1", "TX020000.000000001", keys.KindDenied},   // another operator's sender id
-			{backA, "s2", "TX010000.000000001", keys.KindNotFound}, // op-b's signer
-			{backA, "s1", "TX0100.1", keys.KindInvalidInput},
+			{backA, "s1", "TX020000.000000001", errkind.Denied},   // another operator's sender id
+			{backA, "s2", "TX010000.000000001", errkind.NotFound}, // op-b's signer
+			{backA, "s1", "TX0100.1", errkind.InvalidInput},
 		} {
-			if _, err := e.pki.SignFile(ctx, c.who, c.signer, c.name, bytes.NewReader(content)); keys.KindOf(err) != c.kind {
+			if _, err := e.pki.SignFile(ctx, c.who, c.signer, c.name, bytes.NewReader(content)); errkind.Of(err) != c.kind {
 				t.Errorf("%s %s: %v, want %v", c.signer, c.name, err, c.kind)
 			}
 		}
@@ -494,7 +495,7 @@ func TestCRLPublishing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.pki.Revoke(ctx, "crl-issuing", certs[1], 4, 0); keys.KindOf(err) != keys.KindExists {
+	if _, err := e.pki.Revoke(ctx, "crl-issuing", certs[1], 4, 0); errkind.Of(err) != errkind.Exists {
 		t.Fatalf("a second revocation: %v", err)
 	}
 	delta2 := waitCRL(t, e, true, func(der []byte) bool {
@@ -633,7 +634,7 @@ func TestRevokeAnySerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pki.Certificate(ctx, "anyserial-issuing", "7E577E57"); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := e.pki.Certificate(ctx, "anyserial-issuing", "7E577E57"); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("the certificate is recorded: %v", err)
 	}
 	r, err := e.pki.Revoke(ctx, "anyserial-issuing", "7e:57:7e:57", 1, 0)
@@ -661,7 +662,7 @@ func TestRevokeAnySerial(t *testing.T) {
 		t.Fatalf("openssl verify -crl_check of the revoked certificate: %v\n%s", err, out)
 	}
 	for _, bad := range []string{"zz", "0", "-5", strings.Repeat("FF", 21)} {
-		if _, err := e.pki.Revoke(ctx, "anyserial-issuing", bad, 1, 0); keys.KindOf(err) != keys.KindInvalidInput {
+		if _, err := e.pki.Revoke(ctx, "anyserial-issuing", bad, 1, 0); errkind.Of(err) != errkind.InvalidInput {
 			t.Errorf("serial %q: %v", bad, err)
 		}
 	}
@@ -680,7 +681,7 @@ func TestKeysInVault(t *testing.T) {
 		}
 	}
 	if _, err := e.pki.CreateCA(ctx, officer, authority.CreateCARequest{Name: "vault-ca", CommonName: "CA with its key in Vault", Algorithm: keys.ECP384,
-		Validity: 365 * 24 * time.Hour, VaultKey: "transit/wrong"}); keys.KindOf(err) != keys.KindInvalidInput {
+		Validity: 365 * 24 * time.Hour, VaultKey: "transit/wrong"}); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("a P-256 Transit key for a P-384 CA: %v", err)
 	}
 	rec, err := e.pki.CreateCA(ctx, officer, authority.CreateCARequest{Name: "vault-ca", CommonName: "CA with its key in Vault", Algorithm: keys.ECP384,

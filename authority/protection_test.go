@@ -13,6 +13,7 @@ import (
 
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -103,7 +104,7 @@ func TestExportProtection(t *testing.T) {
 			}
 			exp, err := a.ExportDiversifiedKey(ctx, perso, policies.Grant{}, authority.ExportRequest{Master: ref(c.master), Input: in, Transport: ref(c.transport), Mechanism: c.mech, KCVMethod: kcv.EncryptZero})
 			if !c.ok {
-				if keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+				if errkind.Of(err) != errkind.WrongRole || !errors.Is(err, keys.ErrWeakProtection) {
 					t.Fatalf("got %v, want wrong-role (weak protection)", err)
 				}
 				return
@@ -222,7 +223,7 @@ func TestImportProtection(t *testing.T) {
 			if c.ok && err != nil {
 				t.Fatalf("imported key: %v", err)
 			}
-			if !c.ok && keys.KindOf(err) != keys.KindNotFound {
+			if !c.ok && errkind.Of(err) != errkind.NotFound {
 				t.Fatalf("a refused import left key %s: %v", ref, err)
 			}
 		})

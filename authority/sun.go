@@ -7,6 +7,7 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
@@ -46,7 +47,7 @@ type SUNResult struct {
 func (a *Authority) SUNProfileByName(name string) (SUNProfile, error) {
 	p, ok := a.sun[name]
 	if !ok {
-		return SUNProfile{}, keys.Errorf(keys.KindNotFound, "no SUN profile %q", name)
+		return SUNProfile{}, errkind.Errorf(errkind.NotFound, "no SUN profile %q", name)
 	}
 	return p, nil
 }
@@ -116,7 +117,7 @@ func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ 
 			if !objectFailure(err) {
 				return nil, err
 			}
-			if keys.KindOf(err) == keys.KindCheckFailed {
+			if errkind.Of(err) == errkind.CheckFailed {
 				failed++
 			}
 			out[i].Err = err
@@ -148,7 +149,7 @@ func (a *Authority) verifySUN(ctx context.Context, prof SUNProfile, scheme []byt
 		return SUNResult{}, err
 	}
 	if len(picc.UID) != 7 || picc.Tag&0x40 == 0 {
-		return SUNResult{}, keys.Errorf(keys.KindInvalidInput, "sun: the PICC data mirrors no UID and counter")
+		return SUNResult{}, errkind.Errorf(errkind.InvalidInput, "sun: the PICC data mirrors no UID and counter")
 	}
 	_, fileKey, err := a.cardKey(ctx, prof.FileMaster, append(append([]byte(nil), picc.UID...), scheme...))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
@@ -158,7 +159,7 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 	}
 
 	for i := 0; i < 5; i++ {
-		if _, err := auth(terminal1, 100); keys.KindOf(err) != keys.KindLimit {
+		if _, err := auth(terminal1, 100); errkind.Of(err) != errkind.Limit {
 			t.Fatalf("without allowance: %v", err)
 		}
 	}
@@ -171,7 +172,7 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantUses("one authorisation", 1)
-	if _, err := auth(terminal1, 100); keys.KindOf(err) != keys.KindLimit {
+	if _, err := auth(terminal1, 100); errkind.Of(err) != errkind.Limit {
 		t.Fatalf("over the allowance: %v", err)
 	}
 	wantUses("an authorisation over the allowance", 1)
@@ -180,12 +181,12 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 		name string
 		p    identity.Principal
 		seq  uint64
-		kind keys.Kind
+		kind errkind.Kind
 	}{
-		{"fail/no-such-record", terminal1, 999, keys.KindNotFound},
-		{"fail/another-terminal", terminal2, rec.Record.Seq, keys.KindNotFound},
+		{"fail/no-such-record", terminal1, 999, errkind.NotFound},
+		{"fail/another-terminal", terminal2, rec.Record.Seq, errkind.NotFound},
 	} {
-		if _, err := cancel(c.p, c.seq); keys.KindOf(err) != c.kind {
+		if _, err := cancel(c.p, c.seq); errkind.Of(err) != c.kind {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 	}
@@ -194,7 +195,7 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantUses("a cancellation", 2)
-	if _, err := cancel(terminal1, rec.Record.Seq); keys.KindOf(err) != keys.KindDenied {
+	if _, err := cancel(terminal1, rec.Record.Seq); errkind.Of(err) != errkind.Denied {
 		t.Fatalf("a second cancellation: %v", err)
 	}
 	wantUses("a second cancellation", 2)
@@ -204,7 +205,7 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 	}
 	wantUses("the third use", 3)
 	before, _ := f.state.Allowance(ctx, "dev-operator/dev-terminal-1")
-	if _, err := auth(terminal1, 10); keys.KindOf(err) != keys.KindLimit {
+	if _, err := auth(terminal1, 10); errkind.Of(err) != errkind.Limit {
 		t.Fatalf("at the usage limit: %v", err)
 	}
 	after, _ := f.state.Allowance(ctx, "dev-operator/dev-terminal-1")
@@ -280,7 +281,7 @@ func TestRefusedKeyRequestsUseNoKey(t *testing.T) {
 			t.Fatalf("valid items: %+v", res)
 		}
 		for _, i := range []int{1, 2, 4} {
-			if keys.KindOf(res[i].Err) != keys.KindInvalidInput || res[i].MAC != nil {
+			if errkind.Of(res[i].Err) != errkind.InvalidInput || res[i].MAC != nil {
 				t.Errorf("item %d: %+v", i, res[i])
 			}
 		}
@@ -296,7 +297,7 @@ func TestRefusedKeyRequestsUseNoKey(t *testing.T) {
 		objs := []mac.Object{{Type: 1, CardID: unhex("04782E21801D80"), Owner: "dev-operator", Data: []byte("ride")}, {}, {CardID: unhex("04"), Data: nil}}
 		uses, cmacs := f.usage(t, legacy), f.keys.cmacs.Load()
 		res, _, err := f.a.SealObjects(ctx, terminal1, gs, "legacy-retail", objs)
-		if err != nil || res[0].Err != nil || keys.KindOf(res[1].Err) != keys.KindInvalidInput || keys.KindOf(res[2].Err) != keys.KindInvalidInput {
+		if err != nil || res[0].Err != nil || errkind.Of(res[1].Err) != errkind.InvalidInput || errkind.Of(res[2].Err) != errkind.InvalidInput {
 			t.Fatalf("seal: %v %+v", err, res)
 		}
 		// 2TDEA: two CMACs per card key.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
@@ -28,7 +29,7 @@ type SealedValue struct {
 
 func (a *Authority) sealKey(g policies.Grant) (keys.Key, error) {
 	if g.Value == nil {
-		return keys.Key{}, keys.Errorf(keys.KindDenied, "authority: the grant has no value limits")
+		return keys.Key{}, errkind.Errorf(errkind.Denied, "authority: the grant has no value limits")
 	}
 	return a.keys.Key(g.Value.SealKey)
 }
@@ -42,10 +43,10 @@ func (a *Authority) AuthorizeValue(ctx context.Context, p identity.Principal, g 
 	switch req.Purpose {
 	case policies.PurposeLoad, policies.PurposeSale, policies.PurposeRefund:
 	default:
-		return SealedValue{}, keys.Errorf(keys.KindInvalidInput, "purpose must be load, sale or refund")
+		return SealedValue{}, errkind.Errorf(errkind.InvalidInput, "purpose must be load, sale or refund")
 	}
 	if req.Amount.Minor <= 0 {
-		return SealedValue{}, keys.Errorf(keys.KindInvalidInput, "amount must be positive")
+		return SealedValue{}, errkind.Errorf(errkind.InvalidInput, "amount must be positive")
 	}
 	k, err := a.sealKey(g)
 	if err != nil {
@@ -134,10 +135,10 @@ func (a *Authority) VerifyValue(ctx context.Context, _ identity.Principal, g pol
 func ownDevice(p identity.Principal, device string) (identity.DeviceID, error) {
 	d, err := identity.ParseDeviceID(device)
 	if err != nil {
-		return identity.DeviceID{}, keys.Wrap(keys.KindInvalidInput, err, "device must be <operator>/<device>")
+		return identity.DeviceID{}, errkind.Wrap(errkind.InvalidInput, err, "device must be <operator>/<device>")
 	}
 	if d.Operator != p.Operator {
-		return identity.DeviceID{}, keys.Errorf(keys.KindDenied, "officers of %s administer only their own operator's devices", p.Operator)
+		return identity.DeviceID{}, errkind.Errorf(errkind.Denied, "officers of %s administer only their own operator's devices", p.Operator)
 	}
 	return d, nil
 }

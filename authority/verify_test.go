@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/policies"
@@ -49,9 +50,9 @@ func TestFailedMACsAreCounted(t *testing.T) {
 	}
 	for i, r := range res {
 		switch {
-		case i < 10 && keys.KindOf(r.Err) != keys.KindCheckFailed,
+		case i < 10 && errkind.Of(r.Err) != errkind.CheckFailed,
 			i == 10 && r.Err != nil,
-			i == 11 && keys.KindOf(r.Err) != keys.KindInvalidInput:
+			i == 11 && errkind.Of(r.Err) != errkind.InvalidInput:
 			t.Errorf("object %d: %v", i, r.Err)
 		}
 	}

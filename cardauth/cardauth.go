@@ -25,16 +25,16 @@ import (
 	"hash/crc32"
 
 	"github.com/samd-io/samd/cmac"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 )
 
 // ErrCryptogram is returned when a card's cryptogram or MAC does not
 // verify. It says nothing more.
-var ErrCryptogram = &keys.Error{Kind: keys.KindCheckFailed, Msg: "cardauth: card cryptogram or MAC does not verify"}
+var ErrCryptogram = &errkind.Error{Kind: errkind.CheckFailed, Msg: "cardauth: card cryptogram or MAC does not verify"}
 
 func invalid(format string, args ...any) error {
-	return keys.Errorf(keys.KindInvalidInput, "cardauth: "+format, args...)
+	return errkind.Errorf(errkind.InvalidInput, "cardauth: "+format, args...)
 }
 
 // rotl returns b rotated left by one byte (RndA', RndB').

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -47,7 +47,7 @@ func runChained(t *testing.T, v chainedVector, kt cardauth.KeyType) {
 	}
 	bad := append([]byte(nil), rndA...)
 	bad[0] ^= 1
-	if err := cardauth.ChainedFinish(b, answer, unhex(t, v.ERndARotated), bad); keys.KindOf(err) != keys.KindCheckFailed {
+	if err := cardauth.ChainedFinish(b, answer, unhex(t, v.ERndARotated), bad); errkind.Of(err) != errkind.CheckFailed {
 		t.Fatalf("wrong card answer: %v", err)
 	}
 	if want := v.SessionKeyRaw; want != "" {

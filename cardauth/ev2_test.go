@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/vectors"
 )
@@ -132,7 +132,7 @@ func TestEV2Authentication(t *testing.T) {
 			other := rndA
 			other[0] ^= 1
 			if v.TIKeptFromPrevious == "" {
-				if _, _, err := cardauth.EV2FinishFirst(kx, unhex(t, v.CardCryptogram), other, rndB); keys.KindOf(err) != keys.KindCheckFailed {
+				if _, _, err := cardauth.EV2FinishFirst(kx, unhex(t, v.CardCryptogram), other, rndB); errkind.Of(err) != errkind.CheckFailed {
 					t.Fatalf("wrong cryptogram: %v", err)
 				}
 			}
@@ -194,7 +194,7 @@ func TestEV2SecureMessaging(t *testing.T) {
 			bad := session(t, v)
 			body := append([]byte(nil), r[:len(r)-2]...)
 			body[len(body)-1] ^= 1
-			if err := bad.CheckResponse(rc, body[:len(body)-8], body[len(body)-8:]); keys.KindOf(err) != keys.KindCheckFailed || bad.CmdCtr != v.CmdCtr {
+			if err := bad.CheckResponse(rc, body[:len(body)-8], body[len(body)-8:]); errkind.Of(err) != errkind.CheckFailed || bad.CmdCtr != v.CmdCtr {
 				t.Fatalf("tampered response: %v, counter %d", err, bad.CmdCtr)
 			}
 		})

@@ -1,6 +1,6 @@
 package cardauth
 
-import "github.com/samd-io/samd/keys"
+import "github.com/samd-io/samd/errkind"
 
 // ISOCommand is a plain ISO/IEC 7816-4 command APDU (ISO/IEC 7816-4:2020
 // §5.1, ISO/IEC 7816-3 §12.1 cases 1 to 4), as a terminal would send it
@@ -158,5 +158,5 @@ func parseSMResponse(r []byte, macLen int) (smResponse, error) {
 // objects missing, 6988 SM data objects incorrect, or an error it could
 // not protect). The status is not authenticated; the session is over.
 func errPlainStatus(sw [2]byte) error {
-	return keys.Errorf(keys.KindCheckFailed, "cardauth: the card answered %02X%02X without secure messaging; the session has ended", sw[0], sw[1])
+	return errkind.Errorf(errkind.CheckFailed, "cardauth: the card answered %02X%02X without secure messaging; the session has ended", sw[0], sw[1])
 }

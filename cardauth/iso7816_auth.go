@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/secret"
@@ -214,11 +215,11 @@ func ISOBegin(suite ISOSuite, kenc, kmac secret.Bytes, rndICC []byte, rand io.Re
 	rndIFD := make([]byte, suite.ChallengeLen)
 	kifd := make([]byte, suite.seedLen())
 	if _, err := io.ReadFull(rand, rndIFD); err != nil {
-		return nil, nil, keys.Wrap(keys.KindInternal, err, "cardauth: no randomness for RND.IFD")
+		return nil, nil, errkind.Wrap(errkind.Internal, err, "cardauth: no randomness for RND.IFD")
 	}
 	if _, err := io.ReadFull(rand, kifd); err != nil {
 		clear(kifd)
-		return nil, nil, keys.Wrap(keys.KindInternal, err, "cardauth: no randomness for K.IFD")
+		return nil, nil, errkind.Wrap(errkind.Internal, err, "cardauth: no randomness for K.IFD")
 	}
 	s := make([]byte, 0, len(rndIFD)+len(rndICC)+len(kifd))
 	s = append(append(append(s, rndIFD...), rndICC...), kifd...)
@@ -267,7 +268,7 @@ func (a *ISOAuth) Finish(kenc, kmac secret.Bytes, rapdu []byte) (*ISOSession, er
 		return nil, invalid("the authentication state is not of its suite")
 	}
 	if len(rapdu) == 2 {
-		return nil, keys.Errorf(keys.KindCheckFailed, "cardauth: the card refused the authentication (%02X%02X)", rapdu[0], rapdu[1])
+		return nil, errkind.Errorf(errkind.CheckFailed, "cardauth: the card refused the authentication (%02X%02X)", rapdu[0], rapdu[1])
 	}
 	if len(rapdu) != 2*r+kl+8+2 {
 		return nil, invalid("the card's answer must be %d bytes and the status", 2*r+kl+8)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -109,7 +110,7 @@ func TestISOKDF(t *testing.T) {
 			}
 		})
 	}
-	if _, err := cardauth.ISOKDF(keys.TDEA3, secret.Copy(make([]byte, 16)), 1); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := cardauth.ISOKDF(keys.TDEA3, secret.Copy(make([]byte, 16)), 1); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("3TDEA: %v", err)
 	}
 }
@@ -182,11 +183,11 @@ func TestISOMutualAuthenticateRefusals(t *testing.T) {
 		}()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			want := keys.KindInvalidInput
+			want := errkind.InvalidInput
 			if c.name == "fail/no randomness" {
-				want = keys.KindInternal
+				want = errkind.Internal
 			}
-			if c.err == nil || keys.KindOf(c.err) != want {
+			if c.err == nil || errkind.Of(c.err) != want {
 				t.Fatalf("got %v, want %v", c.err, want)
 			}
 		})
@@ -223,18 +224,18 @@ func TestISOMutualAuthenticateRefusals(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		err  error
-		want keys.Kind
+		want errkind.Kind
 	}{
 		{"ok/the card's answer", finish(keep, answer), 0},
-		{"fail/M_ICC altered", finish(keep, tampered(len(answer)-3)), keys.KindCheckFailed},
-		{"fail/E_ICC altered", finish(keep, tampered(3)), keys.KindCheckFailed},
-		{"fail/an answer to another RND.IFD", finish(func(a *cardauth.ISOAuth) { a.RndIFD[7] ^= 1 }, answer), keys.KindCheckFailed},
-		{"fail/an answer to another RND.ICC", finish(func(a *cardauth.ISOAuth) { a.RndICC[0] ^= 1 }, answer), keys.KindCheckFailed},
-		{"fail/samd's own cryptogram reflected", finish(keep, reflected), keys.KindCheckFailed},
-		{"fail/the card refused (6300)", finish(keep, []byte{0x63, 0x00}), keys.KindCheckFailed},
-		{"fail/answer without status", finish(keep, answer[:len(answer)-2]), keys.KindInvalidInput},
-		{"fail/answer with status 6282", finish(keep, append(answer[:len(answer)-2:len(answer)-2], 0x62, 0x82)), keys.KindInvalidInput},
-		{"fail/answer one byte short", finish(keep, append(answer[:len(answer)-3:len(answer)-3], 0x90, 0x00)), keys.KindInvalidInput},
+		{"fail/M_ICC altered", finish(keep, tampered(len(answer)-3)), errkind.CheckFailed},
+		{"fail/E_ICC altered", finish(keep, tampered(3)), errkind.CheckFailed},
+		{"fail/an answer to another RND.IFD", finish(func(a *cardauth.ISOAuth) { a.RndIFD[7] ^= 1 }, answer), errkind.CheckFailed},
+		{"fail/an answer to another RND.ICC", finish(func(a *cardauth.ISOAuth) { a.RndICC[0] ^= 1 }, answer), errkind.CheckFailed},
+		{"fail/samd's own cryptogram reflected", finish(keep, reflected), errkind.CheckFailed},
+		{"fail/the card refused (6300)", finish(keep, []byte{0x63, 0x00}), errkind.CheckFailed},
+		{"fail/answer without status", finish(keep, answer[:len(answer)-2]), errkind.InvalidInput},
+		{"fail/answer with status 6282", finish(keep, append(answer[:len(answer)-2:len(answer)-2], 0x62, 0x82)), errkind.InvalidInput},
+		{"fail/answer one byte short", finish(keep, append(answer[:len(answer)-3:len(answer)-3], 0x90, 0x00)), errkind.InvalidInput},
 		{"fail/a second Finish", func() error {
 			a, _ := icaoBegin(t, f)
 			if _, err := a.Finish(kenc, kmac, answer); err != nil {
@@ -242,12 +243,12 @@ func TestISOMutualAuthenticateRefusals(t *testing.T) {
 			}
 			_, err := a.Finish(kenc, kmac, answer)
 			return err
-		}(), keys.KindInvalidInput},
+		}(), errkind.InvalidInput},
 		{"fail/wrong MAC key", func() error {
 			a, _ := icaoBegin(t, f)
 			_, err := a.Finish(kenc, kenc, answer)
 			return err
-		}(), keys.KindCheckFailed},
+		}(), errkind.CheckFailed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.want == 0 {
@@ -256,7 +257,7 @@ func TestISOMutualAuthenticateRefusals(t *testing.T) {
 				}
 				return
 			}
-			if c.err == nil || keys.KindOf(c.err) != c.want {
+			if c.err == nil || errkind.Of(c.err) != c.want {
 				t.Fatalf("got %v, want %v", c.err, c.want)
 			}
 		})

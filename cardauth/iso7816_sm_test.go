@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -88,26 +89,26 @@ func TestISOSecureMessagingRefusals(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		resp []byte
-		want keys.Kind
+		want errkind.Kind
 	}{
-		{"fail/MAC altered", flip(len(resp) - 3), keys.KindCheckFailed},
-		{"fail/DO'87' cryptogram altered", flip(4), keys.KindCheckFailed},
-		{"fail/DO'99' altered", flip(13), keys.KindCheckFailed},
-		{"fail/trailer differs from DO'99'", flip(len(resp) - 1), keys.KindCheckFailed},
-		{"fail/plain 6988", []byte{0x69, 0x88}, keys.KindCheckFailed},
-		{"fail/plain 9000", []byte{0x90, 0x00}, keys.KindCheckFailed},
-		{"fail/no DO'8E'", append(resp[:15:15], 0x90, 0x00), keys.KindInvalidInput},
-		{"fail/no DO'99'", append(append([]byte(nil), resp[:11]...), resp[15:]...), keys.KindInvalidInput},
-		{"fail/a 4-byte MAC", append(append(append([]byte(nil), resp[:15]...), 0x8E, 0x04, 1, 2, 3, 4), 0x90, 0x00), keys.KindInvalidInput},
-		{"fail/an object after DO'8E'", append(append(append([]byte(nil), resp[:len(resp)-2]...), 0x99, 0x02, 0x90, 0x00), 0x90, 0x00), keys.KindInvalidInput},
-		{"fail/an unknown object first", append([]byte{0x81, 0x01, 0x00}, resp...), keys.KindInvalidInput},
-		{"fail/no status", nil, keys.KindInvalidInput},
+		{"fail/MAC altered", flip(len(resp) - 3), errkind.CheckFailed},
+		{"fail/DO'87' cryptogram altered", flip(4), errkind.CheckFailed},
+		{"fail/DO'99' altered", flip(13), errkind.CheckFailed},
+		{"fail/trailer differs from DO'99'", flip(len(resp) - 1), errkind.CheckFailed},
+		{"fail/plain 6988", []byte{0x69, 0x88}, errkind.CheckFailed},
+		{"fail/plain 9000", []byte{0x90, 0x00}, errkind.CheckFailed},
+		{"fail/no DO'8E'", append(resp[:15:15], 0x90, 0x00), errkind.InvalidInput},
+		{"fail/no DO'99'", append(append([]byte(nil), resp[:11]...), resp[15:]...), errkind.InvalidInput},
+		{"fail/a 4-byte MAC", append(append(append([]byte(nil), resp[:15]...), 0x8E, 0x04, 1, 2, 3, 4), 0x90, 0x00), errkind.InvalidInput},
+		{"fail/an object after DO'8E'", append(append(append([]byte(nil), resp[:len(resp)-2]...), 0x99, 0x02, 0x90, 0x00), 0x90, 0x00), errkind.InvalidInput},
+		{"fail/an unknown object first", append([]byte{0x81, 0x01, 0x00}, resp...), errkind.InvalidInput},
+		{"fail/no status", nil, errkind.InvalidInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := at()
 			before := append([]byte(nil), s.SSC...)
 			_, err := s.CheckResponse(c.resp)
-			if keys.KindOf(err) != c.want || err == nil {
+			if errkind.Of(err) != c.want || err == nil {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 			if !bytes.Equal(s.SSC, before) || !s.Pending {
@@ -135,27 +136,27 @@ func TestISOSecureMessagingRefusals(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := icaoSession(t, f)
-			if _, err := s.ProtectCommand(c.cmd); keys.KindOf(err) != keys.KindInvalidInput || s.Pending {
+			if _, err := s.ProtectCommand(c.cmd); errkind.Of(err) != errkind.InvalidInput || s.Pending {
 				t.Fatalf("got %v", err)
 			}
 		})
 	}
 	t.Run("fail/two commands without a response", func(t *testing.T) {
 		s := at()
-		if _, err := s.ProtectCommand(cmd(0x00, 0xB0, 0, 0, 4)); keys.KindOf(err) != keys.KindInvalidInput {
+		if _, err := s.ProtectCommand(cmd(0x00, 0xB0, 0, 0, 4)); errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("fail/a response without a command", func(t *testing.T) {
 		s := icaoSession(t, f)
-		if _, err := s.CheckResponse(unhex(t, f.SM[0].Response)); keys.KindOf(err) != keys.KindInvalidInput {
+		if _, err := s.CheckResponse(unhex(t, f.SM[0].Response)); errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("fail/a state whose SSC is not a block", func(t *testing.T) {
 		s := icaoSession(t, f)
 		s.SSC = s.SSC[:4]
-		if _, err := s.ProtectCommand(cmd(0x00, 0xB0, 0, 0, 4)); keys.KindOf(err) != keys.KindInvalidInput {
+		if _, err := s.ProtectCommand(cmd(0x00, 0xB0, 0, 0, 4)); errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -215,7 +216,7 @@ func TestParseISOCommand(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cmd, err := cardauth.ParseISOCommand(unhex(t, c.apdu))
 			if !c.ok {
-				if keys.KindOf(err) != keys.KindInvalidInput {
+				if errkind.Of(err) != errkind.InvalidInput {
 					t.Fatalf("got %v", err)
 				}
 				return

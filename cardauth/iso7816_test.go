@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
@@ -50,12 +50,12 @@ func TestISO7816(t *testing.T) {
 			t.Fatal(err)
 		}
 		want[0] ^= 1
-		if err := cardauth.ISO7816Verify(b, unhex(t, c.challenge), want); keys.KindOf(err) != keys.KindCheckFailed {
+		if err := cardauth.ISO7816Verify(b, unhex(t, c.challenge), want); errkind.Of(err) != errkind.CheckFailed {
 			t.Fatalf("tampered: %v", err)
 		}
 	}
 	b, _ := cardauth.KeyAES.Block(secret.Copy(make([]byte, 16)))
-	if _, err := cardauth.ISO7816Cryptogram(b, make([]byte, 8)); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := cardauth.ISO7816Cryptogram(b, make([]byte, 8)); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("8-byte challenge for AES: %v", err)
 	}
 }

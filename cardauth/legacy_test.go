@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -56,7 +56,7 @@ func TestLegacyModes(t *testing.T) {
 		t.Fatalf("OpenFull %q %v", got, err)
 	}
 	enc[3] ^= 1
-	if _, err := s.OpenFull(enc, len(data)); keys.KindOf(err) != keys.KindCheckFailed {
+	if _, err := s.OpenFull(enc, len(data)); errkind.Of(err) != errkind.CheckFailed {
 		t.Fatalf("tampered: %v", err)
 	}
 	// MAC: the card's CBC-MAC, leftmost 4 bytes.
@@ -71,7 +71,7 @@ func TestLegacyModes(t *testing.T) {
 	if err := s.CheckMAC(data, full[16:20]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CheckMAC(data, []byte{0, 0, 0, 0}); keys.KindOf(err) != keys.KindCheckFailed {
+	if err := s.CheckMAC(data, []byte{0, 0, 0, 0}); errkind.Of(err) != errkind.CheckFailed {
 		t.Fatal("a wrong MAC verified")
 	}
 }

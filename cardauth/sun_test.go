@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -70,7 +70,7 @@ func TestSUN(t *testing.T) {
 				}
 				bad := unhex(t, v.SDMMAC)
 				bad[3] ^= 0x01
-				if err := cardauth.VerifySDMMAC(mac, unhex(t, v.MACInput), bad); keys.KindOf(err) != keys.KindCheckFailed {
+				if err := cardauth.VerifySDMMAC(mac, unhex(t, v.MACInput), bad); errkind.Of(err) != errkind.CheckFailed {
 					t.Fatalf("tampered SDMMAC: %v", err)
 				}
 			}

@@ -27,6 +27,7 @@ import (
 	"context"
 	"crypto/subtle"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -60,14 +61,14 @@ func NewInput(uid, aid, sysid []byte) (Input, error) {
 	switch len(uid) {
 	case 4, 7, 10:
 	default:
-		return Input{}, keys.Errorf(keys.KindInvalidInput, "derive: UID must be 4, 7 or 10 bytes, not %d", len(uid))
+		return Input{}, errkind.Errorf(errkind.InvalidInput, "derive: UID must be 4, 7 or 10 bytes, not %d", len(uid))
 	}
 	if len(aid) != 0 && len(aid) != 3 {
-		return Input{}, keys.Errorf(keys.KindInvalidInput, "derive: AID must be 3 bytes, not %d", len(aid))
+		return Input{}, errkind.Errorf(errkind.InvalidInput, "derive: AID must be 3 bytes, not %d", len(aid))
 	}
 	n := len(uid) + len(aid) + len(sysid)
 	if n > MaxInput {
-		return Input{}, keys.Errorf(keys.KindInvalidInput, "derive: diversification input is %d bytes; AN10922 allows at most %d", n, MaxInput)
+		return Input{}, errkind.Errorf(errkind.InvalidInput, "derive: diversification input is %d bytes; AN10922 allows at most %d", n, MaxInput)
 	}
 	m := make([]byte, 0, n)
 	m = append(m, uid...)
@@ -79,7 +80,7 @@ func NewInput(uid, aid, sysid []byte) (Input, error) {
 // RawInput accepts M as the scheme builds it (1..31 bytes).
 func RawInput(m []byte) (Input, error) {
 	if len(m) < 1 || len(m) > MaxInput {
-		return Input{}, keys.Errorf(keys.KindInvalidInput, "derive: diversification input must be 1..%d bytes, not %d", MaxInput, len(m))
+		return Input{}, errkind.Errorf(errkind.InvalidInput, "derive: diversification input must be 1..%d bytes, not %d", MaxInput, len(m))
 	}
 	return Input{m: append([]byte(nil), m...)}, nil
 }
@@ -135,7 +136,7 @@ func Diversify(ctx context.Context, c CMACer, master keys.Key, in Input) (secret
 		}
 		if len(out) != bs {
 			clear(out)
-			return secret.Bytes{}, keys.Errorf(keys.KindInternal, "derive: CMAC returned %d bytes, want %d", len(out), bs)
+			return secret.Bytes{}, errkind.Errorf(errkind.Internal, "derive: CMAC returned %d bytes, want %d", len(out), bs)
 		}
 		outs[i] = out
 	}
@@ -166,17 +167,17 @@ func Diversify(ctx context.Context, c CMACer, master keys.Key, in Input) (secret
 // derivation that will be made.
 func Check(master keys.Key, in Input) error {
 	if master.Role != keys.RoleDiversifyMaster {
-		return &keys.Error{Kind: keys.KindWrongRole, Key: master.Ref, Msg: "derive: key " + master.Ref.String() + " is not a diversification master key"}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: "derive: key " + master.Ref.String() + " is not a diversification master key"}
 	}
 	if constants(master.Algorithm) == nil {
-		return &keys.Error{Kind: keys.KindWrongRole, Key: master.Ref, Msg: "derive: no AN10922 variant for " + master.Algorithm.String()}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: "derive: no AN10922 variant for " + master.Algorithm.String()}
 	}
 	bs := master.Algorithm.BlockSize()
 	if max := 2*bs - 1; len(in.m) > max {
-		return keys.Errorf(keys.KindInvalidInput, "derive: diversification input is %d bytes; AN10922 allows at most %d for %s", len(in.m), max, master.Algorithm)
+		return errkind.Errorf(errkind.InvalidInput, "derive: diversification input is %d bytes; AN10922 allows at most %d for %s", len(in.m), max, master.Algorithm)
 	}
 	if len(in.m) < bs {
-		return keys.Errorf(keys.KindInvalidInput,
+		return errkind.Errorf(errkind.InvalidInput,
 			"derive: diversification input is %d bytes; with the master key in the HSM it must be at least %d for %s (AN10922 pads shorter inputs to two blocks, which a token CMAC cannot reproduce)",
 			len(in.m), bs, master.Algorithm)
 	}

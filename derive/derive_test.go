@@ -12,6 +12,7 @@ import (
 
 	"github.com/samd-io/samd/cmac"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
@@ -87,7 +88,7 @@ func TestAN10922(t *testing.T) {
 			if len(in.Bytes()) < alg.BlockSize() {
 				// AN10957's short example: AN10922 pads it to two blocks,
 				// which the token's standard CMAC cannot; samd refuses.
-				if keys.KindOf(err) != keys.KindInvalidInput {
+				if errkind.Of(err) != errkind.InvalidInput {
 					t.Fatalf("short input: %v, want invalid input", err)
 				}
 				return
@@ -124,12 +125,12 @@ func TestBadInput(t *testing.T) {
 		{"fail/too-long", uid, make([]byte, 3), make([]byte, 22)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := derive.NewInput(c.uid, c.aid, c.sys); keys.KindOf(err) != keys.KindInvalidInput {
+			if _, err := derive.NewInput(c.uid, c.aid, c.sys); errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("got %v", err)
 			}
 		})
 	}
-	if _, err := derive.RawInput(nil); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := derive.RawInput(nil); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("empty raw input: %v", err)
 	}
 
@@ -140,12 +141,12 @@ func TestBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := derive.Diversify(ctx, s, tdea, long); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := derive.Diversify(ctx, s, tdea, long); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("17-byte input for 2TDEA: %v", err)
 	}
 	notMaster := tdea
 	notMaster.Role = keys.RoleMAC
-	if _, err := derive.Diversify(ctx, s, notMaster, long); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := derive.Diversify(ctx, s, notMaster, long); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("MAC key: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 
 	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -50,7 +51,7 @@ func ParseMethod(s string) (Method, error) {
 	case "cmac-zero":
 		return CMACZero, nil
 	}
-	return MethodUnknown, keys.Errorf(keys.KindInvalidInput, "kcv: unknown KCV method %q", s)
+	return MethodUnknown, errkind.Errorf(errkind.InvalidInput, "kcv: unknown KCV method %q", s)
 }
 
 // Block returns the cipher for a secret key of the algorithm.
@@ -92,7 +93,7 @@ func Compute(alg keys.Algorithm, key secret.Bytes, m Method) ([]byte, error) {
 			return nil, err
 		}
 	default:
-		return nil, keys.Errorf(keys.KindInvalidInput, "kcv: unknown KCV method")
+		return nil, errkind.Errorf(errkind.InvalidInput, "kcv: unknown KCV method")
 	}
 	return out[:keys.KCVLen], nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
@@ -115,10 +116,10 @@ func TestBadInput(t *testing.T) {
 	if _, err := kcv.Compute(keys.AES128, secret.Copy(make([]byte, 15)), kcv.EncryptZero); err == nil {
 		t.Error("15-byte AES-128 key accepted")
 	}
-	if _, err := kcv.Compute(keys.AES128, secret.Copy(make([]byte, 16)), kcv.MethodUnknown); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := kcv.Compute(keys.AES128, secret.Copy(make([]byte, 16)), kcv.MethodUnknown); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("unknown method: %v", err)
 	}
-	if _, err := kcv.ParseMethod("sha1"); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := kcv.ParseMethod("sha1"); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("parse: %v", err)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/samd-io/samd/errkind"
 )
 
 // Role is what a key is for. The zero value is invalid.
@@ -63,7 +65,7 @@ func ParseRole(s string) (Role, error) {
 			return Role(i), nil
 		}
 	}
-	return RoleUnknown, Errorf(KindInvalidInput, "keys: unknown role %q", s)
+	return RoleUnknown, errkind.Errorf(errkind.InvalidInput, "keys: unknown role %q", s)
 }
 
 // Usage is a set of operations a key may perform.
@@ -147,7 +149,7 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 			return Algorithm(i), nil
 		}
 	}
-	return AlgUnknown, Errorf(KindInvalidInput, "keys: unknown algorithm %q", s)
+	return AlgUnknown, errkind.Errorf(errkind.InvalidInput, "keys: unknown algorithm %q", s)
 }
 
 // Symmetric reports whether the algorithm is a secret-key algorithm.
@@ -205,20 +207,20 @@ type Name struct{ s string }
 // ParseName validates a key name.
 func ParseName(s string) (Name, error) {
 	if len(s) == 0 || len(s) > 64 {
-		return Name{}, Errorf(KindInvalidInput, "keys: key name must be 1 to 64 bytes")
+		return Name{}, errkind.Errorf(errkind.InvalidInput, "keys: key name must be 1 to 64 bytes")
 	}
 	segs := strings.Split(s, "/")
 	if len(segs) != 3 {
-		return Name{}, Errorf(KindInvalidInput, "keys: key name %q is not <purpose>/<scope>/<name>", s)
+		return Name{}, errkind.Errorf(errkind.InvalidInput, "keys: key name %q is not <purpose>/<scope>/<name>", s)
 	}
 	for _, seg := range segs {
 		if seg == "" || !isAlnum(seg[0]) {
-			return Name{}, Errorf(KindInvalidInput, "keys: key name %q has an empty segment or one starting with punctuation", s)
+			return Name{}, errkind.Errorf(errkind.InvalidInput, "keys: key name %q has an empty segment or one starting with punctuation", s)
 		}
 		for i := 0; i < len(seg); i++ {
 			c := seg[i]
 			if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
-				return Name{}, Errorf(KindInvalidInput, "keys: key name %q has a character outside [a-z0-9._-]", s)
+				return Name{}, errkind.Errorf(errkind.InvalidInput, "keys: key name %q has a character outside [a-z0-9._-]", s)
 			}
 		}
 	}
@@ -246,7 +248,7 @@ func NewRef(name string, version int) (Ref, error) {
 		return Ref{}, err
 	}
 	if version < 1 || version > 255 {
-		return Ref{}, Errorf(KindInvalidInput, "keys: key version must be 1..255, not %d", version)
+		return Ref{}, errkind.Errorf(errkind.InvalidInput, "keys: key version must be 1..255, not %d", version)
 	}
 	return Ref{Name: n, Version: uint8(version)}, nil
 }
@@ -269,15 +271,15 @@ func (r Ref) Label() string { return "samd:" + r.String() }
 func ParseLabel(label string) (Ref, error) {
 	rest, ok := strings.CutPrefix(label, "samd:")
 	if !ok {
-		return Ref{}, Errorf(KindInvalidInput, "keys: label %q is not a samd key label", label)
+		return Ref{}, errkind.Errorf(errkind.InvalidInput, "keys: label %q is not a samd key label", label)
 	}
 	name, v, ok := strings.Cut(rest, ":v")
 	if !ok {
-		return Ref{}, Errorf(KindInvalidInput, "keys: label %q has no version", label)
+		return Ref{}, errkind.Errorf(errkind.InvalidInput, "keys: label %q has no version", label)
 	}
 	ver, err := strconv.Atoi(v)
 	if err != nil || strconv.Itoa(ver) != v {
-		return Ref{}, Errorf(KindInvalidInput, "keys: label %q has a malformed version", label)
+		return Ref{}, errkind.Errorf(errkind.InvalidInput, "keys: label %q has a malformed version", label)
 	}
 	return NewRef(name, ver)
 }
@@ -345,11 +347,11 @@ type Key struct {
 	CMACKCV []byte
 }
 
-// Check returns an error of kind KindWrongRole unless the key may be used
+// Check returns an error of kind errkind.WrongRole unless the key may be used
 // for every usage in u.
 func (k Key) Check(u Usage) error {
 	if !k.Role.Allows(u) {
-		return &Error{Kind: KindWrongRole, Key: k.Ref, Msg: "keys: key " + k.Ref.String() + " has role " + k.Role.String() + ", which does not permit this operation"}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: "keys: key " + k.Ref.String() + " has role " + k.Role.String() + ", which does not permit this operation"}
 	}
 	return nil
 }

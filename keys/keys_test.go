@@ -3,6 +3,7 @@ package keys_test
 import (
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 )
 
@@ -27,8 +28,8 @@ func TestNames(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("ParseName(%q) = %v", c.in, err)
 			}
-			if err != nil && keys.KindOf(err) != keys.KindInvalidInput {
-				t.Fatalf("kind %v", keys.KindOf(err))
+			if err != nil && errkind.Of(err) != errkind.InvalidInput {
+				t.Fatalf("kind %v", errkind.Of(err))
 			}
 		})
 	}
@@ -88,7 +89,7 @@ func TestRoles(t *testing.T) {
 		}
 	}
 	k := keys.Key{Role: keys.RoleDiversifyMaster}
-	if err := k.Check(keys.UsageWrap); keys.KindOf(err) != keys.KindWrongRole {
+	if err := k.Check(keys.UsageWrap); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("Check: %v", err)
 	}
 }

@@ -3,6 +3,8 @@ package keys
 import (
 	"errors"
 	"fmt"
+
+	"github.com/samd-io/samd/errkind"
 )
 
 // Strength is the security strength, in bits, of a key of this algorithm,
@@ -39,16 +41,16 @@ var ErrWeakProtection = errors.New("keys: the protecting key is weaker than the 
 // they protect) ask the same: a key protected by a weaker key is only as
 // strong as that key.
 //
-// A refusal has kind KindWrongRole (the protecting key exists but may not
+// A refusal has kind errkind.WrongRole (the protecting key exists but may not
 // do this) and wraps ErrWeakProtection; its message names both
 // algorithms.
 func CheckProtection(protecting, protected Algorithm) error {
 	p, k := protecting.Strength(), protected.Strength()
 	if p == 0 || k == 0 || !protected.Symmetric() {
-		return &Error{Kind: KindWrongRole, Msg: fmt.Sprintf("keys: the protecting key is %s, the protected key %s: samd protects only secret keys under secret keys of known strength", protecting, protected), Err: ErrWeakProtection}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: fmt.Sprintf("keys: the protecting key is %s, the protected key %s: samd protects only secret keys under secret keys of known strength", protecting, protected), Err: ErrWeakProtection}
 	}
 	if p < k {
-		return &Error{Kind: KindWrongRole, Msg: fmt.Sprintf("keys: the protecting key is %s (%d bits), the protected key %s (%d bits)", protecting, p, protected, k), Err: ErrWeakProtection}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: fmt.Sprintf("keys: the protecting key is %s (%d bits), the protected key %s (%d bits)", protecting, p, protected, k), Err: ErrWeakProtection}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 )
 
@@ -40,8 +41,8 @@ func TestCheckProtection(t *testing.T) {
 			if (err == nil) != c.ok {
 				t.Fatalf("CheckProtection(%s, %s) = %v", c.protecting, c.protected, err)
 			}
-			if err != nil && (keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection)) {
-				t.Fatalf("kind %v, %v", keys.KindOf(err), err)
+			if err != nil && (errkind.Of(err) != errkind.WrongRole || !errors.Is(err, keys.ErrWeakProtection)) {
+				t.Fatalf("kind %v, %v", errkind.Of(err), err)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
 	"github.com/samd-io/samd/keys/pkcs11"
@@ -119,13 +120,13 @@ func TestBinding(t *testing.T) {
 			} {
 				c := o
 				mut(&c)
-				if err := p.Verify(ctx, s, pc.key, c, m); keys.KindOf(err) != keys.KindCheckFailed {
+				if err := p.Verify(ctx, s, pc.key, c, m); errkind.Of(err) != errkind.CheckFailed {
 					t.Errorf("%s: %v", name, err)
 				}
 			}
 			bad := append([]byte(nil), m...)
 			bad[0] ^= 1
-			if err := p.Verify(ctx, s, pc.key, o, bad); keys.KindOf(err) != keys.KindCheckFailed {
+			if err := p.Verify(ctx, s, pc.key, o, bad); errkind.Of(err) != errkind.CheckFailed {
 				t.Errorf("flipped MAC: %v", err)
 			}
 		})
@@ -133,11 +134,11 @@ func TestBinding(t *testing.T) {
 	// The APTA profile seals 16-byte objects only; a profile refuses a key
 	// of the wrong role.
 	p, _ := mac.NewProfile(profiles[0].cfg)
-	if _, err := p.Compute(ctx, s, master, mac.Object{CardID: []byte{1, 2, 3, 4, 5, 6, 7}, Data: make([]byte, 15)}); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := p.Compute(ctx, s, master, mac.Object{CardID: []byte{1, 2, 3, 4, 5, 6, 7}, Data: make([]byte, 15)}); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("15-byte APTA object: %v", err)
 	}
 	p2, _ := mac.NewProfile(mac.ProfileConfig{Name: "x", Algorithm: "cmac", MACLength: 8, Key: master.Ref})
-	if _, err := p2.Compute(ctx, s, master, mac.Object{CardID: []byte{1}, Data: []byte{1}}); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := p2.Compute(ctx, s, master, mac.Object{CardID: []byte{1}, Data: []byte{1}}); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("master key used directly: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ import (
 	"crypto/des"
 	"crypto/subtle"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -62,7 +62,7 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	case "iso9797-1-alg3":
 		return ISO9797Alg3, nil
 	}
-	return AlgUnknown, keys.Errorf(keys.KindInvalidInput, "mac: unknown algorithm %q", s)
+	return AlgUnknown, errkind.Errorf(errkind.InvalidInput, "mac: unknown algorithm %q", s)
 }
 
 func (a Algorithm) String() string {
@@ -97,7 +97,7 @@ func pad(msg []byte, bs int, p Padding) ([]byte, error) {
 		out[len(msg)] = 0x80
 		return out, nil
 	}
-	return nil, keys.Errorf(keys.KindInvalidInput, "mac: ISO 9797-1 needs padding method 1 or 2")
+	return nil, errkind.Errorf(errkind.InvalidInput, "mac: ISO 9797-1 needs padding method 1 or 2")
 }
 
 // cbcmac is the CBC-MAC of padded blocks with a zero IV (ISO/IEC 9797-1
@@ -128,7 +128,7 @@ func Alg1(b cipher.Block, p Padding, msg []byte) ([]byte, error) {
 func Alg3(key secret.Bytes, p Padding, msg []byte) ([]byte, error) {
 	k := key.Reveal()
 	if len(k) != 16 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mac: MAC algorithm 3 needs a 16-byte key K || K'")
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: MAC algorithm 3 needs a 16-byte key K || K'")
 	}
 	b1, err := des.NewCipher(k[:8])
 	if err != nil {
@@ -151,13 +151,13 @@ func Alg3(key secret.Bytes, p Padding, msg []byte) ([]byte, error) {
 // Truncate keeps the leftmost n bytes of a MAC: 4, 8, or the whole block.
 func Truncate(m []byte, n int) ([]byte, error) {
 	if n != 4 && n != 8 && n != len(m) || n > len(m) {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mac: MAC length must be 4, 8 or the block size")
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: MAC length must be 4, 8 or the block size")
 	}
 	return m[:n], nil
 }
 
 // ErrInvalid is the only thing a failed verification says.
-var ErrInvalid = &keys.Error{Kind: keys.KindCheckFailed, Msg: "mac: invalid MAC"}
+var ErrInvalid = &errkind.Error{Kind: errkind.CheckFailed, Msg: "mac: invalid MAC"}
 
 // Equal compares two MACs in constant time.
 func Equal(a, b []byte) bool {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/secret"
@@ -118,10 +119,10 @@ func TestTruncate(t *testing.T) {
 			t.Errorf("Truncate(%d) = %X, %v", c.n, got, err)
 		}
 	}
-	if _, err := mac.Alg3(secret.Copy(make([]byte, 8)), mac.Pad1, []byte("x")); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := mac.Alg3(secret.Copy(make([]byte, 8)), mac.Pad1, []byte("x")); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("8-byte key for algorithm 3: %v", err)
 	}
-	if _, err := mac.Alg1(blockFor(t, "DES", make([]byte, 8)), mac.PadNone, []byte("x")); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := mac.Alg1(blockFor(t, "DES", make([]byte, 8)), mac.PadNone, []byte("x")); errkind.Of(err) != errkind.InvalidInput {
 		t.Errorf("no padding for algorithm 1: %v", err)
 	}
 }
@@ -137,7 +138,7 @@ func TestProfileValidation(t *testing.T) {
 		"fail/algorithm":             {Name: "p", Algorithm: "hmac", MACLength: 8, Key: ref},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := mac.NewProfile(c); keys.KindOf(err) != keys.KindInvalidInput {
+			if _, err := mac.NewProfile(c); errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("got %v", err)
 			}
 		})

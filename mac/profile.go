@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
@@ -47,7 +48,7 @@ type Profile struct {
 // NewProfile validates a profile configuration.
 func NewProfile(c ProfileConfig) (Profile, error) {
 	bad := func(format string, args ...any) (Profile, error) {
-		return Profile{}, keys.Errorf(keys.KindInvalidInput, "mac: profile %q: "+format, append([]any{c.Name}, args...)...)
+		return Profile{}, errkind.Errorf(errkind.InvalidInput, "mac: profile %q: "+format, append([]any{c.Name}, args...)...)
 	}
 	if c.Name == "" || len(c.Name) > 64 || strings.ContainsAny(c.Name, " \t\n/") {
 		return bad("name must be 1..64 bytes without spaces or slashes")
@@ -109,16 +110,16 @@ type Object struct {
 // no two different objects share an input.
 func (p Profile) Input(o Object) ([]byte, error) {
 	if len(o.CardID) < 1 || len(o.CardID) > 16 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mac: card id must be 1..16 bytes")
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: card id must be 1..16 bytes")
 	}
 	if len(o.Owner) > 64 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mac: owner must be at most 64 bytes")
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: owner must be at most 64 bytes")
 	}
 	if p.objLen != 0 && len(o.Data) != p.objLen {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mac: profile %s seals %d-byte objects, not %d", p.name, p.objLen, len(o.Data))
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: profile %s seals %d-byte objects, not %d", p.name, p.objLen, len(o.Data))
 	}
 	if len(o.Data) < 1 || len(o.Data) > MaxObject {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mac: object must be 1..%d bytes", MaxObject)
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: object must be 1..%d bytes", MaxObject)
 	}
 	b := make([]byte, 0, 16+len(p.name)+len(o.CardID)+len(o.Owner)+len(o.Data))
 	b = append(b, byte(len(p.name)))
@@ -142,20 +143,20 @@ type CMACer interface {
 // CheckKey reports whether k can serve the profile.
 func (p Profile) CheckKey(k keys.Key) error {
 	if k.Ref != p.key {
-		return keys.Errorf(keys.KindInternal, "mac: key %s is not the profile's key", k.Ref)
+		return errkind.Errorf(errkind.Internal, "mac: key %s is not the profile's key", k.Ref)
 	}
 	if p.diversify {
 		if k.Role != keys.RoleDiversifyMaster {
-			return &keys.Error{Kind: keys.KindWrongRole, Key: k.Ref, Msg: "mac: profile " + p.name + " diversifies: its key must be a diversify-master key"}
+			return &errkind.Error{Kind: errkind.WrongRole, Msg: "mac: profile " + p.name + " diversifies: its key must be a diversify-master key"}
 		}
 	} else if k.Role != keys.RoleMAC {
-		return &keys.Error{Kind: keys.KindWrongRole, Key: k.Ref, Msg: "mac: profile " + p.name + " uses its key directly: it must be a mac key"}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: "mac: profile " + p.name + " uses its key directly: it must be a mac key"}
 	}
 	if p.alg == ISO9797Alg3 && k.Algorithm != keys.TDEA2 {
-		return &keys.Error{Kind: keys.KindWrongRole, Key: k.Ref, Msg: "mac: MAC algorithm 3 needs a 2TDEA key"}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: "mac: MAC algorithm 3 needs a 2TDEA key"}
 	}
 	if p.macLen > k.Algorithm.BlockSize() {
-		return keys.Errorf(keys.KindInvalidInput, "mac: profile %s wants %d-byte MACs from a %d-byte block cipher", p.name, p.macLen, k.Algorithm.BlockSize())
+		return errkind.Errorf(errkind.InvalidInput, "mac: profile %s wants %d-byte MACs from a %d-byte block cipher", p.name, p.macLen, k.Algorithm.BlockSize())
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
@@ -37,7 +38,7 @@ func newHierarchy(t *testing.T) *hierarchy {
 	gen := func(name string, alg keys.Algorithm) crypto.Signer {
 		ref, _ := keys.NewRef("pki/test/"+name, 1)
 		k, err := store.Generate(context.Background(), pkcs11.GenerateRequest{Ref: ref, Role: keys.RoleCA, Algorithm: alg})
-		if keys.KindOf(err) == keys.KindExists {
+		if errkind.Of(err) == errkind.Exists {
 			k, err = store.Key(ref)
 		}
 		if err != nil {

@@ -41,6 +41,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 )
@@ -135,7 +136,7 @@ type Grant struct {
 }
 
 // Denial is a refused request and the rule that refused it. Its kind is
-// keys.KindDenied.
+// errkind.Denied.
 type Denial struct {
 	Rule   string
 	Reason string
@@ -149,9 +150,9 @@ func (d *Denial) Error() string { return "policy: " + d.Rule + ": " + d.Reason }
 // Unwrap gives the denial its error kind.
 func (d *Denial) Unwrap() error {
 	if d.Retired {
-		return &keys.Error{Kind: keys.KindRetired, Msg: d.Reason}
+		return &errkind.Error{Kind: errkind.Retired, Msg: d.Reason}
 	}
-	return &keys.Error{Kind: keys.KindDenied, Msg: d.Reason}
+	return &errkind.Error{Kind: errkind.Denied, Msg: d.Reason}
 }
 
 func deny(rule, format string, args ...any) error {
@@ -423,7 +424,7 @@ func (l ErrorList) Error() string {
 
 // Unwrap gives the list its error kind (invalid input) and members.
 func (l ErrorList) Unwrap() []error {
-	return append([]error{&keys.Error{Kind: keys.KindInvalidInput, Msg: "invalid policy"}}, l...)
+	return append([]error{&errkind.Error{Kind: errkind.InvalidInput, Msg: "invalid policy"}}, l...)
 }
 
 // Compile parses and validates documents into an Engine. Any problem in

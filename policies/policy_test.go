@@ -7,6 +7,7 @@ import (
 	"time"
 	_ "time/tzdata" // the examples name Europe/Oslo
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
@@ -85,8 +86,8 @@ func TestDecide(t *testing.T) {
 			if !errors.As(err, &d) || d.Rule != c.rule {
 				t.Fatalf("got %v, want denial by rule %q", err, c.rule)
 			}
-			if keys.KindOf(err) != keys.KindDenied {
-				t.Fatalf("kind %v", keys.KindOf(err))
+			if errkind.Of(err) != errkind.Denied {
+				t.Fatalf("kind %v", errkind.Of(err))
 			}
 		})
 	}
@@ -95,7 +96,7 @@ func TestDecide(t *testing.T) {
 		t.Fatalf("grant constraints %+v %v", g, err)
 	}
 	var nilEngine *policies.Engine
-	if _, err := nilEngine.Decide(policies.Request{Caller: term}); keys.KindOf(err) != keys.KindDenied {
+	if _, err := nilEngine.Decide(policies.Request{Caller: term}); errkind.Of(err) != errkind.Denied {
 		t.Fatal("a nil engine allowed a request")
 	}
 }
@@ -126,8 +127,8 @@ roles:
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
-			if keys.KindOf(err) != keys.KindInvalidInput {
-				t.Errorf("kind %v", keys.KindOf(err))
+			if errkind.Of(err) != errkind.InvalidInput {
+				t.Errorf("kind %v", errkind.Of(err))
 			}
 		})
 	}
@@ -192,8 +193,8 @@ func TestRetiredAndExpiredKeys(t *testing.T) {
 			continue
 		}
 		var d *policies.Denial
-		if !errors.As(err, &d) || d.Rule != c.rule || keys.KindOf(err) != keys.KindRetired {
-			t.Errorf("%s at %s: %v (kind %v), want rule %s and key-retired", c.key, c.at, err, keys.KindOf(err), c.rule)
+		if !errors.As(err, &d) || d.Rule != c.rule || errkind.Of(err) != errkind.Retired {
+			t.Errorf("%s at %s: %v (kind %v), want rule %s and key-retired", c.key, c.at, err, errkind.Of(err), c.rule)
 		}
 	}
 }
@@ -251,7 +252,7 @@ func TestCardCommands(t *testing.T) {
 				return
 			}
 			var d *policies.Denial
-			if !errors.As(err, &d) || d.Rule != "card-command" || keys.KindOf(err) != keys.KindDenied {
+			if !errors.As(err, &d) || d.Rule != "card-command" || errkind.Of(err) != errkind.Denied {
 				t.Fatalf("got %v, want a denial by rule card-command", err)
 			}
 		})
@@ -308,7 +309,7 @@ roles:
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := policies.Compile(doc(c.list))
-			if err == nil || !strings.Contains(err.Error(), c.want) || keys.KindOf(err) != keys.KindInvalidInput {
+			if err == nil || !strings.Contains(err.Error(), c.want) || errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
 		})

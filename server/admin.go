@@ -8,7 +8,7 @@ import (
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/authority"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/state"
 )
@@ -35,10 +35,10 @@ func (s *admin) GetAllowance(ctx context.Context, req *connect.Request[samdv1.Ge
 func (s *admin) TopUpAllowance(ctx context.Context, req *connect.Request[samdv1.TopUpAllowanceRequest]) (*connect.Response[samdv1.Allowance], error) {
 	m := req.Msg
 	if m.GetAmount() <= 0 || len(m.GetCurrency()) != 3 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "amount must be positive and currency an ISO 4217 code")
+		return nil, errkind.Errorf(errkind.InvalidInput, "amount must be positive and currency an ISO 4217 code")
 	}
 	if s.topUpLimit > 0 && m.GetAmount() > s.topUpLimit {
-		return nil, keys.Errorf(keys.KindDenied, "dual control: a top-up above %d needs officers' approval: samd admin propose allowance.topup", s.topUpLimit)
+		return nil, errkind.Errorf(errkind.Denied, "dual control: a top-up above %d needs officers' approval: samd admin propose allowance.topup", s.topUpLimit)
 	}
 	a, err := s.auth.TopUpAllowance(ctx, principal(ctx), grant(ctx), m.GetDevice(), policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()})
 	if err != nil {
@@ -60,5 +60,5 @@ func (s *admin) ResetAllowance(ctx context.Context, req *connect.Request[samdv1.
 // scheme's officers propose and approve (policy.activate); SIGHUP does it
 // only where there are no officers at all (no admin section).
 func (s *admin) ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
-	return nil, keys.Errorf(keys.KindDenied, "dual control: every operator's policies are activated as a scheme-wide act, by the scheme's officers: samd admin propose %s --params '{\"version\":\"<digest from samd config check>\"}'", authority.OpPolicyActivate)
+	return nil, errkind.Errorf(errkind.Denied, "dual control: every operator's policies are activated as a scheme-wide act, by the scheme's officers: samd admin propose %s --params '{\"version\":\"<digest from samd config check>\"}'", authority.OpPolicyActivate)
 }

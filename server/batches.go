@@ -7,8 +7,8 @@ import (
 	"time"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 )
 
 // batchItems is the number of items of a batch request (KCV inputs,
@@ -86,7 +86,7 @@ func (g *batchGate) admit(p identity.Principal, n int, deadline time.Duration) (
 		return func(error) {}, nil
 	}
 	if est := g.estimate(n); est > deadline {
-		return nil, keys.Errorf(keys.KindBusy, "batch: %d items would take about %s now, more than the %s a request may take; send fewer items or retry later",
+		return nil, errkind.Errorf(errkind.Busy, "batch: %d items would take about %s now, more than the %s a request may take; send fewer items or retry later",
 			n, est.Round(time.Millisecond), deadline)
 	}
 	key := p.String()
@@ -95,10 +95,10 @@ func (g *batchGate) admit(p identity.Principal, n int, deadline time.Duration) (
 	switch {
 	case g.byClient[key]+w > g.perClient:
 		g.mu.Unlock()
-		return nil, keys.Errorf(keys.KindBusy, "batch: this client's batches in work would pass its share of %d items; retry when they finish", g.perClient)
+		return nil, errkind.Errorf(errkind.Busy, "batch: this client's batches in work would pass its share of %d items; retry when they finish", g.perClient)
 	case g.used+w > g.capacity:
 		g.mu.Unlock()
-		return nil, keys.Errorf(keys.KindBusy, "batch: samd has %d batch items in work, its capacity is %d; retry later", g.used, g.capacity)
+		return nil, errkind.Errorf(errkind.Busy, "batch: samd has %d batch items in work, its capacity is %d; retry later", g.used, g.capacity)
 	}
 	g.used += w
 	g.byClient[key] += w
@@ -111,7 +111,7 @@ func (g *batchGate) admit(p identity.Principal, n int, deadline time.Duration) (
 			delete(g.byClient, key)
 		}
 		g.mu.Unlock()
-		if n >= minSample && (err == nil || keys.KindOf(err) == keys.KindBusy) {
+		if n >= minSample && (err == nil || errkind.Of(err) == errkind.Busy) {
 			g.sample(g.now().Sub(start) / time.Duration(n))
 		}
 	}, nil

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 )
 
 // TestBatchGate admits batch work by item count, with a clock of its own
@@ -22,7 +22,7 @@ func TestBatchGate(t *testing.T) {
 	c := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "c"}
 	busy := func(t *testing.T, err error) {
 		t.Helper()
-		if keys.KindOf(err) != keys.KindBusy {
+		if errkind.Of(err) != errkind.Busy {
 			t.Fatalf("got %v, want busy", err)
 		}
 	}
@@ -48,16 +48,16 @@ func TestBatchGate(t *testing.T) {
 	// a's batch took 4s for 10 000 items: 400µs an item.
 	now = now.Add(4 * time.Second)
 	relA(nil)
-	relB(keys.Errorf(keys.KindCheckFailed, "not a timing sample"))
+	relB(errkind.Errorf(errkind.CheckFailed, "not a timing sample"))
 	relC(nil) // 5 000 items in 4s: 800µs; the estimate is (3*400+800)/4 = 500µs
-	if _, err := g.admit(a, 10_000, 4*time.Second); keys.KindOf(err) != keys.KindBusy {
+	if _, err := g.admit(a, 10_000, 4*time.Second); errkind.Of(err) != errkind.Busy {
 		t.Fatalf("10 000 items at about 500µs each admitted for a 4s deadline: %v", err)
 	}
 	rel, err := g.admit(a, 5_000, 4*time.Second)
 	if err != nil {
 		t.Fatalf("5 000 items at about 500µs each within 4s: %v", err)
 	}
-	rel(keys.Errorf(keys.KindInvalidInput, "not a sample either"))
+	rel(errkind.Errorf(errkind.InvalidInput, "not a sample either"))
 	// A quiet minute later the estimate has decayed.
 	now = now.Add(time.Minute)
 	rel, err = g.admit(a, 10_000, 4*time.Second)

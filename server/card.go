@@ -8,7 +8,7 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/policies"
 )
 
@@ -33,7 +33,7 @@ var commModes = map[samdv1.CommMode]authority.CommMode{
 
 func parseCardKey(field string, k *samdv1.CardKey) (authority.CardKey, error) {
 	if k == nil {
-		return authority.CardKey{}, keys.Errorf(keys.KindInvalidInput, "%s: missing", field)
+		return authority.CardKey{}, errkind.Errorf(errkind.InvalidInput, "%s: missing", field)
 	}
 	ref, err := parseRef(field+".master_key", k.GetMasterKey())
 	if err != nil {
@@ -41,7 +41,7 @@ func parseCardKey(field string, k *samdv1.CardKey) (authority.CardKey, error) {
 	}
 	in, err := parseInput(k.GetInput())
 	if err != nil {
-		return authority.CardKey{}, keys.Wrap(keys.KindInvalidInput, err, "%s", field)
+		return authority.CardKey{}, errkind.Wrap(errkind.InvalidInput, err, "%s", field)
 	}
 	return authority.CardKey{Master: ref, Input: in}, nil
 }
@@ -81,7 +81,7 @@ func sunSubject(s *Server, msg any) (policies.Request, error) {
 		names = []string{m.GetProfile()}
 	case *samdv1.VerifySUNBatchRequest:
 		if n := len(m.GetMessages()); n == 0 || n > MaxBatch {
-			return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "messages: 1 to %d per call, not %d", MaxBatch, n)
+			return policies.Request{}, errkind.Errorf(errkind.InvalidInput, "messages: 1 to %d per call, not %d", MaxBatch, n)
 		}
 		seen := map[string]bool{}
 		for _, x := range m.GetMessages() {
@@ -95,7 +95,7 @@ func sunSubject(s *Server, msg any) (policies.Request, error) {
 	for _, n := range names {
 		p, err := s.cfg.Authority.SUNProfileByName(n)
 		if err != nil {
-			return req, keys.Wrap(keys.KindInvalidInput, err, "profile")
+			return req, errkind.Wrap(errkind.InvalidInput, err, "profile")
 		}
 		req.Keys = append(req.Keys, p.Keys()...)
 	}
@@ -106,7 +106,7 @@ func (c *cardService) BeginAuth(ctx context.Context, req *connect.Request[samdv1
 	m := req.Msg
 	proto, ok := protocols[m.GetProtocol()]
 	if !ok {
-		return nil, keys.Errorf(keys.KindInvalidInput, "protocol: unknown")
+		return nil, errkind.Errorf(errkind.InvalidInput, "protocol: unknown")
 	}
 	key, err := parseCardKey("key", m.GetKey())
 	if err != nil {
@@ -117,7 +117,7 @@ func (c *cardService) BeginAuth(ctx context.Context, req *connect.Request[samdv1
 		return nil, err
 	}
 	if m.GetKeyNo() > 0xFF {
-		return nil, keys.Errorf(keys.KindInvalidInput, "key_no: must be 0..255")
+		return nil, errkind.Errorf(errkind.InvalidInput, "key_no: must be 0..255")
 	}
 	audit.NoteFrom(ctx).Input(audit.Digest("input", key.Input.Bytes()))
 	answer, tok, err := c.auth.BeginAuth(ctx, principal(ctx), grant(ctx), authority.BeginAuthRequest{
@@ -145,7 +145,7 @@ func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[s
 	m := req.Msg
 	mode, ok := commModes[m.GetMode()]
 	if !ok || m.GetCommand() > 0xFF {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mode and command (0..255) are required")
+		return nil, errkind.Errorf(errkind.InvalidInput, "mode and command (0..255) are required")
 	}
 	header, err := hexField("header", m.GetHeader())
 	if err != nil {
@@ -170,7 +170,7 @@ func (c *cardService) CheckResponse(ctx context.Context, req *connect.Request[sa
 	m := req.Msg
 	mode, ok := commModes[m.GetMode()]
 	if !ok || m.GetStatus() > 0xFF {
-		return nil, keys.Errorf(keys.KindInvalidInput, "mode and status (0..255) are required")
+		return nil, errkind.Errorf(errkind.InvalidInput, "mode and status (0..255) are required")
 	}
 	body, err := hexField("data", m.GetData())
 	if err != nil {
@@ -196,13 +196,13 @@ func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1
 		}
 	}
 	if m.GetKeyNo() > 0xFF || m.GetKeyVersion() > 0xFF {
-		return nil, keys.Errorf(keys.KindInvalidInput, "key_no and key_version are 0..255")
+		return nil, errkind.Errorf(errkind.InvalidInput, "key_no and key_version are 0..255")
 	}
 	audit.NoteFrom(ctx).CardCommand(policies.CmdChangeKey)
 	req2 := authority.ChangeKeyRequest{Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion())}
 	if m.OldKeyVersion != nil {
 		if m.GetOldKeyVersion() > 0xFF {
-			return nil, keys.Errorf(keys.KindInvalidInput, "old_key_version: 0..255")
+			return nil, errkind.Errorf(errkind.InvalidInput, "old_key_version: 0..255")
 		}
 		v := byte(m.GetOldKeyVersion())
 		req2.OldKeyVersion = &v
@@ -226,7 +226,7 @@ func (c *cardService) challenge(ctx context.Context, m *samdv1.ChallengeRequest,
 	var resp []byte
 	if internal {
 		if resp, err = hexField("response", m.GetResponse()); err != nil || len(resp) == 0 {
-			return nil, keys.Errorf(keys.KindInvalidInput, "response: the card's answer, hex, is required")
+			return nil, errkind.Errorf(errkind.InvalidInput, "response: the card's answer, hex, is required")
 		}
 	}
 	out, err := c.auth.Challenge(ctx, principal(ctx), grant(ctx), key, ch, resp)
@@ -260,7 +260,7 @@ func parseSUN(m *samdv1.VerifySUNRequest) (authority.SUNMessage, error) {
 		return s, err
 	}
 	if len(s.SDMMAC) != 8 {
-		return s, keys.Errorf(keys.KindInvalidInput, "sdmmac: must be 8 bytes")
+		return s, errkind.Errorf(errkind.InvalidInput, "sdmmac: must be 8 bytes")
 	}
 	return s, nil
 }

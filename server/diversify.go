@@ -11,6 +11,7 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
@@ -27,7 +28,7 @@ type diversification struct {
 func decodeHex(field, s string) ([]byte, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		return nil, keys.Errorf(keys.KindInvalidInput, "%s: not a hex string", field)
+		return nil, errkind.Errorf(errkind.InvalidInput, "%s: not a hex string", field)
 	}
 	return b, nil
 }
@@ -36,18 +37,18 @@ func encodeHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) 
 
 func parseRef(field string, r *samdv1.KeyRef) (keys.Ref, error) {
 	if r == nil {
-		return keys.Ref{}, keys.Errorf(keys.KindInvalidInput, "%s: missing", field)
+		return keys.Ref{}, errkind.Errorf(errkind.InvalidInput, "%s: missing", field)
 	}
 	ref, err := keys.NewRef(r.GetName(), int(r.GetVersion()))
 	if err != nil {
-		return keys.Ref{}, keys.Wrap(keys.KindInvalidInput, err, "%s", field)
+		return keys.Ref{}, errkind.Wrap(errkind.InvalidInput, err, "%s", field)
 	}
 	return ref, nil
 }
 
 func parseInput(in *samdv1.DiversificationInput) (derive.Input, error) {
 	if in == nil {
-		return derive.Input{}, keys.Errorf(keys.KindInvalidInput, "input: missing")
+		return derive.Input{}, errkind.Errorf(errkind.InvalidInput, "input: missing")
 	}
 	uid, err := decodeHex("input.uid", in.GetUid())
 	if err != nil {
@@ -73,7 +74,7 @@ func parseKCVMethod(m samdv1.KCVMethod) (kcv.Method, error) {
 	case samdv1.KCVMethod_KCV_METHOD_CMAC_ZERO:
 		return kcv.CMACZero, nil
 	}
-	return kcv.MethodUnknown, keys.Errorf(keys.KindInvalidInput, "kcv_method: unknown value %d", m)
+	return kcv.MethodUnknown, errkind.Errorf(errkind.InvalidInput, "kcv_method: unknown value %d", m)
 }
 
 func wireKCVMethod(m kcv.Method) samdv1.KCVMethod {
@@ -145,12 +146,12 @@ func (d *diversification) ExportDiversifiedKey(ctx context.Context, req *connect
 	case samdv1.WrapMechanism_WRAP_MECHANISM_TR31:
 		mech = keys.WrapTR31
 	default:
-		return nil, keys.Errorf(keys.KindInvalidInput, "mechanism: unknown value %d", m.GetMechanism())
+		return nil, errkind.Errorf(errkind.InvalidInput, "mechanism: unknown value %d", m.GetMechanism())
 	}
 	var ver *uint8
 	if m.DesKeyVersion != nil {
 		if m.GetDesKeyVersion() > 255 {
-			return nil, keys.Errorf(keys.KindInvalidInput, "des_key_version: must be 0..255")
+			return nil, errkind.Errorf(errkind.InvalidInput, "des_key_version: must be 0..255")
 		}
 		v := uint8(m.GetDesKeyVersion())
 		ver = &v
@@ -179,7 +180,7 @@ func diversifySubject(_ *Server, msg any) (policies.Request, error) {
 	switch m := msg.(type) {
 	case *samdv1.DiversifiedKeyCheckValuesRequest:
 		if n := len(m.GetInputs()); n == 0 || n > MaxBatch {
-			return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "inputs: 1 to %d per call, not %d", MaxBatch, n)
+			return policies.Request{}, errkind.Errorf(errkind.InvalidInput, "inputs: 1 to %d per call, not %d", MaxBatch, n)
 		}
 		refs = []*samdv1.KeyRef{m.GetMasterKey()}
 	case *samdv1.DiversifiedKeyCheckValueRequest:

@@ -5,34 +5,33 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
-
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 )
 
 // codes maps each error kind to its status code, once, for the whole
 // server. The kind's name is the stable error code clients see.
-var codes = map[keys.Kind]connect.Code{
-	keys.KindInternal:        connect.CodeInternal,
-	keys.KindInvalidInput:    connect.CodeInvalidArgument,
-	keys.KindNotFound:        connect.CodeNotFound,
-	keys.KindWrongRole:       connect.CodeFailedPrecondition,
-	keys.KindExists:          connect.CodeAlreadyExists,
-	keys.KindUnavailable:     connect.CodeUnavailable,
-	keys.KindPINRefused:      connect.CodeUnavailable,
-	keys.KindCheckFailed:     connect.CodeFailedPrecondition,
-	keys.KindUnauthenticated: connect.CodeUnauthenticated,
-	keys.KindDenied:          connect.CodePermissionDenied,
-	keys.KindLimit:           connect.CodeResourceExhausted,
-	keys.KindRetired:         connect.CodeFailedPrecondition,
-	keys.KindBusy:            connect.CodeResourceExhausted,
+var codes = map[errkind.Kind]connect.Code{
+	errkind.Internal:        connect.CodeInternal,
+	errkind.InvalidInput:    connect.CodeInvalidArgument,
+	errkind.NotFound:        connect.CodeNotFound,
+	errkind.WrongRole:       connect.CodeFailedPrecondition,
+	errkind.Exists:          connect.CodeAlreadyExists,
+	errkind.Unavailable:     connect.CodeUnavailable,
+	errkind.PINRefused:      connect.CodeUnavailable,
+	errkind.CheckFailed:     connect.CodeFailedPrecondition,
+	errkind.Unauthenticated: connect.CodeUnauthenticated,
+	errkind.Denied:          connect.CodePermissionDenied,
+	errkind.Limit:           connect.CodeResourceExhausted,
+	errkind.Retired:         connect.CodeFailedPrecondition,
+	errkind.Busy:            connect.CodeResourceExhausted,
 }
 
 // fixedMessages replaces the message of kinds whose detail is for the
 // operator's log, not the caller.
-var fixedMessages = map[keys.Kind]string{
-	keys.KindInternal:    "internal error",
-	keys.KindUnavailable: "HSM unavailable",
-	keys.KindPINRefused:  "HSM unavailable",
+var fixedMessages = map[errkind.Kind]string{
+	errkind.Internal:    "internal error",
+	errkind.Unavailable: "HSM unavailable",
+	errkind.PINRefused:  "HSM unavailable",
 }
 
 // ErrorCodeHeader carries the stable error code in every error response.
@@ -47,20 +46,20 @@ const RequestIDHeader = "Samd-Request-Id"
 // finish in time because it was busy, which is not the HSM failing — the
 // HSM layer reports a call the token did not answer as unavailable
 // without a context error.
-func kindOf(err error) keys.Kind {
+func kindOf(err error) errkind.Kind {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return keys.KindBusy
+		return errkind.Busy
 	}
-	return keys.KindOf(err)
+	return errkind.Of(err)
 }
 
 // toConnect turns an error into the error the client sees: a status code,
 // a message prefixed with the stable code, and the code in a header.
-func toConnect(err error) (*connect.Error, keys.Kind) {
+func toConnect(err error) (*connect.Error, errkind.Kind) {
 	var ce *connect.Error
-	if errors.As(err, &ce) && keys.KindOf(err) == keys.KindInternal {
+	if errors.As(err, &ce) && errkind.Of(err) == errkind.Internal {
 		// Already a transport error (e.g. from the protocol layer).
-		return ce, keys.KindInternal
+		return ce, errkind.Internal
 	}
 	k := kindOf(err)
 	msg, fixed := fixedMessages[k]

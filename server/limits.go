@@ -13,8 +13,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 )
 
 // This file holds what samd does with a request at the HTTP layer, before
@@ -56,7 +56,7 @@ func (s *Server) enter(p identity.Principal) (release func(), err error) {
 	c := s.client(p)
 	if c.inflight.Add(1) > int64(s.cfg.MaxConcurrentPerClient) {
 		c.inflight.Add(-1)
-		return nil, keys.Errorf(keys.KindLimit, "concurrency: more than %d requests in flight", s.cfg.MaxConcurrentPerClient)
+		return nil, errkind.Errorf(errkind.Limit, "concurrency: more than %d requests in flight", s.cfg.MaxConcurrentPerClient)
 	}
 	return func() { c.inflight.Add(-1) }, nil
 }
@@ -156,7 +156,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		if b.idle > 0 && b.set.Before(b.end) {
 			what = "the stream sent nothing for " + b.idle.String()
 		}
-		kerr := keys.Errorf(keys.KindLimit, "body: %s", what)
+		kerr := errkind.Errorf(errkind.Limit, "body: %s", what)
 		b.st.early.set(func() { b.st.early.bodyErr = kerr })
 		ce, _ := toConnect(kerr)
 		return n, ce
@@ -186,7 +186,7 @@ func (w *codeWriter) stamp() {
 	if w.st.early.entered.Load() || w.Header().Get(ErrorCodeHeader) != "" {
 		return
 	}
-	w.Header().Set(ErrorCodeHeader, keys.KindOf(w.s.earlyError(w.st, w.r.URL.Path, w.res)).String())
+	w.Header().Set(ErrorCodeHeader, errkind.Of(w.s.earlyError(w.st, w.r.URL.Path, w.res)).String())
 }
 
 func (w *codeWriter) WriteHeader(code int) {
@@ -225,32 +225,32 @@ func (s *Server) earlyError(st *requestState, path string, res authResult) error
 	case bodyErr != nil:
 		return bodyErr
 	case !known:
-		return keys.Errorf(keys.KindNotFound, "unknown method")
+		return errkind.Errorf(errkind.NotFound, "unknown method")
 	case st.refusal != "":
-		return keys.Errorf(keys.KindNotFound, "%s", st.refusal)
+		return errkind.Errorf(errkind.NotFound, "%s", st.refusal)
 	case !s.streams[path] && n > int64(s.cfg.MaxRequestBytes):
-		return keys.Errorf(keys.KindLimit, "size: the request is larger than %d bytes", s.cfg.MaxRequestBytes)
+		return errkind.Errorf(errkind.Limit, "size: the request is larger than %d bytes", s.cfg.MaxRequestBytes)
 	case res.err != nil && !(m.anonymous && res.anonymous):
 		return res.err
 	}
-	return keys.Errorf(keys.KindInvalidInput, "malformed request: the body could not be read or decoded as the method's message")
+	return errkind.Errorf(errkind.InvalidInput, "malformed request: the body could not be read or decoded as the method's message")
 }
 
 // auditEarly writes the audit record of a request that never reached its
 // method's interceptor.
 func (s *Server) auditEarly(ctx context.Context, st *requestState, path string, res authResult) {
 	err := s.earlyError(st, path, res)
-	k := keys.KindOf(err)
+	k := errkind.Of(err)
 	rec := s.record(st, path, res)
 	rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, k.String(), err.Error()
-	if k == keys.KindNotFound || k == keys.KindUnauthenticated {
+	if k == errkind.NotFound || k == errkind.Unauthenticated {
 		rec.Outcome = audit.OutcomeDenied
 	}
 	if aerr := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
 		s.cfg.Logger.Error("audit write failed", "request_id", st.id, "err", aerr)
 	}
 	method := rec.Method
-	if k == keys.KindNotFound {
+	if k == errkind.NotFound {
 		method = "unknown" // unbounded label values stay out of the metrics
 	}
 	s.cfg.Observer.Request(method, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)

@@ -9,6 +9,7 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
@@ -35,11 +36,11 @@ func macSubjectFromServer(s *Server, msg any) (policies.Request, error) {
 		name, objs = m.GetProfile(), m.GetObjects()
 	}
 	if len(objs) == 0 || len(objs) > MaxBatch {
-		return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "objects: 1 to %d per call, not %d", MaxBatch, len(objs))
+		return policies.Request{}, errkind.Errorf(errkind.InvalidInput, "objects: 1 to %d per call, not %d", MaxBatch, len(objs))
 	}
 	p, err := s.cfg.Authority.Profile(name)
 	if err != nil {
-		return policies.Request{}, keys.Wrap(keys.KindInvalidInput, err, "profile")
+		return policies.Request{}, errkind.Wrap(errkind.InvalidInput, err, "profile")
 	}
 	seen := map[string]bool{}
 	req := policies.Request{Keys: []keys.Ref{p.Key()}}
@@ -56,14 +57,14 @@ func macSubjectFromServer(s *Server, msg any) (policies.Request, error) {
 func parseObject(i int, o *samdv1.DataObject) (mac.Object, error) {
 	card, err := hex.DecodeString(o.GetCardId())
 	if err != nil {
-		return mac.Object{}, keys.Errorf(keys.KindInvalidInput, "objects[%d].card_id: not a hex string", i)
+		return mac.Object{}, errkind.Errorf(errkind.InvalidInput, "objects[%d].card_id: not a hex string", i)
 	}
 	data, err := hex.DecodeString(o.GetData())
 	if err != nil {
-		return mac.Object{}, keys.Errorf(keys.KindInvalidInput, "objects[%d].data: not a hex string", i)
+		return mac.Object{}, errkind.Errorf(errkind.InvalidInput, "objects[%d].data: not a hex string", i)
 	}
 	if o.GetType() > 0xFFFF {
-		return mac.Object{}, keys.Errorf(keys.KindInvalidInput, "objects[%d].type: must be 0..65535", i)
+		return mac.Object{}, errkind.Errorf(errkind.InvalidInput, "objects[%d].type: must be 0..65535", i)
 	}
 	return mac.Object{Type: uint16(o.GetType()), CardID: card, Seq: o.GetSequence(), Owner: o.GetProductOwner(), Data: data}, nil
 }
@@ -127,7 +128,7 @@ func (s *macService) VerifyObjects(ctx context.Context, req *connect.Request[sam
 		if parsed[i] == nil {
 			var err error
 			if macs[i], err = hex.DecodeString(o.GetMac()); err != nil || len(macs[i]) == 0 {
-				parsed[i] = keys.Errorf(keys.KindInvalidInput, "objects[%d].mac: missing or not hex", i)
+				parsed[i] = errkind.Errorf(errkind.InvalidInput, "objects[%d].mac: missing or not hex", i)
 			}
 		}
 	}

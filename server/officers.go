@@ -14,7 +14,7 @@ import (
 	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/authority"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
 )
@@ -28,7 +28,7 @@ type officerService struct {
 
 func (s *officerService) get(context.Context) (*authority.Officers, error) {
 	if s.o == nil {
-		return nil, keys.Errorf(keys.KindUnavailable, "officers: this samd has no admin section")
+		return nil, errkind.Errorf(errkind.Unavailable, "officers: this samd has no admin section")
 	}
 	return s.o, nil
 }
@@ -78,12 +78,12 @@ func (s *officerService) SubmitComponent(ctx context.Context, req *connect.Reque
 	}
 	value, err := hex.DecodeString(req.Msg.GetValue())
 	if err != nil {
-		return nil, keys.Errorf(keys.KindInvalidInput, "value: not hex")
+		return nil, errkind.Errorf(errkind.InvalidInput, "value: not hex")
 	}
 	check, err := hex.DecodeString(req.Msg.GetKcv())
 	if err != nil || len(check) != 3 {
 		clear(value)
-		return nil, keys.Errorf(keys.KindInvalidInput, "kcv: three bytes, hex")
+		return nil, errkind.Errorf(errkind.InvalidInput, "kcv: three bytes, hex")
 	}
 	p, err := o.SubmitComponent(ctx, principal(ctx), req.Msg.GetId(), secret.New(value), check)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
@@ -30,7 +31,7 @@ type pkiService struct {
 
 func (s *pkiService) get() (*authority.PKI, error) {
 	if s.pki == nil {
-		return nil, keys.Errorf(keys.KindUnavailable, "pki: this samd runs without the scheme PKI (config pki)")
+		return nil, errkind.Errorf(errkind.Unavailable, "pki: this samd runs without the scheme PKI (config pki)")
 	}
 	return s.pki, nil
 }
@@ -77,7 +78,7 @@ func parseAlg(s, def string) (keys.Algorithm, error) {
 	case "rsa-3072":
 		return keys.RSA3072, nil
 	}
-	return 0, keys.Errorf(keys.KindInvalidInput, "algorithm %q: use ecdsa-p256, ecdsa-p384 or rsa-3072", s)
+	return 0, errkind.Errorf(errkind.InvalidInput, "algorithm %q: use ecdsa-p256, ecdsa-p384 or rsa-3072", s)
 }
 
 func days(n uint32) time.Duration { return time.Duration(n) * 24 * time.Hour }
@@ -88,7 +89,7 @@ func days(n uint32) time.Duration { return time.Duration(n) * 24 * time.Hour }
 // them under dual control (pki.certificate.issue).
 func schemeProfile(prof pki.Profile) error {
 	if prof == pki.ProfileServer || prof == pki.ProfileOfficer {
-		return keys.Errorf(keys.KindDenied, "dual control: a %s certificate is a scheme-wide act, by the scheme's officers: samd admin propose %s", prof, authority.OpCertIssue)
+		return errkind.Errorf(errkind.Denied, "dual control: a %s certificate is a scheme-wide act, by the scheme's officers: samd admin propose %s", prof, authority.OpCertIssue)
 	}
 	return nil
 }
@@ -105,7 +106,7 @@ func issueSubject(_ *Server, msg any) (policies.Request, error) {
 // sameOperator keeps an officer to the certificates of its own operator.
 func sameOperator(caller identity.Principal, operator string) error {
 	if caller.Operator != operator {
-		return keys.Errorf(keys.KindDenied, "pki: an officer of %s acts on %s's certificates only, not %s's", caller.Operator, caller.Operator, operator)
+		return errkind.Errorf(errkind.Denied, "pki: an officer of %s acts on %s's certificates only, not %s's", caller.Operator, caller.Operator, operator)
 	}
 	return nil
 }
@@ -116,7 +117,7 @@ func (s *pkiService) CreateCA(context.Context, *connect.Request[samdv1.CreateCAR
 	if _, err := s.get(); err != nil {
 		return nil, err
 	}
-	return nil, keys.Errorf(keys.KindDenied, "dual control: creating a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCACreate)
+	return nil, errkind.Errorf(errkind.Denied, "dual control: creating a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCACreate)
 }
 
 func (s *pkiService) ListCAs(ctx context.Context, _ *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error) {
@@ -143,7 +144,7 @@ func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[
 	m := req.Msg
 	prof, err := pki.ParseProfile(m.GetProfile())
 	if err != nil || prof == pki.ProfileSigner {
-		return nil, keys.Errorf(keys.KindInvalidInput, "profile %q: use terminal, back-office, clearing-house, personalisation, officer or server (signers: CreateSigner)", m.GetProfile())
+		return nil, errkind.Errorf(errkind.InvalidInput, "profile %q: use terminal, back-office, clearing-house, personalisation, officer or server (signers: CreateSigner)", m.GetProfile())
 	}
 	if err := schemeProfile(prof); err != nil {
 		return nil, err
@@ -152,7 +153,7 @@ func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	if len(m.GetDnsNames())+len(m.GetIpAddresses()) > 0 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "dns_names and ip_addresses are for server certificates (samd admin propose %s)", authority.OpCertIssue)
+		return nil, errkind.Errorf(errkind.InvalidInput, "dns_names and ip_addresses are for server certificates (samd admin propose %s)", authority.OpCertIssue)
 	}
 	r := authority.IssueRequest{CA: m.GetCa(), Profile: prof, CSR: []byte(m.GetCsrPem()), Validity: days(m.GetValidityDays()),
 		Principal: identity.Principal{Role: prof.Role(), Operator: m.GetOperator(), Device: m.GetDevice()}}
@@ -174,7 +175,7 @@ func (s *pkiService) CreateEnrolmentToken(ctx context.Context, req *connect.Requ
 	}
 	prof, err := pki.ParseProfile(m.GetProfile())
 	if err != nil {
-		return nil, keys.Wrap(keys.KindInvalidInput, err, "profile")
+		return nil, errkind.Wrap(errkind.InvalidInput, err, "profile")
 	}
 	ttl := time.Duration(m.GetTtlSeconds()) * time.Second
 	if ttl == 0 {
@@ -206,7 +207,7 @@ func (s *pkiService) Renew(ctx context.Context, req *connect.Request[samdv1.Rene
 	}
 	res, _ := ctx.Value(principalKey{}).(authResult)
 	if res.cert == nil {
-		return nil, keys.Errorf(keys.KindUnauthenticated, "renew: no client certificate")
+		return nil, errkind.Errorf(errkind.Unauthenticated, "renew: no client certificate")
 	}
 	c, err := p.Renew(ctx, res.p, res.cert, []byte(req.Msg.GetCsrPem()))
 	if err != nil {
@@ -222,7 +223,7 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 	}
 	m := req.Msg
 	if m.GetFromCounter() > math.MaxInt64 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "from_counter: out of range (at most %d)", int64(math.MaxInt64))
+		return nil, errkind.Errorf(errkind.InvalidInput, "from_counter: out of range (at most %d)", int64(math.MaxInt64))
 	}
 	serial, err := authority.ParseSerial(m.GetSerial())
 	if err != nil {
@@ -253,13 +254,13 @@ func (s *pkiService) mayRevoke(ctx context.Context, p *authority.PKI, ca, serial
 	rec, err := p.Certificate(ctx, ca, serial)
 	switch {
 	case err == nil && rec.Profile == "ca":
-		return keys.Errorf(keys.KindDenied, "dual control: revoking a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCARevoke)
-	case scheme && (err == nil || keys.KindOf(err) == keys.KindNotFound):
+		return errkind.Errorf(errkind.Denied, "dual control: revoking a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCARevoke)
+	case scheme && (err == nil || errkind.Of(err) == errkind.NotFound):
 		return nil
 	case err == nil:
 		return sameOperator(caller, rec.Operator)
-	case keys.KindOf(err) == keys.KindNotFound:
-		return keys.Errorf(keys.KindDenied, "pki: samd has no record of serial %s of %s for %s: only the scheme's officers revoke certificates samd did not issue", serial, ca, caller.Operator)
+	case errkind.Of(err) == errkind.NotFound:
+		return errkind.Errorf(errkind.Denied, "pki: samd has no record of serial %s of %s for %s: only the scheme's officers revoke certificates samd did not issue", serial, ca, caller.Operator)
 	}
 	return err
 }
@@ -349,7 +350,7 @@ func (s *pkiService) SignFile(ctx context.Context, stream *connect.ClientStream[
 		return nil, err
 	}
 	if !stream.Receive() {
-		return nil, keys.Errorf(keys.KindInvalidInput, "sign: the first message must name the file and the signer")
+		return nil, errkind.Errorf(errkind.InvalidInput, "sign: the first message must name the file and the signer")
 	}
 	first := stream.Msg()
 	content := streamReader(stream, first.GetChunk(), (*samdv1.SignFileRequest).GetChunk)
@@ -367,7 +368,7 @@ func (s *pkiService) VerifyFile(ctx context.Context, stream *connect.ClientStrea
 		return nil, err
 	}
 	if !stream.Receive() {
-		return nil, keys.Errorf(keys.KindInvalidInput, "verify: the first message must name the file and carry its signature")
+		return nil, errkind.Errorf(errkind.InvalidInput, "verify: the first message must name the file and carry its signature")
 	}
 	first := stream.Msg()
 	sig := bytes.Clone(first.GetSignature())

@@ -55,8 +55,8 @@ import (
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/revocation"
 )
@@ -619,12 +619,12 @@ func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var res authResult
 		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-			res.err = keys.Errorf(keys.KindUnauthenticated, "no verified client certificate")
+			res.err = errkind.Errorf(errkind.Unauthenticated, "no verified client certificate")
 			res.anonymous = r.TLS != nil && len(r.TLS.PeerCertificates) == 0
 		} else if p, err := identity.FromClientCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
-			res.err = keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
+			res.err = errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
 		} else if err := s.checkRevocation(r.TLS.VerifiedChains[0]); err != nil {
-			res.p, res.err = p, keys.Wrap(keys.KindUnauthenticated, err, "client certificate")
+			res.p, res.err = p, errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
 		} else {
 			res.p, res.cert = p, r.TLS.VerifiedChains[0][0]
 		}
@@ -709,20 +709,20 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 		return res, policies.Grant{}, res.err
 	}
 	if !slices.Contains(m.roles, res.p.Role) {
-		return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "role %s may not call %s", res.p.Role, procedure)
+		return res, policies.Grant{}, errkind.Errorf(errkind.Denied, "role %s may not call %s", res.p.Role, procedure)
 	}
 	if res.p.Role == identity.RoleOfficer {
 		// An officer certificate is an officer only if the registry
 		// names it: on every method, whatever the policy grants.
 		if s.cfg.Officers == nil {
-			return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "officers: this samd has no officer registry (admin section)")
+			return res, policies.Grant{}, errkind.Errorf(errkind.Denied, "officers: this samd has no officer registry (admin section)")
 		}
 		if err := s.cfg.Officers.Admit(ctx, res.p); err != nil {
 			return res, policies.Grant{}, err
 		}
 	}
 	if m.proposal != "" {
-		return res, policies.Grant{}, keys.Errorf(keys.KindDenied, "dual control: %s is a scheme-wide act, by the scheme's officers: samd admin propose %s", procedure, m.proposal)
+		return res, policies.Grant{}, errkind.Errorf(errkind.Denied, "dual control: %s is a scheme-wide act, by the scheme's officers: samd admin propose %s", procedure, m.proposal)
 	}
 	if m.op == "" {
 		return res, policies.Grant{}, nil
@@ -753,7 +753,7 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 func (s *Server) admit(p identity.Principal) error {
 	c := s.client(p)
 	if until, now := c.busyUntil.Load(), s.cfg.Now().UnixNano(); until != 0 && now < until {
-		return keys.Errorf(keys.KindBusy, "verifications failed; retry after %s", time.Duration(until-now).Round(time.Millisecond))
+		return errkind.Errorf(errkind.Busy, "verifications failed; retry after %s", time.Duration(until-now).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -765,7 +765,7 @@ func (s *Server) admit(p identity.Principal) error {
 // audit record.
 func failures(ctx context.Context, err error) int {
 	n := audit.NoteFrom(ctx)
-	if n.Failures() == 0 && keys.KindOf(err) == keys.KindCheckFailed {
+	if n.Failures() == 0 && errkind.Of(err) == errkind.CheckFailed {
 		n.Failed(1)
 	}
 	return n.Failures()
@@ -830,13 +830,13 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 	rec := s.record(st, procedure, res)
 	var out *connect.Error
 	if err != nil {
-		var k keys.Kind
+		var k errkind.Kind
 		out, k = toConnect(err)
 		rec.Outcome, rec.Code, rec.Reason = audit.OutcomeError, k.String(), err.Error()
-		if k == keys.KindDenied || k == keys.KindUnauthenticated || k == keys.KindRetired {
+		if k == errkind.Denied || k == errkind.Unauthenticated || k == errkind.Retired {
 			rec.Outcome = audit.OutcomeDenied
 		}
-		if k == keys.KindInternal || k == keys.KindUnavailable || k == keys.KindPINRefused {
+		if k == errkind.Internal || k == errkind.Unavailable || k == errkind.PINRefused {
 			s.cfg.Logger.Error("request failed", "request_id", st.id, "method", procedure, "code", k.String(), "err", err)
 		}
 	} else {
@@ -844,8 +844,8 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 	}
 	if aerr := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
 		s.cfg.Logger.Error("audit write failed; failing the request", "request_id", st.id, "err", aerr)
-		ce, _ := toConnect(keys.Wrap(keys.KindInternal, aerr, "audit"))
-		s.cfg.Observer.Request(procedure, keys.KindInternal.String(), time.Duration(rec.DurationUS)*time.Microsecond)
+		ce, _ := toConnect(errkind.Wrap(errkind.Internal, aerr, "audit"))
+		s.cfg.Observer.Request(procedure, errkind.Internal.String(), time.Duration(rec.DurationUS)*time.Microsecond)
 		return ce
 	}
 	s.cfg.Observer.Request(procedure, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)
@@ -854,7 +854,7 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 		switch {
 		case errors.As(err, &d):
 			s.cfg.Observer.Denial(d.Rule)
-		case rec.Code == keys.KindUnauthenticated.String():
+		case rec.Code == errkind.Unauthenticated.String():
 			s.cfg.Observer.Denial("unauthenticated")
 		default:
 			s.cfg.Observer.Denial("method-table")
@@ -923,7 +923,7 @@ func (s *Server) healthCheck(_ context.Context, req *connect.Request[healthpb.He
 	switch req.Msg.GetService() {
 	case "", samdv1connect.DiversificationServiceName:
 	default:
-		return nil, keys.Errorf(keys.KindNotFound, "unknown service %q", req.Msg.GetService())
+		return nil, errkind.Errorf(errkind.NotFound, "unknown service %q", req.Msg.GetService())
 	}
 	status := healthpb.HealthCheckResponse_SERVING
 	if s.cfg.Ready() != nil {

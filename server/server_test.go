@@ -21,8 +21,8 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 )
 
 // memSink keeps records in memory, or fails every write when broken is set
@@ -150,25 +150,25 @@ func TestAuditFailsClosed(t *testing.T) {
 }
 
 func TestErrorMapping(t *testing.T) {
-	for k := keys.KindInternal; k <= keys.KindBusy; k++ {
+	for k := errkind.Internal; k <= errkind.Busy; k++ {
 		if _, ok := codes[k]; !ok {
 			t.Errorf("kind %v has no status code", k)
 		}
 	}
-	ce, k := toConnect(keys.Wrap(keys.KindUnavailable, errors.New("CKR_DEVICE_REMOVED at slot 3"), "pkcs11: CMAC"))
-	if k != keys.KindUnavailable || ce.Message() != "hsm-unavailable: HSM unavailable" || ce.Meta().Get(ErrorCodeHeader) != "hsm-unavailable" {
+	ce, k := toConnect(errkind.Wrap(errkind.Unavailable, errors.New("CKR_DEVICE_REMOVED at slot 3"), "pkcs11: CMAC"))
+	if k != errkind.Unavailable || ce.Message() != "hsm-unavailable: HSM unavailable" || ce.Meta().Get(ErrorCodeHeader) != "hsm-unavailable" {
 		t.Errorf("unavailable: %v %v", ce, k)
 	}
 	// The request's own deadline is samd busy, not the HSM unavailable.
 	ce, k = toConnect(fmt.Errorf("diversify: %w", context.DeadlineExceeded))
-	if k != keys.KindBusy || ce.Code() != connect.CodeResourceExhausted || ce.Meta().Get(ErrorCodeHeader) != "busy" {
+	if k != errkind.Busy || ce.Code() != connect.CodeResourceExhausted || ce.Meta().Get(ErrorCodeHeader) != "busy" {
 		t.Errorf("a passed deadline: %v %v", ce, k)
 	}
 	ce, _ = toConnect(errors.New("some bug with details"))
 	if strings.Contains(ce.Message(), "details") {
 		t.Errorf("internal detail leaked: %q", ce.Message())
 	}
-	ce, _ = toConnect(keys.Errorf(keys.KindInvalidInput, "input.uid: not a hex string"))
+	ce, _ = toConnect(errkind.Errorf(errkind.InvalidInput, "input.uid: not a hex string"))
 	if ce.Message() != "invalid-input: input.uid: not a hex string" {
 		t.Errorf("invalid input: %q", ce.Message())
 	}
@@ -189,15 +189,15 @@ func TestAdmit(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if _, err := s.enter(p); keys.KindOf(err) != keys.KindLimit || !strings.HasPrefix(err.Error(), "concurrency") {
+	if _, err := s.enter(p); errkind.Of(err) != errkind.Limit || !strings.HasPrefix(err.Error(), "concurrency") {
 		t.Fatalf("third in flight: %v", err)
 	}
 	r1()
 	if _, err := s.enter(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
 		t.Fatalf("another client: %v", err)
 	}
-	s.afterCall(p, failures(context.Background(), keys.Errorf(keys.KindCheckFailed, "x")))
-	if err := s.admit(p); keys.KindOf(err) != keys.KindBusy {
+	s.afterCall(p, failures(context.Background(), errkind.Errorf(errkind.CheckFailed, "x")))
+	if err := s.admit(p); errkind.Of(err) != errkind.Busy {
 		t.Fatalf("after a failed verification: %v", err)
 	}
 }
@@ -220,7 +220,7 @@ func TestBackOffGrowsWithFailures(t *testing.T) {
 		if err == nil {
 			return false
 		}
-		if keys.KindOf(err) != keys.KindBusy {
+		if errkind.Of(err) != errkind.Busy {
 			t.Fatalf("refused with %v, want busy", err)
 		}
 		return true
@@ -241,7 +241,7 @@ func TestBackOffGrowsWithFailures(t *testing.T) {
 	conc := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "conc"}
 	now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for i := 0; i < 3; i++ {
-		s.afterCall(conc, failures(audit.WithNote(context.Background(), &audit.Note{}), keys.Errorf(keys.KindCheckFailed, "mac: invalid MAC")))
+		s.afterCall(conc, failures(audit.WithNote(context.Background(), &audit.Note{}), errkind.Errorf(errkind.CheckFailed, "mac: invalid MAC")))
 	}
 	if !busyAt(conc, 2999*time.Millisecond) || busyAt(conc, 3*time.Second) {
 		t.Fatal("three failures in flight together do not cost 3 s")
@@ -252,11 +252,11 @@ func TestBackOffGrowsWithFailures(t *testing.T) {
 	one := &audit.Note{}
 	octx := audit.WithNote(context.Background(), one)
 	audit.NoteFrom(octx).Failed(1)
-	if n := failures(octx, keys.Errorf(keys.KindCheckFailed, "sun")); n != 1 || one.Failures() != 1 {
+	if n := failures(octx, errkind.Errorf(errkind.CheckFailed, "sun")); n != 1 || one.Failures() != 1 {
 		t.Fatalf("a failed SUN message counts %d", n)
 	}
 	// Other errors and successes count nothing.
-	for _, err := range []error{nil, keys.Errorf(keys.KindDenied, "policy"), keys.Errorf(keys.KindInvalidInput, "hex")} {
+	for _, err := range []error{nil, errkind.Errorf(errkind.Denied, "policy"), errkind.Errorf(errkind.InvalidInput, "hex")} {
 		if n := failures(audit.WithNote(context.Background(), &audit.Note{}), err); n != 0 {
 			t.Errorf("%v counts %d failures", err, n)
 		}
@@ -274,7 +274,7 @@ func TestBackOffGrowsWithFailures(t *testing.T) {
 // unauthenticated by every method but Enrol.
 func TestOnlyEnrolIsAnonymous(t *testing.T) {
 	s := &Server{access: Access}
-	anon := authResult{err: keys.Errorf(keys.KindUnauthenticated, "no verified client certificate"), anonymous: true}
+	anon := authResult{err: errkind.Errorf(errkind.Unauthenticated, "no verified client certificate"), anonymous: true}
 	ctx := context.WithValue(context.Background(), principalKey{}, anon)
 	admitted := 0
 	for proc := range Access {
@@ -286,7 +286,7 @@ func TestOnlyEnrolIsAnonymous(t *testing.T) {
 			admitted++
 			continue
 		}
-		if keys.KindOf(err) != keys.KindUnauthenticated {
+		if errkind.Of(err) != errkind.Unauthenticated {
 			t.Errorf("%s: anonymous caller got %v", proc, err)
 		}
 	}
@@ -294,8 +294,8 @@ func TestOnlyEnrolIsAnonymous(t *testing.T) {
 		t.Fatal("Enrol is not in the table")
 	}
 	// A caller whose certificate failed (revoked, say) is not anonymous.
-	revoked := authResult{err: keys.Errorf(keys.KindUnauthenticated, "revoked")}
-	if _, _, err := s.authorize(context.WithValue(context.Background(), principalKey{}, revoked), "/samd.v1.PKIService/Enrol", nil); keys.KindOf(err) != keys.KindUnauthenticated {
+	revoked := authResult{err: errkind.Errorf(errkind.Unauthenticated, "revoked")}
+	if _, _, err := s.authorize(context.WithValue(context.Background(), principalKey{}, revoked), "/samd.v1.PKIService/Enrol", nil); errkind.Of(err) != errkind.Unauthenticated {
 		t.Fatalf("Enrol with a failed certificate: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/value"
@@ -41,13 +42,13 @@ func wirePurpose(p string) samdv1.Purpose {
 func valueSubject(_ *Server, msg any) (policies.Request, error) {
 	m, _ := msg.(*samdv1.AuthorizeValueRequest)
 	if m.GetAmount() <= 0 {
-		return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "amount: must be positive minor units")
+		return policies.Request{}, errkind.Errorf(errkind.InvalidInput, "amount: must be positive minor units")
 	}
 	if len(m.GetCurrency()) != 3 {
-		return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "currency: want an ISO 4217 code such as NOK")
+		return policies.Request{}, errkind.Errorf(errkind.InvalidInput, "currency: want an ISO 4217 code such as NOK")
 	}
 	if m.GetProductOwner() == "" {
-		return policies.Request{}, keys.Errorf(keys.KindInvalidInput, "product_owner: missing")
+		return policies.Request{}, errkind.Errorf(errkind.InvalidInput, "product_owner: missing")
 	}
 	return policies.Request{ProductOwner: m.GetProductOwner(), Amount: &policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()}}, nil
 }
@@ -76,7 +77,7 @@ func (v *valueService) AuthorizeValue(ctx context.Context, req *connect.Request[
 	m := req.Msg
 	purpose, ok := purposes[m.GetPurpose()]
 	if !ok || purpose == policies.PurposeCancellation {
-		return nil, keys.Errorf(keys.KindInvalidInput, "purpose: want load, sale or refund (cancellations use CancelValue)")
+		return nil, errkind.Errorf(errkind.InvalidInput, "purpose: want load, sale or refund (cancellations use CancelValue)")
 	}
 	g := grant(ctx)
 	res, err := v.auth.AuthorizeValue(ctx, principal(ctx), g, authority.ValueRequest{
@@ -91,12 +92,12 @@ func (v *valueService) AuthorizeValue(ctx context.Context, req *connect.Request[
 
 func (v *valueService) CancelValue(ctx context.Context, req *connect.Request[samdv1.CancelValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
 	if req.Msg.GetOriginalSequence() == 0 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "original_sequence: missing")
+		return nil, errkind.Errorf(errkind.InvalidInput, "original_sequence: missing")
 	}
 	if req.Msg.GetOriginalSequence() > math.MaxInt64 {
 		// Sequence numbers are stored as int64; no authorisation has one
 		// this large.
-		return nil, keys.Errorf(keys.KindInvalidInput, "original_sequence: out of range (at most %d)", int64(math.MaxInt64))
+		return nil, errkind.Errorf(errkind.InvalidInput, "original_sequence: out of range (at most %d)", int64(math.MaxInt64))
 	}
 	res, err := v.auth.CancelValue(ctx, principal(ctx), grant(ctx), req.Msg.GetOriginalSequence())
 	if err != nil {
@@ -114,15 +115,15 @@ func (v *valueService) VerifyValueAuthorization(ctx context.Context, req *connec
 	}
 	t, err := time.Parse(time.RFC3339Nano, a.GetTime())
 	if err != nil {
-		return nil, keys.Errorf(keys.KindInvalidInput, "authorization.time: want RFC 3339")
+		return nil, errkind.Errorf(errkind.InvalidInput, "authorization.time: want RFC 3339")
 	}
 	seal, err := hex.DecodeString(a.GetSeal())
 	if err != nil {
-		return nil, keys.Errorf(keys.KindInvalidInput, "authorization.seal: not a hex string")
+		return nil, errkind.Errorf(errkind.InvalidInput, "authorization.seal: not a hex string")
 	}
 	purpose, ok := purposes[a.GetPurpose()]
 	if !ok {
-		return nil, keys.Errorf(keys.KindInvalidInput, "authorization.purpose: unknown")
+		return nil, errkind.Errorf(errkind.InvalidInput, "authorization.purpose: unknown")
 	}
 	r := value.Record{
 		Operator: a.GetOperator(), Device: a.GetDevice(), Seq: a.GetSequence(), Amount: a.GetAmount(), Currency: a.GetCurrency(),

@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -143,18 +144,18 @@ func keyAlgorithm(a byte, n int) keys.Algorithm {
 // checkProtection applies samd's protection rule to a block of header h
 // carrying a keyLen-byte key under a kbpkLen-byte KBPK: an AES key only in
 // version D, and a KBPK at least as strong as the key. A refusal has kind
-// keys.KindWrongRole and wraps keys.ErrWeakProtection.
+// errkind.WrongRole and wraps keys.ErrWeakProtection.
 func checkProtection(h Header, keyLen, kbpkLen int) error {
 	kbpk := kbpkAlgorithm(h.Version, kbpkLen)
 	if kbpk == keys.AlgUnknown {
 		return fmt.Errorf("%w: %d bytes for version %c", ErrKBPKSize, kbpkLen, h.Version)
 	}
 	if h.Algorithm == 'A' && h.Version != 'D' {
-		return &keys.Error{Kind: keys.KindWrongRole, Msg: fmt.Sprintf("tr31: an AES key goes only into a version D block (AES KBPK), not version %c under a %s KBPK", h.Version, kbpk), Err: keys.ErrWeakProtection}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: fmt.Sprintf("tr31: an AES key goes only into a version D block (AES KBPK), not version %c under a %s KBPK", h.Version, kbpk), Err: keys.ErrWeakProtection}
 	}
 	key := keyAlgorithm(h.Algorithm, keyLen)
 	if err := keys.CheckProtection(kbpk, key); err != nil {
-		return &keys.Error{Kind: keys.KindWrongRole, Msg: fmt.Sprintf("tr31: a version %c block under a %s KBPK may not carry a %d-byte key of algorithm %c", h.Version, kbpk, keyLen, h.Algorithm), Err: err}
+		return &errkind.Error{Kind: errkind.WrongRole, Msg: fmt.Sprintf("tr31: a version %c block under a %s KBPK may not carry a %d-byte key of algorithm %c", h.Version, kbpk, keyLen, h.Algorithm), Err: err}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
@@ -248,7 +249,7 @@ func TestProtection(t *testing.T) {
 				}
 				return
 			}
-			if keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+			if errkind.Of(err) != errkind.WrongRole || !errors.Is(err, keys.ErrWeakProtection) {
 				t.Fatalf("encode: %v, want wrong-role (weak protection)", err)
 			}
 			// A block made elsewhere with a valid MAC is refused too,
@@ -259,7 +260,7 @@ func TestProtection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Decode(s, c.kbpk, kdf); keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+			if _, err := Decode(s, c.kbpk, kdf); errkind.Of(err) != errkind.WrongRole || !errors.Is(err, keys.ErrWeakProtection) {
 				t.Fatalf("decode: %v, want wrong-role (weak protection)", err)
 			}
 		})

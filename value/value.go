@@ -30,6 +30,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 )
 
@@ -52,13 +53,13 @@ type Record struct {
 // Encode returns the record's canonical encoding.
 func (r Record) Encode() ([]byte, error) {
 	if len(r.Currency) != 3 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "value: currency must be 3 letters")
+		return nil, errkind.Errorf(errkind.InvalidInput, "value: currency must be 3 letters")
 	}
 	b := make([]byte, 0, 128)
 	b = append(b, Magic...)
 	for _, s := range []string{r.Operator, r.Device} {
 		if len(s) == 0 || len(s) > 255 {
-			return nil, keys.Errorf(keys.KindInvalidInput, "value: operator and device must be 1..255 bytes")
+			return nil, errkind.Errorf(errkind.InvalidInput, "value: operator and device must be 1..255 bytes")
 		}
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
@@ -68,7 +69,7 @@ func (r Record) Encode() ([]byte, error) {
 	b = append(b, r.Currency...)
 	for _, s := range []string{r.Owner, r.Purpose} {
 		if len(s) > 255 {
-			return nil, keys.Errorf(keys.KindInvalidInput, "value: owner and purpose must be at most 255 bytes")
+			return nil, errkind.Errorf(errkind.InvalidInput, "value: owner and purpose must be at most 255 bytes")
 		}
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
@@ -86,7 +87,7 @@ type CMACer interface {
 // Seal computes the record's seal under a mac key.
 func Seal(ctx context.Context, c CMACer, k keys.Key, r Record) ([]byte, error) {
 	if k.Role != keys.RoleMAC || !k.Algorithm.AES() {
-		return nil, &keys.Error{Kind: keys.KindWrongRole, Key: k.Ref, Msg: "value: seal key " + k.Ref.String() + " is not an AES mac key"}
+		return nil, &errkind.Error{Kind: errkind.WrongRole, Msg: "value: seal key " + k.Ref.String() + " is not an AES mac key"}
 	}
 	msg, err := r.Encode()
 	if err != nil {
@@ -96,7 +97,7 @@ func Seal(ctx context.Context, c CMACer, k keys.Key, r Record) ([]byte, error) {
 }
 
 // ErrInvalid is returned by Verify for a seal that does not match.
-var ErrInvalid = &keys.Error{Kind: keys.KindCheckFailed, Msg: "value: invalid seal"}
+var ErrInvalid = &errkind.Error{Kind: errkind.CheckFailed, Msg: "value: invalid seal"}
 
 // Verify recomputes the seal and compares it in constant time. It says
 // only whether the seal is valid.

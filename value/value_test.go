@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/cmac"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 	"github.com/samd-io/samd/value"
@@ -89,11 +90,11 @@ func TestSealAgainstOpenSSL(t *testing.T) {
 	} {
 		r := record
 		mut(&r)
-		if err := value.Verify(context.Background(), softCMAC{kb}, k, r, seal); keys.KindOf(err) != keys.KindCheckFailed {
+		if err := value.Verify(context.Background(), softCMAC{kb}, k, r, seal); errkind.Of(err) != errkind.CheckFailed {
 			t.Errorf("tampered %s: %v", name, err)
 		}
 	}
-	if _, err := value.Seal(context.Background(), softCMAC{kb}, keys.Key{Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128}, record); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := value.Seal(context.Background(), softCMAC{kb}, keys.Key{Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128}, record); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("seal with a master key: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -421,7 +422,7 @@ func writeReplicas(ctx context.Context, cfgPath string, n int, dsn string) error
 		return err
 	}
 	for _, ca := range cas {
-		if err := st.PutCA(ctx, ca); err != nil && keys.KindOf(err) != keys.KindExists {
+		if err := st.PutCA(ctx, ca); err != nil && errkind.Of(err) != errkind.Exists {
 			return err
 		}
 	}

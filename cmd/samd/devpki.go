@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/state"
 )
@@ -153,7 +153,7 @@ func recordDevCertificates(ctx context.Context, st state.PKI, dir string) error 
 			}
 			rec.Profile, rec.Role, rec.Operator, rec.Device = who.Role.String(), who.Role.String(), who.Operator, who.Device
 		}
-		if err := st.RecordCertificate(ctx, rec); err != nil && keys.KindOf(err) != keys.KindExists {
+		if err := st.RecordCertificate(ctx, rec); err != nil && errkind.Of(err) != errkind.Exists {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 	}

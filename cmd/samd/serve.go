@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -633,10 +634,10 @@ func (k *pkiKeys) ExternalSigner(ctx context.Context, loc string) (crypto.Signer
 	ref, ok := strings.CutPrefix(loc, authority.VaultTransit)
 	mount, name, ok2 := strings.Cut(ref, "/")
 	if !ok || !ok2 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "key location %q is not vault-transit:<mount>/<name>", loc)
+		return nil, errkind.Errorf(errkind.InvalidInput, "key location %q is not vault-transit:<mount>/<name>", loc)
 	}
 	if k.vault == nil {
-		return nil, keys.Errorf(keys.KindUnavailable, "key %s is in Vault, and the configuration has no vault section", loc)
+		return nil, errkind.Errorf(errkind.Unavailable, "key %s is in Vault, and the configuration has no vault section", loc)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

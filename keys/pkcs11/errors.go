@@ -5,6 +5,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 )
 
@@ -56,38 +57,38 @@ func vanished(err error) bool {
 }
 
 // kindOf maps a PKCS#11 failure to the error kind callers see.
-func kindOf(err error) keys.Kind {
+func kindOf(err error) errkind.Kind {
 	switch classify(err) {
 	case classBroken:
-		return keys.KindUnavailable
+		return errkind.Unavailable
 	case classPIN:
-		return keys.KindPINRefused
+		return errkind.PINRefused
 	case classBadInput:
-		return keys.KindInvalidInput
+		return errkind.InvalidInput
 	case classWrongRole:
-		return keys.KindWrongRole
+		return errkind.WrongRole
 	}
-	return keys.KindInternal
+	return errkind.Internal
 }
 
-// wrapErr turns a PKCS#11 error into a keys.Error. The CKR_* name is kept as
+// wrapErr turns a PKCS#11 error into an errkind.Error. The CKR_* name is kept as
 // the cause: it never contains key material.
 func wrapErr(op string, ref keys.Ref, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ke *keys.Error
+	var ke *errkind.Error
 	if errors.As(err, &ke) {
 		return err
 	}
-	return &keys.Error{Kind: kindOf(err), Key: ref, Msg: "pkcs11: " + op, Err: err}
+	return &errkind.Error{Kind: kindOf(err), Msg: "pkcs11: " + op, Err: err}
 }
 
 func unavailable(msg string) error {
-	return &keys.Error{Kind: keys.KindUnavailable, Msg: "pkcs11: " + msg}
+	return &errkind.Error{Kind: errkind.Unavailable, Msg: "pkcs11: " + msg}
 }
 
 // busy is samd waiting, not the HSM failing: an overload.
 func busy(msg string) error {
-	return &keys.Error{Kind: keys.KindBusy, Msg: "pkcs11: " + msg}
+	return &errkind.Error{Kind: errkind.Busy, Msg: "pkcs11: " + msg}
 }

@@ -7,6 +7,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
@@ -133,14 +134,14 @@ func TestAbandonedKeygen(t *testing.T) {
 				Settled: func(r keys.Ref) { settled <- r },
 			}))
 			err := c.create(s, r)
-			if keys.KindOf(err) != keys.KindUnavailable {
+			if errkind.Of(err) != errkind.Unavailable {
 				t.Fatalf("a creation past its deadline: %v, want hsm-unavailable", err)
 			}
 			wait(t, reached) // the token made the key, after the caller gave up
-			if err := c.create(s, r); keys.KindOf(err) != keys.KindBusy {
+			if err := c.create(s, r); errkind.Of(err) != errkind.Busy {
 				t.Fatalf("a retry while the abandoned creation runs: %v, want busy", err)
 			}
-			if _, err := s.Key(r); keys.KindOf(err) != keys.KindNotFound {
+			if _, err := s.Key(r); errkind.Of(err) != errkind.NotFound {
 				t.Fatalf("the abandoned key is visible: %v", err)
 			}
 			close(gate)
@@ -160,7 +161,7 @@ func TestAbandonedKeygen(t *testing.T) {
 			if n := countLabel(t, tok, r.Label()); n != want {
 				t.Fatalf("%d objects labelled %s, want %d", n, r.Label(), want)
 			}
-			if err := c.create(s, r); keys.KindOf(err) != keys.KindExists {
+			if err := c.create(s, r); errkind.Of(err) != errkind.Exists {
 				t.Fatalf("a second retry: %v, want exists", err)
 			}
 			fresh := openOther(t, tok, pkcs11.Config{CallTimeout: 5 * time.Second})
@@ -218,7 +219,7 @@ func TestIndexVanishedKey(t *testing.T) {
 	if !destroyed {
 		t.Fatal("the hook did not run")
 	}
-	if _, err := other.Key(r); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := other.Key(r); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("the vanished key: %v, want not-found", err)
 	}
 	for _, ref := range other.Refused() {

@@ -18,6 +18,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
@@ -127,10 +128,10 @@ type GenerateRequest struct {
 
 func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm) (*conn, error) {
 	if !ref.Valid() {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: invalid key reference")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: invalid key reference")
 	}
 	if !alg.Fits(role) {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: a %s key cannot have role %s", alg, role)
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: a %s key cannot have role %s", alg, role)
 	}
 	c, err := s.live()
 	if err != nil {
@@ -139,25 +140,25 @@ func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm) (*con
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if _, ok := c.index[ref]; ok {
-		return nil, &keys.Error{Kind: keys.KindExists, Key: ref, Msg: "pkcs11: key " + ref.String() + " already exists"}
+		return nil, &errkind.Error{Kind: errkind.Exists, Msg: "pkcs11: key " + ref.String() + " already exists"}
 	}
 	for _, r := range c.refused {
 		if r.Label == ref.Label() {
-			return nil, &keys.Error{Kind: keys.KindExists, Key: ref, Msg: "pkcs11: a refused object with label " + ref.Label() + " is in the token"}
+			return nil, &errkind.Error{Kind: errkind.Exists, Msg: "pkcs11: a refused object with label " + ref.Label() + " is in the token"}
 		}
 	}
 	return c, nil
 }
 
 // reserve claims ref for a generation or import. It refuses a reference
-// that is indexed or refused (keys.KindExists) or being created now, also
-// by a call whose caller has gone (keys.KindBusy). The returned function
+// that is indexed or refused (errkind.Exists) or being created now, also
+// by a call whose caller has gone (errkind.Busy). The returned function
 // gives the claim up; calling it again does nothing.
 func (s *Store) reserve(ref keys.Ref, role keys.Role, alg keys.Algorithm) (func(), error) {
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
 	if _, ok := s.pending[ref]; ok {
-		return nil, &keys.Error{Kind: keys.KindBusy, Key: ref, Msg: "pkcs11: key " + ref.String() + " is being created; retry once that has finished"}
+		return nil, &errkind.Error{Kind: errkind.Busy, Msg: "pkcs11: key " + ref.String() + " is being created; retry once that has finished"}
 	}
 	if _, err := s.checkNew(ref, role, alg); err != nil {
 		return nil, err
@@ -232,7 +233,7 @@ func (s *Store) abandon(ref keys.Ref, m made, release func()) {
 // make sensitive, non-extractable and local is destroyed and refused. It
 // runs under [Config.KeygenTimeout]; a key made after the caller gave up
 // is destroyed (see [Store.abandon]), and a generation of the same
-// reference meanwhile is refused with keys.KindBusy.
+// reference meanwhile is refused with errkind.Busy.
 func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, error) {
 	release, err := s.reserve(req.Ref, req.Role, req.Algorithm)
 	if err != nil {
@@ -272,7 +273,7 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, er
 			for _, h := range handles {
 				_ = s.mod.DestroyObject(sh, h)
 			}
-			return made{}, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: generated key refused", Err: err}
+			return made{}, &errkind.Error{Kind: errkind.CheckFailed, Msg: "pkcs11: generated key refused", Err: err}
 		}
 		return made{e: e, handles: handles}, nil
 	}, func(m made) { s.abandon(req.Ref, m, release) })
@@ -359,7 +360,7 @@ type ImportRequest struct {
 // [Config.KeygenTimeout] and destroys a key made after its caller gave up.
 func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.Key, error) {
 	if !req.Algorithm.Symmetric() {
-		return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: only secret keys are imported from components")
+		return keys.Key{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: only secret keys are imported from components")
 	}
 	release, err := s.reserve(req.Ref, req.Role, req.Algorithm)
 	if err != nil {
@@ -372,20 +373,20 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 		}
 	}()
 	if n := len(req.Components); n < 1 || n > 3 {
-		return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: a key is imported from one to three components, not %d", n)
+		return keys.Key{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: a key is imported from one to three components, not %d", n)
 	}
 	combined := make([]byte, req.Algorithm.KeyLen())
 	defer clear(combined)
 	for i, comp := range req.Components {
 		if comp.Value.Len() != len(combined) {
-			return keys.Key{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: component %d is %d bytes; %s needs %d", i+1, comp.Value.Len(), req.Algorithm, len(combined))
+			return keys.Key{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: component %d is %d bytes; %s needs %d", i+1, comp.Value.Len(), req.Algorithm, len(combined))
 		}
 		got, err := kcv.Compute(req.Algorithm, comp.Value, req.KCVMethod)
 		if err != nil {
-			return keys.Key{}, keys.Wrap(keys.KindInvalidInput, err, "pkcs11: component %d", i+1)
+			return keys.Key{}, errkind.Wrap(errkind.InvalidInput, err, "pkcs11: component %d", i+1)
 		}
 		if !bytes.Equal(got, req.Components[i].KCV) {
-			return keys.Key{}, keys.Errorf(keys.KindCheckFailed, "pkcs11: component %d does not match its check value", i+1)
+			return keys.Key{}, errkind.Errorf(errkind.CheckFailed, "pkcs11: component %d does not match its check value", i+1)
 		}
 		for j, b := range comp.Value.Reveal() {
 			combined[j] ^= b
@@ -398,7 +399,7 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 			return keys.Key{}, err
 		}
 		if !bytes.Equal(got, req.KCV) {
-			return keys.Key{}, keys.Errorf(keys.KindCheckFailed, "pkcs11: the combined key does not match the expected check value")
+			return keys.Key{}, errkind.Errorf(errkind.CheckFailed, "pkcs11: the combined key does not match the expected check value")
 		}
 	}
 	m, abandoned, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "import", req.Ref, func(c *conn, sh p11.SessionHandle) (made, error) {
@@ -421,7 +422,7 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 		}
 		if err != nil {
 			_ = s.mod.DestroyObject(sh, h)
-			return made{}, &keys.Error{Kind: keys.KindCheckFailed, Key: req.Ref, Msg: "pkcs11: imported key refused", Err: err}
+			return made{}, &errkind.Error{Kind: errkind.CheckFailed, Msg: "pkcs11: imported key refused", Err: err}
 		}
 		return made{e: e, handles: []p11.ObjectHandle{h}}, nil
 	}, func(m made) { s.abandon(req.Ref, m, release) })
@@ -812,7 +813,7 @@ func (s *Store) entry(ref keys.Ref) (*entry, *conn, error) {
 	if e, err := s.find(c, ref); err != nil || e != nil {
 		return e, c, err
 	}
-	return nil, nil, &keys.Error{Kind: keys.KindNotFound, Key: ref, Msg: "pkcs11: no key " + ref.String()}
+	return nil, nil, &errkind.Error{Kind: errkind.NotFound, Msg: "pkcs11: no key " + ref.String()}
 }
 
 // missRetry is how long a key found missing is not searched for again.
@@ -857,15 +858,15 @@ func (s *Store) find(c *conn, ref keys.Ref) (*entry, error) {
 			}
 		}
 		if len(keyH) != 1 || len(pubH) > 1 {
-			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: ref, Msg: "pkcs11: the token holds an unexpected set of objects labelled " + ref.Label()}
+			return nil, &errkind.Error{Kind: errkind.CheckFailed, Msg: "pkcs11: the token holds an unexpected set of objects labelled " + ref.Label()}
 		}
 		e, err := s.load(sh, keyH[0], ref.Label())
 		if err != nil {
-			return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: ref, Msg: "pkcs11: key refused", Err: err}
+			return nil, &errkind.Error{Kind: errkind.CheckFailed, Msg: "pkcs11: key refused", Err: err}
 		}
 		if !e.key.Algorithm.Symmetric() {
 			if id := keys.MakeID(e.key.Ref, e.key.Role); len(pubH) != 1 || pubID[pubH[0]] != string(id[:]) {
-				return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: ref, Msg: "pkcs11: key pair " + ref.String() + " has no public key object with its CKA_ID"}
+				return nil, &errkind.Error{Kind: errkind.CheckFailed, Msg: "pkcs11: key pair " + ref.String() + " has no public key object with its CKA_ID"}
 			}
 			if e.pub, err = s.publicKey(sh, pubH[0], e.key.Algorithm); err != nil {
 				return nil, err

@@ -12,6 +12,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -24,7 +25,7 @@ func (s *Store) lookup(k keys.Key, u keys.Usage) (*entry, error) {
 		return nil, err
 	}
 	if e.key.Role != k.Role || e.key.Algorithm != k.Algorithm {
-		return nil, &keys.Error{Kind: keys.KindWrongRole, Key: k.Ref, Msg: "pkcs11: key " + k.Ref.String() + " has another role or algorithm"}
+		return nil, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + k.Ref.String() + " has another role or algorithm"}
 	}
 	if err := e.key.Check(u); err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func (s *Store) KeyBlockCMAC(ctx context.Context, k keys.Key, block []byte) ([]b
 		return nil, err
 	}
 	if len(block) != 8 {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: a TR-31 derivation block is 8 bytes")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: a TR-31 derivation block is 8 bytes")
 	}
 	return call(ctx, s, "CMAC", k.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
 		return s.cmacOn(sh, e, block)
@@ -88,10 +89,10 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 		return secret.Bytes{}, err
 	}
 	if !alg.Symmetric() {
-		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: only secret keys are unwrapped")
+		return secret.Bytes{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: only secret keys are unwrapped")
 	}
 	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
-		return secret.Bytes{}, &keys.Error{Kind: keys.KindWrongRole, Key: kek.Ref, Msg: "pkcs11: key " + kek.Ref.String() + " may not unwrap this key", Err: err}
+		return secret.Bytes{}, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + kek.Ref.String() + " may not unwrap this key", Err: err}
 	}
 	var m uint
 	switch mech {
@@ -100,7 +101,7 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 	case keys.WrapKWP:
 		m = p11.CKM_AES_KEY_WRAP_PAD
 	default:
-		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
+		return secret.Bytes{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
 	}
 	kt, _ := keyTypeOf(alg)
 	v, _, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
@@ -135,7 +136,7 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 	}
 	if len(v) != alg.KeyLen() {
 		clear(v)
-		return secret.Bytes{}, keys.Errorf(keys.KindInvalidInput, "pkcs11: the unwrapped key is %d bytes, not a %s key", len(v), alg)
+		return secret.Bytes{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: the unwrapped key is %d bytes, not a %s key", len(v), alg)
 	}
 	return secret.New(v), nil
 }
@@ -151,10 +152,10 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 		return nil, err
 	}
 	if !alg.Symmetric() || value.Len() != alg.KeyLen() {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: the value to wrap is not a %s key", alg)
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: the value to wrap is not a %s key", alg)
 	}
 	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
-		return nil, &keys.Error{Kind: keys.KindWrongRole, Key: kek.Ref, Msg: "pkcs11: key " + kek.Ref.String() + " may not wrap this key", Err: err}
+		return nil, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + kek.Ref.String() + " may not wrap this key", Err: err}
 	}
 	var m uint
 	switch mech {
@@ -163,7 +164,7 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 	case keys.WrapKWP:
 		m = p11.CKM_AES_KEY_WRAP_PAD
 	default:
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: unknown wrap mechanism")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: unknown wrap mechanism")
 	}
 	kt, _ := keyTypeOf(alg)
 	return call(ctx, s, "wrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
@@ -248,7 +249,7 @@ func (g *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	}
 	h := opts.HashFunc()
 	if h == 0 || len(digest) != h.Size() {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: digest does not match its hash function")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: digest does not match its hash function")
 	}
 	var mech *p11.Mechanism
 	input := digest
@@ -259,7 +260,7 @@ func (g *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		if pss, ok := opts.(*rsa.PSSOptions); ok {
 			p, ok := pssParams[h]
 			if !ok {
-				return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: unsupported PSS hash")
+				return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: unsupported PSS hash")
 			}
 			salt := pss.SaltLength
 			if salt == rsa.PSSSaltLengthAuto || salt == rsa.PSSSaltLengthEqualsHash {
@@ -269,14 +270,14 @@ func (g *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 		} else {
 			prefix, ok := digestInfoPrefix[h]
 			if !ok {
-				return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: unsupported hash for PKCS #1 v1.5")
+				return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: unsupported hash for PKCS #1 v1.5")
 			}
 			input = append(append([]byte(nil), prefix...), digest...)
 			mech = p11.NewMechanism(p11.CKM_RSA_PKCS, nil)
 		}
 		_ = pub
 	default:
-		return nil, keys.Errorf(keys.KindInternal, "pkcs11: signer has no public key")
+		return nil, errkind.Errorf(errkind.Internal, "pkcs11: signer has no public key")
 	}
 	sig, err := call(ctx, g.s, "sign", g.key.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
 		if err := g.s.mod.SignInit(sh, []*p11.Mechanism{mech}, e.handle); err != nil {

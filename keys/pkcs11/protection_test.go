@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
@@ -43,12 +44,12 @@ func TestWrapProtection(t *testing.T) {
 				}
 				wrapped, err := s.WrapSecret(ctx, c.kek, c.alg, secret.Copy(value), mech)
 				if !c.ok {
-					if keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+					if errkind.Of(err) != errkind.WrongRole || !errors.Is(err, keys.ErrWeakProtection) {
 						t.Fatalf("%s wrap: %v, want wrong-role (weak protection)", mech, err)
 					}
 					// A blob wrapped elsewhere is refused as well, before
 					// the token is asked to unwrap it.
-					if _, err := s.UnwrapSecret(ctx, c.kek, c.alg, make([]byte, c.alg.KeyLen()+8), mech); keys.KindOf(err) != keys.KindWrongRole || !errors.Is(err, keys.ErrWeakProtection) {
+					if _, err := s.UnwrapSecret(ctx, c.kek, c.alg, make([]byte, c.alg.KeyLen()+8), mech); errkind.Of(err) != errkind.WrongRole || !errors.Is(err, keys.ErrWeakProtection) {
 						t.Fatalf("%s unwrap: %v, want wrong-role (weak protection)", mech, err)
 					}
 					return

@@ -7,6 +7,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 )
 
@@ -44,7 +45,7 @@ func (s *Store) SealData(ctx context.Context, k keys.Key, plaintext, aad []byte)
 }
 
 // OpenData reverses SealData. A sealed blob that was altered, or sealed
-// with other aad or another key, fails with keys.KindCheckFailed. The
+// with other aad or another key, fails with errkind.CheckFailed. The
 // plaintext may hold secrets: the caller wipes it.
 func (s *Store) OpenData(ctx context.Context, k keys.Key, sealed, aad []byte) ([]byte, error) {
 	e, err := s.lookup(k, keys.UsageDecrypt)
@@ -52,7 +53,7 @@ func (s *Store) OpenData(ctx context.Context, k keys.Key, sealed, aad []byte) ([
 		return nil, err
 	}
 	if len(sealed) < gcmNonce+gcmTag {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: sealed data too short")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: sealed data too short")
 	}
 	pt, err := call(ctx, s, "open", k.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
 		params := p11.NewGCMParams(sealed[:gcmNonce], aad, gcmTag*8)
@@ -75,7 +76,7 @@ func (s *Store) OpenData(ctx context.Context, k keys.Key, sealed, aad []byte) ([
 		return nil, err
 	}, func(b []byte) { clear(b) })
 	if errors.Is(err, errNotAuthentic) {
-		return nil, &keys.Error{Kind: keys.KindCheckFailed, Key: k.Ref, Msg: "pkcs11: sealed data does not authenticate"}
+		return nil, &errkind.Error{Kind: errkind.CheckFailed, Msg: "pkcs11: sealed data does not authenticate"}
 	}
 	return pt, err
 }

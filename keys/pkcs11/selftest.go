@@ -7,6 +7,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 )
 
@@ -56,7 +57,7 @@ func (s *Store) SelfTest(ctx context.Context) error {
 			return err
 		}
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			return keys.Errorf(keys.KindCheckFailed, "pkcs11: self-test %q failed: the token's CMAC does not reproduce the published value", st.name)
+			return errkind.Errorf(errkind.CheckFailed, "pkcs11: self-test %q failed: the token's CMAC does not reproduce the published value", st.name)
 		}
 	}
 	return nil

@@ -15,18 +15,18 @@
 //
 // Every call runs under a deadline ([Config.CallTimeout]; key generation
 // and imports under their own, longer [Config.KeygenTimeout]). A call that
-// outlives it returns an error of kind keys.KindUnavailable at once; the
+// outlives it returns an error of kind errkind.Unavailable at once; the
 // blocked cgo call finishes in the background and its session rejoins the
 // pool or is evicted. A key that a generation or import creates after its
 // caller has gone is destroyed by the goroutine that receives it: the
 // caller was told it failed, so it must not exist. Until that is settled
 // the key's reference is reserved, and a retry is refused with
-// keys.KindBusy rather than making a second object with the same label.
+// errkind.Busy rather than making a second object with the same label.
 // Waiting is not failing: a call that finds no free session in time, or
-// whose caller's own deadline passes first, returns keys.KindBusy (samd is
+// whose caller's own deadline passes first, returns errkind.Busy (samd is
 // overloaded; the token is fine). A return value that says the session, login, token or
 // module is gone marks the connection broken: requests fail fast with
-// keys.KindUnavailable while a background loop reconnects (re-initialising
+// errkind.Unavailable while a background loop reconnects (re-initialising
 // the module when needed), logs in again and re-resolves every key handle.
 // A refused PIN stops all logins at once: the token's lockout counter is
 // shared with every other user of the token, so the store never retries.
@@ -52,6 +52,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 )
@@ -162,13 +163,13 @@ type Refusal struct {
 }
 
 // Open loads the module, finds the token, logs in and indexes the samd keys
-// in it. A refused PIN is returned as keys.KindPINRefused and never retried.
+// in it. A refused PIN is returned as errkind.PINRefused and never retried.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.ModulePath == "" {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: no module path")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: no module path")
 	}
 	if cfg.TokenLabel == "" && cfg.TokenSerial == "" {
-		return nil, keys.Errorf(keys.KindInvalidInput, "pkcs11: select the token by label or serial")
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: select the token by label or serial")
 	}
 	if cfg.Sessions <= 0 {
 		cfg.Sessions = 8
@@ -190,7 +191,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	mod := p11.New(cfg.ModulePath)
 	if mod == nil {
-		return nil, keys.Errorf(keys.KindUnavailable, "pkcs11: cannot load module %s", cfg.ModulePath)
+		return nil, errkind.Errorf(errkind.Unavailable, "pkcs11: cannot load module %s", cfg.ModulePath)
 	}
 	s := &Store{cfg: cfg, mod: mod, log: cfg.Logger, done: make(chan struct{}), pending: map[keys.Ref]struct{}{}}
 	if err := s.initialize(); err != nil {
@@ -226,7 +227,7 @@ func (s *Store) initialize() error {
 }
 
 // connectWithin runs connect under ctx's deadline: a module that hangs
-// makes it return keys.KindUnavailable, and the connection, if it comes
+// makes it return errkind.Unavailable, and the connection, if it comes
 // later, is torn down.
 func (s *Store) connectWithin(ctx context.Context) (*conn, error) {
 	ch := make(chan result[*conn], 1)
@@ -253,7 +254,7 @@ func (s *Store) connect() (*conn, error) {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.pinRefused.Load() {
-		return nil, keys.Errorf(keys.KindPINRefused, "pkcs11: the token refused the PIN; logins are stopped until restart")
+		return nil, errkind.Errorf(errkind.PINRefused, "pkcs11: the token refused the PIN; logins are stopped until restart")
 	}
 	slot, maxSessions, err := s.findToken()
 	if err != nil {
@@ -334,7 +335,7 @@ func (s *Store) findToken() (uint, int, error) {
 		}
 		return slot, max, nil
 	}
-	return 0, 0, keys.Errorf(keys.KindUnavailable, "pkcs11: token %s not present", s.tokenName())
+	return 0, 0, errkind.Errorf(errkind.Unavailable, "pkcs11: token %s not present", s.tokenName())
 }
 
 // teardown closes a connection's sessions, best effort. Sessions still in
@@ -360,7 +361,7 @@ func (s *Store) live() (*conn, error) {
 		return nil, unavailable("store is closed")
 	}
 	if s.pinRefused.Load() {
-		return nil, keys.Errorf(keys.KindPINRefused, "pkcs11: the token refused the PIN; logins are stopped until restart")
+		return nil, errkind.Errorf(errkind.PINRefused, "pkcs11: the token refused the PIN; logins are stopped until restart")
 	}
 	return nil, unavailable("HSM unavailable, reconnecting")
 }
@@ -424,7 +425,7 @@ func (s *Store) reconnect(old *conn) {
 				s.log.Info("pkcs11: reconnected", "token", s.tokenName(), "attempts", attempt+1)
 				return
 			}
-			if keys.KindOf(err) == keys.KindPINRefused {
+			if errkind.Of(err) == errkind.PINRefused {
 				s.log.Error("pkcs11: PIN refused after reconnect; logins stopped", "token", s.tokenName())
 				return
 			}
@@ -520,14 +521,14 @@ type result[T any] struct {
 }
 
 // call runs f on a pooled session under the store's call deadline. If the
-// call's deadline passes first, call returns keys.KindUnavailable (the HSM
+// call's deadline passes first, call returns errkind.Unavailable (the HSM
 // did not answer in time) and f's result, when it arrives, is given to
 // discard (which wipes secrets) instead of being returned. Errors from f
 // are classified; a broken connection starts the reconnect loop.
 //
 // Waiting is not the HSM failing: a caller whose own deadline (ctx's)
 // passes first, and a call that finds no free session within its
-// deadline, get keys.KindBusy — samd is overloaded, the token is fine —
+// deadline, get errkind.Busy — samd is overloaded, the token is fine —
 // so that an overload never reads as an unavailable HSM.
 func call[T any](ctx context.Context, s *Store, op string, ref keys.Ref, f func(c *conn, sh p11.SessionHandle) (T, error), discard func(T)) (T, error) {
 	v, _, err := callWithin(ctx, s, s.cfg.CallTimeout, op, ref, f, discard)

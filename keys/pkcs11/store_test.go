@@ -19,6 +19,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
@@ -165,14 +166,14 @@ func TestGeneratedKeyAttributes(t *testing.T) {
 			if _, err := raw.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)}); err == nil && c.alg.Symmetric() {
 				t.Error("CKA_VALUE of a sensitive key was readable")
 			}
-			if _, err := s.Generate(ctx, pkcs11.GenerateRequest{Ref: r, Role: c.role, Algorithm: c.alg}); keys.KindOf(err) != keys.KindExists {
+			if _, err := s.Generate(ctx, pkcs11.GenerateRequest{Ref: r, Role: c.role, Algorithm: c.alg}); errkind.Of(err) != errkind.Exists {
 				t.Errorf("second generate: %v, want kind exists", err)
 			}
 		})
 	}
 	t.Run("fail/wrong-alg-for-role", func(t *testing.T) {
 		_, err := s.Generate(ctx, pkcs11.GenerateRequest{Ref: ref(t, "test/gen/bad", 1), Role: keys.RoleWrap, Algorithm: keys.TDEA2})
-		if keys.KindOf(err) != keys.KindInvalidInput {
+		if errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -326,13 +327,13 @@ func TestImportChecks(t *testing.T) {
 	}
 	t.Run("fail/component-kcv", func(t *testing.T) {
 		_, err := s.ImportComponents(ctx, pkcs11.ImportRequest{Ref: ref(t, "test/imp/a", 1), Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128, Components: comps([]byte{1, 2, 3}), KCVMethod: kcv.EncryptZero})
-		if keys.KindOf(err) != keys.KindCheckFailed {
+		if errkind.Of(err) != errkind.CheckFailed {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("fail/final-kcv", func(t *testing.T) {
 		_, err := s.ImportComponents(ctx, pkcs11.ImportRequest{Ref: ref(t, "test/imp/a", 1), Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128, Components: comps(aesKCV(t, c1)), KCVMethod: kcv.EncryptZero, KCV: []byte{0, 0, 0}})
-		if keys.KindOf(err) != keys.KindCheckFailed {
+		if errkind.Of(err) != errkind.CheckFailed {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -360,23 +361,23 @@ func TestWrongRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CMAC(ctx, kek, make([]byte, 16)); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.CMAC(ctx, kek, make([]byte, 16)); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("CMAC with a wrap key: %v", err)
 	}
-	if _, err := s.WrapSecret(ctx, master, keys.AES128, secret.Copy(make([]byte, 16)), keys.WrapKW); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.WrapSecret(ctx, master, keys.AES128, secret.Copy(make([]byte, 16)), keys.WrapKW); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("wrap with a master key: %v", err)
 	}
-	if _, err := s.Signer(master); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.Signer(master); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("signer from a master key: %v", err)
 	}
 	lie := master
 	lie.Role = keys.RoleWrap
-	if _, err := s.WrapSecret(ctx, lie, keys.AES128, secret.Copy(make([]byte, 16)), keys.WrapKW); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.WrapSecret(ctx, lie, keys.AES128, secret.Copy(make([]byte, 16)), keys.WrapKW); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("wrap with a master key claimed to be a wrap key: %v", err)
 	}
 	missing := master
 	missing.Ref = ref(t, "test/role/none", 1)
-	if _, err := s.CMAC(ctx, missing, make([]byte, 16)); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := s.CMAC(ctx, missing, make([]byte, 16)); errkind.Of(err) != errkind.NotFound {
 		t.Errorf("CMAC with a missing key: %v", err)
 	}
 	// The token enforces the template too: the master key cannot encrypt,
@@ -469,8 +470,8 @@ func TestRecovery(t *testing.T) {
 	check := func() error {
 		got, err := s.CMAC(ctx, k, msg)
 		if err != nil {
-			if kind := keys.KindOf(err); kind != keys.KindUnavailable {
-				t.Fatalf("during recovery: kind %v (%v), want %v", kind, err, keys.KindUnavailable)
+			if kind := errkind.Of(err); kind != errkind.Unavailable {
+				t.Fatalf("during recovery: kind %v (%v), want %v", kind, err, errkind.Unavailable)
 			}
 			return err
 		}
@@ -486,7 +487,7 @@ func TestRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := s.CMAC(ctx, k, msg)
-		if keys.KindOf(err) != keys.KindUnavailable {
+		if errkind.Of(err) != errkind.Unavailable {
 			t.Errorf("first call after the sessions closed: %v, want HSM unavailable", err)
 		}
 		eventually(t, check)
@@ -497,7 +498,7 @@ func TestRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := s.CMAC(ctx, k, msg)
-		if keys.KindOf(err) != keys.KindUnavailable {
+		if errkind.Of(err) != errkind.Unavailable {
 			t.Errorf("first call after finalize: %v, want HSM unavailable", err)
 		}
 		eventually(t, check)
@@ -522,10 +523,10 @@ func TestCallerDeadlineIsBusy(t *testing.T) {
 		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
 		_, err := s.CMAC(ctx, k, make([]byte, 16))
 		cancel()
-		switch keys.KindOf(err) {
-		case keys.KindBusy:
+		switch errkind.Of(err) {
+		case errkind.Busy:
 			busy++
-		case keys.KindInternal:
+		case errkind.Internal:
 			if err != nil {
 				t.Fatalf("call %d: %v", i, err)
 			}
@@ -533,7 +534,7 @@ func TestCallerDeadlineIsBusy(t *testing.T) {
 			// With a session free and the answer ready at once, the call
 			// may still win the race with the passed deadline; it must
 			// never be reported as the HSM failing.
-			t.Fatalf("call %d after the caller's deadline: %v (kind %v), want busy", i, err, keys.KindOf(err))
+			t.Fatalf("call %d after the caller's deadline: %v (kind %v), want busy", i, err, errkind.Of(err))
 		}
 	}
 	if busy == 0 {
@@ -548,11 +549,11 @@ func TestWrongPIN(t *testing.T) {
 	_, err := pkcs11.Open(context.Background(), pkcs11.Config{
 		ModulePath: tok.Module, TokenLabel: tok.Extra[0], PIN: secret.Copy([]byte("not-the-pin")),
 	})
-	if keys.KindOf(err) != keys.KindPINRefused {
+	if errkind.Of(err) != errkind.PINRefused {
 		t.Fatalf("got %v, want kind pin-refused", err)
 	}
 	_, err = pkcs11.Open(context.Background(), pkcs11.Config{ModulePath: tok.Module, TokenLabel: "no-such-token", PIN: secret.Copy(tok.PIN)})
-	if keys.KindOf(err) != keys.KindUnavailable {
+	if errkind.Of(err) != errkind.Unavailable {
 		t.Fatalf("missing token: got %v", err)
 	}
 }
@@ -596,7 +597,7 @@ func TestSealData(t *testing.T) {
 		"flipped-bit": func() error { _, err := s.OpenData(ctx, k, flipped, aad); return err },
 		"other-key":   func() error { _, err := s.OpenData(ctx, k2, sealed, aad); return err },
 	} {
-		if err := c(); keys.KindOf(err) != keys.KindCheckFailed {
+		if err := c(); errkind.Of(err) != errkind.CheckFailed {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -604,7 +605,7 @@ func TestSealData(t *testing.T) {
 		t.Fatalf("a failed open broke the store: %v", err)
 	}
 	master, _ := s.Generate(ctx, pkcs11.GenerateRequest{Ref: ref(t, "test/seal/master", 1), Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128})
-	if _, err := s.SealData(ctx, master, msg, aad); keys.KindOf(err) != keys.KindWrongRole {
+	if _, err := s.SealData(ctx, master, msg, aad); errkind.Of(err) != errkind.WrongRole {
 		t.Errorf("seal with a master key: %v", err)
 	}
 }

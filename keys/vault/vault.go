@@ -28,7 +28,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -173,18 +173,18 @@ func (v *Client) Close() {
 func vaultErr(op string, err error) error {
 	var re *api.ResponseError
 	if errors.As(err, &re) {
-		kind := keys.KindUnavailable
+		kind := errkind.Unavailable
 		switch re.StatusCode {
 		case 403:
-			kind = keys.KindDenied
+			kind = errkind.Denied
 		case 404:
-			kind = keys.KindNotFound
+			kind = errkind.NotFound
 		case 400:
-			kind = keys.KindInvalidInput
+			kind = errkind.InvalidInput
 		}
-		return &keys.Error{Kind: kind, Msg: fmt.Sprintf("vault: %s: HTTP %d: %s", op, re.StatusCode, strings.Join(re.Errors, "; "))}
+		return &errkind.Error{Kind: kind, Msg: fmt.Sprintf("vault: %s: HTTP %d: %s", op, re.StatusCode, strings.Join(re.Errors, "; "))}
 	}
-	return &keys.Error{Kind: keys.KindUnavailable, Msg: "vault: " + op, Err: err}
+	return &errkind.Error{Kind: errkind.Unavailable, Msg: "vault: " + op, Err: err}
 }
 
 // ReadKV reads one field of a KV version 2 secret (mount "secret", path
@@ -193,13 +193,13 @@ func (v *Client) ReadKV(ctx context.Context, mount, path, field string) (secret.
 	s, err := v.api.KVv2(mount).Get(ctx, path)
 	if err != nil {
 		if errors.Is(err, api.ErrSecretNotFound) {
-			return secret.Bytes{}, keys.Errorf(keys.KindNotFound, "vault: no secret %s/%s", mount, path)
+			return secret.Bytes{}, errkind.Errorf(errkind.NotFound, "vault: no secret %s/%s", mount, path)
 		}
 		return secret.Bytes{}, vaultErr("read "+mount+"/"+path, err)
 	}
 	val, ok := s.Data[field].(string)
 	if !ok {
-		return secret.Bytes{}, keys.Errorf(keys.KindNotFound, "vault: secret %s/%s has no string field %q", mount, path, field)
+		return secret.Bytes{}, errkind.Errorf(errkind.NotFound, "vault: secret %s/%s has no string field %q", mount, path, field)
 	}
 	return secret.New([]byte(val)), nil
 }
@@ -223,7 +223,7 @@ func (v *Client) Signer(ctx context.Context, mount, name string) (*Signer, error
 		return nil, vaultErr("read key "+mount+"/"+name, err)
 	}
 	if s == nil || s.Data == nil {
-		return nil, keys.Errorf(keys.KindNotFound, "vault: no Transit key %s/%s", mount, name)
+		return nil, errkind.Errorf(errkind.NotFound, "vault: no Transit key %s/%s", mount, name)
 	}
 	latest, err := number(s.Data["latest_version"])
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys/vault"
 	"github.com/samd-io/samd/keys/vault/vaulttest"
 	"github.com/samd-io/samd/pki"
@@ -142,7 +142,7 @@ func TestTransitSigner(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.Signer(context.Background(), "transit", "no-such-key"); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := c.Signer(context.Background(), "transit", "no-such-key"); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("missing key: %v", err)
 	}
 }
@@ -197,10 +197,10 @@ func TestKV(t *testing.T) {
 	if fmt.Sprint(pin) != secret.Redacted {
 		t.Fatal("the PIN prints")
 	}
-	if _, err := c.ReadKV(context.Background(), "secret", path, "other"); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := c.ReadKV(context.Background(), "secret", path, "other"); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("missing field: %v", err)
 	}
-	if _, err := c.ReadKV(context.Background(), "secret", path+"-missing", "hsm_pin"); keys.KindOf(err) != keys.KindNotFound {
+	if _, err := c.ReadKV(context.Background(), "secret", path+"-missing", "hsm_pin"); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("missing secret: %v", err)
 	}
 }
@@ -237,7 +237,7 @@ func TestAuth(t *testing.T) {
 	}
 	noAuth := tg.cfg
 	noAuth.Token = secret.New([]byte("hvs.not-a-token"))
-	if _, err := vault.New(context.Background(), noAuth); keys.KindOf(err) != keys.KindDenied || !strings.Contains(err.Error(), "permission denied") {
+	if _, err := vault.New(context.Background(), noAuth); errkind.Of(err) != errkind.Denied || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("bad token: %v", err)
 	}
 }

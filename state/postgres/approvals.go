@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -16,7 +16,7 @@ func (s *Store) AddProposal(ctx context.Context, p state.Proposal) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO proposal (id, operation, params, proposer, created, expires, status) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			p.ID, p.Operation, p.Params, p.Proposer, p.Created.UTC(), p.Expires.UTC(), state.ProposalOpen)
 		if pgCode(err) == uniqueViolation {
-			return keys.Errorf(keys.KindExists, "approvals: proposal %s exists", p.ID)
+			return errkind.Errorf(errkind.Exists, "approvals: proposal %s exists", p.ID)
 		}
 		if err != nil {
 			return err
@@ -36,7 +36,7 @@ func readProposal(ctx context.Context, q interface {
 	err := q.QueryRowContext(ctx, `SELECT operation, params, proposer, created, expires, status, result FROM proposal WHERE id = $1`, id).
 		Scan(&p.Operation, &p.Params, &p.Proposer, &p.Created, &p.Expires, &p.Status, &p.Result)
 	if errors.Is(err, sql.ErrNoRows) {
-		return p, keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+		return p, errkind.Errorf(errkind.NotFound, "approvals: no proposal %s", id)
 	}
 	if err != nil {
 		return p, unavailable(err)
@@ -124,15 +124,15 @@ func (s *Store) Vote(ctx context.Context, id, officer string, approve bool, now 
 func votable(p state.Proposal, officer string, now time.Time) error {
 	switch {
 	case p.Status != state.ProposalOpen:
-		return keys.Errorf(keys.KindDenied, "approvals: proposal %s is %s", p.ID, p.Status)
+		return errkind.Errorf(errkind.Denied, "approvals: proposal %s is %s", p.ID, p.Status)
 	case !now.Before(p.Expires):
-		return keys.Errorf(keys.KindDenied, "approvals: proposal %s expired at %s", p.ID, p.Expires.Format(time.RFC3339))
+		return errkind.Errorf(errkind.Denied, "approvals: proposal %s expired at %s", p.ID, p.Expires.Format(time.RFC3339))
 	case officer == p.Proposer:
-		return keys.Errorf(keys.KindDenied, "approvals: %s proposed %s and may not vote on it again", officer, p.ID)
+		return errkind.Errorf(errkind.Denied, "approvals: %s proposed %s and may not vote on it again", officer, p.ID)
 	}
 	for _, o := range append(p.Approvers, p.Rejecters...) {
 		if o == officer {
-			return keys.Errorf(keys.KindDenied, "approvals: %s has already voted on %s", officer, p.ID)
+			return errkind.Errorf(errkind.Denied, "approvals: %s has already voted on %s", officer, p.ID)
 		}
 	}
 	return nil
@@ -164,7 +164,7 @@ func (s *Store) Finish(ctx context.Context, id, status, result string) error {
 			return unavailable(err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return keys.Errorf(keys.KindDenied, "approvals: proposal %s is not executing", id)
+			return errkind.Errorf(errkind.Denied, "approvals: proposal %s is not executing", id)
 		}
 		return nil
 	})
@@ -179,7 +179,7 @@ func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []b
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM proposal WHERE id = $1 FOR UPDATE`, id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+			return errkind.Errorf(errkind.NotFound, "approvals: no proposal %s", id)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -193,7 +193,7 @@ func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []b
 		if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_component (id, officer, sealed, n) SELECT $1, $2, $3, count(*) + 1 FROM proposal_component WHERE id = $1`,
 			id, officer, sealed); err != nil {
 			if pgCode(err) == uniqueViolation {
-				return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, id)
+				return errkind.Errorf(errkind.Exists, "approvals: %s has already given a component for %s", officer, id)
 			}
 			return unavailable(err)
 		}
@@ -201,7 +201,7 @@ func (s *Store) AddComponent(ctx context.Context, id, officer string, sealed []b
 			if _, err := tx.ExecContext(ctx, `INSERT INTO proposal_vote (id, officer, approve, n, time)
 				SELECT $1, $2, true, count(*) + 1, $3 FROM proposal_vote WHERE id = $1`, id, officer, now.UTC()); err != nil {
 				if pgCode(err) == uniqueViolation {
-					return keys.Errorf(keys.KindDenied, "approvals: %s has already voted on %s", officer, id)
+					return errkind.Errorf(errkind.Denied, "approvals: %s has already voted on %s", officer, id)
 				}
 				return unavailable(err)
 			}
@@ -220,7 +220,7 @@ func componentAllowed(ctx context.Context, tx *sql.Tx, p state.Proposal, officer
 		return unavailable(err)
 	}
 	if n > 0 {
-		return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, p.ID)
+		return errkind.Errorf(errkind.Exists, "approvals: %s has already given a component for %s", officer, p.ID)
 	}
 	if officer == p.Proposer {
 		// The proposer's vote is the proposal's; its component is its own.

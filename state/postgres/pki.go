@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -19,7 +19,7 @@ func (s *Store) PutCA(ctx context.Context, ca state.CA) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO pki_ca (name, key, parent, cert, crl_url, delta_url, created) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			ca.Name, ca.Key, ca.Parent, ca.Cert, ca.CRLURL, ca.DeltaURL, ca.Created.UTC())
 		if pgCode(err) == uniqueViolation {
-			return keys.Errorf(keys.KindExists, "pki: CA %s exists", ca.Name)
+			return errkind.Errorf(errkind.Exists, "pki: CA %s exists", ca.Name)
 		}
 		return err
 	})
@@ -54,9 +54,9 @@ func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, c.NotBefore.UTC(), c.NotAfter.UTC(), c.Cert, c.Renews, c.Issued.UTC(), c.Key)
 	switch pgCode(err) {
 	case uniqueViolation:
-		return keys.Errorf(keys.KindExists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
+		return errkind.Errorf(errkind.Exists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
 	case foreignKeyViolation:
-		return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+		return errkind.Errorf(errkind.NotFound, "pki: no CA %s", c.CA)
 	}
 	return err
 }
@@ -74,7 +74,7 @@ func (s *Store) Certificate(ctx context.Context, ca, serial string) (state.Certi
 	var c state.Certificate
 	err := scanCert(s.db.QueryRowContext(ctx, `SELECT `+certColumns+` FROM pki_cert WHERE ca = $1 AND serial = $2`, ca, serial), &c)
 	if errors.Is(err, sql.ErrNoRows) {
-		return state.Certificate{CA: ca, Serial: serial}, keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", ca, serial)
+		return state.Certificate{CA: ca, Serial: serial}, errkind.Errorf(errkind.NotFound, "pki: CA %s issued no certificate with serial %s", ca, serial)
 	}
 	if err != nil {
 		return c, unavailable(err)
@@ -88,7 +88,7 @@ func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device
 	err := scanCert(s.db.QueryRowContext(ctx, `SELECT `+certColumns+` FROM pki_cert WHERE operator = $1 AND device = $2 AND profile = $3 ORDER BY issued DESC, n DESC LIMIT 1`,
 		operator, device, profile), &c)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, keys.Errorf(keys.KindNotFound, "pki: no %s certificate for %s/%s", profile, operator, device)
+		return c, errkind.Errorf(errkind.NotFound, "pki: no %s certificate for %s/%s", profile, operator, device)
 	}
 	if err != nil {
 		return c, unavailable(err)
@@ -102,7 +102,7 @@ func lockCA(ctx context.Context, tx *sql.Tx, ca string) error {
 	var name string
 	err := tx.QueryRowContext(ctx, `SELECT name FROM pki_ca WHERE name = $1 FOR UPDATE`, ca).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return keys.Errorf(keys.KindNotFound, "pki: no CA %s", ca)
+		return errkind.Errorf(errkind.NotFound, "pki: no CA %s", ca)
 	}
 	return err
 }
@@ -117,7 +117,7 @@ func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocatio
 		err := tx.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = $1 AND serial = $2`, r.CA, r.Serial).Scan(&r.Seq, &r.Time, &r.Reason, &from)
 		if err == nil {
 			r.Time, r.FromCounter = r.Time.UTC(), uint64(from)
-			return keys.Errorf(keys.KindExists, "pki: serial %s was already revoked at %s", r.Serial, r.Time.Format(time.RFC3339))
+			return errkind.Errorf(errkind.Exists, "pki: serial %s was already revoked at %s", r.Serial, r.Time.Format(time.RFC3339))
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -135,7 +135,7 @@ func (s *Store) Revocation(ctx context.Context, ca, serial string) (state.Revoca
 	var from int64
 	err := s.db.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = $1 AND serial = $2`, ca, serial).Scan(&r.Seq, &r.Time, &r.Reason, &from)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, keys.Errorf(keys.KindNotFound, "pki: serial %s is not revoked", serial)
+		return r, errkind.Errorf(errkind.NotFound, "pki: serial %s is not revoked", serial)
 	}
 	if err != nil {
 		return r, unavailable(err)
@@ -213,7 +213,7 @@ func (s *Store) AddEnrolmentToken(ctx context.Context, t state.EnrolmentToken) e
 		_, err := tx.ExecContext(ctx, `INSERT INTO pki_enrolment_token (hash, ca, profile, role, operator, device, expires, created, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.Hash, t.CA, t.Profile, t.Role, t.Operator, t.Device, t.Expires.UTC(), t.Created.UTC(), t.CreatedBy)
 		if pgCode(err) == uniqueViolation {
-			return keys.Errorf(keys.KindExists, "pki: enrolment token exists")
+			return errkind.Errorf(errkind.Exists, "pki: enrolment token exists")
 		}
 		return err
 	})
@@ -238,7 +238,7 @@ func readToken(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time, lock
 	err := tx.QueryRowContext(ctx, `SELECT ca, profile, role, operator, device, expires, created, created_by, used FROM pki_enrolment_token WHERE hash = $1`+lock, hash).
 		Scan(&t.CA, &t.Profile, &t.Role, &t.Operator, &t.Device, &t.Expires, &t.Created, &t.CreatedBy, &used)
 	if errors.Is(err, sql.ErrNoRows) {
-		return t, keys.Errorf(keys.KindNotFound, "pki: unknown enrolment token")
+		return t, errkind.Errorf(errkind.NotFound, "pki: unknown enrolment token")
 	}
 	if err != nil {
 		return t, err
@@ -246,9 +246,9 @@ func readToken(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time, lock
 	t.Expires, t.Created = t.Expires.UTC(), t.Created.UTC()
 	switch {
 	case used.Valid:
-		return t, keys.Errorf(keys.KindDenied, "pki: the enrolment token was used at %s", used.Time.UTC().Format(time.RFC3339Nano))
+		return t, errkind.Errorf(errkind.Denied, "pki: the enrolment token was used at %s", used.Time.UTC().Format(time.RFC3339Nano))
 	case !now.Before(t.Expires):
-		return t, keys.Errorf(keys.KindDenied, "pki: the enrolment token expired at %s", t.Expires.Format(time.RFC3339))
+		return t, errkind.Errorf(errkind.Denied, "pki: the enrolment token expired at %s", t.Expires.Format(time.RFC3339))
 	}
 	return t, nil
 }
@@ -269,7 +269,7 @@ func (s *Store) RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.
 // NextSequence implements state.PKI: one atomic upsert.
 func (s *Store) NextSequence(ctx context.Context, name string, max uint64) (uint64, error) {
 	if max < 1 || max > 1<<62 {
-		return 0, keys.Errorf(keys.KindInvalidInput, "state: sequence upper limit %d out of range", max)
+		return 0, errkind.Errorf(errkind.InvalidInput, "state: sequence upper limit %d out of range", max)
 	}
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -287,7 +287,7 @@ func (s *Store) PutCRL(ctx context.Context, c state.PublishedCRL) error {
 			ON CONFLICT (ca, delta) DO UPDATE SET number = excluded.number, der = excluded.der, this_update = excluded.this_update, next_update = excluded.next_update
 			WHERE excluded.number > pki_crl_published.number`, c.CA, c.Delta, c.Number, c.DER, c.ThisUpdate.UTC(), c.NextUpdate.UTC())
 		if pgCode(err) == foreignKeyViolation {
-			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+			return errkind.Errorf(errkind.NotFound, "pki: no CA %s", c.CA)
 		}
 		return err
 	})
@@ -299,7 +299,7 @@ func (s *Store) LatestCRL(ctx context.Context, ca string, delta bool) (state.Pub
 	err := s.db.QueryRowContext(ctx, `SELECT number, der, this_update, next_update FROM pki_crl_published WHERE ca = $1 AND delta = $2`, ca, delta).
 		Scan(&c.Number, &c.DER, &c.ThisUpdate, &c.NextUpdate)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, keys.Errorf(keys.KindNotFound, "pki: no CRL kept for CA %s", ca)
+		return c, errkind.Errorf(errkind.NotFound, "pki: no CRL kept for CA %s", ca)
 	}
 	if err != nil {
 		return c, unavailable(err)

@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -290,7 +290,7 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	}
 	if err := f(tx); err != nil {
 		_ = tx.Rollback()
-		var ke *keys.Error
+		var ke *errkind.Error
 		if errors.As(err, &ke) {
 			return err
 		}
@@ -307,9 +307,9 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 // the database failing.
 func unavailable(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &keys.Error{Kind: keys.KindBusy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
+		return &errkind.Error{Kind: errkind.Busy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
 	}
-	return &keys.Error{Kind: keys.KindUnavailable, Msg: "state: database unavailable", Err: err}
+	return &errkind.Error{Kind: errkind.Unavailable, Msg: "state: database unavailable", Err: err}
 }
 
 // pgCode is the SQLSTATE of a PostgreSQL error, or "".

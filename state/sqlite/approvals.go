@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -16,7 +16,7 @@ func (s *Store) AddProposal(ctx context.Context, p state.Proposal) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO proposal (id, operation, params, proposer, created, expires, status) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.Operation, p.Params, p.Proposer, ts(p.Created), ts(p.Expires), state.ProposalOpen)
 		if isUnique(err) {
-			return keys.Errorf(keys.KindExists, "approvals: proposal %s exists", p.ID)
+			return errkind.Errorf(errkind.Exists, "approvals: proposal %s exists", p.ID)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -37,7 +37,7 @@ func readProposal(ctx context.Context, q interface {
 	err := q.QueryRowContext(ctx, `SELECT operation, params, proposer, created, expires, status, result FROM proposal WHERE id = ?`, id).
 		Scan(&p.Operation, &p.Params, &p.Proposer, &created, &expires, &p.Status, &p.Result)
 	if errors.Is(err, sql.ErrNoRows) {
-		return p, keys.Errorf(keys.KindNotFound, "approvals: no proposal %s", id)
+		return p, errkind.Errorf(errkind.NotFound, "approvals: no proposal %s", id)
 	}
 	if err != nil {
 		return p, unavailable(err)
@@ -125,15 +125,15 @@ func (s *Store) Vote(ctx context.Context, id, officer string, approve bool, now 
 func votable(p state.Proposal, officer string, now time.Time) error {
 	switch {
 	case p.Status != state.ProposalOpen:
-		return keys.Errorf(keys.KindDenied, "approvals: proposal %s is %s", p.ID, p.Status)
+		return errkind.Errorf(errkind.Denied, "approvals: proposal %s is %s", p.ID, p.Status)
 	case !now.Before(p.Expires):
-		return keys.Errorf(keys.KindDenied, "approvals: proposal %s expired at %s", p.ID, p.Expires.Format(time.RFC3339))
+		return errkind.Errorf(errkind.Denied, "approvals: proposal %s expired at %s", p.ID, p.Expires.Format(time.RFC3339))
 	case officer == p.Proposer:
-		return keys.Errorf(keys.KindDenied, "approvals: %s proposed %s and may not vote on it again", officer, p.ID)
+		return errkind.Errorf(errkind.Denied, "approvals: %s proposed %s and may not vote on it again", officer, p.ID)
 	}
 	for _, o := range append(p.Approvers, p.Rejecters...) {
 		if o == officer {
-			return keys.Errorf(keys.KindDenied, "approvals: %s has already voted on %s", officer, p.ID)
+			return errkind.Errorf(errkind.Denied, "approvals: %s has already voted on %s", officer, p.ID)
 		}
 	}
 	return nil
@@ -165,7 +165,7 @@ func (s *Store) Finish(ctx context.Context, id, status, result string) error {
 			return unavailable(err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return keys.Errorf(keys.KindDenied, "approvals: proposal %s is not executing", id)
+			return errkind.Errorf(errkind.Denied, "approvals: proposal %s is not executing", id)
 		}
 		return nil
 	})
@@ -208,7 +208,7 @@ func componentAllowed(ctx context.Context, tx *sql.Tx, p state.Proposal, officer
 		return unavailable(err)
 	}
 	if n > 0 {
-		return keys.Errorf(keys.KindExists, "approvals: %s has already given a component for %s", officer, p.ID)
+		return errkind.Errorf(errkind.Exists, "approvals: %s has already given a component for %s", officer, p.ID)
 	}
 	if officer == p.Proposer {
 		// The proposer's vote is the proposal's; its component is its own.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 )
 
 // AppendAudit implements audit.Store.
@@ -12,7 +12,7 @@ func (s *Store) AppendAudit(ctx context.Context, chain string, seq uint64, recor
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO audit_record (chain, seq, record) VALUES (?, ?, ?)`, chain, seq, record)
 		if err != nil && isUnique(err) {
-			return keys.Errorf(keys.KindExists, "audit: chain %s already has record %d", chain, seq)
+			return errkind.Errorf(errkind.Exists, "audit: chain %s already has record %d", chain, seq)
 		}
 		if err != nil {
 			return unavailable(err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -29,7 +29,7 @@ func (s *Store) PutCA(ctx context.Context, ca state.CA) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO pki_ca (name, key, parent, cert, crl_url, delta_url, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			ca.Name, ca.Key, ca.Parent, ca.Cert, ca.CRLURL, ca.DeltaURL, ts(ca.Created))
 		if isUnique(err) {
-			return keys.Errorf(keys.KindExists, "pki: CA %s exists", ca.Name)
+			return errkind.Errorf(errkind.Exists, "pki: CA %s exists", ca.Name)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -67,10 +67,10 @@ func insertCert(ctx context.Context, tx *sql.Tx, c state.Certificate) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO pki_cert (ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.CA, c.Serial, c.Profile, c.Role, c.Operator, c.Device, ts(c.NotBefore), ts(c.NotAfter), c.Cert, c.Renews, ts(c.Issued), c.Key)
 	if isUnique(err) {
-		return keys.Errorf(keys.KindExists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
+		return errkind.Errorf(errkind.Exists, "pki: CA %s already issued serial %s", c.CA, c.Serial)
 	}
 	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-		return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+		return errkind.Errorf(errkind.NotFound, "pki: no CA %s", c.CA)
 	}
 	if err != nil {
 		return unavailable(err)
@@ -85,7 +85,7 @@ func (s *Store) Certificate(ctx context.Context, ca, serial string) (state.Certi
 	err := s.db.QueryRowContext(ctx, `SELECT profile, role, operator, device, not_before, not_after, cert, renews, issued, key FROM pki_cert WHERE ca = ? AND serial = ?`, ca, serial).
 		Scan(&c.Profile, &c.Role, &c.Operator, &c.Device, &nb, &na, &c.Cert, &c.Renews, &issued, &c.Key)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, keys.Errorf(keys.KindNotFound, "pki: CA %s issued no certificate with serial %s", ca, serial)
+		return c, errkind.Errorf(errkind.NotFound, "pki: CA %s issued no certificate with serial %s", ca, serial)
 	}
 	if err != nil {
 		return c, unavailable(err)
@@ -100,7 +100,7 @@ func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device
 	err := s.db.QueryRowContext(ctx, `SELECT ca, serial FROM pki_cert WHERE operator = ? AND device = ? AND profile = ? ORDER BY issued DESC, rowid DESC LIMIT 1`,
 		operator, device, profile).Scan(&ca, &serial)
 	if errors.Is(err, sql.ErrNoRows) {
-		return state.Certificate{}, keys.Errorf(keys.KindNotFound, "pki: no %s certificate for %s/%s", profile, operator, device)
+		return state.Certificate{}, errkind.Errorf(errkind.NotFound, "pki: no %s certificate for %s/%s", profile, operator, device)
 	}
 	if err != nil {
 		return state.Certificate{}, unavailable(err)
@@ -116,13 +116,13 @@ func (s *Store) Revoke(ctx context.Context, r state.Revocation) (state.Revocatio
 			return unavailable(err)
 		}
 		if n == 0 {
-			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", r.CA)
+			return errkind.Errorf(errkind.NotFound, "pki: no CA %s", r.CA)
 		}
 		var t string
 		err := tx.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = ? AND serial = ?`, r.CA, r.Serial).Scan(&r.Seq, &t, &r.Reason, &r.FromCounter)
 		if err == nil {
 			r.Time = parseTime(t)
-			return keys.Errorf(keys.KindExists, "pki: serial %s was already revoked at %s", r.Serial, r.Time.Format(time.RFC3339))
+			return errkind.Errorf(errkind.Exists, "pki: serial %s was already revoked at %s", r.Serial, r.Time.Format(time.RFC3339))
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return unavailable(err)
@@ -144,7 +144,7 @@ func (s *Store) Revocation(ctx context.Context, ca, serial string) (state.Revoca
 	var t string
 	err := s.db.QueryRowContext(ctx, `SELECT seq, time, reason, from_counter FROM pki_revocation WHERE ca = ? AND serial = ?`, ca, serial).Scan(&r.Seq, &t, &r.Reason, &r.FromCounter)
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, keys.Errorf(keys.KindNotFound, "pki: serial %s is not revoked", serial)
+		return r, errkind.Errorf(errkind.NotFound, "pki: serial %s is not revoked", serial)
 	}
 	if err != nil {
 		return r, unavailable(err)
@@ -209,7 +209,7 @@ func (s *Store) TakeCRLNumber(ctx context.Context, ca string, complete bool) (st
 			ON CONFLICT (ca) DO UPDATE SET number = excluded.number, base = excluded.base, base_high_water = excluded.base_high_water`,
 			ca, n.Number, n.Base, n.BaseHighWater)
 		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", ca)
+			return errkind.Errorf(errkind.NotFound, "pki: no CA %s", ca)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -225,7 +225,7 @@ func (s *Store) AddEnrolmentToken(ctx context.Context, t state.EnrolmentToken) e
 		_, err := tx.ExecContext(ctx, `INSERT INTO pki_enrolment_token (hash, ca, profile, role, operator, device, expires, created, created_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.Hash, t.CA, t.Profile, t.Role, t.Operator, t.Device, ts(t.Expires), ts(t.Created), t.CreatedBy)
 		if isUnique(err) {
-			return keys.Errorf(keys.KindExists, "pki: enrolment token exists")
+			return errkind.Errorf(errkind.Exists, "pki: enrolment token exists")
 		}
 		if err != nil {
 			return unavailable(err)
@@ -253,7 +253,7 @@ func readToken(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time) (sta
 	err := tx.QueryRowContext(ctx, `SELECT ca, profile, role, operator, device, expires, created, created_by, used FROM pki_enrolment_token WHERE hash = ?`, hash).
 		Scan(&t.CA, &t.Profile, &t.Role, &t.Operator, &t.Device, &expires, &created, &t.CreatedBy, &used)
 	if errors.Is(err, sql.ErrNoRows) {
-		return t, keys.Errorf(keys.KindNotFound, "pki: unknown enrolment token")
+		return t, errkind.Errorf(errkind.NotFound, "pki: unknown enrolment token")
 	}
 	if err != nil {
 		return t, unavailable(err)
@@ -261,9 +261,9 @@ func readToken(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time) (sta
 	t.Expires, t.Created = parseTime(expires), parseTime(created)
 	switch {
 	case used.Valid:
-		return t, keys.Errorf(keys.KindDenied, "pki: the enrolment token was used at %s", used.String)
+		return t, errkind.Errorf(errkind.Denied, "pki: the enrolment token was used at %s", used.String)
 	case !now.Before(t.Expires):
-		return t, keys.Errorf(keys.KindDenied, "pki: the enrolment token expired at %s", t.Expires.Format(time.RFC3339))
+		return t, errkind.Errorf(errkind.Denied, "pki: the enrolment token expired at %s", t.Expires.Format(time.RFC3339))
 	}
 	return t, nil
 }
@@ -284,7 +284,7 @@ func (s *Store) RedeemEnrolmentToken(ctx context.Context, hash []byte, now time.
 // NextSequence implements state.PKI.
 func (s *Store) NextSequence(ctx context.Context, name string, max uint64) (uint64, error) {
 	if max < 1 || max > 1<<62 {
-		return 0, keys.Errorf(keys.KindInvalidInput, "state: sequence upper limit %d out of range", max)
+		return 0, errkind.Errorf(errkind.InvalidInput, "state: sequence upper limit %d out of range", max)
 	}
 	var n uint64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -306,7 +306,7 @@ func (s *Store) PutCRL(ctx context.Context, c state.PublishedCRL) error {
 			ON CONFLICT (ca, delta) DO UPDATE SET number = excluded.number, der = excluded.der, this_update = excluded.this_update, next_update = excluded.next_update
 			WHERE excluded.number > pki_crl_published.number`, c.CA, c.Delta, c.Number, c.DER, ts(c.ThisUpdate), ts(c.NextUpdate))
 		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-			return keys.Errorf(keys.KindNotFound, "pki: no CA %s", c.CA)
+			return errkind.Errorf(errkind.NotFound, "pki: no CA %s", c.CA)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -321,7 +321,7 @@ func (s *Store) LatestCRL(ctx context.Context, ca string, delta bool) (state.Pub
 	var this, next string
 	err := s.db.QueryRowContext(ctx, `SELECT number, der, this_update, next_update FROM pki_crl_published WHERE ca = ? AND delta = ?`, ca, delta).Scan(&c.Number, &c.DER, &this, &next)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, keys.Errorf(keys.KindNotFound, "pki: no CRL kept for CA %s", ca)
+		return c, errkind.Errorf(errkind.NotFound, "pki: no CRL kept for CA %s", ca)
 	}
 	if err != nil {
 		return c, unavailable(err)

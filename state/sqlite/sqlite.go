@@ -21,7 +21,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -254,9 +254,9 @@ func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 // the database failing.
 func unavailable(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &keys.Error{Kind: keys.KindBusy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
+		return &errkind.Error{Kind: errkind.Busy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
 	}
-	return &keys.Error{Kind: keys.KindUnavailable, Msg: "state: database unavailable", Err: err}
+	return &errkind.Error{Kind: errkind.Unavailable, Msg: "state: database unavailable", Err: err}
 }
 
 const timeFormat = time.RFC3339Nano
@@ -266,7 +266,7 @@ func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
 // Authorize implements state.Store.
 func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.Authorization, error) {
 	if p.Amount <= 0 {
-		return state.Authorization{}, keys.Errorf(keys.KindInvalidInput, "state: amount must be positive")
+		return state.Authorization{}, errkind.Errorf(errkind.InvalidInput, "state: amount must be positive")
 	}
 	var a state.Authorization
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -275,16 +275,16 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 		var seq uint64
 		err := tx.QueryRowContext(ctx, `SELECT balance, currency, next_seq FROM allowance WHERE device = ?`, p.Device).Scan(&balance, &currency, &seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindLimit, "allowance: device %s has no allowance; an officer must top it up", p.Device)
+			return errkind.Errorf(errkind.Limit, "allowance: device %s has no allowance; an officer must top it up", p.Device)
 		}
 		if err != nil {
 			return unavailable(err)
 		}
 		if currency != p.Currency {
-			return keys.Errorf(keys.KindInvalidInput, "allowance: the device's allowance is in %s, not %s", currency, p.Currency)
+			return errkind.Errorf(errkind.InvalidInput, "allowance: the device's allowance is in %s, not %s", currency, p.Currency)
 		}
 		if balance < p.Amount {
-			return keys.Errorf(keys.KindLimit, "allowance: %d left, %d asked", balance, p.Amount)
+			return errkind.Errorf(errkind.Limit, "allowance: %d left, %d asked", balance, p.Amount)
 		}
 		var total int64
 		err = tx.QueryRowContext(ctx, `SELECT total FROM daily_total WHERE device = ? AND day = ?`, p.Device, p.Day).Scan(&total)
@@ -292,7 +292,7 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 			return unavailable(err)
 		}
 		if p.Amount > p.DayLimit-total { // total+p.Amount could overflow
-			return keys.Errorf(keys.KindLimit, "per_device_per_day: %d authorised on %s, limit %d", total, p.Day, p.DayLimit)
+			return errkind.Errorf(errkind.Limit, "per_device_per_day: %d authorised on %s, limit %d", total, p.Day, p.DayLimit)
 		}
 		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
 			return err
@@ -322,7 +322,7 @@ func insert(ctx context.Context, tx *sql.Tx, a state.Authorization) error {
 // Cancel implements state.Store.
 func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authorization, error) {
 	if p.Original > math.MaxInt64 {
-		return state.Authorization{}, keys.Errorf(keys.KindInvalidInput, "cancellation: sequence %d is out of range", p.Original)
+		return state.Authorization{}, errkind.Errorf(errkind.InvalidInput, "cancellation: sequence %d is out of range", p.Original)
 	}
 	var a state.Authorization
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -332,23 +332,23 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 		err := tx.QueryRowContext(ctx, `SELECT amount, currency, owner, purpose, time, day, original, cancelled FROM authorization WHERE device = ? AND seq = ?`, p.Device, p.Original).
 			Scan(&o.Amount, &o.Currency, &o.Owner, &o.Purpose, &t, &o.Day, &o.Original, &cancelled)
 		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindNotFound, "cancellation: device %s has no authorisation %d", p.Device, p.Original)
+			return errkind.Errorf(errkind.NotFound, "cancellation: device %s has no authorisation %d", p.Device, p.Original)
 		}
 		if err != nil {
 			return unavailable(err)
 		}
 		if o.Original != 0 {
-			return keys.Errorf(keys.KindDenied, "cancellation: %d is itself a cancellation", p.Original)
+			return errkind.Errorf(errkind.Denied, "cancellation: %d is itself a cancellation", p.Original)
 		}
 		if cancelled != 0 {
-			return keys.Errorf(keys.KindDenied, "cancellation: %d was already cancelled by %d", p.Original, cancelled)
+			return errkind.Errorf(errkind.Denied, "cancellation: %d was already cancelled by %d", p.Original, cancelled)
 		}
 		ot, err := time.Parse(timeFormat, t)
 		if err != nil {
 			return unavailable(err)
 		}
 		if p.Time.Sub(ot) > p.Window {
-			return keys.Errorf(keys.KindDenied, "cancellation: %d is older than the %s window", p.Original, p.Window)
+			return errkind.Errorf(errkind.Denied, "cancellation: %d is older than the %s window", p.Original, p.Window)
 		}
 		if err := useKeyUse(ctx, tx, p.KeyUse); err != nil {
 			return err
@@ -358,7 +358,7 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 		err = tx.QueryRowContext(ctx, `UPDATE allowance SET balance = balance + ?, next_seq = next_seq + 1, updated = ? WHERE device = ? AND balance <= ? RETURNING balance, next_seq - 1`,
 			o.Amount, ts(p.Time), p.Device, math.MaxInt64-o.Amount).Scan(&balance, &seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindLimit, "allowance: restoring %d would take the balance past the largest amount samd stores", o.Amount)
+			return errkind.Errorf(errkind.Limit, "allowance: restoring %d would take the balance past the largest amount samd stores", o.Amount)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -381,7 +381,7 @@ func (s *Store) Allowance(ctx context.Context, device string) (state.Allowance, 
 	var u string
 	err := s.db.QueryRowContext(ctx, `SELECT balance, currency, updated FROM allowance WHERE device = ?`, device).Scan(&a.Balance, &a.Currency, &u)
 	if errors.Is(err, sql.ErrNoRows) {
-		return a, keys.Errorf(keys.KindNotFound, "allowance: device %s has none", device)
+		return a, errkind.Errorf(errkind.NotFound, "allowance: device %s has none", device)
 	}
 	if err != nil {
 		return a, unavailable(err)
@@ -413,7 +413,7 @@ func (s *Store) Allowances(ctx context.Context) ([]state.Allowance, error) {
 // TopUp implements state.Store.
 func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64, t time.Time) (state.Allowance, error) {
 	if amount <= 0 {
-		return state.Allowance{}, keys.Errorf(keys.KindInvalidInput, "allowance: top-up must be positive")
+		return state.Allowance{}, errkind.Errorf(errkind.InvalidInput, "allowance: top-up must be positive")
 	}
 	a := state.Allowance{Device: device, Updated: t.UTC()}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -425,7 +425,7 @@ func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64
 			WHERE allowance.currency = excluded.currency
 			RETURNING balance, currency`, device, amount, currency, ts(t)).Scan(&a.Balance, &a.Currency)
 		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindInvalidInput, "allowance: device %s is in another currency than %s", device, currency)
+			return errkind.Errorf(errkind.InvalidInput, "allowance: device %s is in another currency than %s", device, currency)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -447,7 +447,7 @@ func topUpFits(row *sql.Row, amount int64) error {
 		return unavailable(err)
 	}
 	if balance > math.MaxInt64-amount {
-		return keys.Errorf(keys.KindInvalidInput, "allowance: a top-up of %d would take the balance %d past the largest amount samd stores", amount, balance)
+		return errkind.Errorf(errkind.InvalidInput, "allowance: a top-up of %d would take the balance %d past the largest amount samd stores", amount, balance)
 	}
 	return nil
 }
@@ -458,7 +458,7 @@ func (s *Store) ResetAllowance(ctx context.Context, device string, t time.Time) 
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE allowance SET balance = 0, updated = ? WHERE device = ? RETURNING balance, currency`, ts(t), device).Scan(&a.Balance, &a.Currency)
 		if errors.Is(err, sql.ErrNoRows) {
-			return keys.Errorf(keys.KindNotFound, "allowance: device %s has none", device)
+			return errkind.Errorf(errkind.NotFound, "allowance: device %s has none", device)
 		}
 		if err != nil {
 			return unavailable(err)
@@ -511,7 +511,7 @@ func useKeyUse(ctx context.Context, tx *sql.Tx, u *state.KeyUse) error {
 // useKey counts uses of a key in tx, within its limit.
 func useKey(ctx context.Context, tx *sql.Tx, key string, uses, limit int64) (int64, error) {
 	if uses < 1 || limit > 0 && uses > limit {
-		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s: %d uses exceed its usage limit %d", key, uses, limit)
+		return 0, errkind.Errorf(errkind.Limit, "usage_limit: key %s: %d uses exceed its usage limit %d", key, uses, limit)
 	}
 	var n int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO key_usage (key, count) VALUES (?, ?)
@@ -519,7 +519,7 @@ func useKey(ctx context.Context, tx *sql.Tx, key string, uses, limit int64) (int
 		WHERE ? = 0 OR key_usage.count + excluded.count <= ?
 		RETURNING count`, key, uses, limit, limit).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, keys.Errorf(keys.KindLimit, "usage_limit: key %s has reached its usage limit %d", key, limit)
+		return 0, errkind.Errorf(errkind.Limit, "usage_limit: key %s has reached its usage limit %d", key, limit)
 	}
 	if err != nil {
 		return 0, unavailable(err)
@@ -565,7 +565,7 @@ func (s *Store) AdvanceSUNCounters(ctx context.Context, msgs []state.SUNCounter)
 				return unavailable(err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				out[i] = keys.Errorf(keys.KindDenied, "sun: counter %d of tag %s is not above the last one accepted (replay)", m.Counter, m.Tag)
+				out[i] = errkind.Errorf(errkind.Denied, "sun: counter %d of tag %s is not above the last one accepted (replay)", m.Counter, m.Tag)
 			}
 		}
 		return nil

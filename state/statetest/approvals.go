@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -18,13 +18,13 @@ func testApprovals(t *testing.T, s state.Store) {
 	if err := s.AddProposal(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.AddProposal(ctx, p), keys.KindExists)
+	wantKind(t, s.AddProposal(ctx, p), errkind.Exists)
 	got, err := s.Proposal(ctx, "p1")
 	if err != nil || got.Status != state.ProposalOpen || fmt.Sprint(got.Approvers) != "[op/o1]" || string(got.Params) != `{"name":"x"}` || !got.Expires.Equal(p.Expires) {
 		t.Fatalf("proposal %+v %v", got, err)
 	}
 	_, err = s.Vote(ctx, "p1", "op/o1", true, t0)
-	wantKind(t, err, keys.KindDenied) // the proposer may not count twice
+	wantKind(t, err, errkind.Denied) // the proposer may not count twice
 	if claimed, err := s.Claim(ctx, "p1", 2, t0); err != nil || claimed {
 		t.Fatalf("claimed with one approval: %v %v", claimed, err)
 	}
@@ -32,7 +32,7 @@ func testApprovals(t *testing.T, s state.Store) {
 		t.Fatalf("second approval %+v %v", got, err)
 	}
 	_, err = s.Vote(ctx, "p1", "op/o2", true, t0)
-	wantKind(t, err, keys.KindDenied) // one vote per officer
+	wantKind(t, err, errkind.Denied) // one vote per officer
 	// Three claimers at once: one executes.
 	var claims atomic.Int32
 	var wg sync.WaitGroup
@@ -52,11 +52,11 @@ func testApprovals(t *testing.T, s state.Store) {
 		t.Fatalf("%d claims", claims.Load())
 	}
 	_, err = s.Vote(ctx, "p1", "op/o3", true, t0)
-	wantKind(t, err, keys.KindDenied) // no longer open
+	wantKind(t, err, errkind.Denied) // no longer open
 	if err := s.Finish(ctx, "p1", state.ProposalExecuted, "KCV 1A2B3C"); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.Finish(ctx, "p1", state.ProposalExecuted, "again"), keys.KindDenied)
+	wantKind(t, s.Finish(ctx, "p1", state.ProposalExecuted, "again"), errkind.Denied)
 	if got, _ = s.Proposal(ctx, "p1"); got.Status != state.ProposalExecuted || got.Result != "KCV 1A2B3C" {
 		t.Fatalf("finished proposal %+v", got)
 	}
@@ -71,19 +71,19 @@ func testApprovals(t *testing.T, s state.Store) {
 		t.Fatalf("rejection %+v %v", got, err)
 	}
 	_, err = s.Vote(ctx, "p2", "op/o2", true, t0)
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	p3 := p
 	p3.ID = "p3"
 	if err := s.AddProposal(ctx, p3); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Vote(ctx, "p3", "op/o2", true, t0.Add(time.Hour))
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	if claimed, _ := s.Claim(ctx, "p3", 1, t0.Add(time.Hour)); claimed {
 		t.Fatal("an expired proposal was claimed")
 	}
 	_, err = s.Proposal(ctx, "nope")
-	wantKind(t, err, keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
 	// Sealed key components: one per officer, in the order given (the
 	// proposer's gives no second vote).
 	p4 := p
@@ -92,14 +92,14 @@ func testApprovals(t *testing.T, s state.Store) {
 		t.Fatal(err)
 	}
 	_, err = s.AddComponent(ctx, "nope", "op/o1", []byte{1}, t0)
-	wantKind(t, err, keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
 	for i, o := range []string{"op/o2", "op/o1"} {
 		if _, err := s.AddComponent(ctx, "p4", o, []byte{byte(i)}, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, err = s.AddComponent(ctx, "p4", "op/o1", []byte{9}, t0)
-	wantKind(t, err, keys.KindExists)
+	wantKind(t, err, errkind.Exists)
 	if cs, err := s.Components(ctx, "p4"); err != nil || len(cs) != 2 || cs[0].Officer != "op/o2" || cs[1].Sealed[0] != 1 {
 		t.Fatalf("components %+v %v", cs, err)
 	}
@@ -151,22 +151,22 @@ func testComponents(t *testing.T, s state.Store, base state.Proposal) {
 		t.Fatal(err)
 	}
 	_, err := s.AddComponent(ctx, "c1", "op/o2", []byte{1}, t0)
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	nothingKept("c1", "[op/o1 op/o2]")
 	// Expired, and rejected.
 	mk("c2")
 	_, err = s.AddComponent(ctx, "c2", "op/o2", []byte{1}, t0.Add(time.Hour))
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	nothingKept("c2", "[op/o1]")
 	_, err = s.AddComponent(ctx, "c2", "op/o1", []byte{1}, t0.Add(time.Hour))
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	nothingKept("c2", "[op/o1]")
 	mk("c3")
 	if _, err := s.Vote(ctx, "c3", "op/o3", false, t0); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.AddComponent(ctx, "c3", "op/o2", []byte{1}, t0)
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	nothingKept("c3", "[op/o1]")
 	// A component counts as its officer's approval.
 	mk("c4")
@@ -175,7 +175,7 @@ func testComponents(t *testing.T, s state.Store, base state.Proposal) {
 		t.Fatalf("component as approval: %+v %v", got, err)
 	}
 	_, err = s.Vote(ctx, "c4", "op/o3", true, t0)
-	wantKind(t, err, keys.KindDenied) // the component was the vote
+	wantKind(t, err, errkind.Denied) // the component was the vote
 	// One officer, eight submissions at once: one component, one vote.
 	mk("c5")
 	var wg sync.WaitGroup
@@ -188,7 +188,7 @@ func testComponents(t *testing.T, s state.Store, base state.Proposal) {
 			switch {
 			case err == nil:
 				kept.Add(1)
-			case keys.KindOf(err) != keys.KindExists && keys.KindOf(err) != keys.KindDenied:
+			case errkind.Of(err) != errkind.Exists && errkind.Of(err) != errkind.Denied:
 				t.Error(err)
 			}
 		}()

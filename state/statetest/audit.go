@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/audit"
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -61,7 +61,7 @@ func testAudit(t *testing.T, s state.Store) {
 			t.Fatalf("%s: %+v, %v", chain, cov, err)
 		}
 	}
-	wantKind(t, s.AppendAudit(ctx, "samd-1", 3, []byte("{}")), keys.KindExists)
+	wantKind(t, s.AppendAudit(ctx, "samd-1", 3, []byte("{}")), errkind.Exists)
 
 	// The stored bytes are what is verified: a row that decodes to a
 	// record with a correct hash but is not its canonical encoding (a

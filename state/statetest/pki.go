@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -18,7 +18,7 @@ func cert(ca, serial string) state.Certificate {
 
 func testPKIRecords(t *testing.T, s state.Store) {
 	ctx := context.Background()
-	if err := s.RecordCertificate(ctx, cert("nope", "01")); keys.KindOf(err) != keys.KindNotFound {
+	if err := s.RecordCertificate(ctx, cert("nope", "01")); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("certificate of an unknown CA: %v", err)
 	}
 	for _, name := range []string{"root", "issuing"} {
@@ -26,7 +26,7 @@ func testPKIRecords(t *testing.T, s state.Store) {
 			t.Fatal(err)
 		}
 	}
-	wantKind(t, s.PutCA(ctx, state.CA{Name: "root", Key: "k", Cert: []byte{1}, Created: t0}), keys.KindExists)
+	wantKind(t, s.PutCA(ctx, state.CA{Name: "root", Key: "k", Cert: []byte{1}, Created: t0}), errkind.Exists)
 	cas, err := s.CAs(ctx)
 	if err != nil || len(cas) != 2 || cas[0].Name != "root" || cas[1].CRLURL != "http://x/issuing.crl" || !cas[0].Created.Equal(t0) {
 		t.Fatalf("CAs %+v %v", cas, err)
@@ -36,13 +36,13 @@ func testPKIRecords(t *testing.T, s state.Store) {
 	if err := s.RecordCertificate(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.RecordCertificate(ctx, c), keys.KindExists)
+	wantKind(t, s.RecordCertificate(ctx, c), errkind.Exists)
 	got, err := s.Certificate(ctx, "issuing", "0A")
 	if err != nil || got.Device != "d0A" || got.Renews != "09" || got.Key != c.Key || !got.NotAfter.Equal(c.NotAfter) || len(got.Cert) != 2 {
 		t.Fatalf("certificate %+v %v", got, err)
 	}
 	_, err = s.Certificate(ctx, "root", "0A")
-	wantKind(t, err, keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
 	newer := cert("root", "0B")
 	newer.Device, newer.Issued = "d0A", t0.Add(time.Hour)
 	if err := s.RecordCertificate(ctx, newer); err != nil {
@@ -52,12 +52,12 @@ func testPKIRecords(t *testing.T, s state.Store) {
 		t.Fatalf("latest certificate %+v %v", got, err)
 	}
 	_, err = s.LatestCertificate(ctx, "signer", "op", "d0A")
-	wantKind(t, err, keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
 
 	// Published CRLs: kept per CA and kind, never replaced by a lower number.
 	_, err = s.LatestCRL(ctx, "root", false)
-	wantKind(t, err, keys.KindNotFound)
-	wantKind(t, s.PutCRL(ctx, state.PublishedCRL{CA: "nope", Number: 1, DER: []byte{1}, ThisUpdate: t0, NextUpdate: t0}), keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
+	wantKind(t, s.PutCRL(ctx, state.PublishedCRL{CA: "nope", Number: 1, DER: []byte{1}, ThisUpdate: t0, NextUpdate: t0}), errkind.NotFound)
 	for _, c := range []state.PublishedCRL{
 		{CA: "root", Number: 5, DER: []byte{5}, ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)},
 		{CA: "root", Number: 4, DER: []byte{4}, ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)}, // late: ignored
@@ -91,8 +91,8 @@ func testRevocations(t *testing.T, s state.Store) {
 		t.Fatalf("first CRL number %+v %v", n, err)
 	}
 	_, err = s.Revoke(ctx, state.Revocation{CA: "nope", Serial: "01", Time: t0, Reason: 1})
-	wantKind(t, err, keys.KindNotFound) // no such CA
-	const total = 2500                  // more than two read batches (1000)
+	wantKind(t, err, errkind.NotFound) // no such CA
+	const total = 2500                 // more than two read batches (1000)
 	for i := 1; i <= total; i++ {
 		if err := s.RecordCertificate(ctx, cert("ca", fmt.Sprintf("%04X", i))); err != nil {
 			t.Fatal(err)
@@ -105,14 +105,14 @@ func testRevocations(t *testing.T, s state.Store) {
 		}
 	}
 	r, err := s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "0003", Time: t0.Add(time.Hour), Reason: 4})
-	if keys.KindOf(err) != keys.KindExists || r.Seq != 3 || !r.Time.Equal(t0.Add(3*time.Second)) || r.Reason != 3 {
+	if errkind.Of(err) != errkind.Exists || r.Seq != 3 || !r.Time.Equal(t0.Add(3*time.Second)) || r.Reason != 3 {
 		t.Fatalf("second revocation of 0003: %+v %v", r, err)
 	}
 	if r, err := s.Revocation(ctx, "ca", "0004"); err != nil || r.Seq != 4 || r.Reason != 4 || r.FromCounter != 0 {
 		t.Fatalf("revocation of 0004: %+v %v", r, err)
 	}
 	_, err = s.Revocation(ctx, "ca", "0B00")
-	wantKind(t, err, keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
 	n, err = s.TakeCRLNumber(ctx, "ca", true)
 	if err != nil || n != (state.CRLNumber{Number: 2, HighWater: 10, Base: 2, BaseHighWater: 10}) {
 		t.Fatalf("complete CRL number %+v %v", n, err)
@@ -176,7 +176,7 @@ func testRevocations(t *testing.T, s state.Store) {
 		t.Fatalf("revocation of an unrecorded serial: %+v %v", r, err)
 	}
 	_, err = s.Revoke(ctx, state.Revocation{CA: "ca", Serial: "7E577E57", Time: t0, Reason: 4})
-	wantKind(t, err, keys.KindExists)
+	wantKind(t, err, errkind.Exists)
 	n, err = s.TakeCRLNumber(ctx, "ca", true)
 	if err != nil || n.HighWater != total+2 {
 		t.Fatalf("CRL number after the unrecorded serial: %+v %v", n, err)
@@ -197,15 +197,15 @@ func testEnrolmentToken(t *testing.T, s state.Store) {
 	if err := s.AddEnrolmentToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.AddEnrolmentToken(ctx, tok), keys.KindExists)
+	wantKind(t, s.AddEnrolmentToken(ctx, tok), errkind.Exists)
 	_, err := s.EnrolmentToken(ctx, []byte("nope"), t0)
-	wantKind(t, err, keys.KindNotFound)
-	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("nope"), t0, cert("issuing", "01")), keys.KindNotFound)
+	wantKind(t, err, errkind.NotFound)
+	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("nope"), t0, cert("issuing", "01")), errkind.NotFound)
 	if got, err := s.EnrolmentToken(ctx, []byte("h1"), t0); err != nil || got.Device != "d1" || got.Profile != "terminal" || got.CreatedBy != "officer/op/o1" || !got.Expires.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("token %+v %v", got, err)
 	}
 	// A certificate that cannot be recorded leaves the token unspent.
-	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("h1"), t0, cert("no-such-ca", "01")), keys.KindNotFound)
+	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("h1"), t0, cert("no-such-ca", "01")), errkind.NotFound)
 	// Eight concurrent redemptions: exactly one wins, and only its
 	// certificate is recorded.
 	var wg sync.WaitGroup
@@ -224,7 +224,7 @@ func testEnrolmentToken(t *testing.T, s state.Store) {
 				won = serial
 			case err == nil:
 				t.Errorf("a second redemption succeeded (%s after %s)", serial, won)
-			case keys.KindOf(err) != keys.KindDenied:
+			case errkind.Of(err) != errkind.Denied:
 				t.Errorf("redeem: %v", err)
 			}
 		}()
@@ -241,12 +241,12 @@ func testEnrolmentToken(t *testing.T, s state.Store) {
 		}
 	}
 	_, err = s.EnrolmentToken(ctx, []byte("h1"), t0)
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	tok.Hash = []byte("h2")
 	if err := s.AddEnrolmentToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("h2"), t0.Add(time.Hour), cert("issuing", "20")), keys.KindDenied) // expired
+	wantKind(t, s.RedeemEnrolmentToken(ctx, []byte("h2"), t0.Add(time.Hour), cert("issuing", "20")), errkind.Denied) // expired
 }
 
 func testSequence(t *testing.T, s state.Store) {
@@ -266,7 +266,7 @@ func testSequence(t *testing.T, s state.Store) {
 		t.Fatalf("another sequence: %d %v", n, err)
 	}
 	_, err := s.NextSequence(ctx, "files/c", 0)
-	wantKind(t, err, keys.KindInvalidInput)
+	wantKind(t, err, errkind.InvalidInput)
 	// Concurrent takers never get the same number.
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
 )
 
@@ -44,7 +44,7 @@ func testRanges(t *testing.T, s state.Store) {
 		t.Fatal(err)
 	}
 	_, err := s.TopUp(ctx, "op/r", "NOK", 11, t0)
-	wantKind(t, err, keys.KindInvalidInput)
+	wantKind(t, err, errkind.InvalidInput)
 	if a, err := s.Allowance(ctx, "op/r"); err != nil || a.Balance != max-10 {
 		t.Fatalf("after a refused top-up: %+v %v", a, err)
 	}
@@ -60,7 +60,7 @@ func testRanges(t *testing.T, s state.Store) {
 	}
 	p.Amount = 100
 	_, err = s.Authorize(ctx, p)
-	wantKind(t, err, keys.KindLimit)
+	wantKind(t, err, errkind.Limit)
 	// A cancellation that would restore the balance past the top.
 	p.DayLimit = 1 << 40
 	p.Day = "2026-11-24"
@@ -73,14 +73,14 @@ func testRanges(t *testing.T, s state.Store) {
 		t.Fatal(err)
 	}
 	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/r", Original: r.Seq, Time: t0, Window: time.Hour})
-	wantKind(t, err, keys.KindLimit)
+	wantKind(t, err, errkind.Limit)
 	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/r", Original: 1 << 63, Time: t0, Window: time.Hour})
-	wantKind(t, err, keys.KindInvalidInput)
+	wantKind(t, err, errkind.InvalidInput)
 
 	late, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 	defer cancel()
 	_, err = s.Allowance(late, "op/r")
-	wantKind(t, err, keys.KindBusy)
+	wantKind(t, err, errkind.Busy)
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -89,9 +89,9 @@ func params(dev string, amount int64) state.AuthorizeParams {
 	return state.AuthorizeParams{Device: dev, Amount: amount, Currency: "NOK", Owner: "op", Purpose: "load", Time: t0, Day: "2026-11-23", DayLimit: 1 << 40}
 }
 
-func wantKind(t *testing.T, err error, k keys.Kind) {
+func wantKind(t *testing.T, err error, k errkind.Kind) {
 	t.Helper()
-	if keys.KindOf(err) != k {
+	if errkind.Of(err) != k {
 		t.Fatalf("got %v, want kind %v", err, k)
 	}
 }
@@ -99,8 +99,8 @@ func wantKind(t *testing.T, err error, k keys.Kind) {
 func testAllowance(t *testing.T, s state.Store) {
 	ctx := context.Background()
 	_, err := s.Authorize(ctx, params("op/d1", 100))
-	wantKind(t, err, keys.KindLimit) // no allowance yet
-	if _, err := s.Allowance(ctx, "op/d1"); keys.KindOf(err) != keys.KindNotFound {
+	wantKind(t, err, errkind.Limit) // no allowance yet
+	if _, err := s.Allowance(ctx, "op/d1"); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("allowance of a new device: %v", err)
 	}
 	a, err := s.TopUp(ctx, "op/d1", "NOK", 1000, t0)
@@ -108,17 +108,17 @@ func testAllowance(t *testing.T, s state.Store) {
 		t.Fatalf("top up: %+v %v", a, err)
 	}
 	_, err = s.TopUp(ctx, "op/d1", "SEK", 1, t0)
-	wantKind(t, err, keys.KindInvalidInput)
+	wantKind(t, err, errkind.InvalidInput)
 	r1, err := s.Authorize(ctx, params("op/d1", 600))
 	if err != nil || r1.Seq != 1 || r1.Balance != 400 {
 		t.Fatalf("first: %+v %v", r1, err)
 	}
 	_, err = s.Authorize(ctx, params("op/d1", 401))
-	wantKind(t, err, keys.KindLimit)
+	wantKind(t, err, errkind.Limit)
 	p := params("op/d1", 1)
 	p.Currency = "SEK"
 	_, err = s.Authorize(ctx, p)
-	wantKind(t, err, keys.KindInvalidInput)
+	wantKind(t, err, errkind.InvalidInput)
 	r2, err := s.Authorize(ctx, params("op/d1", 400))
 	if err != nil || r2.Seq != 2 || r2.Balance != 0 {
 		t.Fatalf("second: %+v %v", r2, err)
@@ -133,7 +133,7 @@ func testAllowance(t *testing.T, s state.Store) {
 	if a, err := s.ResetAllowance(ctx, "op/d1", t0); err != nil || a.Balance != 0 {
 		t.Fatalf("reset %+v %v", a, err)
 	}
-	if _, err := s.Authorize(ctx, params("op/d1", 0)); keys.KindOf(err) != keys.KindInvalidInput {
+	if _, err := s.Authorize(ctx, params("op/d1", 0)); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("zero amount: %v", err)
 	}
 }
@@ -149,7 +149,7 @@ func testDaily(t *testing.T, s state.Store) {
 		t.Fatal(err)
 	}
 	_, err := s.Authorize(ctx, p)
-	wantKind(t, err, keys.KindLimit)
+	wantKind(t, err, errkind.Limit)
 	p.Day = "2026-11-24"
 	if _, err := s.Authorize(ctx, p); err != nil {
 		t.Fatalf("next day: %v", err)
@@ -172,19 +172,19 @@ func testCancel(t *testing.T, s state.Store) {
 	}
 	cp := state.CancelParams{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Minute), Window: 10 * time.Minute}
 	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/other", Original: r.Seq, Time: cp.Time, Window: cp.Window})
-	wantKind(t, err, keys.KindNotFound) // only the device that made it
+	wantKind(t, err, errkind.NotFound) // only the device that made it
 	late := cp
 	late.Time = t0.Add(11 * time.Minute)
 	_, err = s.Cancel(ctx, late)
-	wantKind(t, err, keys.KindDenied)
+	wantKind(t, err, errkind.Denied)
 	c, err := s.Cancel(ctx, cp)
 	if err != nil || c.Original != r.Seq || c.Seq != 2 || c.Balance != 1000 || c.Purpose != "cancellation" {
 		t.Fatalf("cancel %+v %v", c, err)
 	}
 	_, err = s.Cancel(ctx, cp)
-	wantKind(t, err, keys.KindDenied) // once
+	wantKind(t, err, errkind.Denied) // once
 	_, err = s.Cancel(ctx, state.CancelParams{Device: "op/d", Original: c.Seq, Time: cp.Time, Window: cp.Window})
-	wantKind(t, err, keys.KindDenied) // not a cancellation of a cancellation
+	wantKind(t, err, errkind.Denied) // not a cancellation of a cancellation
 	// The daily total was restored too.
 	if _, err := s.Authorize(ctx, p); err != nil {
 		t.Fatalf("after cancellation the day's limit should be free again: %v", err)
@@ -200,7 +200,7 @@ func testKeyUsage(t *testing.T, s state.Store) {
 		}
 	}
 	_, err := s.UseKey(ctx, "k:v1", 1, 3)
-	wantKind(t, err, keys.KindLimit)
+	wantKind(t, err, errkind.Limit)
 	if n, _ := s.KeyUsage(ctx, "k:v1"); n != 3 {
 		t.Fatalf("count %d", n)
 	}
@@ -213,7 +213,7 @@ func testKeyUsage(t *testing.T, s state.Store) {
 	if n, err := s.UseKey(ctx, "batch:v1", 7, 10); err != nil || n != 7 {
 		t.Fatalf("batch: %d %v", n, err)
 	}
-	if _, err := s.UseKey(ctx, "batch:v1", 4, 10); keys.KindOf(err) != keys.KindLimit {
+	if _, err := s.UseKey(ctx, "batch:v1", 4, 10); errkind.Of(err) != errkind.Limit {
 		t.Fatalf("batch over the limit: %v", err)
 	}
 	if n, _ := s.KeyUsage(ctx, "batch:v1"); n != 7 {
@@ -240,7 +240,7 @@ func testSealKeyUse(t *testing.T, s state.Store) {
 	p := params("op/d", 100)
 	p.KeyUse = use
 	_, err := s.Authorize(ctx, p)
-	wantKind(t, err, keys.KindLimit) // no allowance
+	wantKind(t, err, errkind.Limit) // no allowance
 	if n := count(); n != 0 {
 		t.Fatalf("an authorisation without allowance counted %d uses", n)
 	}
@@ -250,11 +250,11 @@ func testSealKeyUse(t *testing.T, s state.Store) {
 	big := p
 	big.Amount = 5000
 	_, err = s.Authorize(ctx, big)
-	wantKind(t, err, keys.KindLimit) // more than the allowance
+	wantKind(t, err, errkind.Limit) // more than the allowance
 	day := p
 	day.DayLimit = 50
 	_, err = s.Authorize(ctx, day)
-	wantKind(t, err, keys.KindLimit) // over the day's limit
+	wantKind(t, err, errkind.Limit) // over the day's limit
 	if n := count(); n != 0 {
 		t.Fatalf("refused authorisations counted %d uses", n)
 	}
@@ -278,7 +278,7 @@ func testSealKeyUse(t *testing.T, s state.Store) {
 	if _, err := s.Cancel(ctx, cp); err != nil || count() != 2 {
 		t.Fatalf("cancel: %v, %d uses", err, count())
 	}
-	if _, err := s.Cancel(ctx, cp); keys.KindOf(err) != keys.KindDenied || count() != 2 {
+	if _, err := s.Cancel(ctx, cp); errkind.Of(err) != errkind.Denied || count() != 2 {
 		t.Fatalf("a second cancellation: %v, %d uses", err, count())
 	}
 	if _, err := s.Authorize(ctx, p); err != nil || count() != 3 {
@@ -287,7 +287,7 @@ func testSealKeyUse(t *testing.T, s state.Store) {
 	// At the key's limit: refused, and nothing is taken.
 	before, _ := s.Allowance(ctx, "op/d")
 	_, err = s.Authorize(ctx, p)
-	wantKind(t, err, keys.KindLimit)
+	wantKind(t, err, errkind.Limit)
 	after, _ := s.Allowance(ctx, "op/d")
 	recs, _ := s.Authorizations(ctx, "op/d")
 	if count() != 3 || after.Balance != before.Balance || len(recs) != 3 {
@@ -312,9 +312,9 @@ func testConcurrent(t *testing.T, s state.Store) {
 			defer wg.Done()
 			for i := 0; i < tries; i++ {
 				_, err := s.Authorize(ctx, params("op/race", amount))
-				switch keys.KindOf(err) {
-				case keys.KindLimit:
-				case keys.KindInternal:
+				switch errkind.Of(err) {
+				case errkind.Limit:
+				case errkind.Internal:
 					if err == nil {
 						ok.Add(1)
 						sum.Add(amount)
@@ -355,8 +355,8 @@ func testSUN(t *testing.T, s state.Store) {
 	if err := s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 61); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 61), keys.KindDenied)
-	wantKind(t, s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 60), keys.KindDenied)
+	wantKind(t, s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 61), errkind.Denied)
+	wantKind(t, s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 60), errkind.Denied)
 	if err := s.AdvanceSUNCounter(ctx, "04DE5F1EACC040", 62); err != nil {
 		t.Fatal(err)
 	}
@@ -367,8 +367,8 @@ func testSUN(t *testing.T, s state.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []keys.Kind{keys.KindInternal, keys.KindDenied, keys.KindInternal, keys.KindDenied, keys.KindInternal} {
-		if got := keys.KindOf(errs[i]); got != want || want == keys.KindInternal && errs[i] != nil {
+	for i, want := range []errkind.Kind{errkind.Internal, errkind.Denied, errkind.Internal, errkind.Denied, errkind.Internal} {
+		if got := errkind.Of(errs[i]); got != want || want == errkind.Internal && errs[i] != nil {
 			t.Errorf("batch item %d: %v", i, errs[i])
 		}
 	}

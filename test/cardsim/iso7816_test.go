@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/test/cardsim"
@@ -193,7 +194,7 @@ func TestISO7816CardWithCardauth(t *testing.T) {
 			p, _ := s.ProtectCommand(cmd)
 			resp := card.Transmit(p)
 			resp[3] ^= 1
-			if _, err := s.CheckResponse(resp); keys.KindOf(err) != keys.KindCheckFailed {
+			if _, err := s.CheckResponse(resp); errkind.Of(err) != errkind.CheckFailed {
 				t.Fatalf("tampered response: %v", err)
 			}
 			// A terminal that replays a protected command gets a plain
@@ -202,7 +203,7 @@ func TestISO7816CardWithCardauth(t *testing.T) {
 			if !bytes.Equal(resp, []byte{0x69, 0x88}) || card.Authenticated() {
 				t.Fatalf("replayed command: %X", resp)
 			}
-			if _, err := s.CheckResponse(resp); keys.KindOf(err) != keys.KindCheckFailed {
+			if _, err := s.CheckResponse(resp); errkind.Of(err) != errkind.CheckFailed {
 				t.Fatalf("plain 6988: %v", err)
 			}
 		})

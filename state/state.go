@@ -1,13 +1,15 @@
 // Package state defines the durable state samd keeps beside the HSM:
 // device allowances, daily totals, value authorisations, key usage
 // counters, and the scheme PKI's records: CAs, issued certificates,
-// revocations, CRL numbers, enrolment tokens and file sequence numbers. Implementations (state/sqlite, and state/postgres for
-// clusters) make every change atomic and durable before they return, so
-// that a crash at any instant loses no acknowledged authorisation and
-// never lets a counter go backwards or over its limit.
+// revocations, CRL numbers, enrolment tokens and file sequence numbers.
+// Implementations (state/sqlite, and state/postgres for clusters, both
+// over state/sqlstore) make every change atomic and durable before they
+// return, so that a crash at any instant loses no acknowledged
+// authorisation and never lets a counter go backwards or over its limit.
 //
-// Errors carry keys error kinds: KindLimit for a limit reached (the
-// message names which), KindNotFound, KindDenied and KindInvalidInput.
+// Errors carry errkind kinds: Limit for a limit reached (the message
+// names which), NotFound, Exists, Denied and InvalidInput; Unavailable or
+// Busy when the database fails or the request's deadline passed.
 package state
 
 import (

@@ -1,16 +1,21 @@
 // Package postgres is samd's state store for clusters: several samd
-// replicas share one PostgreSQL database.
+// replicas share one PostgreSQL database. The statements are
+// state/sqlstore's, shared with state/sqlite; this package keeps the
+// schema's migrations, the PostgreSQL dialect ($n placeholders,
+// timestamptz, errors classified by SQLSTATE) and the locks that only a
+// shared database needs.
 //
 // # Concurrency
 //
 // Every change is one transaction at READ COMMITTED. What must never go
 // over a limit or backwards is changed by a single atomic statement (an
 // upsert whose WHERE clause holds the limit) or under a row lock taken
-// first (SELECT … FOR UPDATE on the device's allowance, on the CA whose
-// revocations or CRL number change, on the enrolment token): replicas
-// wait for each other there, and no decision is made on a value that
-// another transaction may still change. Migrations run under an advisory
-// lock, so replicas starting together migrate once.
+// first (the dialect's SELECT … FOR UPDATE, on the device's allowance, on
+// the CA whose revocations or CRL number change, on the enrolment token,
+// on the proposal): replicas wait for each other there, and no decision
+// is made on a value that another transaction may still change.
+// Migrations run under an advisory lock, so replicas starting together
+// migrate once; Lead is a session-level advisory lock.
 package postgres
 
 import (
@@ -18,6 +23,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,10 +33,12 @@ import (
 
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/state/sqlstore"
 )
 
 // Store is a state.Store in PostgreSQL.
 type Store struct {
+	*sqlstore.Store
 	db *sql.DB
 
 	leadMu sync.Mutex
@@ -198,20 +207,20 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, leads: map[string]*sql.Conn{}}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, unavailable(err)
+		return nil, sqlstore.Unavailable(err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return s, nil
+	return &Store{Store: sqlstore.New(db, dialect{}), db: db, leads: map[string]*sql.Conn{}}, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+// migrate brings the schema up to date; the version is samd_schema's.
+func migrate(ctx context.Context, db *sql.DB) error {
+	return sqlstore.Tx(ctx, db, func(tx *sql.Tx) error {
 		// One replica migrates; the others wait here and find it done.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7236174)`); err != nil {
 			return err
@@ -228,13 +237,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
-		if v > len(migrations) {
-			return fmt.Errorf("state: database schema %d is newer than this samd (%d)", v, len(migrations))
-		}
-		for i := v; i < len(migrations); i++ {
-			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-				return fmt.Errorf("state: migration %d: %w", i+1, err)
-			}
+		if err := sqlstore.Migrate(ctx, tx, v, migrations); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE samd_schema SET version = $1`, len(migrations))
 		return err
@@ -249,7 +253,7 @@ func (s *Store) Close() error {
 		delete(s.leads, job)
 	}
 	s.leadMu.Unlock()
-	return s.db.Close()
+	return s.Store.Close()
 }
 
 // Lead implements state.PKI with a session-level advisory lock held on a
@@ -268,12 +272,12 @@ func (s *Store) Lead(ctx context.Context, job string) (bool, error) {
 	}
 	c, err := s.db.Conn(ctx)
 	if err != nil {
-		return false, unavailable(err)
+		return false, sqlstore.Unavailable(err)
 	}
 	var got bool
 	if err := c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(7236175, hashtext($1))`, job).Scan(&got); err != nil {
 		c.Close()
-		return false, unavailable(err)
+		return false, sqlstore.Unavailable(err)
 	}
 	if !got {
 		c.Close()
@@ -283,45 +287,59 @@ func (s *Store) Lead(ctx context.Context, job string) (bool, error) {
 	return true, nil
 }
 
-func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return unavailable(err)
-	}
-	if err := f(tx); err != nil {
-		_ = tx.Rollback()
-		var ke *errkind.Error
-		if errors.As(err, &ke) {
-			return err
+// dialect is PostgreSQL's sqlstore.Dialect.
+type dialect struct{}
+
+// Rebind implements sqlstore.Dialect: the n-th ? becomes $n.
+func (dialect) Rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	for n := 1; ; n++ {
+		before, after, found := strings.Cut(query, "?")
+		b.WriteString(before)
+		if !found {
+			return b.String()
 		}
-		return unavailable(err)
+		b.WriteString("$" + strconv.Itoa(n))
+		query = after
 	}
-	if err := tx.Commit(); err != nil {
-		return unavailable(err)
-	}
-	return nil
 }
 
-// unavailable classifies a database failure. The request's own deadline
-// passing while it waited for the database is samd overloaded (busy), not
-// the database failing.
-func unavailable(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &errkind.Error{Kind: errkind.Busy, Msg: "state: the request's deadline passed waiting for the database", Err: err}
+// Time implements sqlstore.Dialect: a timestamptz.
+func (dialect) Time(t time.Time) any { return t }
+
+// ParseTime implements sqlstore.Dialect.
+func (dialect) ParseTime(v any) (time.Time, error) {
+	if t, ok := v.(time.Time); ok {
+		return t, nil
 	}
-	return &errkind.Error{Kind: errkind.Unavailable, Msg: "state: database unavailable", Err: err}
+	return time.Time{}, fmt.Errorf("state: a time column holds %T, not a timestamp", v)
 }
 
-// pgCode is the SQLSTATE of a PostgreSQL error, or "".
-func pgCode(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
-}
+// ForUpdate implements sqlstore.Dialect: a row lock, held until the
+// transaction ends, that other replicas' transactions wait for.
+func (dialect) ForUpdate() string { return " FOR UPDATE" }
 
+// InsertOrder implements sqlstore.Dialect: pki_ca and pki_cert number
+// their rows.
+func (dialect) InsertOrder() string { return "n" }
+
+// SQLSTATEs (PostgreSQL, Appendix A).
 const (
 	uniqueViolation     = "23505"
 	foreignKeyViolation = "23503"
 )
+
+// Classify implements sqlstore.Dialect by SQLSTATE.
+func (dialect) Classify(err error) errkind.Kind {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		switch e.Code {
+		case uniqueViolation:
+			return errkind.Exists
+		case foreignKeyViolation:
+			return errkind.NotFound
+		}
+	}
+	return errkind.Unavailable
+}

@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("daily-limit", func(t *testing.T) { testDaily(t, open(t)) })
 	t.Run("cancellation", func(t *testing.T) { testCancel(t, open(t)) })
 	t.Run("key-usage", func(t *testing.T) { testKeyUsage(t, open(t)) })
+	t.Run("key-usage-large-limit", func(t *testing.T) { testKeyUsageLargeLimit(t, open(t)) })
 	t.Run("seal-key-use", func(t *testing.T) { testSealKeyUse(t, open(t)) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("sun-counter", func(t *testing.T) { testSUN(t, open(t)) })
@@ -219,6 +220,21 @@ func testKeyUsage(t *testing.T, s state.Store) {
 	if n, _ := s.KeyUsage(ctx, "batch:v1"); n != 7 {
 		t.Fatalf("a refused batch counted: %d", n)
 	}
+}
+
+// testKeyUsageLargeLimit: a usage limit beyond 32 bits counts like any
+// other, on every backend.
+func testKeyUsageLargeLimit(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	const limit = 1 << 40
+	if n, err := s.UseKey(ctx, "k:v1", limit-1, limit); err != nil || n != limit-1 {
+		t.Fatalf("first: %d %v", n, err)
+	}
+	if n, err := s.UseKey(ctx, "k:v1", 1, limit); err != nil || n != limit {
+		t.Fatalf("up to the limit: %d %v", n, err)
+	}
+	_, err := s.UseKey(ctx, "k:v1", 1, limit)
+	wantKind(t, err, errkind.Limit)
 }
 
 // testSealKeyUse: an authorisation or cancellation counts its seal key's

@@ -38,15 +38,17 @@ func TestDialect(t *testing.T) {
 	})
 }
 
-// TestTimeText: times are stored as RFC 3339 text in UTC, as every
-// earlier samd stored them, and read back to the same instant.
+// TestTimeText: times are stored as RFC 3339 text in UTC with all nine
+// fractional digits (so that text order is time order), and read back to
+// the same instant; the variable-width text earlier samds wrote is read
+// too.
 func TestTimeText(t *testing.T) {
 	at := time.Date(2026, 11, 23, 11, 0, 0, 500, time.FixedZone("CET", 3600))
 	v := (dialect{}).Time(at)
-	if v != "2026-11-23T10:00:00.0000005Z" {
+	if v != "2026-11-23T10:00:00.000000500Z" {
 		t.Fatalf("stored as %#v", v)
 	}
-	for _, in := range []any{v, []byte(v.(string))} {
+	for _, in := range []any{v, []byte(v.(string)), "2026-11-23T10:00:00.0000005Z"} {
 		got, err := (dialect{}).ParseTime(in)
 		if err != nil || !got.Equal(at) {
 			t.Fatalf("read %T back as %v, %v", in, got, err)
@@ -68,7 +70,7 @@ func TestMigrateRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := len(migrations) - 1 // the last migration renames the table
+	before := len(migrations) - 2 // the last but one migration renames the table
 	for i, m := range migrations[:before] {
 		if _, err := db.Exec(m); err != nil {
 			t.Fatalf("migration %d: %v", i+1, err)
@@ -76,8 +78,8 @@ func TestMigrateRename(t *testing.T) {
 	}
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	for _, stmt := range []string{
-		`INSERT INTO allowance (device, balance, currency, next_seq, updated) VALUES ('op/d', 400, 'NOK', 2, '` + ts(at) + `')`,
-		`INSERT INTO authorization (device, seq, amount, currency, owner, purpose, time, day, balance) VALUES ('op/d', 1, 600, 'NOK', 'op', 'load', '` + ts(at) + `', '2026-11-23', 400)`,
+		`INSERT INTO allowance (device, balance, currency, next_seq, updated) VALUES ('op/d', 400, 'NOK', 2, '` + at.Format(time.RFC3339Nano) + `')`,
+		`INSERT INTO authorization (device, seq, amount, currency, owner, purpose, time, day, balance) VALUES ('op/d', 1, 600, 'NOK', 'op', 'load', '` + at.Format(time.RFC3339Nano) + `', '2026-11-23', 400)`,
 		fmt.Sprintf(`PRAGMA user_version = %d`, before),
 	} {
 		if _, err := db.Exec(stmt); err != nil {
@@ -97,5 +99,107 @@ func TestMigrateRename(t *testing.T) {
 	c, err := s.Cancel(t.Context(), state.CancelParams{Device: "op/d", Original: 1, Time: at.Add(time.Minute), Window: time.Hour})
 	if err != nil || c.Seq != 2 || c.Balance != 1000 {
 		t.Fatalf("cancelling a record written before the migration: %+v %v", c, err)
+	}
+}
+
+// TestMigrateTimes: times written by earlier samds, with a fraction of
+// any width or none, are rewritten to the fixed width, to the same
+// instant, so that they sort as the times do; afterwards every time
+// column of every table holds only fixed-width text.
+func TestMigrateTimes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(migrations) - 1 // the last migration fixes the width
+	for i, m := range migrations[:before] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+	}
+	old := []string{"2026-11-23T10:00:00.5Z", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456789Z", "2026-11-23T09:59:59.99Z"}
+	for i, v := range old {
+		if _, err := db.Exec(`INSERT INTO proposal (id, operation, params, proposer, created, expires, status) VALUES (?, 'key.generate', '{}', 'op/o', ?, ?, 'open')`,
+			fmt.Sprint(i), v, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, before)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.db.Query(`SELECT id, created FROM proposal ORDER BY created`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for rows.Next() {
+		var id, created string
+		if err := rows.Scan(&id, &created); err != nil {
+			t.Fatal(err)
+		}
+		i := int(id[0] - '0')
+		want, _ := time.Parse(time.RFC3339Nano, old[i])
+		got, err := time.Parse(timeFormat, created)
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("%s rewritten as %s (%v)", old[i], created, err)
+		}
+		order = append(order, id)
+	}
+	if fmt.Sprint(order) != "[3 1 2 0]" {
+		t.Fatalf("text order after the migration: %v, want the times' order [3 1 2 0]", order)
+	}
+	checkTimeColumns(t, s.db)
+}
+
+// checkTimeColumns fails when any text value in the database that reads
+// as an RFC 3339 time is not in the fixed-width form.
+func checkTimeColumns(t *testing.T, db *sql.DB) {
+	t.Helper()
+	tables, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for tables.Next() {
+		var n string
+		tables.Scan(&n)
+		names = append(names, n)
+	}
+	tables.Close()
+	for _, n := range names {
+		rows, err := db.Query(`SELECT * FROM ` + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				text, ok := v.(string)
+				if !ok {
+					continue
+				}
+				if _, err := time.Parse(time.RFC3339Nano, text); err == nil {
+					if _, err := time.Parse(timeFormat, text); err != nil || len(text) != len(timeFormat) {
+						t.Errorf("%s.%s holds %q, not fixed-width time text", n, cols[i], text)
+					}
+				}
+			}
+		}
+		rows.Close()
 	}
 }

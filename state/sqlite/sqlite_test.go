@@ -16,6 +16,9 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		// Runs before Close: every time the suite made the store write
+		// is fixed-width text.
+		t.Cleanup(func() { sqlite.CheckTimes(t, s) })
 		return s
 	})
 }

@@ -160,6 +160,9 @@ func (s *Service) crlURLs(ca string) (complete, delta string) {
 	return s.cfg.BaseURL + "/crl/" + ca + ".crl", delta
 }
 
+// ValidName reports whether s can name a CA: 1 to 32 characters a-z, 0-9
+// and '-', and not ending in "-delta" (the name is also the CA's key name
+// and CRL file name, and <name>-delta.crl is its delta CRL's).
 func ValidName(s string) bool {
 	if len(s) == 0 || len(s) > 32 || strings.HasSuffix(s, "-delta") {
 		return false

@@ -69,7 +69,7 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	der, err := pki.Issue(rand.Reader, m.cert, m.signer, pki.IssueRequest{Profile: r.Profile, CSR: csr, Key: key, Principal: r.Principal,
 		DNSNames: r.DNSNames, IPs: r.IPs, Serial: serial, NotBefore: nb, NotAfter: na, CRLURL: m.rec.CRLURL})
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "pki: sign") {
+		if errkind.Of(err) == errkind.Unavailable {
 			return state.Certificate{}, errkind.Wrap(errkind.Unavailable, err, "issue")
 		}
 		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "issue")
@@ -84,6 +84,8 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	return c, nil
 }
 
+// ParseCSR parses a PKCS #10 certificate request, DER or PEM ("CERTIFICATE
+// REQUEST" or "NEW CERTIFICATE REQUEST"); it does not check its signature.
 func ParseCSR(b []byte) (*x509.CertificateRequest, error) {
 	if blk, _ := pemDecode(b, "CERTIFICATE REQUEST"); blk != nil {
 		b = blk

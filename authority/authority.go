@@ -1,6 +1,6 @@
-// Package authority is samd's domain service: every operation is
-// authorised, performed, recorded in state and audited through it
-// (DESIGN.md §3).
+// Package authority is samd's domain core: every operation on cards,
+// card keys, object MACs, value and SUN messages is authorised, performed,
+// recorded in state and audited through it (DESIGN.md §3).
 //
 // # The request path
 //
@@ -15,6 +15,15 @@
 //
 // Diversified keys exist in memory only inside one operation and are wiped
 // before it returns.
+//
+// Each file holds one concern: card_session.go the sealed card sessions,
+// card_auth.go card authentication, card_sm.go secure messaging,
+// changekey.go ChangeKey cryptograms, diversify.go diversified keys' check
+// values, export.go wrapped key export, mac.go object MACs, value.go value
+// authorisation, allowance.go the officers' allowance calls, sun.go
+// NTAG 424 DNA SUN messages. The scheme CA (authority/ca) and dual
+// control (authority/dualcontrol) are packages of their own beside this
+// one: neither needs an Authority.
 //
 // Authority is safe for concurrent use. A policy reload swaps the compiled
 // engine atomically: requests in flight finish under the engine they were

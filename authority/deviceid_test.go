@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/authority/dualcontrol"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/policies"
@@ -26,7 +27,7 @@ func TestDeviceIDs(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
 	a := authority.New(authority.Config{State: st})
-	o, err := authority.NewOfficers(authority.OfficersConfig{Registry: []string{"op/so-1"}, Quorum: map[string]int{authority.OpAllowanceTopUp: 1}, State: st})
+	o, err := dualcontrol.New(dualcontrol.Config{Registry: []string{"op/so-1"}, Quorum: map[string]int{dualcontrol.OpAllowanceTopUp: 1}, State: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +57,8 @@ func TestDeviceIDs(t *testing.T) {
 			if _, err := a.ResetAllowance(ctx, officer, policies.Grant{}, c.device); c.kind == errkind.InvalidInput && errkind.Of(err) != c.kind {
 				t.Fatalf("reset: %v", err)
 			}
-			params, _ := json.Marshal(authority.TopUpParams{Device: c.device, Amount: 100, Currency: "NOK"})
-			_, err = o.Propose(ctx, officer, authority.OpAllowanceTopUp, params)
+			params, _ := json.Marshal(dualcontrol.TopUpParams{Device: c.device, Amount: 100, Currency: "NOK"})
+			_, err = o.Propose(ctx, officer, dualcontrol.OpAllowanceTopUp, params)
 			if c.kind == errkind.InvalidInput && errkind.Of(err) != errkind.InvalidInput {
 				t.Fatalf("proposal: %v, want invalid-input", err)
 			}

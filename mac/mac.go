@@ -36,6 +36,7 @@ import (
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/subtle"
+	"fmt"
 
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
@@ -65,8 +66,14 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	return AlgUnknown, errkind.Errorf(errkind.InvalidInput, "mac: unknown algorithm %q", s)
 }
 
+// String is the name ParseAlgorithm reads; a value that names no
+// algorithm prints as "algorithm(N)".
 func (a Algorithm) String() string {
-	return [...]string{"unknown", "cmac", "iso9797-1-alg1", "iso9797-1-alg3"}[min(int(a), 3)]
+	names := [...]string{"unknown", "cmac", "iso9797-1-alg1", "iso9797-1-alg3"}
+	if int(a) < len(names) {
+		return names[a]
+	}
+	return fmt.Sprintf("algorithm(%d)", a)
 }
 
 // Padding is an ISO/IEC 9797-1 padding method.

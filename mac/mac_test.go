@@ -163,3 +163,18 @@ func BenchmarkProfileInput(b *testing.B) {
 		_, _ = p.Input(o)
 	}
 }
+
+// TestAlgorithmNames: each algorithm prints as ParseAlgorithm reads it,
+// and a value that names none does not borrow a real algorithm's name.
+func TestAlgorithmNames(t *testing.T) {
+	for _, a := range []mac.Algorithm{mac.CMAC, mac.ISO9797Alg1, mac.ISO9797Alg3} {
+		if got, err := mac.ParseAlgorithm(a.String()); err != nil || got != a {
+			t.Errorf("%d prints as %q, which parses as %v (%v)", uint8(a), a.String(), got, err)
+		}
+	}
+	for a, want := range map[mac.Algorithm]string{mac.AlgUnknown: "unknown", 4: "algorithm(4)", 9: "algorithm(9)", 255: "algorithm(255)"} {
+		if a.String() != want {
+			t.Errorf("%d prints as %q, want %q", uint8(a), a.String(), want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 )
 
@@ -112,7 +113,8 @@ type IssueRequest struct {
 // Issue builds and signs an end-entity certificate under the CA issuer
 // with signer, the CA's key. It refuses what the profile does not allow
 // (RFC 5280 and the scheme's rules: key types, validity inside the CA's,
-// names) before signing.
+// names) before signing. A signature that fails is errkind.Unavailable;
+// a refused request is an error of no kind.
 func Issue(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, r IssueRequest) ([]byte, error) {
 	pub := r.Key
 	if r.CSR != nil {
@@ -179,7 +181,9 @@ func Issue(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, r Iss
 	}
 	der, err := x509.CreateCertificate(rand, t, issuer, pub, signer)
 	if err != nil {
-		return nil, fmt.Errorf("pki: sign certificate: %w", err)
+		// The request passed every check: what failed is the signature,
+		// the HSM's (or Vault's) part.
+		return nil, errkind.Wrap(errkind.Unavailable, err, "pki: sign certificate")
 	}
 	return der, nil
 }

@@ -9,6 +9,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
+	"io"
 	"math/big"
 	"net"
 	"path/filepath"
@@ -205,5 +207,30 @@ func TestIssueRefusals(t *testing.T) {
 	if _, err := pki.NewCA(rand.Reader, pki.CARequest{Subject: pkix.Name{CommonName: "below"}, Key: ec.Public(), Issuer: h.issuing, IssuerSigner: h.issuingSigner,
 		Serial: big.NewInt(9), NotBefore: now, NotAfter: now.AddDate(1, 0, 0)}); err == nil || !strings.Contains(err.Error(), "path length") {
 		t.Fatalf("CA below a path-length-0 CA: %v", err)
+	}
+}
+
+// failingSigner is a CA key whose signatures fail, as an HSM that went
+// away does.
+type failingSigner struct{ crypto.Signer }
+
+func (failingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("CKR_DEVICE_REMOVED")
+}
+
+// TestIssueSignatureFails: a request that passed every check but whose
+// signature fails is unavailable (the HSM's failure), not the request's.
+func TestIssueSignatureFails(t *testing.T) {
+	h := newHierarchy(t)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	r := pki.IssueRequest{Profile: pki.ProfileTerminal, CSR: csr(t, ec), Principal: identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "d1"},
+		Serial: big.NewInt(7), NotBefore: now, NotAfter: now.AddDate(0, 1, 0)}
+	if _, err := pki.Issue(rand.Reader, h.issuing, failingSigner{h.issuingSigner}, r); errkind.Of(err) != errkind.Unavailable {
+		t.Fatalf("a failed signature: %v, want %v", err, errkind.Unavailable)
+	}
+	r.Serial = big.NewInt(0)
+	if _, err := pki.Issue(rand.Reader, h.issuing, failingSigner{h.issuingSigner}, r); err == nil || errkind.Of(err) == errkind.Unavailable {
+		t.Fatalf("a refused request: %v", err)
 	}
 }

@@ -1,9 +1,3 @@
-// Package pki is the scheme PKI's signing core: it builds certificate
-// revocation lists (and, as the PKI grows, certificates and transaction
-// file signatures) with a crypto.Signer whose key stays in the HSM.
-//
-// The package holds no state: the caller keeps the revocation records and
-// the last CRL number, and passes the time and the randomness.
 package pki
 
 import (

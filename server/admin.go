@@ -8,6 +8,7 @@ import (
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/authority/dualcontrol"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/state"
@@ -60,5 +61,5 @@ func (s *admin) ResetAllowance(ctx context.Context, req *connect.Request[samdv1.
 // scheme's officers propose and approve (policy.activate); SIGHUP does it
 // only where there are no officers at all (no admin section).
 func (s *admin) ReloadPolicies(context.Context, *connect.Request[samdv1.ReloadPoliciesRequest]) (*connect.Response[samdv1.ReloadPoliciesResponse], error) {
-	return nil, errkind.Errorf(errkind.Denied, "dual control: every operator's policies are activated as a scheme-wide act, by the scheme's officers: samd admin propose %s --params '{\"version\":\"<digest from samd config check>\"}'", authority.OpPolicyActivate)
+	return nil, errkind.Errorf(errkind.Denied, "dual control: every operator's policies are activated as a scheme-wide act, by the scheme's officers: samd admin propose %s --params '{\"version\":\"<digest from samd config check>\"}'", dualcontrol.OpPolicyActivate)
 }

@@ -217,8 +217,9 @@ func (d *diversification) DiversifiedKeyCheckValues(ctx context.Context, req *co
 	parsed := make([]error, len(inputs))
 	var all []byte
 	for i, in := range m.GetInputs() {
-		// An input that does not parse stays the zero Input, which the
-		// authority fails alone without using the key.
+		// An input that does not parse stays the zero Input: the
+		// authority fails it alone, before the key is used or counted,
+		// and its result below carries the parse error.
 		inputs[i], parsed[i] = parseInput(in)
 		all = append(all, inputs[i].Bytes()...)
 	}

@@ -5,28 +5,26 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
-	"github.com/samd-io/samd/api/samdv1"
-	"github.com/samd-io/samd/api/samdv1/samdv1connect"
-	"github.com/samd-io/samd/authority"
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/authority/dualcontrol"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
 )
 
-// officerService adapts OfficerService to authority.Officers. The
+// officerService adapts OfficerService to dualcontrol.Officers. The
 // interceptor has admitted the caller (a registered officer); each
 // authority call checks what the officer may do.
 type officerService struct {
-	o *authority.Officers
+	o *dualcontrol.Officers
 }
 
-func (s *officerService) get(context.Context) (*authority.Officers, error) {
+func (s *officerService) get(context.Context) (*dualcontrol.Officers, error) {
 	if s.o == nil {
 		return nil, errkind.Errorf(errkind.Unavailable, "officers: this samd has no admin section")
 	}
@@ -141,26 +139,6 @@ func (s *officerService) Inventory(ctx context.Context, _ *connect.Request[samdv
 			ValidFrom: rfc3339(k.Validity.From), ValidUntil: rfc3339(k.Validity.Until)})
 	}
 	return connect.NewResponse(out), nil
-}
-
-// adminOnly is a listener's filter, inside the audited chain: with a
-// separate admin listener, it serves OfficerService and AdminService (and
-// health), and the terminal listener everything else; without one, the
-// terminal listener also serves AdminService. A request on the wrong
-// listener is refused as not found there, and audited so.
-func adminOnly(next http.Handler, admin, separate bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		adminPath := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/") ||
-			separate && strings.HasPrefix(r.URL.Path, "/"+samdv1connect.AdminServiceName+"/")
-		if adminPath != admin && r.URL.Path != healthCheckProcedure {
-			if st, _ := r.Context().Value(stateKey{}).(*requestState); st != nil {
-				st.refusal = "method not served on this listener"
-			}
-			http.NotFound(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func rfc3339(t time.Time) string {

@@ -1,20 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/pem"
-	"io"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
-	"github.com/samd-io/samd/api/samdv1"
-	"github.com/samd-io/samd/authority"
+	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/authority/ca"
+	"github.com/samd-io/samd/authority/dualcontrol"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
@@ -23,13 +20,13 @@ import (
 	"github.com/samd-io/samd/state"
 )
 
-// pkiService adapts PKIService and FileService to authority.PKI.
+// pkiService adapts PKIService and FileService to ca.Service.
 type pkiService struct {
-	pki      *authority.PKI
-	officers *authority.Officers // dual control, when configured
+	pki      *ca.Service
+	officers *dualcontrol.Officers // dual control, when configured
 }
 
-func (s *pkiService) get() (*authority.PKI, error) {
+func (s *pkiService) get() (*ca.Service, error) {
 	if s.pki == nil {
 		return nil, errkind.Errorf(errkind.Unavailable, "pki: this samd runs without the scheme PKI (config pki)")
 	}
@@ -48,19 +45,11 @@ func (s *pkiService) issued(c state.Certificate) *samdv1.IssuedCertificate {
 	out := &samdv1.IssuedCertificate{Ca: c.CA, Serial: c.Serial, Profile: c.Profile,
 		Subject:   &samdv1.Principal{Role: c.Role, Operator: c.Operator, Device: c.Device},
 		NotBefore: c.NotBefore.UTC().Format(time.RFC3339), NotAfter: c.NotAfter.UTC().Format(time.RFC3339), CertificatePem: pemOf("CERTIFICATE", c.Cert)}
-	cas, _ := s.pki.CAs(context.Background())
-	byName := map[string]state.CA{}
-	for _, ca := range cas {
-		byName[ca.Name] = ca
-	}
+	// The chain comes from the CAs live in memory: no store read per
+	// answer.
 	var chain strings.Builder
-	for name, n := c.CA, 0; name != "" && n < len(cas); n++ {
-		ca, ok := byName[name]
-		if !ok {
-			break
-		}
-		chain.WriteString(pemOf("CERTIFICATE", ca.Cert))
-		name = ca.Parent
+	for _, der := range s.pki.Chain(c.CA) {
+		chain.WriteString(pemOf("CERTIFICATE", der))
 	}
 	out.ChainPem = chain.String()
 	return out
@@ -89,7 +78,7 @@ func days(n uint32) time.Duration { return time.Duration(n) * 24 * time.Hour }
 // them under dual control (pki.certificate.issue).
 func schemeProfile(prof pki.Profile) error {
 	if prof == pki.ProfileServer || prof == pki.ProfileOfficer {
-		return errkind.Errorf(errkind.Denied, "dual control: a %s certificate is a scheme-wide act, by the scheme's officers: samd admin propose %s", prof, authority.OpCertIssue)
+		return errkind.Errorf(errkind.Denied, "dual control: a %s certificate is a scheme-wide act, by the scheme's officers: samd admin propose %s", prof, dualcontrol.OpCertIssue)
 	}
 	return nil
 }
@@ -117,7 +106,7 @@ func (s *pkiService) CreateCA(context.Context, *connect.Request[samdv1.CreateCAR
 	if _, err := s.get(); err != nil {
 		return nil, err
 	}
-	return nil, errkind.Errorf(errkind.Denied, "dual control: creating a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCACreate)
+	return nil, errkind.Errorf(errkind.Denied, "dual control: creating a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", dualcontrol.OpCACreate)
 }
 
 func (s *pkiService) ListCAs(ctx context.Context, _ *connect.Request[samdv1.ListCAsRequest]) (*connect.Response[samdv1.ListCAsResponse], error) {
@@ -153,9 +142,9 @@ func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	if len(m.GetDnsNames())+len(m.GetIpAddresses()) > 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "dns_names and ip_addresses are for server certificates (samd admin propose %s)", authority.OpCertIssue)
+		return nil, errkind.Errorf(errkind.InvalidInput, "dns_names and ip_addresses are for server certificates (samd admin propose %s)", dualcontrol.OpCertIssue)
 	}
-	r := authority.IssueRequest{CA: m.GetCa(), Profile: prof, CSR: []byte(m.GetCsrPem()), Validity: days(m.GetValidityDays()),
+	r := ca.IssueRequest{CA: m.GetCa(), Profile: prof, CSR: []byte(m.GetCsrPem()), Validity: days(m.GetValidityDays()),
 		Principal: identity.Principal{Role: prof.Role(), Operator: m.GetOperator(), Device: m.GetDevice()}}
 	c, err := p.Issue(ctx, r)
 	if err != nil {
@@ -225,7 +214,7 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 	if m.GetFromCounter() > math.MaxInt64 {
 		return nil, errkind.Errorf(errkind.InvalidInput, "from_counter: out of range (at most %d)", int64(math.MaxInt64))
 	}
-	serial, err := authority.ParseSerial(m.GetSerial())
+	serial, err := ca.ParseSerial(m.GetSerial())
 	if err != nil {
 		return nil, err
 	}
@@ -245,22 +234,22 @@ func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.Rev
 // officers (for any certificate, also one samd has no record of, which a
 // CA key signed outside samd's issuance); a CA is revoked only by
 // proposal.
-func (s *pkiService) mayRevoke(ctx context.Context, p *authority.PKI, ca, serial string) error {
-	if _, err := p.CACertificate(ca); err != nil {
+func (s *pkiService) mayRevoke(ctx context.Context, p *ca.Service, caName, serial string) error {
+	if _, err := p.CACertificate(caName); err != nil {
 		return err
 	}
 	caller := principal(ctx)
 	scheme := s.officers != nil && s.officers.Scheme(caller)
-	rec, err := p.Certificate(ctx, ca, serial)
+	rec, err := p.Certificate(ctx, caName, serial)
 	switch {
 	case err == nil && rec.Profile == "ca":
-		return errkind.Errorf(errkind.Denied, "dual control: revoking a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", authority.OpCARevoke)
+		return errkind.Errorf(errkind.Denied, "dual control: revoking a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", dualcontrol.OpCARevoke)
 	case scheme && (err == nil || errkind.Of(err) == errkind.NotFound):
 		return nil
 	case err == nil:
 		return sameOperator(caller, rec.Operator)
 	case errkind.Of(err) == errkind.NotFound:
-		return errkind.Errorf(errkind.Denied, "pki: samd has no record of serial %s of %s for %s: only the scheme's officers revoke certificates samd did not issue", serial, ca, caller.Operator)
+		return errkind.Errorf(errkind.Denied, "pki: samd has no record of serial %s of %s for %s: only the scheme's officers revoke certificates samd did not issue", serial, caName, caller.Operator)
 	}
 	return err
 }
@@ -295,133 +284,4 @@ func (s *pkiService) CreateSigner(ctx context.Context, req *connect.Request[samd
 		return nil, err
 	}
 	return connect.NewResponse(s.issued(c)), nil
-}
-
-func (s *pkiService) NextFileName(ctx context.Context, req *connect.Request[samdv1.NextFileNameRequest]) (*connect.Response[samdv1.NextFileNameResponse], error) {
-	p, err := s.get()
-	if err != nil {
-		return nil, err
-	}
-	zu := req.Msg.GetZu()
-	if zu == "" {
-		zu = "00"
-	}
-	f, err := p.NextFileName(ctx, principal(ctx), req.Msg.GetFileType(), zu)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.NextFileNameResponse{Name: f.String(), Sequence: f.Seq}), nil
-}
-
-// streamReader reads the file content that a client stream carries in
-// its messages' chunks, starting with the first message's.
-func streamReader[T any](s *connect.ClientStream[T], first []byte, chunk func(*T) []byte) io.Reader {
-	return &chunkReader{buf: first, next: func() ([]byte, error) {
-		if !s.Receive() {
-			if err := s.Err(); err != nil {
-				return nil, err
-			}
-			return nil, io.EOF
-		}
-		return chunk(s.Msg()), nil
-	}}
-}
-
-type chunkReader struct {
-	buf  []byte
-	next func() ([]byte, error)
-}
-
-func (c *chunkReader) Read(b []byte) (int, error) {
-	for len(c.buf) == 0 {
-		var err error
-		if c.buf, err = c.next(); err != nil {
-			return 0, err
-		}
-	}
-	n := copy(b, c.buf)
-	c.buf = c.buf[n:]
-	return n, nil
-}
-
-func (s *pkiService) SignFile(ctx context.Context, stream *connect.ClientStream[samdv1.SignFileRequest]) (*connect.Response[samdv1.SignFileResponse], error) {
-	p, err := s.get()
-	if err != nil {
-		return nil, err
-	}
-	if !stream.Receive() {
-		return nil, errkind.Errorf(errkind.InvalidInput, "sign: the first message must name the file and the signer")
-	}
-	first := stream.Msg()
-	content := streamReader(stream, first.GetChunk(), (*samdv1.SignFileRequest).GetChunk)
-	f, err := p.SignFile(ctx, principal(ctx), first.GetSigner(), first.GetName(), content)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.SignFileResponse{Name: f.Name, Size: uint64(f.Size), Sha256: strings.ToUpper(hex.EncodeToString(f.SHA256)),
-		Signature: f.Signature, Counter: f.Counter, Instance: p.Instance(), SignerSerial: f.Signer.Serial}), nil
-}
-
-func (s *pkiService) VerifyFile(ctx context.Context, stream *connect.ClientStream[samdv1.VerifyFileRequest]) (*connect.Response[samdv1.VerifyFileResponse], error) {
-	p, err := s.get()
-	if err != nil {
-		return nil, err
-	}
-	if !stream.Receive() {
-		return nil, errkind.Errorf(errkind.InvalidInput, "verify: the first message must name the file and carry its signature")
-	}
-	first := stream.Msg()
-	sig := bytes.Clone(first.GetSignature())
-	content := streamReader(stream, first.GetChunk(), (*samdv1.VerifyFileRequest).GetChunk)
-	v, err := p.VerifyFile(ctx, first.GetName(), sig, content)
-	if err != nil {
-		return nil, err
-	}
-	out := &samdv1.VerifyFileResponse{Ok: v.OK, Reason: v.Reason, Detail: v.Detail, Name: first.GetName(), Sender: v.File.Sender, Sequence: v.File.Seq,
-		Size: uint64(v.Size), Sha256: strings.ToUpper(hex.EncodeToString(v.SHA256)), SignerSerial: v.Serial}
-	if v.Signer != (identity.Principal{}) {
-		out.Signer = &samdv1.Principal{Role: v.Signer.Role.String(), Operator: v.Signer.Operator, Device: v.Signer.Device}
-	}
-	if !v.SigningTime.IsZero() {
-		out.SigningTime = v.SigningTime.UTC().Format(time.RFC3339)
-	}
-	if v.Trace != nil {
-		out.Instance, out.Counter = v.Trace.Instance, v.Trace.Counter
-	}
-	return connect.NewResponse(out), nil
-}
-
-// PKIHandler serves the scheme PKI's CRLs and CA certificates over plain
-// HTTP, as CRL distribution points are (RFC 5280 §4.2.1.13; a CRL is
-// signed, so it needs no TLS): /crl/<ca>.crl and /crl/<ca>-delta.crl
-// (DER, application/pkix-crl), /ca/<ca>.crt (DER, application/pkix-cert).
-func PKIHandler(p *authority.PKI) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /crl/{file}", func(w http.ResponseWriter, r *http.Request) {
-		name, ok := strings.CutSuffix(r.PathValue("file"), ".crl")
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		base, delta := strings.CutSuffix(name, "-delta")
-		der, err := p.CRL(base, delta)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/pkix-crl")
-		w.Header().Set("Cache-Control", "max-age=60")
-		w.Write(der)
-	})
-	mux.HandleFunc("GET /ca/{file}", func(w http.ResponseWriter, r *http.Request) {
-		name, ok := strings.CutSuffix(r.PathValue("file"), ".crt")
-		der, err := p.CACertificate(name)
-		if !ok || err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/pkix-cert")
-		w.Write(der)
-	})
-	return mux
 }

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/authority/ca"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/pki"
@@ -144,7 +144,7 @@ func recordDevCertificates(ctx context.Context, st state.PKI, dir string) error 
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
-		rec := state.Certificate{CA: "dev-scheme", Serial: authority.NormalizeSerial(c.SerialNumber.Text(16)), Profile: string(pki.ProfileServer),
+		rec := state.Certificate{CA: "dev-scheme", Serial: ca.NormalizeSerial(c.SerialNumber.Text(16)), Profile: string(pki.ProfileServer),
 			Role: "server", Operator: "-", Device: strings.Join(c.DNSNames, ","), NotBefore: c.NotBefore, NotAfter: c.NotAfter, Cert: c.Raw, Issued: c.NotBefore}
 		if len(c.URIs) > 0 {
 			who, err := identity.FromCertificate(c)

@@ -23,6 +23,8 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/authority/ca"
+	"github.com/samd-io/samd/authority/dualcontrol"
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
@@ -95,7 +97,7 @@ func cmdConfig(args []string) error {
 	if a := cfg.Admin; a != nil {
 		// What serve would refuse: an unknown operation, a scheme-wide
 		// act below two officers, a quorum the registry cannot meet.
-		if _, err := authority.Quorum(a.Officers, a.Quorum, a.SchemeOperator); err != nil {
+		if _, err := dualcontrol.Quorum(a.Officers, a.Quorum, a.SchemeOperator); err != nil {
 			return fmt.Errorf("admin.quorum: %w", err)
 		}
 	}
@@ -404,7 +406,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if m != nil {
 		m.WithCRLs(func() (time.Time, time.Time, bool) { return tlsFiles.CRLs().Freshness() })
 	}
-	var schemePKI *authority.PKI
+	var schemePKI *ca.Service
 	checkRevocation := tlsFiles.CheckRevocation
 	if pc := cfg.PKI; pc != nil {
 		vc, err := openVault(ctx, cfg, log)
@@ -425,7 +427,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if baseURL == "" {
 			baseURL = "http://" + pln.Addr().String()
 		}
-		schemePKI, err = authority.NewPKI(ctx, authority.PKIConfig{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
+		schemePKI, err = ca.New(ctx, ca.Config{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
 			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log, Audit: sink,
 			CAsChanged: func() {
@@ -479,20 +481,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			return out
 		})
 	}
-	var officers *authority.Officers
+	var officers *dualcontrol.Officers
 	var topUpLimit int64
 	if a := cfg.Admin; a != nil {
 		topUpLimit = a.TopUpLimit
 		if a.SchemeOperator == "" {
 			log.Warn("admin.scheme_operator is not set: no officer may propose a scheme-wide act (CAs, server and officer certificates, the registry, policies)")
 		}
-		if officers, err = authority.NewOfficers(authority.OfficersConfig{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
-			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy, PKI: schemePKI,
+		dc := dualcontrol.Config{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
+			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
 				auth.SetPolicy(e)
 				log.Info("policies activated by officers", "version", e.Version(), "files", e.Files())
-			}}); err != nil {
+			}}
+		if schemePKI != nil {
+			dc.CA = schemePKI // a nil *ca.Service would make a CA that is not nil
+		}
+		if officers, err = dualcontrol.New(dc); err != nil {
 			return err
 		}
 	}
@@ -527,7 +533,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			if officers != nil && officers.UnderDualControl(authority.OpPolicyActivate) {
+			if officers != nil && officers.UnderDualControl(dualcontrol.OpPolicyActivate) {
 				log.Warn("SIGHUP: policies are under dual control and stay as they are (samd admin propose policy.activate)")
 			} else {
 				_, _ = reload()
@@ -631,7 +637,7 @@ type pkiKeys struct {
 }
 
 func (k *pkiKeys) ExternalSigner(ctx context.Context, loc string) (crypto.Signer, error) {
-	ref, ok := strings.CutPrefix(loc, authority.VaultTransit)
+	ref, ok := strings.CutPrefix(loc, ca.VaultTransit)
 	mount, name, ok2 := strings.Cut(ref, "/")
 	if !ok || !ok2 {
 		return nil, errkind.Errorf(errkind.InvalidInput, "key location %q is not vault-transit:<mount>/<name>", loc)

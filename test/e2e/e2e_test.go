@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/server"
 	"github.com/samd-io/samd/test/postgres/pgtest"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 )
@@ -421,7 +422,7 @@ func TestRefusedCallers(t *testing.T) {
 	if resp, err := hc.Post("https://"+d.addr+kcvMethod, "application/json", strings.NewReader("{}")); err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "unauthenticated") {
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(server.ErrorCodeHeader) != "unauthenticated" {
 			t.Errorf("JSON without a client certificate: status %d %s", resp.StatusCode, body)
 		}
 	}

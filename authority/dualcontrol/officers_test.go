@@ -1,90 +1,19 @@
-package authority_test
+package dualcontrol_test
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/samd-io/samd/authority"
+	"github.com/samd-io/samd/authority/dualcontrol"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
-	"github.com/samd-io/samd/kcv"
-	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/keys/keystest"
-	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
-	"github.com/samd-io/samd/state/sqlite"
 )
-
-// officerKeys gives dual control the SoftHSM2 token, as cmd/samd does.
-type officerKeys struct{ tokenKeys }
-
-func (k officerKeys) ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
-	req := pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}
-	for i, c := range comps {
-		req.Components = append(req.Components, pkcs11.Component{Value: c, KCV: kcvs[i]})
-	}
-	return k.ImportComponents(ctx, req)
-}
-
-func (k officerKeys) ImportKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, value secret.Bytes) (keys.Key, error) {
-	check, err := kcv.Compute(alg, value, kcv.EncryptZero)
-	if err != nil {
-		return keys.Key{}, err
-	}
-	return k.ImportComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: kcv.EncryptZero,
-		Components: []pkcs11.Component{{Value: secret.Copy(value.Reveal()), KCV: check}}})
-}
-
-// officersEnv is dual control on the shared token and a SQLite store of
-// its own; names are prefixed so that tests sharing the token do not
-// collide.
-type officersEnv struct {
-	o      *authority.Officers
-	st     state.Store
-	prefix string
-}
-
-func officerOf(op, dev string) identity.Principal {
-	return identity.Principal{Role: identity.RoleOfficer, Operator: op, Device: dev}
-}
-
-func newOfficersEnv(t *testing.T, prefix string, cfg authority.OfficersConfig) *officersEnv {
-	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	store := keystest.Store(t)
-	seal, _ := keys.NewRef("session/"+prefix+"/seal", 1)
-	if _, err := store.Key(seal); err != nil {
-		if _, err := store.Generate(context.Background(), pkcs11.GenerateRequest{Ref: seal, Role: keys.RoleSessionSeal, Algorithm: keys.AES256}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg.State, cfg.Keys, cfg.SealKey = st, officerKeys{tokenKeys{Store: store}}, seal
-	o, err := authority.NewOfficers(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &officersEnv{o: o, st: st, prefix: prefix}
-}
-
-func kcvOf(t *testing.T, k []byte) string {
-	t.Helper()
-	v, err := kcv.Compute(keys.AES128, secret.Copy(k), kcv.EncryptZero)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.ToUpper(hex.EncodeToString(v))
-}
 
 // TestComponentCeremony: an approval without a component is refused
 // and counts for nothing, whichever order the officers act in; a refused
@@ -94,8 +23,8 @@ func kcvOf(t *testing.T, k []byte) string {
 func TestComponentCeremony(t *testing.T) {
 	ctx := context.Background()
 	o1, o2, o3 := officerOf("op-a", "o1"), officerOf("op-a", "o2"), officerOf("op-a", "o3")
-	e := newOfficersEnv(t, "ceremony", authority.OfficersConfig{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
-		Quorum: map[string]int{authority.OpKeyComponents: 2}})
+	e := newOfficersEnv(t, "ceremony", dualcontrol.Config{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
+		Quorum: map[string]int{dualcontrol.OpKeyComponents: 2}})
 	master := make([]byte, 16)
 	rand.Read(master)
 	c1 := make([]byte, 16)
@@ -105,7 +34,7 @@ func TestComponentCeremony(t *testing.T) {
 		c2[i] = master[i] ^ c1[i]
 	}
 	params := fmt.Sprintf(`{"name":"import/ceremony/key","version":1,"role":"diversify-master","algorithm":"AES-128","components":2,"kcv":%q}`, kcvOf(t, master))
-	p, err := e.o.Propose(ctx, o1, authority.OpKeyComponents, []byte(params))
+	p, err := e.o.Propose(ctx, o1, dualcontrol.OpKeyComponents, []byte(params))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +68,7 @@ func TestComponentCeremony(t *testing.T) {
 		t.Fatalf("a component after the import: %v", err)
 	}
 	// A rejection still closes a ceremony.
-	p2, err := e.o.Propose(ctx, o1, authority.OpKeyComponents, []byte(strings.Replace(params, `"version":1`, `"version":2`, 1)))
+	p2, err := e.o.Propose(ctx, o1, dualcontrol.OpKeyComponents, []byte(strings.Replace(params, `"version":1`, `"version":2`, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,9 +76,9 @@ func TestComponentCeremony(t *testing.T) {
 		t.Fatalf("a rejection: %+v %v", got, err)
 	}
 
-	three := newOfficersEnv(t, "ceremony", authority.OfficersConfig{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
-		Quorum: map[string]int{authority.OpKeyComponents: 3}, TTL: time.Hour})
-	if _, err := three.o.Propose(ctx, o1, authority.OpKeyComponents, []byte(params)); errkind.Of(err) != errkind.InvalidInput {
+	three := newOfficersEnv(t, "ceremony", dualcontrol.Config{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
+		Quorum: map[string]int{dualcontrol.OpKeyComponents: 3}, TTL: time.Hour})
+	if _, err := three.o.Propose(ctx, o1, dualcontrol.OpKeyComponents, []byte(params)); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("two components for a quorum of three: %v", err)
 	}
 }
@@ -167,29 +96,29 @@ func TestQuorum(t *testing.T) {
 		ok     bool
 	}{
 		{"ok/defaults", reg, nil, "scheme", true},
-		{"ok/scheme-quorum-2", reg, map[string]int{authority.OpCACreate: 2, authority.OpKeyGenerate: 1}, "scheme", true},
+		{"ok/scheme-quorum-2", reg, map[string]int{dualcontrol.OpCACreate: 2, dualcontrol.OpKeyGenerate: 1}, "scheme", true},
 		{"ok/no-scheme-operator", reg[:2], nil, "", true},
-		{"fail/scheme-quorum-1", reg, map[string]int{authority.OpCACreate: 1}, "scheme", false},
-		{"fail/policy-quorum-1", reg, map[string]int{authority.OpPolicyActivate: 1}, "scheme", false},
-		{"fail/server-certificates-quorum-1", reg, map[string]int{authority.OpCertIssue: 1}, "scheme", false},
-		{"fail/more-than-the-scheme-officers", reg, map[string]int{authority.OpCARevoke: 3}, "scheme", false},
+		{"fail/scheme-quorum-1", reg, map[string]int{dualcontrol.OpCACreate: 1}, "scheme", false},
+		{"fail/policy-quorum-1", reg, map[string]int{dualcontrol.OpPolicyActivate: 1}, "scheme", false},
+		{"fail/server-certificates-quorum-1", reg, map[string]int{dualcontrol.OpCertIssue: 1}, "scheme", false},
+		{"fail/more-than-the-scheme-officers", reg, map[string]int{dualcontrol.OpCARevoke: 3}, "scheme", false},
 		{"fail/one-scheme-officer", []string{"op-a/o1", "op-a/o2", "scheme/s1"}, nil, "scheme", false},
 		{"fail/unknown-operation", reg, map[string]int{"pki.everything": 2}, "scheme", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q, err := authority.Quorum(c.reg, c.quorum, c.scheme)
+			q, err := dualcontrol.Quorum(c.reg, c.quorum, c.scheme)
 			if (err == nil) != c.ok {
 				t.Fatalf("Quorum: %v, want ok=%v", err, c.ok)
 			}
 			if err != nil {
 				return
 			}
-			for _, op := range []string{authority.OpCACreate, authority.OpCARevoke, authority.OpCertIssue, authority.OpPolicyActivate, authority.OpOfficerAdd, authority.OpOfficerRemove} {
-				if !authority.SchemeWide(op) || q[op] < authority.MinSchemeQuorum {
-					t.Errorf("%s: scheme-wide %v, quorum %d", op, authority.SchemeWide(op), q[op])
+			for _, op := range []string{dualcontrol.OpCACreate, dualcontrol.OpCARevoke, dualcontrol.OpCertIssue, dualcontrol.OpPolicyActivate, dualcontrol.OpOfficerAdd, dualcontrol.OpOfficerRemove} {
+				if !dualcontrol.SchemeWide(op) || q[op] < dualcontrol.MinSchemeQuorum {
+					t.Errorf("%s: scheme-wide %v, quorum %d", op, dualcontrol.SchemeWide(op), q[op])
 				}
 			}
-			if authority.SchemeWide(authority.OpAllowanceTopUp) || authority.SchemeWide(authority.OpKeyGenerate) {
+			if dualcontrol.SchemeWide(dualcontrol.OpAllowanceTopUp) || dualcontrol.SchemeWide(dualcontrol.OpKeyGenerate) {
 				t.Error("an operator's act is scheme-wide")
 			}
 		})
@@ -206,8 +135,8 @@ func TestOfficerScopes(t *testing.T) {
 	a1, a2, b1 := officerOf("op-a", "o1"), officerOf("op-a", "o2"), officerOf("op-b", "o1")
 	s1, s2 := officerOf("scheme", "s1"), officerOf("scheme", "s2")
 	rogue := officerOf("op-a", "rogue")
-	e := newOfficersEnv(t, "scopes", authority.OfficersConfig{Registry: []string{"op-a/o1", "op-a/o2", "op-b/o1", "scheme/s1", "scheme/s2"},
-		SchemeOperator: "scheme", Quorum: map[string]int{authority.OpAllowanceTopUp: 2}})
+	e := newOfficersEnv(t, "scopes", dualcontrol.Config{Registry: []string{"op-a/o1", "op-a/o2", "op-b/o1", "scheme/s1", "scheme/s2"},
+		SchemeOperator: "scheme", Quorum: map[string]int{dualcontrol.OpAllowanceTopUp: 2}})
 	topUp := []byte(`{"device":"op-a/t1","amount":100,"currency":"NOK"}`)
 	policy := []byte(`{"version":"00112233445566778899aabbccddeeff"}`)
 	officer := []byte(`{"officer":"op-b/o2"}`)
@@ -218,14 +147,14 @@ func TestOfficerScopes(t *testing.T) {
 		params []byte
 		want   errkind.Kind
 	}{
-		{"fail/not-in-the-registry", rogue, authority.OpAllowanceTopUp, topUp, errkind.Denied},
-		{"fail/other-operator's-device", b1, authority.OpAllowanceTopUp, topUp, errkind.Denied},
-		{"fail/scheme-officer-on-an-operator's-device", s1, authority.OpAllowanceTopUp, topUp, errkind.Denied},
-		{"fail/operator-officer-policies", a1, authority.OpPolicyActivate, policy, errkind.Denied},
-		{"fail/operator-officer-registry", a1, authority.OpOfficerAdd, officer, errkind.Denied},
-		{"fail/operator-officer-ca", a1, authority.OpCACreate, []byte(`{"name":"x","common_name":"x","validity_days":1,"max_path_len":0}`), errkind.Denied},
-		{"ok/own-operator", a1, authority.OpAllowanceTopUp, topUp, 0},
-		{"ok/scheme-officer-policies", s1, authority.OpPolicyActivate, policy, 0},
+		{"fail/not-in-the-registry", rogue, dualcontrol.OpAllowanceTopUp, topUp, errkind.Denied},
+		{"fail/other-operator's-device", b1, dualcontrol.OpAllowanceTopUp, topUp, errkind.Denied},
+		{"fail/scheme-officer-on-an-operator's-device", s1, dualcontrol.OpAllowanceTopUp, topUp, errkind.Denied},
+		{"fail/operator-officer-policies", a1, dualcontrol.OpPolicyActivate, policy, errkind.Denied},
+		{"fail/operator-officer-registry", a1, dualcontrol.OpOfficerAdd, officer, errkind.Denied},
+		{"fail/operator-officer-ca", a1, dualcontrol.OpCACreate, []byte(`{"name":"x","common_name":"x","validity_days":1,"max_path_len":0}`), errkind.Denied},
+		{"ok/own-operator", a1, dualcontrol.OpAllowanceTopUp, topUp, 0},
+		{"ok/scheme-officer-policies", s1, dualcontrol.OpPolicyActivate, policy, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := e.o.Propose(ctx, c.who, c.op, c.params)
@@ -246,7 +175,7 @@ func TestOfficerScopes(t *testing.T) {
 	}
 	var top, pol state.Proposal
 	for _, p := range props {
-		if p.Operation == authority.OpAllowanceTopUp {
+		if p.Operation == dualcontrol.OpAllowanceTopUp {
 			top = p
 		} else {
 			pol = p
@@ -277,7 +206,7 @@ func TestOfficerScopes(t *testing.T) {
 		t.Fatalf("activation by the scheme's officers: %+v %v", got, err)
 	}
 	// The last scheme officer but one cannot be removed.
-	add, err := e.o.Propose(ctx, s1, authority.OpOfficerRemove, []byte(`{"officer":"scheme/s2"}`))
+	add, err := e.o.Propose(ctx, s1, dualcontrol.OpOfficerRemove, []byte(`{"officer":"scheme/s2"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,8 +214,8 @@ func TestOfficerScopes(t *testing.T) {
 		t.Fatalf("removing a scheme officer below the quorum: %+v %v", got, err)
 	}
 
-	none := newOfficersEnv(t, "scopes", authority.OfficersConfig{Registry: []string{"op-a/o1", "op-a/o2"}})
-	if _, err := none.o.Propose(ctx, a1, authority.OpPolicyActivate, policy); errkind.Of(err) != errkind.Denied {
+	none := newOfficersEnv(t, "scopes", dualcontrol.Config{Registry: []string{"op-a/o1", "op-a/o2"}})
+	if _, err := none.o.Propose(ctx, a1, dualcontrol.OpPolicyActivate, policy); errkind.Of(err) != errkind.Denied {
 		t.Fatalf("a scheme-wide act without a scheme operator: %v", err)
 	}
 }

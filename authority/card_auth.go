@@ -1,0 +1,218 @@
+package authority
+
+import (
+	"context"
+	"crypto/cipher"
+
+	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+)
+
+// keyType maps a master key and protocol to the card's key type.
+func keyType(p Protocol, alg keys.Algorithm, singleDES bool) (cardauth.KeyType, error) {
+	switch {
+	case (p == ProtocolEV2 || p == ProtocolEV1AES) && alg == keys.AES128:
+		return cardauth.KeyAES, nil
+	case (p == ProtocolEV1ISO || p == ProtocolLegacy) && alg == keys.TDEA2 && singleDES:
+		return cardauth.KeyDES, nil
+	case p == ProtocolLegacy && alg == keys.TDEA2:
+		return cardauth.Key2K3DES, nil
+	case p == ProtocolEV1ISO && alg == keys.TDEA2, p == ProtocolULC && alg == keys.TDEA2:
+		return cardauth.Key2K3DES, nil
+	case p == ProtocolEV1ISO && alg == keys.TDEA3:
+		return cardauth.Key3K3DES, nil
+	}
+	return cardauth.KeyUnknown, errkind.Errorf(errkind.InvalidInput, "protocol %s does not use %s keys", p, alg)
+}
+
+// BeginAuthRequest is the first step of a card authentication.
+type BeginAuthRequest struct {
+	Protocol  Protocol
+	Key       CardKey
+	KeyNo     byte
+	Challenge []byte // E(Kx, RndB) from the card
+	Session   string // EV2 NonFirst: the current session
+	SingleDES bool
+}
+
+// BeginAuth answers the card's challenge with a fresh RndA and returns
+// the PCD's answer and the sealed state.
+func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g policies.Grant, req BeginAuthRequest) ([]byte, string, error) {
+	cs := &cardSession{Protocol: req.Protocol, Step: stepAuth, Master: req.Key.Master.String(), Input: req.Key.Input.Bytes(), KeyNo: req.KeyNo, SingleDES: req.SingleDES}
+	defer cs.wipe()
+	if req.Session != "" {
+		if req.Protocol != ProtocolEV2 {
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "only EV2 continues a session (AuthenticateEV2NonFirst)")
+		}
+		prev, err := a.openSession(ctx, p, req.Session, stepOpen)
+		if err != nil {
+			return nil, "", err
+		}
+		cs.TI, cs.Ctr = prev.TI, prev.Ctr
+		prev.wipe()
+	}
+	in, err := derive.RawInput(cs.Input)
+	if err != nil {
+		return nil, "", err
+	}
+	master, err := a.masterKey(req.Key.Master, in)
+	if err != nil {
+		return nil, "", err
+	}
+	kt, err := keyType(req.Protocol, master.Algorithm, req.SingleDES)
+	if err != nil {
+		return nil, "", err
+	}
+	// One use of the master key per authentication, counted once the
+	// request is known to be one samd will answer.
+	if err := a.useKeys(ctx, g, req.Key.Master); err != nil {
+		return nil, "", err
+	}
+	kx, err := derive.Diversify(ctx, a.keys, master, in)
+	if err != nil {
+		return nil, "", err
+	}
+	defer kx.Wipe()
+	var answer []byte
+	switch req.Protocol {
+	case ProtocolEV2:
+		var rndA [16]byte
+		copy(rndA[:], randomBytes(16))
+		var rndB [16]byte
+		answer, rndB, err = cardauth.EV2Response(kx, req.Challenge, rndA)
+		cs.RndA, cs.RndB = rndA[:], rndB[:]
+	case ProtocolEV1ISO, ProtocolEV1AES, ProtocolULC, ProtocolLegacy:
+		var b cipher.Block
+		if b, err = kt.Block(kx); err != nil {
+			return nil, "", err
+		}
+		cs.RndA = randomBytes(kt.RandomSize())
+		if req.Protocol == ProtocolLegacy {
+			answer, cs.RndB, err = cardauth.LegacyResponse(b, req.Challenge, cs.RndA)
+		} else {
+			answer, cs.RndB, err = cardauth.ChainedResponse(b, req.Challenge, cs.RndA)
+		}
+		cs.Sent = answer
+	default:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown card protocol")
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := a.sealSession(ctx, p, cs)
+	return answer, tok, err
+}
+
+// AuthResult is a completed authentication.
+type AuthResult struct {
+	Session         string
+	TI              []byte
+	PDcap2, PCDcap2 []byte
+}
+
+// FinishAuth checks the card's final answer and opens the session.
+func (a *Authority) FinishAuth(ctx context.Context, p identity.Principal, _ policies.Grant, token string, answer []byte) (AuthResult, error) {
+	cs, err := a.openSession(ctx, p, token, stepAuth)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	defer cs.wipe()
+	ref, err := keys.ParseLabel("samd:" + cs.Master)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	master, kx, err := a.cardKey(ctx, ref, cs.Input)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	defer kx.Wipe()
+	var res AuthResult
+	switch cs.Protocol {
+	case ProtocolEV2:
+		var rndA, rndB [16]byte
+		copy(rndA[:], cs.RndA)
+		copy(rndB[:], cs.RndB)
+		var s *cardauth.EV2
+		if cs.TI != nil {
+			prev := &cardauth.EV2{CmdCtr: cs.Ctr}
+			copy(prev.TI[:], cs.TI)
+			s, err = cardauth.EV2FinishNonFirst(kx, answer, rndA, rndB, prev)
+		} else {
+			var caps cardauth.EV2Capabilities
+			s, caps, err = cardauth.EV2FinishFirst(kx, answer, rndA, rndB)
+			res.PDcap2, res.PCDcap2 = caps.PDcap2[:], caps.PCDcap2[:]
+		}
+		if err != nil {
+			return AuthResult{}, err
+		}
+		defer s.Wipe()
+		cs.TI, cs.Ctr = s.TI[:], s.CmdCtr
+		cs.Enc, cs.MAC = append([]byte(nil), s.Enc.Reveal()...), append([]byte(nil), s.MAC.Reveal()...)
+		res.TI = s.TI[:]
+	default:
+		kt, err := keyType(cs.Protocol, master.Algorithm, cs.SingleDES)
+		if err != nil {
+			return AuthResult{}, err
+		}
+		b, err := kt.Block(kx)
+		if err != nil {
+			return AuthResult{}, err
+		}
+		if cs.Protocol == ProtocolLegacy {
+			err = cardauth.LegacyFinish(b, answer, cs.RndA)
+		} else {
+			err = cardauth.ChainedFinish(b, cs.Sent, answer, cs.RndA)
+		}
+		if err != nil {
+			return AuthResult{}, err
+		}
+		if cs.Protocol != ProtocolULC {
+			sk, err := cardauth.EV1SessionKey(kt, cs.RndA, cs.RndB)
+			if err != nil {
+				return AuthResult{}, err
+			}
+			cs.Key = sk.Reveal()
+		}
+	}
+	clear(cs.RndA)
+	clear(cs.RndB)
+	cs.RndA, cs.RndB, cs.Sent, cs.Step = nil, nil, nil, stepOpen
+	res.Session, err = a.sealSession(ctx, p, cs)
+	return res, err
+}
+
+// Challenge computes (EXTERNAL AUTHENTICATE) or checks (INTERNAL
+// AUTHENTICATE, when response is set) an ISO/IEC 7816-4 cryptogram with a
+// diversified card key.
+func (a *Authority) Challenge(ctx context.Context, _ identity.Principal, g policies.Grant, key CardKey, challenge, response []byte) ([]byte, error) {
+	master, err := a.masterKey(key.Master, key.Input)
+	if err != nil {
+		return nil, err
+	}
+	kt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[master.Algorithm]
+	if kt == cardauth.KeyUnknown {
+		return nil, errkind.Errorf(errkind.InvalidInput, "ISO/IEC 7816-4 authentication uses AES-128, 2TDEA or 3TDEA keys, not %s", master.Algorithm)
+	}
+	if err := a.useKeys(ctx, g, key.Master); err != nil {
+		return nil, err
+	}
+	kx, err := derive.Diversify(ctx, a.keys, master, key.Input)
+	if err != nil {
+		return nil, err
+	}
+	defer kx.Wipe()
+	b, err := kt.Block(kx)
+	if err != nil {
+		return nil, err
+	}
+	if response != nil {
+		//lint:ignore SA1019 the stateless ISO 7816-4 calls go with issue 18
+		return nil, cardauth.ISO7816Verify(b, challenge, response)
+	}
+	//lint:ignore SA1019 the stateless ISO 7816-4 calls go with issue 18
+	return cardauth.ISO7816Cryptogram(b, challenge)
+}

@@ -1,0 +1,165 @@
+package authority
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/secret"
+)
+
+// Sealer seals and opens card session state under a key in the HSM.
+type Sealer interface {
+	SealData(ctx context.Context, k keys.Key, plaintext, aad []byte) ([]byte, error)
+	OpenData(ctx context.Context, k keys.Key, sealed, aad []byte) ([]byte, error)
+}
+
+// Sessions configures sealed card sessions.
+type Sessions struct {
+	Sealer  Sealer
+	SealKey keys.Ref      // a session-seal key
+	TTL     time.Duration // how long a session token is good for
+}
+
+// Card protocols.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolEV2    Protocol = "desfire-ev2"
+	ProtocolEV1ISO Protocol = "desfire-ev1-iso"
+	ProtocolEV1AES Protocol = "desfire-ev1-aes"
+	ProtocolULC    Protocol = "ultralight-c"
+	ProtocolLegacy Protocol = "desfire-legacy"
+)
+
+// CardKey names a card key: a master key and the AN10922 input.
+type CardKey struct {
+	Master keys.Ref
+	Input  derive.Input
+}
+
+// cardSession is the sealed state of a card session. It travels to the
+// terminal and back sealed (AES-GCM in the HSM) and bound to the caller,
+// so that any replica can continue it and nobody can read or change it.
+type cardSession struct {
+	V         int      `json:"v"`
+	Protocol  Protocol `json:"p"`
+	Step      string   `json:"s"` // stepAuth or stepOpen
+	Caller    string   `json:"c"`
+	Expires   int64    `json:"e"` // Unix seconds
+	Master    string   `json:"m"`
+	Input     []byte   `json:"i"`
+	KeyNo     byte     `json:"k"`
+	SingleDES bool     `json:"d,omitempty"`
+	RndA      []byte   `json:"a,omitempty"`
+	RndB      []byte   `json:"b,omitempty"`
+	Sent      []byte   `json:"x,omitempty"` // EV1/ULC: the PCD's answer, for the card's IV
+	TI        []byte   `json:"t,omitempty"`
+	Ctr       uint16   `json:"n,omitempty"`
+	Enc       []byte   `json:"ek,omitempty"`
+	MAC       []byte   `json:"mk,omitempty"`
+	Key       []byte   `json:"sk,omitempty"` // EV1 session key
+	IV        []byte   `json:"iv,omitempty"` // EV1 CMAC chain
+	Pending   bool     `json:"q,omitempty"`  // EV2: a command was protected, its response not yet checked
+}
+
+func (cs *cardSession) wipe() {
+	for _, b := range [][]byte{cs.RndA, cs.RndB, cs.Enc, cs.MAC, cs.Key} {
+		clear(b)
+	}
+}
+
+const sessionAAD = "samd/card-session/v1|"
+
+// The steps of a card session, as its token records them.
+const (
+	stepAuth = "auth" // awaiting the card's answer to the PCD's
+	stepOpen = "open" // authenticated: secure messaging
+)
+
+func (a *Authority) sealSession(ctx context.Context, p identity.Principal, cs *cardSession) (string, error) {
+	if a.sessions.Sealer == nil {
+		return "", errkind.Errorf(errkind.Internal, "card sessions are not configured")
+	}
+	k, err := a.keys.Key(a.sessions.SealKey)
+	if err != nil {
+		return "", err
+	}
+	cs.V, cs.Caller = 1, p.String()
+	cs.Expires = a.now().Add(a.sessions.TTL).Unix()
+	plain, err := json.Marshal(cs)
+	if err != nil {
+		return "", err
+	}
+	defer clear(plain)
+	sealed, err := a.sessions.Sealer.SealData(ctx, k, plain, []byte(sessionAAD+cs.Caller))
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(append([]byte{k.Ref.Version}, sealed...)), nil
+}
+
+// openSession opens a token for the caller; a token sealed for another
+// caller, altered, expired, or at another step is refused.
+func (a *Authority) openSession(ctx context.Context, p identity.Principal, token, step string) (*cardSession, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) < 2 {
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
+	}
+	ref := a.sessions.SealKey
+	ref.Version = raw[0] // tokens sealed before a rotation still open
+	k, err := a.keys.Key(ref)
+	if errkind.Of(err) == errkind.NotFound {
+		// No seal key of that version: garbage, not a missing key (and
+		// the seal key's name stays out of the answer).
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := a.sessions.Sealer.OpenData(ctx, k, raw[1:], []byte(sessionAAD+p.String()))
+	if err != nil {
+		if errkind.Of(err) == errkind.CheckFailed {
+			return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
+		}
+		return nil, err
+	}
+	defer clear(plain)
+	var cs cardSession
+	if err := json.Unmarshal(plain, &cs); err != nil || cs.V != 1 || cs.Caller != p.String() {
+		return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
+	}
+	if a.now().Unix() >= cs.Expires {
+		cs.wipe()
+		return nil, errkind.Errorf(errkind.Denied, "session: token expired")
+	}
+	if cs.Step != step {
+		cs.wipe()
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: token is at step %q, not %q (out of order)", cs.Step, step)
+	}
+	return &cs, nil
+}
+
+// cardKey diversifies a card key; the caller wipes it.
+func (a *Authority) cardKey(ctx context.Context, ref keys.Ref, m []byte) (keys.Key, secret.Bytes, error) {
+	in, err := derive.RawInput(m)
+	if err != nil {
+		return keys.Key{}, secret.Bytes{}, err
+	}
+	return a.diversify(ctx, ref, in)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,225 @@
+package authority
+
+import (
+	"context"
+
+	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/secret"
+)
+
+// CommMode is a DESFire communication mode.
+type CommMode uint8
+
+// Communication modes.
+const (
+	CommPlain CommMode = iota + 1
+	CommMAC
+	CommFull
+)
+
+func (cs *cardSession) ev2() *cardauth.EV2 {
+	s := &cardauth.EV2{CmdCtr: cs.Ctr, Enc: secret.Copy(cs.Enc), MAC: secret.Copy(cs.MAC)}
+	copy(s.TI[:], cs.TI)
+	return s
+}
+
+func (cs *cardSession) ev1() *cardauth.EV1 {
+	kt := cardauth.KeyAES
+	if cs.Protocol == ProtocolEV1ISO {
+		switch {
+		case len(cs.Key) == 24:
+			kt = cardauth.Key3K3DES
+		case cs.SingleDES:
+			kt = cardauth.KeyDES
+		default:
+			kt = cardauth.Key2K3DES
+		}
+	}
+	return &cardauth.EV1{Type: kt, Key: secret.Copy(cs.Key), IV: cs.IV}
+}
+
+// ProtectCommand protects a command for the session's card: in MAC mode it
+// returns header ‖ data ‖ MAC, in FULL mode header ‖ ciphertext ‖ MAC.
+// For EV1 sessions, plain commands feed the CMAC chain.
+//
+// The grant's card command allow-list decides first (policies.Grant.
+// CardCommand): a command outside the caller's role's card_commands —
+// ChangeKey and every other administrative command, unless the policy
+// lists them — is refused with denied (rule card-command) before the
+// session is opened. An EV1 or legacy FULL-mode command, whose CRC does not
+// bind its code, is refused unless the role may send ChangeKey.
+func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
+	if err := g.CardCommand(cmd, true); err != nil {
+		return nil, "", err
+	}
+	cs, err := a.openSession(ctx, p, token, stepOpen)
+	if err != nil {
+		return nil, "", err
+	}
+	defer cs.wipe()
+	if mode == CommFull && (cs.Protocol == ProtocolEV1ISO || cs.Protocol == ProtocolEV1AES || cs.Protocol == ProtocolLegacy) {
+		if err := g.CardCommand(cmd, false); err != nil {
+			return nil, "", err
+		}
+	}
+	var out []byte
+	switch cs.Protocol {
+	case ProtocolEV2:
+		if cs.Pending {
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "session: the previous command's response was not checked (out of order)")
+		}
+		s := cs.ev2()
+		defer s.Wipe()
+		switch mode {
+		case CommPlain:
+			out = append(append([]byte(nil), header...), data...)
+		case CommMAC:
+			m, err := s.ProtectMAC(cmd, header, data)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(append(append([]byte(nil), header...), data...), m...)
+		case CommFull:
+			body, err := s.ProtectFull(cmd, header, data)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(append([]byte(nil), header...), body...)
+		default:
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
+		}
+		cs.Pending = true
+	case ProtocolEV1ISO, ProtocolEV1AES:
+		s := cs.ev1()
+		defer s.Wipe()
+		switch mode {
+		case CommPlain, CommMAC:
+			// EV1 MACs plain commands into the chain but does not send the MAC.
+			out = append(append([]byte(nil), header...), data...)
+			if err := s.Command(append([]byte{cmd}, out...)); err != nil {
+				return nil, "", err
+			}
+		case CommFull:
+			if out, err = s.ProtectFull(cmd, header, data); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
+		}
+		cs.IV = s.IV
+	case ProtocolLegacy:
+		s := cs.legacy()
+		defer s.Wipe()
+		switch mode {
+		case CommPlain:
+			out = append(append([]byte(nil), header...), data...)
+		case CommMAC:
+			m, err := s.MAC(data)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(append(append([]byte(nil), header...), data...), m...)
+		case CommFull:
+			ct, err := s.ProtectFull(data)
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(append([]byte(nil), header...), ct...)
+		default:
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
+		}
+	default:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
+	}
+	tok, err := a.sealSession(ctx, p, cs)
+	return out, tok, err
+}
+
+func (cs *cardSession) legacy() *cardauth.Legacy {
+	kt := cardauth.Key2K3DES
+	if cs.SingleDES {
+		kt = cardauth.KeyDES
+	}
+	return &cardauth.Legacy{Type: kt, Key: secret.Copy(cs.Key)}
+}
+
+// CheckResponse verifies (and in FULL mode decrypts) a card's response.
+// expected is the data length of an enciphered EV1 response.
+func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ policies.Grant, token string, status byte, body []byte, mode CommMode, expected int) ([]byte, string, error) {
+	cs, err := a.openSession(ctx, p, token, stepOpen)
+	if err != nil {
+		return nil, "", err
+	}
+	defer cs.wipe()
+	var out []byte
+	switch cs.Protocol {
+	case ProtocolEV2:
+		if !cs.Pending {
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "session: no command is waiting for its response (out of order)")
+		}
+		s := cs.ev2()
+		defer s.Wipe()
+		switch mode {
+		case CommPlain:
+			s.CmdCtr++
+			out = body
+		case CommMAC:
+			if len(body) < 8 {
+				return nil, "", errkind.Errorf(errkind.InvalidInput, "a MAC-mode response ends in an 8-byte MAC")
+			}
+			if err := s.CheckResponse(status, body[:len(body)-8], body[len(body)-8:]); err != nil {
+				return nil, "", err
+			}
+			out = body[:len(body)-8]
+		case CommFull:
+			if out, err = s.OpenFull(status, body); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
+		}
+		cs.Ctr, cs.Pending = s.CmdCtr, false
+	case ProtocolEV1ISO, ProtocolEV1AES:
+		s := cs.ev1()
+		defer s.Wipe()
+		switch {
+		case mode == CommMAC && len(body) >= 8:
+			if err := s.CheckResponse(body[:len(body)-8], status, body[len(body)-8:]); err != nil {
+				return nil, "", err
+			}
+			out = body[:len(body)-8]
+		case mode == CommFull:
+			if out, err = s.OpenFull(status, body, expected); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "EV1 responses are MAC (data ‖ 8-byte CMAC) or FULL (enciphered data ‖ CRC32)")
+		}
+		cs.IV = s.IV
+	case ProtocolLegacy:
+		s := cs.legacy()
+		defer s.Wipe()
+		switch {
+		case mode == CommPlain:
+			out = body
+		case mode == CommMAC && len(body) >= 4:
+			if err := s.CheckMAC(body[:len(body)-4], body[len(body)-4:]); err != nil {
+				return nil, "", err
+			}
+			out = body[:len(body)-4]
+		case mode == CommFull:
+			if out, err = s.OpenFull(body, expected); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "legacy responses are plain, MAC (data ‖ 4-byte MAC) or FULL")
+		}
+	default:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
+	}
+	tok, err := a.sealSession(ctx, p, cs)
+	return out, tok, err
+}

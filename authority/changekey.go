@@ -1,0 +1,103 @@
+package authority
+
+import (
+	"context"
+
+	"github.com/samd-io/samd/cardauth"
+	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
+	"github.com/samd-io/samd/secret"
+)
+
+// ChangeKeyRequest asks for a ChangeKey cryptogram.
+type ChangeKeyRequest struct {
+	Session    string
+	KeyNo      byte
+	New, Old   CardKey
+	KeyVersion byte
+	// OldKeyVersion is the old EV1 DES key's version (in its parity bits).
+	OldKeyVersion *byte
+}
+
+// ChangeKey computes an EV2 ChangeKey command's data from a new and (for
+// another key than the authenticated one) an old key, both diversified
+// here: the terminal never sees either. Changing the authenticated key
+// ends the session (the returned token is empty).
+func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g policies.Grant, req ChangeKeyRequest) ([]byte, string, error) {
+	cs, err := a.openSession(ctx, p, req.Session, stepOpen)
+	if err != nil {
+		return nil, "", err
+	}
+	defer cs.wipe()
+	if cs.Protocol != ProtocolEV2 && cs.Protocol != ProtocolEV1ISO && cs.Protocol != ProtocolEV1AES || cs.Pending {
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
+	}
+	refs := []keys.Ref{req.New.Master}
+	same := req.KeyNo&0x3F == cs.KeyNo&0x3F
+	if !same {
+		refs = append(refs, req.Old.Master)
+	}
+	newMaster, err := a.masterKey(req.New.Master, req.New.Input)
+	if err != nil {
+		return nil, "", err
+	}
+	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "EV2 card keys are AES-128")
+	}
+	var oldMaster keys.Key
+	if !same {
+		if oldMaster, err = a.masterKey(req.Old.Master, req.Old.Input); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := a.useKeys(ctx, g, refs...); err != nil {
+		return nil, "", err
+	}
+	newKey, err := derive.Diversify(ctx, a.keys, newMaster, req.New.Input)
+	if err != nil {
+		return nil, "", err
+	}
+	defer newKey.Wipe()
+	var oldKey secret.Bytes
+	if !same {
+		if oldKey, err = derive.Diversify(ctx, a.keys, oldMaster, req.Old.Input); err != nil {
+			return nil, "", err
+		}
+		defer oldKey.Wipe()
+	}
+	var out []byte
+	if cs.Protocol == ProtocolEV2 {
+		s := cs.ev2()
+		defer s.Wipe()
+		if out, err = s.ChangeKey(req.KeyNo, cs.KeyNo, newKey, oldKey, req.KeyVersion); err != nil {
+			return nil, "", err
+		}
+	} else {
+		nt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[newMaster.Algorithm]
+		if nt == cardauth.KeyUnknown {
+			return nil, "", errkind.Errorf(errkind.InvalidInput, "EV1 card keys are AES-128, 2TDEA or 3TDEA")
+		}
+		if nt != cardauth.KeyAES {
+			// DES keys carry their version in their parity bits.
+			derive.SetDESKeyVersion(newKey.Reveal(), req.KeyVersion)
+			if req.OldKeyVersion != nil && oldKey.Len() > 0 {
+				derive.SetDESKeyVersion(oldKey.Reveal(), *req.OldKeyVersion)
+			}
+		}
+		s := cs.ev1()
+		defer s.Wipe()
+		if out, err = s.ChangeKey(req.KeyNo, cs.KeyNo, nt, newKey, oldKey, req.KeyVersion); err != nil {
+			return nil, "", err
+		}
+		cs.IV = s.IV
+	}
+	if same {
+		return out, "", nil
+	}
+	cs.Pending = cs.Protocol == ProtocolEV2
+	tok, err := a.sealSession(ctx, p, cs)
+	return out, tok, err
+}

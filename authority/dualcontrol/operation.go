@@ -1,0 +1,111 @@
+package dualcontrol
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/samd-io/samd/authority/ca"
+)
+
+// operation is an act officers may put under dual control. decode checks
+// a proposal's parameters and binds them to the act.
+type operation interface {
+	decode(raw json.RawMessage) (proposed, error)
+}
+
+// proposed is a proposal's parameters, checked, parsed and bound to their
+// operation.
+type proposed struct {
+	// params are the parameters as the proposal records them (and its
+	// ID hashes them): normalised, marshalled to JSON.
+	params any
+	// scope is the operator whose officers alone propose and vote on it;
+	// "" lets any officer of the registry (the scheme's officers, for a
+	// scheme-wide act: see mayAct).
+	scope string
+	// components is how many key components the ceremony collects, each
+	// with its officer's approval; 0 for every other operation.
+	components int
+	// run performs the act for the proposal of that ID and says what it
+	// did.
+	run func(ctx context.Context, id string) (string, error)
+}
+
+// op is an operation whose parameters officers write as P and which runs
+// from the values R that parse makes of them: nothing is parsed twice,
+// and no parameter reaches run unchecked.
+type op[P, R any] struct {
+	// parse checks the parameters, normalises them in place (they are
+	// recorded as they are then) and returns what the act needs.
+	parse func(*P) (R, error)
+	// scope, if set, names the operator whose officers act on it.
+	scope func(R) string
+	// components, if set, is how many components the ceremony collects.
+	components func(R) int
+	run        func(ctx context.Context, id string, r R) (string, error)
+}
+
+func (d op[P, R]) decode(raw json.RawMessage) (proposed, error) {
+	p, r, err := parsed(raw, d.parse)
+	if err != nil {
+		return proposed{}, err
+	}
+	out := proposed{params: p, run: func(ctx context.Context, id string) (string, error) { return d.run(ctx, id, r) }}
+	if d.scope != nil {
+		out.scope = d.scope(r)
+	}
+	if d.components != nil {
+		out.components = d.components(r)
+	}
+	return out, nil
+}
+
+// parsed decodes parameters strictly and parses them.
+func parsed[P, R any](raw json.RawMessage, parse func(*P) (R, error)) (P, R, error) {
+	var p P
+	var r R
+	if err := strict(raw, &p); err != nil {
+		return p, r, err
+	}
+	r, err := parse(&p)
+	return p, r, err
+}
+
+// strict decodes JSON refusing unknown fields.
+func strict(raw json.RawMessage, v any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// same parses parameters that are already what their act needs.
+func same[P any](check func(P) error) func(*P) (P, error) {
+	return func(p *P) (P, error) { return *p, check(*p) }
+}
+
+// table is every operation, by name.
+func (o *Officers) table() map[string]operation {
+	return map[string]operation{
+		OpKeyGenerate:   op[KeyGenerateParams, newKey]{parse: parseKeyGenerate, run: o.keyGenerate},
+		OpKeyImportTR31: op[ImportTR31Params, tr31Import]{parse: parseImportTR31, run: o.importTR31},
+		OpKeyImportKWP:  op[ImportKWPParams, kwpImport]{parse: parseImportKWP, run: o.importKWP},
+		OpKeyComponents: op[ComponentsParams, componentImport]{parse: parseComponents, run: o.importComponents,
+			components: func(c componentImport) int { return c.components }},
+		OpAllowanceTopUp: op[TopUpParams, TopUpParams]{parse: same(checkTopUp), run: o.topUp, scope: func(p TopUpParams) string {
+			operator, _, _ := strings.Cut(p.Device, "/")
+			return operator // the device's operator's officers top it up
+		}},
+		OpPolicyActivate: op[PolicyActivateParams, PolicyActivateParams]{parse: same(checkPolicyActivate), run: o.policyActivate},
+		OpCACreate:       op[CACreateParams, ca.CreateRequest]{parse: parseCACreate, run: o.caCreate},
+		OpCARevoke:       op[CARevokeParams, CARevokeParams]{parse: same(checkCARevoke), run: o.caRevoke},
+		OpCertIssue:      op[CertIssueParams, certRequest]{parse: parseCertIssue, run: o.certIssue},
+		OpOfficerAdd: op[OfficerParams, OfficerParams]{parse: same(checkOfficer), run: func(ctx context.Context, _ string, p OfficerParams) (string, error) {
+			return o.changeOfficer(ctx, p, true)
+		}},
+		OpOfficerRemove: op[OfficerParams, OfficerParams]{parse: same(checkOfficer), run: func(ctx context.Context, _ string, p OfficerParams) (string, error) {
+			return o.changeOfficer(ctx, p, false)
+		}},
+	}
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/identity"
+)
+
+func (s *Server) checkRevocation(chain []*x509.Certificate) error {
+	if s.cfg.CheckRevocation == nil {
+		return nil
+	}
+	return s.cfg.CheckRevocation(chain, s.cfg.Now())
+}
+
+type principalKey struct{}
+
+type authResult struct {
+	p   identity.Principal
+	err error
+	// cert is the verified client certificate; anonymous is set when the
+	// caller presented none.
+	cert      *x509.Certificate
+	anonymous bool
+}
+
+// identify reads the caller from the verified client certificate — which
+// must list clientAuth and must not be a CA (identity.FromClientCertificate)
+// — and puts it into the request context; it also audits requests that
+// never reach a method (unknown paths, undecodable bodies).
+func (s *Server) identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res authResult
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+			res.err = errkind.Errorf(errkind.Unauthenticated, "no verified client certificate")
+			res.anonymous = r.TLS != nil && len(r.TLS.PeerCertificates) == 0
+		} else if p, err := identity.FromClientCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
+			res.err = errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
+		} else if err := s.checkRevocation(r.TLS.VerifiedChains[0]); err != nil {
+			res.p, res.err = p, errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
+		} else {
+			res.p, res.cert = p, r.TLS.VerifiedChains[0][0]
+		}
+		id := newRequestID()
+		w.Header().Set(RequestIDHeader, id)
+		st := &requestState{id: id, start: s.cfg.Now(), note: &audit.Note{}}
+		ctx := context.WithValue(r.Context(), principalKey{}, res)
+		ctx = context.WithValue(ctx, stateKey{}, st)
+		ctx = audit.WithNote(ctx, st.note)
+		r = r.WithContext(ctx)
+		// The request counts toward its client's limit from here (its
+		// headers) to its end, its body included (limits.go).
+		if release, err := s.enter(res.p); err != nil {
+			st.early.set(func() { st.early.refused = err })
+			refuse(w, r, err)
+		} else {
+			defer release()
+			next.ServeHTTP(&codeWriter{ResponseWriter: w, s: s, st: st, r: r, res: res}, s.limitBody(w, r, st))
+		}
+		if !st.audited {
+			// The request never reached a method handler's interceptor.
+			s.auditEarly(ctx, st, r.URL.Path, res)
+		}
+	})
+}
+
+type stateKey struct{}
+
+// requestState follows one request from the HTTP layer to the interceptor.
+type requestState struct {
+	id      string
+	start   time.Time
+	note    *audit.Note
+	audited bool
+	policy  string // policy version(s) the request was decided under
+	refusal string // why a listener refused the request before any method
+	early   earlyState
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// principal returns the authenticated caller of a request that passed the
+// interceptor.
+func principal(ctx context.Context) identity.Principal {
+	res, _ := ctx.Value(principalKey{}).(authResult)
+	return res.p
+}
+
+func (s *Server) record(st *requestState, method string, res authResult) *audit.Record {
+	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method, Policy: st.policy}
+	if res.err == nil || res.p != (identity.Principal{}) { // a revoked caller is named too
+		rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
+	}
+	st.note.Fill(rec)
+	rec.DurationUS = s.cfg.Now().Sub(st.start).Microseconds()
+	return rec
+}
+
+// adminOnly is a listener's filter, inside the audited chain: with a
+// separate admin listener, it serves OfficerService and AdminService (and
+// health), and the terminal listener everything else; without one, the
+// terminal listener also serves AdminService. A request on the wrong
+// listener is refused as not found there, and audited so.
+func adminOnly(next http.Handler, admin, separate bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		adminPath := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/") ||
+			separate && strings.HasPrefix(r.URL.Path, "/"+samdv1connect.AdminServiceName+"/")
+		if adminPath != admin && r.URL.Path != healthCheckProcedure {
+			if st, _ := r.Context().Value(stateKey{}).(*requestState); st != nil {
+				st.refusal = "method not served on this listener"
+			}
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

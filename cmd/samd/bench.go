@@ -33,7 +33,7 @@ import (
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 )
 
 const benchUsage = `usage: samd bench --dev DIR [flags]

@@ -20,7 +20,7 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 )
 
 const cardUsage = `card commands (samd client [flags] card COMMAND ...):

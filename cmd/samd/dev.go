@@ -28,7 +28,7 @@ import (
 	"github.com/samd-io/samd/state"
 	"github.com/samd-io/samd/state/postgres"
 	"github.com/samd-io/samd/state/sqlite"
-	"github.com/samd-io/samd/test/softhsm"
+	"github.com/samd-io/samd/internal/softhsm"
 )
 
 // The published test keys that `samd dev` imports, so that a newcomer can

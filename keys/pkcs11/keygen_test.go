@@ -12,7 +12,7 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
-	"github.com/samd-io/samd/test/softhsm"
+	"github.com/samd-io/samd/internal/softhsm"
 )
 
 // openOther opens a second store on the test token, after the shared one

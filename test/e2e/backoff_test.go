@@ -18,7 +18,7 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 )
 
 func macsOf(c *clients) samdv1connect.MACServiceClient {

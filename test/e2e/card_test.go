@@ -19,7 +19,7 @@ import (
 	"github.com/samd-io/samd/cmac"
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 )
 
 func (d *daemon) cardClient(t *testing.T, as string) samdv1connect.CardServiceClient {

@@ -14,7 +14,7 @@ import (
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 )
 
 // TestCardCommandAllowList is the attack of issue 14, item 1, against a

@@ -10,7 +10,7 @@ import (
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 )
 
 type icaoVectors struct {

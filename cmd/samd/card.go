@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
@@ -172,13 +171,9 @@ var cardCommands = []command{
 		more: `MESSAGES.json is a JSON array of {"profile","picc_data","enc_file_data","mac_input","sdmmac"}.`, flags: func(fs *flag.FlagSet) runFunc {
 			file := fs.String("file", "", "the messages, a JSON array (below); - for stdin (`MESSAGES.json`)")
 			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
-				b, err := readFileOrStdin(*file)
-				if err != nil {
-					return nil, err
-				}
 				var req samdv1.VerifySUNBatchRequest
-				if err := protojson.Unmarshal(append(append([]byte(`{"messages":`), b...), '}'), &req); err != nil {
-					return nil, fmt.Errorf("--file: %w", err)
+				if err := readArray(*file, "messages", &req); err != nil {
+					return nil, err
 				}
 				return msg(c.card.VerifySUNBatch(ctx, connect.NewRequest(&req)))
 			}

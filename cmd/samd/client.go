@@ -403,16 +403,24 @@ func (o *objectFlags) objects() ([]*samdv1.DataObject, error) {
 		}
 		return []*samdv1.DataObject{{Type: uint32(o.typ), CardId: o.card, Sequence: uint32(o.seq), ProductOwner: o.owner, Data: data, Mac: o.mac}}, nil
 	}
-	b, err := readFileOrStdin(o.file)
-	if err != nil {
+	var req samdv1.SealObjectsRequest
+	if err := readArray(o.file, "objects", &req); err != nil {
 		return nil, err
 	}
-	// The file is a JSON array of DataObject in protobuf JSON form.
-	var req samdv1.SealObjectsRequest
-	if err := protojson.Unmarshal(append(append([]byte(`{"objects":`), b...), '}'), &req); err != nil {
-		return nil, fmt.Errorf("--file: %w", err)
-	}
 	return req.GetObjects(), nil
+}
+
+// readArray reads --file, a JSON array of messages in protobuf JSON form
+// (- for stdin), into the repeated field of req.
+func readArray(file, field string, req proto.Message) error {
+	b, err := readFileOrStdin(file)
+	if err != nil {
+		return err
+	}
+	if err := protojson.Unmarshal(append(append([]byte(`{"`+field+`":`), b...), '}'), req); err != nil {
+		return fmt.Errorf("--file: %w", err)
+	}
+	return nil
 }
 
 const objectsFile = `OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}.`

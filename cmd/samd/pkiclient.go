@@ -365,7 +365,7 @@ type dirReport struct {
 	Files     []json.RawMessage    `json:"files"`
 	Sequences []pki.SequenceReport `json:"sequences"`
 	// Unnamed lists files whose names are not XXYYYYZU.NNNNNNNNN.
-	Unnamed []string `json:"unnamed,omitempty"`
+	Unnamed []string `json:"unnamed"`
 	OK      bool     `json:"ok"`
 }
 
@@ -402,7 +402,7 @@ func (c *client) verifyDir(ctx context.Context, dir string, out io.Writer, asJSO
 	for i, f := range files {
 		names[i] = f.name
 	}
-	rep := dirReport{OK: true}
+	rep := dirReport{OK: true, Files: []json.RawMessage{}, Unnamed: []string{}} // [] in --json, not null
 	var arrived []pki.FileName
 	for _, n := range names {
 		fn, err := pki.ParseFileName(n)
@@ -430,7 +430,7 @@ func (c *client) verifyDir(ctx context.Context, dir string, out io.Writer, asJSO
 			}
 		}
 	}
-	rep.Sequences = pki.CheckSequences(arrived)
+	rep.Sequences = append([]pki.SequenceReport{}, pki.CheckSequences(arrived)...)
 	for _, s := range rep.Sequences {
 		if len(s.Missing) > 0 || len(s.Duplicates) > 0 || len(s.OutOfOrder) > 0 {
 			rep.OK = false

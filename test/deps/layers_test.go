@@ -2,7 +2,6 @@ package deps
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -44,12 +43,15 @@ var layers = []layer{
 	{name: "base", prefixes: []string{"keys", "secret", "errkind"}},
 }
 
-// isTestCode reports whether a package is test code: under test/, or a
-// test-support package (keystest, statetest, vaulttest, softhsmtest …)
-// that only test binaries import. Test code may import any package;
-// no other package may import test code.
+// testSupport are the test-support packages outside test/: conformance
+// suites and test servers that only test binaries import.
+var testSupport = []string{"keys/keystest", "keys/vault/vaulttest", "state/statetest"}
+
+// isTestCode reports whether a package is test code: under test/, or in
+// testSupport. Test code may import any package; no other package may
+// import test code.
 func isTestCode(rel string) bool {
-	return rel == "test" || strings.HasPrefix(rel, "test/") || strings.HasSuffix(path.Base(rel), "test")
+	return rel == "test" || strings.HasPrefix(rel, "test/") || slices.Contains(testSupport, rel)
 }
 
 // layerOf returns the layer of a package, by its longest matching prefix.

@@ -344,14 +344,14 @@ func (b *bytesFlag) value() (string, error) {
 
 // optUint is an optional number: unset unless the flag is given.
 type optUint struct {
-	v   uint32
-	set bool
-	max uint64
+	v     uint32
+	set   bool
+	limit uint64
 }
 
-// addOptUint registers an optional number of at most max.
-func addOptUint(fs *flag.FlagSet, name string, max uint64, usage string) *optUint {
-	o := &optUint{max: max}
+// addOptUint registers an optional number of at most limit.
+func addOptUint(fs *flag.FlagSet, name string, limit uint64, usage string) *optUint {
+	o := &optUint{limit: limit}
 	fs.Var(o, name, usage)
 	return o
 }
@@ -365,8 +365,8 @@ func (o *optUint) String() string {
 
 func (o *optUint) Set(s string) error {
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n > o.max {
-		return fmt.Errorf("want a number from 0 to %d", o.max)
+	if err != nil || n > o.limit {
+		return fmt.Errorf("want a number from 0 to %d", o.limit)
 	}
 	o.v, o.set = uint32(n), true
 	return nil

@@ -10,9 +10,9 @@ import (
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/policies"
-	"github.com/samd-io/samd/test/cardsim"
 )
 
 // an10922Key is the card key AN10922 §2.2 derives from its example master

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,122 +15,102 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 )
 
-const adminUsage = `usage: samd admin [connection flags] COMMAND     (the admin listener, default 127.0.0.1:7444)
-
-Connection flags are samd client's (--dev DIR --as officer|officer-2|officer-3|scheme-officer|scheme-officer-2, or --ca --cert --key; --json).
-
-Commands (security officers of the registry):
-  propose OPERATION --params JSON   propose an operation under dual control; prints its id
-                                    key.generate    {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"}
-                                    key.import-components {"name","version","role","algorithm","components":2,"kcv":"…"}
-                                    key.import-tr31 {"block","kbpk":"NAME:vN","name","version","role"}
-                                    allowance.topup {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
-                                  scheme-wide acts (the scheme's officers only, --as scheme-officer|scheme-officer-2):
-                                    policy.activate {"version":"<digest from samd config check>"}
-                                    pki.ca.create   {"name","common_name","parent","validity_days","max_path_len"}
-                                    pki.ca.revoke   {"ca","reason"}
-                                    pki.certificate.issue {"ca","profile":"server"|"officer","dns_names"|"operator","device"}
-                                    officer.add | officer.remove {"officer":"<operator>/<device>"}
-    [--csr FILE]                    put a CSR (PEM) into the parameters as csr_pem
-  approve ID | reject ID [--out F]  vote on a proposal; the approval completing the quorum runs it
-                                    (--out: write the certificate an executed proposal issued)
-  component ID --value HEX --kcv HEX
-                                    give your key component to a key.import-components proposal
-                                    (checked against its KCV, sealed in the HSM at once; it counts as your approval)
-  proposal ID                       show one proposal
-  proposals [--hours N]             proposals of the last N hours (default 24)
-  keys                              key inventory: name, version, role, algorithm, check values, uses
-`
-
 // cmdAdmin runs "samd admin": samd client's connection, pointed at the
 // admin listener, with the officers' commands.
 func cmdAdmin(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(out, adminUsage)
-		return nil
+	if len(args) == 0 {
+		return adminCLI.run([]string{"-h"}, out)
 	}
-	return cmdClient(append([]string{"--addr", "127.0.0.1:7444", "--admin"}, args...), out)
+	return adminCLI.run(args, out)
 }
 
-// officerCmd runs one officers' command.
-func (c *client) officerCmd(ctx context.Context, cmd string, args []string) (proto.Message, error) {
-	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
-	params := fs.String("params", "{}", "")
-	value := fs.String("value", "", "")
-	check := fs.String("kcv", "", "")
-	hours := fs.Uint("hours", 24, "")
-	csrFile := fs.String("csr", "", "")
-	outFile := fs.String("out", "", "")
-	// The operand may come before the flags: "propose key.generate --params …".
-	var operand string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		operand, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if operand == "" && fs.NArg() > 0 {
-		operand = fs.Arg(0)
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	o := c.officers
-	need := func() error {
-		if operand == "" {
-			return fmt.Errorf("admin %s: name it", cmd)
-		}
-		return nil
-	}
-	switch cmd {
-	case "propose":
-		if err := need(); err != nil {
-			return nil, err
-		}
-		p := *params
-		if *csrFile != "" {
-			var err error
-			if p, err = withCSR(p, *csrFile); err != nil {
-				return nil, err
+var adminCLI = &cli{
+	name:  "admin",
+	admin: true,
+	intro: `Security officers of the registry, on the admin listener (--admin-addr;
+--addr names it too when --admin-addr is not given): dual-control proposals,
+votes, key components, the key inventory. --as officer|officer-2|officer-3|
+scheme-officer|scheme-officer-2 with --dev.
+`,
+	commands: adminCommands,
+}
+
+const proposeMore = `Operations and their parameters (--params):
+  key.generate          {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"}
+  key.import-components {"name","version","role","algorithm","components":2,"kcv":"…"}
+  key.import-tr31       {"block","kbpk":"NAME:vN","name","version","role"}
+  allowance.topup       {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
+Scheme-wide acts (the scheme's officers only, --as scheme-officer|scheme-officer-2):
+  policy.activate       {"version":"<digest from samd config check>"}
+  pki.ca.create         {"name","common_name","parent","validity_days","max_path_len"}
+  pki.ca.revoke         {"ca","reason"}
+  pki.certificate.issue {"ca","profile":"server"|"officer","dns_names"|"operator","device"}
+  officer.add, officer.remove {"officer":"<operator>/<device>"}`
+
+// voteFunc is an OfficerService method on one proposal.
+type voteFunc func(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
+
+// vote is approve's, reject's and proposal's: the method method picks,
+// on one proposal by its id, and the certificate it issued written to
+// --out.
+func vote(method func(*client) voteFunc) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		outFile := fs.String("out", "", "write the certificate an executed proposal issued to `FILE`")
+		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			id := in.args[0]
+			r, err := method(c)(ctx, connect.NewRequest(&samdv1.VoteRequest{Id: id}))
+			if err == nil && *outFile != "" {
+				_, cert, ok := strings.Cut(r.Msg.GetResult(), "-----BEGIN CERTIFICATE-----")
+				if !ok {
+					return nil, fmt.Errorf("--out: proposal %s (%s) issued no certificate", id, r.Msg.GetStatus())
+				}
+				if err := os.WriteFile(*outFile, []byte("-----BEGIN CERTIFICATE-----"+cert), 0o644); err != nil {
+					return nil, err
+				}
 			}
+			return msg(r, err)
 		}
-		r, err := o.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{Operation: operand, ParamsJson: p}))
-		return msg(r, err)
-	case "approve", "reject", "proposal":
-		if err := need(); err != nil {
-			return nil, err
-		}
-		req := connect.NewRequest(&samdv1.VoteRequest{Id: operand})
-		var r *connect.Response[samdv1.Proposal]
-		var err error
-		switch cmd {
-		case "approve":
-			r, err = o.Approve(ctx, req)
-		case "reject":
-			r, err = o.Reject(ctx, req)
-		default:
-			r, err = o.GetProposal(ctx, req)
-		}
-		if err == nil && *outFile != "" {
-			_, cert, ok := strings.Cut(r.Msg.GetResult(), "-----BEGIN CERTIFICATE-----")
-			if !ok {
-				return nil, fmt.Errorf("--out: proposal %s (%s) issued no certificate", operand, r.Msg.GetStatus())
-			}
-			if err := os.WriteFile(*outFile, []byte("-----BEGIN CERTIFICATE-----"+cert), 0o644); err != nil {
-				return nil, err
-			}
-		}
-		return msg(r, err)
-	case "component":
-		if err := need(); err != nil {
-			return nil, err
-		}
-		return msg(o.SubmitComponent(ctx, connect.NewRequest(&samdv1.ComponentRequest{Id: operand, Value: *value, Kcv: *check})))
-	case "proposals":
-		return msg(o.ListProposals(ctx, connect.NewRequest(&samdv1.ListProposalsRequest{Hours: uint32(*hours)})))
-	case "keys":
-		return msg(o.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})))
 	}
-	return nil, errors.New("unknown admin command " + cmd + "\n" + adminUsage)
+}
+
+// adminCommands are the officers'.
+var adminCommands = []command{
+	{name: "propose", args: "OPERATION", help: "propose an operation under dual control; prints its id", more: proposeMore, flags: func(fs *flag.FlagSet) runFunc {
+		params := fs.String("params", "{}", "the operation's parameters, a `JSON` object (below)")
+		csrFile := fs.String("csr", "", "put the certificate request in PEM `FILE` into the parameters as csr_pem")
+		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			p := *params
+			if *csrFile != "" {
+				var err error
+				if p, err = withCSR(p, *csrFile); err != nil {
+					return nil, err
+				}
+			}
+			return msg(c.officers.Propose(ctx, connect.NewRequest(&samdv1.ProposeRequest{Operation: in.args[0], ParamsJson: p})))
+		}
+	}},
+	{name: "approve", args: "ID", help: "approve a proposal; the approval completing the quorum runs it",
+		flags: vote(func(c *client) voteFunc { return c.officers.Approve })},
+	{name: "reject", args: "ID", help: "reject a proposal", flags: vote(func(c *client) voteFunc { return c.officers.Reject })},
+	{name: "component", args: "ID", help: "give your key component to a key.import-components proposal",
+		more: "It is checked against its KCV and sealed in the HSM at once; it counts as your approval.", flags: func(fs *flag.FlagSet) runFunc {
+			value := fs.String("value", "", "your clear key component, in `HEX`")
+			check := fs.String("kcv", "", "the component's check value, in `HEX`")
+			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+				return msg(c.officers.SubmitComponent(ctx, connect.NewRequest(&samdv1.ComponentRequest{Id: in.args[0], Value: *value, Kcv: *check})))
+			}
+		}},
+	{name: "proposal", args: "ID", help: "show one proposal", flags: vote(func(c *client) voteFunc { return c.officers.GetProposal })},
+	{name: "proposals", help: "the proposals of the last hours", flags: func(fs *flag.FlagSet) runFunc {
+		hours := fs.Uint("hours", 24, "how many hours back, `N`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.officers.ListProposals(ctx, connect.NewRequest(&samdv1.ListProposalsRequest{Hours: uint32(*hours)})))
+		}
+	}},
+	{name: "keys", help: "the key inventory: name, version, role, algorithm, check values, uses; never a value",
+		flags: noFlags(func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.officers.Inventory(ctx, connect.NewRequest(&samdv1.InventoryRequest{})))
+		})},
 }
 
 // withCSR puts the CSR in file (PEM) into a proposal's JSON parameters

@@ -27,7 +27,7 @@ func cmdAudit(args []string, out io.Writer) error {
 		return errors.New("usage: samd audit verify --config FILE [LOG ...] | samd audit export --config FILE [filters] [LOG ...]")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	path := fs.String("config", "/etc/samd/samd.yaml", "")
+	path := fs.String("config", "/etc/samd/samd.yaml", "the configuration `FILE`")
 	logFile := fs.String("log", "", "audit log (default: the configuration's)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -171,7 +171,7 @@ func verifyRecords(out io.Writer, recs []audit.Record, readErr error, pub *ecdsa
 // which operator, with what outcome, when".
 func cmdAuditExport(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
-	path := fs.String("config", "/etc/samd/samd.yaml", "")
+	path := fs.String("config", "/etc/samd/samd.yaml", "the configuration `FILE`")
 	since := fs.String("since", "", "RFC 3339: records at or after")
 	until := fs.String("until", "", "RFC 3339: records before")
 	var f audit.Filter

@@ -31,9 +31,9 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
-	"github.com/samd-io/samd/test/cardsim"
 )
 
 const benchUsage = `usage: samd bench --dev DIR [flags]
@@ -43,14 +43,6 @@ mTLS with each mix at each concurrency, measures the token's own ceiling in
 the same run, and reports throughput, latency percentiles, errors, and
 samd's CPU and memory.
 
-  --mix LIST       kcv,kcv-batch,ev2,seal,seal-batch,sun,sun-batch,value (default: all)
-  --conns LIST     concurrent connections per step (default 1,2,4,8,16)
-  --duration D     per step (default 5s)
-  --batch N        items per batch call (default 100)
-  --half           also run each mix paced at half its best throughput (p99 at half load)
-  --soak D         instead: run the kcv mix at half load for D, sampling samd's memory
-  --json FILE      write the results as JSON
-  --svg FILE       write a latency (p99) versus throughput chart
 `
 
 // benchResult is one measured step.
@@ -98,16 +90,16 @@ type soakSample struct {
 
 func cmdBench(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage) }
-	dir := fs.String("dev", ".samd-dev", "")
-	mixes := fs.String("mix", "kcv,kcv-batch,ev2,seal,seal-batch,sun,sun-batch,value", "")
-	connsFlag := fs.String("conns", "1,2,4,8,16", "")
-	duration := fs.Duration("duration", 5*time.Second, "")
-	batch := fs.Int("batch", 100, "")
-	half := fs.Bool("half", false, "")
-	soak := fs.Duration("soak", 0, "")
-	jsonOut := fs.String("json", "", "")
-	svgOut := fs.String("svg", "", "")
+	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage); printFlags(os.Stderr, fs) }
+	dir := fs.String("dev", ".samd-dev", "the development `DIR` to serve")
+	mixes := fs.String("mix", "kcv,kcv-batch,ev2,seal,seal-batch,sun,sun-batch,value", "the mixes to run, comma-separated, `LIST`")
+	connsFlag := fs.String("conns", "1,2,4,8,16", "concurrent connections per step, comma-separated, `LIST`")
+	duration := fs.Duration("duration", 5*time.Second, "the length of each step, `D`")
+	batch := fs.Int("batch", 100, "items per batch call, `N`")
+	half := fs.Bool("half", false, "also run each mix paced at half its best throughput (p99 at half load)")
+	soak := fs.Duration("soak", 0, "instead: run the kcv mix at half load for `D`, sampling samd's memory")
+	jsonOut := fs.String("json", "", "write the results as JSON to `FILE`")
+	svgOut := fs.String("svg", "", "write a latency (p99) versus throughput chart to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -9,38 +9,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
 )
-
-const cardUsage = `card commands (samd client [flags] card COMMAND ...):
-  begin      --protocol ev2|ev1-iso|ev1-aes|ev1-legacy|ultralight-c --key NAME:vN --uid HEX
-             [--aid HEX] [--sysid HEX | --sysid-ascii TEXT] [--key-no N] --challenge HEX
-             [--session TOKEN (EV2 NonFirst)] [--single-des]
-  finish     --session TOKEN --response HEX
-  protect    --session TOKEN --cmd HEX --header HEX [--data HEX] --mode plain|mac|full
-  check      --session TOKEN [--status HEX] --data HEX --mode plain|mac|full
-             [--expected-length N (EV1 enciphered responses)]
-  changekey  --session TOKEN --key-no N --new-key NAME:vN [--old-key NAME:vN] --version N
-             (the card's --uid/--aid/--sysid diversify both keys) [--old-version N]
-  external   --key NAME:vN --uid ... --challenge HEX
-  internal   --key NAME:vN --uid ... --challenge HEX --response HEX
-sun commands:
-  sun verify --profile NAME --picc HEX [--enc HEX] [--mac-input HEX] --sdmmac HEX
-  sun batch  --file MESSAGES.json     (JSON array of {"profile","picc_data","enc_file_data","mac_input","sdmmac"})
-demo:
-  card-demo  run a whole DESFire EV2 card session against a simulated card, step by step
-`
 
 var protocolNames = map[string]samdv1.CardProtocol{
 	"ev2": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2, "ntag424": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2,
@@ -55,165 +34,154 @@ func hexByte(s string) (uint32, error) {
 	return uint32(v), err
 }
 
-// cardCmd runs the card and sun commands.
-func (c *client) cardCmd(ctx context.Context, group string, args []string) (proto.Message, error) {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, cardUsage)
-		return nil, fmt.Errorf("%s: which command?", group)
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet(group+" "+sub, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, cardUsage) }
-	protocol := fs.String("protocol", "ev2", "")
-	key := fs.String("key", "", "")
-	newKey := fs.String("new-key", "", "")
-	oldKey := fs.String("old-key", "", "")
-	uid := fs.String("uid", "", "")
-	aid := fs.String("aid", "", "")
-	sysid := fs.String("sysid", "", "")
-	sysASCII := fs.String("sysid-ascii", "", "")
-	keyNo := fs.Uint("key-no", 0, "")
-	version := fs.Uint("version", 0, "")
-	oldVersion := fs.Int("old-version", -1, "")
-	challenge := fs.String("challenge", "", "")
-	response := fs.String("response", "", "")
-	session := fs.String("session", "", "")
-	singleDES := fs.Bool("single-des", false, "")
-	cmdHex := fs.String("cmd", "", "")
-	header := fs.String("header", "", "")
-	data := fs.String("data", "", "")
-	mode := fs.String("mode", "", "")
-	status := fs.String("status", "00", "")
-	profile := fs.String("profile", "", "")
-	picc := fs.String("picc", "", "")
-	enc := fs.String("enc", "", "")
-	macInput := fs.String("mac-input", "", "")
-	sdmmac := fs.String("sdmmac", "", "")
-	file := fs.String("file", "", "")
-	expected := fs.Uint("expected-length", 0, "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if *sysASCII != "" {
-		*sysid = hex.EncodeToString([]byte(*sysASCII))
-	}
-	input := &samdv1.DiversificationInput{Uid: *uid, Aid: *aid, SystemIdentifier: *sysid}
-	cardKey := func(ref string) (*samdv1.CardKey, error) {
-		r, err := parseKeyRef(ref)
-		if err != nil {
-			return nil, err
-		}
-		return &samdv1.CardKey{MasterKey: r, Input: input}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	switch group + " " + sub {
-	case "card begin":
-		p, ok := protocolNames[*protocol]
-		if !ok {
-			return nil, fmt.Errorf("--protocol %q: want ev2, ev1-iso, ev1-aes, ev1-legacy or ultralight-c", *protocol)
-		}
-		k, err := cardKey(*key)
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.card.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: p, Key: k, KeyNo: uint32(*keyNo), CardChallenge: *challenge, Session: *session, SingleDes: *singleDES}))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "card finish":
-		r, err := c.card.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: *session, CardResponse: *response}))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "card protect":
-		cmd, err := hexByte(*cmdHex)
-		if err != nil {
-			return nil, errors.New("--cmd: one hex byte, e.g. AD")
-		}
-		r, err := c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: cmd, Header: *header, Data: *data, Mode: modeNames[*mode]}))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "card check":
-		st, err := hexByte(*status)
-		if err != nil {
-			return nil, errors.New("--status: one hex byte, e.g. 00")
-		}
-		r, err := c.card.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: *session, Status: st, Data: *data, Mode: modeNames[*mode], ExpectedLength: uint32(*expected)}))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "card changekey":
-		nk, err := cardKey(*newKey)
-		if err != nil {
-			return nil, err
-		}
-		req := &samdv1.ChangeKeyRequest{Session: *session, KeyNo: uint32(*keyNo), NewKey: nk, KeyVersion: uint32(*version)}
-		if *oldKey != "" {
-			if req.OldKey, err = cardKey(*oldKey); err != nil {
-				return nil, err
-			}
-		}
-		if *oldVersion >= 0 {
-			v := uint32(*oldVersion)
-			req.OldKeyVersion = &v
-		}
-		r, err := c.card.ChangeKey(ctx, connect.NewRequest(req))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "card external", "card internal":
-		k, err := cardKey(*key)
-		if err != nil {
-			return nil, err
-		}
-		req := connect.NewRequest(&samdv1.ChallengeRequest{Key: k, Challenge: *challenge, Response: *response})
-		var r *connect.Response[samdv1.ChallengeResponse]
-		if sub == "external" {
-			r, err = c.card.ExternalAuthenticate(ctx, req)
-		} else {
-			r, err = c.card.InternalAuthenticate(ctx, req)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "sun verify":
-		r, err := c.card.VerifySUN(ctx, connect.NewRequest(&samdv1.VerifySUNRequest{Profile: *profile, PiccData: *picc, EncFileData: *enc, MacInput: *macInput, Sdmmac: *sdmmac}))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	case "sun batch":
-		b, err := readFileOrStdin(*file)
-		if err != nil {
-			return nil, err
-		}
-		var req samdv1.VerifySUNBatchRequest
-		if err := protojson.Unmarshal(append(append([]byte(`{"messages":`), b...), '}'), &req); err != nil {
-			return nil, fmt.Errorf("--file: %w", err)
-		}
-		r, err := c.card.VerifySUNBatch(ctx, connect.NewRequest(&req))
-		if err != nil {
-			return nil, err
-		}
-		return r.Msg, nil
-	}
-	fs.Usage()
-	return nil, fmt.Errorf("unknown command %s %s", group, sub)
+// sessionFlag registers --session.
+func sessionFlag(fs *flag.FlagSet) *string {
+	return fs.String("session", "", "the session token the previous step printed, `TOKEN`")
 }
 
-func readFileOrStdin(name string) ([]byte, error) {
-	if name == "-" {
-		return io.ReadAll(os.Stdin)
+// modeFlag registers --mode.
+func modeFlag(fs *flag.FlagSet) *string {
+	return fs.String("mode", "", "the communication `MODE`: plain, mac or full")
+}
+
+// challengeCommand is card external's and card internal's.
+func challengeCommand(internal bool) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		key := fs.String("key", "", "the master key of the card key, `NAME:vN`")
+		in := addCardInput(fs)
+		challenge := fs.String("challenge", "", "the challenge, in `HEX`")
+		var response *string
+		if internal {
+			response = fs.String("response", "", "the card's cryptogram of the challenge, in `HEX`")
+		}
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			k, err := in.key(*key)
+			if err != nil {
+				return nil, err
+			}
+			if !internal {
+				return msg(c.card.ExternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: k, Challenge: *challenge})))
+			}
+			return msg(c.card.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: k, Challenge: *challenge, Response: *response})))
+		}
 	}
-	return os.ReadFile(name)
+}
+
+// cardCommands are the card service's: card sessions, SUN, and the demo.
+var cardCommands = []command{
+	{name: "card begin", help: "begin a card authentication: samd's answer to the card's challenge", flags: func(fs *flag.FlagSet) runFunc {
+		protocol := fs.String("protocol", "ev2", "the card's `PROTOCOL`: ev2 (also ntag424), ev1-iso, ev1-aes, ev1-legacy or ultralight-c")
+		key := fs.String("key", "", "the master key of the card key, `NAME:vN`")
+		in := addCardInput(fs)
+		keyNo := fs.Uint("key-no", 0, "the card key's number, `N`")
+		challenge := fs.String("challenge", "", "the card's challenge, in `HEX`")
+		session := fs.String("session", "", "an authenticated session, for EV2 AuthenticateEV2NonFirst, `TOKEN`")
+		singleDES := fs.Bool("single-des", false, "EV1 ISO: the key is single DES (a 2TDEA key with equal halves)")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			p, ok := protocolNames[*protocol]
+			if !ok {
+				return nil, fmt.Errorf("--protocol %q: want ev2, ev1-iso, ev1-aes, ev1-legacy or ultralight-c", *protocol)
+			}
+			k, err := in.key(*key)
+			if err != nil {
+				return nil, err
+			}
+			return msg(c.card.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: p, Key: k, KeyNo: uint32(*keyNo), CardChallenge: *challenge, Session: *session, SingleDes: *singleDES})))
+		}
+	}},
+	{name: "card finish", help: "finish a card authentication: check the card's answer", flags: func(fs *flag.FlagSet) runFunc {
+		session := sessionFlag(fs)
+		response := fs.String("response", "", "the card's response, in `HEX`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.card.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: *session, CardResponse: *response})))
+		}
+	}},
+	{name: "card protect", help: "protect a card command (MAC or encipher it) in a session", flags: func(fs *flag.FlagSet) runFunc {
+		session := sessionFlag(fs)
+		cmdHex := fs.String("cmd", "", "the command code, one byte in `HEX`, e.g. AD")
+		header := fs.String("header", "", "the command header, in `HEX`")
+		data := addBytes(fs, "data", "the command data")
+		mode := modeFlag(fs)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			cmd, err := hexByte(*cmdHex)
+			if err != nil {
+				return nil, errors.New("--cmd: one hex byte, e.g. AD")
+			}
+			d, err := data.value()
+			if err != nil {
+				return nil, err
+			}
+			return msg(c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: cmd, Header: *header, Data: d, Mode: modeNames[*mode]})))
+		}
+	}},
+	{name: "card check", help: "check (and decipher) a card's response in a session", flags: func(fs *flag.FlagSet) runFunc {
+		session := sessionFlag(fs)
+		status := fs.String("status", "00", "the card's status byte, in `HEX`")
+		data := fs.String("data", "", "the response data, in `HEX`")
+		mode := modeFlag(fs)
+		expected := fs.Uint("expected-length", 0, "EV1 FULL mode: how many data bytes the enciphered response carries, `N`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			st, err := hexByte(*status)
+			if err != nil {
+				return nil, errors.New("--status: one hex byte, e.g. 00")
+			}
+			return msg(c.card.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: *session, Status: st, Data: *data, Mode: modeNames[*mode], ExpectedLength: uint32(*expected)})))
+		}
+	}},
+	{name: "card changekey", help: "the ChangeKey cryptogram: samd diversifies both keys (personalisation)",
+		more: "The card's --uid, --aid and --sysid diversify both the new and the old key.", flags: func(fs *flag.FlagSet) runFunc {
+			session := sessionFlag(fs)
+			keyNo := fs.Uint("key-no", 0, "the number of the key to change, `N`")
+			newKey := fs.String("new-key", "", "the master key of the new card key, `NAME:vN`")
+			oldKey := fs.String("old-key", "", "the master key of the old card key, when it is not the session's key, `NAME:vN`")
+			version := fs.Uint("version", 0, "the new key's version, `N`")
+			oldVersion := addOptUint(fs, "old-version", 255, "EV1 DES keys: the old key's version (its parity bits), `N`")
+			in := addCardInput(fs)
+			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+				nk, err := in.key(*newKey)
+				if err != nil {
+					return nil, err
+				}
+				req := &samdv1.ChangeKeyRequest{Session: *session, KeyNo: uint32(*keyNo), NewKey: nk, KeyVersion: uint32(*version), OldKeyVersion: oldVersion.ptr()}
+				if *oldKey != "" {
+					if req.OldKey, err = in.key(*oldKey); err != nil {
+						return nil, err
+					}
+				}
+				return msg(c.card.ChangeKey(ctx, connect.NewRequest(req)))
+			}
+		}},
+	{name: "card external", help: "ISO/IEC 7816-4 EXTERNAL AUTHENTICATE: samd's cryptogram of the card's challenge", flags: challengeCommand(false)},
+	{name: "card internal", help: "ISO/IEC 7816-4 INTERNAL AUTHENTICATE: check the card's cryptogram of a challenge", flags: challengeCommand(true)},
+	{name: "sun verify", help: "verify an NTAG 424 DNA SUN message", flags: func(fs *flag.FlagSet) runFunc {
+		profile := fs.String("profile", "", "the SUN profile, `NAME`")
+		picc := fs.String("picc", "", "the encrypted PICC data, in `HEX`")
+		enc := fs.String("enc", "", "the encrypted file data (SDMENCFileData), in `HEX`")
+		macInput := addBytes(fs, "mac-input", "the exact bytes the SDMMAC covers")
+		sdmmac := fs.String("sdmmac", "", "the SDMMAC, in `HEX`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			in, err := macInput.value()
+			if err != nil {
+				return nil, err
+			}
+			return msg(c.card.VerifySUN(ctx, connect.NewRequest(&samdv1.VerifySUNRequest{Profile: *profile, PiccData: *picc, EncFileData: *enc, MacInput: in, Sdmmac: *sdmmac})))
+		}
+	}},
+	{name: "sun batch", help: "verify SUN messages in one call",
+		more: `MESSAGES.json is a JSON array of {"profile","picc_data","enc_file_data","mac_input","sdmmac"}.`, flags: func(fs *flag.FlagSet) runFunc {
+			file := fs.String("file", "", "the messages, a JSON array (below); - for stdin (`MESSAGES.json`)")
+			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+				var req samdv1.VerifySUNBatchRequest
+				if err := readArray(*file, "messages", &req); err != nil {
+					return nil, err
+				}
+				return msg(c.card.VerifySUNBatch(ctx, connect.NewRequest(&req)))
+			}
+		}},
+	{name: "card-demo", help: "a whole DESFire EV2 session against a simulated card, step by step",
+		flags: noFlags(func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			return nil, c.cardDemo(ctx, in.out)
+		})},
 }
 
 // cardDemo personalises a simulated DESFire EV2 card with the AN10922

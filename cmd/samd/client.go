@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,42 +26,19 @@ import (
 	"github.com/samd-io/samd/server"
 )
 
-const clientUsage = `usage: samd client [flags] COMMAND [command flags]
+// cmdClient runs "samd client": every method of samd, one command each.
+func cmdClient(args []string, out io.Writer) error {
+	return clientCLI.run(args, out)
+}
 
-Connection flags:
-  --addr HOST:PORT     samd address (default 127.0.0.1:7443)
-  --admin-addr H:P     the admin listener, for allowance, policy and officers' commands
-                       (default 127.0.0.1:7444; samd admin takes --addr for it)
-  --dev DIR            use the CA and client certificates that "samd dev" made in DIR
-  --as ROLE            with --dev: terminal (default), personalisation, officer,
-                       officer-2, officer-3, scheme-officer, scheme-officer-2,
-                       back-office, clearing-house
-  --ca FILE --cert FILE --key FILE
-                       or name the scheme CA and the client certificate and key
-  --protocol P         grpc (default), json (Connect JSON over HTTP) or grpcweb
-  --json               print the response (or the error) as JSON
-  --timeout D          request timeout (default 10s)
-
-Commands:
-  kcv      check value of an AN10922-diversified key
-           --key NAME:vN --uid HEX [--aid HEX] [--sysid HEX | --sysid-ascii TEXT]
-           [--kcv-method cmac-zero|encrypt-zero]
-  export   diversified key wrapped under a transport key (personalisation)
-           the kcv flags, plus --transport NAME:vN [--mech kw|kwp|tr31] [--des-version N]
-           (tr31: a TR-31 key block under a key-block key)
-  health   grpc.health.v1 check
-  value authorize   --amount MINOR --currency NOK --owner OPERATOR [--purpose load|sale|refund]
-  value cancel      --seq N            cancel this device's authorisation N
-  value verify      --record FILE      verify a record (the JSON "authorization" that
-                                       "value authorize --json" printed; - for stdin)
-  allowance get|topup|reset --device OPERATOR/DEVICE [--amount MINOR --currency NOK]
-  policy reload     refused: a scheme-wide act (samd admin propose policy.activate)
-  seal     --profile NAME (--file OBJECTS.json | --type N --card HEX --seq N --owner ID --data HEX)
-  verify   the seal flags, with --mac HEX for one object (or "mac" in each object of the file)
-           OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}
-  card ... / sun ...   card sessions and SUN verification: samd client card (lists them)
-  card-demo            a whole DESFire EV2 session against a simulated card, step by step
-` + pkiUsage
+var clientCLI = &cli{
+	name: "client",
+	intro: `Calls samd as a terminal, personalisation, back office, clearing house or
+officer would. --json prints responses (and errors) as JSON for scripts.
+Byte fields that may hold text take hex (--sysid) or text (--sysid-ascii).
+`,
+	commands: slices.Concat(keyCommands, valueCommands, macCommands, cardCommands, pkiCommands, fileCommands),
+}
 
 type clientOptions struct {
 	addr, dev, as, ca, cert, key, protocol string
@@ -207,171 +184,284 @@ func (c *client) kcv(ctx context.Context, a kcvArgs) (*samdv1.DiversifiedKeyChec
 	return res.Msg, nil
 }
 
-func cmdClient(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, clientUsage) }
-	var o clientOptions
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:7443", "")
-	fs.StringVar(&o.adminAddr, "admin-addr", "", "")
-	fs.StringVar(&o.dev, "dev", "", "")
-	fs.StringVar(&o.as, "as", "", "")
-	fs.StringVar(&o.ca, "ca", "", "")
-	fs.StringVar(&o.cert, "cert", "", "")
-	fs.StringVar(&o.key, "key", "", "")
-	fs.StringVar(&o.protocol, "protocol", "grpc", "")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "")
-	asJSON := fs.Bool("json", false, "")
-	admin := fs.Bool("admin", false, "") // set by "samd admin"
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *admin && o.adminAddr == "" {
-		o.adminAddr = o.addr // samd admin: --addr is the admin listener
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("no command")
-	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	o.anonymous = cmd == "pki" && len(rest) > 0 && rest[0] == "enrol"
-	c, err := newClient(o)
+// cardInput is a card's AN10922 diversification input: UID ‖ AID ‖
+// system identifier.
+type cardInput struct {
+	uid, aid string
+	sysid    *bytesFlag
+}
+
+func addCardInput(fs *flag.FlagSet) *cardInput {
+	in := &cardInput{}
+	fs.StringVar(&in.uid, "uid", "", "the card's UID, in `HEX`")
+	fs.StringVar(&in.aid, "aid", "", "the application identifier (AID), in `HEX`")
+	in.sysid = addBytes(fs, "sysid", "the system identifier")
+	return in
+}
+
+// input returns the input once the flags are parsed.
+func (in *cardInput) input() (*samdv1.DiversificationInput, error) {
+	sys, err := in.sysid.value()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sub := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	sub.Usage = func() { fmt.Fprint(os.Stderr, clientUsage) }
-	var a kcvArgs
-	var sysASCII, transport, mech string
-	desVersion := -1
-	if *admin || cmd == "value" || cmd == "allowance" || cmd == "policy" || cmd == "seal" || cmd == "verify" || cmd == "card" || cmd == "sun" || cmd == "pki" || cmd == "file" {
-		rest = nil // parsed by c.more
+	return &samdv1.DiversificationInput{Uid: in.uid, Aid: in.aid, SystemIdentifier: sys}, nil
+}
+
+// key returns the card key that master key ref diversifies for the card.
+func (in *cardInput) key(ref string) (*samdv1.CardKey, error) {
+	r, err := parseKeyRef(ref)
+	if err != nil {
+		return nil, err
 	}
-	if cmd == "kcv" || cmd == "export" {
-		sub.StringVar(&a.key, "key", "", "")
-		sub.StringVar(&a.uid, "uid", "", "")
-		sub.StringVar(&a.aid, "aid", "", "")
-		sub.StringVar(&a.sysid, "sysid", "", "")
-		sub.StringVar(&sysASCII, "sysid-ascii", "", "")
-		sub.StringVar(&a.method, "kcv-method", "", "")
+	i, err := in.input()
+	if err != nil {
+		return nil, err
 	}
-	if cmd == "export" {
-		sub.StringVar(&transport, "transport", "", "")
-		sub.StringVar(&mech, "mech", "kwp", "")
-		sub.IntVar(&desVersion, "des-version", -1, "")
-	}
-	if err := sub.Parse(rest); err != nil {
-		return err
-	}
-	rest = fs.Args()[1:]
-	if sysASCII != "" {
-		if a.sysid != "" {
-			return errors.New("give --sysid or --sysid-ascii, not both")
+	return &samdv1.CardKey{MasterKey: r, Input: i}, nil
+}
+
+// keyFlags are the flags of a diversified key: the master key, the card's
+// input and the KCV method.
+type keyFlags struct {
+	key, method string
+	in          *cardInput
+}
+
+func addKeyFlags(fs *flag.FlagSet) *keyFlags {
+	k := &keyFlags{}
+	fs.StringVar(&k.key, "key", "", "the diversification master key, `NAME:vN`")
+	k.in = addCardInput(fs)
+	fs.StringVar(&k.method, "kcv-method", "", "the check value's `METHOD`: cmac-zero or encrypt-zero (default: the key's)")
+	return k
+}
+
+// args returns the key's arguments once the flags are parsed.
+func (k *keyFlags) args() (kcvArgs, error) {
+	sys, err := k.in.sysid.value()
+	return kcvArgs{key: k.key, uid: k.in.uid, aid: k.in.aid, sysid: sys, method: k.method}, err
+}
+
+// wrapMechanisms are --mech's values.
+var wrapMechanisms = map[string]samdv1.WrapMechanism{
+	"kw": samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW, "kwp": samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP, "tr31": samdv1.WrapMechanism_WRAP_MECHANISM_TR31,
+}
+
+// keyCommands are the diversification service's and the health check.
+var keyCommands = []command{
+	{name: "kcv", help: "the check value of an AN10922-diversified key", flags: func(fs *flag.FlagSet) runFunc {
+		k := addKeyFlags(fs)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			a, err := k.args()
+			if err != nil {
+				return nil, err
+			}
+			return c.kcv(ctx, a)
 		}
-		a.sysid = hex.EncodeToString([]byte(sysASCII))
+	}},
+	{name: "export", help: "a diversified key wrapped under a transport key (personalisation)",
+		more: "tr31: a TR-31 key block under a key-block key.", flags: func(fs *flag.FlagSet) runFunc {
+			k := addKeyFlags(fs)
+			transport := fs.String("transport", "", "the transport (wrapping) key, `NAME:vN`")
+			mech := fs.String("mech", "kwp", "the wrapping `MECH`: kw (RFC 3394), kwp (RFC 5649) or tr31")
+			desVersion := addOptUint(fs, "des-version", 255, "2TDEA and 3TDEA keys: a DESFire key version to write into the parity bits, `N`")
+			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+				a, err := k.args()
+				if err != nil {
+					return nil, err
+				}
+				ref, err := parseKeyRef(a.key)
+				if err != nil {
+					return nil, err
+				}
+				kek, err := parseKeyRef(*transport)
+				if err != nil {
+					return nil, fmt.Errorf("--transport: %w", err)
+				}
+				m, err := wireMethod(a.method)
+				if err != nil {
+					return nil, err
+				}
+				wm, ok := wrapMechanisms[*mech]
+				if !ok {
+					return nil, fmt.Errorf("--mech %q: want kw, kwp or tr31", *mech)
+				}
+				return msg(c.div.ExportDiversifiedKey(ctx, connect.NewRequest(&samdv1.ExportDiversifiedKeyRequest{
+					MasterKey: ref, TransportKey: kek, KcvMethod: m, Mechanism: wm, DesKeyVersion: desVersion.ptr(),
+					Input: &samdv1.DiversificationInput{Uid: a.uid, Aid: a.aid, SystemIdentifier: a.sysid},
+				})))
+			}
+		}},
+	{name: "health", help: "grpc.health.v1 check", flags: noFlags(func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+		return msg(c.health.CallUnary(ctx, connect.NewRequest(&healthpb.HealthCheckRequest{})))
+	})},
+}
+
+var purposes = map[string]samdv1.Purpose{"load": samdv1.Purpose_PURPOSE_LOAD, "sale": samdv1.Purpose_PURPOSE_SALE, "refund": samdv1.Purpose_PURPOSE_REFUND}
+
+// amountFlags registers --amount and --currency.
+func amountFlags(fs *flag.FlagSet) (*int64, *string) {
+	return fs.Int64("amount", 0, "the amount in the currency's minor units (øre, cents), `MINOR`"),
+		fs.String("currency", "NOK", "the ISO 4217 currency, `CODE`")
+}
+
+// deviceFlag registers --device.
+func deviceFlag(fs *flag.FlagSet) *string {
+	return fs.String("device", "", "the device whose allowance it is, `OPERATOR/DEVICE`")
+}
+
+// valueCommands are the value service's, the allowances and policies.
+var valueCommands = []command{
+	{name: "value authorize", help: "authorise value (a load, sale or refund) from this device's allowance", flags: func(fs *flag.FlagSet) runFunc {
+		amount, currency := amountFlags(fs)
+		owner := fs.String("owner", "", "the product owner the value is for, `OPERATOR`")
+		purpose := fs.String("purpose", "load", "the `PURPOSE`: load, sale or refund")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			p, ok := purposes[*purpose]
+			if !ok {
+				return nil, fmt.Errorf("--purpose %q: want load, sale or refund", *purpose)
+			}
+			return msg(c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: *amount, Currency: *currency, ProductOwner: *owner, Purpose: p})))
+		}
+	}},
+	{name: "value cancel", help: "cancel this device's authorisation N (restores its allowance, once)", flags: func(fs *flag.FlagSet) runFunc {
+		seq := fs.Uint64("seq", 0, "the sequence number of the authorisation, `N`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: *seq})))
+		}
+	}},
+	{name: "value verify", help: "verify an authorisation record", flags: func(fs *flag.FlagSet) runFunc {
+		record := fs.String("record", "", "the record: the JSON \"value authorize --json\" printed, or its \"authorization\"; - for stdin (`FILE`)")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			b, err := readFileOrStdin(*record)
+			if err != nil {
+				return nil, err
+			}
+			var wrapped samdv1.AuthorizeValueResponse
+			var rec samdv1.ValueAuthorization
+			if err := protojson.Unmarshal(b, &wrapped); err == nil && wrapped.GetAuthorization() != nil {
+				rec = *wrapped.GetAuthorization()
+			} else if err := protojson.Unmarshal(b, &rec); err != nil {
+				return nil, fmt.Errorf("--record: %w", err)
+			}
+			return msg(c.val.VerifyValueAuthorization(ctx, connect.NewRequest(&samdv1.VerifyValueAuthorizationRequest{Authorization: &rec})))
+		}
+	}},
+	{name: "allowance get", help: "a device's allowance (admin listener)", flags: func(fs *flag.FlagSet) runFunc {
+		device := deviceFlag(fs)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.adm.GetAllowance(ctx, connect.NewRequest(&samdv1.GetAllowanceRequest{Device: *device})))
+		}
+	}},
+	{name: "allowance topup", help: "add to a device's allowance (admin listener; large top-ups: samd admin propose allowance.topup)", flags: func(fs *flag.FlagSet) runFunc {
+		device := deviceFlag(fs)
+		amount, currency := amountFlags(fs)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: *device, Amount: *amount, Currency: *currency})))
+		}
+	}},
+	{name: "allowance reset", help: "set a device's allowance to zero (admin listener)", flags: func(fs *flag.FlagSet) runFunc {
+		device := deviceFlag(fs)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.adm.ResetAllowance(ctx, connect.NewRequest(&samdv1.ResetAllowanceRequest{Device: *device})))
+		}
+	}},
+	{name: "policy reload", help: "refused where officers exist: a scheme-wide act (samd admin propose policy.activate)",
+		flags: noFlags(func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{})))
+		})},
+}
+
+// objectFlags are seal's and verify's: one object, or a file of them.
+type objectFlags struct {
+	profile, file, card, owner, mac string
+	typ, seq                        uint
+	data                            *bytesFlag
+}
+
+func addObjectFlags(fs *flag.FlagSet, withMAC bool) *objectFlags {
+	o := &objectFlags{}
+	fs.StringVar(&o.profile, "profile", "", "the seal profile, `NAME`")
+	fs.StringVar(&o.file, "file", "", "the objects, a JSON array (below; - for stdin), instead of one object's flags (`OBJECTS.json`)")
+	fs.UintVar(&o.typ, "type", 0, "the object type, `N`")
+	fs.StringVar(&o.card, "card", "", "the card id (UID) the object is written to, in `HEX`")
+	fs.UintVar(&o.seq, "seq", 0, "the card's transaction sequence number at the write, `N`")
+	fs.StringVar(&o.owner, "owner", "", "the product owner, `ID`")
+	o.data = addBytes(fs, "data", "the object")
+	if withMAC {
+		fs.StringVar(&o.mac, "mac", "", "the object's MAC, in `HEX` (in a file: each object's \"mac\")")
 	}
-	ctx := context.Background()
-	var msg proto.Message
-	if *admin {
-		cmd = "admin " + cmd
-	}
-	switch {
-	case strings.HasPrefix(cmd, "admin "):
-		msg, err = c.officerCmd(ctx, strings.TrimPrefix(cmd, "admin "), rest)
+	return o
+}
+
+// objects returns the objects the flags name.
+func (o *objectFlags) objects() ([]*samdv1.DataObject, error) {
+	if o.file == "" {
+		data, err := o.data.value()
 		if err != nil {
-			return printError(out, err, *asJSON)
+			return nil, err
 		}
-		return printResponse(out, msg, *asJSON)
+		return []*samdv1.DataObject{{Type: uint32(o.typ), CardId: o.card, Sequence: uint32(o.seq), ProductOwner: o.owner, Data: data, Mac: o.mac}}, nil
 	}
-	switch cmd {
-	case "kcv":
-		msg, err = c.kcv(ctx, a)
-	case "export":
-		msg, err = c.export(ctx, a, transport, mech, desVersion)
-	case "health":
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		var res *connect.Response[healthpb.HealthCheckResponse]
-		res, err = c.health.CallUnary(cctx, connect.NewRequest(&healthpb.HealthCheckRequest{}))
-		cancel()
-		if err == nil {
-			msg = res.Msg
-		}
-	case "value", "allowance", "policy":
-		msg, err = c.more(ctx, cmd, rest)
-	case "seal", "verify":
-		msg, err = c.sealOrVerify(ctx, cmd, rest)
-	case "card", "sun":
-		msg, err = c.cardCmd(ctx, cmd, rest)
-	case "pki", "file":
-		msg, err = c.pkiCmd(ctx, cmd, rest, out, *asJSON)
-		if err == nil && msg == nil {
-			return nil // printed by the command
-		}
-	case "card-demo":
-		if err := c.cardDemo(ctx, out); err != nil {
-			return printError(out, err, *asJSON)
-		}
-		return nil
-	default:
-		fs.Usage()
-		return fmt.Errorf("unknown command %q", cmd)
+	var req samdv1.SealObjectsRequest
+	if err := readArray(o.file, "objects", &req); err != nil {
+		return nil, err
 	}
+	return req.GetObjects(), nil
+}
+
+// readArray reads --file, a JSON array of messages in protobuf JSON form
+// (- for stdin), into the repeated field of req.
+func readArray(file, field string, req proto.Message) error {
+	b, err := readFileOrStdin(file)
 	if err != nil {
-		return printError(out, err, *asJSON)
-	}
-	if err := printResponse(out, msg, *asJSON); err != nil {
 		return err
 	}
-	if v, ok := msg.(*samdv1.VerifyObjectsResponse); ok && v.GetInvalid() > 0 {
-		return fmt.Errorf("%d of %d objects did not verify", v.GetInvalid(), len(v.GetResults()))
-	}
-	if v, ok := msg.(*samdv1.VerifyFileResponse); ok && !v.GetOk() {
-		return fmt.Errorf("%s did not verify: %s", v.GetName(), v.GetReason())
+	if err := protojson.Unmarshal(append(append([]byte(`{"`+field+`":`), b...), '}'), req); err != nil {
+		return fmt.Errorf("--file: %w", err)
 	}
 	return nil
 }
 
-func (c *client) export(ctx context.Context, a kcvArgs, transport, mech string, desVersion int) (*samdv1.ExportDiversifiedKeyResponse, error) {
-	ref, err := parseKeyRef(a.key)
-	if err != nil {
-		return nil, err
-	}
-	kek, err := parseKeyRef(transport)
-	if err != nil {
-		return nil, fmt.Errorf("--transport: %w", err)
-	}
-	m, err := wireMethod(a.method)
-	if err != nil {
-		return nil, err
-	}
-	req := &samdv1.ExportDiversifiedKeyRequest{
-		MasterKey: ref, TransportKey: kek, KcvMethod: m,
-		Input: &samdv1.DiversificationInput{Uid: a.uid, Aid: a.aid, SystemIdentifier: a.sysid},
-	}
-	switch mech {
-	case "kw":
-		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KW
-	case "kwp":
-		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_AES_KWP
-	case "tr31":
-		req.Mechanism = samdv1.WrapMechanism_WRAP_MECHANISM_TR31
-	default:
-		return nil, fmt.Errorf("--mech %q: want kw, kwp or tr31", mech)
-	}
-	if desVersion >= 0 {
-		v := uint32(desVersion)
-		req.DesKeyVersion = &v
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	res, err := c.div.ExportDiversifiedKey(ctx, connect.NewRequest(req))
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg, nil
+const objectsFile = `OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}.`
+
+// macCommands are the MAC service's.
+var macCommands = []command{
+	{name: "seal", help: "seal card data objects: their MACs under a seal profile", more: objectsFile, flags: func(fs *flag.FlagSet) runFunc {
+		o := addObjectFlags(fs, false)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			objs, err := o.objects()
+			if err != nil {
+				return nil, err
+			}
+			return msg(c.macs.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: o.profile, Objects: objs})))
+		}
+	}},
+	{name: "verify", help: "verify card data objects' MACs (exits 1 if one is invalid)", more: objectsFile, flags: func(fs *flag.FlagSet) runFunc {
+		o := addObjectFlags(fs, true)
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			objs, err := o.objects()
+			if err != nil {
+				return nil, err
+			}
+			return msg(c.macs.VerifyObjects(ctx, connect.NewRequest(&samdv1.VerifyObjectsRequest{Profile: o.profile, Objects: objs})))
+		}
+	}},
 }
 
-var jsonOut = protojson.MarshalOptions{UseProtoNames: true, Multiline: true, Indent: "  "}
+// readFileOrStdin reads a file, or standard input for "-".
+func readFileOrStdin(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}
 
+// jsonOut prints responses as JSON with every field, zero values
+// included: a balance of 0 is "0", not left out.
+var jsonOut = protojson.MarshalOptions{UseProtoNames: true, Multiline: true, Indent: "  ", EmitUnpopulated: true}
+
+// printResponse prints a response for a person, or as JSON.
 func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 	if asJSON {
 		b, err := jsonOut.Marshal(m)
@@ -427,7 +517,7 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 			fmt.Fprintf(w, "%s  FAILED %s: %s\n", r.GetName(), r.GetReason(), r.GetDetail())
 		}
 	default:
-		b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(m)
+		b, err := jsonOut.Marshal(m)
 		if err != nil {
 			return err
 		}
@@ -457,143 +547,4 @@ func printError(w io.Writer, err error, asJSON bool) error {
 		fmt.Fprintf(w, "{\n  \"error\": {\n    \"code\": %q,\n    \"status\": %q,\n    \"message\": %q,\n    \"request_id\": %q\n  }\n}\n", code, ce.Code().String(), ce.Message(), rid)
 	}
 	return fmt.Errorf("%s (status %s, request %s)", ce.Message(), ce.Code(), rid)
-}
-
-// more runs the value, allowance and policy commands.
-func (c *client) more(ctx context.Context, cmd string, args []string) (proto.Message, error) {
-	if len(args) == 0 {
-		return nil, fmt.Errorf("%s: which subcommand?", cmd)
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet(cmd+" "+sub, flag.ContinueOnError)
-	amount := fs.Int64("amount", 0, "")
-	currency := fs.String("currency", "NOK", "")
-	owner := fs.String("owner", "", "")
-	purpose := fs.String("purpose", "load", "")
-	seq := fs.Uint64("seq", 0, "")
-	record := fs.String("record", "", "")
-	device := fs.String("device", "", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	switch cmd + " " + sub {
-	case "value authorize":
-		p, ok := map[string]samdv1.Purpose{"load": samdv1.Purpose_PURPOSE_LOAD, "sale": samdv1.Purpose_PURPOSE_SALE, "refund": samdv1.Purpose_PURPOSE_REFUND}[*purpose]
-		if !ok {
-			return nil, fmt.Errorf("--purpose %q: want load, sale or refund", *purpose)
-		}
-		res, err := c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: *amount, Currency: *currency, ProductOwner: *owner, Purpose: p}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "value cancel":
-		res, err := c.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: *seq}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "value verify":
-		var b []byte
-		var err error
-		if *record == "-" {
-			b, err = io.ReadAll(os.Stdin)
-		} else {
-			b, err = os.ReadFile(*record)
-		}
-		if err != nil {
-			return nil, err
-		}
-		var wrapped samdv1.AuthorizeValueResponse
-		var rec samdv1.ValueAuthorization
-		if err := protojson.Unmarshal(b, &wrapped); err == nil && wrapped.GetAuthorization() != nil {
-			rec = *wrapped.GetAuthorization()
-		} else if err := protojson.Unmarshal(b, &rec); err != nil {
-			return nil, fmt.Errorf("--record: %w", err)
-		}
-		res, err := c.val.VerifyValueAuthorization(ctx, connect.NewRequest(&samdv1.VerifyValueAuthorizationRequest{Authorization: &rec}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "allowance get":
-		res, err := c.adm.GetAllowance(ctx, connect.NewRequest(&samdv1.GetAllowanceRequest{Device: *device}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "allowance topup":
-		res, err := c.adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: *device, Amount: *amount, Currency: *currency}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "allowance reset":
-		res, err := c.adm.ResetAllowance(ctx, connect.NewRequest(&samdv1.ResetAllowanceRequest{Device: *device}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "policy reload":
-		res, err := c.adm.ReloadPolicies(ctx, connect.NewRequest(&samdv1.ReloadPoliciesRequest{}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	}
-	return nil, fmt.Errorf("unknown command %s %s", cmd, sub)
-}
-
-// sealOrVerify runs the seal and verify commands.
-func (c *client) sealOrVerify(ctx context.Context, cmd string, args []string) (proto.Message, error) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	profile := fs.String("profile", "", "")
-	file := fs.String("file", "", "")
-	typ := fs.Uint("type", 0, "")
-	card := fs.String("card", "", "")
-	seq := fs.Uint("seq", 0, "")
-	owner := fs.String("owner", "", "")
-	data := fs.String("data", "", "")
-	macHex := fs.String("mac", "", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	var objs []*samdv1.DataObject
-	if *file != "" {
-		var b []byte
-		var err error
-		if *file == "-" {
-			b, err = io.ReadAll(os.Stdin)
-		} else {
-			b, err = os.ReadFile(*file)
-		}
-		if err != nil {
-			return nil, err
-		}
-		// The file is a JSON array of DataObject in protobuf JSON form.
-		wrapped := append(append([]byte(`{"objects":`), b...), '}')
-		var req samdv1.SealObjectsRequest
-		if err := protojson.Unmarshal(wrapped, &req); err != nil {
-			return nil, fmt.Errorf("--file: %w", err)
-		}
-		objs = req.GetObjects()
-	} else {
-		objs = []*samdv1.DataObject{{Type: uint32(*typ), CardId: *card, Sequence: uint32(*seq), ProductOwner: *owner, Data: *data, Mac: *macHex}}
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	if cmd == "seal" {
-		res, err := c.macs.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: *profile, Objects: objs}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	}
-	res, err := c.macs.VerifyObjects(ctx, connect.NewRequest(&samdv1.VerifyObjectsRequest{Profile: *profile, Objects: objs}))
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/internal/softhsm"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
@@ -28,7 +29,6 @@ import (
 	"github.com/samd-io/samd/state"
 	"github.com/samd-io/samd/state/postgres"
 	"github.com/samd-io/samd/state/sqlite"
-	"github.com/samd-io/samd/test/softhsm"
 )
 
 // The published test keys that `samd dev` imports, so that a newcomer can

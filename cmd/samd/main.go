@@ -11,6 +11,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -58,6 +60,9 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "samd: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "samd:", err)

@@ -27,31 +27,6 @@ import (
 	"github.com/samd-io/samd/pki"
 )
 
-const pkiUsage = `
-Scheme PKI (officers of the registry, for their own operator, unless noted):
-  pki ca create   refused: a scheme-wide act (samd admin propose pki.ca.create, the scheme's officers)
-  pki ca list     (any identity)
-  pki issue       --ca CA --profile terminal|back-office|clearing-house|personalisation
-                  --csr FILE --operator ID --device ID [--days N] [--out CERT.pem]
-                  (server and officer certificates: samd admin propose pki.certificate.issue)
-  pki token       --ca CA --profile terminal|... --operator ID --device ID [--ttl 24h]    one-time enrolment token
-  pki enrol       --token T (--csr FILE | --new-key KEY.pem) --out CERT.pem
-                  (a device without a certificate: give --ca only, no --cert/--key)
-  pki renew       (--csr FILE | --new-key KEY.pem) --out CERT.pem      (the holder, with its current certificate)
-  pki revoke      --ca CA --serial HEX [--reason keyCompromise|superseded|cessationOfOperation|affiliationChanged|N]
-                  [--from-counter N]   a signer: files it signed with a lower counter still verify
-                  (the scheme's officers: any serial of the CA, also one samd has no record of)
-  pki crl         --ca CA [--delta] [--out FILE.crl]                   (any identity; also over HTTP)
-  pki signer      --ca CA --operator ID --signer NAME [--alg ecdsa-p256|rsa-3072] [--days N] [--out CERT.pem]
-                  [--vault-key MOUNT/NAME]   the signer's key is a Vault Transit key
-Transaction files:
-  file name       --type XX [--zu ZU]                  next name XXYYYYZU.NNNNNNNNN (back office)
-  file sign       --signer NAME FILE [--out FILE.p7s]  detached CMS signature (back office)
-  file verify     FILE [--sig FILE.p7s]                (clearing house)
-  file verify-dir DIR                                  every XXYYYYZU.NNNNNNNNN with its .p7s, and the
-                                                       sequence numbers per sender and type (clearing house)
-`
-
 // fileTimeout bounds a file's streaming, whatever --timeout says.
 const fileTimeout = 30 * time.Minute
 
@@ -61,161 +36,195 @@ const chunkSize = 256 << 10
 var reasons = map[string]uint32{"unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3, "superseded": 4,
 	"cessationOfOperation": 5, "certificateHold": 6, "privilegeWithdrawn": 9, "aACompromise": 10}
 
-// pkiCmd runs the pki and file commands. It returns the message to print,
-// or handles printing itself (verify-dir) and returns nil.
-func (c *client) pkiCmd(ctx context.Context, cmd string, args []string, out io.Writer, asJSON bool) (proto.Message, error) {
-	if len(args) == 0 {
-		return nil, fmt.Errorf("%s: which subcommand?", cmd)
+// csrFlags are --csr and --new-key: a CSR made elsewhere, or a key made
+// here with its CSR.
+type csrFlags struct{ csr, newKey string }
+
+func addCSRFlags(fs *flag.FlagSet) *csrFlags {
+	f := &csrFlags{}
+	fs.StringVar(&f.csr, "csr", "", "the certificate request, PEM `FILE`")
+	fs.StringVar(&f.newKey, "new-key", "", "instead of --csr: make an ECDSA P-256 key, write it to `KEY.pem` (mode 0600, never overwritten) and send its CSR")
+	return f
+}
+
+func (f *csrFlags) pem() (string, error) { return csrFrom(f.csr, f.newKey) }
+
+// outFlag registers --out.
+func outFlag(fs *flag.FlagSet, what string) *string {
+	return fs.String("out", "", "write "+what+" to `FILE`")
+}
+
+// split splits a comma-separated list.
+func split(s string) []string {
+	if s == "" {
+		return nil
 	}
-	sub, args := args[0], args[1:]
-	if cmd == "pki" && sub == "ca" {
-		if len(args) == 0 {
-			return nil, errors.New("pki ca: create or list?")
+	return strings.Split(s, ",")
+}
+
+// issued unwraps a certificate response and writes the certificate and
+// its chain to out, if named.
+func issued(out string) func(*connect.Response[samdv1.IssuedCertificate], error) (proto.Message, error) {
+	return func(r *connect.Response[samdv1.IssuedCertificate], err error) (proto.Message, error) {
+		if err != nil {
+			return nil, err
 		}
-		sub, args = "ca "+args[0], args[1:]
+		return r.Msg, writeIf(out, r.Msg.GetCertificatePem()+r.Msg.GetChainPem())
 	}
-	fs := flag.NewFlagSet(cmd+" "+sub, flag.ContinueOnError)
-	name := fs.String("name", "", "")
-	cn := fs.String("cn", "", "")
-	alg := fs.String("alg", "", "")
-	parent := fs.String("parent", "", "")
-	days := fs.Uint("days", 0, "")
-	pathLen := fs.Uint("path-len", 0, "")
-	ca := fs.String("ca", "", "")
-	profile := fs.String("profile", "", "")
-	csrFile := fs.String("csr", "", "")
-	newKey := fs.String("new-key", "", "")
-	operator := fs.String("operator", "", "")
-	device := fs.String("device", "", "")
-	dns := fs.String("dns", "", "")
-	ips := fs.String("ip", "", "")
-	outFile := fs.String("out", "", "")
-	ttl := fs.Duration("ttl", 24*time.Hour, "")
-	token := fs.String("token", "", "")
-	serial := fs.String("serial", "", "")
-	reason := fs.String("reason", "unspecified", "")
-	delta := fs.Bool("delta", false, "")
-	signer := fs.String("signer", "", "")
-	fileType := fs.String("type", "", "")
-	zu := fs.String("zu", "", "")
-	sig := fs.String("sig", "", "")
-	fromCounter := fs.Uint64("from-counter", 0, "")
-	vaultKey := fs.String("vault-key", "", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	timeout := c.timeout
-	if cmd == "file" {
-		timeout = max(timeout, fileTimeout)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	split := func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return strings.Split(s, ",")
-	}
-	switch cmd + " " + sub {
-	case "pki ca create":
-		res, err := c.pki.CreateCA(ctx, connect.NewRequest(&samdv1.CreateCARequest{Name: *name, CommonName: *cn, Algorithm: *alg, Parent: *parent,
-			ValidityDays: uint32(*days), MaxPathLen: uint32(*pathLen), VaultKey: *vaultKey}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, writeIf(*outFile, res.Msg.GetCertificatePem())
-	case "pki ca list":
-		res, err := c.pki.ListCAs(ctx, connect.NewRequest(&samdv1.ListCAsRequest{}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "pki issue":
-		csr, err := csrFrom(*csrFile, *newKey)
-		if err != nil {
-			return nil, err
-		}
-		res, err := c.pki.IssueCertificate(ctx, connect.NewRequest(&samdv1.IssueCertificateRequest{Ca: *ca, Profile: *profile, CsrPem: csr,
-			Operator: *operator, Device: *device, DnsNames: split(*dns), IpAddresses: split(*ips), ValidityDays: uint32(*days)}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, writeIf(*outFile, res.Msg.GetCertificatePem()+res.Msg.GetChainPem())
-	case "pki token":
-		res, err := c.pki.CreateEnrolmentToken(ctx, connect.NewRequest(&samdv1.CreateEnrolmentTokenRequest{Ca: *ca, Profile: *profile,
-			Operator: *operator, Device: *device, TtlSeconds: uint32(ttl.Seconds())}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, nil
-	case "pki enrol", "pki renew":
-		csr, err := csrFrom(*csrFile, *newKey)
-		if err != nil {
-			return nil, err
-		}
-		var res *connect.Response[samdv1.IssuedCertificate]
-		if sub == "enrol" {
-			res, err = c.pki.Enrol(ctx, connect.NewRequest(&samdv1.EnrolRequest{Token: *token, CsrPem: csr}))
-		} else {
-			res, err = c.pki.Renew(ctx, connect.NewRequest(&samdv1.RenewRequest{CsrPem: csr}))
-		}
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg, writeIf(*outFile, res.Msg.GetCertificatePem()+res.Msg.GetChainPem())
-	case "pki revoke":
-		code, ok := reasons[*reason]
-		if !ok {
-			n, err := strconv.ParseUint(*reason, 10, 8)
+}
+
+const pkiMore = "Officers of the registry, for their own operator; server and officer certificates: samd admin propose pki.certificate.issue."
+
+// pkiCommands are the scheme PKI's.
+var pkiCommands = []command{
+	{name: "pki ca create", help: "refused: a scheme-wide act (samd admin propose pki.ca.create, the scheme's officers)", flags: func(fs *flag.FlagSet) runFunc {
+		name := fs.String("name", "", "the CA's name in samd, `NAME`")
+		cn := fs.String("cn", "", "the CA certificate's common name, `TEXT`")
+		alg := fs.String("alg", "", "the key's `ALG`, e.g. ecdsa-p256")
+		parent := fs.String("parent", "", "the issuing CA, `CA` (none: a root)")
+		days := fs.Uint("days", 0, "validity in days, `N`")
+		pathLen := fs.Uint("path-len", 0, "the largest number of CAs below it, `N`")
+		vaultKey := fs.String("vault-key", "", "the CA's key is a Vault Transit key, `MOUNT/NAME`")
+		out := outFlag(fs, "the CA certificate")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			res, err := c.pki.CreateCA(ctx, connect.NewRequest(&samdv1.CreateCARequest{Name: *name, CommonName: *cn, Algorithm: *alg, Parent: *parent,
+				ValidityDays: uint32(*days), MaxPathLen: uint32(*pathLen), VaultKey: *vaultKey}))
 			if err != nil {
-				return nil, fmt.Errorf("--reason %q: a RFC 5280 reason name or code", *reason)
+				return nil, err
 			}
-			code = uint32(n)
+			return res.Msg, writeIf(*out, res.Msg.GetCertificatePem())
 		}
-		res, err := c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter}))
-		if err != nil {
-			return nil, err
+	}},
+	{name: "pki ca list", help: "the scheme's CAs (any identity)", flags: noFlags(func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+		return msg(c.pki.ListCAs(ctx, connect.NewRequest(&samdv1.ListCAsRequest{})))
+	})},
+	{name: "pki issue", help: "issue a terminal, back-office, clearing-house or personalisation certificate", more: pkiMore, flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the issuing CA, `CA`")
+		profile := fs.String("profile", "", "the certificate `PROFILE`: terminal, back-office, clearing-house or personalisation")
+		csr := addCSRFlags(fs)
+		operator := fs.String("operator", "", "the subject's operator, `ID`")
+		device := fs.String("device", "", "the subject's device, `ID`")
+		dns := fs.String("dns", "", "DNS names, comma-separated (server certificates), `NAMES`")
+		ips := fs.String("ip", "", "IP addresses, comma-separated (server certificates), `ADDRS`")
+		days := fs.Uint("days", 0, "validity in days (default: the profile's), `N`")
+		out := outFlag(fs, "the certificate and its chain")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			pem, err := csr.pem()
+			if err != nil {
+				return nil, err
+			}
+			return issued(*out)(c.pki.IssueCertificate(ctx, connect.NewRequest(&samdv1.IssueCertificateRequest{Ca: *ca, Profile: *profile, CsrPem: pem,
+				Operator: *operator, Device: *device, DnsNames: split(*dns), IpAddresses: split(*ips), ValidityDays: uint32(*days)})))
 		}
-		return res.Msg, nil
-	case "pki crl":
-		res, err := c.pki.GetCRL(ctx, connect.NewRequest(&samdv1.GetCRLRequest{Ca: *ca, Delta: *delta}))
-		if err != nil {
-			return nil, err
+	}},
+	{name: "pki token", help: "a one-time enrolment token for a device", more: pkiMore, flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the issuing CA, `CA`")
+		profile := fs.String("profile", "", "the certificate `PROFILE`: terminal, back-office, clearing-house or personalisation")
+		operator := fs.String("operator", "", "the device's operator, `ID`")
+		device := fs.String("device", "", "the device, `ID`")
+		ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid, `D`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.pki.CreateEnrolmentToken(ctx, connect.NewRequest(&samdv1.CreateEnrolmentTokenRequest{Ca: *ca, Profile: *profile,
+				Operator: *operator, Device: *device, TtlSeconds: uint32(ttl.Seconds())})))
 		}
-		return res.Msg, writeIf(*outFile, res.Msg.GetCrlPem())
-	case "pki signer":
-		res, err := c.pki.CreateSigner(ctx, connect.NewRequest(&samdv1.CreateSignerRequest{Ca: *ca, Operator: *operator, Signer: *signer, Algorithm: *alg,
-			ValidityDays: uint32(*days), VaultKey: *vaultKey}))
-		if err != nil {
-			return nil, err
+	}},
+	{name: "pki enrol", help: "a device's first certificate, with a one-time token", anonymous: true,
+		more: "A device without a certificate: give --ca only among the connection flags, no --cert/--key.", flags: func(fs *flag.FlagSet) runFunc {
+			token := fs.String("token", "", "the enrolment token, `TOKEN`")
+			csr := addCSRFlags(fs)
+			out := outFlag(fs, "the certificate and its chain")
+			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+				pem, err := csr.pem()
+				if err != nil {
+					return nil, err
+				}
+				return issued(*out)(c.pki.Enrol(ctx, connect.NewRequest(&samdv1.EnrolRequest{Token: *token, CsrPem: pem})))
+			}
+		}},
+	{name: "pki renew", help: "a new certificate for the caller, with its current one", flags: func(fs *flag.FlagSet) runFunc {
+		csr := addCSRFlags(fs)
+		out := outFlag(fs, "the certificate and its chain")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			pem, err := csr.pem()
+			if err != nil {
+				return nil, err
+			}
+			return issued(*out)(c.pki.Renew(ctx, connect.NewRequest(&samdv1.RenewRequest{CsrPem: pem})))
 		}
-		return res.Msg, writeIf(*outFile, res.Msg.GetCertificatePem()+res.Msg.GetChainPem())
-	case "file name":
-		res, err := c.files.NextFileName(ctx, connect.NewRequest(&samdv1.NextFileNameRequest{FileType: *fileType, Zu: *zu}))
-		if err != nil {
-			return nil, err
+	}},
+	{name: "pki revoke", help: "revoke a certificate", more: "The scheme's officers: any serial of the CA, also one samd has no record of.", flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the CA that issued it, `CA`")
+		serial := fs.String("serial", "", "the certificate's serial number, in `HEX`")
+		reason := fs.String("reason", "unspecified", "the RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged … or its code, `REASON`")
+		fromCounter := fs.Uint64("from-counter", 0, "a signer: files it signed with a lower counter still verify, `N`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			code, ok := reasons[*reason]
+			if !ok {
+				n, err := strconv.ParseUint(*reason, 10, 8)
+				if err != nil {
+					return nil, fmt.Errorf("--reason %q: a RFC 5280 reason name or code", *reason)
+				}
+				code = uint32(n)
+			}
+			return msg(c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter})))
 		}
-		return res.Msg, nil
-	case "file sign":
-		if fs.NArg() != 1 {
-			return nil, errors.New("file sign: name one file")
+	}},
+	{name: "pki crl", help: "a CA's current CRL (any identity; also over HTTP)", flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the CA, `CA`")
+		delta := fs.Bool("delta", false, "the delta CRL")
+		out := outFlag(fs, "the CRL (PEM)")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			res, err := c.pki.GetCRL(ctx, connect.NewRequest(&samdv1.GetCRLRequest{Ca: *ca, Delta: *delta}))
+			if err != nil {
+				return nil, err
+			}
+			return res.Msg, writeIf(*out, res.Msg.GetCrlPem())
 		}
-		return c.signFile(ctx, fs.Arg(0), *signer, *outFile)
-	case "file verify":
-		if fs.NArg() != 1 {
-			return nil, errors.New("file verify: name one file")
+	}},
+	{name: "pki signer", help: "a back office's transaction-file signer: its key made in the HSM (or Vault) and its certificate", flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the issuing CA, `CA`")
+		operator := fs.String("operator", "", "the back office's operator, `ID`")
+		signer := fs.String("signer", "", "the signer's name, `NAME`")
+		alg := fs.String("alg", "", "the key's `ALG`: ecdsa-p256 or rsa-3072 (default ecdsa-p256)")
+		days := fs.Uint("days", 0, "validity in days (default: the profile's), `N`")
+		vaultKey := fs.String("vault-key", "", "the signer's key is a Vault Transit key, `MOUNT/NAME`")
+		out := outFlag(fs, "the certificate and its chain")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return issued(*out)(c.pki.CreateSigner(ctx, connect.NewRequest(&samdv1.CreateSignerRequest{Ca: *ca, Operator: *operator, Signer: *signer, Algorithm: *alg,
+				ValidityDays: uint32(*days), VaultKey: *vaultKey})))
 		}
-		if *sig == "" {
-			*sig = fs.Arg(0) + ".p7s"
+	}},
+}
+
+// fileCommands are the transaction files'.
+var fileCommands = []command{
+	{name: "file name", help: "the next file name XXYYYYZU.NNNNNNNNN (back office)", flags: func(fs *flag.FlagSet) runFunc {
+		fileType := fs.String("type", "", "the file type, two characters, `XX`")
+		zu := fs.String("zu", "", "the ZU part of the name, `ZU`")
+		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return msg(c.files.NextFileName(ctx, connect.NewRequest(&samdv1.NextFileNameRequest{FileType: *fileType, Zu: *zu})))
 		}
-		return c.verifyFile(ctx, fs.Arg(0), *sig)
-	case "file verify-dir":
-		if fs.NArg() != 1 {
-			return nil, errors.New("file verify-dir: name one directory")
+	}},
+	{name: "file sign", args: "FILE", help: "a detached CMS signature of FILE (back office)", timeout: fileTimeout, flags: func(fs *flag.FlagSet) runFunc {
+		signer := fs.String("signer", "", "the signer, as pki signer named it, `NAME`")
+		out := fs.String("out", "", "write the signature to `FILE.p7s` (default: FILE.p7s beside FILE)")
+		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			return c.signFile(ctx, in.args[0], *signer, *out)
 		}
-		return nil, c.verifyDir(ctx, fs.Arg(0), out, asJSON)
-	}
-	return nil, fmt.Errorf("unknown command %q", cmd+" "+sub)
+	}},
+	{name: "file verify", args: "FILE", help: "verify FILE's signature, chain, CRL and sender (clearing house)", timeout: fileTimeout, flags: func(fs *flag.FlagSet) runFunc {
+		sig := fs.String("sig", "", "the detached signature, `FILE.p7s` (default: FILE.p7s beside FILE)")
+		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			if *sig == "" {
+				*sig = in.args[0] + ".p7s"
+			}
+			return c.verifyFile(ctx, in.args[0], *sig)
+		}
+	}},
+	{name: "file verify-dir", args: "DIR", help: "verify every XXYYYYZU.NNNNNNNNN in DIR with its .p7s, and the sequence numbers per sender and type (clearing house)", timeout: fileTimeout,
+		flags: noFlags(func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			return nil, c.verifyDir(ctx, in.args[0], in.out, in.json)
+		})},
 }
 
 func writeIf(path, pemText string) error {
@@ -356,7 +365,7 @@ type dirReport struct {
 	Files     []json.RawMessage    `json:"files"`
 	Sequences []pki.SequenceReport `json:"sequences"`
 	// Unnamed lists files whose names are not XXYYYYZU.NNNNNNNNN.
-	Unnamed []string `json:"unnamed,omitempty"`
+	Unnamed []string `json:"unnamed"`
 	OK      bool     `json:"ok"`
 }
 
@@ -393,7 +402,7 @@ func (c *client) verifyDir(ctx context.Context, dir string, out io.Writer, asJSO
 	for i, f := range files {
 		names[i] = f.name
 	}
-	rep := dirReport{OK: true}
+	rep := dirReport{OK: true, Files: []json.RawMessage{}, Unnamed: []string{}} // [] in --json, not null
 	var arrived []pki.FileName
 	for _, n := range names {
 		fn, err := pki.ParseFileName(n)
@@ -421,7 +430,7 @@ func (c *client) verifyDir(ctx context.Context, dir string, out io.Writer, asJSO
 			}
 		}
 	}
-	rep.Sequences = pki.CheckSequences(arrived)
+	rep.Sequences = append([]pki.SequenceReport{}, pki.CheckSequences(arrived)...)
 	for _, s := range rep.Sequences {
 		if len(s.Missing) > 0 || len(s.Duplicates) > 0 || len(s.OutOfOrder) > 0 {
 			rep.OK = false

@@ -20,11 +20,11 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/internal/softhsm"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/secret"
-	"github.com/samd-io/samd/test/softhsm"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
 	"github.com/samd-io/samd/test/vectors"
 )

@@ -1,7 +1,10 @@
-// Package deps enforces DESIGN.md §4: the crypto cores depend only on the
+// Package deps enforces DESIGN.md §4. The crypto cores depend only on the
 // standard library, keys and secret. They take keys, bytes, time and
 // randomness as parameters: no transport, storage, logging, environment or
-// clock of their own.
+// clock of their own. Every package sits in a layer and imports only
+// inward: cmd → server → authority → cores → keys, secret, errkind, with
+// the API for server and cmd only, adapters and internal/ for cmd only,
+// and test code for nobody but tests (layers_test.go).
 package deps
 
 import (

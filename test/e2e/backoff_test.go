@@ -17,8 +17,8 @@ import (
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
 )
 
 func macsOf(c *clients) samdv1connect.MACServiceClient {

@@ -18,8 +18,8 @@ import (
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/cmac"
 	"github.com/samd-io/samd/derive"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
 )
 
 func (d *daemon) cardClient(t *testing.T, as string) samdv1connect.CardServiceClient {

@@ -13,8 +13,8 @@ import (
 	"connectrpc.com/connect"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
 )
 
 // TestCardCommandAllowList is the attack of issue 14, item 1, against a

@@ -22,8 +22,8 @@ import (
 
 	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/test/cardsim"
 	"github.com/samd-io/samd/test/postgres/pgtest"
 )
 

@@ -16,7 +16,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/samd-io/samd/test/softhsm"
+	"github.com/samd-io/samd/internal/softhsm"
 )
 
 type result struct {

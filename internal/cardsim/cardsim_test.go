@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/samd-io/samd/test/cardsim"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/test/vectors"
 )
 

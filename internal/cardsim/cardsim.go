@@ -1,15 +1,20 @@
 // Package cardsim simulates the card side of the protocols samd speaks,
-// for tests: a MIFARE DESFire EV2 / NTAG 424 DNA application (AES keys,
-// AuthenticateEV2First and NonFirst, ReadData and WriteData in MAC and
-// FULL mode, ChangeKey), a MIFARE DESFire EV1 application with AES
-// authentication and CMAC chaining, a MIFARE Ultralight C, an NTAG 424
-// DNA that produces SUN messages, and an ISO/IEC 7816-4 card with mutual
-// authentication with key establishment and secure messaging ([ISO7816]).
+// for the tests, `samd client card-demo` and `samd bench`: a MIFARE
+// DESFire EV2 / NTAG 424 DNA application (AES keys, AuthenticateEV2First
+// and NonFirst, ReadData and WriteData in MAC and FULL mode, ChangeKey), a
+// MIFARE DESFire EV1 application with AES authentication and CMAC
+// chaining, a MIFARE Ultralight C, an NTAG 424 DNA that produces SUN
+// messages, and an ISO/IEC 7816-4 card with mutual authentication with key
+// establishment and secure messaging ([ISO7816]).
 //
 // It is written from the card's side of the specifications (NXP AN12196,
 // the DESFire EV1/EV2 and MF0ICU2 data sheets, ICAO Doc 9303 Part 11),
 // independently of package cardauth, which computes the terminal's side;
-// its own tests check it against the published vectors. It is test code: keys are plain fields.
+// its own tests check it against the published vectors. Its keys are plain
+// fields, given in the clear by its caller: it simulates cards for demos
+// and tests and never stands in for a real one. It lives in internal/
+// because the samd binary runs it (card-demo, bench); only cmd/samd and
+// tests import it (test/deps enforces this).
 package cardsim
 
 import (

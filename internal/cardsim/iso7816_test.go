@@ -8,9 +8,9 @@ import (
 
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/errkind"
+	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
-	"github.com/samd-io/samd/test/cardsim"
 )
 
 type icaoVectors struct {

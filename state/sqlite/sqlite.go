@@ -200,6 +200,40 @@ var migrations = []string{
 	// The value records' table has the name it has in PostgreSQL, where
 	// "authorization" is a reserved word: one schema, one set of statements.
 	`ALTER TABLE authorization RENAME TO authorization_record;`,
+	// Times as fixed-width text (nanoseconds always written), so that text
+	// order is time order: RFC 3339 with a variable fraction sorted
+	// "…:00.5Z" before "…:00Z", and comparisons such as a proposal's
+	// "expires > now" went wrong within a second.
+	`UPDATE allowance SET updated = CASE WHEN instr(updated, '.') = 0 THEN substr(updated, 1, 19) || '.000000000Z'
+		ELSE substr(updated, 1, 20) || substr(substr(updated, 21, length(updated) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE authorization_record SET time = CASE WHEN instr(time, '.') = 0 THEN substr(time, 1, 19) || '.000000000Z'
+		ELSE substr(time, 1, 20) || substr(substr(time, 21, length(time) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_ca SET created = CASE WHEN instr(created, '.') = 0 THEN substr(created, 1, 19) || '.000000000Z'
+		ELSE substr(created, 1, 20) || substr(substr(created, 21, length(created) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_cert SET not_before = CASE WHEN instr(not_before, '.') = 0 THEN substr(not_before, 1, 19) || '.000000000Z'
+		ELSE substr(not_before, 1, 20) || substr(substr(not_before, 21, length(not_before) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_cert SET not_after = CASE WHEN instr(not_after, '.') = 0 THEN substr(not_after, 1, 19) || '.000000000Z'
+		ELSE substr(not_after, 1, 20) || substr(substr(not_after, 21, length(not_after) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_cert SET issued = CASE WHEN instr(issued, '.') = 0 THEN substr(issued, 1, 19) || '.000000000Z'
+		ELSE substr(issued, 1, 20) || substr(substr(issued, 21, length(issued) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_revocation SET time = CASE WHEN instr(time, '.') = 0 THEN substr(time, 1, 19) || '.000000000Z'
+		ELSE substr(time, 1, 20) || substr(substr(time, 21, length(time) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_enrolment_token SET expires = CASE WHEN instr(expires, '.') = 0 THEN substr(expires, 1, 19) || '.000000000Z'
+		ELSE substr(expires, 1, 20) || substr(substr(expires, 21, length(expires) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_enrolment_token SET created = CASE WHEN instr(created, '.') = 0 THEN substr(created, 1, 19) || '.000000000Z'
+		ELSE substr(created, 1, 20) || substr(substr(created, 21, length(created) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_crl_published SET this_update = CASE WHEN instr(this_update, '.') = 0 THEN substr(this_update, 1, 19) || '.000000000Z'
+		ELSE substr(this_update, 1, 20) || substr(substr(this_update, 21, length(this_update) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE pki_crl_published SET next_update = CASE WHEN instr(next_update, '.') = 0 THEN substr(next_update, 1, 19) || '.000000000Z'
+		ELSE substr(next_update, 1, 20) || substr(substr(next_update, 21, length(next_update) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE proposal SET created = CASE WHEN instr(created, '.') = 0 THEN substr(created, 1, 19) || '.000000000Z'
+		ELSE substr(created, 1, 20) || substr(substr(created, 21, length(created) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE proposal SET expires = CASE WHEN instr(expires, '.') = 0 THEN substr(expires, 1, 19) || '.000000000Z'
+		ELSE substr(expires, 1, 20) || substr(substr(expires, 21, length(expires) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE proposal_vote SET time = CASE WHEN instr(time, '.') = 0 THEN substr(time, 1, 19) || '.000000000Z'
+		ELSE substr(time, 1, 20) || substr(substr(time, 21, length(time) - 21) || '000000000', 1, 9) || 'Z' END;
+	UPDATE officer_change SET at = CASE WHEN instr(at, '.') = 0 THEN substr(at, 1, 19) || '.000000000Z'
+		ELSE substr(at, 1, 20) || substr(substr(at, 21, length(at) - 21) || '000000000', 1, 9) || 'Z' END;`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema
@@ -242,8 +276,10 @@ func migrate(db *sql.DB) error {
 // Lead implements state.PKI: an SQLite file has one samd.
 func (s *Store) Lead(context.Context, string) (bool, error) { return true, nil }
 
-// timeFormat is how times are stored: text, in UTC.
-const timeFormat = time.RFC3339Nano
+// timeFormat is how times are stored: RFC 3339 text in UTC with all nine
+// fractional digits, so that the text sorts as the times do. Reading
+// accepts any RFC 3339 fraction (time.RFC3339Nano).
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
 
 func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
 
@@ -260,9 +296,9 @@ func (dialect) Time(t time.Time) any { return ts(t) }
 func (dialect) ParseTime(v any) (time.Time, error) {
 	switch v := v.(type) {
 	case string:
-		return time.Parse(timeFormat, v)
+		return time.Parse(time.RFC3339Nano, v)
 	case []byte:
-		return time.Parse(timeFormat, string(v))
+		return time.Parse(time.RFC3339Nano, string(v))
 	}
 	return time.Time{}, fmt.Errorf("state: a time column holds %T, not text", v)
 }

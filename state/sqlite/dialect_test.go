@@ -65,33 +65,18 @@ func TestTimeText(t *testing.T) {
 // TestMigrateRename: a database written before the value records' table
 // was renamed keeps its records.
 func TestMigrateRename(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
 	before := len(migrations) - 2 // the last but one migration renames the table
-	for i, m := range migrations[:before] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatalf("migration %d: %v", i+1, err)
-		}
-	}
+	path, db := oldDatabase(t, before)
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	for _, stmt := range []string{
 		`INSERT INTO allowance (device, balance, currency, next_seq, updated) VALUES ('op/d', 400, 'NOK', 2, '` + at.Format(time.RFC3339Nano) + `')`,
 		`INSERT INTO authorization (device, seq, amount, currency, owner, purpose, time, day, balance) VALUES ('op/d', 1, 600, 'NOK', 'op', 'load', '` + at.Format(time.RFC3339Nano) + `', '2026-11-23', 400)`,
-		fmt.Sprintf(`PRAGMA user_version = %d`, before),
 	} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgrade(t, path, db, before)
 	recs, err := s.Authorizations(t.Context(), "op/d")
 	if err != nil || len(recs) != 1 || recs[0].Seq != 1 || recs[0].Amount != 600 || !recs[0].Time.Equal(at) {
 		t.Fatalf("records after the migration: %+v %v", recs, err)
@@ -107,17 +92,8 @@ func TestMigrateRename(t *testing.T) {
 // instant, so that they sort as the times do; afterwards every time
 // column of every table holds only fixed-width text.
 func TestMigrateTimes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
 	before := len(migrations) - 1 // the last migration fixes the width
-	for i, m := range migrations[:before] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatalf("migration %d: %v", i+1, err)
-		}
-	}
+	path, db := oldDatabase(t, before)
 	old := []string{"2026-11-23T10:00:00.5Z", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456789Z", "2026-11-23T09:59:59.99Z"}
 	for i, v := range old {
 		if _, err := db.Exec(`INSERT INTO proposal (id, operation, params, proposer, created, expires, status) VALUES (?, 'key.generate', '{}', 'op/o', ?, ?, 'open')`,
@@ -125,15 +101,7 @@ func TestMigrateTimes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, before)); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := upgrade(t, path, db, before)
 	rows, err := s.db.Query(`SELECT id, created FROM proposal ORDER BY created`)
 	if err != nil {
 		t.Fatal(err)
@@ -202,4 +170,38 @@ func checkTimeColumns(t *testing.T, db *sql.DB) {
 		}
 		rows.Close()
 	}
+}
+
+// oldDatabase makes a database as a samd of schema version n left it: the
+// first n migrations applied, user_version not yet set (the caller writes
+// its rows, then sets it).
+func oldDatabase(t *testing.T, n int) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range migrations[:n] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatalf("migration %d: %v", i+1, err)
+		}
+	}
+	return path, db
+}
+
+// upgrade marks the old database as schema version n, closes it and opens
+// it with this samd, which migrates it.
+func upgrade(t *testing.T, path string, db *sql.DB, n int) *Store {
+	t.Helper()
+	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, n)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

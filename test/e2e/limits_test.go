@@ -276,9 +276,17 @@ func TestLimitsSlowBodies(t *testing.T) {
 		}
 	}
 	// The refused connections are closed; samd holds the admitted ones
-	// (a little slack for its own files).
-	if n := openFDs(t, pid); n > before+limit+8 {
-		t.Fatalf("samd has %d file descriptors open, %d before the attack", n, before)
+	// (a little slack for its own files). net/http may close a refused
+	// connection a moment after its answer (Go 1.27 delays the close to
+	// avoid a TCP reset): the count must settle within a bound that is
+	// the test's guard, not a timing assertion.
+	settled := time.After(10 * time.Second)
+	for n := openFDs(t, pid); n > before+limit+8; n = openFDs(t, pid) {
+		select {
+		case <-settled:
+			t.Fatalf("samd has %d file descriptors open, %d before the attack", n, before)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	select {
 	case a := <-answers:

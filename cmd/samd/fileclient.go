@@ -398,9 +398,9 @@ func printMessages(w io.Writer, m *samdv1.MessageReport, walked bool) {
 		fmt.Fprintln(w, "  messages not walked: no pki.body_lengths is configured, so the header and the end file were checked")
 		return
 	}
-	fmt.Fprintf(w, "  %d messages\n", m.GetMessages())
+	fmt.Fprintf(w, "  %s\n", plural(int(m.GetMessages()), "message"))
 	for _, d := range m.GetDevices() {
-		fmt.Fprintf(w, "  device %s: %d messages, %d..%d", d.GetDevice(), d.GetCount(), d.GetFirst(), d.GetLast())
+		fmt.Fprintf(w, "  device %s: %s, %d..%d", d.GetDevice(), plural(int(d.GetCount()), "message"), d.GetFirst(), d.GetLast())
 		for _, g := range d.GetMissing() {
 			fmt.Fprintf(w, ", MISSING %d..%d", g.GetFrom(), g.GetTo())
 		}
@@ -480,4 +480,12 @@ func writeXDRDemo(path string, n int, gap bool, now time.Time) (xdrDemo, error) 
 		return xdrDemo{}, err
 	}
 	return d, f.Close()
+}
+
+// plural is "1 message", "2 messages".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

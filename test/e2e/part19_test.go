@@ -65,7 +65,7 @@ func TestPart19Walkthrough(t *testing.T) {
 	// 4. Verifying as the clearing house; OpenSSL agrees.
 	out = e.mustClient(t, clearing, "file", "verify", p)
 	for _, want := range []string{name + "  ok: XDR, sender 0100 (TR, DIS A), sequence 1, signer dev-operator/tx-1", "ecdsa-with-SHA256",
-		"signed by samd-dev #1", "3 messages", "device D01/0: 2 messages, 41..42", "device D02/7: 1 messages, 1..1"} {
+		"signed by samd-dev #1", "3 messages", "device D01/0: 2 messages, 41..42", "device D02/7: 1 message, 1..1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify lacks %q:\n%s", want, out)
 		}

@@ -80,14 +80,7 @@ type SignedFile struct {
 // instance id and the signer's next counter, taken durably first. The
 // audit record gets the name, size and SHA-256.
 func (s *Service) SignFile(ctx context.Context, caller identity.Principal, signer, name string, content io.Reader) (SignedFile, error) {
-	n, err := s.parseName(name, part19.FormatXML)
-	if err != nil {
-		return SignedFile{}, err
-	}
-	if err := s.sendsAs(caller, n); err != nil {
-		return SignedFile{}, err
-	}
-	fs, err := s.signerOf(ctx, caller, signer)
+	_, fs, err := s.signerFor(ctx, caller, signer, name, part19.FormatXML)
 	if err != nil {
 		return SignedFile{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
+	"github.com/samd-io/samd/pki/part19"
 	"github.com/samd-io/samd/revocation"
 	"github.com/samd-io/samd/state"
 )
@@ -22,6 +23,21 @@ type fileSigner struct {
 	cert *x509.Certificate
 	ca   *managedCA
 	key  crypto.Signer
+}
+
+// signerFor checks that the caller's operator sends files under the name
+// (of format f: its PTOID, a hardware type it sends as, its DIS version)
+// and returns the name and the operator's signer of that name.
+func (s *Service) signerFor(ctx context.Context, caller identity.Principal, signer, name string, f part19.Format) (part19.Name, *fileSigner, error) {
+	n, err := s.parseName(name, f)
+	if err != nil {
+		return part19.Name{}, nil, err
+	}
+	if err := s.sendsAs(caller, n); err != nil {
+		return part19.Name{}, nil, err
+	}
+	fs, err := s.signerOf(ctx, caller, signer)
+	return n, fs, err
 }
 
 // signerOf returns the caller's operator's signer of that name, refused

@@ -49,14 +49,7 @@ type SignedXDR struct {
 // RSASSA-PSS/SHA-256, never MD5 or SHA-1. A refused file is InvalidInput
 // around a *part19.Error, which holds the stable reason.
 func (s *Service) SignXDR(ctx context.Context, caller identity.Principal, signer, name string, content io.Reader) (SignedXDR, error) {
-	n, err := s.parseName(name, part19.FormatXDR)
-	if err != nil {
-		return SignedXDR{}, err
-	}
-	if err := s.sendsAs(caller, n); err != nil {
-		return SignedXDR{}, err
-	}
-	fs, err := s.signerOf(ctx, caller, signer)
+	n, fs, err := s.signerFor(ctx, caller, signer, name, part19.FormatXDR)
 	if err != nil {
 		return SignedXDR{}, err
 	}

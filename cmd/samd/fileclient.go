@@ -122,22 +122,23 @@ func verifyFormat(path, sig, format string) (string, error) {
 	return "", fmt.Errorf("--format %q: auto, cms or xdr", format)
 }
 
-// signStream streams a file to samd's SignFile after first.
-func (c *client) signStream(ctx context.Context, path string, first *samdv1.SignFileRequest) (*samdv1.SignFileResponse, error) {
+// sendFile streams the file at path through a client stream, its first
+// chunk in first and the next ones in messages of their own, and returns
+// the answer.
+func sendFile[Req, Res any](path string, stream *connect.ClientStreamForClient[Req, Res], first *Req, chunk func(*Req, []byte)) (*Res, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	stream := c.files.SignFile(ctx)
-	if err := sendChunks(f, func(chunk []byte) error {
-		if first != nil {
-			first.Chunk = chunk
-			err := stream.Send(first)
-			first = nil
-			return err
+	if err := sendChunks(f, func(b []byte) error {
+		m := first
+		if m == nil {
+			m = new(Req)
 		}
-		return stream.Send(&samdv1.SignFileRequest{Chunk: chunk})
+		first = nil
+		chunk(m, b)
+		return stream.Send(m)
 	}); err != nil {
 		if _, rerr := stream.CloseAndReceive(); rerr != nil {
 			return nil, rerr
@@ -149,6 +150,11 @@ func (c *client) signStream(ctx context.Context, path string, first *samdv1.Sign
 		return nil, err
 	}
 	return res.Msg, nil
+}
+
+// signStream streams a file to samd's SignFile after first.
+func (c *client) signStream(ctx context.Context, path string, first *samdv1.SignFileRequest) (*samdv1.SignFileResponse, error) {
+	return sendFile(path, c.files.SignFile(ctx), first, func(m *samdv1.SignFileRequest, b []byte) { m.Chunk = b })
 }
 
 // signFile streams a file to samd and writes its detached signature.
@@ -223,31 +229,7 @@ func (c *client) verifyFile(ctx context.Context, path, sigPath, format string) (
 		}
 		first.Signature = sig
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	stream := c.files.VerifyFile(ctx)
-	if err := sendChunks(f, func(chunk []byte) error {
-		if first != nil {
-			first.Chunk = chunk
-			err := stream.Send(first)
-			first = nil
-			return err
-		}
-		return stream.Send(&samdv1.VerifyFileRequest{Chunk: chunk})
-	}); err != nil {
-		if _, rerr := stream.CloseAndReceive(); rerr != nil {
-			return nil, rerr
-		}
-		return nil, err
-	}
-	res, err := stream.CloseAndReceive()
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg, nil
+	return sendFile(path, c.files.VerifyFile(ctx), first, func(m *samdv1.VerifyFileRequest, b []byte) { m.Chunk = b })
 }
 
 // dirReport is what verify-dir prints.

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/samd-io/samd/audit"
 )
 
 // TestPart19Walkthrough is README "Transaction files"' walk-through of a
@@ -88,6 +92,18 @@ func TestPart19Walkthrough(t *testing.T) {
 		t.Fatalf("openssl: %v\n%s", err, out)
 	}
 
+	// The audit log records what was signed (the bytes before the end
+	// file: name, size, SHA-256) and how each verification fared.
+	sum := sha256.Sum256(b)
+	signedAudit := false
+	for _, r := range readAudit(t, e) {
+		signedAudit = signedAudit || r.Method == "/samd.v1.FileService/SignFile" && len(r.Inputs) == 1 &&
+			r.Inputs[0] == (audit.Input{Name: name, Size: 112, SHA256: hex.EncodeToString(sum[:])})
+	}
+	if !signedAudit {
+		t.Error("no audit record names the signed XDR file, its size and SHA-256")
+	}
+
 	// 5. Tampering, each with its reason (the file is in a directory of
 	// its own, under its name or another).
 	for _, c := range []struct {
@@ -112,6 +128,16 @@ func TestPart19Walkthrough(t *testing.T) {
 				t.Fatalf("%v\n%s", err, out)
 			}
 		})
+	}
+	recs := readAudit(t, e)
+	for _, want := range []string{"tampered", "tag-mismatch", "renamed", "sender-mismatch"} {
+		found := false
+		for _, r := range recs {
+			found = found || r.Method == "/samd.v1.FileService/VerifyFile" && strings.HasPrefix(r.Reason, "verdict: "+want+": ")
+		}
+		if !found {
+			t.Errorf("no audit record of a verification says %s", want)
+		}
 	}
 	if out, err := opensslXDR(t, func() string {
 		bad := append([]byte(nil), signed...)

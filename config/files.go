@@ -4,16 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/samd-io/samd/pki/part19"
 )
-
-// DefaultCreationSkew is how far past samd's clock an XDR file's File
-// creation date may be when pki.creation_skew is not set.
-const DefaultCreationSkew = 5 * time.Minute
 
 // validateFiles checks the transaction-file settings of the pki section:
 // each sender's PTOID (unique: it names one operator), hardware types and

@@ -37,10 +37,7 @@ func withFiles(c ca.Config, pc *config.PKI) (ca.Config, error) {
 		c.LegacySenders = append(c.LegacySenders, pto)
 	}
 	c.BodyLengths = pc.BodyLengths
-	c.CreationSkew = time.Duration(pc.CreationSkew)
-	if c.CreationSkew == 0 {
-		c.CreationSkew = config.DefaultCreationSkew
-	}
+	c.CreationSkew = time.Duration(pc.CreationSkew) // 0: the CA's default
 	c.SequentialSerials = pc.Serials == "sequential"
 	return c, nil
 }

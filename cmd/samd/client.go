@@ -506,6 +506,8 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 	case *samdv1.IssuedCertificate:
 		fmt.Fprintf(w, "serial     %s (CA %s)\nprofile    %s\nsubject    %s/%s/%s\nvalid      %s .. %s\n%s", r.GetSerial(), r.GetCa(), r.GetProfile(),
 			r.GetSubject().GetRole(), r.GetSubject().GetOperator(), r.GetSubject().GetDevice(), r.GetNotBefore(), r.GetNotAfter(), r.GetCertificatePem())
+	case *samdv1.NextFileNameResponse:
+		fmt.Fprintln(w, r.GetName()) // alone, for a shell variable
 	case *samdv1.SignFileResponse:
 		printSigned(w, r)
 	case *samdv1.VerifyFileResponse:

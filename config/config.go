@@ -25,6 +25,7 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
+	"github.com/samd-io/samd/pki/part19"
 )
 
 // Config is the whole file.
@@ -146,11 +147,43 @@ type PKI struct {
 	Enrolment bool `yaml:"enrolment"`
 	// Instance names this samd in its traceable signatures.
 	Instance string `yaml:"instance"`
-	// Senders maps operator ids to the four-character sender ids of
-	// their transaction file names.
-	Senders map[string]string `yaml:"senders"`
-	// LegacySenders may have RSA/SHA-1 signatures verified.
+	// Senders binds each operator id to its place in Håndbok 206 Part 19
+	// transaction file names XXYYYYZU.NNNNNNNNN (§3.1; README
+	// "Transaction files").
+	Senders map[string]Sender `yaml:"senders"`
+	// HardwareTypes are the sender hardware types (XX) allowed besides
+	// §3.1's TR, MW and IO: two characters A-Z 0-9.
+	HardwareTypes []string `yaml:"hardware_types,omitempty"`
+	// LegacySenders are the PTOIDs whose RSA/MD5 and RSA/SHA-1 signatures
+	// verify (§4.2.3's default of its time); samd never makes them.
 	LegacySenders []string `yaml:"legacy_senders,omitempty"`
+	// BodyLengths, if set, says how long each transaction type is, so
+	// that the verifier walks an XDR file's messages and reports
+	// message-number gaps per device (Part 19's Appendix A, which gives
+	// the transactions, is not in the seed).
+	BodyLengths *part19.BodyLengths `yaml:"body_lengths,omitempty"`
+	// CreationSkew is how far past samd's clock an XDR file's File
+	// creation date may be (default 5m).
+	CreationSkew Duration `yaml:"creation_skew,omitempty"`
+	// Serials is how certificate serial numbers are made: "random" (the
+	// default, 127 random bits) or "sequential" (1, 2, 3 … from the state
+	// store, shared by every CA, at most 2^31-1: four bytes, as
+	// §4.2.3's "Certificate serial number | Byte | 4").
+	Serials string `yaml:"serials,omitempty"`
+}
+
+// Sender is an operator's place in Part 19 file names (§3.1).
+type Sender struct {
+	// PTOID is YYYY, "Sender's <PTOID>", four decimal digits (e.g. "0004"
+	// = NSB): files naming it must be signed by this operator's signer.
+	PTOID string `yaml:"ptoid"`
+	// HardwareTypes are the XX the operator sends as: TR (PTO
+	// translator), MW (level 4 middleware for a PTO), IO (level 4
+	// middleware for PL4) or one of pki.hardware_types.
+	HardwareTypes []string `yaml:"hardware_types"`
+	// DISVersion is U, "the version of the interface definition file
+	// between Translators and Level 4", 'A' to 'Z'.
+	DISVersion string `yaml:"dis_version"`
 }
 
 // TLS names the server's certificate and the scheme CA bundle that client
@@ -410,6 +443,9 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes a config, rejecting unknown fields. It does not validate.
 func Parse(b []byte) (*Config, error) {
+	if err := checkOldSenders(b); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
@@ -498,11 +534,7 @@ func (c *Config) Validate() error {
 		if p.Instance == "" {
 			bad("pki.instance", "required: it goes into every signature samd makes")
 		}
-		for op, id := range p.Senders {
-			if len(id) != 4 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
-				bad("pki.senders."+op, "sender id %q is not four characters A-Z 0-9", id)
-			}
-		}
+		p.validateFiles(bad)
 	}
 	for field, p := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile} {
 		if p == "" {

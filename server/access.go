@@ -84,6 +84,7 @@ func accessTable() map[string]method {
 		samdv1connect.PKIServiceRevokeProcedure:               {roles: officers, op: policies.OpPKIRevoke},
 		samdv1connect.PKIServiceRenewProcedure:                {roles: clientRoles, op: policies.OpPKIRenew},
 		samdv1connect.PKIServiceGetCRLProcedure:               {roles: allRoles, op: policies.OpPKICRL},
+		samdv1connect.PKIServiceExportSchemeCRLProcedure:      {roles: officers, op: policies.OpPKICRL},
 		samdv1connect.PKIServiceEnrolProcedure:                {roles: []identity.Role{identity.RoleUnknown}, anonymous: true},
 		samdv1connect.FileServiceNextFileNameProcedure:        {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign},
 		samdv1connect.FileServiceSignFileProcedure:            {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign, file: true},

@@ -266,6 +266,24 @@ func (s *pkiService) GetCRL(_ context.Context, req *connect.Request[samdv1.GetCR
 	return connect.NewResponse(&samdv1.CRL{CrlPem: pemOf("X509 CRL", der)}), nil
 }
 
+// ExportSchemeCRL issues the scheme's single CRL of all PTOs (an indirect
+// CRL signed by the root, ca.SchemeCRL) for the scheme's officers only:
+// it is a signature of the root's key that no schedule asks for.
+func (s *pkiService) ExportSchemeCRL(ctx context.Context, req *connect.Request[samdv1.ExportSchemeCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	if s.officers == nil || !s.officers.Scheme(principal(ctx)) {
+		return nil, errkind.Errorf(errkind.Denied, "pki: the scheme CRL is the scheme's officers' to export (admin.scheme_operator)")
+	}
+	der, err := p.SchemeCRL(ctx, req.Msg.GetRoot())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.CRL{CrlPem: pemOf("X509 CRL", der)}), nil
+}
+
 func (s *pkiService) CreateSigner(ctx context.Context, req *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
 	p, err := s.get()
 	if err != nil {

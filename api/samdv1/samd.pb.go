@@ -4335,12 +4335,20 @@ func (x *CreateSignerRequest) GetVaultKey() string {
 	return ""
 }
 
+// NextFileNameRequest asks for the next name XXYYYYZU.NNNNNNNNN (Håndbok
+// 206 Part 19 §3.1) of the caller's operator: YYYY (PTOID) and U (DIS
+// version) are its configured sender's.
 type NextFileNameRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// XX: the file type, two characters A-Z 0-9.
+	// Z, the file type: "1" (CSC transactions; every XML file) or "2" (CT
+	// transactions, XDR).
 	FileType string `protobuf:"bytes,1,opt,name=file_type,json=fileType,proto3" json:"file_type,omitempty"`
-	// ZU: two characters A-Z 0-9 (default "00").
-	Zu            string `protobuf:"bytes,2,opt,name=zu,proto3" json:"zu,omitempty"`
+	// No longer read: samd read the name's ZU as two free characters before
+	// it read Part 19's fields; a request that sets it is refused.
+	Zu string `protobuf:"bytes,2,opt,name=zu,proto3" json:"zu,omitempty"`
+	// XX, the sender's hardware type: TR, MW, IO or a configured one
+	// (default: the sender's only one).
+	HardwareType  string `protobuf:"bytes,3,opt,name=hardware_type,json=hardwareType,proto3" json:"hardware_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4385,6 +4393,13 @@ func (x *NextFileNameRequest) GetFileType() string {
 func (x *NextFileNameRequest) GetZu() string {
 	if x != nil {
 		return x.Zu
+	}
+	return ""
+}
+
+func (x *NextFileNameRequest) GetHardwareType() string {
+	if x != nil {
+		return x.HardwareType
 	}
 	return ""
 }
@@ -4444,10 +4459,14 @@ func (x *NextFileNameResponse) GetSequence() uint64 {
 // SignFileRequest: the first message names the file and the signer, the
 // following ones carry the content in order (at most 1 MiB each).
 type SignFileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Signer        string                 `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
-	Chunk         []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Signer string                 `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
+	Chunk  []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// "cms" (the default: a detached CMS signature, for XML files) or "xdr"
+	// (a Part 19 XDR batch file without its end file: samd returns the end
+	// file). Read from the first message.
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4503,6 +4522,13 @@ func (x *SignFileRequest) GetChunk() []byte {
 	return nil
 }
 
+func (x *SignFileRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
 type SignFileResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -4511,9 +4537,16 @@ type SignFileResponse struct {
 	// Detached CMS SignedData (DER): store it as <name>.p7s.
 	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
 	// The signer's counter in the signature, and this samd's id.
-	Counter       uint64 `protobuf:"varint,5,opt,name=counter,proto3" json:"counter,omitempty"`
-	Instance      string `protobuf:"bytes,6,opt,name=instance,proto3" json:"instance,omitempty"`
-	SignerSerial  string `protobuf:"bytes,7,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	Counter      uint64 `protobuf:"varint,5,opt,name=counter,proto3" json:"counter,omitempty"`
+	Instance     string `protobuf:"bytes,6,opt,name=instance,proto3" json:"instance,omitempty"`
+	SignerSerial string `protobuf:"bytes,7,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	// XDR: the end file (certificate, algorithm, digest, trace, signature),
+	// to append to the file; size and sha256 are the bytes before it.
+	EndFile []byte `protobuf:"bytes,8,opt,name=end_file,json=endFile,proto3" json:"end_file,omitempty"`
+	// XDR: the signature algorithm, e.g. ecdsa-with-SHA256.
+	Algorithm string `protobuf:"bytes,9,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// XDR: the messages walked, when pki.body_lengths is configured.
+	Messages      *MessageReport `protobuf:"bytes,10,opt,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4597,13 +4630,37 @@ func (x *SignFileResponse) GetSignerSerial() string {
 	return ""
 }
 
+func (x *SignFileResponse) GetEndFile() []byte {
+	if x != nil {
+		return x.EndFile
+	}
+	return nil
+}
+
+func (x *SignFileResponse) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *SignFileResponse) GetMessages() *MessageReport {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // VerifyFileRequest: the first message names the file and carries its
 // signature, the following ones the content in order.
 type VerifyFileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
-	Chunk         []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Signature []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	Chunk     []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// "cms" (the default: signature holds the detached CMS signature) or
+	// "xdr" (the file holds its end file). Read from the first message.
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4659,26 +4716,50 @@ func (x *VerifyFileRequest) GetChunk() []byte {
 	return nil
 }
 
+func (x *VerifyFileRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
 type VerifyFileResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
 	// Stable reason code when !ok: bad-name, malformed-signature, tampered,
 	// bad-signature, legacy-algorithm, unsupported-algorithm, untrusted,
-	// expired, revoked, not-a-signer, sender-mismatch, renamed.
-	Reason        string     `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	Detail        string     `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
-	Name          string     `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	Sender        string     `protobuf:"bytes,5,opt,name=sender,proto3" json:"sender,omitempty"`
-	Sequence      uint64     `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Size          uint64     `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256        string     `protobuf:"bytes,8,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	Signer        *Principal `protobuf:"bytes,9,opt,name=signer,proto3" json:"signer,omitempty"`
-	SignerSerial  string     `protobuf:"bytes,10,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
-	SigningTime   string     `protobuf:"bytes,11,opt,name=signing_time,json=signingTime,proto3" json:"signing_time,omitempty"`
-	Instance      string     `protobuf:"bytes,12,opt,name=instance,proto3" json:"instance,omitempty"`
-	Counter       uint64     `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// expired, revoked, not-a-signer, sender-mismatch, renamed; XDR files
+	// also bad-header, tag-mismatch, event-type, creation-date,
+	// end-position, malformed-end-file, bad-message.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Name   string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// The name's PTOID (YYYY).
+	Sender       string     `protobuf:"bytes,5,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sequence     uint64     `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Size         uint64     `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256       string     `protobuf:"bytes,8,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Signer       *Principal `protobuf:"bytes,9,opt,name=signer,proto3" json:"signer,omitempty"`
+	SignerSerial string     `protobuf:"bytes,10,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	SigningTime  string     `protobuf:"bytes,11,opt,name=signing_time,json=signingTime,proto3" json:"signing_time,omitempty"`
+	Instance     string     `protobuf:"bytes,12,opt,name=instance,proto3" json:"instance,omitempty"`
+	Counter      uint64     `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
+	// "cms" or "xdr".
+	Format string `protobuf:"bytes,14,opt,name=format,proto3" json:"format,omitempty"`
+	// The name's XX, Z and U.
+	HardwareType string `protobuf:"bytes,15,opt,name=hardware_type,json=hardwareType,proto3" json:"hardware_type,omitempty"`
+	FileType     string `protobuf:"bytes,16,opt,name=file_type,json=fileType,proto3" json:"file_type,omitempty"`
+	DisVersion   string `protobuf:"bytes,17,opt,name=dis_version,json=disVersion,proto3" json:"dis_version,omitempty"`
+	// XDR: the file header and the end file's algorithm.
+	Header    *XDRHeader `protobuf:"bytes,18,opt,name=header,proto3" json:"header,omitempty"`
+	Algorithm string     `protobuf:"bytes,19,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// XDR: the messages walked per device; absent, with messages_walked
+	// false, when no pki.body_lengths is configured: then only the header
+	// and the end file were checked.
+	Messages       *MessageReport `protobuf:"bytes,20,opt,name=messages,proto3" json:"messages,omitempty"`
+	MessagesWalked bool           `protobuf:"varint,21,opt,name=messages_walked,json=messagesWalked,proto3" json:"messages_walked,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *VerifyFileResponse) Reset() {
@@ -4800,6 +4881,62 @@ func (x *VerifyFileResponse) GetCounter() uint64 {
 		return x.Counter
 	}
 	return 0
+}
+
+func (x *VerifyFileResponse) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetHardwareType() string {
+	if x != nil {
+		return x.HardwareType
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetFileType() string {
+	if x != nil {
+		return x.FileType
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetDisVersion() string {
+	if x != nil {
+		return x.DisVersion
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetHeader() *XDRHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *VerifyFileResponse) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetMessages() *MessageReport {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *VerifyFileResponse) GetMessagesWalked() bool {
+	if x != nil {
+		return x.MessagesWalked
+	}
+	return false
 }
 
 type Proposal struct {
@@ -5392,6 +5529,344 @@ func (x *InventoryResponse) GetKeys() []*InventoryKey {
 	return nil
 }
 
+// XDRHeader is an XDR batch file's header (Part 19 §3.1 "Batch File
+// Header").
+type XDRHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// File Header Tag: 1 = CSC transaction, 2 = CT transaction.
+	Tag uint32 `protobuf:"varint,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// File creation date, UTC (RFC 3339) and as the file's seconds.
+	Created        string `protobuf:"bytes,2,opt,name=created,proto3" json:"created,omitempty"`
+	CreatedSeconds uint32 `protobuf:"varint,3,opt,name=created_seconds,json=createdSeconds,proto3" json:"created_seconds,omitempty"`
+	// File event type: 1.
+	EventType uint32 `protobuf:"varint,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// End File position: the end file's offset.
+	EndFilePosition uint32 `protobuf:"varint,5,opt,name=end_file_position,json=endFilePosition,proto3" json:"end_file_position,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *XDRHeader) Reset() {
+	*x = XDRHeader{}
+	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XDRHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XDRHeader) ProtoMessage() {}
+
+func (x *XDRHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XDRHeader.ProtoReflect.Descriptor instead.
+func (*XDRHeader) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *XDRHeader) GetTag() uint32 {
+	if x != nil {
+		return x.Tag
+	}
+	return 0
+}
+
+func (x *XDRHeader) GetCreated() string {
+	if x != nil {
+		return x.Created
+	}
+	return ""
+}
+
+func (x *XDRHeader) GetCreatedSeconds() uint32 {
+	if x != nil {
+		return x.CreatedSeconds
+	}
+	return 0
+}
+
+func (x *XDRHeader) GetEventType() uint32 {
+	if x != nil {
+		return x.EventType
+	}
+	return 0
+}
+
+func (x *XDRHeader) GetEndFilePosition() uint32 {
+	if x != nil {
+		return x.EndFilePosition
+	}
+	return 0
+}
+
+// SequenceRange is an inclusive range of numbers; from > to when it
+// crosses the wrap.
+type SequenceRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint32                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint32                 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequenceRange) Reset() {
+	*x = SequenceRange{}
+	mi := &file_samd_v1_samd_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequenceRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequenceRange) ProtoMessage() {}
+
+func (x *SequenceRange) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequenceRange.ProtoReflect.Descriptor instead.
+func (*SequenceRange) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *SequenceRange) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *SequenceRange) GetTo() uint32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// DeviceMessages is one original device's message numbers in a file
+// ("Sequential number of message issued from the original equipment").
+type DeviceMessages struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Device ID (String 3) "/" Complement Device ID.
+	Device        string           `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	First         uint32           `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint32           `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	Count         uint32           `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	Missing       []*SequenceRange `protobuf:"bytes,5,rep,name=missing,proto3" json:"missing,omitempty"`
+	Duplicates    []uint32         `protobuf:"varint,6,rep,packed,name=duplicates,proto3" json:"duplicates,omitempty"`
+	OutOfOrder    []uint32         `protobuf:"varint,7,rep,packed,name=out_of_order,json=outOfOrder,proto3" json:"out_of_order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceMessages) Reset() {
+	*x = DeviceMessages{}
+	mi := &file_samd_v1_samd_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceMessages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceMessages) ProtoMessage() {}
+
+func (x *DeviceMessages) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceMessages.ProtoReflect.Descriptor instead.
+func (*DeviceMessages) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *DeviceMessages) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceMessages) GetFirst() uint32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *DeviceMessages) GetLast() uint32 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+func (x *DeviceMessages) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *DeviceMessages) GetMissing() []*SequenceRange {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *DeviceMessages) GetDuplicates() []uint32 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return nil
+}
+
+func (x *DeviceMessages) GetOutOfOrder() []uint32 {
+	if x != nil {
+		return x.OutOfOrder
+	}
+	return nil
+}
+
+// MessageReport is what walking an XDR file's messages found.
+type MessageReport struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Messages uint32                 `protobuf:"varint,1,opt,name=messages,proto3" json:"messages,omitempty"`
+	Devices  []*DeviceMessages      `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	// More devices, holes or repeats than the report keeps.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageReport) Reset() {
+	*x = MessageReport{}
+	mi := &file_samd_v1_samd_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageReport) ProtoMessage() {}
+
+func (x *MessageReport) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageReport.ProtoReflect.Descriptor instead.
+func (*MessageReport) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *MessageReport) GetMessages() uint32 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *MessageReport) GetDevices() []*DeviceMessages {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *MessageReport) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type ExportSchemeCRLRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The scheme's root CA (default: the only root samd holds).
+	Root          string `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSchemeCRLRequest) Reset() {
+	*x = ExportSchemeCRLRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSchemeCRLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSchemeCRLRequest) ProtoMessage() {}
+
+func (x *ExportSchemeCRLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSchemeCRLRequest.ProtoReflect.Descriptor instead.
+func (*ExportSchemeCRLRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ExportSchemeCRLRequest) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -5696,17 +6171,19 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
 	"\talgorithm\x18\x04 \x01(\tR\talgorithm\x12#\n" +
 	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\x12\x1b\n" +
-	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\"B\n" +
+	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\"g\n" +
 	"\x13NextFileNameRequest\x12\x1b\n" +
 	"\tfile_type\x18\x01 \x01(\tR\bfileType\x12\x0e\n" +
-	"\x02zu\x18\x02 \x01(\tR\x02zu\"F\n" +
+	"\x02zu\x18\x02 \x01(\tR\x02zu\x12#\n" +
+	"\rhardware_type\x18\x03 \x01(\tR\fhardwareType\"F\n" +
 	"\x14NextFileNameResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"S\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"k\n" +
 	"\x0fSignFileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
-	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xcb\x01\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\xb8\x02\n" +
 	"\x10SignFileResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
@@ -5714,11 +6191,16 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x18\n" +
 	"\acounter\x18\x05 \x01(\x04R\acounter\x12\x1a\n" +
 	"\binstance\x18\x06 \x01(\tR\binstance\x12#\n" +
-	"\rsigner_serial\x18\a \x01(\tR\fsignerSerial\"[\n" +
+	"\rsigner_serial\x18\a \x01(\tR\fsignerSerial\x12\x19\n" +
+	"\bend_file\x18\b \x01(\fR\aendFile\x12\x1c\n" +
+	"\talgorithm\x18\t \x01(\tR\talgorithm\x122\n" +
+	"\bmessages\x18\n" +
+	" \x01(\v2\x16.samd.v1.MessageReportR\bmessages\"s\n" +
 	"\x11VerifyFileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x14\n" +
-	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xf2\x02\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\x94\x05\n" +
 	"\x12VerifyFileResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
@@ -5733,7 +6215,16 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	" \x01(\tR\fsignerSerial\x12!\n" +
 	"\fsigning_time\x18\v \x01(\tR\vsigningTime\x12\x1a\n" +
 	"\binstance\x18\f \x01(\tR\binstance\x12\x18\n" +
-	"\acounter\x18\r \x01(\x04R\acounter\"\xad\x02\n" +
+	"\acounter\x18\r \x01(\x04R\acounter\x12\x16\n" +
+	"\x06format\x18\x0e \x01(\tR\x06format\x12#\n" +
+	"\rhardware_type\x18\x0f \x01(\tR\fhardwareType\x12\x1b\n" +
+	"\tfile_type\x18\x10 \x01(\tR\bfileType\x12\x1f\n" +
+	"\vdis_version\x18\x11 \x01(\tR\n" +
+	"disVersion\x12*\n" +
+	"\x06header\x18\x12 \x01(\v2\x12.samd.v1.XDRHeaderR\x06header\x12\x1c\n" +
+	"\talgorithm\x18\x13 \x01(\tR\talgorithm\x122\n" +
+	"\bmessages\x18\x14 \x01(\v2\x16.samd.v1.MessageReportR\bmessages\x12'\n" +
+	"\x0fmessages_walked\x18\x15 \x01(\bR\x0emessagesWalked\"\xad\x02\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12\x1f\n" +
@@ -5779,7 +6270,34 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"validUntil\x12\x1b\n" +
 	"\tin_policy\x18\v \x01(\bR\binPolicy\">\n" +
 	"\x11InventoryResponse\x12)\n" +
-	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys*^\n" +
+	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys\"\xab\x01\n" +
+	"\tXDRHeader\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\rR\x03tag\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\tR\acreated\x12'\n" +
+	"\x0fcreated_seconds\x18\x03 \x01(\rR\x0ecreatedSeconds\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x04 \x01(\rR\teventType\x12*\n" +
+	"\x11end_file_position\x18\x05 \x01(\rR\x0fendFilePosition\"3\n" +
+	"\rSequenceRange\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\rR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\rR\x02to\"\xdc\x01\n" +
+	"\x0eDeviceMessages\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
+	"\x05first\x18\x02 \x01(\rR\x05first\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\rR\x04last\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x120\n" +
+	"\amissing\x18\x05 \x03(\v2\x16.samd.v1.SequenceRangeR\amissing\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x06 \x03(\rR\n" +
+	"duplicates\x12 \n" +
+	"\fout_of_order\x18\a \x03(\rR\n" +
+	"outOfOrder\"|\n" +
+	"\rMessageReport\x12\x1a\n" +
+	"\bmessages\x18\x01 \x01(\rR\bmessages\x121\n" +
+	"\adevices\x18\x02 \x03(\v2\x17.samd.v1.DeviceMessagesR\adevices\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\",\n" +
+	"\x16ExportSchemeCRLRequest\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\tR\x04root*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -5834,7 +6352,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x14ExternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12M\n" +
 	"\x14InternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12B\n" +
 	"\tVerifySUN\x12\x19.samd.v1.VerifySUNRequest\x1a\x1a.samd.v1.VerifySUNResponse\x12Q\n" +
-	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse2\xd9\x04\n" +
+	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse2\x9b\x05\n" +
 	"\n" +
 	"PKIService\x127\n" +
 	"\bCreateCA\x12\x18.samd.v1.CreateCARequest\x1a\x11.samd.v1.CARecord\x12<\n" +
@@ -5845,7 +6363,8 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05Renew\x12\x15.samd.v1.RenewRequest\x1a\x1a.samd.v1.IssuedCertificate\x129\n" +
 	"\x06Revoke\x12\x16.samd.v1.RevokeRequest\x1a\x17.samd.v1.RevokeResponse\x12.\n" +
 	"\x06GetCRL\x12\x16.samd.v1.GetCRLRequest\x1a\f.samd.v1.CRL\x12H\n" +
-	"\fCreateSigner\x12\x1c.samd.v1.CreateSignerRequest\x1a\x1a.samd.v1.IssuedCertificate2\xe6\x01\n" +
+	"\fCreateSigner\x12\x1c.samd.v1.CreateSignerRequest\x1a\x1a.samd.v1.IssuedCertificate\x12@\n" +
+	"\x0fExportSchemeCRL\x12\x1f.samd.v1.ExportSchemeCRLRequest\x1a\f.samd.v1.CRL2\xe6\x01\n" +
 	"\vFileService\x12K\n" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
@@ -5873,7 +6392,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -5957,6 +6476,11 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*InventoryRequest)(nil),                  // 79: samd.v1.InventoryRequest
 	(*InventoryKey)(nil),                      // 80: samd.v1.InventoryKey
 	(*InventoryResponse)(nil),                 // 81: samd.v1.InventoryResponse
+	(*XDRHeader)(nil),                         // 82: samd.v1.XDRHeader
+	(*SequenceRange)(nil),                     // 83: samd.v1.SequenceRange
+	(*DeviceMessages)(nil),                    // 84: samd.v1.DeviceMessages
+	(*MessageReport)(nil),                     // 85: samd.v1.MessageReport
+	(*ExportSchemeCRLRequest)(nil),            // 86: samd.v1.ExportSchemeCRLRequest
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -6005,94 +6529,101 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	49, // 43: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
 	51, // 44: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
 	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
-	55, // 46: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
-	73, // 47: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
-	80, // 48: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
-	12, // 49: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 50: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 51: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 52: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 53: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 54: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 55: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 56: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 57: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 58: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 59: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 60: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 61: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 62: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 63: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 64: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 65: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 66: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 67: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 68: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 69: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52, // 70: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53, // 71: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57, // 72: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58, // 73: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60, // 74: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61, // 75: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62, // 76: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64, // 77: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66, // 78: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	67, // 79: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69, // 80: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71, // 81: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74, // 82: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75, // 83: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75, // 84: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76, // 85: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75, // 86: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77, // 87: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79, // 88: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	14, // 89: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 90: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 91: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 92: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 93: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 94: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 95: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 96: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 97: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 98: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 99: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 100: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 101: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 102: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 103: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 104: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 105: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 106: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 107: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 108: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 109: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 110: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 111: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 112: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 113: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 114: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 115: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 116: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 117: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 118: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	68, // 119: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 120: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 121: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73, // 122: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73, // 123: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73, // 124: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73, // 125: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73, // 126: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78, // 127: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81, // 128: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	89, // [89:129] is the sub-list for method output_type
-	49, // [49:89] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	85, // 46: samd.v1.SignFileResponse.messages:type_name -> samd.v1.MessageReport
+	55, // 47: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
+	82, // 48: samd.v1.VerifyFileResponse.header:type_name -> samd.v1.XDRHeader
+	85, // 49: samd.v1.VerifyFileResponse.messages:type_name -> samd.v1.MessageReport
+	73, // 50: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
+	80, // 51: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	83, // 52: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
+	84, // 53: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
+	12, // 54: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,  // 55: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 56: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16, // 57: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18, // 58: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19, // 59: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22, // 60: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23, // 61: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24, // 62: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25, // 63: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28, // 64: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31, // 65: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34, // 66: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36, // 67: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38, // 68: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40, // 69: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42, // 70: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44, // 71: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44, // 72: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46, // 73: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48, // 74: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52, // 75: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53, // 76: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57, // 77: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58, // 78: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60, // 79: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61, // 80: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62, // 81: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64, // 82: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66, // 83: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86, // 84: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67, // 85: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69, // 86: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71, // 87: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74, // 88: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75, // 89: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75, // 90: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76, // 91: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75, // 92: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77, // 93: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79, // 94: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	14, // 95: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 96: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 97: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 98: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 99: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 100: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 101: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 102: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 103: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 104: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 105: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 106: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 107: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 108: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 109: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 110: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 111: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 112: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 113: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 114: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 115: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51, // 116: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54, // 117: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56, // 118: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59, // 119: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56, // 120: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56, // 121: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63, // 122: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65, // 123: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56, // 124: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65, // 125: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68, // 126: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70, // 127: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72, // 128: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73, // 129: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73, // 130: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73, // 131: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73, // 132: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73, // 133: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78, // 134: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81, // 135: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	95, // [95:136] is the sub-list for method output_type
+	54, // [54:95] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -6108,7 +6639,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   77,
+			NumMessages:   82,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -53,13 +53,17 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 			return state.CA{}, err
 		}
 	}
+	serial, err := s.newSerial(ctx)
+	if err != nil {
+		return state.CA{}, err
+	}
 	signer, keyName, err := s.newKey(ctx, "pki/ca/"+r.Name, keys.RoleCA, r.Algorithm, r.VaultKey)
 	if err != nil {
 		return state.CA{}, err
 	}
 	now := s.cfg.Now()
 	req := pki.CARequest{Subject: pkix.Name{CommonName: r.CommonName}, Key: signer.Public(), Signer: signer, MaxPathLen: r.MaxPathLen,
-		Serial: newSerial(), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(r.Validity)}
+		Serial: serial, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(r.Validity)}
 	if parent != nil {
 		req.Issuer, req.IssuerSigner, req.CRLURL = parent.cert, parent.signer, parent.rec.CRLURL
 		if req.NotAfter.After(parent.cert.NotAfter) {

@@ -65,7 +65,10 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	if na.After(m.cert.NotAfter) {
 		na = m.cert.NotAfter
 	}
-	serial := newSerial()
+	serial, err := s.newSerial(ctx)
+	if err != nil {
+		return state.Certificate{}, err
+	}
 	der, err := pki.Issue(rand.Reader, m.cert, m.signer, pki.IssueRequest{Profile: r.Profile, CSR: csr, Key: key, Principal: r.Principal,
 		DNSNames: r.DNSNames, IPs: r.IPs, Serial: serial, NotBefore: nb, NotAfter: na, CRLURL: m.rec.CRLURL})
 	if err != nil {

@@ -52,8 +52,8 @@ func TestKeysInVault(t *testing.T) {
 		t.Fatalf("signer key record %q", s.Key)
 	}
 	content := []byte("<transactions/>")
-	f := e.sign(t, backA, "vault-signer", "TX0100VA.000000001", content)
-	if v := e.verify(t, "TX0100VA.000000001", f.Signature, content); !v.OK {
+	f := e.sign(t, backA, "vault-signer", "TR01001A.000000201", content)
+	if v := e.verify(t, "TR01001A.000000201", f.Signature, content); !v.OK {
 		t.Fatalf("file signed through Vault: %s %s", v.Reason, v.Detail)
 	}
 	os.WriteFile(filepath.Join(e.dir, "v.bin"), content, 0o600)

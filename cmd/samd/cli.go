@@ -38,6 +38,9 @@ type command struct {
 	// timeout is the least time the command gets, whatever --timeout says
 	// (a file's streaming).
 	timeout time.Duration
+	// offline: the command works without samd (its client is nil), and
+	// needs no connection flags.
+	offline bool
 }
 
 // runFunc runs a command on the connection c. It returns the response to
@@ -115,11 +118,15 @@ func (x *cli) run(args []string, out io.Writer) error {
 	if err != nil || l == nil {
 		return err
 	}
-	c, err := newClient(l.opts)
-	if err != nil {
-		return err
+	var c *client
+	timeout := l.opts.timeout
+	if !l.cmd.offline {
+		if c, err = newClient(l.opts); err != nil {
+			return err
+		}
+		timeout = c.timeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout, l.cmd.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, l.cmd.timeout))
 	defer cancel()
 	msg, err := l.run(ctx, c, &invocation{args: l.operands, out: out, json: l.json})
 	if err != nil {

@@ -506,16 +506,12 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 	case *samdv1.IssuedCertificate:
 		fmt.Fprintf(w, "serial     %s (CA %s)\nprofile    %s\nsubject    %s/%s/%s\nvalid      %s .. %s\n%s", r.GetSerial(), r.GetCa(), r.GetProfile(),
 			r.GetSubject().GetRole(), r.GetSubject().GetOperator(), r.GetSubject().GetDevice(), r.GetNotBefore(), r.GetNotAfter(), r.GetCertificatePem())
+	case *samdv1.NextFileNameResponse:
+		fmt.Fprintln(w, r.GetName()) // alone, for a shell variable
 	case *samdv1.SignFileResponse:
-		fmt.Fprintf(w, "file       %s, %d bytes, SHA-256 %s\nsigned by  serial %s, instance %s, counter %d (%d-byte CMS signature)\n",
-			r.GetName(), r.GetSize(), r.GetSha256(), r.GetSignerSerial(), r.GetInstance(), r.GetCounter(), len(r.GetSignature()))
+		printSigned(w, r)
 	case *samdv1.VerifyFileResponse:
-		if r.GetOk() {
-			fmt.Fprintf(w, "%s  ok: sender %s, sequence %d, signer %s/%s serial %s, signed %s by %s #%d\n", r.GetName(), r.GetSender(), r.GetSequence(),
-				r.GetSigner().GetOperator(), r.GetSigner().GetDevice(), r.GetSignerSerial(), r.GetSigningTime(), r.GetInstance(), r.GetCounter())
-		} else {
-			fmt.Fprintf(w, "%s  FAILED %s: %s\n", r.GetName(), r.GetReason(), r.GetDetail())
-		}
+		printVerdict(w, r)
 	default:
 		b, err := jsonOut.Marshal(m)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/pki/part19"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
@@ -279,8 +280,12 @@ func setupDev(dir, listen string) error {
 			// needs that much); more takes two.
 			TopUpLimit: 1_000_000_000},
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
-			// Transaction file sender ids (YYYY of XXYYYYZU.NNNNNNNNN).
-			Senders: map[string]string{"dev-operator": "0100", "dev-clearing": "0900"}},
+			// Part 19 senders: XX, YYYY and U of their files' names
+			// XXYYYYZU.NNNNNNNNN (the clearing house sends no files).
+			Senders: map[string]config.Sender{"dev-operator": {PTOID: "0100", HardwareTypes: []string{"TR"}, DISVersion: "A"}},
+			// file xdr-demo's placeholder transactions (type 30 or 32 at
+			// offset 0, 16 bytes), not Appendix A's: the message walk.
+			BodyLengths: &part19.BodyLengths{TypeOffset: 0, Lengths: map[uint32]uint32{30: 16, 32: 16}}},
 		Audit:        config.Audit{CheckpointKey: "audit/dev/checkpoint:v1", CheckpointInterval: config.Duration(time.Minute)},
 		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
 		SUNProfiles: []config.SUNProfile{

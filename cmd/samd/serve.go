@@ -427,14 +427,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if baseURL == "" {
 			baseURL = "http://" + pln.Addr().String()
 		}
-		schemePKI, err = ca.New(ctx, ca.Config{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
+		pkiCfg, err := withFiles(ca.Config{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
-			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log, Audit: sink,
+			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Logger: log, Audit: sink,
 			CAsChanged: func() {
 				if err := tlsFiles.Reload(); err != nil {
 					log.Error("TLS reload after a new CA refused", "err", err)
 				}
-			}})
+			}}, pc)
+		if err != nil {
+			return err
+		}
+		schemePKI, err = ca.New(ctx, pkiCfg)
 		if err != nil {
 			return fmt.Errorf("pki: %w", err)
 		}

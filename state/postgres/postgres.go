@@ -195,6 +195,8 @@ var migrations = []string{
 	// key may have signed certificates samd never recorded.
 	`ALTER TABLE pki_revocation DROP CONSTRAINT pki_revocation_ca_serial_fkey;
 	ALTER TABLE pki_revocation ADD CONSTRAINT pki_revocation_ca_fkey FOREIGN KEY (ca) REFERENCES pki_ca (name);`,
+	// Part 19 file sequences per hardware type, PTOID and file type.
+	sqlstore.MigrateFileSequences,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

@@ -234,6 +234,8 @@ var migrations = []string{
 		ELSE substr(time, 1, 20) || substr(substr(time, 21, length(time) - 21) || '000000000', 1, 9) || 'Z' END;
 	UPDATE officer_change SET at = CASE WHEN instr(at, '.') = 0 THEN substr(at, 1, 19) || '.000000000Z'
 		ELSE substr(at, 1, 20) || substr(substr(at, 21, length(at) - 21) || '000000000', 1, 9) || 'Z' END;`,
+	// Part 19 file sequences per hardware type, PTOID and file type.
+	sqlstore.MigrateFileSequences,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

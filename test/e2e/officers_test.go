@@ -370,7 +370,7 @@ func TestCAUnderDualControl(t *testing.T) {
 	approve(`{"name":"ops-issuing","common_name":"samd ops issuing","parent":"ops-root","validity_days":1825,"max_path_len":0}`, "pki.ca.create")
 	e.mustClient(t, officer, "pki", "signer", "--ca", "ops-issuing", "--operator", "dev-operator", "--signer", "ops-1")
 	dir := t.TempDir()
-	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--type", "OP"), "name")
+	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--file-type", "1"), "name")
 	p := filepath.Join(dir, name)
 	os.WriteFile(p, []byte("<transactions/>"), 0o644)
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office"}, "file", "sign", "--signer", "ops-1", p)

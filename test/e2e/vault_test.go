@@ -54,7 +54,7 @@ func TestVault(t *testing.T) {
 	officer := []string{"--dev", e.dir, "--as", "officer"}
 	e.mustClient(t, officer, "pki", "signer", "--ca", "dev-scheme", "--operator", "dev-operator", "--signer", "vault-1",
 		"--vault-key", "transit/bo-signer", "--out", filepath.Join(dir, "signer.pem"))
-	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--type", "VT"), "name")
+	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--file-type", "1"), "name")
 	p := filepath.Join(dir, name)
 	os.WriteFile(p, []byte("<transactions signed-through=\"vault\"/>"), 0o644)
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office"}, "file", "sign", "--signer", "vault-1", p)

@@ -146,10 +146,11 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 	}
 	auth := func(p identity.Principal, n int64) (authority.SealedValue, error) {
 		g := f.decide(t, p, policies.OpValueAuthorize, nok(n))
-		return f.a.AuthorizeValue(ctx, p, g, authority.ValueRequest{Amount: *nok(n).Amount, Owner: "dev-operator", Purpose: policies.PurposeSale})
+		return f.a.AuthorizeValue(ctx, p, g, authority.ValueRequest{Amount: *nok(n).Amount, Owner: "dev-operator", Purpose: policies.PurposeSale,
+			CardID: unhex("04782E21801D80"), TSN: 5, TxType: 3})
 	}
 	cancel := func(p identity.Principal, seq uint64) (authority.SealedValue, error) {
-		return f.a.CancelValue(ctx, p, f.decide(t, p, policies.OpValueCancel, policies.Request{}), seq)
+		return f.a.CancelValue(ctx, p, f.decide(t, p, policies.OpValueCancel, policies.Request{}), authority.CancelRequest{Original: seq, TSN: 6})
 	}
 	wantUses := func(step string, n int64) {
 		t.Helper()

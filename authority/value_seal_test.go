@@ -289,7 +289,7 @@ func TestValueSeal(t *testing.T) {
 	amt := policies.Amount{Minor: 300, Currency: "USD"}
 	gi := ag.grant(t, tvm1, policies.Request{ValueSeal: true, ProductOwner: "agency-7", Amount: &amt})
 	res, err = ag.a.SealValueObjects(ctx, tvm1, gi, authority.ValueSeal{Profile: "apta-tpurse", Objects: []mac.Object{purse(t, 800, 2)},
-		Previous: []*authority.PreviousObject{{Object: onCard}},
+		Previous:  []*authority.PreviousObject{{Object: onCard}},
 		Authorize: &authority.ValueRequest{Amount: amt, Owner: "agency-7", Purpose: policies.PurposeLoad, TSN: 8, TxType: 11}})
 	if err != nil {
 		t.Fatal(err)

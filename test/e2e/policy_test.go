@@ -97,7 +97,8 @@ func exportReq(kek string) *connect.Request[samdv1.ExportDiversifiedKeyRequest] 
 }
 
 func valueReq(amount int64, owner string) *connect.Request[samdv1.AuthorizeValueRequest] {
-	return connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: amount, Currency: "NOK", ProductOwner: owner, Purpose: samdv1.Purpose_PURPOSE_LOAD})
+	return connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: amount, Currency: "NOK", ProductOwner: owner, Purpose: samdv1.Purpose_PURPOSE_LOAD,
+		CardId: "04782E21801D80", Tsn: 7, TransactionType: 11})
 }
 
 // outcome is what a matrix cell expects: "" allowed, else the stable code
@@ -227,23 +228,23 @@ func TestAuthorisationMatrix(t *testing.T) {
 		{"value.authorize/over-rate", func() error { _, err := rated.val.AuthorizeValue(ctx, valueReq(1, "owner-ok")); return err }, outcome{"limit-reached", "rate:"}},
 
 		{"value.cancel/other-device", func() error {
-			_, err := term2.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			_, err := term2.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			return err
 		}, outcome{"not-found", "has no authorisation 1"}},
 		{"value.cancel/ok", func() error {
-			r, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			r, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			if err == nil && (r.Msg.GetAuthorization().GetOriginalSequence() != 1 || r.Msg.GetAuthorization().GetPurpose() != samdv1.Purpose_PURPOSE_CANCELLATION) {
 				return fmt.Errorf("unexpected record %v", r.Msg)
 			}
 			return err
 		}, allowed},
 		{"value.cancel/twice", func() error {
-			_, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			_, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			return err
 		}, outcome{"denied", "already cancelled"}},
 		{"value.authorize/after-cancel-day-free", func() error { _, err := term.val.AuthorizeValue(ctx, valueReq(1000, "owner-ok")); return err }, allowed},
 		{"value.cancel/wrong-role", func() error {
-			_, err := perso.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			_, err := perso.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			return err
 		}, outcome{"denied", "may not call"}},
 

@@ -272,42 +272,19 @@ func TestValueSealCrash(t *testing.T) {
 	topUpBefore(t, e, "USD", map[string]int64{device: allowance})
 	e.start()
 	ctx := ctxT(t)
-	var mu sync.Mutex
-	acked := map[uint64]int64{}
-	for round := range 5 {
-		if round > 0 {
-			e.start()
+	acked := killDuring(t, e, "dev-apta", "dev-apta-tvm-crash", func(c *clients) (*samdv1.ValueAuthorization, error) {
+		amt := int64(1 + rand.IntN(50))
+		r, err := macsOf(c).SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: "apta-tpurse",
+			Objects: []*samdv1.DataObject{aptaObj(t, 8, amt)}, Authorize: usd(amt, uint32(rand.IntN(1<<20)))}))
+		if err != nil {
+			return nil, err
 		}
-		var wg sync.WaitGroup
-		for range 4 {
-			c := macsOf(e.as("terminal", "dev-apta", "dev-apta-tvm-crash"))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := uint32(1); ; i++ {
-					amt := int64(1 + rand.IntN(50))
-					r, err := c.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: "apta-tpurse",
-						Objects: []*samdv1.DataObject{aptaObj(t, 8, amt)}, Authorize: usd(amt, i)}))
-					if err != nil {
-						return // samd was killed: this one was not acknowledged
-					}
-					if len(r.Msg.GetResults()) != 1 || r.Msg.GetResults()[0].GetSealed() == "" {
-						t.Error("a seal answered without its object")
-						return
-					}
-					mu.Lock()
-					acked[r.Msg.GetAuthorization().GetSequence()] = r.Msg.GetAuthorization().GetAmount()
-					mu.Unlock()
-				}
-			}()
+		if len(r.Msg.GetResults()) != 1 || r.Msg.GetResults()[0].GetSealed() == "" {
+			t.Error("a seal answered without its object")
+			return nil, errors.New("no object")
 		}
-		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
-		e.kill()
-		wg.Wait()
-	}
-	if len(acked) < 20 {
-		t.Fatalf("only %d seals were acknowledged across the rounds", len(acked))
-	}
+		return r.Msg.GetAuthorization(), nil
+	})
 	checkStored(t, e, device, acked, allowance)
 	st, err := sqlite.Open(filepath.Join(e.dir, "data", "state.db"))
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
-	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/mac"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/state/sqlite"
@@ -81,21 +79,10 @@ func newAgency(t *testing.T) *agency {
 	tokenKey(t, s, "mac/a7/tpurse", keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
 	tokenKey(t, s, "value/a7/seal", keys.RoleMAC, keys.AES128, unhex("2B7E151628AED2A6ABF7158809CF4F3C"))
 	tokenKey(t, s, "an10922/test/example-aes128", keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
-	sealRef, _ := keys.NewRef("session/test/seal", 1)
-	if _, err := s.Key(sealRef); err != nil {
-		if _, err := s.Generate(context.Background(), pkcs11.GenerateRequest{Ref: sealRef, Role: keys.RoleSessionSeal, Algorithm: keys.AES256}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	engine, err := policies.Compile([]policies.File{{Name: "agency-7.yaml", Data: []byte(agencyPolicy)}, {Name: "keys.yaml", Data: []byte(agencyKeys)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	ref, _ := keys.NewRef("mac/a7/tpurse", 1)
 	var types []apta.Type
 	for _, n := range []string{"SV&TPPO", "A&DVO", "THO", "P&TPO"} {
@@ -107,13 +94,11 @@ func newAgency(t *testing.T) *agency {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := &countingKeys{Store: s}
-	a := authority.New(authority.Config{Keys: ck, State: st, Policy: engine, Profiles: map[string]mac.Profile{"apta-tpurse": p},
-		Sessions: authority.Sessions{Sealer: s, SealKey: sealRef, TTL: time.Minute}})
-	if _, err := st.TopUp(context.Background(), "agency-7/tvm-1", "USD", 10_000, time.Now()); err != nil {
+	f := newAuthority(t, s, engine, map[string]mac.Profile{"apta-tpurse": p})
+	if _, err := f.state.TopUp(context.Background(), "agency-7/tvm-1", "USD", 10_000, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	return &agency{a: a, keys: ck, state: st, p: p}
+	return &agency{a: f.a, keys: f.keys, state: f.state, p: p}
 }
 
 // Objects of the APTA catalogue, built field by field.

@@ -38,6 +38,9 @@ func (r ValueRequest) check() error {
 	if r.Amount.Minor <= 0 {
 		return errkind.Errorf(errkind.InvalidInput, "amount must be positive")
 	}
+	if r.Owner == "" {
+		return errkind.Errorf(errkind.InvalidInput, "product owner: missing")
+	}
 	if len(r.CardID) < 1 || len(r.CardID) > value.MaxCardID {
 		return errkind.Errorf(errkind.InvalidInput, "card id: the card's media serial number (UID), 1..%d bytes, is required", value.MaxCardID)
 	}

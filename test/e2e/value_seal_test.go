@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,6 +182,22 @@ func TestValueSeals(t *testing.T) {
 	if err != nil || s.Msg.GetAuthorization().GetAmount() != 300 || s.Msg.GetAuthorization().GetCardId() != aptaUID {
 		t.Fatalf("a load on the purse: %v %v", s, err)
 	}
+
+	// The CRC profile: the seed's example (§5.1 Note 2, x16+x15+x2+1),
+	// sealed without a key and verified by the clearing house.
+	crc := &samdv1.DataObject{Type: 1, CardId: aptaUID, ProductOwner: "dev-apta", Data: "4352432044454D4F2041505441210000"}
+	cs, err := term.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: "apta-core-crc", Objects: []*samdv1.DataObject{crc}}))
+	if err != nil || cs.Msg.GetResults()[0].GetSealed() != "4352432044454D4F2041505441218662" || cs.Msg.GetResults()[0].GetMac() != "6286" {
+		t.Fatalf("CRC seal: %v %v", cs, err)
+	}
+	crc.Data = cs.Msg.GetResults()[0].GetSealed()
+	if v, err := ch.VerifyObjects(ctx, connect.NewRequest(&samdv1.VerifyObjectsRequest{Profile: "apta-core-crc", Objects: []*samdv1.DataObject{crc}})); err != nil || v.Msg.GetInvalid() != 0 {
+		t.Fatalf("CRC verify: %v %v", v, err)
+	}
+	// An extension object under the DAC profile: its bits 112-127 are data.
+	svpox := &samdv1.DataObject{Type: 18, CardId: aptaUID, ProductOwner: "dev-apta", Data: strings.Repeat("00", 16)}
+	_, err = term.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: "apta-tpurse", Objects: []*samdv1.DataObject{svpox}, Authorize: usd(1, 9)}))
+	wantRefused(t, err, "invalid-input", "")
 
 	// 50 seals race for 10 × 100.
 	race := macsOf(e.as("terminal", "dev-apta", "dev-apta-tvm-race"))

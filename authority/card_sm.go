@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/errkind"
@@ -51,10 +52,21 @@ func (cs *cardSession) ev1() *cardauth.EV1 {
 // lists them — is refused with denied (rule card-command) before the
 // session is opened. An EV1 or legacy FULL-mode command, whose CRC does not
 // bind its code, is refused unless the role may send ChangeKey.
+//
+// Credit (0C) and LimitedCredit (1C) create value on the card: they are
+// protected only through ProtectCredit, against a value authorisation.
 func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
 	if err := g.CardCommand(cmd, true); err != nil {
 		return nil, "", err
 	}
+	if valueCommand(cmd) {
+		return nil, "", refuse(errkind.Denied, ReasonValueUnauthorised, fmt.Sprintf("card command %02X (%s) creates value: samd protects it only against a value authorisation (value_authorization)", cmd, policies.CardCommandName(cmd)))
+	}
+	return a.protectCommand(ctx, p, g, token, cmd, header, data, mode)
+}
+
+// protectCommand is ProtectCommand once the command may be protected.
+func (a *Authority) protectCommand(ctx context.Context, p identity.Principal, g policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
 	cs, err := a.openSession(ctx, p, token, stepOpen)
 	if err != nil {
 		return nil, "", err

@@ -66,12 +66,6 @@ func newFixture(t *testing.T) *fixture {
 	tokenKey(t, s, "an10922/test/example-aes128", keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
 	tokenKey(t, s, "value/dev/auth-seal", keys.RoleMAC, keys.AES128, unhex("2B7E151628AED2A6ABF7158809CF4F3C"))
 	tokenKey(t, s, "mac/dev/legacy-master", keys.RoleDiversifyMaster, keys.TDEA2, unhex("0123456789ABCDEFFEDCBA9876543210"))
-	sealRef, _ := keys.NewRef("session/test/seal", 1)
-	if _, err := s.Key(sealRef); err != nil {
-		if _, err := s.Generate(context.Background(), pkcs11.GenerateRequest{Ref: sealRef, Role: keys.RoleSessionSeal, Algorithm: keys.AES256}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	files, err := policies.ReadFS(policies.Examples, "examples")
 	if err != nil {
 		t.Fatal(err)
@@ -89,18 +83,31 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	legacyKey, _ := keys.NewRef("mac/dev/legacy-master", 1)
 	legacy, err := mac.NewProfile(mac.ProfileConfig{Name: "legacy-retail", Algorithm: "iso9797-1-alg3", Padding: 2, MACLength: 4, Key: legacyKey, Diversify: true, SystemID: []byte("H206")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newAuthority(t, s, engine, map[string]mac.Profile{"legacy-retail": legacy})
+}
+
+// newAuthority is an Authority on the token s (with a session-seal key
+// made once) and a fresh SQLite store, under engine, with profiles.
+func newAuthority(t *testing.T, s *pkcs11.Store, engine *policies.Engine, profiles map[string]mac.Profile) *fixture {
+	t.Helper()
+	sealRef, _ := keys.NewRef("session/test/seal", 1)
+	if _, err := s.Key(sealRef); err != nil {
+		if _, err := s.Generate(context.Background(), pkcs11.GenerateRequest{Ref: sealRef, Role: keys.RoleSessionSeal, Algorithm: keys.AES256}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	ck := &countingKeys{Store: s}
-	a := authority.New(authority.Config{Keys: ck, State: st, Policy: engine, Profiles: map[string]mac.Profile{"legacy-retail": legacy},
+	a := authority.New(authority.Config{Keys: ck, State: st, Policy: engine, Profiles: profiles,
 		Sessions: authority.Sessions{Sealer: s, SealKey: sealRef, TTL: time.Minute}})
 	return &fixture{a: a, keys: ck, state: st}
 }
@@ -146,10 +153,11 @@ func TestRefusedValueRequestsUseNoSealKey(t *testing.T) {
 	}
 	auth := func(p identity.Principal, n int64) (authority.SealedValue, error) {
 		g := f.decide(t, p, policies.OpValueAuthorize, nok(n))
-		return f.a.AuthorizeValue(ctx, p, g, authority.ValueRequest{Amount: *nok(n).Amount, Owner: "dev-operator", Purpose: policies.PurposeSale})
+		return f.a.AuthorizeValue(ctx, p, g, authority.ValueRequest{Amount: *nok(n).Amount, Owner: "dev-operator", Purpose: policies.PurposeSale,
+			CardID: unhex("04782E21801D80"), TSN: 5, TxType: 3})
 	}
 	cancel := func(p identity.Principal, seq uint64) (authority.SealedValue, error) {
-		return f.a.CancelValue(ctx, p, f.decide(t, p, policies.OpValueCancel, policies.Request{}), seq)
+		return f.a.CancelValue(ctx, p, f.decide(t, p, policies.OpValueCancel, policies.Request{}), authority.CancelRequest{Original: seq, TSN: 6})
 	}
 	wantUses := func(step string, n int64) {
 		t.Helper()

@@ -258,6 +258,14 @@ type SealProfile struct {
 	AID              string `yaml:"aid"`
 	SystemIdentifier string `yaml:"system_identifier"`
 	ObjectLength     int    `yaml:"object_length"`
+	// Mode is mac (default), apta-dac or apta-crc (README: "APTA
+	// objects"); Types, Polynomial and CardFailureLimit are the APTA
+	// modes'; Value marks a value-bearing profile (seal.go).
+	Mode             string     `yaml:"mode,omitempty"`
+	Types            []string   `yaml:"types,omitempty"`
+	Polynomial       string     `yaml:"polynomial,omitempty"`
+	CardFailureLimit int        `yaml:"card_failure_limit,omitempty"`
+	Value            *SealValue `yaml:"value,omitempty"`
 }
 
 // Profiles builds the validated seal profiles.
@@ -266,12 +274,15 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 	var errs []error
 	for i, sp := range c.SealProfiles {
 		field := fmt.Sprintf("seal_profiles[%d]", i)
-		name, ver, _ := strings.Cut(sp.Key, ":v")
-		n, _ := strconv.Atoi(ver)
-		ref, err := keys.NewRef(name, n)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.key: want NAME:vN, got %q", field, sp.Key))
-			continue
+		var ref keys.Ref
+		if sp.Key != "" || sp.Mode != "apta-crc" {
+			name, ver, _ := strings.Cut(sp.Key, ":v")
+			n, _ := strconv.Atoi(ver)
+			var err error
+			if ref, err = keys.NewRef(name, n); err != nil {
+				errs = append(errs, fmt.Errorf("%s.key: want NAME:vN, got %q", field, sp.Key))
+				continue
+			}
 		}
 		aid, err1 := hex.DecodeString(sp.AID)
 		sys, err2 := hex.DecodeString(sp.SystemIdentifier)
@@ -279,8 +290,13 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 			errs = append(errs, fmt.Errorf("%s: aid and system_identifier are hex", field))
 			continue
 		}
-		p, err := mac.NewProfile(mac.ProfileConfig{Name: sp.Name, Algorithm: sp.Algorithm, Padding: sp.Padding, MACLength: sp.MACLength,
-			Key: ref, Diversify: sp.Diversify, AID: aid, SystemID: sys, ObjectLength: sp.ObjectLength})
+		pc := mac.ProfileConfig{Name: sp.Name, Algorithm: sp.Algorithm, Padding: sp.Padding, MACLength: sp.MACLength,
+			Key: ref, Diversify: sp.Diversify, AID: aid, SystemID: sys, ObjectLength: sp.ObjectLength, CardFailureLimit: sp.CardFailureLimit}
+		if err := sp.sealMode(&pc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+			continue
+		}
+		p, err := mac.NewProfile(pc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 			continue
@@ -290,6 +306,7 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 		}
 		out[sp.Name] = p
 	}
+	errs = append(errs, valueKeysApart(c.SealProfiles, out)...)
 	return out, errors.Join(errs...)
 }
 

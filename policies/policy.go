@@ -117,6 +117,15 @@ type Request struct {
 	Amount        *Amount
 	CardType      string
 	Time          time.Time
+	// Profile is the seal profile a mac.seal or mac.verify request names;
+	// a role whose policy lists seal_profiles may use only those.
+	Profile string
+	// ValueSeal marks a seal that creates value against an authorisation
+	// (a value-bearing profile): the role needs value rights as for
+	// value.authorize — the operation, a value section, and the value seal
+	// key's entry permitting value.authorize. Amount, if set, is an
+	// authorisation made with the seal, checked as value.authorize's.
+	ValueSeal bool
 }
 
 // Grant is what an allowed request may do: constraints the operation must
@@ -204,6 +213,7 @@ type rolePolicy struct {
 	value     *ValueLimits
 	rate      *Rate
 	cardCmds  CardCommands
+	profiles  map[string]bool // seal_profiles; nil: every profile the keys allow
 }
 
 type keyEntry struct {
@@ -247,12 +257,29 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 	}
 	g := Grant{Operator: req.Caller.Operator, PolicyVersion: pv, Rule: "roles." + req.Caller.Role.String(), Value: rp.value, Rate: rp.rate, Location: op.loc,
 		CardCommands: rp.cardCmds}
-	refs := req.Keys
+	if req.Profile != "" && rp.profiles != nil && !rp.profiles[req.Profile] {
+		return Grant{}, deny("seal-profile", "seal profile %s is not in the seal_profiles of role %s in policy %s", req.Profile, req.Caller.Role, pv)
+	}
+	type keyOp struct {
+		ref keys.Ref
+		op  Operation
+	}
+	refs := make([]keyOp, 0, len(req.Keys)+1)
+	for _, k := range req.Keys {
+		refs = append(refs, keyOp{k, req.Operation})
+	}
 	if (req.Operation == OpValueAuthorize || req.Operation == OpValueCancel) && rp.value != nil {
 		// The seal key is the policy's, not the caller's: check it too.
-		refs = append(slices.Clone(refs), rp.value.SealKey)
+		refs = append(refs, keyOp{rp.value.SealKey, req.Operation})
 	}
-	for _, k := range refs {
+	if req.ValueSeal {
+		if !rp.ops[OpValueAuthorize] || rp.value == nil {
+			return Grant{}, deny("value", "role %s may not seal value: policy %s gives it no value.authorize with a value section", req.Caller.Role, pv)
+		}
+		refs = append(refs, keyOp{rp.value.SealKey, OpValueAuthorize})
+	}
+	for _, ko := range refs {
+		k := ko.ref
 		if !matchAny(rp.keys, k.String()) {
 			return Grant{}, deny("key", "key %s is outside the keys of role %s in policy %s", k, req.Caller.Role, pv)
 		}
@@ -263,8 +290,8 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 		if ke == nil {
 			return Grant{}, deny("key-entry", "key %s has no key entry", k)
 		}
-		if !ke.ops[req.Operation] {
-			return Grant{}, deny("key-entry", "key entry of %s does not permit %s", k, req.Operation)
+		if !ke.ops[ko.op] {
+			return Grant{}, deny("key-entry", "key entry of %s does not permit %s", k, ko.op)
 		}
 		if !ke.validFrom.IsZero() && req.Time.Before(ke.validFrom) || !ke.validUntil.IsZero() && !req.Time.Before(ke.validUntil) {
 			return Grant{}, &Denial{Rule: "key-validity", Reason: fmt.Sprintf("key %s is outside its validity window", k), Retired: true}
@@ -376,6 +403,9 @@ type roleYAML struct {
 	Keys          []string `yaml:"keys"`
 	ProductOwners []string `yaml:"product_owners"`
 	CardTypes     []string `yaml:"card_types"`
+	// SealProfiles, if present, are the only seal profiles the role may
+	// seal or verify with; absent: every profile whose key it may use.
+	SealProfiles []string `yaml:"seal_profiles"`
 	// CardCommands is the card command allow-list: hex codes ("AD");
 	// absent: DefaultCardCommands; [] allows none.
 	CardCommands yaml.Node  `yaml:"card_commands"`
@@ -594,6 +624,12 @@ func (e *Engine) addOperator(a at, d *document) []error {
 		}
 		for _, c := range r.CardTypes {
 			rp.cardTypes[c] = true
+		}
+		if r.SealProfiles != nil {
+			rp.profiles = map[string]bool{}
+			for _, n := range r.SealProfiles {
+				rp.profiles[n] = true
+			}
 		}
 		switch n := r.CardCommands; n.Kind {
 		case 0:

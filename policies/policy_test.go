@@ -16,7 +16,7 @@ import (
 func examples(t *testing.T) *policies.Engine {
 	t.Helper()
 	files, err := policies.ReadFS(policies.Examples, "examples")
-	if err != nil || len(files) != 4 {
+	if err != nil || len(files) != 5 {
 		t.Fatalf("read examples: %d files, %v", len(files), err)
 	}
 	e, err := policies.Compile(files)

@@ -159,7 +159,13 @@ func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[s
 	// itself only by its digest.
 	audit.NoteFrom(ctx).CardCommand(byte(m.GetCommand()))
 	audit.NoteFrom(ctx).Input(audit.Digest("command", append(append([]byte{byte(m.GetCommand())}, header...), data...)))
-	out, tok, err := c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
+	var out []byte
+	var tok string
+	if seq := m.GetValueAuthorization(); seq != 0 {
+		out, tok, err = c.auth.ProtectCredit(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode, seq)
+	} else {
+		out, tok, err = c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1048,10 +1048,18 @@ type ValueAuthorization struct {
 	// For a cancellation: the sequence number it restores.
 	OriginalSequence uint64 `protobuf:"varint,9,opt,name=original_sequence,json=originalSequence,proto3" json:"original_sequence,omitempty"`
 	// The seal, hex, and the key that made it.
-	Seal          string  `protobuf:"bytes,10,opt,name=seal,proto3" json:"seal,omitempty"`
-	SealKey       *KeyRef `protobuf:"bytes,11,opt,name=seal_key,json=sealKey,proto3" json:"seal_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Seal    string  `protobuf:"bytes,10,opt,name=seal,proto3" json:"seal,omitempty"`
+	SealKey *KeyRef `protobuf:"bytes,11,opt,name=seal_key,json=sealKey,proto3" json:"seal_key,omitempty"`
+	// Version 2 records (samd writes them): the card's media serial number
+	// (UID), hex; its application transaction sequence number; the
+	// Håndbok 206 Part 19 transaction type (§1.3.2). A record without a
+	// version is version 1, which has none of the three.
+	CardId          string `protobuf:"bytes,12,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Tsn             uint32 `protobuf:"varint,13,opt,name=tsn,proto3" json:"tsn,omitempty"`
+	TransactionType uint32 `protobuf:"varint,14,opt,name=transaction_type,json=transactionType,proto3" json:"transaction_type,omitempty"`
+	Version         uint32 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ValueAuthorization) Reset() {
@@ -1161,14 +1169,49 @@ func (x *ValueAuthorization) GetSealKey() *KeyRef {
 	return nil
 }
 
+func (x *ValueAuthorization) GetCardId() string {
+	if x != nil {
+		return x.CardId
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetTsn() uint32 {
+	if x != nil {
+		return x.Tsn
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetTransactionType() uint32 {
+	if x != nil {
+		return x.TransactionType
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 type AuthorizeValueRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Amount        int64                  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
-	ProductOwner  string                 `protobuf:"bytes,3,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
-	Purpose       Purpose                `protobuf:"varint,4,opt,name=purpose,proto3,enum=samd.v1.Purpose" json:"purpose,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Amount       int64                  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency     string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	ProductOwner string                 `protobuf:"bytes,3,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
+	Purpose      Purpose                `protobuf:"varint,4,opt,name=purpose,proto3,enum=samd.v1.Purpose" json:"purpose,omitempty"`
+	// The card the value is for (media serial number / UID, hex, 1..16
+	// bytes; in a seal request, the objects' card when empty), its
+	// application TSN at the write, and the Part 19 transaction type
+	// (§1.3.2: 11 CSC tPurse Product Reload, 3 CSC Fare Product sale, …).
+	CardId          string `protobuf:"bytes,5,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Tsn             uint32 `protobuf:"varint,6,opt,name=tsn,proto3" json:"tsn,omitempty"`
+	TransactionType uint32 `protobuf:"varint,7,opt,name=transaction_type,json=transactionType,proto3" json:"transaction_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AuthorizeValueRequest) Reset() {
@@ -1229,6 +1272,27 @@ func (x *AuthorizeValueRequest) GetPurpose() Purpose {
 	return Purpose_PURPOSE_UNSPECIFIED
 }
 
+func (x *AuthorizeValueRequest) GetCardId() string {
+	if x != nil {
+		return x.CardId
+	}
+	return ""
+}
+
+func (x *AuthorizeValueRequest) GetTsn() uint32 {
+	if x != nil {
+		return x.Tsn
+	}
+	return 0
+}
+
+func (x *AuthorizeValueRequest) GetTransactionType() uint32 {
+	if x != nil {
+		return x.TransactionType
+	}
+	return 0
+}
+
 type AuthorizeValueResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Authorization *ValueAuthorization    `protobuf:"bytes,1,opt,name=authorization,proto3" json:"authorization,omitempty"`
@@ -1286,8 +1350,13 @@ type CancelValueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sequence number of the device's own authorisation to cancel.
 	OriginalSequence uint64 `protobuf:"varint,1,opt,name=original_sequence,json=originalSequence,proto3" json:"original_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Håndbok 206 Part 19 §5: the card's current TSN (after the
+	// original's), and the cancelled operation's transaction type (0: the
+	// original's).
+	Tsn             uint32 `protobuf:"varint,2,opt,name=tsn,proto3" json:"tsn,omitempty"`
+	TransactionType uint32 `protobuf:"varint,3,opt,name=transaction_type,json=transactionType,proto3" json:"transaction_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CancelValueRequest) Reset() {
@@ -1323,6 +1392,20 @@ func (*CancelValueRequest) Descriptor() ([]byte, []int) {
 func (x *CancelValueRequest) GetOriginalSequence() uint64 {
 	if x != nil {
 		return x.OriginalSequence
+	}
+	return 0
+}
+
+func (x *CancelValueRequest) GetTsn() uint32 {
+	if x != nil {
+		return x.Tsn
+	}
+	return 0
+}
+
+func (x *CancelValueRequest) GetTransactionType() uint32 {
+	if x != nil {
+		return x.TransactionType
 	}
 	return 0
 }
@@ -1374,9 +1457,12 @@ func (x *VerifyValueAuthorizationRequest) GetAuthorization() *ValueAuthorization
 type VerifyValueAuthorizationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Always true: an invalid seal is an error (check-failed).
-	Valid         bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Valid bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	// The record verified, and the Part 19 name of its transaction type.
+	Authorization       *ValueAuthorization `protobuf:"bytes,2,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	TransactionTypeName string              `protobuf:"bytes,3,opt,name=transaction_type_name,json=transactionTypeName,proto3" json:"transaction_type_name,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *VerifyValueAuthorizationResponse) Reset() {
@@ -1414,6 +1500,20 @@ func (x *VerifyValueAuthorizationResponse) GetValid() bool {
 		return x.Valid
 	}
 	return false
+}
+
+func (x *VerifyValueAuthorizationResponse) GetAuthorization() *ValueAuthorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *VerifyValueAuthorizationResponse) GetTransactionTypeName() string {
+	if x != nil {
+		return x.TransactionTypeName
+	}
+	return ""
 }
 
 type Allowance struct {
@@ -1735,8 +1835,13 @@ type DataObject struct {
 	ProductOwner string `protobuf:"bytes,4,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
 	// The object, hex.
 	Data string `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
-	// The MAC, hex (verification input).
-	Mac           string `protobuf:"bytes,6,opt,name=mac,proto3" json:"mac,omitempty"`
+	// The MAC, hex (verification input). APTA profiles (apta-dac,
+	// apta-crc) check bits 112–127 of data instead.
+	Mac string `protobuf:"bytes,6,opt,name=mac,proto3" json:"mac,omitempty"`
+	// Value-bearing profiles: the object this one replaces, as the card
+	// holds it (with its mac under a MAC profile); for a balance, the
+	// baseline of the change, which samd verifies first.
+	Previous      *DataObject `protobuf:"bytes,7,opt,name=previous,proto3" json:"previous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1813,13 +1918,26 @@ func (x *DataObject) GetMac() string {
 	return ""
 }
 
+func (x *DataObject) GetPrevious() *DataObject {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
 type SealObjectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Seal profile name (configuration: seal_profiles).
-	Profile       string        `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
-	Objects       []*DataObject `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Profile string        `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Objects []*DataObject `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Value-bearing profiles: the unspent authorisation of this device that
+	// pays for the value the objects create, or (authorize) one samd makes
+	// with the seal, from the device's allowance. Without either, samd seals
+	// only objects that take value (a fare deducted).
+	AuthorizationSequence uint64                 `protobuf:"varint,3,opt,name=authorization_sequence,json=authorizationSequence,proto3" json:"authorization_sequence,omitempty"`
+	Authorize             *AuthorizeValueRequest `protobuf:"bytes,4,opt,name=authorize,proto3" json:"authorize,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *SealObjectsRequest) Reset() {
@@ -1866,6 +1984,20 @@ func (x *SealObjectsRequest) GetObjects() []*DataObject {
 	return nil
 }
 
+func (x *SealObjectsRequest) GetAuthorizationSequence() uint64 {
+	if x != nil {
+		return x.AuthorizationSequence
+	}
+	return 0
+}
+
+func (x *SealObjectsRequest) GetAuthorize() *AuthorizeValueRequest {
+	if x != nil {
+		return x.Authorize
+	}
+	return nil
+}
+
 // ObjectResult is the result for one object, in request order.
 type ObjectResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1874,8 +2006,14 @@ type ObjectResult struct {
 	// Verify: true when the MAC is valid.
 	Valid bool `protobuf:"varint,2,opt,name=valid,proto3" json:"valid,omitempty"`
 	// For a failed object: the stable error code and message.
-	Code          string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Code    string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// APTA profiles: the object with its DAC or CRC in bits 112–127, hex,
+	// to write to the card.
+	Sealed string `protobuf:"bytes,5,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	// For a failed object: the stable reason, where there is one (e.g.
+	// data-trailer, card-failures).
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1938,14 +2076,32 @@ func (x *ObjectResult) GetMessage() string {
 	return ""
 }
 
+func (x *ObjectResult) GetSealed() string {
+	if x != nil {
+		return x.Sealed
+	}
+	return ""
+}
+
+func (x *ObjectResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type SealObjectsResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Results []*ObjectResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	Key     *KeyInfo               `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// How many objects failed.
-	Failed        uint32 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Failed uint32 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	// The authorisation samd made with the seal (authorize), sealed, and
+	// what the device may still authorise.
+	Authorization      *ValueAuthorization `protobuf:"bytes,4,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	AllowanceRemaining int64               `protobuf:"varint,5,opt,name=allowance_remaining,json=allowanceRemaining,proto3" json:"allowance_remaining,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SealObjectsResponse) Reset() {
@@ -1995,6 +2151,20 @@ func (x *SealObjectsResponse) GetKey() *KeyInfo {
 func (x *SealObjectsResponse) GetFailed() uint32 {
 	if x != nil {
 		return x.Failed
+	}
+	return 0
+}
+
+func (x *SealObjectsResponse) GetAuthorization() *ValueAuthorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *SealObjectsResponse) GetAllowanceRemaining() int64 {
+	if x != nil {
+		return x.AllowanceRemaining
 	}
 	return 0
 }
@@ -2438,10 +2608,13 @@ type ProtectCommandRequest struct {
 	// Command header (sent plain), hex.
 	Header string `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
 	// Command data, hex: MACed (MAC mode) or encrypted (FULL mode).
-	Data          string   `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	Mode          CommMode `protobuf:"varint,5,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Data string   `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Mode CommMode `protobuf:"varint,5,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
+	// Credit (0C) and LimitedCredit (1C) only: the unspent authorisation of
+	// this device for exactly the command's value, which the command spends.
+	ValueAuthorization uint64 `protobuf:"varint,6,opt,name=value_authorization,json=valueAuthorization,proto3" json:"value_authorization,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ProtectCommandRequest) Reset() {
@@ -2507,6 +2680,13 @@ func (x *ProtectCommandRequest) GetMode() CommMode {
 		return x.Mode
 	}
 	return CommMode_COMM_MODE_UNSPECIFIED
+}
+
+func (x *ProtectCommandRequest) GetValueAuthorization() uint64 {
+	if x != nil {
+		return x.ValueAuthorization
+	}
+	return 0
 }
 
 type ProtectCommandResponse struct {
@@ -5938,7 +6118,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\talgorithm\x18\x03 \x01(\tR\talgorithm\x12/\n" +
 	"\n" +
 	"master_key\x18\x04 \x01(\v2\x10.samd.v1.KeyInfoR\tmasterKey\x12\x16\n" +
-	"\x06failed\x18\x05 \x01(\rR\x06failed\"\xea\x02\n" +
+	"\x06failed\x18\x05 \x01(\rR\x06failed\"\xda\x03\n" +
 	"\x12ValueAuthorization\x12\x1a\n" +
 	"\boperator\x18\x01 \x01(\tR\boperator\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1a\n" +
@@ -5951,21 +6131,32 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x11original_sequence\x18\t \x01(\x04R\x10originalSequence\x12\x12\n" +
 	"\x04seal\x18\n" +
 	" \x01(\tR\x04seal\x12*\n" +
-	"\bseal_key\x18\v \x01(\v2\x0f.samd.v1.KeyRefR\asealKey\"\x9c\x01\n" +
+	"\bseal_key\x18\v \x01(\v2\x0f.samd.v1.KeyRefR\asealKey\x12\x17\n" +
+	"\acard_id\x18\f \x01(\tR\x06cardId\x12\x10\n" +
+	"\x03tsn\x18\r \x01(\rR\x03tsn\x12)\n" +
+	"\x10transaction_type\x18\x0e \x01(\rR\x0ftransactionType\x12\x18\n" +
+	"\aversion\x18\x0f \x01(\rR\aversion\"\xf2\x01\n" +
 	"\x15AuthorizeValueRequest\x12\x16\n" +
 	"\x06amount\x18\x01 \x01(\x03R\x06amount\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12#\n" +
 	"\rproduct_owner\x18\x03 \x01(\tR\fproductOwner\x12*\n" +
-	"\apurpose\x18\x04 \x01(\x0e2\x10.samd.v1.PurposeR\apurpose\"\x8c\x01\n" +
+	"\apurpose\x18\x04 \x01(\x0e2\x10.samd.v1.PurposeR\apurpose\x12\x17\n" +
+	"\acard_id\x18\x05 \x01(\tR\x06cardId\x12\x10\n" +
+	"\x03tsn\x18\x06 \x01(\rR\x03tsn\x12)\n" +
+	"\x10transaction_type\x18\a \x01(\rR\x0ftransactionType\"\x8c\x01\n" +
 	"\x16AuthorizeValueResponse\x12A\n" +
 	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x12/\n" +
-	"\x13allowance_remaining\x18\x02 \x01(\x03R\x12allowanceRemaining\"A\n" +
+	"\x13allowance_remaining\x18\x02 \x01(\x03R\x12allowanceRemaining\"~\n" +
 	"\x12CancelValueRequest\x12+\n" +
-	"\x11original_sequence\x18\x01 \x01(\x04R\x10originalSequence\"d\n" +
+	"\x11original_sequence\x18\x01 \x01(\x04R\x10originalSequence\x12\x10\n" +
+	"\x03tsn\x18\x02 \x01(\rR\x03tsn\x12)\n" +
+	"\x10transaction_type\x18\x03 \x01(\rR\x0ftransactionType\"d\n" +
 	"\x1fVerifyValueAuthorizationRequest\x12A\n" +
-	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\"8\n" +
+	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\"\xaf\x01\n" +
 	" VerifyValueAuthorizationResponse\x12\x14\n" +
-	"\x05valid\x18\x01 \x01(\bR\x05valid\"s\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\x12A\n" +
+	"\rauthorization\x18\x02 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x122\n" +
+	"\x15transaction_type_name\x18\x03 \x01(\tR\x13transactionTypeName\"s\n" +
 	"\tAllowance\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
 	"\abalance\x18\x02 \x01(\x03R\abalance\x12\x1a\n" +
@@ -5982,7 +6173,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x15ReloadPoliciesRequest\"H\n" +
 	"\x16ReloadPoliciesResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
-	"\x05files\x18\x02 \x03(\tR\x05files\"\xa0\x01\n" +
+	"\x05files\x18\x02 \x03(\tR\x05files\"\xd1\x01\n" +
 	"\n" +
 	"DataObject\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x17\n" +
@@ -5990,19 +6181,26 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\bsequence\x18\x03 \x01(\rR\bsequence\x12#\n" +
 	"\rproduct_owner\x18\x04 \x01(\tR\fproductOwner\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\tR\x04data\x12\x10\n" +
-	"\x03mac\x18\x06 \x01(\tR\x03mac\"]\n" +
+	"\x03mac\x18\x06 \x01(\tR\x03mac\x12/\n" +
+	"\bprevious\x18\a \x01(\v2\x13.samd.v1.DataObjectR\bprevious\"\xd2\x01\n" +
 	"\x12SealObjectsRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12-\n" +
-	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\"d\n" +
+	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\x125\n" +
+	"\x16authorization_sequence\x18\x03 \x01(\x04R\x15authorizationSequence\x12<\n" +
+	"\tauthorize\x18\x04 \x01(\v2\x1e.samd.v1.AuthorizeValueRequestR\tauthorize\"\x94\x01\n" +
 	"\fObjectResult\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x14\n" +
 	"\x05valid\x18\x02 \x01(\bR\x05valid\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x82\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
+	"\x06sealed\x18\x05 \x01(\tR\x06sealed\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xf6\x01\n" +
 	"\x13SealObjectsResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.samd.v1.ObjectResultR\aresults\x12\"\n" +
 	"\x03key\x18\x02 \x01(\v2\x10.samd.v1.KeyInfoR\x03key\x12\x16\n" +
-	"\x06failed\x18\x03 \x01(\rR\x06failed\"_\n" +
+	"\x06failed\x18\x03 \x01(\rR\x06failed\x12A\n" +
+	"\rauthorization\x18\x04 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x12/\n" +
+	"\x13allowance_remaining\x18\x05 \x01(\x03R\x12allowanceRemaining\"_\n" +
 	"\x14VerifyObjectsRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12-\n" +
 	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\"\x86\x01\n" +
@@ -6032,13 +6230,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x0e\n" +
 	"\x02ti\x18\x02 \x01(\tR\x02ti\x12\x17\n" +
 	"\apd_cap2\x18\x03 \x01(\tR\x06pdCap2\x12\x19\n" +
-	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\x9e\x01\n" +
+	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\xcf\x01\n" +
 	"\x15ProtectCommandRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\rR\acommand\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\tR\x06header\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\tR\x04data\x12%\n" +
-	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"F\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\x12/\n" +
+	"\x13value_authorization\x18\x06 \x01(\x04R\x12valueAuthorization\"F\n" +
 	"\x16ProtectCommandResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\"\xac\x01\n" +
@@ -6509,121 +6708,125 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	2,  // 23: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
 	15, // 24: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
 	15, // 25: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
-	27, // 26: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
-	29, // 27: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 28: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	27, // 29: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
-	29, // 30: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 31: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	5,  // 32: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
-	7,  // 33: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
-	3,  // 34: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
-	33, // 35: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
-	4,  // 36: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
-	4,  // 37: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
-	33, // 38: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
-	33, // 39: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
-	33, // 40: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
-	46, // 41: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
-	47, // 42: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
-	49, // 43: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
-	51, // 44: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
-	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
-	85, // 46: samd.v1.SignFileResponse.messages:type_name -> samd.v1.MessageReport
-	55, // 47: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
-	82, // 48: samd.v1.VerifyFileResponse.header:type_name -> samd.v1.XDRHeader
-	85, // 49: samd.v1.VerifyFileResponse.messages:type_name -> samd.v1.MessageReport
-	73, // 50: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
-	80, // 51: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
-	83, // 52: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
-	84, // 53: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
-	12, // 54: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 55: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 56: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 57: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 58: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 59: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 60: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 61: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 62: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 63: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 64: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 65: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 66: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 67: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 68: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 69: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 70: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 71: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 72: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 73: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 74: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52, // 75: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53, // 76: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57, // 77: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58, // 78: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60, // 79: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61, // 80: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62, // 81: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64, // 82: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66, // 83: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	86, // 84: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
-	67, // 85: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69, // 86: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71, // 87: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74, // 88: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75, // 89: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75, // 90: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76, // 91: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75, // 92: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77, // 93: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79, // 94: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	14, // 95: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 96: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 97: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 98: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 99: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 100: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 101: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 102: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 103: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 104: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 105: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 106: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 107: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 108: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 109: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 110: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 111: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 112: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 113: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 114: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 115: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 116: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 117: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 118: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 119: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 120: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 121: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 122: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 123: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 124: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	65, // 125: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
-	68, // 126: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 127: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 128: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73, // 129: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73, // 130: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73, // 131: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73, // 132: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73, // 133: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78, // 134: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81, // 135: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	95, // [95:136] is the sub-list for method output_type
-	54, // [54:95] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	15, // 26: samd.v1.VerifyValueAuthorizationResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	27, // 27: samd.v1.DataObject.previous:type_name -> samd.v1.DataObject
+	27, // 28: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
+	16, // 29: samd.v1.SealObjectsRequest.authorize:type_name -> samd.v1.AuthorizeValueRequest
+	29, // 30: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,  // 31: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	15, // 32: samd.v1.SealObjectsResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	27, // 33: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
+	29, // 34: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,  // 35: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	5,  // 36: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
+	7,  // 37: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
+	3,  // 38: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
+	33, // 39: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
+	4,  // 40: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
+	4,  // 41: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
+	33, // 42: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
+	33, // 43: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
+	33, // 44: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
+	46, // 45: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
+	47, // 46: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
+	49, // 47: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
+	51, // 48: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
+	55, // 49: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
+	85, // 50: samd.v1.SignFileResponse.messages:type_name -> samd.v1.MessageReport
+	55, // 51: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
+	82, // 52: samd.v1.VerifyFileResponse.header:type_name -> samd.v1.XDRHeader
+	85, // 53: samd.v1.VerifyFileResponse.messages:type_name -> samd.v1.MessageReport
+	73, // 54: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
+	80, // 55: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	83, // 56: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
+	84, // 57: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
+	12, // 58: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,  // 59: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 60: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16, // 61: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18, // 62: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19, // 63: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22, // 64: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23, // 65: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24, // 66: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25, // 67: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28, // 68: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31, // 69: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34, // 70: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36, // 71: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38, // 72: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40, // 73: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42, // 74: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44, // 75: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44, // 76: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46, // 77: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48, // 78: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52, // 79: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53, // 80: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57, // 81: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58, // 82: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60, // 83: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61, // 84: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62, // 85: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64, // 86: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66, // 87: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86, // 88: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67, // 89: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69, // 90: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71, // 91: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74, // 92: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75, // 93: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75, // 94: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76, // 95: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75, // 96: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77, // 97: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79, // 98: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	14, // 99: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 100: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 101: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 102: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 103: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 104: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 105: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 106: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 107: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 108: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 109: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 110: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 111: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 112: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 113: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 114: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 115: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 116: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 117: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 118: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 119: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51, // 120: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54, // 121: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56, // 122: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59, // 123: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56, // 124: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56, // 125: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63, // 126: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65, // 127: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56, // 128: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65, // 129: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68, // 130: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70, // 131: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72, // 132: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73, // 133: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73, // 134: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73, // 135: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73, // 136: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73, // 137: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78, // 138: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81, // 139: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	99, // [99:140] is the sub-list for method output_type
+	58, // [58:99] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }

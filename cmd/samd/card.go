@@ -102,6 +102,7 @@ var cardCommands = []command{
 		header := fs.String("header", "", "the command header, in `HEX`")
 		data := addBytes(fs, "data", "the command data")
 		mode := modeFlag(fs)
+		valueAuth := fs.Uint64("value-authorization", 0, "Credit (0C) and LimitedCredit (1C): the unspent value authorisation `N` that pays for the command's value")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			cmd, err := hexByte(*cmdHex)
 			if err != nil {
@@ -111,7 +112,8 @@ var cardCommands = []command{
 			if err != nil {
 				return nil, err
 			}
-			return msg(c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: cmd, Header: *header, Data: d, Mode: modeNames[*mode]})))
+			return msg(c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: cmd, Header: *header, Data: d, Mode: modeNames[*mode],
+				ValueAuthorization: *valueAuth})))
 		}
 	}},
 	{name: "card check", help: "check (and decipher) a card's response in a session", flags: func(fs *flag.FlagSet) runFunc {

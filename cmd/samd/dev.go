@@ -66,6 +66,7 @@ var devGenerated = []struct {
 	{"mac/dev/apta-master", keys.RoleDiversifyMaster, keys.AES128},
 	{"mac/dev/product-seal", keys.RoleMAC, keys.AES128},
 	{"mac/dev/legacy-master", keys.RoleDiversifyMaster, keys.TDEA2},
+	{"mac/dev/apta-tpurse-master", keys.RoleDiversifyMaster, keys.AES128}, // the APTA T-purse file's key set (Part II §6)
 	{"session/dev/seal", keys.RoleSessionSeal, keys.AES256},
 	{"sun/dev/meta-master", keys.RoleDiversifyMaster, keys.AES128},
 	{"sun/dev/file-master", keys.RoleDiversifyMaster, keys.AES128},
@@ -91,6 +92,8 @@ var devIdentities = map[string]identity.Principal{
 	"scheme-officer-2": {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-2"},
 	"back-office":      {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
 	"clearing-house":   {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
+	// A ticket machine of an APTA agency: loads T-purses in US dollars.
+	"apta-terminal": {Role: identity.RoleTerminal, Operator: "dev-apta", Device: "dev-apta-tvm-1"},
 }
 
 func cmdDev(args []string) error {
@@ -250,8 +253,12 @@ func setupDev(dir, listen string) error {
 	if err := recordDevCertificates(ctx, st, filepath.Join(dir, "pki")); err != nil {
 		return err
 	}
-	// A starting allowance for the development terminal: 10 000.00 NOK.
+	// A starting allowance for the development terminal: 10 000.00 NOK;
+	// for the APTA agency's ticket machine, 1 000.00 USD.
 	if _, err := st.TopUp(ctx, "dev-operator/dev-terminal-1", "NOK", 1_000_000, time.Now()); err != nil {
+		return err
+	}
+	if _, err := st.TopUp(ctx, "dev-apta/dev-apta-tvm-1", "USD", 100_000, time.Now()); err != nil {
 		return err
 	}
 	cfg := config.Config{
@@ -310,6 +317,16 @@ func setupDev(dir, listen string) error {
 			// (retail MAC), padding method 2, 4-byte MAC.
 			{Name: "legacy-retail", Algorithm: "iso9797-1-alg3", Padding: 2, MACLength: 4, Key: "mac/dev/legacy-master:v1", Diversify: true,
 				SystemIdentifier: hex.EncodeToString([]byte("H206"))},
+			// An APTA T-purse file (Part II §6: "a separate file with a
+			// separate key set"): the 16-bit DAC in bits 112-127 of the
+			// SV&TPPO, A&DVO and THO under the card's AN10922 key; value
+			// from the APTA catalogue, sealed only against an authorisation.
+			{Name: "apta-tpurse", Mode: "apta-dac", Algorithm: "cmac", Key: "mac/dev/apta-tpurse-master:v1", Diversify: true,
+				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("APTA-TPURSE")), Types: []string{"SV&TPPO", "A&DVO", "THO"},
+				CardFailureLimit: 10, Value: &config.SealValue{Field: "catalogue"}},
+			// File 0's objects where the region uses CRCs (§5.1 Note 2,
+			// polynomial x16+x15+x2+1): no key.
+			{Name: "apta-core-crc", Mode: "apta-crc", Polynomial: "8005", Types: []string{"DIO", "TAPO", "PHPO", "PIO"}},
 		},
 	}
 	b, err := yaml.Marshal(&cfg)

@@ -78,7 +78,7 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 	rec.CRLURL, rec.DeltaURL = s.crlURLs(r.Name)
 	if parent != nil {
 		if err := s.cfg.State.RecordCertificate(ctx, state.Certificate{CA: parent.rec.Name, Serial: serialHex(req.Serial), Profile: "ca", Role: "ca",
-			Operator: "-", Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
+			Operator: identity.SchemeRecord, Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
 			return state.CA{}, err
 		}
 	}

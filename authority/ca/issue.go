@@ -79,7 +79,7 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	c := state.Certificate{CA: m.rec.Name, Serial: serialHex(serial), Profile: string(r.Profile), Role: r.Principal.Role.String(),
 		Operator: r.Principal.Operator, Device: r.Principal.Device, NotBefore: nb, NotAfter: na, Cert: der, Renews: r.Renews, Issued: now}
 	if r.Profile == pki.ProfileServer {
-		c.Role, c.Operator, c.Device = "server", "-", strings.Join(r.DNSNames, ",")
+		c.Role, c.Operator, c.Device = "server", identity.SchemeRecord, strings.Join(r.DNSNames, ",")
 	}
 	return c, nil
 }

@@ -195,6 +195,15 @@ var migrations = []string{
 	// key may have signed certificates samd never recorded.
 	`ALTER TABLE pki_revocation DROP CONSTRAINT pki_revocation_ca_serial_fkey;
 	ALTER TABLE pki_revocation ADD CONSTRAINT pki_revocation_ca_fkey FOREIGN KEY (ca) REFERENCES pki_ca (name);`,
+	// What one officer topped up alone, per day (admin.topup_limit), and
+	// the renewal links a revocation follows.
+	`CREATE TABLE officer_topup (
+		officer TEXT NOT NULL,
+		day     TEXT NOT NULL,
+		total   BIGINT NOT NULL CHECK (total >= 0),
+		PRIMARY KEY (officer, day)
+	);
+	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

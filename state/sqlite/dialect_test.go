@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func TestTimeText(t *testing.T) {
 // TestMigrateRename: a database written before the value records' table
 // was renamed keeps its records.
 func TestMigrateRename(t *testing.T) {
-	before := len(migrations) - 2 // the last but one migration renames the table
+	before := migrationWith(t, "RENAME TO authorization_record") // the database before the rename
 	path, db := oldDatabase(t, before)
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	for _, stmt := range []string{
@@ -92,7 +93,7 @@ func TestMigrateRename(t *testing.T) {
 // instant, so that they sort as the times do; afterwards every time
 // column of every table holds only fixed-width text.
 func TestMigrateTimes(t *testing.T) {
-	before := len(migrations) - 1 // the last migration fixes the width
+	before := migrationWith(t, "000000000Z") // the database before the migration that fixes the width
 	path, db := oldDatabase(t, before)
 	old := []string{"2026-11-23T10:00:00.5Z", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456789Z", "2026-11-23T09:59:59.99Z"}
 	for i, v := range old {
@@ -170,6 +171,26 @@ func checkTimeColumns(t *testing.T, db *sql.DB) {
 		}
 		rows.Close()
 	}
+}
+
+// migrationWith is the index of the one migration whose text holds s:
+// the schema version just before it. (Later migrations append, so an
+// index counted from the end would move.)
+func migrationWith(t *testing.T, s string) int {
+	t.Helper()
+	found := -1
+	for i, m := range migrations {
+		if strings.Contains(m, s) {
+			if found >= 0 {
+				t.Fatalf("migrations %d and %d both hold %q", found+1, i+1, s)
+			}
+			found = i
+		}
+	}
+	if found < 0 {
+		t.Fatalf("no migration holds %q", s)
+	}
+	return found
 }
 
 // oldDatabase makes a database as a samd of schema version n left it: the

@@ -31,7 +31,7 @@ func testCertificateLinks(t *testing.T, s state.Store) {
 	rec("ca-a", "01", "terminal", "op", "t1", "", 0)
 	rec("ca-a", "02", "terminal", "op", "t1", "01", time.Hour)
 	rec("ca-a", "03", "terminal", "op", "t1", "01", 2*time.Hour) // renewed twice
-	rec("ca-b", "01", "terminal", "op", "t1", "", 3*time.Hour)    // same serial, another CA
+	rec("ca-b", "01", "terminal", "op", "t1", "", 3*time.Hour)   // same serial, another CA
 	rec("ca-a", "04", "terminal", "op", "t2", "", 0)
 	rec("ca-a", "05", "personalisation", "op", "t1", "", 0)
 	rec("ca-a", "06", "terminal", "op2", "t1", "01", 0) // names 01 but is not of this identity

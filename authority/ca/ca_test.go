@@ -72,6 +72,7 @@ type pkiEnv struct {
 	dir   string
 	root  []byte // DER
 	vault *vaulttest.Server
+	st    *sqlite.Store
 }
 
 var (
@@ -89,7 +90,7 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New()}
+	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New(), st: st}
 	t.Cleanup(e.vault.Close)
 	caFile := filepath.Join(e.dir, "vault-ca.pem")
 	os.WriteFile(caFile, e.vault.CAPEM(), 0o600)
@@ -105,6 +106,7 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
 	t.Cleanup(func() { sink.Close() })
 	e.pki, err = ca.New(context.Background(), ca.Config{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test", Audit: sink,
 		Instance: "samd-test-1", Senders: map[string]string{"op-a": "0100", "op-b": "0200"}, LegacySenders: []string{"0200"},
+		VaultKeys: map[string]string{"op-a": "transit/op-a-", "op-b": "transit/op-b-"},
 		RevokeBatch: 20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,9 @@ type IssueRequest struct {
 	IPs       []net.IP
 	Validity  time.Duration
 	Renews    string // serial of the certificate this one renews
+	// NotAfter, if set, is the latest the certificate may end (a
+	// renewal's: the certificate it renews ends then).
+	NotAfter time.Time
 }
 
 // Issue issues a certificate from a CSR and records it.
@@ -64,6 +67,9 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	na := nb.Add(r.Validity)
 	if na.After(m.cert.NotAfter) {
 		na = m.cert.NotAfter
+	}
+	if !r.NotAfter.IsZero() && na.After(r.NotAfter) {
+		na = r.NotAfter
 	}
 	serial := newSerial()
 	der, err := pki.Issue(rand.Reader, m.cert, m.signer, pki.IssueRequest{Profile: r.Profile, CSR: csr, Key: key, Principal: r.Principal,

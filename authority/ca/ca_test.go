@@ -106,7 +106,7 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
 	t.Cleanup(func() { sink.Close() })
 	e.pki, err = ca.New(context.Background(), ca.Config{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test", Audit: sink,
 		Instance: "samd-test-1", Senders: map[string]string{"op-a": "0100", "op-b": "0200"}, LegacySenders: []string{"0200"},
-		VaultKeys: map[string]string{"op-a": "transit/op-a-", "op-b": "transit/op-b-"},
+		VaultKeys:   map[string]string{"op-a": "transit/op-a-", "op-b": "transit/op-b-"},
 		RevokeBatch: 20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)

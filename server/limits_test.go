@@ -31,7 +31,9 @@ type loopback struct {
 	s      *Server
 	addr   string
 	client tls.Config
-	open   atomic.Int64 // server-side connections open now
+	// twin is a second certificate (serial 4) of the same terminal.
+	twin tls.Config
+	open atomic.Int64 // server-side connections open now
 	sink   *memSink
 }
 
@@ -57,6 +59,7 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 	srvCert := leaf(2, &x509.Certificate{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "slow"}
 	cliCert := leaf(3, &x509.Certificate{URIs: []*url.URL{term.URI()}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	twinCert := leaf(4, &x509.Certificate{URIs: []*url.URL{term.URI()}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 
@@ -83,6 +86,7 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 	t.Cleanup(func() { hs.Close() })
 	lb.addr = ln.Addr().String()
 	lb.client = tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cliCert}, MinVersion: tls.VersionTLS13}
+	lb.twin = tls.Config{RootCAs: pool, Certificates: []tls.Certificate{twinCert}, MinVersion: tls.VersionTLS13}
 	return lb
 }
 
@@ -90,7 +94,13 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 // health check whose 100-byte body never comes, but for its first byte.
 func (lb *loopback) slowRequest(t *testing.T) net.Conn {
 	t.Helper()
-	conf := lb.client.Clone()
+	return lb.slowRequestAs(t, &lb.client)
+}
+
+// slowRequestAs is slowRequest with a client certificate of its own.
+func (lb *loopback) slowRequestAs(t *testing.T, client *tls.Config) net.Conn {
+	t.Helper()
+	conf := client.Clone()
 	conf.NextProtos = []string{"http/1.1"}
 	c, err := tls.Dial("tcp", lb.addr, conf)
 	if err != nil {

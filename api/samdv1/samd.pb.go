@@ -4011,7 +4011,14 @@ type RevokeRequest struct {
 	// For a transaction-file signer: the first signer counter the
 	// revocation applies to. Files samd signed with a lower counter still
 	// verify; 0 revokes every signature.
-	FromCounter   uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	FromCounter uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	// Instead of a serial, an identity: every certificate samd recorded for
+	// role/operator/device that is not revoked yet, in every CA (only in
+	// ca, if set). Officer certificates are revoked by proposal
+	// (pki.officer.revoke), never here.
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	Operator      string `protobuf:"bytes,6,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device        string `protobuf:"bytes,7,opt,name=device,proto3" json:"device,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4074,14 +4081,39 @@ func (x *RevokeRequest) GetFromCounter() uint64 {
 	return 0
 }
 
+func (x *RevokeRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 type RevokeResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Serial    string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
 	Reason    uint32                 `protobuf:"varint,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	RevokedAt string                 `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// Sequence of the revocation among the CA's, for the CRL that lists it.
-	Sequence      int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	FromCounter   uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	Sequence    int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	FromCounter uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	// Every certificate the call revoked, the one named first: with it,
+	// unless the reason is superseded, its renewal chain (the certificates
+	// it renewed and those renewed from it); or an identity's certificates.
+	Revoked       []*RevokedCertificate `protobuf:"bytes,6,rep,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4149,6 +4181,13 @@ func (x *RevokeResponse) GetFromCounter() uint64 {
 		return x.FromCounter
 	}
 	return 0
+}
+
+func (x *RevokeResponse) GetRevoked() []*RevokedCertificate {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
 }
 
 type GetCRLRequest struct {
@@ -5392,6 +5431,83 @@ func (x *InventoryResponse) GetKeys() []*InventoryKey {
 	return nil
 }
 
+// RevokedCertificate is one certificate a revocation took.
+type RevokedCertificate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ca            string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Serial        string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Reason        uint32                 `protobuf:"varint,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RevokedAt     string                 `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Sequence      int64                  `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedCertificate) Reset() {
+	*x = RevokedCertificate{}
+	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedCertificate) ProtoMessage() {}
+
+func (x *RevokedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedCertificate.ProtoReflect.Descriptor instead.
+func (*RevokedCertificate) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *RevokedCertificate) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+func (x *RevokedCertificate) GetRevokedAt() string {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -5672,19 +5788,23 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"'\n" +
 	"\fRenewRequest\x12\x17\n" +
-	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"r\n" +
+	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"\xba\x01\n" +
 	"\rRevokeRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\rR\x06reason\x12!\n" +
-	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\"\x9e\x01\n" +
+	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1a\n" +
+	"\boperator\x18\x06 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\a \x01(\tR\x06device\"\xd5\x01\n" +
 	"\x0eRevokeResponse\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\rR\x06reason\x12\x1d\n" +
 	"\n" +
 	"revoked_at\x18\x03 \x01(\tR\trevokedAt\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x03R\bsequence\x12!\n" +
-	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\"5\n" +
+	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\x125\n" +
+	"\arevoked\x18\x06 \x03(\v2\x1b.samd.v1.RevokedCertificateR\arevoked\"5\n" +
 	"\rGetCRLRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +
@@ -5779,7 +5899,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"validUntil\x12\x1b\n" +
 	"\tin_policy\x18\v \x01(\bR\binPolicy\">\n" +
 	"\x11InventoryResponse\x12)\n" +
-	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys*^\n" +
+	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys\"\x8f\x01\n" +
+	"\x12RevokedCertificate\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\rR\x06reason\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\x04 \x01(\tR\trevokedAt\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x03R\bsequence*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -5873,7 +6000,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -5957,6 +6084,7 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*InventoryRequest)(nil),                  // 79: samd.v1.InventoryRequest
 	(*InventoryKey)(nil),                      // 80: samd.v1.InventoryKey
 	(*InventoryResponse)(nil),                 // 81: samd.v1.InventoryResponse
+	(*RevokedCertificate)(nil),                // 82: samd.v1.RevokedCertificate
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -6005,94 +6133,95 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	49, // 43: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
 	51, // 44: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
 	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
-	55, // 46: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
-	73, // 47: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
-	80, // 48: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
-	12, // 49: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 50: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 51: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 52: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 53: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 54: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 55: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 56: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 57: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 58: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 59: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 60: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 61: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 62: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 63: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 64: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 65: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 66: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 67: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 68: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 69: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52, // 70: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53, // 71: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57, // 72: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58, // 73: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60, // 74: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61, // 75: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62, // 76: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64, // 77: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66, // 78: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	67, // 79: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69, // 80: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71, // 81: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74, // 82: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75, // 83: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75, // 84: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76, // 85: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75, // 86: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77, // 87: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79, // 88: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	14, // 89: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 90: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 91: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 92: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 93: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 94: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 95: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 96: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 97: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 98: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 99: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 100: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 101: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 102: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 103: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 104: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 105: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 106: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 107: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 108: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 109: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 110: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 111: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 112: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 113: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 114: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 115: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 116: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 117: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 118: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	68, // 119: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 120: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 121: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73, // 122: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73, // 123: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73, // 124: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73, // 125: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73, // 126: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78, // 127: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81, // 128: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	89, // [89:129] is the sub-list for method output_type
-	49, // [49:89] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	82, // 46: samd.v1.RevokeResponse.revoked:type_name -> samd.v1.RevokedCertificate
+	55, // 47: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
+	73, // 48: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
+	80, // 49: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	12, // 50: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,  // 51: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10, // 52: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16, // 53: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18, // 54: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19, // 55: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22, // 56: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23, // 57: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24, // 58: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25, // 59: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28, // 60: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31, // 61: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34, // 62: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36, // 63: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38, // 64: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40, // 65: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42, // 66: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44, // 67: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44, // 68: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46, // 69: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48, // 70: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52, // 71: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53, // 72: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57, // 73: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58, // 74: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60, // 75: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61, // 76: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62, // 77: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64, // 78: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66, // 79: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	67, // 80: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69, // 81: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71, // 82: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74, // 83: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75, // 84: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75, // 85: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76, // 86: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75, // 87: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77, // 88: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79, // 89: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	14, // 90: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,  // 91: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11, // 92: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17, // 93: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17, // 94: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20, // 95: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21, // 96: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21, // 97: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21, // 98: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26, // 99: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30, // 100: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32, // 101: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35, // 102: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37, // 103: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39, // 104: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41, // 105: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43, // 106: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45, // 107: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45, // 108: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47, // 109: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50, // 110: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51, // 111: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54, // 112: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56, // 113: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59, // 114: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56, // 115: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56, // 116: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63, // 117: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65, // 118: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56, // 119: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	68, // 120: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70, // 121: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72, // 122: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73, // 123: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73, // 124: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73, // 125: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73, // 126: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73, // 127: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78, // 128: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81, // 129: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	90, // [90:130] is the sub-list for method output_type
+	50, // [50:90] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -6108,7 +6237,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   77,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

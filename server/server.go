@@ -96,8 +96,8 @@ type Config struct {
 	Officers *dualcontrol.Officers
 	// SeparateAdmin moves AdminService to the admin listener too.
 	SeparateAdmin bool
-	// TopUpLimit is the largest allowance top-up one officer may make
-	// directly; larger ones need a proposal (0: no limit).
+	// TopUpLimit is what one officer may top up directly in a day, all
+	// its top-ups together; more needs a proposal (0: no limit).
 	TopUpLimit int64
 	// HandshakeTimeout bounds the TLS handshake and the request headers;
 	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.

@@ -34,7 +34,7 @@ type loopback struct {
 	// twin is a second certificate (serial 4) of the same terminal.
 	twin tls.Config
 	open atomic.Int64 // server-side connections open now
-	sink   *memSink
+	sink *memSink
 }
 
 func newLoopback(t *testing.T, cfg Config) *loopback {

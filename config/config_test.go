@@ -61,20 +61,27 @@ func TestKeygenTimeout(t *testing.T) {
 
 func TestReject(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
-		"fail/unknown-field":   {good + "color: blue\n", "field color not found"},
-		"fail/pin-value":       {strings.Replace(good, `module-path=`, `pin-value=1234&module-path=`, 1), "pin-value is not accepted"},
-		"fail/slot-id":         {strings.Replace(good, `token=samd-dev`, `slot-id=1`, 1), "slot numbers change"},
-		"fail/two-pins":        {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
-		"fail/listen":          {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
-		"fail/duration":        {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
-		"fail/officer-dotdot":  {good + "admin: {listen: 127.0.0.1:7444, officers: [op/.., op/o-2]}\n", "admin.officers[0]"},
-		"fail/keygen-timeout":  {strings.Replace(good, "  call_timeout: 2s\n", "  call_timeout: 2s\n  keygen_timeout: -1s\n", 1), "timeouts"},
-		"fail/no-module":       {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
-		"fail/pg-password":     {good + "state: {postgres: \"host=db user=samd password=hunter2\"}\n", "holds a password"},
-		"fail/pg-url-password": {good + "state: {postgres: \"postgres://samd:hunter2@db/samd\"}\n", "holds a password"},
-		"fail/pki-base-url":    {good + "pki: {listen: 127.0.0.1:9480, base_url: https://x, instance: a}\n", "pki.base_url"},
-		"fail/pki-sender":      {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, senders: {op: \"01\"}}\n", "pki.senders.op"},
-		"fail/pki-instance":    {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x}\n", "pki.instance"},
+		"fail/unknown-field":    {good + "color: blue\n", "field color not found"},
+		"fail/pin-value":        {strings.Replace(good, `module-path=`, `pin-value=1234&module-path=`, 1), "pin-value is not accepted"},
+		"fail/slot-id":          {strings.Replace(good, `token=samd-dev`, `slot-id=1`, 1), "slot numbers change"},
+		"fail/two-pins":         {strings.Replace(good, "  pin_file: pin\n", "  pin_file: pin\n  pin_env: SAMD_PIN\n", 1), "exactly one PIN source"},
+		"fail/listen":           {strings.Replace(good, "127.0.0.1:7443", "7443", 1), "listen"},
+		"fail/duration":         {strings.Replace(good, "2s", "two seconds", 1), "not a duration"},
+		"fail/officer-dotdot":   {good + "admin: {listen: 127.0.0.1:7444, officers: [op/.., op/o-2]}\n", "admin.officers[0]"},
+		"fail/keygen-timeout":   {strings.Replace(good, "  call_timeout: 2s\n", "  call_timeout: 2s\n  keygen_timeout: -1s\n", 1), "timeouts"},
+		"fail/no-module":        {strings.Replace(good, `?module-path=/usr/lib/softhsm/libsofthsm2.so`, ``, 1), "module-path is required"},
+		"fail/pg-password":      {good + "state: {postgres: \"host=db user=samd password=hunter2\"}\n", "holds a password"},
+		"fail/pg-url-password":  {good + "state: {postgres: \"postgres://samd:hunter2@db/samd\"}\n", "holds a password"},
+		"fail/pki-base-url":     {good + "pki: {listen: 127.0.0.1:9480, base_url: https://x, instance: a}\n", "pki.base_url"},
+		"fail/pki-sender":       {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, senders: {op: \"01\"}}\n", "pki.senders.op"},
+		"fail/pki-instance":     {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x}\n", "pki.instance"},
+		"fail/seal-own-version": {good + "card_sessions: {seal_key: session/p/seal:v2, previous_versions: [2]}\n", "card_sessions.previous_versions"},
+		"fail/seal-version-0":   {good + "card_sessions: {seal_key: session/p/seal:v2, previous_versions: [0]}\n", "card_sessions.previous_versions"},
+		"fail/seal-twice":       {good + "card_sessions: {seal_key: session/p/seal:v3, previous_versions: [1, 1]}\n", "card_sessions.previous_versions"},
+		"fail/no-seal-key":      {good + "card_sessions: {previous_versions: [1]}\n", "card_sessions.previous_versions"},
+		"fail/key-scope-upper":  {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {Prod: op}}\n", "admin.key_scopes.Prod"},
+		"fail/key-scope-dash":   {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {prod: \"-\"}}\n", "admin.key_scopes.prod"},
+		"fail/vault-keys-op":    {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, vault_keys: {\"..\": transit/x-}}\n", "pki.vault_keys"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := config.Load(write(t, c.yaml))
@@ -82,6 +89,21 @@ func TestReject(t *testing.T) {
 				t.Fatalf("got %v, want an error about %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestReviewSettings: the settings the review of issue 14 added load:
+// previous seal-key versions, key scopes and Transit key prefixes.
+func TestReviewSettings(t *testing.T) {
+	c, err := config.Load(write(t, good+`card_sessions: {seal_key: session/p/seal:v3, previous_versions: [2, 1]}
+admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {prod: "no-pto:042"}}
+pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, vault_keys: {"no-pto:042": transit/pto-042-}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.CardSessions.PreviousVersions) != 2 || c.Admin.KeyScopes["prod"] != "no-pto:042" || c.PKI.VaultKeys["no-pto:042"] != "transit/pto-042-" {
+		t.Fatalf("%+v %+v %+v", c.CardSessions, c.Admin, c.PKI)
 	}
 }
 

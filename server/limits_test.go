@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -114,6 +115,26 @@ func (lb *loopback) slowRequestAs(t *testing.T, client *tls.Config) net.Conn {
 	return c
 }
 
+// refusedAtOnce reads the answer to a request whose body never came (a
+// slowRequest): it must come at once, with the status and code, and the
+// server must close the connection behind it.
+func refusedAtOnce(t *testing.T, what string, c net.Conn, status int, code string) {
+	t.Helper()
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard, not an assertion
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("%s: no answer before its body: %v", what, err)
+	}
+	if resp.StatusCode != status || errorCode(t, resp) != code || !resp.Close {
+		t.Fatalf("%s: status %d, code %q, close %v", what, resp.StatusCode, resp.Header.Get(ErrorCodeHeader), resp.Close)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("%s: the server kept the connection: %v", what, err)
+	}
+}
+
 // within bounds a wait that would otherwise hang a broken test; it is
 // not a timing assertion.
 func within(t *testing.T, what string, f func() bool) {
@@ -160,20 +181,7 @@ func TestSlowBodiesCountTowardTheLimit(t *testing.T) {
 	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "slow"}
 	within(t, "the first requests are in flight", func() bool { return lb.s.client(term).inflight.Load() == limit })
 	for i := range extra {
-		c := lb.slowRequest(t)
-		c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard, not an assertion
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("request %d over the limit: %v", i, err)
-		}
-		if resp.StatusCode != http.StatusTooManyRequests || errorCode(t, resp) != "limit-reached" || !resp.Close {
-			t.Fatalf("request %d over the limit: status %d, code %q, close %v", i, resp.StatusCode, resp.Header.Get(ErrorCodeHeader), resp.Close)
-		}
-		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
-			t.Fatalf("request %d over the limit: the server kept the connection: %v", i, err)
-		}
-		c.Close()
+		refusedAtOnce(t, fmt.Sprintf("request %d over the limit", i), lb.slowRequest(t), http.StatusTooManyRequests, "limit-reached")
 	}
 	within(t, "only the admitted requests hold connections", func() bool { return lb.open.Load() == limit })
 	refused := 0

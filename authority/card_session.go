@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/samd-io/samd/derive"
@@ -23,8 +24,13 @@ type Sealer interface {
 // Sessions configures sealed card sessions.
 type Sessions struct {
 	Sealer  Sealer
-	SealKey keys.Ref      // a session-seal key
-	TTL     time.Duration // how long a session token is good for
+	SealKey keys.Ref // a session-seal key: every token is sealed with it
+	// Previous are older versions of SealKey whose tokens still open
+	// while a rotation runs (card_sessions.previous_versions): a token
+	// opens under SealKey's version or one of these, never under a
+	// version it names itself.
+	Previous []uint8
+	TTL      time.Duration // how long a session token is good for
 }
 
 // Card protocols.
@@ -114,6 +120,12 @@ func (a *Authority) openSession(ctx context.Context, p identity.Principal, token
 		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
 	}
 	ref := a.sessions.SealKey
+	if v := raw[0]; v != ref.Version && !slices.Contains(a.sessions.Previous, v) {
+		// A version the configuration does not accept: whoever imported
+		// a key of that name and version (and so knows it) must not
+		// forge tokens with it. Garbage, as far as the caller learns.
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
+	}
 	ref.Version = raw[0] // tokens sealed before a rotation still open
 	k, err := a.keys.Key(ref)
 	if errkind.Of(err) == errkind.NotFound {

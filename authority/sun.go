@@ -82,8 +82,9 @@ type SUNOutcome struct {
 // SDMMetaReadKey is derived once for the call, and the counters of the
 // messages that verified are advanced in one state transaction, in order,
 // so a replay inside the batch is caught too. An HSM or store failure
-// fails the batch. Each message whose SDMMAC does not verify counts as a
-// failed verification in the request's audit note.
+// fails the batch. Each message whose PICC data does not decrypt to a
+// UID and counter, or whose SDMMAC does not verify, counts as a failed
+// verification in the request's audit note; both are answered alike.
 func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
 	metas := map[string]secret.Bytes{}
 	defer func() {
@@ -149,7 +150,10 @@ func (a *Authority) verifySUN(ctx context.Context, prof SUNProfile, scheme []byt
 		return SUNResult{}, err
 	}
 	if len(picc.UID) != 7 || picc.Tag&0x40 == 0 {
-		return SUNResult{}, errkind.Errorf(errkind.InvalidInput, "sun: the PICC data mirrors no UID and counter")
+		// What the PICC data decrypted to is a bit of a decryption under
+		// the meta key: answered as a MAC that does not verify, and
+		// counted as a failed verification like one.
+		return SUNResult{}, cardauth.ErrCryptogram
 	}
 	_, fileKey, err := a.cardKey(ctx, prof.FileMaster, append(append([]byte(nil), picc.UID...), scheme...))
 	if err != nil {

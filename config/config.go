@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,9 +86,15 @@ type Admin struct {
 	Quorum map[string]int `yaml:"quorum"`
 	// ProposalTTL is how long a proposal stays open (default 1h).
 	ProposalTTL Duration `yaml:"proposal_ttl,omitempty"`
-	// TopUpLimit is the largest allowance top-up (minor units) one
-	// officer makes alone; larger ones need allowance.topup proposals.
+	// TopUpLimit is what one officer tops up alone in a (UTC) day, all
+	// its top-ups together (minor units, whatever the currency); more
+	// needs allowance.topup proposals.
 	TopUpLimit int64 `yaml:"topup_limit,omitempty"`
+	// KeyScopes gives an operator the keys of a scope, the middle part of
+	// a key name <purpose>/<scope>/<name>: that operator's officers alone
+	// make them in key ceremonies. Every other key, and every key of the
+	// scheme's own roles and purposes, is the scheme's officers'.
+	KeyScopes map[string]string `yaml:"key_scopes,omitempty"`
 }
 
 // Vault says how to reach HashiCorp Vault. Credentials are read from
@@ -170,6 +177,11 @@ type PKI struct {
 	// store, shared by every CA, at most 2^31-1: four bytes, as
 	// §4.2.3's "Certificate serial number | Byte | 4").
 	Serials string `yaml:"serials,omitempty"`
+	// VaultKeys maps an operator id to the prefix ("<mount>/<name
+	// prefix>") of the Vault Transit keys its signers may take; an
+	// operator not listed makes its signers' keys in the HSM only. A CA's
+	// Transit key may be under no operator's prefix.
+	VaultKeys map[string]string `yaml:"vault_keys,omitempty"`
 }
 
 // Sender is an operator's place in Part 19 file names (§3.1).
@@ -338,8 +350,13 @@ type Limits struct {
 
 // CardSessions configures sealed card session tokens.
 type CardSessions struct {
-	// SealKey is the session-seal key (AES, in the HSM), NAME:vN.
+	// SealKey is the session-seal key (AES, in the HSM), NAME:vN: every
+	// token is sealed with it.
 	SealKey string `yaml:"seal_key"`
+	// PreviousVersions are older versions of the seal key whose tokens
+	// still open, while a rotation runs (for one TTL; then remove them).
+	// No other version opens, whatever a token names.
+	PreviousVersions []int `yaml:"previous_versions,omitempty"`
 	// TTL bounds a session token's life (default 1m).
 	TTL Duration `yaml:"ttl"`
 }
@@ -540,6 +557,14 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("admin.officers[%d]", i), "want <operator>/<device> of an officer's certificate: %v", err)
 			}
 		}
+		for scope, op := range a.KeyScopes {
+			if _, err := keys.ParseName("x/" + scope + "/x"); err != nil || strings.Contains(scope, "/") {
+				bad("admin.key_scopes."+scope, "want the scope part of key names (a-z 0-9 . _ -)")
+			}
+			if _, err := identity.New(identity.RoleOfficer, op, "x"); err != nil {
+				bad("admin.key_scopes."+scope, "want an operator id: %v", err)
+			}
+		}
 	}
 	if p := c.PKI; p != nil {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
@@ -552,6 +577,11 @@ func (c *Config) Validate() error {
 			bad("pki.instance", "required: it goes into every signature samd makes")
 		}
 		p.validateFiles(bad)
+		for op := range p.VaultKeys {
+			if _, err := identity.New(identity.RoleBackOffice, op, "x"); err != nil {
+				bad("pki.vault_keys."+op, "want an operator id: %v", err)
+			}
+		}
 	}
 	for field, p := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile} {
 		if p == "" {
@@ -618,9 +648,17 @@ func (c *Config) Validate() error {
 		bad("audit.checkpoint_every", "checkpoint_every and checkpoint_interval must not be negative")
 	}
 	if c.CardSessions.SealKey != "" {
-		if _, err := ParseRef(c.CardSessions.SealKey); err != nil {
+		seal, err := ParseRef(c.CardSessions.SealKey)
+		if err != nil {
 			bad("card_sessions.seal_key", "want NAME:vN")
 		}
+		for i, v := range c.CardSessions.PreviousVersions {
+			if v < 1 || v > 255 || err == nil && v == int(seal.Version) || slices.Contains(c.CardSessions.PreviousVersions[:i], v) {
+				bad("card_sessions.previous_versions", "want versions 1..255 of the seal key other than its own, each once")
+			}
+		}
+	} else if len(c.CardSessions.PreviousVersions) > 0 {
+		bad("card_sessions.previous_versions", "are versions of card_sessions.seal_key, which is not set")
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

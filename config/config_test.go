@@ -87,6 +87,13 @@ func TestReject(t *testing.T) {
 		"fail/pki-body-length-odd": {pkiWith(`body_lengths: {type_offset: 0, lengths: {30: 18}}`), "pki.body_lengths"},
 		"fail/pki-serials":         {pkiWith(`serials: counter`), "pki.serials"},
 		"fail/pki-creation-skew":   {pkiWith(`creation_skew: -1s`), "pki.creation_skew"},
+		"fail/seal-own-version":    {good + "card_sessions: {seal_key: session/p/seal:v2, previous_versions: [2]}\n", "card_sessions.previous_versions"},
+		"fail/seal-version-0":      {good + "card_sessions: {seal_key: session/p/seal:v2, previous_versions: [0]}\n", "card_sessions.previous_versions"},
+		"fail/seal-twice":          {good + "card_sessions: {seal_key: session/p/seal:v3, previous_versions: [1, 1]}\n", "card_sessions.previous_versions"},
+		"fail/no-seal-key":         {good + "card_sessions: {previous_versions: [1]}\n", "card_sessions.previous_versions"},
+		"fail/key-scope-upper":     {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {Prod: op}}\n", "admin.key_scopes.Prod"},
+		"fail/key-scope-dash":      {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {prod: \"-\"}}\n", "admin.key_scopes.prod"},
+		"fail/vault-keys-op":       {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, vault_keys: {\"..\": transit/x-}}\n", "pki.vault_keys"},
 		"fail/pki-instance":        {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x}\n", "pki.instance"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -137,5 +144,20 @@ func TestPKCS11URI(t *testing.T) {
 	}
 	if u.Token != "My Token" || u.Serial != "42" || u.ModulePath != "/m.so" || u.PINSource != "/etc/pin" {
 		t.Fatalf("%+v", u)
+	}
+}
+
+// TestReviewSettings: the settings the review of issue 14 added load:
+// previous seal-key versions, key scopes and Transit key prefixes.
+func TestReviewSettings(t *testing.T) {
+	c, err := config.Load(write(t, good+`card_sessions: {seal_key: session/p/seal:v3, previous_versions: [2, 1]}
+admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {prod: "no-pto:042"}}
+pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, vault_keys: {"no-pto:042": transit/pto-042-}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.CardSessions.PreviousVersions) != 2 || c.Admin.KeyScopes["prod"] != "no-pto:042" || c.PKI.VaultKeys["no-pto:042"] != "transit/pto-042-" {
+		t.Fatalf("%+v %+v %+v", c.CardSessions, c.Admin, c.PKI)
 	}
 }

@@ -95,6 +95,13 @@ type PKI interface {
 	// LatestCertificate reads the newest certificate of a profile issued
 	// to an operator's device (by any CA); KindNotFound if none.
 	LatestCertificate(ctx context.Context, profile, operator, device string) (Certificate, error)
+	// CertificatesOf lists every certificate recorded for an identity
+	// (role, operator and device as the records name them), by any CA,
+	// in the order they were issued; none is no error.
+	CertificatesOf(ctx context.Context, role, operator, device string) ([]Certificate, error)
+	// Renewals lists the certificates of the CA that renewed serial (whose
+	// Renews names it), in the order they were issued.
+	Renewals(ctx context.Context, ca, serial string) ([]Certificate, error)
 	// Revoke records a revocation of a serial of the CA, with the next
 	// Seq, whether or not the CA's certificate with that serial is
 	// recorded (a CA key may have signed outside samd's records);

@@ -59,6 +59,19 @@ type AuthorizeParams struct {
 	Spend string
 }
 
+// TopUpAlone asks for a top-up that one officer makes without a
+// proposal.
+type TopUpAlone struct {
+	Device, Currency string
+	Amount           int64
+	Time             time.Time
+	// Officer ("<operator>/<device>") and Day key the officer's total of
+	// the day, which DayLimit bounds: minor units of every currency
+	// together, as officers top up.
+	Officer, Day string
+	DayLimit     int64
+}
+
 // KeyUse is Uses uses (0 counts as 1) of a key with a usage limit (0: no
 // limit, but still counted), as UseKey counts them.
 type KeyUse struct {
@@ -160,6 +173,11 @@ type Store interface {
 	Allowances(ctx context.Context) ([]Allowance, error)
 	// TopUp adds to a device's allowance (creating it in the currency).
 	TopUp(ctx context.Context, device, currency string, amount int64, t time.Time) (Allowance, error)
+	// TopUpAlone is TopUp by one officer acting alone: the amount is
+	// added to the officer's total of the day in the same transaction,
+	// and a top-up that would take that total past p.DayLimit fails with
+	// KindLimit (topup_limit), changing nothing.
+	TopUpAlone(ctx context.Context, p TopUpAlone) (Allowance, error)
 	// ResetAllowance sets a device's allowance to zero.
 	ResetAllowance(ctx context.Context, device string, t time.Time) (Allowance, error)
 	// Authorizations lists a device's records in sequence order.

@@ -4191,7 +4191,14 @@ type RevokeRequest struct {
 	// For a transaction-file signer: the first signer counter the
 	// revocation applies to. Files samd signed with a lower counter still
 	// verify; 0 revokes every signature.
-	FromCounter   uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	FromCounter uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	// Instead of a serial, an identity: every certificate samd recorded for
+	// role/operator/device that is not revoked yet, in every CA (only in
+	// ca, if set). Officer certificates are revoked by proposal
+	// (pki.officer.revoke), never here.
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	Operator      string `protobuf:"bytes,6,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device        string `protobuf:"bytes,7,opt,name=device,proto3" json:"device,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4254,14 +4261,39 @@ func (x *RevokeRequest) GetFromCounter() uint64 {
 	return 0
 }
 
+func (x *RevokeRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 type RevokeResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Serial    string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
 	Reason    uint32                 `protobuf:"varint,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	RevokedAt string                 `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// Sequence of the revocation among the CA's, for the CRL that lists it.
-	Sequence      int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	FromCounter   uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	Sequence    int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	FromCounter uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	// Every certificate the call revoked, the one named first: with it,
+	// unless the reason is superseded, its renewal chain (the certificates
+	// it renewed and those renewed from it); or an identity's certificates.
+	Revoked       []*RevokedCertificate `protobuf:"bytes,6,rep,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4329,6 +4361,13 @@ func (x *RevokeResponse) GetFromCounter() uint64 {
 		return x.FromCounter
 	}
 	return 0
+}
+
+func (x *RevokeResponse) GetRevoked() []*RevokedCertificate {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
 }
 
 type GetCRLRequest struct {
@@ -6047,6 +6086,83 @@ func (x *ExportSchemeCRLRequest) GetRoot() string {
 	return ""
 }
 
+// RevokedCertificate is one certificate a revocation took.
+type RevokedCertificate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ca            string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Serial        string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Reason        uint32                 `protobuf:"varint,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RevokedAt     string                 `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Sequence      int64                  `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedCertificate) Reset() {
+	*x = RevokedCertificate{}
+	mi := &file_samd_v1_samd_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedCertificate) ProtoMessage() {}
+
+func (x *RevokedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedCertificate.ProtoReflect.Descriptor instead.
+func (*RevokedCertificate) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *RevokedCertificate) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+func (x *RevokedCertificate) GetRevokedAt() string {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -6346,19 +6462,23 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"'\n" +
 	"\fRenewRequest\x12\x17\n" +
-	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"r\n" +
+	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"\xba\x01\n" +
 	"\rRevokeRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\rR\x06reason\x12!\n" +
-	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\"\x9e\x01\n" +
+	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1a\n" +
+	"\boperator\x18\x06 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\a \x01(\tR\x06device\"\xd5\x01\n" +
 	"\x0eRevokeResponse\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\rR\x06reason\x12\x1d\n" +
 	"\n" +
 	"revoked_at\x18\x03 \x01(\tR\trevokedAt\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x03R\bsequence\x12!\n" +
-	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\"5\n" +
+	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\x125\n" +
+	"\arevoked\x18\x06 \x03(\v2\x1b.samd.v1.RevokedCertificateR\arevoked\"5\n" +
 	"\rGetCRLRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +
@@ -6496,7 +6616,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\adevices\x18\x02 \x03(\v2\x17.samd.v1.DeviceMessagesR\adevices\x12\x1c\n" +
 	"\ttruncated\x18\x03 \x01(\bR\ttruncated\",\n" +
 	"\x16ExportSchemeCRLRequest\x12\x12\n" +
-	"\x04root\x18\x01 \x01(\tR\x04root*^\n" +
+	"\x04root\x18\x01 \x01(\tR\x04root\"\x8f\x01\n" +
+	"\x12RevokedCertificate\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\rR\x06reason\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\x04 \x01(\tR\trevokedAt\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x03R\bsequence*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -6591,7 +6718,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -6680,153 +6807,155 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*DeviceMessages)(nil),                    // 84: samd.v1.DeviceMessages
 	(*MessageReport)(nil),                     // 85: samd.v1.MessageReport
 	(*ExportSchemeCRLRequest)(nil),            // 86: samd.v1.ExportSchemeCRLRequest
+	(*RevokedCertificate)(nil),                // 87: samd.v1.RevokedCertificate
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
-	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
-	5,  // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
-	7,  // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
-	0,  // 3: samd.v1.DiversifiedKeyCheckValueRequest.kcv_method:type_name -> samd.v1.KCVMethod
-	0,  // 4: samd.v1.DiversifiedKeyCheckValueResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	6,  // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
-	5,  // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
-	7,  // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
-	5,  // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
-	1,  // 9: samd.v1.ExportDiversifiedKeyRequest.mechanism:type_name -> samd.v1.WrapMechanism
-	0,  // 10: samd.v1.ExportDiversifiedKeyRequest.kcv_method:type_name -> samd.v1.KCVMethod
-	1,  // 11: samd.v1.ExportDiversifiedKeyResponse.mechanism:type_name -> samd.v1.WrapMechanism
-	0,  // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	6,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
-	6,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
-	5,  // 15: samd.v1.DiversifiedKeyCheckValuesRequest.master_key:type_name -> samd.v1.KeyRef
-	7,  // 16: samd.v1.DiversifiedKeyCheckValuesRequest.inputs:type_name -> samd.v1.DiversificationInput
-	0,  // 17: samd.v1.DiversifiedKeyCheckValuesRequest.kcv_method:type_name -> samd.v1.KCVMethod
-	13, // 18: samd.v1.DiversifiedKeyCheckValuesResponse.results:type_name -> samd.v1.KeyCheckValueResult
-	0,  // 19: samd.v1.DiversifiedKeyCheckValuesResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	6,  // 20: samd.v1.DiversifiedKeyCheckValuesResponse.master_key:type_name -> samd.v1.KeyInfo
-	2,  // 21: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
-	5,  // 22: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
-	2,  // 23: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
-	15, // 24: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
-	15, // 25: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
-	15, // 26: samd.v1.VerifyValueAuthorizationResponse.authorization:type_name -> samd.v1.ValueAuthorization
-	27, // 27: samd.v1.DataObject.previous:type_name -> samd.v1.DataObject
-	27, // 28: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
-	16, // 29: samd.v1.SealObjectsRequest.authorize:type_name -> samd.v1.AuthorizeValueRequest
-	29, // 30: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 31: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	15, // 32: samd.v1.SealObjectsResponse.authorization:type_name -> samd.v1.ValueAuthorization
-	27, // 33: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
-	29, // 34: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 35: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	5,  // 36: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
-	7,  // 37: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
-	3,  // 38: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
-	33, // 39: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
-	4,  // 40: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
-	4,  // 41: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
-	33, // 42: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
-	33, // 43: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
-	33, // 44: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
-	46, // 45: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
-	47, // 46: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
-	49, // 47: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
-	51, // 48: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
-	55, // 49: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
-	85, // 50: samd.v1.SignFileResponse.messages:type_name -> samd.v1.MessageReport
-	55, // 51: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
-	82, // 52: samd.v1.VerifyFileResponse.header:type_name -> samd.v1.XDRHeader
-	85, // 53: samd.v1.VerifyFileResponse.messages:type_name -> samd.v1.MessageReport
-	73, // 54: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
-	80, // 55: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
-	83, // 56: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
-	84, // 57: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
-	12, // 58: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 59: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 60: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 61: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 62: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 63: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 64: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 65: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 66: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 67: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 68: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 69: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 70: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 71: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 72: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 73: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 74: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 75: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 76: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 77: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 78: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52, // 79: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53, // 80: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57, // 81: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58, // 82: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60, // 83: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61, // 84: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62, // 85: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64, // 86: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66, // 87: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	86, // 88: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
-	67, // 89: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69, // 90: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71, // 91: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74, // 92: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75, // 93: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75, // 94: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76, // 95: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75, // 96: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77, // 97: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79, // 98: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	14, // 99: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 100: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 101: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 102: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 103: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 104: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 105: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 106: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 107: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 108: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 109: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 110: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 111: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 112: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 113: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 114: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 115: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 116: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 117: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 118: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 119: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 120: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 121: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 122: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 123: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 124: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 125: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 126: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 127: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 128: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	65, // 129: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
-	68, // 130: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 131: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 132: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73, // 133: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73, // 134: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73, // 135: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73, // 136: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73, // 137: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78, // 138: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81, // 139: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	99, // [99:140] is the sub-list for method output_type
-	58, // [58:99] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	0,   // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
+	5,   // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
+	7,   // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
+	0,   // 3: samd.v1.DiversifiedKeyCheckValueRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	0,   // 4: samd.v1.DiversifiedKeyCheckValueResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,   // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
+	5,   // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
+	7,   // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
+	5,   // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
+	1,   // 9: samd.v1.ExportDiversifiedKeyRequest.mechanism:type_name -> samd.v1.WrapMechanism
+	0,   // 10: samd.v1.ExportDiversifiedKeyRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	1,   // 11: samd.v1.ExportDiversifiedKeyResponse.mechanism:type_name -> samd.v1.WrapMechanism
+	0,   // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,   // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
+	6,   // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
+	5,   // 15: samd.v1.DiversifiedKeyCheckValuesRequest.master_key:type_name -> samd.v1.KeyRef
+	7,   // 16: samd.v1.DiversifiedKeyCheckValuesRequest.inputs:type_name -> samd.v1.DiversificationInput
+	0,   // 17: samd.v1.DiversifiedKeyCheckValuesRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	13,  // 18: samd.v1.DiversifiedKeyCheckValuesResponse.results:type_name -> samd.v1.KeyCheckValueResult
+	0,   // 19: samd.v1.DiversifiedKeyCheckValuesResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,   // 20: samd.v1.DiversifiedKeyCheckValuesResponse.master_key:type_name -> samd.v1.KeyInfo
+	2,   // 21: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
+	5,   // 22: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
+	2,   // 23: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
+	15,  // 24: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	15,  // 25: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
+	15,  // 26: samd.v1.VerifyValueAuthorizationResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	27,  // 27: samd.v1.DataObject.previous:type_name -> samd.v1.DataObject
+	27,  // 28: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
+	16,  // 29: samd.v1.SealObjectsRequest.authorize:type_name -> samd.v1.AuthorizeValueRequest
+	29,  // 30: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,   // 31: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	15,  // 32: samd.v1.SealObjectsResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	27,  // 33: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
+	29,  // 34: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,   // 35: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	5,   // 36: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
+	7,   // 37: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
+	3,   // 38: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
+	33,  // 39: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
+	4,   // 40: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
+	4,   // 41: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
+	33,  // 42: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
+	33,  // 43: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
+	33,  // 44: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
+	46,  // 45: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
+	47,  // 46: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
+	49,  // 47: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
+	51,  // 48: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
+	55,  // 49: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
+	87,  // 50: samd.v1.RevokeResponse.revoked:type_name -> samd.v1.RevokedCertificate
+	85,  // 51: samd.v1.SignFileResponse.messages:type_name -> samd.v1.MessageReport
+	55,  // 52: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
+	82,  // 53: samd.v1.VerifyFileResponse.header:type_name -> samd.v1.XDRHeader
+	85,  // 54: samd.v1.VerifyFileResponse.messages:type_name -> samd.v1.MessageReport
+	73,  // 55: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
+	80,  // 56: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	83,  // 57: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
+	84,  // 58: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
+	12,  // 59: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,   // 60: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10,  // 61: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16,  // 62: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18,  // 63: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19,  // 64: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22,  // 65: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23,  // 66: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24,  // 67: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25,  // 68: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28,  // 69: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31,  // 70: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34,  // 71: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36,  // 72: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38,  // 73: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40,  // 74: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42,  // 75: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44,  // 76: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44,  // 77: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46,  // 78: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48,  // 79: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52,  // 80: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53,  // 81: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57,  // 82: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58,  // 83: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60,  // 84: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61,  // 85: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62,  // 86: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64,  // 87: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66,  // 88: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86,  // 89: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67,  // 90: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69,  // 91: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71,  // 92: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74,  // 93: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75,  // 94: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75,  // 95: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76,  // 96: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75,  // 97: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77,  // 98: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79,  // 99: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	14,  // 100: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,   // 101: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11,  // 102: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17,  // 103: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17,  // 104: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20,  // 105: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21,  // 106: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21,  // 107: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21,  // 108: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26,  // 109: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30,  // 110: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32,  // 111: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35,  // 112: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37,  // 113: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39,  // 114: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41,  // 115: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43,  // 116: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45,  // 117: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45,  // 118: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47,  // 119: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50,  // 120: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51,  // 121: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54,  // 122: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56,  // 123: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59,  // 124: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56,  // 125: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56,  // 126: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63,  // 127: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65,  // 128: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56,  // 129: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65,  // 130: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68,  // 131: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70,  // 132: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72,  // 133: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73,  // 134: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73,  // 135: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73,  // 136: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73,  // 137: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73,  // 138: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78,  // 139: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81,  // 140: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	100, // [100:141] is the sub-list for method output_type
+	59,  // [59:100] is the sub-list for method input_type
+	59,  // [59:59] is the sub-list for extension type_name
+	59,  // [59:59] is the sub-list for extension extendee
+	0,   // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -6842,7 +6971,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   82,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

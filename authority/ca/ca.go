@@ -99,6 +99,10 @@ type Config struct {
 	// the state store, one sequence for every CA, that fit four bytes
 	// (serial.go); otherwise they are random.
 	SequentialSerials bool
+	// VaultKeys maps an operator id to the prefix, "<mount>/<name
+	// prefix>", of the Transit keys its signers may take (vaultkeys.go);
+	// an operator not listed names none. CheckVaultKeys checks it.
+	VaultKeys map[string]string
 	// CAsChanged, if set, is called after a CA was created (to trust it
 	// on the listeners).
 	CAsChanged func()
@@ -172,6 +176,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if err := CheckVaultKeys(cfg.VaultKeys); err != nil {
+		return nil, err
+	}
 	s := &Service{cfg: cfg, cas: map[string]*managedCA{}, kick: make(chan struct{}, 1), missed: map[string]time.Time{}}
 	s.ctx, s.end = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.syncCAs(ctx); err != nil {

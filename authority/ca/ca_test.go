@@ -75,6 +75,7 @@ type pkiEnv struct {
 	vault *vaulttest.Server
 	// statePath is the SQLite file of the state store.
 	statePath string
+	st    *sqlite.Store
 }
 
 var (
@@ -95,7 +96,7 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration, with ...func(*c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New(), statePath: statePath}
+	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New(), statePath: statePath, st: st}
 	t.Cleanup(e.vault.Close)
 	caFile := filepath.Join(e.dir, "vault-ca.pem")
 	os.WriteFile(caFile, e.vault.CAPEM(), 0o600)
@@ -113,6 +114,7 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration, with ...func(*c
 		Senders: map[string]ca.Sender{"op-a": {PTOID: 100, HardwareTypes: []part19.HardwareType{part19.HardwareTR}, DISVersion: 'A'},
 			"op-b": {PTOID: 200, HardwareTypes: []part19.HardwareType{part19.HardwareTR, part19.HardwareMW}, DISVersion: 'A'}},
 		LegacySenders: []part19.PTOID{200},
+		VaultKeys:     map[string]string{"op-a": "transit/op-a-", "op-b": "transit/op-b-"},
 		RevokeBatch:   20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now}
 	for _, f := range with {
 		f(&cfg)

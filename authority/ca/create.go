@@ -27,7 +27,8 @@ type CreateRequest struct {
 	Validity   time.Duration
 	MaxPathLen int
 	// VaultKey, if set, is a Transit key ("<mount>/<name>") that an
-	// operator of Vault created: the CA's key is then in Vault.
+	// operator of Vault created: the CA's key is then in Vault. It may be
+	// under no operator's prefix (Config.VaultKeys) and no other CA's.
 	VaultKey string
 }
 
@@ -45,6 +46,11 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 	}
 	if _, ok := s.live(r.Name); ok {
 		return state.CA{}, errkind.Errorf(errkind.Exists, "pki: CA %s exists", r.Name)
+	}
+	if r.VaultKey != "" {
+		if err := s.caVaultKey(ctx, r.VaultKey); err != nil {
+			return state.CA{}, err
+		}
 	}
 	var parent *managedCA
 	if r.Parent != "" {
@@ -82,7 +88,7 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 	rec.CRLURL, rec.DeltaURL = s.crlURLs(r.Name)
 	if parent != nil {
 		if err := s.cfg.State.RecordCertificate(ctx, state.Certificate{CA: parent.rec.Name, Serial: serialHex(req.Serial), Profile: "ca", Role: "ca",
-			Operator: "-", Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
+			Operator: identity.SchemeRecord, Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
 			return state.CA{}, err
 		}
 	}

@@ -125,10 +125,10 @@ func TestSchemeCRL(t *testing.T) {
 	a := e.terminal(t, "scheme-issuing", "t-1")
 	b := e.terminal(t, "scheme-issuing-2", "t-2")
 	e.terminal(t, "scheme-issuing-2", "t-3") // not revoked
-	if _, err := e.pki.Revoke(ctx, "scheme-issuing", a, 1, 0); err != nil {
+	if _, _, err := e.pki.Revoke(ctx, "scheme-issuing", a, 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pki.Revoke(ctx, "scheme-issuing-2", b, 5, 0); err != nil {
+	if _, _, err := e.pki.Revoke(ctx, "scheme-issuing-2", b, 5, 0); err != nil {
 		t.Fatal(err)
 	}
 	der, err := e.pki.SchemeCRL(ctx, "")

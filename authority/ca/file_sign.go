@@ -26,8 +26,9 @@ func signerKey(operator, signer string) (keys.Ref, error) {
 
 // CreateSigner makes an operator's transaction-file signing key — in the
 // HSM (ECDSA P-256 by default, or RSA-3072, which signs with PSS), or, with
-// vaultKey, a Transit key a Vault operator created — and issues its signer
-// certificate under the CA.
+// vaultKey, a Transit key a Vault operator created under the operator's
+// prefix (Config.VaultKeys) — and issues its signer certificate under the
+// CA.
 func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string, alg keys.Algorithm, validity time.Duration, vaultKey string) (state.Certificate, error) {
 	m, err := s.ca(ca)
 	if err != nil {
@@ -43,6 +44,11 @@ func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string,
 	ref, err := signerKey(operator, signer)
 	if err != nil {
 		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
+	}
+	if vaultKey != "" {
+		if err := s.signerVaultKey(ctx, operator, vaultKey); err != nil {
+			return state.Certificate{}, err
+		}
 	}
 	sgn, loc, err := s.newKey(ctx, ref.Name.String(), keys.RoleSign, alg, vaultKey)
 	if err != nil {

@@ -145,7 +145,7 @@ func TestFileSignatures(t *testing.T) {
 	})
 
 	t.Run("revoked signer", func(t *testing.T) {
-		if _, err := e.pki.Revoke(ctx, "files-issuing", s1.Serial, 1, 0); err != nil {
+		if _, _, err := e.pki.Revoke(ctx, "files-issuing", s1.Serial, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 		if v := e.verify(t, name.String(), f.Signature, content); v.Reason != ca.ReasonRevoked || !strings.Contains(v.Detail, "keyCompromise") {
@@ -168,10 +168,10 @@ func TestFileSignatures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); errkind.Of(err) != errkind.InvalidInput {
+		if _, _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("keyCompromise from a counter: %v", err)
 		}
-		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 5, 2); err != nil {
+		if _, _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 5, 2); err != nil {
 			t.Fatal(err)
 		}
 		for i, f := range signed {

@@ -290,7 +290,7 @@ func TestXDRFiles(t *testing.T) {
 	})
 
 	t.Run("fail/revoked signer", func(t *testing.T) {
-		if _, err := e.pki.Revoke(ctx, "xdr-issuing", s1.Serial, 1, 0); err != nil {
+		if _, _, err := e.pki.Revoke(ctx, "xdr-issuing", s1.Serial, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 		if v := e.verifyXDR(t, name.String(), signed); v.Reason != ca.ReasonRevoked || !strings.Contains(v.Detail, "keyCompromise") {

@@ -27,6 +27,9 @@ type IssueRequest struct {
 	IPs       []net.IP
 	Validity  time.Duration
 	Renews    string // serial of the certificate this one renews
+	// NotAfter, if set, is the latest the certificate may end (a
+	// renewal's: the certificate it renews ends then).
+	NotAfter time.Time
 }
 
 // Issue issues a certificate from a CSR and records it.
@@ -65,6 +68,9 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	if na.After(m.cert.NotAfter) {
 		na = m.cert.NotAfter
 	}
+	if !r.NotAfter.IsZero() && na.After(r.NotAfter) {
+		na = r.NotAfter
+	}
 	serial, err := s.newSerial(ctx)
 	if err != nil {
 		return state.Certificate{}, err
@@ -82,7 +88,7 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	c := state.Certificate{CA: m.rec.Name, Serial: serialHex(serial), Profile: string(r.Profile), Role: r.Principal.Role.String(),
 		Operator: r.Principal.Operator, Device: r.Principal.Device, NotBefore: nb, NotAfter: na, Cert: der, Renews: r.Renews, Issued: now}
 	if r.Profile == pki.ProfileServer {
-		c.Role, c.Operator, c.Device = "server", "-", strings.Join(r.DNSNames, ",")
+		c.Role, c.Operator, c.Device = "server", identity.SchemeRecord, strings.Join(r.DNSNames, ",")
 	}
 	return c, nil
 }

@@ -62,11 +62,15 @@ func officerOf(op, dev string) identity.Principal {
 
 func newOfficersEnv(t *testing.T, prefix string, cfg dualcontrol.Config) *officersEnv {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
+	st := cfg.State // a store the test shares, or one of its own
+	if st == nil {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st = s
 	}
-	t.Cleanup(func() { st.Close() })
 	store := keystest.Store(t)
 	seal, _ := keys.NewRef("session/"+prefix+"/seal", 1)
 	if _, err := store.Key(seal); err != nil {

@@ -30,7 +30,7 @@ var adminCLI = &cli{
 	intro: `Security officers of the registry, on the admin listener (--admin-addr;
 --addr names it too when --admin-addr is not given): dual-control proposals,
 votes, key components, the key inventory. --as officer|officer-2|officer-3|
-scheme-officer|scheme-officer-2 with --dev.
+scheme-officer|scheme-officer-2|scheme-officer-3 with --dev.
 `,
 	commands: adminCommands,
 }
@@ -40,6 +40,10 @@ const proposeMore = `Operations and their parameters (--params):
   key.import-components {"name","version","role","algorithm","components":2,"kcv":"…"}
   key.import-tr31       {"block","kbpk":"NAME:vN","name","version","role"}
   allowance.topup       {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
+  pki.officer.revoke    {"officer":"<operator>/<device>","reason":1[,"ca","serial"]}
+Key ceremonies of the scheme's keys (session-seal, transport, CA … and scopes
+admin.key_scopes gives no operator) and a scheme officer's revocation are the
+scheme's officers'.
 Scheme-wide acts (the scheme's officers only, --as scheme-officer|scheme-officer-2):
   policy.activate       {"version":"<digest from samd config check>"}
   pki.ca.create         {"name","common_name","parent","validity_days","max_path_len"}

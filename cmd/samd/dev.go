@@ -90,6 +90,10 @@ var devIdentities = map[string]identity.Principal{
 	// certificates, the registry, policies) need two of them.
 	"scheme-officer":   {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-1"},
 	"scheme-officer-2": {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-2"},
+	// A third: the scheme's keys (the session-seal key, transport keys)
+	// are made in ceremonies whose quorum (3 for key.generate) the
+	// scheme's officers must meet.
+	"scheme-officer-3": {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-3"},
 	"back-office":      {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
 	"clearing-house":   {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
 	// A ticket machine of an APTA agency: loads T-purses in US dollars.
@@ -275,16 +279,21 @@ func setupDev(dir, listen string) error {
 		Log: config.Log{Level: "info", Format: "text"},
 		Admin: &config.Admin{Listen: "127.0.0.1:7444",
 			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3",
-				devSchemeOperator + "/dev-scheme-officer-1", devSchemeOperator + "/dev-scheme-officer-2"},
+				devSchemeOperator + "/dev-scheme-officer-1", devSchemeOperator + "/dev-scheme-officer-2", devSchemeOperator + "/dev-scheme-officer-3"},
 			SchemeOperator: devSchemeOperator,
 			// Three officers generate a key; two top up an allowance; two
 			// of the scheme's officers make every scheme-wide act (2 is
 			// also their default, and the least samd accepts).
 			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2,
-				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2},
+				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2,
+				"pki.officer.revoke": 2},
+			// dev-operator's officers make the keys of the dev, prod and
+			// test scopes (desfire/dev/…, an10922/test/…); the scheme's
+			// make the others, and every key of the scheme's own roles.
+			KeyScopes:   map[string]string{"dev": "dev-operator", "prod": "dev-operator", "test": "dev-operator"},
 			ProposalTTL: config.Duration(time.Hour),
-			// One officer tops up to 10 000 000.00 NOK at once (samd bench
-			// needs that much); more takes two.
+			// One officer tops up to 10 000 000.00 NOK a day alone (samd
+			// bench needs that much); more takes two.
 			TopUpLimit: 1_000_000_000},
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
 			// Part 19 senders: XX, YYYY and U of their files' names

@@ -141,9 +141,15 @@ var pkiCommands = []command{
 			return issued(*out)(c.pki.Renew(ctx, connect.NewRequest(&samdv1.RenewRequest{CsrPem: pem})))
 		}
 	}},
-	{name: "pki revoke", help: "revoke a certificate", more: "The scheme's officers: any serial of the CA, also one samd has no record of.", flags: func(fs *flag.FlagSet) runFunc {
-		ca := fs.String("ca", "", "the CA that issued it, `CA`")
+	{name: "pki revoke", help: "revoke a certificate (with its renewals), or every certificate of an identity", more: `The scheme's officers: any serial of the CA, also one samd has no record of.
+Unless the reason is superseded, the certificates it renewed and those renewed from it are revoked too.
+--role, --operator and --device instead of --serial: every certificate samd recorded for that identity.
+Officer certificates: samd admin propose pki.officer.revoke.`, flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the CA that issued it, `CA` (with an identity: only that CA's)")
 		serial := fs.String("serial", "", "the certificate's serial number, in `HEX`")
+		role := fs.String("role", "", "instead of a serial, the identity's `ROLE` (terminal, back-office, clearing-house, personalisation)")
+		operator := fs.String("operator", "", "the identity's `OPERATOR`")
+		device := fs.String("device", "", "the identity's `DEVICE`")
 		reason := fs.String("reason", "unspecified", "the RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged … or its code, `REASON`")
 		fromCounter := fs.Uint64("from-counter", 0, "a signer: files it signed with a lower counter still verify, `N`")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
@@ -155,7 +161,8 @@ var pkiCommands = []command{
 				}
 				code = uint32(n)
 			}
-			return msg(c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter})))
+			return msg(c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter,
+				Role: *role, Operator: *operator, Device: *device})))
 		}
 	}},
 	{name: "pki crl", help: "a CA's current CRL (any identity; also over HTTP), or the scheme's single CRL of all PTOs (--scheme, the scheme's officers)",

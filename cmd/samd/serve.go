@@ -101,12 +101,20 @@ func cmdConfig(args []string) error {
 			return fmt.Errorf("admin.quorum: %w", err)
 		}
 	}
+	if p := cfg.PKI; p != nil {
+		if err := ca.CheckVaultKeys(p.VaultKeys); err != nil {
+			return fmt.Errorf("pki.vault_keys: %w", err)
+		}
+	}
 	e, err := loadPolicies(cfg.PoliciesDir)
 	if err != nil {
 		return err
 	}
 	// Officers approve this digest when policies are under dual control.
 	fmt.Printf("policies: version %s (%s)\n", e.Version(), strings.Join(e.Files(), ", "))
+	if w := backOffWarning(cfg, e); w != "" {
+		fmt.Println("warning:", w)
+	}
 	fmt.Println("ok:", args[1])
 	return nil
 }
@@ -360,6 +368,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		return err
 	}
 	log.Info("policies loaded", "version", policy.Version(), "files", policy.Files())
+	if w := backOffWarning(cfg, policy); w != "" {
+		log.Warn(w)
+	}
 	profiles, err := cfg.Profiles()
 	if err != nil {
 		return err
@@ -375,6 +386,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	sessions := authority.Sessions{Sealer: store, TTL: time.Duration(cfg.CardSessions.TTL)}
 	if cfg.CardSessions.SealKey != "" {
 		sessions.SealKey, _ = config.ParseRef(cfg.CardSessions.SealKey)
+		for _, v := range cfg.CardSessions.PreviousVersions {
+			sessions.Previous = append(sessions.Previous, uint8(v)) // 1..255: config.Validate
+		}
 	}
 	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy, Profiles: profiles, Sessions: sessions, SUNProfiles: sun})
 	var reloadMu sync.Mutex
@@ -429,7 +443,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		}
 		pkiCfg, err := withFiles(ca.Config{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
-			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Logger: log, Audit: sink,
+			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, VaultKeys: pc.VaultKeys, Logger: log, Audit: sink,
 			CAsChanged: func() {
 				if err := tlsFiles.Reload(); err != nil {
 					log.Error("TLS reload after a new CA refused", "err", err)
@@ -492,7 +506,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if a.SchemeOperator == "" {
 			log.Warn("admin.scheme_operator is not set: no officer may propose a scheme-wide act (CAs, server and officer certificates, the registry, policies)")
 		}
-		dc := dualcontrol.Config{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
+		dc := dualcontrol.Config{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, KeyScopes: a.KeyScopes, TTL: time.Duration(a.ProposalTTL),
 			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {

@@ -208,6 +208,15 @@ var migrations = []string{
 		card  TEXT PRIMARY KEY,
 		count BIGINT NOT NULL CHECK (count >= 0)
 	);`,
+	// What one officer topped up alone, per day (admin.topup_limit), and
+	// the renewal links a revocation follows.
+	`CREATE TABLE officer_topup (
+		officer TEXT NOT NULL,
+		day     TEXT NOT NULL,
+		total   BIGINT NOT NULL CHECK (total >= 0),
+		PRIMARY KEY (officer, day)
+	);
+	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

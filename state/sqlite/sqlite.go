@@ -247,6 +247,15 @@ var migrations = []string{
 		card  TEXT PRIMARY KEY,
 		count INTEGER NOT NULL CHECK (count >= 0)
 	);`,
+	// What one officer topped up alone, per day (admin.topup_limit), and
+	// the renewal links a revocation follows.
+	`CREATE TABLE officer_topup (
+		officer TEXT NOT NULL,
+		day     TEXT NOT NULL,
+		total   INTEGER NOT NULL CHECK (total >= 0),
+		PRIMARY KEY (officer, day)
+	);
+	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

@@ -59,7 +59,10 @@ func insertCert(ctx context.Context, c conn, cert state.Certificate) error {
 
 const certColumns = `ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key`
 
-func scanCert(c conn, row *sql.Row) (state.Certificate, error) {
+// scanner is a row or a row of rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCert(c conn, row scanner) (state.Certificate, error) {
 	var cert state.Certificate
 	err := row.Scan(&cert.CA, &cert.Serial, &cert.Profile, &cert.Role, &cert.Operator, &cert.Device,
 		c.scanTime(&cert.NotBefore), c.scanTime(&cert.NotAfter), &cert.Cert, &cert.Renews, c.scanTime(&cert.Issued), &cert.Key)
@@ -91,6 +94,21 @@ func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device
 		return cert, Unavailable(err)
 	}
 	return cert, nil
+}
+
+// CertificatesOf implements state.PKI.
+func (s *Store) CertificatesOf(ctx context.Context, role, operator, device string) ([]state.Certificate, error) {
+	c := s.read()
+	rows, err := c.rows(ctx, `SELECT `+certColumns+` FROM pki_cert WHERE operator = ? AND device = ? AND role = ?
+		ORDER BY issued, `+c.d.InsertOrder(), operator, device, role)
+	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
+}
+
+// Renewals implements state.PKI.
+func (s *Store) Renewals(ctx context.Context, ca, serial string) ([]state.Certificate, error) {
+	c := s.read()
+	rows, err := c.rows(ctx, `SELECT `+certColumns+` FROM pki_cert WHERE ca = ? AND renews = ? ORDER BY issued, `+c.d.InsertOrder(), ca, serial)
+	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
 }
 
 // lockCA reads a CA's row with the dialect's lock: its revocation

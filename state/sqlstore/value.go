@@ -173,28 +173,64 @@ func (s *Store) Allowances(ctx context.Context) ([]state.Allowance, error) {
 
 // TopUp implements state.Store.
 func (s *Store) TopUp(ctx context.Context, device, currency string, amount int64, t time.Time) (state.Allowance, error) {
+	var a state.Allowance
+	err := s.tx(ctx, func(c conn) error {
+		var err error
+		a, err = topUp(ctx, c, device, currency, amount, t)
+		return err
+	})
+	return a, err
+}
+
+// TopUpAlone implements state.Store: the allowance first (as every
+// top-up and authorisation locks it), then the officer's total of the
+// day, one atomic upsert whose WHERE clause holds the limit.
+func (s *Store) TopUpAlone(ctx context.Context, p state.TopUpAlone) (state.Allowance, error) {
+	var a state.Allowance
+	err := s.tx(ctx, func(c conn) error {
+		var err error
+		if a, err = topUp(ctx, c, p.Device, p.Currency, p.Amount, p.Time); err != nil {
+			return err
+		}
+		if p.Amount > p.DayLimit {
+			return errkind.Errorf(errkind.Limit, "topup_limit: %d is more than officer %s may top up alone in a day (%d)", p.Amount, p.Officer, p.DayLimit)
+		}
+		// total <= limit - amount: never total + amount, which could wrap.
+		var total int64
+		err = c.row(ctx, `INSERT INTO officer_topup (officer, day, total) VALUES (?, ?, ?)
+			ON CONFLICT (officer, day) DO UPDATE SET total = officer_topup.total + excluded.total
+			WHERE officer_topup.total <= ? - excluded.total
+			RETURNING total`, p.Officer, p.Day, p.Amount, p.DayLimit).Scan(&total)
+		if errors.Is(err, sql.ErrNoRows) {
+			_ = c.row(ctx, `SELECT total FROM officer_topup WHERE officer = ? AND day = ?`, p.Officer, p.Day).Scan(&total)
+			return errkind.Errorf(errkind.Limit, "topup_limit: officer %s topped up %d on %s; %d more would pass the %d one officer tops up alone in a day", p.Officer, total, p.Day, p.Amount, p.DayLimit)
+		}
+		return err
+	})
+	return a, err
+}
+
+// topUp adds to a device's allowance in c's transaction.
+func topUp(ctx context.Context, c conn, device, currency string, amount int64, t time.Time) (state.Allowance, error) {
 	if amount <= 0 {
 		return state.Allowance{}, errkind.Errorf(errkind.InvalidInput, "allowance: top-up must be positive")
 	}
 	a := state.Allowance{Device: device, Updated: t.UTC()}
-	err := s.tx(ctx, func(c conn) error {
-		var balance int64
-		err := c.row(ctx, `SELECT balance FROM allowance WHERE device = ?`+c.d.ForUpdate(), device).Scan(&balance)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if err == nil && balance > math.MaxInt64-amount {
-			return errkind.Errorf(errkind.InvalidInput, "allowance: a top-up of %d would take the balance %d past the largest amount samd stores", amount, balance)
-		}
-		err = c.row(ctx, `INSERT INTO allowance (device, balance, currency, updated) VALUES (?, ?, ?, ?)
-			ON CONFLICT (device) DO UPDATE SET balance = allowance.balance + excluded.balance, updated = excluded.updated
-			WHERE allowance.currency = excluded.currency
-			RETURNING balance, currency`, device, amount, currency, c.time(t)).Scan(&a.Balance, &a.Currency)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errkind.Errorf(errkind.InvalidInput, "allowance: device %s is in another currency than %s", device, currency)
-		}
-		return err
-	})
+	var balance int64
+	err := c.row(ctx, `SELECT balance FROM allowance WHERE device = ?`+c.d.ForUpdate(), device).Scan(&balance)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return a, err
+	}
+	if err == nil && balance > math.MaxInt64-amount {
+		return a, errkind.Errorf(errkind.InvalidInput, "allowance: a top-up of %d would take the balance %d past the largest amount samd stores", amount, balance)
+	}
+	err = c.row(ctx, `INSERT INTO allowance (device, balance, currency, updated) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device) DO UPDATE SET balance = allowance.balance + excluded.balance, updated = excluded.updated
+		WHERE allowance.currency = excluded.currency
+		RETURNING balance, currency`, device, amount, currency, c.time(t)).Scan(&a.Balance, &a.Currency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, errkind.Errorf(errkind.InvalidInput, "allowance: device %s is in another currency than %s", device, currency)
+	}
 	return a, err
 }
 

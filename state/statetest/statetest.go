@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("part19-cancel", func(t *testing.T) { testPart19Cancel(t, open(t)) })
 	t.Run("value-seal-race", func(t *testing.T) { testValueSealRace(t, open(t)) })
 	t.Run("card-failures", func(t *testing.T) { testCardFailures(t, open(t)) })
+	t.Run("topup-alone", func(t *testing.T) { testTopUpAlone(t, open(t)) })
+	t.Run("pki-certificate-links", func(t *testing.T) { testCertificateLinks(t, open(t)) })
 }
 
 // testRanges: amounts and sequence numbers near the ends of int64 are

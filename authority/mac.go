@@ -39,7 +39,11 @@ func objectFailure(err error) bool {
 	return false
 }
 
-func (a *Authority) profileKey(name string) (mac.Profile, keys.Key, error) {
+// profileKey resolves a profile and its key. A profile that diversifies
+// its key uses a card key: its master's entry must name protocol mac
+// (policies.Grant.ServeProtocol), so that no card session's key computes
+// object MACs, nor an object MAC key a session's cryptograms.
+func (a *Authority) profileKey(g policies.Grant, name string) (mac.Profile, keys.Key, error) {
 	p, err := a.Profile(name)
 	if err != nil {
 		return p, keys.Key{}, err
@@ -50,6 +54,11 @@ func (a *Authority) profileKey(name string) (mac.Profile, keys.Key, error) {
 	}
 	if err := p.CheckKey(k); err != nil {
 		return p, k, err
+	}
+	if k.Role == keys.RoleDiversifyMaster {
+		if _, err := g.ServeProtocol(k.Ref, policies.ProtocolMAC); err != nil {
+			return p, k, err
+		}
 	}
 	return p, k, nil
 }
@@ -81,7 +90,7 @@ func (a *Authority) checkObjects(ctx context.Context, g policies.Grant, p mac.Pr
 // SealObjects computes the MAC of each object under the profile. Objects
 // fail one by one (malformed input); the HSM failing fails the batch.
 func (a *Authority) SealObjects(ctx context.Context, _ identity.Principal, g policies.Grant, profile string, objs []mac.Object) ([]ObjectResult, keys.Key, error) {
-	p, k, err := a.profileKey(profile)
+	p, k, err := a.profileKey(g, profile)
 	if err != nil {
 		return nil, k, err
 	}
@@ -111,7 +120,7 @@ func (a *Authority) VerifyObjects(ctx context.Context, _ identity.Principal, g p
 	if len(objs) != len(macs) {
 		return nil, keys.Key{}, errkind.Errorf(errkind.InvalidInput, "each object needs a MAC")
 	}
-	p, k, err := a.profileKey(profile)
+	p, k, err := a.profileKey(g, profile)
 	if err != nil {
 		return nil, k, err
 	}

@@ -33,7 +33,10 @@ import (
 
 // The published test keys that `samd dev` imports, so that a newcomer can
 // check samd's output against NXP AN10922 and RFC 3394. They are test keys:
-// their names say so, and nothing but `samd dev` loads them.
+// their names say so, and nothing but `samd dev` loads them. A key serves
+// one card protocol (its key entry's protocol), so AN10922's AES-128 and
+// 2TDEA example masters come under one name per protocol the demos and
+// tests run.
 var devTestKeys = []struct {
 	name string
 	role keys.Role
@@ -41,9 +44,13 @@ var devTestKeys = []struct {
 	key  string
 }{
 	{"an10922/test/example-aes128", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-ev1", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-sun", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-iso7816", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
 	{"an10922/test/example-aes192", keys.RoleDiversifyMaster, keys.AES192, "00112233445566778899AABBCCDDEEFF0102030405060708"},
 	{"an10922/test/example-aes256", keys.RoleDiversifyMaster, keys.AES256, "00112233445566778899AABBCCDDEEFF0102030405060708090A0B0C0D0E0F00"},
 	{"an10922/test/example-2tdea", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-2tdea-legacy", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
 	{"an10922/test/example-3tdea", keys.RoleDiversifyMaster, keys.TDEA3, "00112233445566778899AABBCCDDEEFF0102030405060708"},
 	{"transport/test/rfc3394-kek", keys.RoleWrap, keys.AES128, "000102030405060708090A0B0C0D0E0F"},
 }
@@ -289,7 +296,7 @@ func setupDev(dir, listen string) error {
 				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-dev-sun-scheme"))},
 			// Tags keyed from AN10922's published example master key, so
 			// that a test or a newcomer can make SUN messages samd accepts.
-			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128:v1", FileMaster: "an10922/test/example-aes128:v1",
+			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128-sun:v1", FileMaster: "an10922/test/example-aes128-sun:v1",
 				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-test-sun-tags"))},
 		},
 		SealProfiles: []config.SealProfile{

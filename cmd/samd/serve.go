@@ -279,6 +279,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err := harden(); err != nil {
 		log.Warn("could not disable core dumps", "err", err)
 	}
+	if err := insecureTestHooks(log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}

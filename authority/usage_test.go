@@ -104,9 +104,17 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A seal profile and a SUN profile whose master serves desfire-ev2, not
+	// mac or sun: samd refuses to use it there (key-protocol).
+	ev2Key, _ := keys.NewRef("an10922/test/example-aes128", 1)
+	ev2Profile, err := mac.NewProfile(mac.ProfileConfig{Name: "ev2-key", Algorithm: "cmac", MACLength: 8, Key: ev2Key, Diversify: true, SystemID: []byte("NXP Abu"), AID: unhex("3042F5")})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ck := &countingKeys{Store: s}
-	a := authority.New(authority.Config{Keys: ck, State: st, Policy: engine, Profiles: map[string]mac.Profile{"legacy-retail": legacy},
-		Sessions: authority.Sessions{Sealer: s, SealKey: sealRef, TTL: time.Minute}})
+	a := authority.New(authority.Config{Keys: ck, State: st, Policy: engine, Profiles: map[string]mac.Profile{"legacy-retail": legacy, "ev2-key": ev2Profile},
+		SUNProfiles: map[string]authority.SUNProfile{"ev2-key": {MetaMaster: ev2Key, FileMaster: ev2Key, AID: unhex("F48EE1"), SystemID: []byte("samd-test-sun-tags")}},
+		Sessions:    authority.Sessions{Sealer: s, SealKey: sealRef, TTL: time.Minute}})
 	return &fixture{a: a, keys: ck, state: st}
 }
 

@@ -198,7 +198,9 @@ func rawInput(t *testing.T, m []byte) derive.Input {
 // personalise a simulated card with the key samd derives.
 type softTDEA struct{ b cipher.Block }
 
-func (s softTDEA) CMAC(_ context.Context, _ keys.Key, msg []byte) ([]byte, error) { return cmac.Sum(s.b, msg) }
+func (s softTDEA) CMAC(_ context.Context, _ keys.Key, msg []byte) ([]byte, error) {
+	return cmac.Sum(s.b, msg)
+}
 
 // an10922TDEA is the AN10922 key of M under the 2TDEA example master
 // 00112233445566778899AABBCCDDEEFF.

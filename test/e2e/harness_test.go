@@ -54,6 +54,7 @@ type env struct {
 	adminOf map[string]string // a samd's admin listener, by its terminal listener
 	out     *syncBuffer
 	proc    *procState // the running samd process
+	environ []string   // added to samd serve's environment
 }
 
 type syncBuffer struct {
@@ -210,6 +211,9 @@ type replica struct {
 func (e *env) launch(cfg string) *replica {
 	e.t.Helper()
 	cmd := exec.Command(e.bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	if len(e.environ) > 0 {
+		cmd.Env = append(os.Environ(), e.environ...)
+	}
 	pr, pw := io.Pipe()
 	r := &replica{cmd: cmd, out: &syncBuffer{}}
 	cmd.Stdout = r.out

@@ -94,14 +94,9 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
 		return secret.Bytes{}, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + kek.Ref.String() + " may not unwrap this key", Err: err}
 	}
-	var m uint
-	switch mech {
-	case keys.WrapKW:
-		m = p11.CKM_AES_KEY_WRAP
-	case keys.WrapKWP:
-		m = p11.CKM_AES_KEY_WRAP_PAD
-	default:
-		return secret.Bytes{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
+	m, err := wrapMechanism(mech)
+	if err != nil {
+		return secret.Bytes{}, err
 	}
 	kt, _ := keyTypeOf(alg)
 	v, _, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
@@ -157,14 +152,9 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
 		return nil, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + kek.Ref.String() + " may not wrap this key", Err: err}
 	}
-	var m uint
-	switch mech {
-	case keys.WrapKW:
-		m = p11.CKM_AES_KEY_WRAP
-	case keys.WrapKWP:
-		m = p11.CKM_AES_KEY_WRAP_PAD
-	default:
-		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: unknown wrap mechanism")
+	m, err := wrapMechanism(mech)
+	if err != nil {
+		return nil, err
 	}
 	kt, _ := keyTypeOf(alg)
 	return call(ctx, s, "wrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {

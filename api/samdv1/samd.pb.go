@@ -5276,9 +5276,12 @@ type InventoryKey struct {
 	Uses      int64                  `protobuf:"varint,8,opt,name=uses,proto3" json:"uses,omitempty"`
 	// The policy's validity window for this version (RFC 3339; empty:
 	// unbounded), and whether the policy lets the key be used at all.
-	ValidFrom     string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
-	ValidUntil    string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
-	InPolicy      bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
+	ValidFrom  string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidUntil string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	InPolicy   bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
+	// The token lets key.export wrap the key (made exportable under dual
+	// control); false for every key that never leaves the HSM.
+	Exportable    bool `protobuf:"varint,12,opt,name=exportable,proto3" json:"exportable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5386,6 +5389,13 @@ func (x *InventoryKey) GetValidUntil() string {
 func (x *InventoryKey) GetInPolicy() bool {
 	if x != nil {
 		return x.InPolicy
+	}
+	return false
+}
+
+func (x *InventoryKey) GetExportable() bool {
+	if x != nil {
+		return x.Exportable
 	}
 	return false
 }
@@ -5807,7 +5817,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
 	"\x15ListProposalsResponse\x12/\n" +
 	"\tproposals\x18\x01 \x03(\v2\x11.samd.v1.ProposalR\tproposals\"\x12\n" +
-	"\x10InventoryRequest\"\xa4\x02\n" +
+	"\x10InventoryRequest\"\xc4\x02\n" +
 	"\fInventoryKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
@@ -5822,7 +5832,10 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\vvalid_until\x18\n" +
 	" \x01(\tR\n" +
 	"validUntil\x12\x1b\n" +
-	"\tin_policy\x18\v \x01(\bR\binPolicy\">\n" +
+	"\tin_policy\x18\v \x01(\bR\binPolicy\x12\x1e\n" +
+	"\n" +
+	"exportable\x18\f \x01(\bR\n" +
+	"exportable\">\n" +
 	"\x11InventoryResponse\x12)\n" +
 	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys*^\n" +
 	"\tKCVMethod\x12\x1a\n" +

@@ -91,6 +91,7 @@ func (o *Officers) table() map[string]operation {
 		OpKeyGenerate:   op[KeyGenerateParams, newKey]{parse: parseKeyGenerate, run: o.keyGenerate},
 		OpKeyImportTR31: op[ImportTR31Params, tr31Import]{parse: parseImportTR31, run: o.importTR31},
 		OpKeyImportKWP:  op[ImportKWPParams, kwpImport]{parse: parseImportKWP, run: o.importKWP},
+		OpKeyExport:     op[ExportParams, keyExport]{parse: o.parseExport, run: o.keyExport},
 		OpKeyComponents: op[ComponentsParams, componentImport]{parse: parseComponents, run: o.importComponents,
 			components: func(c componentImport) int { return c.components }},
 		OpAllowanceTopUp: op[TopUpParams, TopUpParams]{parse: same(checkTopUp), run: o.topUp, scope: func(p TopUpParams) string {

@@ -279,7 +279,7 @@ func setupDev(dir, listen string) error {
 			// Three officers generate a key; two top up an allowance; two
 			// of the scheme's officers make every scheme-wide act (2 is
 			// also their default, and the least samd accepts).
-			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2,
+			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2, "key.export": 2,
 				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2},
 			ProposalTTL: config.Duration(time.Hour),
 			// One officer tops up to 10 000 000.00 NOK at once (samd bench

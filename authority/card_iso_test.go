@@ -3,7 +3,6 @@ package authority_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"testing"
@@ -19,17 +18,6 @@ import (
 )
 
 const icaoVectors = "../cardauth/testdata/icao9303_bac.json"
-
-// icaoCard is ICAO 9303-11 Appendix D's card, answering with the
-// appendix's RND.ICC and K.ICC (rnd) or with fresh ones (nil).
-func icaoCard(t *testing.T, v vectors.ICAOBAC, fixed bool) *cardsim.ISO7816 {
-	c := &cardsim.ISO7816{Alg: keys.TDEA2, ChallengeLen: 8, KEnc: vectors.Hex(t, v.Auth.KEnc), KMAC: vectors.Hex(t, v.Auth.KMAC), Rand: rand.Reader,
-		Files: map[uint16][]byte{0x011E: vectors.Hex(t, v.EFCOM.Content)}}
-	if fixed {
-		c.Rand = bytes.NewReader(vectors.Hex(t, v.Auth.RndICC+v.Auth.KICC))
-	}
-	return c
-}
 
 func icaoKey(t *testing.T) authority.CardKey {
 	t.Helper()
@@ -65,35 +53,35 @@ func isoAuth(t *testing.T, f *fixture, p identity.Principal, g policies.Grant, c
 // protected command and response are the appendix's bytes, and the
 // responses open to its data.
 func TestISO7816ICAO(t *testing.T) {
-	var v vectors.ICAOBAC
+	var v vectors.ICAO9303
 	vectors.Load(t, icaoVectors, &v)
 	f := newFixture(t)
 	ctx := context.Background()
 	key := icaoKey(t)
 	g := f.decide(t, terminal1, policies.OpCardAuth, policies.Request{Keys: []keys.Ref{key.Master}, CardType: string(authority.ProtocolISO7816)})
-	card := icaoCard(t, v, true)
-	defer authority.SetISORandom(bytes.NewReader(vectors.Hex(t, v.Auth.RndIFD+v.Auth.KIFD)))()
+	card := v.Card(t, true)
+	defer authority.SetISORandom(bytes.NewReader(vectors.Hex(t, v.MA.RndIFD+v.MA.KIFD)))()
 
-	ch := card.Transmit(vectors.Hex(t, v.Auth.GetChallenge))
-	if got := hex.EncodeToString(ch); got != lower(v.Auth.RndICC+"9000") {
+	ch := card.Transmit(vectors.Hex(t, v.MA.GetChallenge))
+	if got := hex.EncodeToString(ch); got != lower(v.MA.RndICC+"9000") {
 		t.Fatalf("GET CHALLENGE: %s", got)
 	}
 	apdu, tok, err := f.a.BeginAuth(ctx, terminal1, g, authority.BeginAuthRequest{Protocol: authority.ProtocolISO7816, Key: key, Challenge: ch[:8]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(apdu, vectors.Hex(t, v.Auth.APDU)) {
-		t.Fatalf("EXTERNAL AUTHENTICATE %X\nwant %s", apdu, v.Auth.APDU)
+	if !bytes.Equal(apdu, vectors.Hex(t, v.MA.APDU)) {
+		t.Fatalf("EXTERNAL AUTHENTICATE %X\nwant %s", apdu, v.MA.APDU)
 	}
 	resp := card.Transmit(apdu)
-	if !bytes.Equal(resp, vectors.Hex(t, v.Auth.RespData+"9000")) {
+	if !bytes.Equal(resp, vectors.Hex(t, v.MA.RespData+"9000")) {
 		t.Fatalf("the card answered %X", resp)
 	}
 	res, err := f.a.FinishAuth(ctx, terminal1, g, tok, resp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if enc, mac := card.SessionKeys(); !bytes.Equal(enc, vectors.Hex(t, v.Auth.KSEnc)) || !bytes.Equal(mac, vectors.Hex(t, v.Auth.KSMAC)) {
+	if enc, mac := card.SessionKeys(); !bytes.Equal(enc, vectors.Hex(t, v.MA.KSEnc)) || !bytes.Equal(mac, vectors.Hex(t, v.MA.KSMAC)) {
 		t.Fatalf("the card's session keys %X %X", enc, mac)
 	}
 	s := res.Session
@@ -128,7 +116,7 @@ func lower(s string) string { return string(bytes.ToLower([]byte(s))) }
 // K.IFD around a challenge of exactly the key's length, and the session
 // opens only for the card whose answer carries samd's RND.IFD.
 func TestISO7816NoOracle(t *testing.T) {
-	var v vectors.ICAOBAC
+	var v vectors.ICAO9303
 	vectors.Load(t, icaoVectors, &v)
 	f := newFixture(t)
 	ctx := context.Background()
@@ -139,11 +127,11 @@ func TestISO7816NoOracle(t *testing.T) {
 	}
 	t.Run("ok/same-challenge-two-plaintexts", func(t *testing.T) {
 		// The same RND.ICC twice: samd's RND.IFD differs, so does all of E_IFD.
-		a1, _, err := begin(vectors.Hex(t, v.Auth.RndICC), "")
+		a1, _, err := begin(vectors.Hex(t, v.MA.RndICC), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		a2, _, err := begin(vectors.Hex(t, v.Auth.RndICC), "")
+		a2, _, err := begin(vectors.Hex(t, v.MA.RndICC), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +151,7 @@ func TestISO7816NoOracle(t *testing.T) {
 			}
 		})
 	}
-	card := icaoCard(t, v, false)
+	card := v.Card(t, false)
 	ch := card.Transmit([]byte{0x00, 0x84, 0x00, 0x00, 0x08})
 	apdu, authTok, err := begin(ch[:8], "")
 	if err != nil {
@@ -180,7 +168,7 @@ func TestISO7816NoOracle(t *testing.T) {
 		}
 	})
 	t.Run("fail/another-cards-answer", func(t *testing.T) {
-		other := icaoCard(t, v, false)
+		other := v.Card(t, false)
 		och := other.Transmit([]byte{0x00, 0x84, 0x00, 0x00, 0x08})
 		oapdu, _, err := begin(och[:8], "")
 		if err != nil {
@@ -207,7 +195,7 @@ func TestISO7816NoOracle(t *testing.T) {
 	t.Run("fail/session-of-another-card", func(t *testing.T) {
 		// A command samd protected in another card's session: this card
 		// refuses it (6988, and ends its session) ...
-		other := icaoCard(t, v, false)
+		other := v.Card(t, false)
 		out, _, err := f.a.ProtectAPDU(ctx, terminal1, g, isoAuth(t, f, terminal1, g, other), vectors.Hex(t, "00A4020C02011E"))
 		if err != nil {
 			t.Fatal(err)

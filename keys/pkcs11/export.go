@@ -95,30 +95,7 @@ func (s *Store) RevealExportable(ctx context.Context, k keys.Key) (secret.Bytes,
 		if err != nil {
 			return nil, err
 		}
-		h, err := s.mod.UnwrapKey(sh, kw, tmp, wrapped, []*p11.Attribute{
-			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
-			p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
-			p11.NewAttribute(p11.CKA_TOKEN, false),
-			p11.NewAttribute(p11.CKA_PRIVATE, true),
-			p11.NewAttribute(p11.CKA_SENSITIVE, false),
-			p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
-			p11.NewAttribute(p11.CKA_SIGN, false),
-			p11.NewAttribute(p11.CKA_VERIFY, false),
-			p11.NewAttribute(p11.CKA_ENCRYPT, false),
-			p11.NewAttribute(p11.CKA_DECRYPT, false),
-			p11.NewAttribute(p11.CKA_WRAP, false),
-			p11.NewAttribute(p11.CKA_UNWRAP, false),
-			p11.NewAttribute(p11.CKA_DERIVE, false),
-		})
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = s.mod.DestroyObject(sh, h) }()
-		a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
-		if err != nil {
-			return nil, err
-		}
-		return a[0].Value, nil
+		return s.unwrapValue(sh, kw[0], tmp, wrapped, kt)
 	}, func(b []byte) { clear(b) })
 	if err != nil {
 		return secret.Bytes{}, err

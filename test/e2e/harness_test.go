@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -98,17 +99,27 @@ func buildSamd() (string, error) {
 			binPath, binErr = filepath.Abs(bin)
 			return
 		}
-		dir, err := os.MkdirTemp("", "samd-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "samd")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/samd-io/samd/cmd/samd").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("build samd: %v\n%s", err, out)
-		}
+		binPath, binErr = build()
 	})
 	return binPath, binErr
+}
+
+// build builds samd with the build tags given, into a directory of its
+// own (TestMain removes the default build's; a test removes its own).
+func build(tags ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "samd-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "samd")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, "github.com/samd-io/samd/cmd/samd")...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build samd: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // newEnv sets up a data directory with the given policy documents (file

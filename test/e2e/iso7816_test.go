@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +14,6 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/internal/cardsim"
-	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/test/vectors"
 )
 
@@ -35,17 +31,7 @@ var (
 // TestInsecureHooks checks that nothing else can.
 func insecureSamd(t *testing.T) string {
 	t.Helper()
-	insecureOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "samd-insecure-bin-")
-		if err != nil {
-			insecureErr = err
-			return
-		}
-		insecureBin = filepath.Join(dir, "samd")
-		if out, err := exec.Command("go", "build", "-tags", "samd_insecure_fixed_random", "-o", insecureBin, "github.com/samd-io/samd/cmd/samd").CombinedOutput(); err != nil {
-			insecureErr = fmt.Errorf("build samd: %v\n%s", err, out)
-		}
-	})
+	insecureOnce.Do(func() { insecureBin, insecureErr = build("samd_insecure_fixed_random") })
 	if insecureErr != nil {
 		t.Fatal(insecureErr)
 	}
@@ -63,15 +49,6 @@ func icaoKey() *samdv1.CardKey {
 		Input: &samdv1.DiversificationInput{Uid: in.UID, Aid: in.AID, SystemIdentifier: in.SysID}}
 }
 
-func icaoCard(t *testing.T, v vectors.ICAOBAC, fixed bool) *cardsim.ISO7816 {
-	c := &cardsim.ISO7816{Alg: keys.TDEA2, ChallengeLen: 8, KEnc: vectors.Hex(t, v.Auth.KEnc), KMAC: vectors.Hex(t, v.Auth.KMAC), Rand: rand.Reader,
-		Files: map[uint16][]byte{0x011E: vectors.Hex(t, v.EFCOM.Content)}}
-	if fixed {
-		c.Rand = bytes.NewReader(vectors.Hex(t, v.Auth.RndICC+v.Auth.KICC))
-	}
-	return c
-}
-
 func eqHex(got, want string) bool { return strings.EqualFold(got, want) }
 
 // TestISO7816ICAO reproduces ICAO Doc 9303 Part 11 Appendix D through
@@ -86,39 +63,39 @@ func eqHex(got, want string) bool { return strings.EqualFold(got, want) }
 // EF.COM and both READ BINARY the protected command, the protected
 // response and the data samd opens from it.
 func TestISO7816ICAO(t *testing.T) {
-	var v vectors.ICAOBAC
+	var v vectors.ICAO9303
 	vectors.Load(t, icaoVectors, &v)
 	e := newEnv(t, nil)
 	e.bin = insecureSamd(t)
-	e.environ = []string{"SAMD_INSECURE_ISO_RANDOM=" + v.Auth.RndIFD + v.Auth.KIFD}
+	e.environ = []string{"SAMD_INSECURE_ISO_RANDOM=" + v.MA.RndIFD + v.MA.KIFD}
 	e.start()
 	if !strings.Contains(e.out.String(), "INSECURE TEST BUILD") {
 		t.Fatal("the tagged samd did not warn that it is a test build")
 	}
 	ctx := ctxT(t)
 	term := e.cardAs("terminal", "dev-operator", "dev-terminal-1")
-	card := icaoCard(t, v, true)
+	card := v.Card(t, true)
 
-	ch := card.Transmit(vectors.Hex(t, v.Auth.GetChallenge))
-	if !eqHex(hex.EncodeToString(ch), v.Auth.RndICC+"9000") {
+	ch := card.Transmit(vectors.Hex(t, v.MA.GetChallenge))
+	if !eqHex(hex.EncodeToString(ch), v.MA.RndICC+"9000") {
 		t.Fatalf("GET CHALLENGE answered %X", ch)
 	}
 	b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ISO7816, Key: icaoKey(), CardChallenge: hex.EncodeToString(ch[:8])}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !eqHex(b.Msg.GetPcdResponse(), v.Auth.APDU) {
-		t.Fatalf("EXTERNAL AUTHENTICATE %s\nwant (D.3)          %s", b.Msg.GetPcdResponse(), v.Auth.APDU)
+	if !eqHex(b.Msg.GetPcdResponse(), v.MA.APDU) {
+		t.Fatalf("EXTERNAL AUTHENTICATE %s\nwant (D.3)          %s", b.Msg.GetPcdResponse(), v.MA.APDU)
 	}
 	resp := card.Transmit(vectors.Hex(t, b.Msg.GetPcdResponse()))
-	if !eqHex(hex.EncodeToString(resp), v.Auth.RespData+"9000") {
+	if !eqHex(hex.EncodeToString(resp), v.MA.RespData+"9000") {
 		t.Fatalf("the card answered %X", resp)
 	}
 	f, err := term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(resp)}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if enc, mac := card.SessionKeys(); !eqHex(hex.EncodeToString(enc), v.Auth.KSEnc) || !eqHex(hex.EncodeToString(mac), v.Auth.KSMAC) {
+	if enc, mac := card.SessionKeys(); !eqHex(hex.EncodeToString(enc), v.MA.KSEnc) || !eqHex(hex.EncodeToString(mac), v.MA.KSMAC) {
 		t.Fatalf("KS_enc %X, KS_mac %X", enc, mac)
 	}
 	s := f.Msg.GetSession()
@@ -145,7 +122,7 @@ func TestISO7816ICAO(t *testing.T) {
 	}
 	// The fixed randoms served once: the next authentication finds none
 	// and fails, rather than repeat them.
-	_, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ISO7816, Key: icaoKey(), CardChallenge: v.Auth.RndICC}))
+	_, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ISO7816, Key: icaoKey(), CardChallenge: v.MA.RndICC}))
 	check(t, err, outcome{"internal", "internal"})
 }
 
@@ -173,7 +150,7 @@ func isoSession(t *testing.T, c samdv1connect.CardServiceClient, card *cardsim.I
 // protocol, the old stateless calls — each with its stable code.
 func TestISO7816Session(t *testing.T) {
 	d := start(t)
-	var v vectors.ICAOBAC
+	var v vectors.ICAO9303
 	vectors.Load(t, icaoVectors, &v)
 	ctx := ctxT(t)
 	term := d.cardClient(t, "terminal")
@@ -186,7 +163,7 @@ func TestISO7816Session(t *testing.T) {
 		t.Fatalf("card-demo: %v\n%s", err, out)
 	}
 
-	card := icaoCard(t, v, false)
+	card := v.Card(t, false)
 	authTok, s := isoSession(t, term, card)
 	begin := func(challenge, session string, key *samdv1.CardKey, proto samdv1.CardProtocol) error {
 		_, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: proto, Key: key, CardChallenge: challenge, Session: session}))
@@ -200,13 +177,13 @@ func TestISO7816Session(t *testing.T) {
 	t.Run("fail/second-encryption-in-the-session", func(t *testing.T) {
 		// Neither the authentication's token nor the open session's
 		// makes samd encrypt again under the card key.
-		check(t, begin(v.Auth.RndICC, authTok, icaoKey(), samdv1.CardProtocol_CARD_PROTOCOL_ISO7816), outcome{"invalid-input", "GET CHALLENGE"})
-		check(t, begin(v.Auth.RndICC, s, icaoKey(), samdv1.CardProtocol_CARD_PROTOCOL_ISO7816), outcome{"invalid-input", "GET CHALLENGE"})
-		_, err := term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: s, CardResponse: v.Auth.RespData + "9000"}))
+		check(t, begin(v.MA.RndICC, authTok, icaoKey(), samdv1.CardProtocol_CARD_PROTOCOL_ISO7816), outcome{"invalid-input", "GET CHALLENGE"})
+		check(t, begin(v.MA.RndICC, s, icaoKey(), samdv1.CardProtocol_CARD_PROTOCOL_ISO7816), outcome{"invalid-input", "GET CHALLENGE"})
+		_, err := term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: s, CardResponse: v.MA.RespData + "9000"}))
 		check(t, err, outcome{"invalid-input", "out of order"})
 	})
 	t.Run("fail/session-of-another-card", func(t *testing.T) {
-		other := icaoCard(t, v, false)
+		other := v.Card(t, false)
 		ch := other.Transmit([]byte{0x00, 0x84, 0x00, 0x00, 0x08})
 		b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ISO7816, Key: icaoKey(), CardChallenge: hex.EncodeToString(ch[:8])}))
 		if err != nil {
@@ -229,7 +206,7 @@ func TestISO7816Session(t *testing.T) {
 		check(t, err, outcome{"denied", "policy: card-command: ISO/IEC 7816-4 instruction 24 (CHANGE REFERENCE DATA)"})
 	})
 	t.Run("fail/key-of-another-protocol", func(t *testing.T) {
-		check(t, begin(v.Auth.RndICC, "", cardKey("an10922/test/example-aes128"), samdv1.CardProtocol_CARD_PROTOCOL_ISO7816), outcome{"denied", "policy: key-protocol: key an10922/test/example-aes128:v1 serves desfire-ev2, not iso7816"})
+		check(t, begin(v.MA.RndICC, "", cardKey("an10922/test/example-aes128"), samdv1.CardProtocol_CARD_PROTOCOL_ISO7816), outcome{"denied", "policy: key-protocol: key an10922/test/example-aes128:v1 serves desfire-ev2, not iso7816"})
 		check(t, begin("00112233445566778899AABBCCDDEEFF", "", icaoKey(), samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2), outcome{"denied", "policy: key-protocol"})
 		check(t, begin("00112233445566778899AABBCCDDEEFF", "", cardKey("an10922/test/example-aes128"), samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES), outcome{"denied", "policy: key-protocol"})
 	})

@@ -143,6 +143,8 @@ func (a *Authority) protectCommand(ctx context.Context, p identity.Principal, g 
 		default:
 			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
 		}
+	case ProtocolISO7816:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "an ISO/IEC 7816-4 session protects whole command APDUs: give apdu")
 	default:
 		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}
@@ -160,12 +162,22 @@ func (cs *cardSession) legacy() *cardauth.Legacy {
 
 // CheckResponse verifies (and in FULL mode decrypts) a card's response.
 // expected is the data length of an enciphered EV1 response.
+//
+// A legacy (D40) session token checks one MAC or FULL response, once
+// (spentTokens): D40 binds an enciphered response by a CRC16 alone, so a
+// token that could be replayed would let its holder submit any number of
+// ciphertexts and keep the decryptions whose CRC happens to hold — a
+// decryption oracle under the session key, with which D40's "send mode"
+// (the PCD deciphers to encipher) forges commands.
 func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ policies.Grant, token string, status byte, body []byte, mode CommMode, expected int) ([]byte, string, error) {
 	cs, err := a.openSession(ctx, p, token, stepOpen)
 	if err != nil {
 		return nil, "", err
 	}
 	defer cs.wipe()
+	if cs.Protocol == ProtocolLegacy && mode != CommPlain && !a.spent.spend(token, cs.Expires, a.now().Unix()) {
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "session: this D40 session token has checked a response already (one check per token)")
+	}
 	var out []byte
 	switch cs.Protocol {
 	case ProtocolEV2:
@@ -229,6 +241,8 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 		default:
 			return nil, "", errkind.Errorf(errkind.InvalidInput, "legacy responses are plain, MAC (data ‖ 4-byte MAC) or FULL")
 		}
+	case ProtocolISO7816:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "an ISO/IEC 7816-4 session checks whole response APDUs: give apdu")
 	default:
 		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}

@@ -43,9 +43,12 @@ func objectFailure(err error) bool {
 	return false
 }
 
-// profileKey returns the profile and its key (the zero Key for an
-// apta-crc profile, which needs none).
-func (a *Authority) profileKey(name string) (mac.Profile, keys.Key, error) {
+// profileKey resolves a profile and its key (the zero Key for an
+// apta-crc profile, which needs none). A profile that diversifies its key
+// uses a card key: its master's entry must name protocol mac
+// (policies.Grant.ServeProtocol), so that no card session's key computes
+// object MACs, nor an object MAC key a session's cryptograms.
+func (a *Authority) profileKey(g policies.Grant, name string) (mac.Profile, keys.Key, error) {
 	p, err := a.Profile(name)
 	if err != nil || !p.Keyed() {
 		return p, keys.Key{}, err
@@ -56,6 +59,11 @@ func (a *Authority) profileKey(name string) (mac.Profile, keys.Key, error) {
 	}
 	if err := p.CheckKey(k); err != nil {
 		return p, k, err
+	}
+	if k.Role == keys.RoleDiversifyMaster {
+		if _, err := g.ServeProtocol(k.Ref, policies.ProtocolMAC); err != nil {
+			return p, k, err
+		}
 	}
 	return p, k, nil
 }
@@ -92,7 +100,7 @@ func (a *Authority) useProfileKey(ctx context.Context, g policies.Grant, p mac.P
 // by one (malformed input); the HSM failing fails the batch. A profile
 // that carries value is sealed through SealValueObjects only.
 func (a *Authority) SealObjects(ctx context.Context, _ identity.Principal, g policies.Grant, profile string, objs []mac.Object) ([]ObjectResult, keys.Key, error) {
-	p, k, err := a.profileKey(profile)
+	p, k, err := a.profileKey(g, profile)
 	if err != nil {
 		return nil, k, err
 	}
@@ -129,7 +137,7 @@ func (a *Authority) VerifyObjects(ctx context.Context, _ identity.Principal, g p
 	if len(objs) != len(macs) {
 		return nil, keys.Key{}, errkind.Errorf(errkind.InvalidInput, "each object needs a MAC")
 	}
-	p, k, err := a.profileKey(profile)
+	p, k, err := a.profileKey(g, profile)
 	if err != nil {
 		return nil, k, err
 	}

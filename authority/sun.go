@@ -28,6 +28,16 @@ type SUNProfile struct {
 // Keys lists the profile's master keys, for the policy.
 func (s SUNProfile) Keys() []keys.Ref { return []keys.Ref{s.MetaMaster, s.FileMaster} }
 
+// serves checks that both master keys' entries name protocol sun.
+func (s SUNProfile) serves(g policies.Grant) error {
+	for _, k := range s.Keys() {
+		if _, err := g.ServeProtocol(k, policies.ProtocolSUN); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SUNMessage is one SUN message from a tapped tag's URL.
 type SUNMessage struct {
 	PICCData    []byte
@@ -85,7 +95,11 @@ type SUNOutcome struct {
 // fails the batch. Each message whose PICC data does not decrypt to a
 // UID and counter, or whose SDMMAC does not verify, counts as a failed
 // verification in the request's audit note; both are answered alike.
-func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
+//
+// A profile's keys must be entries of protocol sun
+// (policies.Grant.ServeProtocol); a message of a profile whose keys are not
+// fails alone.
+func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, g policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
 	metas := map[string]secret.Bytes{}
 	defer func() {
 		for _, k := range metas {
@@ -101,6 +115,9 @@ func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ 
 	var where []int
 	for i, it := range items {
 		prof, err := a.SUNProfileByName(it.Profile)
+		if err == nil {
+			err = prof.serves(g)
+		}
 		if err != nil {
 			out[i].Err = err
 			continue

@@ -77,7 +77,7 @@ type change struct {
 // spent (Authorization), counting the keys' uses, before it seals and
 // answers. An authorisation pays for one seal: a second is refused.
 func (a *Authority) SealValueObjects(ctx context.Context, pr identity.Principal, g policies.Grant, req ValueSeal) (SealedObjects, error) {
-	p, k, err := a.profileKey(req.Profile)
+	p, k, err := a.profileKey(g, req.Profile)
 	if err != nil {
 		return SealedObjects{Key: k}, err
 	}

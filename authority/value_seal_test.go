@@ -94,7 +94,7 @@ func newAgency(t *testing.T) *agency {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newAuthority(t, s, engine, map[string]mac.Profile{"apta-tpurse": p})
+	f := newAuthority(t, s, engine, map[string]mac.Profile{"apta-tpurse": p}, nil)
 	if _, err := f.state.TopUp(context.Background(), "agency-7/tvm-1", "USD", 10_000, time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -210,6 +210,10 @@ const (
 	// MIFARE DESFire legacy (D40) Authenticate (0x0A) with a DES or 2K3DES
 	// key: authentication and session key only.
 	CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY CardProtocol = 5
+	// ISO/IEC 7816-4: mutual authentication with key establishment (GET
+	// CHALLENGE, EXTERNAL AUTHENTICATE; ISO/IEC 11770-2 mechanism 6 as ICAO
+	// 9303-11 §4.3 runs it) and secure messaging (ICAO 9303-11 §9.8).
+	CardProtocol_CARD_PROTOCOL_ISO7816 CardProtocol = 6
 )
 
 // Enum value maps for CardProtocol.
@@ -221,6 +225,7 @@ var (
 		3: "CARD_PROTOCOL_DESFIRE_EV1_AES",
 		4: "CARD_PROTOCOL_ULTRALIGHT_C",
 		5: "CARD_PROTOCOL_DESFIRE_EV1_LEGACY",
+		6: "CARD_PROTOCOL_ISO7816",
 	}
 	CardProtocol_value = map[string]int32{
 		"CARD_PROTOCOL_UNSPECIFIED":        0,
@@ -229,6 +234,7 @@ var (
 		"CARD_PROTOCOL_DESFIRE_EV1_AES":    3,
 		"CARD_PROTOCOL_ULTRALIGHT_C":       4,
 		"CARD_PROTOCOL_DESFIRE_EV1_LEGACY": 5,
+		"CARD_PROTOCOL_ISO7816":            6,
 	}
 )
 
@@ -2343,7 +2349,8 @@ type BeginAuthRequest struct {
 	// The card's key number (with any key-set bits), for the session.
 	KeyNo uint32 `protobuf:"varint,3,opt,name=key_no,json=keyNo,proto3" json:"key_no,omitempty"`
 	// What the card answered to the first authentication command, hex:
-	// E(Kx, RndB) (without the status byte).
+	// E(Kx, RndB) (without the status byte). ISO/IEC 7816-4: the card's
+	// GET CHALLENGE answer RND.ICC, of the length its key entry configures.
 	CardChallenge string `protobuf:"bytes,4,opt,name=card_challenge,json=cardChallenge,proto3" json:"card_challenge,omitempty"`
 	// EV2 only: AuthenticateEV2NonFirst, continuing the session token given.
 	Session string `protobuf:"bytes,5,opt,name=session,proto3" json:"session,omitempty"`
@@ -2428,6 +2435,7 @@ func (x *BeginAuthRequest) GetSingleDes() bool {
 type BeginAuthResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// What to send to the card next (after the 0xAF command byte), hex.
+	// ISO/IEC 7816-4: the whole EXTERNAL AUTHENTICATE command APDU.
 	PcdResponse string `protobuf:"bytes,1,opt,name=pcd_response,json=pcdResponse,proto3" json:"pcd_response,omitempty"`
 	// Sealed session state: pass it to the next call.
 	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
@@ -2482,7 +2490,8 @@ func (x *BeginAuthResponse) GetSession() string {
 type FinishAuthRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	// The card's final answer, hex (without the status byte).
+	// The card's final answer, hex (without the status byte). ISO/IEC
+	// 7816-4: the whole response APDU to EXTERNAL AUTHENTICATE, with SW1 SW2.
 	CardResponse  string `protobuf:"bytes,2,opt,name=card_response,json=cardResponse,proto3" json:"card_response,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2613,8 +2622,13 @@ type ProtectCommandRequest struct {
 	// Credit (0C) and LimitedCredit (1C) only: the unspent authorisation of
 	// this device for exactly the command's value, which the command spends.
 	ValueAuthorization uint64 `protobuf:"varint,6,opt,name=value_authorization,json=valueAuthorization,proto3" json:"value_authorization,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// ISO/IEC 7816-4 sessions only, in place of command, header, data and
+	// mode: the plain command APDU (CLA 00-03 INS P1 P2 [Lc data] [Le]),
+	// hex. The response's data is then the command APDU in secure
+	// messaging.
+	Apdu          string `protobuf:"bytes,7,opt,name=apdu,proto3" json:"apdu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProtectCommandRequest) Reset() {
@@ -2689,6 +2703,13 @@ func (x *ProtectCommandRequest) GetValueAuthorization() uint64 {
 	return 0
 }
 
+func (x *ProtectCommandRequest) GetApdu() string {
+	if x != nil {
+		return x.Apdu
+	}
+	return ""
+}
+
 type ProtectCommandResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The command's data field: header ‖ data ‖ MAC, or header ‖
@@ -2753,8 +2774,11 @@ type CheckResponseRequest struct {
 	Mode CommMode `protobuf:"varint,4,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
 	// EV1 FULL mode: how many data bytes the enciphered response carries.
 	ExpectedLength uint32 `protobuf:"varint,5,opt,name=expected_length,json=expectedLength,proto3" json:"expected_length,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// ISO/IEC 7816-4 sessions only, in place of status, data and mode: the
+	// card's whole response APDU in secure messaging, with SW1 SW2, hex.
+	Apdu          string `protobuf:"bytes,6,opt,name=apdu,proto3" json:"apdu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckResponseRequest) Reset() {
@@ -2822,11 +2846,21 @@ func (x *CheckResponseRequest) GetExpectedLength() uint32 {
 	return 0
 }
 
+func (x *CheckResponseRequest) GetApdu() string {
+	if x != nil {
+		return x.Apdu
+	}
+	return ""
+}
+
 type CheckResponseResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The response data, verified and (FULL mode) decrypted, hex.
-	Data          string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	Data    string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Session string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// ISO/IEC 7816-4: the status word the card authenticated (DO'99'),
+	// hex, e.g. 9000.
+	Sw            string `protobuf:"bytes,3,opt,name=sw,proto3" json:"sw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2871,6 +2905,13 @@ func (x *CheckResponseResponse) GetData() string {
 func (x *CheckResponseResponse) GetSession() string {
 	if x != nil {
 		return x.Session
+	}
+	return ""
+}
+
+func (x *CheckResponseResponse) GetSw() string {
+	if x != nil {
+		return x.Sw
 	}
 	return ""
 }
@@ -5292,6 +5333,7 @@ type ProposeRequest struct {
 	// key.generate {"name","version","role","algorithm"},
 	// key.import-components {"name","version","role","algorithm","components","kcv","kcv_method"},
 	// key.import-tr31 {"block","kbpk","name","version","role"},
+	// key.export {"key","kek","format","partner"},
 	// policy.activate {"version"}, or
 	// allowance.topup {"device","amount","currency"}.
 	Operation     string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
@@ -5590,9 +5632,12 @@ type InventoryKey struct {
 	Uses      int64                  `protobuf:"varint,8,opt,name=uses,proto3" json:"uses,omitempty"`
 	// The policy's validity window for this version (RFC 3339; empty:
 	// unbounded), and whether the policy lets the key be used at all.
-	ValidFrom     string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
-	ValidUntil    string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
-	InPolicy      bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
+	ValidFrom  string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidUntil string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	InPolicy   bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
+	// The token lets key.export wrap the key (made exportable under dual
+	// control); false for every key that never leaves the HSM.
+	Exportable    bool `protobuf:"varint,12,opt,name=exportable,proto3" json:"exportable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5700,6 +5745,13 @@ func (x *InventoryKey) GetValidUntil() string {
 func (x *InventoryKey) GetInPolicy() bool {
 	if x != nil {
 		return x.InPolicy
+	}
+	return false
+}
+
+func (x *InventoryKey) GetExportable() bool {
+	if x != nil {
+		return x.Exportable
 	}
 	return false
 }
@@ -6346,26 +6398,29 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x0e\n" +
 	"\x02ti\x18\x02 \x01(\tR\x02ti\x12\x17\n" +
 	"\apd_cap2\x18\x03 \x01(\tR\x06pdCap2\x12\x19\n" +
-	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\xcf\x01\n" +
+	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\xe3\x01\n" +
 	"\x15ProtectCommandRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\rR\acommand\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\tR\x06header\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\tR\x04data\x12%\n" +
 	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\x12/\n" +
-	"\x13value_authorization\x18\x06 \x01(\x04R\x12valueAuthorization\"F\n" +
+	"\x13value_authorization\x18\x06 \x01(\x04R\x12valueAuthorization\x12\x12\n" +
+	"\x04apdu\x18\a \x01(\tR\x04apdu\"F\n" +
 	"\x16ProtectCommandResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\xac\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\xc0\x01\n" +
 	"\x14CheckResponseRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\tR\x04data\x12%\n" +
 	"\x04mode\x18\x04 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\x12'\n" +
-	"\x0fexpected_length\x18\x05 \x01(\rR\x0eexpectedLength\"E\n" +
+	"\x0fexpected_length\x18\x05 \x01(\rR\x0eexpectedLength\x12\x12\n" +
+	"\x04apdu\x18\x06 \x01(\tR\x04apdu\"U\n" +
 	"\x15CheckResponseResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\xfb\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\x12\x0e\n" +
+	"\x02sw\x18\x03 \x01(\tR\x02sw\"\xfb\x01\n" +
 	"\x10ChangeKeyRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
 	"\x06key_no\x18\x02 \x01(\rR\x05keyNo\x12)\n" +
@@ -6572,7 +6627,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
 	"\x15ListProposalsResponse\x12/\n" +
 	"\tproposals\x18\x01 \x03(\v2\x11.samd.v1.ProposalR\tproposals\"\x12\n" +
-	"\x10InventoryRequest\"\xa4\x02\n" +
+	"\x10InventoryRequest\"\xc4\x02\n" +
 	"\fInventoryKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
@@ -6587,7 +6642,10 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\vvalid_until\x18\n" +
 	" \x01(\tR\n" +
 	"validUntil\x12\x1b\n" +
-	"\tin_policy\x18\v \x01(\bR\binPolicy\">\n" +
+	"\tin_policy\x18\v \x01(\bR\binPolicy\x12\x1e\n" +
+	"\n" +
+	"exportable\x18\f \x01(\bR\n" +
+	"exportable\">\n" +
 	"\x11InventoryResponse\x12)\n" +
 	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys\"\xab\x01\n" +
 	"\tXDRHeader\x12\x10\n" +
@@ -6638,14 +6696,15 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fPURPOSE_LOAD\x10\x01\x12\x10\n" +
 	"\fPURPOSE_SALE\x10\x02\x12\x12\n" +
 	"\x0ePURPOSE_REFUND\x10\x03\x12\x18\n" +
-	"\x14PURPOSE_CANCELLATION\x10\x04*\xd8\x01\n" +
+	"\x14PURPOSE_CANCELLATION\x10\x04*\xf3\x01\n" +
 	"\fCardProtocol\x12\x1d\n" +
 	"\x19CARD_PROTOCOL_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CARD_PROTOCOL_DESFIRE_EV2\x10\x01\x12!\n" +
 	"\x1dCARD_PROTOCOL_DESFIRE_EV1_ISO\x10\x02\x12!\n" +
 	"\x1dCARD_PROTOCOL_DESFIRE_EV1_AES\x10\x03\x12\x1e\n" +
 	"\x1aCARD_PROTOCOL_ULTRALIGHT_C\x10\x04\x12$\n" +
-	" CARD_PROTOCOL_DESFIRE_EV1_LEGACY\x10\x05*a\n" +
+	" CARD_PROTOCOL_DESFIRE_EV1_LEGACY\x10\x05\x12\x19\n" +
+	"\x15CARD_PROTOCOL_ISO7816\x10\x06*a\n" +
 	"\bCommMode\x12\x19\n" +
 	"\x15COMM_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCOMM_MODE_PLAIN\x10\x01\x12\x11\n" +

@@ -75,7 +75,7 @@ type pkiEnv struct {
 	vault *vaulttest.Server
 	// statePath is the SQLite file of the state store.
 	statePath string
-	st    *sqlite.Store
+	st        *sqlite.Store
 }
 
 var (

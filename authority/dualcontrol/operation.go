@@ -101,6 +101,7 @@ func (o *Officers) table() map[string]operation {
 			actors: func(k tr31Import) actors { return o.keyActors(k.ref, k.role) }},
 		OpKeyImportKWP: op[ImportKWPParams, kwpImport]{parse: parseImportKWP, run: o.importKWP,
 			actors: func(k kwpImport) actors { return o.keyActors(k.key.ref, k.key.role) }},
+		OpKeyExport: op[ExportParams, keyExport]{parse: o.parseExport, run: o.keyExport},
 		OpKeyComponents: op[ComponentsParams, componentImport]{parse: parseComponents, run: o.importComponents,
 			components: func(c componentImport) int { return c.components },
 			actors:     func(c componentImport) actors { return o.keyActors(c.key.ref, c.key.role) }},

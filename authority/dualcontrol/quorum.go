@@ -21,22 +21,24 @@ const (
 	OpKeyImportKWP   = "key.import-kwp"
 	OpCertIssue      = "pki.certificate.issue"
 	OpOfficerRevoke  = "pki.officer.revoke"
+	OpKeyExport      = "key.export"
 )
 
 // operations are every operation officers may put under dual control.
 var operations = []string{OpKeyGenerate, OpKeyImportTR31, OpAllowanceTopUp, OpPolicyActivate, OpKeyComponents, OpCACreate, OpCARevoke,
-	OpOfficerAdd, OpOfficerRemove, OpKeyImportKWP, OpCertIssue, OpOfficerRevoke}
+	OpOfficerAdd, OpOfficerRemove, OpKeyImportKWP, OpCertIssue, OpOfficerRevoke, OpKeyExport}
 
 // SchemeWide reports whether an operation is a scheme-wide act: one that
 // every operator's devices feel — a CA and its certificates (CA creation
 // and revocation; server certificates, which every terminal trusts as
 // samd; officer certificates, which carry an officer's vote), the
-// officer registry, and the policy documents of every operator. Only the
-// scheme's officers (Config.SchemeOperator) propose and approve
+// officer registry, the policy documents of every operator, and a shared
+// key handed to a partner operator (key.export). Only the scheme's
+// officers (Config.SchemeOperator) propose and approve
 // them, always under dual control: there is no direct call for them.
 func SchemeWide(op string) bool {
 	switch op {
-	case OpCACreate, OpCARevoke, OpCertIssue, OpOfficerAdd, OpOfficerRemove, OpPolicyActivate:
+	case OpCACreate, OpCARevoke, OpCertIssue, OpOfficerAdd, OpOfficerRemove, OpPolicyActivate, OpKeyExport:
 		return true
 	}
 	return false

@@ -34,7 +34,10 @@ import (
 
 // The published test keys that `samd dev` imports, so that a newcomer can
 // check samd's output against NXP AN10922 and RFC 3394. They are test keys:
-// their names say so, and nothing but `samd dev` loads them.
+// their names say so, and nothing but `samd dev` loads them. A key serves
+// one card protocol (its key entry's protocol), so AN10922's AES-128 and
+// 2TDEA example masters come under one name per protocol the demos and
+// tests run.
 var devTestKeys = []struct {
 	name string
 	role keys.Role
@@ -42,9 +45,13 @@ var devTestKeys = []struct {
 	key  string
 }{
 	{"an10922/test/example-aes128", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-ev1", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-sun", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-iso7816", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
 	{"an10922/test/example-aes192", keys.RoleDiversifyMaster, keys.AES192, "00112233445566778899AABBCCDDEEFF0102030405060708"},
 	{"an10922/test/example-aes256", keys.RoleDiversifyMaster, keys.AES256, "00112233445566778899AABBCCDDEEFF0102030405060708090A0B0C0D0E0F00"},
 	{"an10922/test/example-2tdea", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-2tdea-legacy", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
 	{"an10922/test/example-3tdea", keys.RoleDiversifyMaster, keys.TDEA3, "00112233445566778899AABBCCDDEEFF0102030405060708"},
 	{"transport/test/rfc3394-kek", keys.RoleWrap, keys.AES128, "000102030405060708090A0B0C0D0E0F"},
 }
@@ -284,7 +291,7 @@ func setupDev(dir, listen string) error {
 			// Three officers generate a key; two top up an allowance; two
 			// of the scheme's officers make every scheme-wide act (2 is
 			// also their default, and the least samd accepts).
-			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2,
+			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2, "key.export": 2,
 				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2,
 				"pki.officer.revoke": 2},
 			// dev-operator's officers make the keys of the dev, prod and
@@ -310,7 +317,7 @@ func setupDev(dir, listen string) error {
 				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-dev-sun-scheme"))},
 			// Tags keyed from AN10922's published example master key, so
 			// that a test or a newcomer can make SUN messages samd accepts.
-			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128:v1", FileMaster: "an10922/test/example-aes128:v1",
+			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128-sun:v1", FileMaster: "an10922/test/example-aes128-sun:v1",
 				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-test-sun-tags"))},
 		},
 		SealProfiles: []config.SealProfile{

@@ -287,6 +287,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err := harden(); err != nil {
 		log.Warn("could not disable core dumps", "err", err)
 	}
+	if err := insecureTestHooks(log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -717,10 +720,27 @@ func (k *pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role,
 
 func (k *pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
 
+// GenerateExportable generates a key that key.export may wrap.
+func (k *pkiKeys) GenerateExportable(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
+	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg, Exportable: true})
+}
+
+// ImportExportable imports, from clear components, a key that key.export
+// may wrap.
+func (k *pkiKeys) ImportExportable(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
+	return k.importComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want, Exportable: true}, comps, kcvs)
+}
+
+var _ dualcontrol.ExportKeys = (*pkiKeys)(nil)
+
 // ImportFromComponents imports a key from clear components with the
 // token store's component import.
 func (k *pkiKeys) ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
-	req := pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}
+	return k.importComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}, comps, kcvs)
+}
+
+// importComponents is req with the components and their check values.
+func (k *pkiKeys) importComponents(ctx context.Context, req pkcs11.ImportRequest, comps []secret.Bytes, kcvs [][]byte) (keys.Key, error) {
 	for i, c := range comps {
 		req.Components = append(req.Components, pkcs11.Component{Value: c, KCV: kcvs[i]})
 	}

@@ -681,10 +681,11 @@ type CardServiceClient interface {
 	// ChangeKey computes a DESFire EV1 or EV2 / NTAG 424 DNA ChangeKey
 	// cryptogram from keys samd diversifies itself. Personalisation only.
 	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
-	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
+	// ExternalAuthenticate and InternalAuthenticate are refused, always,
+	// with denied: they encrypted a caller's challenge under a card key (an
+	// encryption oracle). ISO/IEC 7816-4 cards authenticate through BeginAuth
+	// with CARD_PROTOCOL_ISO7816. Kept so that the API only grows.
 	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
-	// InternalAuthenticate checks a card's answer to the terminal's
-	// challenge (ISO/IEC 7816-4); an answer that does not verify is an error.
 	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
 	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
 	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
@@ -825,10 +826,11 @@ type CardServiceHandler interface {
 	// ChangeKey computes a DESFire EV1 or EV2 / NTAG 424 DNA ChangeKey
 	// cryptogram from keys samd diversifies itself. Personalisation only.
 	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
-	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
+	// ExternalAuthenticate and InternalAuthenticate are refused, always,
+	// with denied: they encrypted a caller's challenge under a card key (an
+	// encryption oracle). ISO/IEC 7816-4 cards authenticate through BeginAuth
+	// with CARD_PROTOCOL_ISO7816. Kept so that the API only grows.
 	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
-	// InternalAuthenticate checks a card's answer to the terminal's
-	// challenge (ISO/IEC 7816-4); an answer that does not verify is an error.
 	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
 	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
 	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)

@@ -34,7 +34,10 @@ func (s softCMAC) CMAC(_ context.Context, _ keys.Key, msg []byte) ([]byte, error
 // length, which nothing decrypted, is invalid input and not counted.
 func TestSUNPICCDataCounted(t *testing.T) {
 	f := newFixture(t)
-	master, _ := keys.NewRef("an10922/test/example-aes128", 1)
+	// AN10922's example master, imported again under the name whose key
+	// entry serves protocol sun.
+	master, _ := keys.NewRef("an10922/test/example-aes128-sun", 1)
+	tokenKey(t, f.keys.Store, master.Name.String(), keys.RoleDiversifyMaster, keys.AES128, unhex("00112233445566778899AABBCCDDEEFF"))
 	aid, sysid := unhex("F48EE1"), []byte("samd-test-sun-tags")
 	a := authority.New(authority.Config{Keys: f.keys, State: f.state, Policy: f.a.Policy(),
 		SUNProfiles: map[string]authority.SUNProfile{"t": {MetaMaster: master, FileMaster: master, AID: aid, SystemID: sysid}}})
@@ -57,7 +60,8 @@ func TestSUNPICCDataCounted(t *testing.T) {
 		{Profile: "t", Message: authority.SUNMessage{PICCData: make([]byte, 15), MACInput: []byte{}, SDMMAC: make([]byte, 8)}},
 	}
 	note := &audit.Note{}
-	out, err := a.VerifySUNBatch(audit.WithNote(context.Background(), note), terminal1, policies.Grant{}, items)
+	g := f.decide(t, terminal1, policies.OpSUNVerify, policies.Request{Keys: []keys.Ref{master}})
+	out, err := a.VerifySUNBatch(audit.WithNote(context.Background(), note), terminal1, g, items)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,11 +46,13 @@ roles:
 const agencyKeys = `kind: keys
 keys:
   - name: mac/a7/tpurse
+    protocol: mac
     operations: [mac.seal, mac.verify]
     usage_limit: 1000
   - name: value/a7/seal
     operations: [value.authorize, value.cancel, value.verify]
   - name: an10922/test/example-aes128
+    protocol: desfire-ev2
     operations: [card.auth]
 `
 

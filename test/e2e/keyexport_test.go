@@ -87,21 +87,24 @@ func TestKeyExportToPartner(t *testing.T) {
 			for i := range c2 {
 				c2[i] = k.value[i] ^ c1[i]
 			}
-			id := jsonField(t, must(e, "officer", "propose", "key.import-components", "--params",
+			// Wrap and key-block keys are the scheme's: its officers
+			// enter them.
+			id := jsonField(t, must(e, "scheme-officer", "propose", "key.import-components", "--params",
 				fmt.Sprintf(`{"name":%q,"version":1,"role":%q,"algorithm":"AES-256","components":2,"kcv":%q}`, k.name, k.role, kcvOf(keys.AES256, k.value))), "id")
-			must(e, "officer-2", "component", id, "--value", hex.EncodeToString(c2), "--kcv", kcvOf(keys.AES256, c2))
-			if out := must(e, "officer", "component", id, "--value", hex.EncodeToString(c1), "--kcv", kcvOf(keys.AES256, c1)); jsonField(t, out, "status") != "executed" {
+			must(e, "scheme-officer-2", "component", id, "--value", hex.EncodeToString(c2), "--kcv", kcvOf(keys.AES256, c2))
+			if out := must(e, "scheme-officer", "component", id, "--value", hex.EncodeToString(c1), "--kcv", kcvOf(keys.AES256, c1)); jsonField(t, out, "status") != "executed" {
 				t.Fatalf("import of %s:\n%s", k.name, out)
 			}
 		}
 	}
-	// samd A's regional key set, generated exportable by three officers.
+	// samd A's regional key set, generated exportable by three officers
+	// of the scheme (a region's keys are in no operator's scope).
 	gen := func(name, role, alg string, exportable bool) string {
 		t.Helper()
-		id := jsonField(t, must(a, "officer", "propose", "key.generate", "--params",
+		id := jsonField(t, must(a, "scheme-officer", "propose", "key.generate", "--params",
 			fmt.Sprintf(`{"name":%q,"version":1,"role":%q,"algorithm":%q,"exportable":%t}`, name, role, alg, exportable)), "id")
-		must(a, "officer-2", "approve", id)
-		out := must(a, "officer-3", "approve", id)
+		must(a, "scheme-officer-2", "approve", id)
+		out := must(a, "scheme-officer-3", "approve", id)
 		m := regexp.MustCompile(`KCV ([0-9A-F]{6}) \(encrypt-zero\)`).FindStringSubmatch(jsonField(t, out, "result"))
 		if jsonField(t, out, "status") != "executed" || m == nil {
 			t.Fatalf("key.generate %s:\n%s", name, out)
@@ -167,14 +170,14 @@ func TestKeyExportToPartner(t *testing.T) {
 	})
 
 	// samd B imports both with the existing ceremonies: same check values.
-	id := jsonField(t, must(b, "officer", "propose", "key.import-kwp", "--params",
+	id := jsonField(t, must(b, "scheme-officer", "propose", "key.import-kwp", "--params",
 		fmt.Sprintf(`{"wrapped":%q,"kek":"transport/partner-b/kek:v1","mechanism":"kwp","name":"region/oslo/card-master","version":1,"role":"diversify-master","algorithm":"AES-128","kcv":%q}`, wrapped, cardKCV)), "id")
-	if out := must(b, "officer-2", "approve", id); jsonField(t, out, "status") != "executed" {
+	if out := must(b, "scheme-officer-2", "approve", id); jsonField(t, out, "status") != "executed" {
 		t.Fatalf("key.import-kwp on the partner's samd:\n%s", out)
 	}
-	id = jsonField(t, must(b, "officer", "propose", "key.import-tr31", "--params",
+	id = jsonField(t, must(b, "scheme-officer", "propose", "key.import-tr31", "--params",
 		fmt.Sprintf(`{"block":%q,"kbpk":"transport/partner-b/kbpk:v1","name":"region/oslo/object-mac","version":1,"role":"mac"}`, block)), "id")
-	if out := must(b, "officer-2", "approve", id); jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), "KCV "+macKCV+" (encrypt-zero)") {
+	if out := must(b, "scheme-officer-2", "approve", id); jsonField(t, out, "status") != "executed" || !strings.Contains(jsonField(t, out, "result"), "KCV "+macKCV+" (encrypt-zero)") {
 		t.Fatalf("key.import-tr31 on the partner's samd:\n%s", out)
 	}
 	inv := must(b, "officer", "keys")

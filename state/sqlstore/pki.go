@@ -59,7 +59,10 @@ func insertCert(ctx context.Context, c conn, cert state.Certificate) error {
 
 const certColumns = `ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key`
 
-func scanCert(c conn, row *sql.Row) (state.Certificate, error) {
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCert(c conn, row scanner) (state.Certificate, error) {
 	var cert state.Certificate
 	err := row.Scan(&cert.CA, &cert.Serial, &cert.Profile, &cert.Role, &cert.Operator, &cert.Device,
 		c.scanTime(&cert.NotBefore), c.scanTime(&cert.NotAfter), &cert.Cert, &cert.Renews, c.scanTime(&cert.Issued), &cert.Key)
@@ -91,6 +94,20 @@ func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device
 		return cert, Unavailable(err)
 	}
 	return cert, nil
+}
+
+// Certificates implements state.PKI.
+func (s *Store) Certificates(ctx context.Context, q state.CertificateQuery) ([]state.Certificate, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	c := s.read()
+	rows, err := c.rows(ctx, `SELECT `+certColumns+` FROM pki_cert
+		WHERE (? = '' OR ca = ?) AND (? = '' OR operator = ?) AND (? = '' OR device = ?) AND (? = '' OR serial = ?)
+		ORDER BY issued DESC, `+c.d.InsertOrder()+` DESC LIMIT ?`,
+		q.CA, q.CA, q.Operator, q.Operator, q.Device, q.Device, q.Serial, q.Serial, limit)
+	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
 }
 
 // lockCA reads a CA's row with the dialect's lock: its revocation

@@ -87,6 +87,11 @@ type Admin struct {
 	// TopUpLimit is the largest allowance top-up (minor units) one
 	// officer makes alone; larger ones need allowance.topup proposals.
 	TopUpLimit int64 `yaml:"topup_limit,omitempty"`
+	// Console serves the officers' console on the admin listener, under
+	// /console/: web pages for the same officers, calling the same API
+	// with their browser's client certificate (README "Security officers
+	// and dual control"). Off unless set.
+	Console bool `yaml:"console,omitempty"`
 }
 
 // Vault says how to reach HashiCorp Vault. Credentials are read from

@@ -55,19 +55,22 @@ func (k *csrfKey) valid(tok string, certDER []byte, now time.Time) bool {
 }
 
 // sameOrigin refuses a request that a page of another origin may have
-// sent: its Origin must be this listener's own (https://host), and a
-// browser's Sec-Fetch-Site must say same-origin. A request that carries
-// neither is refused too: every browser samd serves sends Origin with a
-// form's POST.
+// sent. A browser's Sec-Fetch-Site, which no page can set, must say
+// same-origin; an Origin must be this listener's own (https://host),
+// unless it is "null", which is what browsers send for a form of a page
+// whose Referrer-Policy is no-referrer, as the console's are (Fetch,
+// "append a request Origin header") — then Sec-Fetch-Site alone decides.
+// A request with neither an Origin of its own nor Sec-Fetch-Site
+// same-origin is refused.
 func sameOrigin(r *http.Request) error {
 	origin, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
 	switch {
-	case origin == "" && site == "":
-		return errkind.Errorf(errkind.Denied, "console: a change without Origin or Sec-Fetch-Site is refused")
-	case origin != "" && origin != "https://"+r.Host:
-		return errkind.Errorf(errkind.Denied, "console: a change from another origin (%q) is refused", origin)
 	case site != "" && site != "same-origin":
 		return errkind.Errorf(errkind.Denied, "console: a change from a %s page is refused", site)
+	case origin != "" && origin != "null" && origin != "https://"+r.Host:
+		return errkind.Errorf(errkind.Denied, "console: a change from another origin (%q) is refused", origin)
+	case origin != "https://"+r.Host && site != "same-origin":
+		return errkind.Errorf(errkind.Denied, "console: a change that neither Origin nor Sec-Fetch-Site shows to come from the console is refused")
 	}
 	return nil
 }

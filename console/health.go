@@ -12,6 +12,7 @@ import (
 const (
 	chartW, chartH = 720, 180
 	chartLeft      = 56 // room for the axis labels
+	chartTop       = 14
 	chartBottom    = 24
 )
 
@@ -55,21 +56,21 @@ func newChart(minutes []*samdv1.MinuteCount) chart {
 		peak = max(peak, m.GetCalls())
 		ch.Calls, ch.Errors, ch.Denied = ch.Calls+m.GetCalls(), ch.Errors+m.GetErrors(), ch.Denied+m.GetDenied()
 	}
-	plotW, plotH := float64(chartW-chartLeft), float64(chartH-chartBottom)
+	plotW, plotH := float64(chartW-chartLeft), float64(chartH-chartTop-chartBottom)
 	step := plotW / float64(max(len(minutes), 1))
 	scale := func(n uint64) float64 { return plotH * float64(n) / float64(peak) }
 	for i, m := range minutes {
 		x := chartLeft + float64(i)*step
 		b := bar{X: x + 1, W: max(step-2, 1), CallH: scale(m.GetCalls()), ErrorH: scale(m.GetErrors()), Calls: m.GetCalls(), Errors: m.GetErrors(),
 			Denied: m.GetDenied(), PerSecond: perSecond(m.GetCalls()), ErrorsPerSecond: perSecond(m.GetErrors())}
-		b.CallY, b.ErrorY = plotH-b.CallH, plotH-b.ErrorH
+		b.CallY, b.ErrorY = chartTop+plotH-b.CallH, chartTop+plotH-b.ErrorH
 		if t, err := time.Parse(time.RFC3339, m.GetStart()); err == nil {
 			b.Start = t.UTC().Format("15:04")
 		}
 		ch.Bars = append(ch.Bars, b)
 	}
 	for _, f := range []float64{0, 0.5, 1} {
-		ch.Ticks = append(ch.Ticks, tick{Y: plotH - f*plotH, Label: strconv.FormatFloat(f*float64(peak)/60, 'f', 2, 64) + "/s"})
+		ch.Ticks = append(ch.Ticks, tick{Y: chartTop + plotH - f*plotH, Label: strconv.FormatFloat(f*float64(peak)/60, 'f', 2, 64) + "/s"})
 	}
 	ch.Peak = perSecond(peak)
 	return ch

@@ -26,10 +26,19 @@ type keyRow struct {
 	// limit.
 	State string
 	Bad   bool
+	// Note says what a key that no key entry names is for, when samd
+	// itself uses it (the audit, CA, session-sealing and signing keys
+	// serve no caller's operation, so no policy names them).
+	Note string
 	// Used is the share of the usage limit used, in percent (0 without a
 	// limit).
 	Used int
 }
+
+// ownRoles are the roles of the keys samd uses itself, which no key
+// entry names.
+var ownRoles = map[string]string{"audit": "samd's audit checkpoints", "ca": "a CA of the scheme PKI", "session-seal": "samd's card sessions",
+	"sign": "a transaction-file signer"}
 
 // keys shows the key inventory: every key version in the HSM with its
 // role, check values, policy window and uses; never a value.
@@ -48,6 +57,8 @@ func (c *Console) keys(r *http.Request, v *view) error {
 		switch {
 		case k.GetRetired():
 			row.State, row.Bad = "retired", true
+		case !k.GetInPolicy() && ownRoles[k.GetRole()] != "":
+			row.Note = "samd's own: " + ownRoles[k.GetRole()]
 		case !k.GetInPolicy():
 			row.State = "no key entry: serves nothing"
 		case !until.IsZero() && !v.Now.Before(until):

@@ -51,7 +51,7 @@ func params(canonical string) []param {
 			_ = json.Compact(&b, raw)
 			p.Value = b.String()
 		}
-		p.Check = checkKey.MatchString(key) || digest.MatchString(p.Value)
+		p.Check = p.Value != "" && (checkKey.MatchString(key) || digest.MatchString(p.Value))
 		p.Block = strings.Contains(p.Value, "\n")
 		out = append(out, p)
 	}

@@ -135,7 +135,8 @@ func (c *Console) vote(w http.ResponseWriter, r *http.Request) {
 }
 
 // again shows a page once more after an action the API refused or that
-// failed, with the API's answer; the page is read anew.
+// failed, with the API's answer; the page is read anew (without its data
+// if the officer may not read it).
 func (c *Console) again(w http.ResponseWriter, r *http.Request, name string, load func(*Console, *http.Request, *view) error, actionErr error) {
 	v := c.newView(r, name)
 	st, err := call(c.api.officers.Status(as(r), connect.NewRequest(&samdv1.StatusRequest{})))
@@ -144,11 +145,9 @@ func (c *Console) again(w http.ResponseWriter, r *http.Request, name string, loa
 		return
 	}
 	v.Status = st
-	if err := load(c, r, v); err != nil && v.Data == nil {
-		v.Error = message(err)
-		c.render(w, httpStatus(err), name, v)
-		return
-	}
+	// The action's answer is what the officer needs; the page around it
+	// is shown as far as the officer may read it.
+	_ = load(c, r, v)
 	v.Error = message(actionErr)
 	c.render(w, httpStatus(actionErr), name, v)
 }

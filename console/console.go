@@ -47,6 +47,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -259,6 +260,13 @@ func refused(err error) bool {
 // whose answer every page shows at its top); a caller it refuses gets no
 // page. Then load fills the view from the page's own API reads.
 func (c *Console) serve(w http.ResponseWriter, r *http.Request, name string, load func(*Console, *http.Request, *view) error) {
+	c.show(w, r, name, load, nil)
+}
+
+// show is serve, and after an action the API refused or that failed
+// (actionErr), the page once more with the action's answer: the page is
+// read anew, shown as far as the officer may read it.
+func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, load func(*Console, *http.Request, *view) error, actionErr error) {
 	v := c.newView(r, name)
 	st, err := call(c.api.officers.Status(as(r), connect.NewRequest(&samdv1.StatusRequest{})))
 	if err != nil {
@@ -266,12 +274,15 @@ func (c *Console) serve(w http.ResponseWriter, r *http.Request, name string, loa
 		return
 	}
 	v.Status = st
-	if f := r.URL.Query().Get("done"); f != "" {
-		v.Flash = flashes[f]
-	}
 	status := http.StatusOK
 	if err := load(c, r, v); err != nil {
 		v.Error, status = message(err), httpStatus(err)
+	}
+	switch {
+	case actionErr != nil:
+		v.Error, status = message(actionErr), httpStatus(actionErr)
+	case r.URL.Query().Get("done") != "":
+		v.Flash = flashes[r.URL.Query().Get("done")]
 	}
 	c.render(w, status, name, v)
 }
@@ -393,5 +404,10 @@ func (c *Console) funcs() template.FuncMap {
 			return s
 		},
 		"join": strings.Join,
+		// base is the last element of an audit chain's name (a log file's
+		// path).
+		"base": path.Base,
+		// method is a method's name without samd's package.
+		"method": func(m string) string { return strings.TrimPrefix(m, "/samd.v1.") },
 	}
 }

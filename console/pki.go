@@ -161,12 +161,12 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request) {
 		from, err = strconv.ParseUint(s, 10, 64)
 	}
 	if err != nil {
-		c.again(w, r, "revoke", (*Console).revokeForm, connect.NewError(connect.CodeInvalidArgument, errBadNumber))
+		c.show(w, r, "revoke", (*Console).revokeForm, connect.NewError(connect.CodeInvalidArgument, errBadNumber))
 		return
 	}
 	_, err = c.api.pki.Revoke(as(r), connect.NewRequest(&samdv1.RevokeRequest{Ca: f.Get("ca"), Serial: f.Get("serial"), Reason: uint32(reason), FromCounter: from}))
 	if err != nil {
-		c.again(w, r, "revoke", (*Console).revokeForm, err)
+		c.show(w, r, "revoke", (*Console).revokeForm, err)
 		return
 	}
 	http.Redirect(w, r, Prefix+"pki?done=revoked&ca="+url.QueryEscape(f.Get("ca"))+"&serial="+url.QueryEscape(f.Get("serial")), http.StatusSeeOther)

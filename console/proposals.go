@@ -127,29 +127,11 @@ func (c *Console) vote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		c.again(w, r, "proposal", (*Console).proposal, err)
+		c.show(w, r, "proposal", (*Console).proposal, err)
 		return
 	}
 	flash := map[string]string{"approve": "approved", "reject": "rejected", "component": "component"}[r.PathValue("vote")]
 	http.Redirect(w, r, Prefix+"proposals/"+url.PathEscape(id)+"?done="+flash, http.StatusSeeOther)
-}
-
-// again shows a page once more after an action the API refused or that
-// failed, with the API's answer; the page is read anew (without its data
-// if the officer may not read it).
-func (c *Console) again(w http.ResponseWriter, r *http.Request, name string, load func(*Console, *http.Request, *view) error, actionErr error) {
-	v := c.newView(r, name)
-	st, err := call(c.api.officers.Status(as(r), connect.NewRequest(&samdv1.StatusRequest{})))
-	if err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	v.Status = st
-	// The action's answer is what the officer needs; the page around it
-	// is shown as far as the officer may read it.
-	_ = load(c, r, v)
-	v.Error = message(actionErr)
-	c.render(w, httpStatus(actionErr), name, v)
 }
 
 // operation is an operation under dual control as the propose page lists
@@ -203,7 +185,7 @@ func (c *Console) propose(w http.ResponseWriter, r *http.Request) {
 	p, err := call(c.api.officers.Propose(as(r), connect.NewRequest(&samdv1.ProposeRequest{Operation: strings.TrimSpace(r.PostForm.Get("operation")),
 		ParamsJson: r.PostForm.Get("params")})))
 	if err != nil {
-		c.again(w, r, "propose", (*Console).proposeForm, err)
+		c.show(w, r, "propose", (*Console).proposeForm, err)
 		return
 	}
 	http.Redirect(w, r, Prefix+"proposals/"+url.PathEscape(p.GetId())+"?done=proposed", http.StatusSeeOther)

@@ -156,7 +156,9 @@ func TestLayerRules(t *testing.T) {
 		{"fail/base-core", "keys", "derive", false},
 		{"fail/cmd-test", "cmd/samd", "test/softhsm/softhsmtest", false},
 		{"fail/core-testsupport", "state", "state/statetest", false},
-		{"fail/unplaced", "console", "server", false},
+		{"ok/console-server", "console", "server", true},
+		{"fail/console-cmd", "console", "cmd/samd", false},
+		{"fail/unplaced", "webui", "server", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			why := checkImport(c.pkg, c.imp)

@@ -56,20 +56,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Officer 2 proposes importing AN10922's example master key from two
 	// components and gives the first; officer 1 gives the second in the
 	// browser.
-	master, _ := hex.DecodeString("00112233445566778899AABBCCDDEEFF") // AN10922 §2.2.1
-	c1 := make([]byte, 16)
-	rand.Read(c1)
-	c2 := make([]byte, 16)
-	for i := range c2 {
-		c2[i] = master[i] ^ c1[i]
-	}
-	check := func(k []byte) string {
-		v, err := kcv.Compute(keys.AES128, secret.Copy(k), kcv.EncryptZero)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.ToUpper(hex.EncodeToString(v))
-	}
+	master, c1, c2, check := an10922Components(t)
 	cer := jsonField(t, admin("officer-2", "propose", "key.import-components", "--params",
 		`{"name":"an10922/test/example-aes128","version":2,"role":"diversify-master","algorithm":"AES-128","components":2,"kcv":"`+check(master)+`"}`), "id")
 	admin("officer-2", "component", cer, "--value", hex.EncodeToString(c2), "--kcv", check(c2))
@@ -172,6 +159,27 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("%s got (%d):\n%s", nb, nb.status, txt)
 		}
 		nb.screenshot("refused-" + map[string]string{"": "no-certificate", "terminal": "terminal"}[as])
+	}
+}
+
+// an10922Components splits AN10922 §2.2.1's AES-128 example master key
+// into two random components (master = c1 XOR c2), and gives check, which
+// computes a key's encrypt-zero KCV.
+func an10922Components(t *testing.T) (master, c1, c2 []byte, check func([]byte) string) {
+	t.Helper()
+	master, _ = hex.DecodeString("00112233445566778899AABBCCDDEEFF")
+	c1 = make([]byte, 16)
+	rand.Read(c1)
+	c2 = make([]byte, 16)
+	for i := range c2 {
+		c2[i] = master[i] ^ c1[i]
+	}
+	return master, c1, c2, func(k []byte) string {
+		v, err := kcv.Compute(keys.AES128, secret.Copy(k), kcv.EncryptZero)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ToUpper(hex.EncodeToString(v))
 	}
 }
 

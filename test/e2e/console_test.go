@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/chromedp/chromedp"
 
+	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -369,5 +371,94 @@ func TestConsoleRefusals(t *testing.T) {
 	}
 	if cli == nil || con == nil || cli.Code != con.Code || strings.ReplaceAll(cli.Reason, "dev-officer-3", "dev-officer-1") != con.Reason || cli.Method != con.Method {
 		t.Fatalf("the refusals' records differ:\n%+v\n%+v", cli, con)
+	}
+}
+
+// TestOfficerSearches: the officers' reads the console shows. An
+// operator's officer searches the verified audit records and the
+// certificates of its own operator only, and is refused another
+// operator's; the scheme's officers see every operator's, and the
+// revocation of a serial samd never recorded; Status answers readiness
+// and the hour in 60 minutes; a terminal is refused all three.
+func TestOfficerSearches(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	ctx := ctxT(t)
+	officer := e.as("officer", "dev-operator", "dev-officer-1").offs
+	scheme := e.as("officer", "dev-scheme", "dev-scheme-officer-1").offs
+	// Traffic from two operators, and a revocation of a serial samd has
+	// no record of (by the scheme's officer, who alone may).
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "clearing-house"}, "health")
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "terminal"}, "health")
+	if _, err := e.as("officer", "dev-scheme", "dev-scheme-officer-1").pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: "dev-scheme", Serial: "7E577E57", Reason: 1})); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := officer.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{}))
+	if err != nil || len(res.Msg.GetRecords()) == 0 || len(res.Msg.GetChains()) != 1 || !res.Msg.GetChains()[0].GetIntact() {
+		t.Fatalf("an operator's officer's search: %v %+v", err, res)
+	}
+	for _, r := range res.Msg.GetRecords() {
+		if r.GetCaller().GetOperator() != "dev-operator" {
+			t.Fatalf("an officer of dev-operator sees %+v", r)
+		}
+	}
+	if _, err := officer.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{Operator: "dev-clearing"})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("another operator's records: %v", err)
+	}
+	if _, err := officer.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{Outcome: "maybe"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("an outcome that is none: %v", err)
+	}
+	all, err := scheme.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{Operator: "dev-clearing", Limit: 1}))
+	if err != nil || len(all.Msg.GetRecords()) != 1 || all.Msg.GetRecords()[0].GetCaller().GetOperator() != "dev-clearing" || all.Msg.GetMatched() < 1 {
+		t.Fatalf("the scheme's officer's search: %v %+v", err, all)
+	}
+
+	certs, err := officer.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{}))
+	if err != nil || len(certs.Msg.GetCertificates()) == 0 {
+		t.Fatalf("an operator's officer's certificates: %v %+v", err, certs)
+	}
+	for _, c := range certs.Msg.GetCertificates() {
+		if c.GetSubject().GetOperator() != "dev-operator" {
+			t.Fatalf("an officer of dev-operator sees %+v", c)
+		}
+	}
+	if _, err := officer.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Operator: "dev-clearing"})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("another operator's certificates: %v", err)
+	}
+	if rev, err := officer.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Revoked: true})); err != nil || len(rev.Msg.GetCertificates()) != 0 {
+		t.Fatalf("an operator's officer sees a revocation samd has no record of: %v %+v", err, rev)
+	}
+	rev, err := scheme.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Revoked: true}))
+	if err != nil || len(rev.Msg.GetCertificates()) != 1 || rev.Msg.GetCertificates()[0].GetSerial() != "7E577E57" || rev.Msg.GetCertificates()[0].GetRecorded() ||
+		rev.Msg.GetCertificates()[0].GetReason() != 1 {
+		t.Fatalf("the scheme's officer's revoked certificates: %v %+v", err, rev)
+	}
+	clearing, err := scheme.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Operator: "dev-clearing"}))
+	if err != nil || len(clearing.Msg.GetCertificates()) != 1 || clearing.Msg.GetCertificates()[0].GetProfile() != "clearing-house" {
+		t.Fatalf("the scheme's officer's search of dev-clearing: %v %+v", err, clearing)
+	}
+
+	st, err := officer.Status(ctx, connect.NewRequest(&samdv1.StatusRequest{}))
+	if err != nil || !st.Msg.GetReady() || len(st.Msg.GetMinutes()) != 60 || st.Msg.GetHsmSessions() == 0 || st.Msg.GetPolicyVersion() == "" {
+		t.Fatalf("status: %v %+v", err, st)
+	}
+	var calls uint64
+	for _, m := range st.Msg.GetMinutes() {
+		calls += m.GetCalls()
+	}
+	if calls < 5 {
+		t.Fatalf("the hour counts %d calls", calls)
+	}
+
+	term := e.asAt(e.admin, "terminal", "dev-operator", "dev-terminal-1").offs
+	if _, err := term.Status(ctx, connect.NewRequest(&samdv1.StatusRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal's status: %v", err)
+	}
+	if _, err := term.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal's audit search: %v", err)
+	}
+	if _, err := term.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal's certificate search: %v", err)
 	}
 }

@@ -71,7 +71,7 @@ clean:
 FUZZTIME ?= 30s
 FUZZ_TARGETS = FuzzCompile:./policies FuzzParse:./config FuzzPKCS11URI:./config FuzzParse:./identity \
 	FuzzRead:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac \
-	FuzzJSONRequests:./server FuzzParse:./revocation FuzzParseFileName:./pki FuzzParse:./pki/cms FuzzDecode:./tr31 \
+	FuzzJSONRequests:./server FuzzParse:./revocation FuzzParse:./pki/cms FuzzDecode:./tr31 \
 	FuzzDecode:./lists FuzzParseReceipt:./lists FuzzParseUnit:./apta FuzzField:./apta FuzzISO7816:./cardauth \
 	FuzzParseName:./pki/part19 FuzzVerify:./pki/part19
 fuzz:

@@ -18,6 +18,7 @@
 //
 // Each file holds one concern: card_session.go the sealed card sessions,
 // card_auth.go card authentication, card_sm.go secure messaging,
+// card_iso.go ISO/IEC 7816-4 sessions, spent.go one-use tokens,
 // changekey.go ChangeKey cryptograms, diversify.go diversified keys' check
 // values, export.go wrapped key export, mac.go object MACs, value.go value
 // authorisation, allowance.go the officers' allowance calls, sun.go
@@ -86,6 +87,8 @@ type Authority struct {
 
 	ratesMu sync.Mutex
 	rates   map[string]*rate.Limiter // per device, by "<operator>/<device>"
+
+	spent spentTokens // D40 session tokens that checked their response
 }
 
 // New returns an Authority.

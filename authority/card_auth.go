@@ -31,19 +31,41 @@ func keyType(p Protocol, alg keys.Algorithm, singleDES bool) (cardauth.KeyType, 
 
 // BeginAuthRequest is the first step of a card authentication.
 type BeginAuthRequest struct {
-	Protocol  Protocol
-	Key       CardKey
-	KeyNo     byte
-	Challenge []byte // E(Kx, RndB) from the card
+	Protocol Protocol
+	Key      CardKey
+	KeyNo    byte
+	// Challenge is what the card answered to the first authentication
+	// command: E(Kx, RndB); for ISO/IEC 7816-4, its GET CHALLENGE answer
+	// RND.ICC.
+	Challenge []byte
 	Session   string // EV2 NonFirst: the current session
 	SingleDES bool
 }
 
 // BeginAuth answers the card's challenge with a fresh RndA and returns
-// the PCD's answer and the sealed state.
+// the PCD's answer and the sealed state. For ISO/IEC 7816-4 the answer is
+// the EXTERNAL AUTHENTICATE command APDU (see beginISO).
+//
+// The key's entry must name the protocol (policies.Grant.ServeProtocol:
+// denied, rule key-protocol), and an Ultralight C, whose key pages take
+// plain writes once it is authenticated, is authenticated only for a role
+// that may change keys (rule card-command).
 func (a *Authority) BeginAuth(ctx context.Context, p identity.Principal, g policies.Grant, req BeginAuthRequest) ([]byte, string, error) {
-	cs := &cardSession{Protocol: req.Protocol, Step: stepAuth, Master: req.Key.Master.String(), Input: req.Key.Input.Bytes(), KeyNo: req.KeyNo, SingleDES: req.SingleDES}
+	use, err := g.ServeProtocol(req.Key.Master, string(req.Protocol))
+	if err != nil {
+		return nil, "", err
+	}
+	if req.Protocol == ProtocolULC {
+		if err := g.PlainKeyWrites("Ultralight C"); err != nil {
+			return nil, "", err
+		}
+	}
+	cs := &cardSession{Protocol: req.Protocol, Step: stepAuth, Master: req.Key.Master.String(), Input: req.Key.Input.Bytes(), KeyNo: req.KeyNo, SingleDES: req.SingleDES,
+		CarriesKeys: use.ChangeKey}
 	defer cs.wipe()
+	if req.Protocol == ProtocolISO7816 {
+		return a.beginISO(ctx, p, g, use, req, cs)
+	}
 	if req.Session != "" {
 		if req.Protocol != ProtocolEV2 {
 			return nil, "", errkind.Errorf(errkind.InvalidInput, "only EV2 continues a session (AuthenticateEV2NonFirst)")
@@ -125,6 +147,9 @@ func (a *Authority) FinishAuth(ctx context.Context, p identity.Principal, _ poli
 	if err != nil {
 		return AuthResult{}, err
 	}
+	if cs.Protocol == ProtocolISO7816 {
+		return a.finishISO(ctx, p, ref, cs, answer)
+	}
 	master, kx, err := a.cardKey(ctx, ref, cs.Input)
 	if err != nil {
 		return AuthResult{}, err
@@ -183,36 +208,4 @@ func (a *Authority) FinishAuth(ctx context.Context, p identity.Principal, _ poli
 	cs.RndA, cs.RndB, cs.Sent, cs.Step = nil, nil, nil, stepOpen
 	res.Session, err = a.sealSession(ctx, p, cs)
 	return res, err
-}
-
-// Challenge computes (EXTERNAL AUTHENTICATE) or checks (INTERNAL
-// AUTHENTICATE, when response is set) an ISO/IEC 7816-4 cryptogram with a
-// diversified card key.
-func (a *Authority) Challenge(ctx context.Context, _ identity.Principal, g policies.Grant, key CardKey, challenge, response []byte) ([]byte, error) {
-	master, err := a.masterKey(key.Master, key.Input)
-	if err != nil {
-		return nil, err
-	}
-	kt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[master.Algorithm]
-	if kt == cardauth.KeyUnknown {
-		return nil, errkind.Errorf(errkind.InvalidInput, "ISO/IEC 7816-4 authentication uses AES-128, 2TDEA or 3TDEA keys, not %s", master.Algorithm)
-	}
-	if err := a.useKeys(ctx, g, key.Master); err != nil {
-		return nil, err
-	}
-	kx, err := derive.Diversify(ctx, a.keys, master, key.Input)
-	if err != nil {
-		return nil, err
-	}
-	defer kx.Wipe()
-	b, err := kt.Block(kx)
-	if err != nil {
-		return nil, err
-	}
-	if response != nil {
-		//lint:ignore SA1019 the stateless ISO 7816-4 calls go with issue 18
-		return nil, cardauth.ISO7816Verify(b, challenge, response)
-	}
-	//lint:ignore SA1019 the stateless ISO 7816-4 calls go with issue 18
-	return cardauth.ISO7816Cryptogram(b, challenge)
 }

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -23,20 +25,27 @@ type Sealer interface {
 // Sessions configures sealed card sessions.
 type Sessions struct {
 	Sealer  Sealer
-	SealKey keys.Ref      // a session-seal key
-	TTL     time.Duration // how long a session token is good for
+	SealKey keys.Ref // a session-seal key: every token is sealed with it
+	// Previous are older versions of SealKey whose tokens still open
+	// while a rotation runs (card_sessions.previous_versions): a token
+	// opens under SealKey's version or one of these, never under a
+	// version it names itself.
+	Previous []uint8
+	TTL      time.Duration // how long a session token is good for
 }
 
-// Card protocols.
+// Protocol is a card session's protocol; its name is the one key entries
+// (`protocol:`) and a role's card_types use.
 type Protocol string
 
 // Protocols.
 const (
-	ProtocolEV2    Protocol = "desfire-ev2"
-	ProtocolEV1ISO Protocol = "desfire-ev1-iso"
-	ProtocolEV1AES Protocol = "desfire-ev1-aes"
-	ProtocolULC    Protocol = "ultralight-c"
-	ProtocolLegacy Protocol = "desfire-legacy"
+	ProtocolEV2     Protocol = policies.ProtocolEV2
+	ProtocolEV1ISO  Protocol = policies.ProtocolEV1ISO
+	ProtocolEV1AES  Protocol = policies.ProtocolEV1AES
+	ProtocolULC     Protocol = policies.ProtocolULC
+	ProtocolLegacy  Protocol = policies.ProtocolLegacy
+	ProtocolISO7816 Protocol = policies.ProtocolISO7816
 )
 
 // CardKey names a card key: a master key and the AN10922 input.
@@ -67,11 +76,22 @@ type cardSession struct {
 	MAC       []byte   `json:"mk,omitempty"`
 	Key       []byte   `json:"sk,omitempty"` // EV1 session key
 	IV        []byte   `json:"iv,omitempty"` // EV1 CMAC chain
-	Pending   bool     `json:"q,omitempty"`  // EV2: a command was protected, its response not yet checked
+	Pending   bool     `json:"q,omitempty"`  // EV2, ISO 7816-4: a command was protected, its response not yet checked
+	// CarriesKeys: the authenticating key's entry permits card.changekey,
+	// so that a ChangeKey may carry a key under this session.
+	CarriesKeys bool `json:"ck,omitempty"`
+	// ISO/IEC 7816-4: the key set's cipher and challenge length; between
+	// the two authentication steps RndA is samd's RND.IFD, RndB the card's
+	// RND.ICC and KIFD samd's K.IFD; then Enc and MAC are KS_enc and
+	// KS_mac, and SSC the send sequence counter.
+	ISOCipher keys.Algorithm `json:"ia,omitempty"`
+	ISOChLen  int            `json:"il,omitempty"`
+	KIFD      []byte         `json:"ki,omitempty"`
+	SSC       []byte         `json:"sc,omitempty"`
 }
 
 func (cs *cardSession) wipe() {
-	for _, b := range [][]byte{cs.RndA, cs.RndB, cs.Enc, cs.MAC, cs.Key} {
+	for _, b := range [][]byte{cs.RndA, cs.RndB, cs.Enc, cs.MAC, cs.Key, cs.KIFD} {
 		clear(b)
 	}
 }
@@ -114,6 +134,12 @@ func (a *Authority) openSession(ctx context.Context, p identity.Principal, token
 		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
 	}
 	ref := a.sessions.SealKey
+	if v := raw[0]; v != ref.Version && !slices.Contains(a.sessions.Previous, v) {
+		// A version the configuration does not accept: whoever imported
+		// a key of that name and version (and so knows it) must not
+		// forge tokens with it. Garbage, as far as the caller learns.
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
+	}
 	ref.Version = raw[0] // tokens sealed before a rotation still open
 	k, err := a.keys.Key(ref)
 	if errkind.Of(err) == errkind.NotFound {

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/errkind"
@@ -51,10 +52,21 @@ func (cs *cardSession) ev1() *cardauth.EV1 {
 // lists them — is refused with denied (rule card-command) before the
 // session is opened. An EV1 or legacy FULL-mode command, whose CRC does not
 // bind its code, is refused unless the role may send ChangeKey.
+//
+// Credit (0C) and LimitedCredit (1C) create value on the card: they are
+// protected only through ProtectCredit, against a value authorisation.
 func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
 	if err := g.CardCommand(cmd, true); err != nil {
 		return nil, "", err
 	}
+	if valueCommand(cmd) {
+		return nil, "", refuse(errkind.Denied, ReasonValueUnauthorised, fmt.Sprintf("card command %02X (%s) creates value: samd protects it only against a value authorisation (value_authorization)", cmd, policies.CardCommandName(cmd)))
+	}
+	return a.protectCommand(ctx, p, g, token, cmd, header, data, mode)
+}
+
+// protectCommand is ProtectCommand once the command may be protected.
+func (a *Authority) protectCommand(ctx context.Context, p identity.Principal, g policies.Grant, token string, cmd byte, header, data []byte, mode CommMode) ([]byte, string, error) {
 	cs, err := a.openSession(ctx, p, token, stepOpen)
 	if err != nil {
 		return nil, "", err
@@ -131,6 +143,8 @@ func (a *Authority) ProtectCommand(ctx context.Context, p identity.Principal, g 
 		default:
 			return nil, "", errkind.Errorf(errkind.InvalidInput, "unknown communication mode")
 		}
+	case ProtocolISO7816:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "an ISO/IEC 7816-4 session protects whole command APDUs: give apdu")
 	default:
 		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}
@@ -148,12 +162,22 @@ func (cs *cardSession) legacy() *cardauth.Legacy {
 
 // CheckResponse verifies (and in FULL mode decrypts) a card's response.
 // expected is the data length of an enciphered EV1 response.
+//
+// A legacy (D40) session token checks one MAC or FULL response, once
+// (spentTokens): D40 binds an enciphered response by a CRC16 alone, so a
+// token that could be replayed would let its holder submit any number of
+// ciphertexts and keep the decryptions whose CRC happens to hold — a
+// decryption oracle under the session key, with which D40's "send mode"
+// (the PCD deciphers to encipher) forges commands.
 func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ policies.Grant, token string, status byte, body []byte, mode CommMode, expected int) ([]byte, string, error) {
 	cs, err := a.openSession(ctx, p, token, stepOpen)
 	if err != nil {
 		return nil, "", err
 	}
 	defer cs.wipe()
+	if cs.Protocol == ProtocolLegacy && mode != CommPlain && !a.spent.spend(token, cs.Expires, a.now().Unix()) {
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "session: this D40 session token has checked a response already (one check per token)")
+	}
 	var out []byte
 	switch cs.Protocol {
 	case ProtocolEV2:
@@ -217,6 +241,8 @@ func (a *Authority) CheckResponse(ctx context.Context, p identity.Principal, _ p
 		default:
 			return nil, "", errkind.Errorf(errkind.InvalidInput, "legacy responses are plain, MAC (data ‖ 4-byte MAC) or FULL")
 		}
+	case ProtocolISO7816:
+		return nil, "", errkind.Errorf(errkind.InvalidInput, "an ISO/IEC 7816-4 session checks whole response APDUs: give apdu")
 	default:
 		return nil, "", errkind.Errorf(errkind.InvalidInput, "protocol %s has no secure messaging", cs.Protocol)
 	}

@@ -114,11 +114,18 @@ func TestCardCommandAllowList(t *testing.T) {
 		t.Fatalf("personalisation's ChangeKey: %02X", st)
 	}
 
-	// EV1: enciphered data bound to its command by a CRC only.
+	// EV1: enciphered data bound to its command by a CRC only. (The same
+	// master, under the name whose entry serves desfire-ev1-aes.)
+	ev1Master, _ := keys.NewRef("an10922/test/example-aes128-ev1", 1)
+	ev1Key := authority.CardKey{Master: ev1Master, Input: nxpAbu(t)}
+	ev1Grant := func(p identity.Principal) policies.Grant {
+		return f.decide(t, p, policies.OpCardAuth, policies.Request{Keys: []keys.Ref{ev1Master}})
+	}
+	gt, gp = ev1Grant(term), ev1Grant(perso)
 	ev1Session := func(p identity.Principal, g policies.Grant, ev1 *cardsim.EV1AES) string {
 		t.Helper()
 		_, ch := ev1.Transceive(0xAA, []byte{0})
-		ans, tok, err := f.a.BeginAuth(ctx, p, g, authority.BeginAuthRequest{Protocol: authority.ProtocolEV1AES, Key: key, Challenge: ch})
+		ans, tok, err := f.a.BeginAuth(ctx, p, g, authority.BeginAuthRequest{Protocol: authority.ProtocolEV1AES, Key: ev1Key, Challenge: ch})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/samd-io/samd/cardauth"
 	"github.com/samd-io/samd/derive"
@@ -26,6 +27,17 @@ type ChangeKeyRequest struct {
 // another key than the authenticated one) an old key, both diversified
 // here: the terminal never sees either. Changing the authenticated key
 // ends the session (the returned token is empty).
+//
+// The new key leaves samd enciphered under the session's keys, and so
+// under the key that authenticated the session: whoever knows that key
+// reads the new one. So a ChangeKey is made only when
+//   - the new and old keys' entries permit card.changekey (the policy
+//     decided that before) and name the session's protocol;
+//   - the session was authenticated with a key whose entry permits
+//     card.changekey too (denied, rule key-entry, otherwise);
+//   - that key is at least as strong as the new key (keys.CheckProtection,
+//     wrong-role), on every path, EV1 included: no key travels under a
+//     weaker key. A single-DES session carries no key.
 func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g policies.Grant, req ChangeKeyRequest) ([]byte, string, error) {
 	cs, err := a.openSession(ctx, p, req.Session, stepOpen)
 	if err != nil {
@@ -34,6 +46,20 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 	defer cs.wipe()
 	if cs.Protocol != ProtocolEV2 && cs.Protocol != ProtocolEV1ISO && cs.Protocol != ProtocolEV1AES || cs.Pending {
 		return nil, "", errkind.Errorf(errkind.InvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
+	}
+	if !cs.CarriesKeys {
+		return nil, "", &policies.Denial{Rule: "key-entry", Reason: fmt.Sprintf("the session was authenticated with %s, whose key entry does not permit card.changekey: no key travels under it", cs.Master)}
+	}
+	if _, err := g.ServeProtocol(req.New.Master, string(cs.Protocol)); err != nil {
+		return nil, "", err
+	}
+	sessionRef, err := keys.ParseLabel("samd:" + cs.Master)
+	if err != nil {
+		return nil, "", err
+	}
+	sessionKey, err := a.keys.Key(sessionRef)
+	if err != nil {
+		return nil, "", err
 	}
 	refs := []keys.Ref{req.New.Master}
 	same := req.KeyNo&0x3F == cs.KeyNo&0x3F
@@ -47,8 +73,17 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
 		return nil, "", errkind.Errorf(errkind.InvalidInput, "EV2 card keys are AES-128")
 	}
+	if cs.SingleDES {
+		return nil, "", &errkind.Error{Kind: errkind.WrongRole, Msg: "a single-DES session carries no key (56 bits): authenticate with a 2TDEA or stronger key", Err: keys.ErrWeakProtection}
+	}
+	if err := keys.CheckProtection(sessionKey.Algorithm, newMaster.Algorithm); err != nil {
+		return nil, "", errkind.Wrap(errkind.WrongRole, err, "the session's key %s may not carry the new key %s", sessionRef, req.New.Master)
+	}
 	var oldMaster keys.Key
 	if !same {
+		if _, err := g.ServeProtocol(req.Old.Master, string(cs.Protocol)); err != nil {
+			return nil, "", err
+		}
 		if oldMaster, err = a.masterKey(req.Old.Master, req.Old.Input); err != nil {
 			return nil, "", err
 		}

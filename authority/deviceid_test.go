@@ -47,7 +47,7 @@ func TestDeviceIDs(t *testing.T) {
 		{"fail/other-operator", "other/term-1", errkind.Denied},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := a.TopUpAllowance(ctx, officer, policies.Grant{}, c.device, nok)
+			_, err := a.TopUpAllowance(ctx, officer, policies.Grant{}, c.device, nok, 0)
 			if c.kind == 0 && err != nil || c.kind != 0 && errkind.Of(err) != c.kind {
 				t.Fatalf("top-up: %v, want kind %v", err, c.kind)
 			}

@@ -28,6 +28,16 @@ type SUNProfile struct {
 // Keys lists the profile's master keys, for the policy.
 func (s SUNProfile) Keys() []keys.Ref { return []keys.Ref{s.MetaMaster, s.FileMaster} }
 
+// serves checks that both master keys' entries name protocol sun.
+func (s SUNProfile) serves(g policies.Grant) error {
+	for _, k := range s.Keys() {
+		if _, err := g.ServeProtocol(k, policies.ProtocolSUN); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SUNMessage is one SUN message from a tapped tag's URL.
 type SUNMessage struct {
 	PICCData    []byte
@@ -82,9 +92,14 @@ type SUNOutcome struct {
 // SDMMetaReadKey is derived once for the call, and the counters of the
 // messages that verified are advanced in one state transaction, in order,
 // so a replay inside the batch is caught too. An HSM or store failure
-// fails the batch. Each message whose SDMMAC does not verify counts as a
-// failed verification in the request's audit note.
-func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
+// fails the batch. Each message whose PICC data does not decrypt to a
+// UID and counter, or whose SDMMAC does not verify, counts as a failed
+// verification in the request's audit note; both are answered alike.
+//
+// A profile's keys must be entries of protocol sun
+// (policies.Grant.ServeProtocol); a message of a profile whose keys are not
+// fails alone.
+func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, g policies.Grant, items []SUNItem) ([]SUNOutcome, error) {
 	metas := map[string]secret.Bytes{}
 	defer func() {
 		for _, k := range metas {
@@ -100,6 +115,9 @@ func (a *Authority) VerifySUNBatch(ctx context.Context, _ identity.Principal, _ 
 	var where []int
 	for i, it := range items {
 		prof, err := a.SUNProfileByName(it.Profile)
+		if err == nil {
+			err = prof.serves(g)
+		}
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -149,7 +167,10 @@ func (a *Authority) verifySUN(ctx context.Context, prof SUNProfile, scheme []byt
 		return SUNResult{}, err
 	}
 	if len(picc.UID) != 7 || picc.Tag&0x40 == 0 {
-		return SUNResult{}, errkind.Errorf(errkind.InvalidInput, "sun: the PICC data mirrors no UID and counter")
+		// What the PICC data decrypted to is a bit of a decryption under
+		// the meta key: answered as a MAC that does not verify, and
+		// counted as a failed verification like one.
+		return SUNResult{}, cardauth.ErrCryptogram
 	}
 	_, fileKey, err := a.cardKey(ctx, prof.FileMaster, append(append([]byte(nil), picc.UID...), scheme...))
 	if err != nil {

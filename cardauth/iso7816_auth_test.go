@@ -9,75 +9,11 @@ import (
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/vectors"
 )
 
-// icaoFile is cardauth/testdata/icao9303_bac.json: ICAO Doc 9303 Part 11
-// Appendix D (and G.1), every value recomputed with OpenSSL.
-type icaoFile struct {
-	Source string `json:"source"`
-	KDF    []struct {
-		ID      string `json:"id"`
-		Source  string `json:"source"`
-		Alg     string `json:"alg"`
-		Seed    string `json:"seed"`
-		Counter uint32 `json:"counter"`
-		Key     string `json:"key"`
-	} `json:"key_derivation"`
-	MA struct {
-		Source       string `json:"source"`
-		KEnc         string `json:"k_enc"`
-		KMAC         string `json:"k_mac"`
-		RndICC       string `json:"rnd_icc"`
-		RndIFD       string `json:"rnd_ifd"`
-		KIFD         string `json:"k_ifd"`
-		CmdData      string `json:"cmd_data"`
-		APDU         string `json:"apdu"`
-		GetChallenge string `json:"get_challenge_apdu"`
-		RespData     string `json:"resp_data"`
-		KICC         string `json:"k_icc"`
-		KSEnc        string `json:"ks_enc"`
-		KSMAC        string `json:"ks_mac"`
-		SSC          string `json:"ssc"`
-	} `json:"mutual_authenticate"`
-	SM []struct {
-		ID               string `json:"id"`
-		Source           string `json:"source"`
-		SSCBefore        string `json:"ssc_before"`
-		Command          string `json:"command"`
-		SSCCommand       string `json:"ssc_command"`
-		ProtectedCommand string `json:"protected_command"`
-		Response         string `json:"response"`
-		SSCResponse      string `json:"ssc_response"`
-		Data             string `json:"data"`
-		SW               string `json:"sw"`
-	} `json:"secure_messaging"`
-	EFCOM struct {
-		FID     string `json:"fid"`
-		Content string `json:"content"`
-	} `json:"ef_com"`
-	AES struct {
-		Source  string `json:"source"`
-		Command struct {
-			KSEnc            string `json:"ks_enc"`
-			KSMAC            string `json:"ks_mac"`
-			SSCBefore        string `json:"ssc_before"`
-			Command          string `json:"command"`
-			ProtectedCommand string `json:"protected_command"`
-			SSCAfter         string `json:"ssc_after"`
-		} `json:"command"`
-		Response struct {
-			KSEnc     string `json:"ks_enc"`
-			KSMAC     string `json:"ks_mac"`
-			SSCBefore string `json:"ssc_before"`
-			Response  string `json:"response"`
-			Data      string `json:"data"`
-			SSCAfter  string `json:"ssc_after"`
-		} `json:"response"`
-	} `json:"aes_interop"`
-}
-
-func loadICAO(t *testing.T) icaoFile {
-	var f icaoFile
+func loadICAO(t *testing.T) vectors.ICAO9303 {
+	var f vectors.ICAO9303
 	load(t, "testdata/icao9303_bac.json", &f)
 	if f.Source == "" || f.MA.Source == "" || len(f.SM) != 3 || len(f.KDF) < 6 {
 		t.Fatal("icao9303_bac.json is incomplete")
@@ -117,7 +53,7 @@ func TestISOKDF(t *testing.T) {
 
 // icaoBegin runs ISOBegin with Appendix D.3's RND.IFD and K.IFD as samd's
 // randomness.
-func icaoBegin(t *testing.T, f icaoFile) (*cardauth.ISOAuth, []byte) {
+func icaoBegin(t *testing.T, f vectors.ICAO9303) (*cardauth.ISOAuth, []byte) {
 	t.Helper()
 	r := bytes.NewReader(append(unhex(t, f.MA.RndIFD), unhex(t, f.MA.KIFD)...))
 	a, apdu, err := cardauth.ISOBegin(bac, secret.Copy(unhex(t, f.MA.KEnc)), secret.Copy(unhex(t, f.MA.KMAC)), unhex(t, f.MA.RndICC), r)

@@ -8,10 +8,11 @@ import (
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/vectors"
 )
 
 // icaoSession authenticates as Appendix D.3 does and returns the session.
-func icaoSession(t *testing.T, f icaoFile) *cardauth.ISOSession {
+func icaoSession(t *testing.T, f vectors.ICAO9303) *cardauth.ISOSession {
 	t.Helper()
 	a, _ := icaoBegin(t, f)
 	s, err := a.Finish(secret.Copy(unhex(t, f.MA.KEnc)), secret.Copy(unhex(t, f.MA.KMAC)), append(unhex(t, f.MA.RespData), 0x90, 0x00))

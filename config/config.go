@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/mac"
+	"github.com/samd-io/samd/pki/part19"
 )
 
 // Config is the whole file.
@@ -84,9 +86,15 @@ type Admin struct {
 	Quorum map[string]int `yaml:"quorum"`
 	// ProposalTTL is how long a proposal stays open (default 1h).
 	ProposalTTL Duration `yaml:"proposal_ttl,omitempty"`
-	// TopUpLimit is the largest allowance top-up (minor units) one
-	// officer makes alone; larger ones need allowance.topup proposals.
+	// TopUpLimit is what one officer tops up alone in a (UTC) day, all
+	// its top-ups together (minor units, whatever the currency); more
+	// needs allowance.topup proposals.
 	TopUpLimit int64 `yaml:"topup_limit,omitempty"`
+	// KeyScopes gives an operator the keys of a scope, the middle part of
+	// a key name <purpose>/<scope>/<name>: that operator's officers alone
+	// make them in key ceremonies. Every other key, and every key of the
+	// scheme's own roles and purposes, is the scheme's officers'.
+	KeyScopes map[string]string `yaml:"key_scopes,omitempty"`
 	// Console serves the officers' console on the admin listener, under
 	// /console/: web pages for the same officers, calling the same API
 	// with their browser's client certificate (README "Security officers
@@ -151,11 +159,48 @@ type PKI struct {
 	Enrolment bool `yaml:"enrolment"`
 	// Instance names this samd in its traceable signatures.
 	Instance string `yaml:"instance"`
-	// Senders maps operator ids to the four-character sender ids of
-	// their transaction file names.
-	Senders map[string]string `yaml:"senders"`
-	// LegacySenders may have RSA/SHA-1 signatures verified.
+	// Senders binds each operator id to its place in Håndbok 206 Part 19
+	// transaction file names XXYYYYZU.NNNNNNNNN (§3.1; README
+	// "Transaction files").
+	Senders map[string]Sender `yaml:"senders"`
+	// HardwareTypes are the sender hardware types (XX) allowed besides
+	// §3.1's TR, MW and IO: two characters A-Z 0-9.
+	HardwareTypes []string `yaml:"hardware_types,omitempty"`
+	// LegacySenders are the PTOIDs whose RSA/MD5 and RSA/SHA-1 signatures
+	// verify (§4.2.3's default of its time); samd never makes them.
 	LegacySenders []string `yaml:"legacy_senders,omitempty"`
+	// BodyLengths, if set, says how long each transaction type is, so
+	// that the verifier walks an XDR file's messages and reports
+	// message-number gaps per device (Part 19's Appendix A, which gives
+	// the transactions, is not in the seed).
+	BodyLengths *part19.BodyLengths `yaml:"body_lengths,omitempty"`
+	// CreationSkew is how far past samd's clock an XDR file's File
+	// creation date may be (default 5m).
+	CreationSkew Duration `yaml:"creation_skew,omitempty"`
+	// Serials is how certificate serial numbers are made: "random" (the
+	// default, 127 random bits) or "sequential" (1, 2, 3 … from the state
+	// store, shared by every CA, at most 2^31-1: four bytes, as
+	// §4.2.3's "Certificate serial number | Byte | 4").
+	Serials string `yaml:"serials,omitempty"`
+	// VaultKeys maps an operator id to the prefix ("<mount>/<name
+	// prefix>") of the Vault Transit keys its signers may take; an
+	// operator not listed makes its signers' keys in the HSM only. A CA's
+	// Transit key may be under no operator's prefix.
+	VaultKeys map[string]string `yaml:"vault_keys,omitempty"`
+}
+
+// Sender is an operator's place in Part 19 file names (§3.1).
+type Sender struct {
+	// PTOID is YYYY, "Sender's <PTOID>", four decimal digits (e.g. "0004"
+	// = NSB): files naming it must be signed by this operator's signer.
+	PTOID string `yaml:"ptoid"`
+	// HardwareTypes are the XX the operator sends as: TR (PTO
+	// translator), MW (level 4 middleware for a PTO), IO (level 4
+	// middleware for PL4) or one of pki.hardware_types.
+	HardwareTypes []string `yaml:"hardware_types"`
+	// DISVersion is U, "the version of the interface definition file
+	// between Translators and Level 4", 'A' to 'Z'.
+	DISVersion string `yaml:"dis_version"`
 }
 
 // TLS names the server's certificate and the scheme CA bundle that client
@@ -230,6 +275,14 @@ type SealProfile struct {
 	AID              string `yaml:"aid"`
 	SystemIdentifier string `yaml:"system_identifier"`
 	ObjectLength     int    `yaml:"object_length"`
+	// Mode is mac (default), apta-dac or apta-crc (README: "APTA
+	// objects"); Types, Polynomial and CardFailureLimit are the APTA
+	// modes'; Value marks a value-bearing profile (seal.go).
+	Mode             string     `yaml:"mode,omitempty"`
+	Types            []string   `yaml:"types,omitempty"`
+	Polynomial       string     `yaml:"polynomial,omitempty"`
+	CardFailureLimit int        `yaml:"card_failure_limit,omitempty"`
+	Value            *SealValue `yaml:"value,omitempty"`
 }
 
 // Profiles builds the validated seal profiles.
@@ -238,12 +291,15 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 	var errs []error
 	for i, sp := range c.SealProfiles {
 		field := fmt.Sprintf("seal_profiles[%d]", i)
-		name, ver, _ := strings.Cut(sp.Key, ":v")
-		n, _ := strconv.Atoi(ver)
-		ref, err := keys.NewRef(name, n)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.key: want NAME:vN, got %q", field, sp.Key))
-			continue
+		var ref keys.Ref
+		if sp.Key != "" || sp.Mode != "apta-crc" {
+			name, ver, _ := strings.Cut(sp.Key, ":v")
+			n, _ := strconv.Atoi(ver)
+			var err error
+			if ref, err = keys.NewRef(name, n); err != nil {
+				errs = append(errs, fmt.Errorf("%s.key: want NAME:vN, got %q", field, sp.Key))
+				continue
+			}
 		}
 		aid, err1 := hex.DecodeString(sp.AID)
 		sys, err2 := hex.DecodeString(sp.SystemIdentifier)
@@ -251,8 +307,13 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 			errs = append(errs, fmt.Errorf("%s: aid and system_identifier are hex", field))
 			continue
 		}
-		p, err := mac.NewProfile(mac.ProfileConfig{Name: sp.Name, Algorithm: sp.Algorithm, Padding: sp.Padding, MACLength: sp.MACLength,
-			Key: ref, Diversify: sp.Diversify, AID: aid, SystemID: sys, ObjectLength: sp.ObjectLength})
+		pc := mac.ProfileConfig{Name: sp.Name, Algorithm: sp.Algorithm, Padding: sp.Padding, MACLength: sp.MACLength,
+			Key: ref, Diversify: sp.Diversify, AID: aid, SystemID: sys, ObjectLength: sp.ObjectLength, CardFailureLimit: sp.CardFailureLimit}
+		if err := sp.sealMode(&pc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+			continue
+		}
+		p, err := mac.NewProfile(pc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 			continue
@@ -262,6 +323,7 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 		}
 		out[sp.Name] = p
 	}
+	errs = append(errs, valueKeysApart(c.SealProfiles, out)...)
 	return out, errors.Join(errs...)
 }
 
@@ -293,8 +355,13 @@ type Limits struct {
 
 // CardSessions configures sealed card session tokens.
 type CardSessions struct {
-	// SealKey is the session-seal key (AES, in the HSM), NAME:vN.
+	// SealKey is the session-seal key (AES, in the HSM), NAME:vN: every
+	// token is sealed with it.
 	SealKey string `yaml:"seal_key"`
+	// PreviousVersions are older versions of the seal key whose tokens
+	// still open, while a rotation runs (for one TTL; then remove them).
+	// No other version opens, whatever a token names.
+	PreviousVersions []int `yaml:"previous_versions,omitempty"`
 	// TTL bounds a session token's life (default 1m).
 	TTL Duration `yaml:"ttl"`
 }
@@ -415,6 +482,9 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes a config, rejecting unknown fields. It does not validate.
 func Parse(b []byte) (*Config, error) {
+	if err := checkOldSenders(b); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
@@ -492,6 +562,14 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("admin.officers[%d]", i), "want <operator>/<device> of an officer's certificate: %v", err)
 			}
 		}
+		for scope, op := range a.KeyScopes {
+			if _, err := keys.ParseName("x/" + scope + "/x"); err != nil || strings.Contains(scope, "/") {
+				bad("admin.key_scopes."+scope, "want the scope part of key names (a-z 0-9 . _ -)")
+			}
+			if _, err := identity.New(identity.RoleOfficer, op, "x"); err != nil {
+				bad("admin.key_scopes."+scope, "want an operator id: %v", err)
+			}
+		}
 	}
 	if p := c.PKI; p != nil {
 		if _, _, err := net.SplitHostPort(p.Listen); err != nil {
@@ -503,9 +581,10 @@ func (c *Config) Validate() error {
 		if p.Instance == "" {
 			bad("pki.instance", "required: it goes into every signature samd makes")
 		}
-		for op, id := range p.Senders {
-			if len(id) != 4 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
-				bad("pki.senders."+op, "sender id %q is not four characters A-Z 0-9", id)
+		p.validateFiles(bad)
+		for op := range p.VaultKeys {
+			if _, err := identity.New(identity.RoleBackOffice, op, "x"); err != nil {
+				bad("pki.vault_keys."+op, "want an operator id: %v", err)
 			}
 		}
 	}
@@ -574,9 +653,17 @@ func (c *Config) Validate() error {
 		bad("audit.checkpoint_every", "checkpoint_every and checkpoint_interval must not be negative")
 	}
 	if c.CardSessions.SealKey != "" {
-		if _, err := ParseRef(c.CardSessions.SealKey); err != nil {
+		seal, err := ParseRef(c.CardSessions.SealKey)
+		if err != nil {
 			bad("card_sessions.seal_key", "want NAME:vN")
 		}
+		for i, v := range c.CardSessions.PreviousVersions {
+			if v < 1 || v > 255 || err == nil && v == int(seal.Version) || slices.Contains(c.CardSessions.PreviousVersions[:i], v) {
+				bad("card_sessions.previous_versions", "want versions 1..255 of the seal key other than its own, each once")
+			}
+		}
+	} else if len(c.CardSessions.PreviousVersions) > 0 {
+		bad("card_sessions.previous_versions", "are versions of card_sessions.seal_key, which is not set")
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

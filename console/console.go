@@ -404,6 +404,8 @@ func (c *Console) funcs() template.FuncMap {
 			return s
 		},
 		"join": strings.Join,
+		// redact shows wrapped key material as its digest (params.go).
+		"redact": redact,
 		// base is the last element of an audit chain's name (a log file's
 		// path).
 		"base": path.Base,

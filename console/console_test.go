@@ -1,6 +1,8 @@
 package console
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -131,6 +133,23 @@ func TestLeft(t *testing.T) {
 	for d, want := range map[time.Duration]string{-time.Second: "expired", 0: "expired", 61 * time.Second: "1m 1s left", 3*time.Hour + 5*time.Minute + 59*time.Second: "3h 5m left"} {
 		if got := left(d); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestRedact: the wrapped key material of a key.export result or audit
+// reason is shown as its SHA-256; the rest of the text as it is.
+func TestRedact(t *testing.T) {
+	block := "D0144E6TX00N0000" + strings.Repeat("AB12", 20)
+	sum := sha256.Sum256([]byte(block))
+	in := "exported region/oslo/object-mac:v1 (mac, AES-256) to partner partner-b; KCV 123456 (encrypt-zero)\nblock: " + block
+	got := redact(in)
+	if strings.Contains(got, block) || !strings.Contains(got, "block: sha256:"+strings.ToUpper(hex.EncodeToString(sum[:]))) || !strings.HasPrefix(got, "exported region/oslo/object-mac:v1") {
+		t.Fatalf("%q", got)
+	}
+	for _, keep := range []string{"generated k:v1; KCV 6BE479 (encrypt-zero)", "the block is refused: MAC does not verify", "blocks: 3"} {
+		if redact(keep) != keep {
+			t.Errorf("%q became %q", keep, redact(keep))
 		}
 	}
 }

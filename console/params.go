@@ -2,6 +2,8 @@ package console
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -56,4 +58,21 @@ func params(canonical string) []param {
 		out = append(out, p)
 	}
 	return out
+}
+
+// wrappedLine is a line of a result or an audit reason that carries
+// wrapped key material: key.export's "block: …" (a TR-31 block or an
+// AES-KWP blob for the partner), or a "wrapped: …" value.
+var wrappedLine = regexp.MustCompile(`(?m)^(\s*(?:block|wrapped):\s*)(\S+)[ \t]*$`)
+
+// redact shows the wrapped key material in a proposal's result or an
+// audit record's reason as its SHA-256, as the API shows it in
+// parameters: a page never holds a wrapped key, and officers compare the
+// digest with the file `samd admin proposal ID --out FILE` writes.
+func redact(s string) string {
+	return wrappedLine.ReplaceAllStringFunc(s, func(line string) string {
+		m := wrappedLine.FindStringSubmatch(line)
+		sum := sha256.Sum256([]byte(m[2]))
+		return m[1] + "sha256:" + strings.ToUpper(hex.EncodeToString(sum[:]))
+	})
 }

@@ -42,6 +42,25 @@ type certQuery struct {
 type certRow struct {
 	*samdv1.CertificateEntry
 	Reason string
+	// Revoke is where the certificate is revoked: the revocation page, or
+	// for an officer's certificate (it carries a vote) the proposal of
+	// pki.officer.revoke; "" for a revoked one, and for a CA's (revoked
+	// from the CA table). Propose says which.
+	Revoke  string
+	Propose bool
+}
+
+// revokeLink is where a certificate is revoked, as certRow says.
+func revokeLink(e *samdv1.CertificateEntry) (string, bool) {
+	switch {
+	case e.GetRevoked() || e.GetProfile() == "ca":
+		return "", false
+	case e.GetProfile() == "officer":
+		params, _ := json.Marshal(map[string]any{"officer": e.GetSubject().GetOperator() + "/" + e.GetSubject().GetDevice(), "ca": e.GetCa(),
+			"serial": e.GetSerial(), "reason": 0})
+		return Prefix + "propose?op=" + url.QueryEscape(dualcontrol.OpOfficerRevoke) + "&params=" + url.QueryEscape(string(params)), true
+	}
+	return Prefix + "pki/revoke?ca=" + url.QueryEscape(e.GetCa()) + "&serial=" + url.QueryEscape(e.GetSerial()), false
 }
 
 type pkiData struct {
@@ -89,6 +108,7 @@ func (c *Console) pki(r *http.Request, v *view) error {
 	}
 	for _, e := range certs.GetCertificates() {
 		row := certRow{CertificateEntry: e}
+		row.Revoke, row.Propose = revokeLink(e)
 		if e.GetRevoked() {
 			row.Reason = revocation.Reason(e.GetReason()).String()
 		}

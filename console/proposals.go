@@ -156,6 +156,8 @@ var examples = map[string]string{
 	dualcontrol.OpCertIssue:      `{"ca":"…","profile":"server","csr_pem":"…","dns_names":["…"]}`,
 	dualcontrol.OpOfficerAdd:     `{"officer":"<operator>/<device>"}`,
 	dualcontrol.OpOfficerRemove:  `{"officer":"<operator>/<device>"}`,
+	dualcontrol.OpOfficerRevoke:  `{"officer":"<operator>/<device>","ca":"…","serial":"…","reason":1}`,
+	dualcontrol.OpKeyExport:      `{"key":"NAME:vN","kek":"NAME:vN","format":"kwp","partner":"<operator>"}`,
 }
 
 type proposeData struct {

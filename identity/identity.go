@@ -17,7 +17,8 @@
 // device    the device id within the operator, e.g. "VAL-000123"
 //
 // Operator and device use the characters A-Z a-z 0-9 . _ : - only, 1 to 64
-// of them, and are neither "." nor "..": one rule ([ErrInvalidID]) for
+// of them, and are neither ".", ".." nor "-" ([SchemeRecord], the
+// operator of the scheme's own records): one rule ([ErrInvalidID]) for
 // every path that takes an id — certificates, the officers' device names
 // "<operator>/<device>" ([ParseDeviceID]), certificate requests, policies.
 // A certificate with no such URI, or with more than one, names no one and
@@ -101,8 +102,8 @@ var (
 	// principal.
 	ErrNoIdentity = errors.New("identity: certificate carries no samd principal URI")
 	// ErrInvalidID is returned for an operator or device id outside the
-	// rule: 1 to 64 of A-Z a-z 0-9 . _ : -, and not "." or "..".
-	ErrInvalidID = errors.New("identity: operator or device id is empty, longer than 64, \".\" or \"..\", or has a character outside A-Z a-z 0-9 . _ : -")
+	// rule: 1 to 64 of A-Z a-z 0-9 . _ : -, and not ".", ".." or "-".
+	ErrInvalidID = errors.New("identity: operator or device id is empty, longer than 64, \".\", \"..\" or \"-\", or has a character outside A-Z a-z 0-9 . _ : -")
 	// ErrNotClient is returned for a certificate that may not
 	// authenticate a caller: no clientAuth extended key usage, or a CA.
 	ErrNotClient = errors.New("identity: not a client certificate")
@@ -199,9 +200,16 @@ func ParseDeviceID(s string) (DeviceID, error) {
 // String is "<operator>/<device>".
 func (d DeviceID) String() string { return d.Operator + "/" + d.Device }
 
+// SchemeRecord is the operator of the records that are the scheme's own,
+// not an operator's: server certificates and CA certificates. The
+// identity rule refuses it as an id, so no certificate, officer, device,
+// policy or request can name it and no operator's officer acts on those
+// records as its operator's.
+const SchemeRecord = "-"
+
 // validID is the one rule for operator and device ids.
 func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." {
+	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." || s == SchemeRecord {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

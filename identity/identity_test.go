@@ -31,6 +31,7 @@ func TestParse(t *testing.T) {
 		{"fail/dot-device", "samd://principal/terminal/op/.", false, identity.Principal{}},
 		{"fail/dotdot-operator", "samd://principal/terminal/../dev", false, identity.Principal{}},
 		{"fail/dotdot-device-escaped", "samd://principal/terminal/op/%2E%2E", false, identity.Principal{}},
+		{"fail/scheme-record-operator", "samd://principal/officer/-/so-1", false, identity.Principal{}},
 		{"fail/nul", "samd://principal/terminal/op/de%00v", false, identity.Principal{}},
 		{"fail/65-characters", "samd://principal/terminal/op/" + strings.Repeat("d", 65), false, identity.Principal{}},
 	} {
@@ -82,6 +83,9 @@ func TestIDs(t *testing.T) {
 		{"fail/dotdot", "op", "..", false},
 		{"fail/dot-operator", ".", "dev", false},
 		{"fail/dotdot-operator", "..", "dev", false},
+		{"fail/scheme-record-operator", identity.SchemeRecord, "dev", false},
+		{"fail/scheme-record-device", "op", identity.SchemeRecord, false},
+		{"ok/dashes-inside", "op-a", "-dev-", true},
 		{"fail/empty", "op", "", false},
 		{"fail/65-characters", "op", strings.Repeat("d", 65), false},
 		{"fail/100k", "op", strings.Repeat("a", 100_000), false},

@@ -103,6 +103,12 @@ func (r Role) Usage() Usage {
 	return 0
 }
 
+// Exportable reports whether keys of a role may be made exportable: a
+// diversification master or a MAC key (a scheme's shared card and object
+// keys, which key.export hands to a partner under dual control); never a
+// transport, key-block, seal, signing, CA or audit key.
+func Exportable(r Role) bool { return r == RoleDiversifyMaster || r == RoleMAC }
+
 // Allows reports whether the role grants every usage in u.
 func (r Role) Allows(u Usage) bool { return u != 0 && r.Usage()&u == u }
 
@@ -345,6 +351,10 @@ type Key struct {
 	// CMACKCV is the first three bytes of the CMAC of a zero block under
 	// the key, for keys that may compute a CMAC.
 	CMACKCV []byte
+	// Exportable says the token lets the key be wrapped (CKA_EXTRACTABLE;
+	// still sensitive): it was made so under dual control, for key.export.
+	// False for every other key, which never leaves the token.
+	Exportable bool
 }
 
 // Check returns an error of kind errkind.WrongRole unless the key may be used

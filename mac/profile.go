@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 
+	"github.com/samd-io/samd/apta"
 	"github.com/samd-io/samd/derive"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/kcv"
@@ -25,9 +26,20 @@ type ProfileConfig struct {
 	// AID and SystemID complete the AN10922 input M = card id ‖ AID ‖
 	// system id for diversified keys.
 	AID, SystemID []byte
-	// ObjectLength fixes the object size (16 for APTA objects); 0 allows
-	// 1..MaxObject bytes.
+	// ObjectLength fixes the object size; 0 allows 1..MaxObject bytes.
 	ObjectLength int
+	// Mode is ModeMAC (the zero value means it too), ModeAPTADAC or
+	// ModeAPTACRC.
+	Mode Mode
+	// Types are the APTA object types an APTA profile seals.
+	Types []apta.Type
+	// Polynomial is an apta-crc profile's CRC-16 polynomial.
+	Polynomial apta.Polynomial
+	// Value, if set, marks the profile as carrying value.
+	Value *ValueConfig
+	// CardFailureLimit bounds an apta-dac profile's failed verifications
+	// per card (0: DefaultCardFailureLimit).
+	CardFailureLimit int
 }
 
 // MaxObject is the largest object a profile seals.
@@ -43,6 +55,11 @@ type Profile struct {
 	diversify bool
 	aid, sys  []byte
 	objLen    int
+	mode      Mode
+	types     map[uint16]apta.Type // APTA modes, by table number
+	poly      apta.Polynomial      // ModeAPTACRC
+	value     *ValueConfig         // value-bearing profiles
+	cardLimit int64                // ModeAPTADAC
 }
 
 // NewProfile validates a profile configuration.
@@ -53,12 +70,22 @@ func NewProfile(c ProfileConfig) (Profile, error) {
 	if c.Name == "" || len(c.Name) > 64 || strings.ContainsAny(c.Name, " \t\n/") {
 		return bad("name must be 1..64 bytes without spaces or slashes")
 	}
+	p := Profile{name: c.Name, pad: Padding(c.Padding), macLen: c.MACLength, key: c.Key, diversify: c.Diversify,
+		aid: append([]byte(nil), c.AID...), sys: append([]byte(nil), c.SystemID...), objLen: c.ObjectLength, mode: c.Mode}
+	if p.mode == ModeUnknown {
+		p.mode = ModeMAC
+	}
+	if err := p.validateMode(c); err != nil {
+		return Profile{}, err
+	}
+	if p.mode == ModeAPTACRC {
+		return p, nil
+	}
 	alg, err := ParseAlgorithm(c.Algorithm)
 	if err != nil {
 		return bad("%v", err)
 	}
-	p := Profile{name: c.Name, alg: alg, pad: Padding(c.Padding), macLen: c.MACLength, key: c.Key, diversify: c.Diversify,
-		aid: append([]byte(nil), c.AID...), sys: append([]byte(nil), c.SystemID...), objLen: c.ObjectLength}
+	p.alg = alg
 	switch {
 	case alg == CMAC && p.pad != PadNone:
 		return bad("CMAC takes no padding method")
@@ -67,7 +94,7 @@ func NewProfile(c ProfileConfig) (Profile, error) {
 	case alg != CMAC && !c.Diversify:
 		return bad("PKCS#11 has no ISO 9797-1 mechanism: an ISO algorithm needs a diversified (per-card) key")
 	}
-	if p.macLen != 4 && p.macLen != 8 && p.macLen != 16 {
+	if p.mode == ModeMAC && p.macLen != 4 && p.macLen != 8 && p.macLen != 16 {
 		return bad("mac_length must be 4, 8 or 16")
 	}
 	if !c.Key.Valid() {
@@ -85,7 +112,8 @@ func NewProfile(c ProfileConfig) (Profile, error) {
 // Name is the profile's name.
 func (p Profile) Name() string { return p.name }
 
-// Key is the key the profile uses (the master key if diversified).
+// Key is the key the profile uses (the master key if diversified); the
+// zero Ref for an apta-crc profile, which needs none.
 func (p Profile) Key() keys.Ref { return p.key }
 
 // Object is a card data object with what binds it to its card.
@@ -167,22 +195,27 @@ func (p Profile) Compute(ctx context.Context, c CMACer, k keys.Key, o Object) ([
 	if err := p.CheckKey(k); err != nil {
 		return nil, err
 	}
+	if p.mode != ModeMAC {
+		return nil, errkind.Errorf(errkind.InvalidInput, "mac: profile %s writes APTA check values: seal with Seal", p.name)
+	}
 	in, err := p.Input(o)
 	if err != nil {
 		return nil, err
 	}
-	var full []byte
-	if !p.diversify {
-		if full, err = c.CMAC(ctx, k, in); err != nil {
-			return nil, err
-		}
-	} else {
-		full, err = p.withCardKey(ctx, c, k, o.CardID, in)
-		if err != nil {
-			return nil, err
-		}
+	full, err := p.fullMAC(ctx, c, k, o.CardID, in)
+	if err != nil {
+		return nil, err
 	}
 	return Truncate(full, p.macLen)
+}
+
+// fullMAC is the untruncated MAC of in under the profile's key: the HSM's
+// CMAC under k, or, diversifying, the MAC under the card's key.
+func (p Profile) fullMAC(ctx context.Context, c CMACer, k keys.Key, cardID, in []byte) ([]byte, error) {
+	if !p.diversify {
+		return c.CMAC(ctx, k, in)
+	}
+	return p.withCardKey(ctx, c, k, cardID, in)
 }
 
 // cardInput is the AN10922 input of a card's key: card id ‖ AID ‖ system
@@ -198,7 +231,11 @@ func (p Profile) cardInput(cardID []byte) (derive.Input, error) {
 // the card key's input under the master k. Batches check first so that
 // they count a use of the key only for an object it will MAC.
 func (p Profile) Check(k keys.Key, o Object) error {
-	if _, err := p.Input(o); err != nil {
+	if p.mode.apta() {
+		if err := p.checkAPTA(o); err != nil {
+			return err
+		}
+	} else if _, err := p.Input(o); err != nil {
 		return err
 	}
 	if !p.diversify {
@@ -242,8 +279,13 @@ func softMAC(alg Algorithm, pad Padding, ka keys.Algorithm, key secret.Bytes, in
 }
 
 // Verify recomputes the MAC and compares it in constant time; it returns
-// ErrInvalid and nothing more on a mismatch.
+// ErrInvalid and nothing more on a mismatch. For the APTA modes the check
+// value is the object's own bits 112–127 and m is not used; a mismatch is
+// apta.ErrInvalidDAC or apta.ErrInvalidCRC.
 func (p Profile) Verify(ctx context.Context, c CMACer, k keys.Key, o Object, m []byte) error {
+	if p.mode.apta() {
+		return p.verifyAPTA(ctx, c, k, o)
+	}
 	want, err := p.Compute(ctx, c, k, o)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package pki
 
 import (
+	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -22,6 +24,10 @@ type Entry struct {
 	// Reason is the RFC 5280 §5.3.1 reason code; unspecified (0) is left
 	// out of the entry, as §5.3.1 recommends.
 	Reason revocation.Reason
+	// Issuer, on an indirect CRL, is the DER Name (RawSubject) of the CA
+	// that issued the certificate: the entry's certificateIssuer
+	// extension (§5.3.3).
+	Issuer []byte
 }
 
 // CRL is what to put in one X.509 v2 CRL (RFC 5280 §5).
@@ -42,11 +48,21 @@ type CRL struct {
 	// FreshestCRL, on a complete CRL, names the URIs where its delta CRLs
 	// are published (§5.2.6).
 	FreshestCRL []string
+	// Indirect makes an indirect CRL (§5.2.5, §5.3.3): it lists
+	// certificates of other CAs besides the issuer's, each entry names its
+	// CA in a certificateIssuer extension (critical, on every entry, so
+	// that no entry depends on the one before), and the CRL carries an
+	// issuingDistributionPoint with indirectCRL TRUE (critical). Not with
+	// DeltaOf.
+	Indirect bool
 }
 
 var (
-	oidDeltaCRLIndicator = asn1.ObjectIdentifier{2, 5, 29, 27}
-	oidFreshestCRL       = asn1.ObjectIdentifier{2, 5, 29, 46}
+	oidDeltaCRLIndicator  = asn1.ObjectIdentifier{2, 5, 29, 27}
+	oidFreshestCRL        = asn1.ObjectIdentifier{2, 5, 29, 46}
+	oidIssuingDistPoint   = asn1.ObjectIdentifier{2, 5, 29, 28}
+	oidCertificateIssuer  = asn1.ObjectIdentifier{2, 5, 29, 29}
+	issuingDistPointIndir = []byte{0x30, 0x03, 0x84, 0x01, 0xff} // IssuingDistributionPoint { indirectCRL [4] TRUE }
 )
 
 // IssueCRL builds the CRL c of the CA issuer and signs it with signer, the
@@ -68,6 +84,8 @@ func IssueCRL(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, c 
 		return nil, errors.New("pki: a delta CRL's base CRL number must be positive and below its own")
 	case c.DeltaOf != nil && len(c.FreshestCRL) > 0:
 		return nil, errors.New("pki: a delta CRL does not name a freshest CRL")
+	case c.Indirect && c.DeltaOf != nil:
+		return nil, errors.New("pki: samd issues no indirect delta CRL")
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(c.Entries))
 	for _, e := range c.Entries {
@@ -81,15 +99,34 @@ func IssueCRL(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, c 
 		case e.Reason == 8 && c.DeltaOf == nil:
 			return nil, fmt.Errorf("pki: serial %X: removeFromCRL belongs in delta CRLs only", e.Serial)
 		}
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: e.Serial, RevocationTime: e.RevokedAt.UTC(), ReasonCode: int(e.Reason)})
+		entry := x509.RevocationListEntry{SerialNumber: e.Serial, RevocationTime: e.RevokedAt.UTC(), ReasonCode: int(e.Reason)}
+		switch {
+		case c.Indirect && len(e.Issuer) == 0:
+			return nil, fmt.Errorf("pki: serial %X: an indirect CRL's entry names its certificate's issuer", e.Serial)
+		case !c.Indirect && len(e.Issuer) > 0:
+			return nil, fmt.Errorf("pki: serial %X: only an indirect CRL names another issuer", e.Serial)
+		case c.Indirect:
+			v, err := certificateIssuer(e.Issuer)
+			if err != nil {
+				return nil, fmt.Errorf("pki: serial %X: %w", e.Serial, err)
+			}
+			entry.ExtraExtensions = []pkix.Extension{{Id: oidCertificateIssuer, Critical: true, Value: v}}
+		}
+		entries = append(entries, entry)
 	}
-	slices.SortFunc(entries, func(a, b x509.RevocationListEntry) int { return a.SerialNumber.Cmp(b.SerialNumber) })
+	// Sorted by issuer, then serial; a serial is listed once per issuer.
+	slices.SortFunc(entries, func(a, b x509.RevocationListEntry) int {
+		return cmp.Or(bytes.Compare(entryIssuer(a), entryIssuer(b)), a.SerialNumber.Cmp(b.SerialNumber))
+	})
 	for i := 1; i < len(entries); i++ {
-		if entries[i].SerialNumber.Cmp(entries[i-1].SerialNumber) == 0 {
+		if entries[i].SerialNumber.Cmp(entries[i-1].SerialNumber) == 0 && bytes.Equal(entryIssuer(entries[i]), entryIssuer(entries[i-1])) {
 			return nil, fmt.Errorf("pki: serial %X is listed twice", entries[i].SerialNumber)
 		}
 	}
 	var ext []pkix.Extension
+	if c.Indirect {
+		ext = append(ext, pkix.Extension{Id: oidIssuingDistPoint, Critical: true, Value: issuingDistPointIndir})
+	}
 	if c.DeltaOf != nil {
 		v, err := asn1.Marshal(c.DeltaOf)
 		if err != nil {
@@ -116,6 +153,28 @@ func IssueCRL(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, c 
 		return nil, fmt.Errorf("pki: sign CRL: %w", err)
 	}
 	return der, nil
+}
+
+// certificateIssuer encodes the certificateIssuer entry extension
+// (RFC 5280 §5.3.3): GeneralNames holding one directoryName ([4],
+// explicit: Name is a CHOICE), the issuer's DER Name.
+func certificateIssuer(name []byte) ([]byte, error) {
+	var n pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(name, &n); err != nil || len(rest) > 0 {
+		return nil, errors.New("the certificate issuer is not a DER Name")
+	}
+	return asn1.Marshal([]asn1.RawValue{{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: name}})
+}
+
+// entryIssuer is the certificateIssuer value of an entry (nil if none),
+// which orders an indirect CRL's entries by issuer.
+func entryIssuer(e x509.RevocationListEntry) []byte {
+	for _, x := range e.ExtraExtensions {
+		if x.Id.Equal(oidCertificateIssuer) {
+			return x.Value
+		}
+	}
+	return nil
 }
 
 // distributionPoints encodes CRLDistributionPoints (RFC 5280 §4.2.1.13),

@@ -239,6 +239,10 @@ func TestIssueCRLRefuses(t *testing.T) {
 		{"delta base not below", func(r *pki.CRL) { r.DeltaOf = big.NewInt(5) }, nil, nil, "base CRL number"},
 		{"delta naming a freshest CRL", func(r *pki.CRL) { r.DeltaOf, r.FreshestCRL = big.NewInt(4), []string{"http://x"} }, nil, nil, "freshest"},
 		{"negative serial", func(r *pki.CRL) { r.Entries[0].Serial = big.NewInt(-1) }, nil, nil, "positive"},
+		{"indirect entry without its issuer", func(r *pki.CRL) { r.Indirect = true }, nil, nil, "names its certificate's issuer"},
+		{"issuer on a direct CRL's entry", func(r *pki.CRL) { r.Entries[0].Issuer = c.cert.RawSubject }, nil, nil, "only an indirect CRL"},
+		{"indirect entry's issuer not a Name", func(r *pki.CRL) { r.Indirect, r.Entries[0].Issuer = true, []byte{1, 2} }, nil, nil, "not a DER Name"},
+		{"indirect delta", func(r *pki.CRL) { r.Indirect, r.DeltaOf, r.Entries[0].Issuer = true, big.NewInt(4), c.cert.RawSubject }, nil, nil, "no indirect delta"},
 		{"issuer may not sign CRLs", nil, &noCRLSign, nil, "crlSign"},
 		{"signer is not the issuer", nil, nil, other, "not the issuer"},
 	} {

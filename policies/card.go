@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // CardCommands is a set of card command codes: the native command byte of
@@ -101,6 +103,89 @@ func DefaultCardCommands() CardCommands {
 		0xC7, 0xA7, 0xC8,
 	} {
 		s.add(c)
+	}
+	return s
+}
+
+// isoCommandNames names the ISO/IEC 7816-4 interindustry instructions
+// (ISO/IEC 7816-4:2020 Table 4) a card application of Håndbok 206-2 §5 or
+// APTA UTFS Part II §4.2 answers.
+var isoCommandNames = map[byte]string{
+	0xA4: "SELECT", 0xB0: "READ BINARY", 0xB1: "READ BINARY", 0xB2: "READ RECORD", 0xB3: "READ RECORD",
+	0xCA: "GET DATA", 0xCB: "GET DATA", 0xD6: "UPDATE BINARY", 0xD7: "UPDATE BINARY",
+	0xDC: "UPDATE RECORD", 0xDD: "UPDATE RECORD", 0xE2: "APPEND RECORD", 0xA2: "SEARCH RECORD",
+	0x0E: "ERASE BINARY", 0x0F: "ERASE BINARY", 0x0C: "ERASE RECORD", 0xD0: "WRITE BINARY", 0xD1: "WRITE BINARY",
+	0xD2: "WRITE RECORD", 0xDA: "PUT DATA", 0xDB: "PUT DATA", 0xE0: "CREATE FILE", 0xE4: "DELETE FILE",
+	0x44: "ACTIVATE FILE", 0x04: "DEACTIVATE FILE", 0xE6: "TERMINATE DF", 0xE8: "TERMINATE EF", 0xFE: "TERMINATE CARD USAGE",
+	0x20: "VERIFY", 0x21: "VERIFY", 0x24: "CHANGE REFERENCE DATA", 0x2C: "RESET RETRY COUNTER",
+	0x22: "MANAGE SECURITY ENVIRONMENT", 0x2A: "PERFORM SECURITY OPERATION", 0x70: "MANAGE CHANNEL",
+	0x82: "EXTERNAL AUTHENTICATE", 0x84: "GET CHALLENGE", 0x86: "GENERAL AUTHENTICATE", 0x87: "GENERAL AUTHENTICATE",
+	0x88: "INTERNAL AUTHENTICATE", 0xC0: "GET RESPONSE", 0xC2: "ENVELOPE", 0xC3: "ENVELOPE",
+}
+
+// DefaultISOCommands is the ISO/IEC 7816-4 allow-list of a role whose
+// policy names no iso_commands: selecting files and reading and writing
+// their data (SELECT, READ BINARY, READ RECORD, GET DATA, UPDATE BINARY,
+// UPDATE RECORD, APPEND RECORD). It holds nothing that changes a key or
+// reference data (CHANGE REFERENCE DATA, RESET RETRY COUNTER, PUT DATA),
+// creates, deletes, activates or terminates files, erases, or runs an
+// authentication or a security operation.
+func DefaultISOCommands() CardCommands {
+	var s CardCommands
+	for _, c := range []byte{0xA4, 0xB0, 0xB1, 0xB2, 0xB3, 0xCA, 0xCB, 0xD6, 0xD7, 0xDC, 0xDD, 0xE2} {
+		s.add(c)
+	}
+	return s
+}
+
+// ISOCommand applies the grant's ISO/IEC 7816-4 allow-list (the role's
+// iso_commands, or DefaultISOCommands) to a command's INS. It returns nil,
+// or a *Denial by rule card-command. ISO/IEC 7816-4 secure messaging
+// authenticates the header, INS included (DO'8E' covers CLA INS P1 P2), so
+// what samd protects for one instruction cannot serve as another.
+func (g Grant) ISOCommand(ins byte) error {
+	if !g.ISOCommands.Has(ins) {
+		name := isoCommandNames[ins]
+		if name == "" {
+			name = "unknown"
+		}
+		return deny("card-command", "ISO/IEC 7816-4 instruction %02X (%s) is not in the iso_commands of %s in policy %s", ins, name, g.Rule, g.PolicyVersion)
+	}
+	return nil
+}
+
+// PlainKeyWrites refuses a card session whose card, once authenticated,
+// takes plain writes to its key: MIFARE Ultralight C (MF0ICU2 §7.5.6,
+// its key in pages 2C to 2F, its configuration in 2A and 2B, written with
+// WRITE in plain after authentication, never through samd). Authenticating
+// one is handing the caller the card's key, so samd does it only for a role
+// that may change keys (ChangeKey, C4, on its card_commands). It returns
+// nil or a *Denial by rule card-command.
+func (g Grant) PlainKeyWrites(card string) error {
+	if !g.CardCommands.Has(CmdChangeKey) {
+		return deny("card-command", "an authenticated %s takes plain writes to its key and configuration pages (2A to 2F): %s in policy %s may not change keys (C4 is not in its card_commands)", card, g.Rule, g.PolicyVersion)
+	}
+	return nil
+}
+
+// parseCommands reads a card_commands or iso_commands list: absent, the
+// default; a list of hex codes, those; anything else is an error.
+func parseCommands(n yaml.Node, def CardCommands, p []string, bad func([]string, string, ...any)) CardCommands {
+	var s CardCommands
+	switch n.Kind {
+	case 0:
+		return def
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			cmd, ok := parseCardCommand(c.Value)
+			if c.Kind != yaml.ScalarNode || !ok {
+				bad(append(p, "["+strconv.Itoa(i)+"]"), "want a command code as two hex digits, such as AD or \"3D\"")
+				continue
+			}
+			s.add(cmd)
+		}
+	default:
+		bad(p, "want a list of command codes, such as [BD, 3D]")
 	}
 	return s
 }

@@ -65,7 +65,6 @@ const (
 	OpMACVerify       Operation = "mac.verify"
 	OpCardAuth        Operation = "card.auth"
 	OpCardChangeKey   Operation = "card.changekey"
-	OpCardChallenge   Operation = "card.challenge"
 	OpSUNVerify       Operation = "sun.verify"
 	OpPKICA           Operation = "pki.ca"     // the method is refused: a scheme-wide act (pki.ca.create)
 	OpPKIIssue        Operation = "pki.issue"  // issue certificates, enrolment tokens, signers
@@ -80,7 +79,7 @@ const (
 var Operations = []Operation{
 	OpDiversifyKCV, OpDiversifyExport, OpValueAuthorize, OpValueCancel, OpValueVerify,
 	OpAllowanceRead, OpAllowanceTopUp, OpAllowanceReset, OpPolicyReload,
-	OpMACSeal, OpMACVerify, OpCardAuth, OpCardChangeKey, OpCardChallenge, OpSUNVerify,
+	OpMACSeal, OpMACVerify, OpCardAuth, OpCardChangeKey, OpSUNVerify,
 	OpPKICA, OpPKIIssue, OpPKIRevoke, OpPKIRenew, OpPKICRL, OpFileSign, OpFileVerify,
 }
 
@@ -115,8 +114,19 @@ type Request struct {
 	// of objects).
 	ProductOwners []string
 	Amount        *Amount
-	CardType      string
-	Time          time.Time
+	// CardType is the card session protocol a request begins
+	// (CardSessionProtocols), for the role's card_types.
+	CardType string
+	Time     time.Time
+	// Profile is the seal profile a mac.seal or mac.verify request names;
+	// a role whose policy lists seal_profiles may use only those.
+	Profile string
+	// ValueSeal marks a seal that creates value against an authorisation
+	// (a value-bearing profile): the role needs value rights as for
+	// value.authorize — the operation, a value section, and the value seal
+	// key's entry permitting value.authorize. Amount, if set, is an
+	// authorisation made with the seal, checked as value.authorize's.
+	ValueSeal bool
 }
 
 // Grant is what an allowed request may do: constraints the operation must
@@ -133,6 +143,11 @@ type Grant struct {
 	// CardCommands are the card commands the role may have samd protect
 	// in a card session ([Grant.CardCommand] applies them).
 	CardCommands CardCommands
+	// ISOCommands are the ISO/IEC 7816-4 instructions (INS) the role may
+	// have samd protect in an ISO 7816-4 session ([Grant.ISOCommand]).
+	ISOCommands CardCommands
+	// keyUses is what each named key's entry says (Grant.KeyUse).
+	keyUses map[keys.Ref]KeyUse
 }
 
 // Denial is a refused request and the rule that refused it. Its kind is
@@ -204,6 +219,8 @@ type rolePolicy struct {
 	value     *ValueLimits
 	rate      *Rate
 	cardCmds  CardCommands
+	profiles  map[string]bool // seal_profiles; nil: every profile the keys allow
+	isoCmds   CardCommands
 }
 
 type keyEntry struct {
@@ -214,6 +231,9 @@ type keyEntry struct {
 	usageLimit   int64
 	validFrom    time.Time
 	validUntil   time.Time
+	protocol     string     // the one protocol the key serves ("": none)
+	iso          *ISOKeySet // protocol iso7816
+	exportable   bool       // key.export may take the key out, under dual control
 }
 
 // Version identifies the compiled documents: a digest of their contents.
@@ -246,13 +266,30 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 		return Grant{}, deny("device", "device %s is not listed for role %s in policy %s", req.Caller.Device, req.Caller.Role, pv)
 	}
 	g := Grant{Operator: req.Caller.Operator, PolicyVersion: pv, Rule: "roles." + req.Caller.Role.String(), Value: rp.value, Rate: rp.rate, Location: op.loc,
-		CardCommands: rp.cardCmds}
-	refs := req.Keys
+		CardCommands: rp.cardCmds, ISOCommands: rp.isoCmds}
+	if req.Profile != "" && rp.profiles != nil && !rp.profiles[req.Profile] {
+		return Grant{}, deny("seal-profile", "seal profile %s is not in the seal_profiles of role %s in policy %s", req.Profile, req.Caller.Role, pv)
+	}
+	type keyOp struct {
+		ref keys.Ref
+		op  Operation
+	}
+	refs := make([]keyOp, 0, len(req.Keys)+1)
+	for _, k := range req.Keys {
+		refs = append(refs, keyOp{k, req.Operation})
+	}
 	if (req.Operation == OpValueAuthorize || req.Operation == OpValueCancel) && rp.value != nil {
 		// The seal key is the policy's, not the caller's: check it too.
-		refs = append(slices.Clone(refs), rp.value.SealKey)
+		refs = append(refs, keyOp{rp.value.SealKey, req.Operation})
 	}
-	for _, k := range refs {
+	if req.ValueSeal {
+		if !rp.ops[OpValueAuthorize] || rp.value == nil {
+			return Grant{}, deny("value", "role %s may not seal value: policy %s gives it no value.authorize with a value section", req.Caller.Role, pv)
+		}
+		refs = append(refs, keyOp{rp.value.SealKey, OpValueAuthorize})
+	}
+	for _, ko := range refs {
+		k := ko.ref
 		if !matchAny(rp.keys, k.String()) {
 			return Grant{}, deny("key", "key %s is outside the keys of role %s in policy %s", k, req.Caller.Role, pv)
 		}
@@ -263,12 +300,16 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 		if ke == nil {
 			return Grant{}, deny("key-entry", "key %s has no key entry", k)
 		}
-		if !ke.ops[req.Operation] {
-			return Grant{}, deny("key-entry", "key entry of %s does not permit %s", k, req.Operation)
+		if !ke.ops[ko.op] {
+			return Grant{}, deny("key-entry", "key entry of %s does not permit %s", k, ko.op)
 		}
 		if !ke.validFrom.IsZero() && req.Time.Before(ke.validFrom) || !ke.validUntil.IsZero() && !req.Time.Before(ke.validUntil) {
 			return Grant{}, &Denial{Rule: "key-validity", Reason: fmt.Sprintf("key %s is outside its validity window", k), Retired: true}
 		}
+		if g.keyUses == nil {
+			g.keyUses = map[keys.Ref]KeyUse{}
+		}
+		g.keyUses[k] = KeyUse{Protocol: ke.protocol, ISO: ke.iso, ChangeKey: ke.ops[OpCardChangeKey]}
 		if ke.usageLimit > 0 {
 			if g.KeyLimits == nil {
 				g.KeyLimits = map[keys.Ref]int64{}
@@ -281,8 +322,8 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 			return Grant{}, deny("product-owner", "operator %s may not transact for product owner %s", req.Caller.Operator, owner)
 		}
 	}
-	if req.CardType != "" && len(rp.cardTypes) > 0 && !rp.cardTypes[req.CardType] {
-		return Grant{}, deny("card-type", "card type %s is not allowed for role %s", req.CardType, req.Caller.Role)
+	if req.CardType != "" && !cardTypeAllowed(rp.cardTypes, req.CardType) {
+		return Grant{}, deny("card-type", "card type %s is not allowed for role %s (card_types in policy %s)", req.CardType, req.Caller.Role, pv)
 	}
 	if req.Amount != nil {
 		if rp.value == nil {
@@ -303,6 +344,16 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 func (e *Engine) MandatoryDiversification(k keys.Ref) bool {
 	ke := e.keyEntry(k)
 	return ke == nil || ke.mandatoryDiv
+}
+
+// Exportable reports whether a key's entry lets key.export take the key
+// out of the HSM (exportable: true; false without an entry).
+func (e *Engine) Exportable(k keys.Ref) bool {
+	if e == nil {
+		return false
+	}
+	ke := e.keyEntry(k)
+	return ke != nil && ke.exportable
 }
 
 // Validity is the window in which a key entry lets a key version be used
@@ -392,11 +443,17 @@ type roleYAML struct {
 	Keys          []string `yaml:"keys"`
 	ProductOwners []string `yaml:"product_owners"`
 	CardTypes     []string `yaml:"card_types"`
+	// SealProfiles, if present, are the only seal profiles the role may
+	// seal or verify with; absent: every profile whose key it may use.
+	SealProfiles []string `yaml:"seal_profiles"`
 	// CardCommands is the card command allow-list: hex codes ("AD");
 	// absent: DefaultCardCommands; [] allows none.
-	CardCommands yaml.Node  `yaml:"card_commands"`
-	Value        *valueYAML `yaml:"value"`
-	Rate         *rateYAML  `yaml:"rate"`
+	CardCommands yaml.Node `yaml:"card_commands"`
+	// ISOCommands is the ISO/IEC 7816-4 instruction allow-list: hex INS
+	// codes ("B0"); absent: DefaultISOCommands; [] allows none.
+	ISOCommands yaml.Node  `yaml:"iso_commands"`
+	Value       *valueYAML `yaml:"value"`
+	Rate        *rateYAML  `yaml:"rate"`
 }
 
 type valueYAML struct {
@@ -421,6 +478,9 @@ type keyYAML struct {
 	UsageLimit      int64    `yaml:"usage_limit"`
 	ValidFrom       string   `yaml:"valid_from"`
 	ValidUntil      string   `yaml:"valid_until"`
+	Protocol        string   `yaml:"protocol"`
+	ISO7816         *isoYAML `yaml:"iso7816"`
+	Exportable      bool     `yaml:"exportable"`
 }
 
 // ErrorList is every problem found in a set of documents, each naming
@@ -581,7 +641,9 @@ func (e *Engine) addOperator(a at, d *document) []error {
 		}
 		rp := &rolePolicy{ops: map[Operation]bool{}, owners: map[string]bool{}, cardTypes: map[string]bool{}}
 		for i, o := range r.Operations {
-			if !slices.Contains(Operations, Operation(o)) {
+			if why, gone := removedOperation(o); gone {
+				bad(append(p, "operations", "["+strconv.Itoa(i)+"]"), "%s", why)
+			} else if !slices.Contains(Operations, Operation(o)) {
 				bad(append(p, "operations", "["+strconv.Itoa(i)+"]"), "unknown operation %q", o)
 			}
 			rp.ops[Operation(o)] = true
@@ -608,24 +670,20 @@ func (e *Engine) addOperator(a at, d *document) []error {
 			}
 			rp.owners[o] = true
 		}
-		for _, c := range r.CardTypes {
+		for i, c := range r.CardTypes {
+			if !slices.Contains(CardSessionProtocols, c) {
+				bad(append(p, "card_types", "["+strconv.Itoa(i)+"]"), "unknown card type %q: card_types name card session protocols, %s", c, protocolList(CardSessionProtocols))
+			}
 			rp.cardTypes[c] = true
 		}
-		switch n := r.CardCommands; n.Kind {
-		case 0:
-			rp.cardCmds = DefaultCardCommands()
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				cmd, ok := parseCardCommand(c.Value)
-				if c.Kind != yaml.ScalarNode || !ok {
-					bad(append(p, "card_commands", "["+strconv.Itoa(i)+"]"), "want a command code as two hex digits, such as AD or \"3D\"")
-					continue
-				}
-				rp.cardCmds.add(cmd)
+		if r.SealProfiles != nil {
+			rp.profiles = map[string]bool{}
+			for _, n := range r.SealProfiles {
+				rp.profiles[n] = true
 			}
-		default:
-			bad(append(p, "card_commands"), "want a list of command codes, such as [BD, 3D]")
 		}
+		rp.cardCmds = parseCommands(r.CardCommands, DefaultCardCommands(), append(p, "card_commands"), bad)
+		rp.isoCmds = parseCommands(r.ISOCommands, DefaultISOCommands(), append(p, "iso_commands"), bad)
 		if v := r.Value; v != nil {
 			vp := append(p, "value")
 			lim := &ValueLimits{Currency: v.Currency, PerTransaction: v.PerTransaction, PerDevicePerDay: v.PerDevicePerDay}
@@ -695,10 +753,27 @@ func (e *Engine) addKeys(a at, d *document) []error {
 			ke.versions[uint8(v)] = true
 		}
 		for j, o := range k.Operations {
-			if !slices.Contains(Operations, Operation(o)) {
+			if why, gone := removedOperation(o); gone {
+				bad(append(p, "operations", "["+strconv.Itoa(j)+"]"), "%s", why)
+			} else if !slices.Contains(Operations, Operation(o)) {
 				bad(append(p, "operations", "["+strconv.Itoa(j)+"]"), "unknown operation %q", o)
 			}
 			ke.ops[Operation(o)] = true
+		}
+		if k.Protocol != "" && !slices.Contains(KeyProtocols, k.Protocol) {
+			bad(append(p, "protocol"), "want one of %s", protocolList(KeyProtocols))
+		}
+		ke.protocol, ke.exportable = k.Protocol, k.Exportable
+		switch {
+		case k.Protocol == ProtocolISO7816 && k.ISO7816 == nil:
+			bad(append(p, "iso7816"), "an iso7816 key names its cipher and challenge_length")
+		case k.Protocol != ProtocolISO7816 && k.ISO7816 != nil:
+			bad(append(p, "iso7816"), "only a key of protocol iso7816 has this section")
+		case k.ISO7816 != nil:
+			var err error
+			if ke.iso, err = parseISOKeySet(k.ISO7816); err != nil {
+				bad(append(p, "iso7816"), "%v", err)
+			}
 		}
 		switch k.Diversification {
 		case "", "mandatory":

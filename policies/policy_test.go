@@ -16,7 +16,7 @@ import (
 func examples(t *testing.T) *policies.Engine {
 	t.Helper()
 	files, err := policies.ReadFS(policies.Examples, "examples")
-	if err != nil || len(files) != 4 {
+	if err != nil || len(files) != 5 {
 		t.Fatalf("read examples: %d files, %v", len(files), err)
 	}
 	e, err := policies.Compile(files)
@@ -121,6 +121,9 @@ roles:
 		{"fail/unknown-role", strings.Replace(base, "terminal:", "driver:", 1), "op.yaml:7: roles.driver: unknown role"},
 		{"fail/value-needs-limits", strings.Replace(base, "diversify.fly", "value.authorize", 1), "value operations need a value section"},
 		{"fail/kind", strings.Replace(base, "kind: operator", "kind: other", 1), "op.yaml:1: kind"},
+		{"fail/card-challenge-gone", strings.Replace(base, "diversify.fly", "card.challenge", 1), "op.yaml:8: roles.terminal.operations.[1]: card.challenge is gone"},
+		{"fail/unknown-card-type", strings.Replace(base, "diversify.fly]", "card.auth]\n    card_types: [desfire-ev2, ntag424]", 1), "op.yaml:9: roles.terminal.card_types.[1]: unknown card type \"ntag424\""},
+		{"fail/iso-commands", strings.Replace(base, "diversify.fly]", "card.auth]\n    iso_commands: [B0, READ]", 1), "op.yaml:9: roles.terminal.iso_commands.[1]: want a command code"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := policies.Compile([]policies.File{{Name: "op.yaml", Data: []byte(c.doc)}})
@@ -325,5 +328,52 @@ roles:
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestKeyEntries checks a key entry's protocol, iso7816 section and
+// export permission, as written and as a grant carries them.
+func TestKeyEntries(t *testing.T) {
+	doc := func(entry string) []policies.File {
+		return []policies.File{{Name: "keys.yaml", Data: []byte("kind: keys\nkeys:\n  - name: card/test/k\n    operations: [card.auth]\n" + entry)}}
+	}
+	for _, c := range []struct{ name, entry, want string }{
+		{"fail/protocol", "    protocol: desfire-ev3\n", "keys.yaml:5: keys.[0].protocol: want one of desfire-ev2"},
+		{"fail/iso7816-without-section", "    protocol: iso7816\n", "keys.yaml:3: keys.[0].iso7816: an iso7816 key names its cipher"},
+		{"fail/section-without-iso7816", "    protocol: desfire-ev2\n    iso7816: {cipher: 2TDEA, challenge_length: 8}\n", "keys.[0].iso7816: only a key of protocol iso7816"},
+		{"fail/tdea-16", "    protocol: iso7816\n    iso7816: {cipher: 2TDEA, challenge_length: 16}\n", "challenge_length: 8 for 2TDEA"},
+		{"fail/3tdea", "    protocol: iso7816\n    iso7816: {cipher: 3TDEA, challenge_length: 8}\n", "cipher: want 2TDEA, AES-128"},
+		{"fail/card-challenge-gone", "    protocol: desfire-ev2\n  - name: card/test/j\n    operations: [card.challenge]\n", "keys.[1].operations.[0]: card.challenge is gone"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := policies.Compile(doc(c.entry))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+	e := examples(t)
+	iso, ev2 := ref(t, "an10922/test/example-aes128-iso7816"), ref(t, "an10922/test/example-aes128")
+	term := identity.Principal{Role: identity.RoleTerminal, Operator: "dev-operator", Device: "dev-terminal-1"}
+	g, err := e.Decide(policies.Request{Caller: term, Operation: policies.OpCardAuth, Keys: []keys.Ref{iso, ev2}, CardType: policies.ProtocolISO7816, Time: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := g.ServeProtocol(iso, policies.ProtocolISO7816)
+	if err != nil || u.ISO == nil || u.ISO.Cipher != keys.TDEA2 || u.ISO.ChallengeLen != 8 || u.ChangeKey {
+		t.Fatalf("iso7816 key use %+v %v", u, err)
+	}
+	if u := g.KeyUse(ev2); u.Protocol != policies.ProtocolEV2 || !u.ChangeKey {
+		t.Fatalf("ev2 key use %+v", u)
+	}
+	var d *policies.Denial
+	if _, err := g.ServeProtocol(ev2, policies.ProtocolISO7816); !errors.As(err, &d) || d.Rule != "key-protocol" {
+		t.Fatalf("an EV2 key in ISO 7816-4: %v", err)
+	}
+	if _, err := g.ServeProtocol(ref(t, "value/dev/auth-seal"), policies.ProtocolMAC); !errors.As(err, &d) || d.Rule != "key-protocol" {
+		t.Fatalf("a key the request did not name: %v", err)
+	}
+	if e.Exportable(ev2) {
+		t.Fatal("a key whose entry says nothing is exportable")
 	}
 }

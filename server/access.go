@@ -32,6 +32,9 @@ type method struct {
 	// caller is refused, before any policy, with the dual-control
 	// operation to propose instead.
 	proposal string
+	// refused, if set, is every caller's answer, before any policy: a
+	// method the API keeps (it only grows) and samd no longer serves.
+	refused error
 }
 
 // accessTable returns the deny-by-default authorisation table, keyed by
@@ -51,8 +54,8 @@ func accessTable() map[string]method {
 		samdv1connect.CardServiceCheckResponseProcedure:  {roles: cardRoles, op: policies.OpCardAuth},
 		samdv1connect.CardServiceChangeKeyProcedure: {
 			roles: []identity.Role{identity.RolePersonalisation}, op: policies.OpCardChangeKey, subject: cardSubject},
-		samdv1connect.CardServiceExternalAuthenticateProcedure: {roles: cardRoles, op: policies.OpCardChallenge, subject: cardSubject},
-		samdv1connect.CardServiceInternalAuthenticateProcedure: {roles: cardRoles, op: policies.OpCardChallenge, subject: cardSubject},
+		samdv1connect.CardServiceExternalAuthenticateProcedure: {roles: cardRoles, refused: errChallengeGone},
+		samdv1connect.CardServiceInternalAuthenticateProcedure: {roles: cardRoles, refused: errChallengeGone},
 		samdv1connect.CardServiceVerifySUNProcedure: {
 			roles: []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse}, op: policies.OpSUNVerify, subject: sunSubject},
 		samdv1connect.CardServiceVerifySUNBatchProcedure: {
@@ -84,6 +87,7 @@ func accessTable() map[string]method {
 		samdv1connect.PKIServiceRevokeProcedure:               {roles: officers, op: policies.OpPKIRevoke},
 		samdv1connect.PKIServiceRenewProcedure:                {roles: clientRoles, op: policies.OpPKIRenew},
 		samdv1connect.PKIServiceGetCRLProcedure:               {roles: allRoles, op: policies.OpPKICRL},
+		samdv1connect.PKIServiceExportSchemeCRLProcedure:      {roles: officers, op: policies.OpPKICRL},
 		samdv1connect.PKIServiceEnrolProcedure:                {roles: []identity.Role{identity.RoleUnknown}, anonymous: true},
 		samdv1connect.FileServiceNextFileNameProcedure:        {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign},
 		samdv1connect.FileServiceSignFileProcedure:            {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign, file: true},

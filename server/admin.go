@@ -17,7 +17,8 @@ import (
 // admin adapts the AdminService to the authority.
 type admin struct {
 	auth *authority.Authority
-	// topUpLimit: larger top-ups go through dual control (0: none do).
+	// topUpLimit is what one officer tops up alone in a day; more goes
+	// through dual control (0: no limit).
 	topUpLimit int64
 }
 
@@ -38,10 +39,7 @@ func (s *admin) TopUpAllowance(ctx context.Context, req *connect.Request[samdv1.
 	if m.GetAmount() <= 0 || len(m.GetCurrency()) != 3 {
 		return nil, errkind.Errorf(errkind.InvalidInput, "amount must be positive and currency an ISO 4217 code")
 	}
-	if s.topUpLimit > 0 && m.GetAmount() > s.topUpLimit {
-		return nil, errkind.Errorf(errkind.Denied, "dual control: a top-up above %d needs officers' approval: samd admin propose allowance.topup", s.topUpLimit)
-	}
-	a, err := s.auth.TopUpAllowance(ctx, principal(ctx), grant(ctx), m.GetDevice(), policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()})
+	a, err := s.auth.TopUpAllowance(ctx, principal(ctx), grant(ctx), m.GetDevice(), policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()}, s.topUpLimit)
 	if err != nil {
 		return nil, err
 	}

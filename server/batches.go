@@ -12,13 +12,20 @@ import (
 )
 
 // batchItems is the number of items of a batch request (KCV inputs,
-// objects to seal or verify, SUN messages); 0 for any other request.
+// objects to seal or verify, and the previous objects a value seal
+// verifies first, SUN messages); 0 for any other request.
 func batchItems(msg any) int {
 	switch m := msg.(type) {
 	case *samdv1.DiversifiedKeyCheckValuesRequest:
 		return len(m.GetInputs())
 	case *samdv1.SealObjectsRequest:
-		return len(m.GetObjects())
+		n := len(m.GetObjects())
+		for _, o := range m.GetObjects() {
+			if o.GetPrevious() != nil {
+				n++
+			}
+		}
+		return n
 	case *samdv1.VerifyObjectsRequest:
 		return len(m.GetObjects())
 	case *samdv1.VerifySUNBatchRequest:

@@ -23,6 +23,7 @@ var protocols = map[samdv1.CardProtocol]authority.Protocol{
 	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES:    authority.ProtocolEV1AES,
 	samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C:       authority.ProtocolULC,
 	samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY: authority.ProtocolLegacy,
+	samdv1.CardProtocol_CARD_PROTOCOL_ISO7816:            authority.ProtocolISO7816,
 }
 
 var commModes = map[samdv1.CommMode]authority.CommMode{
@@ -48,21 +49,26 @@ func parseCardKey(field string, k *samdv1.CardKey) (authority.CardKey, error) {
 
 func hexField(field, s string) ([]byte, error) { return decodeHex(field, s) }
 
-// cardSubject gives the policy the master keys a card request names.
+// cardSubject gives the policy the master keys a card request names and,
+// for BeginAuth, the card type: the session's protocol, which the role's
+// card_types must allow.
 func cardSubject(_ *Server, msg any) (policies.Request, error) {
 	var ks []*samdv1.CardKey
+	var req policies.Request
 	switch m := msg.(type) {
 	case *samdv1.BeginAuthRequest:
 		ks = []*samdv1.CardKey{m.GetKey()}
+		proto, ok := protocols[m.GetProtocol()]
+		if !ok {
+			return req, errkind.Errorf(errkind.InvalidInput, "protocol: unknown")
+		}
+		req.CardType = string(proto)
 	case *samdv1.ChangeKeyRequest:
 		ks = []*samdv1.CardKey{m.GetNewKey()}
 		if m.GetOldKey() != nil {
 			ks = append(ks, m.GetOldKey())
 		}
-	case *samdv1.ChallengeRequest:
-		ks = []*samdv1.CardKey{m.GetKey()}
 	}
-	var req policies.Request
 	for _, k := range ks {
 		ref, err := parseRef("key.master_key", k.GetMasterKey())
 		if err != nil {
@@ -143,6 +149,9 @@ func (c *cardService) FinishAuth(ctx context.Context, req *connect.Request[samdv
 
 func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error) {
 	m := req.Msg
+	if m.GetApdu() != "" {
+		return c.protectAPDU(ctx, m)
+	}
 	mode, ok := commModes[m.GetMode()]
 	if !ok || m.GetCommand() > 0xFF {
 		return nil, errkind.Errorf(errkind.InvalidInput, "mode and command (0..255) are required")
@@ -159,15 +168,62 @@ func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[s
 	// itself only by its digest.
 	audit.NoteFrom(ctx).CardCommand(byte(m.GetCommand()))
 	audit.NoteFrom(ctx).Input(audit.Digest("command", append(append([]byte{byte(m.GetCommand())}, header...), data...)))
-	out, tok, err := c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
+	var out []byte
+	var tok string
+	if seq := m.GetValueAuthorization(); seq != 0 {
+		out, tok, err = c.auth.ProtectCredit(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode, seq)
+	} else {
+		out, tok, err = c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&samdv1.ProtectCommandResponse{Data: encodeHex(out), Session: tok}), nil
 }
 
+// protectAPDU is ProtectCommand for an ISO/IEC 7816-4 session: the whole
+// plain command APDU in, the protected one out.
+func (c *cardService) protectAPDU(ctx context.Context, m *samdv1.ProtectCommandRequest) (*connect.Response[samdv1.ProtectCommandResponse], error) {
+	if m.GetCommand() != 0 || m.GetHeader() != "" || m.GetData() != "" || m.GetMode() != samdv1.CommMode_COMM_MODE_UNSPECIFIED {
+		return nil, errkind.Errorf(errkind.InvalidInput, "apdu: give the command APDU alone, without command, header, data or mode")
+	}
+	apdu, err := hexField("apdu", m.GetApdu())
+	if err != nil {
+		return nil, err
+	}
+	if len(apdu) >= 2 {
+		// The record names the instruction, allowed or refused.
+		audit.NoteFrom(ctx).CardCommand(apdu[1])
+	}
+	audit.NoteFrom(ctx).Input(audit.Digest("command", apdu))
+	out, tok, err := c.auth.ProtectAPDU(ctx, principal(ctx), grant(ctx), m.GetSession(), apdu)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.ProtectCommandResponse{Data: encodeHex(out), Session: tok}), nil
+}
+
+// checkAPDU is CheckResponse for an ISO/IEC 7816-4 session.
+func (c *cardService) checkAPDU(ctx context.Context, m *samdv1.CheckResponseRequest) (*connect.Response[samdv1.CheckResponseResponse], error) {
+	if m.GetStatus() != 0 || m.GetData() != "" || m.GetMode() != samdv1.CommMode_COMM_MODE_UNSPECIFIED || m.GetExpectedLength() != 0 {
+		return nil, errkind.Errorf(errkind.InvalidInput, "apdu: give the response APDU alone, without status, data, mode or expected_length")
+	}
+	rapdu, err := hexField("apdu", m.GetApdu())
+	if err != nil {
+		return nil, err
+	}
+	out, sw, tok, err := c.auth.CheckAPDU(ctx, principal(ctx), grant(ctx), m.GetSession(), rapdu)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.CheckResponseResponse{Data: encodeHex(out), Session: tok, Sw: encodeHex([]byte{byte(sw >> 8), byte(sw)})}), nil
+}
+
 func (c *cardService) CheckResponse(ctx context.Context, req *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error) {
 	m := req.Msg
+	if m.GetApdu() != "" {
+		return c.checkAPDU(ctx, m)
+	}
 	mode, ok := commModes[m.GetMode()]
 	if !ok || m.GetStatus() > 0xFF {
 		return nil, errkind.Errorf(errkind.InvalidInput, "mode and status (0..255) are required")
@@ -214,34 +270,17 @@ func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1
 	return connect.NewResponse(&samdv1.ChangeKeyResponse{Data: encodeHex(out), Session: tok}), nil
 }
 
-func (c *cardService) challenge(ctx context.Context, m *samdv1.ChallengeRequest, internal bool) (*connect.Response[samdv1.ChallengeResponse], error) {
-	key, err := parseCardKey("key", m.GetKey())
-	if err != nil {
-		return nil, err
-	}
-	ch, err := hexField("challenge", m.GetChallenge())
-	if err != nil {
-		return nil, err
-	}
-	var resp []byte
-	if internal {
-		if resp, err = hexField("response", m.GetResponse()); err != nil || len(resp) == 0 {
-			return nil, errkind.Errorf(errkind.InvalidInput, "response: the card's answer, hex, is required")
-		}
-	}
-	out, err := c.auth.Challenge(ctx, principal(ctx), grant(ctx), key, ch, resp)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.ChallengeResponse{Cryptogram: encodeHex(out)}), nil
+// errChallengeGone is the answer to ExternalAuthenticate and
+// InternalAuthenticate, which the server's method table refuses before any
+// handler runs (errChallengeGone is their refusal there too).
+var errChallengeGone = errkind.Errorf(errkind.Denied, "ExternalAuthenticate and InternalAuthenticate are gone: they encrypted a caller's challenge under a card key, an encryption oracle; ISO/IEC 7816-4 cards authenticate with BeginAuth, protocol CARD_PROTOCOL_ISO7816 (samd client card begin --protocol iso7816)")
+
+func (c *cardService) ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return nil, errChallengeGone
 }
 
-func (c *cardService) ExternalAuthenticate(ctx context.Context, req *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
-	return c.challenge(ctx, req.Msg, false)
-}
-
-func (c *cardService) InternalAuthenticate(ctx context.Context, req *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
-	return c.challenge(ctx, req.Msg, true)
+func (c *cardService) InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error) {
+	return nil, errChallengeGone
 }
 
 func parseSUN(m *samdv1.VerifySUNRequest) (authority.SUNMessage, error) {

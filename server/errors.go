@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"connectrpc.com/connect"
+
+	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/errkind"
 )
 
@@ -36,6 +38,11 @@ var fixedMessages = map[errkind.Kind]string{
 
 // ErrorCodeHeader carries the stable error code in every error response.
 const ErrorCodeHeader = "Samd-Error-Code"
+
+// ErrorReasonHeader carries, beside the code, the stable reason of a
+// refusal that has one (authority.ReasonOf: value-unauthorised,
+// value-mismatch, authorization-spent, card-failures, data-trailer, …).
+const ErrorReasonHeader = "Samd-Error-Reason"
 
 // RequestIDHeader carries the request id of every response, as in the
 // audit log.
@@ -72,5 +79,8 @@ func toConnect(err error) (*connect.Error, errkind.Kind) {
 	}
 	out := connect.NewError(code, errors.New(k.String()+": "+msg))
 	out.Meta().Set(ErrorCodeHeader, k.String())
+	if r := authority.ReasonOf(err); r != "" {
+		out.Meta().Set(ErrorReasonHeader, r)
+	}
 	return out, k
 }

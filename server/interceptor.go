@@ -50,6 +50,9 @@ func (s *Server) authorize(ctx context.Context, procedure string, msg any) (auth
 			return res, policies.Grant{}, err
 		}
 	}
+	if m.refused != nil {
+		return res, policies.Grant{}, m.refused
+	}
 	if m.proposal != "" {
 		return res, policies.Grant{}, errkind.Errorf(errkind.Denied, "dual control: %s is a scheme-wide act, by the scheme's officers: samd admin propose %s", procedure, m.proposal)
 	}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -14,7 +16,6 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/errkind"
-	"github.com/samd-io/samd/identity"
 )
 
 // This file holds what samd does with a request at the HTTP layer, before
@@ -27,6 +28,11 @@ import (
 // their bodies slowly holds no more than MaxConcurrentPerClient of them,
 // and the others are refused at once (on HTTP/1.1 with the connection
 // closed behind the answer, so they hold no file descriptor either).
+//
+// A caller that is not authenticated — its certificate revoked or naming
+// no one, or no certificate on a method that needs one — is answered
+// here, before its body is read, and counts in a bucket of its own
+// (bucketOf), never in the bucket of the identity its certificate names.
 
 // earlyState is what the HTTP layer learns about a request before (or
 // without) its method's interceptor; the body may be read on another
@@ -50,15 +56,40 @@ func (e *earlyState) set(f func()) {
 	e.mu.Unlock()
 }
 
-// enter counts an open request against its client's limit (callers
-// without a certificate share one count); release ends it.
-func (s *Server) enter(p identity.Principal) (release func(), err error) {
-	c := s.client(p)
+// enter counts an open request against its bucket's limit (bucketOf);
+// release ends it.
+func (s *Server) enter(bucket string) (release func(), err error) {
+	c := s.bucket(bucket)
 	if c.inflight.Add(1) > int64(s.cfg.MaxConcurrentPerClient) {
 		c.inflight.Add(-1)
 		return nil, errkind.Errorf(errkind.Limit, "concurrency: more than %d requests in flight", s.cfg.MaxConcurrentPerClient)
 	}
 	return func() { c.inflight.Add(-1) }, nil
+}
+
+// Buckets of callers who are not authenticated: they never count in the
+// bucket of the identity their certificate names (a revoked certificate
+// would otherwise take its device's valid one's share).
+const (
+	// anonymousBucket: every caller without a client certificate (the
+	// enrolling devices), together, within MaxConcurrentPerClient.
+	anonymousBucket = "anonymous"
+	// certificateBucket prefixes the bucket of one refused certificate
+	// (revoked, or naming no principal): the SHA-256 of the certificate.
+	certificateBucket = "certificate:"
+)
+
+// bucketOf is the bucket a request counts in: an authenticated caller's
+// own, one per refused certificate, or the one of anonymous callers.
+func bucketOf(r *http.Request, res authResult) string {
+	switch {
+	case res.err == nil:
+		return res.p.String()
+	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
+		sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+		return certificateBucket + hex.EncodeToString(sum[:16])
+	}
+	return anonymousBucket
 }
 
 // refuse answers a request refused before its body was read, in its own
@@ -78,7 +109,11 @@ func refuse(w http.ResponseWriter, r *http.Request, err error) {
 		_ = ew.Write(w, r, ce)
 		return
 	}
-	http.Error(w, ce.Message(), http.StatusTooManyRequests)
+	status := http.StatusTooManyRequests
+	if k == errkind.Unauthenticated {
+		status = http.StatusUnauthorized
+	}
+	http.Error(w, ce.Message(), status)
 }
 
 // limitBody puts the body of r under its read deadline: a unary request's
@@ -250,7 +285,7 @@ func (s *Server) auditEarly(ctx context.Context, st *requestState, path string, 
 		s.cfg.Logger.Error("audit write failed", "request_id", st.id, "err", aerr)
 	}
 	method := rec.Method
-	if k == errkind.NotFound {
+	if _, known := s.access[path]; k == errkind.NotFound || !known {
 		method = "unknown" // unbounded label values stay out of the metrics
 	}
 	s.cfg.Observer.Request(method, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -31,8 +32,10 @@ type loopback struct {
 	s      *Server
 	addr   string
 	client tls.Config
-	open   atomic.Int64 // server-side connections open now
-	sink   *memSink
+	// twin is a second certificate (serial 4) of the same terminal.
+	twin tls.Config
+	open atomic.Int64 // server-side connections open now
+	sink *memSink
 }
 
 func newLoopback(t *testing.T, cfg Config) *loopback {
@@ -57,6 +60,7 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 	srvCert := leaf(2, &x509.Certificate{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "slow"}
 	cliCert := leaf(3, &x509.Certificate{URIs: []*url.URL{term.URI()}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	twinCert := leaf(4, &x509.Certificate{URIs: []*url.URL{term.URI()}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 
@@ -83,6 +87,7 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 	t.Cleanup(func() { hs.Close() })
 	lb.addr = ln.Addr().String()
 	lb.client = tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cliCert}, MinVersion: tls.VersionTLS13}
+	lb.twin = tls.Config{RootCAs: pool, Certificates: []tls.Certificate{twinCert}, MinVersion: tls.VersionTLS13}
 	return lb
 }
 
@@ -90,7 +95,13 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 // health check whose 100-byte body never comes, but for its first byte.
 func (lb *loopback) slowRequest(t *testing.T) net.Conn {
 	t.Helper()
-	conf := lb.client.Clone()
+	return lb.slowRequestAs(t, &lb.client)
+}
+
+// slowRequestAs is slowRequest with a client certificate of its own.
+func (lb *loopback) slowRequestAs(t *testing.T, client *tls.Config) net.Conn {
+	t.Helper()
+	conf := client.Clone()
 	conf.NextProtos = []string{"http/1.1"}
 	c, err := tls.Dial("tcp", lb.addr, conf)
 	if err != nil {
@@ -102,6 +113,26 @@ func (lb *loopback) slowRequest(t *testing.T) net.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// refusedAtOnce reads the answer to a request whose body never came (a
+// slowRequest): it must come at once, with the status and code, and the
+// server must close the connection behind it.
+func refusedAtOnce(t *testing.T, what string, c net.Conn, status int, code string) {
+	t.Helper()
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard, not an assertion
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("%s: no answer before its body: %v", what, err)
+	}
+	if resp.StatusCode != status || errorCode(t, resp) != code || !resp.Close {
+		t.Fatalf("%s: status %d, code %q, close %v", what, resp.StatusCode, resp.Header.Get(ErrorCodeHeader), resp.Close)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("%s: the server kept the connection: %v", what, err)
+	}
 }
 
 // within bounds a wait that would otherwise hang a broken test; it is
@@ -150,20 +181,7 @@ func TestSlowBodiesCountTowardTheLimit(t *testing.T) {
 	term := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "slow"}
 	within(t, "the first requests are in flight", func() bool { return lb.s.client(term).inflight.Load() == limit })
 	for i := range extra {
-		c := lb.slowRequest(t)
-		c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard, not an assertion
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("request %d over the limit: %v", i, err)
-		}
-		if resp.StatusCode != http.StatusTooManyRequests || errorCode(t, resp) != "limit-reached" || !resp.Close {
-			t.Fatalf("request %d over the limit: status %d, code %q, close %v", i, resp.StatusCode, resp.Header.Get(ErrorCodeHeader), resp.Close)
-		}
-		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
-			t.Fatalf("request %d over the limit: the server kept the connection: %v", i, err)
-		}
-		c.Close()
+		refusedAtOnce(t, fmt.Sprintf("request %d over the limit", i), lb.slowRequest(t), http.StatusTooManyRequests, "limit-reached")
 	}
 	within(t, "only the admitted requests hold connections", func() bool { return lb.open.Load() == limit })
 	refused := 0

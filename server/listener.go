@@ -56,12 +56,20 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		ctx = context.WithValue(ctx, stateKey{}, st)
 		ctx = audit.WithNote(ctx, st.note)
 		r = r.WithContext(ctx)
-		// The request counts toward its client's limit from here (its
+		// The request counts toward its bucket's limit from here (its
 		// headers) to its end, its body included (limits.go).
-		if release, err := s.enter(res.p); err != nil {
+		release, err := s.enter(bucketOf(r, res))
+		switch {
+		case err != nil:
 			st.early.set(func() { st.early.refused = err })
 			refuse(w, r, err)
-		} else {
+		case res.err != nil && !(res.anonymous && s.access[r.URL.Path].anonymous):
+			// Not authenticated, and not an enrolment: answered before
+			// the body is read.
+			st.early.set(func() { st.early.refused = res.err })
+			refuse(w, r, res.err)
+			release()
+		default:
 			defer release()
 			next.ServeHTTP(&codeWriter{ResponseWriter: w, s: s, st: st, r: r, res: res}, s.limitBody(w, r, st))
 		}

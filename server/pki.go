@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/pem"
-	"math"
 	"strings"
 	"time"
 
@@ -213,61 +212,30 @@ func (s *pkiService) Renew(ctx context.Context, req *connect.Request[samdv1.Rene
 	return connect.NewResponse(s.issued(c)), nil
 }
 
-func (s *pkiService) Revoke(ctx context.Context, req *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error) {
-	p, err := s.get()
-	if err != nil {
-		return nil, err
-	}
-	m := req.Msg
-	if m.GetFromCounter() > math.MaxInt64 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "from_counter: out of range (at most %d)", int64(math.MaxInt64))
-	}
-	serial, err := ca.ParseSerial(m.GetSerial())
-	if err != nil {
-		return nil, err
-	}
-	if err := s.mayRevoke(ctx, p, m.GetCa(), serial); err != nil {
-		return nil, err
-	}
-	r, err := p.Revoke(ctx, m.GetCa(), serial, int(m.GetReason()), m.GetFromCounter())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.RevokeResponse{Serial: r.Serial, Reason: uint32(r.Reason), RevokedAt: r.Time.UTC().Format(time.RFC3339), Sequence: r.Seq,
-		FromCounter: r.FromCounter}), nil
-}
-
-// mayRevoke decides who revokes a serial of a CA: an officer of the
-// operator samd recorded the certificate for, or one of the scheme's
-// officers (for any certificate, also one samd has no record of, which a
-// CA key signed outside samd's issuance); a CA is revoked only by
-// proposal.
-func (s *pkiService) mayRevoke(ctx context.Context, p *ca.Service, caName, serial string) error {
-	if _, err := p.CACertificate(caName); err != nil {
-		return err
-	}
-	caller := principal(ctx)
-	scheme := s.officers != nil && s.officers.Scheme(caller)
-	rec, err := p.Certificate(ctx, caName, serial)
-	switch {
-	case err == nil && rec.Profile == "ca":
-		return errkind.Errorf(errkind.Denied, "dual control: revoking a CA is a scheme-wide act, by the scheme's officers: samd admin propose %s", dualcontrol.OpCARevoke)
-	case scheme && (err == nil || errkind.Of(err) == errkind.NotFound):
-		return nil
-	case err == nil:
-		return sameOperator(caller, rec.Operator)
-	case errkind.Of(err) == errkind.NotFound:
-		return errkind.Errorf(errkind.Denied, "pki: samd has no record of serial %s of %s for %s: only the scheme's officers revoke certificates samd did not issue", serial, caName, caller.Operator)
-	}
-	return err
-}
-
 func (s *pkiService) GetCRL(_ context.Context, req *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error) {
 	p, err := s.get()
 	if err != nil {
 		return nil, err
 	}
 	der, err := p.CRL(req.Msg.GetCa(), req.Msg.GetDelta())
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&samdv1.CRL{CrlPem: pemOf("X509 CRL", der)}), nil
+}
+
+// ExportSchemeCRL issues the scheme's single CRL of all PTOs (an indirect
+// CRL signed by the root, ca.SchemeCRL) for the scheme's officers only:
+// it is a signature of the root's key that no schedule asks for.
+func (s *pkiService) ExportSchemeCRL(ctx context.Context, req *connect.Request[samdv1.ExportSchemeCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	p, err := s.get()
+	if err != nil {
+		return nil, err
+	}
+	if s.officers == nil || !s.officers.Scheme(principal(ctx)) {
+		return nil, errkind.Errorf(errkind.Denied, "pki: the scheme CRL is the scheme's officers' to export (admin.scheme_operator)")
+	}
+	der, err := p.SchemeCRL(ctx, req.Msg.GetRoot())
 	if err != nil {
 		return nil, err
 	}

@@ -96,8 +96,8 @@ type Config struct {
 	Officers *dualcontrol.Officers
 	// SeparateAdmin moves AdminService to the admin listener too.
 	SeparateAdmin bool
-	// TopUpLimit is the largest allowance top-up one officer may make
-	// directly; larger ones need a proposal (0: no limit).
+	// TopUpLimit is what one officer may top up directly in a day, all
+	// its top-ups together; more needs a proposal (0: no limit).
 	TopUpLimit int64
 	// HandshakeTimeout bounds the TLS handshake and the request headers;
 	// 0 means 5s. IdleTimeout closes idle connections; 0 means 2m.
@@ -154,7 +154,7 @@ type Server struct {
 	recent  *recent
 	started time.Time
 
-	clients sync.Map // principal string -> *clientState
+	clients sync.Map // bucket (bucketOf) -> *clientState
 }
 
 // clientState is what samd tracks per client for its limits.
@@ -163,11 +163,17 @@ type clientState struct {
 	busyUntil atomic.Int64 // UnixNano
 }
 
-func (s *Server) client(p identity.Principal) *clientState {
-	if v, ok := s.clients.Load(p.String()); ok {
+// client is an authenticated caller's state.
+func (s *Server) client(p identity.Principal) *clientState { return s.bucket(p.String()) }
+
+// bucket is the state of a bucket of callers: an authenticated caller's
+// own ("<role>/<operator>/<device>"), or one of those of callers who are
+// not (bucketOf).
+func (s *Server) bucket(key string) *clientState {
+	if v, ok := s.clients.Load(key); ok {
 		return v.(*clientState)
 	}
-	v, _ := s.clients.LoadOrStore(p.String(), &clientState{})
+	v, _ := s.clients.LoadOrStore(key, &clientState{})
 	return v.(*clientState)
 }
 

@@ -184,16 +184,16 @@ func TestAdmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "d"}
-	r1, err1 := s.enter(p)
-	_, err2 := s.enter(p)
+	r1, err1 := s.enter(p.String())
+	_, err2 := s.enter(p.String())
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if _, err := s.enter(p); errkind.Of(err) != errkind.Limit {
+	if _, err := s.enter(p.String()); errkind.Of(err) != errkind.Limit {
 		t.Fatalf("third in flight: %v", err)
 	}
 	r1()
-	if _, err := s.enter(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}); err != nil {
+	if _, err := s.enter(identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "other"}.String()); err != nil {
 		t.Fatalf("another client: %v", err)
 	}
 	s.afterCall(p, failures(context.Background(), errkind.Errorf(errkind.CheckFailed, "x")))

@@ -70,19 +70,36 @@ func wireAuthorization(s authority.SealedValue) *samdv1.ValueAuthorization {
 		ProductOwner: r.Owner, Purpose: wirePurpose(r.Purpose), Time: r.Time.UTC().Format(time.RFC3339Nano),
 		OriginalSequence: r.Original, Seal: encodeHex(s.Seal),
 		SealKey: &samdv1.KeyRef{Name: s.SealKey.Name.String(), Version: uint32(s.SealKey.Version)},
+		CardId:  encodeHex(r.CardID), Tsn: r.TSN, TransactionType: uint32(r.TxType), Version: uint32(r.Version),
 	}
 }
 
-func (v *valueService) AuthorizeValue(ctx context.Context, req *connect.Request[samdv1.AuthorizeValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
-	m := req.Msg
+// valueRequest parses an AuthorizeValueRequest (AuthorizeValue's, or a
+// seal's authorize) into the authority's form.
+func valueRequest(m *samdv1.AuthorizeValueRequest) (authority.ValueRequest, error) {
 	purpose, ok := purposes[m.GetPurpose()]
 	if !ok || purpose == policies.PurposeCancellation {
-		return nil, errkind.Errorf(errkind.InvalidInput, "purpose: want load, sale or refund (cancellations use CancelValue)")
+		return authority.ValueRequest{}, errkind.Errorf(errkind.InvalidInput, "purpose: want load, sale or refund (cancellations use CancelValue)")
 	}
-	g := grant(ctx)
-	res, err := v.auth.AuthorizeValue(ctx, principal(ctx), g, authority.ValueRequest{
+	card, err := decodeHex("card_id", m.GetCardId())
+	if err != nil {
+		return authority.ValueRequest{}, err
+	}
+	if m.GetTransactionType() > math.MaxUint8 {
+		return authority.ValueRequest{}, errkind.Errorf(errkind.InvalidInput, "transaction_type: a Part 19 transaction type (§1.3.2), not %d", m.GetTransactionType())
+	}
+	return authority.ValueRequest{
 		Amount: policies.Amount{Minor: m.GetAmount(), Currency: m.GetCurrency()}, Owner: m.GetProductOwner(), Purpose: purpose,
-	})
+		CardID: card, TSN: m.GetTsn(), TxType: value.TxType(m.GetTransactionType()),
+	}, nil
+}
+
+func (v *valueService) AuthorizeValue(ctx context.Context, req *connect.Request[samdv1.AuthorizeValueRequest]) (*connect.Response[samdv1.AuthorizeValueResponse], error) {
+	vr, err := valueRequest(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := v.auth.AuthorizeValue(ctx, principal(ctx), grant(ctx), vr)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +116,11 @@ func (v *valueService) CancelValue(ctx context.Context, req *connect.Request[sam
 		// this large.
 		return nil, errkind.Errorf(errkind.InvalidInput, "original_sequence: out of range (at most %d)", int64(math.MaxInt64))
 	}
-	res, err := v.auth.CancelValue(ctx, principal(ctx), grant(ctx), req.Msg.GetOriginalSequence())
+	if req.Msg.GetTransactionType() > math.MaxUint8 {
+		return nil, errkind.Errorf(errkind.InvalidInput, "transaction_type: a Part 19 transaction type (§1.3.2), not %d", req.Msg.GetTransactionType())
+	}
+	res, err := v.auth.CancelValue(ctx, principal(ctx), grant(ctx), authority.CancelRequest{Original: req.Msg.GetOriginalSequence(),
+		TSN: req.Msg.GetTsn(), TxType: value.TxType(req.Msg.GetTransactionType())})
 	if err != nil {
 		return nil, err
 	}
@@ -125,12 +146,21 @@ func (v *valueService) VerifyValueAuthorization(ctx context.Context, req *connec
 	if !ok {
 		return nil, errkind.Errorf(errkind.InvalidInput, "authorization.purpose: unknown")
 	}
+	card, err := decodeHex("authorization.card_id", a.GetCardId())
+	if err != nil {
+		return nil, err
+	}
+	if a.GetTransactionType() > math.MaxUint8 {
+		return nil, errkind.Errorf(errkind.InvalidInput, "authorization.transaction_type: out of range")
+	}
+	// A record without a version predates version 2: version 1.
 	r := value.Record{
-		Operator: a.GetOperator(), Device: a.GetDevice(), Seq: a.GetSequence(), Amount: a.GetAmount(), Currency: a.GetCurrency(),
+		Version: max(int(min(a.GetVersion(), 255)), 1), Operator: a.GetOperator(), Device: a.GetDevice(), Seq: a.GetSequence(), Amount: a.GetAmount(), Currency: a.GetCurrency(),
 		Owner: a.GetProductOwner(), Purpose: string(purpose), Time: t, Original: a.GetOriginalSequence(),
+		CardID: card, TSN: a.GetTsn(), TxType: value.TxType(a.GetTransactionType()),
 	}
 	if err := v.auth.VerifyValue(ctx, principal(ctx), grant(ctx), r, ref, seal); err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&samdv1.VerifyValueAuthorizationResponse{Valid: true}), nil
+	return connect.NewResponse(&samdv1.VerifyValueAuthorizationResponse{Valid: true, Authorization: a, TransactionTypeName: r.TxType.Name()}), nil
 }

@@ -103,6 +103,13 @@ type PKI interface {
 	// LatestCertificate reads the newest certificate of a profile issued
 	// to an operator's device (by any CA); KindNotFound if none.
 	LatestCertificate(ctx context.Context, profile, operator, device string) (Certificate, error)
+	// CertificatesOf lists every certificate recorded for an identity
+	// (role, operator and device as the records name them), by any CA,
+	// in the order they were issued; none is no error.
+	CertificatesOf(ctx context.Context, role, operator, device string) ([]Certificate, error)
+	// Renewals lists the certificates of the CA that renewed serial (whose
+	// Renews names it), in the order they were issued.
+	Renewals(ctx context.Context, ca, serial string) ([]Certificate, error)
 	// Certificates lists the recorded certificates that match q, newest
 	// issued first.
 	Certificates(ctx context.Context, q CertificateQuery) ([]Certificate, error)

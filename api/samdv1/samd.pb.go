@@ -210,6 +210,10 @@ const (
 	// MIFARE DESFire legacy (D40) Authenticate (0x0A) with a DES or 2K3DES
 	// key: authentication and session key only.
 	CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY CardProtocol = 5
+	// ISO/IEC 7816-4: mutual authentication with key establishment (GET
+	// CHALLENGE, EXTERNAL AUTHENTICATE; ISO/IEC 11770-2 mechanism 6 as ICAO
+	// 9303-11 §4.3 runs it) and secure messaging (ICAO 9303-11 §9.8).
+	CardProtocol_CARD_PROTOCOL_ISO7816 CardProtocol = 6
 )
 
 // Enum value maps for CardProtocol.
@@ -221,6 +225,7 @@ var (
 		3: "CARD_PROTOCOL_DESFIRE_EV1_AES",
 		4: "CARD_PROTOCOL_ULTRALIGHT_C",
 		5: "CARD_PROTOCOL_DESFIRE_EV1_LEGACY",
+		6: "CARD_PROTOCOL_ISO7816",
 	}
 	CardProtocol_value = map[string]int32{
 		"CARD_PROTOCOL_UNSPECIFIED":        0,
@@ -229,6 +234,7 @@ var (
 		"CARD_PROTOCOL_DESFIRE_EV1_AES":    3,
 		"CARD_PROTOCOL_ULTRALIGHT_C":       4,
 		"CARD_PROTOCOL_DESFIRE_EV1_LEGACY": 5,
+		"CARD_PROTOCOL_ISO7816":            6,
 	}
 )
 
@@ -1048,10 +1054,18 @@ type ValueAuthorization struct {
 	// For a cancellation: the sequence number it restores.
 	OriginalSequence uint64 `protobuf:"varint,9,opt,name=original_sequence,json=originalSequence,proto3" json:"original_sequence,omitempty"`
 	// The seal, hex, and the key that made it.
-	Seal          string  `protobuf:"bytes,10,opt,name=seal,proto3" json:"seal,omitempty"`
-	SealKey       *KeyRef `protobuf:"bytes,11,opt,name=seal_key,json=sealKey,proto3" json:"seal_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Seal    string  `protobuf:"bytes,10,opt,name=seal,proto3" json:"seal,omitempty"`
+	SealKey *KeyRef `protobuf:"bytes,11,opt,name=seal_key,json=sealKey,proto3" json:"seal_key,omitempty"`
+	// Version 2 records (samd writes them): the card's media serial number
+	// (UID), hex; its application transaction sequence number; the
+	// Håndbok 206 Part 19 transaction type (§1.3.2). A record without a
+	// version is version 1, which has none of the three.
+	CardId          string `protobuf:"bytes,12,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Tsn             uint32 `protobuf:"varint,13,opt,name=tsn,proto3" json:"tsn,omitempty"`
+	TransactionType uint32 `protobuf:"varint,14,opt,name=transaction_type,json=transactionType,proto3" json:"transaction_type,omitempty"`
+	Version         uint32 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ValueAuthorization) Reset() {
@@ -1161,14 +1175,49 @@ func (x *ValueAuthorization) GetSealKey() *KeyRef {
 	return nil
 }
 
+func (x *ValueAuthorization) GetCardId() string {
+	if x != nil {
+		return x.CardId
+	}
+	return ""
+}
+
+func (x *ValueAuthorization) GetTsn() uint32 {
+	if x != nil {
+		return x.Tsn
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetTransactionType() uint32 {
+	if x != nil {
+		return x.TransactionType
+	}
+	return 0
+}
+
+func (x *ValueAuthorization) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 type AuthorizeValueRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Amount        int64                  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
-	Currency      string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
-	ProductOwner  string                 `protobuf:"bytes,3,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
-	Purpose       Purpose                `protobuf:"varint,4,opt,name=purpose,proto3,enum=samd.v1.Purpose" json:"purpose,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Amount       int64                  `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency     string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	ProductOwner string                 `protobuf:"bytes,3,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
+	Purpose      Purpose                `protobuf:"varint,4,opt,name=purpose,proto3,enum=samd.v1.Purpose" json:"purpose,omitempty"`
+	// The card the value is for (media serial number / UID, hex, 1..16
+	// bytes; in a seal request, the objects' card when empty), its
+	// application TSN at the write, and the Part 19 transaction type
+	// (§1.3.2: 11 CSC tPurse Product Reload, 3 CSC Fare Product sale, …).
+	CardId          string `protobuf:"bytes,5,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	Tsn             uint32 `protobuf:"varint,6,opt,name=tsn,proto3" json:"tsn,omitempty"`
+	TransactionType uint32 `protobuf:"varint,7,opt,name=transaction_type,json=transactionType,proto3" json:"transaction_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AuthorizeValueRequest) Reset() {
@@ -1229,6 +1278,27 @@ func (x *AuthorizeValueRequest) GetPurpose() Purpose {
 	return Purpose_PURPOSE_UNSPECIFIED
 }
 
+func (x *AuthorizeValueRequest) GetCardId() string {
+	if x != nil {
+		return x.CardId
+	}
+	return ""
+}
+
+func (x *AuthorizeValueRequest) GetTsn() uint32 {
+	if x != nil {
+		return x.Tsn
+	}
+	return 0
+}
+
+func (x *AuthorizeValueRequest) GetTransactionType() uint32 {
+	if x != nil {
+		return x.TransactionType
+	}
+	return 0
+}
+
 type AuthorizeValueResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Authorization *ValueAuthorization    `protobuf:"bytes,1,opt,name=authorization,proto3" json:"authorization,omitempty"`
@@ -1286,8 +1356,13 @@ type CancelValueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sequence number of the device's own authorisation to cancel.
 	OriginalSequence uint64 `protobuf:"varint,1,opt,name=original_sequence,json=originalSequence,proto3" json:"original_sequence,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Håndbok 206 Part 19 §5: the card's current TSN (after the
+	// original's), and the cancelled operation's transaction type (0: the
+	// original's).
+	Tsn             uint32 `protobuf:"varint,2,opt,name=tsn,proto3" json:"tsn,omitempty"`
+	TransactionType uint32 `protobuf:"varint,3,opt,name=transaction_type,json=transactionType,proto3" json:"transaction_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CancelValueRequest) Reset() {
@@ -1323,6 +1398,20 @@ func (*CancelValueRequest) Descriptor() ([]byte, []int) {
 func (x *CancelValueRequest) GetOriginalSequence() uint64 {
 	if x != nil {
 		return x.OriginalSequence
+	}
+	return 0
+}
+
+func (x *CancelValueRequest) GetTsn() uint32 {
+	if x != nil {
+		return x.Tsn
+	}
+	return 0
+}
+
+func (x *CancelValueRequest) GetTransactionType() uint32 {
+	if x != nil {
+		return x.TransactionType
 	}
 	return 0
 }
@@ -1374,9 +1463,12 @@ func (x *VerifyValueAuthorizationRequest) GetAuthorization() *ValueAuthorization
 type VerifyValueAuthorizationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Always true: an invalid seal is an error (check-failed).
-	Valid         bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Valid bool `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	// The record verified, and the Part 19 name of its transaction type.
+	Authorization       *ValueAuthorization `protobuf:"bytes,2,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	TransactionTypeName string              `protobuf:"bytes,3,opt,name=transaction_type_name,json=transactionTypeName,proto3" json:"transaction_type_name,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *VerifyValueAuthorizationResponse) Reset() {
@@ -1414,6 +1506,20 @@ func (x *VerifyValueAuthorizationResponse) GetValid() bool {
 		return x.Valid
 	}
 	return false
+}
+
+func (x *VerifyValueAuthorizationResponse) GetAuthorization() *ValueAuthorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *VerifyValueAuthorizationResponse) GetTransactionTypeName() string {
+	if x != nil {
+		return x.TransactionTypeName
+	}
+	return ""
 }
 
 type Allowance struct {
@@ -1735,8 +1841,13 @@ type DataObject struct {
 	ProductOwner string `protobuf:"bytes,4,opt,name=product_owner,json=productOwner,proto3" json:"product_owner,omitempty"`
 	// The object, hex.
 	Data string `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
-	// The MAC, hex (verification input).
-	Mac           string `protobuf:"bytes,6,opt,name=mac,proto3" json:"mac,omitempty"`
+	// The MAC, hex (verification input). APTA profiles (apta-dac,
+	// apta-crc) check bits 112–127 of data instead.
+	Mac string `protobuf:"bytes,6,opt,name=mac,proto3" json:"mac,omitempty"`
+	// Value-bearing profiles: the object this one replaces, as the card
+	// holds it (with its mac under a MAC profile); for a balance, the
+	// baseline of the change, which samd verifies first.
+	Previous      *DataObject `protobuf:"bytes,7,opt,name=previous,proto3" json:"previous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1813,13 +1924,26 @@ func (x *DataObject) GetMac() string {
 	return ""
 }
 
+func (x *DataObject) GetPrevious() *DataObject {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
 type SealObjectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Seal profile name (configuration: seal_profiles).
-	Profile       string        `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
-	Objects       []*DataObject `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Profile string        `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Objects []*DataObject `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	// Value-bearing profiles: the unspent authorisation of this device that
+	// pays for the value the objects create, or (authorize) one samd makes
+	// with the seal, from the device's allowance. Without either, samd seals
+	// only objects that take value (a fare deducted).
+	AuthorizationSequence uint64                 `protobuf:"varint,3,opt,name=authorization_sequence,json=authorizationSequence,proto3" json:"authorization_sequence,omitempty"`
+	Authorize             *AuthorizeValueRequest `protobuf:"bytes,4,opt,name=authorize,proto3" json:"authorize,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *SealObjectsRequest) Reset() {
@@ -1866,6 +1990,20 @@ func (x *SealObjectsRequest) GetObjects() []*DataObject {
 	return nil
 }
 
+func (x *SealObjectsRequest) GetAuthorizationSequence() uint64 {
+	if x != nil {
+		return x.AuthorizationSequence
+	}
+	return 0
+}
+
+func (x *SealObjectsRequest) GetAuthorize() *AuthorizeValueRequest {
+	if x != nil {
+		return x.Authorize
+	}
+	return nil
+}
+
 // ObjectResult is the result for one object, in request order.
 type ObjectResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1874,8 +2012,14 @@ type ObjectResult struct {
 	// Verify: true when the MAC is valid.
 	Valid bool `protobuf:"varint,2,opt,name=valid,proto3" json:"valid,omitempty"`
 	// For a failed object: the stable error code and message.
-	Code          string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Code    string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// APTA profiles: the object with its DAC or CRC in bits 112–127, hex,
+	// to write to the card.
+	Sealed string `protobuf:"bytes,5,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	// For a failed object: the stable reason, where there is one (e.g.
+	// data-trailer, card-failures).
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1938,14 +2082,32 @@ func (x *ObjectResult) GetMessage() string {
 	return ""
 }
 
+func (x *ObjectResult) GetSealed() string {
+	if x != nil {
+		return x.Sealed
+	}
+	return ""
+}
+
+func (x *ObjectResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type SealObjectsResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Results []*ObjectResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	Key     *KeyInfo               `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// How many objects failed.
-	Failed        uint32 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Failed uint32 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	// The authorisation samd made with the seal (authorize), sealed, and
+	// what the device may still authorise.
+	Authorization      *ValueAuthorization `protobuf:"bytes,4,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	AllowanceRemaining int64               `protobuf:"varint,5,opt,name=allowance_remaining,json=allowanceRemaining,proto3" json:"allowance_remaining,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SealObjectsResponse) Reset() {
@@ -1995,6 +2157,20 @@ func (x *SealObjectsResponse) GetKey() *KeyInfo {
 func (x *SealObjectsResponse) GetFailed() uint32 {
 	if x != nil {
 		return x.Failed
+	}
+	return 0
+}
+
+func (x *SealObjectsResponse) GetAuthorization() *ValueAuthorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+func (x *SealObjectsResponse) GetAllowanceRemaining() int64 {
+	if x != nil {
+		return x.AllowanceRemaining
 	}
 	return 0
 }
@@ -2173,7 +2349,8 @@ type BeginAuthRequest struct {
 	// The card's key number (with any key-set bits), for the session.
 	KeyNo uint32 `protobuf:"varint,3,opt,name=key_no,json=keyNo,proto3" json:"key_no,omitempty"`
 	// What the card answered to the first authentication command, hex:
-	// E(Kx, RndB) (without the status byte).
+	// E(Kx, RndB) (without the status byte). ISO/IEC 7816-4: the card's
+	// GET CHALLENGE answer RND.ICC, of the length its key entry configures.
 	CardChallenge string `protobuf:"bytes,4,opt,name=card_challenge,json=cardChallenge,proto3" json:"card_challenge,omitempty"`
 	// EV2 only: AuthenticateEV2NonFirst, continuing the session token given.
 	Session string `protobuf:"bytes,5,opt,name=session,proto3" json:"session,omitempty"`
@@ -2258,6 +2435,7 @@ func (x *BeginAuthRequest) GetSingleDes() bool {
 type BeginAuthResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// What to send to the card next (after the 0xAF command byte), hex.
+	// ISO/IEC 7816-4: the whole EXTERNAL AUTHENTICATE command APDU.
 	PcdResponse string `protobuf:"bytes,1,opt,name=pcd_response,json=pcdResponse,proto3" json:"pcd_response,omitempty"`
 	// Sealed session state: pass it to the next call.
 	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
@@ -2312,7 +2490,8 @@ func (x *BeginAuthResponse) GetSession() string {
 type FinishAuthRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	// The card's final answer, hex (without the status byte).
+	// The card's final answer, hex (without the status byte). ISO/IEC
+	// 7816-4: the whole response APDU to EXTERNAL AUTHENTICATE, with SW1 SW2.
 	CardResponse  string `protobuf:"bytes,2,opt,name=card_response,json=cardResponse,proto3" json:"card_response,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2438,8 +2617,16 @@ type ProtectCommandRequest struct {
 	// Command header (sent plain), hex.
 	Header string `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
 	// Command data, hex: MACed (MAC mode) or encrypted (FULL mode).
-	Data          string   `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	Mode          CommMode `protobuf:"varint,5,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
+	Data string   `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Mode CommMode `protobuf:"varint,5,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
+	// Credit (0C) and LimitedCredit (1C) only: the unspent authorisation of
+	// this device for exactly the command's value, which the command spends.
+	ValueAuthorization uint64 `protobuf:"varint,6,opt,name=value_authorization,json=valueAuthorization,proto3" json:"value_authorization,omitempty"`
+	// ISO/IEC 7816-4 sessions only, in place of command, header, data and
+	// mode: the plain command APDU (CLA 00-03 INS P1 P2 [Lc data] [Le]),
+	// hex. The response's data is then the command APDU in secure
+	// messaging.
+	Apdu          string `protobuf:"bytes,7,opt,name=apdu,proto3" json:"apdu,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2509,6 +2696,20 @@ func (x *ProtectCommandRequest) GetMode() CommMode {
 	return CommMode_COMM_MODE_UNSPECIFIED
 }
 
+func (x *ProtectCommandRequest) GetValueAuthorization() uint64 {
+	if x != nil {
+		return x.ValueAuthorization
+	}
+	return 0
+}
+
+func (x *ProtectCommandRequest) GetApdu() string {
+	if x != nil {
+		return x.Apdu
+	}
+	return ""
+}
+
 type ProtectCommandResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The command's data field: header ‖ data ‖ MAC, or header ‖
@@ -2573,8 +2774,11 @@ type CheckResponseRequest struct {
 	Mode CommMode `protobuf:"varint,4,opt,name=mode,proto3,enum=samd.v1.CommMode" json:"mode,omitempty"`
 	// EV1 FULL mode: how many data bytes the enciphered response carries.
 	ExpectedLength uint32 `protobuf:"varint,5,opt,name=expected_length,json=expectedLength,proto3" json:"expected_length,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// ISO/IEC 7816-4 sessions only, in place of status, data and mode: the
+	// card's whole response APDU in secure messaging, with SW1 SW2, hex.
+	Apdu          string `protobuf:"bytes,6,opt,name=apdu,proto3" json:"apdu,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckResponseRequest) Reset() {
@@ -2642,11 +2846,21 @@ func (x *CheckResponseRequest) GetExpectedLength() uint32 {
 	return 0
 }
 
+func (x *CheckResponseRequest) GetApdu() string {
+	if x != nil {
+		return x.Apdu
+	}
+	return ""
+}
+
 type CheckResponseResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The response data, verified and (FULL mode) decrypted, hex.
-	Data          string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	Session       string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	Data    string `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Session string `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// ISO/IEC 7816-4: the status word the card authenticated (DO'99'),
+	// hex, e.g. 9000.
+	Sw            string `protobuf:"bytes,3,opt,name=sw,proto3" json:"sw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2691,6 +2905,13 @@ func (x *CheckResponseResponse) GetData() string {
 func (x *CheckResponseResponse) GetSession() string {
 	if x != nil {
 		return x.Session
+	}
+	return ""
+}
+
+func (x *CheckResponseResponse) GetSw() string {
+	if x != nil {
+		return x.Sw
 	}
 	return ""
 }
@@ -4030,7 +4251,14 @@ type RevokeRequest struct {
 	// For a transaction-file signer: the first signer counter the
 	// revocation applies to. Files samd signed with a lower counter still
 	// verify; 0 revokes every signature.
-	FromCounter   uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	FromCounter uint64 `protobuf:"varint,4,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	// Instead of a serial, an identity: every certificate samd recorded for
+	// role/operator/device that is not revoked yet, in every CA (only in
+	// ca, if set). Officer certificates are revoked by proposal
+	// (pki.officer.revoke), never here.
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
+	Operator      string `protobuf:"bytes,6,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device        string `protobuf:"bytes,7,opt,name=device,proto3" json:"device,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4093,14 +4321,39 @@ func (x *RevokeRequest) GetFromCounter() uint64 {
 	return 0
 }
 
+func (x *RevokeRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 type RevokeResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Serial    string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
 	Reason    uint32                 `protobuf:"varint,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	RevokedAt string                 `protobuf:"bytes,3,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// Sequence of the revocation among the CA's, for the CRL that lists it.
-	Sequence      int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	FromCounter   uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	Sequence    int64  `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	FromCounter uint64 `protobuf:"varint,5,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	// Every certificate the call revoked, the one named first: with it,
+	// unless the reason is superseded, its renewal chain (the certificates
+	// it renewed and those renewed from it); or an identity's certificates.
+	Revoked       []*RevokedCertificate `protobuf:"bytes,6,rep,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4168,6 +4421,13 @@ func (x *RevokeResponse) GetFromCounter() uint64 {
 		return x.FromCounter
 	}
 	return 0
+}
+
+func (x *RevokeResponse) GetRevoked() []*RevokedCertificate {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
 }
 
 type GetCRLRequest struct {
@@ -4354,12 +4614,20 @@ func (x *CreateSignerRequest) GetVaultKey() string {
 	return ""
 }
 
+// NextFileNameRequest asks for the next name XXYYYYZU.NNNNNNNNN (Håndbok
+// 206 Part 19 §3.1) of the caller's operator: YYYY (PTOID) and U (DIS
+// version) are its configured sender's.
 type NextFileNameRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// XX: the file type, two characters A-Z 0-9.
+	// Z, the file type: "1" (CSC transactions; every XML file) or "2" (CT
+	// transactions, XDR).
 	FileType string `protobuf:"bytes,1,opt,name=file_type,json=fileType,proto3" json:"file_type,omitempty"`
-	// ZU: two characters A-Z 0-9 (default "00").
-	Zu            string `protobuf:"bytes,2,opt,name=zu,proto3" json:"zu,omitempty"`
+	// No longer read: samd read the name's ZU as two free characters before
+	// it read Part 19's fields; a request that sets it is refused.
+	Zu string `protobuf:"bytes,2,opt,name=zu,proto3" json:"zu,omitempty"`
+	// XX, the sender's hardware type: TR, MW, IO or a configured one
+	// (default: the sender's only one).
+	HardwareType  string `protobuf:"bytes,3,opt,name=hardware_type,json=hardwareType,proto3" json:"hardware_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4404,6 +4672,13 @@ func (x *NextFileNameRequest) GetFileType() string {
 func (x *NextFileNameRequest) GetZu() string {
 	if x != nil {
 		return x.Zu
+	}
+	return ""
+}
+
+func (x *NextFileNameRequest) GetHardwareType() string {
+	if x != nil {
+		return x.HardwareType
 	}
 	return ""
 }
@@ -4463,10 +4738,14 @@ func (x *NextFileNameResponse) GetSequence() uint64 {
 // SignFileRequest: the first message names the file and the signer, the
 // following ones carry the content in order (at most 1 MiB each).
 type SignFileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Signer        string                 `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
-	Chunk         []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Signer string                 `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
+	Chunk  []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// "cms" (the default: a detached CMS signature, for XML files) or "xdr"
+	// (a Part 19 XDR batch file without its end file: samd returns the end
+	// file). Read from the first message.
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4522,6 +4801,13 @@ func (x *SignFileRequest) GetChunk() []byte {
 	return nil
 }
 
+func (x *SignFileRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
 type SignFileResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -4530,9 +4816,16 @@ type SignFileResponse struct {
 	// Detached CMS SignedData (DER): store it as <name>.p7s.
 	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
 	// The signer's counter in the signature, and this samd's id.
-	Counter       uint64 `protobuf:"varint,5,opt,name=counter,proto3" json:"counter,omitempty"`
-	Instance      string `protobuf:"bytes,6,opt,name=instance,proto3" json:"instance,omitempty"`
-	SignerSerial  string `protobuf:"bytes,7,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	Counter      uint64 `protobuf:"varint,5,opt,name=counter,proto3" json:"counter,omitempty"`
+	Instance     string `protobuf:"bytes,6,opt,name=instance,proto3" json:"instance,omitempty"`
+	SignerSerial string `protobuf:"bytes,7,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	// XDR: the end file (certificate, algorithm, digest, trace, signature),
+	// to append to the file; size and sha256 are the bytes before it.
+	EndFile []byte `protobuf:"bytes,8,opt,name=end_file,json=endFile,proto3" json:"end_file,omitempty"`
+	// XDR: the signature algorithm, e.g. ecdsa-with-SHA256.
+	Algorithm string `protobuf:"bytes,9,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// XDR: the messages walked, when pki.body_lengths is configured.
+	Messages      *MessageReport `protobuf:"bytes,10,opt,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4616,13 +4909,37 @@ func (x *SignFileResponse) GetSignerSerial() string {
 	return ""
 }
 
+func (x *SignFileResponse) GetEndFile() []byte {
+	if x != nil {
+		return x.EndFile
+	}
+	return nil
+}
+
+func (x *SignFileResponse) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *SignFileResponse) GetMessages() *MessageReport {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // VerifyFileRequest: the first message names the file and carries its
 // signature, the following ones the content in order.
 type VerifyFileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
-	Chunk         []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Signature []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	Chunk     []byte                 `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// "cms" (the default: signature holds the detached CMS signature) or
+	// "xdr" (the file holds its end file). Read from the first message.
+	Format        string `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4678,26 +4995,50 @@ func (x *VerifyFileRequest) GetChunk() []byte {
 	return nil
 }
 
+func (x *VerifyFileRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
 type VerifyFileResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
 	// Stable reason code when !ok: bad-name, malformed-signature, tampered,
 	// bad-signature, legacy-algorithm, unsupported-algorithm, untrusted,
-	// expired, revoked, not-a-signer, sender-mismatch, renamed.
-	Reason        string     `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	Detail        string     `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
-	Name          string     `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
-	Sender        string     `protobuf:"bytes,5,opt,name=sender,proto3" json:"sender,omitempty"`
-	Sequence      uint64     `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Size          uint64     `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
-	Sha256        string     `protobuf:"bytes,8,opt,name=sha256,proto3" json:"sha256,omitempty"`
-	Signer        *Principal `protobuf:"bytes,9,opt,name=signer,proto3" json:"signer,omitempty"`
-	SignerSerial  string     `protobuf:"bytes,10,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
-	SigningTime   string     `protobuf:"bytes,11,opt,name=signing_time,json=signingTime,proto3" json:"signing_time,omitempty"`
-	Instance      string     `protobuf:"bytes,12,opt,name=instance,proto3" json:"instance,omitempty"`
-	Counter       uint64     `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// expired, revoked, not-a-signer, sender-mismatch, renamed; XDR files
+	// also bad-header, tag-mismatch, event-type, creation-date,
+	// end-position, malformed-end-file, bad-message.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Name   string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// The name's PTOID (YYYY).
+	Sender       string     `protobuf:"bytes,5,opt,name=sender,proto3" json:"sender,omitempty"`
+	Sequence     uint64     `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Size         uint64     `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256       string     `protobuf:"bytes,8,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Signer       *Principal `protobuf:"bytes,9,opt,name=signer,proto3" json:"signer,omitempty"`
+	SignerSerial string     `protobuf:"bytes,10,opt,name=signer_serial,json=signerSerial,proto3" json:"signer_serial,omitempty"`
+	SigningTime  string     `protobuf:"bytes,11,opt,name=signing_time,json=signingTime,proto3" json:"signing_time,omitempty"`
+	Instance     string     `protobuf:"bytes,12,opt,name=instance,proto3" json:"instance,omitempty"`
+	Counter      uint64     `protobuf:"varint,13,opt,name=counter,proto3" json:"counter,omitempty"`
+	// "cms" or "xdr".
+	Format string `protobuf:"bytes,14,opt,name=format,proto3" json:"format,omitempty"`
+	// The name's XX, Z and U.
+	HardwareType string `protobuf:"bytes,15,opt,name=hardware_type,json=hardwareType,proto3" json:"hardware_type,omitempty"`
+	FileType     string `protobuf:"bytes,16,opt,name=file_type,json=fileType,proto3" json:"file_type,omitempty"`
+	DisVersion   string `protobuf:"bytes,17,opt,name=dis_version,json=disVersion,proto3" json:"dis_version,omitempty"`
+	// XDR: the file header and the end file's algorithm.
+	Header    *XDRHeader `protobuf:"bytes,18,opt,name=header,proto3" json:"header,omitempty"`
+	Algorithm string     `protobuf:"bytes,19,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// XDR: the messages walked per device; absent, with messages_walked
+	// false, when no pki.body_lengths is configured: then only the header
+	// and the end file were checked.
+	Messages       *MessageReport `protobuf:"bytes,20,opt,name=messages,proto3" json:"messages,omitempty"`
+	MessagesWalked bool           `protobuf:"varint,21,opt,name=messages_walked,json=messagesWalked,proto3" json:"messages_walked,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *VerifyFileResponse) Reset() {
@@ -4819,6 +5160,62 @@ func (x *VerifyFileResponse) GetCounter() uint64 {
 		return x.Counter
 	}
 	return 0
+}
+
+func (x *VerifyFileResponse) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetHardwareType() string {
+	if x != nil {
+		return x.HardwareType
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetFileType() string {
+	if x != nil {
+		return x.FileType
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetDisVersion() string {
+	if x != nil {
+		return x.DisVersion
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetHeader() *XDRHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *VerifyFileResponse) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *VerifyFileResponse) GetMessages() *MessageReport {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *VerifyFileResponse) GetMessagesWalked() bool {
+	if x != nil {
+		return x.MessagesWalked
+	}
+	return false
 }
 
 type Proposal struct {
@@ -4955,6 +5352,7 @@ type ProposeRequest struct {
 	// key.generate {"name","version","role","algorithm"},
 	// key.import-components {"name","version","role","algorithm","components","kcv","kcv_method"},
 	// key.import-tr31 {"block","kbpk","name","version","role"},
+	// key.export {"key","kek","format","partner"},
 	// policy.activate {"version"}, or
 	// allowance.topup {"device","amount","currency"}.
 	Operation     string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
@@ -5256,10 +5654,13 @@ type InventoryKey struct {
 	ValidFrom  string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
 	ValidUntil string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
 	InPolicy   bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
+	// The token lets key.export wrap the key (made exportable under dual
+	// control); false for every key that never leaves the HSM.
+	Exportable bool `protobuf:"varint,12,opt,name=exportable,proto3" json:"exportable,omitempty"`
 	// The policy key entry's usage limit for the version (0: none), against
 	// which uses counts, and whether an entry retires the version.
-	UsageLimit    int64 `protobuf:"varint,12,opt,name=usage_limit,json=usageLimit,proto3" json:"usage_limit,omitempty"`
-	Retired       bool  `protobuf:"varint,13,opt,name=retired,proto3" json:"retired,omitempty"`
+	UsageLimit    int64 `protobuf:"varint,13,opt,name=usage_limit,json=usageLimit,proto3" json:"usage_limit,omitempty"`
+	Retired       bool  `protobuf:"varint,14,opt,name=retired,proto3" json:"retired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5371,6 +5772,13 @@ func (x *InventoryKey) GetInPolicy() bool {
 	return false
 }
 
+func (x *InventoryKey) GetExportable() bool {
+	if x != nil {
+		return x.Exportable
+	}
+	return false
+}
+
 func (x *InventoryKey) GetUsageLimit() int64 {
 	if x != nil {
 		return x.UsageLimit
@@ -5429,6 +5837,421 @@ func (x *InventoryResponse) GetKeys() []*InventoryKey {
 	return nil
 }
 
+// XDRHeader is an XDR batch file's header (Part 19 §3.1 "Batch File
+// Header").
+type XDRHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// File Header Tag: 1 = CSC transaction, 2 = CT transaction.
+	Tag uint32 `protobuf:"varint,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// File creation date, UTC (RFC 3339) and as the file's seconds.
+	Created        string `protobuf:"bytes,2,opt,name=created,proto3" json:"created,omitempty"`
+	CreatedSeconds uint32 `protobuf:"varint,3,opt,name=created_seconds,json=createdSeconds,proto3" json:"created_seconds,omitempty"`
+	// File event type: 1.
+	EventType uint32 `protobuf:"varint,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// End File position: the end file's offset.
+	EndFilePosition uint32 `protobuf:"varint,5,opt,name=end_file_position,json=endFilePosition,proto3" json:"end_file_position,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *XDRHeader) Reset() {
+	*x = XDRHeader{}
+	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XDRHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XDRHeader) ProtoMessage() {}
+
+func (x *XDRHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XDRHeader.ProtoReflect.Descriptor instead.
+func (*XDRHeader) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *XDRHeader) GetTag() uint32 {
+	if x != nil {
+		return x.Tag
+	}
+	return 0
+}
+
+func (x *XDRHeader) GetCreated() string {
+	if x != nil {
+		return x.Created
+	}
+	return ""
+}
+
+func (x *XDRHeader) GetCreatedSeconds() uint32 {
+	if x != nil {
+		return x.CreatedSeconds
+	}
+	return 0
+}
+
+func (x *XDRHeader) GetEventType() uint32 {
+	if x != nil {
+		return x.EventType
+	}
+	return 0
+}
+
+func (x *XDRHeader) GetEndFilePosition() uint32 {
+	if x != nil {
+		return x.EndFilePosition
+	}
+	return 0
+}
+
+// SequenceRange is an inclusive range of numbers; from > to when it
+// crosses the wrap.
+type SequenceRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          uint32                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            uint32                 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequenceRange) Reset() {
+	*x = SequenceRange{}
+	mi := &file_samd_v1_samd_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequenceRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequenceRange) ProtoMessage() {}
+
+func (x *SequenceRange) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequenceRange.ProtoReflect.Descriptor instead.
+func (*SequenceRange) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *SequenceRange) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *SequenceRange) GetTo() uint32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+// DeviceMessages is one original device's message numbers in a file
+// ("Sequential number of message issued from the original equipment").
+type DeviceMessages struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Device ID (String 3) "/" Complement Device ID.
+	Device        string           `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	First         uint32           `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint32           `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	Count         uint32           `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	Missing       []*SequenceRange `protobuf:"bytes,5,rep,name=missing,proto3" json:"missing,omitempty"`
+	Duplicates    []uint32         `protobuf:"varint,6,rep,packed,name=duplicates,proto3" json:"duplicates,omitempty"`
+	OutOfOrder    []uint32         `protobuf:"varint,7,rep,packed,name=out_of_order,json=outOfOrder,proto3" json:"out_of_order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceMessages) Reset() {
+	*x = DeviceMessages{}
+	mi := &file_samd_v1_samd_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceMessages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceMessages) ProtoMessage() {}
+
+func (x *DeviceMessages) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceMessages.ProtoReflect.Descriptor instead.
+func (*DeviceMessages) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *DeviceMessages) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceMessages) GetFirst() uint32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *DeviceMessages) GetLast() uint32 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
+func (x *DeviceMessages) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *DeviceMessages) GetMissing() []*SequenceRange {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *DeviceMessages) GetDuplicates() []uint32 {
+	if x != nil {
+		return x.Duplicates
+	}
+	return nil
+}
+
+func (x *DeviceMessages) GetOutOfOrder() []uint32 {
+	if x != nil {
+		return x.OutOfOrder
+	}
+	return nil
+}
+
+// MessageReport is what walking an XDR file's messages found.
+type MessageReport struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Messages uint32                 `protobuf:"varint,1,opt,name=messages,proto3" json:"messages,omitempty"`
+	Devices  []*DeviceMessages      `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	// More devices, holes or repeats than the report keeps.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageReport) Reset() {
+	*x = MessageReport{}
+	mi := &file_samd_v1_samd_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageReport) ProtoMessage() {}
+
+func (x *MessageReport) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageReport.ProtoReflect.Descriptor instead.
+func (*MessageReport) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *MessageReport) GetMessages() uint32 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *MessageReport) GetDevices() []*DeviceMessages {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *MessageReport) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+type ExportSchemeCRLRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The scheme's root CA (default: the only root samd holds).
+	Root          string `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSchemeCRLRequest) Reset() {
+	*x = ExportSchemeCRLRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSchemeCRLRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSchemeCRLRequest) ProtoMessage() {}
+
+func (x *ExportSchemeCRLRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSchemeCRLRequest.ProtoReflect.Descriptor instead.
+func (*ExportSchemeCRLRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ExportSchemeCRLRequest) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
+// RevokedCertificate is one certificate a revocation took.
+type RevokedCertificate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ca            string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Serial        string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Reason        uint32                 `protobuf:"varint,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RevokedAt     string                 `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Sequence      int64                  `protobuf:"varint,5,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedCertificate) Reset() {
+	*x = RevokedCertificate{}
+	mi := &file_samd_v1_samd_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedCertificate) ProtoMessage() {}
+
+func (x *RevokedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedCertificate.ProtoReflect.Descriptor instead.
+func (*RevokedCertificate) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *RevokedCertificate) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+func (x *RevokedCertificate) GetRevokedAt() string {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 // SearchAuditRequest selects audit records; an empty field selects every
 // record. An operator's officer is answered with its own operator's
 // callers' records only (operator must be empty or its own); the scheme's
@@ -5454,7 +6277,7 @@ type SearchAuditRequest struct {
 
 func (x *SearchAuditRequest) Reset() {
 	*x = SearchAuditRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	mi := &file_samd_v1_samd_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5466,7 +6289,7 @@ func (x *SearchAuditRequest) String() string {
 func (*SearchAuditRequest) ProtoMessage() {}
 
 func (x *SearchAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[77]
+	mi := &file_samd_v1_samd_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5479,7 +6302,7 @@ func (x *SearchAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchAuditRequest.ProtoReflect.Descriptor instead.
 func (*SearchAuditRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{77}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SearchAuditRequest) GetSince() string {
@@ -5561,7 +6384,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_samd_v1_samd_proto_msgTypes[78]
+	mi := &file_samd_v1_samd_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5573,7 +6396,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[78]
+	mi := &file_samd_v1_samd_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5586,7 +6409,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{78}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *AuditRecord) GetChain() string {
@@ -5726,7 +6549,7 @@ type AuditChainStatus struct {
 
 func (x *AuditChainStatus) Reset() {
 	*x = AuditChainStatus{}
-	mi := &file_samd_v1_samd_proto_msgTypes[79]
+	mi := &file_samd_v1_samd_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5738,7 +6561,7 @@ func (x *AuditChainStatus) String() string {
 func (*AuditChainStatus) ProtoMessage() {}
 
 func (x *AuditChainStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[79]
+	mi := &file_samd_v1_samd_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5751,7 +6574,7 @@ func (x *AuditChainStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditChainStatus.ProtoReflect.Descriptor instead.
 func (*AuditChainStatus) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{79}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *AuditChainStatus) GetName() string {
@@ -5837,7 +6660,7 @@ type SearchAuditResponse struct {
 
 func (x *SearchAuditResponse) Reset() {
 	*x = SearchAuditResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[80]
+	mi := &file_samd_v1_samd_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5849,7 +6672,7 @@ func (x *SearchAuditResponse) String() string {
 func (*SearchAuditResponse) ProtoMessage() {}
 
 func (x *SearchAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[80]
+	mi := &file_samd_v1_samd_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5862,7 +6685,7 @@ func (x *SearchAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchAuditResponse.ProtoReflect.Descriptor instead.
 func (*SearchAuditResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{80}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SearchAuditResponse) GetRecords() []*AuditRecord {
@@ -5894,7 +6717,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[81]
+	mi := &file_samd_v1_samd_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5906,7 +6729,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[81]
+	mi := &file_samd_v1_samd_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5919,7 +6742,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{81}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{87}
 }
 
 // MinuteCount is one minute of requests: every call, those that failed
@@ -5937,7 +6760,7 @@ type MinuteCount struct {
 
 func (x *MinuteCount) Reset() {
 	*x = MinuteCount{}
-	mi := &file_samd_v1_samd_proto_msgTypes[82]
+	mi := &file_samd_v1_samd_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5949,7 +6772,7 @@ func (x *MinuteCount) String() string {
 func (*MinuteCount) ProtoMessage() {}
 
 func (x *MinuteCount) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[82]
+	mi := &file_samd_v1_samd_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5962,7 +6785,7 @@ func (x *MinuteCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MinuteCount.ProtoReflect.Descriptor instead.
 func (*MinuteCount) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{82}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *MinuteCount) GetStart() string {
@@ -6015,7 +6838,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[83]
+	mi := &file_samd_v1_samd_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6027,7 +6850,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[83]
+	mi := &file_samd_v1_samd_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6040,7 +6863,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{83}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *StatusResponse) GetReady() bool {
@@ -6121,7 +6944,7 @@ type SearchCertificatesRequest struct {
 
 func (x *SearchCertificatesRequest) Reset() {
 	*x = SearchCertificatesRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[84]
+	mi := &file_samd_v1_samd_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6133,7 +6956,7 @@ func (x *SearchCertificatesRequest) String() string {
 func (*SearchCertificatesRequest) ProtoMessage() {}
 
 func (x *SearchCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[84]
+	mi := &file_samd_v1_samd_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6146,7 +6969,7 @@ func (x *SearchCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*SearchCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{84}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SearchCertificatesRequest) GetCa() string {
@@ -6217,7 +7040,7 @@ type CertificateEntry struct {
 
 func (x *CertificateEntry) Reset() {
 	*x = CertificateEntry{}
-	mi := &file_samd_v1_samd_proto_msgTypes[85]
+	mi := &file_samd_v1_samd_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6229,7 +7052,7 @@ func (x *CertificateEntry) String() string {
 func (*CertificateEntry) ProtoMessage() {}
 
 func (x *CertificateEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[85]
+	mi := &file_samd_v1_samd_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6242,7 +7065,7 @@ func (x *CertificateEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateEntry.ProtoReflect.Descriptor instead.
 func (*CertificateEntry) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{85}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *CertificateEntry) GetCa() string {
@@ -6345,7 +7168,7 @@ type SearchCertificatesResponse struct {
 
 func (x *SearchCertificatesResponse) Reset() {
 	*x = SearchCertificatesResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[86]
+	mi := &file_samd_v1_samd_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6357,7 +7180,7 @@ func (x *SearchCertificatesResponse) String() string {
 func (*SearchCertificatesResponse) ProtoMessage() {}
 
 func (x *SearchCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[86]
+	mi := &file_samd_v1_samd_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6370,7 +7193,7 @@ func (x *SearchCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*SearchCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{86}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SearchCertificatesResponse) GetCertificates() []*CertificateEntry {
@@ -6451,7 +7274,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\talgorithm\x18\x03 \x01(\tR\talgorithm\x12/\n" +
 	"\n" +
 	"master_key\x18\x04 \x01(\v2\x10.samd.v1.KeyInfoR\tmasterKey\x12\x16\n" +
-	"\x06failed\x18\x05 \x01(\rR\x06failed\"\xea\x02\n" +
+	"\x06failed\x18\x05 \x01(\rR\x06failed\"\xda\x03\n" +
 	"\x12ValueAuthorization\x12\x1a\n" +
 	"\boperator\x18\x01 \x01(\tR\boperator\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1a\n" +
@@ -6464,21 +7287,32 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x11original_sequence\x18\t \x01(\x04R\x10originalSequence\x12\x12\n" +
 	"\x04seal\x18\n" +
 	" \x01(\tR\x04seal\x12*\n" +
-	"\bseal_key\x18\v \x01(\v2\x0f.samd.v1.KeyRefR\asealKey\"\x9c\x01\n" +
+	"\bseal_key\x18\v \x01(\v2\x0f.samd.v1.KeyRefR\asealKey\x12\x17\n" +
+	"\acard_id\x18\f \x01(\tR\x06cardId\x12\x10\n" +
+	"\x03tsn\x18\r \x01(\rR\x03tsn\x12)\n" +
+	"\x10transaction_type\x18\x0e \x01(\rR\x0ftransactionType\x12\x18\n" +
+	"\aversion\x18\x0f \x01(\rR\aversion\"\xf2\x01\n" +
 	"\x15AuthorizeValueRequest\x12\x16\n" +
 	"\x06amount\x18\x01 \x01(\x03R\x06amount\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12#\n" +
 	"\rproduct_owner\x18\x03 \x01(\tR\fproductOwner\x12*\n" +
-	"\apurpose\x18\x04 \x01(\x0e2\x10.samd.v1.PurposeR\apurpose\"\x8c\x01\n" +
+	"\apurpose\x18\x04 \x01(\x0e2\x10.samd.v1.PurposeR\apurpose\x12\x17\n" +
+	"\acard_id\x18\x05 \x01(\tR\x06cardId\x12\x10\n" +
+	"\x03tsn\x18\x06 \x01(\rR\x03tsn\x12)\n" +
+	"\x10transaction_type\x18\a \x01(\rR\x0ftransactionType\"\x8c\x01\n" +
 	"\x16AuthorizeValueResponse\x12A\n" +
 	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x12/\n" +
-	"\x13allowance_remaining\x18\x02 \x01(\x03R\x12allowanceRemaining\"A\n" +
+	"\x13allowance_remaining\x18\x02 \x01(\x03R\x12allowanceRemaining\"~\n" +
 	"\x12CancelValueRequest\x12+\n" +
-	"\x11original_sequence\x18\x01 \x01(\x04R\x10originalSequence\"d\n" +
+	"\x11original_sequence\x18\x01 \x01(\x04R\x10originalSequence\x12\x10\n" +
+	"\x03tsn\x18\x02 \x01(\rR\x03tsn\x12)\n" +
+	"\x10transaction_type\x18\x03 \x01(\rR\x0ftransactionType\"d\n" +
 	"\x1fVerifyValueAuthorizationRequest\x12A\n" +
-	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\"8\n" +
+	"\rauthorization\x18\x01 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\"\xaf\x01\n" +
 	" VerifyValueAuthorizationResponse\x12\x14\n" +
-	"\x05valid\x18\x01 \x01(\bR\x05valid\"s\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\x12A\n" +
+	"\rauthorization\x18\x02 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x122\n" +
+	"\x15transaction_type_name\x18\x03 \x01(\tR\x13transactionTypeName\"s\n" +
 	"\tAllowance\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
 	"\abalance\x18\x02 \x01(\x03R\abalance\x12\x1a\n" +
@@ -6495,7 +7329,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x15ReloadPoliciesRequest\"H\n" +
 	"\x16ReloadPoliciesResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
-	"\x05files\x18\x02 \x03(\tR\x05files\"\xa0\x01\n" +
+	"\x05files\x18\x02 \x03(\tR\x05files\"\xd1\x01\n" +
 	"\n" +
 	"DataObject\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x17\n" +
@@ -6503,19 +7337,26 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\bsequence\x18\x03 \x01(\rR\bsequence\x12#\n" +
 	"\rproduct_owner\x18\x04 \x01(\tR\fproductOwner\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\tR\x04data\x12\x10\n" +
-	"\x03mac\x18\x06 \x01(\tR\x03mac\"]\n" +
+	"\x03mac\x18\x06 \x01(\tR\x03mac\x12/\n" +
+	"\bprevious\x18\a \x01(\v2\x13.samd.v1.DataObjectR\bprevious\"\xd2\x01\n" +
 	"\x12SealObjectsRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12-\n" +
-	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\"d\n" +
+	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\x125\n" +
+	"\x16authorization_sequence\x18\x03 \x01(\x04R\x15authorizationSequence\x12<\n" +
+	"\tauthorize\x18\x04 \x01(\v2\x1e.samd.v1.AuthorizeValueRequestR\tauthorize\"\x94\x01\n" +
 	"\fObjectResult\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x14\n" +
 	"\x05valid\x18\x02 \x01(\bR\x05valid\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"\x82\x01\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
+	"\x06sealed\x18\x05 \x01(\tR\x06sealed\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xf6\x01\n" +
 	"\x13SealObjectsResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.samd.v1.ObjectResultR\aresults\x12\"\n" +
 	"\x03key\x18\x02 \x01(\v2\x10.samd.v1.KeyInfoR\x03key\x12\x16\n" +
-	"\x06failed\x18\x03 \x01(\rR\x06failed\"_\n" +
+	"\x06failed\x18\x03 \x01(\rR\x06failed\x12A\n" +
+	"\rauthorization\x18\x04 \x01(\v2\x1b.samd.v1.ValueAuthorizationR\rauthorization\x12/\n" +
+	"\x13allowance_remaining\x18\x05 \x01(\x03R\x12allowanceRemaining\"_\n" +
 	"\x14VerifyObjectsRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12-\n" +
 	"\aobjects\x18\x02 \x03(\v2\x13.samd.v1.DataObjectR\aobjects\"\x86\x01\n" +
@@ -6545,25 +7386,29 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x0e\n" +
 	"\x02ti\x18\x02 \x01(\tR\x02ti\x12\x17\n" +
 	"\apd_cap2\x18\x03 \x01(\tR\x06pdCap2\x12\x19\n" +
-	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\x9e\x01\n" +
+	"\bpcd_cap2\x18\x04 \x01(\tR\apcdCap2\"\xe3\x01\n" +
 	"\x15ProtectCommandRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\rR\acommand\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\tR\x06header\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\tR\x04data\x12%\n" +
-	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\"F\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\x12/\n" +
+	"\x13value_authorization\x18\x06 \x01(\x04R\x12valueAuthorization\x12\x12\n" +
+	"\x04apdu\x18\a \x01(\tR\x04apdu\"F\n" +
 	"\x16ProtectCommandResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\xac\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\xc0\x01\n" +
 	"\x14CheckResponseRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\tR\x04data\x12%\n" +
 	"\x04mode\x18\x04 \x01(\x0e2\x11.samd.v1.CommModeR\x04mode\x12'\n" +
-	"\x0fexpected_length\x18\x05 \x01(\rR\x0eexpectedLength\"E\n" +
+	"\x0fexpected_length\x18\x05 \x01(\rR\x0eexpectedLength\x12\x12\n" +
+	"\x04apdu\x18\x06 \x01(\tR\x04apdu\"U\n" +
 	"\x15CheckResponseResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\tR\x04data\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\xfb\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\x12\x0e\n" +
+	"\x02sw\x18\x03 \x01(\tR\x02sw\"\xfb\x01\n" +
 	"\x10ChangeKeyRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x15\n" +
 	"\x06key_no\x18\x02 \x01(\rR\x05keyNo\x12)\n" +
@@ -6663,19 +7508,23 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
 	"\acsr_pem\x18\x02 \x01(\tR\x06csrPem\"'\n" +
 	"\fRenewRequest\x12\x17\n" +
-	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"r\n" +
+	"\acsr_pem\x18\x01 \x01(\tR\x06csrPem\"\xba\x01\n" +
 	"\rRevokeRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
 	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\rR\x06reason\x12!\n" +
-	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\"\x9e\x01\n" +
+	"\ffrom_counter\x18\x04 \x01(\x04R\vfromCounter\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\x12\x1a\n" +
+	"\boperator\x18\x06 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\a \x01(\tR\x06device\"\xd5\x01\n" +
 	"\x0eRevokeResponse\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\rR\x06reason\x12\x1d\n" +
 	"\n" +
 	"revoked_at\x18\x03 \x01(\tR\trevokedAt\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x03R\bsequence\x12!\n" +
-	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\"5\n" +
+	"\ffrom_counter\x18\x05 \x01(\x04R\vfromCounter\x125\n" +
+	"\arevoked\x18\x06 \x03(\v2\x1b.samd.v1.RevokedCertificateR\arevoked\"5\n" +
 	"\rGetCRLRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +
@@ -6687,17 +7536,19 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
 	"\talgorithm\x18\x04 \x01(\tR\talgorithm\x12#\n" +
 	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\x12\x1b\n" +
-	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\"B\n" +
+	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\"g\n" +
 	"\x13NextFileNameRequest\x12\x1b\n" +
 	"\tfile_type\x18\x01 \x01(\tR\bfileType\x12\x0e\n" +
-	"\x02zu\x18\x02 \x01(\tR\x02zu\"F\n" +
+	"\x02zu\x18\x02 \x01(\tR\x02zu\x12#\n" +
+	"\rhardware_type\x18\x03 \x01(\tR\fhardwareType\"F\n" +
 	"\x14NextFileNameResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"S\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"k\n" +
 	"\x0fSignFileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
-	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xcb\x01\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\xb8\x02\n" +
 	"\x10SignFileResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
@@ -6705,11 +7556,16 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x18\n" +
 	"\acounter\x18\x05 \x01(\x04R\acounter\x12\x1a\n" +
 	"\binstance\x18\x06 \x01(\tR\binstance\x12#\n" +
-	"\rsigner_serial\x18\a \x01(\tR\fsignerSerial\"[\n" +
+	"\rsigner_serial\x18\a \x01(\tR\fsignerSerial\x12\x19\n" +
+	"\bend_file\x18\b \x01(\fR\aendFile\x12\x1c\n" +
+	"\talgorithm\x18\t \x01(\tR\talgorithm\x122\n" +
+	"\bmessages\x18\n" +
+	" \x01(\v2\x16.samd.v1.MessageReportR\bmessages\"s\n" +
 	"\x11VerifyFileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12\x14\n" +
-	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\xf2\x02\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"\x94\x05\n" +
 	"\x12VerifyFileResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
@@ -6724,7 +7580,16 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	" \x01(\tR\fsignerSerial\x12!\n" +
 	"\fsigning_time\x18\v \x01(\tR\vsigningTime\x12\x1a\n" +
 	"\binstance\x18\f \x01(\tR\binstance\x12\x18\n" +
-	"\acounter\x18\r \x01(\x04R\acounter\"\xad\x02\n" +
+	"\acounter\x18\r \x01(\x04R\acounter\x12\x16\n" +
+	"\x06format\x18\x0e \x01(\tR\x06format\x12#\n" +
+	"\rhardware_type\x18\x0f \x01(\tR\fhardwareType\x12\x1b\n" +
+	"\tfile_type\x18\x10 \x01(\tR\bfileType\x12\x1f\n" +
+	"\vdis_version\x18\x11 \x01(\tR\n" +
+	"disVersion\x12*\n" +
+	"\x06header\x18\x12 \x01(\v2\x12.samd.v1.XDRHeaderR\x06header\x12\x1c\n" +
+	"\talgorithm\x18\x13 \x01(\tR\talgorithm\x122\n" +
+	"\bmessages\x18\x14 \x01(\v2\x16.samd.v1.MessageReportR\bmessages\x12'\n" +
+	"\x0fmessages_walked\x18\x15 \x01(\bR\x0emessagesWalked\"\xad\x02\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12\x1f\n" +
@@ -6753,7 +7618,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
 	"\x15ListProposalsResponse\x12/\n" +
 	"\tproposals\x18\x01 \x03(\v2\x11.samd.v1.ProposalR\tproposals\"\x12\n" +
-	"\x10InventoryRequest\"\xdf\x02\n" +
+	"\x10InventoryRequest\"\xff\x02\n" +
 	"\fInventoryKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
@@ -6768,12 +7633,49 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\vvalid_until\x18\n" +
 	" \x01(\tR\n" +
 	"validUntil\x12\x1b\n" +
-	"\tin_policy\x18\v \x01(\bR\binPolicy\x12\x1f\n" +
-	"\vusage_limit\x18\f \x01(\x03R\n" +
+	"\tin_policy\x18\v \x01(\bR\binPolicy\x12\x1e\n" +
+	"\n" +
+	"exportable\x18\f \x01(\bR\n" +
+	"exportable\x12\x1f\n" +
+	"\vusage_limit\x18\r \x01(\x03R\n" +
 	"usageLimit\x12\x18\n" +
-	"\aretired\x18\r \x01(\bR\aretired\">\n" +
+	"\aretired\x18\x0e \x01(\bR\aretired\">\n" +
 	"\x11InventoryResponse\x12)\n" +
-	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys\"\xb6\x01\n" +
+	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys\"\xab\x01\n" +
+	"\tXDRHeader\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\rR\x03tag\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\tR\acreated\x12'\n" +
+	"\x0fcreated_seconds\x18\x03 \x01(\rR\x0ecreatedSeconds\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x04 \x01(\rR\teventType\x12*\n" +
+	"\x11end_file_position\x18\x05 \x01(\rR\x0fendFilePosition\"3\n" +
+	"\rSequenceRange\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\rR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\rR\x02to\"\xdc\x01\n" +
+	"\x0eDeviceMessages\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
+	"\x05first\x18\x02 \x01(\rR\x05first\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\rR\x04last\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x120\n" +
+	"\amissing\x18\x05 \x03(\v2\x16.samd.v1.SequenceRangeR\amissing\x12\x1e\n" +
+	"\n" +
+	"duplicates\x18\x06 \x03(\rR\n" +
+	"duplicates\x12 \n" +
+	"\fout_of_order\x18\a \x03(\rR\n" +
+	"outOfOrder\"|\n" +
+	"\rMessageReport\x12\x1a\n" +
+	"\bmessages\x18\x01 \x01(\rR\bmessages\x121\n" +
+	"\adevices\x18\x02 \x03(\v2\x17.samd.v1.DeviceMessagesR\adevices\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\",\n" +
+	"\x16ExportSchemeCRLRequest\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\tR\x04root\"\x8f\x01\n" +
+	"\x12RevokedCertificate\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\rR\x06reason\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\x04 \x01(\tR\trevokedAt\x12\x1a\n" +
+	"\bsequence\x18\x05 \x01(\x03R\bsequence\"\xb6\x01\n" +
 	"\x12SearchAuditRequest\x12\x14\n" +
 	"\x05since\x18\x01 \x01(\tR\x05since\x12\x14\n" +
 	"\x05until\x18\x02 \x01(\tR\x05until\x12\x1a\n" +
@@ -6876,14 +7778,15 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fPURPOSE_LOAD\x10\x01\x12\x10\n" +
 	"\fPURPOSE_SALE\x10\x02\x12\x12\n" +
 	"\x0ePURPOSE_REFUND\x10\x03\x12\x18\n" +
-	"\x14PURPOSE_CANCELLATION\x10\x04*\xd8\x01\n" +
+	"\x14PURPOSE_CANCELLATION\x10\x04*\xf3\x01\n" +
 	"\fCardProtocol\x12\x1d\n" +
 	"\x19CARD_PROTOCOL_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CARD_PROTOCOL_DESFIRE_EV2\x10\x01\x12!\n" +
 	"\x1dCARD_PROTOCOL_DESFIRE_EV1_ISO\x10\x02\x12!\n" +
 	"\x1dCARD_PROTOCOL_DESFIRE_EV1_AES\x10\x03\x12\x1e\n" +
 	"\x1aCARD_PROTOCOL_ULTRALIGHT_C\x10\x04\x12$\n" +
-	" CARD_PROTOCOL_DESFIRE_EV1_LEGACY\x10\x05*a\n" +
+	" CARD_PROTOCOL_DESFIRE_EV1_LEGACY\x10\x05\x12\x19\n" +
+	"\x15CARD_PROTOCOL_ISO7816\x10\x06*a\n" +
 	"\bCommMode\x12\x19\n" +
 	"\x15COMM_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCOMM_MODE_PLAIN\x10\x01\x12\x11\n" +
@@ -6916,7 +7819,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x14ExternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12M\n" +
 	"\x14InternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12B\n" +
 	"\tVerifySUN\x12\x19.samd.v1.VerifySUNRequest\x1a\x1a.samd.v1.VerifySUNResponse\x12Q\n" +
-	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse2\xd9\x04\n" +
+	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse2\x9b\x05\n" +
 	"\n" +
 	"PKIService\x127\n" +
 	"\bCreateCA\x12\x18.samd.v1.CreateCARequest\x1a\x11.samd.v1.CARecord\x12<\n" +
@@ -6927,7 +7830,8 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05Renew\x12\x15.samd.v1.RenewRequest\x1a\x1a.samd.v1.IssuedCertificate\x129\n" +
 	"\x06Revoke\x12\x16.samd.v1.RevokeRequest\x1a\x17.samd.v1.RevokeResponse\x12.\n" +
 	"\x06GetCRL\x12\x16.samd.v1.GetCRLRequest\x1a\f.samd.v1.CRL\x12H\n" +
-	"\fCreateSigner\x12\x1c.samd.v1.CreateSignerRequest\x1a\x1a.samd.v1.IssuedCertificate2\xe6\x01\n" +
+	"\fCreateSigner\x12\x1c.samd.v1.CreateSignerRequest\x1a\x1a.samd.v1.IssuedCertificate\x12@\n" +
+	"\x0fExportSchemeCRL\x12\x1f.samd.v1.ExportSchemeCRLRequest\x1a\f.samd.v1.CRL2\xe6\x01\n" +
 	"\vFileService\x12K\n" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
@@ -6958,7 +7862,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -7042,164 +7946,182 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*InventoryRequest)(nil),                  // 79: samd.v1.InventoryRequest
 	(*InventoryKey)(nil),                      // 80: samd.v1.InventoryKey
 	(*InventoryResponse)(nil),                 // 81: samd.v1.InventoryResponse
-	(*SearchAuditRequest)(nil),                // 82: samd.v1.SearchAuditRequest
-	(*AuditRecord)(nil),                       // 83: samd.v1.AuditRecord
-	(*AuditChainStatus)(nil),                  // 84: samd.v1.AuditChainStatus
-	(*SearchAuditResponse)(nil),               // 85: samd.v1.SearchAuditResponse
-	(*StatusRequest)(nil),                     // 86: samd.v1.StatusRequest
-	(*MinuteCount)(nil),                       // 87: samd.v1.MinuteCount
-	(*StatusResponse)(nil),                    // 88: samd.v1.StatusResponse
-	(*SearchCertificatesRequest)(nil),         // 89: samd.v1.SearchCertificatesRequest
-	(*CertificateEntry)(nil),                  // 90: samd.v1.CertificateEntry
-	(*SearchCertificatesResponse)(nil),        // 91: samd.v1.SearchCertificatesResponse
+	(*XDRHeader)(nil),                         // 82: samd.v1.XDRHeader
+	(*SequenceRange)(nil),                     // 83: samd.v1.SequenceRange
+	(*DeviceMessages)(nil),                    // 84: samd.v1.DeviceMessages
+	(*MessageReport)(nil),                     // 85: samd.v1.MessageReport
+	(*ExportSchemeCRLRequest)(nil),            // 86: samd.v1.ExportSchemeCRLRequest
+	(*RevokedCertificate)(nil),                // 87: samd.v1.RevokedCertificate
+	(*SearchAuditRequest)(nil),                // 88: samd.v1.SearchAuditRequest
+	(*AuditRecord)(nil),                       // 89: samd.v1.AuditRecord
+	(*AuditChainStatus)(nil),                  // 90: samd.v1.AuditChainStatus
+	(*SearchAuditResponse)(nil),               // 91: samd.v1.SearchAuditResponse
+	(*StatusRequest)(nil),                     // 92: samd.v1.StatusRequest
+	(*MinuteCount)(nil),                       // 93: samd.v1.MinuteCount
+	(*StatusResponse)(nil),                    // 94: samd.v1.StatusResponse
+	(*SearchCertificatesRequest)(nil),         // 95: samd.v1.SearchCertificatesRequest
+	(*CertificateEntry)(nil),                  // 96: samd.v1.CertificateEntry
+	(*SearchCertificatesResponse)(nil),        // 97: samd.v1.SearchCertificatesResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
-	0,  // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
-	5,  // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
-	7,  // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
-	0,  // 3: samd.v1.DiversifiedKeyCheckValueRequest.kcv_method:type_name -> samd.v1.KCVMethod
-	0,  // 4: samd.v1.DiversifiedKeyCheckValueResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	6,  // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
-	5,  // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
-	7,  // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
-	5,  // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
-	1,  // 9: samd.v1.ExportDiversifiedKeyRequest.mechanism:type_name -> samd.v1.WrapMechanism
-	0,  // 10: samd.v1.ExportDiversifiedKeyRequest.kcv_method:type_name -> samd.v1.KCVMethod
-	1,  // 11: samd.v1.ExportDiversifiedKeyResponse.mechanism:type_name -> samd.v1.WrapMechanism
-	0,  // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	6,  // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
-	6,  // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
-	5,  // 15: samd.v1.DiversifiedKeyCheckValuesRequest.master_key:type_name -> samd.v1.KeyRef
-	7,  // 16: samd.v1.DiversifiedKeyCheckValuesRequest.inputs:type_name -> samd.v1.DiversificationInput
-	0,  // 17: samd.v1.DiversifiedKeyCheckValuesRequest.kcv_method:type_name -> samd.v1.KCVMethod
-	13, // 18: samd.v1.DiversifiedKeyCheckValuesResponse.results:type_name -> samd.v1.KeyCheckValueResult
-	0,  // 19: samd.v1.DiversifiedKeyCheckValuesResponse.kcv_method:type_name -> samd.v1.KCVMethod
-	6,  // 20: samd.v1.DiversifiedKeyCheckValuesResponse.master_key:type_name -> samd.v1.KeyInfo
-	2,  // 21: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
-	5,  // 22: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
-	2,  // 23: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
-	15, // 24: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
-	15, // 25: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
-	27, // 26: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
-	29, // 27: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 28: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	27, // 29: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
-	29, // 30: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
-	6,  // 31: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
-	5,  // 32: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
-	7,  // 33: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
-	3,  // 34: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
-	33, // 35: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
-	4,  // 36: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
-	4,  // 37: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
-	33, // 38: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
-	33, // 39: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
-	33, // 40: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
-	46, // 41: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
-	47, // 42: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
-	49, // 43: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
-	51, // 44: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
-	55, // 45: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
-	55, // 46: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
-	73, // 47: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
-	80, // 48: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
-	55, // 49: samd.v1.AuditRecord.caller:type_name -> samd.v1.Principal
-	83, // 50: samd.v1.SearchAuditResponse.records:type_name -> samd.v1.AuditRecord
-	84, // 51: samd.v1.SearchAuditResponse.chains:type_name -> samd.v1.AuditChainStatus
-	87, // 52: samd.v1.StatusResponse.minutes:type_name -> samd.v1.MinuteCount
-	55, // 53: samd.v1.CertificateEntry.subject:type_name -> samd.v1.Principal
-	90, // 54: samd.v1.SearchCertificatesResponse.certificates:type_name -> samd.v1.CertificateEntry
-	12, // 55: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,  // 56: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10, // 57: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16, // 58: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18, // 59: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19, // 60: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22, // 61: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23, // 62: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24, // 63: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25, // 64: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28, // 65: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31, // 66: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34, // 67: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36, // 68: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38, // 69: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40, // 70: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42, // 71: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44, // 72: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44, // 73: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46, // 74: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48, // 75: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52, // 76: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53, // 77: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57, // 78: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58, // 79: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60, // 80: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61, // 81: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62, // 82: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64, // 83: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66, // 84: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	67, // 85: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69, // 86: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71, // 87: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74, // 88: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75, // 89: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75, // 90: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76, // 91: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75, // 92: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77, // 93: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79, // 94: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	82, // 95: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
-	86, // 96: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
-	89, // 97: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
-	14, // 98: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,  // 99: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11, // 100: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17, // 101: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17, // 102: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20, // 103: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21, // 104: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21, // 105: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21, // 106: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26, // 107: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30, // 108: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32, // 109: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35, // 110: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37, // 111: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39, // 112: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41, // 113: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43, // 114: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45, // 115: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45, // 116: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47, // 117: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50, // 118: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51, // 119: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54, // 120: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56, // 121: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59, // 122: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56, // 123: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56, // 124: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63, // 125: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65, // 126: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56, // 127: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	68, // 128: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70, // 129: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72, // 130: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73, // 131: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73, // 132: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73, // 133: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73, // 134: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73, // 135: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78, // 136: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81, // 137: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	85, // 138: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
-	88, // 139: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
-	91, // 140: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
-	98, // [98:141] is the sub-list for method output_type
-	55, // [55:98] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	0,   // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
+	5,   // 1: samd.v1.DiversifiedKeyCheckValueRequest.master_key:type_name -> samd.v1.KeyRef
+	7,   // 2: samd.v1.DiversifiedKeyCheckValueRequest.input:type_name -> samd.v1.DiversificationInput
+	0,   // 3: samd.v1.DiversifiedKeyCheckValueRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	0,   // 4: samd.v1.DiversifiedKeyCheckValueResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,   // 5: samd.v1.DiversifiedKeyCheckValueResponse.master_key:type_name -> samd.v1.KeyInfo
+	5,   // 6: samd.v1.ExportDiversifiedKeyRequest.master_key:type_name -> samd.v1.KeyRef
+	7,   // 7: samd.v1.ExportDiversifiedKeyRequest.input:type_name -> samd.v1.DiversificationInput
+	5,   // 8: samd.v1.ExportDiversifiedKeyRequest.transport_key:type_name -> samd.v1.KeyRef
+	1,   // 9: samd.v1.ExportDiversifiedKeyRequest.mechanism:type_name -> samd.v1.WrapMechanism
+	0,   // 10: samd.v1.ExportDiversifiedKeyRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	1,   // 11: samd.v1.ExportDiversifiedKeyResponse.mechanism:type_name -> samd.v1.WrapMechanism
+	0,   // 12: samd.v1.ExportDiversifiedKeyResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,   // 13: samd.v1.ExportDiversifiedKeyResponse.master_key:type_name -> samd.v1.KeyInfo
+	6,   // 14: samd.v1.ExportDiversifiedKeyResponse.transport_key:type_name -> samd.v1.KeyInfo
+	5,   // 15: samd.v1.DiversifiedKeyCheckValuesRequest.master_key:type_name -> samd.v1.KeyRef
+	7,   // 16: samd.v1.DiversifiedKeyCheckValuesRequest.inputs:type_name -> samd.v1.DiversificationInput
+	0,   // 17: samd.v1.DiversifiedKeyCheckValuesRequest.kcv_method:type_name -> samd.v1.KCVMethod
+	13,  // 18: samd.v1.DiversifiedKeyCheckValuesResponse.results:type_name -> samd.v1.KeyCheckValueResult
+	0,   // 19: samd.v1.DiversifiedKeyCheckValuesResponse.kcv_method:type_name -> samd.v1.KCVMethod
+	6,   // 20: samd.v1.DiversifiedKeyCheckValuesResponse.master_key:type_name -> samd.v1.KeyInfo
+	2,   // 21: samd.v1.ValueAuthorization.purpose:type_name -> samd.v1.Purpose
+	5,   // 22: samd.v1.ValueAuthorization.seal_key:type_name -> samd.v1.KeyRef
+	2,   // 23: samd.v1.AuthorizeValueRequest.purpose:type_name -> samd.v1.Purpose
+	15,  // 24: samd.v1.AuthorizeValueResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	15,  // 25: samd.v1.VerifyValueAuthorizationRequest.authorization:type_name -> samd.v1.ValueAuthorization
+	15,  // 26: samd.v1.VerifyValueAuthorizationResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	27,  // 27: samd.v1.DataObject.previous:type_name -> samd.v1.DataObject
+	27,  // 28: samd.v1.SealObjectsRequest.objects:type_name -> samd.v1.DataObject
+	16,  // 29: samd.v1.SealObjectsRequest.authorize:type_name -> samd.v1.AuthorizeValueRequest
+	29,  // 30: samd.v1.SealObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,   // 31: samd.v1.SealObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	15,  // 32: samd.v1.SealObjectsResponse.authorization:type_name -> samd.v1.ValueAuthorization
+	27,  // 33: samd.v1.VerifyObjectsRequest.objects:type_name -> samd.v1.DataObject
+	29,  // 34: samd.v1.VerifyObjectsResponse.results:type_name -> samd.v1.ObjectResult
+	6,   // 35: samd.v1.VerifyObjectsResponse.key:type_name -> samd.v1.KeyInfo
+	5,   // 36: samd.v1.CardKey.master_key:type_name -> samd.v1.KeyRef
+	7,   // 37: samd.v1.CardKey.input:type_name -> samd.v1.DiversificationInput
+	3,   // 38: samd.v1.BeginAuthRequest.protocol:type_name -> samd.v1.CardProtocol
+	33,  // 39: samd.v1.BeginAuthRequest.key:type_name -> samd.v1.CardKey
+	4,   // 40: samd.v1.ProtectCommandRequest.mode:type_name -> samd.v1.CommMode
+	4,   // 41: samd.v1.CheckResponseRequest.mode:type_name -> samd.v1.CommMode
+	33,  // 42: samd.v1.ChangeKeyRequest.new_key:type_name -> samd.v1.CardKey
+	33,  // 43: samd.v1.ChangeKeyRequest.old_key:type_name -> samd.v1.CardKey
+	33,  // 44: samd.v1.ChallengeRequest.key:type_name -> samd.v1.CardKey
+	46,  // 45: samd.v1.VerifySUNBatchRequest.messages:type_name -> samd.v1.VerifySUNRequest
+	47,  // 46: samd.v1.SUNResult.message:type_name -> samd.v1.VerifySUNResponse
+	49,  // 47: samd.v1.VerifySUNBatchResponse.results:type_name -> samd.v1.SUNResult
+	51,  // 48: samd.v1.ListCAsResponse.cas:type_name -> samd.v1.CARecord
+	55,  // 49: samd.v1.IssuedCertificate.subject:type_name -> samd.v1.Principal
+	87,  // 50: samd.v1.RevokeResponse.revoked:type_name -> samd.v1.RevokedCertificate
+	85,  // 51: samd.v1.SignFileResponse.messages:type_name -> samd.v1.MessageReport
+	55,  // 52: samd.v1.VerifyFileResponse.signer:type_name -> samd.v1.Principal
+	82,  // 53: samd.v1.VerifyFileResponse.header:type_name -> samd.v1.XDRHeader
+	85,  // 54: samd.v1.VerifyFileResponse.messages:type_name -> samd.v1.MessageReport
+	73,  // 55: samd.v1.ListProposalsResponse.proposals:type_name -> samd.v1.Proposal
+	80,  // 56: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
+	83,  // 57: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
+	84,  // 58: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
+	55,  // 59: samd.v1.AuditRecord.caller:type_name -> samd.v1.Principal
+	89,  // 60: samd.v1.SearchAuditResponse.records:type_name -> samd.v1.AuditRecord
+	90,  // 61: samd.v1.SearchAuditResponse.chains:type_name -> samd.v1.AuditChainStatus
+	93,  // 62: samd.v1.StatusResponse.minutes:type_name -> samd.v1.MinuteCount
+	55,  // 63: samd.v1.CertificateEntry.subject:type_name -> samd.v1.Principal
+	96,  // 64: samd.v1.SearchCertificatesResponse.certificates:type_name -> samd.v1.CertificateEntry
+	12,  // 65: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,   // 66: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10,  // 67: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16,  // 68: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18,  // 69: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19,  // 70: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22,  // 71: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23,  // 72: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24,  // 73: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25,  // 74: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28,  // 75: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31,  // 76: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34,  // 77: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36,  // 78: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38,  // 79: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40,  // 80: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42,  // 81: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44,  // 82: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44,  // 83: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46,  // 84: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48,  // 85: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52,  // 86: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53,  // 87: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57,  // 88: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58,  // 89: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60,  // 90: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61,  // 91: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62,  // 92: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64,  // 93: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66,  // 94: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86,  // 95: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67,  // 96: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69,  // 97: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71,  // 98: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74,  // 99: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75,  // 100: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75,  // 101: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76,  // 102: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75,  // 103: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77,  // 104: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79,  // 105: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	88,  // 106: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
+	92,  // 107: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
+	95,  // 108: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
+	14,  // 109: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,   // 110: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11,  // 111: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17,  // 112: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17,  // 113: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20,  // 114: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21,  // 115: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21,  // 116: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21,  // 117: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26,  // 118: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30,  // 119: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32,  // 120: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35,  // 121: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37,  // 122: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39,  // 123: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41,  // 124: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43,  // 125: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45,  // 126: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45,  // 127: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47,  // 128: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50,  // 129: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51,  // 130: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54,  // 131: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56,  // 132: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59,  // 133: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56,  // 134: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56,  // 135: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63,  // 136: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65,  // 137: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56,  // 138: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65,  // 139: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68,  // 140: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70,  // 141: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72,  // 142: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73,  // 143: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73,  // 144: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73,  // 145: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73,  // 146: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73,  // 147: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78,  // 148: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81,  // 149: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	91,  // 150: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
+	94,  // 151: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
+	97,  // 152: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
+	109, // [109:153] is the sub-list for method output_type
+	65,  // [65:109] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -7215,7 +8137,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   87,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

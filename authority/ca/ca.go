@@ -12,8 +12,13 @@
 // Each file holds one concern: ca.go the service and its configuration,
 // cas.go the CAs live in this process, create.go CA creation, issue.go
 // issuance, enrol.go enrolment tokens, renew.go renewal, revoke.go
-// revocation, crl.go the CRLs, publisher.go their schedule, file_sign.go
-// and file_verify.go transaction files, serial.go serial numbers.
+// revocation, crl.go the CRLs, crl_scheme.go the scheme's indirect CRL,
+// publisher.go their schedule, serial.go serial numbers; transaction
+// files: sender.go the senders in their names, file_name.go the names,
+// file_signer.go the signer a file is signed with, file_sign.go and
+// file_verify.go detached CMS signatures (XML files), file_xdr.go XDR
+// files with their end file, file_check.go what verification checks of
+// any signer.
 //
 // Numbers never go backwards: CRL numbers and signer counters are taken
 // durably before the signature, never read → sign → store. Every
@@ -37,6 +42,7 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/pki/part19"
 	"github.com/samd-io/samd/state"
 )
 
@@ -75,11 +81,28 @@ type Config struct {
 	Tick time.Duration
 	// Instance names this samd in its traceable signatures.
 	Instance string
-	// Senders maps an operator id to its four-character sender id in
-	// transaction file names.
-	Senders map[string]string
-	// LegacySenders may have their RSA/SHA-1 signatures verified.
-	LegacySenders []string
+	// Senders binds operator ids to their place in Part 19 file names
+	// (sender.go).
+	Senders map[string]Sender
+	// HardwareTypes are the XX of file names allowed besides TR, MW and
+	// IO.
+	HardwareTypes []part19.HardwareType
+	// LegacySenders are the PTOIDs whose RSA/MD5 and RSA/SHA-1 (and, in
+	// CMS, SHA-1) signatures verify.
+	LegacySenders []part19.PTOID
+	// BodyLengths, if set, walks XDR files' messages (part19.BodyLengths).
+	BodyLengths *part19.BodyLengths
+	// CreationSkew is how far past Now an XDR file's creation date may be
+	// (default 5m).
+	CreationSkew time.Duration
+	// SequentialSerials makes certificate serial numbers 1, 2, 3 … from
+	// the state store, one sequence for every CA, that fit four bytes
+	// (serial.go); otherwise they are random.
+	SequentialSerials bool
+	// VaultKeys maps an operator id to the prefix, "<mount>/<name
+	// prefix>", of the Transit keys its signers may take (vaultkeys.go);
+	// an operator not listed names none. CheckVaultKeys checks it.
+	VaultKeys map[string]string
 	// CAsChanged, if set, is called after a CA was created (to trust it
 	// on the listeners).
 	CAsChanged func()
@@ -146,10 +169,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CreationSkew <= 0 {
+		cfg.CreationSkew = 5 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if err := CheckVaultKeys(cfg.VaultKeys); err != nil {
+		return nil, err
+	}
 	s := &Service{cfg: cfg, cas: map[string]*managedCA{}, kick: make(chan struct{}, 1), missed: map[string]time.Time{}}
 	s.ctx, s.end = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.syncCAs(ctx); err != nil {

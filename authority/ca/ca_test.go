@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/keys/pkcs11"
 	"github.com/samd-io/samd/keys/vault"
 	"github.com/samd-io/samd/keys/vault/vaulttest"
+	"github.com/samd-io/samd/pki/part19"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state/sqlite"
 	"github.com/samd-io/samd/test/softhsm/softhsmtest"
@@ -72,6 +73,9 @@ type pkiEnv struct {
 	dir   string
 	root  []byte // DER
 	vault *vaulttest.Server
+	// statePath is the SQLite file of the state store.
+	statePath string
+	st        *sqlite.Store
 }
 
 var (
@@ -81,15 +85,18 @@ var (
 )
 
 // newPKIEnv makes a root and an issuing CA (keys in SoftHSM2) named with
-// prefix, so that tests sharing the token do not collide.
-func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
+// prefix, so that tests sharing the token do not collide. The senders:
+// op-a is PTOID 0100 (TR, DIS A), op-b 0200 (TR or MW, DIS A), a legacy
+// sender; with, if given, changes the configuration.
+func newPKIEnv(t *testing.T, prefix string, delta time.Duration, with ...func(*ca.Config)) *pkiEnv {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	st, err := sqlite.Open(statePath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New()}
+	e := &pkiEnv{clk: &clock{t: time.Now().Truncate(time.Second)}, store: keystest.Store(t), dir: t.TempDir(), vault: vaulttest.New(), statePath: statePath, st: st}
 	t.Cleanup(e.vault.Close)
 	caFile := filepath.Join(e.dir, "vault-ca.pem")
 	os.WriteFile(caFile, e.vault.CAPEM(), 0o600)
@@ -103,9 +110,16 @@ func newPKIEnv(t *testing.T, prefix string, delta time.Duration) *pkiEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	e.pki, err = ca.New(context.Background(), ca.Config{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test", Audit: sink,
-		Instance: "samd-test-1", Senders: map[string]string{"op-a": "0100", "op-b": "0200"}, LegacySenders: []string{"0200"},
-		RevokeBatch: 20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now})
+	cfg := ca.Config{Keys: tokenKeys{Store: e.store, vault: vc}, State: st, BaseURL: "http://pki.test", Audit: sink, Instance: "samd-test-1",
+		Senders: map[string]ca.Sender{"op-a": {PTOID: 100, HardwareTypes: []part19.HardwareType{part19.HardwareTR}, DISVersion: 'A'},
+			"op-b": {PTOID: 200, HardwareTypes: []part19.HardwareType{part19.HardwareTR, part19.HardwareMW}, DISVersion: 'A'}},
+		LegacySenders: []part19.PTOID{200},
+		VaultKeys:     map[string]string{"op-a": "transit/op-a-", "op-b": "transit/op-b-"},
+		RevokeBatch:   20 * time.Millisecond, Tick: 20 * time.Millisecond, DeltaInterval: delta, Now: e.clk.Now}
+	for _, f := range with {
+		f(&cfg)
+	}
+	e.pki, err = ca.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

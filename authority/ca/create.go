@@ -27,7 +27,8 @@ type CreateRequest struct {
 	Validity   time.Duration
 	MaxPathLen int
 	// VaultKey, if set, is a Transit key ("<mount>/<name>") that an
-	// operator of Vault created: the CA's key is then in Vault.
+	// operator of Vault created: the CA's key is then in Vault. It may be
+	// under no operator's prefix (Config.VaultKeys) and no other CA's.
 	VaultKey string
 }
 
@@ -46,6 +47,11 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 	if _, ok := s.live(r.Name); ok {
 		return state.CA{}, errkind.Errorf(errkind.Exists, "pki: CA %s exists", r.Name)
 	}
+	if r.VaultKey != "" {
+		if err := s.caVaultKey(ctx, r.VaultKey); err != nil {
+			return state.CA{}, err
+		}
+	}
 	var parent *managedCA
 	if r.Parent != "" {
 		var err error
@@ -53,13 +59,17 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 			return state.CA{}, err
 		}
 	}
+	serial, err := s.newSerial(ctx)
+	if err != nil {
+		return state.CA{}, err
+	}
 	signer, keyName, err := s.newKey(ctx, "pki/ca/"+r.Name, keys.RoleCA, r.Algorithm, r.VaultKey)
 	if err != nil {
 		return state.CA{}, err
 	}
 	now := s.cfg.Now()
 	req := pki.CARequest{Subject: pkix.Name{CommonName: r.CommonName}, Key: signer.Public(), Signer: signer, MaxPathLen: r.MaxPathLen,
-		Serial: newSerial(), NotBefore: now.Add(-time.Minute), NotAfter: now.Add(r.Validity)}
+		Serial: serial, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(r.Validity)}
 	if parent != nil {
 		req.Issuer, req.IssuerSigner, req.CRLURL = parent.cert, parent.signer, parent.rec.CRLURL
 		if req.NotAfter.After(parent.cert.NotAfter) {
@@ -78,7 +88,7 @@ func (s *Service) CreateCA(ctx context.Context, by identity.Principal, r CreateR
 	rec.CRLURL, rec.DeltaURL = s.crlURLs(r.Name)
 	if parent != nil {
 		if err := s.cfg.State.RecordCertificate(ctx, state.Certificate{CA: parent.rec.Name, Serial: serialHex(req.Serial), Profile: "ca", Role: "ca",
-			Operator: "-", Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
+			Operator: identity.SchemeRecord, Device: r.Name, NotBefore: req.NotBefore, NotAfter: req.NotAfter, Cert: der, Issued: now}); err != nil {
 			return state.CA{}, err
 		}
 	}

@@ -102,7 +102,11 @@ func (s *Service) publish(ctx context.Context, m *managedCA, complete bool) erro
 	}
 	// Every signature with a CA key is audited, this one made by no
 	// request: a CRL that cannot be audited is not published.
-	if aerr := s.auditCRL(ctx, m, n.Number, complete, der, start, err); aerr != nil {
+	kind := "delta"
+	if complete {
+		kind = "complete"
+	}
+	if aerr := s.auditCRL(ctx, m, n.Number, kind, der, start, err); aerr != nil {
 		return errkind.Wrap(errkind.Internal, aerr, "pki: audit of CRL %d of %s", n.Number, m.rec.Name)
 	}
 	if err != nil {
@@ -132,14 +136,11 @@ func (s *Service) publish(ctx context.Context, m *managedCA, complete bool) erro
 const CRLMethod = "samd.pki/IssueCRL"
 
 // auditCRL appends the record of a CRL signature (or of its failure): the
-// CA's key, and the CRL by kind, number, size and SHA-256.
-func (s *Service) auditCRL(ctx context.Context, m *managedCA, number int64, complete bool, der []byte, start time.Time, failed error) error {
+// CA's key, and the CRL by kind (complete, delta, scheme), number, size
+// and SHA-256.
+func (s *Service) auditCRL(ctx context.Context, m *managedCA, number int64, kind string, der []byte, start time.Time, failed error) error {
 	if s.cfg.Audit == nil {
 		return nil
-	}
-	kind := "delta"
-	if complete {
-		kind = "complete"
 	}
 	rec := &audit.Record{Time: start, RequestID: "crl", Method: CRLMethod, Keys: []string{m.rec.Key}, Outcome: audit.OutcomeOK,
 		Inputs:     []audit.Input{audit.Digest(fmt.Sprintf("%s CRL %d of %s", kind, number, m.rec.Name), der)},

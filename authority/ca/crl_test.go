@@ -61,7 +61,7 @@ func TestCRLPublishing(t *testing.T) {
 	}
 	// Revoke returns before the CRL is rebuilt; the list of revoked
 	// certificates answers at once.
-	r, err := e.pki.Revoke(ctx, "crl-issuing", certs[0], 1, 0)
+	r, _, err := e.pki.Revoke(ctx, "crl-issuing", certs[0], 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +95,11 @@ func TestCRLPublishing(t *testing.T) {
 	// Two more revocations; then a complete CRL on schedule (the clock
 	// passes the renewal point) lists all three, with a greater number.
 	for _, s := range certs[1:] {
-		if _, err := e.pki.Revoke(ctx, "crl-issuing", s, 4, 0); err != nil {
+		if _, _, err := e.pki.Revoke(ctx, "crl-issuing", s, 4, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.pki.Revoke(ctx, "crl-issuing", certs[1], 4, 0); errkind.Of(err) != errkind.Exists {
+	if _, _, err := e.pki.Revoke(ctx, "crl-issuing", certs[1], 4, 0); errkind.Of(err) != errkind.Exists {
 		t.Fatalf("a second revocation: %v", err)
 	}
 	delta2 := waitCRL(t, e, true, func(der []byte) bool {
@@ -152,7 +152,7 @@ func TestCRLsAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pki.Revoke(ctx, "crlaudit-issuing", c.Serial, 1, 0); err != nil {
+	if _, _, err := e.pki.Revoke(ctx, "crlaudit-issuing", c.Serial, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	batched := waitCRLOf(t, e, "crlaudit-issuing", false, func(der []byte) bool { return number(der) > number(scheduled) })
@@ -198,7 +198,7 @@ func TestRevokeAnySerial(t *testing.T) {
 	if _, err := e.pki.Certificate(ctx, "anyserial-issuing", "7E577E57"); errkind.Of(err) != errkind.NotFound {
 		t.Fatalf("the certificate is recorded: %v", err)
 	}
-	r, err := e.pki.Revoke(ctx, "anyserial-issuing", "7e:57:7e:57", 1, 0)
+	r, _, err := e.pki.Revoke(ctx, "anyserial-issuing", "7e:57:7e:57", 1, 0)
 	if err != nil || r.Serial != "7E577E57" {
 		t.Fatalf("revoking an unrecorded serial: %+v %v", r, err)
 	}
@@ -223,7 +223,7 @@ func TestRevokeAnySerial(t *testing.T) {
 		t.Fatalf("openssl verify -crl_check of the revoked certificate: %v\n%s", err, out)
 	}
 	for _, bad := range []string{"zz", "0", "-5", strings.Repeat("FF", 21)} {
-		if _, err := e.pki.Revoke(ctx, "anyserial-issuing", bad, 1, 0); errkind.Of(err) != errkind.InvalidInput {
+		if _, _, err := e.pki.Revoke(ctx, "anyserial-issuing", bad, 1, 0); errkind.Of(err) != errkind.InvalidInput {
 			t.Errorf("serial %q: %v", bad, err)
 		}
 	}

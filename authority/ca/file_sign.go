@@ -15,7 +15,7 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/pki/cms"
-	"github.com/samd-io/samd/revocation"
+	"github.com/samd-io/samd/pki/part19"
 	"github.com/samd-io/samd/state"
 )
 
@@ -26,8 +26,9 @@ func signerKey(operator, signer string) (keys.Ref, error) {
 
 // CreateSigner makes an operator's transaction-file signing key — in the
 // HSM (ECDSA P-256 by default, or RSA-3072, which signs with PSS), or, with
-// vaultKey, a Transit key a Vault operator created — and issues its signer
-// certificate under the CA.
+// vaultKey, a Transit key a Vault operator created under the operator's
+// prefix (Config.VaultKeys) — and issues its signer certificate under the
+// CA.
 func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string, alg keys.Algorithm, validity time.Duration, vaultKey string) (state.Certificate, error) {
 	m, err := s.ca(ca)
 	if err != nil {
@@ -43,6 +44,11 @@ func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string,
 	ref, err := signerKey(operator, signer)
 	if err != nil {
 		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
+	}
+	if vaultKey != "" {
+		if err := s.signerVaultKey(ctx, operator, vaultKey); err != nil {
+			return state.Certificate{}, err
+		}
 	}
 	sgn, loc, err := s.newKey(ctx, ref.Name.String(), keys.RoleSign, alg, vaultKey)
 	if err != nil {
@@ -61,26 +67,6 @@ func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string,
 	return c, nil
 }
 
-// NextFileName hands out the next name XXYYYYZU.NNNNNNNNN of the caller's
-// operator for a file type: each number once per turn, per sender and
-// type, wrapping from 999999999 to 1.
-func (s *Service) NextFileName(ctx context.Context, caller identity.Principal, fileType, zu string) (pki.FileName, error) {
-	sender, ok := s.cfg.Senders[caller.Operator]
-	if !ok {
-		return pki.FileName{}, errkind.Errorf(errkind.Denied, "files: operator %s has no sender id in the configuration", caller.Operator)
-	}
-	f := pki.FileName{Type: fileType, Sender: sender, ZU: zu, Seq: 1}
-	if err := f.Valid(); err != nil {
-		return pki.FileName{}, errkind.Wrap(errkind.InvalidInput, err, "files")
-	}
-	n, err := s.cfg.State.NextSequence(ctx, "file/"+f.Series(), pki.MaxFileSequence)
-	if err != nil {
-		return pki.FileName{}, err
-	}
-	f.Seq = n
-	return f, nil
-}
-
 // SignedFile is a transaction file's detached signature.
 type SignedFile struct {
 	Name      string
@@ -91,58 +77,20 @@ type SignedFile struct {
 	Signer    state.Certificate
 }
 
-// SignFile signs a transaction file of the caller's operator with its
-// signer, streaming the content: it is hashed as it arrives, never held.
-// The file name's sender must be the caller's operator; the signature
-// carries this samd's instance id and the signer's next counter, taken
-// durably first. The audit record gets the name, size and SHA-256.
+// SignFile signs an XML transaction file of the caller's operator with
+// its signer as detached CMS (Part 19's Appendix C, the XML schema, is
+// not in the seed; the signature stays beside the file), streaming the
+// content: it is hashed as it arrives, never held. The file name must be
+// one the caller's operator sends (its PTOID, hardware type and DIS
+// version; Z = 1, as XML files use); the signature carries this samd's
+// instance id and the signer's next counter, taken durably first. The
+// audit record gets the name, size and SHA-256.
 func (s *Service) SignFile(ctx context.Context, caller identity.Principal, signer, name string, content io.Reader) (SignedFile, error) {
-	f, err := pki.ParseFileName(name)
-	if err != nil {
-		return SignedFile{}, errkind.Wrap(errkind.InvalidInput, err, "files")
-	}
-	if sender := s.cfg.Senders[caller.Operator]; sender != f.Sender {
-		return SignedFile{}, errkind.Errorf(errkind.Denied, "files: sender %s in the file name is not operator %s's sender id", f.Sender, caller.Operator)
-	}
-	rec, err := s.cfg.State.LatestCertificate(ctx, string(pki.ProfileSigner), caller.Operator, signer)
-	if errkind.Of(err) == errkind.NotFound {
-		return SignedFile{}, errkind.Errorf(errkind.NotFound, "files: operator %s has no signer %q", caller.Operator, signer)
-	}
+	_, fs, err := s.signerFor(ctx, caller, signer, name, part19.FormatXML)
 	if err != nil {
 		return SignedFile{}, err
 	}
-	cert, err := x509.ParseCertificate(rec.Cert)
-	if err != nil {
-		return SignedFile{}, errkind.Wrap(errkind.Internal, err, "files")
-	}
-	m, err := s.ca(rec.CA)
-	if err != nil {
-		return SignedFile{}, err
-	}
-	now := s.cfg.Now()
-	if r, revoked, _ := s.Revoked(m.cert, cert.SerialNumber); revoked {
-		return SignedFile{}, errkind.Errorf(errkind.Denied, "files: signer %s (serial %s) is revoked (%s)", signer, r.Serial, revocation.Reason(r.Reason).String())
-	}
-	if now.After(cert.NotAfter) {
-		return SignedFile{}, errkind.Errorf(errkind.Denied, "files: signer %s's certificate expired at %s", signer, cert.NotAfter.Format(time.RFC3339))
-	}
-	key := rec.Key
-	if key == "" {
-		ref, err := signerKey(caller.Operator, signer)
-		if err != nil {
-			return SignedFile{}, errkind.Wrap(errkind.InvalidInput, err, "files")
-		}
-		key = ref.String()
-	}
-	audit.NoteFrom(ctx).Key(key)
-	sgn, err := s.keySigner(ctx, key, keys.RoleSign)
-	if err != nil {
-		return SignedFile{}, err
-	}
-	if !sameKey(cert.PublicKey, sgn.Public()) {
-		return SignedFile{}, errkind.Errorf(errkind.CheckFailed, "files: signer %s's key is not its certificate's", signer)
-	}
-	h, err := cms.HashFor(cert.PublicKey)
+	h, err := cms.HashFor(fs.cert.PublicKey)
 	if err != nil {
 		return SignedFile{}, errkind.Wrap(errkind.Internal, err, "files")
 	}
@@ -151,13 +99,12 @@ func (s *Service) SignFile(ctx context.Context, caller identity.Principal, signe
 	if err != nil {
 		return SignedFile{}, errkind.Wrap(errkind.InvalidInput, err, "files: reading the file")
 	}
-	out := SignedFile{Name: name, Size: size, SHA256: sum.Sum(nil), Signer: rec}
+	out := SignedFile{Name: name, Size: size, SHA256: sum.Sum(nil), Signer: fs.rec}
 	audit.NoteFrom(ctx).Input(audit.Input{Name: name, Size: int(size), SHA256: hex.EncodeToString(out.SHA256)})
-	out.Counter, err = s.cfg.State.NextSequence(ctx, "signer/"+rec.CA+"/"+rec.Serial, 1<<62)
-	if err != nil {
+	if out.Counter, err = s.nextCounter(ctx, fs); err != nil {
 		return SignedFile{}, err
 	}
-	out.Signature, err = cms.Sign(rand.Reader, sgn, hh.Sum(nil), now, cms.Trace{Instance: s.cfg.Instance, Counter: out.Counter, File: name}, s.chain(cert, m))
+	out.Signature, err = cms.Sign(rand.Reader, fs.key, hh.Sum(nil), s.cfg.Now(), cms.Trace{Instance: s.cfg.Instance, Counter: out.Counter, File: name}, s.chain(fs.cert, fs.ca))
 	if err != nil {
 		return SignedFile{}, errkind.Wrap(errkind.Unavailable, err, "files: sign")
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/pki"
 	"github.com/samd-io/samd/pki/cms"
+	"github.com/samd-io/samd/pki/part19"
 )
 
 // TestFileSignatures signs transaction files with signers whose keys are
@@ -41,11 +42,11 @@ func TestFileSignatures(t *testing.T) {
 	}
 	content := bytes.Repeat([]byte("transaction record\n"), 5000)
 
-	name, err := e.pki.NextFileName(ctx, backA, "TX", "00")
-	if err != nil || name.String() != "TX010000.000000001" {
+	name, err := e.pki.NextFileName(ctx, backA, "", part19.FileTypeCSC)
+	if err != nil || name.String() != "TR01001A.000000001" {
 		t.Fatalf("first file name %v %v", name, err)
 	}
-	if n2, _ := e.pki.NextFileName(ctx, backA, "TX", "00"); n2.Seq != 2 {
+	if n2, _ := e.pki.NextFileName(ctx, backA, part19.HardwareTR, part19.FileTypeCSC); n2.Seq != 2 {
 		t.Fatalf("second file name %v", n2)
 	}
 	f := e.sign(t, backA, "s1", name.String(), content)
@@ -61,12 +62,12 @@ func TestFileSignatures(t *testing.T) {
 	os.WriteFile(filepath.Join(e.dir, "f.p7s"), f.Signature, 0o600)
 	openssl(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", filepath.Join(e.dir, "f.p7s"), "-content", filepath.Join(e.dir, "f.bin"),
 		"-CAfile", filepath.Join(e.dir, "root.pem"), "-purpose", "any", "-out", os.DevNull)
-	if again := e.sign(t, backA, "s1", "TX010000.000000002", content); again.Counter != 2 {
+	if again := e.sign(t, backA, "s1", "TR01001A.000000002", content); again.Counter != 2 {
 		t.Fatalf("the signer's counter did not advance: %d", again.Counter)
 	}
 	// RSA-3072 signer: RSASSA-PSS.
-	fb := e.sign(t, backB, "s2", "TX020000.000000001", content)
-	if v := e.verify(t, "TX020000.000000001", fb.Signature, content); !v.OK {
+	fb := e.sign(t, backB, "s2", "MW02001A.000000001", content)
+	if v := e.verify(t, "MW02001A.000000001", fb.Signature, content); !v.OK {
 		t.Fatalf("RSA-PSS file: %+v", v)
 	}
 
@@ -85,8 +86,10 @@ func TestFileSignatures(t *testing.T) {
 		{"a byte missing", name.String(), f.Signature, content[1:], ca.ReasonTampered},
 		{"certificate swapped for a forged one", name.String(), forged, content, ca.ReasonBadSignature},
 		{"signed under a foreign CA", name.String(), foreign, content, ca.ReasonUntrusted},
-		{"renamed to another sender", "TX020000.000000009", f.Signature, content, ca.ReasonSenderMismatch},
-		{"renamed to another sequence number", "TX010000.000000009", f.Signature, content, ca.ReasonRenamed},
+		{"renamed to another sender", "TR02001A.000000001", f.Signature, content, ca.ReasonSenderMismatch},
+		{"renamed to a hardware type the sender does not send as", "IO01001A.000000001", f.Signature, content, ca.ReasonSenderMismatch},
+		{"renamed to another sequence number", "TR01001A.000000009", f.Signature, content, ca.ReasonRenamed},
+		{"renamed to file type 2, which XML files do not use", "TR01002A.000000001", f.Signature, content, ca.ReasonBadName},
 		{"signed by a terminal", name.String(), terminalSig, content, ca.ReasonNotSigner},
 		{"not a transaction file name", "report.xml", f.Signature, content, ca.ReasonBadName},
 		{"not a signature", name.String(), []byte("garbage"), content, ca.ReasonMalformed},
@@ -107,11 +110,11 @@ func TestFileSignatures(t *testing.T) {
 		sigFile := filepath.Join(dir, "sig")
 		openssl(t, "cms", "-sign", "-binary", "-md", "sha1", "-signer", certFile, "-inkey", keyFile, "-outform", "DER", "-in", data, "-out", sigFile)
 		sig, _ := os.ReadFile(sigFile)
-		if v := e.verify(t, "TX010000.000000005", sig, content); v.Reason != ca.ReasonLegacy {
+		if v := e.verify(t, "TR01001A.000000005", sig, content); v.Reason != ca.ReasonLegacy {
 			t.Fatalf("SHA-1 from sender 0100: %s (%s)", v.Reason, v.Detail)
 		}
 		// 0200 is a legacy sender: the algorithm passes, the rest is checked.
-		if v := e.verify(t, "TX020000.000000005", sig, content); v.Reason != ca.ReasonNotSigner {
+		if v := e.verify(t, "TR02001A.000000005", sig, content); v.Reason != ca.ReasonNotSigner {
 			t.Fatalf("SHA-1 from legacy sender 0200: %s (%s)", v.Reason, v.Detail)
 		}
 	})
@@ -124,7 +127,7 @@ func TestFileSignatures(t *testing.T) {
 		cert, _ := x509.ParseCertificate(s3.Cert)
 		e.clk.Add(48 * time.Hour)
 		defer e.clk.Add(-48 * time.Hour)
-		if _, err := e.pki.SignFile(ctx, backA, "s3", "TX010000.000000007", bytes.NewReader(content)); errkind.Of(err) != errkind.Denied {
+		if _, err := e.pki.SignFile(ctx, backA, "s3", "TR01001A.000000007", bytes.NewReader(content)); errkind.Of(err) != errkind.Denied {
 			t.Fatalf("signing with an expired signer: %v", err)
 		}
 		// A signature its key made after expiry (as a stolen key would).
@@ -136,19 +139,19 @@ func TestFileSignatures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := e.verify(t, "TX010000.000000007", late, content); v.Reason != ca.ReasonExpired {
+		if v := e.verify(t, "TR01001A.000000007", late, content); v.Reason != ca.ReasonExpired {
 			t.Fatalf("signature after expiry: %s (%s)", v.Reason, v.Detail)
 		}
 	})
 
 	t.Run("revoked signer", func(t *testing.T) {
-		if _, err := e.pki.Revoke(ctx, "files-issuing", s1.Serial, 1, 0); err != nil {
+		if _, _, err := e.pki.Revoke(ctx, "files-issuing", s1.Serial, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 		if v := e.verify(t, name.String(), f.Signature, content); v.Reason != ca.ReasonRevoked || !strings.Contains(v.Detail, "keyCompromise") {
 			t.Fatalf("file of a revoked signer: %s (%s)", v.Reason, v.Detail)
 		}
-		if _, err := e.pki.SignFile(ctx, backA, "s1", "TX010000.000000008", bytes.NewReader(content)); errkind.Of(err) != errkind.Denied {
+		if _, err := e.pki.SignFile(ctx, backA, "s1", "TR01001A.000000008", bytes.NewReader(content)); errkind.Of(err) != errkind.Denied {
 			t.Fatalf("signing with a revoked signer: %v", err)
 		}
 	})
@@ -159,16 +162,16 @@ func TestFileSignatures(t *testing.T) {
 		}
 		var signed []ca.SignedFile
 		for i := range 3 {
-			signed = append(signed, e.sign(t, backA, "s4", fmt.Sprintf("TX0100S4.%09d", i+1), content))
+			signed = append(signed, e.sign(t, backA, "s4", fmt.Sprintf("TR01001A.%09d", 100+i), content))
 		}
 		rec, err := e.pki.Certificate(ctx, "files-issuing", ca.NormalizeSerial(signed[0].Signer.Serial))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); errkind.Of(err) != errkind.InvalidInput {
+		if _, _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 1, 2); errkind.Of(err) != errkind.InvalidInput {
 			t.Fatalf("keyCompromise from a counter: %v", err)
 		}
-		if _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 5, 2); err != nil {
+		if _, _, err := e.pki.Revoke(ctx, "files-issuing", rec.Serial, 5, 2); err != nil {
 			t.Fatal(err)
 		}
 		for i, f := range signed {
@@ -185,9 +188,12 @@ func TestFileSignatures(t *testing.T) {
 			signer, name string
 			kind         errkind.Kind
 		}{
-			{backA, "s1", "TX020000.000000001", errkind.Denied},   // another operator's sender id
-			{backA, "s2", "TX010000.000000001", errkind.NotFound}, // op-b's signer
-			{backA, "s1", "TX0100.1", errkind.InvalidInput},
+			{backA, "s1", "TR02001A.000000001", errkind.Denied},       // op-b's PTOID
+			{backA, "s1", "MW01001A.000000001", errkind.Denied},       // a hardware type op-a does not send as
+			{backA, "s1", "TR01001B.000000001", errkind.Denied},       // another DIS version than op-a's
+			{backA, "s2", "TR01001A.000000001", errkind.NotFound},     // op-b's signer
+			{backA, "s1", "TR0100.1", errkind.InvalidInput},           // not XXYYYYZU.NNNNNNNNN
+			{backA, "s1", "TR01002A.000000001", errkind.InvalidInput}, // XML files use Z = 1
 		} {
 			if _, err := e.pki.SignFile(ctx, c.who, c.signer, c.name, bytes.NewReader(content)); errkind.Of(err) != c.kind {
 				t.Errorf("%s %s: %v, want %v", c.signer, c.name, err, c.kind)

@@ -27,6 +27,9 @@ type IssueRequest struct {
 	IPs       []net.IP
 	Validity  time.Duration
 	Renews    string // serial of the certificate this one renews
+	// NotAfter, if set, is the latest the certificate may end (a
+	// renewal's: the certificate it renews ends then).
+	NotAfter time.Time
 }
 
 // Issue issues a certificate from a CSR and records it.
@@ -65,7 +68,13 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	if na.After(m.cert.NotAfter) {
 		na = m.cert.NotAfter
 	}
-	serial := newSerial()
+	if !r.NotAfter.IsZero() && na.After(r.NotAfter) {
+		na = r.NotAfter
+	}
+	serial, err := s.newSerial(ctx)
+	if err != nil {
+		return state.Certificate{}, err
+	}
 	der, err := pki.Issue(rand.Reader, m.cert, m.signer, pki.IssueRequest{Profile: r.Profile, CSR: csr, Key: key, Principal: r.Principal,
 		DNSNames: r.DNSNames, IPs: r.IPs, Serial: serial, NotBefore: nb, NotAfter: na, CRLURL: m.rec.CRLURL})
 	if err != nil {
@@ -79,7 +88,7 @@ func (s *Service) sign(ctx context.Context, m *managedCA, r IssueRequest, csr *x
 	c := state.Certificate{CA: m.rec.Name, Serial: serialHex(serial), Profile: string(r.Profile), Role: r.Principal.Role.String(),
 		Operator: r.Principal.Operator, Device: r.Principal.Device, NotBefore: nb, NotAfter: na, Cert: der, Renews: r.Renews, Issued: now}
 	if r.Profile == pki.ProfileServer {
-		c.Role, c.Operator, c.Device = "server", "-", strings.Join(r.DNSNames, ",")
+		c.Role, c.Operator, c.Device = "server", identity.SchemeRecord, strings.Join(r.DNSNames, ",")
 	}
 	return c, nil
 }

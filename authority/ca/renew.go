@@ -14,7 +14,13 @@ import (
 
 // Renew issues a new certificate for the caller, who authenticated with a
 // current, unrevoked certificate samd issued, for the same identity and
-// profile; the old one stays valid until it expires or is revoked.
+// profile, ending no later than the current one: renewal changes the
+// key, never the lifetime an officer granted (which only a new
+// enrolment or issuance extends). The old one stays valid until it
+// expires or is revoked; its revocation takes the new one with it
+// (Revoke follows the renewal chain), also when the two cross: a
+// renewal recorded after its predecessor was revoked is revoked at once
+// and refused.
 func (s *Service) Renew(ctx context.Context, caller identity.Principal, current *x509.Certificate, csrDER []byte) (state.Certificate, error) {
 	m, rec, err := s.issuedBy(ctx, current)
 	if err != nil {
@@ -31,7 +37,23 @@ func (s *Service) Renew(ctx context.Context, caller identity.Principal, current 
 	if err != nil {
 		return state.Certificate{}, err
 	}
-	return s.issue(ctx, m, IssueRequest{CA: m.rec.Name, Profile: prof, Principal: caller, Renews: rec.Serial}, csr, nil)
+	c, err := s.issue(ctx, m, IssueRequest{CA: m.rec.Name, Profile: prof, Principal: caller, Renews: rec.Serial, NotAfter: rec.NotAfter}, csr, nil)
+	if err != nil {
+		return c, err
+	}
+	// The predecessor's revocation may have listed its renewals before
+	// this one was recorded: read it from the store (another replica may
+	// have revoked it), after recording.
+	switch r, err := s.cfg.State.Revocation(ctx, m.rec.Name, rec.Serial); {
+	case err == nil && FollowsChain(r.Reason):
+		if _, err := s.revokeOne(ctx, m, c.Serial, r.Reason, 0); err != nil && errkind.Of(err) != errkind.Exists {
+			return state.Certificate{}, err
+		}
+		return state.Certificate{}, errkind.Errorf(errkind.Unauthenticated, "renew: certificate %s was revoked meanwhile", rec.Serial)
+	case err != nil && errkind.Of(err) != errkind.NotFound:
+		return state.Certificate{}, err
+	}
+	return c, nil
 }
 
 // issuedBy finds the managed CA that issued c and c's record.

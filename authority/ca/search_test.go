@@ -34,10 +34,10 @@ func TestCertificates(t *testing.T) {
 		serials = append(serials, c.Serial)
 		e.clk.Add(time.Duration(i+1) * time.Second) // issued one after another
 	}
-	if _, err := e.pki.Revoke(ctx, "search-issuing", serials[1], 4, 0); err != nil {
+	if _, _, err := e.pki.Revoke(ctx, "search-issuing", serials[1], 4, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pki.Revoke(ctx, "search-issuing", "7E577E57", 1, 0); err != nil { // signed outside samd
+	if _, _, err := e.pki.Revoke(ctx, "search-issuing", "7E577E57", 1, 0); err != nil { // signed outside samd
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

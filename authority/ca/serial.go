@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto/rand"
 	"math/big"
 	"strings"
@@ -8,14 +9,41 @@ import (
 	"github.com/samd-io/samd/errkind"
 )
 
-func newSerial() *big.Int {
-	// 127 random bits, positive and at most 16 octets (RFC 5280 §4.1.2.2,
-	// CA/Browser Forum's 64-bit minimum of entropy).
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err)
+// MaxSequentialSerial is the last serial number of the sequential mode:
+// 2^31-1, the largest positive DER INTEGER of four content octets, so
+// that the serial fits the four bytes of Håndbok 206 Part 19 §4.2.3's
+// "Certificate serial number | Byte | 4" whether equipment keeps the
+// number or its encoding.
+const MaxSequentialSerial = 1<<31 - 1
+
+// serialSequence is the state store's sequence of sequential serial
+// numbers: one for every CA samd holds, so that a serial names one
+// certificate in the whole scheme, as on the scheme's single CRL whose
+// revocation records carry the serial and no issuer (§4.2.3).
+const serialSequence = "pki/serial"
+
+// newSerial is the serial number of the next certificate: 127 random
+// bits, positive and at most 16 octets (RFC 5280 §4.1.2.2, the CA/Browser
+// Forum's 64-bit minimum of entropy); or, in the sequential mode, the
+// next number of the state store's sequence (taken durably, never twice,
+// never random), refused once it would not fit four bytes — never
+// wrapped, which would issue a serial twice.
+func (s *Service) newSerial(ctx context.Context) (*big.Int, error) {
+	if !s.cfg.SequentialSerials {
+		n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+		if err != nil {
+			return nil, errkind.Wrap(errkind.Internal, err, "pki: serial")
+		}
+		return n.Add(n, big.NewInt(1)), nil
 	}
-	return n.Add(n, big.NewInt(1))
+	n, err := s.cfg.State.NextSequence(ctx, serialSequence, 1<<62)
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxSequentialSerial {
+		return nil, errkind.Errorf(errkind.Limit, "pki: the sequential serial numbers are spent (%d issued, four bytes hold %d)", n-1, MaxSequentialSerial)
+	}
+	return new(big.Int).SetUint64(n), nil
 }
 
 func serialHex(n *big.Int) string { return strings.ToUpper(n.Text(16)) }

@@ -11,8 +11,9 @@
 // proposed, and run from those values (operation.go). Each has a file of
 // its own (op_*.go); registry.go holds who is an officer and within which
 // scope, proposals.go the proposals and votes, quorum.go which operations
-// exist and how many approvals each needs, inventory.go the officers'
-// view of the keys.
+// exist and how many approvals each needs, keyscope.go whose officers
+// make which keys, lockout.go the guard that keeps enough officers to
+// vote, inventory.go the officers' view of the keys.
 //
 // Dual control acts on the scheme CA through the small CA interface and
 // on the key store through Keys; it needs nothing of the card-facing
@@ -66,7 +67,7 @@ type Keys interface {
 type CA interface {
 	CreateCA(ctx context.Context, by identity.Principal, r ca.CreateRequest) (state.CA, error)
 	CAs(ctx context.Context) ([]state.CA, error)
-	Revoke(ctx context.Context, ca, serial string, reason int, fromCounter uint64) (state.Revocation, error)
+	Revoke(ctx context.Context, ca, serial string, reason int, fromCounter uint64) (state.Revocation, []state.Revocation, error)
 	Issue(ctx context.Context, r ca.IssueRequest) (state.Certificate, error)
 }
 
@@ -86,6 +87,11 @@ type Config struct {
 	// except the scheme-wide acts, which always can (quorum 2 unless
 	// listed, and never less: see Quorum).
 	Quorum map[string]int
+	// KeyScopes gives the keys of a scope — the middle part of a key name
+	// <purpose>/<scope>/<name> — to an operator, whose officers alone make
+	// them in key ceremonies; every other key, and every key of the
+	// scheme's own roles and purposes, is the scheme's (keyscope.go).
+	KeyScopes map[string]string
 	// TTL is how long a proposal stays open (default 1h).
 	TTL   time.Duration
 	State state.Store

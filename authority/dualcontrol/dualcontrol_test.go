@@ -31,12 +31,25 @@ func (k officerKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Ro
 }
 
 func (k officerKeys) ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
-	req := pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}
+	return k.importComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}, comps, kcvs)
+}
+
+func (k officerKeys) GenerateExportable(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
+	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg, Exportable: true})
+}
+
+func (k officerKeys) ImportExportable(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
+	return k.importComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want, Exportable: true}, comps, kcvs)
+}
+
+func (k officerKeys) importComponents(ctx context.Context, req pkcs11.ImportRequest, comps []secret.Bytes, kcvs [][]byte) (keys.Key, error) {
 	for i, c := range comps {
 		req.Components = append(req.Components, pkcs11.Component{Value: c, KCV: kcvs[i]})
 	}
 	return k.ImportComponents(ctx, req)
 }
+
+var _ dualcontrol.ExportKeys = officerKeys{}
 
 func (k officerKeys) ImportKey(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, value secret.Bytes) (keys.Key, error) {
 	check, err := kcv.Compute(alg, value, kcv.EncryptZero)
@@ -62,11 +75,15 @@ func officerOf(op, dev string) identity.Principal {
 
 func newOfficersEnv(t *testing.T, prefix string, cfg dualcontrol.Config) *officersEnv {
 	t.Helper()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
+	st := cfg.State // a store the test shares, or one of its own
+	if st == nil {
+		s, err := sqlite.Open(filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st = s
 	}
-	t.Cleanup(func() { st.Close() })
 	store := keystest.Store(t)
 	seal, _ := keys.NewRef("session/"+prefix+"/seal", 1)
 	if _, err := store.Key(seal); err != nil {

@@ -14,13 +14,18 @@ type KeySpec struct {
 	Version   int    `json:"version"`
 	Role      string `json:"role"`
 	Algorithm string `json:"algorithm"`
+	// Exportable makes a key key.export may later hand to a partner
+	// (diversify-master and mac keys only); absent or false, the key is
+	// non-extractable and never leaves the HSM.
+	Exportable bool `json:"exportable,omitempty"`
 }
 
 // newKey is a parsed KeySpec.
 type newKey struct {
-	ref  keys.Ref
-	role keys.Role
-	alg  keys.Algorithm
+	ref        keys.Ref
+	role       keys.Role
+	alg        keys.Algorithm
+	exportable bool
 }
 
 // parse checks the spec; symmetric asks for a secret key.
@@ -40,7 +45,10 @@ func (k KeySpec) parse(symmetric bool) (newKey, error) {
 	if !alg.Fits(role) || symmetric && !alg.Symmetric() {
 		return newKey{}, fmt.Errorf("a %s key cannot have role %s here", alg, role)
 	}
-	return newKey{ref: ref, role: role, alg: alg}, nil
+	if k.Exportable && !keys.Exportable(role) {
+		return newKey{}, fmt.Errorf("exportable: a %s key never leaves the HSM", role)
+	}
+	return newKey{ref: ref, role: role, alg: alg, exportable: k.Exportable}, nil
 }
 
 // CheckSpec is the check value an imported key must have.

@@ -24,7 +24,7 @@ func TestComponentCeremony(t *testing.T) {
 	ctx := context.Background()
 	o1, o2, o3 := officerOf("op-a", "o1"), officerOf("op-a", "o2"), officerOf("op-a", "o3")
 	e := newOfficersEnv(t, "ceremony", dualcontrol.Config{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
-		Quorum: map[string]int{dualcontrol.OpKeyComponents: 2}})
+		Quorum: map[string]int{dualcontrol.OpKeyComponents: 2}, KeyScopes: map[string]string{"ceremony": "op-a"}})
 	master := make([]byte, 16)
 	rand.Read(master)
 	c1 := make([]byte, 16)
@@ -77,7 +77,7 @@ func TestComponentCeremony(t *testing.T) {
 	}
 
 	three := newOfficersEnv(t, "ceremony", dualcontrol.Config{Registry: []string{"op-a/o1", "op-a/o2", "op-a/o3"},
-		Quorum: map[string]int{dualcontrol.OpKeyComponents: 3}, TTL: time.Hour})
+		Quorum: map[string]int{dualcontrol.OpKeyComponents: 3}, TTL: time.Hour, KeyScopes: map[string]string{"ceremony": "op-a"}})
 	if _, err := three.o.Propose(ctx, o1, dualcontrol.OpKeyComponents, []byte(params)); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("two components for a quorum of three: %v", err)
 	}

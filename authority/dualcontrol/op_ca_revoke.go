@@ -45,7 +45,7 @@ func (o *Officers) caRevoke(ctx context.Context, _ string, p CARevokeParams) (st
 		if err != nil {
 			return "", err
 		}
-		r, err := o.cfg.CA.Revoke(ctx, rec.Parent, cert.SerialNumber.Text(16), p.Reason, 0)
+		r, _, err := o.cfg.CA.Revoke(ctx, rec.Parent, cert.SerialNumber.Text(16), p.Reason, 0)
 		if err != nil {
 			return "", err
 		}

@@ -149,12 +149,15 @@ func (o *Officers) importComponents(ctx context.Context, id string, p componentI
 	}
 	ref, role, alg := p.key.ref, p.key.role, p.key.alg
 	want, m := p.check.want, p.check.method
-	k, err := o.keys.ImportFromComponents(ctx, ref, role, alg, values, checks, m, want)
+	k, err := o.importKey(ctx, p.key, values, checks, m, want)
 	if err != nil {
 		return "", err
 	}
 	audit.NoteFrom(ctx).Key(ref.String())
 	out := fmt.Sprintf("imported %s (%s, %s) from %d components; KCV %X (%s) as proposed", ref, role, alg, len(comps), want, m)
+	if k.Exportable {
+		out += "; exportable (key.export may wrap it)"
+	}
 	if len(k.CMACKCV) > 0 {
 		out += fmt.Sprintf("; KCV %X (CMAC-zero)", k.CMACKCV)
 	}

@@ -84,7 +84,7 @@ func (o *Officers) importKWP(ctx context.Context, _ string, p kwpImport) (string
 	if subtle.ConstantTimeCompare(check, want) != 1 {
 		return "", errkind.Errorf(errkind.CheckFailed, "officers: the unwrapped key does not have the proposed check value; nothing was imported")
 	}
-	if _, err := o.keys.ImportFromComponents(ctx, ref, role, alg, []secret.Bytes{value}, [][]byte{check}, m, want); err != nil {
+	if _, err := o.importKey(ctx, p.key, []secret.Bytes{value}, [][]byte{check}, m, want); err != nil {
 		return "", err
 	}
 	audit.NoteFrom(ctx).Key(ref.String())

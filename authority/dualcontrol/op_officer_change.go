@@ -25,7 +25,8 @@ func checkOfficer(p OfficerParams) error {
 }
 
 // changeOfficer adds or removes an officer; a removal that would leave
-// fewer officers than the largest quorum is refused, so that dual control
+// the officer's operator fewer officers able to vote than the largest
+// quorum that needs them is refused (lockout.go), so that dual control
 // cannot lock itself out.
 func (o *Officers) changeOfficer(ctx context.Context, p OfficerParams, add bool) (string, error) {
 	reg, err := o.Registry(ctx)
@@ -39,26 +40,10 @@ func (o *Officers) changeOfficer(ctx context.Context, p OfficerParams, add bool)
 	case !add && !has:
 		return "", errkind.Errorf(errkind.NotFound, "officers: %s is not an officer", p.Officer)
 	case !add:
-		most, mostScheme := 0, 0
-		for op, m := range o.quorum {
-			most = max(most, m)
-			if SchemeWide(op) {
-				mostScheme = max(mostScheme, m)
-			}
-		}
-		if len(reg)-1 < most {
-			return "", errkind.Errorf(errkind.Denied, "officers: removing %s would leave %d officers, fewer than the largest quorum (%d)", p.Officer, len(reg)-1, most)
-		}
-		if op, _, _ := strings.Cut(p.Officer, "/"); o.cfg.SchemeOperator != "" && op == o.cfg.SchemeOperator {
-			left := 0
-			for _, r := range reg {
-				if r != p.Officer && strings.HasPrefix(r, o.cfg.SchemeOperator+"/") {
-					left++
-				}
-			}
-			if left < mostScheme {
-				return "", errkind.Errorf(errkind.Denied, "officers: removing %s would leave %d scheme officers, fewer than the largest quorum of a scheme-wide act (%d)", p.Officer, left, mostScheme)
-			}
+		op, _, _ := strings.Cut(p.Officer, "/")
+		after := slices.DeleteFunc(slices.Clone(reg), func(r string) bool { return r == p.Officer })
+		if err := o.checkLockOut(ctx, op, after, nil, "removing "+p.Officer); err != nil {
+			return "", err
 		}
 	}
 	if err := o.cfg.State.ChangeOfficer(ctx, p.Officer, add, o.cfg.Now()); err != nil {

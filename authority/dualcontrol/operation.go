@@ -21,16 +21,23 @@ type proposed struct {
 	// params are the parameters as the proposal records them (and its
 	// ID hashes them): normalised, marshalled to JSON.
 	params any
-	// scope is the operator whose officers alone propose and vote on it;
-	// "" lets any officer of the registry (the scheme's officers, for a
-	// scheme-wide act: see mayAct).
-	scope string
+	// actors are the officers who alone propose and vote on it (see
+	// mayAct; a scheme-wide act is always the scheme's officers').
+	actors actors
 	// components is how many key components the ceremony collects, each
 	// with its officer's approval; 0 for every other operation.
 	components int
 	// run performs the act for the proposal of that ID and says what it
 	// did.
 	run func(ctx context.Context, id string) (string, error)
+}
+
+// actors say whose officers act on a proposal: one operator's, or —
+// scheme set, saying why — the scheme's. The zero value is any officer
+// of the registry, which no operation has: each says who acts on it.
+type actors struct {
+	operator string
+	scheme   string
 }
 
 // op is an operation whose parameters officers write as P and which runs
@@ -40,8 +47,8 @@ type op[P, R any] struct {
 	// parse checks the parameters, normalises them in place (they are
 	// recorded as they are then) and returns what the act needs.
 	parse func(*P) (R, error)
-	// scope, if set, names the operator whose officers act on it.
-	scope func(R) string
+	// actors, if set, says whose officers act on it.
+	actors func(R) actors
 	// components, if set, is how many components the ceremony collects.
 	components func(R) int
 	run        func(ctx context.Context, id string, r R) (string, error)
@@ -53,8 +60,8 @@ func (d op[P, R]) decode(raw json.RawMessage) (proposed, error) {
 		return proposed{}, err
 	}
 	out := proposed{params: p, run: func(ctx context.Context, id string) (string, error) { return d.run(ctx, id, r) }}
-	if d.scope != nil {
-		out.scope = d.scope(r)
+	if d.actors != nil {
+		out.actors = d.actors(r)
 	}
 	if d.components != nil {
 		out.components = d.components(r)
@@ -88,15 +95,21 @@ func same[P any](check func(P) error) func(*P) (P, error) {
 // table is every operation, by name.
 func (o *Officers) table() map[string]operation {
 	return map[string]operation{
-		OpKeyGenerate:   op[KeyGenerateParams, newKey]{parse: parseKeyGenerate, run: o.keyGenerate},
-		OpKeyImportTR31: op[ImportTR31Params, tr31Import]{parse: parseImportTR31, run: o.importTR31},
-		OpKeyImportKWP:  op[ImportKWPParams, kwpImport]{parse: parseImportKWP, run: o.importKWP},
+		OpKeyGenerate: op[KeyGenerateParams, newKey]{parse: parseKeyGenerate, run: o.keyGenerate,
+			actors: func(k newKey) actors { return o.keyActors(k.ref, k.role) }},
+		OpKeyImportTR31: op[ImportTR31Params, tr31Import]{parse: parseImportTR31, run: o.importTR31,
+			actors: func(k tr31Import) actors { return o.keyActors(k.ref, k.role) }},
+		OpKeyImportKWP: op[ImportKWPParams, kwpImport]{parse: parseImportKWP, run: o.importKWP,
+			actors: func(k kwpImport) actors { return o.keyActors(k.key.ref, k.key.role) }},
+		OpKeyExport: op[ExportParams, keyExport]{parse: o.parseExport, run: o.keyExport},
 		OpKeyComponents: op[ComponentsParams, componentImport]{parse: parseComponents, run: o.importComponents,
-			components: func(c componentImport) int { return c.components }},
-		OpAllowanceTopUp: op[TopUpParams, TopUpParams]{parse: same(checkTopUp), run: o.topUp, scope: func(p TopUpParams) string {
+			components: func(c componentImport) int { return c.components },
+			actors:     func(c componentImport) actors { return o.keyActors(c.key.ref, c.key.role) }},
+		OpAllowanceTopUp: op[TopUpParams, TopUpParams]{parse: same(checkTopUp), run: o.topUp, actors: func(p TopUpParams) actors {
 			operator, _, _ := strings.Cut(p.Device, "/")
-			return operator // the device's operator's officers top it up
+			return actors{operator: operator} // the device's operator's officers top it up
 		}},
+		OpOfficerRevoke:  op[OfficerRevokeParams, OfficerRevokeParams]{parse: parseOfficerRevoke, run: o.officerRevoke, actors: o.officerRevokeActors},
 		OpPolicyActivate: op[PolicyActivateParams, PolicyActivateParams]{parse: same(checkPolicyActivate), run: o.policyActivate},
 		OpCACreate:       op[CACreateParams, ca.CreateRequest]{parse: parseCACreate, run: o.caCreate},
 		OpCARevoke:       op[CARevokeParams, CARevokeParams]{parse: same(checkCARevoke), run: o.caRevoke},

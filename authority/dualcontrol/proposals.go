@@ -32,7 +32,13 @@ func (o *Officers) Propose(ctx context.Context, p identity.Principal, op string,
 	}
 	d, err := def.decode(params)
 	if err != nil {
-		return state.Proposal{}, errkind.Wrap(errkind.InvalidInput, err, "officers: %s parameters", op)
+		// Parameters that name what may not be done (a key that may not
+		// leave, say) keep their kind; malformed ones are invalid input.
+		k := errkind.Of(err)
+		if k != errkind.Denied && k != errkind.WrongRole && k != errkind.NotFound {
+			k = errkind.InvalidInput
+		}
+		return state.Proposal{}, errkind.Wrap(k, err, "officers: %s parameters", op)
 	}
 	if err := o.mayAct(p, op, d); err != nil {
 		return state.Proposal{}, err

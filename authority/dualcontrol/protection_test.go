@@ -86,9 +86,10 @@ func TestImportProtection(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	o, err := dualcontrol.New(dualcontrol.Config{
-		Registry: []string{"op/so-1"},
-		Quorum:   map[string]int{dualcontrol.OpKeyImportKWP: 1, dualcontrol.OpKeyImportTR31: 1},
-		State:    st, Keys: officerKeys{s},
+		Registry:  []string{"op/so-1"},
+		Quorum:    map[string]int{dualcontrol.OpKeyImportKWP: 1, dualcontrol.OpKeyImportTR31: 1},
+		KeyScopes: map[string]string{"imp": "op"},
+		State:     st, Keys: officerKeys{s},
 	})
 	if err != nil {
 		t.Fatal(err)

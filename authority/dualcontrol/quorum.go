@@ -20,11 +20,13 @@ const (
 	OpOfficerRemove  = "officer.remove"
 	OpKeyImportKWP   = "key.import-kwp"
 	OpCertIssue      = "pki.certificate.issue"
+	OpOfficerRevoke  = "pki.officer.revoke"
+	OpKeyExport      = "key.export"
 )
 
 // operations are every operation officers may put under dual control.
 var operations = []string{OpKeyGenerate, OpKeyImportTR31, OpAllowanceTopUp, OpPolicyActivate, OpKeyComponents, OpCACreate, OpCARevoke,
-	OpOfficerAdd, OpOfficerRemove, OpKeyImportKWP, OpCertIssue}
+	OpOfficerAdd, OpOfficerRemove, OpKeyImportKWP, OpCertIssue, OpOfficerRevoke, OpKeyExport}
 
 // Operations lists every operation officers may put under dual control,
 // in a fixed order.
@@ -34,27 +36,49 @@ func Operations() []string { return slices.Clone(operations) }
 // every operator's devices feel — a CA and its certificates (CA creation
 // and revocation; server certificates, which every terminal trusts as
 // samd; officer certificates, which carry an officer's vote), the
-// officer registry, and the policy documents of every operator. Only the
-// scheme's officers (Config.SchemeOperator) propose and approve
+// officer registry, the policy documents of every operator, and a shared
+// key handed to a partner operator (key.export). Only the scheme's
+// officers (Config.SchemeOperator) propose and approve
 // them, always under dual control: there is no direct call for them.
 func SchemeWide(op string) bool {
 	switch op {
-	case OpCACreate, OpCARevoke, OpCertIssue, OpOfficerAdd, OpOfficerRemove, OpPolicyActivate:
+	case OpCACreate, OpCARevoke, OpCertIssue, OpOfficerAdd, OpOfficerRemove, OpPolicyActivate, OpKeyExport:
 		return true
 	}
 	return false
 }
 
-// MinSchemeQuorum is the quorum of a scheme-wide act that the
-// configuration does not set, and the least it may set.
+// AlwaysDual reports whether an operation has no direct call at all, so
+// that it can always be proposed, by at least MinSchemeQuorum officers:
+// every scheme-wide act, and the revocation of an officer's certificate
+// (pki.officer.revoke), which takes a vote away.
+func AlwaysDual(op string) bool { return SchemeWide(op) || op == OpOfficerRevoke }
+
+// schemeMayNeed reports whether the scheme's officers may have to make
+// an operation: a scheme-wide act, a ceremony of a scheme key
+// (keyscope.go), the revocation of a scheme officer's certificate.
+func schemeMayNeed(op string) bool {
+	switch op {
+	case OpKeyGenerate, OpKeyComponents, OpKeyImportKWP, OpKeyImportTR31, OpOfficerRevoke:
+		return true
+	}
+	return SchemeWide(op)
+}
+
+// MinSchemeQuorum is the quorum of an operation without a direct call
+// (AlwaysDual) that the configuration does not set, and the least it may
+// set.
 const MinSchemeQuorum = 2
 
 // Quorum returns the quorum of every operation that can be proposed: the
-// configured ones, and MinSchemeQuorum for each scheme-wide act the
-// configuration does not list. It refuses an unknown operation, a
-// quorum below 1, a scheme-wide act below MinSchemeQuorum, and a quorum
-// larger than the officers who could approve (the registry; for a
-// scheme-wide act, the scheme operator's officers in it).
+// configured ones, and MinSchemeQuorum for each operation without a
+// direct call (AlwaysDual) the configuration does not list. It refuses
+// an unknown operation, a quorum below 1, one below MinSchemeQuorum for
+// an operation without a direct call, and a quorum larger than the
+// officers who could approve (the registry; for an operation the
+// scheme's officers may have to make — a scheme-wide act, a scheme key's
+// ceremony, a scheme officer's revocation — the scheme operator's
+// officers in it).
 func Quorum(registry []string, configured map[string]int, schemeOperator string) (map[string]int, error) {
 	scheme := 0
 	for _, r := range registry {
@@ -64,7 +88,7 @@ func Quorum(registry []string, configured map[string]int, schemeOperator string)
 	}
 	out := map[string]int{}
 	for _, op := range operations {
-		if SchemeWide(op) {
+		if AlwaysDual(op) {
 			out[op] = MinSchemeQuorum
 		}
 	}
@@ -72,8 +96,8 @@ func Quorum(registry []string, configured map[string]int, schemeOperator string)
 		switch {
 		case !slices.Contains(operations, op):
 			return nil, fmt.Errorf("officers: quorum for unknown operation %q (known: %s)", op, strings.Join(sorted(operations), ", "))
-		case SchemeWide(op) && m < MinSchemeQuorum:
-			return nil, fmt.Errorf("officers: quorum %d for %s: a scheme-wide act needs at least %d scheme officers", m, op, MinSchemeQuorum)
+		case AlwaysDual(op) && m < MinSchemeQuorum:
+			return nil, fmt.Errorf("officers: quorum %d for %s: it has no direct call and needs at least %d officers", m, op, MinSchemeQuorum)
 		case m < 1 || m > len(registry):
 			return nil, fmt.Errorf("officers: quorum %d for %s: between 1 and the %d registered officers", m, op, len(registry))
 		}
@@ -81,8 +105,8 @@ func Quorum(registry []string, configured map[string]int, schemeOperator string)
 	}
 	if schemeOperator != "" {
 		for op, m := range out {
-			if SchemeWide(op) && m > scheme {
-				return nil, fmt.Errorf("officers: quorum %d for %s: the registry has %d officers of the scheme operator %s", m, op, scheme, schemeOperator)
+			if schemeMayNeed(op) && m > scheme {
+				return nil, fmt.Errorf("officers: quorum %d for %s: the registry has %d officers of the scheme operator %s, who make it for the scheme", m, op, scheme, schemeOperator)
 			}
 		}
 	}

@@ -52,20 +52,29 @@ func (o *Officers) Scheme(p identity.Principal) bool {
 }
 
 // mayAct refuses an officer outside the scope of an operation: a
-// scheme-wide act is the scheme's officers', an act on an operator's
-// devices that operator's officers'.
+// scheme-wide act, and a proposal that is the scheme's (a scheme key's
+// ceremony, a scheme officer's certificate), are the scheme's officers',
+// an act on an operator's devices, keys or officers that operator's
+// officers'.
 func (o *Officers) mayAct(p identity.Principal, op string, d proposed) error {
-	if SchemeWide(op) {
+	if SchemeWide(op) || d.actors.scheme != "" {
+		what := op + " is a scheme-wide act"
+		if !SchemeWide(op) {
+			what = "this " + op + " is the scheme's (" + d.actors.scheme + ")"
+		}
 		if o.cfg.SchemeOperator == "" {
-			return errkind.Errorf(errkind.Denied, "officers: %s is a scheme-wide act and this samd names no scheme operator (admin.scheme_operator), so no officer may propose or approve it", op)
+			return errkind.Errorf(errkind.Denied, "officers: %s and this samd names no scheme operator (admin.scheme_operator), so no officer may propose or approve it", what)
 		}
 		if !o.Scheme(p) {
-			return errkind.Errorf(errkind.Denied, "officers: %s is a scheme-wide act: only the scheme's officers (operator %s) propose and approve it, not %s", op, o.cfg.SchemeOperator, officerID(p))
+			return errkind.Errorf(errkind.Denied, "officers: %s: only the scheme's officers (operator %s) propose and approve it, not %s", what, o.cfg.SchemeOperator, officerID(p))
 		}
 		return nil
 	}
-	if d.scope != "" && p.Operator != d.scope {
-		return errkind.Errorf(errkind.Denied, "officers: an officer of %s acts within %s only; this %s concerns %s", p.Operator, p.Operator, op, d.scope)
+	if d.actors.operator == "" {
+		return errkind.Errorf(errkind.Internal, "officers: %s names no officers to act on it", op)
+	}
+	if p.Operator != d.actors.operator {
+		return errkind.Errorf(errkind.Denied, "officers: an officer of %s acts within %s only; this %s concerns %s", p.Operator, p.Operator, op, d.actors.operator)
 	}
 	return nil
 }

@@ -30,41 +30,50 @@ var adminCLI = &cli{
 	intro: `Security officers of the registry, on the admin listener (--admin-addr;
 --addr names it too when --admin-addr is not given): dual-control proposals,
 votes, key components, the key inventory. --as officer|officer-2|officer-3|
-scheme-officer|scheme-officer-2 with --dev.
+scheme-officer|scheme-officer-2|scheme-officer-3 with --dev.
 `,
 	commands: adminCommands,
 }
 
 const proposeMore = `Operations and their parameters (--params):
-  key.generate          {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"}
+  key.generate          {"name":"…","version":1,"role":"diversify-master","algorithm":"AES-128"[,"exportable":true]}
   key.import-components {"name","version","role","algorithm","components":2,"kcv":"…"}
   key.import-tr31       {"block","kbpk":"NAME:vN","name","version","role"}
   allowance.topup       {"device":"<operator>/<device>","amount":N,"currency":"NOK"}
+  pki.officer.revoke    {"officer":"<operator>/<device>","reason":1[,"ca","serial"]}
+Key ceremonies of the scheme's keys (session-seal, transport, CA … and scopes
+admin.key_scopes gives no operator) and a scheme officer's revocation are the
+scheme's officers'.
 Scheme-wide acts (the scheme's officers only, --as scheme-officer|scheme-officer-2):
   policy.activate       {"version":"<digest from samd config check>"}
   pki.ca.create         {"name","common_name","parent","validity_days","max_path_len"}
   pki.ca.revoke         {"ca","reason"}
   pki.certificate.issue {"ca","profile":"server"|"officer","dns_names"|"operator","device"}
-  officer.add, officer.remove {"officer":"<operator>/<device>"}`
+  officer.add, officer.remove {"officer":"<operator>/<device>"}
+  key.export            {"key":"NAME:vN","kek":"NAME:vN","format":"kwp"|"tr31","partner":"<operator>"}`
 
 // voteFunc is an OfficerService method on one proposal.
 type voteFunc func(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 
 // vote is approve's, reject's and proposal's: the method method picks,
-// on one proposal by its id, and the certificate it issued written to
-// --out.
+// on one proposal by its id, and what it made written to --out: the
+// certificate it issued, or the key block it exported.
 func vote(method func(*client) voteFunc) func(*flag.FlagSet) runFunc {
 	return func(fs *flag.FlagSet) runFunc {
-		outFile := fs.String("out", "", "write the certificate an executed proposal issued to `FILE`")
+		outFile := fs.String("out", "", "write the certificate an executed proposal issued, or the key block it exported, to `FILE`")
 		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
 			id := in.args[0]
 			r, err := method(c)(ctx, connect.NewRequest(&samdv1.VoteRequest{Id: id}))
 			if err == nil && *outFile != "" {
-				_, cert, ok := strings.Cut(r.Msg.GetResult(), "-----BEGIN CERTIFICATE-----")
-				if !ok {
-					return nil, fmt.Errorf("--out: proposal %s (%s) issued no certificate", id, r.Msg.GetStatus())
+				var out string
+				if _, cert, ok := strings.Cut(r.Msg.GetResult(), "-----BEGIN CERTIFICATE-----"); ok {
+					out = "-----BEGIN CERTIFICATE-----" + cert
+				} else if _, block, ok := strings.Cut(r.Msg.GetResult(), "\nblock: "); ok {
+					out = block + "\n"
+				} else {
+					return nil, fmt.Errorf("--out: proposal %s (%s) issued no certificate and exported no key", id, r.Msg.GetStatus())
 				}
-				if err := os.WriteFile(*outFile, []byte("-----BEGIN CERTIFICATE-----"+cert), 0o644); err != nil {
+				if err := os.WriteFile(*outFile, []byte(out), 0o644); err != nil {
 					return nil, err
 				}
 			}

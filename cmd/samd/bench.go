@@ -471,7 +471,8 @@ func (b *bench) op(mix string) (benchOp, bool) {
 		}, true
 	case "value":
 		return func(ctx context.Context, c *client, _ *worker) (int, error) {
-			_, err := c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: 1, Currency: "NOK", ProductOwner: "dev-operator", Purpose: samdv1.Purpose_PURPOSE_LOAD}))
+			_, err := c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: 1, Currency: "NOK", ProductOwner: "dev-operator", Purpose: samdv1.Purpose_PURPOSE_LOAD,
+				CardId: "04782E21801D80", Tsn: 1, TransactionType: 11}))
 			return 1, err
 		}, true
 	case "ev2":

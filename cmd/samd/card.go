@@ -25,6 +25,7 @@ var protocolNames = map[string]samdv1.CardProtocol{
 	"ev2": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2, "ntag424": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2,
 	"ev1-iso": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_ISO, "ev1-aes": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES,
 	"ev1-legacy": samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, "ultralight-c": samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C,
+	"iso7816": samdv1.CardProtocol_CARD_PROTOCOL_ISO7816,
 }
 
 var modeNames = map[string]samdv1.CommMode{"plain": samdv1.CommMode_COMM_MODE_PLAIN, "mac": samdv1.CommMode_COMM_MODE_MAC, "full": samdv1.CommMode_COMM_MODE_FULL}
@@ -44,43 +45,20 @@ func modeFlag(fs *flag.FlagSet) *string {
 	return fs.String("mode", "", "the communication `MODE`: plain, mac or full")
 }
 
-// challengeCommand is card external's and card internal's.
-func challengeCommand(internal bool) func(*flag.FlagSet) runFunc {
-	return func(fs *flag.FlagSet) runFunc {
-		key := fs.String("key", "", "the master key of the card key, `NAME:vN`")
-		in := addCardInput(fs)
-		challenge := fs.String("challenge", "", "the challenge, in `HEX`")
-		var response *string
-		if internal {
-			response = fs.String("response", "", "the card's cryptogram of the challenge, in `HEX`")
-		}
-		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
-			k, err := in.key(*key)
-			if err != nil {
-				return nil, err
-			}
-			if !internal {
-				return msg(c.card.ExternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: k, Challenge: *challenge})))
-			}
-			return msg(c.card.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: k, Challenge: *challenge, Response: *response})))
-		}
-	}
-}
-
 // cardCommands are the card service's: card sessions, SUN, and the demo.
 var cardCommands = []command{
 	{name: "card begin", help: "begin a card authentication: samd's answer to the card's challenge", flags: func(fs *flag.FlagSet) runFunc {
-		protocol := fs.String("protocol", "ev2", "the card's `PROTOCOL`: ev2 (also ntag424), ev1-iso, ev1-aes, ev1-legacy or ultralight-c")
+		protocol := fs.String("protocol", "ev2", "the card's `PROTOCOL`: ev2 (also ntag424), ev1-iso, ev1-aes, ev1-legacy, ultralight-c or iso7816")
 		key := fs.String("key", "", "the master key of the card key, `NAME:vN`")
 		in := addCardInput(fs)
 		keyNo := fs.Uint("key-no", 0, "the card key's number, `N`")
-		challenge := fs.String("challenge", "", "the card's challenge, in `HEX`")
+		challenge := fs.String("challenge", "", "the card's challenge (iso7816: its GET CHALLENGE answer), in `HEX`")
 		session := fs.String("session", "", "an authenticated session, for EV2 AuthenticateEV2NonFirst, `TOKEN`")
 		singleDES := fs.Bool("single-des", false, "EV1 ISO: the key is single DES (a 2TDEA key with equal halves)")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			p, ok := protocolNames[*protocol]
 			if !ok {
-				return nil, fmt.Errorf("--protocol %q: want ev2, ev1-iso, ev1-aes, ev1-legacy or ultralight-c", *protocol)
+				return nil, fmt.Errorf("--protocol %q: want ev2, ev1-iso, ev1-aes, ev1-legacy, ultralight-c or iso7816", *protocol)
 			}
 			k, err := in.key(*key)
 			if err != nil {
@@ -91,7 +69,7 @@ var cardCommands = []command{
 	}},
 	{name: "card finish", help: "finish a card authentication: check the card's answer", flags: func(fs *flag.FlagSet) runFunc {
 		session := sessionFlag(fs)
-		response := fs.String("response", "", "the card's response, in `HEX`")
+		response := fs.String("response", "", "the card's response (iso7816: the whole response APDU), in `HEX`")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			return msg(c.card.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: *session, CardResponse: *response})))
 		}
@@ -102,7 +80,12 @@ var cardCommands = []command{
 		header := fs.String("header", "", "the command header, in `HEX`")
 		data := addBytes(fs, "data", "the command data")
 		mode := modeFlag(fs)
+		valueAuth := fs.Uint64("value-authorization", 0, "Credit (0C) and LimitedCredit (1C): the unspent value authorisation `N` that pays for the command's value")
+		apdu := fs.String("apdu", "", "iso7816 sessions, in place of the others: the plain command APDU, in `HEX`")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			if *apdu != "" {
+				return msg(c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Apdu: *apdu})))
+			}
 			cmd, err := hexByte(*cmdHex)
 			if err != nil {
 				return nil, errors.New("--cmd: one hex byte, e.g. AD")
@@ -111,7 +94,8 @@ var cardCommands = []command{
 			if err != nil {
 				return nil, err
 			}
-			return msg(c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: cmd, Header: *header, Data: d, Mode: modeNames[*mode]})))
+			return msg(c.card.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: *session, Command: cmd, Header: *header, Data: d, Mode: modeNames[*mode],
+				ValueAuthorization: *valueAuth})))
 		}
 	}},
 	{name: "card check", help: "check (and decipher) a card's response in a session", flags: func(fs *flag.FlagSet) runFunc {
@@ -120,7 +104,11 @@ var cardCommands = []command{
 		data := fs.String("data", "", "the response data, in `HEX`")
 		mode := modeFlag(fs)
 		expected := fs.Uint("expected-length", 0, "EV1 FULL mode: how many data bytes the enciphered response carries, `N`")
+		apdu := fs.String("apdu", "", "iso7816 sessions, in place of the others: the card's whole response APDU, in `HEX`")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			if *apdu != "" {
+				return msg(c.card.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: *session, Apdu: *apdu})))
+			}
 			st, err := hexByte(*status)
 			if err != nil {
 				return nil, errors.New("--status: one hex byte, e.g. 00")
@@ -151,8 +139,6 @@ var cardCommands = []command{
 				return msg(c.card.ChangeKey(ctx, connect.NewRequest(req)))
 			}
 		}},
-	{name: "card external", help: "ISO/IEC 7816-4 EXTERNAL AUTHENTICATE: samd's cryptogram of the card's challenge", flags: challengeCommand(false)},
-	{name: "card internal", help: "ISO/IEC 7816-4 INTERNAL AUTHENTICATE: check the card's cryptogram of a challenge", flags: challengeCommand(true)},
 	{name: "sun verify", help: "verify an NTAG 424 DNA SUN message", flags: func(fs *flag.FlagSet) runFunc {
 		profile := fs.String("profile", "", "the SUN profile, `NAME`")
 		picc := fs.String("picc", "", "the encrypted PICC data, in `HEX`")
@@ -178,10 +164,18 @@ var cardCommands = []command{
 				return msg(c.card.VerifySUNBatch(ctx, connect.NewRequest(&req)))
 			}
 		}},
-	{name: "card-demo", help: "a whole DESFire EV2 session against a simulated card, step by step",
-		flags: noFlags(func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-			return nil, c.cardDemo(ctx, in.out)
-		})},
+	{name: "card-demo", help: "a whole card session against a simulated card, step by step", flags: func(fs *flag.FlagSet) runFunc {
+		card := fs.String("card", "ev2", "the simulated `CARD`: ev2 (DESFire EV2) or iso7816 (ICAO 9303-11 Appendix D's card)")
+		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
+			switch *card {
+			case "ev2":
+				return nil, c.cardDemo(ctx, in.out)
+			case "iso7816":
+				return nil, c.isoDemo(ctx, in.out)
+			}
+			return nil, fmt.Errorf("--card %q: want ev2 or iso7816", *card)
+		}
+	}},
 }
 
 // cardDemo personalises a simulated DESFire EV2 card with the AN10922

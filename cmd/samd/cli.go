@@ -38,6 +38,9 @@ type command struct {
 	// timeout is the least time the command gets, whatever --timeout says
 	// (a file's streaming).
 	timeout time.Duration
+	// offline: the command works without samd (its client is nil), and
+	// needs no connection flags.
+	offline bool
 }
 
 // runFunc runs a command on the connection c. It returns the response to
@@ -77,7 +80,7 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.o.addr, "addr", "127.0.0.1:7443", "samd's terminal listener, `HOST:PORT` (samd admin: its admin listener, unless --admin-addr is given)")
 	fs.StringVar(&cf.o.adminAddr, "admin-addr", "127.0.0.1:7444", "samd's admin listener, `HOST:PORT`: the officers' commands, allowances and policies")
 	fs.StringVar(&cf.o.dev, "dev", "", "use the CA and client certificates that \"samd dev\" made in `DIR`")
-	fs.StringVar(&cf.o.as, "as", "", "with --dev, the identity `ROLE`: terminal (the default), personalisation, officer, officer-2, officer-3, scheme-officer, scheme-officer-2, back-office, clearing-house")
+	fs.StringVar(&cf.o.as, "as", "", "with --dev, the identity `ROLE`: terminal (the default), personalisation, officer, officer-2, officer-3, scheme-officer, scheme-officer-2, scheme-officer-3, back-office, clearing-house")
 	fs.StringVar(&cf.o.ca, "ca", "", "the scheme CA certificate, PEM `FILE` (instead of --dev)")
 	fs.StringVar(&cf.o.cert, "cert", "", "the client certificate, PEM `FILE` (instead of --dev)")
 	fs.StringVar(&cf.o.key, "key", "", "the client certificate's private key, PEM `FILE` (instead of --dev)")
@@ -115,11 +118,15 @@ func (x *cli) run(args []string, out io.Writer) error {
 	if err != nil || l == nil {
 		return err
 	}
-	c, err := newClient(l.opts)
-	if err != nil {
-		return err
+	var c *client
+	timeout := l.opts.timeout
+	if !l.cmd.offline {
+		if c, err = newClient(l.opts); err != nil {
+			return err
+		}
+		timeout = c.timeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.timeout, l.cmd.timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, l.cmd.timeout))
 	defer cancel()
 	msg, err := l.run(ctx, c, &invocation{args: l.operands, out: out, json: l.json})
 	if err != nil {

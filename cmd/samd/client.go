@@ -37,7 +37,7 @@ var clientCLI = &cli{
 officer would. --json prints responses (and errors) as JSON for scripts.
 Byte fields that may hold text take hex (--sysid) or text (--sysid-ascii).
 `,
-	commands: slices.Concat(keyCommands, valueCommands, macCommands, cardCommands, pkiCommands, fileCommands),
+	commands: slices.Concat(keyCommands, valueCommands, macCommands, aptaCommands, cardCommands, pkiCommands, fileCommands),
 }
 
 type clientOptions struct {
@@ -305,6 +305,16 @@ func amountFlags(fs *flag.FlagSet) (*int64, *string) {
 		fs.String("currency", "NOK", "the ISO 4217 currency, `CODE`")
 }
 
+// cardTxFlags registers --card, --tsn and --txtype: the card a value
+// authorisation is for, its TSN and the Part 19 transaction type.
+func cardTxFlags(fs *flag.FlagSet, withCard bool) (card *string, tsn, txtype *uint) {
+	if withCard {
+		card = fs.String("card", "", "the card's media serial number (UID), in `HEX`")
+	}
+	return card, fs.Uint("tsn", 0, "the card's application transaction sequence number at the write, `N`"),
+		fs.Uint("txtype", 0, "the Håndbok 206 Part 19 transaction type (§1.3.2: 11 tPurse reload, 3 product sale, …), `N`")
+}
+
 // deviceFlag registers --device.
 func deviceFlag(fs *flag.FlagSet) *string {
 	return fs.String("device", "", "the device whose allowance it is, `OPERATOR/DEVICE`")
@@ -316,22 +326,25 @@ var valueCommands = []command{
 		amount, currency := amountFlags(fs)
 		owner := fs.String("owner", "", "the product owner the value is for, `OPERATOR`")
 		purpose := fs.String("purpose", "load", "the `PURPOSE`: load, sale or refund")
+		card, tsn, txtype := cardTxFlags(fs, true)
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			p, ok := purposes[*purpose]
 			if !ok {
 				return nil, fmt.Errorf("--purpose %q: want load, sale or refund", *purpose)
 			}
-			return msg(c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: *amount, Currency: *currency, ProductOwner: *owner, Purpose: p})))
+			return msg(c.val.AuthorizeValue(ctx, connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: *amount, Currency: *currency, ProductOwner: *owner, Purpose: p,
+				CardId: *card, Tsn: uint32(*tsn), TransactionType: uint32(*txtype)})))
 		}
 	}},
-	{name: "value cancel", help: "cancel this device's authorisation N (restores its allowance, once)", flags: func(fs *flag.FlagSet) runFunc {
+	{name: "value cancel", help: "cancel this device's authorisation N (restores its allowance, once; Part 19 §5: the card's current TSN, the same type)", flags: func(fs *flag.FlagSet) runFunc {
 		seq := fs.Uint64("seq", 0, "the sequence number of the authorisation, `N`")
+		_, tsn, txtype := cardTxFlags(fs, false)
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
-			return msg(c.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: *seq})))
+			return msg(c.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: *seq, Tsn: uint32(*tsn), TransactionType: uint32(*txtype)})))
 		}
 	}},
 	{name: "value verify", help: "verify an authorisation record", flags: func(fs *flag.FlagSet) runFunc {
-		record := fs.String("record", "", "the record: the JSON \"value authorize --json\" printed, or its \"authorization\"; - for stdin (`FILE`)")
+		record := fs.String("record", "", "the record: the JSON \"value authorize --json\" (or a seal's, apta-card load's) printed, or its \"authorization\"; - for stdin (`FILE`)")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			b, err := readFileOrStdin(*record)
 			if err != nil {
@@ -339,7 +352,9 @@ var valueCommands = []command{
 			}
 			var wrapped samdv1.AuthorizeValueResponse
 			var rec samdv1.ValueAuthorization
-			if err := protojson.Unmarshal(b, &wrapped); err == nil && wrapped.GetAuthorization() != nil {
+			// AuthorizeValue's response, or a seal's: both carry the record
+			// as "authorization".
+			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &wrapped); err == nil && wrapped.GetAuthorization() != nil {
 				rec = *wrapped.GetAuthorization()
 			} else if err := protojson.Unmarshal(b, &rec); err != nil {
 				return nil, fmt.Errorf("--record: %w", err)
@@ -376,7 +391,9 @@ var valueCommands = []command{
 type objectFlags struct {
 	profile, file, card, owner, mac string
 	typ, seq                        uint
-	data                            *bytesFlag
+	data, prev                      *bytesFlag
+	prevMAC                         string
+	prevSeq                         uint
 }
 
 func addObjectFlags(fs *flag.FlagSet, withMAC bool) *objectFlags {
@@ -389,7 +406,11 @@ func addObjectFlags(fs *flag.FlagSet, withMAC bool) *objectFlags {
 	fs.StringVar(&o.owner, "owner", "", "the product owner, `ID`")
 	o.data = addBytes(fs, "data", "the object")
 	if withMAC {
-		fs.StringVar(&o.mac, "mac", "", "the object's MAC, in `HEX` (in a file: each object's \"mac\")")
+		fs.StringVar(&o.mac, "mac", "", "the object's MAC, in `HEX` (in a file: each object's \"mac\"; APTA profiles check the object's own bits 112-127)")
+	} else {
+		o.prev = addBytes(fs, "previous", "value-bearing profiles: the object this one replaces, as the card holds it (a balance's baseline)")
+		fs.StringVar(&o.prevMAC, "previous-mac", "", "the previous object's MAC under a MAC profile, in `HEX`")
+		fs.UintVar(&o.prevSeq, "previous-seq", 0, "the card's transaction sequence number when the previous object was written, `N`")
 	}
 	return o
 }
@@ -401,7 +422,17 @@ func (o *objectFlags) objects() ([]*samdv1.DataObject, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*samdv1.DataObject{{Type: uint32(o.typ), CardId: o.card, Sequence: uint32(o.seq), ProductOwner: o.owner, Data: data, Mac: o.mac}}, nil
+		obj := &samdv1.DataObject{Type: uint32(o.typ), CardId: o.card, Sequence: uint32(o.seq), ProductOwner: o.owner, Data: data, Mac: o.mac}
+		if o.prev != nil {
+			prev, err := o.prev.value()
+			if err != nil {
+				return nil, err
+			}
+			if prev != "" {
+				obj.Previous = &samdv1.DataObject{Type: obj.Type, CardId: o.card, Sequence: uint32(o.prevSeq), ProductOwner: o.owner, Data: prev, Mac: o.prevMAC}
+			}
+		}
+		return []*samdv1.DataObject{obj}, nil
 	}
 	var req samdv1.SealObjectsRequest
 	if err := readArray(o.file, "objects", &req); err != nil {
@@ -423,18 +454,27 @@ func readArray(file, field string, req proto.Message) error {
 	return nil
 }
 
-const objectsFile = `OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"]}.`
+const objectsFile = `OBJECTS.json is a JSON array of {"type","card_id","sequence","product_owner","data"[,"mac"][,"previous":{…}]}.
+A value-bearing profile seals value only against --authorization N (an
+unspent authorisation of this device) or --authorize (one made with the
+seal, from --amount, --currency, --purpose, --tsn and --txtype; its card is
+the objects').`
 
 // macCommands are the MAC service's.
 var macCommands = []command{
-	{name: "seal", help: "seal card data objects: their MACs under a seal profile", more: objectsFile, flags: func(fs *flag.FlagSet) runFunc {
+	{name: "seal", help: "seal card data objects: their MACs (APTA: DACs or CRCs) under a seal profile", more: objectsFile, flags: func(fs *flag.FlagSet) runFunc {
 		o := addObjectFlags(fs, false)
+		v := addValueSealFlags(fs, false)
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			objs, err := o.objects()
 			if err != nil {
 				return nil, err
 			}
-			return msg(c.macs.SealObjects(ctx, connect.NewRequest(&samdv1.SealObjectsRequest{Profile: o.profile, Objects: objs})))
+			req := &samdv1.SealObjectsRequest{Profile: o.profile, Objects: objs}
+			if err := v.apply(req, o.owner); err != nil {
+				return nil, err
+			}
+			return msg(c.macs.SealObjects(ctx, connect.NewRequest(req)))
 		}
 	}},
 	{name: "verify", help: "verify card data objects' MACs (exits 1 if one is invalid)", more: objectsFile, flags: func(fs *flag.FlagSet) runFunc {
@@ -488,13 +528,23 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 		fmt.Fprintln(w, r.GetStatus().String())
 	case *samdv1.SealObjectsResponse:
 		for i, o := range r.GetResults() {
-			if o.GetCode() != "" {
+			switch {
+			case o.GetCode() != "":
 				fmt.Fprintf(w, "object %d  FAILED %s\n", i, o.GetMessage())
-			} else {
+			case o.GetSealed() != "":
+				fmt.Fprintf(w, "object %d  sealed %s (check value %s in bits 112-127)\n", i, o.GetSealed(), o.GetMac())
+			default:
 				fmt.Fprintf(w, "object %d  mac %s\n", i, o.GetMac())
 			}
 		}
-		printKeyInfo(w, "key", r.GetKey())
+		if a := r.GetAuthorization(); a != nil {
+			fmt.Fprintf(w, "authorised %s, allowance remaining %d\n", describeAuthorization(a), r.GetAllowanceRemaining())
+		}
+		if r.GetKey().GetName() != "" {
+			printKeyInfo(w, "key", r.GetKey())
+		}
+	case *samdv1.VerifyValueAuthorizationResponse:
+		fmt.Fprintf(w, "valid      %s\n", describeAuthorization(r.GetAuthorization()))
 	case *samdv1.VerifyObjectsResponse:
 		for i, o := range r.GetResults() {
 			if o.GetValid() {
@@ -506,16 +556,12 @@ func printResponse(w io.Writer, m proto.Message, asJSON bool) error {
 	case *samdv1.IssuedCertificate:
 		fmt.Fprintf(w, "serial     %s (CA %s)\nprofile    %s\nsubject    %s/%s/%s\nvalid      %s .. %s\n%s", r.GetSerial(), r.GetCa(), r.GetProfile(),
 			r.GetSubject().GetRole(), r.GetSubject().GetOperator(), r.GetSubject().GetDevice(), r.GetNotBefore(), r.GetNotAfter(), r.GetCertificatePem())
+	case *samdv1.NextFileNameResponse:
+		fmt.Fprintln(w, r.GetName()) // alone, for a shell variable
 	case *samdv1.SignFileResponse:
-		fmt.Fprintf(w, "file       %s, %d bytes, SHA-256 %s\nsigned by  serial %s, instance %s, counter %d (%d-byte CMS signature)\n",
-			r.GetName(), r.GetSize(), r.GetSha256(), r.GetSignerSerial(), r.GetInstance(), r.GetCounter(), len(r.GetSignature()))
+		printSigned(w, r)
 	case *samdv1.VerifyFileResponse:
-		if r.GetOk() {
-			fmt.Fprintf(w, "%s  ok: sender %s, sequence %d, signer %s/%s serial %s, signed %s by %s #%d\n", r.GetName(), r.GetSender(), r.GetSequence(),
-				r.GetSigner().GetOperator(), r.GetSigner().GetDevice(), r.GetSignerSerial(), r.GetSigningTime(), r.GetInstance(), r.GetCounter())
-		} else {
-			fmt.Fprintf(w, "%s  FAILED %s: %s\n", r.GetName(), r.GetReason(), r.GetDetail())
-		}
+		printVerdict(w, r)
 	default:
 		b, err := jsonOut.Marshal(m)
 		if err != nil {
@@ -543,8 +589,13 @@ func printError(w io.Writer, err error, asJSON bool) error {
 	}
 	code := ce.Meta().Get(server.ErrorCodeHeader)
 	rid := ce.Meta().Get(server.RequestIDHeader)
+	reason := ce.Meta().Get(server.ErrorReasonHeader)
 	if asJSON {
-		fmt.Fprintf(w, "{\n  \"error\": {\n    \"code\": %q,\n    \"status\": %q,\n    \"message\": %q,\n    \"request_id\": %q\n  }\n}\n", code, ce.Code().String(), ce.Message(), rid)
+		fmt.Fprintf(w, "{\n  \"error\": {\n    \"code\": %q,\n    \"reason\": %q,\n    \"status\": %q,\n    \"message\": %q,\n    \"request_id\": %q\n  }\n}\n",
+			code, reason, ce.Code().String(), ce.Message(), rid)
+	}
+	if reason != "" {
+		return fmt.Errorf("%s (reason %s, status %s, request %s)", ce.Message(), reason, ce.Code(), rid)
 	}
 	return fmt.Errorf("%s (status %s, request %s)", ce.Message(), ce.Code(), rid)
 }

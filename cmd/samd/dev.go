@@ -24,6 +24,7 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/pkcs11"
+	"github.com/samd-io/samd/pki/part19"
 	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 	"github.com/samd-io/samd/state"
@@ -33,7 +34,10 @@ import (
 
 // The published test keys that `samd dev` imports, so that a newcomer can
 // check samd's output against NXP AN10922 and RFC 3394. They are test keys:
-// their names say so, and nothing but `samd dev` loads them.
+// their names say so, and nothing but `samd dev` loads them. A key serves
+// one card protocol (its key entry's protocol), so AN10922's AES-128 and
+// 2TDEA example masters come under one name per protocol the demos and
+// tests run.
 var devTestKeys = []struct {
 	name string
 	role keys.Role
@@ -41,9 +45,13 @@ var devTestKeys = []struct {
 	key  string
 }{
 	{"an10922/test/example-aes128", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-ev1", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-sun", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-aes128-iso7816", keys.RoleDiversifyMaster, keys.AES128, "00112233445566778899AABBCCDDEEFF"},
 	{"an10922/test/example-aes192", keys.RoleDiversifyMaster, keys.AES192, "00112233445566778899AABBCCDDEEFF0102030405060708"},
 	{"an10922/test/example-aes256", keys.RoleDiversifyMaster, keys.AES256, "00112233445566778899AABBCCDDEEFF0102030405060708090A0B0C0D0E0F00"},
 	{"an10922/test/example-2tdea", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
+	{"an10922/test/example-2tdea-legacy", keys.RoleDiversifyMaster, keys.TDEA2, "00112233445566778899AABBCCDDEEFF"},
 	{"an10922/test/example-3tdea", keys.RoleDiversifyMaster, keys.TDEA3, "00112233445566778899AABBCCDDEEFF0102030405060708"},
 	{"transport/test/rfc3394-kek", keys.RoleWrap, keys.AES128, "000102030405060708090A0B0C0D0E0F"},
 }
@@ -65,6 +73,7 @@ var devGenerated = []struct {
 	{"mac/dev/apta-master", keys.RoleDiversifyMaster, keys.AES128},
 	{"mac/dev/product-seal", keys.RoleMAC, keys.AES128},
 	{"mac/dev/legacy-master", keys.RoleDiversifyMaster, keys.TDEA2},
+	{"mac/dev/apta-tpurse-master", keys.RoleDiversifyMaster, keys.AES128}, // the APTA T-purse file's key set (Part II §6)
 	{"session/dev/seal", keys.RoleSessionSeal, keys.AES256},
 	{"sun/dev/meta-master", keys.RoleDiversifyMaster, keys.AES128},
 	{"sun/dev/file-master", keys.RoleDiversifyMaster, keys.AES128},
@@ -88,8 +97,14 @@ var devIdentities = map[string]identity.Principal{
 	// certificates, the registry, policies) need two of them.
 	"scheme-officer":   {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-1"},
 	"scheme-officer-2": {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-2"},
+	// A third: the scheme's keys (the session-seal key, transport keys)
+	// are made in ceremonies whose quorum (3 for key.generate) the
+	// scheme's officers must meet.
+	"scheme-officer-3": {Role: identity.RoleOfficer, Operator: devSchemeOperator, Device: "dev-scheme-officer-3"},
 	"back-office":      {Role: identity.RoleBackOffice, Operator: "dev-operator", Device: "dev-backoffice-1"},
 	"clearing-house":   {Role: identity.RoleClearingHouse, Operator: "dev-clearing", Device: "dev-clearing-1"},
+	// A ticket machine of an APTA agency: loads T-purses in US dollars.
+	"apta-terminal": {Role: identity.RoleTerminal, Operator: "dev-apta", Device: "dev-apta-tvm-1"},
 }
 
 func cmdDev(args []string) error {
@@ -249,8 +264,12 @@ func setupDev(dir, listen string) error {
 	if err := recordDevCertificates(ctx, st, filepath.Join(dir, "pki")); err != nil {
 		return err
 	}
-	// A starting allowance for the development terminal: 10 000.00 NOK.
+	// A starting allowance for the development terminal: 10 000.00 NOK;
+	// for the APTA agency's ticket machine, 1 000.00 USD.
 	if _, err := st.TopUp(ctx, "dev-operator/dev-terminal-1", "NOK", 1_000_000, time.Now()); err != nil {
+		return err
+	}
+	if _, err := st.TopUp(ctx, "dev-apta/dev-apta-tvm-1", "USD", 100_000, time.Now()); err != nil {
 		return err
 	}
 	cfg := config.Config{
@@ -267,23 +286,32 @@ func setupDev(dir, listen string) error {
 		Log: config.Log{Level: "info", Format: "text"},
 		Admin: &config.Admin{Listen: "127.0.0.1:7444",
 			Officers: []string{"dev-operator/dev-officer-1", "dev-operator/dev-officer-2", "dev-operator/dev-officer-3",
-				devSchemeOperator + "/dev-scheme-officer-1", devSchemeOperator + "/dev-scheme-officer-2"},
+				devSchemeOperator + "/dev-scheme-officer-1", devSchemeOperator + "/dev-scheme-officer-2", devSchemeOperator + "/dev-scheme-officer-3"},
 			SchemeOperator: devSchemeOperator,
 			// Three officers generate a key; two top up an allowance; two
 			// of the scheme's officers make every scheme-wide act (2 is
 			// also their default, and the least samd accepts).
-			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2,
-				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2},
+			Quorum: map[string]int{"key.generate": 3, "key.import-components": 2, "key.import-kwp": 2, "key.import-tr31": 2, "allowance.topup": 2, "key.export": 2,
+				"pki.ca.create": 2, "pki.ca.revoke": 2, "pki.certificate.issue": 2, "officer.add": 2, "officer.remove": 2, "policy.activate": 2,
+				"pki.officer.revoke": 2},
+			// dev-operator's officers make the keys of the dev, prod and
+			// test scopes (desfire/dev/…, an10922/test/…); the scheme's
+			// make the others, and every key of the scheme's own roles.
+			KeyScopes:   map[string]string{"dev": "dev-operator", "prod": "dev-operator", "test": "dev-operator"},
 			ProposalTTL: config.Duration(time.Hour),
-			// One officer tops up to 10 000 000.00 NOK at once (samd bench
-			// needs that much); more takes two.
+			// One officer tops up to 10 000 000.00 NOK a day alone (samd
+			// bench needs that much); more takes two.
 			TopUpLimit: 1_000_000_000,
 			// The officers' console on the admin listener (README
 			// "Security officers and dual control").
 			Console: true},
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
-			// Transaction file sender ids (YYYY of XXYYYYZU.NNNNNNNNN).
-			Senders: map[string]string{"dev-operator": "0100", "dev-clearing": "0900"}},
+			// Part 19 senders: XX, YYYY and U of their files' names
+			// XXYYYYZU.NNNNNNNNN (the clearing house sends no files).
+			Senders: map[string]config.Sender{"dev-operator": {PTOID: "0100", HardwareTypes: []string{"TR"}, DISVersion: "A"}},
+			// file xdr-demo's placeholder transactions (type 30 or 32 at
+			// offset 0, 16 bytes), not Appendix A's: the message walk.
+			BodyLengths: &part19.BodyLengths{TypeOffset: 0, Lengths: map[uint32]uint32{30: 16, 32: 16}}},
 		Audit:        config.Audit{CheckpointKey: "audit/dev/checkpoint:v1", CheckpointInterval: config.Duration(time.Minute)},
 		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
 		SUNProfiles: []config.SUNProfile{
@@ -292,7 +320,7 @@ func setupDev(dir, listen string) error {
 				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-dev-sun-scheme"))},
 			// Tags keyed from AN10922's published example master key, so
 			// that a test or a newcomer can make SUN messages samd accepts.
-			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128:v1", FileMaster: "an10922/test/example-aes128:v1",
+			{Name: "test-tags", MetaMaster: "an10922/test/example-aes128-sun:v1", FileMaster: "an10922/test/example-aes128-sun:v1",
 				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("samd-test-sun-tags"))},
 		},
 		SealProfiles: []config.SealProfile{
@@ -308,6 +336,16 @@ func setupDev(dir, listen string) error {
 			// (retail MAC), padding method 2, 4-byte MAC.
 			{Name: "legacy-retail", Algorithm: "iso9797-1-alg3", Padding: 2, MACLength: 4, Key: "mac/dev/legacy-master:v1", Diversify: true,
 				SystemIdentifier: hex.EncodeToString([]byte("H206"))},
+			// An APTA T-purse file (Part II §6: "a separate file with a
+			// separate key set"): the 16-bit DAC in bits 112-127 of the
+			// SV&TPPO, A&DVO and THO under the card's AN10922 key; value
+			// from the APTA catalogue, sealed only against an authorisation.
+			{Name: "apta-tpurse", Mode: "apta-dac", Algorithm: "cmac", Key: "mac/dev/apta-tpurse-master:v1", Diversify: true,
+				AID: "F48EE1", SystemIdentifier: hex.EncodeToString([]byte("APTA-TPURSE")), Types: []string{"SV&TPPO", "A&DVO", "THO"},
+				CardFailureLimit: 10, Value: &config.SealValue{Field: "catalogue"}},
+			// File 0's objects where the region uses CRCs (§5.1 Note 2,
+			// polynomial x16+x15+x2+1): no key.
+			{Name: "apta-core-crc", Mode: "apta-crc", Polynomial: "8005", Types: []string{"DIO", "TAPO", "PHPO", "PIO"}},
 		},
 	}
 	b, err := yaml.Marshal(&cfg)

@@ -145,7 +145,7 @@ func recordDevCertificates(ctx context.Context, st state.PKI, dir string) error 
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		rec := state.Certificate{CA: "dev-scheme", Serial: ca.NormalizeSerial(c.SerialNumber.Text(16)), Profile: string(pki.ProfileServer),
-			Role: "server", Operator: "-", Device: strings.Join(c.DNSNames, ","), NotBefore: c.NotBefore, NotAfter: c.NotAfter, Cert: c.Raw, Issued: c.NotBefore}
+			Role: "server", Operator: identity.SchemeRecord, Device: strings.Join(c.DNSNames, ","), NotBefore: c.NotBefore, NotAfter: c.NotAfter, Cert: c.Raw, Issued: c.NotBefore}
 		if len(c.URIs) > 0 {
 			who, err := identity.FromCertificate(c)
 			if err != nil {

@@ -7,15 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -24,14 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
-	"github.com/samd-io/samd/pki"
 )
-
-// fileTimeout bounds a file's streaming, whatever --timeout says.
-const fileTimeout = 30 * time.Minute
-
-// chunkSize is how much of a file one stream message carries.
-const chunkSize = 256 << 10
 
 var reasons = map[string]uint32{"unspecified": 0, "keyCompromise": 1, "cACompromise": 2, "affiliationChanged": 3, "superseded": 4,
 	"cessationOfOperation": 5, "certificateHold": 6, "privilegeWithdrawn": 9, "aACompromise": 10}
@@ -152,9 +141,15 @@ var pkiCommands = []command{
 			return issued(*out)(c.pki.Renew(ctx, connect.NewRequest(&samdv1.RenewRequest{CsrPem: pem})))
 		}
 	}},
-	{name: "pki revoke", help: "revoke a certificate", more: "The scheme's officers: any serial of the CA, also one samd has no record of.", flags: func(fs *flag.FlagSet) runFunc {
-		ca := fs.String("ca", "", "the CA that issued it, `CA`")
+	{name: "pki revoke", help: "revoke a certificate (with its renewals), or every certificate of an identity", more: `The scheme's officers: any serial of the CA, also one samd has no record of.
+Unless the reason is superseded, the certificates it renewed and those renewed from it are revoked too.
+--role, --operator and --device instead of --serial: every certificate samd recorded for that identity.
+Officer certificates: samd admin propose pki.officer.revoke.`, flags: func(fs *flag.FlagSet) runFunc {
+		ca := fs.String("ca", "", "the CA that issued it, `CA` (with an identity: only that CA's)")
 		serial := fs.String("serial", "", "the certificate's serial number, in `HEX`")
+		role := fs.String("role", "", "instead of a serial, the identity's `ROLE` (terminal, back-office, clearing-house, personalisation)")
+		operator := fs.String("operator", "", "the identity's `OPERATOR`")
+		device := fs.String("device", "", "the identity's `DEVICE`")
 		reason := fs.String("reason", "unspecified", "the RFC 5280 reason: keyCompromise, superseded, cessationOfOperation, affiliationChanged … or its code, `REASON`")
 		fromCounter := fs.Uint64("from-counter", 0, "a signer: files it signed with a lower counter still verify, `N`")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
@@ -166,21 +161,32 @@ var pkiCommands = []command{
 				}
 				code = uint32(n)
 			}
-			return msg(c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter})))
+			return msg(c.pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: *ca, Serial: *serial, Reason: code, FromCounter: *fromCounter,
+				Role: *role, Operator: *operator, Device: *device})))
 		}
 	}},
-	{name: "pki crl", help: "a CA's current CRL (any identity; also over HTTP)", flags: func(fs *flag.FlagSet) runFunc {
-		ca := fs.String("ca", "", "the CA, `CA`")
-		delta := fs.Bool("delta", false, "the delta CRL")
-		out := outFlag(fs, "the CRL (PEM)")
-		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
-			res, err := c.pki.GetCRL(ctx, connect.NewRequest(&samdv1.GetCRLRequest{Ca: *ca, Delta: *delta}))
-			if err != nil {
-				return nil, err
+	{name: "pki crl", help: "a CA's current CRL (any identity; also over HTTP), or the scheme's single CRL of all PTOs (--scheme, the scheme's officers)",
+		more: "--scheme issues an indirect CRL (RFC 5280 §5.2.5) signed by the root, listing every revocation of every CA under it (Håndbok 206 Part 19 §4.2).",
+		flags: func(fs *flag.FlagSet) runFunc {
+			ca := fs.String("ca", "", "the CA, `CA`")
+			delta := fs.Bool("delta", false, "the delta CRL")
+			scheme := fs.Bool("scheme", false, "the scheme's single CRL of all PTOs, signed by the root")
+			root := fs.String("root", "", "with --scheme: the scheme's root CA (default: the only one), `CA`")
+			out := outFlag(fs, "the CRL (PEM)")
+			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+				var res *connect.Response[samdv1.CRL]
+				var err error
+				if *scheme {
+					res, err = c.pki.ExportSchemeCRL(ctx, connect.NewRequest(&samdv1.ExportSchemeCRLRequest{Root: *root}))
+				} else {
+					res, err = c.pki.GetCRL(ctx, connect.NewRequest(&samdv1.GetCRLRequest{Ca: *ca, Delta: *delta}))
+				}
+				if err != nil {
+					return nil, err
+				}
+				return res.Msg, writeIf(*out, res.Msg.GetCrlPem())
 			}
-			return res.Msg, writeIf(*out, res.Msg.GetCrlPem())
-		}
-	}},
+		}},
 	{name: "pki signer", help: "a back office's transaction-file signer: its key made in the HSM (or Vault) and its certificate", flags: func(fs *flag.FlagSet) runFunc {
 		ca := fs.String("ca", "", "the issuing CA, `CA`")
 		operator := fs.String("operator", "", "the back office's operator, `ID`")
@@ -194,37 +200,6 @@ var pkiCommands = []command{
 				ValidityDays: uint32(*days), VaultKey: *vaultKey})))
 		}
 	}},
-}
-
-// fileCommands are the transaction files'.
-var fileCommands = []command{
-	{name: "file name", help: "the next file name XXYYYYZU.NNNNNNNNN (back office)", flags: func(fs *flag.FlagSet) runFunc {
-		fileType := fs.String("type", "", "the file type, two characters, `XX`")
-		zu := fs.String("zu", "", "the ZU part of the name, `ZU`")
-		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
-			return msg(c.files.NextFileName(ctx, connect.NewRequest(&samdv1.NextFileNameRequest{FileType: *fileType, Zu: *zu})))
-		}
-	}},
-	{name: "file sign", args: "FILE", help: "a detached CMS signature of FILE (back office)", timeout: fileTimeout, flags: func(fs *flag.FlagSet) runFunc {
-		signer := fs.String("signer", "", "the signer, as pki signer named it, `NAME`")
-		out := fs.String("out", "", "write the signature to `FILE.p7s` (default: FILE.p7s beside FILE)")
-		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-			return c.signFile(ctx, in.args[0], *signer, *out)
-		}
-	}},
-	{name: "file verify", args: "FILE", help: "verify FILE's signature, chain, CRL and sender (clearing house)", timeout: fileTimeout, flags: func(fs *flag.FlagSet) runFunc {
-		sig := fs.String("sig", "", "the detached signature, `FILE.p7s` (default: FILE.p7s beside FILE)")
-		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-			if *sig == "" {
-				*sig = in.args[0] + ".p7s"
-			}
-			return c.verifyFile(ctx, in.args[0], *sig)
-		}
-	}},
-	{name: "file verify-dir", args: "DIR", help: "verify every XXYYYYZU.NNNNNNNNN in DIR with its .p7s, and the sequence numbers per sender and type (clearing house)", timeout: fileTimeout,
-		flags: noFlags(func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-			return nil, c.verifyDir(ctx, in.args[0], in.out, in.json)
-		})},
 }
 
 func writeIf(path, pemText string) error {
@@ -270,194 +245,4 @@ func csrFrom(csrFile, keyFile string) (string, error) {
 		return "", err
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})), nil
-}
-
-// signFile streams a file to samd and writes its detached signature.
-func (c *client) signFile(ctx context.Context, path, signer, out string) (*samdv1.SignFileResponse, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	stream := c.files.SignFile(ctx)
-	first := &samdv1.SignFileRequest{Name: filepath.Base(path), Signer: signer}
-	if err := sendChunks(f, func(chunk []byte) error {
-		if first != nil {
-			first.Chunk = chunk
-			err := stream.Send(first)
-			first = nil
-			return err
-		}
-		return stream.Send(&samdv1.SignFileRequest{Chunk: chunk})
-	}); err != nil {
-		if _, rerr := stream.CloseAndReceive(); rerr != nil {
-			return nil, rerr
-		}
-		return nil, err
-	}
-	res, err := stream.CloseAndReceive()
-	if err != nil {
-		return nil, err
-	}
-	if out == "" {
-		out = path + ".p7s"
-	}
-	return res.Msg, os.WriteFile(out, res.Msg.GetSignature(), 0o644)
-}
-
-// sendChunks reads r to its end in chunks; send gets at least one call.
-func sendChunks(r io.Reader, send func([]byte) error) error {
-	buf := make([]byte, chunkSize)
-	sent := false
-	for {
-		n, err := io.ReadFull(r, buf)
-		if n > 0 || !sent {
-			if serr := send(buf[:n]); serr != nil {
-				return serr
-			}
-			sent = true
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// verifyFile streams a file and its signature to samd.
-func (c *client) verifyFile(ctx context.Context, path, sigPath string) (*samdv1.VerifyFileResponse, error) {
-	sig, err := os.ReadFile(sigPath)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	stream := c.files.VerifyFile(ctx)
-	first := &samdv1.VerifyFileRequest{Name: filepath.Base(path), Signature: sig}
-	if err := sendChunks(f, func(chunk []byte) error {
-		if first != nil {
-			first.Chunk = chunk
-			err := stream.Send(first)
-			first = nil
-			return err
-		}
-		return stream.Send(&samdv1.VerifyFileRequest{Chunk: chunk})
-	}); err != nil {
-		if _, rerr := stream.CloseAndReceive(); rerr != nil {
-			return nil, rerr
-		}
-		return nil, err
-	}
-	res, err := stream.CloseAndReceive()
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg, nil
-}
-
-// dirReport is what verify-dir prints.
-type dirReport struct {
-	Files     []json.RawMessage    `json:"files"`
-	Sequences []pki.SequenceReport `json:"sequences"`
-	// Unnamed lists files whose names are not XXYYYYZU.NNNNNNNNN.
-	Unnamed []string `json:"unnamed"`
-	OK      bool     `json:"ok"`
-}
-
-// verifyDir verifies every transaction file of a directory, in the order
-// they arrived, and reports the sequence numbers per sender and file type.
-func (c *client) verifyDir(ctx context.Context, dir string, out io.Writer, asJSON bool) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	// Files are taken in the order they arrived: modification time, then
-	// name.
-	type file struct {
-		name string
-		mod  time.Time
-	}
-	var files []file
-	for _, e := range entries {
-		if e.Type().IsRegular() && !strings.HasSuffix(e.Name(), ".p7s") {
-			info, err := e.Info()
-			if err != nil {
-				return err
-			}
-			files = append(files, file{e.Name(), info.ModTime()})
-		}
-	}
-	sort.SliceStable(files, func(i, j int) bool {
-		if !files[i].mod.Equal(files[j].mod) {
-			return files[i].mod.Before(files[j].mod)
-		}
-		return files[i].name < files[j].name
-	})
-	names := make([]string, len(files))
-	for i, f := range files {
-		names[i] = f.name
-	}
-	rep := dirReport{OK: true, Files: []json.RawMessage{}, Unnamed: []string{}} // [] in --json, not null
-	var arrived []pki.FileName
-	for _, n := range names {
-		fn, err := pki.ParseFileName(n)
-		if err != nil {
-			rep.Unnamed = append(rep.Unnamed, n)
-			rep.OK = false
-			continue
-		}
-		arrived = append(arrived, fn)
-		res, err := c.verifyFile(ctx, filepath.Join(dir, n), filepath.Join(dir, n+".p7s"))
-		if err != nil {
-			res = &samdv1.VerifyFileResponse{Name: n, Reason: "unreadable", Detail: err.Error()}
-		}
-		if !res.GetOk() {
-			rep.OK = false
-		}
-		b, _ := jsonOut.Marshal(res)
-		rep.Files = append(rep.Files, b)
-		if !asJSON {
-			if res.GetOk() {
-				fmt.Fprintf(out, "%s  ok        signer %s/%s serial %s, signed %s, %s #%d\n", n, res.GetSigner().GetOperator(), res.GetSigner().GetDevice(),
-					res.GetSignerSerial(), res.GetSigningTime(), res.GetInstance(), res.GetCounter())
-			} else {
-				fmt.Fprintf(out, "%s  FAILED    %s: %s\n", n, res.GetReason(), res.GetDetail())
-			}
-		}
-	}
-	rep.Sequences = append([]pki.SequenceReport{}, pki.CheckSequences(arrived)...)
-	for _, s := range rep.Sequences {
-		if len(s.Missing) > 0 || len(s.Duplicates) > 0 || len(s.OutOfOrder) > 0 {
-			rep.OK = false
-		}
-		if !asJSON {
-			fmt.Fprintf(out, "series %s: %d files, %09d..%09d", s.Series, s.Count, s.First, s.Last)
-			for _, m := range s.Missing {
-				fmt.Fprintf(out, ", MISSING %09d..%09d", m.From, m.To)
-			}
-			for _, d := range s.Duplicates {
-				fmt.Fprintf(out, ", DUPLICATE %09d", d)
-			}
-			for _, o := range s.OutOfOrder {
-				fmt.Fprintf(out, ", OUT OF ORDER %09d", o)
-			}
-			fmt.Fprintln(out)
-		}
-	}
-	if asJSON {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(out, string(b))
-	}
-	if !rep.OK {
-		return errors.New("the directory did not verify")
-	}
-	return nil
 }

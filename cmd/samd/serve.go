@@ -101,12 +101,20 @@ func cmdConfig(args []string) error {
 			return fmt.Errorf("admin.quorum: %w", err)
 		}
 	}
+	if p := cfg.PKI; p != nil {
+		if err := ca.CheckVaultKeys(p.VaultKeys); err != nil {
+			return fmt.Errorf("pki.vault_keys: %w", err)
+		}
+	}
 	e, err := loadPolicies(cfg.PoliciesDir)
 	if err != nil {
 		return err
 	}
 	// Officers approve this digest when policies are under dual control.
 	fmt.Printf("policies: version %s (%s)\n", e.Version(), strings.Join(e.Files(), ", "))
+	if w := backOffWarning(cfg, e); w != "" {
+		fmt.Println("warning:", w)
+	}
 	fmt.Println("ok:", args[1])
 	return nil
 }
@@ -279,6 +287,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	if err := harden(); err != nil {
 		log.Warn("could not disable core dumps", "err", err)
 	}
+	if err := insecureTestHooks(log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -360,6 +371,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		return err
 	}
 	log.Info("policies loaded", "version", policy.Version(), "files", policy.Files())
+	if w := backOffWarning(cfg, policy); w != "" {
+		log.Warn(w)
+	}
 	profiles, err := cfg.Profiles()
 	if err != nil {
 		return err
@@ -375,6 +389,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	sessions := authority.Sessions{Sealer: store, TTL: time.Duration(cfg.CardSessions.TTL)}
 	if cfg.CardSessions.SealKey != "" {
 		sessions.SealKey, _ = config.ParseRef(cfg.CardSessions.SealKey)
+		for _, v := range cfg.CardSessions.PreviousVersions {
+			sessions.Previous = append(sessions.Previous, uint8(v)) // 1..255: config.Validate
+		}
 	}
 	auth := authority.New(authority.Config{Keys: store, State: st, Policy: policy, Profiles: profiles, Sessions: sessions, SUNProfiles: sun})
 	var reloadMu sync.Mutex
@@ -427,14 +444,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if baseURL == "" {
 			baseURL = "http://" + pln.Addr().String()
 		}
-		schemePKI, err = ca.New(ctx, ca.Config{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
+		pkiCfg, err := withFiles(ca.Config{Keys: &pkiKeys{Store: store, vault: vc}, State: st, BaseURL: baseURL,
 			CRLValidity: time.Duration(pc.CRLValidity), RenewBefore: time.Duration(pc.RenewBefore), DeltaInterval: time.Duration(pc.DeltaInterval),
-			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, Senders: pc.Senders, LegacySenders: pc.LegacySenders, Logger: log, Audit: sink,
+			RevokeBatch: time.Duration(pc.RevokeBatch), Instance: pc.Instance, VaultKeys: pc.VaultKeys, Logger: log, Audit: sink,
 			CAsChanged: func() {
 				if err := tlsFiles.Reload(); err != nil {
 					log.Error("TLS reload after a new CA refused", "err", err)
 				}
-			}})
+			}}, pc)
+		if err != nil {
+			return err
+		}
+		schemePKI, err = ca.New(ctx, pkiCfg)
 		if err != nil {
 			return fmt.Errorf("pki: %w", err)
 		}
@@ -488,7 +509,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		if a.SchemeOperator == "" {
 			log.Warn("admin.scheme_operator is not set: no officer may propose a scheme-wide act (CAs, server and officer certificates, the registry, policies)")
 		}
-		dc := dualcontrol.Config{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, TTL: time.Duration(a.ProposalTTL),
+		dc := dualcontrol.Config{Registry: a.Officers, SchemeOperator: a.SchemeOperator, Quorum: a.Quorum, KeyScopes: a.KeyScopes, TTL: time.Duration(a.ProposalTTL),
 			State: st, Keys: &pkiKeys{Store: store}, SealKey: sessions.SealKey, Policy: auth.Policy,
 			LoadPolicies: func() (*policies.Engine, error) { return loadPolicies(cfg.PoliciesDir) },
 			Activate: func(e *policies.Engine) {
@@ -710,10 +731,27 @@ func (k *pkiKeys) GenerateKey(ctx context.Context, ref keys.Ref, role keys.Role,
 
 func (k *pkiKeys) Signer(key keys.Key) (crypto.Signer, error) { return k.Store.Signer(key) }
 
+// GenerateExportable generates a key that key.export may wrap.
+func (k *pkiKeys) GenerateExportable(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm) (keys.Key, error) {
+	return k.Generate(ctx, pkcs11.GenerateRequest{Ref: ref, Role: role, Algorithm: alg, Exportable: true})
+}
+
+// ImportExportable imports, from clear components, a key that key.export
+// may wrap.
+func (k *pkiKeys) ImportExportable(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
+	return k.importComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want, Exportable: true}, comps, kcvs)
+}
+
+var _ dualcontrol.ExportKeys = (*pkiKeys)(nil)
+
 // ImportFromComponents imports a key from clear components with the
 // token store's component import.
 func (k *pkiKeys) ImportFromComponents(ctx context.Context, ref keys.Ref, role keys.Role, alg keys.Algorithm, comps []secret.Bytes, kcvs [][]byte, m kcv.Method, want []byte) (keys.Key, error) {
-	req := pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}
+	return k.importComponents(ctx, pkcs11.ImportRequest{Ref: ref, Role: role, Algorithm: alg, KCVMethod: m, KCV: want}, comps, kcvs)
+}
+
+// importComponents is req with the components and their check values.
+func (k *pkiKeys) importComponents(ctx context.Context, req pkcs11.ImportRequest, comps []secret.Bytes, kcvs [][]byte) (keys.Key, error) {
 	for i, c := range comps {
 		req.Components = append(req.Components, pkcs11.Component{Value: c, KCV: kcvs[i]})
 	}

@@ -1,11 +1,11 @@
 // Package cardsim simulates the card side of the protocols samd speaks,
 // for the tests, `samd client card-demo` and `samd bench`: a MIFARE
 // DESFire EV2 / NTAG 424 DNA application (AES keys, AuthenticateEV2First
-// and NonFirst, ReadData and WriteData in MAC and FULL mode, ChangeKey), a
-// MIFARE DESFire EV1 application with AES authentication and CMAC
-// chaining, a MIFARE Ultralight C, an NTAG 424 DNA that produces SUN
-// messages, and an ISO/IEC 7816-4 card with mutual authentication with key
-// establishment and secure messaging ([ISO7816]).
+// and NonFirst, ReadData and WriteData in MAC and FULL mode, ChangeKey,
+// Credit to a value file), a MIFARE DESFire EV1 application with AES
+// authentication and CMAC chaining, a MIFARE Ultralight C, an NTAG 424
+// DNA that produces SUN messages, and an ISO/IEC 7816-4 card with mutual
+// authentication with key establishment and secure messaging ([ISO7816]).
 //
 // It is written from the card's side of the specifications (NXP AN12196,
 // the DESFire EV1/EV2 and MF0ICU2 data sheets, ICAO Doc 9303 Part 11),
@@ -48,11 +48,19 @@ type File struct {
 	Mode byte // 0 plain, 1 MAC, 3 FULL
 }
 
+// Value is a value file: its value and communication mode. (The card
+// applies a Credit at once; a real one waits for CommitTransaction.)
+type Value struct {
+	Value int32
+	Mode  byte // 1 MAC, 3 FULL
+}
+
 // EV2 is a DESFire EV2 / NTAG 424 DNA application.
 type EV2 struct {
-	Keys  [][]byte // AES-128 keys by number
-	Files map[byte]*File
-	Rand  io.Reader // RndB and TI come from here
+	Keys   [][]byte // AES-128 keys by number
+	Files  map[byte]*File
+	Values map[byte]*Value
+	Rand   io.Reader // RndB and TI come from here
 
 	// authentication in progress
 	authKey  int
@@ -165,7 +173,7 @@ func (c *EV2) Transceive(cmd byte, data []byte) (byte, []byte) {
 		c.ti, c.ctr = c.random(4), 0
 		resp := append(append(append([]byte(nil), c.ti...), rotl(rndA)...), make([]byte, 12)...)
 		return StatusOK, cbc(k, make([]byte, 16), resp, false)
-	case 0x8D, 0xAD, 0xC4:
+	case 0x8D, 0xAD, 0xC4, 0x0C:
 		if !c.authed {
 			return StatusPermission, nil
 		}
@@ -214,9 +222,10 @@ func pad(b []byte) []byte {
 	return out
 }
 
-// secured handles WriteData, ReadData and ChangeKey with their MAC.
+// secured handles WriteData, ReadData, ChangeKey and Credit with their
+// MAC.
 func (c *EV2) secured(cmd byte, data []byte) (byte, []byte) {
-	hdrLen := map[byte]int{0x8D: 7, 0xAD: 7, 0xC4: 1}[cmd]
+	hdrLen := map[byte]int{0x8D: 7, 0xAD: 7, 0xC4: 1, 0x0C: 1}[cmd]
 	if len(data) < hdrLen+8 {
 		c.reset()
 		return StatusLength, nil
@@ -263,6 +272,9 @@ func (c *EV2) secured(cmd byte, data []byte) (byte, []byte) {
 		c.ctr++
 		return StatusOK, m
 	}
+	if cmd == 0x0C {
+		return c.credit(header[0], body)
+	}
 	f, ok := c.Files[header[0]]
 	if !ok {
 		return StatusParameter, nil
@@ -296,6 +308,33 @@ func (c *EV2) secured(cmd byte, data []byte) (byte, []byte) {
 	m := c.respMAC(out)
 	c.ctr++
 	return StatusOK, append(append([]byte(nil), out...), m...)
+}
+
+// credit adds a Credit's value (4 bytes, least significant first;
+// enciphered in FULL mode) to a value file.
+func (c *EV2) credit(file byte, body []byte) (byte, []byte) {
+	v, ok := c.Values[file]
+	if !ok {
+		return StatusParameter, nil
+	}
+	plain := body
+	if v.Mode == 3 {
+		if plain, ok = unpad(cbc(c.enc, c.iv(0xA5, 0x5A, 0), body, true)); !ok {
+			c.reset()
+			return StatusIntegrity, nil
+		}
+	}
+	if len(plain) != 4 {
+		return StatusLength, nil
+	}
+	amount := int32(binary.LittleEndian.Uint32(plain))
+	if amount < 0 {
+		return StatusParameter, nil
+	}
+	v.Value += amount
+	m := c.respMAC(nil)
+	c.ctr++
+	return StatusOK, m
 }
 
 // UltralightC is a MIFARE Ultralight C's authentication (MF0ICU2 §7.5.5).

@@ -11,44 +11,19 @@ import (
 	"github.com/samd-io/samd/internal/cardsim"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/secret"
+	"github.com/samd-io/samd/test/vectors"
 )
-
-type icaoVectors struct {
-	MA struct {
-		KEnc         string `json:"k_enc"`
-		KMAC         string `json:"k_mac"`
-		RndICC       string `json:"rnd_icc"`
-		KICC         string `json:"k_icc"`
-		GetChallenge string `json:"get_challenge_apdu"`
-		APDU         string `json:"apdu"`
-		RespData     string `json:"resp_data"`
-		KSEnc        string `json:"ks_enc"`
-		KSMAC        string `json:"ks_mac"`
-	} `json:"mutual_authenticate"`
-	SM []struct {
-		ID               string `json:"id"`
-		ProtectedCommand string `json:"protected_command"`
-		Response         string `json:"response"`
-	} `json:"secure_messaging"`
-	EFCOM struct {
-		Content string `json:"content"`
-	} `json:"ef_com"`
-}
 
 // icaoCard is the card of ICAO 9303-11 Appendix D: its keys, EF.COM, and
 // Appendix D.3's RND.ICC and K.ICC as its randomness.
-func icaoCard(t *testing.T, v icaoVectors) *cardsim.ISO7816 {
-	return &cardsim.ISO7816{Alg: keys.TDEA2, ChallengeLen: 8, KEnc: unhex(t, v.MA.KEnc), KMAC: unhex(t, v.MA.KMAC),
-		Rand:  bytes.NewReader(append(unhex(t, v.MA.RndICC), unhex(t, v.MA.KICC)...)),
-		Files: map[uint16][]byte{0x011E: unhex(t, v.EFCOM.Content)}}
-}
+func icaoCard(t *testing.T, v vectors.ICAO9303) *cardsim.ISO7816 { return v.Card(t, true) }
 
 // TestISO7816CardICAO drives the simulated card with the terminal's side of
 // ICAO 9303-11 Appendix D.3 and D.4 and checks that it answers every APDU
 // exactly as the appendix prints: RND.ICC, E_ICC ‖ M_ICC, and the three
 // protected responses (SELECT EF.COM, READ BINARY twice).
 func TestISO7816CardICAO(t *testing.T) {
-	var v icaoVectors
+	var v vectors.ICAO9303
 	load(t, "icao9303_bac.json", &v)
 	card := icaoCard(t, v)
 	if got := card.Transmit(unhex(t, v.MA.GetChallenge)); !bytes.Equal(got, append(unhex(t, v.MA.RndICC), 0x90, 0x00)) {
@@ -73,7 +48,7 @@ func TestISO7816CardICAO(t *testing.T) {
 
 // TestISO7816CardRefusals: the card's own checks.
 func TestISO7816CardRefusals(t *testing.T) {
-	var v icaoVectors
+	var v vectors.ICAO9303
 	load(t, "icao9303_bac.json", &v)
 	authed := func() *cardsim.ISO7816 {
 		c := icaoCard(t, v)

@@ -97,8 +97,15 @@ func keyTypeOf(alg keys.Algorithm) (keyType uint, genMech uint) {
 }
 
 // secretTemplate is the fixed template of a token secret key. Security
-// attributes are set here, never taken from a caller.
-func secretTemplate(ref keys.Ref, role keys.Role, alg keys.Algorithm) []*p11.Attribute {
+// attributes are set here, never taken from a caller. An exportable key
+// (keys.Exportable roles only, made so under dual control) is
+// CKA_EXTRACTABLE, so that C_WrapKey can wrap it for key.export; it stays
+// CKA_SENSITIVE, so that its value is never read in clear. It is not
+// CKA_WRAP_WITH_TRUSTED: only a token's SO can mark a wrapping key
+// CKA_TRUSTED (SoftHSM2: "CKA_TRUSTED can only be set to true by the SO",
+// and the SO cannot reach a private object), and samd holds no SO PIN
+// (README "Threat model").
+func secretTemplate(ref keys.Ref, role keys.Role, alg keys.Algorithm, exportable bool) []*p11.Attribute {
 	kt, _ := keyTypeOf(alg)
 	id := keys.MakeID(ref, role)
 	t := []*p11.Attribute{
@@ -107,7 +114,7 @@ func secretTemplate(ref keys.Ref, role keys.Role, alg keys.Algorithm) []*p11.Att
 		p11.NewAttribute(p11.CKA_TOKEN, true),
 		p11.NewAttribute(p11.CKA_PRIVATE, true),
 		p11.NewAttribute(p11.CKA_SENSITIVE, true),
-		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, exportable),
 		p11.NewAttribute(p11.CKA_MODIFIABLE, false),
 		p11.NewAttribute(p11.CKA_LABEL, ref.Label()),
 		p11.NewAttribute(p11.CKA_ID, id[:]),
@@ -124,14 +131,20 @@ type GenerateRequest struct {
 	Ref       keys.Ref
 	Role      keys.Role
 	Algorithm keys.Algorithm
+	// Exportable makes a key that key.export may wrap (CKA_EXTRACTABLE):
+	// a keys.Exportable role only, and only under dual control.
+	Exportable bool
 }
 
-func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm) (*conn, error) {
+func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm, exportable bool) (*conn, error) {
 	if !ref.Valid() {
 		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: invalid key reference")
 	}
 	if !alg.Fits(role) {
 		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: a %s key cannot have role %s", alg, role)
+	}
+	if exportable && !keys.Exportable(role) {
+		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: a key of role %s is never exportable", role)
 	}
 	c, err := s.live()
 	if err != nil {
@@ -154,13 +167,13 @@ func (s *Store) checkNew(ref keys.Ref, role keys.Role, alg keys.Algorithm) (*con
 // that is indexed or refused (errkind.Exists) or being created now, also
 // by a call whose caller has gone (errkind.Busy). The returned function
 // gives the claim up; calling it again does nothing.
-func (s *Store) reserve(ref keys.Ref, role keys.Role, alg keys.Algorithm) (func(), error) {
+func (s *Store) reserve(ref keys.Ref, role keys.Role, alg keys.Algorithm, exportable bool) (func(), error) {
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
 	if _, ok := s.pending[ref]; ok {
 		return nil, &errkind.Error{Kind: errkind.Busy, Msg: "pkcs11: key " + ref.String() + " is being created; retry once that has finished"}
 	}
-	if _, err := s.checkNew(ref, role, alg); err != nil {
+	if _, err := s.checkNew(ref, role, alg, exportable); err != nil {
 		return nil, err
 	}
 	s.pending[ref] = struct{}{}
@@ -235,7 +248,7 @@ func (s *Store) abandon(ref keys.Ref, m made, release func()) {
 // is destroyed (see [Store.abandon]), and a generation of the same
 // reference meanwhile is refused with errkind.Busy.
 func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, error) {
-	release, err := s.reserve(req.Ref, req.Role, req.Algorithm)
+	release, err := s.reserve(req.Ref, req.Role, req.Algorithm, req.Exportable)
 	if err != nil {
 		return keys.Key{}, err
 	}
@@ -243,7 +256,7 @@ func (s *Store) Generate(ctx context.Context, req GenerateRequest) (keys.Key, er
 	m, abandoned, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "generate", req.Ref, func(c *conn, sh p11.SessionHandle) (made, error) {
 		var handles []p11.ObjectHandle
 		if req.Algorithm.Symmetric() {
-			h, err := s.mod.GenerateKey(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, secretTemplate(req.Ref, req.Role, req.Algorithm))
+			h, err := s.mod.GenerateKey(sh, []*p11.Mechanism{p11.NewMechanism(mech, nil)}, secretTemplate(req.Ref, req.Role, req.Algorithm, req.Exportable))
 			if err != nil {
 				return made{}, err
 			}
@@ -344,6 +357,8 @@ type ImportRequest struct {
 	KCVMethod kcv.Method
 	// KCV, when set, is the expected check value of the combined key.
 	KCV []byte
+	// Exportable: as GenerateRequest's.
+	Exportable bool
 }
 
 // ImportComponents combines clear key components (XOR) and creates the key
@@ -362,7 +377,7 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 	if !req.Algorithm.Symmetric() {
 		return keys.Key{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: only secret keys are imported from components")
 	}
-	release, err := s.reserve(req.Ref, req.Role, req.Algorithm)
+	release, err := s.reserve(req.Ref, req.Role, req.Algorithm, req.Exportable)
 	if err != nil {
 		return keys.Key{}, err
 	}
@@ -403,7 +418,7 @@ func (s *Store) ImportComponents(ctx context.Context, req ImportRequest) (keys.K
 		}
 	}
 	m, abandoned, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "import", req.Ref, func(c *conn, sh p11.SessionHandle) (made, error) {
-		t := append(secretTemplate(req.Ref, req.Role, req.Algorithm), p11.NewAttribute(p11.CKA_VALUE, value.Reveal()))
+		t := append(secretTemplate(req.Ref, req.Role, req.Algorithm, req.Exportable), p11.NewAttribute(p11.CKA_VALUE, value.Reveal()))
 		if req.Algorithm.AES() {
 			// CKA_VALUE_LEN may not be given with CKA_VALUE on C_CreateObject.
 			t = slices.DeleteFunc(t, func(a *p11.Attribute) bool { return a.Type == p11.CKA_VALUE_LEN })
@@ -599,13 +614,17 @@ func (s *Store) load(sh p11.SessionHandle, h p11.ObjectHandle, label string) (*e
 	if want := keys.MakeID(ref, role); !bytes.Equal(id, want[:]) {
 		return nil, errors.New("CKA_ID does not match the label and role")
 	}
-	if !boolean(base[3].Value) || boolean(base[4].Value) {
+	// An extractable key is refused, except an exportable one of a role
+	// that may be exported (keys.Exportable): still sensitive, it leaves
+	// only wrapped, by key.export.
+	exportable := boolean(base[4].Value)
+	if !boolean(base[3].Value) || exportable && (class != p11.CKO_SECRET_KEY || !keys.Exportable(role)) {
 		return nil, errors.New("key is not sensitive and non-extractable")
 	}
 	origin := keys.OriginImported
 	if boolean(base[5].Value) {
 		origin = keys.OriginGenerated
-		if !boolean(base[6].Value) || !boolean(base[7].Value) {
+		if !boolean(base[6].Value) || !exportable && !boolean(base[7].Value) {
 			return nil, errors.New("generated key was not always sensitive and never extractable")
 		}
 	}
@@ -709,7 +728,7 @@ func (s *Store) load(sh p11.SessionHandle, h p11.ObjectHandle, label string) (*e
 		return nil, fmt.Errorf("usage flags do not match role %s exactly", role)
 	}
 	return &entry{
-		key:    keys.Key{Ref: ref, Role: role, Algorithm: alg, Origin: origin, KCV: checkValue},
+		key:    keys.Key{Ref: ref, Role: role, Algorithm: alg, Origin: origin, KCV: checkValue, Exportable: exportable},
 		handle: h,
 	}, nil
 }

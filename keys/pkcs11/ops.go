@@ -94,42 +94,13 @@ func (s *Store) UnwrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorit
 	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
 		return secret.Bytes{}, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + kek.Ref.String() + " may not unwrap this key", Err: err}
 	}
-	var m uint
-	switch mech {
-	case keys.WrapKW:
-		m = p11.CKM_AES_KEY_WRAP
-	case keys.WrapKWP:
-		m = p11.CKM_AES_KEY_WRAP_PAD
-	default:
-		return secret.Bytes{}, errkind.Errorf(errkind.InvalidInput, "pkcs11: unwrap with AES-KW or AES-KWP")
+	m, err := wrapMechanism(mech)
+	if err != nil {
+		return secret.Bytes{}, err
 	}
 	kt, _ := keyTypeOf(alg)
 	v, _, err := callWithin(ctx, s, s.cfg.KeygenTimeout, "unwrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
-		t := []*p11.Attribute{
-			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
-			p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
-			p11.NewAttribute(p11.CKA_TOKEN, false),
-			p11.NewAttribute(p11.CKA_PRIVATE, true),
-			p11.NewAttribute(p11.CKA_SENSITIVE, false),
-			p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
-			p11.NewAttribute(p11.CKA_SIGN, false),
-			p11.NewAttribute(p11.CKA_VERIFY, false),
-			p11.NewAttribute(p11.CKA_ENCRYPT, false),
-			p11.NewAttribute(p11.CKA_DECRYPT, false),
-			p11.NewAttribute(p11.CKA_WRAP, false),
-			p11.NewAttribute(p11.CKA_UNWRAP, false),
-			p11.NewAttribute(p11.CKA_DERIVE, false),
-		}
-		h, err := s.mod.UnwrapKey(sh, []*p11.Mechanism{p11.NewMechanism(m, nil)}, e.handle, wrapped, t)
-		if err != nil {
-			return nil, err
-		}
-		defer s.mod.DestroyObject(sh, h)
-		a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
-		if err != nil {
-			return nil, err
-		}
-		return a[0].Value, nil
+		return s.unwrapValue(sh, p11.NewMechanism(m, nil), e.handle, wrapped, kt)
 	}, func(b []byte) { clear(b) })
 	if err != nil {
 		return secret.Bytes{}, err
@@ -157,33 +128,13 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 	if err := keys.CheckProtection(e.key.Algorithm, alg); err != nil {
 		return nil, &errkind.Error{Kind: errkind.WrongRole, Msg: "pkcs11: key " + kek.Ref.String() + " may not wrap this key", Err: err}
 	}
-	var m uint
-	switch mech {
-	case keys.WrapKW:
-		m = p11.CKM_AES_KEY_WRAP
-	case keys.WrapKWP:
-		m = p11.CKM_AES_KEY_WRAP_PAD
-	default:
-		return nil, errkind.Errorf(errkind.InvalidInput, "pkcs11: unknown wrap mechanism")
+	m, err := wrapMechanism(mech)
+	if err != nil {
+		return nil, err
 	}
 	kt, _ := keyTypeOf(alg)
 	return call(ctx, s, "wrap", kek.Ref, func(_ *conn, sh p11.SessionHandle) ([]byte, error) {
-		t := []*p11.Attribute{
-			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
-			p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
-			p11.NewAttribute(p11.CKA_TOKEN, false), // a session object, gone with the session at the latest
-			p11.NewAttribute(p11.CKA_PRIVATE, true),
-			p11.NewAttribute(p11.CKA_SENSITIVE, true),
-			p11.NewAttribute(p11.CKA_EXTRACTABLE, true), // only so that it can be wrapped
-			p11.NewAttribute(p11.CKA_SIGN, false),
-			p11.NewAttribute(p11.CKA_VERIFY, false),
-			p11.NewAttribute(p11.CKA_ENCRYPT, false),
-			p11.NewAttribute(p11.CKA_DECRYPT, false),
-			p11.NewAttribute(p11.CKA_WRAP, false),
-			p11.NewAttribute(p11.CKA_UNWRAP, false),
-			p11.NewAttribute(p11.CKA_DERIVE, false),
-			p11.NewAttribute(p11.CKA_VALUE, value.Reveal()),
-		}
+		t := append(transitTemplate(kt, true), p11.NewAttribute(p11.CKA_VALUE, value.Reveal()))
 		h, err := s.mod.CreateObject(sh, t)
 		clear(t[len(t)-1].Value) // the template's copy of the key
 		if err != nil {
@@ -192,6 +143,43 @@ func (s *Store) WrapSecret(ctx context.Context, kek keys.Key, alg keys.Algorithm
 		defer func() { _ = s.mod.DestroyObject(sh, h) }()
 		return s.mod.WrapKey(sh, []*p11.Mechanism{p11.NewMechanism(m, nil)}, e.handle, h)
 	}, nil)
+}
+
+// unwrapValue unwraps a key into a transit object that is not sensitive,
+// reads its value and destroys the object, in one call on one session.
+func (s *Store) unwrapValue(sh p11.SessionHandle, mech *p11.Mechanism, kek p11.ObjectHandle, wrapped []byte, kt uint) ([]byte, error) {
+	h, err := s.mod.UnwrapKey(sh, []*p11.Mechanism{mech}, kek, wrapped, transitTemplate(kt, false))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = s.mod.DestroyObject(sh, h) }()
+	a, err := s.mod.GetAttributeValue(sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
+	if err != nil {
+		return nil, err
+	}
+	return a[0].Value, nil
+}
+
+// transitTemplate is the template of a key in transit through the token
+// for one call: a session object (gone with the session at the latest),
+// extractable only so that it can be wrapped or read, with no usage at
+// all; sensitive when samd wraps it, not when samd reads it.
+func transitTemplate(kt uint, sensitive bool) []*p11.Attribute {
+	return []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, kt),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_PRIVATE, true),
+		p11.NewAttribute(p11.CKA_SENSITIVE, sensitive),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+		p11.NewAttribute(p11.CKA_SIGN, false),
+		p11.NewAttribute(p11.CKA_VERIFY, false),
+		p11.NewAttribute(p11.CKA_ENCRYPT, false),
+		p11.NewAttribute(p11.CKA_DECRYPT, false),
+		p11.NewAttribute(p11.CKA_WRAP, false),
+		p11.NewAttribute(p11.CKA_UNWRAP, false),
+		p11.NewAttribute(p11.CKA_DERIVE, false),
+	}
 }
 
 // Signer returns a crypto.Signer for a sign, ca or audit key in the token.

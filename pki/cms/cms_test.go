@@ -201,7 +201,7 @@ func TestSignVerifiedByOpenSSL(t *testing.T) {
 				t.Fatalf("HashFor = %v, %v; want %v", h, err, tc.hash)
 			}
 			digest := digestOf(t, file, h)
-			trace := cms.Trace{Instance: "samd-bo-01", Counter: 1<<63 + 5, File: "TX0100A1.000000017"}
+			trace := cms.Trace{Instance: "samd-bo-01", Counter: 1<<63 + 5, File: "TR01001A.000000017"}
 			der, err := cms.Sign(rand.Reader, key, digest, tc.at, trace, []*x509.Certificate{leaf, p.inter})
 			if err != nil {
 				t.Fatal(err)
@@ -534,7 +534,7 @@ func FuzzParse(f *testing.F) {
 // trace. The attribute type's DER is OpenSSL's encoding of the OID.
 func TestTraceOID(t *testing.T) {
 	p := newPKI(t)
-	trace := cms.Trace{Instance: "samd-dev", Counter: 42, File: "TX010000.000000001"}
+	trace := cms.Trace{Instance: "samd-dev", Counter: 42, File: "TR01001A.000000001"}
 	for _, tc := range []struct {
 		name, oid string
 		sign      func(io.Reader, crypto.Signer, []byte, time.Time, cms.Trace, []*x509.Certificate) ([]byte, error)

@@ -2,12 +2,16 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/samd-io/samd/state/sqlstore"
 	"github.com/samd-io/samd/state/statetest"
 	"github.com/samd-io/samd/test/postgres/pgtest"
 )
@@ -58,4 +62,40 @@ func TestParseTime(t *testing.T) {
 	if _, err := (dialect{}).ParseTime("2026-11-23T10:00:00Z"); err == nil {
 		t.Fatal("text was read as a timestamptz")
 	}
+}
+
+// TestMigrateFileSequences: as in SQLite, file sequences kept per XX and
+// YYYY move to Part 19's series, XX, YYYY and Z, in a database that a
+// samd of the schema before left.
+func TestMigrateFileSequences(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	before := -1
+	for i, m := range migrations {
+		if strings.Contains(m, sqlstore.MigrateFileSequences) {
+			before = i
+		}
+	}
+	if before < 0 {
+		t.Fatal("no migration moves the file sequences")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := append(append([]string{`CREATE TABLE samd_schema (version INTEGER NOT NULL)`}, migrations[:before]...),
+		`INSERT INTO samd_schema (version) VALUES (`+strconv.Itoa(before)+`)`,
+		`INSERT INTO sequence (name, last) VALUES ('file/TR0004', 999999999), ('file/TX0100', 5), ('signer/ca/1A', 3)`)
+	for _, stmt := range stmts {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	statetest.CheckFileSequencesMigrated(t, s)
 }

@@ -195,6 +195,28 @@ var migrations = []string{
 	// key may have signed certificates samd never recorded.
 	`ALTER TABLE pki_revocation DROP CONSTRAINT pki_revocation_ca_serial_fkey;
 	ALTER TABLE pki_revocation ADD CONSTRAINT pki_revocation_ca_fkey FOREIGN KEY (ca) REFERENCES pki_ca (name);`,
+	// Part 19 file sequences per hardware type, PTOID and file type.
+	sqlstore.MigrateFileSequences,
+	// Value records name the card, its TSN and the Part 19 transaction
+	// type, and what spent them (a seal, a card command); failed DAC
+	// verifications are counted per card.
+	`ALTER TABLE authorization_record ADD COLUMN card TEXT NOT NULL DEFAULT '';
+	ALTER TABLE authorization_record ADD COLUMN tsn BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE authorization_record ADD COLUMN tx_type INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE authorization_record ADD COLUMN spent TEXT NOT NULL DEFAULT '';
+	CREATE TABLE card_failure (
+		card  TEXT PRIMARY KEY,
+		count BIGINT NOT NULL CHECK (count >= 0)
+	);`,
+	// What one officer topped up alone, per day (admin.topup_limit), and
+	// the renewal links a revocation follows.
+	`CREATE TABLE officer_topup (
+		officer TEXT NOT NULL,
+		day     TEXT NOT NULL,
+		total   BIGINT NOT NULL CHECK (total >= 0),
+		PRIMARY KEY (officer, day)
+	);
+	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or

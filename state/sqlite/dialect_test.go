@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/state/sqlstore"
 	"github.com/samd-io/samd/state/statetest"
 )
 
@@ -65,7 +67,7 @@ func TestTimeText(t *testing.T) {
 // TestMigrateRename: a database written before the value records' table
 // was renamed keeps its records.
 func TestMigrateRename(t *testing.T) {
-	before := len(migrations) - 2 // the last but one migration renames the table
+	before := migrationWith(t, "RENAME TO authorization_record")
 	path, db := oldDatabase(t, before)
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	for _, stmt := range []string{
@@ -92,7 +94,7 @@ func TestMigrateRename(t *testing.T) {
 // instant, so that they sort as the times do; afterwards every time
 // column of every table holds only fixed-width text.
 func TestMigrateTimes(t *testing.T) {
-	before := len(migrations) - 1 // the last migration fixes the width
+	before := migrationWith(t, "UPDATE allowance SET updated = CASE")
 	path, db := oldDatabase(t, before)
 	old := []string{"2026-11-23T10:00:00.5Z", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456789Z", "2026-11-23T09:59:59.99Z"}
 	for i, v := range old {
@@ -170,6 +172,38 @@ func checkTimeColumns(t *testing.T, db *sql.DB) {
 		}
 		rows.Close()
 	}
+}
+
+// TestMigrateFileSequences: file sequences kept per XX and YYYY move to
+// Part 19's series, XX, YYYY and Z: each continues in both file types, so
+// no name is handed out twice; other sequences are untouched.
+func TestMigrateFileSequences(t *testing.T) {
+	before := migrationWith(t, sqlstore.MigrateFileSequences)
+	path, db := oldDatabase(t, before)
+	for _, stmt := range []string{
+		`INSERT INTO sequence (name, last) VALUES ('file/TR0004', 999999999)`,
+		`INSERT INTO sequence (name, last) VALUES ('file/TX0100', 5)`,
+		`INSERT INTO sequence (name, last) VALUES ('signer/ca/1A', 3)`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := upgrade(t, path, db, before)
+	statetest.CheckFileSequencesMigrated(t, s)
+}
+
+// migrationWith is the index of the migration that holds text: the
+// version of a database from before it.
+func migrationWith(t *testing.T, text string) int {
+	t.Helper()
+	for i, m := range migrations {
+		if strings.Contains(m, text) {
+			return i
+		}
+	}
+	t.Fatalf("no migration holds %q", text)
+	return 0
 }
 
 // oldDatabase makes a database as a samd of schema version n left it: the

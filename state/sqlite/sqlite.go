@@ -234,6 +234,28 @@ var migrations = []string{
 		ELSE substr(time, 1, 20) || substr(substr(time, 21, length(time) - 21) || '000000000', 1, 9) || 'Z' END;
 	UPDATE officer_change SET at = CASE WHEN instr(at, '.') = 0 THEN substr(at, 1, 19) || '.000000000Z'
 		ELSE substr(at, 1, 20) || substr(substr(at, 21, length(at) - 21) || '000000000', 1, 9) || 'Z' END;`,
+	// Part 19 file sequences per hardware type, PTOID and file type.
+	sqlstore.MigrateFileSequences,
+	// Value records name the card, its TSN and the Part 19 transaction
+	// type, and what spent them (a seal, a card command); failed DAC
+	// verifications are counted per card.
+	`ALTER TABLE authorization_record ADD COLUMN card TEXT NOT NULL DEFAULT '';
+	ALTER TABLE authorization_record ADD COLUMN tsn INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE authorization_record ADD COLUMN tx_type INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE authorization_record ADD COLUMN spent TEXT NOT NULL DEFAULT '';
+	CREATE TABLE card_failure (
+		card  TEXT PRIMARY KEY,
+		count INTEGER NOT NULL CHECK (count >= 0)
+	);`,
+	// What one officer topped up alone, per day (admin.topup_limit), and
+	// the renewal links a revocation follows.
+	`CREATE TABLE officer_topup (
+		officer TEXT NOT NULL,
+		day     TEXT NOT NULL,
+		total   INTEGER NOT NULL CHECK (total >= 0),
+		PRIMARY KEY (officer, day)
+	);
+	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
 }
 
 // Open opens (creating if needed) the store at path and brings its schema

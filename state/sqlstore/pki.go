@@ -59,7 +59,7 @@ func insertCert(ctx context.Context, c conn, cert state.Certificate) error {
 
 const certColumns = `ca, serial, profile, role, operator, device, not_before, not_after, cert, renews, issued, key`
 
-// scanner is a *sql.Row or *sql.Rows.
+// scanner is a row or a row of rows.
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCert(c conn, row scanner) (state.Certificate, error) {
@@ -107,6 +107,21 @@ func (s *Store) Certificates(ctx context.Context, q state.CertificateQuery) ([]s
 		WHERE (? = '' OR ca = ?) AND (? = '' OR operator = ?) AND (? = '' OR device = ?) AND (? = '' OR serial = ?)
 		ORDER BY issued DESC, `+c.d.InsertOrder()+` DESC LIMIT ?`,
 		q.CA, q.CA, q.Operator, q.Operator, q.Device, q.Device, q.Serial, q.Serial, limit)
+	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
+}
+
+// CertificatesOf implements state.PKI.
+func (s *Store) CertificatesOf(ctx context.Context, role, operator, device string) ([]state.Certificate, error) {
+	c := s.read()
+	rows, err := c.rows(ctx, `SELECT `+certColumns+` FROM pki_cert WHERE operator = ? AND device = ? AND role = ?
+		ORDER BY issued, `+c.d.InsertOrder(), operator, device, role)
+	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
+}
+
+// Renewals implements state.PKI.
+func (s *Store) Renewals(ctx context.Context, ca, serial string) ([]state.Certificate, error) {
+	c := s.read()
+	rows, err := c.rows(ctx, `SELECT `+certColumns+` FROM pki_cert WHERE ca = ? AND renews = ? ORDER BY issued, `+c.d.InsertOrder(), ca, serial)
 	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
 }
 

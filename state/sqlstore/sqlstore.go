@@ -113,6 +113,22 @@ func Migrate(ctx context.Context, tx *sql.Tx, version int, migrations []string) 
 	return nil
 }
 
+// MigrateFileSequences is the migration, the same in both schemas, that
+// moves transaction-file sequences to Håndbok 206 Part 19's series
+// (§3.1): sequences were kept per "file/" + XX + YYYY (the name's first
+// six characters, read as a file type and a sender id) and are kept per
+// "file/" + XX + YYYY + Z (hardware type, PTOID, file type). An old
+// sequence continues in both file types, so that no name handed out
+// before is handed out again; its count goes on (the store's 1 … 10^9
+// reads as 000000001 … 999999999, 000000000). Sequences whose old name
+// is no Part 19 series (a type or sender that is not one now) stay, and
+// no new name reaches them.
+const MigrateFileSequences = `INSERT INTO sequence (name, last)
+		SELECT name || '1', last FROM sequence WHERE name LIKE 'file/%' AND length(name) = 11;
+	INSERT INTO sequence (name, last)
+		SELECT name || '2', last FROM sequence WHERE name LIKE 'file/%' AND length(name) = 11;
+	DELETE FROM sequence WHERE name LIKE 'file/%' AND length(name) = 11;`
+
 // Unavailable classifies a database failure. The request's own deadline
 // passing while it waited for the database is samd overloaded (Busy), not
 // the database failing.

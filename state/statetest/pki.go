@@ -313,3 +313,24 @@ func testSequence(t *testing.T, s state.Store) {
 	}
 	wg.Wait()
 }
+
+// CheckFileSequencesMigrated checks a store opened on a database that held,
+// before sqlstore.MigrateFileSequences, the sequences file/TR0004 at
+// 999999999, file/TX0100 at 5 and signer/ca/1A at 3: each file sequence
+// continues in both file types of its Part 19 series (TR0004 1 and 2
+// reach 10^9, read as 000000000; TX0100 1 and 2 reach 6), nothing is left
+// under the old names, and other sequences are untouched.
+func CheckFileSequencesMigrated(t *testing.T, s state.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for name, want := range map[string]uint64{
+		"file/TR00041": 1_000_000_000, "file/TR00042": 1_000_000_000,
+		"file/TX01001": 6, "file/TX01002": 6,
+		"file/TR0004": 1, "file/TX0100": 1, // new sequences: the old ones moved
+		"signer/ca/1A": 4,
+	} {
+		if n, err := s.NextSequence(ctx, name, 1_000_000_000); err != nil || n != want {
+			t.Errorf("after the migration, the next of %s is %d (%v), want %d", name, n, err, want)
+		}
+	}
+}

@@ -32,6 +32,12 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 	t.Run("audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("ranges", func(t *testing.T) { testRanges(t, open(t)) })
+	t.Run("spend", func(t *testing.T) { testSpend(t, open(t)) })
+	t.Run("part19-cancel", func(t *testing.T) { testPart19Cancel(t, open(t)) })
+	t.Run("value-seal-race", func(t *testing.T) { testValueSealRace(t, open(t)) })
+	t.Run("card-failures", func(t *testing.T) { testCardFailures(t, open(t)) })
+	t.Run("topup-alone", func(t *testing.T) { testTopUpAlone(t, open(t)) })
+	t.Run("pki-certificate-links", func(t *testing.T) { testCertificateLinks(t, open(t)) })
 }
 
 // testRanges: amounts and sequence numbers near the ends of int64 are
@@ -244,7 +250,7 @@ func testKeyUsageLargeLimit(t *testing.T, s state.Store) {
 func testSealKeyUse(t *testing.T, s state.Store) {
 	ctx := context.Background()
 	const key = "value/op/seal:v1"
-	use := &state.KeyUse{Key: key, Limit: 3}
+	use := []state.KeyUse{{Key: key, Limit: 3}}
 	count := func() int64 {
 		t.Helper()
 		n, err := s.KeyUsage(ctx, key)
@@ -254,7 +260,7 @@ func testSealKeyUse(t *testing.T, s state.Store) {
 		return n
 	}
 	p := params("op/d", 100)
-	p.KeyUse = use
+	p.KeyUses = use
 	_, err := s.Authorize(ctx, p)
 	wantKind(t, err, errkind.Limit) // no allowance
 	if n := count(); n != 0 {
@@ -278,11 +284,11 @@ func testSealKeyUse(t *testing.T, s state.Store) {
 	if err != nil || count() != 1 {
 		t.Fatalf("authorise: %v, %d uses", err, count())
 	}
-	cp := state.CancelParams{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Minute), Window: 10 * time.Minute, KeyUse: use}
+	cp := state.CancelParams{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Minute), Window: 10 * time.Minute, KeyUses: use}
 	for _, bad := range []state.CancelParams{
-		{Device: "op/other", Original: r.Seq, Time: cp.Time, Window: cp.Window, KeyUse: use},       // another device's
-		{Device: "op/d", Original: 99, Time: cp.Time, Window: cp.Window, KeyUse: use},              // no such record
-		{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Hour), Window: cp.Window, KeyUse: use}, // too late
+		{Device: "op/other", Original: r.Seq, Time: cp.Time, Window: cp.Window, KeyUses: use},       // another device's
+		{Device: "op/d", Original: 99, Time: cp.Time, Window: cp.Window, KeyUses: use},              // no such record
+		{Device: "op/d", Original: r.Seq, Time: t0.Add(time.Hour), Window: cp.Window, KeyUses: use}, // too late
 	} {
 		if _, err := s.Cancel(ctx, bad); err == nil {
 			t.Fatalf("cancel %+v was allowed", bad)

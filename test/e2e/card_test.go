@@ -268,18 +268,24 @@ func TestCardSessionEV2(t *testing.T) {
 // TestCardUltralightCAndEV1 authenticates a simulated Ultralight C and a
 // DESFire EV1 (AES, then a CMAC-chained GetVersion) through samd, and
 // writes and reads EV1 and D40 files enciphered — as personalisation: a
-// terminal's enciphered EV1 or D40 write is refused (card-command).
+// terminal's enciphered EV1 write is refused (card-command), and a
+// terminal runs no Ultralight C or D40 session at all (card-type: its
+// policy's card_types name neither), since an authenticated Ultralight C
+// takes plain writes to its key pages and D40 is guarded by a CRC16.
 func TestCardUltralightCAndEV1(t *testing.T) {
 	d := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	term := d.cardClient(t, "terminal")
+	term, perso := d.cardClient(t, "terminal"), d.cardClient(t, "personalisation")
 	m := append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP A")...)
 
 	ulc := &cardsim.UltralightC{Key: personalise(t, keys.TDEA2, "00112233445566778899AABBCCDDEEFF", m), Rand: rand.Reader}
 	_, ch := ulc.Transceive(0x1A, []byte{0})
-	key := &samdv1.CardKey{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-2tdea", Version: 1}, Input: &samdv1.DiversificationInput{Uid: cardUID, Aid: cardAID, SystemIdentifier: hex.EncodeToString([]byte("NXP A"))}}
-	b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C, Key: key, CardChallenge: hex.EncodeToString(ch)}))
+	inputA := &samdv1.DiversificationInput{Uid: cardUID, Aid: cardAID, SystemIdentifier: hex.EncodeToString([]byte("NXP A"))}
+	key := &samdv1.CardKey{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-2tdea", Version: 1}, Input: inputA}
+	_, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C, Key: key, CardChallenge: hex.EncodeToString(ch)}))
+	check(t, err, outcome{"denied", "policy: card-type: card type ultralight-c"})
+	b, err := perso.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_ULTRALIGHT_C, Key: key, CardChallenge: hex.EncodeToString(ch)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,14 +293,14 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	if st != cardsim.StatusOK || !ulc.Authenticated {
 		t.Fatalf("Ultralight C refused samd: %02X", st)
 	}
-	if _, err := term.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)})); err != nil {
+	if _, err := perso.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)})); err != nil {
 		t.Fatal(err)
 	}
 
 	ev1 := &cardsim.EV1AES{Key: personalise(t, keys.AES128, exampleAES, append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP Abu")...)),
 		Rand: rand.Reader, Version: unhexT(t, "04010101001A05"), File: make([]byte, 32)}
 	_, ch = ev1.Transceive(0xAA, []byte{0})
-	b, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
+	b, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128-ev1"), CardChallenge: hex.EncodeToString(ch)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,9 +330,8 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	hdr := []byte{1, 0, 0, 0, 24, 0, 0}
 	_, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: sess, Command: 0x3D, Header: hex.EncodeToString(hdr), Data: hex.EncodeToString(payload), Mode: samdv1.CommMode_COMM_MODE_FULL}))
 	check(t, err, outcome{"denied", "policy: card-command:"})
-	perso := d.cardClient(t, "personalisation")
 	_, ch = ev1.Transceive(0xAA, []byte{0})
-	b, err = perso.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
+	b, err = perso.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128-ev1"), CardChallenge: hex.EncodeToString(ch)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,30 +367,29 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 	// and ReadData with CRC16.
 	// The card holds the 2TDEA key samd derives from the AN10922 example
 	// master (a D40 card with a 2K3DES key). D40's CRC16 covers the data
-	// alone: enciphered writes are personalisation's, as in EV1.
+	// alone: D40 sessions are personalisation's (card_types), whose
+	// enciphered writes its ChangeKey right allows; each D40 token checks
+	// one response.
 	leg := &cardsim.LegacyDES{Key: personalise(t, keys.TDEA2, "00112233445566778899AABBCCDDEEFF", m), Rand: rand.Reader, File: make([]byte, 32)}
-	legacySession := func(c samdv1connect.CardServiceClient) string {
-		t.Helper()
-		_, ch := leg.Transceive(0x0A, []byte{0})
-		b, err := c.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, Key: key, CardChallenge: hex.EncodeToString(ch)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, ans := leg.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
-		if st != cardsim.StatusOK {
-			t.Fatalf("legacy card refused samd: %02X", st)
-		}
-		f, err := c.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f.Msg.GetSession()
+	legKey := &samdv1.CardKey{MasterKey: &samdv1.KeyRef{Name: "an10922/test/example-2tdea-legacy", Version: 1}, Input: inputA}
+	_, ch = leg.Transceive(0x0A, []byte{0})
+	_, err = term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, Key: legKey, CardChallenge: hex.EncodeToString(ch)}))
+	check(t, err, outcome{"denied", "policy: card-type: card type desfire-legacy"})
+	b, err = perso.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_LEGACY, Key: legKey, CardChallenge: hex.EncodeToString(ch)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ans = leg.Transceive(0xAF, unhexT(t, b.Msg.GetPcdResponse()))
+	if st != cardsim.StatusOK {
+		t.Fatalf("legacy card refused samd: %02X", st)
+	}
+	f, err = perso.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: hex.EncodeToString(ans)}))
+	if err != nil {
+		t.Fatal(err)
 	}
 	legData := []byte("D40 card, CRC16")
 	lh := []byte{1, 0, 0, 0, byte(len(legData)), 0, 0}
-	_, err = term.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: legacySession(term), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
-	check(t, err, outcome{"denied", "policy: card-command:"})
-	p, err = perso.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: legacySession(perso), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
+	p, err = perso.ProtectCommand(ctx, connect.NewRequest(&samdv1.ProtectCommandRequest{Session: f.Msg.GetSession(), Command: 0x3D, Header: hex.EncodeToString(lh), Data: hex.EncodeToString(legData), Mode: samdv1.CommMode_COMM_MODE_FULL}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,29 +397,13 @@ func TestCardUltralightCAndEV1(t *testing.T) {
 		t.Fatalf("legacy WriteData %02X: %q", st, leg.File)
 	}
 	st, resp = leg.Transceive(0xBD, lh)
-	r, err = perso.CheckResponse(ctx, connect.NewRequest(&samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: uint32(len(legData))}))
+	read := &samdv1.CheckResponseRequest{Session: p.Msg.GetSession(), Status: uint32(st), Data: hex.EncodeToString(resp), Mode: samdv1.CommMode_COMM_MODE_FULL, ExpectedLength: uint32(len(legData))}
+	r, err = perso.CheckResponse(ctx, connect.NewRequest(read))
 	if err != nil || !bytes.Equal(unhexT(t, r.Msg.GetData()), legData) {
 		t.Fatalf("legacy ReadData: %v %v", err, r)
 	}
-
-	// ISO/IEC 7816-4: samd answers a card challenge with the diversified key.
-	chal := unhexT(t, "6BC1BEE22E409F96E93D7E117393172A")
-	x, err := term.ExternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: cardKey("an10922/test/example-aes128"), Challenge: hex.EncodeToString(chal)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := aes.NewCipher(unhexT(t, "A8DD63A3B89D54B37CA802473FDA9175"))
-	want := make([]byte, 16)
-	blk.Encrypt(want, chal)
-	if x.Msg.GetCryptogram() != hex.EncodeToString(want) && !bytes.Equal(unhexT(t, x.Msg.GetCryptogram()), want) {
-		t.Fatalf("EXTERNAL AUTHENTICATE %s, want %X", x.Msg.GetCryptogram(), want)
-	}
-	if _, err := term.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: cardKey("an10922/test/example-aes128"), Challenge: hex.EncodeToString(chal), Response: hex.EncodeToString(want)})); err != nil {
-		t.Fatal(err)
-	}
-	want[0] ^= 1
-	_, err = term.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: cardKey("an10922/test/example-aes128"), Challenge: hex.EncodeToString(chal), Response: hex.EncodeToString(want)}))
-	check(t, err, outcome{"check-failed", "does not verify"})
+	_, err = perso.CheckResponse(ctx, connect.NewRequest(read))
+	check(t, err, outcome{"invalid-input", "one check per token"})
 }
 
 // TestSUN verifies taps of a simulated NTAG 424 DNA, singly and in a

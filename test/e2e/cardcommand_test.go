@@ -117,7 +117,7 @@ func TestCardCommandEV1Unbound(t *testing.T) {
 	ev1 := &cardsim.EV1AES{Key: personalise(t, keys.AES128, exampleAES, append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP Abu")...)),
 		Rand: rand.Reader, Version: unhexT(t, "04010101001A05"), File: make([]byte, 32)}
 	_, ch := ev1.Transceive(0xAA, []byte{0})
-	b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128"), CardChallenge: hex.EncodeToString(ch)}))
+	b, err := term.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV1_AES, Key: cardKey("an10922/test/example-aes128-ev1"), CardChallenge: hex.EncodeToString(ch)}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func TestCluster(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 20 {
-					r, err := c.files.NextFileName(ctx, connect.NewRequest(&samdv1.NextFileNameRequest{FileType: "CL"}))
+					r, err := c.files.NextFileName(ctx, connect.NewRequest(&samdv1.NextFileNameRequest{FileType: "1"}))
 					if err != nil {
 						t.Error(err)
 						return
@@ -152,7 +152,7 @@ func TestCluster(t *testing.T) {
 		}
 		// The signer's key was generated through replica 1; replica 3 finds it.
 		dir := t.TempDir()
-		p := filepath.Join(dir, "CL010000.000000001")
+		p := filepath.Join(dir, "TR01001A.000000001")
 		os.WriteFile(p, []byte("cluster transactions"), 0o644)
 		conn := []string{"--ca", filepath.Join(e.dir, "pki", "ca.crt"), "--cert", filepath.Join(e.dir, "pki", "back-office.crt"), "--key", filepath.Join(e.dir, "pki", "back-office.key")}
 		out, err := exec.Command(e.bin, append(append([]string{"client", "--addr", reps[2].addr}, conn...), "file", "sign", "--signer", "cluster-1", p)...).CombinedOutput()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/keystest"
+	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -460,5 +463,85 @@ func TestOfficerSearches(t *testing.T) {
 	}
 	if _, err := term.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("a terminal's certificate search: %v", err)
+	}
+}
+
+// TestConsoleKeyExport: a key handed to a partner (key.export) leaves as
+// a wrapped block that `samd admin proposal --out` writes; the console's
+// pages — the proposal, the proposals list, the audit search — show the
+// block only as its SHA-256, and the keys page marks the key exportable.
+func TestConsoleKeyExport(t *testing.T) {
+	files, err := policies.ReadFS(policies.Examples, "examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{"region.yaml": regionKeys}
+	for _, f := range files {
+		docs[f.Name] = string(f.Data)
+	}
+	e := newEnv(t, docs)
+	e.start()
+	must := func(as string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("samd admin %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// The scheme's officers (wrap keys and the region's keys are the
+	// scheme's): the partner's KEK from two components, the key generated
+	// exportable by three, the export by two.
+	kek, c1, c2 := make([]byte, 32), make([]byte, 32), make([]byte, 32)
+	rand.Read(kek)
+	rand.Read(c1)
+	for i := range c2 {
+		c2[i] = kek[i] ^ c1[i]
+	}
+	kcvOf := func(k []byte) string {
+		return strings.ToUpper(hex.EncodeToString(keystest.EncryptZero(t, keys.AES256, k)))
+	}
+	imp := jsonField(t, must("scheme-officer", "propose", "key.import-components", "--params",
+		`{"name":"transport/partner-b/kek","version":1,"role":"wrap","algorithm":"AES-256","components":2,"kcv":"`+kcvOf(kek)+`"}`), "id")
+	must("scheme-officer-2", "component", imp, "--value", hex.EncodeToString(c2), "--kcv", kcvOf(c2))
+	must("scheme-officer", "component", imp, "--value", hex.EncodeToString(c1), "--kcv", kcvOf(c1))
+	gen := jsonField(t, must("scheme-officer", "propose", "key.generate", "--params",
+		`{"name":"region/oslo/card-master","version":1,"role":"diversify-master","algorithm":"AES-128","exportable":true}`), "id")
+	must("scheme-officer-2", "approve", gen)
+	must("scheme-officer-3", "approve", gen)
+	exp := jsonField(t, must("scheme-officer", "propose", "key.export", "--params",
+		`{"key":"region/oslo/card-master:v1","kek":"transport/partner-b/kek:v1","format":"kwp","partner":"partner-b"}`), "id")
+	file := filepath.Join(t.TempDir(), "card-master.kwp")
+	if out := must("scheme-officer-2", "approve", exp, "--out", file); jsonField(t, out, "status") != "executed" {
+		t.Fatalf("key.export:\n%s", out)
+	}
+	b, _ := os.ReadFile(file)
+	block := strings.TrimSpace(string(b))
+	sum := sha256.Sum256([]byte(block))
+	digest := "sha256:" + strings.ToUpper(hex.EncodeToString(sum[:]))
+
+	scheme := consoleClient(t, e, "scheme-officer")
+	for _, path := range []string{"proposals/" + exp, "proposals", "audit?method=Approve"} {
+		resp, err := scheme.Get("https://" + e.admin + "/console/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(page), block) || strings.Contains(strings.ToLower(string(page)), strings.ToLower(block)) {
+			t.Fatalf("%s (%d) holds the wrapped key", path, resp.StatusCode)
+		}
+		if path == "proposals/"+exp && !strings.Contains(string(page), digest) {
+			t.Fatalf("the proposal does not show the block's digest %s", digest)
+		}
+	}
+	resp, err := scheme.Get("https://" + e.admin + "/console/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if row := regexp.MustCompile(`(?s)<code>region/oslo/card-master</code>.*?</tr>`).Find(page); !strings.Contains(string(row), `<span class="badge open">exportable</span>`) {
+		t.Fatalf("the keys page does not mark the key exportable:\n%s", page)
 	}
 }

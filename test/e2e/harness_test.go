@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -54,6 +55,7 @@ type env struct {
 	adminOf map[string]string // a samd's admin listener, by its terminal listener
 	out     *syncBuffer
 	proc    *procState // the running samd process
+	environ []string   // added to samd serve's environment
 }
 
 type syncBuffer struct {
@@ -97,17 +99,27 @@ func buildSamd() (string, error) {
 			binPath, binErr = filepath.Abs(bin)
 			return
 		}
-		dir, err := os.MkdirTemp("", "samd-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "samd")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/samd-io/samd/cmd/samd").CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("build samd: %v\n%s", err, out)
-		}
+		binPath, binErr = build()
 	})
 	return binPath, binErr
+}
+
+// build builds samd with the build tags given, into a directory of its
+// own (TestMain removes the default build's; a test removes its own).
+func build(tags ...string) (string, error) {
+	dir, err := os.MkdirTemp("", "samd-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "samd")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, "github.com/samd-io/samd/cmd/samd")...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build samd: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // newEnv sets up a data directory with the given policy documents (file
@@ -210,6 +222,9 @@ type replica struct {
 func (e *env) launch(cfg string) *replica {
 	e.t.Helper()
 	cmd := exec.Command(e.bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--pki-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	if len(e.environ) > 0 {
+		cmd.Env = append(os.Environ(), e.environ...)
+	}
 	pr, pw := io.Pipe()
 	r := &replica{cmd: cmd, out: &syncBuffer{}}
 	cmd.Stdout = r.out

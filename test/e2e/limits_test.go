@@ -102,17 +102,23 @@ func TestLimits(t *testing.T) {
 
 	// Busy after a failed verification.
 	cardCalls := e.cardAs("terminal", "dev-operator", "dev-terminal-2")
-	key := cardKey("an10922/test/example-aes128")
-	_, err := cardCalls.InternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: key, Challenge: "6BC1BEE22E409F96E93D7E117393172A", Response: "00000000000000000000000000000000"}))
+	begin := func() (*connect.Response[samdv1.BeginAuthResponse], error) {
+		return cardCalls.BeginAuth(ctx, connect.NewRequest(&samdv1.BeginAuthRequest{Protocol: samdv1.CardProtocol_CARD_PROTOCOL_DESFIRE_EV2,
+			Key: cardKey("an10922/test/example-aes128"), CardChallenge: "6BC1BEE22E409F96E93D7E117393172A"}))
+	}
+	b, err := begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cardCalls.FinishAuth(ctx, connect.NewRequest(&samdv1.FinishAuthRequest{Session: b.Msg.GetSession(), CardResponse: strings.Repeat("00", 32)}))
 	if code(err) != "check-failed" {
 		t.Fatalf("wrong card answer: %v", err)
 	}
-	_, err = cardCalls.ExternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: key, Challenge: "6BC1BEE22E409F96E93D7E117393172A"}))
-	if code(err) != "busy" {
+	if _, err = begin(); code(err) != "busy" {
 		t.Fatalf("right after a failed verification: %v", err)
 	}
 	time.Sleep(450 * time.Millisecond)
-	if _, err = cardCalls.ExternalAuthenticate(ctx, connect.NewRequest(&samdv1.ChallengeRequest{Key: key, Challenge: "6BC1BEE22E409F96E93D7E117393172A"})); err != nil {
+	if _, err = begin(); err != nil {
 		t.Fatalf("after the busy time: %v", err)
 	}
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -10,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -199,8 +201,8 @@ func TestSchemePKIFlow(t *testing.T) {
 	// and the clearing house verifies each; OpenSSL agrees.
 	files := map[uint64]string{}
 	for i := uint64(1); i <= 4; i++ {
-		name := jsonField(t, e.mustClient(t, append(backOffice, "--json"), "file", "name", "--type", "TX"), "name")
-		if want := fmt.Sprintf("TX010000.%09d", i); name != want {
+		name := jsonField(t, e.mustClient(t, append(backOffice, "--json"), "file", "name", "--file-type", "1"), "name")
+		if want := fmt.Sprintf("TR01001A.%09d", i); name != want {
 			t.Fatalf("file name %s, want %s", name, want)
 		}
 		files[i] = name
@@ -231,9 +233,10 @@ func TestSchemePKIFlow(t *testing.T) {
 	}
 
 	// 4. A delivery directory with file 3 missing and file 2 delivered
-	// twice (the copy under another name).
-	copyFile(t, at(files[2]), at("TX0100A1.000000002"))
-	copyFile(t, at(files[2])+".p7s", at("TX0100A1.000000002")+".p7s")
+	// twice (the copy under another name of the same series: another DIS
+	// version).
+	copyFile(t, at(files[2]), at("TR01001B.000000002"))
+	copyFile(t, at(files[2])+".p7s", at("TR01001B.000000002")+".p7s")
 	out, err := e.client(t, append(clearing, "--json"), "file", "verify-dir", dir)
 	if err == nil {
 		t.Fatalf("a directory with a gap and a duplicate verified:\n%s", out)
@@ -260,7 +263,7 @@ func TestSchemePKIFlow(t *testing.T) {
 		t.Fatalf("sequences %+v", rep.Sequences)
 	}
 	s := rep.Sequences[0]
-	if s.Series != "TX0100" || s.First != 1 || s.Last != 4 || s.Count != 4 || len(s.Missing) != 1 || s.Missing[0].From != 3 || s.Missing[0].To != 3 ||
+	if s.Series != "TR01001" || s.First != 1 || s.Last != 4 || s.Count != 4 || len(s.Missing) != 1 || s.Missing[0].From != 3 || s.Missing[0].To != 3 ||
 		fmt.Sprint(s.Duplicates) != "[2]" || len(s.OutOfOrder) != 0 {
 		t.Fatalf("sequence report %+v", s)
 	}
@@ -268,7 +271,7 @@ func TestSchemePKIFlow(t *testing.T) {
 	for _, f := range rep.Files {
 		reasons[f.Name] = f.Reason
 	}
-	if reasons["TX0100A1.000000002"] != "renamed" || reasons[files[1]] != "" || reasons[files[4]] != "" {
+	if reasons["TR01001B.000000002"] != "renamed" || reasons[files[1]] != "" || reasons[files[4]] != "" {
 		t.Fatalf("per-file verdicts %v", reasons)
 	}
 
@@ -374,14 +377,19 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// TestLargeFileFlatMemory signs and verifies a 200 MB file through samd
-// and measures samd's peak memory: streaming keeps it far below the file.
+// TestLargeFileFlatMemory signs and verifies a 200 MB file as detached
+// CMS and a 200 MB Part 19 XDR file (6.5 million messages, walked by the
+// verifier) through samd, and measures samd's peak memory: streaming
+// keeps it far below the files.
 func TestLargeFileFlatMemory(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start()
 	dir := t.TempDir()
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "officer"}, "pki", "signer", "--ca", "dev-scheme", "--operator", "dev-operator", "--signer", "big")
-	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--type", "TX"), "name")
+	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--file-type", "1"), "name")
+	xdrName := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--file-type", "1"), "name")
+	xp := filepath.Join(dir, xdrName)
+	writeLargeXDR(t, xp, 200<<20)
 	p := filepath.Join(dir, name)
 	f, err := os.Create(p)
 	if err != nil {
@@ -402,14 +410,79 @@ func TestLargeFileFlatMemory(t *testing.T) {
 	before := peakRSS(t, pid)
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office"}, "file", "sign", "--signer", "big", p)
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "clearing-house"}, "file", "verify", p)
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office"}, "file", "sign", "--format", "xdr", "--signer", "big", xp)
+	out := e.mustClient(t, []string{"--dev", e.dir, "--as", "clearing-house", "--json"}, "file", "verify", xp)
 	after := peakRSS(t, pid)
-	t.Logf("samd peak RSS %d MiB before, %d MiB after signing and verifying a %d MiB file", before>>20, after>>20, size>>20)
+	t.Logf("samd peak RSS %d MiB before, %d MiB after signing and verifying a %d MiB CMS file and a %d MiB XDR file", before>>20, after>>20, size>>20, size>>20)
 	if growth := after - before; growth > 64<<20 {
-		t.Fatalf("samd's peak memory grew by %d MiB for a %d MiB file: not streaming", growth>>20, size>>20)
+		t.Fatalf("samd's peak memory grew by %d MiB for %d MiB files: not streaming", growth>>20, size>>20)
+	}
+	var v struct {
+		Format   string `json:"format"`
+		Messages struct {
+			Messages int `json:"messages"`
+			Devices  []struct {
+				Count   int   `json:"count"`
+				Missing []any `json:"missing"`
+			} `json:"devices"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Format != "xdr" || v.Messages.Messages != (size-16)/32 || len(v.Messages.Devices) != 1 ||
+		len(v.Messages.Devices[0].Missing) != 0 {
+		t.Fatalf("the 200 MB XDR file's verdict: %v\n%.2000s", err, out)
+	}
+	if out, err := opensslXDR(t, xp); err != nil || !strings.Contains(out, "Verified OK") {
+		t.Fatalf("OpenSSL on the 200 MB XDR file: %v\n%s", err, out)
 	}
 	if out, err := runOpenSSL(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", p+".p7s", "-content", p, "-CAfile", filepath.Join(e.dir, "pki", "ca.crt"), "-purpose", "any", "-out", os.DevNull); err != nil {
 		t.Fatalf("openssl cms -verify of the 200 MB file: %v\n%s", err, out)
 	}
+}
+
+// writeLargeXDR writes an unsigned Part 19 XDR file of about size bytes
+// from §3.1's layout: the header (tag 1, created now, event type 1, End
+// File position), then 32-byte messages of one device, numbered from 1,
+// each a message header and a 16-byte transaction of type 30 (samd dev's
+// body lengths).
+func writeLargeXDR(t *testing.T, path string, size int) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n := (size - 16) / 32
+	now := uint32(time.Now().Unix())
+	w := bufio.NewWriterSize(f, 1<<20)
+	var hdr [16]byte
+	binary.BigEndian.PutUint32(hdr[0:], 1)
+	binary.BigEndian.PutUint32(hdr[4:], now)
+	binary.BigEndian.PutUint32(hdr[8:], 1)
+	binary.BigEndian.PutUint32(hdr[12:], uint32(16+32*n))
+	w.Write(hdr[:])
+	var m [32]byte
+	copy(m[8:], "BIG")
+	binary.BigEndian.PutUint32(m[16:], 30)
+	for i := range n {
+		binary.BigEndian.PutUint32(m[0:], uint32(i+1))
+		binary.BigEndian.PutUint32(m[4:], now)
+		binary.BigEndian.PutUint32(m[20:], uint32(i))
+		w.Write(m[:])
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// opensslXDR checks an XDR file's signature with OpenSSL alone, by
+// README's script (pki/part19/testdata/openssl-verify.sh).
+func opensslXDR(t *testing.T, path string, dgst ...string) (string, error) {
+	t.Helper()
+	script, _ := filepath.Abs("../../pki/part19/testdata/openssl-verify.sh")
+	cmd := exec.Command("sh", append([]string{script, path}, dgst...)...)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // TestDevCRLDistributionPoint: `samd dev --pki-listen 127.0.0.1:0` (the

@@ -97,7 +97,8 @@ func exportReq(kek string) *connect.Request[samdv1.ExportDiversifiedKeyRequest] 
 }
 
 func valueReq(amount int64, owner string) *connect.Request[samdv1.AuthorizeValueRequest] {
-	return connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: amount, Currency: "NOK", ProductOwner: owner, Purpose: samdv1.Purpose_PURPOSE_LOAD})
+	return connect.NewRequest(&samdv1.AuthorizeValueRequest{Amount: amount, Currency: "NOK", ProductOwner: owner, Purpose: samdv1.Purpose_PURPOSE_LOAD,
+		CardId: "04782E21801D80", Tsn: 7, TransactionType: 11})
 }
 
 // outcome is what a matrix cell expects: "" allowed, else the stable code
@@ -227,23 +228,23 @@ func TestAuthorisationMatrix(t *testing.T) {
 		{"value.authorize/over-rate", func() error { _, err := rated.val.AuthorizeValue(ctx, valueReq(1, "owner-ok")); return err }, outcome{"limit-reached", "rate:"}},
 
 		{"value.cancel/other-device", func() error {
-			_, err := term2.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			_, err := term2.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			return err
 		}, outcome{"not-found", "has no authorisation 1"}},
 		{"value.cancel/ok", func() error {
-			r, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			r, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			if err == nil && (r.Msg.GetAuthorization().GetOriginalSequence() != 1 || r.Msg.GetAuthorization().GetPurpose() != samdv1.Purpose_PURPOSE_CANCELLATION) {
 				return fmt.Errorf("unexpected record %v", r.Msg)
 			}
 			return err
 		}, allowed},
 		{"value.cancel/twice", func() error {
-			_, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			_, err := term.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			return err
 		}, outcome{"denied", "already cancelled"}},
 		{"value.authorize/after-cancel-day-free", func() error { _, err := term.val.AuthorizeValue(ctx, valueReq(1000, "owner-ok")); return err }, allowed},
 		{"value.cancel/wrong-role", func() error {
-			_, err := perso.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1}))
+			_, err := perso.val.CancelValue(ctx, connect.NewRequest(&samdv1.CancelValueRequest{OriginalSequence: 1, Tsn: 8}))
 			return err
 		}, outcome{"denied", "may not call"}},
 
@@ -531,6 +532,28 @@ func TestCrash(t *testing.T) {
 	if _, err := e.as("officer", "op-a", "o").adm.TopUpAllowance(ctx, connect.NewRequest(&samdv1.TopUpAllowanceRequest{Device: "op-a/crash", Amount: allowance, Currency: "NOK"})); err != nil {
 		t.Fatal(err)
 	}
+	acked := killDuring(t, e, "op-a", "crash", func(c *clients) (*samdv1.ValueAuthorization, error) {
+		r, err := c.val.AuthorizeValue(ctx, valueReq(int64(1+rand.IntN(50)), "owner-ok"))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg.GetAuthorization(), nil
+	})
+	checkStored(t, e, "op-a/crash", acked, allowance)
+	// And samd starts again on the state and audit log the kills left.
+	e.start()
+	if _, err := e.as("terminal", "op-a", "crash").val.AuthorizeValue(ctx, valueReq(1, "owner-ok")); err != nil {
+		t.Fatalf("after the last restart: %v", err)
+	}
+}
+
+// killDuring runs work in a loop on four connections of the terminal
+// operator/device, kills samd with SIGKILL at a random moment, and
+// restarts it, five times; it returns the authorisations acknowledged
+// (sequence → amount), at least 20 of them. work's error is the end of
+// its loop: samd was killed, and that answer was not acknowledged.
+func killDuring(t *testing.T, e *env, operator, device string, work func(c *clients) (*samdv1.ValueAuthorization, error)) map[uint64]int64 {
+	t.Helper()
 	var mu sync.Mutex
 	acked := map[uint64]int64{}
 	for round := 0; round < 5; round++ {
@@ -539,18 +562,17 @@ func TestCrash(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		for g := 0; g < 4; g++ {
-			c := e.as("terminal", "op-a", "crash")
+			c := e.as("terminal", operator, device)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := 0; ; i++ {
-					amt := int64(1 + rand.IntN(50))
-					r, err := c.val.AuthorizeValue(ctx, valueReq(amt, "owner-ok"))
+				for {
+					a, err := work(c)
 					if err != nil {
-						return // samd was killed: this one was not acknowledged
+						return
 					}
 					mu.Lock()
-					acked[r.Msg.GetAuthorization().GetSequence()] = r.Msg.GetAuthorization().GetAmount()
+					acked[a.GetSequence()] = a.GetAmount()
 					mu.Unlock()
 				}
 			}()
@@ -562,10 +584,5 @@ func TestCrash(t *testing.T) {
 	if len(acked) < 20 {
 		t.Fatalf("only %d authorisations were acknowledged across the rounds", len(acked))
 	}
-	checkStored(t, e, "op-a/crash", acked, allowance)
-	// And samd starts again on the state and audit log the kills left.
-	e.start()
-	if _, err := e.as("terminal", "op-a", "crash").val.AuthorizeValue(ctx, valueReq(1, "owner-ok")); err != nil {
-		t.Fatalf("after the last restart: %v", err)
-	}
+	return acked
 }

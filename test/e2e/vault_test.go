@@ -18,6 +18,8 @@ import (
 // over TLS with its own CA, token from a file): samd starts, the officer
 // issues the signer's certificate for the Transit key, the back office
 // signs a file through samd, and the clearing house and OpenSSL verify it.
+// The Transit key must be under the operator's prefix (pki.vault_keys): a
+// key outside it is refused.
 func TestVault(t *testing.T) {
 	e := newEnv(t, nil)
 	v := vaulttest.New()
@@ -31,8 +33,10 @@ func TestVault(t *testing.T) {
 	if _, err := admin.KVv2("secret").Put(ctx, "samd/hsm", map[string]any{"pin": strings.TrimSpace(string(pin))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Logical().Write("transit/keys/bo-signer", map[string]any{"type": "ecdsa-p256"}); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{"dev-operator-bo-signer", "bo-signer"} {
+		if _, err := admin.Logical().Write("transit/keys/"+k, map[string]any{"type": "ecdsa-p256"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	caFile, tokenFile := filepath.Join(e.dir, "vault-ca.pem"), filepath.Join(e.dir, "vault-token")
 	os.WriteFile(caFile, v.CAPEM(), 0o600)
@@ -44,6 +48,7 @@ func TestVault(t *testing.T) {
 	}
 	cfg.HSM.PINFile, cfg.HSM.PINVault = "", "secret/samd/hsm#pin"
 	cfg.Vault = &config.Vault{Address: v.URL, CAFile: caFile, TokenFile: tokenFile}
+	cfg.PKI.VaultKeys = map[string]string{"dev-operator": "transit/dev-operator-"}
 	b, _ := yaml.Marshal(cfg)
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -52,9 +57,13 @@ func TestVault(t *testing.T) {
 
 	dir := t.TempDir()
 	officer := []string{"--dev", e.dir, "--as", "officer"}
+	if out, err := e.client(t, officer, "pki", "signer", "--ca", "dev-scheme", "--operator", "dev-operator", "--signer", "vault-0",
+		"--vault-key", "transit/bo-signer"); err == nil || !strings.Contains(out, "denied") {
+		t.Fatalf("a Transit key outside the operator's prefix: %v\n%s", err, out)
+	}
 	e.mustClient(t, officer, "pki", "signer", "--ca", "dev-scheme", "--operator", "dev-operator", "--signer", "vault-1",
-		"--vault-key", "transit/bo-signer", "--out", filepath.Join(dir, "signer.pem"))
-	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--type", "VT"), "name")
+		"--vault-key", "transit/dev-operator-bo-signer", "--out", filepath.Join(dir, "signer.pem"))
+	name := jsonField(t, e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office", "--json"}, "file", "name", "--file-type", "1"), "name")
 	p := filepath.Join(dir, name)
 	os.WriteFile(p, []byte("<transactions signed-through=\"vault\"/>"), 0o644)
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "back-office"}, "file", "sign", "--signer", "vault-1", p)
@@ -67,7 +76,7 @@ func TestVault(t *testing.T) {
 	found := false
 	for _, r := range readAudit(t, e) {
 		for _, k := range r.Keys {
-			found = found || k == "vault-transit:transit/bo-signer"
+			found = found || k == "vault-transit:transit/dev-operator-bo-signer"
 		}
 	}
 	if !found {

@@ -132,6 +132,9 @@ const (
 	PKIServiceGetCRLProcedure = "/samd.v1.PKIService/GetCRL"
 	// PKIServiceCreateSignerProcedure is the fully-qualified name of the PKIService's CreateSigner RPC.
 	PKIServiceCreateSignerProcedure = "/samd.v1.PKIService/CreateSigner"
+	// PKIServiceExportSchemeCRLProcedure is the fully-qualified name of the PKIService's
+	// ExportSchemeCRL RPC.
+	PKIServiceExportSchemeCRLProcedure = "/samd.v1.PKIService/ExportSchemeCRL"
 	// FileServiceNextFileNameProcedure is the fully-qualified name of the FileService's NextFileName
 	// RPC.
 	FileServiceNextFileNameProcedure = "/samd.v1.FileService/NextFileName"
@@ -686,10 +689,11 @@ type CardServiceClient interface {
 	// ChangeKey computes a DESFire EV1 or EV2 / NTAG 424 DNA ChangeKey
 	// cryptogram from keys samd diversifies itself. Personalisation only.
 	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
-	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
+	// ExternalAuthenticate and InternalAuthenticate are refused, always,
+	// with denied: they encrypted a caller's challenge under a card key (an
+	// encryption oracle). ISO/IEC 7816-4 cards authenticate through BeginAuth
+	// with CARD_PROTOCOL_ISO7816. Kept so that the API only grows.
 	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
-	// InternalAuthenticate checks a card's answer to the terminal's
-	// challenge (ISO/IEC 7816-4); an answer that does not verify is an error.
 	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
 	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
 	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
@@ -830,10 +834,11 @@ type CardServiceHandler interface {
 	// ChangeKey computes a DESFire EV1 or EV2 / NTAG 424 DNA ChangeKey
 	// cryptogram from keys samd diversifies itself. Personalisation only.
 	ChangeKey(context.Context, *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error)
-	// ExternalAuthenticate answers a card's challenge (ISO/IEC 7816-4).
+	// ExternalAuthenticate and InternalAuthenticate are refused, always,
+	// with denied: they encrypted a caller's challenge under a card key (an
+	// encryption oracle). ISO/IEC 7816-4 cards authenticate through BeginAuth
+	// with CARD_PROTOCOL_ISO7816. Kept so that the API only grows.
 	ExternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
-	// InternalAuthenticate checks a card's answer to the terminal's
-	// challenge (ISO/IEC 7816-4); an answer that does not verify is an error.
 	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
 	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
 	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
@@ -976,6 +981,9 @@ type PKIServiceClient interface {
 	Revoke(context.Context, *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error)
 	GetCRL(context.Context, *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error)
 	CreateSigner(context.Context, *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	// The scheme's single CRL of all PTOs (Håndbok 206 Part 19 §4.2), an
+	// indirect CRL signed by the root: the scheme's officers only.
+	ExportSchemeCRL(context.Context, *connect.Request[samdv1.ExportSchemeCRLRequest]) (*connect.Response[samdv1.CRL], error)
 }
 
 // NewPKIServiceClient constructs a client for the samd.v1.PKIService service. By default, it uses
@@ -1043,6 +1051,12 @@ func NewPKIServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(pKIServiceMethods.ByName("CreateSigner")),
 			connect.WithClientOptions(opts...),
 		),
+		exportSchemeCRL: connect.NewClient[samdv1.ExportSchemeCRLRequest, samdv1.CRL](
+			httpClient,
+			baseURL+PKIServiceExportSchemeCRLProcedure,
+			connect.WithSchema(pKIServiceMethods.ByName("ExportSchemeCRL")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1057,6 +1071,7 @@ type pKIServiceClient struct {
 	revoke               *connect.Client[samdv1.RevokeRequest, samdv1.RevokeResponse]
 	getCRL               *connect.Client[samdv1.GetCRLRequest, samdv1.CRL]
 	createSigner         *connect.Client[samdv1.CreateSignerRequest, samdv1.IssuedCertificate]
+	exportSchemeCRL      *connect.Client[samdv1.ExportSchemeCRLRequest, samdv1.CRL]
 }
 
 // CreateCA calls samd.v1.PKIService.CreateCA.
@@ -1104,6 +1119,11 @@ func (c *pKIServiceClient) CreateSigner(ctx context.Context, req *connect.Reques
 	return c.createSigner.CallUnary(ctx, req)
 }
 
+// ExportSchemeCRL calls samd.v1.PKIService.ExportSchemeCRL.
+func (c *pKIServiceClient) ExportSchemeCRL(ctx context.Context, req *connect.Request[samdv1.ExportSchemeCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	return c.exportSchemeCRL.CallUnary(ctx, req)
+}
+
 // PKIServiceHandler is an implementation of the samd.v1.PKIService service.
 type PKIServiceHandler interface {
 	CreateCA(context.Context, *connect.Request[samdv1.CreateCARequest]) (*connect.Response[samdv1.CARecord], error)
@@ -1115,6 +1135,9 @@ type PKIServiceHandler interface {
 	Revoke(context.Context, *connect.Request[samdv1.RevokeRequest]) (*connect.Response[samdv1.RevokeResponse], error)
 	GetCRL(context.Context, *connect.Request[samdv1.GetCRLRequest]) (*connect.Response[samdv1.CRL], error)
 	CreateSigner(context.Context, *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error)
+	// The scheme's single CRL of all PTOs (Håndbok 206 Part 19 §4.2), an
+	// indirect CRL signed by the root: the scheme's officers only.
+	ExportSchemeCRL(context.Context, *connect.Request[samdv1.ExportSchemeCRLRequest]) (*connect.Response[samdv1.CRL], error)
 }
 
 // NewPKIServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -1178,6 +1201,12 @@ func NewPKIServiceHandler(svc PKIServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(pKIServiceMethods.ByName("CreateSigner")),
 		connect.WithHandlerOptions(opts...),
 	)
+	pKIServiceExportSchemeCRLHandler := connect.NewUnaryHandler(
+		PKIServiceExportSchemeCRLProcedure,
+		svc.ExportSchemeCRL,
+		connect.WithSchema(pKIServiceMethods.ByName("ExportSchemeCRL")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/samd.v1.PKIService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PKIServiceCreateCAProcedure:
@@ -1198,6 +1227,8 @@ func NewPKIServiceHandler(svc PKIServiceHandler, opts ...connect.HandlerOption) 
 			pKIServiceGetCRLHandler.ServeHTTP(w, r)
 		case PKIServiceCreateSignerProcedure:
 			pKIServiceCreateSignerHandler.ServeHTTP(w, r)
+		case PKIServiceExportSchemeCRLProcedure:
+			pKIServiceExportSchemeCRLHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1241,6 +1272,10 @@ func (UnimplementedPKIServiceHandler) GetCRL(context.Context, *connect.Request[s
 
 func (UnimplementedPKIServiceHandler) CreateSigner(context.Context, *connect.Request[samdv1.CreateSignerRequest]) (*connect.Response[samdv1.IssuedCertificate], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.CreateSigner is not implemented"))
+}
+
+func (UnimplementedPKIServiceHandler) ExportSchemeCRL(context.Context, *connect.Request[samdv1.ExportSchemeCRLRequest]) (*connect.Response[samdv1.CRL], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.PKIService.ExportSchemeCRL is not implemented"))
 }
 
 // FileServiceClient is a client for the samd.v1.FileService service.

@@ -24,7 +24,6 @@ import (
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
 	"github.com/samd-io/samd/keys/keystest"
-	"github.com/samd-io/samd/policies"
 	"github.com/samd-io/samd/secret"
 )
 
@@ -471,15 +470,7 @@ func TestOfficerSearches(t *testing.T) {
 // pages — the proposal, the proposals list, the audit search — show the
 // block only as its SHA-256, and the keys page marks the key exportable.
 func TestConsoleKeyExport(t *testing.T) {
-	files, err := policies.ReadFS(policies.Examples, "examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := map[string]string{"region.yaml": regionKeys}
-	for _, f := range files {
-		docs[f.Name] = string(f.Data)
-	}
-	e := newEnv(t, docs)
+	e := newEnv(t, withRegionKeys(t))
 	e.start()
 	must := func(as string, args ...string) string {
 		t.Helper()

@@ -13,10 +13,10 @@ build:
 deps:
 	@bash test/setup.sh
 
-# test runs every test, with SoftHSM2, OpenSSL and PostgreSQL required: a
-# test that would skip for want of them fails instead.
+# test runs every test, with SoftHSM2, OpenSSL, PostgreSQL and Chromium
+# required: a test that would skip for want of them fails instead.
 test: deps
-	SAMD_REQUIRE_SOFTHSM=1 SAMD_REQUIRE_POSTGRES=1 $(GO) test -count=1 $(TESTFLAGS) ./...
+	SAMD_REQUIRE_SOFTHSM=1 SAMD_REQUIRE_POSTGRES=1 SAMD_REQUIRE_BROWSER=1 $(GO) test -count=1 $(TESTFLAGS) ./...
 
 # test-vault runs the Vault client's tests against a real Vault (VAULT_ADDR,
 # VAULT_TOKEN, optional VAULT_CACERT; transit is mounted if missing, KV v2

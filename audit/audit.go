@@ -91,6 +91,10 @@ type Record struct {
 	// SUN messages, value records) failed in the request; each makes the
 	// caller wait (limits.busy_after_failure).
 	FailedChecks int `json:"failed_checks,omitempty"`
+	// Via is how the request came when not from a network client:
+	// "console" for the officers' console, which calls the API in-process
+	// with the officer's verified client certificate.
+	Via string `json:"via,omitempty"`
 	// Checkpoint is set on checkpoint records only.
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	Prev       string      `json:"prev"`

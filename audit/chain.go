@@ -288,26 +288,38 @@ type Coverage struct {
 // verifies under pub. It returns how far the checkpoints reach.
 func VerifyCheckpoints(records []Record, pub *ecdsa.PublicKey) (Coverage, error) {
 	var cov Coverage
-	cov.After = len(records)
-	for i, r := range records {
-		if r.Checkpoint == nil {
-			continue
+	for i := range records {
+		var prev *Record
+		if i > 0 {
+			prev = &records[i-1]
 		}
-		cov.Checkpoints++
-		c := r.Checkpoint
-		if i == 0 || c.Covers != records[i-1].Seq || c.Digest != records[i-1].Hash {
-			return cov, &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "checkpoint does not cover the record before it"}
+		if err := cov.add(&records[i], prev, i+1, pub); err != nil {
+			return cov, err
 		}
-		sig, err := hex.DecodeString(c.Signature)
-		if err != nil || !ecdsa.VerifyASN1(pub, CheckpointDigest(c.Covers, c.Digest, c.Final), sig) {
-			return cov, &BrokenError{Seq: r.Seq, Line: i + 1, Reason: "checkpoint signature does not verify"}
-		}
-		cov.LastCovers, cov.After = c.Covers, len(records)-i-1
-	}
-	if n := len(records); n > 0 && records[n-1].Checkpoint != nil {
-		cov.Final = records[n-1].Checkpoint.Final
 	}
 	return cov, nil
+}
+
+// add counts the next record of a verified chain (prev is the one before
+// it, nil for the first; line its position from 1), checking it under pub
+// if it is a checkpoint.
+func (cov *Coverage) add(r, prev *Record, line int, pub *ecdsa.PublicKey) error {
+	cov.After++
+	cov.Final = false
+	if r.Checkpoint == nil {
+		return nil
+	}
+	cov.Checkpoints++
+	c := r.Checkpoint
+	if prev == nil || c.Covers != prev.Seq || c.Digest != prev.Hash {
+		return &BrokenError{Seq: r.Seq, Line: line, Reason: "checkpoint does not cover the record before it"}
+	}
+	sig, err := hex.DecodeString(c.Signature)
+	if err != nil || !ecdsa.VerifyASN1(pub, CheckpointDigest(c.Covers, c.Digest, c.Final), sig) {
+		return &BrokenError{Seq: r.Seq, Line: line, Reason: "checkpoint signature does not verify"}
+	}
+	cov.LastCovers, cov.After, cov.Final = c.Covers, 0, c.Final
+	return nil
 }
 
 // scan calls f with each record of a JSON-lines log and its line number.

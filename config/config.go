@@ -95,6 +95,11 @@ type Admin struct {
 	// make them in key ceremonies. Every other key, and every key of the
 	// scheme's own roles and purposes, is the scheme's officers'.
 	KeyScopes map[string]string `yaml:"key_scopes,omitempty"`
+	// Console serves the officers' console on the admin listener, under
+	// /console/: web pages for the same officers, calling the same API
+	// with their browser's client certificate (README "Security officers
+	// and dual control"). Off unless set.
+	Console bool `yaml:"console,omitempty"`
 }
 
 // Vault says how to reach HashiCorp Vault. Credentials are read from

@@ -375,6 +375,22 @@ func (e *Engine) KeyValidity(k keys.Ref) (Validity, bool) {
 	return Validity{From: ke.validFrom, Until: ke.validUntil}, true
 }
 
+// KeyUsageLimit returns the usage limit of the key entry covering a key
+// version (its usage_limit), 0 if it has none or no entry covers it.
+func (e *Engine) KeyUsageLimit(k keys.Ref) int64 {
+	if e == nil {
+		return 0
+	}
+	if ke := e.keyEntry(k); ke != nil {
+		return ke.usageLimit
+	}
+	return 0
+}
+
+// Retired reports whether a key entry of the key's name retires the
+// version (retired_versions).
+func (e *Engine) Retired(k keys.Ref) bool { return e != nil && e.retired(k) }
+
 // retired reports whether a key entry of the key's name retires the version.
 func (e *Engine) retired(k keys.Ref) bool {
 	for _, ke := range e.keys[k.Name.String()] {

@@ -200,6 +200,18 @@ func TestRetiredAndExpiredKeys(t *testing.T) {
 			t.Errorf("%s at %s: %v (kind %v), want rule %s and key-retired", c.key, c.at, err, errkind.Of(err), c.rule)
 		}
 	}
+	// The inventory's view of the same entries.
+	if !e.Retired(ref(t, "an10922/test/example-aes128:v7")) || e.Retired(ref(t, "an10922/test/example-aes128:v1")) {
+		t.Error("Retired does not report retired_versions")
+	}
+	if n := e.KeyUsageLimit(ref(t, "value/dev/auth-seal:v1")); n != 10000000 {
+		t.Errorf("usage limit of value/dev/auth-seal:v1: %d", n)
+	}
+	var none *policies.Engine
+	if none.KeyUsageLimit(ref(t, "value/dev/auth-seal:v1")) != 0 || none.Retired(ref(t, "an10922/test/example-aes128:v7")) ||
+		e.KeyUsageLimit(ref(t, "value/dev/auth-seal:v2")) != 0 {
+		t.Error("a key no entry covers has a limit or is retired")
+	}
 }
 
 // TestCardCommands: the card command allow-list. A terminal whose policy

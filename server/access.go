@@ -101,6 +101,11 @@ func accessTable() map[string]method {
 		samdv1connect.OfficerServiceGetProposalProcedure:     {roles: officers},
 		samdv1connect.OfficerServiceListProposalsProcedure:   {roles: officers},
 		samdv1connect.OfficerServiceInventoryProcedure:       {roles: officers},
+		// The console's reads: scoped to the officer's operator in the
+		// handler (officers_console.go).
+		samdv1connect.OfficerServiceSearchAuditProcedure:        {roles: officers},
+		samdv1connect.OfficerServiceStatusProcedure:             {roles: officers},
+		samdv1connect.OfficerServiceSearchCertificatesProcedure: {roles: officers},
 
 		healthCheckProcedure: {roles: allRoles},
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},

@@ -6,10 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
@@ -53,6 +51,7 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		id := newRequestID()
 		w.Header().Set(RequestIDHeader, id)
 		st := &requestState{id: id, start: s.cfg.Now(), note: &audit.Note{}}
+		st.via, _ = r.Context().Value(viaKey{}).(string)
 		ctx := context.WithValue(r.Context(), principalKey{}, res)
 		ctx = context.WithValue(ctx, stateKey{}, st)
 		ctx = audit.WithNote(ctx, st.note)
@@ -91,6 +90,7 @@ type requestState struct {
 	audited bool
 	policy  string // policy version(s) the request was decided under
 	refusal string // why a listener refused the request before any method
+	via     string // an in-process caller's name (Local), for the audit record
 	early   earlyState
 }
 
@@ -108,7 +108,7 @@ func principal(ctx context.Context) identity.Principal {
 }
 
 func (s *Server) record(st *requestState, method string, res authResult) *audit.Record {
-	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method, Policy: st.policy}
+	rec := &audit.Record{Time: st.start, RequestID: st.id, Method: method, Policy: st.policy, Via: st.via}
 	if res.err == nil || res.p != (identity.Principal{}) { // a revoked caller is named too
 		rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
 	}
@@ -124,9 +124,7 @@ func (s *Server) record(st *requestState, method string, res authResult) *audit.
 // listener is refused as not found there, and audited so.
 func adminOnly(next http.Handler, admin, separate bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		adminPath := strings.HasPrefix(r.URL.Path, "/"+samdv1connect.OfficerServiceName+"/") ||
-			separate && strings.HasPrefix(r.URL.Path, "/"+samdv1connect.AdminServiceName+"/")
-		if adminPath != admin && r.URL.Path != healthCheckProcedure {
+		if adminPath(r.URL.Path, separate) != admin && r.URL.Path != healthCheckProcedure {
 			if st, _ := r.Context().Value(stateKey{}).(*requestState); st != nil {
 				st.refusal = "method not served on this listener"
 			}

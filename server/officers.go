@@ -22,6 +22,7 @@ import (
 // authority call checks what the officer may do.
 type officerService struct {
 	o *dualcontrol.Officers
+	s *Server // the console's reads (officers_console.go)
 }
 
 func (s *officerService) get(context.Context) (*dualcontrol.Officers, error) {
@@ -136,7 +137,7 @@ func (s *officerService) Inventory(ctx context.Context, _ *connect.Request[samdv
 		out.Keys = append(out.Keys, &samdv1.InventoryKey{Name: k.Ref.Name.String(), Version: uint32(k.Ref.Version), Role: k.Role.String(),
 			Algorithm: k.Algorithm.String(), Origin: k.Origin.String(), Kcv: strings.ToUpper(hex.EncodeToString(k.KCV)),
 			CmacKcv: strings.ToUpper(hex.EncodeToString(k.CMACKCV)), Uses: k.Uses, InPolicy: k.InPolicy,
-			ValidFrom: rfc3339(k.Validity.From), ValidUntil: rfc3339(k.Validity.Until), Exportable: k.Exportable})
+			ValidFrom: rfc3339(k.Validity.From), ValidUntil: rfc3339(k.Validity.Until), Exportable: k.Exportable, UsageLimit: k.UsageLimit, Retired: k.Retired})
 	}
 	return connect.NewResponse(out), nil
 }

@@ -117,9 +117,17 @@ func (s *pkiService) ListCAs(ctx context.Context, _ *connect.Request[samdv1.List
 	if err != nil {
 		return nil, err
 	}
+	crls := map[string]ca.CRLStatus{}
+	for _, c := range p.CRLStatuses() {
+		crls[c.CA] = c
+	}
 	out := &samdv1.ListCAsResponse{}
 	for _, c := range cas {
-		out.Cas = append(out.Cas, caRecord(c))
+		r := caRecord(c)
+		if st, ok := crls[c.Name]; ok {
+			r.CrlNumber, r.CrlNextUpdate = st.Number, rfc3339(st.NextUpdate)
+		}
+		out.Cas = append(out.Cas, r)
 	}
 	return connect.NewResponse(out), nil
 }

@@ -112,6 +112,14 @@ type Config struct {
 	// does not fit is refused at once with busy. 0 means MaxBatch/2 per
 	// HSM session (HSMSessions, 0 meaning 8) and MaxBatch per client.
 	BatchItems, BatchItemsPerClient, HSMSessions int
+	// AuditSearch searches the audit logs for OfficerService.SearchAudit:
+	// each chain (the log file, or every chain of a log kept in the state
+	// store), verified as it is read, with the newest limit matches of
+	// each. nil: SearchAudit is unavailable.
+	AuditSearch func(ctx context.Context, f audit.Filter, limit int) ([]audit.ChainSearch, error)
+	// HSMPool, if set, reports the HSM session pool for
+	// OfficerService.Status: sessions lent out now, and its size.
+	HSMPool func() (inUse, size int)
 }
 
 // Observer is told about every request as it is audited.
@@ -141,6 +149,10 @@ type Server struct {
 	// bidirectional): their bodies have an idle deadline, not a total one.
 	streams map[string]bool
 	batches *batchGate
+	// recent counts the last hour's requests per minute, and started is
+	// when New ran (OfficerService.Status).
+	recent  *recent
+	started time.Time
 
 	clients sync.Map // bucket (bucketOf) -> *clientState
 }
@@ -186,6 +198,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
 	}
+	rec := &recent{now: cfg.Now}
+	cfg.Observer = observers{cfg.Observer, rec}
 	if cfg.MaxConcurrentPerClient <= 0 {
 		cfg.MaxConcurrentPerClient = 64
 	}
@@ -210,7 +224,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BatchItemsPerClient <= 0 {
 		cfg.BatchItemsPerClient = MaxBatch
 	}
-	s := &Server{cfg: cfg, access: accessTable(), streams: map[string]bool{}, batches: newBatchGate(cfg.BatchItems, cfg.BatchItemsPerClient, cfg.Now)}
+	s := &Server{cfg: cfg, access: accessTable(), streams: map[string]bool{}, batches: newBatchGate(cfg.BatchItems, cfg.BatchItemsPerClient, cfg.Now),
+		recent: rec, started: cfg.Now()}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(&interceptor{s: s}),
 		connect.WithReadMaxBytes(cfg.MaxRequestBytes),
@@ -240,7 +255,7 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.PKIServiceName)...)
 	path, h = samdv1connect.NewFileServiceHandler(ps, opts...)
 	register(path, h, procedures(samdv1connect.FileServiceName)...)
-	path, h = samdv1connect.NewOfficerServiceHandler(&officerService{o: cfg.Officers}, opts...)
+	path, h = samdv1connect.NewOfficerServiceHandler(&officerService{o: cfg.Officers, s: s}, opts...)
 	register(path, h, procedures(samdv1connect.OfficerServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)

@@ -33,6 +33,14 @@ type Certificate struct {
 	Key string
 }
 
+// CertificateQuery selects recorded certificates: each field that is set
+// must equal the certificate's (Serial in upper-case hex, as recorded).
+type CertificateQuery struct {
+	CA, Operator, Device, Serial string
+	// Limit is the most returned (0: 100).
+	Limit int
+}
+
 // Revocation is a revoked certificate. Seq orders the revocations of one
 // CA (from 1, never reused): CRLs are built from them in that order, and a
 // delta CRL lists those after its base CRL's high-water mark.
@@ -102,6 +110,9 @@ type PKI interface {
 	// Renewals lists the certificates of the CA that renewed serial (whose
 	// Renews names it), in the order they were issued.
 	Renewals(ctx context.Context, ca, serial string) ([]Certificate, error)
+	// Certificates lists the recorded certificates that match q, newest
+	// issued first.
+	Certificates(ctx context.Context, q CertificateQuery) ([]Certificate, error)
 	// Revoke records a revocation of a serial of the CA, with the next
 	// Seq, whether or not the CA's certificate with that serial is
 	// recorded (a CA key may have signed outside samd's records);

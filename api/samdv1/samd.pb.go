@@ -3475,8 +3475,13 @@ type CARecord struct {
 	CertificatePem string `protobuf:"bytes,4,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
 	CrlUrl         string `protobuf:"bytes,5,opt,name=crl_url,json=crlUrl,proto3" json:"crl_url,omitempty"`
 	DeltaCrlUrl    string `protobuf:"bytes,6,opt,name=delta_crl_url,json=deltaCrlUrl,proto3" json:"delta_crl_url,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The number of the CA's current CRL (complete or delta: they share one
+	// sequence) and the nextUpdate of its current complete CRL (RFC 3339);
+	// 0 and empty before its first CRL.
+	CrlNumber     int64  `protobuf:"varint,7,opt,name=crl_number,json=crlNumber,proto3" json:"crl_number,omitempty"`
+	CrlNextUpdate string `protobuf:"bytes,8,opt,name=crl_next_update,json=crlNextUpdate,proto3" json:"crl_next_update,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CARecord) Reset() {
@@ -3547,6 +3552,20 @@ func (x *CARecord) GetCrlUrl() string {
 func (x *CARecord) GetDeltaCrlUrl() string {
 	if x != nil {
 		return x.DeltaCrlUrl
+	}
+	return ""
+}
+
+func (x *CARecord) GetCrlNumber() int64 {
+	if x != nil {
+		return x.CrlNumber
+	}
+	return 0
+}
+
+func (x *CARecord) GetCrlNextUpdate() string {
+	if x != nil {
+		return x.CrlNextUpdate
 	}
 	return ""
 }
@@ -5637,7 +5656,11 @@ type InventoryKey struct {
 	InPolicy   bool   `protobuf:"varint,11,opt,name=in_policy,json=inPolicy,proto3" json:"in_policy,omitempty"`
 	// The token lets key.export wrap the key (made exportable under dual
 	// control); false for every key that never leaves the HSM.
-	Exportable    bool `protobuf:"varint,12,opt,name=exportable,proto3" json:"exportable,omitempty"`
+	Exportable bool `protobuf:"varint,12,opt,name=exportable,proto3" json:"exportable,omitempty"`
+	// The policy key entry's usage limit for the version (0: none), against
+	// which uses counts, and whether an entry retires the version.
+	UsageLimit    int64 `protobuf:"varint,13,opt,name=usage_limit,json=usageLimit,proto3" json:"usage_limit,omitempty"`
+	Retired       bool  `protobuf:"varint,14,opt,name=retired,proto3" json:"retired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5752,6 +5775,20 @@ func (x *InventoryKey) GetInPolicy() bool {
 func (x *InventoryKey) GetExportable() bool {
 	if x != nil {
 		return x.Exportable
+	}
+	return false
+}
+
+func (x *InventoryKey) GetUsageLimit() int64 {
+	if x != nil {
+		return x.UsageLimit
+	}
+	return 0
+}
+
+func (x *InventoryKey) GetRetired() bool {
+	if x != nil {
+		return x.Retired
 	}
 	return false
 }
@@ -6215,6 +6252,957 @@ func (x *RevokedCertificate) GetSequence() int64 {
 	return 0
 }
 
+// SearchAuditRequest selects audit records; an empty field selects every
+// record. An operator's officer is answered with its own operator's
+// callers' records only (operator must be empty or its own); the scheme's
+// officers with every record.
+type SearchAuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RFC 3339: records at or after since, and before until.
+	Since string `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	Until string `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	// The caller's operator.
+	Operator string `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	// A key the record names: NAME (every version) or NAME:vN.
+	Key string `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	// ok, denied or error.
+	Outcome string `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// A part of the method name.
+	Method string `protobuf:"bytes,6,opt,name=method,proto3" json:"method,omitempty"`
+	// The newest this many matches are returned (default 100, at most 1000).
+	Limit         uint32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchAuditRequest) Reset() {
+	*x = SearchAuditRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchAuditRequest) ProtoMessage() {}
+
+func (x *SearchAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchAuditRequest.ProtoReflect.Descriptor instead.
+func (*SearchAuditRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *SearchAuditRequest) GetSince() string {
+	if x != nil {
+		return x.Since
+	}
+	return ""
+}
+
+func (x *SearchAuditRequest) GetUntil() string {
+	if x != nil {
+		return x.Until
+	}
+	return ""
+}
+
+func (x *SearchAuditRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *SearchAuditRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SearchAuditRequest) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *SearchAuditRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SearchAuditRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// AuditRecord is a verified audit record (package audit's schema).
+type AuditRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The chain (log) it belongs to and its number in it.
+	Chain     string `protobuf:"bytes,1,opt,name=chain,proto3" json:"chain,omitempty"`
+	Seq       uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Time      string `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The caller, if it was identified, and its certificate's serial.
+	Caller       *Principal `protobuf:"bytes,5,opt,name=caller,proto3" json:"caller,omitempty"`
+	CallerSerial string     `protobuf:"bytes,6,opt,name=caller_serial,json=callerSerial,proto3" json:"caller_serial,omitempty"`
+	Method       string     `protobuf:"bytes,7,opt,name=method,proto3" json:"method,omitempty"`
+	Policy       string     `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	Keys         []string   `protobuf:"bytes,9,rep,name=keys,proto3" json:"keys,omitempty"`
+	Outcome      string     `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Code         string     `protobuf:"bytes,11,opt,name=code,proto3" json:"code,omitempty"`
+	Reason       string     `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	DurationUs   int64      `protobuf:"varint,13,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	// How the call came: "console" for the officers' console, empty for a
+	// network client.
+	Via        string `protobuf:"bytes,14,opt,name=via,proto3" json:"via,omitempty"`
+	Checkpoint bool   `protobuf:"varint,15,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// The record's hash in the chain, hex.
+	Hash          string `protobuf:"bytes,16,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_samd_v1_samd_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *AuditRecord) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCaller() *Principal {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetCallerSerial() string {
+	if x != nil {
+		return x.CallerSerial
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetDurationUs() int64 {
+	if x != nil {
+		return x.DurationUs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCheckpoint() bool {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return false
+}
+
+func (x *AuditRecord) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+// AuditChainStatus is what verifying one chain found.
+type AuditChainStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Records read and verified (up to the break, if broken).
+	Records uint64 `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
+	Intact  bool   `protobuf:"varint,3,opt,name=intact,proto3" json:"intact,omitempty"`
+	// The first record that breaks the chain, and why (when !intact).
+	BrokenSeq    uint64 `protobuf:"varint,4,opt,name=broken_seq,json=brokenSeq,proto3" json:"broken_seq,omitempty"`
+	BrokenReason string `protobuf:"bytes,5,opt,name=broken_reason,json=brokenReason,proto3" json:"broken_reason,omitempty"`
+	// With an audit checkpoint key: the signed checkpoints, all verified,
+	// the last record the last one covers, the records after it (covered by
+	// no signature), and whether the chain ends with a shutdown's final
+	// checkpoint.
+	CheckpointKey bool   `protobuf:"varint,6,opt,name=checkpoint_key,json=checkpointKey,proto3" json:"checkpoint_key,omitempty"`
+	Checkpoints   uint32 `protobuf:"varint,7,opt,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	LastCovered   uint64 `protobuf:"varint,8,opt,name=last_covered,json=lastCovered,proto3" json:"last_covered,omitempty"`
+	Unsigned      uint64 `protobuf:"varint,9,opt,name=unsigned,proto3" json:"unsigned,omitempty"`
+	Final         bool   `protobuf:"varint,10,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditChainStatus) Reset() {
+	*x = AuditChainStatus{}
+	mi := &file_samd_v1_samd_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditChainStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditChainStatus) ProtoMessage() {}
+
+func (x *AuditChainStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditChainStatus.ProtoReflect.Descriptor instead.
+func (*AuditChainStatus) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *AuditChainStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuditChainStatus) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *AuditChainStatus) GetIntact() bool {
+	if x != nil {
+		return x.Intact
+	}
+	return false
+}
+
+func (x *AuditChainStatus) GetBrokenSeq() uint64 {
+	if x != nil {
+		return x.BrokenSeq
+	}
+	return 0
+}
+
+func (x *AuditChainStatus) GetBrokenReason() string {
+	if x != nil {
+		return x.BrokenReason
+	}
+	return ""
+}
+
+func (x *AuditChainStatus) GetCheckpointKey() bool {
+	if x != nil {
+		return x.CheckpointKey
+	}
+	return false
+}
+
+func (x *AuditChainStatus) GetCheckpoints() uint32 {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return 0
+}
+
+func (x *AuditChainStatus) GetLastCovered() uint64 {
+	if x != nil {
+		return x.LastCovered
+	}
+	return 0
+}
+
+func (x *AuditChainStatus) GetUnsigned() uint64 {
+	if x != nil {
+		return x.Unsigned
+	}
+	return 0
+}
+
+func (x *AuditChainStatus) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+type SearchAuditResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The newest matches first.
+	Records []*AuditRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	Chains  []*AuditChainStatus `protobuf:"bytes,2,rep,name=chains,proto3" json:"chains,omitempty"`
+	// How many verified records matched in all.
+	Matched       uint64 `protobuf:"varint,3,opt,name=matched,proto3" json:"matched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchAuditResponse) Reset() {
+	*x = SearchAuditResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchAuditResponse) ProtoMessage() {}
+
+func (x *SearchAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchAuditResponse.ProtoReflect.Descriptor instead.
+func (*SearchAuditResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *SearchAuditResponse) GetRecords() []*AuditRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *SearchAuditResponse) GetChains() []*AuditChainStatus {
+	if x != nil {
+		return x.Chains
+	}
+	return nil
+}
+
+func (x *SearchAuditResponse) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{87}
+}
+
+// MinuteCount is one minute of requests: every call, those that failed
+// (any error code) and, of them, those refused (denied or
+// unauthenticated).
+type MinuteCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         string                 `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Calls         uint64                 `protobuf:"varint,2,opt,name=calls,proto3" json:"calls,omitempty"`
+	Errors        uint64                 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	Denied        uint64                 `protobuf:"varint,4,opt,name=denied,proto3" json:"denied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MinuteCount) Reset() {
+	*x = MinuteCount{}
+	mi := &file_samd_v1_samd_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MinuteCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MinuteCount) ProtoMessage() {}
+
+func (x *MinuteCount) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MinuteCount.ProtoReflect.Descriptor instead.
+func (*MinuteCount) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *MinuteCount) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *MinuteCount) GetCalls() uint64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *MinuteCount) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *MinuteCount) GetDenied() uint64 {
+	if x != nil {
+		return x.Denied
+	}
+	return 0
+}
+
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Readiness: the HSM is connected and samd serves; else why not.
+	Ready    bool   `protobuf:"varint,1,opt,name=ready,proto3" json:"ready,omitempty"`
+	NotReady string `protobuf:"bytes,2,opt,name=not_ready,json=notReady,proto3" json:"not_ready,omitempty"`
+	// The HSM session pool: lent out now, and its size (0 when unknown).
+	HsmSessionsInUse uint32 `protobuf:"varint,3,opt,name=hsm_sessions_in_use,json=hsmSessionsInUse,proto3" json:"hsm_sessions_in_use,omitempty"`
+	HsmSessions      uint32 `protobuf:"varint,4,opt,name=hsm_sessions,json=hsmSessions,proto3" json:"hsm_sessions,omitempty"`
+	// The version of the policy set in force.
+	PolicyVersion string `protobuf:"bytes,5,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	// When this process started, and now (RFC 3339).
+	Started string `protobuf:"bytes,6,opt,name=started,proto3" json:"started,omitempty"`
+	Now     string `protobuf:"bytes,7,opt,name=now,proto3" json:"now,omitempty"`
+	// This process's requests in each of the last 60 minutes, oldest first
+	// (the current minute last).
+	Minutes       []*MinuteCount `protobuf:"bytes,8,rep,name=minutes,proto3" json:"minutes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *StatusResponse) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *StatusResponse) GetNotReady() string {
+	if x != nil {
+		return x.NotReady
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetHsmSessionsInUse() uint32 {
+	if x != nil {
+		return x.HsmSessionsInUse
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetHsmSessions() uint32 {
+	if x != nil {
+		return x.HsmSessions
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetPolicyVersion() string {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetStarted() string {
+	if x != nil {
+		return x.Started
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetNow() string {
+	if x != nil {
+		return x.Now
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetMinutes() []*MinuteCount {
+	if x != nil {
+		return x.Minutes
+	}
+	return nil
+}
+
+// SearchCertificatesRequest selects certificates of the scheme PKI; an
+// empty field selects every one. An operator's officer is answered with
+// its own operator's certificates only (operator must be empty or its
+// own); the scheme's officers with every certificate, and revocations of
+// serials samd has no record of.
+type SearchCertificatesRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Ca       string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Operator string                 `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	Device   string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
+	// Serial number, hex.
+	Serial string `protobuf:"bytes,4,opt,name=serial,proto3" json:"serial,omitempty"`
+	// Only revoked certificates.
+	Revoked bool `protobuf:"varint,5,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// The newest this many are returned (default 100, at most 1000).
+	Limit         uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCertificatesRequest) Reset() {
+	*x = SearchCertificatesRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCertificatesRequest) ProtoMessage() {}
+
+func (x *SearchCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*SearchCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *SearchCertificatesRequest) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *SearchCertificatesRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *SearchCertificatesRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *SearchCertificatesRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *SearchCertificatesRequest) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *SearchCertificatesRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type CertificateEntry struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Ca        string                 `protobuf:"bytes,1,opt,name=ca,proto3" json:"ca,omitempty"`
+	Serial    string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Profile   string                 `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`
+	Subject   *Principal             `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	NotBefore string                 `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter  string                 `protobuf:"bytes,6,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Issued    string                 `protobuf:"bytes,7,opt,name=issued,proto3" json:"issued,omitempty"`
+	// The serial this certificate renewed, if any.
+	Renews string `protobuf:"bytes,8,opt,name=renews,proto3" json:"renews,omitempty"`
+	// Whether samd recorded the certificate (a revoked serial the CA's key
+	// signed outside samd has only its revocation).
+	Recorded  bool   `protobuf:"varint,9,opt,name=recorded,proto3" json:"recorded,omitempty"`
+	Revoked   bool   `protobuf:"varint,10,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	RevokedAt string `protobuf:"bytes,11,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// RFC 5280 §5.3.1 reason code, and the first signer counter it applies
+	// to (transaction-file signers; 0: every signature).
+	Reason        uint32 `protobuf:"varint,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	FromCounter   uint64 `protobuf:"varint,13,opt,name=from_counter,json=fromCounter,proto3" json:"from_counter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateEntry) Reset() {
+	*x = CertificateEntry{}
+	mi := &file_samd_v1_samd_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateEntry) ProtoMessage() {}
+
+func (x *CertificateEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateEntry.ProtoReflect.Descriptor instead.
+func (*CertificateEntry) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *CertificateEntry) GetCa() string {
+	if x != nil {
+		return x.Ca
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetSubject() *Principal {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *CertificateEntry) GetNotBefore() string {
+	if x != nil {
+		return x.NotBefore
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetNotAfter() string {
+	if x != nil {
+		return x.NotAfter
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetIssued() string {
+	if x != nil {
+		return x.Issued
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetRenews() string {
+	if x != nil {
+		return x.Renews
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetRecorded() bool {
+	if x != nil {
+		return x.Recorded
+	}
+	return false
+}
+
+func (x *CertificateEntry) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *CertificateEntry) GetRevokedAt() string {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return ""
+}
+
+func (x *CertificateEntry) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+func (x *CertificateEntry) GetFromCounter() uint64 {
+	if x != nil {
+		return x.FromCounter
+	}
+	return 0
+}
+
+type SearchCertificatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*CertificateEntry    `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCertificatesResponse) Reset() {
+	*x = SearchCertificatesResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCertificatesResponse) ProtoMessage() {}
+
+func (x *SearchCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*SearchCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *SearchCertificatesResponse) GetCertificates() []*CertificateEntry {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -6459,14 +7447,17 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"^\n" +
 	"\x16VerifySUNBatchResponse\x12,\n" +
 	"\aresults\x18\x01 \x03(\v2\x12.samd.v1.SUNResultR\aresults\x12\x16\n" +
-	"\x06failed\x18\x02 \x01(\rR\x06failed\"\xae\x01\n" +
+	"\x06failed\x18\x02 \x01(\rR\x06failed\"\xf5\x01\n" +
 	"\bCARecord\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\tR\x03key\x12'\n" +
 	"\x0fcertificate_pem\x18\x04 \x01(\tR\x0ecertificatePem\x12\x17\n" +
 	"\acrl_url\x18\x05 \x01(\tR\x06crlUrl\x12\"\n" +
-	"\rdelta_crl_url\x18\x06 \x01(\tR\vdeltaCrlUrl\"\xe0\x01\n" +
+	"\rdelta_crl_url\x18\x06 \x01(\tR\vdeltaCrlUrl\x12\x1d\n" +
+	"\n" +
+	"crl_number\x18\a \x01(\x03R\tcrlNumber\x12&\n" +
+	"\x0fcrl_next_update\x18\b \x01(\tR\rcrlNextUpdate\"\xe0\x01\n" +
 	"\x0fCreateCARequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vcommon_name\x18\x02 \x01(\tR\n" +
@@ -6627,7 +7618,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x05hours\x18\x01 \x01(\rR\x05hours\"H\n" +
 	"\x15ListProposalsResponse\x12/\n" +
 	"\tproposals\x18\x01 \x03(\v2\x11.samd.v1.ProposalR\tproposals\"\x12\n" +
-	"\x10InventoryRequest\"\xc4\x02\n" +
+	"\x10InventoryRequest\"\xff\x02\n" +
 	"\fInventoryKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
@@ -6645,7 +7636,10 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\tin_policy\x18\v \x01(\bR\binPolicy\x12\x1e\n" +
 	"\n" +
 	"exportable\x18\f \x01(\bR\n" +
-	"exportable\">\n" +
+	"exportable\x12\x1f\n" +
+	"\vusage_limit\x18\r \x01(\x03R\n" +
+	"usageLimit\x12\x18\n" +
+	"\aretired\x18\x0e \x01(\bR\aretired\">\n" +
 	"\x11InventoryResponse\x12)\n" +
 	"\x04keys\x18\x01 \x03(\v2\x15.samd.v1.InventoryKeyR\x04keys\"\xab\x01\n" +
 	"\tXDRHeader\x12\x10\n" +
@@ -6681,7 +7675,95 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\rR\x06reason\x12\x1d\n" +
 	"\n" +
 	"revoked_at\x18\x04 \x01(\tR\trevokedAt\x12\x1a\n" +
-	"\bsequence\x18\x05 \x01(\x03R\bsequence*^\n" +
+	"\bsequence\x18\x05 \x01(\x03R\bsequence\"\xb6\x01\n" +
+	"\x12SearchAuditRequest\x12\x14\n" +
+	"\x05since\x18\x01 \x01(\tR\x05since\x12\x14\n" +
+	"\x05until\x18\x02 \x01(\tR\x05until\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12\x18\n" +
+	"\aoutcome\x18\x05 \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06method\x18\x06 \x01(\tR\x06method\x12\x14\n" +
+	"\x05limit\x18\a \x01(\rR\x05limit\"\xaa\x03\n" +
+	"\vAuditRecord\x12\x14\n" +
+	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04time\x18\x03 \x01(\tR\x04time\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12*\n" +
+	"\x06caller\x18\x05 \x01(\v2\x12.samd.v1.PrincipalR\x06caller\x12#\n" +
+	"\rcaller_serial\x18\x06 \x01(\tR\fcallerSerial\x12\x16\n" +
+	"\x06method\x18\a \x01(\tR\x06method\x12\x16\n" +
+	"\x06policy\x18\b \x01(\tR\x06policy\x12\x12\n" +
+	"\x04keys\x18\t \x03(\tR\x04keys\x12\x18\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\tR\aoutcome\x12\x12\n" +
+	"\x04code\x18\v \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\f \x01(\tR\x06reason\x12\x1f\n" +
+	"\vduration_us\x18\r \x01(\x03R\n" +
+	"durationUs\x12\x10\n" +
+	"\x03via\x18\x0e \x01(\tR\x03via\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x0f \x01(\bR\n" +
+	"checkpoint\x12\x12\n" +
+	"\x04hash\x18\x10 \x01(\tR\x04hash\"\xba\x02\n" +
+	"\x10AuditChainStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\x04R\arecords\x12\x16\n" +
+	"\x06intact\x18\x03 \x01(\bR\x06intact\x12\x1d\n" +
+	"\n" +
+	"broken_seq\x18\x04 \x01(\x04R\tbrokenSeq\x12#\n" +
+	"\rbroken_reason\x18\x05 \x01(\tR\fbrokenReason\x12%\n" +
+	"\x0echeckpoint_key\x18\x06 \x01(\bR\rcheckpointKey\x12 \n" +
+	"\vcheckpoints\x18\a \x01(\rR\vcheckpoints\x12!\n" +
+	"\flast_covered\x18\b \x01(\x04R\vlastCovered\x12\x1a\n" +
+	"\bunsigned\x18\t \x01(\x04R\bunsigned\x12\x14\n" +
+	"\x05final\x18\n" +
+	" \x01(\bR\x05final\"\x92\x01\n" +
+	"\x13SearchAuditResponse\x12.\n" +
+	"\arecords\x18\x01 \x03(\v2\x14.samd.v1.AuditRecordR\arecords\x121\n" +
+	"\x06chains\x18\x02 \x03(\v2\x19.samd.v1.AuditChainStatusR\x06chains\x12\x18\n" +
+	"\amatched\x18\x03 \x01(\x04R\amatched\"\x0f\n" +
+	"\rStatusRequest\"i\n" +
+	"\vMinuteCount\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x14\n" +
+	"\x05calls\x18\x02 \x01(\x04R\x05calls\x12\x16\n" +
+	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12\x16\n" +
+	"\x06denied\x18\x04 \x01(\x04R\x06denied\"\x98\x02\n" +
+	"\x0eStatusResponse\x12\x14\n" +
+	"\x05ready\x18\x01 \x01(\bR\x05ready\x12\x1b\n" +
+	"\tnot_ready\x18\x02 \x01(\tR\bnotReady\x12-\n" +
+	"\x13hsm_sessions_in_use\x18\x03 \x01(\rR\x10hsmSessionsInUse\x12!\n" +
+	"\fhsm_sessions\x18\x04 \x01(\rR\vhsmSessions\x12%\n" +
+	"\x0epolicy_version\x18\x05 \x01(\tR\rpolicyVersion\x12\x18\n" +
+	"\astarted\x18\x06 \x01(\tR\astarted\x12\x10\n" +
+	"\x03now\x18\a \x01(\tR\x03now\x12.\n" +
+	"\aminutes\x18\b \x03(\v2\x14.samd.v1.MinuteCountR\aminutes\"\xa7\x01\n" +
+	"\x19SearchCertificatesRequest\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12\x16\n" +
+	"\x06device\x18\x03 \x01(\tR\x06device\x12\x16\n" +
+	"\x06serial\x18\x04 \x01(\tR\x06serial\x12\x18\n" +
+	"\arevoked\x18\x05 \x01(\bR\arevoked\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\rR\x05limit\"\xfe\x02\n" +
+	"\x10CertificateEntry\x12\x0e\n" +
+	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x18\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile\x12,\n" +
+	"\asubject\x18\x04 \x01(\v2\x12.samd.v1.PrincipalR\asubject\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\x05 \x01(\tR\tnotBefore\x12\x1b\n" +
+	"\tnot_after\x18\x06 \x01(\tR\bnotAfter\x12\x16\n" +
+	"\x06issued\x18\a \x01(\tR\x06issued\x12\x16\n" +
+	"\x06renews\x18\b \x01(\tR\x06renews\x12\x1a\n" +
+	"\brecorded\x18\t \x01(\bR\brecorded\x12\x18\n" +
+	"\arevoked\x18\n" +
+	" \x01(\bR\arevoked\x12\x1d\n" +
+	"\n" +
+	"revoked_at\x18\v \x01(\tR\trevokedAt\x12\x16\n" +
+	"\x06reason\x18\f \x01(\rR\x06reason\x12!\n" +
+	"\ffrom_counter\x18\r \x01(\x04R\vfromCounter\"[\n" +
+	"\x1aSearchCertificatesResponse\x12=\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x19.samd.v1.CertificateEntryR\fcertificates*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -6754,7 +7836,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
 	"\n" +
-	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\xbb\x03\n" +
+	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\x9f\x05\n" +
 	"\x0eOfficerService\x125\n" +
 	"\aPropose\x12\x17.samd.v1.ProposeRequest\x1a\x11.samd.v1.Proposal\x122\n" +
 	"\aApprove\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x121\n" +
@@ -6762,7 +7844,10 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x0fSubmitComponent\x12\x19.samd.v1.ComponentRequest\x1a\x11.samd.v1.Proposal\x126\n" +
 	"\vGetProposal\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x12N\n" +
 	"\rListProposals\x12\x1d.samd.v1.ListProposalsRequest\x1a\x1e.samd.v1.ListProposalsResponse\x12B\n" +
-	"\tInventory\x12\x19.samd.v1.InventoryRequest\x1a\x1a.samd.v1.InventoryResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"\tInventory\x12\x19.samd.v1.InventoryRequest\x1a\x1a.samd.v1.InventoryResponse\x12H\n" +
+	"\vSearchAudit\x12\x1b.samd.v1.SearchAuditRequest\x1a\x1c.samd.v1.SearchAuditResponse\x129\n" +
+	"\x06Status\x12\x16.samd.v1.StatusRequest\x1a\x17.samd.v1.StatusResponse\x12]\n" +
+	"\x12SearchCertificates\x12\".samd.v1.SearchCertificatesRequest\x1a#.samd.v1.SearchCertificatesResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -6777,7 +7862,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -6867,6 +7952,16 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*MessageReport)(nil),                     // 85: samd.v1.MessageReport
 	(*ExportSchemeCRLRequest)(nil),            // 86: samd.v1.ExportSchemeCRLRequest
 	(*RevokedCertificate)(nil),                // 87: samd.v1.RevokedCertificate
+	(*SearchAuditRequest)(nil),                // 88: samd.v1.SearchAuditRequest
+	(*AuditRecord)(nil),                       // 89: samd.v1.AuditRecord
+	(*AuditChainStatus)(nil),                  // 90: samd.v1.AuditChainStatus
+	(*SearchAuditResponse)(nil),               // 91: samd.v1.SearchAuditResponse
+	(*StatusRequest)(nil),                     // 92: samd.v1.StatusRequest
+	(*MinuteCount)(nil),                       // 93: samd.v1.MinuteCount
+	(*StatusResponse)(nil),                    // 94: samd.v1.StatusResponse
+	(*SearchCertificatesRequest)(nil),         // 95: samd.v1.SearchCertificatesRequest
+	(*CertificateEntry)(nil),                  // 96: samd.v1.CertificateEntry
+	(*SearchCertificatesResponse)(nil),        // 97: samd.v1.SearchCertificatesResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,   // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -6928,93 +8023,105 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	80,  // 56: samd.v1.InventoryResponse.keys:type_name -> samd.v1.InventoryKey
 	83,  // 57: samd.v1.DeviceMessages.missing:type_name -> samd.v1.SequenceRange
 	84,  // 58: samd.v1.MessageReport.devices:type_name -> samd.v1.DeviceMessages
-	12,  // 59: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,   // 60: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10,  // 61: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16,  // 62: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18,  // 63: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19,  // 64: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22,  // 65: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23,  // 66: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24,  // 67: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25,  // 68: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28,  // 69: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31,  // 70: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34,  // 71: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36,  // 72: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38,  // 73: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40,  // 74: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42,  // 75: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44,  // 76: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44,  // 77: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46,  // 78: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48,  // 79: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52,  // 80: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53,  // 81: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57,  // 82: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58,  // 83: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60,  // 84: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61,  // 85: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62,  // 86: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64,  // 87: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66,  // 88: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	86,  // 89: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
-	67,  // 90: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69,  // 91: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71,  // 92: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74,  // 93: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75,  // 94: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75,  // 95: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76,  // 96: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75,  // 97: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77,  // 98: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79,  // 99: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	14,  // 100: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,   // 101: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11,  // 102: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17,  // 103: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17,  // 104: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20,  // 105: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21,  // 106: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21,  // 107: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21,  // 108: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26,  // 109: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30,  // 110: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32,  // 111: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35,  // 112: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37,  // 113: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39,  // 114: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41,  // 115: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43,  // 116: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45,  // 117: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45,  // 118: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47,  // 119: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50,  // 120: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51,  // 121: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54,  // 122: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56,  // 123: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59,  // 124: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56,  // 125: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56,  // 126: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63,  // 127: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65,  // 128: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56,  // 129: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	65,  // 130: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
-	68,  // 131: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70,  // 132: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72,  // 133: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73,  // 134: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73,  // 135: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73,  // 136: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73,  // 137: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73,  // 138: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78,  // 139: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81,  // 140: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	100, // [100:141] is the sub-list for method output_type
-	59,  // [59:100] is the sub-list for method input_type
-	59,  // [59:59] is the sub-list for extension type_name
-	59,  // [59:59] is the sub-list for extension extendee
-	0,   // [0:59] is the sub-list for field type_name
+	55,  // 59: samd.v1.AuditRecord.caller:type_name -> samd.v1.Principal
+	89,  // 60: samd.v1.SearchAuditResponse.records:type_name -> samd.v1.AuditRecord
+	90,  // 61: samd.v1.SearchAuditResponse.chains:type_name -> samd.v1.AuditChainStatus
+	93,  // 62: samd.v1.StatusResponse.minutes:type_name -> samd.v1.MinuteCount
+	55,  // 63: samd.v1.CertificateEntry.subject:type_name -> samd.v1.Principal
+	96,  // 64: samd.v1.SearchCertificatesResponse.certificates:type_name -> samd.v1.CertificateEntry
+	12,  // 65: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,   // 66: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10,  // 67: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16,  // 68: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18,  // 69: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19,  // 70: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22,  // 71: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23,  // 72: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24,  // 73: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25,  // 74: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28,  // 75: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31,  // 76: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34,  // 77: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36,  // 78: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38,  // 79: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40,  // 80: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42,  // 81: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44,  // 82: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44,  // 83: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46,  // 84: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48,  // 85: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52,  // 86: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53,  // 87: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57,  // 88: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58,  // 89: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60,  // 90: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61,  // 91: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62,  // 92: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64,  // 93: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66,  // 94: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86,  // 95: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67,  // 96: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69,  // 97: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71,  // 98: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74,  // 99: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75,  // 100: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75,  // 101: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76,  // 102: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75,  // 103: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77,  // 104: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79,  // 105: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	88,  // 106: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
+	92,  // 107: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
+	95,  // 108: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
+	14,  // 109: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,   // 110: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11,  // 111: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17,  // 112: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17,  // 113: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20,  // 114: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21,  // 115: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21,  // 116: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21,  // 117: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26,  // 118: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30,  // 119: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32,  // 120: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35,  // 121: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37,  // 122: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39,  // 123: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41,  // 124: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43,  // 125: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45,  // 126: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45,  // 127: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47,  // 128: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50,  // 129: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51,  // 130: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54,  // 131: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56,  // 132: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59,  // 133: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56,  // 134: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56,  // 135: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63,  // 136: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65,  // 137: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56,  // 138: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65,  // 139: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68,  // 140: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70,  // 141: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72,  // 142: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73,  // 143: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73,  // 144: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73,  // 145: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73,  // 146: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73,  // 147: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78,  // 148: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81,  // 149: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	91,  // 150: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
+	94,  // 151: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
+	97,  // 152: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
+	109, // [109:153] is the sub-list for method output_type
+	65,  // [65:109] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -7030,7 +8137,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   83,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

@@ -16,6 +16,10 @@ type InventoryKey struct {
 	// says whether a key entry covers it at all.
 	Validity policies.Validity
 	InPolicy bool
+	// UsageLimit is the entry's usage limit (0: none) and Retired whether
+	// an entry retires the version.
+	UsageLimit int64
+	Retired    bool
 }
 
 // Inventory lists every key in the HSM with its use count; never a value.
@@ -32,7 +36,9 @@ func (o *Officers) Inventory(ctx context.Context) ([]InventoryKey, error) {
 		}
 		ik := InventoryKey{Key: k, Uses: n}
 		if o.cfg.Policy != nil {
-			ik.Validity, ik.InPolicy = o.cfg.Policy().KeyValidity(k.Ref)
+			e := o.cfg.Policy()
+			ik.Validity, ik.InPolicy = e.KeyValidity(k.Ref)
+			ik.UsageLimit, ik.Retired = e.KeyUsageLimit(k.Ref), e.Retired(k.Ref)
 		}
 		out = append(out, ik)
 	}

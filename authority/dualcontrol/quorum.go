@@ -28,6 +28,10 @@ const (
 var operations = []string{OpKeyGenerate, OpKeyImportTR31, OpAllowanceTopUp, OpPolicyActivate, OpKeyComponents, OpCACreate, OpCARevoke,
 	OpOfficerAdd, OpOfficerRemove, OpKeyImportKWP, OpCertIssue, OpOfficerRevoke, OpKeyExport}
 
+// Operations lists every operation officers may put under dual control,
+// in a fixed order.
+func Operations() []string { return slices.Clone(operations) }
+
 // SchemeWide reports whether an operation is a scheme-wide act: one that
 // every operator's devices feel — a CA and its certificates (CA creation
 // and revocation; server certificates, which every terminal trusts as

@@ -13,6 +13,7 @@ import (
 
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/config"
+	"github.com/samd-io/samd/keys/pkcs11"
 )
 
 // cmdAudit runs "samd audit verify": the chain of each audit log (the
@@ -113,6 +114,12 @@ func auditKey(cfg *config.Config) (*ecdsa.PublicKey, string, error) {
 		return nil, "", err
 	}
 	defer store.Close()
+	return storeAuditKey(store, cfg)
+}
+
+// storeAuditKey reads the audit checkpoint key's public half from an
+// open key store.
+func storeAuditKey(store *pkcs11.Store, cfg *config.Config) (*ecdsa.PublicKey, string, error) {
 	ref, err := config.ParseRef(cfg.Audit.CheckpointKey)
 	if err != nil {
 		return nil, "", err

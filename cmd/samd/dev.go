@@ -301,7 +301,10 @@ func setupDev(dir, listen string) error {
 			ProposalTTL: config.Duration(time.Hour),
 			// One officer tops up to 10 000 000.00 NOK a day alone (samd
 			// bench needs that much); more takes two.
-			TopUpLimit: 1_000_000_000},
+			TopUpLimit: 1_000_000_000,
+			// The officers' console on the admin listener (README
+			// "Security officers and dual control").
+			Console: true},
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
 			// Part 19 senders: XX, YYYY and U of their files' names
 			// XXYYYYZU.NNNNNNNNN (the clearing house sends no files).

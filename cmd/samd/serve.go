@@ -523,6 +523,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			return err
 		}
 	}
+	search, err := auditSearch(cfg, st, store)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Officers:               officers,
 		SeparateAdmin:          cfg.Admin != nil,
@@ -539,6 +543,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		BatchItems:             cfg.Limits.BatchItems,
 		BatchItemsPerClient:    cfg.Limits.BatchItemsPerClient,
 		HSMSessions:            cfg.HSM.Sessions,
+		AuditSearch:            search,
+		HSMPool:                store.PoolStats,
 		Authority:              auth,
 		Audit:                  sink,
 		Ready:                  store.Ready,
@@ -595,6 +601,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			return err
 		}
 		as := srv.NewAdminHTTPServer(tlsConf)
+		if a.Console {
+			if as.Handler, err = withConsole(srv, as.Handler, log); err != nil {
+				return err
+			}
+		}
 		servers = append(servers, as)
 		go func() { errc <- server.Serve(as, aln) }()
 		defer as.Close()

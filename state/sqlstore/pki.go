@@ -96,6 +96,20 @@ func (s *Store) LatestCertificate(ctx context.Context, profile, operator, device
 	return cert, nil
 }
 
+// Certificates implements state.PKI.
+func (s *Store) Certificates(ctx context.Context, q state.CertificateQuery) ([]state.Certificate, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	c := s.read()
+	rows, err := c.rows(ctx, `SELECT `+certColumns+` FROM pki_cert
+		WHERE (? = '' OR ca = ?) AND (? = '' OR operator = ?) AND (? = '' OR device = ?) AND (? = '' OR serial = ?)
+		ORDER BY issued DESC, `+c.d.InsertOrder()+` DESC LIMIT ?`,
+		q.CA, q.CA, q.Operator, q.Operator, q.Device, q.Device, q.Serial, q.Serial, limit)
+	return collect(rows, err, func(rows *sql.Rows) (state.Certificate, error) { return scanCert(c, rows) })
+}
+
 // CertificatesOf implements state.PKI.
 func (s *Store) CertificatesOf(ctx context.Context, role, operator, device string) ([]state.Certificate, error) {
 	c := s.read()

@@ -53,6 +53,33 @@ func testPKIRecords(t *testing.T, s state.Store) {
 	}
 	_, err = s.LatestCertificate(ctx, "signer", "op", "d0A")
 	wantKind(t, err, errkind.NotFound)
+	other := cert("root", "0C")
+	other.Operator, other.Issued = "op-2", t0.Add(2*time.Hour)
+	if err := s.RecordCertificate(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		q    state.CertificateQuery
+		want []string
+	}{
+		{"ok/all-newest-first", state.CertificateQuery{}, []string{"0C", "0B", "0A"}},
+		{"ok/limit", state.CertificateQuery{Limit: 1}, []string{"0C"}},
+		{"ok/operator", state.CertificateQuery{Operator: "op"}, []string{"0B", "0A"}},
+		{"ok/device", state.CertificateQuery{Operator: "op", Device: "d0A"}, []string{"0B", "0A"}},
+		{"ok/ca", state.CertificateQuery{CA: "issuing"}, []string{"0A"}},
+		{"ok/serial", state.CertificateQuery{Serial: "0C"}, []string{"0C"}},
+		{"ok/none", state.CertificateQuery{Operator: "op-2", Device: "d0A"}, nil},
+	} {
+		got, err := s.Certificates(ctx, c.q)
+		var serials []string
+		for _, g := range got {
+			serials = append(serials, g.Serial)
+		}
+		if err != nil || fmt.Sprint(serials) != fmt.Sprint(c.want) {
+			t.Errorf("certificates %s: %v %v, want %v", c.name, serials, err, c.want)
+		}
+	}
 
 	// Published CRLs: kept per CA and kind, never replaced by a lower number.
 	_, err = s.LatestCRL(ctx, "root", false)

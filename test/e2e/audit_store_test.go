@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite"
 
+	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/config"
 )
 
@@ -36,6 +38,12 @@ func TestAuditInStateStore(t *testing.T) {
 	}
 	if out, err := e.client(t, term, "kcv", "--key", "desfire/prod/none:v1", "--uid", "04782E21801D80"); err == nil {
 		t.Fatalf("a call for a key outside the policy succeeded:\n%s", out)
+	}
+	// The officers' search reads the same chain, verified.
+	found, err := e.as("officer", "dev-operator", "dev-officer-1").offs.SearchAudit(ctxT(t), connect.NewRequest(&samdv1.SearchAuditRequest{Outcome: "denied"}))
+	if err != nil || found.Msg.GetMatched() != 1 || found.Msg.GetRecords()[0].GetKeys()[0] != "desfire/prod/none:v1" ||
+		len(found.Msg.GetChains()) != 1 || !found.Msg.GetChains()[0].GetIntact() || !found.Msg.GetChains()[0].GetCheckpointKey() {
+		t.Fatalf("SearchAudit over the store: %v %+v", err, found)
 	}
 	e.stop() // a clean shutdown ends with a signed checkpoint
 	if _, err := os.Stat(filepath.Join(e.dir, "data", "audit.jsonl")); err == nil {

@@ -32,6 +32,21 @@ keys:
     operations: [diversify.kcv]
 `
 
+// withRegionKeys is the example policy documents with regionKeys beside
+// them.
+func withRegionKeys(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := policies.ReadFS(policies.Examples, "examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]string{"region.yaml": regionKeys}
+	for _, f := range files {
+		docs[f.Name] = string(f.Data)
+	}
+	return docs
+}
+
 // TestKeyExportToPartner hands a regional key set from one samd to a
 // partner's samd, each with its own SoftHSM2 token. Both import the
 // partner's KEK and KBPK from the same two components under dual control;
@@ -45,14 +60,7 @@ keys:
 // key made non-extractable, never leave, whatever the quorum; the audit
 // log records the block, the partner and the KCV.
 func TestKeyExportToPartner(t *testing.T) {
-	files, err := policies.ReadFS(policies.Examples, "examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := map[string]string{"region.yaml": regionKeys}
-	for _, f := range files {
-		docs[f.Name] = string(f.Data)
-	}
+	docs := withRegionKeys(t)
 	a, b := newEnv(t, docs), newEnv(t, nil)
 	a.start()
 	b.start()

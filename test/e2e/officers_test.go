@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -18,9 +17,6 @@ import (
 	"github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/config"
-	"github.com/samd-io/samd/kcv"
-	"github.com/samd-io/samd/keys"
-	"github.com/samd-io/samd/secret"
 )
 
 // TestKeyCeremony: three officers generate a master key under dual
@@ -274,20 +270,7 @@ func TestPolicyUnderDualControl(t *testing.T) {
 func TestComponentCeremony(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start()
-	master, _ := hex.DecodeString("00112233445566778899AABBCCDDEEFF") // AN10922 §2.2.1's AES-128 example master key
-	c1 := make([]byte, 16)
-	rand.Read(c1)
-	c2 := make([]byte, 16)
-	for i := range c2 {
-		c2[i] = master[i] ^ c1[i]
-	}
-	check := func(k []byte) string {
-		v, err := kcv.Compute(keys.AES128, secret.Copy(k), kcv.EncryptZero)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.ToUpper(hex.EncodeToString(v))
-	}
+	master, c1, c2, check := an10922Components(t) // AN10922 §2.2.1's AES-128 example master key
 	run := func(as string, args ...string) (string, error) {
 		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
 		return string(out), err

@@ -160,6 +160,14 @@ const (
 	// OfficerServiceInventoryProcedure is the fully-qualified name of the OfficerService's Inventory
 	// RPC.
 	OfficerServiceInventoryProcedure = "/samd.v1.OfficerService/Inventory"
+	// OfficerServiceSearchAuditProcedure is the fully-qualified name of the OfficerService's
+	// SearchAudit RPC.
+	OfficerServiceSearchAuditProcedure = "/samd.v1.OfficerService/SearchAudit"
+	// OfficerServiceStatusProcedure is the fully-qualified name of the OfficerService's Status RPC.
+	OfficerServiceStatusProcedure = "/samd.v1.OfficerService/Status"
+	// OfficerServiceSearchCertificatesProcedure is the fully-qualified name of the OfficerService's
+	// SearchCertificates RPC.
+	OfficerServiceSearchCertificatesProcedure = "/samd.v1.OfficerService/SearchCertificates"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -1401,6 +1409,11 @@ type OfficerServiceClient interface {
 	GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 	ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error)
 	Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error)
+	// The officers' console's reads (issue 21): verified audit records,
+	// samd's state at a glance, and the scheme PKI's certificates.
+	SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error)
+	Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error)
+	SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error)
 }
 
 // NewOfficerServiceClient constructs a client for the samd.v1.OfficerService service. By default,
@@ -1456,18 +1469,39 @@ func NewOfficerServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(officerServiceMethods.ByName("Inventory")),
 			connect.WithClientOptions(opts...),
 		),
+		searchAudit: connect.NewClient[samdv1.SearchAuditRequest, samdv1.SearchAuditResponse](
+			httpClient,
+			baseURL+OfficerServiceSearchAuditProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("SearchAudit")),
+			connect.WithClientOptions(opts...),
+		),
+		status: connect.NewClient[samdv1.StatusRequest, samdv1.StatusResponse](
+			httpClient,
+			baseURL+OfficerServiceStatusProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("Status")),
+			connect.WithClientOptions(opts...),
+		),
+		searchCertificates: connect.NewClient[samdv1.SearchCertificatesRequest, samdv1.SearchCertificatesResponse](
+			httpClient,
+			baseURL+OfficerServiceSearchCertificatesProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("SearchCertificates")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // officerServiceClient implements OfficerServiceClient.
 type officerServiceClient struct {
-	propose         *connect.Client[samdv1.ProposeRequest, samdv1.Proposal]
-	approve         *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
-	reject          *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
-	submitComponent *connect.Client[samdv1.ComponentRequest, samdv1.Proposal]
-	getProposal     *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
-	listProposals   *connect.Client[samdv1.ListProposalsRequest, samdv1.ListProposalsResponse]
-	inventory       *connect.Client[samdv1.InventoryRequest, samdv1.InventoryResponse]
+	propose            *connect.Client[samdv1.ProposeRequest, samdv1.Proposal]
+	approve            *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	reject             *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	submitComponent    *connect.Client[samdv1.ComponentRequest, samdv1.Proposal]
+	getProposal        *connect.Client[samdv1.VoteRequest, samdv1.Proposal]
+	listProposals      *connect.Client[samdv1.ListProposalsRequest, samdv1.ListProposalsResponse]
+	inventory          *connect.Client[samdv1.InventoryRequest, samdv1.InventoryResponse]
+	searchAudit        *connect.Client[samdv1.SearchAuditRequest, samdv1.SearchAuditResponse]
+	status             *connect.Client[samdv1.StatusRequest, samdv1.StatusResponse]
+	searchCertificates *connect.Client[samdv1.SearchCertificatesRequest, samdv1.SearchCertificatesResponse]
 }
 
 // Propose calls samd.v1.OfficerService.Propose.
@@ -1505,6 +1539,21 @@ func (c *officerServiceClient) Inventory(ctx context.Context, req *connect.Reque
 	return c.inventory.CallUnary(ctx, req)
 }
 
+// SearchAudit calls samd.v1.OfficerService.SearchAudit.
+func (c *officerServiceClient) SearchAudit(ctx context.Context, req *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error) {
+	return c.searchAudit.CallUnary(ctx, req)
+}
+
+// Status calls samd.v1.OfficerService.Status.
+func (c *officerServiceClient) Status(ctx context.Context, req *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error) {
+	return c.status.CallUnary(ctx, req)
+}
+
+// SearchCertificates calls samd.v1.OfficerService.SearchCertificates.
+func (c *officerServiceClient) SearchCertificates(ctx context.Context, req *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error) {
+	return c.searchCertificates.CallUnary(ctx, req)
+}
+
 // OfficerServiceHandler is an implementation of the samd.v1.OfficerService service.
 type OfficerServiceHandler interface {
 	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
@@ -1514,6 +1563,11 @@ type OfficerServiceHandler interface {
 	GetProposal(context.Context, *connect.Request[samdv1.VoteRequest]) (*connect.Response[samdv1.Proposal], error)
 	ListProposals(context.Context, *connect.Request[samdv1.ListProposalsRequest]) (*connect.Response[samdv1.ListProposalsResponse], error)
 	Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error)
+	// The officers' console's reads (issue 21): verified audit records,
+	// samd's state at a glance, and the scheme PKI's certificates.
+	SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error)
+	Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error)
+	SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error)
 }
 
 // NewOfficerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1565,6 +1619,24 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 		connect.WithSchema(officerServiceMethods.ByName("Inventory")),
 		connect.WithHandlerOptions(opts...),
 	)
+	officerServiceSearchAuditHandler := connect.NewUnaryHandler(
+		OfficerServiceSearchAuditProcedure,
+		svc.SearchAudit,
+		connect.WithSchema(officerServiceMethods.ByName("SearchAudit")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceStatusHandler := connect.NewUnaryHandler(
+		OfficerServiceStatusProcedure,
+		svc.Status,
+		connect.WithSchema(officerServiceMethods.ByName("Status")),
+		connect.WithHandlerOptions(opts...),
+	)
+	officerServiceSearchCertificatesHandler := connect.NewUnaryHandler(
+		OfficerServiceSearchCertificatesProcedure,
+		svc.SearchCertificates,
+		connect.WithSchema(officerServiceMethods.ByName("SearchCertificates")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/samd.v1.OfficerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OfficerServiceProposeProcedure:
@@ -1581,6 +1653,12 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 			officerServiceListProposalsHandler.ServeHTTP(w, r)
 		case OfficerServiceInventoryProcedure:
 			officerServiceInventoryHandler.ServeHTTP(w, r)
+		case OfficerServiceSearchAuditProcedure:
+			officerServiceSearchAuditHandler.ServeHTTP(w, r)
+		case OfficerServiceStatusProcedure:
+			officerServiceStatusHandler.ServeHTTP(w, r)
+		case OfficerServiceSearchCertificatesProcedure:
+			officerServiceSearchCertificatesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1616,4 +1694,16 @@ func (UnimplementedOfficerServiceHandler) ListProposals(context.Context, *connec
 
 func (UnimplementedOfficerServiceHandler) Inventory(context.Context, *connect.Request[samdv1.InventoryRequest]) (*connect.Response[samdv1.InventoryResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Inventory is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.SearchAudit is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.Status is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.SearchCertificates is not implemented"))
 }

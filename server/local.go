@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+)
+
+type viaKey struct{}
+
+// Local returns the handler for in-process callers, such as the officers'
+// console: each request goes to the handler of the listener that serves
+// its method over the network (OfficerService, and AdminService with a
+// separate admin listener, to the admin listener's; every other method to
+// the terminal listener's), and so passes the same identity, limits,
+// authorisation, policy and audit chain as a network request, refused and
+// audited the same way. The request must carry the TLS state of the
+// connection its caller came on (r.TLS): its verified client certificate
+// is the identity, as on a listener. Each audit record names via (e.g.
+// "console"), which no network request can set.
+func (s *Server) Local(via string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), viaKey{}, via))
+		if adminPath(r.URL.Path, s.cfg.SeparateAdmin) {
+			s.adminHandler.ServeHTTP(w, r)
+			return
+		}
+		s.handler.ServeHTTP(w, r)
+	})
+}
+
+// adminPath reports whether the admin listener serves a path: the
+// officers' service, and the allowances' with a separate admin listener.
+func adminPath(path string, separate bool) bool {
+	return strings.HasPrefix(path, "/"+samdv1connect.OfficerServiceName+"/") ||
+		separate && strings.HasPrefix(path, "/"+samdv1connect.AdminServiceName+"/")
+}

@@ -1,0 +1,538 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/chromedp/chromedp"
+
+	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/kcv"
+	"github.com/samd-io/samd/keys"
+	"github.com/samd-io/samd/keys/keystest"
+	"github.com/samd-io/samd/secret"
+)
+
+// TestConsoleInBrowser: the officers' console in headless Chromium, with
+// an officer's client certificate imported as PKCS#12. Another officer
+// proposes a key generation and a component ceremony through `samd
+// admin`; in the browser, officer 1 sees both, approves the generation
+// with the keyboard alone (Tab to the link and to the button, Enter) and
+// sees it executed, then gives the ceremony's last component in the
+// page's form: the key is imported (it reproduces AN10922's published
+// diversified key) and the component is nowhere in the page or the audit
+// log. Each page is kept as a screenshot; every form control has a label,
+// no page violates its Content Security Policy, and the console sets no
+// cookie. A browser with a terminal's certificate, and one with none, get
+// no page.
+func TestConsoleInBrowser(t *testing.T) {
+	chromium(t)
+	e := newEnv(t, nil)
+	e.start()
+	base := "https://" + e.admin + "/console/"
+	admin := func(as string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("samd admin --as %s %v: %v\n%s", as, args, err, out)
+		}
+		return string(out)
+	}
+	// Officer 2 proposes a master key (quorum 3 in samd dev) and officer 3
+	// approves it; officer 1's approval, in the browser, completes it.
+	gen := jsonField(t, admin("officer-2", "propose", "key.generate", "--params",
+		`{"name":"desfire/prod/app-master","version":1,"role":"diversify-master","algorithm":"AES-128"}`), "id")
+	admin("officer-3", "approve", gen)
+	// Officer 2 proposes importing AN10922's example master key from two
+	// components and gives the first; officer 1 gives the second in the
+	// browser.
+	master, c1, c2, check := an10922Components(t)
+	cer := jsonField(t, admin("officer-2", "propose", "key.import-components", "--params",
+		`{"name":"an10922/test/example-aes128","version":2,"role":"diversify-master","algorithm":"AES-128","components":2,"kcv":"`+check(master)+`"}`), "id")
+	admin("officer-2", "component", cer, "--value", hex.EncodeToString(c2), "--kcv", check(c2))
+
+	b := newBrowser(t, e, "officer", e.admin)
+	b.open(base)
+	if b.status != 200 || !strings.Contains(b.text(), "dev-operator/dev-officer-2") || !strings.Contains(b.text(), "Officer dev-operator/dev-officer-1") {
+		t.Fatalf("proposals page (%d):\n%s", b.status, b.text())
+	}
+	b.checkPage("proposals")
+	b.screenshot("proposals")
+
+	// Keyboard only: Tab to the proposal, Enter; Tab to Approve, Enter.
+	b.tabTo("Review key.generate and vote")
+	b.enter()
+	b.do(chromedp.WaitVisible(chromedp.ID("vote-h")))
+	if txt := b.text(); !strings.Contains(txt, "2 of 3 needed") || !strings.Contains(txt, gen) {
+		t.Fatalf("the proposal before the vote:\n%s", txt)
+	}
+	b.checkPage("proposal")
+	b.screenshot("proposal")
+	b.tabTo("Approve key.generate")
+	b.enter()
+	b.do(chromedp.WaitVisible(chromedp.CSS(".flash")))
+	txt := b.text()
+	if !strings.Contains(txt, "executed") || !strings.Contains(txt, "generated desfire/prod/app-master:v1") || !strings.Contains(txt, "3 of 3 needed") {
+		t.Fatalf("the proposal after the approval:\n%s", txt)
+	}
+	b.screenshot("proposal-executed")
+	if st := jsonField(t, admin("officer-2", "proposal", gen), "status"); st != "executed" {
+		t.Fatalf("samd admin sees the proposal %s", st)
+	}
+	newKCV := strings.TrimSuffix(strings.Fields(strings.SplitAfter(txt, "KCV ")[1])[0], ";")
+
+	// The ceremony: the page shows the proposed KCV marked, and a password
+	// field for the component, which is sent once and not shown back.
+	b.open(base + "proposals/" + cer)
+	b.checkPage("ceremony")
+	if txt := b.text(); !strings.Contains(txt, check(master)) || !strings.Contains(txt, "Give your key component") {
+		t.Fatalf("the ceremony's page:\n%s", txt)
+	}
+	if marked := get(b, chromedp.Text(chromedp.CSS("td .check"))); marked != check(master) {
+		t.Fatalf("the KCV is not marked: %q", marked)
+	}
+	b.screenshot("ceremony")
+	b.do(chromedp.SendKeys(chromedp.ID("component-value"), hex.EncodeToString(c1)), chromedp.SendKeys(chromedp.ID("component-kcv"), check(c1)))
+	if kind := get(b, chromedp.AttributeValue(chromedp.ID("component-value"), "type")); kind.Value != "password" {
+		t.Fatalf("the component field is %q", kind.Value)
+	}
+	b.tabTo("Submit component")
+	b.enter()
+	b.do(chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if txt := b.text(); !strings.Contains(txt, "executed") || !strings.Contains(txt, "from 2 components") {
+		t.Fatalf("the ceremony after the last component:\n%s", txt)
+	}
+	page := strings.ToLower(b.html())
+	logs, _ := os.ReadFile(filepath.Join(e.dir, "data", "audit.jsonl"))
+	for _, c := range [][]byte{c1, c2, master} {
+		if h := hex.EncodeToString(c); strings.Contains(page, h) || strings.Contains(strings.ToLower(string(logs)), h) {
+			t.Fatal("a component or the key is in the page or the audit log")
+		}
+	}
+	b.screenshot("ceremony-executed")
+	if out := e.mustClient(t, []string{"--dev", e.dir, "--as", "terminal"}, "kcv", "--key", "an10922/test/example-aes128:v2",
+		"--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu"); !strings.Contains(out, "5B298C") {
+		t.Fatalf("the imported key does not reproduce AN10922's diversified key:\n%s", out)
+	}
+
+	// Every other page, each with what it must show.
+	for _, p := range []struct{ path, want string }{
+		{"keys", "desfire/prod/app-master"},
+		{"keys", newKCV},
+		{"pki", "dev-scheme"},
+		{"audit?method=SubmitComponent", "console"},
+		{"audit", "intact"},
+		{"health", "Requests in the last hour"},
+		{"propose", "key.import-components"},
+	} {
+		b.open(base + p.path)
+		if txt := b.text(); b.status != 200 || !strings.Contains(txt, p.want) {
+			t.Fatalf("%s (%d) lacks %q:\n%s", p.path, b.status, p.want, txt)
+		}
+		b.checkPage(p.path)
+		b.screenshot(strings.NewReplacer("?", "-", "=", "-").Replace(p.path))
+	}
+	b.open(base + "health")
+	if bars := get(b, chromedp.Evaluate[int](`document.querySelectorAll('svg.chart rect.calls').length`)); bars != 60 {
+		t.Fatalf("the chart has %d minutes", bars)
+	}
+	if cs := b.cookies(); len(cs) != 0 {
+		t.Fatalf("the console set cookies: %v", cs)
+	}
+
+	// No page without an officer's certificate.
+	for _, as := range []string{"terminal", ""} {
+		nb := newBrowser(t, e, as, e.admin)
+		nb.open(base + "proposals/" + gen)
+		txt := nb.text()
+		if nb.status != 403 || !strings.Contains(txt, "No page") || strings.Contains(txt, gen) || strings.Contains(txt, "Proposals") {
+			t.Fatalf("%s got (%d):\n%s", nb, nb.status, txt)
+		}
+		nb.screenshot("refused-" + map[string]string{"": "no-certificate", "terminal": "terminal"}[as])
+	}
+}
+
+// an10922Components splits AN10922 §2.2.1's AES-128 example master key
+// into two random components (master = c1 XOR c2), and gives check, which
+// computes a key's encrypt-zero KCV.
+func an10922Components(t *testing.T) (master, c1, c2 []byte, check func([]byte) string) {
+	t.Helper()
+	master, _ = hex.DecodeString("00112233445566778899AABBCCDDEEFF")
+	c1 = make([]byte, 16)
+	rand.Read(c1)
+	c2 = make([]byte, 16)
+	for i := range c2 {
+		c2[i] = master[i] ^ c1[i]
+	}
+	return master, c1, c2, func(k []byte) string {
+		v, err := kcv.Compute(keys.AES128, secret.Copy(k), kcv.EncryptZero)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ToUpper(hex.EncodeToString(v))
+	}
+}
+
+// consoleClient is an HTTP client with a development identity's
+// certificate ("" for none) that does not follow redirects.
+func consoleClient(t *testing.T, e *env, as string) *http.Client {
+	t.Helper()
+	conf := &tls.Config{RootCAs: e.roots, MinVersion: tls.VersionTLS13}
+	if as != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(e.dir, "pki", as+".crt"), filepath.Join(e.dir, "pki", as+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestConsoleRefusals, without a browser: every answer of the console
+// carries the Content Security Policy and the other security headers; a
+// change without the page's token, with another officer's token, from
+// another origin or a cross-site page, or by GET, is refused before any
+// API call; the same change with the token and from the console's origin
+// runs; and an action the API refuses is refused through the console as
+// through `samd admin`, with the same audit record but for via.
+func TestConsoleRefusals(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	origin := "https://" + e.admin
+	base := origin + "/console/"
+	admin := func(as string, args ...string) (string, error) {
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := admin("officer-2", "propose", "allowance.topup", "--params", `{"device":"dev-operator/dev-terminal-8","amount":5000,"currency":"NOK"}`)
+	if err != nil {
+		t.Fatalf("propose: %v\n%s", err, out)
+	}
+	id := jsonField(t, out, "id")
+	officer, other, terminal, anonymous := consoleClient(t, e, "officer"), consoleClient(t, e, "officer-3"), consoleClient(t, e, "terminal"), consoleClient(t, e, "")
+
+	get := func(c *http.Client, url string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		path   string
+		status int
+		store  bool // the answer may be cached (static files)
+	}{
+		{"ok/root", officer, "/", 303, false},
+		{"ok/proposals", officer, "/console/proposals", 200, false},
+		{"ok/proposal", officer, "/console/proposals/" + id, 200, false},
+		{"ok/keys", officer, "/console/keys", 200, false},
+		{"ok/pki", officer, "/console/pki", 200, false},
+		{"ok/audit", officer, "/console/audit", 200, false},
+		{"ok/health", officer, "/console/health", 200, false},
+		{"ok/propose", officer, "/console/propose", 200, false},
+		{"ok/revoke", officer, "/console/pki/revoke", 200, false},
+		{"ok/style", officer, "/console/static/console.css", 200, true},
+		{"fail/unknown", officer, "/console/nothing", 404, false},
+		{"fail/bad-search", officer, "/console/audit?since=yesterday", 400, false},
+		{"fail/terminal", terminal, "/console/proposals", 403, false},
+		{"fail/no-certificate", anonymous, "/console/proposals/" + id, 403, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := get(c.client, origin+c.path)
+			h := resp.Header
+			if resp.StatusCode != c.status || h.Get("Content-Security-Policy") != csp || h.Get("X-Content-Type-Options") != "nosniff" ||
+				h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Frame-Options") != "DENY" || (h.Get("Cache-Control") == "no-store") == c.store {
+				t.Fatalf("status %d, headers %v", resp.StatusCode, h)
+			}
+			if c.status == 403 && (strings.Contains(body, id) || strings.Contains(body, "<nav")) {
+				t.Fatalf("a refused caller got a page:\n%s", body)
+			}
+		})
+	}
+
+	_, page := get(officer, base+"proposals/"+id)
+	m := csrfField.FindStringSubmatch(page)
+	_, otherPage := get(other, base+"proposals/"+id)
+	m3 := csrfField.FindStringSubmatch(otherPage)
+	if m == nil || m3 == nil || m[1] == m3[1] {
+		t.Fatal("no CSRF token on the proposal page, or the same one for two officers")
+	}
+	post := func(c *http.Client, token string, headers map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"proposals/"+id+"/approve", strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	same := map[string]string{"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+	for _, c := range []struct {
+		name    string
+		token   string
+		headers map[string]string
+	}{
+		{"fail/no-token", "", same},
+		{"fail/forged-token", strings.Repeat("A", len(m[1])), same},
+		{"fail/another-officers-token", m3[1], same},
+		{"fail/other-origin", m[1], map[string]string{"Origin": "https://evil.example"}},
+		{"fail/cross-site", m[1], map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}},
+		{"fail/same-site", m[1], map[string]string{"Origin": "https://127.0.0.1:1", "Sec-Fetch-Site": "same-site"}},
+		{"fail/no-origin", m[1], nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if resp := post(officer, c.token, c.headers); resp.StatusCode != 403 || resp.Header.Get("Content-Security-Policy") != csp {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	if resp, _ := get(officer, base+"proposals/"+id+"/approve"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET on an action: %d", resp.StatusCode)
+	}
+	out, _ = admin("officer-2", "proposal", id)
+	if st := jsonField(t, out, "status"); st != "open" {
+		t.Fatalf("a refused change changed the proposal: %s", st)
+	}
+	for _, r := range readAudit(t, e) {
+		if strings.HasSuffix(r.Method, "/Approve") {
+			t.Fatalf("a refused change reached the API: %+v", r)
+		}
+	}
+	// What a browser sends for the console's own form (no-referrer: Origin
+	// null; Sec-Fetch-Site same-origin).
+	resp := post(officer, m[1], map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "?done=approved") {
+		t.Fatalf("the approval: %d %v", resp.StatusCode, resp.Header)
+	}
+	out, _ = admin("officer-2", "proposal", id)
+	if st := jsonField(t, out, "status"); st != "executed" {
+		t.Fatalf("after the approval: %s", st)
+	}
+
+	// Refused the same way: an operator's officer approving a scheme-wide
+	// act, through the console and through samd admin.
+	out, err = admin("scheme-officer", "propose", "pki.ca.create", "--params", `{"name":"ops-1","common_name":"ops CA","parent":"dev-scheme","validity_days":365,"max_path_len":0}`)
+	if err != nil {
+		t.Fatalf("propose: %v\n%s", err, out)
+	}
+	ca := jsonField(t, out, "id")
+	if out, err := admin("officer-3", "approve", ca); err == nil || !strings.Contains(out, "denied") {
+		t.Fatalf("samd admin: %v\n%s", err, out)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"proposals/"+ca+"/approve", strings.NewReader(url.Values{"csrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	resp, err = officer.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "denied: officers: pki.ca.create is a scheme-wide act") {
+		t.Fatalf("the console: %d\n%s", resp.StatusCode, body)
+	}
+	var cli, con *audit.Record
+	for _, r := range readAudit(t, e) {
+		if strings.HasSuffix(r.Method, "/Approve") && r.Outcome == audit.OutcomeDenied {
+			r := r
+			if r.Via == "console" {
+				con = &r
+			} else {
+				cli = &r
+			}
+		}
+	}
+	if cli == nil || con == nil || cli.Code != con.Code || strings.ReplaceAll(cli.Reason, "dev-officer-3", "dev-officer-1") != con.Reason || cli.Method != con.Method {
+		t.Fatalf("the refusals' records differ:\n%+v\n%+v", cli, con)
+	}
+}
+
+// TestOfficerSearches: the officers' reads the console shows. An
+// operator's officer searches the verified audit records and the
+// certificates of its own operator only, and is refused another
+// operator's; the scheme's officers see every operator's, and the
+// revocation of a serial samd never recorded; Status answers readiness
+// and the hour in 60 minutes; a terminal is refused all three.
+func TestOfficerSearches(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	ctx := ctxT(t)
+	officer := e.as("officer", "dev-operator", "dev-officer-1").offs
+	scheme := e.as("officer", "dev-scheme", "dev-scheme-officer-1").offs
+	// Traffic from two operators, and a revocation of a serial samd has
+	// no record of (by the scheme's officer, who alone may).
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "clearing-house"}, "health")
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "terminal"}, "health")
+	if _, err := e.as("officer", "dev-scheme", "dev-scheme-officer-1").pki.Revoke(ctx, connect.NewRequest(&samdv1.RevokeRequest{Ca: "dev-scheme", Serial: "7E577E57", Reason: 1})); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := officer.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{}))
+	if err != nil || len(res.Msg.GetRecords()) == 0 || len(res.Msg.GetChains()) != 1 || !res.Msg.GetChains()[0].GetIntact() {
+		t.Fatalf("an operator's officer's search: %v %+v", err, res)
+	}
+	for _, r := range res.Msg.GetRecords() {
+		if r.GetCaller().GetOperator() != "dev-operator" {
+			t.Fatalf("an officer of dev-operator sees %+v", r)
+		}
+	}
+	if _, err := officer.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{Operator: "dev-clearing"})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("another operator's records: %v", err)
+	}
+	if _, err := officer.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{Outcome: "maybe"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("an outcome that is none: %v", err)
+	}
+	all, err := scheme.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{Operator: "dev-clearing", Limit: 1}))
+	if err != nil || len(all.Msg.GetRecords()) != 1 || all.Msg.GetRecords()[0].GetCaller().GetOperator() != "dev-clearing" || all.Msg.GetMatched() < 1 {
+		t.Fatalf("the scheme's officer's search: %v %+v", err, all)
+	}
+
+	certs, err := officer.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{}))
+	if err != nil || len(certs.Msg.GetCertificates()) == 0 {
+		t.Fatalf("an operator's officer's certificates: %v %+v", err, certs)
+	}
+	for _, c := range certs.Msg.GetCertificates() {
+		if c.GetSubject().GetOperator() != "dev-operator" {
+			t.Fatalf("an officer of dev-operator sees %+v", c)
+		}
+	}
+	if _, err := officer.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Operator: "dev-clearing"})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("another operator's certificates: %v", err)
+	}
+	if rev, err := officer.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Revoked: true})); err != nil || len(rev.Msg.GetCertificates()) != 0 {
+		t.Fatalf("an operator's officer sees a revocation samd has no record of: %v %+v", err, rev)
+	}
+	rev, err := scheme.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Revoked: true}))
+	if err != nil || len(rev.Msg.GetCertificates()) != 1 || rev.Msg.GetCertificates()[0].GetSerial() != "7E577E57" || rev.Msg.GetCertificates()[0].GetRecorded() ||
+		rev.Msg.GetCertificates()[0].GetReason() != 1 {
+		t.Fatalf("the scheme's officer's revoked certificates: %v %+v", err, rev)
+	}
+	clearing, err := scheme.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{Operator: "dev-clearing"}))
+	if err != nil || len(clearing.Msg.GetCertificates()) != 1 || clearing.Msg.GetCertificates()[0].GetProfile() != "clearing-house" {
+		t.Fatalf("the scheme's officer's search of dev-clearing: %v %+v", err, clearing)
+	}
+
+	st, err := officer.Status(ctx, connect.NewRequest(&samdv1.StatusRequest{}))
+	if err != nil || !st.Msg.GetReady() || len(st.Msg.GetMinutes()) != 60 || st.Msg.GetHsmSessions() == 0 || st.Msg.GetPolicyVersion() == "" {
+		t.Fatalf("status: %v %+v", err, st)
+	}
+	var calls uint64
+	for _, m := range st.Msg.GetMinutes() {
+		calls += m.GetCalls()
+	}
+	if calls < 5 {
+		t.Fatalf("the hour counts %d calls", calls)
+	}
+
+	term := e.asAt(e.admin, "terminal", "dev-operator", "dev-terminal-1").offs
+	if _, err := term.Status(ctx, connect.NewRequest(&samdv1.StatusRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal's status: %v", err)
+	}
+	if _, err := term.SearchAudit(ctx, connect.NewRequest(&samdv1.SearchAuditRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal's audit search: %v", err)
+	}
+	if _, err := term.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("a terminal's certificate search: %v", err)
+	}
+}
+
+// TestConsoleKeyExport: a key handed to a partner (key.export) leaves as
+// a wrapped block that `samd admin proposal --out` writes; the console's
+// pages — the proposal, the proposals list, the audit search — show the
+// block only as its SHA-256, and the keys page marks the key exportable.
+func TestConsoleKeyExport(t *testing.T) {
+	e := newEnv(t, withRegionKeys(t))
+	e.start()
+	must := func(as string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("samd admin %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// The scheme's officers (wrap keys and the region's keys are the
+	// scheme's): the partner's KEK from two components, the key generated
+	// exportable by three, the export by two.
+	kek, c1, c2 := make([]byte, 32), make([]byte, 32), make([]byte, 32)
+	rand.Read(kek)
+	rand.Read(c1)
+	for i := range c2 {
+		c2[i] = kek[i] ^ c1[i]
+	}
+	kcvOf := func(k []byte) string {
+		return strings.ToUpper(hex.EncodeToString(keystest.EncryptZero(t, keys.AES256, k)))
+	}
+	imp := jsonField(t, must("scheme-officer", "propose", "key.import-components", "--params",
+		`{"name":"transport/partner-b/kek","version":1,"role":"wrap","algorithm":"AES-256","components":2,"kcv":"`+kcvOf(kek)+`"}`), "id")
+	must("scheme-officer-2", "component", imp, "--value", hex.EncodeToString(c2), "--kcv", kcvOf(c2))
+	must("scheme-officer", "component", imp, "--value", hex.EncodeToString(c1), "--kcv", kcvOf(c1))
+	gen := jsonField(t, must("scheme-officer", "propose", "key.generate", "--params",
+		`{"name":"region/oslo/card-master","version":1,"role":"diversify-master","algorithm":"AES-128","exportable":true}`), "id")
+	must("scheme-officer-2", "approve", gen)
+	must("scheme-officer-3", "approve", gen)
+	exp := jsonField(t, must("scheme-officer", "propose", "key.export", "--params",
+		`{"key":"region/oslo/card-master:v1","kek":"transport/partner-b/kek:v1","format":"kwp","partner":"partner-b"}`), "id")
+	file := filepath.Join(t.TempDir(), "card-master.kwp")
+	if out := must("scheme-officer-2", "approve", exp, "--out", file); jsonField(t, out, "status") != "executed" {
+		t.Fatalf("key.export:\n%s", out)
+	}
+	b, _ := os.ReadFile(file)
+	block := strings.TrimSpace(string(b))
+	sum := sha256.Sum256([]byte(block))
+	digest := "sha256:" + strings.ToUpper(hex.EncodeToString(sum[:]))
+
+	scheme := consoleClient(t, e, "scheme-officer")
+	for _, path := range []string{"proposals/" + exp, "proposals", "audit?method=Approve"} {
+		resp, err := scheme.Get("https://" + e.admin + "/console/" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(page), block) || strings.Contains(strings.ToLower(string(page)), strings.ToLower(block)) {
+			t.Fatalf("%s (%d) holds the wrapped key", path, resp.StatusCode)
+		}
+		if path == "proposals/"+exp && !strings.Contains(string(page), digest) {
+			t.Fatalf("the proposal does not show the block's digest %s", digest)
+		}
+	}
+	resp, err := scheme.Get("https://" + e.admin + "/console/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if row := regexp.MustCompile(`(?s)<code>region/oslo/card-master</code>.*?</tr>`).Find(page); !strings.Contains(string(row), `<span class="badge open">exportable</span>`) {
+		t.Fatalf("the keys page does not mark the key exportable:\n%s", page)
+	}
+}

@@ -88,7 +88,8 @@ type Authority struct {
 	ratesMu sync.Mutex
 	rates   map[string]*rate.Limiter // per device, by "<operator>/<device>"
 
-	spent spentTokens // D40 session tokens that checked their response
+	spent   spentTokens // D40 session tokens that checked their response
+	subkeys subkeys     // the session-seal key's epoch subkeys (card_seal.go)
 }
 
 // New returns an Authority.
@@ -98,6 +99,12 @@ func New(cfg Config) *Authority {
 	if a.sessions.TTL <= 0 {
 		a.sessions.TTL = time.Minute
 	}
+	if a.sessions.Epoch <= 0 {
+		a.sessions.Epoch = DefaultSealEpoch
+	}
+	// A token opens in its epoch and the next: an epoch at least as long
+	// as a token's life keeps every live token openable.
+	a.sessions.Epoch = max(a.sessions.Epoch, a.sessions.TTL)
 	if a.now == nil {
 		a.now = time.Now
 	}

@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
@@ -49,14 +50,10 @@ func (cs *cardSession) isoSuite() cardauth.ISOSuite {
 	return cardauth.ISOSuite{Alg: cs.ISOCipher, ChallengeLen: cs.ISOChLen}
 }
 
-// isoKeys derives the card's K_enc and K_mac: AN10922 gives the key seed,
-// ICAO 9303-11 §9.7.1's KDF the two keys. The caller wipes both.
-func (a *Authority) isoKeys(ctx context.Context, master keys.Key, in derive.Input, cipher keys.Algorithm) (kenc, kmac secret.Bytes, err error) {
-	seed, err := derive.Diversify(ctx, a.keys, master, in)
-	if err != nil {
-		return secret.Bytes{}, secret.Bytes{}, err
-	}
-	defer seed.Wipe()
+// isoKeys derives the card's K_enc and K_mac from its key seed (the
+// AN10922 diversified key) by ICAO 9303-11 §9.7.1's KDF. The caller wipes
+// both.
+func isoKeys(seed secret.Bytes, cipher keys.Algorithm) (kenc, kmac secret.Bytes, err error) {
 	if kenc, err = cardauth.ISOKDF(cipher, seed, 1); err != nil {
 		return secret.Bytes{}, secret.Bytes{}, err
 	}
@@ -69,80 +66,73 @@ func (a *Authority) isoKeys(ctx context.Context, master keys.Key, in derive.Inpu
 
 // beginISO answers the card's GET CHALLENGE (req.Challenge, RND.ICC, of
 // exactly the key set's challenge length) with the EXTERNAL AUTHENTICATE
-// command APDU, and seals RND.IFD, RND.ICC and K.IFD for FinishAuth.
-// Everything that can be refused is refused before the key is used.
-func (a *Authority) beginISO(ctx context.Context, p identity.Principal, g policies.Grant, use policies.KeyUse, req BeginAuthRequest, cs *cardSession) ([]byte, string, error) {
-	if req.Session != "" {
-		return nil, "", errkind.Errorf(errkind.InvalidInput, "only EV2 continues a session (AuthenticateEV2NonFirst); an ISO/IEC 7816-4 authentication starts from the card's GET CHALLENGE")
-	}
+// command APDU, and keeps RND.IFD, RND.ICC, K.IFD and the key seed in cs
+// for finishISO. Everything that can be refused is refused before the
+// key is used.
+func (a *Authority) beginISO(ctx context.Context, g policies.Grant, use policies.KeyUse, req BeginAuthRequest, cs *cardSession) ([]byte, error) {
 	if use.ISO == nil {
-		return nil, "", errkind.Errorf(errkind.Internal, "the key entry of %s has no iso7816 section", req.Key.Master)
+		return nil, errkind.Errorf(errkind.Internal, "the key entry of %s has no iso7816 section", req.Key.Master)
 	}
 	suite := cardauth.ISOSuite{Alg: use.ISO.Cipher, ChallengeLen: use.ISO.ChallengeLen}
 	if len(req.Challenge) != suite.ChallengeLen {
-		return nil, "", errkind.Errorf(errkind.InvalidInput, "card_challenge: the card's GET CHALLENGE answer for key %s is %d bytes, not %d", req.Key.Master, suite.ChallengeLen, len(req.Challenge))
+		return nil, errkind.Errorf(errkind.InvalidInput, "card_challenge: the card's GET CHALLENGE answer for key %s is %d bytes, not %d", req.Key.Master, suite.ChallengeLen, len(req.Challenge))
 	}
 	master, err := a.masterKey(req.Key.Master, req.Key.Input)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	// The card's keys are no stronger than the seed they come from.
 	if err := keys.CheckProtection(master.Algorithm, suite.Alg); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if err := a.useKeys(ctx, g, req.Key.Master); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	kenc, kmac, err := a.isoKeys(ctx, master, req.Key.Input, suite.Alg)
+	seed, err := derive.Diversify(ctx, a.keys, master, req.Key.Input)
 	if err != nil {
-		return nil, "", err
+		return nil, err
+	}
+	defer seed.Wipe()
+	kenc, kmac, err := isoKeys(seed, suite.Alg)
+	if err != nil {
+		return nil, err
 	}
 	defer kenc.Wipe()
 	defer kmac.Wipe()
 	st, apdu, err := cardauth.ISOBegin(suite, kenc, kmac, req.Challenge, isoRand)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	defer st.Wipe()
 	cs.ISOCipher, cs.ISOChLen = suite.Alg, suite.ChallengeLen
 	cs.RndA, cs.RndB = st.RndIFD, st.RndICC
-	cs.KIFD = append([]byte(nil), st.KIFD.Reveal()...)
-	tok, err := a.sealSession(ctx, p, cs)
-	return apdu, tok, err
+	cs.KIFD = bytes.Clone(st.KIFD.Reveal())
+	cs.Kx = bytes.Clone(seed.Reveal())
+	return apdu, nil
 }
 
 // finishISO checks the card's answer to EXTERNAL AUTHENTICATE (the response
 // APDU, E_ICC ‖ M_ICC ‖ 90 00) against samd's RND.IFD and the card's
-// RND.ICC from the sealed session, and opens secure messaging.
-func (a *Authority) finishISO(ctx context.Context, p identity.Principal, ref keys.Ref, cs *cardSession, answer []byte) (AuthResult, error) {
-	in, err := derive.RawInput(cs.Input)
-	if err != nil {
-		return AuthResult{}, err
-	}
-	master, err := a.masterKey(ref, in)
-	if err != nil {
-		return AuthResult{}, err
-	}
-	kenc, kmac, err := a.isoKeys(ctx, master, in, cs.ISOCipher)
+// RND.ICC kept in cs, and opens secure messaging. seed is the card's key
+// seed.
+func (a *Authority) finishISO(cs *cardSession, seed secret.Bytes, answer []byte) (AuthResult, error) {
+	kenc, kmac, err := isoKeys(seed, cs.ISOCipher)
 	if err != nil {
 		return AuthResult{}, err
 	}
 	defer kenc.Wipe()
 	defer kmac.Wipe()
-	st := &cardauth.ISOAuth{Suite: cs.isoSuite(), RndIFD: cs.RndA, RndICC: cs.RndB, KIFD: secret.Copy(cs.KIFD)}
+	st := &cardauth.ISOAuth{Suite: cs.isoSuite(), RndIFD: bytes.Clone(cs.RndA), RndICC: bytes.Clone(cs.RndB), KIFD: secret.Copy(cs.KIFD)}
+	defer st.Wipe()
 	s, err := st.Finish(kenc, kmac, answer)
 	if err != nil {
 		return AuthResult{}, err
 	}
 	defer s.Wipe()
-	clear(cs.RndA)
-	clear(cs.RndB)
-	clear(cs.KIFD)
-	cs.RndA, cs.RndB, cs.KIFD, cs.Step = nil, nil, nil, stepOpen
-	cs.Enc, cs.MAC = append([]byte(nil), s.Enc.Reveal()...), append([]byte(nil), s.MAC.Reveal()...)
-	cs.SSC, cs.Pending = s.SSC, false
-	tok, err := a.sealSession(ctx, p, cs)
-	return AuthResult{Session: tok}, err
+	cs.opened()
+	cs.Enc, cs.MAC = bytes.Clone(s.Enc.Reveal()), bytes.Clone(s.MAC.Reveal())
+	cs.SSC, cs.Pending = bytes.Clone(s.SSC), false
+	return AuthResult{}, nil
 }
 
 // isoSession is the secure-messaging state of an open ISO/IEC 7816-4
@@ -158,11 +148,8 @@ func (cs *cardSession) isoSession() *cardauth.ISOSession {
 // command's INS (policies.Grant.ISOCommand: denied, rule card-command),
 // before the session is opened.
 func (a *Authority) ProtectAPDU(ctx context.Context, p identity.Principal, g policies.Grant, token string, apdu []byte) ([]byte, string, error) {
-	cmd, err := cardauth.ParseISOCommand(apdu)
+	cmd, err := isoCommand(g, apdu)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := g.ISOCommand(cmd.INS); err != nil {
 		return nil, "", err
 	}
 	cs, err := a.openSession(ctx, p, token, stepOpen)
@@ -170,18 +157,41 @@ func (a *Authority) ProtectAPDU(ctx context.Context, p identity.Principal, g pol
 		return nil, "", err
 	}
 	defer cs.wipe()
+	out, err := protectAPDU(cs, cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := a.sealSession(ctx, p, cs)
+	return out, tok, err
+}
+
+// isoCommand parses a plain command APDU and applies the role's
+// iso_commands to its INS.
+func isoCommand(g policies.Grant, apdu []byte) (cardauth.ISOCommand, error) {
+	cmd, err := cardauth.ParseISOCommand(apdu)
+	if err != nil {
+		return cmd, err
+	}
+	return cmd, g.ISOCommand(cmd.INS)
+}
+
+// protectAPDU is ProtectAPDU on state in memory; cs changes only when the
+// command is protected.
+func protectAPDU(cs *cardSession, cmd cardauth.ISOCommand) ([]byte, error) {
+	if err := cs.at(stepOpen); err != nil {
+		return nil, err
+	}
 	if cs.Protocol != ProtocolISO7816 {
-		return nil, "", errkind.Errorf(errkind.InvalidInput, "apdu: a %s session protects commands by code, header and data, not APDUs", cs.Protocol)
+		return nil, errkind.Errorf(errkind.InvalidInput, "apdu: a %s session protects commands by code, header and data, not APDUs", cs.Protocol)
 	}
 	s := cs.isoSession()
 	defer s.Wipe()
 	out, err := s.ProtectCommand(cmd)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	cs.SSC, cs.Pending = s.SSC, s.Pending
-	tok, err := a.sealSession(ctx, p, cs)
-	return out, tok, err
+	return out, nil
 }
 
 // CheckAPDU verifies and opens the card's protected response APDU to the
@@ -197,16 +207,29 @@ func (a *Authority) CheckAPDU(ctx context.Context, p identity.Principal, _ polic
 		return nil, 0, "", err
 	}
 	defer cs.wipe()
+	r, err := checkAPDU(cs, rapdu)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	tok, err := a.sealSession(ctx, p, cs)
+	return r.Data, r.SW, tok, err
+}
+
+// checkAPDU is CheckAPDU on state in memory; cs changes only when the
+// response verifies.
+func checkAPDU(cs *cardSession, rapdu []byte) (cardauth.ISOResponse, error) {
+	if err := cs.at(stepOpen); err != nil {
+		return cardauth.ISOResponse{}, err
+	}
 	if cs.Protocol != ProtocolISO7816 {
-		return nil, 0, "", errkind.Errorf(errkind.InvalidInput, "apdu: a %s session checks responses by status, data and mode, not APDUs", cs.Protocol)
+		return cardauth.ISOResponse{}, errkind.Errorf(errkind.InvalidInput, "apdu: a %s session checks responses by status, data and mode, not APDUs", cs.Protocol)
 	}
 	s := cs.isoSession()
 	defer s.Wipe()
 	r, err := s.CheckResponse(rapdu)
 	if err != nil {
-		return nil, 0, "", err
+		return cardauth.ISOResponse{}, err
 	}
 	cs.SSC, cs.Pending = s.SSC, s.Pending
-	tok, err := a.sealSession(ctx, p, cs)
-	return r.Data, r.SW, tok, err
+	return r, nil
 }

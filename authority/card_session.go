@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/samd-io/samd/derive"
@@ -32,6 +33,10 @@ type Sessions struct {
 	// version it names itself.
 	Previous []uint8
 	TTL      time.Duration // how long a session token is good for
+	// Epoch is how long one subkey of the seal key seals tokens, when the
+	// Sealer is a Keystreamer (card_seal.go); at least TTL. 0 means
+	// DefaultSealEpoch.
+	Epoch time.Duration
 }
 
 // Protocol is a card session's protocol; its name is the one key entries
@@ -88,12 +93,26 @@ type cardSession struct {
 	ISOChLen  int            `json:"il,omitempty"`
 	KIFD      []byte         `json:"ki,omitempty"`
 	SSC       []byte         `json:"sc,omitempty"`
+
+	// Kx is the card key (the AN10922 diversified key; ISO/IEC 7816-4:
+	// the key seed) between the two authentication steps of a session
+	// held in memory (CardStream), which then needs no second
+	// diversification in the HSM. It is never sealed into a token (json
+	// "-"), and is wiped when the authentication finishes.
+	Kx []byte `json:"-"`
 }
 
+// wipe clears every secret the session holds.
 func (cs *cardSession) wipe() {
-	for _, b := range [][]byte{cs.RndA, cs.RndB, cs.Enc, cs.MAC, cs.Key, cs.KIFD} {
+	for _, b := range cs.secrets() {
 		clear(b)
 	}
+}
+
+// secrets are the buffers of cs that hold key material or the randoms
+// of an authentication.
+func (cs *cardSession) secrets() [][]byte {
+	return [][]byte{cs.RndA, cs.RndB, cs.Enc, cs.MAC, cs.Key, cs.KIFD, cs.Kx}
 }
 
 const sessionAAD = "samd/card-session/v1|"
@@ -103,6 +122,14 @@ const (
 	stepAuth = "auth" // awaiting the card's answer to the PCD's
 	stepOpen = "open" // authenticated: secure messaging
 )
+
+// at refuses a session that is not at step.
+func (cs *cardSession) at(step string) error {
+	if cs.Step != step {
+		return errkind.Errorf(errkind.InvalidInput, "session: at step %q, not %q (out of order)", cs.Step, step)
+	}
+	return nil
+}
 
 func (a *Authority) sealSession(ctx context.Context, p identity.Principal, cs *cardSession) (string, error) {
 	if a.sessions.Sealer == nil {
@@ -119,6 +146,9 @@ func (a *Authority) sealSession(ctx context.Context, p identity.Principal, cs *c
 		return "", err
 	}
 	defer clear(plain)
+	if ks, ok := a.sessions.Sealer.(Keystreamer); ok {
+		return a.sealSoft(ctx, ks, k, plain, cs.Caller)
+	}
 	sealed, err := a.sessions.Sealer.SealData(ctx, k, plain, []byte(sessionAAD+cs.Caller))
 	if err != nil {
 		return "", err
@@ -129,6 +159,39 @@ func (a *Authority) sealSession(ctx context.Context, p identity.Principal, cs *c
 // openSession opens a token for the caller; a token sealed for another
 // caller, altered, expired, or at another step is refused.
 func (a *Authority) openSession(ctx context.Context, p identity.Principal, token, step string) (*cardSession, error) {
+	if a.sessions.Sealer == nil {
+		return nil, errkind.Errorf(errkind.Internal, "card sessions are not configured")
+	}
+	var plain []byte
+	var err error
+	if ks, ok := a.sessions.Sealer.(Keystreamer); ok && strings.HasPrefix(token, tokenV2) {
+		plain, err = a.openSoft(ctx, ks, token, p.String())
+	} else {
+		plain, err = a.openHSM(ctx, token, p.String())
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	var cs cardSession
+	if err := json.Unmarshal(plain, &cs); err != nil || cs.V != 1 || cs.Caller != p.String() {
+		cs.wipe()
+		return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
+	}
+	if a.now().Unix() >= cs.Expires {
+		cs.wipe()
+		return nil, errkind.Errorf(errkind.Denied, "session: token expired")
+	}
+	if cs.Step != step {
+		cs.wipe()
+		return nil, errkind.Errorf(errkind.InvalidInput, "session: token is at step %q, not %q (out of order)", cs.Step, step)
+	}
+	return &cs, nil
+}
+
+// openHSM opens a token sealed in the HSM (without the "2." prefix of
+// tokens sealed under a subkey). The caller wipes what it returns.
+func (a *Authority) openHSM(ctx context.Context, token, caller string) ([]byte, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(raw) < 2 {
 		return nil, errkind.Errorf(errkind.InvalidInput, "session: not a session token")
@@ -150,27 +213,14 @@ func (a *Authority) openSession(ctx context.Context, p identity.Principal, token
 	if err != nil {
 		return nil, err
 	}
-	plain, err := a.sessions.Sealer.OpenData(ctx, k, raw[1:], []byte(sessionAAD+p.String()))
+	plain, err := a.sessions.Sealer.OpenData(ctx, k, raw[1:], []byte(sessionAAD+caller))
 	if err != nil {
 		if errkind.Of(err) == errkind.CheckFailed {
 			return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
 		}
 		return nil, err
 	}
-	defer clear(plain)
-	var cs cardSession
-	if err := json.Unmarshal(plain, &cs); err != nil || cs.V != 1 || cs.Caller != p.String() {
-		return nil, errkind.Errorf(errkind.CheckFailed, "session: token does not authenticate for this caller")
-	}
-	if a.now().Unix() >= cs.Expires {
-		cs.wipe()
-		return nil, errkind.Errorf(errkind.Denied, "session: token expired")
-	}
-	if cs.Step != step {
-		cs.wipe()
-		return nil, errkind.Errorf(errkind.InvalidInput, "session: token is at step %q, not %q (out of order)", cs.Step, step)
-	}
-	return &cs, nil
+	return plain, nil
 }
 
 // cardKey diversifies a card key; the caller wipes it.

@@ -44,22 +44,37 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 		return nil, "", err
 	}
 	defer cs.wipe()
+	out, ended, err := a.changeKey(ctx, g, cs, req)
+	if err != nil || ended {
+		return out, "", err
+	}
+	tok, err := a.sealSession(ctx, p, cs)
+	return out, tok, err
+}
+
+// changeKey is ChangeKey on a session in memory. ended reports that the
+// authenticated key was changed, which ends the card's session; cs
+// changes only when the cryptogram is made.
+func (a *Authority) changeKey(ctx context.Context, g policies.Grant, cs *cardSession, req ChangeKeyRequest) (out []byte, ended bool, err error) {
+	if err := cs.at(stepOpen); err != nil {
+		return nil, false, err
+	}
 	if cs.Protocol != ProtocolEV2 && cs.Protocol != ProtocolEV1ISO && cs.Protocol != ProtocolEV1AES || cs.Pending {
-		return nil, "", errkind.Errorf(errkind.InvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
+		return nil, false, errkind.Errorf(errkind.InvalidInput, "ChangeKey needs an EV1 (ISO or AES) or EV2 session with no command pending")
 	}
 	if !cs.CarriesKeys {
-		return nil, "", &policies.Denial{Rule: "key-entry", Reason: fmt.Sprintf("the session was authenticated with %s, whose key entry does not permit card.changekey: no key travels under it", cs.Master)}
+		return nil, false, &policies.Denial{Rule: "key-entry", Reason: fmt.Sprintf("the session was authenticated with %s, whose key entry does not permit card.changekey: no key travels under it", cs.Master)}
 	}
 	if _, err := g.ServeProtocol(req.New.Master, string(cs.Protocol)); err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	sessionRef, err := keys.ParseLabel("samd:" + cs.Master)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	sessionKey, err := a.keys.Key(sessionRef)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	refs := []keys.Ref{req.New.Master}
 	same := req.KeyNo&0x3F == cs.KeyNo&0x3F
@@ -68,52 +83,51 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 	}
 	newMaster, err := a.masterKey(req.New.Master, req.New.Input)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	if cs.Protocol == ProtocolEV2 && newMaster.Algorithm != keys.AES128 {
-		return nil, "", errkind.Errorf(errkind.InvalidInput, "EV2 card keys are AES-128")
+		return nil, false, errkind.Errorf(errkind.InvalidInput, "EV2 card keys are AES-128")
 	}
 	if cs.SingleDES {
-		return nil, "", &errkind.Error{Kind: errkind.WrongRole, Msg: "a single-DES session carries no key (56 bits): authenticate with a 2TDEA or stronger key", Err: keys.ErrWeakProtection}
+		return nil, false, &errkind.Error{Kind: errkind.WrongRole, Msg: "a single-DES session carries no key (56 bits): authenticate with a 2TDEA or stronger key", Err: keys.ErrWeakProtection}
 	}
 	if err := keys.CheckProtection(sessionKey.Algorithm, newMaster.Algorithm); err != nil {
-		return nil, "", errkind.Wrap(errkind.WrongRole, err, "the session's key %s may not carry the new key %s", sessionRef, req.New.Master)
+		return nil, false, errkind.Wrap(errkind.WrongRole, err, "the session's key %s may not carry the new key %s", sessionRef, req.New.Master)
 	}
 	var oldMaster keys.Key
 	if !same {
 		if _, err := g.ServeProtocol(req.Old.Master, string(cs.Protocol)); err != nil {
-			return nil, "", err
+			return nil, false, err
 		}
 		if oldMaster, err = a.masterKey(req.Old.Master, req.Old.Input); err != nil {
-			return nil, "", err
+			return nil, false, err
 		}
 	}
 	if err := a.useKeys(ctx, g, refs...); err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	newKey, err := derive.Diversify(ctx, a.keys, newMaster, req.New.Input)
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	defer newKey.Wipe()
 	var oldKey secret.Bytes
 	if !same {
 		if oldKey, err = derive.Diversify(ctx, a.keys, oldMaster, req.Old.Input); err != nil {
-			return nil, "", err
+			return nil, false, err
 		}
 		defer oldKey.Wipe()
 	}
-	var out []byte
 	if cs.Protocol == ProtocolEV2 {
 		s := cs.ev2()
 		defer s.Wipe()
 		if out, err = s.ChangeKey(req.KeyNo, cs.KeyNo, newKey, oldKey, req.KeyVersion); err != nil {
-			return nil, "", err
+			return nil, false, err
 		}
 	} else {
 		nt := map[keys.Algorithm]cardauth.KeyType{keys.AES128: cardauth.KeyAES, keys.TDEA2: cardauth.Key2K3DES, keys.TDEA3: cardauth.Key3K3DES}[newMaster.Algorithm]
 		if nt == cardauth.KeyUnknown {
-			return nil, "", errkind.Errorf(errkind.InvalidInput, "EV1 card keys are AES-128, 2TDEA or 3TDEA")
+			return nil, false, errkind.Errorf(errkind.InvalidInput, "EV1 card keys are AES-128, 2TDEA or 3TDEA")
 		}
 		if nt != cardauth.KeyAES {
 			// DES keys carry their version in their parity bits.
@@ -125,14 +139,13 @@ func (a *Authority) ChangeKey(ctx context.Context, p identity.Principal, g polic
 		s := cs.ev1()
 		defer s.Wipe()
 		if out, err = s.ChangeKey(req.KeyNo, cs.KeyNo, nt, newKey, oldKey, req.KeyVersion); err != nil {
-			return nil, "", err
+			return nil, false, err
 		}
 		cs.IV = s.IV
 	}
 	if same {
-		return out, "", nil
+		return out, true, nil
 	}
 	cs.Pending = cs.Protocol == ProtocolEV2
-	tok, err := a.sealSession(ctx, p, cs)
-	return out, tok, err
+	return out, false, nil
 }

@@ -364,6 +364,15 @@ type CardSessions struct {
 	PreviousVersions []int `yaml:"previous_versions,omitempty"`
 	// TTL bounds a session token's life (default 1m).
 	TTL Duration `yaml:"ttl"`
+	// SealEpoch is how long one subkey of the seal key seals tokens
+	// (default 10m; at least ttl): each replica derives the same subkey
+	// per epoch in the HSM and seals tokens with it in software.
+	SealEpoch Duration `yaml:"seal_epoch,omitempty"`
+	// StreamTimeout bounds a card session held in a stream
+	// (CardService.Session) from its first message to its end (default
+	// 10s), and StreamSteps its messages (default 128).
+	StreamTimeout Duration `yaml:"stream_timeout,omitempty"`
+	StreamSteps   int      `yaml:"stream_steps,omitempty"`
 }
 
 // SUNProfile is the file form of an NTAG 424 DNA SUN profile.
@@ -664,6 +673,9 @@ func (c *Config) Validate() error {
 		}
 	} else if len(c.CardSessions.PreviousVersions) > 0 {
 		bad("card_sessions.previous_versions", "are versions of card_sessions.seal_key, which is not set")
+	}
+	if cs := c.CardSessions; cs.SealEpoch < 0 || cs.SealEpoch > 0 && cs.SealEpoch < cs.TTL || cs.StreamTimeout < 0 || cs.StreamSteps < 0 {
+		bad("card_sessions", "seal_epoch (at least ttl), stream_timeout and stream_steps must not be negative")
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -386,7 +386,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 	for name, sp := range sunCfg {
 		sun[name] = authority.SUNProfile{MetaMaster: sp.MetaMaster, FileMaster: sp.FileMaster, AID: sp.AID, SystemID: sp.SystemID}
 	}
-	sessions := authority.Sessions{Sealer: store, TTL: time.Duration(cfg.CardSessions.TTL)}
+	sessions := authority.Sessions{Sealer: store, TTL: time.Duration(cfg.CardSessions.TTL), Epoch: time.Duration(cfg.CardSessions.SealEpoch)}
 	if cfg.CardSessions.SealKey != "" {
 		sessions.SealKey, _ = config.ParseRef(cfg.CardSessions.SealKey)
 		for _, v := range cfg.CardSessions.PreviousVersions {

@@ -91,6 +91,10 @@ type Record struct {
 	// SUN messages, value records) failed in the request; each makes the
 	// caller wait (limits.busy_after_failure).
 	FailedChecks int `json:"failed_checks,omitempty"`
+	// Steps are the steps of a card session held in a stream
+	// (CardService.Session), in order, each with its outcome: the
+	// session's one record carries them all.
+	Steps []Step `json:"steps,omitempty"`
 	// Via is how the request came when not from a network client:
 	// "console" for the officers' console, which calls the API in-process
 	// with the officer's verified client certificate.
@@ -105,6 +109,22 @@ type Record struct {
 	// line is the record's stored bytes, as read (nil for a record made
 	// in memory): verification hashes these, not a re-encoding.
 	line []byte
+}
+
+// Step is one step of a card session held in a stream: its number (from
+// 1), what it was (begin, finish, protect, check, change_key), the card
+// command or ISO instruction it protected or changed a key with (two hex
+// digits), the digest of its input (the card key's diversification input
+// for begin, the command for protect), and its outcome with the stable
+// code and reason of a refusal.
+type Step struct {
+	N           int     `json:"n"`
+	Step        string  `json:"step"`
+	CardCommand string  `json:"card_command,omitempty"`
+	Input       *Input  `json:"input,omitempty"`
+	Outcome     Outcome `json:"outcome"`
+	Code        string  `json:"code,omitempty"`
+	Reason      string  `json:"reason,omitempty"`
 }
 
 // Digest describes an input for the record.
@@ -132,6 +152,7 @@ type Note struct {
 	verdict string
 	cardCmd string
 	failed  int
+	steps   []Step
 }
 
 type noteKey struct{}
@@ -174,10 +195,16 @@ func (n *Note) Verdict(v string) {
 // CardCommand records the card command code a request asked samd to
 // protect.
 func (n *Note) CardCommand(cmd byte) {
-	const hexDigits = "0123456789ABCDEF"
 	n.mu.Lock()
-	n.cardCmd = string([]byte{hexDigits[cmd>>4], hexDigits[cmd&15]})
+	n.cardCmd = HexByte(cmd)
 	n.mu.Unlock()
+}
+
+// HexByte is a card command code as records write it: two upper-case hex
+// digits.
+func HexByte(cmd byte) string {
+	const hexDigits = "0123456789ABCDEF"
+	return string([]byte{hexDigits[cmd>>4], hexDigits[cmd&15]})
 }
 
 // Failed records k failed verifications (a cryptogram, MAC, seal, SUN
@@ -188,6 +215,13 @@ func (n *Note) Failed(k int) {
 	}
 	n.mu.Lock()
 	n.failed += k
+	n.mu.Unlock()
+}
+
+// Step records a step of a card session held in a stream.
+func (n *Note) Step(s Step) {
+	n.mu.Lock()
+	n.steps = append(n.steps, s)
 	n.mu.Unlock()
 }
 
@@ -207,6 +241,7 @@ func (n *Note) Fill(r *Record) {
 		r.Reason = n.verdict
 	}
 	r.CardCommand, r.FailedChecks = n.cardCmd, n.failed
+	r.Steps = append(r.Steps, n.steps...)
 	n.mu.Unlock()
 }
 

@@ -18,7 +18,9 @@
 //
 // Each file holds one concern: card_session.go the sealed card sessions,
 // card_auth.go card authentication, card_sm.go secure messaging,
-// card_iso.go ISO/IEC 7816-4 sessions, spent.go one-use tokens,
+// card_iso.go ISO/IEC 7816-4 sessions, card_seal.go the tokens' software
+// sealing under epoch subkeys, card_stream.go card sessions held in a
+// stream's memory, spent.go one-use tokens,
 // changekey.go ChangeKey cryptograms, diversify.go diversified keys' check
 // values, export.go wrapped key export, mac.go object MACs, value.go value
 // authorisation, allowance.go the officers' allowance calls, sun.go
@@ -90,6 +92,7 @@ type Authority struct {
 
 	spent   spentTokens // D40 session tokens that checked their response
 	subkeys subkeys     // the session-seal key's epoch subkeys (card_seal.go)
+	streams cardStreams // card sessions held in streams (card_stream.go)
 }
 
 // New returns an Authority.
@@ -127,10 +130,17 @@ func (a *Authority) Decide(p identity.Principal, op policies.Operation, req poli
 	if err != nil {
 		return g, err
 	}
+	return g, a.Pace(p, g)
+}
+
+// Pace takes one request of p's rate (the policy's rate limit, which
+// Decide applies) for a request decided before: a step of a card session
+// held in a stream, whose policy was decided when it began.
+func (a *Authority) Pace(p identity.Principal, g policies.Grant) error {
 	if g.Rate != nil && !a.limiter(p, g.Rate).Allow() {
-		return g, errkind.Errorf(errkind.Limit, "rate: device %s is over %.0f requests per second", p.Device, g.Rate.PerSecond)
+		return errkind.Errorf(errkind.Limit, "rate: device %s is over %.0f requests per second", p.Device, g.Rate.PerSecond)
 	}
-	return g, nil
+	return nil
 }
 
 func deviceID(p identity.Principal) string { return p.Operator + "/" + p.Device }

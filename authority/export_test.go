@@ -10,3 +10,13 @@ func SetISORandom(r io.Reader) (restore func()) {
 	isoRand = r
 	return func() { isoRand = old }
 }
+
+// Secrets returns the buffers of the stream's session that hold keys or
+// an authentication's randoms (nil entries where it holds none), so that
+// a test can see them wiped by End.
+func (s *CardStream) Secrets() [][]byte {
+	if s.cs == nil {
+		return nil
+	}
+	return s.cs.secrets()
+}

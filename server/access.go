@@ -28,6 +28,9 @@ type method struct {
 	anonymous bool
 	// file marks a file stream: FileTimeout instead of RequestTimeout.
 	file bool
+	// session marks a card session stream (CardService.Session):
+	// CardStreamTimeout instead of RequestTimeout.
+	session bool
 	// proposal marks a scheme-wide act that has no direct call: every
 	// caller is refused, before any policy, with the dual-control
 	// operation to propose instead.
@@ -52,6 +55,9 @@ func accessTable() map[string]method {
 		samdv1connect.CardServiceFinishAuthProcedure:     {roles: cardRoles, op: policies.OpCardAuth},
 		samdv1connect.CardServiceProtectCommandProcedure: {roles: cardRoles, op: policies.OpCardAuth},
 		samdv1connect.CardServiceCheckResponseProcedure:  {roles: cardRoles, op: policies.OpCardAuth},
+		// A card session in one stream: card.auth when it opens; each step
+		// is then authorised as its unary call (card_stream.go).
+		samdv1connect.CardServiceSessionProcedure: {roles: cardRoles, op: policies.OpCardAuth, session: true},
 		samdv1connect.CardServiceChangeKeyProcedure: {
 			roles: []identity.Role{identity.RolePersonalisation}, op: policies.OpCardChangeKey, subject: cardSubject},
 		samdv1connect.CardServiceExternalAuthenticateProcedure: {roles: cardRoles, refused: errChallengeGone},

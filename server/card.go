@@ -15,6 +15,7 @@ import (
 // cardService adapts the CardService to the authority.
 type cardService struct {
 	auth *authority.Authority
+	s    *Server // for the session stream's per-step authorisation and audit
 }
 
 var protocols = map[samdv1.CardProtocol]authority.Protocol{
@@ -108,27 +109,34 @@ func sunSubject(s *Server, msg any) (policies.Request, error) {
 	return req, nil
 }
 
-func (c *cardService) BeginAuth(ctx context.Context, req *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error) {
-	m := req.Msg
+// parseBegin parses a BeginAuth request (the session, for an EV2
+// NonFirst, included).
+func parseBegin(m *samdv1.BeginAuthRequest) (authority.BeginAuthRequest, error) {
 	proto, ok := protocols[m.GetProtocol()]
 	if !ok {
-		return nil, errkind.Errorf(errkind.InvalidInput, "protocol: unknown")
+		return authority.BeginAuthRequest{}, errkind.Errorf(errkind.InvalidInput, "protocol: unknown")
 	}
 	key, err := parseCardKey("key", m.GetKey())
 	if err != nil {
-		return nil, err
+		return authority.BeginAuthRequest{}, err
 	}
 	challenge, err := hexField("card_challenge", m.GetCardChallenge())
 	if err != nil {
-		return nil, err
+		return authority.BeginAuthRequest{}, err
 	}
 	if m.GetKeyNo() > 0xFF {
-		return nil, errkind.Errorf(errkind.InvalidInput, "key_no: must be 0..255")
+		return authority.BeginAuthRequest{}, errkind.Errorf(errkind.InvalidInput, "key_no: must be 0..255")
 	}
-	audit.NoteFrom(ctx).Input(audit.Digest("input", key.Input.Bytes()))
-	answer, tok, err := c.auth.BeginAuth(ctx, principal(ctx), grant(ctx), authority.BeginAuthRequest{
-		Protocol: proto, Key: key, KeyNo: byte(m.GetKeyNo()), Challenge: challenge, Session: m.GetSession(), SingleDES: m.GetSingleDes(),
-	})
+	return authority.BeginAuthRequest{Protocol: proto, Key: key, KeyNo: byte(m.GetKeyNo()), Challenge: challenge, Session: m.GetSession(), SingleDES: m.GetSingleDes()}, nil
+}
+
+func (c *cardService) BeginAuth(ctx context.Context, req *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error) {
+	r, err := parseBegin(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	audit.NoteFrom(ctx).Input(audit.Digest("input", r.Key.Input.Bytes()))
+	answer, tok, err := c.auth.BeginAuth(ctx, principal(ctx), grant(ctx), r)
 	if err != nil {
 		return nil, err
 	}
@@ -144,36 +152,88 @@ func (c *cardService) FinishAuth(ctx context.Context, req *connect.Request[samdv
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&samdv1.FinishAuthResponse{Session: res.Session, Ti: encodeHex(res.TI), PdCap2: encodeHex(res.PDcap2), PcdCap2: encodeHex(res.PCDcap2)}), nil
+	return connect.NewResponse(wireAuth(res)), nil
+}
+
+func wireAuth(res authority.AuthResult) *samdv1.FinishAuthResponse {
+	return &samdv1.FinishAuthResponse{Session: res.Session, Ti: encodeHex(res.TI), PdCap2: encodeHex(res.PDcap2), PcdCap2: encodeHex(res.PCDcap2)}
+}
+
+// protectRequest is a parsed ProtectCommand request: an ISO/IEC 7816-4
+// APDU, or a DESFire command with its header, data and mode (and the
+// value authorisation of a Credit).
+type protectRequest struct {
+	apdu               []byte
+	cmd                byte
+	header, data       []byte
+	mode               authority.CommMode
+	valueAuthorization uint64
+}
+
+// code is the card command code (the INS of an APDU) the audit record
+// names, and ok whether there is one.
+func (r protectRequest) code() (byte, bool) {
+	if r.apdu != nil {
+		if len(r.apdu) < 2 {
+			return 0, false
+		}
+		return r.apdu[1], true
+	}
+	return r.cmd, true
+}
+
+// digest is the command as the audit record describes it.
+func (r protectRequest) digest() audit.Input {
+	if r.apdu != nil {
+		return audit.Digest("command", r.apdu)
+	}
+	return audit.Digest("command", append(append([]byte{r.cmd}, r.header...), r.data...))
+}
+
+func parseProtect(m *samdv1.ProtectCommandRequest) (protectRequest, error) {
+	if m.GetApdu() != "" {
+		if m.GetCommand() != 0 || m.GetHeader() != "" || m.GetData() != "" || m.GetMode() != samdv1.CommMode_COMM_MODE_UNSPECIFIED {
+			return protectRequest{}, errkind.Errorf(errkind.InvalidInput, "apdu: give the command APDU alone, without command, header, data or mode")
+		}
+		apdu, err := hexField("apdu", m.GetApdu())
+		return protectRequest{apdu: apdu}, err
+	}
+	mode, ok := commModes[m.GetMode()]
+	if !ok || m.GetCommand() > 0xFF {
+		return protectRequest{}, errkind.Errorf(errkind.InvalidInput, "mode and command (0..255) are required")
+	}
+	header, err := hexField("header", m.GetHeader())
+	if err != nil {
+		return protectRequest{}, err
+	}
+	data, err := hexField("data", m.GetData())
+	if err != nil {
+		return protectRequest{}, err
+	}
+	return protectRequest{cmd: byte(m.GetCommand()), header: header, data: data, mode: mode, valueAuthorization: m.GetValueAuthorization()}, nil
 }
 
 func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[samdv1.ProtectCommandRequest]) (*connect.Response[samdv1.ProtectCommandResponse], error) {
 	m := req.Msg
-	if m.GetApdu() != "" {
-		return c.protectAPDU(ctx, m)
-	}
-	mode, ok := commModes[m.GetMode()]
-	if !ok || m.GetCommand() > 0xFF {
-		return nil, errkind.Errorf(errkind.InvalidInput, "mode and command (0..255) are required")
-	}
-	header, err := hexField("header", m.GetHeader())
+	r, err := parseProtect(m)
 	if err != nil {
 		return nil, err
 	}
-	data, err := hexField("data", m.GetData())
-	if err != nil {
-		return nil, err
+	// The record names the command code (an APDU's instruction), allowed
+	// or refused; the command itself only by its digest.
+	if code, ok := r.code(); ok {
+		audit.NoteFrom(ctx).CardCommand(code)
 	}
-	// The record names the command code, allowed or refused; the command
-	// itself only by its digest.
-	audit.NoteFrom(ctx).CardCommand(byte(m.GetCommand()))
-	audit.NoteFrom(ctx).Input(audit.Digest("command", append(append([]byte{byte(m.GetCommand())}, header...), data...)))
+	audit.NoteFrom(ctx).Input(r.digest())
 	var out []byte
 	var tok string
-	if seq := m.GetValueAuthorization(); seq != 0 {
-		out, tok, err = c.auth.ProtectCredit(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode, seq)
-	} else {
-		out, tok, err = c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetCommand()), header, data, mode)
+	switch {
+	case r.apdu != nil:
+		out, tok, err = c.auth.ProtectAPDU(ctx, principal(ctx), grant(ctx), m.GetSession(), r.apdu)
+	case r.valueAuthorization != 0:
+		out, tok, err = c.auth.ProtectCredit(ctx, principal(ctx), grant(ctx), m.GetSession(), r.cmd, r.header, r.data, r.mode, r.valueAuthorization)
+	default:
+		out, tok, err = c.auth.ProtectCommand(ctx, principal(ctx), grant(ctx), m.GetSession(), r.cmd, r.header, r.data, r.mode)
 	}
 	if err != nil {
 		return nil, err
@@ -181,89 +241,89 @@ func (c *cardService) ProtectCommand(ctx context.Context, req *connect.Request[s
 	return connect.NewResponse(&samdv1.ProtectCommandResponse{Data: encodeHex(out), Session: tok}), nil
 }
 
-// protectAPDU is ProtectCommand for an ISO/IEC 7816-4 session: the whole
-// plain command APDU in, the protected one out.
-func (c *cardService) protectAPDU(ctx context.Context, m *samdv1.ProtectCommandRequest) (*connect.Response[samdv1.ProtectCommandResponse], error) {
-	if m.GetCommand() != 0 || m.GetHeader() != "" || m.GetData() != "" || m.GetMode() != samdv1.CommMode_COMM_MODE_UNSPECIFIED {
-		return nil, errkind.Errorf(errkind.InvalidInput, "apdu: give the command APDU alone, without command, header, data or mode")
-	}
-	apdu, err := hexField("apdu", m.GetApdu())
-	if err != nil {
-		return nil, err
-	}
-	if len(apdu) >= 2 {
-		// The record names the instruction, allowed or refused.
-		audit.NoteFrom(ctx).CardCommand(apdu[1])
-	}
-	audit.NoteFrom(ctx).Input(audit.Digest("command", apdu))
-	out, tok, err := c.auth.ProtectAPDU(ctx, principal(ctx), grant(ctx), m.GetSession(), apdu)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.ProtectCommandResponse{Data: encodeHex(out), Session: tok}), nil
+// checkRequest is a parsed CheckResponse request: an ISO/IEC 7816-4
+// response APDU, or a DESFire status, body, mode and expected length.
+type checkRequest struct {
+	apdu     []byte
+	status   byte
+	body     []byte
+	mode     authority.CommMode
+	expected int
 }
 
-// checkAPDU is CheckResponse for an ISO/IEC 7816-4 session.
-func (c *cardService) checkAPDU(ctx context.Context, m *samdv1.CheckResponseRequest) (*connect.Response[samdv1.CheckResponseResponse], error) {
-	if m.GetStatus() != 0 || m.GetData() != "" || m.GetMode() != samdv1.CommMode_COMM_MODE_UNSPECIFIED || m.GetExpectedLength() != 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "apdu: give the response APDU alone, without status, data, mode or expected_length")
-	}
-	rapdu, err := hexField("apdu", m.GetApdu())
-	if err != nil {
-		return nil, err
-	}
-	out, sw, tok, err := c.auth.CheckAPDU(ctx, principal(ctx), grant(ctx), m.GetSession(), rapdu)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&samdv1.CheckResponseResponse{Data: encodeHex(out), Session: tok, Sw: encodeHex([]byte{byte(sw >> 8), byte(sw)})}), nil
-}
-
-func (c *cardService) CheckResponse(ctx context.Context, req *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error) {
-	m := req.Msg
+func parseCheck(m *samdv1.CheckResponseRequest) (checkRequest, error) {
 	if m.GetApdu() != "" {
-		return c.checkAPDU(ctx, m)
+		if m.GetStatus() != 0 || m.GetData() != "" || m.GetMode() != samdv1.CommMode_COMM_MODE_UNSPECIFIED || m.GetExpectedLength() != 0 {
+			return checkRequest{}, errkind.Errorf(errkind.InvalidInput, "apdu: give the response APDU alone, without status, data, mode or expected_length")
+		}
+		rapdu, err := hexField("apdu", m.GetApdu())
+		return checkRequest{apdu: rapdu}, err
 	}
 	mode, ok := commModes[m.GetMode()]
 	if !ok || m.GetStatus() > 0xFF {
-		return nil, errkind.Errorf(errkind.InvalidInput, "mode and status (0..255) are required")
+		return checkRequest{}, errkind.Errorf(errkind.InvalidInput, "mode and status (0..255) are required")
 	}
 	body, err := hexField("data", m.GetData())
 	if err != nil {
+		return checkRequest{}, err
+	}
+	return checkRequest{status: byte(m.GetStatus()), body: body, mode: mode, expected: int(m.GetExpectedLength())}, nil
+}
+
+func wireSW(sw uint16) string { return encodeHex([]byte{byte(sw >> 8), byte(sw)}) }
+
+func (c *cardService) CheckResponse(ctx context.Context, req *connect.Request[samdv1.CheckResponseRequest]) (*connect.Response[samdv1.CheckResponseResponse], error) {
+	m := req.Msg
+	r, err := parseCheck(m)
+	if err != nil {
 		return nil, err
 	}
-	out, tok, err := c.auth.CheckResponse(ctx, principal(ctx), grant(ctx), m.GetSession(), byte(m.GetStatus()), body, mode, int(m.GetExpectedLength()))
+	if r.apdu != nil {
+		out, sw, tok, err := c.auth.CheckAPDU(ctx, principal(ctx), grant(ctx), m.GetSession(), r.apdu)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(&samdv1.CheckResponseResponse{Data: encodeHex(out), Session: tok, Sw: wireSW(sw)}), nil
+	}
+	out, tok, err := c.auth.CheckResponse(ctx, principal(ctx), grant(ctx), m.GetSession(), r.status, r.body, r.mode, r.expected)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&samdv1.CheckResponseResponse{Data: encodeHex(out), Session: tok}), nil
 }
 
-func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error) {
-	m := req.Msg
+func parseChangeKey(m *samdv1.ChangeKeyRequest) (authority.ChangeKeyRequest, error) {
 	nk, err := parseCardKey("new_key", m.GetNewKey())
 	if err != nil {
-		return nil, err
+		return authority.ChangeKeyRequest{}, err
 	}
 	var ok authority.CardKey
 	if m.GetOldKey() != nil {
 		if ok, err = parseCardKey("old_key", m.GetOldKey()); err != nil {
-			return nil, err
+			return authority.ChangeKeyRequest{}, err
 		}
 	}
 	if m.GetKeyNo() > 0xFF || m.GetKeyVersion() > 0xFF {
-		return nil, errkind.Errorf(errkind.InvalidInput, "key_no and key_version are 0..255")
+		return authority.ChangeKeyRequest{}, errkind.Errorf(errkind.InvalidInput, "key_no and key_version are 0..255")
 	}
-	audit.NoteFrom(ctx).CardCommand(policies.CmdChangeKey)
-	req2 := authority.ChangeKeyRequest{Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion())}
+	r := authority.ChangeKeyRequest{Session: m.GetSession(), KeyNo: byte(m.GetKeyNo()), New: nk, Old: ok, KeyVersion: byte(m.GetKeyVersion())}
 	if m.OldKeyVersion != nil {
 		if m.GetOldKeyVersion() > 0xFF {
-			return nil, errkind.Errorf(errkind.InvalidInput, "old_key_version: 0..255")
+			return authority.ChangeKeyRequest{}, errkind.Errorf(errkind.InvalidInput, "old_key_version: 0..255")
 		}
 		v := byte(m.GetOldKeyVersion())
-		req2.OldKeyVersion = &v
+		r.OldKeyVersion = &v
 	}
-	out, tok, err := c.auth.ChangeKey(ctx, principal(ctx), grant(ctx), req2)
+	return r, nil
+}
+
+func (c *cardService) ChangeKey(ctx context.Context, req *connect.Request[samdv1.ChangeKeyRequest]) (*connect.Response[samdv1.ChangeKeyResponse], error) {
+	r, err := parseChangeKey(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	audit.NoteFrom(ctx).CardCommand(policies.CmdChangeKey)
+	out, tok, err := c.auth.ChangeKey(ctx, principal(ctx), grant(ctx), r)
 	if err != nil {
 		return nil, err
 	}

@@ -182,21 +182,26 @@ func (s *Server) finish(ctx context.Context, procedure string, res authResult, e
 	}
 	s.cfg.Observer.Request(procedure, rec.Code, time.Duration(rec.DurationUS)*time.Microsecond)
 	if rec.Outcome == audit.OutcomeDenied {
-		var d *policies.Denial
-		switch {
-		case errors.As(err, &d):
-			s.cfg.Observer.Denial(d.Rule)
-		case rec.Code == errkind.Unauthenticated.String():
-			s.cfg.Observer.Denial("unauthenticated")
-		default:
-			s.cfg.Observer.Denial("method-table")
-		}
+		s.cfg.Observer.Denial(denialRule(err, rec.Code))
 	}
 	if out != nil {
 		out.Meta().Set(RequestIDHeader, st.id)
 		return out
 	}
 	return nil
+}
+
+// denialRule is the rule a denial's metric names: the policy's rule, or
+// unauthenticated, or the method table.
+func denialRule(err error, code string) string {
+	var d *policies.Denial
+	switch {
+	case errors.As(err, &d):
+		return d.Rule
+	case code == errkind.Unauthenticated.String():
+		return "unauthenticated"
+	}
+	return "method-table"
 }
 
 func (i *interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
@@ -233,10 +238,7 @@ func (i *interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 		res, g, err := i.s.authorize(ctx, proc, nil)
 		if err == nil {
 			if err = i.s.admit(res.p); err == nil {
-				timeout := i.s.cfg.RequestTimeout
-				if i.s.access[proc].file {
-					timeout = i.s.cfg.FileTimeout
-				}
+				timeout := i.s.streamTimeout(proc)
 				cctx, cancel := context.WithTimeout(context.WithValue(ctx, grantKey{}, g), timeout)
 				err = next(cctx, conn)
 				cancel()

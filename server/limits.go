@@ -130,11 +130,15 @@ func (s *Server) limitBody(w http.ResponseWriter, r *http.Request, st *requestSt
 	b := &deadlineBody{body: r.Body, rc: http.NewResponseController(w), st: st, now: time.Now}
 	start := b.now()
 	if s.streams[r.URL.Path] {
-		timeout := s.cfg.RequestTimeout
-		if s.access[r.URL.Path].file {
-			timeout = s.cfg.FileTimeout
+		timeout := s.streamTimeout(r.URL.Path)
+		b.end, b.idle = start.Add(timeout), min(s.cfg.StreamIdleTimeout, timeout)
+		if s.access[r.URL.Path].session {
+			b.late = "session: its deadline (card_sessions.stream_timeout, " + timeout.String() + ") passed"
+			// A client that stops reading the answers blocks no handler
+			// past the deadline either (with a moment to send the final
+			// status).
+			_ = b.rc.SetWriteDeadline(b.end.Add(time.Second))
 		}
-		b.end, b.idle = start.Add(timeout), s.cfg.StreamIdleTimeout
 	} else {
 		b.end = start.Add(s.cfg.RequestTimeout)
 	}
@@ -142,6 +146,17 @@ func (s *Server) limitBody(w http.ResponseWriter, r *http.Request, st *requestSt
 	r2 := *r
 	r2.Body = b
 	return &r2
+}
+
+// streamTimeout is how long a stream of the method path may last.
+func (s *Server) streamTimeout(path string) time.Duration {
+	switch m := s.access[path]; {
+	case m.file:
+		return s.cfg.FileTimeout
+	case m.session:
+		return s.cfg.CardStreamTimeout
+	}
+	return s.cfg.RequestTimeout
 }
 
 // deadlineBody is a request body under a read deadline.
@@ -156,6 +171,8 @@ type deadlineBody struct {
 	idle time.Duration
 	set  time.Time
 	done bool
+	// late, if set, is the reason given when end passes.
+	late string
 }
 
 // extend moves the deadline to now+idle (never past end). It is set
@@ -187,11 +204,14 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		what := "the request body did not arrive before its deadline"
-		if b.idle > 0 && b.set.Before(b.end) {
-			what = "the stream sent nothing for " + b.idle.String()
+		what := "body: the request body did not arrive before its deadline"
+		switch {
+		case b.idle > 0 && b.set.Before(b.end):
+			what = "body: the stream sent nothing for " + b.idle.String()
+		case b.late != "":
+			what = b.late
 		}
-		kerr := errkind.Errorf(errkind.Limit, "body: %s", what)
+		kerr := errkind.Errorf(errkind.Limit, "%s", what)
 		b.st.early.set(func() { b.st.early.bodyErr = kerr })
 		ce, _ := toConnect(kerr)
 		return n, ce

@@ -89,6 +89,11 @@ type Config struct {
 	// FileTimeout bounds a file signing or verification stream; 0 means
 	// 10m.
 	FileTimeout time.Duration
+	// CardStreamTimeout bounds a card session held in a stream
+	// (CardService.Session) from its headers to its end; 0 means 10s.
+	// CardStreamSteps bounds its messages; 0 means 128.
+	CardStreamTimeout time.Duration
+	CardStreamSteps   int
 	// Officers is dual control behind OfficerService, served only by
 	// AdminHandler (the admin listener), and the officer registry: a
 	// caller with the officer role is admitted, on every method, only if
@@ -212,6 +217,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.FileTimeout <= 0 {
 		cfg.FileTimeout = 10 * time.Minute
 	}
+	if cfg.CardStreamTimeout <= 0 {
+		cfg.CardStreamTimeout = 10 * time.Second
+	}
+	if cfg.CardStreamSteps <= 0 {
+		cfg.CardStreamSteps = 128
+	}
 	if cfg.StreamIdleTimeout <= 0 {
 		cfg.StreamIdleTimeout = 30 * time.Second
 	}
@@ -244,7 +255,7 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.DiversificationServiceName)...)
 	path, h = samdv1connect.NewValueServiceHandler(&valueService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.ValueServiceName)...)
-	path, h = samdv1connect.NewCardServiceHandler(&cardService{auth: cfg.Authority}, opts...)
+	path, h = samdv1connect.NewCardServiceHandler(&cardService{auth: cfg.Authority, s: s}, opts...)
 	register(path, h, procedures(samdv1connect.CardServiceName)...)
 	path, h = samdv1connect.NewMACServiceHandler(&macService{auth: cfg.Authority}, opts...)
 	register(path, h, procedures(samdv1connect.MACServiceName)...)

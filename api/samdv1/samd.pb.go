@@ -7203,6 +7203,314 @@ func (x *SearchCertificatesResponse) GetCertificates() []*CertificateEntry {
 	return nil
 }
 
+// CardSessionRequest is one step of a card session held in a stream. The
+// first step is begin (the card's authentication); the others follow the
+// card, each the request of the unary call of the same name with its
+// session field empty. A later begin is EV2's AuthenticateEV2NonFirst in
+// the authenticated session; change_key is personalisation's. Closing
+// the stream's sending side ends the session.
+type CardSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Step:
+	//
+	//	*CardSessionRequest_Begin
+	//	*CardSessionRequest_Finish
+	//	*CardSessionRequest_Protect
+	//	*CardSessionRequest_Check
+	//	*CardSessionRequest_ChangeKey
+	Step          isCardSessionRequest_Step `protobuf_oneof:"step"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardSessionRequest) Reset() {
+	*x = CardSessionRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardSessionRequest) ProtoMessage() {}
+
+func (x *CardSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardSessionRequest.ProtoReflect.Descriptor instead.
+func (*CardSessionRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *CardSessionRequest) GetStep() isCardSessionRequest_Step {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
+func (x *CardSessionRequest) GetBegin() *BeginAuthRequest {
+	if x != nil {
+		if x, ok := x.Step.(*CardSessionRequest_Begin); ok {
+			return x.Begin
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionRequest) GetFinish() *FinishAuthRequest {
+	if x != nil {
+		if x, ok := x.Step.(*CardSessionRequest_Finish); ok {
+			return x.Finish
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionRequest) GetProtect() *ProtectCommandRequest {
+	if x != nil {
+		if x, ok := x.Step.(*CardSessionRequest_Protect); ok {
+			return x.Protect
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionRequest) GetCheck() *CheckResponseRequest {
+	if x != nil {
+		if x, ok := x.Step.(*CardSessionRequest_Check); ok {
+			return x.Check
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionRequest) GetChangeKey() *ChangeKeyRequest {
+	if x != nil {
+		if x, ok := x.Step.(*CardSessionRequest_ChangeKey); ok {
+			return x.ChangeKey
+		}
+	}
+	return nil
+}
+
+type isCardSessionRequest_Step interface {
+	isCardSessionRequest_Step()
+}
+
+type CardSessionRequest_Begin struct {
+	Begin *BeginAuthRequest `protobuf:"bytes,1,opt,name=begin,proto3,oneof"`
+}
+
+type CardSessionRequest_Finish struct {
+	Finish *FinishAuthRequest `protobuf:"bytes,2,opt,name=finish,proto3,oneof"`
+}
+
+type CardSessionRequest_Protect struct {
+	Protect *ProtectCommandRequest `protobuf:"bytes,3,opt,name=protect,proto3,oneof"`
+}
+
+type CardSessionRequest_Check struct {
+	Check *CheckResponseRequest `protobuf:"bytes,4,opt,name=check,proto3,oneof"`
+}
+
+type CardSessionRequest_ChangeKey struct {
+	ChangeKey *ChangeKeyRequest `protobuf:"bytes,5,opt,name=change_key,json=changeKey,proto3,oneof"`
+}
+
+func (*CardSessionRequest_Begin) isCardSessionRequest_Step() {}
+
+func (*CardSessionRequest_Finish) isCardSessionRequest_Step() {}
+
+func (*CardSessionRequest_Protect) isCardSessionRequest_Step() {}
+
+func (*CardSessionRequest_Check) isCardSessionRequest_Step() {}
+
+func (*CardSessionRequest_ChangeKey) isCardSessionRequest_Step() {}
+
+// CardSessionResponse answers one step, in order: the unary call's
+// response (its session field empty), or the step's refusal. A refused
+// step leaves the session where it was, except a failed verification (a
+// card cryptogram, MAC or response that does not verify), a failed
+// authentication, and failures of samd itself: those end the stream with
+// their error.
+type CardSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step's number in the stream, from 1.
+	Step uint32 `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*CardSessionResponse_Begin
+	//	*CardSessionResponse_Finish
+	//	*CardSessionResponse_Protect
+	//	*CardSessionResponse_Check
+	//	*CardSessionResponse_ChangeKey
+	Result isCardSessionResponse_Result `protobuf_oneof:"result"`
+	// A refused step: its stable code (invalid-input, denied, busy …), the
+	// message, and the reason where the refusal has one (value-unauthorised,
+	// authorization-spent …).
+	Code          string `protobuf:"bytes,7,opt,name=code,proto3" json:"code,omitempty"`
+	Error         string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	Reason        string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CardSessionResponse) Reset() {
+	*x = CardSessionResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CardSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CardSessionResponse) ProtoMessage() {}
+
+func (x *CardSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CardSessionResponse.ProtoReflect.Descriptor instead.
+func (*CardSessionResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *CardSessionResponse) GetStep() uint32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *CardSessionResponse) GetResult() isCardSessionResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *CardSessionResponse) GetBegin() *BeginAuthResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CardSessionResponse_Begin); ok {
+			return x.Begin
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionResponse) GetFinish() *FinishAuthResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CardSessionResponse_Finish); ok {
+			return x.Finish
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionResponse) GetProtect() *ProtectCommandResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CardSessionResponse_Protect); ok {
+			return x.Protect
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionResponse) GetCheck() *CheckResponseResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CardSessionResponse_Check); ok {
+			return x.Check
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionResponse) GetChangeKey() *ChangeKeyResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CardSessionResponse_ChangeKey); ok {
+			return x.ChangeKey
+		}
+	}
+	return nil
+}
+
+func (x *CardSessionResponse) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *CardSessionResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *CardSessionResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type isCardSessionResponse_Result interface {
+	isCardSessionResponse_Result()
+}
+
+type CardSessionResponse_Begin struct {
+	Begin *BeginAuthResponse `protobuf:"bytes,2,opt,name=begin,proto3,oneof"`
+}
+
+type CardSessionResponse_Finish struct {
+	Finish *FinishAuthResponse `protobuf:"bytes,3,opt,name=finish,proto3,oneof"`
+}
+
+type CardSessionResponse_Protect struct {
+	Protect *ProtectCommandResponse `protobuf:"bytes,4,opt,name=protect,proto3,oneof"`
+}
+
+type CardSessionResponse_Check struct {
+	Check *CheckResponseResponse `protobuf:"bytes,5,opt,name=check,proto3,oneof"`
+}
+
+type CardSessionResponse_ChangeKey struct {
+	ChangeKey *ChangeKeyResponse `protobuf:"bytes,6,opt,name=change_key,json=changeKey,proto3,oneof"`
+}
+
+func (*CardSessionResponse_Begin) isCardSessionResponse_Result() {}
+
+func (*CardSessionResponse_Finish) isCardSessionResponse_Result() {}
+
+func (*CardSessionResponse_Protect) isCardSessionResponse_Result() {}
+
+func (*CardSessionResponse_Check) isCardSessionResponse_Result() {}
+
+func (*CardSessionResponse_ChangeKey) isCardSessionResponse_Result() {}
+
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
 
 const file_samd_v1_samd_proto_rawDesc = "" +
@@ -7763,7 +8071,27 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06reason\x18\f \x01(\rR\x06reason\x12!\n" +
 	"\ffrom_counter\x18\r \x01(\x04R\vfromCounter\"[\n" +
 	"\x1aSearchCertificatesResponse\x12=\n" +
-	"\fcertificates\x18\x01 \x03(\v2\x19.samd.v1.CertificateEntryR\fcertificates*^\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x19.samd.v1.CertificateEntryR\fcertificates\"\xb4\x02\n" +
+	"\x12CardSessionRequest\x121\n" +
+	"\x05begin\x18\x01 \x01(\v2\x19.samd.v1.BeginAuthRequestH\x00R\x05begin\x124\n" +
+	"\x06finish\x18\x02 \x01(\v2\x1a.samd.v1.FinishAuthRequestH\x00R\x06finish\x12:\n" +
+	"\aprotect\x18\x03 \x01(\v2\x1e.samd.v1.ProtectCommandRequestH\x00R\aprotect\x125\n" +
+	"\x05check\x18\x04 \x01(\v2\x1d.samd.v1.CheckResponseRequestH\x00R\x05check\x12:\n" +
+	"\n" +
+	"change_key\x18\x05 \x01(\v2\x19.samd.v1.ChangeKeyRequestH\x00R\tchangeKeyB\x06\n" +
+	"\x04step\"\x92\x03\n" +
+	"\x13CardSessionResponse\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\rR\x04step\x122\n" +
+	"\x05begin\x18\x02 \x01(\v2\x1a.samd.v1.BeginAuthResponseH\x00R\x05begin\x125\n" +
+	"\x06finish\x18\x03 \x01(\v2\x1b.samd.v1.FinishAuthResponseH\x00R\x06finish\x12;\n" +
+	"\aprotect\x18\x04 \x01(\v2\x1f.samd.v1.ProtectCommandResponseH\x00R\aprotect\x126\n" +
+	"\x05check\x18\x05 \x01(\v2\x1e.samd.v1.CheckResponseResponseH\x00R\x05check\x12;\n" +
+	"\n" +
+	"change_key\x18\x06 \x01(\v2\x1a.samd.v1.ChangeKeyResponseH\x00R\tchangeKey\x12\x12\n" +
+	"\x04code\x18\a \x01(\tR\x04code\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reasonB\b\n" +
+	"\x06result*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -7808,7 +8136,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\n" +
 	"MACService\x12H\n" +
 	"\vSealObjects\x12\x1b.samd.v1.SealObjectsRequest\x1a\x1c.samd.v1.SealObjectsResponse\x12N\n" +
-	"\rVerifyObjects\x12\x1d.samd.v1.VerifyObjectsRequest\x1a\x1e.samd.v1.VerifyObjectsResponse2\xb4\x05\n" +
+	"\rVerifyObjects\x12\x1d.samd.v1.VerifyObjectsRequest\x1a\x1e.samd.v1.VerifyObjectsResponse2\xfe\x05\n" +
 	"\vCardService\x12B\n" +
 	"\tBeginAuth\x12\x19.samd.v1.BeginAuthRequest\x1a\x1a.samd.v1.BeginAuthResponse\x12E\n" +
 	"\n" +
@@ -7819,7 +8147,8 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x14ExternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12M\n" +
 	"\x14InternalAuthenticate\x12\x19.samd.v1.ChallengeRequest\x1a\x1a.samd.v1.ChallengeResponse\x12B\n" +
 	"\tVerifySUN\x12\x19.samd.v1.VerifySUNRequest\x1a\x1a.samd.v1.VerifySUNResponse\x12Q\n" +
-	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse2\x9b\x05\n" +
+	"\x0eVerifySUNBatch\x12\x1e.samd.v1.VerifySUNBatchRequest\x1a\x1f.samd.v1.VerifySUNBatchResponse\x12H\n" +
+	"\aSession\x12\x1b.samd.v1.CardSessionRequest\x1a\x1c.samd.v1.CardSessionResponse(\x010\x012\x9b\x05\n" +
 	"\n" +
 	"PKIService\x127\n" +
 	"\bCreateCA\x12\x18.samd.v1.CreateCARequest\x1a\x11.samd.v1.CARecord\x12<\n" +
@@ -7862,7 +8191,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -7962,6 +8291,8 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*SearchCertificatesRequest)(nil),         // 95: samd.v1.SearchCertificatesRequest
 	(*CertificateEntry)(nil),                  // 96: samd.v1.CertificateEntry
 	(*SearchCertificatesResponse)(nil),        // 97: samd.v1.SearchCertificatesResponse
+	(*CardSessionRequest)(nil),                // 98: samd.v1.CardSessionRequest
+	(*CardSessionResponse)(nil),               // 99: samd.v1.CardSessionResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,   // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -8029,99 +8360,111 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	93,  // 62: samd.v1.StatusResponse.minutes:type_name -> samd.v1.MinuteCount
 	55,  // 63: samd.v1.CertificateEntry.subject:type_name -> samd.v1.Principal
 	96,  // 64: samd.v1.SearchCertificatesResponse.certificates:type_name -> samd.v1.CertificateEntry
-	12,  // 65: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,   // 66: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10,  // 67: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16,  // 68: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18,  // 69: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19,  // 70: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22,  // 71: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23,  // 72: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24,  // 73: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25,  // 74: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28,  // 75: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31,  // 76: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34,  // 77: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36,  // 78: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38,  // 79: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40,  // 80: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42,  // 81: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44,  // 82: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44,  // 83: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46,  // 84: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48,  // 85: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52,  // 86: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53,  // 87: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57,  // 88: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58,  // 89: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60,  // 90: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61,  // 91: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62,  // 92: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64,  // 93: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66,  // 94: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	86,  // 95: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
-	67,  // 96: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69,  // 97: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71,  // 98: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74,  // 99: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75,  // 100: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75,  // 101: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76,  // 102: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75,  // 103: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77,  // 104: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79,  // 105: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	88,  // 106: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
-	92,  // 107: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
-	95,  // 108: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
-	14,  // 109: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,   // 110: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11,  // 111: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17,  // 112: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17,  // 113: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20,  // 114: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21,  // 115: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21,  // 116: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21,  // 117: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26,  // 118: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30,  // 119: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32,  // 120: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35,  // 121: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37,  // 122: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39,  // 123: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41,  // 124: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43,  // 125: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45,  // 126: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45,  // 127: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47,  // 128: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50,  // 129: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51,  // 130: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54,  // 131: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56,  // 132: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59,  // 133: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56,  // 134: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56,  // 135: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63,  // 136: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65,  // 137: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56,  // 138: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	65,  // 139: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
-	68,  // 140: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70,  // 141: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72,  // 142: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73,  // 143: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73,  // 144: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73,  // 145: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73,  // 146: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73,  // 147: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78,  // 148: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81,  // 149: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	91,  // 150: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
-	94,  // 151: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
-	97,  // 152: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
-	109, // [109:153] is the sub-list for method output_type
-	65,  // [65:109] is the sub-list for method input_type
-	65,  // [65:65] is the sub-list for extension type_name
-	65,  // [65:65] is the sub-list for extension extendee
-	0,   // [0:65] is the sub-list for field type_name
+	34,  // 65: samd.v1.CardSessionRequest.begin:type_name -> samd.v1.BeginAuthRequest
+	36,  // 66: samd.v1.CardSessionRequest.finish:type_name -> samd.v1.FinishAuthRequest
+	38,  // 67: samd.v1.CardSessionRequest.protect:type_name -> samd.v1.ProtectCommandRequest
+	40,  // 68: samd.v1.CardSessionRequest.check:type_name -> samd.v1.CheckResponseRequest
+	42,  // 69: samd.v1.CardSessionRequest.change_key:type_name -> samd.v1.ChangeKeyRequest
+	35,  // 70: samd.v1.CardSessionResponse.begin:type_name -> samd.v1.BeginAuthResponse
+	37,  // 71: samd.v1.CardSessionResponse.finish:type_name -> samd.v1.FinishAuthResponse
+	39,  // 72: samd.v1.CardSessionResponse.protect:type_name -> samd.v1.ProtectCommandResponse
+	41,  // 73: samd.v1.CardSessionResponse.check:type_name -> samd.v1.CheckResponseResponse
+	43,  // 74: samd.v1.CardSessionResponse.change_key:type_name -> samd.v1.ChangeKeyResponse
+	12,  // 75: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,   // 76: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10,  // 77: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16,  // 78: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18,  // 79: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19,  // 80: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22,  // 81: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23,  // 82: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24,  // 83: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25,  // 84: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28,  // 85: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31,  // 86: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34,  // 87: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36,  // 88: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38,  // 89: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40,  // 90: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42,  // 91: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44,  // 92: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44,  // 93: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46,  // 94: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48,  // 95: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	98,  // 96: samd.v1.CardService.Session:input_type -> samd.v1.CardSessionRequest
+	52,  // 97: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53,  // 98: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57,  // 99: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58,  // 100: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60,  // 101: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61,  // 102: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62,  // 103: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64,  // 104: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66,  // 105: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86,  // 106: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67,  // 107: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69,  // 108: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71,  // 109: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74,  // 110: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75,  // 111: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75,  // 112: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76,  // 113: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75,  // 114: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77,  // 115: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79,  // 116: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	88,  // 117: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
+	92,  // 118: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
+	95,  // 119: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
+	14,  // 120: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,   // 121: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11,  // 122: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17,  // 123: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17,  // 124: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20,  // 125: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21,  // 126: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21,  // 127: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21,  // 128: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26,  // 129: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30,  // 130: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32,  // 131: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35,  // 132: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37,  // 133: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39,  // 134: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41,  // 135: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43,  // 136: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45,  // 137: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45,  // 138: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47,  // 139: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50,  // 140: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	99,  // 141: samd.v1.CardService.Session:output_type -> samd.v1.CardSessionResponse
+	51,  // 142: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54,  // 143: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56,  // 144: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59,  // 145: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56,  // 146: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56,  // 147: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63,  // 148: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65,  // 149: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56,  // 150: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65,  // 151: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68,  // 152: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70,  // 153: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72,  // 154: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73,  // 155: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73,  // 156: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73,  // 157: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73,  // 158: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73,  // 159: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78,  // 160: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81,  // 161: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	91,  // 162: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
+	94,  // 163: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
+	97,  // 164: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
+	120, // [120:165] is the sub-list for method output_type
+	75,  // [75:120] is the sub-list for method input_type
+	75,  // [75:75] is the sub-list for extension type_name
+	75,  // [75:75] is the sub-list for extension extendee
+	0,   // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -8131,13 +8474,27 @@ func file_samd_v1_samd_proto_init() {
 	}
 	file_samd_v1_samd_proto_msgTypes[5].OneofWrappers = []any{}
 	file_samd_v1_samd_proto_msgTypes[37].OneofWrappers = []any{}
+	file_samd_v1_samd_proto_msgTypes[93].OneofWrappers = []any{
+		(*CardSessionRequest_Begin)(nil),
+		(*CardSessionRequest_Finish)(nil),
+		(*CardSessionRequest_Protect)(nil),
+		(*CardSessionRequest_Check)(nil),
+		(*CardSessionRequest_ChangeKey)(nil),
+	}
+	file_samd_v1_samd_proto_msgTypes[94].OneofWrappers = []any{
+		(*CardSessionResponse_Begin)(nil),
+		(*CardSessionResponse_Finish)(nil),
+		(*CardSessionResponse_Protect)(nil),
+		(*CardSessionResponse_Check)(nil),
+		(*CardSessionResponse_ChangeKey)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   93,
+			NumMessages:   95,
 			NumExtensions: 0,
 			NumServices:   8,
 		},

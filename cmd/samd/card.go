@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -16,9 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
-	"github.com/samd-io/samd/derive"
-	"github.com/samd-io/samd/internal/cardsim"
-	"github.com/samd-io/samd/keys"
 )
 
 var protocolNames = map[string]samdv1.CardProtocol{
@@ -166,12 +161,17 @@ var cardCommands = []command{
 		}},
 	{name: "card-demo", help: "a whole card session against a simulated card, step by step", flags: func(fs *flag.FlagSet) runFunc {
 		card := fs.String("card", "ev2", "the simulated `CARD`: ev2 (DESFire EV2) or iso7816 (ICAO 9303-11 Appendix D's card)")
+		unary := fs.Bool("unary", false, "one call per step with a sealed session token (card begin, finish, protect, check), instead of one stream for the tap")
 		return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-			switch *card {
-			case "ev2":
+			switch {
+			case *card == "ev2" && *unary:
 				return nil, c.cardDemo(ctx, in.out)
-			case "iso7816":
+			case *card == "ev2":
+				return nil, c.cardDemoStream(ctx, in.out)
+			case *card == "iso7816" && *unary:
 				return nil, c.isoDemo(ctx, in.out)
+			case *card == "iso7816":
+				return nil, c.isoDemoStream(ctx, in.out)
 			}
 			return nil, fmt.Errorf("--card %q: want ev2 or iso7816", *card)
 		}
@@ -180,20 +180,15 @@ var cardCommands = []command{
 
 // cardDemo personalises a simulated DESFire EV2 card with the AN10922
 // example key (the key samd derives from an10922/test/example-aes128 for
-// the card's UID) and runs a terminal's session through samd, printing
-// each step and the samd client command that does it by hand.
+// the card's UID) and runs a terminal's session through samd's unary
+// calls, printing each step and the samd client command that does it by
+// hand.
 func (c *client) cardDemo(ctx context.Context, w io.Writer) error {
 	uid, aid, sys := "04782E21801D80", "3042F5", []byte("NXP Abu")
-	m := append(append(mustHex(uid), mustHex(aid)...), sys...)
-	b, _ := aes.NewCipher(mustHex("00112233445566778899AABBCCDDEEFF"))
-	in, _ := derive.RawInput(m)
-	kx, err := derive.Diversify(ctx, softCMACer{b}, keys.Key{Role: keys.RoleDiversifyMaster, Algorithm: keys.AES128}, in)
+	card, err := demoEV2Card(ctx, uid, aid, sys)
 	if err != nil {
 		return err
 	}
-	card := &cardsim.EV2{Keys: [][]byte{append([]byte(nil), kx.Reveal()...)}, Rand: rand.Reader,
-		Files: map[byte]*cardsim.File{2: {Data: []byte("7-day ticket, zones 1-2, 2026-12"), Mode: 3}}}
-	kx.Wipe()
 	base := "samd client card"
 	step := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	st, ch := card.Transceive(0x71, []byte{0, 0})

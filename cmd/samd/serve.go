@@ -540,6 +540,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		HandshakeTimeout:       time.Duration(cfg.Limits.HandshakeTimeout),
 		IdleTimeout:            time.Duration(cfg.Limits.IdleTimeout),
 		StreamIdleTimeout:      time.Duration(cfg.Limits.StreamIdleTimeout),
+		CardStreamTimeout:      time.Duration(cfg.CardSessions.StreamTimeout),
+		CardStreamSteps:        cfg.CardSessions.StreamSteps,
 		BatchItems:             cfg.Limits.BatchItems,
 		BatchItemsPerClient:    cfg.Limits.BatchItemsPerClient,
 		HSMSessions:            cfg.HSM.Sessions,

@@ -112,6 +112,8 @@ const (
 	// CardServiceVerifySUNBatchProcedure is the fully-qualified name of the CardService's
 	// VerifySUNBatch RPC.
 	CardServiceVerifySUNBatchProcedure = "/samd.v1.CardService/VerifySUNBatch"
+	// CardServiceSessionProcedure is the fully-qualified name of the CardService's Session RPC.
+	CardServiceSessionProcedure = "/samd.v1.CardService/Session"
 	// PKIServiceCreateCAProcedure is the fully-qualified name of the PKIService's CreateCA RPC.
 	PKIServiceCreateCAProcedure = "/samd.v1.PKIService/CreateCA"
 	// PKIServiceListCAsProcedure is the fully-qualified name of the PKIService's ListCAs RPC.
@@ -697,6 +699,12 @@ type CardServiceClient interface {
 	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
 	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
 	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
+	// Session runs a whole card session (a tap) in one bidirectional
+	// stream: the terminal sends the card's answers and the commands it
+	// wants protected, samd answers each step, and the session's state
+	// stays in samd's memory for the stream's life (no session token).
+	// HTTP/2 only (gRPC, or the Connect protocol over HTTP/2).
+	Session(context.Context) *connect.BidiStreamForClient[samdv1.CardSessionRequest, samdv1.CardSessionResponse]
 }
 
 // NewCardServiceClient constructs a client for the samd.v1.CardService service. By default, it uses
@@ -764,6 +772,12 @@ func NewCardServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(cardServiceMethods.ByName("VerifySUNBatch")),
 			connect.WithClientOptions(opts...),
 		),
+		session: connect.NewClient[samdv1.CardSessionRequest, samdv1.CardSessionResponse](
+			httpClient,
+			baseURL+CardServiceSessionProcedure,
+			connect.WithSchema(cardServiceMethods.ByName("Session")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -778,6 +792,7 @@ type cardServiceClient struct {
 	internalAuthenticate *connect.Client[samdv1.ChallengeRequest, samdv1.ChallengeResponse]
 	verifySUN            *connect.Client[samdv1.VerifySUNRequest, samdv1.VerifySUNResponse]
 	verifySUNBatch       *connect.Client[samdv1.VerifySUNBatchRequest, samdv1.VerifySUNBatchResponse]
+	session              *connect.Client[samdv1.CardSessionRequest, samdv1.CardSessionResponse]
 }
 
 // BeginAuth calls samd.v1.CardService.BeginAuth.
@@ -825,6 +840,11 @@ func (c *cardServiceClient) VerifySUNBatch(ctx context.Context, req *connect.Req
 	return c.verifySUNBatch.CallUnary(ctx, req)
 }
 
+// Session calls samd.v1.CardService.Session.
+func (c *cardServiceClient) Session(ctx context.Context) *connect.BidiStreamForClient[samdv1.CardSessionRequest, samdv1.CardSessionResponse] {
+	return c.session.CallBidiStream(ctx)
+}
+
 // CardServiceHandler is an implementation of the samd.v1.CardService service.
 type CardServiceHandler interface {
 	BeginAuth(context.Context, *connect.Request[samdv1.BeginAuthRequest]) (*connect.Response[samdv1.BeginAuthResponse], error)
@@ -842,6 +862,12 @@ type CardServiceHandler interface {
 	InternalAuthenticate(context.Context, *connect.Request[samdv1.ChallengeRequest]) (*connect.Response[samdv1.ChallengeResponse], error)
 	VerifySUN(context.Context, *connect.Request[samdv1.VerifySUNRequest]) (*connect.Response[samdv1.VerifySUNResponse], error)
 	VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error)
+	// Session runs a whole card session (a tap) in one bidirectional
+	// stream: the terminal sends the card's answers and the commands it
+	// wants protected, samd answers each step, and the session's state
+	// stays in samd's memory for the stream's life (no session token).
+	// HTTP/2 only (gRPC, or the Connect protocol over HTTP/2).
+	Session(context.Context, *connect.BidiStream[samdv1.CardSessionRequest, samdv1.CardSessionResponse]) error
 }
 
 // NewCardServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -905,6 +931,12 @@ func NewCardServiceHandler(svc CardServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(cardServiceMethods.ByName("VerifySUNBatch")),
 		connect.WithHandlerOptions(opts...),
 	)
+	cardServiceSessionHandler := connect.NewBidiStreamHandler(
+		CardServiceSessionProcedure,
+		svc.Session,
+		connect.WithSchema(cardServiceMethods.ByName("Session")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/samd.v1.CardService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CardServiceBeginAuthProcedure:
@@ -925,6 +957,8 @@ func NewCardServiceHandler(svc CardServiceHandler, opts ...connect.HandlerOption
 			cardServiceVerifySUNHandler.ServeHTTP(w, r)
 		case CardServiceVerifySUNBatchProcedure:
 			cardServiceVerifySUNBatchHandler.ServeHTTP(w, r)
+		case CardServiceSessionProcedure:
+			cardServiceSessionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -968,6 +1002,10 @@ func (UnimplementedCardServiceHandler) VerifySUN(context.Context, *connect.Reque
 
 func (UnimplementedCardServiceHandler) VerifySUNBatch(context.Context, *connect.Request[samdv1.VerifySUNBatchRequest]) (*connect.Response[samdv1.VerifySUNBatchResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.VerifySUNBatch is not implemented"))
+}
+
+func (UnimplementedCardServiceHandler) Session(context.Context, *connect.BidiStream[samdv1.CardSessionRequest, samdv1.CardSessionResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.CardService.Session is not implemented"))
 }
 
 // PKIServiceClient is a client for the samd.v1.PKIService service.

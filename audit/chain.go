@@ -90,6 +90,9 @@ type chain struct {
 // (invalid UTF-8 becomes \ufffd) is read back and encoded once more, so
 // that a verifier re-encoding the line finds the same bytes.
 func canonical(r *Record) ([]byte, error) {
+	if b, ok := appendRecord(make([]byte, 0, 768), r); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
@@ -129,11 +132,13 @@ func (c *chain) next(r *Record) ([]byte, error) {
 	h := sha256.New()
 	h.Write([]byte(c.prev))
 	h.Write(b)
-	r.Hash = hex.EncodeToString(h.Sum(nil))
-	line := make([]byte, 0, len(b)+len(r.Hash))
-	line = append(line, b[:len(b)-2]...)
-	line = append(line, r.Hash...)
+	var sum [sha256.Size]byte
+	// The hash goes where its empty value was: the line is b with the
+	// hash's 64 hex digits between the last two characters.
+	line := append(b[:len(b)-2], make([]byte, 2*sha256.Size)...)
+	hex.Encode(line[len(line)-2*sha256.Size:], h.Sum(sum[:0]))
 	line = append(line, `"}`...)
+	r.Hash = string(line[len(line)-2-2*sha256.Size : len(line)-2])
 	r.line = line
 	return line, nil
 }

@@ -16,10 +16,16 @@ import (
 // Each record is written to the file (the kernel) before Append returns,
 // so a crash of samd loses no acknowledged record. With a sync interval of
 // zero, Append also returns only once the record is on disk: concurrent
-// appends share fsyncs (group commit: one caller syncs everything written
-// so far while the others wait for it), so durability does not serialise
-// the request path. With an interval, the file is fsynced that often and on
-// Close, which bounds what a power loss can take.
+// appends share writes and fsyncs (group commit: records are numbered and
+// chained as they come, and one caller writes every line chained so far
+// with one write and one fsync while the others wait for it), so
+// durability does not serialise the request path. A write or fsync that
+// fails fails every record it carried and every later one: the chain in
+// memory has then run ahead of the file, and samd refuses requests until
+// it is restarted on the file as it is (a torn last line is cut then).
+// With an interval, each record is written before Append returns, the
+// file is fsynced that often and on Close, which bounds what a power loss
+// can take.
 type FileSink struct {
 	mu     sync.Mutex
 	f      *os.File
@@ -30,6 +36,12 @@ type FileSink struct {
 	syncEach bool
 	done     chan struct{}
 	wg       sync.WaitGroup
+	// pending (syncEach) holds the lines chained and not yet written, up
+	// to record pendingSeq; spare is the buffer the next group fills.
+	// broken is why the file fell behind the chain: every Append fails.
+	pending, spare []byte
+	pendingSeq     uint64
+	broken         error
 
 	syncMu  sync.Mutex
 	cond    *sync.Cond
@@ -98,9 +110,10 @@ func (s *FileSink) Append(ctx context.Context, r *Record) error {
 	return s.waitSynced(seq)
 }
 
-// waitSynced returns once an fsync that started after record seq was
-// written has finished. The first waiter to find no fsync running starts
-// one for everything written so far.
+// waitSynced returns once record seq is on disk. The first waiter to
+// find no group under way leads the next: it writes every line chained
+// so far and fsyncs them, while records chained meanwhile wait for the
+// group after.
 func (s *FileSink) waitSynced(seq uint64) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
@@ -110,20 +123,62 @@ func (s *FileSink) waitSynced(seq uint64) error {
 			continue
 		}
 		s.syncing = true
-		target := s.written.Load()
 		s.syncMu.Unlock()
-		err := s.f.Sync()
+		target, err := s.flush()
+		if err == nil {
+			if err = s.f.Sync(); err != nil {
+				err = fmt.Errorf("audit: sync: %w", err)
+				s.fail(err)
+			}
+		}
 		s.syncMu.Lock()
 		s.syncing = false
 		s.cond.Broadcast()
 		if err != nil {
-			return fmt.Errorf("audit: sync: %w", err)
+			return err
 		}
 		if target > s.synced {
 			s.synced = target
 		}
 	}
 	return nil
+}
+
+// flush writes the pending lines (syncEach) and returns the sequence
+// number of the last record written so far. Only a group's leader (or
+// Close, once no group is under way) calls it, so lines reach the file in
+// their order.
+func (s *FileSink) flush() (uint64, error) {
+	s.mu.Lock()
+	if s.broken != nil {
+		s.mu.Unlock()
+		return 0, s.broken
+	}
+	buf, target := s.pending, s.pendingSeq
+	s.pending, s.spare = s.spare[:0], nil
+	s.mu.Unlock()
+	if len(buf) == 0 {
+		return s.written.Load(), nil
+	}
+	if _, err := s.f.Write(buf); err != nil {
+		err = fmt.Errorf("audit: write: %w", err)
+		s.fail(err)
+		return 0, err
+	}
+	s.written.Store(target)
+	s.mu.Lock()
+	s.spare = buf[:0]
+	s.mu.Unlock()
+	return target, nil
+}
+
+// fail breaks the sink: the file is behind the chain.
+func (s *FileSink) fail(err error) {
+	s.mu.Lock()
+	if s.broken == nil {
+		s.broken = err
+	}
+	s.mu.Unlock()
 }
 
 func (s *FileSink) write(r *Record) (uint64, error) {
@@ -153,14 +208,24 @@ func (s *FileSink) writeLocked(r *Record) (uint64, error) {
 	return s.chain.seq, nil
 }
 
-// put writes one record; s.mu is held.
+// put chains one record and writes it (syncEach: queues it for its
+// group's write); s.mu is held.
 func (s *FileSink) put(r *Record) error {
-	if s.closed {
+	switch {
+	case s.closed:
 		return ErrClosed
+	case s.broken != nil:
+		return s.broken
 	}
 	line, err := s.chain.next(r)
 	if err != nil {
 		return err
+	}
+	if s.syncEach {
+		s.pending = append(append(s.pending, line...), '\n')
+		s.chain.commit(r)
+		s.pendingSeq = r.Seq
+		return nil
 	}
 	if _, err := s.f.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("audit: write: %w", err)
@@ -170,20 +235,46 @@ func (s *FileSink) put(r *Record) error {
 	return nil
 }
 
-// Close syncs and closes the file.
+// Close writes what is pending, syncs and closes the file.
 func (s *FileSink) Close() error {
+	// No group is under way once Close holds syncing: the lines pending
+	// are written here, in order.
+	s.syncMu.Lock()
+	for s.syncing {
+		s.cond.Wait()
+	}
+	s.syncing = true
+	s.syncMu.Unlock()
+	defer func() {
+		s.syncMu.Lock()
+		s.syncing = false
+		s.cond.Broadcast()
+		s.syncMu.Unlock()
+	}()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
+	s.mu.Unlock()
+	_, werr := s.flush()
+	s.mu.Lock()
 	s.closed = true
 	close(s.done)
 	err := s.f.Sync()
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = werr
+	}
 	s.mu.Unlock()
+	if err == nil {
+		// Appends waiting for a group are on disk too.
+		s.syncMu.Lock()
+		s.synced = max(s.synced, s.written.Load())
+		s.syncMu.Unlock()
+	}
 	s.wg.Wait()
 	return err
 }

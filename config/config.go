@@ -334,6 +334,9 @@ type Limits struct {
 	// MaxConcurrentPerClient bounds a client's requests in flight
 	// (default 64).
 	MaxConcurrentPerClient int `yaml:"max_concurrent_per_client"`
+	// MaxConnectionsPerClient bounds a client's open connections (default
+	// 16): one more is closed before any request on it is read.
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client,omitempty"`
 	// BusyAfterFailure makes a client wait after a failed verification
 	// (default 0: off).
 	BusyAfterFailure Duration `yaml:"busy_after_failure"`
@@ -655,8 +658,8 @@ func (c *Config) Validate() error {
 			bad("audit.checkpoint_key", "want NAME:vN")
 		}
 	}
-	if l := c.Limits; l.StreamIdleTimeout < 0 || l.BatchItems < 0 || l.BatchItemsPerClient < 0 {
-		bad("limits", "stream_idle_timeout, batch_items and batch_items_per_client must not be negative")
+	if l := c.Limits; l.StreamIdleTimeout < 0 || l.BatchItems < 0 || l.BatchItemsPerClient < 0 || l.MaxConnectionsPerClient < 0 {
+		bad("limits", "stream_idle_timeout, batch_items, batch_items_per_client and max_connections_per_client must not be negative")
 	}
 	if c.Audit.CheckpointEvery < 0 || c.Audit.CheckpointInterval < 0 {
 		bad("audit.checkpoint_every", "checkpoint_every and checkpoint_interval must not be negative")

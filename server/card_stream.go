@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 
@@ -332,7 +333,8 @@ func (s *Server) auditStep(ctx context.Context, keys []string, step audit.Step, 
 		return errors.New("no request state")
 	}
 	rec := &audit.Record{Time: s.cfg.Now(), RequestID: st.id, Method: samdv1connect.CardServiceSessionProcedure, Policy: st.policy, Via: st.via,
-		Keys: slices.Clone(keys), Outcome: step.Outcome, Code: step.Code, Reason: step.Reason, CardCommand: step.CardCommand, Steps: []audit.Step{step}}
+		Keys: slices.Clone(keys), Outcome: step.Outcome, Code: step.Code, Reason: fmt.Sprintf("step %d (%s) refused: %s", step.N, step.Step, step.Reason),
+		CardCommand: step.CardCommand, Steps: []audit.Step{step}}
 	rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
 	if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
 		return err

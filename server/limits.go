@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -81,15 +83,74 @@ const (
 
 // bucketOf is the bucket a request counts in: an authenticated caller's
 // own, one per refused certificate, or the one of anonymous callers.
-func bucketOf(r *http.Request, res authResult) string {
+func bucketOf(r *http.Request, res authResult) string { return bucketOfConn(r.TLS, res) }
+
+// bucketOfConn is bucketOf for a connection's TLS state.
+func bucketOfConn(cs *tls.ConnectionState, res authResult) string {
 	switch {
 	case res.err == nil:
 		return res.p.String()
-	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
-		sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	case cs != nil && len(cs.PeerCertificates) > 0:
+		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		return certificateBucket + hex.EncodeToString(sum[:16])
 	}
 	return anonymousBucket
+}
+
+// connState counts a client's open HTTP/2 connections in its bucket
+// (bucketOf) once its TLS handshake is done: one over MaxConnsPerClient is
+// closed at once (and a request already read on it is refused:
+// identify). The requests in flight are bounded per client (enter), but
+// each HTTP/2 connection carries up to MaxConcurrentPerClient streams and
+// buffers of its own: a client that opened connection after connection
+// (for 10 000 silent card session streams, say) would otherwise grow
+// samd's memory without bound. (An HTTP/1.1 connection carries one
+// request, counted by enter, and is closed when enter refuses it.)
+func (s *Server) connState(c net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateActive:
+		tc, ok := c.(*tls.Conn)
+		if !ok {
+			return
+		}
+		if _, counted := s.conns.Load(c); counted {
+			return
+		}
+		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol != "h2" {
+			return
+		}
+		bucket := bucketOfConn(&cs, s.authenticate(&cs))
+		if s.bucket(bucket).conns.Add(1) > int64(s.cfg.MaxConnsPerClient) {
+			s.bucket(bucket).conns.Add(-1)
+			s.conns.Store(c, refusedConn)
+			s.cfg.Logger.Warn("connection closed: the client has its connections open already (limits.max_connections_per_client)", "client", bucket, "limit", s.cfg.MaxConnsPerClient)
+			_ = c.Close()
+			return
+		}
+		s.conns.Store(c, bucket)
+	case http.StateClosed, http.StateHijacked:
+		if bucket, ok := s.conns.LoadAndDelete(c); ok && bucket != refusedConn {
+			s.bucket(bucket.(string)).conns.Add(-1)
+		}
+	}
+}
+
+// refusedConn marks a connection connState closed: a request it carried
+// already is refused.
+const refusedConn = "\x00refused"
+
+type connKey struct{}
+
+// connRefused reports whether the request came on a connection connState
+// closed.
+func (s *Server) connRefused(r *http.Request) bool {
+	c, ok := r.Context().Value(connKey{}).(net.Conn)
+	if !ok {
+		return false
+	}
+	v, ok := s.conns.Load(c)
+	return ok && v == refusedConn
 }
 
 // refuse answers a request refused before its body was read, in its own

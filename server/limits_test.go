@@ -71,7 +71,9 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 	}
 	hs := lb.s.NewHTTPServer(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{srvCert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
-	hs.ConnState = func(_ net.Conn, s http.ConnState) {
+	inner := hs.ConnState
+	hs.ConnState = func(c net.Conn, s http.ConnState) {
+		inner(c, s)
 		switch s {
 		case http.StateNew:
 			lb.open.Add(1)
@@ -327,4 +329,55 @@ func (m *memSink) records() []audit.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]audit.Record(nil), m.recs...)
+}
+
+// h2 opens an HTTP/2 connection of client's and sends a health check on
+// it; it returns the connection's client and the call's error.
+func (lb *loopback) h2(t *testing.T, client *tls.Config) (*http.Client, error) {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: client.Clone(), ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr}
+	return hc, lb.ask(hc)
+}
+
+// ask sends a health check on hc's connection.
+func (lb *loopback) ask(hc *http.Client) error {
+	resp, err := hc.Post("https://"+lb.addr+healthCheckProcedure, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		return fmt.Errorf("%s %d", resp.Proto, resp.StatusCode)
+	}
+	return nil
+}
+
+// TestConnectionsPerClient: a client holds at most MaxConnsPerClient
+// HTTP/2 connections, whichever of its certificates it uses (the twin is
+// the same terminal); one more is closed before its request is served,
+// and once one of the others closes, the client may connect again.
+func TestConnectionsPerClient(t *testing.T) {
+	lb := newLoopback(t, Config{MaxConnsPerClient: 2})
+	c1, err1 := lb.h2(t, &lb.client)
+	_, err2 := lb.h2(t, &lb.twin)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("the client's first two connections: %v, %v", err1, err2)
+	}
+	if _, err := lb.h2(t, &lb.client); err == nil {
+		t.Fatal("a third connection was served")
+	}
+	if err := lb.ask(c1); err != nil {
+		t.Fatalf("the first connection after the third was closed: %v", err)
+	}
+	c1.Transport.(*http.Transport).CloseIdleConnections()
+	// samd counts the connection closed once it reads its end.
+	for lb.open.Load() > 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := lb.h2(t, &lb.client); err != nil {
+		t.Fatalf("a connection after one closed: %v", err)
+	}
 }

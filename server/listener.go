@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"net/http"
@@ -31,23 +32,30 @@ type authResult struct {
 	anonymous bool
 }
 
+// authenticate names the caller of a connection from its verified client
+// certificate.
+func (s *Server) authenticate(cs *tls.ConnectionState) authResult {
+	var res authResult
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		res.err = errkind.Errorf(errkind.Unauthenticated, "no verified client certificate")
+		res.anonymous = cs != nil && len(cs.PeerCertificates) == 0
+	} else if p, err := identity.FromClientCertificate(cs.VerifiedChains[0][0]); err != nil {
+		res.err = errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
+	} else if err := s.checkRevocation(cs.VerifiedChains[0]); err != nil {
+		res.p, res.err = p, errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
+	} else {
+		res.p, res.cert = p, cs.VerifiedChains[0][0]
+	}
+	return res
+}
+
 // identify reads the caller from the verified client certificate — which
 // must list clientAuth and must not be a CA (identity.FromClientCertificate)
 // — and puts it into the request context; it also audits requests that
 // never reach a method (unknown paths, undecodable bodies).
 func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var res authResult
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-			res.err = errkind.Errorf(errkind.Unauthenticated, "no verified client certificate")
-			res.anonymous = r.TLS != nil && len(r.TLS.PeerCertificates) == 0
-		} else if p, err := identity.FromClientCertificate(r.TLS.VerifiedChains[0][0]); err != nil {
-			res.err = errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
-		} else if err := s.checkRevocation(r.TLS.VerifiedChains[0]); err != nil {
-			res.p, res.err = p, errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
-		} else {
-			res.p, res.cert = p, r.TLS.VerifiedChains[0][0]
-		}
+		res := s.authenticate(r.TLS)
 		id := newRequestID()
 		w.Header().Set(RequestIDHeader, id)
 		st := &requestState{id: id, start: s.cfg.Now(), note: &audit.Note{}}
@@ -59,6 +67,10 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		// The request counts toward its bucket's limit from here (its
 		// headers) to its end, its body included (limits.go).
 		release, err := s.enter(bucketOf(r, res))
+		if err == nil && s.connRefused(r) {
+			release()
+			err = errkind.Errorf(errkind.Limit, "connections: more than %d connections open", s.cfg.MaxConnsPerClient)
+		}
 		switch {
 		case err != nil:
 			st.early.set(func() { st.early.refused = err })

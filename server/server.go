@@ -73,6 +73,9 @@ type Config struct {
 	// MaxConcurrentPerClient bounds a client's requests in flight (all
 	// its connections together); 0 means 64.
 	MaxConcurrentPerClient int
+	// MaxConnsPerClient bounds a client's open connections (each carries
+	// up to MaxConcurrentPerClient streams); 0 means 16.
+	MaxConnsPerClient int
 	// BusyAfterFailure makes a client wait this long for each failed
 	// verification (a cryptogram, MAC, seal, SUN message or value record;
 	// each failure in a batch counts) before samd answers it again, with
@@ -160,12 +163,14 @@ type Server struct {
 	started time.Time
 
 	clients sync.Map // bucket (bucketOf) -> *clientState
+	conns   sync.Map // net.Conn counted in a bucket (connState) -> its bucket
 }
 
 // clientState is what samd tracks per client for its limits.
 type clientState struct {
 	inflight  atomic.Int64
 	busyUntil atomic.Int64 // UnixNano
+	conns     atomic.Int64 // open connections (connState)
 }
 
 // client is an authenticated caller's state.
@@ -207,6 +212,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.Observer = observers{cfg.Observer, rec}
 	if cfg.MaxConcurrentPerClient <= 0 {
 		cfg.MaxConcurrentPerClient = 64
+	}
+	if cfg.MaxConnsPerClient <= 0 {
+		cfg.MaxConnsPerClient = 16
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 5 * time.Second

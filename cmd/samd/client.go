@@ -60,6 +60,8 @@ type client struct {
 	officers samdv1connect.OfficerServiceClient
 	health   *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	timeout  time.Duration
+	// close closes the client's idle connections.
+	close func()
 }
 
 func newClient(o clientOptions) (*client, error) {
@@ -133,6 +135,7 @@ func newClient(o clientOptions) (*client, error) {
 		officers: samdv1connect.NewOfficerServiceClient(hc, adminBase, opts...),
 		health:   connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout:  o.timeout,
+		close:    tr.CloseIdleConnections,
 	}, nil
 }
 

@@ -536,6 +536,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		Observer:               observer,
 		MaxRequestBytes:        maxReq,
 		MaxConcurrentPerClient: cfg.Limits.MaxConcurrentPerClient,
+		MaxConnsPerClient:      cfg.Limits.MaxConnectionsPerClient,
 		BusyAfterFailure:       time.Duration(cfg.Limits.BusyAfterFailure),
 		HandshakeTimeout:       time.Duration(cfg.Limits.HandshakeTimeout),
 		IdleTimeout:            time.Duration(cfg.Limits.IdleTimeout),

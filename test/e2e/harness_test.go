@@ -348,8 +348,9 @@ func (e *env) as(role, operator, device string) *clients {
 	return e.asAt(addr, role, operator, device)
 }
 
-// asAt is as, for the samd listening at addr.
-func (e *env) asAt(addr, role, operator, device string) *clients {
+// mint makes a client certificate for (role, operator, device) under the
+// test CA.
+func (e *env) mint(role, operator, device string) tls.Certificate {
 	e.t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	u, err := url.Parse(fmt.Sprintf("samd://principal/%s/%s/%s", role, operator, device))
@@ -364,7 +365,15 @@ func (e *env) asAt(addr, role, operator, device string) *clients {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, ForceAttemptHTTP2: true}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// asAt is as, for the samd listening at addr.
+func (e *env) asAt(addr, role, operator, device string) *clients {
+	e.t.Helper()
+	cert := e.mint(role, operator, device)
+	der := cert.Certificate[0]
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots, Certificates: []tls.Certificate{cert}}, ForceAttemptHTTP2: true}
 	hc := &http.Client{Transport: tr}
 	base := "https://" + addr
 	e.mu.Lock()

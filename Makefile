@@ -70,7 +70,7 @@ clean:
 # package's testdata/fuzz and becomes a regression test.
 FUZZTIME ?= 30s
 FUZZ_TARGETS = FuzzCompile:./policies FuzzParse:./config FuzzPKCS11URI:./config FuzzParse:./identity \
-	FuzzRead:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac \
+	FuzzRead:./audit FuzzAppendRecord:./audit FuzzCardResponses:./cardauth FuzzParseLabel:./keys FuzzProfileInput:./mac \
 	FuzzJSONRequests:./server FuzzParse:./revocation FuzzParse:./pki/cms FuzzDecode:./tr31 \
 	FuzzDecode:./lists FuzzParseReceipt:./lists FuzzParseUnit:./apta FuzzField:./apta FuzzISO7816:./cardauth \
 	FuzzParseName:./pki/part19 FuzzVerify:./pki/part19

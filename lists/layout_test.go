@@ -97,6 +97,13 @@ func TestLayoutFull(t *testing.T) {
 	if s.List != listDigest || s.Records != 2 || s.Size != int64(len(want)) || s.SHA256 != sha256.Sum256(want) {
 		t.Errorf("summary %+v", s)
 	}
+	var appended []byte
+	for _, e := range goldenEntries() {
+		appended = lists.AppendChange(appended, lists.Change{Op: lists.OpPut, Entry: e})
+	}
+	if !bytes.Equal(appended, records) {
+		t.Errorf("AppendChange\n got %X\nwant %X", appended, records)
+	}
 
 	d, err := lists.NewDecoder(bytes.NewReader(want))
 	if err != nil {

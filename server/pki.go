@@ -132,7 +132,7 @@ func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[
 	}
 	m := req.Msg
 	prof, err := pki.ParseProfile(m.GetProfile())
-	if err != nil || prof == pki.ProfileSigner {
+	if err != nil || prof.HSMKey() {
 		return nil, errkind.Errorf(errkind.InvalidInput, "profile %q: use terminal, back-office, clearing-house, personalisation, officer or server (signers: CreateSigner)", m.GetProfile())
 	}
 	if err := schemeProfile(prof); err != nil {

@@ -74,6 +74,16 @@ const (
 	OpPKICRL          Operation = "pki.crl"    // fetch CRLs and CA certificates
 	OpFileSign        Operation = "file.sign"
 	OpFileVerify      Operation = "file.verify"
+	// Negative lists (README "Negative lists"): add and remove entries of
+	// the caller's operator's own lists; set, change or remove APTA's
+	// permanent block besides; fetch any list; acknowledge a version with
+	// a signed receipt; see who has not acknowledged the caller's
+	// operator's lists.
+	OpListWrite          Operation = "list.write"
+	OpListBlockPermanent Operation = "list.block-permanent"
+	OpListRead           Operation = "list.read"
+	OpListAck            Operation = "list.ack"
+	OpListStatus         Operation = "list.status"
 )
 
 // Operations lists every operation a policy may name.
@@ -82,6 +92,7 @@ var Operations = []Operation{
 	OpAllowanceRead, OpAllowanceTopUp, OpAllowanceReset, OpPolicyReload,
 	OpMACSeal, OpMACVerify, OpCardAuth, OpCardChangeKey, OpCardChallenge, OpSUNVerify,
 	OpPKICA, OpPKIIssue, OpPKIRevoke, OpPKIRenew, OpPKICRL, OpFileSign, OpFileVerify,
+	OpListWrite, OpListBlockPermanent, OpListRead, OpListAck, OpListStatus,
 }
 
 // Purpose is why value is authorised.
@@ -116,7 +127,10 @@ type Request struct {
 	ProductOwners []string
 	Amount        *Amount
 	CardType      string
-	Time          time.Time
+	// List is the list a list operation names, and the entries a
+	// list.write changes (lists.go).
+	List *ListRequest
+	Time time.Time
 }
 
 // Grant is what an allowed request may do: constraints the operation must
@@ -192,6 +206,7 @@ type operatorPolicy struct {
 	validUntil time.Time
 	loc        *time.Location
 	roles      map[identity.Role]*rolePolicy
+	lists      *listScope
 }
 
 type rolePolicy struct {
@@ -284,6 +299,14 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 	if req.CardType != "" && len(rp.cardTypes) > 0 && !rp.cardTypes[req.CardType] {
 		return Grant{}, deny("card-type", "card type %s is not allowed for role %s", req.CardType, req.Caller.Role)
 	}
+	switch {
+	case req.List != nil:
+		if err := decideList(op, rp, req, pv); err != nil {
+			return Grant{}, err
+		}
+	case req.Operation == OpListWrite || req.Operation == OpListStatus:
+		return Grant{}, deny("list-owner", "the request names no list")
+	}
 	if req.Amount != nil {
 		if rp.value == nil {
 			return Grant{}, deny("value", "role %s has no value limits in policy %s", req.Caller.Role, pv)
@@ -368,6 +391,9 @@ type document struct {
 	Timezone   string              `yaml:"timezone"`
 	Roles      map[string]roleYAML `yaml:"roles"`
 	Keys       []keyYAML           `yaml:"keys"`
+	// Lists is an operator's negative lists: the cards it issues, the
+	// products it owns, who receives its lists (lists.go).
+	Lists *listsYAML `yaml:"lists"`
 }
 
 type roleYAML struct {
@@ -534,7 +560,8 @@ func (e *Engine) addOperator(a at, d *document) []error {
 	if len(d.Keys) > 0 {
 		bad([]string{"keys"}, "key entries belong in a document of kind keys")
 	}
-	op := &operatorPolicy{operator: d.Operator, version: d.Version, roles: map[identity.Role]*rolePolicy{}, loc: time.UTC}
+	op := &operatorPolicy{operator: d.Operator, version: d.Version, roles: map[identity.Role]*rolePolicy{}, loc: time.UTC,
+		lists: compileLists(d.Lists, bad)}
 	if d.Version < 1 {
 		bad([]string{"version"}, "must be 1 or more")
 	}
@@ -655,7 +682,7 @@ func (e *Engine) addOperator(a at, d *document) []error {
 func (e *Engine) addKeys(a at, d *document) []error {
 	var errs []error
 	bad := func(p []string, format string, args ...any) { errs = append(errs, a.errf(p, format, args...)) }
-	if d.Operator != "" || len(d.Roles) > 0 {
+	if d.Operator != "" || len(d.Roles) > 0 || d.Lists != nil {
 		bad([]string{"kind"}, "a keys document has only keys")
 	}
 	for i, k := range d.Keys {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func TestTimeText(t *testing.T) {
 // TestMigrateRename: a database written before the value records' table
 // was renamed keeps its records.
 func TestMigrateRename(t *testing.T) {
-	before := len(migrations) - 2 // the last but one migration renames the table
+	before := migrationIndex(t, "ALTER TABLE authorization RENAME") // the migrations before the rename
 	path, db := oldDatabase(t, before)
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	for _, stmt := range []string{
@@ -92,7 +93,7 @@ func TestMigrateRename(t *testing.T) {
 // instant, so that they sort as the times do; afterwards every time
 // column of every table holds only fixed-width text.
 func TestMigrateTimes(t *testing.T) {
-	before := len(migrations) - 1 // the last migration fixes the width
+	before := migrationIndex(t, "UPDATE allowance SET updated = CASE") // the migrations before the one that fixes the width
 	path, db := oldDatabase(t, before)
 	old := []string{"2026-11-23T10:00:00.5Z", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456789Z", "2026-11-23T09:59:59.99Z"}
 	for i, v := range old {
@@ -170,6 +171,20 @@ func checkTimeColumns(t *testing.T, db *sql.DB) {
 		}
 		rows.Close()
 	}
+}
+
+// migrationIndex returns the number of migrations before the one that
+// holds text: later migrations are appended after it, so a test of it
+// counts from it, not from the end.
+func migrationIndex(t *testing.T, text string) int {
+	t.Helper()
+	for i, m := range migrations {
+		if strings.Contains(m, text) {
+			return i
+		}
+	}
+	t.Fatalf("no migration holds %q", text)
+	return 0
 }
 
 // oldDatabase makes a database as a samd of schema version n left it: the

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("approvals", func(t *testing.T) { testApprovals(t, open(t)) })
 	t.Run("audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("ranges", func(t *testing.T) { testRanges(t, open(t)) })
+	t.Run("lists", func(t *testing.T) { testLists(t, open(t)) })
 }
 
 // testRanges: amounts and sequence numbers near the ends of int64 are

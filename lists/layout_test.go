@@ -263,6 +263,27 @@ func TestEncodeRefuses(t *testing.T) {
 			}
 		})
 	}
+	// CheckChange refuses, one entry at a time, what the encoder refuses
+	// in an entry (a store's check before it keeps a change).
+	for _, tc := range []struct {
+		name string
+		kind lists.Kind
+		c    lists.Change
+		ok   bool
+	}{
+		{"ok/hotlist-put", lists.KindCardHotlist, lists.Change{Op: lists.OpPut, Entry: e[0]}, true},
+		{"ok/remove-has-no-action", lists.KindCardHotlist, lists.Change{Op: lists.OpRemove, Entry: lists.Entry{Card: []byte{1}}}, true},
+		{"fail/application-blacklist-without-application", lists.KindApplicationBlacklist, lists.Change{Op: lists.OpPut, Entry: e[0]}, false},
+		{"fail/unblock-outside-action-list", lists.KindCardHotlist, lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: []byte{1}, Action: lists.ActionUnblock}}, false},
+		{"fail/card-too-long", lists.KindCardHotlist, lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: make([]byte, 17), Action: lists.ActionBlock}}, false},
+		{"fail/no-kind", lists.KindUnknown, lists.Change{Op: lists.OpPut, Entry: e[0]}, false},
+	} {
+		t.Run("check-change/"+tc.name, func(t *testing.T) {
+			if err := lists.CheckChange(tc.kind, tc.c); (err == nil) != tc.ok {
+				t.Fatalf("CheckChange: %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
 	t.Run("ok/action-list", func(t *testing.T) {
 		h := h
 		h.Kind = lists.KindActionList

@@ -12,8 +12,9 @@ import (
 // ListRequest is what a negative-list operation is decided on (README
 // "Negative lists").
 type ListRequest struct {
-	// Owner is the operator or product owner whose list it is; Kind the
-	// list's kind (lists.Kind's name, e.g. "card-hotlist").
+	// Owner is the operator or product owner whose list it is ("": the
+	// caller's operator's); Kind the list's kind (lists.Kind's name,
+	// e.g. "card-hotlist").
 	Owner, Kind string
 	// Entries are the entries a list.write request adds, changes or
 	// removes.
@@ -92,7 +93,7 @@ func compileLists(l *listsYAML, bad func(p []string, format string, args ...any)
 // cards (operation, list-issuer).
 func decideList(op *operatorPolicy, rp *rolePolicy, req Request, pv string) error {
 	l := req.List
-	if l.Owner != req.Caller.Operator {
+	if l.Owner != "" && l.Owner != req.Caller.Operator {
 		return deny("list-owner", "operator %s may not act on the lists of %s", req.Caller.Operator, l.Owner)
 	}
 	if req.Operation != OpListWrite {

@@ -49,9 +49,11 @@ type ListHead struct {
 	PendingSince time.Time
 }
 
-// ListVersion is a version of a list: its times from when its number was
-// taken; its document's description and signature from when it was
-// published.
+// ListVersion is a version of a list: its times as its number was taken,
+// and then as it was published, with its document's description and
+// signature. (The document is made when it is published: a version
+// whose publication was interrupted is made again, at a later time, from
+// the same entries.)
 type ListVersion struct {
 	ListKey
 	Version                       uint64
@@ -138,10 +140,10 @@ type Lists interface {
 	// added or changed, a remove for each entry gone. It returns none only
 	// when no change follows the key.
 	ListChanges(ctx context.Context, key ListKey, base, version uint64, afterCard, afterTarget string, limit int) ([]ListChange, error)
-	// PublishList records a version's description, signature and deltas,
-	// unless it is published already (KindExists), and forgets what only
-	// versions older than v.Version-keep needed: their entries' history
-	// and the deltas to older versions.
+	// PublishList records a version's times, description, signature and
+	// deltas, unless it is published already (KindExists), and forgets
+	// what only versions older than v.Version-keep needed: their entries'
+	// history and the deltas to older versions.
 	PublishList(ctx context.Context, v ListVersion, deltas []ListDelta, keep uint64) error
 	// ListVersion reads a version, published or not; version 0 reads the
 	// newest published. KindNotFound if there is none.

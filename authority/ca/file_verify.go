@@ -119,16 +119,7 @@ func (s *Service) verifyFile(ctx context.Context, name string, signature []byte,
 	if sig.SigningTime.After(s.cfg.Now().Add(5 * time.Minute)) {
 		return v.fail(ReasonExpired, "signing time %s is in the future", sig.SigningTime.Format(time.RFC3339)), nil
 	}
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	s.mu.RLock()
-	for _, m := range s.cas {
-		if m.rec.Parent == "" {
-			roots.AddCert(m.cert)
-		} else {
-			inter.AddCert(m.cert)
-		}
-	}
-	s.mu.RUnlock()
+	roots, inter := s.Roots()
 	chains, err := sig.Signer.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: sig.SigningTime,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {

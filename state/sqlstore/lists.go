@@ -265,9 +265,10 @@ func (s *Store) PublishList(ctx context.Context, v state.ListVersion, deltas []s
 		if _, err := lockList(ctx, c, v.ListKey); err != nil {
 			return err
 		}
-		res, err := c.exec(ctx, `UPDATE list_version SET entries = ?, size = ?, sha256 = ?, list_digest = ?, signature = ?, signer = ?, published = ?
-			WHERE owner = ? AND kind = ? AND version = ? AND published IS NULL`,
-			int64(v.Entries), v.Size, v.SHA256, v.ListDigest, v.Signature, v.Signer, c.time(v.Published), v.Owner, v.Kind, int64(v.Version))
+		res, err := c.exec(ctx, `UPDATE list_version SET issued = ?, valid_from = ?, valid_until = ?, entries = ?, size = ?, sha256 = ?, list_digest = ?,
+			signature = ?, signer = ?, published = ? WHERE owner = ? AND kind = ? AND version = ? AND published IS NULL`,
+			c.time(v.Issued), c.time(v.ValidFrom), c.time(v.ValidUntil), int64(v.Entries), v.Size, v.SHA256, v.ListDigest,
+			v.Signature, v.Signer, c.time(v.Published), v.Owner, v.Kind, int64(v.Version))
 		if err != nil {
 			return err
 		}

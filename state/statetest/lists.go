@@ -131,8 +131,9 @@ func testLists(t *testing.T, s state.Store) {
 	// Publishing: once; the newest published is version 0's answer; the
 	// deltas to older versions and the history only they need go.
 	pub := func(v uint64, deltas ...state.ListDelta) error {
-		return s.PublishList(ctx, state.ListVersion{ListKey: hotlist, Version: v, Entries: 4, Size: 100, SHA256: "aa", ListDigest: "bb",
-			Signature: []byte{0x30, byte(v)}, Signer: "ca/01", Published: t0.Add(time.Hour)}, deltas, 1)
+		at := t0.Add(time.Hour)
+		return s.PublishList(ctx, state.ListVersion{ListKey: hotlist, Version: v, Issued: at, ValidFrom: at, ValidUntil: at.Add(time.Duration(v) * time.Hour),
+			Entries: 4, Size: 100, SHA256: "aa", ListDigest: "bb", Signature: []byte{0x30, byte(v)}, Signer: "ca/01", Published: at}, deltas, 1)
 	}
 	if err := pub(1); err != nil {
 		t.Fatal(err)
@@ -143,7 +144,7 @@ func testLists(t *testing.T, s state.Store) {
 		t.Fatal(err)
 	}
 	v, err := s.ListVersion(ctx, hotlist, 0)
-	if err != nil || v.Version != 2 || v.Signature[1] != 2 || v.ListDigest != "bb" || !v.Published.Equal(t0.Add(time.Hour)) || !v.ValidUntil.Equal(t0.Add(61*time.Minute)) {
+	if err != nil || v.Version != 2 || v.Signature[1] != 2 || v.ListDigest != "bb" || !v.Published.Equal(t0.Add(time.Hour)) || !v.ValidUntil.Equal(t0.Add(3*time.Hour)) {
 		t.Fatalf("newest published: %+v %v", v, err)
 	}
 	if v, err := s.ListVersion(ctx, hotlist, 3); err != nil || !v.Published.IsZero() || v.Signature != nil {
@@ -153,7 +154,7 @@ func testLists(t *testing.T, s state.Store) {
 		t.Fatalf("delta 1-2: %+v %v", d, err)
 	}
 	heads, err = s.ListHeads(ctx)
-	if err != nil || heads[0].Version != 3 || heads[0].Published != 2 || heads[0].Pending != 0 || !heads[0].ValidUntil.Equal(t0.Add(61*time.Minute)) {
+	if err != nil || heads[0].Version != 3 || heads[0].Published != 2 || heads[0].Pending != 0 || !heads[0].ValidUntil.Equal(t0.Add(3*time.Hour)) {
 		t.Fatalf("heads: %+v %v", heads, err)
 	}
 	if err := pub(3, state.ListDelta{ListKey: hotlist, Base: 2, Version: 3, Signature: []byte{1}}); err != nil {

@@ -186,7 +186,9 @@ func block(c string, a lists.Action) lists.Change {
 	return lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: card(c), Action: a, Reason: lists.ReasonStolen}}
 }
 
-func unlist(c string) lists.Change { return lists.Change{Op: lists.OpRemove, Entry: lists.Entry{Card: card(c)}} }
+func unlist(c string) lists.Change {
+	return lists.Change{Op: lists.OpRemove, Entry: lists.Entry{Card: card(c)}}
+}
 
 // change is a list.write request as the server makes it: decided under
 // the policy, then made.

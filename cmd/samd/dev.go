@@ -281,6 +281,8 @@ func setupDev(dir, listen string) error {
 		PKI: &config.PKI{Listen: strings.TrimPrefix(devPKIBase, "http://"), BaseURL: devPKIBase, Enrolment: true, Instance: "samd-dev",
 			// Transaction file sender ids (YYYY of XXYYYYZU.NNNNNNNNN).
 			Senders: map[string]string{"dev-operator": "0100", "dev-clearing": "0900"}},
+		// Negative lists: changes wait two seconds for their version.
+		Lists:        &config.Lists{BuildInterval: config.Duration(2 * time.Second)},
 		Audit:        config.Audit{CheckpointKey: "audit/dev/checkpoint:v1", CheckpointInterval: config.Duration(time.Minute)},
 		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
 		SUNProfiles: []config.SUNProfile{

@@ -141,23 +141,23 @@ var negativeListCommands = []command{
 	{name: "list add", help: "put entries on a list of your operator's (back office, officer); samd builds the next version in the background", more: listMore,
 		flags: func(fs *flag.FlagSet) runFunc {
 			l, e := addListFlags(fs), addEntryFlags(fs, true)
-			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
 				es, err := e.entries()
 				if err != nil {
 					return nil, err
 				}
-				return msg(c.lists.AddEntries(ctx, connect.NewRequest(&samdv1.ChangeListRequest{Owner: l.owner, Kind: l.kind, Entries: es})))
+				return changed(in)(c.lists.AddEntries(ctx, connect.NewRequest(&samdv1.ChangeListRequest{Owner: l.owner, Kind: l.kind, Entries: es})))
 			}
 		}},
 	{name: "list remove", help: "take entries off a list of your operator's (back office, officer)", more: listMore,
 		flags: func(fs *flag.FlagSet) runFunc {
 			l, e := addListFlags(fs), addEntryFlags(fs, false)
-			return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
+			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
 				es, err := e.entries()
 				if err != nil {
 					return nil, err
 				}
-				return msg(c.lists.RemoveEntries(ctx, connect.NewRequest(&samdv1.ChangeListRequest{Owner: l.owner, Kind: l.kind, Entries: es})))
+				return changed(in)(c.lists.RemoveEntries(ctx, connect.NewRequest(&samdv1.ChangeListRequest{Owner: l.owner, Kind: l.kind, Entries: es})))
 			}
 		}},
 	{name: "list fetch", help: "the newest version of a list, whole or as the delta from the one you hold: writes DIR/<kind>-<owner>-[<held>-]<version>.bin and .p7s",
@@ -205,6 +205,24 @@ var negativeListCommands = []command{
 				return nil, nil
 			}
 		}},
+}
+
+// changed prints a change's answer: the changes waiting for the next
+// version, which samd builds in the background.
+func changed(in *invocation) func(*connect.Response[samdv1.ChangeListResponse], error) (proto.Message, error) {
+	return func(r *connect.Response[samdv1.ChangeListResponse], err error) (proto.Message, error) {
+		if err != nil || in.json {
+			return msg(r, err)
+		}
+		m := r.Msg
+		published := "none yet"
+		if m.GetPublishedVersion() > 0 {
+			published = strconv.FormatUint(m.GetPublishedVersion(), 10)
+		}
+		fmt.Fprintf(in.out, "%s/%s  %d changes wait for the next version (built in the background); the newest published: %s\n",
+			m.GetKind(), m.GetOwner(), m.GetPending(), published)
+		return nil, nil
+	}
 }
 
 // docName is a document's file name: <kind>-<owner>-[<base>-]<version>,

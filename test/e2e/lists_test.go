@@ -410,7 +410,7 @@ func TestListMillionEntries(t *testing.T) {
 				continue // busy: the builder has the database; a client retries
 			}
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%v\n%s", err, e.out)
 			}
 			return
 		}

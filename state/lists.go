@@ -140,6 +140,10 @@ type Lists interface {
 	// added or changed, a remove for each entry gone. It returns none only
 	// when no change follows the key.
 	ListChanges(ctx context.Context, key ListKey, base, version uint64, afterCard, afterTarget string, limit int) ([]ListChange, error)
+	// ListChangeRows counts the entries' rows that begin or end between
+	// versions base and version: at least the number of changes between
+	// them, found from the indexes alone.
+	ListChangeRows(ctx context.Context, key ListKey, base, version uint64) (int64, error)
 	// PublishList records a version's times, description, signature and
 	// deltas, unless it is published already (KindExists), and forgets
 	// what only versions older than v.Version-keep needed: their entries'

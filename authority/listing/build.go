@@ -144,9 +144,18 @@ func (s *Service) publish(ctx context.Context, key state.ListKey, n uint64, sign
 		if _, err := hex.Decode(baseDigest[:], []byte(bv.ListDigest)); err != nil {
 			return errkind.Wrap(errkind.Internal, err, "lists: stored list digest of version %d", base)
 		}
+		// A delta is worth it while little changed; counted from the
+		// indexes first, so that a large one is never streamed.
+		limit := max(full.Records/8, 1000)
+		rows, err := s.cfg.State.ListChangeRows(ctx, key, base, n)
+		if err != nil {
+			return err
+		}
+		if uint64(rows) > 2*limit {
+			continue
+		}
 		dh := h
 		dh.Base = base
-		limit := max(full.Records/2, 1000)
 		ds, err := lists.WriteDelta(io.Discard, dh, s.changes(ctx, key, base, n, limit), baseDigest, full.List)
 		if errors.Is(err, tooLarge) {
 			continue

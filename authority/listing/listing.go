@@ -27,10 +27,11 @@
 //     is checked at the end; a stream whose bytes differ fails). Memory
 //     stays flat whatever the list's length.
 //   - Deltas: each version is published with signed deltas from each of
-//     the Deltas versions before it (default 16), unless a delta has
-//     more records than half the full list's entries (and more than
-//     1000): then the full list is as cheap. A receiver further behind,
-//     or one that holds nothing, gets the full list.
+//     the Deltas versions before it (default 16), unless a delta would
+//     have more records than an eighth of the full list's entries (and
+//     more than 1000; judged first from the rows changed, which the
+//     indexes count): then the full list serves as well. A receiver
+//     further behind, or one that holds nothing, gets the full list.
 //   - A version is valid for Validity (default 7 days) from its issue,
 //     and never beyond its signer's certificate (lists.Verify refuses
 //     that); a new version is issued, changed or not, when RenewBefore

@@ -201,9 +201,11 @@ var migrations = []string{
 	// their signed receipts. Card and target ids are hex text in the "C"
 	// collation: text order is then byte order, the lists' key order.
 	`CREATE TABLE list_head (
-		owner   TEXT NOT NULL,
-		kind    TEXT NOT NULL,
-		version BIGINT NOT NULL,
+		owner         TEXT NOT NULL,
+		kind          TEXT NOT NULL,
+		version       BIGINT NOT NULL,
+		pending       BIGINT NOT NULL DEFAULT 0,
+		pending_since TIMESTAMPTZ,
 		PRIMARY KEY (owner, kind)
 	);
 	CREATE TABLE list_pending (

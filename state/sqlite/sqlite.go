@@ -239,9 +239,11 @@ var migrations = []string{
 	// by version, the versions and deltas published, the receivers and
 	// their signed receipts.
 	`CREATE TABLE list_head (
-		owner   TEXT NOT NULL,
-		kind    TEXT NOT NULL,
-		version INTEGER NOT NULL,
+		owner         TEXT NOT NULL,
+		kind          TEXT NOT NULL,
+		version       INTEGER NOT NULL,
+		pending       INTEGER NOT NULL DEFAULT 0,
+		pending_since TEXT,
 		PRIMARY KEY (owner, kind)
 	);
 	CREATE TABLE list_pending (

@@ -21,8 +21,9 @@ import (
 //     is its rows with from_version <= V < to_version, so a version's
 //     content never changes while it is served, and a delta from M to N
 //     is the rows that begin or end in (M, N];
-//   - list_head: the last version number taken, the row every change and
-//     every new version of a list locks first.
+//   - list_head: the last version number taken, and how many changes wait
+//     since when; the row every change and every new version of a list
+//     locks first.
 //
 // Ops in list_pending: 1 put, 2 remove (lists.OpPut, lists.OpRemove).
 const (
@@ -56,6 +57,10 @@ func (s *Store) ChangeList(ctx context.Context, key state.ListKey, changes []sta
 		}
 		defer stmt.Close()
 		t := c.time(at)
+		if _, err := c.exec(ctx, `UPDATE list_head SET pending = pending + ?, pending_since = coalesce(pending_since, ?) WHERE owner = ? AND kind = ?`,
+			len(changes), t, key.Owner, key.Kind); err != nil {
+			return err
+		}
 		for _, ch := range changes {
 			e, op := ch.Entry, opPut
 			if ch.Remove {
@@ -65,7 +70,7 @@ func (s *Store) ChangeList(ctx context.Context, key state.ListKey, changes []sta
 				return err
 			}
 		}
-		return c.row(ctx, `SELECT count(*) FROM list_pending WHERE owner = ? AND kind = ?`, key.Owner, key.Kind).Scan(&pending)
+		return c.row(ctx, `SELECT pending FROM list_head WHERE owner = ? AND kind = ?`, key.Owner, key.Kind).Scan(&pending)
 	})
 	return pending, err
 }
@@ -102,9 +107,7 @@ func (s *Store) ListHeads(ctx context.Context) ([]state.ListHead, error) {
 	rows, err := c.rows(ctx, `SELECT h.owner, h.kind, h.version,
 		coalesce((SELECT max(v.version) FROM list_version v WHERE v.owner = h.owner AND v.kind = h.kind AND v.published IS NOT NULL), 0),
 		(SELECT v.valid_until FROM list_version v WHERE v.owner = h.owner AND v.kind = h.kind AND v.published IS NOT NULL ORDER BY v.version DESC LIMIT 1),
-		(SELECT count(*) FROM list_pending p WHERE p.owner = h.owner AND p.kind = h.kind),
-		(SELECT min(p.at) FROM list_pending p WHERE p.owner = h.owner AND p.kind = h.kind)
-		FROM list_head h ORDER BY h.owner, h.kind`)
+		h.pending, h.pending_since FROM list_head h ORDER BY h.owner, h.kind`)
 	return collect(rows, err, func(rows *sql.Rows) (state.ListHead, error) {
 		var h state.ListHead
 		var v, p int64
@@ -158,7 +161,8 @@ func (s *Store) NewListVersion(ctx context.Context, v state.ListVersion, after u
 			o, k, n, c.time(v.Issued), c.time(v.ValidFrom), c.time(v.ValidUntil)); err != nil {
 			return err
 		}
-		_, err = c.exec(ctx, `UPDATE list_head SET version = ? WHERE owner = ? AND kind = ?`, n, o, k)
+		// Under the head's lock no change arrived meanwhile: none waits now.
+		_, err = c.exec(ctx, `UPDATE list_head SET version = ?, pending = 0, pending_since = NULL WHERE owner = ? AND kind = ?`, n, o, k)
 		return err
 	})
 	return v, err
@@ -230,6 +234,19 @@ func (s *Store) ListChanges(ctx context.Context, key state.ListKey, base, versio
 		}
 		afterCard, afterTarget = lives[len(lives)-1].e.Card, lives[len(lives)-1].e.Target
 	}
+}
+
+// ListChangeRows implements state.Lists: two index range counts (a row
+// that begins and ends between the versions counts twice).
+func (s *Store) ListChangeRows(ctx context.Context, key state.ListKey, base, version uint64) (int64, error) {
+	var n int64
+	err := s.read().row(ctx, `SELECT (SELECT count(*) FROM list_entry WHERE owner = ? AND kind = ? AND from_version > ? AND from_version <= ?)
+		+ (SELECT count(*) FROM list_entry WHERE owner = ? AND kind = ? AND to_version > ? AND to_version <= ?)`,
+		key.Owner, key.Kind, int64(base), int64(version), key.Owner, key.Kind, int64(base), int64(version)).Scan(&n)
+	if err != nil {
+		return 0, Unavailable(err)
+	}
+	return n, nil
 }
 
 // netChanges turns rows grouped by key into the change of each key from

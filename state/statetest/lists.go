@@ -119,6 +119,10 @@ func testLists(t *testing.T, s state.Store) {
 	if got := changesBetween(t, s, hotlist, 1, 2, 100); fmt.Sprint(got) != fmt.Sprint([]state.ListChange{put("04", "", 1), put("06", "", 2), remove("09")}) {
 		t.Fatalf("changes from 1 to 2: %+v", got)
 	}
+	// 04 ended and began again, 06 began, 09 ended: four rows.
+	if n, err := s.ListChangeRows(ctx, hotlist, 1, 2); err != nil || n != 4 {
+		t.Fatalf("rows changed from 1 to 2: %d %v", n, err)
+	}
 	if got := entriesAt(t, s, hotlist, 1, 2); len(got) != 4 || got[0].Action != 2 {
 		t.Fatalf("version 1 changed under version 2: %+v", got)
 	}

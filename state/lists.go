@@ -120,9 +120,10 @@ type Lists interface {
 	// version, all or none, and returns the number of changes waiting.
 	// It never makes a version.
 	ChangeList(ctx context.Context, key ListKey, changes []ListChange, at time.Time) (int64, error)
-	// ListEntry reads the entry the list will hold at its next version
-	// (its waiting changes applied); KindNotFound if none.
-	ListEntry(ctx context.Context, key ListKey, card, target string) (ListEntry, error)
+	// ListHolding returns, of the entries the list will hold at its next
+	// version for the cards given, those whose action is action: one
+	// query per few hundred cards, whatever the number of entries.
+	ListHolding(ctx context.Context, key ListKey, action int, cards []string) ([]ListEntry, error)
 	// ListHeads lists every list.
 	ListHeads(ctx context.Context) ([]ListHead, error)
 	// NewListVersion takes the list's next version number, if its last

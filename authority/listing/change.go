@@ -122,18 +122,23 @@ func (s *Service) checkPermanent(ctx context.Context, caller identity.Principal,
 	if decide(all) == nil {
 		return nil
 	}
+	var cards []string
 	for _, r := range rows {
-		if !r.Remove && r.Entry.Action == int(lists.ActionBlockPermanent) {
-			continue // decided with the request
+		if r.Remove || r.Entry.Action != int(lists.ActionBlockPermanent) { // a permanent put was decided with the request
+			cards = append(cards, r.Entry.Card)
 		}
-		cur, err := s.cfg.State.ListEntry(ctx, key, r.Entry.Card, r.Entry.Target)
-		switch {
-		case errkind.Of(err) == errkind.NotFound:
-			continue
-		case err != nil:
-			return err
-		case cur.Action == int(lists.ActionBlockPermanent):
-			if err := decide([]policies.ListEntry{{Card: r.Entry.Card, Target: r.Entry.Target, Permanent: true}}); err != nil {
+	}
+	held, err := s.cfg.State.ListHolding(ctx, key, int(lists.ActionBlockPermanent), cards)
+	if err != nil {
+		return err
+	}
+	touched := map[[2]string]bool{}
+	for _, r := range rows {
+		touched[[2]string{r.Entry.Card, r.Entry.Target}] = !r.Remove && r.Entry.Action == int(lists.ActionBlockPermanent)
+	}
+	for _, e := range held {
+		if permanentPut, ok := touched[[2]string{e.Card, e.Target}]; ok && !permanentPut {
+			if err := decide([]policies.ListEntry{{Card: e.Card, Target: e.Target, Permanent: true}}); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/samd-io/samd/errkind"
@@ -75,30 +76,66 @@ func (s *Store) ChangeList(ctx context.Context, key state.ListKey, changes []sta
 	return pending, err
 }
 
-// ListEntry implements state.Lists.
-func (s *Store) ListEntry(ctx context.Context, key state.ListKey, card, target string) (state.ListEntry, error) {
+// holdingBatch is how many cards one ListHolding query names.
+const holdingBatch = 500
+
+// ListHolding implements state.Lists: per batch of cards, the listed
+// entries and the waiting changes of those cards; a key's last waiting
+// change decides, else its listed entry.
+func (s *Store) ListHolding(ctx context.Context, key state.ListKey, action int, cards []string) ([]state.ListEntry, error) {
 	c := s.read()
-	e := state.ListEntry{Card: card, Target: target}
-	var op int
-	err := c.row(ctx, `SELECT op, action, reason, effective, data FROM list_pending WHERE owner = ? AND kind = ? AND card = ? AND target = ? ORDER BY n DESC LIMIT 1`,
-		key.Owner, key.Kind, card, target).Scan(&op, &e.Action, &e.Reason, &e.Effective, &e.Data)
-	switch {
-	case err == nil && op == opPut:
-		return e, nil
-	case err == nil:
-		return e, errkind.Errorf(errkind.NotFound, "lists: %s/%s takes %s/%s off at its next version", key.Kind, key.Owner, card, target)
-	case !errors.Is(err, sql.ErrNoRows):
-		return e, Unavailable(err)
+	var out []state.ListEntry
+	for len(cards) > 0 {
+		b := cards[:min(len(cards), holdingBatch)]
+		cards = cards[len(b):]
+		in := strings.Repeat("?, ", len(b)-1) + "?"
+		args := []any{key.Owner, key.Kind}
+		for _, card := range b {
+			args = append(args, card)
+		}
+		rows, err := c.rows(ctx, `SELECT card, target, action, reason, effective, data FROM list_entry
+			WHERE owner = ? AND kind = ? AND to_version IS NULL AND card IN (`+in+`)`, args...)
+		listed, err := collect(rows, err, func(rows *sql.Rows) (state.ListEntry, error) {
+			var e state.ListEntry
+			err := rows.Scan(&e.Card, &e.Target, &e.Action, &e.Reason, &e.Effective, &e.Data)
+			return e, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		rows, err = c.rows(ctx, `SELECT card, target, op, action, reason, effective, data FROM list_pending
+			WHERE owner = ? AND kind = ? AND card IN (`+in+`) ORDER BY n`, args...)
+		type change struct {
+			e  state.ListEntry
+			op int
+		}
+		waiting, err := collect(rows, err, func(rows *sql.Rows) (change, error) {
+			var ch change
+			err := rows.Scan(&ch.e.Card, &ch.e.Target, &ch.op, &ch.e.Action, &ch.e.Reason, &ch.e.Effective, &ch.e.Data)
+			return ch, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		next := map[[2]string]*state.ListEntry{}
+		for i := range listed {
+			next[[2]string{listed[i].Card, listed[i].Target}] = &listed[i]
+		}
+		for i := range waiting { // in the order asked: the last one stands
+			k := [2]string{waiting[i].e.Card, waiting[i].e.Target}
+			if waiting[i].op == opPut {
+				next[k] = &waiting[i].e
+			} else {
+				delete(next, k)
+			}
+		}
+		for _, e := range next {
+			if e.Action == action {
+				out = append(out, *e)
+			}
+		}
 	}
-	err = c.row(ctx, `SELECT action, reason, effective, data FROM list_entry WHERE owner = ? AND kind = ? AND card = ? AND target = ? AND to_version IS NULL`,
-		key.Owner, key.Kind, card, target).Scan(&e.Action, &e.Reason, &e.Effective, &e.Data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, errkind.Errorf(errkind.NotFound, "lists: %s/%s does not list %s/%s", key.Kind, key.Owner, card, target)
-	}
-	if err != nil {
-		return e, Unavailable(err)
-	}
-	return e, nil
+	return out, nil
 }
 
 // ListHeads implements state.Lists.

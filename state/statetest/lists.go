@@ -87,7 +87,7 @@ func testLists(t *testing.T, s state.Store) {
 	if err != nil || n != 4 {
 		t.Fatalf("change: %d %v", n, err)
 	}
-	if e, err := s.ListEntry(ctx, hotlist, "0401", ""); err != nil || e.Action != 1 || e.Reason != 2 || e.Effective != 1767225600 {
+	if e, err := s.ListHolding(ctx, hotlist, 1, []string{"0401"}); err != nil || len(e) != 1 || e[0].Card != "0401" || e[0].Reason != 2 || e[0].Effective != 1767225600 {
 		t.Fatalf("a waiting entry: %+v %v", e, err)
 	}
 	heads, err := s.ListHeads(ctx)
@@ -112,8 +112,13 @@ func testLists(t *testing.T, s state.Store) {
 	if _, err := s.ChangeList(ctx, hotlist, []state.ListChange{remove("09"), put("04", "", 1), put("0A", "", 2), put("05", "", 2), remove("05"), put("06", "", 2)}, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ListEntry(ctx, hotlist, "09", ""); errkind.Of(err) != errkind.NotFound {
-		t.Fatalf("an entry waiting to be removed: %v", err)
+	if e, err := s.ListHolding(ctx, hotlist, 2, []string{"09"}); err != nil || len(e) != 0 {
+		t.Fatalf("an entry waiting to be removed: %+v %v", e, err)
+	}
+	// Listed 0401 (action 1), changed to 1: 04; removed: 09; 05 came and went.
+	held, err := s.ListHolding(ctx, hotlist, 1, []string{"04", "0401", "09", "05", "FF"})
+	if err != nil || len(held) != 2 || entryKey(held[0])+entryKey(held[1]) != "04/0401/" && entryKey(held[0])+entryKey(held[1]) != "0401/04/" {
+		t.Fatalf("entries holding action 1: %+v %v", held, err)
 	}
 	listVersion(t, s, hotlist, 1)
 	if got := changesBetween(t, s, hotlist, 1, 2, 100); fmt.Sprint(got) != fmt.Sprint([]state.ListChange{put("04", "", 1), put("06", "", 2), remove("09")}) {

@@ -106,8 +106,8 @@ func (s *Service) warn(key state.ListKey, err error) {
 	}
 }
 
-// tooLarge stops a delta that would not be smaller than the full list.
-var tooLarge = errors.New("the delta is not worth it")
+// errTooLarge stops a delta that would not be smaller than the full list.
+var errTooLarge = errors.New("the delta is not worth it")
 
 // publish makes version n's document from its rows and signs it, and its
 // deltas from the Deltas versions before it, and publishes them. Its
@@ -157,7 +157,7 @@ func (s *Service) publish(ctx context.Context, key state.ListKey, n uint64, sign
 		dh := h
 		dh.Base = base
 		ds, err := lists.WriteDelta(io.Discard, dh, s.changes(ctx, key, base, n, limit), baseDigest, full.List)
-		if errors.Is(err, tooLarge) {
+		if errors.Is(err, errTooLarge) {
 			continue
 		}
 		if err != nil {
@@ -232,7 +232,7 @@ func (s *Service) entries(ctx context.Context, key state.ListKey, n uint64) iter
 }
 
 // changes streams the changes from version base to n in key order, batch
-// by batch; limit, if not 0, stops it with tooLarge after that many.
+// by batch; limit, if not 0, stops it with errTooLarge after that many.
 func (s *Service) changes(ctx context.Context, key state.ListKey, base, n, limit uint64) iter.Seq2[lists.Change, error] {
 	return func(yield func(lists.Change, error) bool) {
 		card, target := "", ""
@@ -248,7 +248,7 @@ func (s *Service) changes(ctx context.Context, key state.ListKey, base, n, limit
 			}
 			for _, c := range b {
 				if count++; limit > 0 && count > limit {
-					yield(lists.Change{}, fmt.Errorf("%w: more than %d records", tooLarge, limit))
+					yield(lists.Change{}, fmt.Errorf("%w: more than %d records", errTooLarge, limit))
 					return
 				}
 				e, err := entry(c.Entry)

@@ -225,15 +225,10 @@ type CARequest struct {
 }
 
 // OIDAnyPolicy is RFC 5280 §4.2.1.4's anyPolicy, 2.5.29.32.0.
-var OIDAnyPolicy = mustOID("2.5.29.32.0")
-
-func mustOID(dotted string) x509.OID {
-	o, err := x509.ParseOID(dotted)
-	if err != nil {
-		panic(err)
-	}
+var OIDAnyPolicy = func() x509.OID {
+	o, _ := x509.OIDFromInts([]uint64{2, 5, 29, 32, 0}) // fails only for fewer than two arcs
 	return o
-}
+}()
 
 // NewCA builds a root or subordinate CA certificate: keyCertSign and
 // cRLSign, critical basic constraints with the path length, subject and

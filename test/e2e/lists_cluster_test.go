@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,7 +15,6 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/lists"
-	"github.com/samd-io/samd/test/postgres/pgtest"
 )
 
 // TestListCluster: three replicas on one token and one PostgreSQL take
@@ -25,22 +23,7 @@ import (
 // the replica that built them is killed with SIGKILL and another takes
 // over; every replica serves the same documents.
 func TestListCluster(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	e := newEnv(t, nil)
-	if out, err := exec.Command(e.bin, "dev", "--dir", e.dir, "--init-only", "--cluster", "3", "--postgres", dsn).CombinedOutput(); err != nil {
-		t.Fatalf("samd dev --cluster: %v\n%s", err, out)
-	}
-	var reps []*replica
-	var cfgs []string
-	for n := 1; n <= 3; n++ {
-		cfgs = append(cfgs, filepath.Join(e.dir, fmt.Sprintf("replica-%d.yaml", n)))
-		reps = append(reps, e.launch(cfgs[n-1]))
-	}
-	t.Cleanup(func() {
-		for _, r := range reps {
-			stopReplica(r)
-		}
-	})
+	e, dsn, reps, _ := startCluster(t)
 	ctx := ctxT(t)
 	if _, err := e.asAt(reps[0].addr, "officer", "dev-operator", "dev-officer-1").pki.CreateSigner(ctx, connect.NewRequest(&samdv1.CreateSignerRequest{
 		Ca: "dev-scheme", Operator: "dev-operator", Signer: "cluster-lists", Profile: "list-signer"})); err != nil {

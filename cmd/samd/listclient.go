@@ -219,7 +219,7 @@ func changed(in *invocation) func(*connect.Response[samdv1.ChangeListResponse], 
 		if m.GetPublishedVersion() > 0 {
 			published = strconv.FormatUint(m.GetPublishedVersion(), 10)
 		}
-		fmt.Fprintf(in.out, "%s/%s  %d changes wait for the next version (built in the background); the newest published: %s\n",
+		fmt.Fprintf(in.out, "%s/%s  changes waiting for the next version (built in the background): %d; newest version published: %s\n",
 			m.GetKind(), m.GetOwner(), m.GetPending(), published)
 		return nil, nil
 	}

@@ -89,12 +89,23 @@ func Tx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
 		if errkind.Is(err) {
 			return err
 		}
-		return Unavailable(err)
+		return Unavailable(withDeadline(ctx, err))
 	}
 	if err := tx.Commit(); err != nil {
-		return Unavailable(err)
+		return Unavailable(withDeadline(ctx, err))
 	}
 	return nil
+}
+
+// withDeadline adds the request's deadline to a failed statement's error
+// when it passed: a driver that interrupts a statement at the deadline
+// reports the interruption (SQLite's SQLITE_INTERRUPT), not the deadline,
+// and Unavailable must see the deadline to call it Busy.
+func withDeadline(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return errors.Join(err, ctx.Err())
+	}
+	return err
 }
 
 // Migrate brings a schema at version (the count of migrations applied

@@ -113,6 +113,7 @@ func accessTable() map[string]method {
 		samdv1connect.OfficerServiceSearchAuditProcedure:        {roles: officers},
 		samdv1connect.OfficerServiceStatusProcedure:             {roles: officers},
 		samdv1connect.OfficerServiceSearchCertificatesProcedure: {roles: officers},
+		samdv1connect.OfficerServiceNegativeListsProcedure:      {roles: officers},
 
 		healthCheckProcedure: {roles: allRoles},
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},

@@ -217,8 +217,14 @@ func (s *listService) ListStatus(ctx context.Context, req *connect.Request[samdv
 	if err != nil {
 		return nil, err
 	}
-	out := &samdv1.ListStatusResponse{Owner: key.Owner, Kind: key.Kind, Version: st.Version, Issued: rfc3339(st.Issued), ValidUntil: rfc3339(st.ValidUntil),
-		Entries: st.Entries, Pending: st.Pending}
+	return connect.NewResponse(listStatus(st)), nil
+}
+
+// listStatus is a list's status as ListStatus (and the officers'
+// NegativeLists) answer it.
+func listStatus(st listing.Status) *samdv1.ListStatusResponse {
+	out := &samdv1.ListStatusResponse{Owner: st.Key.Owner, Kind: st.Key.Kind, Version: st.Version, Issued: rfc3339(st.Issued), ValidUntil: rfc3339(st.ValidUntil),
+		Entries: st.Entries, Pending: st.Pending, DeltaBases: st.DeltaBases}
 	for _, r := range st.Receivers {
 		out.Receivers = append(out.Receivers, &samdv1.ListReceiverStatus{Receiver: r.Receiver, AcknowledgedVersion: r.Acknowledged,
 			AcknowledgedAt: rfc3339(r.AcknowledgedAt), Behind: r.Behind, BehindSince: rfc3339(r.Since)})
@@ -226,5 +232,5 @@ func (s *listService) ListStatus(ctx context.Context, req *connect.Request[samdv
 			out.Behind++
 		}
 	}
-	return connect.NewResponse(out), nil
+	return out
 }

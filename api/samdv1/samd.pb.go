@@ -7925,7 +7925,12 @@ type ListStatusResponse struct {
 	// The owner's receivers (its policy's lists.receivers), in name order.
 	Receivers []*ListReceiverStatus `protobuf:"bytes,8,rep,name=receivers,proto3" json:"receivers,omitempty"`
 	// How many of them have not acknowledged the newest version.
-	Behind        uint32 `protobuf:"varint,9,opt,name=behind,proto3" json:"behind,omitempty"`
+	Behind uint32 `protobuf:"varint,9,opt,name=behind,proto3" json:"behind,omitempty"`
+	// The versions samd keeps a signed delta from to the newest, newest
+	// first: a receiver that holds one fetches the delta, any other the
+	// full list (lists.deltas; a delta larger than it is worth is not
+	// kept).
+	DeltaBases    []uint64 `protobuf:"varint,10,rep,packed,name=delta_bases,json=deltaBases,proto3" json:"delta_bases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8021,6 +8026,107 @@ func (x *ListStatusResponse) GetBehind() uint32 {
 		return x.Behind
 	}
 	return 0
+}
+
+func (x *ListStatusResponse) GetDeltaBases() []uint64 {
+	if x != nil {
+		return x.DeltaBases
+	}
+	return nil
+}
+
+// NegativeListsRequest selects the negative lists an officer sees. An
+// operator's officer is answered with its own operator's lists only
+// (owner must be empty or its own); the scheme's officers with every
+// owner's (owner empty) or one owner's.
+type NegativeListsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NegativeListsRequest) Reset() {
+	*x = NegativeListsRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NegativeListsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NegativeListsRequest) ProtoMessage() {}
+
+func (x *NegativeListsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NegativeListsRequest.ProtoReflect.Descriptor instead.
+func (*NegativeListsRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *NegativeListsRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type NegativeListsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each list that has entries or versions, by owner and kind, as
+	// ListService.ListStatus answers for it.
+	Lists         []*ListStatusResponse `protobuf:"bytes,1,rep,name=lists,proto3" json:"lists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NegativeListsResponse) Reset() {
+	*x = NegativeListsResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NegativeListsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NegativeListsResponse) ProtoMessage() {}
+
+func (x *NegativeListsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NegativeListsResponse.ProtoReflect.Descriptor instead.
+func (*NegativeListsResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *NegativeListsResponse) GetLists() []*ListStatusResponse {
+	if x != nil {
+		return x.Lists
+	}
+	return nil
 }
 
 var File_samd_v1_samd_proto protoreflect.FileDescriptor
@@ -8640,7 +8746,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x14acknowledged_version\x18\x02 \x01(\x04R\x13acknowledgedVersion\x12'\n" +
 	"\x0facknowledged_at\x18\x03 \x01(\tR\x0eacknowledgedAt\x12\x16\n" +
 	"\x06behind\x18\x04 \x01(\bR\x06behind\x12!\n" +
-	"\fbehind_since\x18\x05 \x01(\tR\vbehindSince\"\x98\x02\n" +
+	"\fbehind_since\x18\x05 \x01(\tR\vbehindSince\"\xb9\x02\n" +
 	"\x12ListStatusResponse\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -8651,7 +8757,14 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\aentries\x18\x06 \x01(\x04R\aentries\x12\x18\n" +
 	"\apending\x18\a \x01(\x03R\apending\x129\n" +
 	"\treceivers\x18\b \x03(\v2\x1b.samd.v1.ListReceiverStatusR\treceivers\x12\x16\n" +
-	"\x06behind\x18\t \x01(\rR\x06behind*^\n" +
+	"\x06behind\x18\t \x01(\rR\x06behind\x12\x1f\n" +
+	"\vdelta_bases\x18\n" +
+	" \x03(\x04R\n" +
+	"deltaBases\",\n" +
+	"\x14NegativeListsRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\"J\n" +
+	"\x15NegativeListsResponse\x121\n" +
+	"\x05lists\x18\x01 \x03(\v2\x1b.samd.v1.ListStatusResponseR\x05lists*^\n" +
 	"\tKCVMethod\x12\x1a\n" +
 	"\x16KCV_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17KCV_METHOD_ENCRYPT_ZERO\x10\x01\x12\x18\n" +
@@ -8724,7 +8837,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
 	"\n" +
-	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\x9f\x05\n" +
+	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\xef\x05\n" +
 	"\x0eOfficerService\x125\n" +
 	"\aPropose\x12\x17.samd.v1.ProposeRequest\x1a\x11.samd.v1.Proposal\x122\n" +
 	"\aApprove\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x121\n" +
@@ -8735,7 +8848,8 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\tInventory\x12\x19.samd.v1.InventoryRequest\x1a\x1a.samd.v1.InventoryResponse\x12H\n" +
 	"\vSearchAudit\x12\x1b.samd.v1.SearchAuditRequest\x1a\x1c.samd.v1.SearchAuditResponse\x129\n" +
 	"\x06Status\x12\x16.samd.v1.StatusRequest\x1a\x17.samd.v1.StatusResponse\x12]\n" +
-	"\x12SearchCertificates\x12\".samd.v1.SearchCertificatesRequest\x1a#.samd.v1.SearchCertificatesResponse2\xe9\x02\n" +
+	"\x12SearchCertificates\x12\".samd.v1.SearchCertificatesRequest\x1a#.samd.v1.SearchCertificatesResponse\x12N\n" +
+	"\rNegativeLists\x12\x1d.samd.v1.NegativeListsRequest\x1a\x1e.samd.v1.NegativeListsResponse2\xe9\x02\n" +
 	"\vListService\x12E\n" +
 	"\n" +
 	"AddEntries\x12\x1a.samd.v1.ChangeListRequest\x1a\x1b.samd.v1.ChangeListResponse\x12H\n" +
@@ -8758,7 +8872,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -8868,6 +8982,8 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*ListStatusRequest)(nil),                 // 105: samd.v1.ListStatusRequest
 	(*ListReceiverStatus)(nil),                // 106: samd.v1.ListReceiverStatus
 	(*ListStatusResponse)(nil),                // 107: samd.v1.ListStatusResponse
+	(*NegativeListsRequest)(nil),              // 108: samd.v1.NegativeListsRequest
+	(*NegativeListsResponse)(nil),             // 109: samd.v1.NegativeListsResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,   // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -8937,109 +9053,112 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	96,  // 64: samd.v1.SearchCertificatesResponse.certificates:type_name -> samd.v1.CertificateEntry
 	98,  // 65: samd.v1.ChangeListRequest.entries:type_name -> samd.v1.ListEntry
 	106, // 66: samd.v1.ListStatusResponse.receivers:type_name -> samd.v1.ListReceiverStatus
-	12,  // 67: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,   // 68: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10,  // 69: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16,  // 70: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18,  // 71: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19,  // 72: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22,  // 73: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23,  // 74: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24,  // 75: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25,  // 76: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28,  // 77: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31,  // 78: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34,  // 79: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36,  // 80: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38,  // 81: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40,  // 82: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42,  // 83: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44,  // 84: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44,  // 85: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46,  // 86: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48,  // 87: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	52,  // 88: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53,  // 89: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57,  // 90: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58,  // 91: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60,  // 92: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61,  // 93: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62,  // 94: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64,  // 95: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66,  // 96: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	86,  // 97: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
-	67,  // 98: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69,  // 99: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71,  // 100: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74,  // 101: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75,  // 102: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75,  // 103: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76,  // 104: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75,  // 105: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77,  // 106: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79,  // 107: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	88,  // 108: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
-	92,  // 109: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
-	95,  // 110: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
-	99,  // 111: samd.v1.ListService.AddEntries:input_type -> samd.v1.ChangeListRequest
-	99,  // 112: samd.v1.ListService.RemoveEntries:input_type -> samd.v1.ChangeListRequest
-	101, // 113: samd.v1.ListService.FetchList:input_type -> samd.v1.FetchListRequest
-	103, // 114: samd.v1.ListService.AckList:input_type -> samd.v1.AckListRequest
-	105, // 115: samd.v1.ListService.ListStatus:input_type -> samd.v1.ListStatusRequest
-	14,  // 116: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,   // 117: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11,  // 118: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17,  // 119: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17,  // 120: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20,  // 121: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21,  // 122: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21,  // 123: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21,  // 124: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26,  // 125: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30,  // 126: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32,  // 127: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35,  // 128: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37,  // 129: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39,  // 130: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41,  // 131: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43,  // 132: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45,  // 133: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45,  // 134: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47,  // 135: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50,  // 136: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	51,  // 137: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54,  // 138: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56,  // 139: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59,  // 140: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56,  // 141: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56,  // 142: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63,  // 143: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65,  // 144: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56,  // 145: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	65,  // 146: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
-	68,  // 147: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70,  // 148: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72,  // 149: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73,  // 150: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73,  // 151: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73,  // 152: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73,  // 153: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73,  // 154: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78,  // 155: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81,  // 156: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	91,  // 157: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
-	94,  // 158: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
-	97,  // 159: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
-	100, // 160: samd.v1.ListService.AddEntries:output_type -> samd.v1.ChangeListResponse
-	100, // 161: samd.v1.ListService.RemoveEntries:output_type -> samd.v1.ChangeListResponse
-	102, // 162: samd.v1.ListService.FetchList:output_type -> samd.v1.FetchListResponse
-	104, // 163: samd.v1.ListService.AckList:output_type -> samd.v1.AckListResponse
-	107, // 164: samd.v1.ListService.ListStatus:output_type -> samd.v1.ListStatusResponse
-	116, // [116:165] is the sub-list for method output_type
-	67,  // [67:116] is the sub-list for method input_type
-	67,  // [67:67] is the sub-list for extension type_name
-	67,  // [67:67] is the sub-list for extension extendee
-	0,   // [0:67] is the sub-list for field type_name
+	107, // 67: samd.v1.NegativeListsResponse.lists:type_name -> samd.v1.ListStatusResponse
+	12,  // 68: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,   // 69: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10,  // 70: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16,  // 71: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18,  // 72: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19,  // 73: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22,  // 74: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23,  // 75: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24,  // 76: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25,  // 77: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28,  // 78: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31,  // 79: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34,  // 80: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36,  // 81: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38,  // 82: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40,  // 83: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42,  // 84: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44,  // 85: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44,  // 86: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46,  // 87: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48,  // 88: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	52,  // 89: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53,  // 90: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57,  // 91: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58,  // 92: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60,  // 93: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61,  // 94: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62,  // 95: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64,  // 96: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66,  // 97: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86,  // 98: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67,  // 99: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69,  // 100: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71,  // 101: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74,  // 102: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75,  // 103: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75,  // 104: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76,  // 105: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75,  // 106: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77,  // 107: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79,  // 108: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	88,  // 109: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
+	92,  // 110: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
+	95,  // 111: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
+	108, // 112: samd.v1.OfficerService.NegativeLists:input_type -> samd.v1.NegativeListsRequest
+	99,  // 113: samd.v1.ListService.AddEntries:input_type -> samd.v1.ChangeListRequest
+	99,  // 114: samd.v1.ListService.RemoveEntries:input_type -> samd.v1.ChangeListRequest
+	101, // 115: samd.v1.ListService.FetchList:input_type -> samd.v1.FetchListRequest
+	103, // 116: samd.v1.ListService.AckList:input_type -> samd.v1.AckListRequest
+	105, // 117: samd.v1.ListService.ListStatus:input_type -> samd.v1.ListStatusRequest
+	14,  // 118: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,   // 119: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11,  // 120: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17,  // 121: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17,  // 122: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20,  // 123: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21,  // 124: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21,  // 125: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21,  // 126: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26,  // 127: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30,  // 128: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32,  // 129: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35,  // 130: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37,  // 131: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39,  // 132: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41,  // 133: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43,  // 134: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45,  // 135: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45,  // 136: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47,  // 137: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50,  // 138: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	51,  // 139: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54,  // 140: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56,  // 141: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59,  // 142: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56,  // 143: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56,  // 144: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63,  // 145: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65,  // 146: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56,  // 147: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65,  // 148: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68,  // 149: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70,  // 150: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72,  // 151: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73,  // 152: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73,  // 153: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73,  // 154: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73,  // 155: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73,  // 156: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78,  // 157: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81,  // 158: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	91,  // 159: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
+	94,  // 160: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
+	97,  // 161: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
+	109, // 162: samd.v1.OfficerService.NegativeLists:output_type -> samd.v1.NegativeListsResponse
+	100, // 163: samd.v1.ListService.AddEntries:output_type -> samd.v1.ChangeListResponse
+	100, // 164: samd.v1.ListService.RemoveEntries:output_type -> samd.v1.ChangeListResponse
+	102, // 165: samd.v1.ListService.FetchList:output_type -> samd.v1.FetchListResponse
+	104, // 166: samd.v1.ListService.AckList:output_type -> samd.v1.AckListResponse
+	107, // 167: samd.v1.ListService.ListStatus:output_type -> samd.v1.ListStatusResponse
+	118, // [118:168] is the sub-list for method output_type
+	68,  // [68:118] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -9055,7 +9174,7 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   103,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   9,
 		},

@@ -360,6 +360,17 @@ func TestDeltasKept(t *testing.T) {
 	if _, err := e.lists.Fetch(context.Background(), &terminal, "issuer", lists.KindCardHotlist, 5); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("holding a version from the future: %v", err)
 	}
+	// The status names the versions a delta is kept from; Lists answers
+	// the same, by owner.
+	if st, err := e.lists.Status(context.Background(), hotlist); err != nil || st.Version != 4 || !slices.Equal(st.DeltaBases, []uint64{3, 2}) {
+		t.Fatalf("status: %v, version %d, deltas from %v", err, st.Version, st.DeltaBases)
+	}
+	for owner, want := range map[string]int{"": 1, "issuer": 1, "other": 0} {
+		all, err := e.lists.Lists(context.Background(), owner)
+		if err != nil || len(all) != want || want == 1 && (all[0].Key != hotlist || !slices.Equal(all[0].DeltaBases, []uint64{3, 2})) {
+			t.Fatalf("lists of %q: %v %+v", owner, err, all)
+		}
+	}
 	// Renewal: a quarter of the validity before it ends.
 	e.clk.Add(19 * time.Hour)
 	e.build()

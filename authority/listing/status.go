@@ -1,6 +1,7 @@
 package listing
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"path"
@@ -26,6 +27,10 @@ type Status struct {
 	// exactly, and those a pattern of it names that fetched the list
 	// over mTLS or acknowledged it, in name order.
 	Receivers []ReceiverStatus
+	// DeltaBases are the versions a signed delta to the newest is kept
+	// from, newest first (Status and Lists; Statuses leaves it empty): a
+	// receiver holding one fetches the delta, any other the full list.
+	DeltaBases []uint64
 }
 
 // ReceiverStatus is one receiver's acknowledgement.
@@ -76,10 +81,55 @@ func (s *Service) Status(ctx context.Context, key state.ListKey) (Status, error)
 	}
 	for _, h := range heads {
 		if h.ListKey == key {
-			return s.status(ctx, h)
+			return s.withDeltas(ctx, h)
 		}
 	}
 	return Status{}, errkind.Errorf(errkind.NotFound, "lists: %s/%s has no entries and no versions", key.Kind, key.Owner)
+}
+
+// Lists reports every list of an owner ("": of every owner) that has
+// entries or versions, by owner and kind, as Status does.
+func (s *Service) Lists(ctx context.Context, owner string) ([]Status, error) {
+	heads, err := s.cfg.State.ListHeads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, h := range heads {
+		if owner != "" && h.Owner != owner {
+			continue
+		}
+		st, err := s.withDeltas(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b Status) int {
+		return cmp.Or(strings.Compare(a.Key.Owner, b.Key.Owner), strings.Compare(a.Key.Kind, b.Key.Kind))
+	})
+	return out, nil
+}
+
+// withDeltas is status with the deltas kept to the newest version: those
+// publish made from the Deltas versions before it (PublishList forgets
+// older ones) and found worth keeping.
+func (s *Service) withDeltas(ctx context.Context, h state.ListHead) (Status, error) {
+	st, err := s.status(ctx, h)
+	if err != nil || st.Version == 0 {
+		return st, err
+	}
+	for base := st.Version - 1; base >= 1 && base+uint64(s.cfg.Deltas) >= st.Version; base-- {
+		_, err := s.cfg.State.ListDelta(ctx, h.ListKey, base, st.Version)
+		switch {
+		case errkind.Of(err) == errkind.NotFound:
+		case err != nil:
+			return st, err
+		default:
+			st.DeltaBases = append(st.DeltaBases, base)
+		}
+	}
+	return st, nil
 }
 
 // Statuses reports every list (for the metrics).

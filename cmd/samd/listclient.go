@@ -585,7 +585,15 @@ func printListStatus(w io.Writer, r *samdv1.ListStatusResponse) {
 	if r.GetVersion() > 0 {
 		fmt.Fprintf(w, ", issued %s, valid until %s", r.GetIssued(), r.GetValidUntil())
 	}
-	fmt.Fprintf(w, ", %d entries, %d changes waiting\n", r.GetEntries(), r.GetPending())
+	fmt.Fprintf(w, ", %d entries, %d changes waiting", r.GetEntries(), r.GetPending())
+	if len(r.GetDeltaBases()) > 0 {
+		bases := make([]string, len(r.GetDeltaBases()))
+		for i, b := range r.GetDeltaBases() {
+			bases[i] = strconv.FormatUint(b, 10)
+		}
+		fmt.Fprintf(w, ", deltas from %s", strings.Join(bases, ", "))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "receivers: %d of %d have not acknowledged version %d\n", r.GetBehind(), len(r.GetReceivers()), r.GetVersion())
 	width := 0
 	for _, rc := range r.GetReceivers() {

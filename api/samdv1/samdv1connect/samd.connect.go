@@ -170,6 +170,9 @@ const (
 	// OfficerServiceSearchCertificatesProcedure is the fully-qualified name of the OfficerService's
 	// SearchCertificates RPC.
 	OfficerServiceSearchCertificatesProcedure = "/samd.v1.OfficerService/SearchCertificates"
+	// OfficerServiceNegativeListsProcedure is the fully-qualified name of the OfficerService's
+	// NegativeLists RPC.
+	OfficerServiceNegativeListsProcedure = "/samd.v1.OfficerService/NegativeLists"
 	// ListServiceAddEntriesProcedure is the fully-qualified name of the ListService's AddEntries RPC.
 	ListServiceAddEntriesProcedure = "/samd.v1.ListService/AddEntries"
 	// ListServiceRemoveEntriesProcedure is the fully-qualified name of the ListService's RemoveEntries
@@ -1427,6 +1430,9 @@ type OfficerServiceClient interface {
 	SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error)
 	Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error)
 	SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error)
+	// The negative lists an officer may see, with who has not acknowledged
+	// them (NegativeListsRequest).
+	NegativeLists(context.Context, *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error)
 }
 
 // NewOfficerServiceClient constructs a client for the samd.v1.OfficerService service. By default,
@@ -1500,6 +1506,12 @@ func NewOfficerServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(officerServiceMethods.ByName("SearchCertificates")),
 			connect.WithClientOptions(opts...),
 		),
+		negativeLists: connect.NewClient[samdv1.NegativeListsRequest, samdv1.NegativeListsResponse](
+			httpClient,
+			baseURL+OfficerServiceNegativeListsProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("NegativeLists")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1515,6 +1527,7 @@ type officerServiceClient struct {
 	searchAudit        *connect.Client[samdv1.SearchAuditRequest, samdv1.SearchAuditResponse]
 	status             *connect.Client[samdv1.StatusRequest, samdv1.StatusResponse]
 	searchCertificates *connect.Client[samdv1.SearchCertificatesRequest, samdv1.SearchCertificatesResponse]
+	negativeLists      *connect.Client[samdv1.NegativeListsRequest, samdv1.NegativeListsResponse]
 }
 
 // Propose calls samd.v1.OfficerService.Propose.
@@ -1567,6 +1580,11 @@ func (c *officerServiceClient) SearchCertificates(ctx context.Context, req *conn
 	return c.searchCertificates.CallUnary(ctx, req)
 }
 
+// NegativeLists calls samd.v1.OfficerService.NegativeLists.
+func (c *officerServiceClient) NegativeLists(ctx context.Context, req *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error) {
+	return c.negativeLists.CallUnary(ctx, req)
+}
+
 // OfficerServiceHandler is an implementation of the samd.v1.OfficerService service.
 type OfficerServiceHandler interface {
 	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
@@ -1581,6 +1599,9 @@ type OfficerServiceHandler interface {
 	SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error)
 	Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error)
 	SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error)
+	// The negative lists an officer may see, with who has not acknowledged
+	// them (NegativeListsRequest).
+	NegativeLists(context.Context, *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error)
 }
 
 // NewOfficerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1650,6 +1671,12 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 		connect.WithSchema(officerServiceMethods.ByName("SearchCertificates")),
 		connect.WithHandlerOptions(opts...),
 	)
+	officerServiceNegativeListsHandler := connect.NewUnaryHandler(
+		OfficerServiceNegativeListsProcedure,
+		svc.NegativeLists,
+		connect.WithSchema(officerServiceMethods.ByName("NegativeLists")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/samd.v1.OfficerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OfficerServiceProposeProcedure:
@@ -1672,6 +1699,8 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 			officerServiceStatusHandler.ServeHTTP(w, r)
 		case OfficerServiceSearchCertificatesProcedure:
 			officerServiceSearchCertificatesHandler.ServeHTTP(w, r)
+		case OfficerServiceNegativeListsProcedure:
+			officerServiceNegativeListsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1719,6 +1748,10 @@ func (UnimplementedOfficerServiceHandler) Status(context.Context, *connect.Reque
 
 func (UnimplementedOfficerServiceHandler) SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.SearchCertificates is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) NegativeLists(context.Context, *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.NegativeLists is not implemented"))
 }
 
 // ListServiceClient is a client for the samd.v1.ListService service.

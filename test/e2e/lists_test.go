@@ -23,6 +23,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
@@ -118,9 +119,11 @@ func verdict(t *testing.T, e *env, args ...string) string {
 // owner's key are each refused with their reason; the terminal and the
 // clearing house acknowledge, and the status lists exactly who has not;
 // receipts for a version that does not exist or from a party that
-// receives nothing are refused; the policy keeps each operator to its own
-// cards and products, terminals from writing, and the permanent block to
-// the card's issuer; every change and signature is audited.
+// receives nothing are refused (the officers' `samd admin lists` answers
+// the same status, with the delta kept); the policy keeps each operator
+// to its own cards and products, terminals from writing, and the
+// permanent block to the card's issuer; every change and signature is
+// audited.
 func TestNegativeLists(t *testing.T) {
 	e := newEnv(t, nil)
 	e.addPolicy("no-pto-001.yaml", productOwnerPolicy)
@@ -267,8 +270,15 @@ func TestNegativeLists(t *testing.T) {
 			t.Fatalf("status: version %d, behind %v, receivers %v\n%s", st.GetVersion(), behind, all, out)
 		}
 		text := e.mustClient(t, as("back-office"), "list", "status")
-		if !strings.Contains(text, "clearing-house/dev-clearing/dev-clearing-1  NOT ACKNOWLEDGED since") {
+		if !strings.Contains(text, "clearing-house/dev-clearing/dev-clearing-1  NOT ACKNOWLEDGED since") || !strings.Contains(text, ", deltas from 1\n") {
 			t.Errorf("status\n%s", text)
+		}
+		// The officers' read (the console's lists page): the same status,
+		// with the delta kept from version 1.
+		var seen samdv1.NegativeListsResponse
+		cliJSON(t, e.mustAdmin(t, "officer", "lists"), &seen)
+		if len(seen.GetLists()) != 1 || !proto.Equal(seen.GetLists()[0], &st) || !slices.Equal(st.GetDeltaBases(), []uint64{1}) {
+			t.Errorf("samd admin lists: %v\nlist status: %v", &seen, &st)
 		}
 		m := scrape(t, &daemon{metrics: e.metrics}, "/metrics")
 		for _, want := range []string{`samd_list_version{kind="card-hotlist",owner="dev-operator"} 2`,

@@ -32,22 +32,12 @@ var officerReadCommands = []command{
 			limit := addOptUint(fs, "limit", 1000, "the newest `N` matches (default 100, at most 1000)")
 			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
 				req.Limit = limit.v
-				res, err := c.officers.SearchAudit(ctx, connect.NewRequest(&req))
-				if err != nil || in.json {
-					return msg(res, err)
-				}
-				printAuditSearch(in.out, res.Msg)
-				return nil, nil
+				return printed(in, printAuditSearch)(c.officers.SearchAudit(ctx, connect.NewRequest(&req)))
 			}
 		}},
 	{name: "status", help: "samd at a glance: readiness, the HSM session pool, the policy in force, the last hour's calls",
 		flags: noFlags(func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-			res, err := c.officers.Status(ctx, connect.NewRequest(&samdv1.StatusRequest{}))
-			if err != nil || in.json {
-				return msg(res, err)
-			}
-			printStatus(in.out, res.Msg)
-			return nil, nil
+			return printed(in, printStatus)(c.officers.Status(ctx, connect.NewRequest(&samdv1.StatusRequest{})))
 		})},
 	{name: "certs", help: "search the scheme PKI's certificates, newest first, with their revocations",
 		more: "An operator's officer finds its own operator's certificates only; the scheme's officers every one, and\nrevocations of serials samd never recorded.",
@@ -61,12 +51,7 @@ var officerReadCommands = []command{
 			limit := addOptUint(fs, "limit", 1000, "the newest `N` (default 100, at most 1000)")
 			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
 				req.Limit = limit.v
-				res, err := c.officers.SearchCertificates(ctx, connect.NewRequest(&req))
-				if err != nil || in.json {
-					return msg(res, err)
-				}
-				printCertificates(in.out, res.Msg)
-				return nil, nil
+				return printed(in, printCertificates)(c.officers.SearchCertificates(ctx, connect.NewRequest(&req)))
 			}
 		}},
 	{name: "lists", help: "the negative lists you may see: versions, entries, deltas kept, and who has not acknowledged the current version",
@@ -74,22 +59,37 @@ var officerReadCommands = []command{
 		flags: func(fs *flag.FlagSet) runFunc {
 			owner := fs.String("owner", "", "one owner's lists, an operator `ID` (default: every list you may see)")
 			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-				res, err := c.officers.NegativeLists(ctx, connect.NewRequest(&samdv1.NegativeListsRequest{Owner: *owner}))
-				if err != nil || in.json {
-					return msg(res, err)
-				}
-				if len(res.Msg.GetLists()) == 0 {
-					fmt.Fprintln(in.out, "no list has entries yet")
-				}
-				for i, l := range res.Msg.GetLists() {
-					if i > 0 {
-						fmt.Fprintln(in.out)
-					}
-					printListStatus(in.out, l)
-				}
-				return nil, nil
+				return printed(in, printLists)(c.officers.NegativeLists(ctx, connect.NewRequest(&samdv1.NegativeListsRequest{Owner: *owner})))
 			}
 		}},
+}
+
+// printed answers a read: its response as it is with --json (and any
+// error), or nil once print wrote it as text.
+func printed[T any, PT interface {
+	*T
+	proto.Message
+}](in *invocation, print func(io.Writer, PT)) func(*connect.Response[T], error) (proto.Message, error) {
+	return func(r *connect.Response[T], err error) (proto.Message, error) {
+		if err != nil || in.json {
+			return msg[T, PT](r, err)
+		}
+		print(in.out, PT(r.Msg))
+		return nil, nil
+	}
+}
+
+// printLists prints each list as `samd client list status` does.
+func printLists(w io.Writer, r *samdv1.NegativeListsResponse) {
+	if len(r.GetLists()) == 0 {
+		fmt.Fprintln(w, "no list has entries yet")
+	}
+	for i, l := range r.GetLists() {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		printListStatus(w, l)
+	}
 }
 
 // printAuditSearch prints each chain's verification, then one line per

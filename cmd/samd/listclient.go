@@ -197,12 +197,7 @@ var negativeListCommands = []command{
 		more: listMore, flags: func(fs *flag.FlagSet) runFunc {
 			l := addListFlags(fs)
 			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-				res, err := c.lists.ListStatus(ctx, connect.NewRequest(&samdv1.ListStatusRequest{Owner: l.owner, Kind: l.kind}))
-				if err != nil || in.json {
-					return msg(res, err)
-				}
-				printListStatus(in.out, res.Msg)
-				return nil, nil
+				return printed(in, printListStatus)(c.lists.ListStatus(ctx, connect.NewRequest(&samdv1.ListStatusRequest{Owner: l.owner, Kind: l.kind})))
 			}
 		}},
 }

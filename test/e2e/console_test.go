@@ -459,7 +459,14 @@ func TestConsoleRefusals(t *testing.T) {
 // admin listener and returns its output.
 func (e *env) mustAdmin(t *testing.T, as string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
+	return e.mustAdminText(t, as, append([]string{"--json"}, args...)...)
+}
+
+// mustAdminText runs `samd admin` as a development identity on the admin
+// listener and returns its output.
+func (e *env) mustAdminText(t *testing.T, as string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("samd admin --as %s %v: %v\n%s", as, args, err, out)
 	}
@@ -653,6 +660,21 @@ func TestOfficerSearches(t *testing.T) {
 		}
 		if got := owners(connect.NewResponse(&ls)); len(got) != 2 || !slices.Equal(shown, got) {
 			t.Fatalf("samd admin lists %v; the page shows %v", got, shown)
+		}
+		// Without --json, the same answers as text.
+		for _, c := range []struct {
+			as   string
+			args []string
+			want string
+		}{
+			{"scheme-officer", []string{"audit", "search", "--method", "PKIService/Revoke"}, "1 records match; the newest 1:\n"},
+			{"scheme-officer", []string{"certs", "--revoked"}, "7E577E57  dev-scheme  (not issued through samd)  REVOKED "},
+			{"officer", []string{"status"}, "policy     " + st.GetPolicyVersion() + "\n"},
+			{"scheme-officer", []string{"lists", "--owner", "no-pto:001"}, "product-blacklist/no-pto:001  version 0, 0 entries, 1 changes waiting\n"},
+		} {
+			if out := e.mustAdminText(t, c.as, c.args...); !strings.Contains(out, c.want) {
+				t.Errorf("samd admin %v lacks %q:\n%s", c.args, c.want, out)
+			}
 		}
 	})
 }

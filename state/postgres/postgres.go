@@ -237,7 +237,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{Store: sqlstore.New(db, dialect{}), db: db, leads: map[string]*sql.Conn{}}, nil
+	return &Store{Store: sqlstore.New(db, dialect{}, 0), db: db, leads: map[string]*sql.Conn{}}, nil
 }
 
 // migrate brings the schema up to date; the version is samd_schema's.

@@ -258,6 +258,10 @@ var migrations = []string{
 	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
 }
 
+// groupCommit is how many value changes at most share a transaction and
+// its fsync (sqlstore.New).
+const groupCommit = 64
+
 // Open opens (creating if needed) the store at path and brings its schema
 // up to date.
 func Open(path string) (*Store, error) {
@@ -275,7 +279,7 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{Store: sqlstore.New(db, dialect{}), db: db}, nil
+	return &Store{Store: sqlstore.New(db, dialect{}, groupCommit), db: db}, nil
 }
 
 // migrate brings the schema up to date; the version is the database's

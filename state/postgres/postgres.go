@@ -16,6 +16,14 @@
 // is made on a value that another transaction may still change.
 // Migrations run under an advisory lock, so replicas starting together
 // migrate once; Lead is a session-level advisory lock.
+//
+// Value changes are not committed in groups, as state/sqlite commits
+// them: PostgreSQL already shares WAL flushes between concurrent commits
+// on the pool's connections; a group would run its statements as round
+// trips one after another on one connection; and two replicas' groups,
+// each locking many devices' allowances and a key's usage counter in the
+// order its requests came, would deadlock (the README's "Value
+// authorisation" has the measurements).
 package postgres
 
 import (

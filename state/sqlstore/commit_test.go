@@ -40,7 +40,6 @@ type held struct {
 	// foreign key is broken in its transaction, which SQLite checks at
 	// COMMIT.
 	failGroup int32
-	results   []chan result
 }
 
 type result struct {

@@ -11,7 +11,13 @@
 //
 // # Concurrency
 //
-// Every change is one transaction. What must never go over a limit or
+// Every change is one transaction, or, where the backend asks for it
+// ([New]), a savepoint in a group's transaction: value changes
+// (Authorize, Cancel, Spend) are then committed in groups, one commit
+// (one fsync) for as many as wait, each answered only after its group's
+// commit, each refused by its own rules alone (committer, commit.go).
+// state/sqlite groups; state/postgres does not (its package doc says
+// why). What must never go over a limit or
 // backwards is changed by a single atomic statement (an upsert whose
 // WHERE clause holds the limit), or decided on rows read with the
 // dialect's lock first ([Dialect.ForUpdate]): the device's allowance, the

@@ -227,9 +227,9 @@ func (c *committer) run(ctx context.Context, tx *sql.Tx, ch *change) (ok bool, e
 	return ok, err
 }
 
-// stmts are the statements of value changes, prepared once on the
-// database and reused in every group's transaction, which then parses
-// none. A statement is prepared after the group that first ran it: not
+// stmts are the statements of value changes (fixed text, a dozen or
+// so), prepared once on the database and reused in every group's
+// transaction, which then parses none. A statement is prepared after the group that first ran it: not
 // during a group, whose transaction may hold the database's only
 // connection. Only the committer's goroutine uses it.
 type stmts struct {

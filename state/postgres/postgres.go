@@ -16,6 +16,14 @@
 // is made on a value that another transaction may still change.
 // Migrations run under an advisory lock, so replicas starting together
 // migrate once; Lead is a session-level advisory lock.
+//
+// Value changes are not committed in groups, as state/sqlite commits
+// them: PostgreSQL already shares WAL flushes between concurrent commits
+// on the pool's connections; a group would run its statements as round
+// trips one after another on one connection; and two replicas' groups,
+// each locking many devices' allowances and a key's usage counter in the
+// order its requests came, would deadlock (the README's "Value
+// authorisation" has the measurements).
 package postgres
 
 import (
@@ -325,7 +333,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{Store: sqlstore.New(db, dialect{}), db: db, leads: map[string]*sql.Conn{}}, nil
+	return &Store{Store: sqlstore.New(db, dialect{}, 0), db: db, leads: map[string]*sql.Conn{}}, nil
 }
 
 // migrate brings the schema up to date; the version is samd_schema's.

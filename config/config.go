@@ -62,6 +62,25 @@ type Config struct {
 	Vault *Vault `yaml:"vault,omitempty"`
 	// Admin, if set, runs the admin listener for security officers.
 	Admin *Admin `yaml:"admin,omitempty"`
+	// Lists, if set, runs negative lists (README "Negative lists"); it
+	// needs the pki section (list signers, and the plain-HTTP listener
+	// that serves the lists beside the CRLs).
+	Lists *Lists `yaml:"lists,omitempty"`
+}
+
+// Lists tunes negative lists' versions.
+type Lists struct {
+	// BuildInterval is how long changes wait before the version that
+	// takes them is built, in the background (default 10s).
+	BuildInterval Duration `yaml:"build_interval,omitempty"`
+	// Validity is how long a version is valid from its issue (default
+	// 168h), never beyond its signer's certificate; a new version is
+	// issued when RenewBefore is left (default a quarter of Validity).
+	Validity    Duration `yaml:"validity,omitempty"`
+	RenewBefore Duration `yaml:"renew_before,omitempty"`
+	// Deltas is how many versions back a version's deltas reach (default
+	// 16); a receiver further behind gets the whole list.
+	Deltas int `yaml:"deltas,omitempty"`
 }
 
 // Admin configures the officers' listener and dual control.
@@ -598,6 +617,17 @@ func (c *Config) Validate() error {
 			if _, err := identity.New(identity.RoleBackOffice, op, "x"); err != nil {
 				bad("pki.vault_keys."+op, "want an operator id: %v", err)
 			}
+		}
+	}
+	if l := c.Lists; l != nil {
+		if c.PKI == nil {
+			bad("lists", "needs the pki section: list signers are the scheme CA's, and lists are served beside the CRLs")
+		}
+		if l.BuildInterval < 0 || l.Validity < 0 || l.RenewBefore < 0 || l.Deltas < 0 || l.Deltas > 1000 {
+			bad("lists", "build_interval, validity and renew_before must not be negative, deltas 0..1000")
+		}
+		if l.Validity > 0 && l.RenewBefore >= l.Validity {
+			bad("lists.renew_before", "must be shorter than validity")
 		}
 	}
 	for field, p := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile, "tls.client_ca_file": c.TLS.ClientCAFile} {

@@ -59,6 +59,14 @@ func TestKeygenTimeout(t *testing.T) {
 	}
 }
 
+// TestLists: a lists section is read with the pki section it needs.
+func TestLists(t *testing.T) {
+	c, err := config.Load(write(t, good+"pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a}\nlists: {build_interval: 2s, deltas: 4}\n"))
+	if err != nil || c.Lists == nil || time.Duration(c.Lists.BuildInterval) != 2*time.Second || c.Lists.Deltas != 4 {
+		t.Fatalf("lists: %+v %v", c.Lists, err)
+	}
+}
+
 func TestReject(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
 		"fail/unknown-field":       {good + "color: blue\n", "field color not found"},
@@ -95,6 +103,9 @@ func TestReject(t *testing.T) {
 		"fail/key-scope-dash":      {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {prod: \"-\"}}\n", "admin.key_scopes.prod"},
 		"fail/vault-keys-op":       {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, vault_keys: {\"..\": transit/x-}}\n", "pki.vault_keys"},
 		"fail/pki-instance":        {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x}\n", "pki.instance"},
+		"fail/pki-sender":          {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, senders: {op: \"01\"}}\n", "pki.senders.op"},
+		"fail/lists-no-pki":        {good + "lists: {build_interval: 2s}\n", "lists: needs the pki section"},
+		"fail/lists-renew":         {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a}\nlists: {validity: 1h, renew_before: 2h}\n", "lists.renew_before"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := config.Load(write(t, c.yaml))

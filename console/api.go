@@ -26,12 +26,14 @@ const maxAnswer = 16 << 20
 type api struct {
 	officers samdv1connect.OfficerServiceClient
 	pki      samdv1connect.PKIServiceClient
+	lists    samdv1connect.ListServiceClient
 }
 
 func newAPI(h http.Handler) *api {
 	hc := &http.Client{Transport: &local{h: h}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	const base = "http://samd.console.local" // never dialled: the transport is in-process
-	return &api{officers: samdv1connect.NewOfficerServiceClient(hc, base), pki: samdv1connect.NewPKIServiceClient(hc, base)}
+	return &api{officers: samdv1connect.NewOfficerServiceClient(hc, base), pki: samdv1connect.NewPKIServiceClient(hc, base),
+		lists: samdv1connect.NewListServiceClient(hc, base)}
 }
 
 type browserKey struct{}

@@ -1,6 +1,6 @@
 // Package console is the officers' console: web pages on the admin
-// listener for dual control, keys, the scheme PKI, the audit log and
-// samd's health (issue 21).
+// listener for dual control, keys, the scheme PKI, negative lists, the
+// audit log and samd's health (issue 21).
 //
 // # Trust
 //
@@ -105,6 +105,7 @@ var pages = []page{
 	{"proposals", "Proposals", (*Console).proposals},
 	{"keys", "Keys", (*Console).keys},
 	{"pki", "PKI", (*Console).pki},
+	{"lists", "Negative lists", (*Console).lists},
 	{"audit", "Audit", (*Console).audit},
 	{"health", "Health", (*Console).health},
 }
@@ -165,6 +166,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST "+Prefix+"propose", c.propose)
 	c.mux.HandleFunc("GET "+Prefix+"pki/revoke", func(w http.ResponseWriter, r *http.Request) { c.serve(w, r, "revoke", (*Console).revokeForm) })
 	c.mux.HandleFunc("POST "+Prefix+"pki/revoke", c.revoke)
+	c.mux.HandleFunc("POST "+Prefix+"lists/{change}", c.changeList)
 }
 
 // Handler serves the console under Prefix, and hands every other
@@ -324,6 +326,8 @@ var flashes = map[string]string{
 	"component": "Your component was checked against its KCV and sealed in the HSM; it counts as your approval.",
 	"proposed":  "Proposed; your approval counts. The other officers see it on their proposals page.",
 	"revoked":   "Revoked: samd's listeners refuse the certificate at once; the CRL follows.",
+	"listed":    "Stored: the entry waits for the list's next version, which samd builds and signs in the background.",
+	"unlisted":  "Stored: the entry leaves the list at its next version, which samd builds and signs in the background.",
 }
 
 // message is what a page shows of an API error: its stable code and

@@ -37,6 +37,11 @@ const (
 	// keys derived from it, and nothing else (a usage of its own, so
 	// that no operation taking a CMAC key can be given one).
 	RoleKeyBlock
+	// RoleListSign signs an owner's negative lists (package lists): a
+	// private key with the usage of sign, ca and audit, in a role of its
+	// own so that a transaction-file signer's key can never sign a list
+	// nor a list signer's a file (the role is part of the key's CKA_ID).
+	RoleListSign
 )
 
 var roleNames = [...]string{
@@ -49,6 +54,7 @@ var roleNames = [...]string{
 	RoleSessionSeal:     "session-seal",
 	RoleAudit:           "audit",
 	RoleKeyBlock:        "key-block",
+	RoleListSign:        "list-sign",
 }
 
 func (r Role) String() string {
@@ -95,7 +101,7 @@ func (r Role) Usage() Usage {
 		return UsageWrap | UsageUnwrap
 	case RoleSessionSeal:
 		return UsageEncrypt | UsageDecrypt
-	case RoleSign, RoleCA, RoleAudit:
+	case RoleSign, RoleCA, RoleAudit, RoleListSign:
 		return UsageSign
 	case RoleKeyBlock:
 		return UsageKeyBlock
@@ -199,7 +205,7 @@ func (a Algorithm) Fits(r Role) bool {
 		return a.Symmetric()
 	case RoleWrap, RoleSessionSeal:
 		return a.AES()
-	case RoleSign, RoleCA, RoleAudit:
+	case RoleSign, RoleCA, RoleAudit, RoleListSign:
 		return a == ECP256 || a == ECP384 || a == RSA3072
 	}
 	return false

@@ -74,7 +74,7 @@ func TestRoles(t *testing.T) {
 	if !keys.AES128.Fits(keys.RoleDiversifyMaster) || keys.TDEA2.Fits(keys.RoleWrap) || keys.ECP256.Fits(keys.RoleMAC) || keys.AlgUnknown.Fits(keys.RoleSign) {
 		t.Error("Fits")
 	}
-	for _, n := range []string{"diversify-master", "mac", "sign", "ca", "wrap", "session-seal", "audit"} {
+	for _, n := range []string{"diversify-master", "mac", "sign", "ca", "wrap", "session-seal", "audit", "key-block", "list-sign"} {
 		r, err := keys.ParseRole(n)
 		if err != nil || r.String() != n {
 			t.Errorf("role %s: %v %v", n, r, err)

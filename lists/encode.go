@@ -202,6 +202,11 @@ func appendHeader(b []byte, h Header) []byte {
 	return b
 }
 
+// AppendChange appends c's record encoding (package doc, "Records") to
+// b, without checking it against a kind: the bytes an audit record
+// digests for the changes a request asked for.
+func AppendChange(b []byte, c Change) []byte { return appendRecord(b, c.Op, c.Entry) }
+
 // appendRecord appends a record's encoding (package doc, "Records").
 func appendRecord(b []byte, op Op, e Entry) []byte {
 	b = append(b, byte(op), byte(len(e.Card)))

@@ -97,6 +97,13 @@ func TestLayoutFull(t *testing.T) {
 	if s.List != listDigest || s.Records != 2 || s.Size != int64(len(want)) || s.SHA256 != sha256.Sum256(want) {
 		t.Errorf("summary %+v", s)
 	}
+	var appended []byte
+	for _, e := range goldenEntries() {
+		appended = lists.AppendChange(appended, lists.Change{Op: lists.OpPut, Entry: e})
+	}
+	if !bytes.Equal(appended, records) {
+		t.Errorf("AppendChange\n got %X\nwant %X", appended, records)
+	}
 
 	d, err := lists.NewDecoder(bytes.NewReader(want))
 	if err != nil {
@@ -253,6 +260,27 @@ func TestEncodeRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := lists.WriteFull(io.Discard, tc.h, seq(tc.entries)); err == nil {
 				t.Fatal("accepted")
+			}
+		})
+	}
+	// CheckChange refuses, one entry at a time, what the encoder refuses
+	// in an entry (a store's check before it keeps a change).
+	for _, tc := range []struct {
+		name string
+		kind lists.Kind
+		c    lists.Change
+		ok   bool
+	}{
+		{"ok/hotlist-put", lists.KindCardHotlist, lists.Change{Op: lists.OpPut, Entry: e[0]}, true},
+		{"ok/remove-has-no-action", lists.KindCardHotlist, lists.Change{Op: lists.OpRemove, Entry: lists.Entry{Card: []byte{1}}}, true},
+		{"fail/application-blacklist-without-application", lists.KindApplicationBlacklist, lists.Change{Op: lists.OpPut, Entry: e[0]}, false},
+		{"fail/unblock-outside-action-list", lists.KindCardHotlist, lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: []byte{1}, Action: lists.ActionUnblock}}, false},
+		{"fail/card-too-long", lists.KindCardHotlist, lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: make([]byte, 17), Action: lists.ActionBlock}}, false},
+		{"fail/no-kind", lists.KindUnknown, lists.Change{Op: lists.OpPut, Entry: e[0]}, false},
+	} {
+		t.Run("check-change/"+tc.name, func(t *testing.T) {
+			if err := lists.CheckChange(tc.kind, tc.c); (err == nil) != tc.ok {
+				t.Fatalf("CheckChange: %v, want ok %v", err, tc.ok)
 			}
 		})
 	}

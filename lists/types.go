@@ -323,6 +323,22 @@ func checkOwner(owner string) error {
 	return nil
 }
 
+// CheckChange reports whether c may be a record of a list of kind k, by
+// the rules the encoder applies to each record (package doc, "Records"):
+// the ids' lengths, a target where the kind needs one and none where it
+// allows none, the actions the kind allows, the data and the effective
+// time within bounds. A store checks changes with it before it keeps
+// them, so that no version it builds later is refused.
+func CheckChange(k Kind, c Change) error {
+	if !k.Valid() {
+		return fmt.Errorf("lists: kind %d is not a list kind", k)
+	}
+	if err := checkEntry(k, c.Op, c.Entry); err != nil {
+		return fmt.Errorf("lists: entry %X/%X: %w", c.Entry.Card, c.Entry.Target, err)
+	}
+	return nil
+}
+
 // checkEntry validates a record's entry for a list of kind k.
 func checkEntry(k Kind, op Op, e Entry) error {
 	switch {

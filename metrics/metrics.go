@@ -3,7 +3,10 @@
 // listener.
 //
 // Metrics carry method names, outcome codes, rule names and operation
-// names: never key material, inputs or identities beyond the role.
+// names: never key material, inputs or identities beyond the role — but
+// for the ids that name what a gauge measures, which are not secret: a
+// device's allowance, a CA's CRL, a key's validity, a negative list's
+// owner (lists.go).
 package metrics
 
 import (

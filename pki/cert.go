@@ -17,6 +17,7 @@ import (
 
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
+	"github.com/samd-io/samd/lists"
 )
 
 // Profile is a kind of certificate the scheme CA issues. It fixes the key
@@ -43,13 +44,23 @@ const (
 	// samd://principal/back-office/<operator>/<signer> naming the operator
 	// whose files it signs.
 	ProfileSigner Profile = "signer"
+	// ProfileListSigner is an owner's negative-list signing certificate
+	// (package lists): digitalSignature only, no extended key usage, the
+	// certificate policy lists.OIDListSigner (a policy, not an extended
+	// key usage: Go's crypto/x509 cannot parse an extended key usage arc
+	// wider than 64 bits, as every 2.25 UUID arc is), and the principal
+	// URI samd://principal/back-office/<owner>/<signer> naming the
+	// operator or product owner whose lists it signs. A transaction-file
+	// signer lacks the policy, so it signs no list; a list signer lacks
+	// nonRepudiation, so it signs no transaction file.
+	ProfileListSigner Profile = "list-signer"
 	// ProfileServer is a samd server's TLS certificate: serverAuth, DNS
 	// and IP SANs.
 	ProfileServer Profile = "server"
 )
 
 // Profiles lists every profile.
-var Profiles = []Profile{ProfileTerminal, ProfileBackOffice, ProfileClearingHouse, ProfilePersonalisation, ProfileOfficer, ProfileSigner, ProfileServer}
+var Profiles = []Profile{ProfileTerminal, ProfileBackOffice, ProfileClearingHouse, ProfilePersonalisation, ProfileOfficer, ProfileSigner, ProfileServer, ProfileListSigner}
 
 // Role is the identity role a client or signer profile's certificates
 // carry; RoleUnknown for the server profile.
@@ -57,7 +68,7 @@ func (p Profile) Role() identity.Role {
 	switch p {
 	case ProfileTerminal:
 		return identity.RoleTerminal
-	case ProfileBackOffice, ProfileSigner:
+	case ProfileBackOffice, ProfileSigner, ProfileListSigner:
 		return identity.RoleBackOffice
 	case ProfileClearingHouse:
 		return identity.RoleClearingHouse
@@ -68,6 +79,11 @@ func (p Profile) Role() identity.Role {
 	}
 	return identity.RoleUnknown
 }
+
+// HSMKey reports whether the profile's key is made in samd's HSM (a
+// transaction-file or list signer): its certificate is issued with the
+// key, never from a CSR, by enrolment or by renewal.
+func (p Profile) HSMKey() bool { return p == ProfileSigner || p == ProfileListSigner }
 
 // ParseProfile parses a profile name.
 func ParseProfile(s string) (Profile, error) {
@@ -82,7 +98,7 @@ func ParseProfile(s string) (Profile, error) {
 // MaxValidity bounds a profile's certificate lifetime.
 func (p Profile) MaxValidity() time.Duration {
 	switch p {
-	case ProfileSigner:
+	case ProfileSigner, ProfileListSigner:
 		return 3 * 366 * 24 * time.Hour
 	case ProfileServer, ProfileOfficer:
 		return 2 * 366 * 24 * time.Hour
@@ -157,7 +173,7 @@ func Issue(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, r Iss
 		if _, ok := pub.(*rsa.PublicKey); ok {
 			t.KeyUsage |= x509.KeyUsageKeyEncipherment
 		}
-	case ProfileSigner, ProfileTerminal, ProfileBackOffice, ProfileClearingHouse, ProfilePersonalisation, ProfileOfficer:
+	case ProfileSigner, ProfileListSigner, ProfileTerminal, ProfileBackOffice, ProfileClearingHouse, ProfilePersonalisation, ProfileOfficer:
 		p, err := identity.New(r.Profile.Role(), r.Principal.Operator, r.Principal.Device)
 		if err != nil {
 			return nil, fmt.Errorf("pki: %w", err)
@@ -171,9 +187,12 @@ func Issue(rand io.Reader, issuer *x509.Certificate, signer crypto.Signer, r Iss
 		}
 		t.Subject = pkix.Name{CommonName: p.String(), Organization: []string{p.Operator}}
 		t.URIs = []*url.URL{u}
-		if r.Profile == ProfileSigner {
+		switch r.Profile {
+		case ProfileSigner:
 			t.KeyUsage |= x509.KeyUsageContentCommitment
-		} else {
+		case ProfileListSigner:
+			t.Policies = []x509.OID{lists.OIDListSigner}
+		default:
 			t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 		}
 	default:
@@ -205,9 +224,22 @@ type CARequest struct {
 	CRLURL string
 }
 
+// OIDAnyPolicy is RFC 5280 §4.2.1.4's anyPolicy, 2.5.29.32.0.
+var OIDAnyPolicy = func() x509.OID {
+	o, _ := x509.OIDFromInts([]uint64{2, 5, 29, 32, 0}) // fails only for fewer than two arcs
+	return o
+}()
+
 // NewCA builds a root or subordinate CA certificate: keyCertSign and
 // cRLSign, critical basic constraints with the path length, subject and
-// authority key identifiers.
+// authority key identifiers, and the certificate policy anyPolicy. RFC
+// 5280 §4.2.1.4: "When a CA does not wish to limit the set of policies
+// for certification paths that include this certificate, it MAY assert
+// the special policy anyPolicy". A verifier that demands a policy along
+// the path (RFC 5280 §6.1, `openssl cms -verify -policy OID
+// -explicit_policy`) then accepts a list signer's policy below samd's
+// CAs; without it such a path has no valid policy at all. Verifiers that
+// demand none see no difference.
 func NewCA(rand io.Reader, r CARequest) ([]byte, error) {
 	if err := CheckKey(r.Key); err != nil {
 		return nil, err
@@ -228,6 +260,7 @@ func NewCA(rand io.Reader, r CARequest) ([]byte, error) {
 		IsCA:                  true,
 		MaxPathLen:            r.MaxPathLen,
 		MaxPathLenZero:        r.MaxPathLen == 0,
+		Policies:              []x509.OID{OIDAnyPolicy},
 	}
 	t.PublicKey = r.Key // for a root, the issuer is the certificate itself
 	issuer, signer := t, r.Signer

@@ -73,6 +73,16 @@ const (
 	OpPKICRL          Operation = "pki.crl"    // fetch CRLs and CA certificates
 	OpFileSign        Operation = "file.sign"
 	OpFileVerify      Operation = "file.verify"
+	// Negative lists (README "Negative lists"): add and remove entries of
+	// the caller's operator's own lists; set, change or remove APTA's
+	// permanent block besides; fetch any list; acknowledge a version with
+	// a signed receipt; see who has not acknowledged the caller's
+	// operator's lists.
+	OpListWrite          Operation = "list.write"
+	OpListBlockPermanent Operation = "list.block-permanent"
+	OpListRead           Operation = "list.read"
+	OpListAck            Operation = "list.ack"
+	OpListStatus         Operation = "list.status"
 )
 
 // Operations lists every operation a policy may name.
@@ -81,6 +91,7 @@ var Operations = []Operation{
 	OpAllowanceRead, OpAllowanceTopUp, OpAllowanceReset, OpPolicyReload,
 	OpMACSeal, OpMACVerify, OpCardAuth, OpCardChangeKey, OpSUNVerify,
 	OpPKICA, OpPKIIssue, OpPKIRevoke, OpPKIRenew, OpPKICRL, OpFileSign, OpFileVerify,
+	OpListWrite, OpListBlockPermanent, OpListRead, OpListAck, OpListStatus,
 }
 
 // Purpose is why value is authorised.
@@ -127,6 +138,9 @@ type Request struct {
 	// key's entry permitting value.authorize. Amount, if set, is an
 	// authorisation made with the seal, checked as value.authorize's.
 	ValueSeal bool
+	// List is the list a list operation names, and the entries a
+	// list.write changes (lists.go).
+	List *ListRequest
 }
 
 // Grant is what an allowed request may do: constraints the operation must
@@ -207,6 +221,7 @@ type operatorPolicy struct {
 	validUntil time.Time
 	loc        *time.Location
 	roles      map[identity.Role]*rolePolicy
+	lists      *listScope
 }
 
 type rolePolicy struct {
@@ -325,6 +340,14 @@ func (e *Engine) Decide(req Request) (Grant, error) {
 	if req.CardType != "" && !cardTypeAllowed(rp.cardTypes, req.CardType) {
 		return Grant{}, deny("card-type", "card type %s is not allowed for role %s (card_types in policy %s)", req.CardType, req.Caller.Role, pv)
 	}
+	switch {
+	case req.List != nil:
+		if err := decideList(op, rp, req, pv); err != nil {
+			return Grant{}, err
+		}
+	case req.Operation == OpListWrite || req.Operation == OpListStatus:
+		return Grant{}, deny("list-owner", "the request names no list")
+	}
 	if req.Amount != nil {
 		if rp.value == nil {
 			return Grant{}, deny("value", "role %s has no value limits in policy %s", req.Caller.Role, pv)
@@ -435,6 +458,9 @@ type document struct {
 	Timezone   string              `yaml:"timezone"`
 	Roles      map[string]roleYAML `yaml:"roles"`
 	Keys       []keyYAML           `yaml:"keys"`
+	// Lists is an operator's negative lists: the cards it issues, the
+	// products it owns, who receives its lists (lists.go).
+	Lists *listsYAML `yaml:"lists"`
 }
 
 type roleYAML struct {
@@ -610,7 +636,8 @@ func (e *Engine) addOperator(a at, d *document) []error {
 	if len(d.Keys) > 0 {
 		bad([]string{"keys"}, "key entries belong in a document of kind keys")
 	}
-	op := &operatorPolicy{operator: d.Operator, version: d.Version, roles: map[identity.Role]*rolePolicy{}, loc: time.UTC}
+	op := &operatorPolicy{operator: d.Operator, version: d.Version, roles: map[identity.Role]*rolePolicy{}, loc: time.UTC,
+		lists: compileLists(d.Lists, bad)}
 	if d.Version < 1 {
 		bad([]string{"version"}, "must be 1 or more")
 	}
@@ -729,7 +756,7 @@ func (e *Engine) addOperator(a at, d *document) []error {
 func (e *Engine) addKeys(a at, d *document) []error {
 	var errs []error
 	bad := func(p []string, format string, args ...any) { errs = append(errs, a.errf(p, format, args...)) }
-	if d.Operator != "" || len(d.Roles) > 0 {
+	if d.Operator != "" || len(d.Roles) > 0 || d.Lists != nil {
 		bad([]string{"kind"}, "a keys document has only keys")
 	}
 	for i, k := range d.Keys {

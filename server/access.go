@@ -98,6 +98,13 @@ func accessTable() map[string]method {
 		samdv1connect.FileServiceNextFileNameProcedure:        {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign},
 		samdv1connect.FileServiceSignFileProcedure:            {roles: []identity.Role{identity.RoleBackOffice}, op: policies.OpFileSign, file: true},
 		samdv1connect.FileServiceVerifyFileProcedure:          {roles: []identity.Role{identity.RoleClearingHouse}, op: policies.OpFileVerify, file: true},
+		// Negative lists: the owner's back office and officers change and
+		// watch its lists; receivers fetch and acknowledge them.
+		samdv1connect.ListServiceAddEntriesProcedure:    {roles: listWriters, op: policies.OpListWrite, subject: listWriteSubject(false)},
+		samdv1connect.ListServiceRemoveEntriesProcedure: {roles: listWriters, op: policies.OpListWrite, subject: listWriteSubject(true)},
+		samdv1connect.ListServiceFetchListProcedure:     {roles: listReaders, op: policies.OpListRead, file: true},
+		samdv1connect.ListServiceAckListProcedure:       {roles: listReceivers, op: policies.OpListAck},
+		samdv1connect.ListServiceListStatusProcedure:    {roles: listWriters, op: policies.OpListStatus, subject: listStatusSubject},
 		// Officers: the registry decides (dualcontrol.Officers.Admit), on the
 		// admin listener only.
 		samdv1connect.OfficerServiceProposeProcedure:         {roles: officers},
@@ -112,6 +119,7 @@ func accessTable() map[string]method {
 		samdv1connect.OfficerServiceSearchAuditProcedure:        {roles: officers},
 		samdv1connect.OfficerServiceStatusProcedure:             {roles: officers},
 		samdv1connect.OfficerServiceSearchCertificatesProcedure: {roles: officers},
+		samdv1connect.OfficerServiceNegativeListsProcedure:      {roles: officers},
 
 		healthCheckProcedure: {roles: allRoles},
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {roles: allRoles},
@@ -123,6 +131,11 @@ var (
 	allRoles  = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation, identity.RoleOfficer}
 	officers  = []identity.Role{identity.RoleOfficer}
 	cardRoles = []identity.Role{identity.RoleTerminal, identity.RolePersonalisation}
+	// listWriters change an owner's lists, listReceivers acknowledge
+	// them (lists.Receipt's receivers), listReaders fetch them.
+	listWriters   = []identity.Role{identity.RoleBackOffice, identity.RoleOfficer}
+	listReceivers = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse}
+	listReaders   = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RoleOfficer}
 	// clientRoles hold certificates they renew themselves.
 	clientRoles = []identity.Role{identity.RoleTerminal, identity.RoleBackOffice, identity.RoleClearingHouse, identity.RolePersonalisation}
 )

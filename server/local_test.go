@@ -10,8 +10,9 @@ import (
 )
 
 // TestLocal: an in-process request goes to the listener that serves its
-// method — OfficerService to the admin listener's handler, PKIService to
-// the terminal listener's (neither refuses it as served elsewhere) —
+// method — OfficerService to the admin listener's handler, PKIService and
+// ListService to the terminal listener's (neither refuses it as served
+// elsewhere) —
 // through the same chain: a terminal is refused OfficerService by its
 // role, and a request without a certificate as unauthenticated; every
 // record names the console, and a network request's record does not.
@@ -29,6 +30,8 @@ func TestLocal(t *testing.T) {
 		{"fail/officer-method-terminal", "/samd.v1.OfficerService/ListProposals", &term, 403, "denied"},
 		{"fail/officer-method-no-registry", "/samd.v1.OfficerService/Status", &officer, 403, "denied"},
 		{"fail/pki-without-pki", "/samd.v1.PKIService/ListCAs", &officer, 403, "denied"},
+		{"fail/lists-no-registry", "/samd.v1.ListService/AddEntries", &officer, 403, "denied"},
+		{"fail/officer-lists-terminal", "/samd.v1.OfficerService/NegativeLists", &term, 403, "denied"},
 		{"fail/no-certificate", "/samd.v1.OfficerService/Status", nil, 401, "unauthenticated"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,8 +15,10 @@ import (
 )
 
 // This file holds OfficerService's reads for the officers' console (issue
-// 21): the audit log, samd's state at a glance and the scheme PKI's
-// certificates, which no other method answers. Like the rest of
+// 21): the audit log, samd's state at a glance, the scheme PKI's
+// certificates and the negative lists, which no other method answers
+// (ListStatus answers for one list of the caller's own operator, on the
+// terminal listener). Like the rest of
 // OfficerService they are for registered officers on the admin listener;
 // an operator's officer is answered about its own operator only.
 
@@ -45,7 +47,7 @@ func (s *officerService) scope(caller identity.Principal, asked string) (string,
 		return asked, nil
 	}
 	if asked != "" && asked != caller.Operator {
-		return "", errkind.Errorf(errkind.Denied, "officers: an officer of %s sees %s's records only, not %s's", caller.Operator, caller.Operator, asked)
+		return "", errkind.Errorf(errkind.Denied, "officers: an officer of %s is answered about %s only, not %s", caller.Operator, caller.Operator, asked)
 	}
 	return caller.Operator, nil
 }
@@ -188,6 +190,32 @@ func (s *officerService) SearchCertificates(ctx context.Context, req *connect.Re
 			e.Revoked, e.RevokedAt, e.Reason, e.FromCounter = true, rfc3339(r.Time), uint32(r.Reason), r.FromCounter
 		}
 		out.Certificates = append(out.Certificates, e)
+	}
+	return connect.NewResponse(out), nil
+}
+
+// NegativeLists reports the negative lists the officer may see, each as
+// ListStatus answers for it: its operator's, or for the scheme's
+// officers every owner's (or the one asked for).
+func (s *officerService) NegativeLists(ctx context.Context, req *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error) {
+	if _, err := s.get(ctx); err != nil {
+		return nil, err
+	}
+	l := s.s.cfg.Lists
+	if l == nil {
+		return nil, errkind.Errorf(errkind.Unavailable, "lists: this samd runs without negative lists (config lists)")
+	}
+	owner, err := s.scope(principal(ctx), req.Msg.GetOwner())
+	if err != nil {
+		return nil, err
+	}
+	all, err := l.Lists(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := &samdv1.NegativeListsResponse{}
+	for _, st := range all {
+		out.Lists = append(out.Lists, listStatus(st))
 	}
 	return connect.NewResponse(out), nil
 }

@@ -139,7 +139,7 @@ func (s *pkiService) IssueCertificate(ctx context.Context, req *connect.Request[
 	}
 	m := req.Msg
 	prof, err := pki.ParseProfile(m.GetProfile())
-	if err != nil || prof == pki.ProfileSigner {
+	if err != nil || prof.HSMKey() {
 		return nil, errkind.Errorf(errkind.InvalidInput, "profile %q: use terminal, back-office, clearing-house, personalisation, officer or server (signers: CreateSigner)", m.GetProfile())
 	}
 	if err := schemeProfile(prof); err != nil {
@@ -255,7 +255,18 @@ func (s *pkiService) CreateSigner(ctx context.Context, req *connect.Request[samd
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.CreateSigner(ctx, m.GetCa(), m.GetOperator(), m.GetSigner(), alg, days(m.GetValidityDays()), m.GetVaultKey())
+	var c state.Certificate
+	switch m.GetProfile() {
+	case "", string(pki.ProfileSigner):
+		c, err = p.CreateSigner(ctx, m.GetCa(), m.GetOperator(), m.GetSigner(), alg, days(m.GetValidityDays()), m.GetVaultKey())
+	case string(pki.ProfileListSigner):
+		if m.GetVaultKey() != "" {
+			return nil, errkind.Errorf(errkind.InvalidInput, "vault_key: a list signer's key is made in the HSM (role list-sign)")
+		}
+		c, err = p.CreateListSigner(ctx, m.GetCa(), m.GetOperator(), m.GetSigner(), alg, days(m.GetValidityDays()))
+	default:
+		return nil, errkind.Errorf(errkind.InvalidInput, "profile %q: signer (transaction files) or list-signer (negative lists)", m.GetProfile())
+	}
 	if err != nil {
 		return nil, err
 	}

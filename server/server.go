@@ -27,9 +27,10 @@
 // the limits there, interceptor.go the chain each method call passes,
 // batches.go batch admission, errors.go the error mapping, tls.go the TLS
 // files and listeners. The service adapters (diversify.go, card.go,
-// mac.go, value.go, admin.go, officers.go, pki.go, file.go, pki_http.go)
-// only translate between the wire and the domain: package authority, the
-// scheme CA (authority/ca) and dual control (authority/dualcontrol).
+// mac.go, value.go, admin.go, officers.go, pki.go, file.go, pki_http.go,
+// lists.go, lists_http.go) only translate between the wire and the
+// domain: package authority, the scheme CA (authority/ca), dual control
+// (authority/dualcontrol) and negative lists (authority/listing).
 package server
 
 import (
@@ -51,6 +52,7 @@ import (
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/authority/ca"
 	"github.com/samd-io/samd/authority/dualcontrol"
+	"github.com/samd-io/samd/authority/listing"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 )
@@ -89,6 +91,9 @@ type Config struct {
 	// PKI is the scheme PKI behind PKIService and FileService; nil makes
 	// their methods fail as unavailable.
 	PKI *ca.Service
+	// Lists is the negative-list service behind ListService; nil makes
+	// its methods fail as unavailable.
+	Lists *listing.Service
 	// FileTimeout bounds a file signing or verification stream; 0 means
 	// 10m.
 	FileTimeout time.Duration
@@ -276,11 +281,14 @@ func New(cfg Config) (*Server, error) {
 	register(path, h, procedures(samdv1connect.FileServiceName)...)
 	path, h = samdv1connect.NewOfficerServiceHandler(&officerService{o: cfg.Officers, s: s}, opts...)
 	register(path, h, procedures(samdv1connect.OfficerServiceName)...)
+	path, h = samdv1connect.NewListServiceHandler(&listService{lists: cfg.Lists}, opts...)
+	register(path, h, procedures(samdv1connect.ListServiceName)...)
 
 	register(healthCheckProcedure, connect.NewUnaryHandler(healthCheckProcedure, s.healthCheck, opts...), healthCheckProcedure)
 
 	reflector := grpcreflect.NewStaticReflector(samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.MACServiceName, samdv1connect.CardServiceName,
-		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, samdv1connect.OfficerServiceName, healthpb.Health_ServiceDesc.ServiceName)
+		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, samdv1connect.OfficerServiceName, samdv1connect.ListServiceName,
+		healthpb.Health_ServiceDesc.ServiceName)
 	path, h = grpcreflect.NewHandlerV1(reflector, opts...)
 	register(path, h, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
 	path, h = grpcreflect.NewHandlerV1Alpha(reflector, opts...)
@@ -290,7 +298,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	for _, svc := range []string{samdv1connect.DiversificationServiceName, samdv1connect.ValueServiceName, samdv1connect.CardServiceName, samdv1connect.MACServiceName,
-		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, samdv1connect.OfficerServiceName} {
+		samdv1connect.AdminServiceName, samdv1connect.PKIServiceName, samdv1connect.FileServiceName, samdv1connect.OfficerServiceName, samdv1connect.ListServiceName} {
 		for _, p := range streamingProcedures(svc) {
 			s.streams[p] = true
 		}

@@ -77,6 +77,10 @@ func (f *TLSFiles) Reload() error {
 	return nil
 }
 
+// ClientCAs is the client CA bundle as last loaded, the CAs TrustAlso
+// adds included: what a client certificate must chain to.
+func (f *TLSFiles) ClientCAs() *x509.CertPool { return f.cur.Load().ClientCAs }
+
 // CRLs is the revocation list as last loaded (nil without a CRL file).
 func (f *TLSFiles) CRLs() *revocation.List { return f.crls.Load() }
 

@@ -1,7 +1,8 @@
 // Package state defines the durable state samd keeps beside the HSM:
 // device allowances, daily totals, value authorisations, key usage
-// counters, and the scheme PKI's records: CAs, issued certificates,
-// revocations, CRL numbers, enrolment tokens and file sequence numbers.
+// counters, the scheme PKI's records: CAs, issued certificates,
+// revocations, CRL numbers, enrolment tokens and file sequence numbers,
+// and negative lists: entries, versions and receipts.
 // Implementations (state/sqlite, and state/postgres for clusters, both
 // over state/sqlstore) make every change atomic and durable before they
 // return, so that a crash at any instant loses no acknowledged
@@ -200,6 +201,9 @@ type Store interface {
 	PKI
 	// Approvals are officers' proposals and votes (approvals.go).
 	Approvals
+	// Lists are negative lists' entries, versions and receipts
+	// (lists.go).
+	Lists
 	// The audit log, when it is kept in the state store (audit.store:
 	// state): one hash chain per samd process.
 	audit.Store

@@ -4537,7 +4537,11 @@ type CreateSignerRequest struct {
 	ValidityDays uint32 `protobuf:"varint,5,opt,name=validity_days,json=validityDays,proto3" json:"validity_days,omitempty"`
 	// A Transit key ("<mount>/<name>") in Vault instead of a key generated
 	// in the HSM.
-	VaultKey      string `protobuf:"bytes,6,opt,name=vault_key,json=vaultKey,proto3" json:"vault_key,omitempty"`
+	VaultKey string `protobuf:"bytes,6,opt,name=vault_key,json=vaultKey,proto3" json:"vault_key,omitempty"`
+	// "signer" (default): a transaction-file signer; "list-signer": the
+	// operator's negative-list signer (key role list-sign, in the HSM;
+	// algorithm ecdsa-p256, ecdsa-p384 or rsa-3072; no vault_key).
+	Profile       string `protobuf:"bytes,7,opt,name=profile,proto3" json:"profile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4610,6 +4614,13 @@ func (x *CreateSignerRequest) GetValidityDays() uint32 {
 func (x *CreateSignerRequest) GetVaultKey() string {
 	if x != nil {
 		return x.VaultKey
+	}
+	return ""
+}
+
+func (x *CreateSignerRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
 	}
 	return ""
 }
@@ -7203,6 +7214,921 @@ func (x *SearchCertificatesResponse) GetCertificates() []*CertificateEntry {
 	return nil
 }
 
+// ListEntry is an entry of a negative list (README "Negative lists").
+type ListEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The card id (media serial number, UID), 1 to 16 bytes, in hex.
+	Card string `protobuf:"bytes,1,opt,name=card,proto3" json:"card,omitempty"`
+	// The application or product id, 0 to 16 bytes, in hex: none in a card
+	// hotlist, required in application and product blacklists.
+	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// block-permanent (APTA status 1: the card's issuer only), block (APTA
+	// status 2), unblock (APTA status 0: action lists), scheme-128 ..
+	// scheme-255 (action lists). Empty in a removal.
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// 0 unspecified, 1 lost, 2 stolen, 3 corrupted, 4 payment-abuse,
+	// 32768..65535 scheme-defined.
+	Reason uint32 `protobuf:"varint,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the entry applies from (RFC 3339); empty: the list's validity.
+	Effective string `protobuf:"bytes,5,opt,name=effective,proto3" json:"effective,omitempty"`
+	// A scheme-defined action's parameters, in hex (action lists).
+	Data          string `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEntry) Reset() {
+	*x = ListEntry{}
+	mi := &file_samd_v1_samd_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEntry) ProtoMessage() {}
+
+func (x *ListEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEntry.ProtoReflect.Descriptor instead.
+func (*ListEntry) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ListEntry) GetCard() string {
+	if x != nil {
+		return x.Card
+	}
+	return ""
+}
+
+func (x *ListEntry) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ListEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListEntry) GetReason() uint32 {
+	if x != nil {
+		return x.Reason
+	}
+	return 0
+}
+
+func (x *ListEntry) GetEffective() string {
+	if x != nil {
+		return x.Effective
+	}
+	return ""
+}
+
+func (x *ListEntry) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+type ChangeListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list's owner; empty: the caller's operator, the only owner whose
+	// lists it may change.
+	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	// card-hotlist | application-blacklist | product-blacklist | action-list
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// At most 10 000 entries (a removal names the card and target only).
+	Entries       []*ListEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeListRequest) Reset() {
+	*x = ChangeListRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeListRequest) ProtoMessage() {}
+
+func (x *ChangeListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeListRequest.ProtoReflect.Descriptor instead.
+func (*ChangeListRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *ChangeListRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ChangeListRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ChangeListRequest) GetEntries() []*ListEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type ChangeListResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Owner string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Kind  string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Changes waiting for the next version, which samd builds in the
+	// background (lists.build_interval).
+	Pending int64 `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	// The newest version published (0: none yet).
+	PublishedVersion uint64 `protobuf:"varint,4,opt,name=published_version,json=publishedVersion,proto3" json:"published_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ChangeListResponse) Reset() {
+	*x = ChangeListResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeListResponse) ProtoMessage() {}
+
+func (x *ChangeListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeListResponse.ProtoReflect.Descriptor instead.
+func (*ChangeListResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *ChangeListResponse) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ChangeListResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ChangeListResponse) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *ChangeListResponse) GetPublishedVersion() uint64 {
+	if x != nil {
+		return x.PublishedVersion
+	}
+	return 0
+}
+
+type FetchListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list's owner; empty: the caller's operator.
+	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Kind  string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The version the caller holds (0: none): the delta from it when samd
+	// keeps one, else the full list.
+	HeldVersion   uint64 `protobuf:"varint,3,opt,name=held_version,json=heldVersion,proto3" json:"held_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchListRequest) Reset() {
+	*x = FetchListRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchListRequest) ProtoMessage() {}
+
+func (x *FetchListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchListRequest.ProtoReflect.Descriptor instead.
+func (*FetchListRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *FetchListRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *FetchListRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *FetchListRequest) GetHeldVersion() uint64 {
+	if x != nil {
+		return x.HeldVersion
+	}
+	return 0
+}
+
+// FetchListResponse: the first message describes the document and
+// carries its signature; the document follows in chunks (up to 256 KiB
+// each), in order.
+type FetchListResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The delta's base version; 0 for a full list.
+	BaseVersion uint64 `protobuf:"varint,2,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
+	// The caller holds the newest version: no document follows.
+	UpToDate bool `protobuf:"varint,3,opt,name=up_to_date,json=upToDate,proto3" json:"up_to_date,omitempty"`
+	// Entries of a full list, puts and removes of a delta.
+	Records uint64 `protobuf:"varint,4,opt,name=records,proto3" json:"records,omitempty"`
+	Size    uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	Sha256  string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// The version's list digest (hex): what a receipt acknowledges.
+	ListDigest string `protobuf:"bytes,7,opt,name=list_digest,json=listDigest,proto3" json:"list_digest,omitempty"`
+	Issued     string `protobuf:"bytes,8,opt,name=issued,proto3" json:"issued,omitempty"`
+	ValidFrom  string `protobuf:"bytes,9,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidUntil string `protobuf:"bytes,10,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	// Detached CMS SignedData (DER), in the first message.
+	Signature     []byte `protobuf:"bytes,11,opt,name=signature,proto3" json:"signature,omitempty"`
+	Chunk         []byte `protobuf:"bytes,12,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchListResponse) Reset() {
+	*x = FetchListResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchListResponse) ProtoMessage() {}
+
+func (x *FetchListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchListResponse.ProtoReflect.Descriptor instead.
+func (*FetchListResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *FetchListResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *FetchListResponse) GetBaseVersion() uint64 {
+	if x != nil {
+		return x.BaseVersion
+	}
+	return 0
+}
+
+func (x *FetchListResponse) GetUpToDate() bool {
+	if x != nil {
+		return x.UpToDate
+	}
+	return false
+}
+
+func (x *FetchListResponse) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *FetchListResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *FetchListResponse) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *FetchListResponse) GetListDigest() string {
+	if x != nil {
+		return x.ListDigest
+	}
+	return ""
+}
+
+func (x *FetchListResponse) GetIssued() string {
+	if x != nil {
+		return x.Issued
+	}
+	return ""
+}
+
+func (x *FetchListResponse) GetValidFrom() string {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return ""
+}
+
+func (x *FetchListResponse) GetValidUntil() string {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return ""
+}
+
+func (x *FetchListResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *FetchListResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type AckListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The receipt (package lists' layout, "SMRC") and its detached CMS
+	// signature (DER) by the receiver's certificate.
+	Receipt       []byte `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Signature     []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckListRequest) Reset() {
+	*x = AckListRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckListRequest) ProtoMessage() {}
+
+func (x *AckListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckListRequest.ProtoReflect.Descriptor instead.
+func (*AckListRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *AckListRequest) GetReceipt() []byte {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *AckListRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type AckListResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Owner    string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Version  uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Receiver string                 `protobuf:"bytes,4,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	// When the receiver took the version into use (the receipt's time).
+	Time          string `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckListResponse) Reset() {
+	*x = AckListResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckListResponse) ProtoMessage() {}
+
+func (x *AckListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckListResponse.ProtoReflect.Descriptor instead.
+func (*AckListResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *AckListResponse) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *AckListResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AckListResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AckListResponse) GetReceiver() string {
+	if x != nil {
+		return x.Receiver
+	}
+	return ""
+}
+
+func (x *AckListResponse) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+type ListStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list's owner; empty: the caller's operator, the only owner whose
+	// status it may see.
+	Owner         string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStatusRequest) Reset() {
+	*x = ListStatusRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStatusRequest) ProtoMessage() {}
+
+func (x *ListStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStatusRequest.ProtoReflect.Descriptor instead.
+func (*ListStatusRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *ListStatusRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ListStatusRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type ListReceiverStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// <role>/<operator>/<device>
+	Receiver            string `protobuf:"bytes,1,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	AcknowledgedVersion uint64 `protobuf:"varint,2,opt,name=acknowledged_version,json=acknowledgedVersion,proto3" json:"acknowledged_version,omitempty"`
+	AcknowledgedAt      string `protobuf:"bytes,3,opt,name=acknowledged_at,json=acknowledgedAt,proto3" json:"acknowledged_at,omitempty"`
+	// It has not acknowledged the newest version ...
+	Behind bool `protobuf:"varint,4,opt,name=behind,proto3" json:"behind,omitempty"`
+	// ... since then: the issue time of the first version after the one it
+	// acknowledged.
+	BehindSince   string `protobuf:"bytes,5,opt,name=behind_since,json=behindSince,proto3" json:"behind_since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReceiverStatus) Reset() {
+	*x = ListReceiverStatus{}
+	mi := &file_samd_v1_samd_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReceiverStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReceiverStatus) ProtoMessage() {}
+
+func (x *ListReceiverStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReceiverStatus.ProtoReflect.Descriptor instead.
+func (*ListReceiverStatus) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *ListReceiverStatus) GetReceiver() string {
+	if x != nil {
+		return x.Receiver
+	}
+	return ""
+}
+
+func (x *ListReceiverStatus) GetAcknowledgedVersion() uint64 {
+	if x != nil {
+		return x.AcknowledgedVersion
+	}
+	return 0
+}
+
+func (x *ListReceiverStatus) GetAcknowledgedAt() string {
+	if x != nil {
+		return x.AcknowledgedAt
+	}
+	return ""
+}
+
+func (x *ListReceiverStatus) GetBehind() bool {
+	if x != nil {
+		return x.Behind
+	}
+	return false
+}
+
+func (x *ListReceiverStatus) GetBehindSince() string {
+	if x != nil {
+		return x.BehindSince
+	}
+	return ""
+}
+
+type ListStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Owner string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Kind  string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The newest version published (0: none yet).
+	Version    uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Issued     string `protobuf:"bytes,4,opt,name=issued,proto3" json:"issued,omitempty"`
+	ValidUntil string `protobuf:"bytes,5,opt,name=valid_until,json=validUntil,proto3" json:"valid_until,omitempty"`
+	Entries    uint64 `protobuf:"varint,6,opt,name=entries,proto3" json:"entries,omitempty"`
+	Pending    int64  `protobuf:"varint,7,opt,name=pending,proto3" json:"pending,omitempty"`
+	// The owner's receivers (its policy's lists.receivers), in name order.
+	Receivers []*ListReceiverStatus `protobuf:"bytes,8,rep,name=receivers,proto3" json:"receivers,omitempty"`
+	// How many of them have not acknowledged the newest version.
+	Behind uint32 `protobuf:"varint,9,opt,name=behind,proto3" json:"behind,omitempty"`
+	// The versions samd keeps a signed delta from to the newest, newest
+	// first: a receiver that holds one fetches the delta, any other the
+	// full list (lists.deltas; a delta larger than it is worth is not
+	// kept).
+	DeltaBases    []uint64 `protobuf:"varint,10,rep,packed,name=delta_bases,json=deltaBases,proto3" json:"delta_bases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStatusResponse) Reset() {
+	*x = ListStatusResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStatusResponse) ProtoMessage() {}
+
+func (x *ListStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStatusResponse.ProtoReflect.Descriptor instead.
+func (*ListStatusResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *ListStatusResponse) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ListStatusResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ListStatusResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ListStatusResponse) GetIssued() string {
+	if x != nil {
+		return x.Issued
+	}
+	return ""
+}
+
+func (x *ListStatusResponse) GetValidUntil() string {
+	if x != nil {
+		return x.ValidUntil
+	}
+	return ""
+}
+
+func (x *ListStatusResponse) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *ListStatusResponse) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *ListStatusResponse) GetReceivers() []*ListReceiverStatus {
+	if x != nil {
+		return x.Receivers
+	}
+	return nil
+}
+
+func (x *ListStatusResponse) GetBehind() uint32 {
+	if x != nil {
+		return x.Behind
+	}
+	return 0
+}
+
+func (x *ListStatusResponse) GetDeltaBases() []uint64 {
+	if x != nil {
+		return x.DeltaBases
+	}
+	return nil
+}
+
+// NegativeListsRequest selects the negative lists an officer sees. An
+// operator's officer is answered with its own operator's lists only
+// (owner must be empty or its own); the scheme's officers with every
+// owner's (owner empty) or one owner's.
+type NegativeListsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NegativeListsRequest) Reset() {
+	*x = NegativeListsRequest{}
+	mi := &file_samd_v1_samd_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NegativeListsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NegativeListsRequest) ProtoMessage() {}
+
+func (x *NegativeListsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NegativeListsRequest.ProtoReflect.Descriptor instead.
+func (*NegativeListsRequest) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *NegativeListsRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type NegativeListsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each list that has entries or versions, by owner and kind, as
+	// ListService.ListStatus answers for it.
+	Lists         []*ListStatusResponse `protobuf:"bytes,1,rep,name=lists,proto3" json:"lists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NegativeListsResponse) Reset() {
+	*x = NegativeListsResponse{}
+	mi := &file_samd_v1_samd_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NegativeListsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NegativeListsResponse) ProtoMessage() {}
+
+func (x *NegativeListsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_samd_v1_samd_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NegativeListsResponse.ProtoReflect.Descriptor instead.
+func (*NegativeListsResponse) Descriptor() ([]byte, []int) {
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *NegativeListsResponse) GetLists() []*ListStatusResponse {
+	if x != nil {
+		return x.Lists
+	}
+	return nil
+}
+
 // CardSessionRequest is one step of a card session held in a stream. The
 // first step is begin (the card's authentication); the others follow the
 // card, each the request of the unary call of the same name with its
@@ -7225,7 +8151,7 @@ type CardSessionRequest struct {
 
 func (x *CardSessionRequest) Reset() {
 	*x = CardSessionRequest{}
-	mi := &file_samd_v1_samd_proto_msgTypes[93]
+	mi := &file_samd_v1_samd_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7237,7 +8163,7 @@ func (x *CardSessionRequest) String() string {
 func (*CardSessionRequest) ProtoMessage() {}
 
 func (x *CardSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[93]
+	mi := &file_samd_v1_samd_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7250,7 +8176,7 @@ func (x *CardSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardSessionRequest.ProtoReflect.Descriptor instead.
 func (*CardSessionRequest) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{93}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *CardSessionRequest) GetStep() isCardSessionRequest_Step {
@@ -7369,7 +8295,7 @@ type CardSessionResponse struct {
 
 func (x *CardSessionResponse) Reset() {
 	*x = CardSessionResponse{}
-	mi := &file_samd_v1_samd_proto_msgTypes[94]
+	mi := &file_samd_v1_samd_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7381,7 +8307,7 @@ func (x *CardSessionResponse) String() string {
 func (*CardSessionResponse) ProtoMessage() {}
 
 func (x *CardSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_samd_v1_samd_proto_msgTypes[94]
+	mi := &file_samd_v1_samd_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7394,7 +8320,7 @@ func (x *CardSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CardSessionResponse.ProtoReflect.Descriptor instead.
 func (*CardSessionResponse) Descriptor() ([]byte, []int) {
-	return file_samd_v1_samd_proto_rawDescGZIP(), []int{94}
+	return file_samd_v1_samd_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *CardSessionResponse) GetStep() uint32 {
@@ -7837,14 +8763,15 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\"\x1e\n" +
 	"\x03CRL\x12\x17\n" +
-	"\acrl_pem\x18\x01 \x01(\tR\x06crlPem\"\xb9\x01\n" +
+	"\acrl_pem\x18\x01 \x01(\tR\x06crlPem\"\xd3\x01\n" +
 	"\x13CreateSignerRequest\x12\x0e\n" +
 	"\x02ca\x18\x01 \x01(\tR\x02ca\x12\x1a\n" +
 	"\boperator\x18\x02 \x01(\tR\boperator\x12\x16\n" +
 	"\x06signer\x18\x03 \x01(\tR\x06signer\x12\x1c\n" +
 	"\talgorithm\x18\x04 \x01(\tR\talgorithm\x12#\n" +
 	"\rvalidity_days\x18\x05 \x01(\rR\fvalidityDays\x12\x1b\n" +
-	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\"g\n" +
+	"\tvault_key\x18\x06 \x01(\tR\bvaultKey\x12\x18\n" +
+	"\aprofile\x18\a \x01(\tR\aprofile\"g\n" +
 	"\x13NextFileNameRequest\x12\x1b\n" +
 	"\tfile_type\x18\x01 \x01(\tR\bfileType\x12\x0e\n" +
 	"\x02zu\x18\x02 \x01(\tR\x02zu\x12#\n" +
@@ -8071,7 +8998,81 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\x06reason\x18\f \x01(\rR\x06reason\x12!\n" +
 	"\ffrom_counter\x18\r \x01(\x04R\vfromCounter\"[\n" +
 	"\x1aSearchCertificatesResponse\x12=\n" +
-	"\fcertificates\x18\x01 \x03(\v2\x19.samd.v1.CertificateEntryR\fcertificates\"\xb4\x02\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x19.samd.v1.CertificateEntryR\fcertificates\"\x99\x01\n" +
+	"\tListEntry\x12\x12\n" +
+	"\x04card\x18\x01 \x01(\tR\x04card\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\rR\x06reason\x12\x1c\n" +
+	"\teffective\x18\x05 \x01(\tR\teffective\x12\x12\n" +
+	"\x04data\x18\x06 \x01(\tR\x04data\"k\n" +
+	"\x11ChangeListRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12,\n" +
+	"\aentries\x18\x03 \x03(\v2\x12.samd.v1.ListEntryR\aentries\"\x85\x01\n" +
+	"\x12ChangeListResponse\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\apending\x18\x03 \x01(\x03R\apending\x12+\n" +
+	"\x11published_version\x18\x04 \x01(\x04R\x10publishedVersion\"_\n" +
+	"\x10FetchListRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12!\n" +
+	"\fheld_version\x18\x03 \x01(\x04R\vheldVersion\"\xe1\x02\n" +
+	"\x11FetchListResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12!\n" +
+	"\fbase_version\x18\x02 \x01(\x04R\vbaseVersion\x12\x1c\n" +
+	"\n" +
+	"up_to_date\x18\x03 \x01(\bR\bupToDate\x12\x18\n" +
+	"\arecords\x18\x04 \x01(\x04R\arecords\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12\x1f\n" +
+	"\vlist_digest\x18\a \x01(\tR\n" +
+	"listDigest\x12\x16\n" +
+	"\x06issued\x18\b \x01(\tR\x06issued\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\t \x01(\tR\tvalidFrom\x12\x1f\n" +
+	"\vvalid_until\x18\n" +
+	" \x01(\tR\n" +
+	"validUntil\x12\x1c\n" +
+	"\tsignature\x18\v \x01(\fR\tsignature\x12\x14\n" +
+	"\x05chunk\x18\f \x01(\fR\x05chunk\"H\n" +
+	"\x0eAckListRequest\x12\x18\n" +
+	"\areceipt\x18\x01 \x01(\fR\areceipt\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x85\x01\n" +
+	"\x0fAckListResponse\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x1a\n" +
+	"\breceiver\x18\x04 \x01(\tR\breceiver\x12\x12\n" +
+	"\x04time\x18\x05 \x01(\tR\x04time\"=\n" +
+	"\x11ListStatusRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"\xc7\x01\n" +
+	"\x12ListReceiverStatus\x12\x1a\n" +
+	"\breceiver\x18\x01 \x01(\tR\breceiver\x121\n" +
+	"\x14acknowledged_version\x18\x02 \x01(\x04R\x13acknowledgedVersion\x12'\n" +
+	"\x0facknowledged_at\x18\x03 \x01(\tR\x0eacknowledgedAt\x12\x16\n" +
+	"\x06behind\x18\x04 \x01(\bR\x06behind\x12!\n" +
+	"\fbehind_since\x18\x05 \x01(\tR\vbehindSince\"\xb9\x02\n" +
+	"\x12ListStatusResponse\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06issued\x18\x04 \x01(\tR\x06issued\x12\x1f\n" +
+	"\vvalid_until\x18\x05 \x01(\tR\n" +
+	"validUntil\x12\x18\n" +
+	"\aentries\x18\x06 \x01(\x04R\aentries\x12\x18\n" +
+	"\apending\x18\a \x01(\x03R\apending\x129\n" +
+	"\treceivers\x18\b \x03(\v2\x1b.samd.v1.ListReceiverStatusR\treceivers\x12\x16\n" +
+	"\x06behind\x18\t \x01(\rR\x06behind\x12\x1f\n" +
+	"\vdelta_bases\x18\n" +
+	" \x03(\x04R\n" +
+	"deltaBases\",\n" +
+	"\x14NegativeListsRequest\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\"J\n" +
+	"\x15NegativeListsResponse\x121\n" +
+	"\x05lists\x18\x01 \x03(\v2\x1b.samd.v1.ListStatusResponseR\x05lists\"\xb4\x02\n" +
 	"\x12CardSessionRequest\x121\n" +
 	"\x05begin\x18\x01 \x01(\v2\x19.samd.v1.BeginAuthRequestH\x00R\x05begin\x124\n" +
 	"\x06finish\x18\x02 \x01(\v2\x1a.samd.v1.FinishAuthRequestH\x00R\x06finish\x12:\n" +
@@ -8165,7 +9166,7 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\fNextFileName\x12\x1c.samd.v1.NextFileNameRequest\x1a\x1d.samd.v1.NextFileNameResponse\x12A\n" +
 	"\bSignFile\x12\x18.samd.v1.SignFileRequest\x1a\x19.samd.v1.SignFileResponse(\x01\x12G\n" +
 	"\n" +
-	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\x9f\x05\n" +
+	"VerifyFile\x12\x1a.samd.v1.VerifyFileRequest\x1a\x1b.samd.v1.VerifyFileResponse(\x012\xef\x05\n" +
 	"\x0eOfficerService\x125\n" +
 	"\aPropose\x12\x17.samd.v1.ProposeRequest\x1a\x11.samd.v1.Proposal\x122\n" +
 	"\aApprove\x12\x14.samd.v1.VoteRequest\x1a\x11.samd.v1.Proposal\x121\n" +
@@ -8176,7 +9177,16 @@ const file_samd_v1_samd_proto_rawDesc = "" +
 	"\tInventory\x12\x19.samd.v1.InventoryRequest\x1a\x1a.samd.v1.InventoryResponse\x12H\n" +
 	"\vSearchAudit\x12\x1b.samd.v1.SearchAuditRequest\x1a\x1c.samd.v1.SearchAuditResponse\x129\n" +
 	"\x06Status\x12\x16.samd.v1.StatusRequest\x1a\x17.samd.v1.StatusResponse\x12]\n" +
-	"\x12SearchCertificates\x12\".samd.v1.SearchCertificatesRequest\x1a#.samd.v1.SearchCertificatesResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
+	"\x12SearchCertificates\x12\".samd.v1.SearchCertificatesRequest\x1a#.samd.v1.SearchCertificatesResponse\x12N\n" +
+	"\rNegativeLists\x12\x1d.samd.v1.NegativeListsRequest\x1a\x1e.samd.v1.NegativeListsResponse2\xe9\x02\n" +
+	"\vListService\x12E\n" +
+	"\n" +
+	"AddEntries\x12\x1a.samd.v1.ChangeListRequest\x1a\x1b.samd.v1.ChangeListResponse\x12H\n" +
+	"\rRemoveEntries\x12\x1a.samd.v1.ChangeListRequest\x1a\x1b.samd.v1.ChangeListResponse\x12D\n" +
+	"\tFetchList\x12\x19.samd.v1.FetchListRequest\x1a\x1a.samd.v1.FetchListResponse0\x01\x12<\n" +
+	"\aAckList\x12\x17.samd.v1.AckListRequest\x1a\x18.samd.v1.AckListResponse\x12E\n" +
+	"\n" +
+	"ListStatus\x12\x1a.samd.v1.ListStatusRequest\x1a\x1b.samd.v1.ListStatusResponseB+Z)github.com/samd-io/samd/api/samdv1;samdv1b\x06proto3"
 
 var (
 	file_samd_v1_samd_proto_rawDescOnce sync.Once
@@ -8191,7 +9201,7 @@ func file_samd_v1_samd_proto_rawDescGZIP() []byte {
 }
 
 var file_samd_v1_samd_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
+var file_samd_v1_samd_proto_msgTypes = make([]protoimpl.MessageInfo, 107)
 var file_samd_v1_samd_proto_goTypes = []any{
 	(KCVMethod)(0),                            // 0: samd.v1.KCVMethod
 	(WrapMechanism)(0),                        // 1: samd.v1.WrapMechanism
@@ -8291,8 +9301,20 @@ var file_samd_v1_samd_proto_goTypes = []any{
 	(*SearchCertificatesRequest)(nil),         // 95: samd.v1.SearchCertificatesRequest
 	(*CertificateEntry)(nil),                  // 96: samd.v1.CertificateEntry
 	(*SearchCertificatesResponse)(nil),        // 97: samd.v1.SearchCertificatesResponse
-	(*CardSessionRequest)(nil),                // 98: samd.v1.CardSessionRequest
-	(*CardSessionResponse)(nil),               // 99: samd.v1.CardSessionResponse
+	(*ListEntry)(nil),                         // 98: samd.v1.ListEntry
+	(*ChangeListRequest)(nil),                 // 99: samd.v1.ChangeListRequest
+	(*ChangeListResponse)(nil),                // 100: samd.v1.ChangeListResponse
+	(*FetchListRequest)(nil),                  // 101: samd.v1.FetchListRequest
+	(*FetchListResponse)(nil),                 // 102: samd.v1.FetchListResponse
+	(*AckListRequest)(nil),                    // 103: samd.v1.AckListRequest
+	(*AckListResponse)(nil),                   // 104: samd.v1.AckListResponse
+	(*ListStatusRequest)(nil),                 // 105: samd.v1.ListStatusRequest
+	(*ListReceiverStatus)(nil),                // 106: samd.v1.ListReceiverStatus
+	(*ListStatusResponse)(nil),                // 107: samd.v1.ListStatusResponse
+	(*NegativeListsRequest)(nil),              // 108: samd.v1.NegativeListsRequest
+	(*NegativeListsResponse)(nil),             // 109: samd.v1.NegativeListsResponse
+	(*CardSessionRequest)(nil),                // 110: samd.v1.CardSessionRequest
+	(*CardSessionResponse)(nil),               // 111: samd.v1.CardSessionResponse
 }
 var file_samd_v1_samd_proto_depIdxs = []int32{
 	0,   // 0: samd.v1.KeyInfo.kcv_method:type_name -> samd.v1.KCVMethod
@@ -8360,111 +9382,126 @@ var file_samd_v1_samd_proto_depIdxs = []int32{
 	93,  // 62: samd.v1.StatusResponse.minutes:type_name -> samd.v1.MinuteCount
 	55,  // 63: samd.v1.CertificateEntry.subject:type_name -> samd.v1.Principal
 	96,  // 64: samd.v1.SearchCertificatesResponse.certificates:type_name -> samd.v1.CertificateEntry
-	34,  // 65: samd.v1.CardSessionRequest.begin:type_name -> samd.v1.BeginAuthRequest
-	36,  // 66: samd.v1.CardSessionRequest.finish:type_name -> samd.v1.FinishAuthRequest
-	38,  // 67: samd.v1.CardSessionRequest.protect:type_name -> samd.v1.ProtectCommandRequest
-	40,  // 68: samd.v1.CardSessionRequest.check:type_name -> samd.v1.CheckResponseRequest
-	42,  // 69: samd.v1.CardSessionRequest.change_key:type_name -> samd.v1.ChangeKeyRequest
-	35,  // 70: samd.v1.CardSessionResponse.begin:type_name -> samd.v1.BeginAuthResponse
-	37,  // 71: samd.v1.CardSessionResponse.finish:type_name -> samd.v1.FinishAuthResponse
-	39,  // 72: samd.v1.CardSessionResponse.protect:type_name -> samd.v1.ProtectCommandResponse
-	41,  // 73: samd.v1.CardSessionResponse.check:type_name -> samd.v1.CheckResponseResponse
-	43,  // 74: samd.v1.CardSessionResponse.change_key:type_name -> samd.v1.ChangeKeyResponse
-	12,  // 75: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
-	8,   // 76: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
-	10,  // 77: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
-	16,  // 78: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
-	18,  // 79: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
-	19,  // 80: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
-	22,  // 81: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
-	23,  // 82: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
-	24,  // 83: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
-	25,  // 84: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
-	28,  // 85: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
-	31,  // 86: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
-	34,  // 87: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
-	36,  // 88: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
-	38,  // 89: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
-	40,  // 90: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
-	42,  // 91: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
-	44,  // 92: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	44,  // 93: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
-	46,  // 94: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
-	48,  // 95: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
-	98,  // 96: samd.v1.CardService.Session:input_type -> samd.v1.CardSessionRequest
-	52,  // 97: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
-	53,  // 98: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
-	57,  // 99: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
-	58,  // 100: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
-	60,  // 101: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
-	61,  // 102: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
-	62,  // 103: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
-	64,  // 104: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
-	66,  // 105: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
-	86,  // 106: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
-	67,  // 107: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
-	69,  // 108: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
-	71,  // 109: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
-	74,  // 110: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
-	75,  // 111: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
-	75,  // 112: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
-	76,  // 113: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
-	75,  // 114: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
-	77,  // 115: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
-	79,  // 116: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
-	88,  // 117: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
-	92,  // 118: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
-	95,  // 119: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
-	14,  // 120: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
-	9,   // 121: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
-	11,  // 122: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
-	17,  // 123: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
-	17,  // 124: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
-	20,  // 125: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
-	21,  // 126: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
-	21,  // 127: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
-	21,  // 128: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
-	26,  // 129: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
-	30,  // 130: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
-	32,  // 131: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
-	35,  // 132: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
-	37,  // 133: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
-	39,  // 134: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
-	41,  // 135: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
-	43,  // 136: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
-	45,  // 137: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	45,  // 138: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
-	47,  // 139: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
-	50,  // 140: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
-	99,  // 141: samd.v1.CardService.Session:output_type -> samd.v1.CardSessionResponse
-	51,  // 142: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
-	54,  // 143: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
-	56,  // 144: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
-	59,  // 145: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
-	56,  // 146: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
-	56,  // 147: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
-	63,  // 148: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
-	65,  // 149: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
-	56,  // 150: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
-	65,  // 151: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
-	68,  // 152: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
-	70,  // 153: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
-	72,  // 154: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
-	73,  // 155: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
-	73,  // 156: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
-	73,  // 157: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
-	73,  // 158: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
-	73,  // 159: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
-	78,  // 160: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
-	81,  // 161: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
-	91,  // 162: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
-	94,  // 163: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
-	97,  // 164: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
-	120, // [120:165] is the sub-list for method output_type
-	75,  // [75:120] is the sub-list for method input_type
-	75,  // [75:75] is the sub-list for extension type_name
-	75,  // [75:75] is the sub-list for extension extendee
-	0,   // [0:75] is the sub-list for field type_name
+	98,  // 65: samd.v1.ChangeListRequest.entries:type_name -> samd.v1.ListEntry
+	106, // 66: samd.v1.ListStatusResponse.receivers:type_name -> samd.v1.ListReceiverStatus
+	107, // 67: samd.v1.NegativeListsResponse.lists:type_name -> samd.v1.ListStatusResponse
+	34,  // 68: samd.v1.CardSessionRequest.begin:type_name -> samd.v1.BeginAuthRequest
+	36,  // 69: samd.v1.CardSessionRequest.finish:type_name -> samd.v1.FinishAuthRequest
+	38,  // 70: samd.v1.CardSessionRequest.protect:type_name -> samd.v1.ProtectCommandRequest
+	40,  // 71: samd.v1.CardSessionRequest.check:type_name -> samd.v1.CheckResponseRequest
+	42,  // 72: samd.v1.CardSessionRequest.change_key:type_name -> samd.v1.ChangeKeyRequest
+	35,  // 73: samd.v1.CardSessionResponse.begin:type_name -> samd.v1.BeginAuthResponse
+	37,  // 74: samd.v1.CardSessionResponse.finish:type_name -> samd.v1.FinishAuthResponse
+	39,  // 75: samd.v1.CardSessionResponse.protect:type_name -> samd.v1.ProtectCommandResponse
+	41,  // 76: samd.v1.CardSessionResponse.check:type_name -> samd.v1.CheckResponseResponse
+	43,  // 77: samd.v1.CardSessionResponse.change_key:type_name -> samd.v1.ChangeKeyResponse
+	12,  // 78: samd.v1.DiversificationService.DiversifiedKeyCheckValues:input_type -> samd.v1.DiversifiedKeyCheckValuesRequest
+	8,   // 79: samd.v1.DiversificationService.DiversifiedKeyCheckValue:input_type -> samd.v1.DiversifiedKeyCheckValueRequest
+	10,  // 80: samd.v1.DiversificationService.ExportDiversifiedKey:input_type -> samd.v1.ExportDiversifiedKeyRequest
+	16,  // 81: samd.v1.ValueService.AuthorizeValue:input_type -> samd.v1.AuthorizeValueRequest
+	18,  // 82: samd.v1.ValueService.CancelValue:input_type -> samd.v1.CancelValueRequest
+	19,  // 83: samd.v1.ValueService.VerifyValueAuthorization:input_type -> samd.v1.VerifyValueAuthorizationRequest
+	22,  // 84: samd.v1.AdminService.GetAllowance:input_type -> samd.v1.GetAllowanceRequest
+	23,  // 85: samd.v1.AdminService.TopUpAllowance:input_type -> samd.v1.TopUpAllowanceRequest
+	24,  // 86: samd.v1.AdminService.ResetAllowance:input_type -> samd.v1.ResetAllowanceRequest
+	25,  // 87: samd.v1.AdminService.ReloadPolicies:input_type -> samd.v1.ReloadPoliciesRequest
+	28,  // 88: samd.v1.MACService.SealObjects:input_type -> samd.v1.SealObjectsRequest
+	31,  // 89: samd.v1.MACService.VerifyObjects:input_type -> samd.v1.VerifyObjectsRequest
+	34,  // 90: samd.v1.CardService.BeginAuth:input_type -> samd.v1.BeginAuthRequest
+	36,  // 91: samd.v1.CardService.FinishAuth:input_type -> samd.v1.FinishAuthRequest
+	38,  // 92: samd.v1.CardService.ProtectCommand:input_type -> samd.v1.ProtectCommandRequest
+	40,  // 93: samd.v1.CardService.CheckResponse:input_type -> samd.v1.CheckResponseRequest
+	42,  // 94: samd.v1.CardService.ChangeKey:input_type -> samd.v1.ChangeKeyRequest
+	44,  // 95: samd.v1.CardService.ExternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	44,  // 96: samd.v1.CardService.InternalAuthenticate:input_type -> samd.v1.ChallengeRequest
+	46,  // 97: samd.v1.CardService.VerifySUN:input_type -> samd.v1.VerifySUNRequest
+	48,  // 98: samd.v1.CardService.VerifySUNBatch:input_type -> samd.v1.VerifySUNBatchRequest
+	110, // 99: samd.v1.CardService.Session:input_type -> samd.v1.CardSessionRequest
+	52,  // 100: samd.v1.PKIService.CreateCA:input_type -> samd.v1.CreateCARequest
+	53,  // 101: samd.v1.PKIService.ListCAs:input_type -> samd.v1.ListCAsRequest
+	57,  // 102: samd.v1.PKIService.IssueCertificate:input_type -> samd.v1.IssueCertificateRequest
+	58,  // 103: samd.v1.PKIService.CreateEnrolmentToken:input_type -> samd.v1.CreateEnrolmentTokenRequest
+	60,  // 104: samd.v1.PKIService.Enrol:input_type -> samd.v1.EnrolRequest
+	61,  // 105: samd.v1.PKIService.Renew:input_type -> samd.v1.RenewRequest
+	62,  // 106: samd.v1.PKIService.Revoke:input_type -> samd.v1.RevokeRequest
+	64,  // 107: samd.v1.PKIService.GetCRL:input_type -> samd.v1.GetCRLRequest
+	66,  // 108: samd.v1.PKIService.CreateSigner:input_type -> samd.v1.CreateSignerRequest
+	86,  // 109: samd.v1.PKIService.ExportSchemeCRL:input_type -> samd.v1.ExportSchemeCRLRequest
+	67,  // 110: samd.v1.FileService.NextFileName:input_type -> samd.v1.NextFileNameRequest
+	69,  // 111: samd.v1.FileService.SignFile:input_type -> samd.v1.SignFileRequest
+	71,  // 112: samd.v1.FileService.VerifyFile:input_type -> samd.v1.VerifyFileRequest
+	74,  // 113: samd.v1.OfficerService.Propose:input_type -> samd.v1.ProposeRequest
+	75,  // 114: samd.v1.OfficerService.Approve:input_type -> samd.v1.VoteRequest
+	75,  // 115: samd.v1.OfficerService.Reject:input_type -> samd.v1.VoteRequest
+	76,  // 116: samd.v1.OfficerService.SubmitComponent:input_type -> samd.v1.ComponentRequest
+	75,  // 117: samd.v1.OfficerService.GetProposal:input_type -> samd.v1.VoteRequest
+	77,  // 118: samd.v1.OfficerService.ListProposals:input_type -> samd.v1.ListProposalsRequest
+	79,  // 119: samd.v1.OfficerService.Inventory:input_type -> samd.v1.InventoryRequest
+	88,  // 120: samd.v1.OfficerService.SearchAudit:input_type -> samd.v1.SearchAuditRequest
+	92,  // 121: samd.v1.OfficerService.Status:input_type -> samd.v1.StatusRequest
+	95,  // 122: samd.v1.OfficerService.SearchCertificates:input_type -> samd.v1.SearchCertificatesRequest
+	108, // 123: samd.v1.OfficerService.NegativeLists:input_type -> samd.v1.NegativeListsRequest
+	99,  // 124: samd.v1.ListService.AddEntries:input_type -> samd.v1.ChangeListRequest
+	99,  // 125: samd.v1.ListService.RemoveEntries:input_type -> samd.v1.ChangeListRequest
+	101, // 126: samd.v1.ListService.FetchList:input_type -> samd.v1.FetchListRequest
+	103, // 127: samd.v1.ListService.AckList:input_type -> samd.v1.AckListRequest
+	105, // 128: samd.v1.ListService.ListStatus:input_type -> samd.v1.ListStatusRequest
+	14,  // 129: samd.v1.DiversificationService.DiversifiedKeyCheckValues:output_type -> samd.v1.DiversifiedKeyCheckValuesResponse
+	9,   // 130: samd.v1.DiversificationService.DiversifiedKeyCheckValue:output_type -> samd.v1.DiversifiedKeyCheckValueResponse
+	11,  // 131: samd.v1.DiversificationService.ExportDiversifiedKey:output_type -> samd.v1.ExportDiversifiedKeyResponse
+	17,  // 132: samd.v1.ValueService.AuthorizeValue:output_type -> samd.v1.AuthorizeValueResponse
+	17,  // 133: samd.v1.ValueService.CancelValue:output_type -> samd.v1.AuthorizeValueResponse
+	20,  // 134: samd.v1.ValueService.VerifyValueAuthorization:output_type -> samd.v1.VerifyValueAuthorizationResponse
+	21,  // 135: samd.v1.AdminService.GetAllowance:output_type -> samd.v1.Allowance
+	21,  // 136: samd.v1.AdminService.TopUpAllowance:output_type -> samd.v1.Allowance
+	21,  // 137: samd.v1.AdminService.ResetAllowance:output_type -> samd.v1.Allowance
+	26,  // 138: samd.v1.AdminService.ReloadPolicies:output_type -> samd.v1.ReloadPoliciesResponse
+	30,  // 139: samd.v1.MACService.SealObjects:output_type -> samd.v1.SealObjectsResponse
+	32,  // 140: samd.v1.MACService.VerifyObjects:output_type -> samd.v1.VerifyObjectsResponse
+	35,  // 141: samd.v1.CardService.BeginAuth:output_type -> samd.v1.BeginAuthResponse
+	37,  // 142: samd.v1.CardService.FinishAuth:output_type -> samd.v1.FinishAuthResponse
+	39,  // 143: samd.v1.CardService.ProtectCommand:output_type -> samd.v1.ProtectCommandResponse
+	41,  // 144: samd.v1.CardService.CheckResponse:output_type -> samd.v1.CheckResponseResponse
+	43,  // 145: samd.v1.CardService.ChangeKey:output_type -> samd.v1.ChangeKeyResponse
+	45,  // 146: samd.v1.CardService.ExternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	45,  // 147: samd.v1.CardService.InternalAuthenticate:output_type -> samd.v1.ChallengeResponse
+	47,  // 148: samd.v1.CardService.VerifySUN:output_type -> samd.v1.VerifySUNResponse
+	50,  // 149: samd.v1.CardService.VerifySUNBatch:output_type -> samd.v1.VerifySUNBatchResponse
+	111, // 150: samd.v1.CardService.Session:output_type -> samd.v1.CardSessionResponse
+	51,  // 151: samd.v1.PKIService.CreateCA:output_type -> samd.v1.CARecord
+	54,  // 152: samd.v1.PKIService.ListCAs:output_type -> samd.v1.ListCAsResponse
+	56,  // 153: samd.v1.PKIService.IssueCertificate:output_type -> samd.v1.IssuedCertificate
+	59,  // 154: samd.v1.PKIService.CreateEnrolmentToken:output_type -> samd.v1.EnrolmentToken
+	56,  // 155: samd.v1.PKIService.Enrol:output_type -> samd.v1.IssuedCertificate
+	56,  // 156: samd.v1.PKIService.Renew:output_type -> samd.v1.IssuedCertificate
+	63,  // 157: samd.v1.PKIService.Revoke:output_type -> samd.v1.RevokeResponse
+	65,  // 158: samd.v1.PKIService.GetCRL:output_type -> samd.v1.CRL
+	56,  // 159: samd.v1.PKIService.CreateSigner:output_type -> samd.v1.IssuedCertificate
+	65,  // 160: samd.v1.PKIService.ExportSchemeCRL:output_type -> samd.v1.CRL
+	68,  // 161: samd.v1.FileService.NextFileName:output_type -> samd.v1.NextFileNameResponse
+	70,  // 162: samd.v1.FileService.SignFile:output_type -> samd.v1.SignFileResponse
+	72,  // 163: samd.v1.FileService.VerifyFile:output_type -> samd.v1.VerifyFileResponse
+	73,  // 164: samd.v1.OfficerService.Propose:output_type -> samd.v1.Proposal
+	73,  // 165: samd.v1.OfficerService.Approve:output_type -> samd.v1.Proposal
+	73,  // 166: samd.v1.OfficerService.Reject:output_type -> samd.v1.Proposal
+	73,  // 167: samd.v1.OfficerService.SubmitComponent:output_type -> samd.v1.Proposal
+	73,  // 168: samd.v1.OfficerService.GetProposal:output_type -> samd.v1.Proposal
+	78,  // 169: samd.v1.OfficerService.ListProposals:output_type -> samd.v1.ListProposalsResponse
+	81,  // 170: samd.v1.OfficerService.Inventory:output_type -> samd.v1.InventoryResponse
+	91,  // 171: samd.v1.OfficerService.SearchAudit:output_type -> samd.v1.SearchAuditResponse
+	94,  // 172: samd.v1.OfficerService.Status:output_type -> samd.v1.StatusResponse
+	97,  // 173: samd.v1.OfficerService.SearchCertificates:output_type -> samd.v1.SearchCertificatesResponse
+	109, // 174: samd.v1.OfficerService.NegativeLists:output_type -> samd.v1.NegativeListsResponse
+	100, // 175: samd.v1.ListService.AddEntries:output_type -> samd.v1.ChangeListResponse
+	100, // 176: samd.v1.ListService.RemoveEntries:output_type -> samd.v1.ChangeListResponse
+	102, // 177: samd.v1.ListService.FetchList:output_type -> samd.v1.FetchListResponse
+	104, // 178: samd.v1.ListService.AckList:output_type -> samd.v1.AckListResponse
+	107, // 179: samd.v1.ListService.ListStatus:output_type -> samd.v1.ListStatusResponse
+	129, // [129:180] is the sub-list for method output_type
+	78,  // [78:129] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_samd_v1_samd_proto_init() }
@@ -8474,14 +9511,14 @@ func file_samd_v1_samd_proto_init() {
 	}
 	file_samd_v1_samd_proto_msgTypes[5].OneofWrappers = []any{}
 	file_samd_v1_samd_proto_msgTypes[37].OneofWrappers = []any{}
-	file_samd_v1_samd_proto_msgTypes[93].OneofWrappers = []any{
+	file_samd_v1_samd_proto_msgTypes[105].OneofWrappers = []any{
 		(*CardSessionRequest_Begin)(nil),
 		(*CardSessionRequest_Finish)(nil),
 		(*CardSessionRequest_Protect)(nil),
 		(*CardSessionRequest_Check)(nil),
 		(*CardSessionRequest_ChangeKey)(nil),
 	}
-	file_samd_v1_samd_proto_msgTypes[94].OneofWrappers = []any{
+	file_samd_v1_samd_proto_msgTypes[106].OneofWrappers = []any{
 		(*CardSessionResponse_Begin)(nil),
 		(*CardSessionResponse_Finish)(nil),
 		(*CardSessionResponse_Protect)(nil),
@@ -8494,9 +9531,9 @@ func file_samd_v1_samd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_samd_v1_samd_proto_rawDesc), len(file_samd_v1_samd_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   95,
+			NumMessages:   107,
 			NumExtensions: 0,
-			NumServices:   8,
+			NumServices:   9,
 		},
 		GoTypes:           file_samd_v1_samd_proto_goTypes,
 		DependencyIndexes: file_samd_v1_samd_proto_depIdxs,

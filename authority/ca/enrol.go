@@ -26,7 +26,7 @@ func (s *Service) CreateEnrolmentToken(ctx context.Context, by identity.Principa
 	if _, err := s.ca(ca); err != nil {
 		return EnrolmentToken{}, err
 	}
-	if profile == pki.ProfileServer || profile == pki.ProfileSigner || profile == pki.ProfileOfficer {
+	if profile == pki.ProfileServer || profile.HSMKey() || profile == pki.ProfileOfficer {
 		return EnrolmentToken{}, errkind.Errorf(errkind.InvalidInput, "pki: devices enrol for client certificates; %s certificates are issued by an officer", profile)
 	}
 	if _, err := identity.New(profile.Role(), who.Operator, who.Device); err != nil || who.Role != profile.Role() {

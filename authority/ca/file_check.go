@@ -90,16 +90,7 @@ func noteVerdict(ctx context.Context, v Verdict) {
 // sends the file's name (PTOID and hardware type), and, for signatures
 // samd made, that the file still has the name it was signed under.
 func (s *Service) checkSigner(v Verdict, cert *x509.Certificate, at time.Time) Verdict {
-	roots, inter := x509.NewCertPool(), x509.NewCertPool()
-	s.mu.RLock()
-	for _, m := range s.cas {
-		if m.rec.Parent == "" {
-			roots.AddCert(m.cert)
-		} else {
-			inter.AddCert(m.cert)
-		}
-	}
-	s.mu.RUnlock()
+	roots, inter := s.Roots()
 	chains, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
 		var inv x509.CertificateInvalidError

@@ -30,18 +30,25 @@ func signerKey(operator, signer string) (keys.Ref, error) {
 // prefix (Config.VaultKeys) — and issues its signer certificate under the
 // CA.
 func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string, alg keys.Algorithm, validity time.Duration, vaultKey string) (state.Certificate, error) {
+	if alg != keys.ECP256 && alg != keys.RSA3072 {
+		return state.Certificate{}, errkind.Errorf(errkind.InvalidInput, "pki: a signer key is ECDSA P-256 or RSA-3072")
+	}
+	ref, err := signerKey(operator, signer)
+	if err != nil {
+		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
+	}
+	return s.createSigner(ctx, ca, pki.ProfileSigner, keys.RoleSign, ref, operator, signer, alg, validity, vaultKey)
+}
+
+// createSigner makes a signing key of the role under the name ref (or
+// names a Vault key) and issues its certificate of the profile, for the
+// principal back-office/<operator>/<signer>, under the CA.
+func (s *Service) createSigner(ctx context.Context, ca string, profile pki.Profile, role keys.Role, ref keys.Ref, operator, signer string, alg keys.Algorithm, validity time.Duration, vaultKey string) (state.Certificate, error) {
 	m, err := s.ca(ca)
 	if err != nil {
 		return state.Certificate{}, err
 	}
-	if alg != keys.ECP256 && alg != keys.RSA3072 {
-		return state.Certificate{}, errkind.Errorf(errkind.InvalidInput, "pki: a signer key is ECDSA P-256 or RSA-3072")
-	}
 	who, err := identity.New(identity.RoleBackOffice, operator, signer)
-	if err != nil {
-		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
-	}
-	ref, err := signerKey(operator, signer)
 	if err != nil {
 		return state.Certificate{}, errkind.Wrap(errkind.InvalidInput, err, "signer")
 	}
@@ -50,11 +57,11 @@ func (s *Service) CreateSigner(ctx context.Context, ca, operator, signer string,
 			return state.Certificate{}, err
 		}
 	}
-	sgn, loc, err := s.newKey(ctx, ref.Name.String(), keys.RoleSign, alg, vaultKey)
+	sgn, loc, err := s.newKey(ctx, ref.Name.String(), role, alg, vaultKey)
 	if err != nil {
 		return state.Certificate{}, err
 	}
-	c, err := s.sign(ctx, m, IssueRequest{CA: ca, Profile: pki.ProfileSigner, Principal: who, Validity: validity}, nil, sgn.Public())
+	c, err := s.sign(ctx, m, IssueRequest{CA: ca, Profile: profile, Principal: who, Validity: validity}, nil, sgn.Public())
 	if err != nil {
 		return state.Certificate{}, err
 	}

@@ -30,7 +30,7 @@ func (s *Service) Renew(ctx context.Context, caller identity.Principal, current 
 		return state.Certificate{}, errkind.Errorf(errkind.Denied, "renew: the certificate's record names another identity")
 	}
 	prof, err := pki.ParseProfile(rec.Profile)
-	if err != nil || prof == pki.ProfileSigner || prof == pki.ProfileServer {
+	if err != nil || prof.HSMKey() || prof == pki.ProfileServer {
 		return state.Certificate{}, errkind.Errorf(errkind.Denied, "renew: %s certificates are not renewed by their holder", rec.Profile)
 	}
 	csr, err := ParseCSR(csrDER)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -29,10 +30,11 @@ var adminCLI = &cli{
 	admin: true,
 	intro: `Security officers of the registry, on the admin listener (--admin-addr;
 --addr names it too when --admin-addr is not given): dual-control proposals,
-votes, key components, the key inventory. --as officer|officer-2|officer-3|
-scheme-officer|scheme-officer-2|scheme-officer-3 with --dev.
+votes, key components, the key inventory, and the reads the officers'
+console shows (audit search, status, certs, lists). --as officer|officer-2|
+officer-3|scheme-officer|scheme-officer-2|scheme-officer-3 with --dev.
 `,
-	commands: adminCommands,
+	commands: slices.Concat(adminCommands, officerReadCommands),
 }
 
 const proposeMore = `Operations and their parameters (--params):

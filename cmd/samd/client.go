@@ -37,7 +37,7 @@ var clientCLI = &cli{
 officer would. --json prints responses (and errors) as JSON for scripts.
 Byte fields that may hold text take hex (--sysid) or text (--sysid-ascii).
 `,
-	commands: slices.Concat(keyCommands, valueCommands, macCommands, aptaCommands, cardCommands, pkiCommands, fileCommands),
+	commands: slices.Concat(keyCommands, valueCommands, macCommands, aptaCommands, cardCommands, pkiCommands, fileCommands, negativeListCommands),
 }
 
 type clientOptions struct {
@@ -58,8 +58,13 @@ type client struct {
 	pki      samdv1connect.PKIServiceClient
 	files    samdv1connect.FileServiceClient
 	officers samdv1connect.OfficerServiceClient
+	lists    samdv1connect.ListServiceClient
 	health   *connect.Client[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse]
 	timeout  time.Duration
+	// roots is the CA bundle, cert the client certificate (its chain and
+	// key): what a terminal verifies lists with and signs receipts with.
+	roots *x509.CertPool
+	cert  *tls.Certificate
 	// close closes the client's idle connections.
 	close func()
 }
@@ -133,10 +138,21 @@ func newClient(o clientOptions) (*client, error) {
 		pki:      samdv1connect.NewPKIServiceClient(hc, base, opts...),
 		files:    samdv1connect.NewFileServiceClient(hc, base, opts...),
 		officers: samdv1connect.NewOfficerServiceClient(hc, adminBase, opts...),
+		lists:    samdv1connect.NewListServiceClient(hc, base, opts...),
 		health:   connect.NewClient[healthpb.HealthCheckRequest, healthpb.HealthCheckResponse](hc, base+"/grpc.health.v1.Health/Check", opts...),
 		timeout:  o.timeout,
+		roots:    pool,
+		cert:     cert0(certs),
 		close:    tr.CloseIdleConnections,
 	}, nil
+}
+
+// cert0 is the client certificate, if there is one.
+func cert0(certs []tls.Certificate) *tls.Certificate {
+	if len(certs) == 0 {
+		return nil
+	}
+	return &certs[0]
 }
 
 type kcvArgs struct {

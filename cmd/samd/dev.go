@@ -312,6 +312,8 @@ func setupDev(dir, listen string) error {
 			// file xdr-demo's placeholder transactions (type 30 or 32 at
 			// offset 0, 16 bytes), not Appendix A's: the message walk.
 			BodyLengths: &part19.BodyLengths{TypeOffset: 0, Lengths: map[uint32]uint32{30: 16, 32: 16}}},
+		// Negative lists: changes wait two seconds for their version.
+		Lists:        &config.Lists{BuildInterval: config.Duration(2 * time.Second)},
 		Audit:        config.Audit{CheckpointKey: "audit/dev/checkpoint:v1", CheckpointInterval: config.Duration(time.Minute)},
 		CardSessions: config.CardSessions{SealKey: "session/dev/seal:v1", TTL: config.Duration(time.Minute)},
 		SUNProfiles: []config.SUNProfile{

@@ -59,6 +59,7 @@ func newDevPKI(dir string, signer crypto.Signer, now time.Time) (*devPKI, error)
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+		Policies:              []x509.OID{pki.OIDAnyPolicy}, // as samd's own CAs (pki.NewCA)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
 	if err != nil {

@@ -187,17 +187,18 @@ Officer certificates: samd admin propose pki.officer.revoke.`, flags: func(fs *f
 				return res.Msg, writeIf(*out, res.Msg.GetCrlPem())
 			}
 		}},
-	{name: "pki signer", help: "a back office's transaction-file signer: its key made in the HSM (or Vault) and its certificate", flags: func(fs *flag.FlagSet) runFunc {
+	{name: "pki signer", help: "a back office's transaction-file signer (or, --profile list-signer, its negative-list signer): its key made in the HSM (or Vault) and its certificate", flags: func(fs *flag.FlagSet) runFunc {
 		ca := fs.String("ca", "", "the issuing CA, `CA`")
 		operator := fs.String("operator", "", "the back office's operator, `ID`")
 		signer := fs.String("signer", "", "the signer's name, `NAME`")
-		alg := fs.String("alg", "", "the key's `ALG`: ecdsa-p256 or rsa-3072 (default ecdsa-p256)")
+		alg := fs.String("alg", "", "the key's `ALG`: ecdsa-p256 or rsa-3072, or for a list signer ecdsa-p384 too (default ecdsa-p256)")
 		days := fs.Uint("days", 0, "validity in days (default: the profile's), `N`")
-		vaultKey := fs.String("vault-key", "", "the signer's key is a Vault Transit key, `MOUNT/NAME`")
+		vaultKey := fs.String("vault-key", "", "the signer's key is a Vault Transit key, `MOUNT/NAME` (transaction-file signers only)")
+		profile := fs.String("profile", "signer", "the certificate `PROFILE`: signer (transaction files) or list-signer (negative lists)")
 		out := outFlag(fs, "the certificate and its chain")
 		return func(ctx context.Context, c *client, _ *invocation) (proto.Message, error) {
 			return issued(*out)(c.pki.CreateSigner(ctx, connect.NewRequest(&samdv1.CreateSignerRequest{Ca: *ca, Operator: *operator, Signer: *signer, Algorithm: *alg,
-				ValidityDays: uint32(*days), VaultKey: *vaultKey})))
+				ValidityDays: uint32(*days), VaultKey: *vaultKey, Profile: *profile})))
 		}
 	}},
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/authority/ca"
 	"github.com/samd-io/samd/authority/dualcontrol"
+	"github.com/samd-io/samd/authority/listing"
 	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
@@ -424,6 +426,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		m.WithCRLs(func() (time.Time, time.Time, bool) { return tlsFiles.CRLs().Freshness() })
 	}
 	var schemePKI *ca.Service
+	var listSvc *listing.Service
 	checkRevocation := tlsFiles.CheckRevocation
 	if pc := cfg.PKI; pc != nil {
 		vc, err := openVault(ctx, cfg, log)
@@ -473,7 +476,35 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			}
 			return tlsFiles.CheckRevocation(chain, now)
 		}
-		ps := &http.Server{Handler: server.PKIHandler(schemePKI), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		distribution := http.NewServeMux()
+		distribution.Handle("/", server.PKIHandler(schemePKI))
+		if lc := cfg.Lists; lc != nil {
+			listSvc = listing.New(ctx, listing.Config{State: st, CA: schemePKI, Policy: auth.Policy, Decide: auth.Decide,
+				Roots: func() (*x509.CertPool, *x509.CertPool) { return tlsFiles.ClientCAs(), nil },
+				// A receipt's signer is a client: revoked as the listeners
+				// find it (samd's CAs, the CRL file), by serial and issuer.
+				Revoked: func(issuer *x509.Certificate, serial *big.Int) bool {
+					return checkRevocation([]*x509.Certificate{{SerialNumber: serial}, issuer}, time.Now()) != nil
+				},
+				BuildInterval: time.Duration(lc.BuildInterval), Validity: time.Duration(lc.Validity), RenewBefore: time.Duration(lc.RenewBefore),
+				Deltas: lc.Deltas, Instance: pc.Instance, Audit: sink, Logger: log})
+			defer listSvc.Close()
+			distribution.Handle("/lists/", server.ListsHandler(listSvc))
+			if m != nil {
+				m.WithLists(func() ([]metrics.ListAcks, error) {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					sts, err := listSvc.Statuses(ctx)
+					out := make([]metrics.ListAcks, 0, len(sts))
+					for _, st := range sts {
+						v, since := st.Oldest()
+						out = append(out, metrics.ListAcks{Owner: st.Key.Owner, Kind: st.Key.Kind, Version: st.Version, Oldest: v, Since: since, Behind: len(st.Behind())})
+					}
+					return out, err
+				})
+			}
+		}
+		ps := &http.Server{Handler: distribution, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 		go ps.Serve(pln)
 		defer ps.Close()
 		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", baseURL)
@@ -532,6 +563,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 		SeparateAdmin:          cfg.Admin != nil,
 		TopUpLimit:             topUpLimit,
 		PKI:                    schemePKI,
+		Lists:                  listSvc,
 		CheckRevocation:        checkRevocation,
 		Observer:               observer,
 		MaxRequestBytes:        maxReq,

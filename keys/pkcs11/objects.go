@@ -62,7 +62,7 @@ func allowedMechanisms(role keys.Role, alg keys.Algorithm) []uint {
 		return []uint{p11.CKM_AES_KEY_WRAP, p11.CKM_AES_KEY_WRAP_PAD}
 	case keys.RoleSessionSeal:
 		return []uint{p11.CKM_AES_GCM}
-	case keys.RoleSign, keys.RoleCA, keys.RoleAudit:
+	case keys.RoleSign, keys.RoleCA, keys.RoleAudit, keys.RoleListSign:
 		if alg == keys.RSA3072 {
 			return []uint{p11.CKM_RSA_PKCS, p11.CKM_RSA_PKCS_PSS}
 		}

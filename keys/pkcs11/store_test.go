@@ -130,6 +130,7 @@ func TestGeneratedKeyAttributes(t *testing.T) {
 		{"ok/p256-sign", keys.RoleSign, keys.ECP256, map[uint]bool{p11.CKA_SIGN: true, p11.CKA_DECRYPT: false, p11.CKA_DERIVE: false}},
 		{"ok/p384-ca", keys.RoleCA, keys.ECP384, map[uint]bool{p11.CKA_SIGN: true, p11.CKA_DECRYPT: false}},
 		{"ok/rsa3072-sign", keys.RoleSign, keys.RSA3072, map[uint]bool{p11.CKA_SIGN: true, p11.CKA_DECRYPT: false, p11.CKA_UNWRAP: false}},
+		{"ok/p256-list-sign", keys.RoleListSign, keys.ECP256, map[uint]bool{p11.CKA_SIGN: true, p11.CKA_DECRYPT: false, p11.CKA_DERIVE: false}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

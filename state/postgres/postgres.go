@@ -16,6 +16,14 @@
 // is made on a value that another transaction may still change.
 // Migrations run under an advisory lock, so replicas starting together
 // migrate once; Lead is a session-level advisory lock.
+//
+// Value changes are not committed in groups, as state/sqlite commits
+// them: PostgreSQL already shares WAL flushes between concurrent commits
+// on the pool's connections; a group would run its statements as round
+// trips one after another on one connection; and two replicas' groups,
+// each locking many devices' allowances and a key's usage counter in the
+// order its requests came, would deadlock (the README's "Value
+// authorisation" has the measurements).
 package postgres
 
 import (
@@ -217,6 +225,94 @@ var migrations = []string{
 		PRIMARY KEY (officer, day)
 	);
 	CREATE INDEX pki_cert_renews ON pki_cert (ca, renews);`,
+	// Negative lists (state/lists.go, sqlstore/lists.go): each list's
+	// head, the changes waiting for its next version, every entry's lives
+	// by version, the versions and deltas published, the receivers and
+	// their signed receipts. Card and target ids are hex text in the "C"
+	// collation: text order is then byte order, the lists' key order.
+	`CREATE TABLE list_head (
+		owner         TEXT NOT NULL,
+		kind          TEXT NOT NULL,
+		version       BIGINT NOT NULL,
+		pending       BIGINT NOT NULL DEFAULT 0,
+		pending_since TIMESTAMPTZ,
+		PRIMARY KEY (owner, kind)
+	);
+	CREATE TABLE list_pending (
+		n         BIGSERIAL PRIMARY KEY,
+		owner     TEXT NOT NULL,
+		kind      TEXT NOT NULL,
+		card      TEXT COLLATE "C" NOT NULL,
+		target    TEXT COLLATE "C" NOT NULL,
+		op        BIGINT NOT NULL,
+		action    BIGINT NOT NULL,
+		reason    BIGINT NOT NULL,
+		effective BIGINT NOT NULL,
+		data      TEXT NOT NULL,
+		at        TIMESTAMPTZ NOT NULL
+	);
+	CREATE INDEX list_pending_key ON list_pending (owner, kind, card, target, n);
+	CREATE TABLE list_entry (
+		owner        TEXT NOT NULL,
+		kind         TEXT NOT NULL,
+		card         TEXT COLLATE "C" NOT NULL,
+		target       TEXT COLLATE "C" NOT NULL,
+		from_version BIGINT NOT NULL,
+		to_version   BIGINT,
+		action       BIGINT NOT NULL,
+		reason       BIGINT NOT NULL,
+		effective    BIGINT NOT NULL,
+		data         TEXT NOT NULL,
+		PRIMARY KEY (owner, kind, card, target, from_version)
+	);
+	CREATE INDEX list_entry_from ON list_entry (owner, kind, from_version);
+	CREATE INDEX list_entry_to ON list_entry (owner, kind, to_version);
+	CREATE TABLE list_version (
+		owner       TEXT NOT NULL,
+		kind        TEXT NOT NULL,
+		version     BIGINT NOT NULL,
+		issued      TIMESTAMPTZ NOT NULL,
+		valid_from  TIMESTAMPTZ NOT NULL,
+		valid_until TIMESTAMPTZ NOT NULL,
+		entries     BIGINT NOT NULL DEFAULT 0,
+		size        BIGINT NOT NULL DEFAULT 0,
+		sha256      TEXT NOT NULL DEFAULT '',
+		list_digest TEXT NOT NULL DEFAULT '',
+		signature   BYTEA,
+		signer      TEXT NOT NULL DEFAULT '',
+		published   TIMESTAMPTZ,
+		PRIMARY KEY (owner, kind, version)
+	);
+	CREATE TABLE list_delta (
+		owner     TEXT NOT NULL,
+		kind      TEXT NOT NULL,
+		base      BIGINT NOT NULL,
+		version   BIGINT NOT NULL,
+		records   BIGINT NOT NULL,
+		size      BIGINT NOT NULL,
+		sha256    TEXT NOT NULL,
+		signature BYTEA NOT NULL,
+		PRIMARY KEY (owner, kind, base, version)
+	);
+	CREATE TABLE list_receiver (
+		owner    TEXT NOT NULL,
+		kind     TEXT NOT NULL,
+		receiver TEXT NOT NULL,
+		since    TIMESTAMPTZ NOT NULL,
+		PRIMARY KEY (owner, kind, receiver)
+	);
+	CREATE TABLE list_receipt (
+		owner     TEXT NOT NULL,
+		kind      TEXT NOT NULL,
+		version   BIGINT NOT NULL,
+		receiver  TEXT NOT NULL,
+		time      TIMESTAMPTZ NOT NULL,
+		received  TIMESTAMPTZ NOT NULL,
+		doc       BYTEA NOT NULL,
+		signature BYTEA NOT NULL,
+		PRIMARY KEY (owner, kind, version, receiver)
+	);
+	CREATE INDEX list_receipt_receiver ON list_receipt (owner, kind, receiver, version);`,
 }
 
 // Open connects to the database at dsn (a libpq keyword/value string or
@@ -237,7 +333,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{Store: sqlstore.New(db, dialect{}), db: db, leads: map[string]*sql.Conn{}}, nil
+	return &Store{Store: sqlstore.New(db, dialect{}, 0), db: db, leads: map[string]*sql.Conn{}}, nil
 }
 
 // migrate brings the schema up to date; the version is samd_schema's.

@@ -13,16 +13,27 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// open opens a store on a new, empty database.
+func open(tb testing.TB) state.Store {
+	s, err := postgres.Open(context.Background(), pgtest.DSN(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestConformance runs the state-store suite against PostgreSQL.
 func TestConformance(t *testing.T) {
-	statetest.Run(t, func(t *testing.T) state.Store {
-		s, err := postgres.Open(context.Background(), pgtest.DSN(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	statetest.Run(t, func(t *testing.T) state.Store { return open(t) })
+}
+
+// BenchmarkAuthorize: durable value authorisations
+// (statetest.BenchAuthorize). Measure on a server that syncs its commits:
+// pgtest's throwaway cluster runs with fsync=off; SAMD_POSTGRES_DSN names
+// another.
+func BenchmarkAuthorize(b *testing.B) {
+	statetest.BenchAuthorize(b, func(b *testing.B) state.Store { return open(b) })
 }
 
 // TestMigrateConcurrently: replicas starting together on an empty

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/samd-io/samd/state"
+	"github.com/samd-io/samd/state/statetest"
 )
 
 // BenchmarkRevocations100k reads 100 000 revocation rows in batches, as
@@ -49,4 +50,16 @@ func BenchmarkRevocations100k(b *testing.B) {
 			b.Fatalf("%d revocations, %v", count, err)
 		}
 	}
+}
+
+// BenchmarkAuthorize: durable value authorisations (statetest.BenchAuthorize).
+func BenchmarkAuthorize(b *testing.B) {
+	statetest.BenchAuthorize(b, func(b *testing.B) state.Store {
+		s, err := Open(filepath.Join(b.TempDir(), "state.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
 }

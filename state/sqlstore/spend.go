@@ -38,7 +38,7 @@ func (s *Store) Spend(ctx context.Context, p state.SpendParams) (state.Authoriza
 	if p.Seq == 0 || p.Seq > math.MaxInt64 {
 		return a, errkind.Errorf(errkind.NotFound, "authorisation: device %s has no authorisation %d", p.Device, p.Seq)
 	}
-	err := s.tx(ctx, func(c conn) error {
+	err := s.change(ctx, func(ctx context.Context, c conn) error {
 		var balance int64
 		err := c.row(ctx, `SELECT balance FROM allowance WHERE device = ?`+c.d.ForUpdate(), p.Device).Scan(&balance)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -11,7 +11,13 @@
 //
 // # Concurrency
 //
-// Every change is one transaction. What must never go over a limit or
+// Every change is one transaction, or, where the backend asks for it
+// ([New]), a savepoint in a group's transaction: value changes
+// (Authorize, Cancel, Spend) are then committed in groups, one commit
+// (one fsync) for as many as wait, each answered only after its group's
+// commit, each refused by its own rules alone (committer, commit.go).
+// state/sqlite groups; state/postgres does not (its package doc says
+// why). What must never go over a limit or
 // backwards is changed by a single atomic statement (an upsert whose
 // WHERE clause holds the limit), or decided on rows read with the
 // dialect's lock first ([Dialect.ForUpdate]): the device's allowance, the
@@ -67,15 +73,32 @@ type Dialect interface {
 // Store implements state.Store but for Lead, which its backend adds, over
 // a database whose schema is up to date.
 type Store struct {
-	db *sql.DB
-	d  Dialect
+	db     *sql.DB
+	d      Dialect
+	commit *committer // nil: a transaction per change
 }
 
-// New returns a Store over db, whose schema the backend brought up to date.
-func New(db *sql.DB, d Dialect) *Store { return &Store{db: db, d: d} }
+// New returns a Store over db, whose schema the backend brought up to
+// date. With groupCommit above 1, value changes (Authorize, Cancel,
+// Spend) are committed in groups of up to that many, one transaction and
+// one commit a group ([committer]); otherwise each is a transaction of
+// its own.
+func New(db *sql.DB, d Dialect, groupCommit int) *Store {
+	s := &Store{db: db, d: d}
+	if groupCommit > 1 {
+		s.commit = newCommitter(db, d, groupCommit)
+	}
+	return s
+}
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close answers the value changes under way, fails those still queued,
+// and closes the database.
+func (s *Store) Close() error {
+	if s.commit != nil {
+		s.commit.close()
+	}
+	return s.db.Close()
+}
 
 // Tx runs f in a transaction of db and commits it if f returns nil. An
 // error f returns without a kind is a database failure ([Unavailable]).
@@ -89,12 +112,23 @@ func Tx(ctx context.Context, db *sql.DB, f func(*sql.Tx) error) error {
 		if errkind.Is(err) {
 			return err
 		}
-		return Unavailable(err)
+		return Unavailable(withDeadline(ctx, err))
 	}
 	if err := tx.Commit(); err != nil {
-		return Unavailable(err)
+		return Unavailable(withDeadline(ctx, err))
 	}
 	return nil
+}
+
+// withDeadline adds the request's deadline to a failed statement's error
+// when it passed: a driver that interrupts a statement at the deadline
+// reports the interruption (SQLite's SQLITE_INTERRUPT), not the deadline,
+// and Unavailable must see the deadline to call it Busy.
+func withDeadline(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return errors.Join(err, ctx.Err())
+	}
+	return err
 }
 
 // Migrate brings a schema at version (the count of migrations applied
@@ -141,11 +175,21 @@ func Unavailable(err error) error {
 
 // tx runs f in a transaction (Tx).
 func (s *Store) tx(ctx context.Context, f func(c conn) error) error {
-	return Tx(ctx, s.db, func(tx *sql.Tx) error { return f(conn{tx, s.d}) })
+	return Tx(ctx, s.db, func(tx *sql.Tx) error { return f(conn{q: tx, d: s.d}) })
+}
+
+// change runs a value change f: in a group's transaction if the store
+// commits in groups, else in a transaction of its own. f's statements
+// run under the context it is given, which is not ctx in a group.
+func (s *Store) change(ctx context.Context, f func(ctx context.Context, c conn) error) error {
+	if s.commit != nil {
+		return s.commit.do(ctx, f)
+	}
+	return s.tx(ctx, func(c conn) error { return f(ctx, c) })
 }
 
 // read runs statements outside a transaction.
-func (s *Store) read() conn { return conn{s.db, s.d} }
+func (s *Store) read() conn { return conn{q: s.db, d: s.d} }
 
 // querier is a database or one of its transactions.
 type querier interface {
@@ -160,9 +204,15 @@ type querier interface {
 type conn struct {
 	q querier
 	d Dialect
+	// stmts, in a group's transaction, are the statements prepared once
+	// for every group (committer).
+	stmts *stmts
 }
 
 func (c conn) row(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := c.stmts.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return c.q.QueryRowContext(ctx, c.d.Rebind(query), args...)
 }
 
@@ -171,6 +221,9 @@ func (c conn) rows(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := c.stmts.get(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return c.q.ExecContext(ctx, c.d.Rebind(query), args...)
 }
 

@@ -19,7 +19,7 @@ func (s *Store) Authorize(ctx context.Context, p state.AuthorizeParams) (state.A
 		return state.Authorization{}, errkind.Errorf(errkind.InvalidInput, "state: amount must be positive")
 	}
 	var a state.Authorization
-	err := s.tx(ctx, func(c conn) error {
+	err := s.change(ctx, func(ctx context.Context, c conn) error {
 		var balance int64
 		var currency string
 		var seq uint64
@@ -88,7 +88,7 @@ func (s *Store) Cancel(ctx context.Context, p state.CancelParams) (state.Authori
 		return state.Authorization{}, errkind.Errorf(errkind.InvalidInput, "cancellation: sequence %d is out of range", p.Original)
 	}
 	var a state.Authorization
-	err := s.tx(ctx, func(c conn) error {
+	err := s.change(ctx, func(ctx context.Context, c conn) error {
 		// The allowance first, as Authorize locks it: one order, no deadlock.
 		var balance int64
 		err := c.row(ctx, `SELECT balance FROM allowance WHERE device = ?`+c.d.ForUpdate(), p.Device).Scan(&balance)

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("card-failures", func(t *testing.T) { testCardFailures(t, open(t)) })
 	t.Run("topup-alone", func(t *testing.T) { testTopUpAlone(t, open(t)) })
 	t.Run("pki-certificate-links", func(t *testing.T) { testCertificateLinks(t, open(t)) })
+	t.Run("lists", func(t *testing.T) { testLists(t, open(t)) })
 }
 
 // testRanges: amounts and sequence numbers near the ends of int64 are

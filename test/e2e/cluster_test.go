@@ -36,23 +36,7 @@ import (
 // acknowledged, the others keep serving, and another replica takes over
 // CRL publication; `samd audit verify` proves every replica's log.
 func TestCluster(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	e := newEnv(t, nil)
-	// The README's way: samd dev writes the replicas' configurations.
-	if out, err := exec.Command(e.bin, "dev", "--dir", e.dir, "--init-only", "--cluster", "3", "--postgres", dsn).CombinedOutput(); err != nil {
-		t.Fatalf("samd dev --cluster: %v\n%s", err, out)
-	}
-	var reps []*replica
-	var cfgs []string
-	for n := 1; n <= 3; n++ {
-		cfgs = append(cfgs, filepath.Join(e.dir, fmt.Sprintf("replica-%d.yaml", n)))
-		reps = append(reps, e.launch(cfgs[n-1]))
-	}
-	t.Cleanup(func() {
-		for _, r := range reps {
-			stopReplica(r)
-		}
-	})
+	e, dsn, reps, cfgs := startCluster(t)
 	ctx := ctxT(t)
 	officer := e.asAt(reps[0].addr, "officer", "dev-operator", "dev-officer-1")
 	at := func(i int, role, dev string) *clients { return e.asAt(reps[i].addr, role, "dev-operator", dev) }
@@ -294,6 +278,28 @@ func TestCluster(t *testing.T) {
 	if err != nil || strings.Count(string(out), "intact") != 3 {
 		t.Fatalf("samd audit verify of the three replicas' logs: %v\n%s", err, out)
 	}
+}
+
+// startCluster runs three replicas on one token and a throwaway
+// PostgreSQL database, configured the README's way (samd dev --cluster),
+// and stops them when the test ends.
+func startCluster(t *testing.T) (e *env, dsn string, reps []*replica, cfgs []string) {
+	t.Helper()
+	dsn = pgtest.DSN(t)
+	e = newEnv(t, nil)
+	if out, err := exec.Command(e.bin, "dev", "--dir", e.dir, "--init-only", "--cluster", "3", "--postgres", dsn).CombinedOutput(); err != nil {
+		t.Fatalf("samd dev --cluster: %v\n%s", err, out)
+	}
+	for n := 1; n <= 3; n++ {
+		cfgs = append(cfgs, filepath.Join(e.dir, fmt.Sprintf("replica-%d.yaml", n)))
+		reps = append(reps, e.launch(cfgs[n-1]))
+	}
+	t.Cleanup(func() {
+		for _, r := range reps {
+			stopReplica(r)
+		}
+	})
+	return e, dsn, reps, cfgs
 }
 
 // anonymous is a PKIService client without a client certificate, as a

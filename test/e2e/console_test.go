@@ -12,14 +12,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/api/samdv1/samdv1connect"
 	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/kcv"
 	"github.com/samd-io/samd/keys"
@@ -35,10 +40,13 @@ import (
 // sees it executed, then gives the ceremony's last component in the
 // page's form: the key is imported (it reproduces AN10922's published
 // diversified key) and the component is nowhere in the page or the audit
-// log. Each page is kept as a screenshot; every form control has a label,
-// no page violates its Content Security Policy, and the console sets no
-// cookie. A browser with a terminal's certificate, and one with none, get
-// no page.
+// log. Officer 1 blocks a card on the operator's hotlist in the
+// negative lists' form, with the keyboard; the version samd builds in the
+// background appears on the page with the receiver that has not
+// acknowledged it. Each page is kept as a screenshot; every form control
+// has a label, no page violates its Content Security Policy, and the
+// console sets no cookie. A browser with a terminal's certificate, and
+// one with none, get no page.
 func TestConsoleInBrowser(t *testing.T) {
 	chromium(t)
 	e := newEnv(t, nil)
@@ -129,11 +137,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the imported key does not reproduce AN10922's diversified key:\n%s", out)
 	}
 
+	// A negative list: the officer has made dev-operator's list signer
+	// with the CLI, and blocks a card in the form (type, Tab to the
+	// button, Enter); samd builds version 1 in the background.
+	e.mustClient(t, []string{"--dev", e.dir, "--as", "officer"}, "pki", "signer", "--profile", "list-signer", "--ca", "dev-scheme",
+		"--operator", "dev-operator", "--signer", "lists-1", "--out", filepath.Join(t.TempDir(), "lists-1.pem"))
+	b.open(base + "lists")
+	b.do(chromedp.SendKeys(chromedp.ID("put-card"), "04A1B2C3D4E5F6"))
+	b.tabTo("Put on the list")
+	b.enter()
+	b.do(chromedp.WaitVisible(chromedp.CSS(".flash")))
+	waitList(t, e.pki, "dev-operator", "card-hotlist", 1)
+
 	// Every other page, each with what it must show.
 	for _, p := range []struct{ path, want string }{
 		{"keys", "desfire/prod/app-master"},
 		{"keys", newKCV},
 		{"pki", "dev-scheme"},
+		{"lists", "card-hotlist of dev-operator"},
+		{"lists", "clearing-house/dev-clearing/dev-clearing-1"},
+		{"lists", "not acknowledged since"},
 		{"audit?method=SubmitComponent", "console"},
 		{"audit", "intact"},
 		{"health", "Requests in the last hour"},
@@ -163,6 +186,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatalf("%s got (%d):\n%s", nb, nb.status, txt)
 		}
 		nb.screenshot("refused-" + map[string]string{"": "no-certificate", "terminal": "terminal"}[as])
+		nb.open(base + "lists")
+		if txt := nb.text(); nb.status != 403 || !strings.Contains(txt, "No page") || strings.Contains(txt, "dev-clearing-1") {
+			t.Fatalf("%s got the lists (%d):\n%s", nb, nb.status, txt)
+		}
 	}
 }
 
@@ -211,7 +238,10 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // another origin or a cross-site page, or by GET, is refused before any
 // API call; the same change with the token and from the console's origin
 // runs; and an action the API refuses is refused through the console as
-// through `samd admin`, with the same audit record but for via.
+// through `samd admin`, with the same audit record but for via. The
+// negative lists' form puts an entry with the token, not without it, and
+// an entry the policy refuses is refused through the console as through
+// `samd client list add`.
 func TestConsoleRefusals(t *testing.T) {
 	e := newEnv(t, nil)
 	e.start()
@@ -251,6 +281,7 @@ func TestConsoleRefusals(t *testing.T) {
 		{"ok/proposal", officer, "/console/proposals/" + id, 200, false},
 		{"ok/keys", officer, "/console/keys", 200, false},
 		{"ok/pki", officer, "/console/pki", 200, false},
+		{"ok/lists", officer, "/console/lists", 200, false},
 		{"ok/audit", officer, "/console/audit", 200, false},
 		{"ok/health", officer, "/console/health", 200, false},
 		{"ok/propose", officer, "/console/propose", 200, false},
@@ -260,6 +291,8 @@ func TestConsoleRefusals(t *testing.T) {
 		{"fail/bad-search", officer, "/console/audit?since=yesterday", 400, false},
 		{"fail/terminal", terminal, "/console/proposals", 403, false},
 		{"fail/no-certificate", anonymous, "/console/proposals/" + id, 403, false},
+		{"fail/terminal-lists", terminal, "/console/lists", 403, false},
+		{"fail/no-certificate-lists", anonymous, "/console/lists", 403, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body := get(c.client, origin+c.path)
@@ -374,6 +407,70 @@ func TestConsoleRefusals(t *testing.T) {
 	if cli == nil || con == nil || cli.Code != con.Code || strings.ReplaceAll(cli.Reason, "dev-officer-3", "dev-officer-1") != con.Reason || cli.Method != con.Method {
 		t.Fatalf("the refusals' records differ:\n%+v\n%+v", cli, con)
 	}
+
+	// Negative lists: a form's change needs the token; with it, the entry
+	// waits for the list's next version (no list signer here: it waits).
+	putEntry := func(token, card string) (*http.Response, string) {
+		t.Helper()
+		form := url.Values{"csrf": {token}, "kind": {"card-hotlist"}, "card": {card}, "target": {""}, "action": {"block"}, "reason": {"2"}}
+		req, _ := http.NewRequest(http.MethodPost, base+"lists/put", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		resp, err := officer.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	if resp, page := get(officer, base+"lists?owner=dev-clearing"); resp.StatusCode != 403 || !strings.Contains(page, "answered about dev-operator only") {
+		t.Fatalf("another owner's lists: %d\n%s", resp.StatusCode, page)
+	}
+	_, page = get(officer, base+"lists")
+	lm := csrfField.FindStringSubmatch(page)
+	if lm == nil || !strings.Contains(page, `action="/console/lists/put"`) || !strings.Contains(page, `action="/console/lists/remove"`) {
+		t.Fatalf("the lists page has no change forms:\n%s", page)
+	}
+	if resp, _ := putEntry("", "04C0FFEE000001"); resp.StatusCode != 403 {
+		t.Fatalf("a list change without the token: %d", resp.StatusCode)
+	}
+	if resp, _ := putEntry(lm[1], "04C0FFEE000001"); resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "lists?done=listed") {
+		t.Fatalf("the list change: %d %v", resp.StatusCode, resp.Header)
+	}
+	var ls samdv1.NegativeListsResponse
+	cliJSON(t, e.mustAdmin(t, "officer", "lists"), &ls)
+	if l := ls.GetLists(); len(l) != 1 || l[0].GetOwner() != "dev-operator" || l[0].GetKind() != "card-hotlist" || l[0].GetPending() != 1 {
+		t.Fatalf("samd admin lists after the change: %v", &ls)
+	}
+	// A card dev-operator does not issue (lists.cards 04*): refused by
+	// the policy through the console as through the CLI.
+	out, err = e.client(t, []string{"--dev", e.dir, "--as", "officer"}, "list", "add", "--card", "05AA")
+	if err == nil || !strings.Contains(out, "list-card") {
+		t.Fatalf("samd client list add of another issuer's card: %v\n%s", err, out)
+	}
+	resp, body2 := putEntry(lm[1], "05AA")
+	if resp.StatusCode != 403 || !strings.Contains(body2, "list-card") || !strings.Contains(body2, `id="put-card"`) {
+		t.Fatalf("the console: %d\n%s", resp.StatusCode, body2)
+	}
+}
+
+// mustAdmin runs `samd admin --json` as a development identity on the
+// admin listener and returns its output.
+func (e *env) mustAdmin(t *testing.T, as string, args ...string) string {
+	t.Helper()
+	return e.mustAdminText(t, as, append([]string{"--json"}, args...)...)
+}
+
+// mustAdminText runs `samd admin` as a development identity on the admin
+// listener and returns its output.
+func (e *env) mustAdminText(t *testing.T, as string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("samd admin --as %s %v: %v\n%s", as, args, err, out)
+	}
+	return string(out)
 }
 
 // TestOfficerSearches: the officers' reads the console shows. An
@@ -381,12 +478,17 @@ func TestConsoleRefusals(t *testing.T) {
 // certificates of its own operator only, and is refused another
 // operator's; the scheme's officers see every operator's, and the
 // revocation of a serial samd never recorded; Status answers readiness
-// and the hour in 60 minutes; a terminal is refused all three.
+// and the hour in 60 minutes; NegativeLists answers an operator's officer
+// about its own operator's lists, the scheme's officers about every
+// owner's; a terminal is refused all four. `samd admin audit search`,
+// `status`, `certs` and `lists` answer what the console's pages show.
 func TestOfficerSearches(t *testing.T) {
 	e := newEnv(t, nil)
+	e.addPolicy("no-pto-001.yaml", productOwnerPolicy)
 	e.start()
 	ctx := ctxT(t)
-	officer := e.as("officer", "dev-operator", "dev-officer-1").offs
+	officerC := e.as("officer", "dev-operator", "dev-officer-1")
+	officer := officerC.offs
 	scheme := e.as("officer", "dev-scheme", "dev-scheme-officer-1").offs
 	// Traffic from two operators, and a revocation of a serial samd has
 	// no record of (by the scheme's officer, who alone may).
@@ -462,6 +564,126 @@ func TestOfficerSearches(t *testing.T) {
 	}
 	if _, err := term.SearchCertificates(ctx, connect.NewRequest(&samdv1.SearchCertificatesRequest{})); connect.CodeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("a terminal's certificate search: %v", err)
+	}
+
+	// Negative lists of two owners: dev-operator's hotlist (its officer)
+	// and no-pto:001's product blacklist (its back office).
+	add := func(c *clients, kind, card, target string) {
+		t.Helper()
+		if _, err := c.lists.AddEntries(ctx, connect.NewRequest(&samdv1.ChangeListRequest{Kind: kind,
+			Entries: []*samdv1.ListEntry{{Card: card, Target: target, Action: "block"}}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(officerC, "card-hotlist", "04AA", "")
+	add(e.as("back-office", "no-pto:001", "bo-1"), "product-blacklist", "04BB", "0A01")
+	owners := func(r *connect.Response[samdv1.NegativeListsResponse]) []string {
+		var out []string
+		for _, l := range r.Msg.GetLists() {
+			out = append(out, l.GetKind()+"/"+l.GetOwner())
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		c      samdv1connect.OfficerServiceClient
+		owner  string
+		want   []string
+		denied bool
+	}{
+		{"ok/operators-officer", officer, "", []string{"card-hotlist/dev-operator"}, false},
+		{"ok/operators-officer-own", officer, "dev-operator", []string{"card-hotlist/dev-operator"}, false},
+		{"fail/operators-officer-other-owner", officer, "no-pto:001", nil, true},
+		{"ok/scheme-officer-all", scheme, "", []string{"card-hotlist/dev-operator", "product-blacklist/no-pto:001"}, false},
+		{"ok/scheme-officer-one", scheme, "no-pto:001", []string{"product-blacklist/no-pto:001"}, false},
+		{"fail/terminal", term, "", nil, true},
+	} {
+		t.Run("lists/"+c.name, func(t *testing.T) {
+			res, err := c.c.NegativeLists(ctx, connect.NewRequest(&samdv1.NegativeListsRequest{Owner: c.owner}))
+			if c.denied {
+				if connect.CodeOf(err) != connect.CodePermissionDenied {
+					t.Fatalf("got %v, want a denial", err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(owners(res), c.want) || res.Msg.GetLists()[0].GetPending() != 1 {
+				t.Fatalf("%v %v", err, res)
+			}
+		})
+	}
+
+	// What `samd admin` prints is what the console shows, for one case of
+	// each read.
+	t.Run("cli-and-console", func(t *testing.T) {
+		page := func(as, path string) string {
+			t.Helper()
+			resp, err := consoleClient(t, e, as).Get("https://" + e.admin + "/console/" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %d\n%s", path, resp.StatusCode, b)
+			}
+			return string(b)
+		}
+		var audit samdv1.SearchAuditResponse
+		cliJSON(t, e.mustAdmin(t, "scheme-officer", "audit", "search", "--method", "PKIService/Revoke"), &audit)
+		html := page("scheme-officer", "audit?method=PKIService/Revoke")
+		if len(audit.GetRecords()) != 1 || !strings.Contains(html, "Verified records that match: 1;") || !strings.Contains(html, "hash "+audit.GetRecords()[0].GetHash()+`"`) {
+			t.Fatalf("samd admin audit search %+v; the page:\n%s", &audit, html)
+		}
+		var certs samdv1.SearchCertificatesResponse
+		cliJSON(t, e.mustAdmin(t, "scheme-officer", "certs", "--operator", "dev-clearing"), &certs)
+		html = page("scheme-officer", "pki?operator=dev-clearing")
+		var serials []string
+		for _, m := range regexp.MustCompile(`<th scope="row"><code>([0-9A-Fa-f]+)</code></th><td>`).FindAllStringSubmatch(html, -1) {
+			serials = append(serials, m[1])
+		}
+		if len(certs.GetCertificates()) != 1 || !slices.Equal(serials, []string{certs.GetCertificates()[0].GetSerial()}) {
+			t.Fatalf("samd admin certs %+v; the page shows %v", &certs, serials)
+		}
+		var st samdv1.StatusResponse
+		cliJSON(t, e.mustAdmin(t, "officer", "status"), &st)
+		html = page("officer", "health")
+		if !st.GetReady() || !strings.Contains(html, `<span class="check">`+st.GetPolicyVersion()+`</span>`) ||
+			!regexp.MustCompile(`\d+ of `+strconv.Itoa(int(st.GetHsmSessions()))+` in use`).MatchString(html) {
+			t.Fatalf("samd admin status %+v; the page:\n%s", &st, html)
+		}
+		var ls samdv1.NegativeListsResponse
+		cliJSON(t, e.mustAdmin(t, "scheme-officer", "lists"), &ls)
+		html = page("scheme-officer", "lists")
+		var shown []string
+		for _, m := range regexp.MustCompile(`<th scope="row"><code>([a-z-]+)</code> of <code>([^<]+)</code></th>`).FindAllStringSubmatch(html, -1) {
+			shown = append(shown, m[1]+"/"+m[2])
+		}
+		if got := owners(connect.NewResponse(&ls)); len(got) != 2 || !slices.Equal(shown, got) {
+			t.Fatalf("samd admin lists %v; the page shows %v", got, shown)
+		}
+		// Without --json, the same answers as text.
+		for _, c := range []struct {
+			as   string
+			args []string
+			want string
+		}{
+			{"scheme-officer", []string{"audit", "search", "--method", "PKIService/Revoke"}, "1 records match; the newest 1:\n"},
+			{"scheme-officer", []string{"certs", "--revoked"}, "7E577E57  dev-scheme  (not issued through samd)  REVOKED "},
+			{"officer", []string{"status"}, "policy     " + st.GetPolicyVersion() + "\n"},
+			{"scheme-officer", []string{"lists", "--owner", "no-pto:001"}, "product-blacklist/no-pto:001  version 0, 0 entries, 1 changes waiting\n"},
+		} {
+			if out := e.mustAdminText(t, c.as, c.args...); !strings.Contains(out, c.want) {
+				t.Errorf("samd admin %v lacks %q:\n%s", c.args, c.want, out)
+			}
+		}
+	})
+}
+
+// cliJSON reads what `samd admin --json` printed into m.
+func cliJSON(t *testing.T, out string, m proto.Message) {
+	t.Helper()
+	if err := protojson.Unmarshal([]byte(out), m); err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
 

@@ -332,10 +332,12 @@ type clients struct {
 	pki   samdv1connect.PKIServiceClient
 	files samdv1connect.FileServiceClient
 	offs  samdv1connect.OfficerServiceClient
+	lists samdv1connect.ListServiceClient
 	http  *http.Client
 	addr  string
 	close func()
 	cert  []byte // the client certificate, DER
+	key   *ecdsa.PrivateKey
 }
 
 // as mints a certificate for (role, operator, device) under the test CA
@@ -390,10 +392,12 @@ func (e *env) asAt(addr, role, operator, device string) *clients {
 		pki:   samdv1connect.NewPKIServiceClient(hc, base, connect.WithGRPC()),
 		files: samdv1connect.NewFileServiceClient(hc, base, connect.WithGRPC()),
 		offs:  samdv1connect.NewOfficerServiceClient(hc, adminBase, connect.WithGRPC()),
+		lists: samdv1connect.NewListServiceClient(hc, base, connect.WithGRPC()),
 		http:  hc,
 		addr:  addr,
 		close: tr.CloseIdleConnections,
 		cert:  der,
+		key:   key,
 	}
 	e.t.Cleanup(c.close)
 	return c

@@ -44,6 +44,8 @@ const (
 	FileServiceName = "samd.v1.FileService"
 	// OfficerServiceName is the fully-qualified name of the OfficerService service.
 	OfficerServiceName = "samd.v1.OfficerService"
+	// ListServiceName is the fully-qualified name of the ListService service.
+	ListServiceName = "samd.v1.ListService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -170,6 +172,20 @@ const (
 	// OfficerServiceSearchCertificatesProcedure is the fully-qualified name of the OfficerService's
 	// SearchCertificates RPC.
 	OfficerServiceSearchCertificatesProcedure = "/samd.v1.OfficerService/SearchCertificates"
+	// OfficerServiceNegativeListsProcedure is the fully-qualified name of the OfficerService's
+	// NegativeLists RPC.
+	OfficerServiceNegativeListsProcedure = "/samd.v1.OfficerService/NegativeLists"
+	// ListServiceAddEntriesProcedure is the fully-qualified name of the ListService's AddEntries RPC.
+	ListServiceAddEntriesProcedure = "/samd.v1.ListService/AddEntries"
+	// ListServiceRemoveEntriesProcedure is the fully-qualified name of the ListService's RemoveEntries
+	// RPC.
+	ListServiceRemoveEntriesProcedure = "/samd.v1.ListService/RemoveEntries"
+	// ListServiceFetchListProcedure is the fully-qualified name of the ListService's FetchList RPC.
+	ListServiceFetchListProcedure = "/samd.v1.ListService/FetchList"
+	// ListServiceAckListProcedure is the fully-qualified name of the ListService's AckList RPC.
+	ListServiceAckListProcedure = "/samd.v1.ListService/AckList"
+	// ListServiceListStatusProcedure is the fully-qualified name of the ListService's ListStatus RPC.
+	ListServiceListStatusProcedure = "/samd.v1.ListService/ListStatus"
 )
 
 // DiversificationServiceClient is a client for the samd.v1.DiversificationService service.
@@ -1452,6 +1468,9 @@ type OfficerServiceClient interface {
 	SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error)
 	Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error)
 	SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error)
+	// The negative lists an officer may see, with who has not acknowledged
+	// them (NegativeListsRequest).
+	NegativeLists(context.Context, *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error)
 }
 
 // NewOfficerServiceClient constructs a client for the samd.v1.OfficerService service. By default,
@@ -1525,6 +1544,12 @@ func NewOfficerServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(officerServiceMethods.ByName("SearchCertificates")),
 			connect.WithClientOptions(opts...),
 		),
+		negativeLists: connect.NewClient[samdv1.NegativeListsRequest, samdv1.NegativeListsResponse](
+			httpClient,
+			baseURL+OfficerServiceNegativeListsProcedure,
+			connect.WithSchema(officerServiceMethods.ByName("NegativeLists")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -1540,6 +1565,7 @@ type officerServiceClient struct {
 	searchAudit        *connect.Client[samdv1.SearchAuditRequest, samdv1.SearchAuditResponse]
 	status             *connect.Client[samdv1.StatusRequest, samdv1.StatusResponse]
 	searchCertificates *connect.Client[samdv1.SearchCertificatesRequest, samdv1.SearchCertificatesResponse]
+	negativeLists      *connect.Client[samdv1.NegativeListsRequest, samdv1.NegativeListsResponse]
 }
 
 // Propose calls samd.v1.OfficerService.Propose.
@@ -1592,6 +1618,11 @@ func (c *officerServiceClient) SearchCertificates(ctx context.Context, req *conn
 	return c.searchCertificates.CallUnary(ctx, req)
 }
 
+// NegativeLists calls samd.v1.OfficerService.NegativeLists.
+func (c *officerServiceClient) NegativeLists(ctx context.Context, req *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error) {
+	return c.negativeLists.CallUnary(ctx, req)
+}
+
 // OfficerServiceHandler is an implementation of the samd.v1.OfficerService service.
 type OfficerServiceHandler interface {
 	Propose(context.Context, *connect.Request[samdv1.ProposeRequest]) (*connect.Response[samdv1.Proposal], error)
@@ -1606,6 +1637,9 @@ type OfficerServiceHandler interface {
 	SearchAudit(context.Context, *connect.Request[samdv1.SearchAuditRequest]) (*connect.Response[samdv1.SearchAuditResponse], error)
 	Status(context.Context, *connect.Request[samdv1.StatusRequest]) (*connect.Response[samdv1.StatusResponse], error)
 	SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error)
+	// The negative lists an officer may see, with who has not acknowledged
+	// them (NegativeListsRequest).
+	NegativeLists(context.Context, *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error)
 }
 
 // NewOfficerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1675,6 +1709,12 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 		connect.WithSchema(officerServiceMethods.ByName("SearchCertificates")),
 		connect.WithHandlerOptions(opts...),
 	)
+	officerServiceNegativeListsHandler := connect.NewUnaryHandler(
+		OfficerServiceNegativeListsProcedure,
+		svc.NegativeLists,
+		connect.WithSchema(officerServiceMethods.ByName("NegativeLists")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/samd.v1.OfficerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OfficerServiceProposeProcedure:
@@ -1697,6 +1737,8 @@ func NewOfficerServiceHandler(svc OfficerServiceHandler, opts ...connect.Handler
 			officerServiceStatusHandler.ServeHTTP(w, r)
 		case OfficerServiceSearchCertificatesProcedure:
 			officerServiceSearchCertificatesHandler.ServeHTTP(w, r)
+		case OfficerServiceNegativeListsProcedure:
+			officerServiceNegativeListsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1744,4 +1786,182 @@ func (UnimplementedOfficerServiceHandler) Status(context.Context, *connect.Reque
 
 func (UnimplementedOfficerServiceHandler) SearchCertificates(context.Context, *connect.Request[samdv1.SearchCertificatesRequest]) (*connect.Response[samdv1.SearchCertificatesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.SearchCertificates is not implemented"))
+}
+
+func (UnimplementedOfficerServiceHandler) NegativeLists(context.Context, *connect.Request[samdv1.NegativeListsRequest]) (*connect.Response[samdv1.NegativeListsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.OfficerService.NegativeLists is not implemented"))
+}
+
+// ListServiceClient is a client for the samd.v1.ListService service.
+type ListServiceClient interface {
+	AddEntries(context.Context, *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error)
+	RemoveEntries(context.Context, *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error)
+	FetchList(context.Context, *connect.Request[samdv1.FetchListRequest]) (*connect.ServerStreamForClient[samdv1.FetchListResponse], error)
+	AckList(context.Context, *connect.Request[samdv1.AckListRequest]) (*connect.Response[samdv1.AckListResponse], error)
+	ListStatus(context.Context, *connect.Request[samdv1.ListStatusRequest]) (*connect.Response[samdv1.ListStatusResponse], error)
+}
+
+// NewListServiceClient constructs a client for the samd.v1.ListService service. By default, it uses
+// the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewListServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) ListServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	listServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("ListService").Methods()
+	return &listServiceClient{
+		addEntries: connect.NewClient[samdv1.ChangeListRequest, samdv1.ChangeListResponse](
+			httpClient,
+			baseURL+ListServiceAddEntriesProcedure,
+			connect.WithSchema(listServiceMethods.ByName("AddEntries")),
+			connect.WithClientOptions(opts...),
+		),
+		removeEntries: connect.NewClient[samdv1.ChangeListRequest, samdv1.ChangeListResponse](
+			httpClient,
+			baseURL+ListServiceRemoveEntriesProcedure,
+			connect.WithSchema(listServiceMethods.ByName("RemoveEntries")),
+			connect.WithClientOptions(opts...),
+		),
+		fetchList: connect.NewClient[samdv1.FetchListRequest, samdv1.FetchListResponse](
+			httpClient,
+			baseURL+ListServiceFetchListProcedure,
+			connect.WithSchema(listServiceMethods.ByName("FetchList")),
+			connect.WithClientOptions(opts...),
+		),
+		ackList: connect.NewClient[samdv1.AckListRequest, samdv1.AckListResponse](
+			httpClient,
+			baseURL+ListServiceAckListProcedure,
+			connect.WithSchema(listServiceMethods.ByName("AckList")),
+			connect.WithClientOptions(opts...),
+		),
+		listStatus: connect.NewClient[samdv1.ListStatusRequest, samdv1.ListStatusResponse](
+			httpClient,
+			baseURL+ListServiceListStatusProcedure,
+			connect.WithSchema(listServiceMethods.ByName("ListStatus")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// listServiceClient implements ListServiceClient.
+type listServiceClient struct {
+	addEntries    *connect.Client[samdv1.ChangeListRequest, samdv1.ChangeListResponse]
+	removeEntries *connect.Client[samdv1.ChangeListRequest, samdv1.ChangeListResponse]
+	fetchList     *connect.Client[samdv1.FetchListRequest, samdv1.FetchListResponse]
+	ackList       *connect.Client[samdv1.AckListRequest, samdv1.AckListResponse]
+	listStatus    *connect.Client[samdv1.ListStatusRequest, samdv1.ListStatusResponse]
+}
+
+// AddEntries calls samd.v1.ListService.AddEntries.
+func (c *listServiceClient) AddEntries(ctx context.Context, req *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error) {
+	return c.addEntries.CallUnary(ctx, req)
+}
+
+// RemoveEntries calls samd.v1.ListService.RemoveEntries.
+func (c *listServiceClient) RemoveEntries(ctx context.Context, req *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error) {
+	return c.removeEntries.CallUnary(ctx, req)
+}
+
+// FetchList calls samd.v1.ListService.FetchList.
+func (c *listServiceClient) FetchList(ctx context.Context, req *connect.Request[samdv1.FetchListRequest]) (*connect.ServerStreamForClient[samdv1.FetchListResponse], error) {
+	return c.fetchList.CallServerStream(ctx, req)
+}
+
+// AckList calls samd.v1.ListService.AckList.
+func (c *listServiceClient) AckList(ctx context.Context, req *connect.Request[samdv1.AckListRequest]) (*connect.Response[samdv1.AckListResponse], error) {
+	return c.ackList.CallUnary(ctx, req)
+}
+
+// ListStatus calls samd.v1.ListService.ListStatus.
+func (c *listServiceClient) ListStatus(ctx context.Context, req *connect.Request[samdv1.ListStatusRequest]) (*connect.Response[samdv1.ListStatusResponse], error) {
+	return c.listStatus.CallUnary(ctx, req)
+}
+
+// ListServiceHandler is an implementation of the samd.v1.ListService service.
+type ListServiceHandler interface {
+	AddEntries(context.Context, *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error)
+	RemoveEntries(context.Context, *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error)
+	FetchList(context.Context, *connect.Request[samdv1.FetchListRequest], *connect.ServerStream[samdv1.FetchListResponse]) error
+	AckList(context.Context, *connect.Request[samdv1.AckListRequest]) (*connect.Response[samdv1.AckListResponse], error)
+	ListStatus(context.Context, *connect.Request[samdv1.ListStatusRequest]) (*connect.Response[samdv1.ListStatusResponse], error)
+}
+
+// NewListServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewListServiceHandler(svc ListServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	listServiceMethods := samdv1.File_samd_v1_samd_proto.Services().ByName("ListService").Methods()
+	listServiceAddEntriesHandler := connect.NewUnaryHandler(
+		ListServiceAddEntriesProcedure,
+		svc.AddEntries,
+		connect.WithSchema(listServiceMethods.ByName("AddEntries")),
+		connect.WithHandlerOptions(opts...),
+	)
+	listServiceRemoveEntriesHandler := connect.NewUnaryHandler(
+		ListServiceRemoveEntriesProcedure,
+		svc.RemoveEntries,
+		connect.WithSchema(listServiceMethods.ByName("RemoveEntries")),
+		connect.WithHandlerOptions(opts...),
+	)
+	listServiceFetchListHandler := connect.NewServerStreamHandler(
+		ListServiceFetchListProcedure,
+		svc.FetchList,
+		connect.WithSchema(listServiceMethods.ByName("FetchList")),
+		connect.WithHandlerOptions(opts...),
+	)
+	listServiceAckListHandler := connect.NewUnaryHandler(
+		ListServiceAckListProcedure,
+		svc.AckList,
+		connect.WithSchema(listServiceMethods.ByName("AckList")),
+		connect.WithHandlerOptions(opts...),
+	)
+	listServiceListStatusHandler := connect.NewUnaryHandler(
+		ListServiceListStatusProcedure,
+		svc.ListStatus,
+		connect.WithSchema(listServiceMethods.ByName("ListStatus")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/samd.v1.ListService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case ListServiceAddEntriesProcedure:
+			listServiceAddEntriesHandler.ServeHTTP(w, r)
+		case ListServiceRemoveEntriesProcedure:
+			listServiceRemoveEntriesHandler.ServeHTTP(w, r)
+		case ListServiceFetchListProcedure:
+			listServiceFetchListHandler.ServeHTTP(w, r)
+		case ListServiceAckListProcedure:
+			listServiceAckListHandler.ServeHTTP(w, r)
+		case ListServiceListStatusProcedure:
+			listServiceListStatusHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedListServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedListServiceHandler struct{}
+
+func (UnimplementedListServiceHandler) AddEntries(context.Context, *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ListService.AddEntries is not implemented"))
+}
+
+func (UnimplementedListServiceHandler) RemoveEntries(context.Context, *connect.Request[samdv1.ChangeListRequest]) (*connect.Response[samdv1.ChangeListResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ListService.RemoveEntries is not implemented"))
+}
+
+func (UnimplementedListServiceHandler) FetchList(context.Context, *connect.Request[samdv1.FetchListRequest], *connect.ServerStream[samdv1.FetchListResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ListService.FetchList is not implemented"))
+}
+
+func (UnimplementedListServiceHandler) AckList(context.Context, *connect.Request[samdv1.AckListRequest]) (*connect.Response[samdv1.AckListResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ListService.AckList is not implemented"))
+}
+
+func (UnimplementedListServiceHandler) ListStatus(context.Context, *connect.Request[samdv1.ListStatusRequest]) (*connect.Response[samdv1.ListStatusResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("samd.v1.ListService.ListStatus is not implemented"))
 }

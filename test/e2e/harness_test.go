@@ -397,7 +397,7 @@ func (e *env) asAt(addr, role, operator, device string) *clients {
 		addr:  addr,
 		close: tr.CloseIdleConnections,
 		cert:  der,
-		key:   key,
+		key:   cert.PrivateKey.(*ecdsa.PrivateKey),
 	}
 	e.t.Cleanup(c.close)
 	return c

@@ -353,8 +353,9 @@ type Limits struct {
 	// MaxConcurrentPerClient bounds a client's requests in flight
 	// (default 64).
 	MaxConcurrentPerClient int `yaml:"max_concurrent_per_client"`
-	// MaxConnectionsPerClient bounds a client's open connections (default
-	// 16): one more is closed before any request on it is read.
+	// MaxConnectionsPerClient bounds a client's open HTTP/2 connections
+	// (default: max_concurrent_per_client): one more is closed before any
+	// request on it is read.
 	MaxConnectionsPerClient int `yaml:"max_connections_per_client,omitempty"`
 	// BusyAfterFailure makes a client wait after a failed verification
 	// (default 0: off).

@@ -75,8 +75,10 @@ type Config struct {
 	// MaxConcurrentPerClient bounds a client's requests in flight (all
 	// its connections together); 0 means 64.
 	MaxConcurrentPerClient int
-	// MaxConnsPerClient bounds a client's open connections (each carries
-	// up to MaxConcurrentPerClient streams); 0 means 16.
+	// MaxConnsPerClient bounds a client's open HTTP/2 connections (each
+	// carries up to MaxConcurrentPerClient streams); 0 means
+	// MaxConcurrentPerClient (a client never needs more connections than
+	// requests in flight).
 	MaxConnsPerClient int
 	// BusyAfterFailure makes a client wait this long for each failed
 	// verification (a cryptogram, MAC, seal, SUN message or value record;
@@ -219,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxConcurrentPerClient = 64
 	}
 	if cfg.MaxConnsPerClient <= 0 {
-		cfg.MaxConnsPerClient = 16
+		cfg.MaxConnsPerClient = cfg.MaxConcurrentPerClient
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 5 * time.Second

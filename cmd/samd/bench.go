@@ -101,7 +101,7 @@ func cmdBench(args []string, out io.Writer) error {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage); printFlags(os.Stderr, fs) }
 	dir := fs.String("dev", ".samd-dev", "the development `DIR` to serve")
 	mixes := fs.String("mix", "kcv,kcv-batch,ev2,ev2-stream,seal,seal-batch,sun,sun-batch,value", "the mixes to run, comma-separated, `LIST`")
-	connsFlag := fs.String("conns", "1,2,4,8,16", "concurrent connections per step, comma-separated (at most the configuration's limits.max_connections_per_client, 16 by default), `LIST`")
+	connsFlag := fs.String("conns", "1,2,4,8,16", "concurrent connections per step, comma-separated (at most the configuration's limits.max_connections_per_client, 64 by default), `LIST`")
 	duration := fs.Duration("duration", 5*time.Second, "the length of each step, `D`")
 	batch := fs.Int("batch", 100, "items per batch call, `N`")
 	half := fs.Bool("half", false, "also run each mix paced at half its best throughput (p99 at half load)")

@@ -41,9 +41,11 @@ func TestListCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// Every change waits for a version; wait for the one that has them.
+		// Every change waits for a version; wait for the one that has them
+		// (on one connection: a client's connections are limited).
+		poll := e.asAt(reps[alive[0]].addr, "back-office", "dev-operator", "bo-1")
 		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			st, err := e.asAt(reps[alive[0]].addr, "back-office", "dev-operator", "bo-1").lists.ListStatus(ctx, connect.NewRequest(&samdv1.ListStatusRequest{Kind: "card-hotlist"}))
+			st, err := poll.lists.ListStatus(ctx, connect.NewRequest(&samdv1.ListStatusRequest{Kind: "card-hotlist"}))
 			if err != nil {
 				t.Fatal(err)
 			}

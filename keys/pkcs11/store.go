@@ -464,7 +464,12 @@ func (s *Store) monitor() {
 			continue
 		}
 		errc := make(chan error, 1)
+		// In flight until it returns: Close drains the calls in flight
+		// before it tears the sessions down and finalises the module (a
+		// probe running into C_Finalize crashed "samd bench").
+		s.inflight.Add(1)
 		go func() {
+			defer s.inflight.Add(-1)
 			_, err := s.mod.GetSessionInfo(c.login)
 			errc <- err
 		}()

@@ -83,7 +83,8 @@ func (s *Server) identify(next http.Handler) http.Handler {
 			release()
 		default:
 			defer release()
-			next.ServeHTTP(&codeWriter{ResponseWriter: w, s: s, st: st, r: r, res: res}, s.limitBody(w, r, st))
+			cw, body := &codeWriter{ResponseWriter: w, s: s, st: st, r: r, res: res}, s.limitBody(w, r, st)
+			s.workers.run(func() { next.ServeHTTP(cw, body) })
 		}
 		if !st.audited {
 			// The request never reached a method handler's interceptor.

@@ -171,6 +171,7 @@ type Server struct {
 
 	clients sync.Map // bucket (bucketOf) -> *clientState
 	conns   sync.Map // net.Conn counted in a bucket (connState) -> its bucket
+	workers *workers // the goroutines that run handlers (workers.go)
 }
 
 // clientState is what samd tracks per client for its limits.
@@ -251,7 +252,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.BatchItemsPerClient = MaxBatch
 	}
 	s := &Server{cfg: cfg, access: accessTable(), streams: map[string]bool{}, batches: newBatchGate(cfg.BatchItems, cfg.BatchItemsPerClient, cfg.Now),
-		recent: rec, started: cfg.Now()}
+		recent: rec, started: cfg.Now(), workers: newWorkers(256)}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(&interceptor{s: s}),
 		connect.WithReadMaxBytes(cfg.MaxRequestBytes),

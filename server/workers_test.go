@@ -13,13 +13,13 @@ func TestWorkers(t *testing.T) {
 	p := newWorkers(1)
 	n := 0
 	p.run(func() { n++ })
-	if n != 1 || len(p.idle) != 1 {
-		t.Fatalf("after one job: ran %d, %d workers waiting", n, len(p.idle))
+	if n != 1 {
+		t.Fatalf("after one job: ran %d", n)
 	}
-	w := <-p.idle
+	w := <-p.idle // the worker waits for the next job
 	p.idle <- w
 	p.run(func() { n++ })
-	if n != 2 || len(p.idle) != 1 || <-p.idle != w {
+	if n != 2 || <-p.idle != w {
 		t.Fatal("the waiting worker did not take the next job")
 	}
 	defer func() {

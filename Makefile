@@ -1,4 +1,6 @@
 # samd: build, test, run.
+# The Go release (GOTOOLCHAIN) every target uses.
+include test/toolchain.env
 GO ?= go
 TESTFLAGS ?=
 

@@ -13,6 +13,7 @@
 # UNIT_PKGS: the unit tests' packages (default: all but test/e2e; "none": skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. test/toolchain.env
 dir=$PWD/.cover
 rm -rf "$dir"
 mkdir -p "$dir/unit" "$dir/e2e"

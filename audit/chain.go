@@ -85,28 +85,13 @@ type chain struct {
 	cp        *CheckpointSigner
 }
 
-// canonical encodes r as it is stored. The bytes are a fixed point of
-// decoding and encoding again: text that encoding/json had to repair
-// (invalid UTF-8 becomes \ufffd) is read back and encoded once more, so
-// that a verifier re-encoding the line finds the same bytes.
+// canonical encodes r as it is stored (appendRecord). The bytes are a
+// fixed point of decoding and encoding again: invalid UTF-8 is stored as
+// U+FFFD, which reads back and encodes as the same bytes.
 func canonical(r *Record) ([]byte, error) {
-	if b, ok := appendRecord(make([]byte, 0, 768), r); ok {
-		return b, nil
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	if bytes.Contains(b, []byte(`\ufffd`)) {
-		line := r.line
-		*r = Record{}
-		if err := json.Unmarshal(b, r); err != nil {
-			return nil, err
-		}
-		r.line = line
-		if b, err = json.Marshal(r); err != nil {
-			return nil, err
-		}
+	b, ok := appendRecord(make([]byte, 0, 768), r)
+	if !ok {
+		return nil, fmt.Errorf("record time %v has no RFC 3339 form", r.Time)
 	}
 	return b, nil
 }

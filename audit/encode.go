@@ -6,26 +6,23 @@ import (
 	"unicode/utf8"
 )
 
-// appendRecord appends r's canonical encoding — byte for byte what
-// encoding/json's Marshal makes of it (fields in schema order, omitempty
-// as tagged, HTML-safe escapes, time in RFC 3339 with nanoseconds) — to
-// b, without reflection: every request writes a record, and encoding it
-// with encoding/json was most of the record's cost. ok is false when a
-// string is not valid UTF-8 or the time has no RFC 3339 form: canonical
-// then takes encoding/json's road, which repairs both. TestAppendRecord
-// holds it to encoding/json on every field and escape.
+// appendRecord appends r's canonical encoding to b, without reflection:
+// every request writes a record, and encoding it with encoding/json was
+// most of the record's cost. The encoding is samd's, defined here and
+// nowhere else: fields in schema order, omitempty as tagged, strings as
+// appendString writes them, time in RFC 3339 with nanoseconds — for valid
+// text byte for byte what encoding/json's Marshal makes of a [Record]
+// (TestAppendRecord holds it to that on every field and escape), and for
+// invalid UTF-8 one fixed spelling whichever Go built samd (Go 1.26's
+// encoding/json escaped the replacement character, Go 1.27's writes it
+// raw). ok is false only when the time has no RFC 3339 form.
 func appendRecord(b []byte, r *Record) (_ []byte, ok bool) {
-	ok = true
-	str := func(s string) {
-		var good bool
-		b, good = appendString(b, s)
-		ok = ok && good
-	}
+	str := func(s string) { b = appendString(b, s) }
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `,"time":`...)
 	if y := r.Time.Year(); y < 0 || y > 9999 {
-		return b, false
+		return b, false // encoding/json refuses it too
 	}
 	b = append(b, '"')
 	b = r.Time.AppendFormat(b, time.RFC3339Nano)
@@ -66,9 +63,7 @@ func appendRecord(b []byte, r *Record) (_ []byte, ok bool) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			var good bool
-			b, good = appendInput(b, &r.Inputs[i])
-			ok = ok && good
+			b = appendInput(b, &r.Inputs[i])
 		}
 		b = append(b, ']')
 	}
@@ -109,9 +104,7 @@ func appendRecord(b []byte, r *Record) (_ []byte, ok bool) {
 			}
 			if s.Input != nil {
 				b = append(b, `,"input":`...)
-				var good bool
-				b, good = appendInput(b, s.Input)
-				ok = ok && good
+				b = appendInput(b, s.Input)
 			}
 			b = append(b, `,"outcome":`...)
 			str(string(s.Outcome))
@@ -149,24 +142,25 @@ func appendRecord(b []byte, r *Record) (_ []byte, ok bool) {
 	str(r.Prev)
 	b = append(b, `,"hash":`...)
 	str(r.Hash)
-	return append(b, '}'), ok
+	return append(b, '}'), true
 }
 
-func appendInput(b []byte, in *Input) ([]byte, bool) {
+func appendInput(b []byte, in *Input) []byte {
 	b = append(b, `{"name":`...)
-	b, ok1 := appendString(b, in.Name)
+	b = appendString(b, in.Name)
 	b = append(b, `,"size":`...)
 	b = strconv.AppendInt(b, int64(in.Size), 10)
 	b = append(b, `,"sha256":`...)
-	b, ok2 := appendString(b, in.SHA256)
-	return append(b, '}'), ok1 && ok2
+	b = appendString(b, in.SHA256)
+	return append(b, '}')
 }
 
 // appendString appends s as encoding/json quotes it with HTML escaping:
 // `"` and `\` escaped, \b \f \n \r \t short, other control characters,
-// <, > and & as \u00XX, U+2028 and U+2029 as \u2028 and \u2029. ok is
-// false for invalid UTF-8, which encoding/json would replace.
-func appendString(b []byte, s string) (_ []byte, ok bool) {
+// <, > and & as \u00XX, U+2028 and U+2029 as \u2028 and \u2029, and
+// every byte that is not part of valid UTF-8 replaced by U+FFFD, written
+// raw (utf8.RuneError), one per byte.
+func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -200,7 +194,11 @@ func appendString(b []byte, s string) (_ []byte, ok bool) {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			return b, false
+			b = append(b, s[start:i]...)
+			b = utf8.AppendRune(b, utf8.RuneError)
+			i++
+			start = i
+			continue
 		}
 		if r == '\u2028' || r == '\u2029' {
 			b = append(b, s[start:i]...)
@@ -210,5 +208,5 @@ func appendString(b []byte, s string) (_ []byte, ok bool) {
 		i += size
 	}
 	b = append(b, s[start:]...)
-	return append(b, '"'), true
+	return append(b, '"')
 }

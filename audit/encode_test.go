@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,41 +30,78 @@ func fullRecord(pick func() string, n int) *Record {
 	return r
 }
 
+// repaired is s as samd stores it: every byte that is not part of valid
+// UTF-8 replaced by U+FFFD (Go's string-to-rune conversion, one per byte).
+func repaired(s string) string { return string([]rune(s)) }
+
+// equalJSON checks that appendRecord encodes r as encoding/json encodes
+// the same record with its text repaired (which encoding/json spells the
+// same in every Go release: no invalid UTF-8 is left for it to treat), and
+// that the encoding is a fixed point of decoding and encoding again.
+func equalJSON(t *testing.T, what string, r, fixed *Record) {
+	t.Helper()
+	want, err := json.Marshal(fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := appendRecord(nil, r)
+	if !ok || !bytes.Equal(got, want) {
+		t.Fatalf("%s:\n got %s (%v)\nwant %s", what, got, ok, want)
+	}
+	var back Record
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if again, _ := appendRecord(nil, &back); !bytes.Equal(again, got) {
+		t.Fatalf("%s: not a fixed point:\n%s\n%s", what, got, again)
+	}
+}
+
 // TestAppendRecord: samd's own encoder writes exactly what encoding/json
-// writes for every field, escape and omission, and hands records
-// encoding/json must repair (invalid UTF-8) back to it.
+// writes for every field, escape and omission, and spells invalid UTF-8
+// as U+FFFD, one per byte, whatever Go's encoding/json would do with it.
 func TestAppendRecord(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func() string {
-		if rng.IntN(4) == 0 {
-			return ""
-		}
-		return awkward[rng.IntN(len(awkward))]
-	}
-	cases := []*Record{{}, {Time: time.Unix(0, 0).UTC()}, {Time: time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC), Outcome: OutcomeOK}}
-	for n := range 2000 {
-		cases = append(cases, fullRecord(pick, n))
-	}
-	repaired := 0
-	for i, r := range cases {
-		want, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, ok := appendRecord(nil, r)
-		if !ok {
-			repaired++
-			if !bytes.Contains(want, []byte(`\ufffd`)) {
-				t.Fatalf("case %d: refused a record encoding/json did not repair:\n%s", i, want)
+	picker := func() (pick, fixed func() string) {
+		rng, rng2 := rand.New(rand.NewPCG(1, 2)), rand.New(rand.NewPCG(1, 2))
+		p := func(rng *rand.Rand) string {
+			if rng.IntN(4) == 0 {
+				return ""
 			}
-			continue
+			return awkward[rng.IntN(len(awkward))]
 		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("case %d:\n got %s\nwant %s", i, got, want)
-		}
+		return func() string { return p(rng) }, func() string { return repaired(p(rng2)) }
 	}
-	if repaired == 0 || repaired == len(cases) {
-		t.Fatalf("%d of %d records left to encoding/json: the test does not reach both roads", repaired, len(cases))
+	pick, fixed := picker()
+	for _, r := range []*Record{{}, {Time: time.Unix(0, 0).UTC()}, {Time: time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC), Outcome: OutcomeOK}} {
+		equalJSON(t, "fixed case", r, r)
+	}
+	invalid := 0
+	for n := range 2000 {
+		r, f := fullRecord(pick, n), fullRecord(fixed, n)
+		if r.RequestID != f.RequestID {
+			invalid++
+		}
+		equalJSON(t, fmt.Sprintf("case %d", n), r, f)
+	}
+	if invalid == 0 {
+		t.Fatal("no record with invalid UTF-8: the test does not reach the repair")
+	}
+	if _, ok := appendRecord(nil, &Record{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); ok {
+		t.Fatal("a year beyond 9999 encoded")
+	}
+}
+
+// TestAppendStringInvalid: invalid UTF-8 as samd spells it, byte by byte.
+func TestAppendStringInvalid(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"\xff\xfe invalid", "\"\uFFFD\uFFFD invalid\""},
+		{"trailing \xe2\x82", "\"trailing \uFFFD\uFFFD\""},
+		{"a\xc0<b", "\"a\uFFFD\\u003cb\""},
+		{"\uFFFD", "\"\uFFFD\""},
+	} {
+		if got := string(appendString(nil, c.in)); got != c.want {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
 	}
 }
 
@@ -74,15 +111,8 @@ func FuzzAppendRecord(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r := fullRecord(func() string { return s }, len(s))
-		want, err := json.Marshal(r)
-		if err != nil {
-			t.Skip()
-		}
-		got, ok := appendRecord(nil, r)
-		if ok && !bytes.Equal(got, want) || !ok && !strings.Contains(string(want), `\ufffd`) {
-			t.Fatalf("%q:\n got %s (%v)\nwant %s", s, got, ok, want)
-		}
+		fix := repaired(s)
+		equalJSON(t, fmt.Sprintf("%q", s), fullRecord(func() string { return s }, len(s)), fullRecord(func() string { return fix }, len(s)))
 	})
 }
 

@@ -73,20 +73,24 @@ func (s *Server) enter(bucket string) (release func(), err error) {
 // bucket of the identity their certificate names (a revoked certificate
 // would otherwise take its device's valid one's share).
 const (
-	// anonymousBucket: every caller without a client certificate (the
-	// enrolling devices), together, within MaxConcurrentPerClient.
-	anonymousBucket = "anonymous"
+	// anonymousBucket prefixes the bucket of callers without a client
+	// certificate (the enrolling devices): one per network address, so
+	// that a certificate-less client holding its share of requests or
+	// connections locks out no enrolling device but those behind its own
+	// address.
+	anonymousBucket = "anonymous:"
 	// certificateBucket prefixes the bucket of one refused certificate
 	// (revoked, or naming no principal): the SHA-256 of the certificate.
 	certificateBucket = "certificate:"
 )
 
 // bucketOf is the bucket a request counts in: an authenticated caller's
-// own, one per refused certificate, or the one of anonymous callers.
-func bucketOf(r *http.Request, res authResult) string { return bucketOfConn(r.TLS, res) }
+// own, one per refused certificate, or the one of anonymous callers from
+// its network address.
+func bucketOf(r *http.Request, res authResult) string { return bucketOfConn(r.TLS, r.RemoteAddr, res) }
 
-// bucketOfConn is bucketOf for a connection's TLS state.
-func bucketOfConn(cs *tls.ConnectionState, res authResult) string {
+// bucketOfConn is bucketOf for a connection's TLS state and remote address.
+func bucketOfConn(cs *tls.ConnectionState, remote string, res authResult) string {
 	switch {
 	case res.err == nil:
 		return res.p.String()
@@ -94,18 +98,26 @@ func bucketOfConn(cs *tls.ConnectionState, res authResult) string {
 		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		return certificateBucket + hex.EncodeToString(sum[:16])
 	}
-	return anonymousBucket
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	return anonymousBucket + host
 }
 
-// connState counts a client's open HTTP/2 connections in its bucket
-// (bucketOf) once its TLS handshake is done: one over MaxConnsPerClient is
-// closed at once (and a request already read on it is refused:
-// identify). The requests in flight are bounded per client (enter), but
-// each HTTP/2 connection carries up to MaxConcurrentPerClient streams and
-// buffers of its own: a client that opened connection after connection
-// (for 10 000 silent card session streams, say) would otherwise grow
-// samd's memory without bound. (An HTTP/1.1 connection carries one
-// request, counted by enter, and is closed when enter refuses it.)
+// connState counts a client's open connections in its bucket (bucketOf)
+// once its TLS handshake is done and its first request begins, HTTP/2 and
+// HTTP/1.1 alike. The requests in flight are bounded per client (enter),
+// but a connection lives on between requests with buffers of its own —
+// an HTTP/2 connection carries up to MaxConcurrentPerClient streams, an
+// HTTP/1.1 connection waits for its next request until the idle timeout —
+// so a client that opened connection after connection (for 10 000 silent
+// card session streams, or keep-alive connections each with one cheap
+// request) would otherwise grow samd's memory without bound. One over
+// MaxConnsPerClient is refused: an HTTP/2 connection is closed at once (a
+// request already read on it is refused: identify); on HTTP/1.1 its
+// request is answered with limit-reached and the connection closed behind
+// the answer (refuse).
 func (s *Server) connState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateActive:
@@ -117,15 +129,14 @@ func (s *Server) connState(c net.Conn, state http.ConnState) {
 			return
 		}
 		cs := tc.ConnectionState()
-		if cs.NegotiatedProtocol != "h2" {
-			return
-		}
-		bucket := bucketOfConn(&cs, s.authenticate(&cs))
+		bucket := bucketOfConn(&cs, c.RemoteAddr().String(), s.authenticate(&cs))
 		if s.bucket(bucket).conns.Add(1) > int64(s.cfg.MaxConnsPerClient) {
 			s.bucket(bucket).conns.Add(-1)
 			s.conns.Store(c, refusedConn)
-			s.cfg.Logger.Warn("connection closed: the client has its connections open already (limits.max_connections_per_client)", "client", bucket, "limit", s.cfg.MaxConnsPerClient)
-			_ = c.Close()
+			s.cfg.Logger.Warn("connection refused: the client has its connections open already (limits.max_connections_per_client)", "client", bucket, "limit", s.cfg.MaxConnsPerClient)
+			if cs.NegotiatedProtocol == "h2" {
+				_ = c.Close()
+			}
 			return
 		}
 		s.conns.Store(c, bucket)
@@ -136,14 +147,14 @@ func (s *Server) connState(c net.Conn, state http.ConnState) {
 	}
 }
 
-// refusedConn marks a connection connState closed: a request it carried
-// already is refused.
+// refusedConn marks a connection connState refused: every request it
+// carries is refused.
 const refusedConn = "\x00refused"
 
 type connKey struct{}
 
 // connRefused reports whether the request came on a connection connState
-// closed.
+// refused.
 func (s *Server) connRefused(r *http.Request) bool {
 	c, ok := r.Context().Value(connKey{}).(net.Conn)
 	if !ok {

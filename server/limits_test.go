@@ -33,9 +33,10 @@ type loopback struct {
 	addr   string
 	client tls.Config
 	// twin is a second certificate (serial 4) of the same terminal.
-	twin tls.Config
-	open atomic.Int64 // server-side connections open now
-	sink *memSink
+	twin    tls.Config
+	srvCert []tls.Certificate // review20: the server's certificate
+	open    atomic.Int64      // server-side connections open now
+	sink    *memSink
 }
 
 func newLoopback(t *testing.T, cfg Config) *loopback {
@@ -88,6 +89,7 @@ func newLoopback(t *testing.T, cfg Config) *loopback {
 	go Serve(hs, ln)
 	t.Cleanup(func() { hs.Close() })
 	lb.addr = ln.Addr().String()
+	lb.srvCert = []tls.Certificate{srvCert}
 	lb.client = tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cliCert}, MinVersion: tls.VersionTLS13}
 	lb.twin = tls.Config{RootCAs: pool, Certificates: []tls.Certificate{twinCert}, MinVersion: tls.VersionTLS13}
 	return lb

@@ -67,7 +67,11 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		// The request counts toward its bucket's limit from here (its
 		// headers) to its end, its body included (limits.go).
 		release, err := s.enter(bucketOf(r, res))
-		if err == nil && s.connRefused(r) {
+		unauthenticated := res.err != nil && !(res.anonymous && s.access[r.URL.Path].anonymous)
+		if err == nil && !unauthenticated && s.connRefused(r) {
+			// (An unauthenticated caller hears that first: its own
+			// connections, refused one by one, may not be counted
+			// closed yet.)
 			release()
 			err = errkind.Errorf(errkind.Limit, "connections: more than %d connections open", s.cfg.MaxConnsPerClient)
 		}
@@ -75,7 +79,7 @@ func (s *Server) identify(next http.Handler) http.Handler {
 		case err != nil:
 			st.early.set(func() { st.early.refused = err })
 			refuse(w, r, err)
-		case res.err != nil && !(res.anonymous && s.access[r.URL.Path].anonymous):
+		case unauthenticated:
 			// Not authenticated, and not an enrolment: answered before
 			// the body is read.
 			st.early.set(func() { st.early.refused = res.err })

@@ -125,12 +125,19 @@ func (a *Authority) SetPolicy(e *policies.Engine) { a.policy.Store(e) }
 // Decide decides a request under the active policy and the caller's rate
 // limit. req.Caller, Operation and Time are filled in here.
 func (a *Authority) Decide(p identity.Principal, op policies.Operation, req policies.Request) (policies.Grant, error) {
-	req.Caller, req.Operation, req.Time = p, op, a.now()
-	g, err := a.policy.Load().Decide(req)
+	g, err := a.Judge(p, op, req)
 	if err != nil {
 		return g, err
 	}
 	return g, a.Pace(p, g)
+}
+
+// Judge decides req as Decide does without taking a request of p's
+// rate: for a step of a card session stream, which takes its request of
+// the rate before it is read (Pace).
+func (a *Authority) Judge(p identity.Principal, op policies.Operation, req policies.Request) (policies.Grant, error) {
+	req.Caller, req.Operation, req.Time = p, op, a.now()
+	return a.policy.Load().Decide(req)
 }
 
 // Pace takes one request of p's rate (the policy's rate limit, which
@@ -145,14 +152,27 @@ func (a *Authority) Pace(p identity.Principal, g policies.Grant) error {
 
 func deviceID(p identity.Principal) string { return p.Operator + "/" + p.Device }
 
+// rateID names a principal's rate limiter: one per role, operator and
+// device.
+func rateID(p identity.Principal) string { return p.Role.String() + "/" + p.Operator + "/" + p.Device }
+
+// limiter is p's rate limiter at rate r. A principal has one limiter:
+// when r differs from the one it last ran at (a policy reloaded, or a
+// card session stream still under the grant of its begin), it is changed
+// in place, without refilling its burst — two grants used in turn must
+// not reset it.
 func (a *Authority) limiter(p identity.Principal, r *policies.Rate) *rate.Limiter {
 	a.ratesMu.Lock()
 	defer a.ratesMu.Unlock()
-	id := deviceID(p)
+	id := rateID(p)
 	l, ok := a.rates[id]
-	if !ok || l.Limit() != rate.Limit(r.PerSecond) || l.Burst() != r.Burst {
+	switch {
+	case !ok:
 		l = rate.NewLimiter(rate.Limit(r.PerSecond), r.Burst)
 		a.rates[id] = l
+	case l.Limit() != rate.Limit(r.PerSecond) || l.Burst() != r.Burst:
+		l.SetLimit(rate.Limit(r.PerSecond))
+		l.SetBurst(r.Burst)
 	}
 	return l
 }

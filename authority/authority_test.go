@@ -122,3 +122,37 @@ func TestDiversifyAndExport(t *testing.T) {
 		t.Errorf("diversify from a wrap key: %v", err)
 	}
 }
+
+// TestPaceGrantsInTurn: a principal has one rate limiter. Requests paced
+// in turn under two grants of different rates (a card session stream
+// keeps its begin's grant after a policy reload changes the role's rate,
+// while the device's other requests are decided under the new one) draw
+// on it without refilling it; another role of the same device has its
+// own.
+func TestPaceGrantsInTurn(t *testing.T) {
+	a := authority.New(authority.Config{})
+	p := identity.Principal{Role: identity.RoleTerminal, Operator: "op", Device: "t1"}
+	old := policies.Grant{Rate: &policies.Rate{PerSecond: 1, Burst: 1}}
+	cur := policies.Grant{Rate: &policies.Rate{PerSecond: 2, Burst: 1}}
+	if a.Pace(p, old) != nil || a.Pace(p, old) == nil {
+		t.Fatal("one grant: the second request back to back must be refused")
+	}
+	allowed := 0
+	for i := range 100 {
+		g := old
+		if i%2 == 1 {
+			g = cur
+		}
+		if a.Pace(p, g) == nil {
+			allowed++
+		}
+	}
+	if allowed > 1 {
+		t.Fatalf("%d of 100 requests back to back allowed at 1–2 per second, burst 1: grants in turn refill the limiter", allowed)
+	}
+	bo := p
+	bo.Role = identity.RoleBackOffice
+	if err := a.Pace(bo, old); err != nil {
+		t.Fatalf("another role of the device: %v", err)
+	}
+}

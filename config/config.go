@@ -346,6 +346,11 @@ func (c *Config) Profiles() (map[string]mac.Profile, error) {
 	return out, errors.Join(errs...)
 }
 
+// MaxStreamTimeout is the longest card_sessions.stream_timeout: a tap
+// takes well under a second, a personalisation session of many keys some
+// seconds.
+const MaxStreamTimeout = 2 * time.Minute
+
 // Limits bound what one client can take.
 type Limits struct {
 	// MaxRequestBytes bounds one request message (default 4 MiB).
@@ -393,7 +398,8 @@ type CardSessions struct {
 	SealEpoch Duration `yaml:"seal_epoch,omitempty"`
 	// StreamTimeout bounds a card session held in a stream
 	// (CardService.Session) from its first message to its end (default
-	// 10s), and StreamSteps its messages (default 128).
+	// 10s, at most MaxStreamTimeout), and StreamSteps its messages
+	// (default 128).
 	StreamTimeout Duration `yaml:"stream_timeout,omitempty"`
 	StreamSteps   int      `yaml:"stream_steps,omitempty"`
 }
@@ -710,6 +716,9 @@ func (c *Config) Validate() error {
 	}
 	if cs := c.CardSessions; cs.SealEpoch < 0 || cs.SealEpoch > 0 && cs.SealEpoch < cs.TTL || cs.StreamTimeout < 0 || cs.StreamSteps < 0 {
 		bad("card_sessions", "seal_epoch (at least ttl), stream_timeout and stream_steps must not be negative")
+	}
+	if time.Duration(c.CardSessions.StreamTimeout) > MaxStreamTimeout {
+		bad("card_sessions.stream_timeout", "at most %s: a stream keeps its session's keys in memory and its grant for its whole life", MaxStreamTimeout)
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

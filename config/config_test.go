@@ -99,6 +99,7 @@ func TestReject(t *testing.T) {
 		"fail/seal-version-0":      {good + "card_sessions: {seal_key: session/p/seal:v2, previous_versions: [0]}\n", "card_sessions.previous_versions"},
 		"fail/seal-twice":          {good + "card_sessions: {seal_key: session/p/seal:v3, previous_versions: [1, 1]}\n", "card_sessions.previous_versions"},
 		"fail/no-seal-key":         {good + "card_sessions: {previous_versions: [1]}\n", "card_sessions.previous_versions"},
+		"fail/stream-timeout-long": {good + "card_sessions: {stream_timeout: 3m}\n", "card_sessions.stream_timeout"},
 		"fail/key-scope-upper":     {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {Prod: op}}\n", "admin.key_scopes.Prod"},
 		"fail/key-scope-dash":      {good + "admin: {listen: 127.0.0.1:7444, officers: [op/o-1], key_scopes: {prod: \"-\"}}\n", "admin.key_scopes.prod"},
 		"fail/vault-keys-op":       {good + "pki: {listen: 127.0.0.1:9480, base_url: http://x, instance: a, vault_keys: {\"..\": transit/x-}}\n", "pki.vault_keys"},

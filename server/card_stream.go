@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -32,20 +33,34 @@ import (
 // a begin is authorised like BeginAuth (its table entry, the policy
 // decided on its key and card type), a change_key like ChangeKey
 // (personalisation only, the policy on its keys); finish, protect and
-// check apply the grant of the session's authentication, and each takes
-// one request of the device's rate limit. A client busy after failed
-// verifications gets busy for each step until it may go on.
+// check apply the grant of the session's authentication. Every step,
+// before it is read, takes one request of the caller's rate limit (under
+// the grant of the session's authentication, or of the stream's opening
+// before it), as every unary call does, malformed ones included. A
+// client busy after failed verifications gets busy for each step until
+// it may go on.
+//
+// Before each step the stream checks that what it was opened under still
+// holds: the caller's certificate is not revoked (the CRLs as the
+// listeners hold them now), and samd's policies are those it opened
+// under. Otherwise it ends (unauthenticated, or denied: a new stream is
+// decided under the new policies).
 //
 // A refused step is answered in the stream and audited at once, in a
-// record of its own, and the session stays where it was. A failed
-// verification (check-failed: it counts toward limits.busy_after_failure
-// when the stream ends, which is then), a failed authentication, and
-// failures of samd itself (the HSM, the audit log) end the stream with
-// their error.
+// record of its own, and the session stays where it was. A step that
+// changes a card's key (change_key) or spends a value authorisation (a
+// Credit protected with one) is audited at once too, before its answer
+// is sent: if its record cannot be written, the answer is withheld and
+// the stream ends. A failed verification (check-failed: it counts toward
+// limits.busy_after_failure when the stream ends, which is then), a
+// failed authentication, and failures of samd itself (the HSM, the audit
+// log) end the stream with their error.
 
 // Session runs a card session in the stream.
 func (c *cardService) Session(ctx context.Context, stream *connect.BidiStream[samdv1.CardSessionRequest, samdv1.CardSessionResponse]) error {
-	ss := &cardStream{s: c.s, ctx: ctx, p: principal(ctx), cs: c.auth.OpenCardStream(principal(ctx))}
+	res, _ := ctx.Value(principalKey{}).(authResult)
+	ss := &cardStream{s: c.s, ctx: ctx, p: res.p, chain: res.chain, open: grant(ctx), policy: c.s.policyVersion(),
+		cs: c.auth.OpenCardStream(res.p)}
 	defer ss.cs.End()
 	for n := 1; ; n++ {
 		req, err := stream.Receive()
@@ -56,6 +71,9 @@ func (c *cardService) Session(ctx context.Context, stream *connect.BidiStream[sa
 			return ss.broken(err, n-1)
 		case n > c.s.cfg.CardStreamSteps:
 			return errkind.Errorf(errkind.Limit, "session: more than %d steps (card_sessions.stream_steps)", c.s.cfg.CardStreamSteps)
+		}
+		if err := ss.holds(n - 1); err != nil {
+			return err
 		}
 		resp, done, err := ss.step(n, req)
 		if err != nil {
@@ -75,13 +93,40 @@ type cardStream struct {
 	s   *Server
 	ctx context.Context
 	p   identity.Principal
-	cs  *authority.CardStream
+	// chain is the caller's verified certificate chain, open the grant
+	// the stream was opened under, and policy the version of samd's
+	// policies then.
+	chain  []*x509.Certificate
+	open   policies.Grant
+	policy string
+	cs     *authority.CardStream
 	// grant is the policy's grant of the session's authentication (the
 	// last begin); began is set once a begin succeeded.
 	grant policies.Grant
 	began bool
 	// keys are the keys the session named, for its records.
 	keys []string
+}
+
+// holds ends the stream, after steps steps, when what it was opened under
+// no longer holds: the caller's certificate was revoked, or samd's
+// policies were reloaded.
+func (ss *cardStream) holds(steps int) error {
+	if err := ss.s.checkRevocation(ss.chain); err != nil {
+		return errkind.Wrap(errkind.Unauthenticated, err, "session: ended after %d steps: client certificate", steps)
+	}
+	if v := ss.s.policyVersion(); v != ss.policy {
+		return errkind.Errorf(errkind.Denied, "session: ended after %d steps: samd's policies were reloaded (%.12s to %.12s); a new session is decided under them", steps, ss.policy, v)
+	}
+	return nil
+}
+
+// policyVersion is the version of samd's policies now.
+func (s *Server) policyVersion() string {
+	if e := s.cfg.Authority.Policy(); e != nil {
+		return e.Version()
+	}
+	return ""
 }
 
 // broken is why a stream ended before its client closed it, after steps
@@ -110,6 +155,12 @@ func (ss *cardStream) step(n int, req *samdv1.CardSessionRequest) (*samdv1.CardS
 	if err == nil {
 		rec.Outcome = audit.OutcomeOK
 		note.Step(rec)
+		if rec.Step == "change_key" || req.GetProtect().GetValueAuthorization() != 0 {
+			if aerr := ss.s.auditStep(ss.ctx, ss.keys, rec, nil); aerr != nil {
+				ss.s.cfg.Logger.Error("audit write failed; ending the card session", "err", aerr)
+				return nil, false, errkind.Wrap(errkind.Internal, aerr, "audit")
+			}
+		}
 		return resp, done, nil
 	}
 	ce, k := toConnect(err)
@@ -160,6 +211,13 @@ func (ss *cardStream) run(req *samdv1.CardSessionRequest, resp *samdv1.CardSessi
 	if err := ss.s.admit(ss.p); err != nil {
 		return false, err
 	}
+	g := ss.open
+	if ss.began {
+		g = ss.grant
+	}
+	if err := ss.s.cfg.Authority.Pace(ss.p, g); err != nil {
+		return false, err
+	}
 	switch m := req.GetStep().(type) {
 	case *samdv1.CardSessionRequest_Begin:
 		return false, ss.begin(m.Begin, resp, rec)
@@ -171,7 +229,7 @@ func (ss *cardStream) run(req *samdv1.CardSessionRequest, resp *samdv1.CardSessi
 		if err != nil {
 			return false, err
 		}
-		if err := ss.pace(); err != nil {
+		if err := ss.begun(); err != nil {
 			return false, err
 		}
 		res, err := ss.cs.FinishAuth(ss.ctx, answer)
@@ -207,16 +265,16 @@ func (ss *cardStream) decide(procedure string, msg any) (policies.Grant, error) 
 			audit.NoteFrom(ss.ctx).Key(ref)
 		}
 	}
-	return ss.s.cfg.Authority.Decide(ss.p, m.op, sub)
+	return ss.s.cfg.Authority.Judge(ss.p, m.op, sub) // the step took its request of the rate (run)
 }
 
-// pace takes one request of the device's rate for a step the session's
-// grant covers.
-func (ss *cardStream) pace() error {
+// begun refuses a step that needs the session's authentication before
+// its begin.
+func (ss *cardStream) begun() error {
 	if !ss.began {
 		return errkind.Errorf(errkind.InvalidInput, "session: a stream's first step is begin (the card's authentication)")
 	}
-	return ss.s.cfg.Authority.Pace(ss.p, ss.grant)
+	return nil
 }
 
 func (ss *cardStream) begin(m *samdv1.BeginAuthRequest, resp *samdv1.CardSessionResponse, rec *audit.Step) error {
@@ -255,7 +313,7 @@ func (ss *cardStream) protect(m *samdv1.ProtectCommandRequest, resp *samdv1.Card
 	}
 	in := r.digest()
 	rec.Input = &in
-	if err := ss.pace(); err != nil {
+	if err := ss.begun(); err != nil {
 		return err
 	}
 	var out []byte
@@ -282,7 +340,7 @@ func (ss *cardStream) check(m *samdv1.CheckResponseRequest, resp *samdv1.CardSes
 	if err != nil {
 		return err
 	}
-	if err := ss.pace(); err != nil {
+	if err := ss.begun(); err != nil {
 		return err
 	}
 	out := &samdv1.CheckResponseResponse{}
@@ -324,16 +382,22 @@ func (ss *cardStream) changeKey(m *samdv1.ChangeKeyRequest, resp *samdv1.CardSes
 	return ended, nil
 }
 
-// auditStep writes, at once, the record of a step refused in a card
-// session stream: the session's record comes when the stream ends.
+// auditStep writes, at once, the record of a step of a card session
+// stream that was refused (err) or that must not be answered before it is
+// recorded (a key change, a value spent): the session's record comes when
+// the stream ends.
 func (s *Server) auditStep(ctx context.Context, keys []string, step audit.Step, err error) error {
 	st, _ := ctx.Value(stateKey{}).(*requestState)
 	res, _ := ctx.Value(principalKey{}).(authResult)
 	if st == nil {
 		return errors.New("no request state")
 	}
+	reason := fmt.Sprintf("step %d (%s) recorded before its answer", step.N, step.Step)
+	if err != nil {
+		reason = fmt.Sprintf("step %d (%s) refused: %s", step.N, step.Step, step.Reason)
+	}
 	rec := &audit.Record{Time: s.cfg.Now(), RequestID: st.id, Method: samdv1connect.CardServiceSessionProcedure, Policy: st.policy, Via: st.via,
-		Keys: slices.Clone(keys), Outcome: step.Outcome, Code: step.Code, Reason: fmt.Sprintf("step %d (%s) refused: %s", step.N, step.Step, step.Reason),
+		Keys: slices.Clone(keys), Outcome: step.Outcome, Code: step.Code, Reason: reason,
 		CardCommand: step.CardCommand, Steps: []audit.Step{step}}
 	rec.Caller = &audit.Caller{Role: res.p.Role.String(), Operator: res.p.Operator, Device: res.p.Device, Serial: res.p.Serial}
 	if err := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {

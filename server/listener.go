@@ -26,9 +26,10 @@ type principalKey struct{}
 type authResult struct {
 	p   identity.Principal
 	err error
-	// cert is the verified client certificate; anonymous is set when the
-	// caller presented none.
+	// cert is the verified client certificate and chain its verified
+	// chain; anonymous is set when the caller presented none.
 	cert      *x509.Certificate
+	chain     []*x509.Certificate
 	anonymous bool
 }
 
@@ -44,7 +45,7 @@ func (s *Server) authenticate(cs *tls.ConnectionState) authResult {
 	} else if err := s.checkRevocation(cs.VerifiedChains[0]); err != nil {
 		res.p, res.err = p, errkind.Wrap(errkind.Unauthenticated, err, "client certificate")
 	} else {
-		res.p, res.cert = p, cs.VerifiedChains[0][0]
+		res.p, res.cert, res.chain = p, cs.VerifiedChains[0][0], cs.VerifiedChains[0]
 	}
 	return res
 }

@@ -161,7 +161,8 @@ func (s *cardStream) command(card *cardsim.EV2, cmd byte, header, data []byte, m
 }
 
 // sessionRecords returns the session records of a device's streams and
-// the step refusals recorded at once, by request id.
+// the steps recorded at once (refusals, key changes, value spent), by
+// request id.
 func sessionRecords(t *testing.T, e *env, device string) (sessions []audit.Record, refusals map[string][]audit.Record) {
 	t.Helper()
 	refusals = map[string][]audit.Record{}
@@ -289,9 +290,19 @@ func TestCardSessionStream(t *testing.T) {
 			t.Fatalf("a stream's step recorded as a unary call: %+v", r)
 		}
 	}
-	ps2, _ := sessionRecords(t, e, "perso-3")
+	ps2, atOnce := sessionRecords(t, e, "perso-3")
 	if len(ps2) != 1 || ps2[0].Outcome != audit.OutcomeOK || len(ps2[0].Steps) != 5 || ps2[0].Steps[2].CardCommand != "C4" || len(ps2[0].Keys) != 2 {
 		t.Fatalf("personalisation's session: %+v", ps2)
+	}
+	// Each key change was recorded before its answer was sent.
+	if changes := atOnce[ps2[0].RequestID]; len(changes) != 2 {
+		t.Fatalf("%d key changes recorded at once, want 2", len(changes))
+	} else {
+		for _, r := range changes {
+			if r.Outcome != audit.OutcomeOK || r.Steps[0].Step != "change_key" || !strings.Contains(r.Reason, "recorded before its answer") || r.Seq >= ps2[0].Seq {
+				t.Fatalf("a key change's record: %+v", r)
+			}
+		}
 	}
 }
 

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
 	"strings"
 
 	"github.com/samd-io/samd/authority/ca"
+	"github.com/samd-io/samd/errkind"
 )
 
 // operation is an act officers may put under dual control. decode checks
@@ -80,11 +84,92 @@ func parsed[P, R any](raw json.RawMessage, parse func(*P) (R, error)) (P, R, err
 	return p, r, err
 }
 
-// strict decodes JSON refusing unknown fields.
+// strict decodes JSON refusing unknown fields, a key that appears twice
+// in one object, and a key that names a field of v only when case is
+// ignored: encoding/json would keep the last duplicate and match keys
+// case-insensitively, so text an officer reads as one set of parameters
+// could propose another (the first "amount" shown, a later one decoded).
+// What is recorded is then exactly what was written, once.
 func strict(raw json.RawMessage, v any) error {
+	if err := exactKeys(json.NewDecoder(bytes.NewReader(raw)), reflect.TypeOf(v)); err != nil {
+		return errkind.Wrap(errkind.InvalidInput, err, "parameters")
+	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
 	return d.Decode(v)
+}
+
+// exactKeys reads one JSON value from d and refuses, in every object in
+// it, a key that appears twice, and, where the value is decoded into a
+// struct of type t, a key that is not one of its fields' JSON names
+// exactly but matches one ignoring case. Malformed JSON is left for the
+// decoder to refuse.
+func exactKeys(d *json.Decoder, t reflect.Type) error {
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		t = t.Elem()
+	}
+	tok, err := d.Token()
+	if err != nil {
+		return nil
+	}
+	switch tok {
+	case json.Delim('['):
+		for d.More() {
+			if err := exactKeys(d, t); err != nil {
+				return err
+			}
+		}
+		_, _ = d.Token()
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		}
+		seen := map[string]bool{}
+		for d.More() {
+			tok, err := d.Token()
+			key, ok := tok.(string)
+			if err != nil || !ok {
+				return nil
+			}
+			if seen[key] {
+				return fmt.Errorf("the key %q appears twice", key)
+			}
+			seen[key] = true
+			ft, exact := fields[key]
+			if !exact && fields != nil {
+				for name := range fields {
+					if strings.EqualFold(name, key) {
+						return fmt.Errorf("the key %q is spelt %q", key, name)
+					}
+				}
+			}
+			if err := exactKeys(d, ft); err != nil {
+				return err
+			}
+		}
+		_, _ = d.Token()
+	}
+	return nil
+}
+
+// jsonFields are the JSON names of a struct's fields, those of embedded
+// structs included, with their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct:
+			maps.Copy(out, jsonFields(f.Type))
+		case name == "":
+			out[f.Name] = f.Type
+		default:
+			out[name] = f.Type
+		}
+	}
+	return out
 }
 
 // same parses parameters that are already what their act needs.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
+	"github.com/samd-io/samd/audit"
+	"github.com/samd-io/samd/errkind"
 )
 
 type viaKey struct{}
@@ -36,4 +38,20 @@ func (s *Server) Local(via string) http.Handler {
 func adminPath(path string, separate bool) bool {
 	return strings.HasPrefix(path, "/"+samdv1connect.OfficerServiceName+"/") ||
 		separate && strings.HasPrefix(path, "/"+samdv1connect.AdminServiceName+"/")
+}
+
+// Refused records in the audit log a request that an in-process caller
+// (via, e.g. "console") refused itself before any call of the API — the
+// console's refusal of a change that is not from its own origin or lacks
+// its page's token — so that refusals the API never saw are audited as
+// its own are: outcome and code denied, the caller named from the
+// verified client certificate of r's connection (none without one, and a
+// revoked caller named as the listeners name it), method as the caller
+// names its action (e.g. "console:/console/propose"), and reason the
+// caller's fixed text, never text of the request.
+func (s *Server) Refused(r *http.Request, via, method, reason string) error {
+	st := &requestState{id: newRequestID(), start: s.cfg.Now(), note: &audit.Note{}, via: via}
+	rec := s.record(st, method, s.authenticate(r.TLS))
+	rec.Outcome, rec.Code, rec.Reason = audit.OutcomeDenied, errkind.Denied.String(), reason
+	return s.cfg.Audit.Append(context.WithoutCancel(r.Context()), rec)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samd-io/samd/audit"
 	"github.com/samd-io/samd/authority"
 	"github.com/samd-io/samd/identity"
 )
@@ -54,6 +55,39 @@ func TestLocal(t *testing.T) {
 				t.Fatalf("a network request's record names %q", r.Via)
 			}
 		})
+	}
+}
+
+// TestRefused: a refusal an in-process caller made itself is one audit
+// record in the server's sink: denied, the caller named from the
+// connection's certificate (no caller without one), via and method and
+// reason as the caller gave them.
+func TestRefused(t *testing.T) {
+	officer := identity.Principal{Role: identity.RoleOfficer, Operator: "op", Device: "o-1"}
+	sink := &memSink{}
+	s, err := New(Config{Authority: authority.New(authority.Config{}), Audit: sink, Ready: func() error { return nil }, SeparateAdmin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const method, reason = "console:/console/propose", "console: a change from another origin is refused"
+	for _, who := range []*identity.Principal{&officer, nil} {
+		if err := s.Refused(request("/console/propose", "", who), "console", method, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sink.recs) != 2 {
+		t.Fatalf("%d records", len(sink.recs))
+	}
+	for i, r := range sink.recs {
+		if r.Outcome != audit.OutcomeDenied || r.Code != "denied" || r.Via != "console" || r.Method != method || r.Reason != reason || r.RequestID == "" {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+	}
+	if c := sink.recs[0].Caller; c == nil || c.Role != "officer" || c.Operator != "op" || c.Device != "o-1" {
+		t.Fatalf("the officer's refusal names %+v", c)
+	}
+	if sink.recs[1].Caller != nil {
+		t.Fatalf("a refusal without a certificate names %+v", sink.recs[1].Caller)
 	}
 }
 

@@ -25,9 +25,16 @@
 // anything, and a POST must come from the console's own origin (Origin,
 // Sec-Fetch-Site) and carry the page's CSRF token, a MAC bound to the
 // officer's certificate and the hour under a key held in memory
-// (csrf.go). No secret is ever in a page: a key component typed into a
-// form is sent once to the API and never written back, and wrapped key
-// material appears only as the digests the API answers with.
+// (csrf.go); a change refused for either is recorded in samd's audit log
+// (Config.Refused). A GET that another site's page makes without a
+// top-level navigation is refused before any API call, and a link from
+// another site shows the page without reading its query (fetchedFrom):
+// the officer's client certificate is presented to whatever page asks.
+// A GET page shows an API error only as its stable code and a fixed
+// sentence (getMessage), never text of the request. No secret is ever in
+// a page: a key component typed into a form is sent once to the API and
+// never written back, and wrapped key material appears only as the
+// digests the API answers with.
 //
 // # Pages
 //
@@ -48,12 +55,14 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/errkind"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/server"
 )
@@ -78,6 +87,14 @@ type Config struct {
 	// API serves samd's API in-process with the caller's TLS state:
 	// server.Server.Local(console.Via).
 	API http.Handler
+	// Refused records in samd's audit log a change the console refused
+	// before any API call (not from its own origin, or without the
+	// page's token): r is the browser's request, whose verified client
+	// certificate names the caller; method names the console's action
+	// ("console:" and its path pattern); reason is the console's fixed
+	// text. cmd/samd passes server.Server.Refused; nil records nothing
+	// (tests of the console alone).
+	Refused func(r *http.Request, method, reason string) error
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -261,13 +278,78 @@ func refused(err error) bool {
 // serve renders a page: the caller is first asked of the API (Status,
 // whose answer every page shows at its top); a caller it refuses gets no
 // page. Then load fills the view from the page's own API reads.
+//
+// Before any API call, the request's Fetch Metadata decides (fetchedFrom):
+// what another site's page embeds or fetches gets a fixed refusal and
+// no API call, and a link followed from another site gets the page's
+// plain state — its URL's query is not read, and a proposal is not
+// looked up — with a notice to open it from the console.
 func (c *Console) serve(w http.ResponseWriter, r *http.Request, name string, load func(*Console, *http.Request, *view) error) {
+	switch fetchedFrom(r) {
+	case fromEmbed:
+		c.render(w, http.StatusForbidden, "refused", &view{Title: "No page", Error: errEmbedded})
+		return
+	case fromLink:
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = ""
+		if name == "proposal" {
+			load = (*Console).linked
+		}
+		c.show(w, r, name, load, errLinked)
+		return
+	}
 	c.show(w, r, name, load, nil)
+}
+
+// errEmbedded is the whole answer to a request that another site's page
+// made without the officer navigating to the console.
+const errEmbedded = "The console answers only pages of its own, and links the officer follows: this request came from another site's page."
+
+// errLinked is the notice on a page opened by a link from another site.
+var errLinked = errors.New("This page was opened from another site's link: it is shown without what the link asked for. Open what you need from the console's own pages.")
+
+// linked stands for a page whose subject is in its URL (a proposal),
+// opened by a link from another site: nothing is looked up.
+func (c *Console) linked(*http.Request, *view) error { return nil }
+
+// origin is where a GET came from, by its Fetch Metadata.
+type origin int
+
+const (
+	// fromConsole: the console's own pages (Sec-Fetch-Site same-origin),
+	// the officer's own navigation (none: a typed address or a
+	// bookmark), or a client that sends no Fetch Metadata (not a
+	// browser, or a browser from before it).
+	fromConsole origin = iota
+	// fromLink: a top-level navigation from another site's page (a link
+	// followed, Sec-Fetch-Mode navigate, Sec-Fetch-Dest document).
+	fromLink
+	// fromEmbed: anything else another site's page makes the browser
+	// send (an image, a frame, a fetch).
+	fromEmbed
+)
+
+// fetchedFrom classifies a GET by its Sec-Fetch-* headers, which no page
+// can set (Fetch Metadata Request Headers, W3C). TLS client
+// authentication is per connection, not a cookie: the browser presents
+// the officer's certificate to whatever page sends the request, and
+// SameSite rules do not apply, so the console decides here. same-site is
+// another origin too (another port of the same host).
+func fetchedFrom(r *http.Request) origin {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		if r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document" {
+			return fromLink
+		}
+		return fromEmbed
+	}
+	return fromConsole
 }
 
 // show is serve, and after an action the API refused or that failed
 // (actionErr), the page once more with the action's answer: the page is
-// read anew, shown as far as the officer may read it.
+// read anew, shown as far as the officer may read it. actionErr errLinked
+// is serve's notice for a page opened from another site.
 func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, load func(*Console, *http.Request, *view) error, actionErr error) {
 	v := c.newView(r, name)
 	st, err := call(c.api.officers.Status(as(r), connect.NewRequest(&samdv1.StatusRequest{})))
@@ -278,11 +360,13 @@ func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, load
 	v.Status = st
 	status := http.StatusOK
 	if err := load(c, r, v); err != nil {
-		v.Error, status = message(err), httpStatus(err)
+		v.Error, status = c.message(r, err), httpStatus(err)
 	}
 	switch {
+	case actionErr == errLinked:
+		v.Flash = errLinked.Error()
 	case actionErr != nil:
-		v.Error, status = message(actionErr), httpStatus(actionErr)
+		v.Error, status = c.message(r, actionErr), httpStatus(actionErr)
 	case r.URL.Query().Get("done") != "":
 		v.Flash = flashes[r.URL.Query().Get("done")]
 	}
@@ -293,10 +377,10 @@ func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, load
 // other failure with the page's frame and the error.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, v *view, err error) {
 	if refused(err) || clientCert(r) == nil {
-		c.render(w, httpStatus(err), "refused", &view{Title: "No page", Error: message(err)})
+		c.render(w, httpStatus(err), "refused", &view{Title: "No page", Error: c.message(r, err)})
 		return
 	}
-	v.Error = message(err)
+	v.Error = c.message(r, err)
 	c.render(w, httpStatus(err), v.Page, v)
 }
 
@@ -330,8 +414,61 @@ var flashes = map[string]string{
 	"unlisted":  "Stored: the entry leaves the list at its next version, which samd builds and signs in the background.",
 }
 
-// message is what a page shows of an API error: its stable code and
-// message, as `samd admin` prints them.
+// message is what a page shows of an API error. The answer to the
+// officer's own change (a POST, from the console's origin with its
+// token) shows the API's message, as `samd admin` prints it. A GET page
+// shows only the stable code and a fixed sentence for it (getMessage):
+// API messages may repeat what the request asked — an id, a serial, an
+// owner — and a GET's URL may be anyone's link, so no text of it reaches
+// the page.
+func (c *Console) message(r *http.Request, err error) string {
+	if r.Method == http.MethodPost {
+		return message(err)
+	}
+	return getMessage(err)
+}
+
+// codeSentences are the fixed sentences a GET page shows for each stable
+// error code (errkind's names, as server/errors.go sends them in
+// Samd-Error-Code).
+var codeSentences = map[string]string{
+	errkind.InvalidInput.String():    "samd refused the page's search as malformed: check the form's fields.",
+	errkind.NotFound.String():        "samd has no such record.",
+	errkind.Denied.String():          "samd does not let you read this: an operator's officer reads its own operator's records only.",
+	errkind.Unauthenticated.String(): "samd did not accept your client certificate.",
+	errkind.Limit.String():           "a limit was reached: try again later.",
+	errkind.Busy.String():            "samd is busy: try again later.",
+	errkind.Unavailable.String():     "the HSM is unavailable: try again later.",
+	errkind.PINRefused.String():      "the HSM is unavailable: try again later.",
+	errkind.Internal.String():        "samd failed to answer; its log has the detail under the request's id.",
+}
+
+// getMessage is an API error as a GET page shows it: the stable code, a
+// fixed sentence for it, and the request's id (samd's own, for its log).
+func getMessage(err error) string {
+	code := errkind.Internal.String()
+	var ce *connect.Error
+	if errors.As(err, &ce) && ce.Meta().Get(server.ErrorCodeHeader) != "" {
+		code = ce.Meta().Get(server.ErrorCodeHeader)
+	}
+	sentence, ok := codeSentences[code]
+	if !ok {
+		code, sentence = errkind.Internal.String(), codeSentences[errkind.Internal.String()]
+	}
+	msg := code + ": " + sentence
+	if ce != nil {
+		if id := ce.Meta().Get(server.RequestIDHeader); requestID.MatchString(id) {
+			msg += " (request " + id + ")"
+		}
+	}
+	return msg
+}
+
+// requestID is the form of samd's request ids (server.newRequestID).
+var requestID = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+// message is an API error's stable code and message, as `samd admin`
+// prints them.
 func message(err error) string {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
@@ -366,23 +503,31 @@ func httpStatus(err error) int {
 // change checks a state-changing request before anything is done: it
 // comes from the console's own origin, from a browser with a verified
 // client certificate, and carries that certificate's CSRF token. A
-// refusal is answered here (and logged) and false returned.
+// refusal is answered here, logged, and recorded in samd's audit log
+// (Config.Refused: outcome and code denied, the caller from the
+// certificate, via console, the method "console:" and the action's path
+// pattern, the refusal's fixed text as the reason), and false returned.
 func (c *Console) change(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	err := sameOrigin(r)
 	cert := clientCert(r)
 	if err == nil && cert == nil {
-		err = fmt.Errorf("console: no client certificate")
+		err = errors.New("console: no client certificate")
 	}
 	if err == nil {
 		if perr := r.ParseForm(); perr != nil {
-			err = fmt.Errorf("console: the form could not be read")
+			err = errors.New("console: the form could not be read")
 		} else if !c.key.valid(r.PostForm.Get("csrf"), cert, c.cfg.Now()) {
-			err = fmt.Errorf("console: the form's token is missing or stale: reload the page and try again")
+			err = errors.New("console: the form's token is missing or stale: reload the page and try again")
 		}
 	}
 	if err != nil {
-		c.cfg.Logger.Warn("console: change refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "err", err)
+		c.cfg.Logger.Warn("console: change refused", "path", r.URL.Path, "err", err)
+		if c.cfg.Refused != nil {
+			if aerr := c.cfg.Refused(r, "console:"+strings.TrimPrefix(r.Pattern, http.MethodPost+" "), err.Error()); aerr != nil {
+				c.cfg.Logger.Error("console: the refusal's audit record", "path", r.URL.Path, "err", aerr)
+			}
+		}
 		c.render(w, http.StatusForbidden, "refused", &view{Title: "Refused", Error: err.Error()})
 		return false
 	}

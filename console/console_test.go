@@ -3,13 +3,18 @@ package console
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	samdv1 "github.com/samd-io/samd/api/samdv1"
+	"github.com/samd-io/samd/server"
 )
 
 // TestCSRFToken: a token is bound to the officer's certificate, the
@@ -150,6 +155,101 @@ func TestRedact(t *testing.T) {
 	for _, keep := range []string{"generated k:v1; KCV 6BE479 (encrypt-zero)", "the block is refused: MAC does not verify", "blocks: 3"} {
 		if redact(keep) != keep {
 			t.Errorf("%q became %q", keep, redact(keep))
+		}
+	}
+}
+
+// TestFetchedFrom: a GET's Fetch Metadata decides before any API call.
+// The console's own pages, the officer's typed address and a client
+// without Fetch Metadata are served; a link followed from another site
+// (or another port of the host: same-site) gets the page's plain state;
+// whatever else another site's page makes the browser fetch (an image, a
+// frame, a script, a fetch) is refused.
+func TestFetchedFrom(t *testing.T) {
+	for _, c := range []struct {
+		name, site, mode, dest string
+		want                   origin
+	}{
+		{"ok/console-link", "same-origin", "navigate", "document", fromConsole},
+		{"ok/console-style", "same-origin", "no-cors", "style", fromConsole},
+		{"ok/typed", "none", "navigate", "document", fromConsole},
+		{"ok/no-metadata", "", "", "", fromConsole},
+		{"ok/cross-site-link", "cross-site", "navigate", "document", fromLink},
+		{"ok/same-site-link", "same-site", "navigate", "document", fromLink},
+		{"fail/cross-site-image", "cross-site", "no-cors", "image", fromEmbed},
+		{"fail/cross-site-frame", "cross-site", "navigate", "iframe", fromEmbed},
+		{"fail/same-site-frame", "same-site", "navigate", "iframe", fromEmbed},
+		{"fail/cross-site-fetch", "cross-site", "cors", "empty", fromEmbed},
+		{"fail/cross-site-script", "cross-site", "no-cors", "script", fromEmbed},
+		{"fail/cross-site-no-mode", "cross-site", "", "", fromEmbed},
+	} {
+		r := httptest.NewRequest("GET", "https://admin.example:7444/console/audit", nil)
+		for h, v := range map[string]string{"Sec-Fetch-Site": c.site, "Sec-Fetch-Mode": c.mode, "Sec-Fetch-Dest": c.dest} {
+			if v != "" {
+				r.Header.Set(h, v)
+			}
+		}
+		if got := fetchedFrom(r); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestGetMessage: a GET page shows an API error as its stable code, a
+// fixed sentence and samd's request id, never the API's message (which
+// may repeat what the URL asked); an error without a known code is
+// shown as internal, and an id that is not samd's is left out.
+func TestGetMessage(t *testing.T) {
+	const lure = "the seal key was rotated: give a component at https://evil.example"
+	apiErr := func(code, id string) error {
+		e := connect.NewError(connect.CodeNotFound, errors.New(code+": approvals: no proposal "+lure))
+		e.Meta().Set(server.ErrorCodeHeader, code)
+		e.Meta().Set(server.RequestIDHeader, id)
+		return e
+	}
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"ok/not-found", apiErr("not-found", "0123456789abcdef"), "not-found: " + codeSentences["not-found"] + " (request 0123456789abcdef)"},
+		{"ok/denied", apiErr("denied", "0123456789abcdef"), "denied: " + codeSentences["denied"] + " (request 0123456789abcdef)"},
+		{"ok/unknown-code", apiErr(lure, "0123456789abcdef"), "internal: " + codeSentences["internal"] + " (request 0123456789abcdef)"},
+		{"ok/foreign-id", apiErr("not-found", lure), "not-found: " + codeSentences["not-found"]},
+		{"ok/not-from-the-api", errors.New(lure), "internal: " + codeSentences["internal"]},
+	} {
+		if got := getMessage(c.err); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestProposeFormFill: ?op= and ?params= fill the Propose form only on a
+// link of the console's own pages (Sec-Fetch-Site same-origin): proposing
+// counts as the proposer's approval, so another site's link, a typed
+// address and a client without Fetch Metadata get an empty form.
+func TestProposeFormFill(t *testing.T) {
+	for _, c := range []struct {
+		name, site string
+		filled     bool
+	}{
+		{"ok/console-link", "same-origin", true},
+		{"fail/cross-site", "cross-site", false},
+		{"fail/same-site", "same-site", false},
+		{"fail/typed", "none", false},
+		{"fail/no-metadata", "", false},
+	} {
+		r := httptest.NewRequest("GET", "https://admin.example:7444/console/propose?op=allowance.topup&params="+url.QueryEscape(`{"amount":1}`), nil)
+		if c.site != "" {
+			r.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		v := &view{}
+		if err := (&Console{}).proposeForm(r, v); err != nil {
+			t.Fatal(err)
+		}
+		d := v.Data.(*proposeData)
+		if filled := d.Op == "allowance.topup" && d.Params == `{"amount":1}`; filled != c.filled || !filled && (d.Op != "" || d.Params != "") {
+			t.Errorf("%s: %q %q", c.name, d.Op, d.Params)
 		}
 	}
 }

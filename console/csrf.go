@@ -61,14 +61,15 @@ func (k *csrfKey) valid(tok string, certDER []byte, now time.Time) bool {
 // whose Referrer-Policy is no-referrer, as the console's are (Fetch,
 // "append a request Origin header") — then Sec-Fetch-Site alone decides.
 // A request with neither an Origin of its own nor Sec-Fetch-Site
-// same-origin is refused.
+// same-origin is refused. Its errors are fixed text: nothing of the
+// request's headers reaches the page or the audit record.
 func sameOrigin(r *http.Request) error {
 	origin, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
 	switch {
 	case site != "" && site != "same-origin":
-		return errkind.Errorf(errkind.Denied, "console: a change from a %s page is refused", site)
+		return errkind.Errorf(errkind.Denied, "console: a change from another site's page is refused")
 	case origin != "" && origin != "null" && origin != "https://"+r.Host:
-		return errkind.Errorf(errkind.Denied, "console: a change from another origin (%q) is refused", origin)
+		return errkind.Errorf(errkind.Denied, "console: a change from another origin is refused")
 	case origin != "https://"+r.Host && site != "same-origin":
 		return errkind.Errorf(errkind.Denied, "console: a change that neither Origin nor Sec-Fetch-Site shows to come from the console is refused")
 	}

@@ -166,9 +166,17 @@ type proposeData struct {
 }
 
 // proposeForm shows the form that proposes an operation; ?op= and
-// ?params= fill it in (the PKI page's links do).
+// ?params= fill it in when the console's own page linked to it (the PKI
+// page's links do: Sec-Fetch-Site same-origin). From anywhere else — a
+// link on another site, a typed or bookmarked address, a client without
+// Fetch Metadata — the form is empty: proposing counts as the proposer's
+// approval, so what is proposed is what the officer wrote or the
+// console itself suggested.
 func (c *Console) proposeForm(r *http.Request, v *view) error {
-	d := &proposeData{Op: r.URL.Query().Get("op"), Params: r.URL.Query().Get("params")}
+	d := &proposeData{}
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		d.Op, d.Params = r.URL.Query().Get("op"), r.URL.Query().Get("params")
+	}
 	if r.Method == http.MethodPost {
 		d.Op, d.Params = r.PostForm.Get("operation"), r.PostForm.Get("params")
 	}

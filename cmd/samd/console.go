@@ -16,9 +16,11 @@ import (
 
 // withConsole serves the officers' console beside the admin listener's
 // API (admin.console): its pages call the API in-process through the
-// server's own handler, as the browser's caller.
+// server's own handler, as the browser's caller, and the changes it
+// refuses itself are recorded in the server's audit log (Server.Refused).
 func withConsole(srv *server.Server, api http.Handler, log *slog.Logger) (http.Handler, error) {
-	c, err := console.New(console.Config{API: srv.Local(console.Via), Logger: log})
+	c, err := console.New(console.Config{API: srv.Local(console.Via), Logger: log,
+		Refused: func(r *http.Request, method, reason string) error { return srv.Refused(r, console.Via, method, reason) }})
 	if err != nil {
 		return nil, err
 	}

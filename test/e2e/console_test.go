@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -115,8 +116,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.screenshot("ceremony")
 	b.do(chromedp.SendKeys(chromedp.ID("component-value"), hex.EncodeToString(c1)), chromedp.SendKeys(chromedp.ID("component-kcv"), check(c1)))
-	if kind := get(b, chromedp.AttributeValue(chromedp.ID("component-value"), "type")); kind.Value != "password" {
-		t.Fatalf("the component field is %q", kind.Value)
+	// A text field (a password field is offered to the password
+	// manager), not remembered, masked by the style sheet.
+	for attr, want := range map[string]string{"type": "text", "autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"} {
+		if v := get(b, chromedp.AttributeValue(chromedp.ID("component-value"), attr)); v.Value != want {
+			t.Fatalf("the component field's %s is %q", attr, v.Value)
+		}
+	}
+	if masked := get(b, chromedp.Evaluate[string](`getComputedStyle(document.getElementById("component-value")).webkitTextSecurity`)); masked != "disc" {
+		t.Fatalf("the component field is not masked: %q", masked)
 	}
 	b.tabTo("Submit component")
 	b.enter()
@@ -329,7 +337,8 @@ func TestConsoleRefusals(t *testing.T) {
 		return resp
 	}
 	same := map[string]string{"Origin": origin, "Sec-Fetch-Site": "same-origin"}
-	for _, c := range []struct {
+	before := len(readAudit(t, e))
+	refusals := []struct {
 		name    string
 		token   string
 		headers map[string]string
@@ -341,12 +350,28 @@ func TestConsoleRefusals(t *testing.T) {
 		{"fail/cross-site", m[1], map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}},
 		{"fail/same-site", m[1], map[string]string{"Origin": "https://127.0.0.1:1", "Sec-Fetch-Site": "same-site"}},
 		{"fail/no-origin", m[1], nil},
-	} {
+	}
+	for _, c := range refusals {
 		t.Run(c.name, func(t *testing.T) {
 			if resp := post(officer, c.token, c.headers); resp.StatusCode != 403 || resp.Header.Get("Content-Security-Policy") != csp {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
 		})
+	}
+	// Each refusal is in the audit log as the officer's, denied, via the
+	// console, with the console's fixed reason (no header's text).
+	var denied []audit.Record
+	for _, r := range readAudit(t, e)[before:] {
+		if r.Method == "console:/console/proposals/{id}/{vote}" {
+			denied = append(denied, r)
+			if r.Outcome != audit.OutcomeDenied || r.Code != "denied" || r.Via != "console" || r.Caller == nil || r.Caller.Device != "dev-officer-1" ||
+				!strings.HasPrefix(r.Reason, "console: ") || strings.Contains(r.Reason, "evil.example") {
+				t.Fatalf("a refusal's record: %+v", r)
+			}
+		}
+	}
+	if len(denied) != len(refusals) {
+		t.Fatalf("%d refusals, %d audit records of them", len(refusals), len(denied))
 	}
 	if resp, _ := get(officer, base+"proposals/"+id+"/approve"); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET on an action: %d", resp.StatusCode)
@@ -424,7 +449,7 @@ func TestConsoleRefusals(t *testing.T) {
 		resp.Body.Close()
 		return resp, string(body)
 	}
-	if resp, page := get(officer, base+"lists?owner=dev-clearing"); resp.StatusCode != 403 || !strings.Contains(page, "answered about dev-operator only") {
+	if resp, page := get(officer, base+"lists?owner=dev-clearing"); resp.StatusCode != 403 || !strings.Contains(page, `role="alert">denied: samd does not let you read this`) {
 		t.Fatalf("another owner's lists: %d\n%s", resp.StatusCode, page)
 	}
 	_, page = get(officer, base+"lists")
@@ -756,5 +781,213 @@ func TestConsoleKeyExport(t *testing.T) {
 	resp.Body.Close()
 	if row := regexp.MustCompile(`(?s)<code>region/oslo/card-master</code>.*?</tr>`).Find(page); !strings.Contains(string(row), `<span class="badge open">exportable</span>`) {
 		t.Fatalf("the keys page does not mark the key exportable:\n%s", page)
+	}
+}
+
+// consoleGet sends a GET with the Fetch Metadata a browser would send
+// (headers) and returns the answer and its body.
+func consoleGet(t *testing.T, c *http.Client, u string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// Fetch Metadata as Chromium sends it: for <img src=…> on another site's
+// page, for a fetch() from one, for a link followed from one, and for a
+// link on the console's own page.
+var (
+	crossSiteImage = map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+	crossSiteFetch = map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+	sameSiteFrame  = map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}
+	crossSiteLink  = map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-User": "?1"}
+	consoleLink    = map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-User": "?1"}
+)
+
+// consoleRecords are the audit records after the first n made via the
+// console as the development officer 1.
+func consoleRecords(t *testing.T, e *env, n int) []audit.Record {
+	t.Helper()
+	var out []audit.Record
+	for _, r := range readAudit(t, e)[n:] {
+		if r.Via == "console" && r.Caller != nil && r.Caller.Device == "dev-officer-1" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestConsoleCrossSiteGet: TLS client authentication is per connection,
+// not a cookie, so a page of another site the officer visits can make
+// the browser present the officer's certificate to the console (an
+// <img>, a frame, a fetch). Such a request is refused with a fixed text
+// before any API call: no audited call is made as the officer. A link
+// from another site that the officer follows shows the page's plain
+// state with a notice: its query is not read (the audit search is not
+// the link's, the PKI search not its serial) and a proposal named in its
+// URL is not looked up; the same link from the console's own page is
+// honoured.
+func TestConsoleCrossSiteGet(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	officer := consoleClient(t, e, "officer")
+	origin := "https://" + e.admin
+	const marker = "cross-site-forged-search"
+	before := len(readAudit(t, e))
+	for _, h := range []map[string]string{crossSiteImage, crossSiteFetch, sameSiteFrame} {
+		for _, path := range []string{"/console/audit?limit=1000&method=" + marker, "/console/health", "/console/pki?serial=01", "/console/proposals"} {
+			resp, page := consoleGet(t, officer, origin+path, h)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "came from another site") || strings.Contains(page, "<nav") {
+				t.Fatalf("%v GET %s: %d\n%s", h, path, resp.StatusCode, page)
+			}
+		}
+	}
+	if recs := consoleRecords(t, e, before); len(recs) > 0 {
+		t.Fatalf("another site's page made %d audited API calls as the officer: %+v", len(recs), recs)
+	}
+
+	out := e.mustAdmin(t, "officer-2", "propose", "allowance.topup", "--params", `{"device":"dev-operator/dev-terminal-8","amount":5000,"currency":"NOK"}`)
+	id := jsonField(t, out, "id")
+	for _, c := range []struct {
+		name, path string
+		want       string // a method the link may not make the console call
+	}{
+		{"audit", "/console/audit?limit=1000&method=" + marker, ""},
+		{"pki", "/console/pki?serial=" + marker, ""},
+		{"proposal", "/console/proposals/" + id, "/GetProposal"},
+		{"propose", "/console/propose?op=allowance.topup&params=" + url.QueryEscape(`{"amount":1}`), ""},
+	} {
+		t.Run("link/"+c.name, func(t *testing.T) {
+			before := len(readAudit(t, e))
+			resp, page := consoleGet(t, officer, origin+c.path, crossSiteLink)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, "opened from another site&#39;s link") || strings.Contains(page, marker) ||
+				c.name == "proposal" && strings.Contains(page, id) || strings.Contains(page, "amount&#34;:1") {
+				t.Fatalf("%d\n%s", resp.StatusCode, page)
+			}
+			for _, r := range consoleRecords(t, e, before) {
+				if c.want != "" && strings.HasSuffix(r.Method, c.want) {
+					t.Fatalf("a link from another site looked up %s: %+v", c.want, r)
+				}
+			}
+		})
+	}
+	// The same links on the console's own pages.
+	if _, page := consoleGet(t, officer, origin+"/console/proposals/"+id, consoleLink); !strings.Contains(page, id) || strings.Contains(page, "another site") {
+		t.Fatalf("the proposal from the console's own link:\n%s", page)
+	}
+	if _, page := consoleGet(t, officer, origin+"/console/audit?method="+marker, consoleLink); !strings.Contains(page, `value="`+marker+`"`) {
+		t.Fatalf("the audit search from the console's own link:\n%s", page)
+	}
+}
+
+// TestConsoleURLTextInPage: API errors may repeat what the request asked
+// (a proposal id, a list owner, a serial), and a GET's URL may be anyone's
+// link, so a GET page shows only the error's stable code and a fixed
+// sentence for it: no text of the URL reaches the console's alert, from
+// an address typed or bookmarked (no Fetch Metadata, or Sec-Fetch-Site
+// none), and nothing of it reaches the page from another site's link.
+func TestConsoleURLTextInPage(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	officer := consoleClient(t, e, "officer")
+	const lure = "SECURITY NOTICE: the seal key was rotated; every officer must give a component again at https://evil.example/ceremony"
+	alertRE := regexp.MustCompile(`(?s)<p class="error" role="alert">(.*?)</p>`)
+	for _, c := range []struct {
+		name, path, code string
+		status           int
+	}{
+		{"proposal", "/console/proposals/" + url.PathEscape(lure), "not-found", 404},
+		{"lists", "/console/lists?owner=" + url.QueryEscape(lure), "denied", 403},
+		{"pki", "/console/pki?serial=" + url.QueryEscape(lure), "invalid-input", 400},
+	} {
+		for hname, h := range map[string]map[string]string{"typed": {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}, "no-metadata": nil, "cross-site-link": crossSiteLink} {
+			t.Run(c.name+"/"+hname, func(t *testing.T) {
+				resp, page := consoleGet(t, officer, "https://"+e.admin+c.path, h)
+				if hname == "cross-site-link" {
+					// The link's query is not read at all (TestConsoleCrossSiteGet).
+					if strings.Contains(page, "evil.example") {
+						t.Fatalf("status %d: the page shows the URL's text:\n%s", resp.StatusCode, page)
+					}
+					return
+				}
+				// (A search form shows its own fields' values, as typed.)
+				alert := alertRE.FindStringSubmatch(page)
+				if alert != nil && strings.Contains(alert[1], "evil.example") {
+					t.Fatalf("status %d: the console's alert shows the URL's text: %q", resp.StatusCode, html.UnescapeString(alert[1]))
+				}
+				if resp.StatusCode != c.status || alert == nil || !strings.HasPrefix(html.UnescapeString(alert[1]), c.code+": ") {
+					t.Fatalf("status %d, want %d and the code %s:\n%s", resp.StatusCode, c.status, c.code, page)
+				}
+			})
+		}
+	}
+}
+
+// TestConsoleCrossSitePrefilledProposal: a link from another site to the
+// Propose page with ?op= and ?params= gets an empty form — proposing
+// counts as the proposer's approval — and only the console's own links
+// (Sec-Fetch-Site same-origin) fill it in. Parameters that hold a key
+// twice (the second far below the textarea's visible lines) are refused
+// by the API as invalid input even from a filled form, and no proposal is
+// made.
+func TestConsoleCrossSitePrefilledProposal(t *testing.T) {
+	e := newEnv(t, nil)
+	e.start()
+	officer := consoleClient(t, e, "officer")
+	origin := "https://" + e.admin
+	params := `{"device":"dev-operator/dev-terminal-1","amount":500,"currency":"NOK",` + strings.Repeat("\n", 200) +
+		`"device":"dev-operator/dev-terminal-8","amount":900000000}`
+	link := origin + "/console/propose?op=allowance.topup&params=" + url.QueryEscape(params)
+	taRE := regexp.MustCompile(`(?s)<textarea id="params"[^>]*>(.*?)</textarea>`)
+	opRE := regexp.MustCompile(`id="operation" [^>]*value="([^"]*)"`)
+	form := func(h map[string]string) (op, prm, tok string) {
+		t.Helper()
+		_, page := consoleGet(t, officer, link, h)
+		ta, o, m := taRE.FindStringSubmatch(page), opRE.FindStringSubmatch(page), csrfField.FindStringSubmatch(page)
+		if ta == nil || o == nil || m == nil {
+			t.Fatalf("no propose form:\n%s", page)
+		}
+		return html.UnescapeString(o[1]), html.UnescapeString(ta[1]), m[1]
+	}
+	for name, h := range map[string]map[string]string{"cross-site-link": crossSiteLink, "typed": {"Sec-Fetch-Site": "none"}, "no-metadata": nil} {
+		if op, prm, _ := form(h); op != "" || prm != "" {
+			t.Fatalf("%s: the link filled the form: %q %q", name, op, prm)
+		}
+	}
+	op, prm, tok := form(consoleLink)
+	if op != "allowance.topup" || prm != params {
+		t.Fatalf("the console's own link did not fill the form: %q %q", op, prm)
+	}
+	before := len(readAudit(t, e))
+	body := url.Values{"csrf": {tok}, "operation": {op}, "params": {prm}}
+	req, _ := http.NewRequest(http.MethodPost, origin+"/console/propose", strings.NewReader(body.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "null")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := officer.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "invalid-input") || !strings.Contains(string(page), "appears twice") {
+		t.Fatalf("parameters with a key twice: %d\n%s", resp.StatusCode, page)
+	}
+	var proposed []audit.Record
+	for _, r := range consoleRecords(t, e, before) {
+		if strings.HasSuffix(r.Method, "/Propose") {
+			proposed = append(proposed, r)
+		}
+	}
+	if len(proposed) != 1 || proposed[0].Outcome == audit.OutcomeOK || proposed[0].Code != "invalid-input" {
+		t.Fatalf("the proposal's record: %+v", proposed)
 	}
 }

@@ -305,8 +305,12 @@ func (c *Console) serve(w http.ResponseWriter, r *http.Request, name string, loa
 // made without the officer navigating to the console.
 const errEmbedded = "The console answers only pages of its own, and links the officer follows: this request came from another site's page."
 
-// errLinked is the notice on a page opened by a link from another site.
-var errLinked = errors.New("This page was opened from another site's link: it is shown without what the link asked for. Open what you need from the console's own pages.")
+// errLinked tells show that serve is answering a link from another site,
+// whose page carries linkedNotice.
+var errLinked = errors.New("console: a link from another site")
+
+// linkedNotice is the notice on a page opened by a link from another site.
+const linkedNotice = "This page was opened from another site's link: it is shown without what the link asked for. Open what you need from the console's own pages."
 
 // linked stands for a page whose subject is in its URL (a proposal),
 // opened by a link from another site: nothing is looked up.
@@ -364,7 +368,7 @@ func (c *Console) show(w http.ResponseWriter, r *http.Request, name string, load
 	}
 	switch {
 	case actionErr == errLinked:
-		v.Flash = errLinked.Error()
+		v.Flash = linkedNotice
 	case actionErr != nil:
 		v.Error, status = c.message(r, actionErr), httpStatus(actionErr)
 	case r.URL.Query().Get("done") != "":

@@ -551,3 +551,129 @@ func TestPermanentBlock(t *testing.T) {
 		t.Fatalf("unblock in a hotlist: %v", err)
 	}
 }
+
+// ownedPolicy: the issuer issues cards 04… and owns products 0A… only;
+// its back office may write lists but not set APTA's permanent block.
+const ownedPolicy = `kind: operator
+operator: issuer
+version: 1
+valid_from: 2020-01-01T00:00:00Z
+valid_until: 2099-01-01T00:00:00Z
+roles:
+  officer: {operations: [list.write, list.block-permanent, list.status]}
+  back-office: {operations: [list.write, list.read, list.ack]}
+  terminal: {operations: [list.read, list.ack]}
+lists:
+  cards: ["04*"]
+  products: ["0A*"]
+  receivers: [terminal/issuer/*]
+`
+
+func (e *env) usePolicy(doc string) {
+	e.t.Helper()
+	pol, err := policies.Compile([]policies.File{{Name: "issuer.yaml", Data: []byte(doc)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.pol = pol
+}
+
+// changeKind is a list.write request on any kind of the caller's lists,
+// decided as the server decides it, then made.
+func (e *env) changeKind(p identity.Principal, kind lists.Kind, cs ...lists.Change) error {
+	if _, err := e.lists.cfg.Decide(p, policies.OpListWrite, policies.Request{List: PolicyRequest("", kind, cs)}); err != nil {
+		return err
+	}
+	_, err := e.lists.Change(context.Background(), p, "", kind, cs)
+	return err
+}
+
+// TestPermanentBlockActionList: an action list cannot lift what only the
+// issuer may set. The back office (no list.block-permanent) may not put
+// "unblock" (APTA status 0) in the action list at all, and may put no
+// other action on a card its issuer blocked for good in any list; an
+// action-list entry that names a product needs the card and the product
+// owned, as the blacklists do (list-product). The officer may.
+func TestPermanentBlockActionList(t *testing.T) {
+	e := newEnv(t, "pba", 16)
+	e.usePolicy(ownedPolicy)
+	if err := e.changeKind(officer, lists.KindCardHotlist, block("04AA", lists.ActionBlockPermanent)); err != nil {
+		t.Fatal(err)
+	}
+	action := func(c, target string, a lists.Action) lists.Change {
+		ch := lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: card(c), Action: a}}
+		if target != "" {
+			ch.Entry.Target = card(target)
+		}
+		return ch
+	}
+	for _, c := range []struct {
+		name   string
+		who    identity.Principal
+		change lists.Change
+		ok     bool
+	}{
+		{"fail/unblock", bo, action("04AA", "", lists.ActionUnblock), false},
+		{"fail/unblock-a-card-not-blocked", bo, action("04BB", "", lists.ActionUnblock), false},
+		{"fail/unblock-an-application", bo, action("04AA", "0A01", lists.ActionUnblock), false},
+		{"fail/block-a-card-blocked-for-good", bo, action("04AA", "", lists.ActionBlock), false},
+		{"fail/scheme-action-on-a-card-blocked-for-good", bo, action("04AA", "0A01", 0x80), false},
+		{"fail/product-not-owned", bo, action("04BB", "0B01", lists.ActionBlock), false},
+		{"fail/card-not-issued", bo, action("05BB", "0A01", lists.ActionBlock), false},
+		{"ok/block-another-card", bo, action("04BB", "0A01", lists.ActionBlock), true},
+		{"ok/officer-unblocks", officer, action("04AA", "", lists.ActionUnblock), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := e.changeKind(c.who, lists.KindActionList, c.change)
+			if c.ok && err != nil || !c.ok && errkind.Of(err) != errkind.Denied {
+				t.Fatalf("%s puts %s on %X/%X in the action list: %v (want ok: %v)", c.who, c.change.Entry.Action, c.change.Entry.Card, c.change.Entry.Target, err, c.ok)
+			}
+		})
+	}
+}
+
+// hookedStore is the state store with a hook run once before the first
+// ChangeList: what another request does after samd decided a change and
+// before it is stored.
+type hookedStore struct {
+	state.Store
+	mu   sync.Mutex
+	hook func()
+}
+
+func (h *hookedStore) ChangeList(ctx context.Context, key state.ListKey, changes []state.ListChange, at time.Time, guard *state.ListGuard) (int64, error) {
+	h.mu.Lock()
+	hook := h.hook
+	h.hook = nil
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.Store.ChangeList(ctx, key, changes, at, guard)
+}
+
+// TestPermanentBlockRace: the back office removes card 04AA (listed as
+// "block"); after samd decided its request and before it is stored, the
+// issuer's officer blocks 04AA for good. The remove is checked in the
+// store's transaction, and refused there: the permanent block stands.
+func TestPermanentBlockRace(t *testing.T) {
+	e := newEnv(t, "pbr", 16)
+	e.signer("pbr", "pbr-1", 365)
+	if err := e.change(bo, block("04AA", lists.ActionBlock)); err != nil {
+		t.Fatal(err)
+	}
+	e.build()
+	e.lists.cfg.State = &hookedStore{Store: e.st, hook: func() {
+		if err := e.change(officer, block("04AA", lists.ActionBlockPermanent)); err != nil {
+			t.Errorf("the officer's permanent block: %v", err)
+		}
+	}}
+	if err := e.change(bo, unlist("04AA")); errkind.Of(err) != errkind.Denied {
+		t.Errorf("the back office's remove, stored after the officer's permanent block: %v, want denied", err)
+	}
+	e.build()
+	_, doc := e.fetch(0)
+	if got := cards(decodeAll(t, doc)); len(got) != 1 || got[0] != "04AA/block-permanent" {
+		t.Errorf("version 2 lists %v; want [04AA/block-permanent]", got)
+	}
+}

@@ -525,6 +525,85 @@ func TestReceipts(t *testing.T) {
 	}
 }
 
+// TestReceiptTime: a receipt's time is when the receiver took the
+// version into use, which the clearing house joins type-36 records on
+// (README "Negative lists"): samd keeps none dated before the version
+// was issued or more than ReceiptSkew ahead of its clock (invalid-input),
+// and checks the receiver's certificate now, not at the time the
+// receipt claims (check-failed, untrusted).
+func TestReceiptTime(t *testing.T) {
+	e := newEnv(t, "rt", 16)
+	ctx := context.Background()
+	e.signer("rt", "rt-1", 365)
+	t0 := e.clk.Now()
+	e.clk.Add(2 * time.Hour)
+	if err := e.change(officer, block("04AA", lists.ActionBlock)); err != nil {
+		t.Fatal(err)
+	}
+	e.build()
+	v, err := e.lists.Version(ctx, hotlist, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d lists.Digest
+	hex.Decode(d[:], []byte(v.ListDigest))
+	ack := func(t *testing.T, p identity.Principal, at time.Time) (state.ListReceipt, error) {
+		chain, key := e.receiverCert("rt", p)
+		r := lists.Receipt{Owner: "issuer", Kind: lists.KindCardHotlist, Version: v.Header.Version, List: d, Receiver: p, Time: at}
+		doc, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := signReceipt(key, chain, doc, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.lists.Ack(ctx, p, doc, sig)
+	}
+	device := func(d string) identity.Principal {
+		return identity.Principal{Role: identity.RoleTerminal, Operator: "issuer", Device: d}
+	}
+	for i, c := range []struct {
+		name string
+		at   time.Time
+		kind errkind.Kind
+	}{
+		{"fail/before-the-version-was-issued", t0.Add(time.Minute), errkind.InvalidInput},
+		{"fail/a-second-before-the-version-was-issued", v.Header.Issued.Add(-time.Second), errkind.InvalidInput},
+		{"fail/weeks-ahead", e.clk.Now().Add(30 * 24 * time.Hour), errkind.InvalidInput},
+		{"fail/beyond-the-skew", e.clk.Now().Add(ReceiptSkew + time.Second), errkind.InvalidInput},
+		{"ok/when-issued", v.Header.Issued, 0},
+		{"ok/within-the-skew", e.clk.Now().Add(ReceiptSkew), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec, err := ack(t, device(fmt.Sprintf("t-%d", 10+i)), c.at)
+			if c.kind == 0 && err != nil || c.kind != 0 && errkind.Of(err) != c.kind {
+				t.Fatalf("a receipt of version %d (issued %s) dated %s: %v (kept %s), want kind %v", v.Header.Version,
+					v.Header.Issued.Format(time.RFC3339), c.at.Format(time.RFC3339), err, rec.Time, c.kind)
+			}
+		})
+	}
+	t.Run("fail/certificate-expired-now", func(t *testing.T) {
+		p := device("t-20")
+		chain, key := e.receiverCert("rt", p)
+		expiry := chain[0].NotAfter
+		e.clk.Add(expiry.Sub(e.clk.Now()) + time.Hour)
+		r := lists.Receipt{Owner: "issuer", Kind: lists.KindCardHotlist, Version: v.Header.Version, List: d, Receiver: p, Time: expiry.Add(-time.Minute).Truncate(time.Second)}
+		doc, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := signReceipt(key, chain, doc, r.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.lists.Ack(ctx, p, doc, sig)
+		if errkind.Of(err) != errkind.CheckFailed || lists.ReasonOf(err) != lists.ReasonUntrusted {
+			t.Fatalf("a receipt dated before its certificate expired, sent after: %v, want check-failed (untrusted)", err)
+		}
+	})
+}
+
 // TestPermanentBlock: only the card's issuer, with list.block-permanent,
 // lifts or changes APTA's permanent block: its back office, which may
 // block, may not take a permanent block off, nor soften it.

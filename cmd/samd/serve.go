@@ -504,7 +504,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 				})
 			}
 		}
-		ps := &http.Server{Handler: distribution, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		// Anyone may ask here: each address has a few requests at once,
+		// and a request has 10 minutes to be read and answered (a 20 MiB
+		// list over a slow link).
+		ps := &http.Server{Handler: server.LimitPerAddress(distribution, server.DistributionPerAddress),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: time.Minute}
 		go ps.Serve(pln)
 		defer ps.Close()
 		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", baseURL)

@@ -172,6 +172,31 @@ func TestNegativeLists(t *testing.T) {
 	if err := os.WriteFile(inDir("2.p7s"), e.fetch(t, "/lists/dev-operator/card-hotlist/2.p7s"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Over plain HTTP a document's ETag is its SHA-256, and a receiver
+	// that has it gets 304 Not Modified, not the document again.
+	for _, file := range []string{"2.bin", "2.p7s", "1-2.bin"} {
+		u := "http://" + e.pki + "/lists/dev-operator/card-hotlist/" + file
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		etag := resp.Header.Get("ETag")
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("If-None-Match", etag)
+		again, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(again.Body)
+		again.Body.Close()
+		if etag == "" || again.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Fatalf("%s with If-None-Match %s: %d, %d bytes", file, etag, again.StatusCode, len(body))
+		}
+	}
+	if sum := sha256.Sum256(served); !strings.Contains(e.fetchHeader(t, "/lists/dev-operator/card-hotlist/2.bin", "ETag"), fmt.Sprintf("%x", sum)) {
+		t.Fatalf("the ETag of 2.bin is not its SHA-256 %x", sum)
+	}
 	// OpenSSL alone, with the scheme CA, demanding the list-signer policy;
 	// the signer's owner (its SAN) is the header's.
 	ca := filepath.Join(e.dir, "pki", "ca.crt")
@@ -412,6 +437,18 @@ func forgeList(t *testing.T, e *env, owner, listOwner string) ([]byte, []byte) {
 		t.Fatal(err)
 	}
 	return doc.Bytes(), sig
+}
+
+// fetchHeader GETs a path from the PKI listener and returns a header of
+// its answer.
+func (e *env) fetchHeader(t *testing.T, path, header string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + e.pki + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get(header)
 }
 
 // forgerSerial is the serial number of forgeList's list signers.

@@ -112,34 +112,39 @@ func PolicyRequest(owner string, kind lists.Kind, changes []lists.Change) *polic
 }
 
 // permanentGuard returns what the store must check, under the list's
-// lock, before it records the changes (state.ListGuard): the keys whose
-// entry, if it holds APTA's permanent block, only a caller allowed to set
-// that block for the card may change or remove — and, in an action
-// list, the cards on which such a caller alone may put any action while
-// any of the owner's lists holds one of them blocked for good. A caller
-// allowed for every card of the request needs no guard.
+// lock, before it records the changes (state.ListGuard): an entry of the
+// list that holds APTA's permanent block under a key the request changes
+// or removes — and, in an action list, an entry of any of the owner's
+// lists that holds it for a card the request names — is decided again,
+// as setting that block (list.block-permanent, the card's issuer). A
+// caller allowed that for every card of the request needs no guard.
 func (s *Service) permanentGuard(caller identity.Principal, key state.ListKey, rows []state.ListChange) (*state.ListGuard, error) {
 	if s.cfg.Decide == nil {
 		return nil, errkind.Errorf(errkind.Internal, "lists: no policy decisions")
 	}
-	mayPermanent := func(es ...policies.ListEntry) bool {
+	decide := func(es []policies.ListEntry) error {
 		_, err := s.cfg.Decide(caller, policies.OpListWrite, policies.Request{List: &policies.ListRequest{Owner: key.Owner, Kind: key.Kind, Entries: es}})
-		return err == nil
+		return err
 	}
 	all := make([]policies.ListEntry, len(rows))
 	for i, r := range rows {
 		all[i] = policies.ListEntry{Card: r.Entry.Card, Target: r.Entry.Target, Permanent: true}
 	}
-	if mayPermanent(all...) {
+	if decide(all) == nil {
 		return nil, nil
 	}
-	g := &state.ListGuard{Action: int(lists.ActionBlockPermanent)}
-	for i, r := range rows {
-		switch {
-		case mayPermanent(all[i]):
-		case key.Kind == lists.KindActionList.String():
+	actionList := key.Kind == lists.KindActionList.String()
+	g := &state.ListGuard{Action: int(lists.ActionBlockPermanent), Allow: func(held state.ListEntry) error {
+		e := policies.ListEntry{Card: held.Card, Target: held.Target, Permanent: true}
+		if actionList {
+			e.Target = "" // the held entry may be another list's: the card is what counts
+		}
+		return decide([]policies.ListEntry{e})
+	}}
+	for _, r := range rows {
+		if actionList {
 			g.Cards = append(g.Cards, r.Entry.Card)
-		default:
+		} else {
 			g.Keys = append(g.Keys, state.ListEntry{Card: r.Entry.Card, Target: r.Entry.Target})
 		}
 	}

@@ -505,10 +505,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 			}
 		}
 		// Anyone may ask here: each address has a few requests at once,
-		// and a request has 10 minutes to be read and answered (a 20 MiB
-		// list over a slow link).
+		// 5 s to send its headers (its GET has no body) and 10 minutes
+		// to be answered (a 20 MiB list over a slow link). No
+		// ReadTimeout: its deadline would cancel a longer answer's
+		// context.
 		ps := &http.Server{Handler: server.LimitPerAddress(distribution, server.DistributionPerAddress),
-			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: time.Minute}
+			ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: time.Minute}
 		go ps.Serve(pln)
 		defer ps.Close()
 		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", baseURL)

@@ -100,14 +100,17 @@ func lockListsFor(ctx context.Context, c conn, key state.ListKey, guard *state.L
 	return err
 }
 
-// checkGuard refuses (KindDenied) a change the guard forbids: a key of
-// the list, or an entry of a card in any of the owner's lists, that
-// holds the guard's action.
+// checkGuard refuses a change the guard forbids: a key of the list, or
+// an entry of a card in any of the owner's lists, that holds the guard's
+// action and that the guard's Allow refuses (KindDenied without Allow).
 func checkGuard(ctx context.Context, c conn, key state.ListKey, g *state.ListGuard) error {
 	if g == nil {
 		return nil
 	}
 	refuse := func(k state.ListKey, e state.ListEntry) error {
+		if g.Allow != nil {
+			return g.Allow(e)
+		}
 		return errkind.Errorf(errkind.Denied, "lists: %s/%s holds action %d for card %s (target %q): only its issuer with list.block-permanent changes it (APTA §5.5.1.7)",
 			k.Kind, k.Owner, g.Action, e.Card, e.Target)
 	}
@@ -126,8 +129,10 @@ func checkGuard(ctx context.Context, c conn, key state.ListKey, g *state.ListGua
 			if err != nil {
 				return err
 			}
-			if len(held) > 0 {
-				return refuse(k, held[0])
+			for _, e := range held {
+				if err := refuse(k, e); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -146,7 +151,9 @@ func checkGuard(ctx context.Context, c conn, key state.ListKey, g *state.ListGua
 	}
 	for _, e := range held {
 		if guarded[[2]string{e.Card, e.Target}] {
-			return refuse(key, e)
+			if err := refuse(key, e); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -16,8 +16,9 @@ const permanent = 1
 
 // testListGuard: a guarded change is refused (denied, nothing recorded)
 // when a key it names holds the guard's action in the list — listed or
-// waiting — or when a card it names holds it in any list of the owner;
-// keys and cards that do not hold it, and unguarded changes, pass.
+// waiting — or when a card it names holds it in any list of the owner,
+// unless the guard's Allow allows that entry; keys and cards that do not
+// hold it pass.
 func testListGuard(t *testing.T, s state.Store) {
 	ctx := context.Background()
 	actions := state.ListKey{Owner: hotlist.Owner, Kind: "action-list"}
@@ -61,6 +62,12 @@ func testListGuard(t *testing.T, s state.Store) {
 		{"fail/action-on-a-card-held-in-another-list", actions, []state.ListChange{put("04AA", "0A01", 0)}, state.ListGuard{Action: permanent, Cards: []string{"04AA"}}, true},
 		{"ok/remove-not-held", hotlist, []state.ListChange{remove("04BB", "")}, state.ListGuard{Action: permanent, Keys: []state.ListEntry{key("04BB", "")}}, false},
 		{"ok/action-on-another-card", actions, []state.ListChange{put("04BB", "", 0)}, state.ListGuard{Action: permanent, Cards: []string{"04BB"}}, false},
+		{"ok/allowed", hotlist, []state.ListChange{put("04CC", "", permanent)}, state.ListGuard{Action: permanent, Keys: []state.ListEntry{key("04CC", "")},
+			Allow: func(held state.ListEntry) error { return nil }}, false},
+		{"fail/allow-refuses", actions, []state.ListChange{put("04AA", "", 0)}, state.ListGuard{Action: permanent, Cards: []string{"04AA"},
+			Allow: func(held state.ListEntry) error {
+				return errkind.Errorf(errkind.Denied, "%s/%s holds %d", held.Card, held.Target, held.Action)
+			}}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := pending(c.key)

@@ -168,12 +168,16 @@ type ReceiptOptions struct {
 	List                 Digest
 	// Revoked is as in VerifyOptions.
 	Revoked func(issuer *x509.Certificate, serial *big.Int) bool
+	// At is when the receiver's chain must be valid (zero: at the
+	// receipt's time). A receiver of receipts passes its own clock: the
+	// receipt's time is the receiver's claim.
+	At time.Time
 }
 
 // VerifyReceipt checks a receipt doc against its detached signature sig:
 // the layout (malformed), the signature (tampered, bad-signature: e.g. a
 // key that is not the carried certificate's), the chain at the receipt's
-// time (untrusted, revoked), that the certificate is the receiver's and
+// time or at o.At (untrusted, revoked), that the certificate is the receiver's and
 // the receiver one that receives lists (wrong-receiver), and that it
 // acknowledges the expected list (wrong-owner, wrong-kind), version
 // (wrong-version) and list digest (wrong-digest). It returns the receipt
@@ -198,7 +202,11 @@ func VerifyReceipt(doc, sig []byte, o ReceiptOptions) (Receipt, *x509.Certificat
 	if err != nil {
 		return Receipt{}, nil, fail(ReasonMalformed, "%v", err)
 	}
-	if _, err := chain(s, o.Roots, o.Intermediates, r.Time, o.Revoked); err != nil {
+	at := o.At
+	if at.IsZero() {
+		at = r.Time
+	}
+	if _, err := chain(s, o.Roots, o.Intermediates, at, o.Revoked); err != nil {
 		return Receipt{}, nil, err
 	}
 	p, err := identity.FromCertificate(s.Signer)

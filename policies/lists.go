@@ -27,8 +27,9 @@ type ListEntry struct {
 	// for none), in upper-case hex.
 	Card, Target string
 	// Permanent: the request sets, changes or removes APTA's permanent
-	// block (RtsTransAppStatus 1, lists.ActionBlockPermanent), which only
-	// the card's issuer may (APTA §5.5.1.7).
+	// block (RtsTransAppStatus 1, lists.ActionBlockPermanent), or puts an
+	// action list's unblock (RtsTransAppStatus 0, lists.ActionUnblock),
+	// which can lift it: only the card's issuer may (APTA §5.5.1.7).
 	Permanent bool
 }
 
@@ -88,9 +89,11 @@ func compileLists(l *listsYAML, bad func(p []string, format string, args ...any)
 
 // decideList applies a list request's rules for an operator's role: the
 // owner's own lists only (list-owner), entries for the cards it issues
-// and the products it owns (list-card, list-product), and APTA's
-// permanent block only with list.block-permanent and only for its own
-// cards (operation, list-issuer).
+// and the products it owns (list-card, list-product; an action list's
+// entry for the card it issues and, if it names one, the application or
+// product it owns), and APTA's permanent block only with
+// list.block-permanent and only for its own cards (operation,
+// list-issuer).
 func decideList(op *operatorPolicy, rp *rolePolicy, req Request, pv string) error {
 	l := req.List
 	if l.Owner != "" && l.Owner != req.Caller.Operator {
@@ -107,10 +110,10 @@ func decideList(op *operatorPolicy, rp *rolePolicy, req Request, pv string) erro
 		ownCard := matchAny(op.lists.cards, e.Card)
 		ownProduct := e.Target != "" && matchAny(op.lists.products, e.Target)
 		switch {
-		case kind == lists.KindCardHotlist && !ownCard,
-			kind == lists.KindActionList && !ownCard && !ownProduct:
+		case (kind == lists.KindCardHotlist || kind == lists.KindActionList) && !ownCard:
 			return deny("list-card", "operator %s does not issue card %s (its policy's lists.cards)", req.Caller.Operator, e.Card)
-		case (kind == lists.KindApplicationBlacklist || kind == lists.KindProductBlacklist) && !ownProduct:
+		case (kind == lists.KindApplicationBlacklist || kind == lists.KindProductBlacklist) && !ownProduct,
+			kind == lists.KindActionList && e.Target != "" && !ownProduct:
 			return deny("list-product", "operator %s does not own application or product %q (its policy's lists.products)", req.Caller.Operator, e.Target)
 		case e.Permanent && !rp.ops[OpListBlockPermanent]:
 			return deny("operation", "policy %s does not let role %s call %s (APTA's permanent block)", pv, req.Caller.Role, OpListBlockPermanent)

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/samd-io/samd/authority/listing"
@@ -24,7 +26,10 @@ import (
 // A version that is not the newest, or a delta samd does not keep, is
 // not found: fetch latest, then the delta from the version held, else
 // the whole list. Documents stream from the rows; one that cannot be
-// streamed whole is cut off (its Content-Length is not met).
+// streamed whole is cut off (its Content-Length is not met). A
+// document's and a signature's ETag is the document's SHA-256 (a
+// published version never changes): a request whose If-None-Match holds
+// it is answered 304 Not Modified without reading the rows.
 func ListsHandler(l *listing.Service) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /lists/{owner}/{kind}/{file}", func(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +54,17 @@ func ListsHandler(l *listing.Service) http.Handler {
 			return
 		}
 		d, sig := listDocument(ctx, l, key, file)
+		if d != nil {
+			etag := `"` + d.SHA256 + `"`
+			if sig {
+				etag = `"` + d.SHA256 + `.p7s"`
+			}
+			w.Header().Set("ETag", etag)
+			if etagMatch(r.Header.Get("If-None-Match"), etag) {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
 		switch {
 		case d == nil:
 			http.NotFound(w, r)
@@ -101,4 +117,54 @@ func listDocument(ctx context.Context, l *listing.Service, key state.ListKey, fi
 		return nil, false
 	}
 	return d, sig
+}
+
+// etagMatch reports whether an If-None-Match header names the entity tag
+// (RFC 9110 §13.1.2: "*", or a list of tags compared weakly).
+func etagMatch(header, etag string) bool {
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// DistributionPerAddress is how many requests one network address may
+// have running at once on the plain-HTTP distribution listener (CRLs,
+// lists): anyone may ask there, and a list is streamed from the database.
+const DistributionPerAddress = 8
+
+// LimitPerAddress lets each remote address (the host of
+// Request.RemoteAddr) have at most n requests running through h at once;
+// one more is answered 503 with Retry-After and not served.
+func LimitPerAddress(h http.Handler, n int) http.Handler {
+	var mu sync.Mutex
+	running := map[string]int{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			addr = r.RemoteAddr
+		}
+		mu.Lock()
+		full := running[addr] >= n
+		if !full {
+			running[addr]++
+		}
+		mu.Unlock()
+		if full {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many requests from this address at once", http.StatusServiceUnavailable)
+			return
+		}
+		defer func() {
+			mu.Lock()
+			if running[addr]--; running[addr] == 0 {
+				delete(running, addr)
+			}
+			mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	})
 }

@@ -109,6 +109,25 @@ type ListReceiver struct {
 	AcknowledgedAt time.Time
 }
 
+// ListGuard names the entries a change to a list may touch only if
+// Allow allows: those holding Action (APTA's permanent block, which only
+// a caller with list.block-permanent may change; README "Negative
+// lists") at the lists' next versions.
+type ListGuard struct {
+	// Action is the action the guarded entries hold.
+	Action int
+	// Keys are keys (Card, Target; the other fields unused) of the
+	// changed list: one of them holding Action is guarded.
+	Keys []ListEntry
+	// Cards are card ids: an entry of one of them holding Action in any
+	// list of the changed list's owner is guarded.
+	Cards []string
+	// Allow decides, in the transaction, on each guarded entry found: an
+	// error refuses the change (nil Allow: every one is refused,
+	// KindDenied). It must not use the store.
+	Allow func(held ListEntry) error
+}
+
 // Lists is the durable state of negative lists (package lists; README
 // "Negative lists"). Entries are rows, versioned: a change asked for
 // waits until a version takes it (NewListVersion), and a version's
@@ -118,8 +137,12 @@ type ListReceiver struct {
 type Lists interface {
 	// ChangeList records changes to a list, in order, for its next
 	// version, all or none, and returns the number of changes waiting.
-	// It never makes a version.
-	ChangeList(ctx context.Context, key ListKey, changes []ListChange, at time.Time) (int64, error)
+	// It never makes a version. A guard (nil: none) is checked under the
+	// list's lock, in the same transaction: an entry it names that holds
+	// its action and that its Allow refuses refuses every change, so no
+	// change to the owner's lists can slip between the check and the
+	// record.
+	ChangeList(ctx context.Context, key ListKey, changes []ListChange, at time.Time, guard *ListGuard) (int64, error)
 	// ListHolding returns, of the entries the list will hold at its next
 	// version for the cards given, those whose action is action: one
 	// query per few hundred cards, whatever the number of entries.

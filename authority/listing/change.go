@@ -44,12 +44,16 @@ func Key(caller identity.Principal, owner string, kind lists.Kind) (state.ListKe
 
 // Change stores changes to one of the caller's operator's lists for its
 // next version; the policy decided the request before (list.write, and
-// list.block-permanent for an entry that sets APTA's permanent block).
-// Each change must fit the list's kind (lists.CheckChange), or none is
-// stored. A change to an entry that holds the permanent block now —
-// changing it or removing it — is decided again, as setting it: only
-// the card's issuer lifts what only the issuer may set. The audit
-// record names the list and digests the changes' records.
+// list.block-permanent for an entry that sets APTA's permanent block or
+// unblocks in an action list). Each change must fit the list's kind
+// (lists.CheckChange), or none is stored. A change to an entry that
+// holds the permanent block — changing it or removing it — and any
+// action-list entry on a card that one of the owner's lists holds
+// blocked for good are decided again, as setting it, in the store's
+// transaction that records them (permanentGuard; denied): only the
+// card's issuer lifts what only the issuer may set, and no permanent
+// block set meanwhile is missed. The audit record names the list and
+// digests the changes' records.
 func (s *Service) Change(ctx context.Context, caller identity.Principal, owner string, kind lists.Kind, changes []lists.Change) (Changed, error) {
 	key, err := Key(caller, owner, kind)
 	if err != nil {
@@ -78,10 +82,11 @@ func (s *Service) Change(ctx context.Context, caller identity.Principal, owner s
 	}
 	sum := sha256.Sum256(b)
 	audit.NoteFrom(ctx).Input(audit.Input{Name: fmt.Sprintf("%s/%s: %d put, %d remove", key.Kind, key.Owner, puts, removes), Size: len(b), SHA256: hex.EncodeToString(sum[:])})
-	if err := s.checkPermanent(ctx, caller, key, rows); err != nil {
+	guard, err := s.permanentGuard(caller, key, rows)
+	if err != nil {
 		return Changed{}, err
 	}
-	pending, err := s.cfg.State.ChangeList(ctx, key, rows, s.cfg.Now())
+	pending, err := s.cfg.State.ChangeList(ctx, key, rows, s.cfg.Now(), guard)
 	if err != nil {
 		return Changed{}, err
 	}
@@ -94,22 +99,28 @@ func (s *Service) Change(ctx context.Context, caller identity.Principal, owner s
 
 // PolicyRequest is what the policy decides a list.write request on: the
 // list and each entry's key, and whether the entry sets APTA's permanent
-// block (owner "" names the caller's operator's list).
+// block or, in an action list, unblocks (APTA status 0, which lifts it):
+// both are the issuer's with list.block-permanent (owner "" names the
+// caller's operator's list).
 func PolicyRequest(owner string, kind lists.Kind, changes []lists.Change) *policies.ListRequest {
 	r := &policies.ListRequest{Owner: owner, Kind: kind.String()}
 	for _, c := range changes {
 		r.Entries = append(r.Entries, policies.ListEntry{Card: upperHex(c.Entry.Card), Target: upperHex(c.Entry.Target),
-			Permanent: c.Op == lists.OpPut && c.Entry.Action == lists.ActionBlockPermanent})
+			Permanent: c.Op == lists.OpPut && (c.Entry.Action == lists.ActionBlockPermanent || kind == lists.KindActionList && c.Entry.Action == lists.ActionUnblock)})
 	}
 	return r
 }
 
-// checkPermanent decides again, as setting APTA's permanent block, the
-// changes to entries that hold it now. A caller the policy lets set it
-// for every card of the request reads nothing.
-func (s *Service) checkPermanent(ctx context.Context, caller identity.Principal, key state.ListKey, rows []state.ListChange) error {
+// permanentGuard returns what the store must check, under the list's
+// lock, before it records the changes (state.ListGuard): an entry of the
+// list that holds APTA's permanent block under a key the request changes
+// or removes — and, in an action list, an entry of any of the owner's
+// lists that holds it for a card the request names — is decided again,
+// as setting that block (list.block-permanent, the card's issuer). A
+// caller allowed that for every card of the request needs no guard.
+func (s *Service) permanentGuard(caller identity.Principal, key state.ListKey, rows []state.ListChange) (*state.ListGuard, error) {
 	if s.cfg.Decide == nil {
-		return errkind.Errorf(errkind.Internal, "lists: no policy decisions")
+		return nil, errkind.Errorf(errkind.Internal, "lists: no policy decisions")
 	}
 	decide := func(es []policies.ListEntry) error {
 		_, err := s.cfg.Decide(caller, policies.OpListWrite, policies.Request{List: &policies.ListRequest{Owner: key.Owner, Kind: key.Kind, Entries: es}})
@@ -120,30 +131,24 @@ func (s *Service) checkPermanent(ctx context.Context, caller identity.Principal,
 		all[i] = policies.ListEntry{Card: r.Entry.Card, Target: r.Entry.Target, Permanent: true}
 	}
 	if decide(all) == nil {
-		return nil
+		return nil, nil
 	}
-	var cards []string
+	actionList := key.Kind == lists.KindActionList.String()
+	g := &state.ListGuard{Action: int(lists.ActionBlockPermanent), Allow: func(held state.ListEntry) error {
+		e := policies.ListEntry{Card: held.Card, Target: held.Target, Permanent: true}
+		if actionList {
+			e.Target = "" // the held entry may be another list's: the card is what counts
+		}
+		return decide([]policies.ListEntry{e})
+	}}
 	for _, r := range rows {
-		if r.Remove || r.Entry.Action != int(lists.ActionBlockPermanent) { // a permanent put was decided with the request
-			cards = append(cards, r.Entry.Card)
+		if actionList {
+			g.Cards = append(g.Cards, r.Entry.Card)
+		} else {
+			g.Keys = append(g.Keys, state.ListEntry{Card: r.Entry.Card, Target: r.Entry.Target})
 		}
 	}
-	held, err := s.cfg.State.ListHolding(ctx, key, int(lists.ActionBlockPermanent), cards)
-	if err != nil {
-		return err
-	}
-	touched := map[[2]string]bool{}
-	for _, r := range rows {
-		touched[[2]string{r.Entry.Card, r.Entry.Target}] = !r.Remove && r.Entry.Action == int(lists.ActionBlockPermanent)
-	}
-	for _, e := range held {
-		if permanentPut, ok := touched[[2]string{e.Card, e.Target}]; ok && !permanentPut {
-			if err := decide([]policies.ListEntry{{Card: e.Card, Target: e.Target, Permanent: true}}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return g, nil
 }
 
 // stateChange is a change as the store keeps it.

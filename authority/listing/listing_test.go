@@ -525,6 +525,85 @@ func TestReceipts(t *testing.T) {
 	}
 }
 
+// TestReceiptTime: a receipt's time is when the receiver took the
+// version into use, which the clearing house joins type-36 records on
+// (README "Negative lists"): samd keeps none dated before the version
+// was issued or more than ReceiptSkew ahead of its clock (invalid-input),
+// and checks the receiver's certificate now, not at the time the
+// receipt claims (check-failed, untrusted).
+func TestReceiptTime(t *testing.T) {
+	e := newEnv(t, "rt", 16)
+	ctx := context.Background()
+	e.signer("rt", "rt-1", 365)
+	t0 := e.clk.Now()
+	e.clk.Add(2 * time.Hour)
+	if err := e.change(officer, block("04AA", lists.ActionBlock)); err != nil {
+		t.Fatal(err)
+	}
+	e.build()
+	v, err := e.lists.Version(ctx, hotlist, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d lists.Digest
+	hex.Decode(d[:], []byte(v.ListDigest))
+	ack := func(t *testing.T, p identity.Principal, at time.Time) (state.ListReceipt, error) {
+		chain, key := e.receiverCert("rt", p)
+		r := lists.Receipt{Owner: "issuer", Kind: lists.KindCardHotlist, Version: v.Header.Version, List: d, Receiver: p, Time: at}
+		doc, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := signReceipt(key, chain, doc, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.lists.Ack(ctx, p, doc, sig)
+	}
+	device := func(d string) identity.Principal {
+		return identity.Principal{Role: identity.RoleTerminal, Operator: "issuer", Device: d}
+	}
+	for i, c := range []struct {
+		name string
+		at   time.Time
+		kind errkind.Kind
+	}{
+		{"fail/before-the-version-was-issued", t0.Add(time.Minute), errkind.InvalidInput},
+		{"fail/a-second-before-the-version-was-issued", v.Header.Issued.Add(-time.Second), errkind.InvalidInput},
+		{"fail/weeks-ahead", e.clk.Now().Add(30 * 24 * time.Hour), errkind.InvalidInput},
+		{"fail/beyond-the-skew", e.clk.Now().Add(ReceiptSkew + time.Second), errkind.InvalidInput},
+		{"ok/when-issued", v.Header.Issued, 0},
+		{"ok/within-the-skew", e.clk.Now().Add(ReceiptSkew), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec, err := ack(t, device(fmt.Sprintf("t-%d", 10+i)), c.at)
+			if c.kind == 0 && err != nil || c.kind != 0 && errkind.Of(err) != c.kind {
+				t.Fatalf("a receipt of version %d (issued %s) dated %s: %v (kept %s), want kind %v", v.Header.Version,
+					v.Header.Issued.Format(time.RFC3339), c.at.Format(time.RFC3339), err, rec.Time, c.kind)
+			}
+		})
+	}
+	t.Run("fail/certificate-expired-now", func(t *testing.T) {
+		p := device("t-20")
+		chain, key := e.receiverCert("rt", p)
+		expiry := chain[0].NotAfter
+		e.clk.Add(expiry.Sub(e.clk.Now()) + time.Hour)
+		r := lists.Receipt{Owner: "issuer", Kind: lists.KindCardHotlist, Version: v.Header.Version, List: d, Receiver: p, Time: expiry.Add(-time.Minute).Truncate(time.Second)}
+		doc, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := signReceipt(key, chain, doc, r.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.lists.Ack(ctx, p, doc, sig)
+		if errkind.Of(err) != errkind.CheckFailed || lists.ReasonOf(err) != lists.ReasonUntrusted {
+			t.Fatalf("a receipt dated before its certificate expired, sent after: %v, want check-failed (untrusted)", err)
+		}
+	})
+}
+
 // TestPermanentBlock: only the card's issuer, with list.block-permanent,
 // lifts or changes APTA's permanent block: its back office, which may
 // block, may not take a permanent block off, nor soften it.
@@ -549,5 +628,131 @@ func TestPermanentBlock(t *testing.T) {
 	}
 	if err := e.change(officer, lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: card("04DD"), Action: lists.ActionUnblock}}); errkind.Of(err) != errkind.InvalidInput {
 		t.Fatalf("unblock in a hotlist: %v", err)
+	}
+}
+
+// ownedPolicy: the issuer issues cards 04… and owns products 0A… only;
+// its back office may write lists but not set APTA's permanent block.
+const ownedPolicy = `kind: operator
+operator: issuer
+version: 1
+valid_from: 2020-01-01T00:00:00Z
+valid_until: 2099-01-01T00:00:00Z
+roles:
+  officer: {operations: [list.write, list.block-permanent, list.status]}
+  back-office: {operations: [list.write, list.read, list.ack]}
+  terminal: {operations: [list.read, list.ack]}
+lists:
+  cards: ["04*"]
+  products: ["0A*"]
+  receivers: [terminal/issuer/*]
+`
+
+func (e *env) usePolicy(doc string) {
+	e.t.Helper()
+	pol, err := policies.Compile([]policies.File{{Name: "issuer.yaml", Data: []byte(doc)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.pol = pol
+}
+
+// changeKind is a list.write request on any kind of the caller's lists,
+// decided as the server decides it, then made.
+func (e *env) changeKind(p identity.Principal, kind lists.Kind, cs ...lists.Change) error {
+	if _, err := e.lists.cfg.Decide(p, policies.OpListWrite, policies.Request{List: PolicyRequest("", kind, cs)}); err != nil {
+		return err
+	}
+	_, err := e.lists.Change(context.Background(), p, "", kind, cs)
+	return err
+}
+
+// TestPermanentBlockActionList: an action list cannot lift what only the
+// issuer may set. The back office (no list.block-permanent) may not put
+// "unblock" (APTA status 0) in the action list at all, and may put no
+// other action on a card its issuer blocked for good in any list; an
+// action-list entry that names a product needs the card and the product
+// owned, as the blacklists do (list-product). The officer may.
+func TestPermanentBlockActionList(t *testing.T) {
+	e := newEnv(t, "pba", 16)
+	e.usePolicy(ownedPolicy)
+	if err := e.changeKind(officer, lists.KindCardHotlist, block("04AA", lists.ActionBlockPermanent)); err != nil {
+		t.Fatal(err)
+	}
+	action := func(c, target string, a lists.Action) lists.Change {
+		ch := lists.Change{Op: lists.OpPut, Entry: lists.Entry{Card: card(c), Action: a}}
+		if target != "" {
+			ch.Entry.Target = card(target)
+		}
+		return ch
+	}
+	for _, c := range []struct {
+		name   string
+		who    identity.Principal
+		change lists.Change
+		ok     bool
+	}{
+		{"fail/unblock", bo, action("04AA", "", lists.ActionUnblock), false},
+		{"fail/unblock-a-card-not-blocked", bo, action("04BB", "", lists.ActionUnblock), false},
+		{"fail/unblock-an-application", bo, action("04AA", "0A01", lists.ActionUnblock), false},
+		{"fail/block-a-card-blocked-for-good", bo, action("04AA", "", lists.ActionBlock), false},
+		{"fail/scheme-action-on-a-card-blocked-for-good", bo, action("04AA", "0A01", 0x80), false},
+		{"fail/product-not-owned", bo, action("04BB", "0B01", lists.ActionBlock), false},
+		{"fail/card-not-issued", bo, action("05BB", "0A01", lists.ActionBlock), false},
+		{"ok/block-another-card", bo, action("04BB", "0A01", lists.ActionBlock), true},
+		{"ok/officer-unblocks", officer, action("04AA", "", lists.ActionUnblock), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := e.changeKind(c.who, lists.KindActionList, c.change)
+			if c.ok && err != nil || !c.ok && errkind.Of(err) != errkind.Denied {
+				t.Fatalf("%s puts %s on %X/%X in the action list: %v (want ok: %v)", c.who, c.change.Entry.Action, c.change.Entry.Card, c.change.Entry.Target, err, c.ok)
+			}
+		})
+	}
+}
+
+// hookedStore is the state store with a hook run once before the first
+// ChangeList: what another request does after samd decided a change and
+// before it is stored.
+type hookedStore struct {
+	state.Store
+	mu   sync.Mutex
+	hook func()
+}
+
+func (h *hookedStore) ChangeList(ctx context.Context, key state.ListKey, changes []state.ListChange, at time.Time, guard *state.ListGuard) (int64, error) {
+	h.mu.Lock()
+	hook := h.hook
+	h.hook = nil
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.Store.ChangeList(ctx, key, changes, at, guard)
+}
+
+// TestPermanentBlockRace: the back office removes card 04AA (listed as
+// "block"); after samd decided its request and before it is stored, the
+// issuer's officer blocks 04AA for good. The remove is checked in the
+// store's transaction, and refused there: the permanent block stands.
+func TestPermanentBlockRace(t *testing.T) {
+	e := newEnv(t, "pbr", 16)
+	e.signer("pbr", "pbr-1", 365)
+	if err := e.change(bo, block("04AA", lists.ActionBlock)); err != nil {
+		t.Fatal(err)
+	}
+	e.build()
+	e.lists.cfg.State = &hookedStore{Store: e.st, hook: func() {
+		if err := e.change(officer, block("04AA", lists.ActionBlockPermanent)); err != nil {
+			t.Errorf("the officer's permanent block: %v", err)
+		}
+	}}
+	if err := e.change(bo, unlist("04AA")); errkind.Of(err) != errkind.Denied {
+		t.Errorf("the back office's remove, stored after the officer's permanent block: %v, want denied", err)
+	}
+	e.build()
+	_, doc := e.fetch(0)
+	if got := cards(decodeAll(t, doc)); len(got) != 1 || got[0] != "04AA/block-permanent" {
+		t.Errorf("version 2 lists %v; want [04AA/block-permanent]", got)
 	}
 }

@@ -178,8 +178,10 @@ var negativeListCommands = []command{
 			latest := fs.Uint64("latest", 0, "the newest version you know exists, `N`: an older one is refused as stale")
 			apply := fs.String("apply", "", "the full list you hold, `HELD.bin`, to apply a delta to (sets --held)")
 			out := fs.String("out", "", "with --apply, write the new full list to `FILE` (default: its name beside FILE.bin)")
+			var crls stringsFlag
+			fs.Var(&crls, "crl", "CRLs to check the signer's chain against, `FILE` (PEM or DER; repeat or comma-separate): a revoked signer is refused (revoked)")
 			return func(ctx context.Context, c *client, in *invocation) (proto.Message, error) {
-				return nil, c.verifyList(l, in.args[0], *sig, *held, *latest, *apply, *out, in)
+				return nil, c.verifyList(l, in.args[0], *sig, *held, *latest, *apply, *out, crls, in)
 			}
 		}},
 	{name: "list show", args: "FILE.bin", help: "print a list or delta document: its header, its entries or changes, its digests",
@@ -315,9 +317,10 @@ type listVerdict struct {
 }
 
 // verifyList verifies a document as a terminal does, with the CA bundle
-// and nothing of samd's, and with --apply merges a delta into the held
-// list (the new list written aside, then renamed).
-func (c *client) verifyList(l *listFlags, file, sigFile string, held, latest uint64, apply, out string, in *invocation) error {
+// (and the CRLs given) and nothing of samd's, and with --apply merges a
+// delta into the held list (the new list written aside, then renamed,
+// only if the delta read for the merge is the one verified).
+func (c *client) verifyList(l *listFlags, file, sigFile string, held, latest uint64, apply, out string, crlFiles []string, in *invocation) error {
 	kind, owner, err := l.resolve(c)
 	if err != nil {
 		return err
@@ -329,7 +332,15 @@ func (c *client) verifyList(l *listFlags, file, sigFile string, held, latest uin
 	if err != nil {
 		return err
 	}
-	opts := lists.VerifyOptions{Roots: c.roots, Owner: owner, Kind: kind, Held: held, Latest: latest, Now: time.Now()}
+	crls, err := readListCRLs(crlFiles)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	opts := lists.VerifyOptions{Roots: c.roots, Owner: owner, Kind: kind, Held: held, Latest: latest, Now: now}
+	if len(crls) > 0 {
+		opts.Revoked = crls.revoked(now)
+	}
 	if apply != "" {
 		h, tr, err := readTrailer(apply)
 		if err != nil {
@@ -364,10 +375,16 @@ func (c *client) verifyList(l *listFlags, file, sigFile string, held, latest uin
 				h.Base = 0
 				out = filepath.Join(filepath.Dir(file), docName(h)+".bin")
 			}
-			if err := applyDelta(apply, file, v.Header, out); err != nil {
+			switch err := applyDelta(apply, file, v.Header, v.SHA256, out); {
+			case lists.ReasonOf(err) != lists.ReasonUnknown:
+				var le *lists.Error
+				errors.As(err, &le)
+				res.OK, res.Reason, res.Detail = false, le.Reason.String(), le.Detail
+			case err != nil:
 				return err
+			default:
+				res.Applied = out
 			}
-			res.Applied = out
 		}
 	}
 	if in.json {
@@ -410,8 +427,11 @@ func readTrailer(path string) (lists.Header, lists.Trailer, error) {
 
 // applyDelta merges the delta into the held full list (lists.Apply
 // checks both list digests) and writes the result as the new version's
-// full list; the result is kept only if the merge ends without error.
-func applyDelta(heldPath, deltaPath string, h lists.Header, out string) error {
+// full list; the result is kept only if the merge ends without error and
+// the delta it read is, byte for byte, the one verified (its SHA-256 is
+// verified; else the reason is tampered: the file changed after it was
+// verified).
+func applyDelta(heldPath, deltaPath string, h lists.Header, verified lists.Digest, out string) error {
 	held, err := os.Open(heldPath)
 	if err != nil {
 		return err
@@ -426,7 +446,9 @@ func applyDelta(heldPath, deltaPath string, h lists.Header, out string) error {
 		return err
 	}
 	defer delta.Close()
-	dd, err := lists.NewDecoder(bufio.NewReader(delta))
+	sum := sha256.New()
+	dr := bufio.NewReader(io.TeeReader(delta, sum))
+	dd, err := lists.NewDecoder(dr)
 	if err != nil {
 		return err
 	}
@@ -439,6 +461,12 @@ func applyDelta(heldPath, deltaPath string, h lists.Header, out string) error {
 	_, err = lists.WriteFull(f, h, lists.Apply(hd.Entries(), dd))
 	if err := errors.Join(err, f.Close()); err != nil {
 		return err
+	}
+	if _, err := io.Copy(io.Discard, dr); err != nil {
+		return err
+	}
+	if got := lists.Digest(sum.Sum(nil)); got != verified {
+		return &lists.Error{Reason: lists.ReasonTampered, Detail: fmt.Sprintf("%s changed after it was verified (SHA-256 %s, verified %s)", deltaPath, got, verified)}
 	}
 	return os.Rename(f.Name(), out)
 }

@@ -504,7 +504,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, onReady fu
 				})
 			}
 		}
-		ps := &http.Server{Handler: distribution, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		// Anyone may ask here: each address has a few requests at once,
+		// 5 s to send its headers (its GET has no body) and 10 minutes
+		// to be answered (a 20 MiB list over a slow link). No
+		// ReadTimeout: its deadline would cancel a longer answer's
+		// context.
+		ps := &http.Server{Handler: server.LimitPerAddress(distribution, server.DistributionPerAddress),
+			ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: time.Minute}
 		go ps.Serve(pln)
 		defer ps.Close()
 		log.Info("pki listening", "addr", pln.Addr().String(), "base_url", baseURL)

@@ -45,11 +45,17 @@ func lockList(ctx context.Context, c conn, key state.ListKey) (uint64, error) {
 	return uint64(v), err
 }
 
-// ChangeList implements state.Lists.
-func (s *Store) ChangeList(ctx context.Context, key state.ListKey, changes []state.ListChange, at time.Time) (int64, error) {
+// ChangeList implements state.Lists. A guard with cards locks every
+// head of the owner, in kind order (the only transaction that takes
+// more than one head's lock), so that no change to another of its lists
+// slips between the guard's reads and this change.
+func (s *Store) ChangeList(ctx context.Context, key state.ListKey, changes []state.ListChange, at time.Time, guard *state.ListGuard) (int64, error) {
 	var pending int64
 	err := s.tx(ctx, func(c conn) error {
-		if _, err := lockList(ctx, c, key); err != nil {
+		if err := lockListsFor(ctx, c, key, guard); err != nil {
+			return err
+		}
+		if err := checkGuard(ctx, c, key, guard); err != nil {
 			return err
 		}
 		stmt, err := c.prepare(ctx, `INSERT INTO list_pending (owner, kind, card, target, op, action, reason, effective, data, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -76,14 +82,95 @@ func (s *Store) ChangeList(ctx context.Context, key state.ListKey, changes []sta
 	return pending, err
 }
 
+// lockListsFor locks the list's head, and, for a guard with cards, every
+// head of its owner in kind order.
+func lockListsFor(ctx context.Context, c conn, key state.ListKey, guard *state.ListGuard) error {
+	if guard == nil || len(guard.Cards) == 0 {
+		_, err := lockList(ctx, c, key)
+		return err
+	}
+	if _, err := c.exec(ctx, `INSERT INTO list_head (owner, kind, version) VALUES (?, ?, 0) ON CONFLICT (owner, kind) DO NOTHING`, key.Owner, key.Kind); err != nil {
+		return err
+	}
+	rows, err := c.rows(ctx, `SELECT kind FROM list_head WHERE owner = ? ORDER BY kind`+c.d.ForUpdate(), key.Owner)
+	_, err = collect(rows, err, func(rows *sql.Rows) (string, error) {
+		var k string
+		return k, rows.Scan(&k)
+	})
+	return err
+}
+
+// checkGuard refuses a change the guard forbids: a key of the list, or
+// an entry of a card in any of the owner's lists, that holds the guard's
+// action and that the guard's Allow refuses (KindDenied without Allow).
+func checkGuard(ctx context.Context, c conn, key state.ListKey, g *state.ListGuard) error {
+	if g == nil {
+		return nil
+	}
+	refuse := func(k state.ListKey, e state.ListEntry) error {
+		if g.Allow != nil {
+			return g.Allow(e)
+		}
+		return errkind.Errorf(errkind.Denied, "lists: %s/%s holds action %d for card %s (target %q): only its issuer with list.block-permanent changes it (APTA §5.5.1.7)",
+			k.Kind, k.Owner, g.Action, e.Card, e.Target)
+	}
+	if len(g.Cards) > 0 {
+		rows, err := c.rows(ctx, `SELECT kind FROM list_head WHERE owner = ? ORDER BY kind`, key.Owner)
+		kinds, err := collect(rows, err, func(rows *sql.Rows) (string, error) {
+			var k string
+			return k, rows.Scan(&k)
+		})
+		if err != nil {
+			return err
+		}
+		for _, kind := range kinds {
+			k := state.ListKey{Owner: key.Owner, Kind: kind}
+			held, err := holding(ctx, c, k, g.Action, g.Cards)
+			if err != nil {
+				return err
+			}
+			for _, e := range held {
+				if err := refuse(k, e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(g.Keys) == 0 {
+		return nil
+	}
+	guarded := map[[2]string]bool{}
+	var cards []string
+	for _, e := range g.Keys {
+		guarded[[2]string{e.Card, e.Target}] = true
+		cards = append(cards, e.Card)
+	}
+	held, err := holding(ctx, c, key, g.Action, cards)
+	if err != nil {
+		return err
+	}
+	for _, e := range held {
+		if guarded[[2]string{e.Card, e.Target}] {
+			if err := refuse(key, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // holdingBatch is how many cards one ListHolding query names.
 const holdingBatch = 500
 
-// ListHolding implements state.Lists: per batch of cards, the listed
-// entries and the waiting changes of those cards; a key's last waiting
-// change decides, else its listed entry.
+// ListHolding implements state.Lists.
 func (s *Store) ListHolding(ctx context.Context, key state.ListKey, action int, cards []string) ([]state.ListEntry, error) {
-	c := s.read()
+	return holding(ctx, s.read(), key, action, cards)
+}
+
+// holding reads, per batch of cards, the listed entries and the waiting
+// changes of those cards; a key's last waiting change decides, else its
+// listed entry.
+func holding(ctx context.Context, c conn, key state.ListKey, action int, cards []string) ([]state.ListEntry, error) {
 	var out []state.ListEntry
 	for len(cards) > 0 {
 		b := cards[:min(len(cards), holdingBatch)]

@@ -83,7 +83,7 @@ func testLists(t *testing.T, s state.Store) {
 	}
 	// "04" sorts before "0401" (a prefix first) and "0A" after "09":
 	// byte order, which the documents need.
-	n, err := s.ChangeList(ctx, hotlist, []state.ListChange{put("0A", "", 2), put("0401", "", 1), put("04", "", 2), put("09", "", 2)}, t0)
+	n, err := s.ChangeList(ctx, hotlist, []state.ListChange{put("0A", "", 2), put("0401", "", 1), put("04", "", 2), put("09", "", 2)}, t0, nil)
 	if err != nil || n != 4 {
 		t.Fatalf("change: %d %v", n, err)
 	}
@@ -109,7 +109,7 @@ func testLists(t *testing.T, s state.Store) {
 	}
 	// Version 2: one removed, one changed, one put again unchanged, one
 	// added and removed before the version, one added.
-	if _, err := s.ChangeList(ctx, hotlist, []state.ListChange{remove("09"), put("04", "", 1), put("0A", "", 2), put("05", "", 2), remove("05"), put("06", "", 2)}, t0.Add(time.Minute)); err != nil {
+	if _, err := s.ChangeList(ctx, hotlist, []state.ListChange{remove("09"), put("04", "", 1), put("0A", "", 2), put("05", "", 2), remove("05"), put("06", "", 2)}, t0.Add(time.Minute), nil); err != nil {
 		t.Fatal(err)
 	}
 	if e, err := s.ListHolding(ctx, hotlist, 2, []string{"09"}); err != nil || len(e) != 0 {
@@ -203,7 +203,7 @@ func testListProperty(t *testing.T, s state.Store) {
 				model[entryKey(e)] = e
 			}
 		}
-		if _, err := s.ChangeList(ctx, key, changes, t0); err != nil {
+		if _, err := s.ChangeList(ctx, key, changes, t0, nil); err != nil {
 			t.Fatal(err)
 		}
 		listVersion(t, s, key, v-1)

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 	t.Run("topup-alone", func(t *testing.T) { testTopUpAlone(t, open(t)) })
 	t.Run("pki-certificate-links", func(t *testing.T) { testCertificateLinks(t, open(t)) })
 	t.Run("lists", func(t *testing.T) { testLists(t, open(t)) })
+	t.Run("lists-guard", func(t *testing.T) { testListGuard(t, open(t)) })
+	t.Run("lists-guard-race", func(t *testing.T) { testListGuardRace(t, open(t)) })
 }
 
 // testRanges: amounts and sequence numbers near the ends of int64 are

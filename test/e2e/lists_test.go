@@ -8,12 +8,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -170,12 +172,37 @@ func TestNegativeLists(t *testing.T) {
 	if err := os.WriteFile(inDir("2.p7s"), e.fetch(t, "/lists/dev-operator/card-hotlist/2.p7s"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// OpenSSL alone, with the scheme CA, demanding the list-signer policy.
+	// Over plain HTTP a document's ETag is its SHA-256, and a receiver
+	// that has it gets 304 Not Modified, not the document again.
+	for _, file := range []string{"2.bin", "2.p7s", "1-2.bin"} {
+		u := "http://" + e.pki + "/lists/dev-operator/card-hotlist/" + file
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		etag := resp.Header.Get("ETag")
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("If-None-Match", etag)
+		again, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(again.Body)
+		again.Body.Close()
+		if etag == "" || again.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Fatalf("%s with If-None-Match %s: %d, %d bytes", file, etag, again.StatusCode, len(body))
+		}
+	}
+	if sum := sha256.Sum256(served); !strings.Contains(e.fetchHeader(t, "/lists/dev-operator/card-hotlist/2.bin", "ETag"), fmt.Sprintf("%x", sum)) {
+		t.Fatalf("the ETag of 2.bin is not its SHA-256 %x", sum)
+	}
+	// OpenSSL alone, with the scheme CA, demanding the list-signer policy;
+	// the signer's owner (its SAN) is the header's.
 	ca := filepath.Join(e.dir, "pki", "ca.crt")
 	for _, c := range [][2]string{{v1, strings.TrimSuffix(v1, ".bin") + ".p7s"}, {d12, strings.TrimSuffix(d12, ".bin") + ".p7s"}, {v2, inDir("2.p7s")}} {
-		if out, err := runOpenSSL(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", c[1], "-content", c[0], "-CAfile", ca,
-			"-policy", lists.OIDListSigner.String(), "-explicit_policy", "-out", os.DevNull); err != nil {
-			t.Fatalf("openssl cms -verify %s: %v\n%s", c[0], err, out)
+		if signer, header := opensslOwners(t, ca, c[0], c[1]); signer != "dev-operator" || header != "dev-operator" {
+			t.Fatalf("%s: signed by %q's list signer, the header's owner %q", c[0], signer, header)
 		}
 	}
 
@@ -200,11 +227,34 @@ func TestNegativeLists(t *testing.T) {
 		// Another owner's key: a list signer of no-pto:001 (under the
 		// test CA of the bundle) signs a dev-operator hotlist that leaves
 		// the stolen card out.
-		forged, sig := forgeList(t, e, "no-pto:001")
+		forged, sig := forgeList(t, e, "no-pto:001", "dev-operator")
 		os.WriteFile(inDir("forged.bin"), forged, 0o644)
 		os.WriteFile(inDir("forged.p7s"), sig, 0o644)
 		if r := verdict(t, e, inDir("forged.bin"), "--owner", "dev-operator"); r != "wrong-owner" {
 			t.Errorf("signed by another owner's list signer: %q", r)
+		}
+		// OpenSSL's signature check passes it; the README's owner check
+		// (the signer's SAN against the header) catches it.
+		if signer, header := opensslOwners(t, ca, inDir("forged.bin"), inDir("forged.p7s")); signer != "no-pto:001" || header != "dev-operator" {
+			t.Errorf("the OpenSSL recipe on another owner's list: signer %q, header %q; want no-pto:001 and dev-operator (refused)", signer, header)
+		}
+		// A list signer revoked: its own owner's list verifies without
+		// the CRL, and is refused as revoked with it (--crl).
+		own, sig := forgeList(t, e, "no-pto:001", "no-pto:001")
+		os.WriteFile(inDir("own.bin"), own, 0o644)
+		os.WriteFile(inDir("own.p7s"), sig, 0o644)
+		if r := verdict(t, e, inDir("own.bin"), "--owner", "no-pto:001"); r != "" {
+			t.Errorf("a list of no-pto:001 signed by its list signer, without a CRL: %q", r)
+		}
+		crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Minute),
+			NextUpdate: time.Now().Add(time.Hour), RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(forgerSerial), RevocationTime: time.Now()}}},
+			e.caCert, e.caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(inDir("test-ca.crl"), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o644)
+		if r := verdict(t, e, inDir("own.bin"), "--owner", "no-pto:001", "--crl", inDir("test-ca.crl")); r != "revoked" {
+			t.Errorf("a list signed by a revoked list signer, with the CRL: %q", r)
 		}
 		// The same delta applied to a list that is not its base.
 		if r := verdict(t, e, d12, "--apply", v2); r != "base-mismatch" {
@@ -364,11 +414,11 @@ func TestNegativeLists(t *testing.T) {
 // forgeList makes a dev-operator card hotlist, version 3, that lists no
 // card, signed by a list signer of another owner: a certificate with the
 // list-signer policy for back-office/<owner>/forger under the test CA.
-func forgeList(t *testing.T, e *env, owner string) ([]byte, []byte) {
+func forgeList(t *testing.T, e *env, owner, listOwner string) ([]byte, []byte) {
 	t.Helper()
 	c := e.as("back-office", owner, "forger") // for its key
 	u, _ := url.Parse("samd://principal/back-office/" + owner + "/forger")
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(7777), Subject: pkix.Name{CommonName: "forger"},
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(forgerSerial), Subject: pkix.Name{CommonName: "forger"},
 		URIs: []*url.URL{u}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(2 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		Policies: []x509.OID{lists.OIDListSigner}}, e.caCert, c.key.Public(), e.caKey)
 	if err != nil {
@@ -377,7 +427,7 @@ func forgeList(t *testing.T, e *env, owner string) ([]byte, []byte) {
 	cert, _ := x509.ParseCertificate(der)
 	now := time.Now().Truncate(time.Second)
 	var doc bytes.Buffer
-	s, err := lists.WriteFull(&doc, lists.Header{Kind: lists.KindCardHotlist, Owner: "dev-operator", Version: 3, Issued: now, ValidFrom: now, ValidUntil: now.Add(time.Hour)},
+	s, err := lists.WriteFull(&doc, lists.Header{Kind: lists.KindCardHotlist, Owner: listOwner, Version: 3, Issued: now, ValidFrom: now, ValidUntil: now.Add(time.Hour)},
 		func(func(lists.Entry, error) bool) {})
 	if err != nil {
 		t.Fatal(err)
@@ -387,6 +437,50 @@ func forgeList(t *testing.T, e *env, owner string) ([]byte, []byte) {
 		t.Fatal(err)
 	}
 	return doc.Bytes(), sig
+}
+
+// fetchHeader GETs a path from the PKI listener and returns a header of
+// its answer.
+func (e *env) fetchHeader(t *testing.T, path, header string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + e.pki + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get(header)
+}
+
+// forgerSerial is the serial number of forgeList's list signers.
+const forgerSerial = 7777
+
+// opensslOwners runs the README's "A terminal with OpenSSL alone"
+// commands on a list: openssl cms -verify (the scheme CA, the
+// list-signer policy) writing the signer's certificate, openssl x509
+// printing its subjectAltName, and od/tail reading the header's owner. It
+// returns the owner the signer's samd://principal/back-office/<owner>/…
+// SAN names and the owner the header names; a terminal takes the list
+// only if both are the owner it asked for.
+func opensslOwners(t *testing.T, ca, bin, p7s string) (signer, header string) {
+	t.Helper()
+	pemFile := filepath.Join(t.TempDir(), "signer.pem")
+	if out, err := runOpenSSL(t, "cms", "-verify", "-binary", "-inform", "DER", "-in", p7s, "-content", bin, "-CAfile", ca, "-out", os.DevNull,
+		"-policy", lists.OIDListSigner.String(), "-explicit_policy", "-signer", pemFile); err != nil {
+		t.Fatalf("openssl cms -verify %s: %v\n%s", bin, err, out)
+	}
+	out, err := runOpenSSL(t, "x509", "-in", pemFile, "-noout", "-ext", "subjectAltName")
+	if err != nil {
+		t.Fatalf("openssl x509 -ext subjectAltName: %v\n%s", err, out)
+	}
+	const prefix = "URI:samd://principal/back-office/"
+	if i := strings.Index(out, prefix); i >= 0 {
+		signer, _, _ = strings.Cut(out[i+len(prefix):], "/")
+	}
+	b, err := exec.Command("sh", "-c", `n=$(od -An -tu1 -j6 -N1 "$1"); tail -c +8 "$1" | head -c $n`, "sh", bin).Output()
+	if err != nil {
+		t.Fatalf("the header's owner of %s: %v", bin, err)
+	}
+	return signer, string(b)
 }
 
 // TestListMillionEntries: a hotlist of 1 000 000 entries is built in the

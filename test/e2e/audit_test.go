@@ -8,34 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
-
-// setAudit sets fields of the environment's audit configuration.
-func (e *env) setAudit(fields map[string]any) {
-	p := filepath.Join(e.dir, "samd.yaml")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		e.t.Fatal(err)
-	}
-	a, _ := cfg["audit"].(map[string]any)
-	if a == nil {
-		a = map[string]any{}
-	}
-	for k, v := range fields {
-		a[k] = v
-	}
-	cfg["audit"] = a
-	out, _ := yaml.Marshal(cfg)
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-}
 
 // TestAuditTamperAndTruncation runs samd with a checkpoint every 5
 // records: no more than 5 records ever follow a checkpoint, a clean
@@ -46,7 +19,7 @@ func (e *env) setAudit(fields map[string]any) {
 // checkpoint or between checkpoints.
 func TestAuditTamperAndTruncation(t *testing.T) {
 	e := newEnv(t, nil)
-	e.setAudit(map[string]any{"checkpoint_every": 5})
+	e.setConfig("audit", map[string]any{"checkpoint_every": 5})
 	e.start()
 	term := []string{"--dev", e.dir, "--as", "terminal"}
 	for range 6 {

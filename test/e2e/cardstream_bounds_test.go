@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,7 +77,7 @@ func TestCardSessionStreamRevoked(t *testing.T) {
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.setCardSessions(map[string]any{"stream_timeout": "60s"})
+	e.setConfig("card_sessions", map[string]any{"stream_timeout": "60s"})
 	e.start()
 	ctx := ctxT(t)
 	card := streamCard(t)
@@ -128,22 +127,8 @@ func TestCardSessionStreamPolicyReload(t *testing.T) {
 	if err := os.WriteFile(docPath, append(doc, []byte("# reviewed 2026-12-01\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(e.bin, "config", "check", filepath.Join(e.dir, "samd.yaml")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("config check: %v\n%s", err, out)
-	}
-	_, rest, _ := strings.Cut(string(out), "policies: version ")
-	version := strings.Fields(rest)[0]
-	admin := func(as string, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("samd admin %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	id := jsonField(t, admin("scheme-officer", "propose", "policy.activate", "--params", `{"version":"`+version+`"}`), "id")
-	if out := admin("scheme-officer-2", "approve", id); jsonField(t, out, "status") != "executed" {
+	id := jsonField(t, e.mustAdmin(t, "scheme-officer", "propose", "policy.activate", "--params", `{"version":"`+e.policyVersion(t)+`"}`), "id")
+	if out := e.mustAdmin(t, "scheme-officer-2", "approve", id); jsonField(t, out, "status") != "executed" {
 		t.Fatalf("activation:\n%s", out)
 	}
 	r, err := s.try(protect(&samdv1.ProtectCommandRequest{Command: 0xAD, Header: hex.EncodeToString(fileHeader(1, 0, 4)), Mode: samdv1.CommMode_COMM_MODE_MAC}))

@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +17,6 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"gopkg.in/yaml.v3"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 	"github.com/samd-io/samd/api/samdv1/samdv1connect"
@@ -394,38 +391,13 @@ func TestCardSessionStreamEV1AndISO7816(t *testing.T) {
 	ls.close()
 }
 
-// setCardSessions merges settings into the environment's card_sessions.
-func (e *env) setCardSessions(settings map[string]any) {
-	p := filepath.Join(e.dir, "samd.yaml")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		e.t.Fatal(err)
-	}
-	cs, _ := cfg["card_sessions"].(map[string]any)
-	if cs == nil {
-		cs = map[string]any{}
-	}
-	for k, v := range settings {
-		cs[k] = v
-	}
-	cfg["card_sessions"] = cs
-	out, _ := yaml.Marshal(cfg)
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 // TestCardSessionStreamDeadline: a stream that stalls — after its
 // authentication, or before its first step — is ended by samd at its
 // deadline (card_sessions.stream_timeout), and its record says so, with
 // the steps it made.
 func TestCardSessionStreamDeadline(t *testing.T) {
 	e := newEnv(t, nil)
-	e.setCardSessions(map[string]any{"stream_timeout": "2s"})
+	e.setConfig("card_sessions", map[string]any{"stream_timeout": "2s"})
 	e.start()
 	ctx := ctxT(t) // a guard, not an assertion
 	m := append(append(unhexT(t, cardUID), unhexT(t, cardAID)...), []byte("NXP Abu")...)

@@ -25,8 +25,8 @@ import (
 	samdv1 "github.com/samd-io/samd/api/samdv1"
 )
 
-// setLimits rewrites the environment's configuration with limits.
-func (e *env) setLimits(limits map[string]any) {
+// editConfig rewrites the environment's configuration with edit.
+func (e *env) editConfig(edit func(cfg map[string]any)) {
 	p := filepath.Join(e.dir, "samd.yaml")
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -36,11 +36,19 @@ func (e *env) setLimits(limits map[string]any) {
 	if err := yaml.Unmarshal(b, &cfg); err != nil {
 		e.t.Fatal(err)
 	}
-	cfg["limits"] = limits
-	out, _ := yaml.Marshal(cfg)
+	edit(cfg)
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	if err := os.WriteFile(p, out, 0o600); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// setLimits replaces the environment's limits section.
+func (e *env) setLimits(limits map[string]any) {
+	e.editConfig(func(cfg map[string]any) { cfg["limits"] = limits })
 }
 
 func code(err error) string {
@@ -165,29 +173,18 @@ func TestLimits(t *testing.T) {
 }
 
 // setConfig sets a top-level section's fields in the environment's
-// configuration.
+// configuration, keeping its other fields.
 func (e *env) setConfig(section string, fields map[string]any) {
-	p := filepath.Join(e.dir, "samd.yaml")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		e.t.Fatal(err)
-	}
-	m, _ := cfg[section].(map[string]any)
-	if m == nil {
-		m = map[string]any{}
-	}
-	for k, v := range fields {
-		m[k] = v
-	}
-	cfg[section] = m
-	out, _ := yaml.Marshal(cfg)
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	e.editConfig(func(cfg map[string]any) {
+		m, _ := cfg[section].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		for k, v := range fields {
+			m[k] = v
+		}
+		cfg[section] = m
+	})
 }
 
 // openFDs counts a process's open file descriptors.
@@ -202,20 +199,7 @@ func openFDs(t *testing.T, pid int) int {
 
 // setTop sets a top-level key of the environment's configuration.
 func (e *env) setTop(key string, v any) {
-	p := filepath.Join(e.dir, "samd.yaml")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
-		e.t.Fatal(err)
-	}
-	cfg[key] = v
-	out, _ := yaml.Marshal(cfg)
-	if err := os.WriteFile(p, out, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	e.editConfig(func(cfg map[string]any) { cfg[key] = v })
 }
 
 // TestLimitsSlowBodies: one terminal certificate opens 300 HTTP/1.1

@@ -26,10 +26,8 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
 	samdv1 "github.com/samd-io/samd/api/samdv1"
-	"github.com/samd-io/samd/config"
 	"github.com/samd-io/samd/identity"
 	"github.com/samd-io/samd/lists"
 	"github.com/samd-io/samd/pki/cms"
@@ -492,7 +490,7 @@ func TestListMillionEntries(t *testing.T) {
 	e := newEnv(t, nil)
 	// The entries arrive over a while: the builder takes them in one
 	// version, mostly, rather than rebuilding every two seconds.
-	e.editConfig(func(c *config.Config) { c.Lists.BuildInterval = config.Duration(20 * time.Second) })
+	e.setConfig("lists", map[string]any{"build_interval": "20s"})
 	e.start()
 	e.mustClient(t, []string{"--dev", e.dir, "--as", "officer"}, "pki", "signer", "--profile", "list-signer", "--ca", "dev-scheme",
 		"--operator", "dev-operator", "--signer", "lists-big")
@@ -583,23 +581,5 @@ func TestListMillionEntries(t *testing.T) {
 	}
 	if growth := after - before; growth > 64<<20 {
 		t.Fatalf("samd's peak memory grew by %d MiB for a list of %d entries: not streaming", growth>>20, total)
-	}
-}
-
-// editConfig changes the environment's samd.yaml before samd starts.
-func (e *env) editConfig(change func(*config.Config)) {
-	e.t.Helper()
-	path := filepath.Join(e.dir, "samd.yaml")
-	cfg, err := config.Load(path)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	change(cfg)
-	b, err := yaml.Marshal(cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		e.t.Fatal(err)
 	}
 }

@@ -197,13 +197,28 @@ func TestKeyCeremony(t *testing.T) {
 	}
 }
 
+// policyVersion is the digest of the policy documents on disk, as
+// `samd config check` prints it for policy.activate.
+func (e *env) policyVersion(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(e.bin, "config", "check", filepath.Join(e.dir, "samd.yaml")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	_, rest, _ := strings.Cut(string(out), "policies: version ")
+	if f := strings.Fields(rest); len(f) > 0 {
+		return f[0]
+	}
+	t.Fatalf("config check printed no policy version:\n%s", out)
+	return ""
+}
+
 // TestPolicyUnderDualControl: policy.activate is a scheme-wide act, so
 // neither the API nor SIGHUP activates policy documents, and an
 // operator's officers cannot propose it; two of the scheme's officers
 // approve the digest `samd config check` prints, and only that digest.
 func TestPolicyUnderDualControl(t *testing.T) {
 	e := newEnv(t, nil)
-	cfgPath := filepath.Join(e.dir, "samd.yaml")
 	e.start()
 	ctx := ctxT(t)
 	kcv := []string{"kcv", "--key", "an10922/test/example-aes128:v1", "--uid", "04782E21801D80", "--aid", "3042F5", "--sysid-ascii", "NXP Abu"}
@@ -224,12 +239,7 @@ func TestPolicyUnderDualControl(t *testing.T) {
 	e.hup()
 	time.Sleep(500 * time.Millisecond)
 	e.mustClient(t, term, kcv...) // SIGHUP changed nothing
-	out, err := exec.Command(e.bin, "config", "check", cfgPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("config check: %v\n%s", err, out)
-	}
-	_, rest, _ := strings.Cut(string(out), "policies: version ")
-	version := strings.Fields(rest)[0]
+	version := e.policyVersion(t)
 	run := func(as string, args ...string) string {
 		t.Helper()
 		out, err := exec.Command(e.bin, append([]string{"admin", "--addr", e.admin, "--dev", e.dir, "--as", as, "--json"}, args...)...).CombinedOutput()
